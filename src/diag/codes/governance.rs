@@ -1,0 +1,3 @@
+//! `G` codes: governance (labels, policies, consent, waivers).
+
+declare_codes! {}

@@ -1,0 +1,3 @@
+//! `P` codes: activation checks, plan and guardrails.
+
+declare_codes! {}

@@ -1,0 +1,24 @@
+//! `A` codes: the structure of spec files and references between them.
+
+declare_codes! {
+    TOML_SYNTAX = "A0001", Error, "the file is not valid TOML";
+    UNKNOWN_KIND = "A0002", Error, "a top-level table is not a spec kind";
+    UNKNOWN_KEY = "A0003", Warning, "a key is not part of the spec language";
+    WRONG_TYPE = "A0004", Error, "a value has the wrong TOML type";
+    MISSING_KEY = "A0005", Error, "a required key is missing";
+    INVALID_VALUE = "A0006", Error, "a value is not one of the allowed choices or forms";
+    DUPLICATE_NAME = "A0007", Error, "a name is defined twice";
+    UNSUPPORTED_FORMAT = "A0008", Error, "the project format is not supported";
+    MISPLACED_TABLE = "A0009", Error, "project settings outside accord.toml";
+    UNKNOWN_SCHEMA = "A0101", Error, "a reference names no schema";
+    UNKNOWN_FIELD = "A0102", Error, "a reference names no field of the schema";
+    UNKNOWN_LABEL = "A0103", Error, "a reference names no label";
+    UNKNOWN_ACTION = "A0104", Error, "a reference names no marketing action";
+    UNKNOWN_AUDIENCE = "A0105", Error, "a reference names no audience";
+    UNKNOWN_DESTINATION = "A0106", Error, "a reference names no destination";
+    UNKNOWN_POLICY = "A0107", Error, "a reference names no policy";
+    UNKNOWN_ACTIVATION = "A0108", Error, "a reference names no activation";
+    UNKNOWN_DESTINATION_TYPE = "A0109", Error, "a destination type is not in the catalog";
+    LITERAL_CREDENTIAL = "A0110", Error, "a credential is written as a literal";
+    INVALID_LINK = "A0111", Error, "a schema link is inconsistent";
+}

@@ -1,0 +1,17 @@
+//! accord: a governance-first compiler for B2B account audience activation.
+//!
+//! The pipeline, in order (each stage is a module; data flows one way):
+//!
+//! ```text
+//! load      files on disk   -> SourceSet   (the only reader of spec files)
+//! syntax    SourceSet       -> Syntax      (spanned spec definitions) + diagnostics
+//! resolve   Syntax          -> Model       (names bound, CEL type-checked) + diagnostics
+//! govern    Model + env     -> Verdicts    (policies, consent, waivers, with lineage)
+//! plan      Model + Verdicts-> Plan        (deterministic, fingerprinted IR)
+//! ```
+//!
+//! Front-end stages never fail: they return their output plus diagnostics.
+//! Only `load` and the CLI touch the filesystem or the clock.
+
+pub mod diag;
+pub mod source;
