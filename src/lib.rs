@@ -13,5 +13,11 @@
 //! Front-end stages never fail: they return their output plus diagnostics.
 //! Only `load` and the CLI touch the filesystem or the clock.
 
+pub mod builtins;
+pub mod cli;
+pub mod compile;
 pub mod diag;
+pub mod load;
+pub mod resolve;
 pub mod source;
+pub mod syntax;

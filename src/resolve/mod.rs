@@ -1,0 +1,102 @@
+//! Name binding and checking of a spec project.
+//!
+//! Input: the [`Syntax`] of a project and its [`SourceSet`] (for mapping CEL
+//! positions into files). Output: a [`Model`] (the definitions with every name
+//! bound to an index) plus diagnostics. Never fails: an unbound reference is
+//! reported at the reference and left out of the model's derived data, so later
+//! checks still run on everything else.
+
+pub mod names;
+mod project;
+mod references;
+mod schemas;
+
+use std::collections::BTreeMap;
+
+use crate::diag::Diagnostic;
+use crate::source::SourceSet;
+use crate::syntax::Syntax;
+pub use names::NameIndex;
+pub use project::{Enforcement, Guardrails, Settings};
+pub use schemas::{FieldType, SchemaInfo};
+
+/// A project with names bound.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    pub syntax: Syntax,
+    pub settings: Settings,
+    pub schemas: NameIndex,
+    /// Type and lineage facts per schema, by schema name.
+    pub schema_info: BTreeMap<String, SchemaInfo>,
+    /// Core and custom labels, by name, with their description.
+    pub labels: BTreeMap<String, String>,
+    /// Core and custom marketing actions, by name, with their description.
+    pub actions: BTreeMap<String, String>,
+    pub policies: NameIndex,
+    pub consents: NameIndex,
+    pub waivers: NameIndex,
+    pub audiences: NameIndex,
+    /// Computed attributes by `entity.name`.
+    pub computed: NameIndex,
+    pub destinations: NameIndex,
+    pub activations: NameIndex,
+    pub sources: NameIndex,
+}
+
+pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let _ = sources;
+    let settings = project::settings(&syntax, sources, &mut diags);
+    let mut model = Model {
+        schemas: NameIndex::build("schema", syntax.schemas.iter().map(|s| &s.name), &mut diags),
+        policies: NameIndex::build(
+            "policy",
+            syntax.policies.iter().map(|p| &p.name),
+            &mut diags,
+        ),
+        consents: NameIndex::build(
+            "consent policy",
+            syntax.consents.iter().map(|c| &c.name),
+            &mut diags,
+        ),
+        waivers: NameIndex::build("waiver", syntax.waivers.iter().map(|w| &w.name), &mut diags),
+        audiences: NameIndex::build(
+            "audience",
+            syntax.audiences.iter().map(|a| &a.name),
+            &mut diags,
+        ),
+        destinations: NameIndex::build(
+            "destination",
+            syntax.destinations.iter().map(|d| &d.name),
+            &mut diags,
+        ),
+        activations: NameIndex::build(
+            "activation",
+            syntax.activations.iter().map(|a| &a.name),
+            &mut diags,
+        ),
+        sources: NameIndex::build("source", syntax.sources.iter().map(|s| &s.name), &mut diags),
+        computed: computed_index(&syntax, &mut diags),
+        labels: references::labels(&syntax, &mut diags),
+        actions: references::actions(&syntax, &mut diags),
+        settings,
+        schema_info: BTreeMap::new(),
+        syntax,
+    };
+    model.schema_info = schemas::check(&model, &mut diags);
+    references::check(&model, &mut diags);
+    (model, diags)
+}
+
+/// Computed attributes are named `entity.name`; the qualified names live only
+/// in this index, so the duplicate check sees both parts.
+fn computed_index(syntax: &Syntax, diags: &mut Vec<Diagnostic>) -> NameIndex {
+    let qualified: Vec<crate::syntax::Sp<String>> = syntax
+        .computed
+        .iter()
+        .map(|c| {
+            crate::syntax::Sp::new(format!("{}.{}", c.entity.value, c.name.value), c.name.span)
+        })
+        .collect();
+    NameIndex::build("computed attribute", qualified.iter(), diags)
+}
