@@ -13,5 +13,6 @@
 //! Front-end stages never fail: they return their output plus diagnostics.
 //! Only `load` and the CLI touch the filesystem or the clock.
 
+pub mod catalog;
 pub mod diag;
 pub mod source;
