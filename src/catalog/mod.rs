@@ -369,9 +369,7 @@ impl DestinationType {
     /// for types that take any. Types with `declares_fields` also accept the
     /// destination's `fields`; the caller checks those.
     pub fn accepts_column(&self, column: &str) -> bool {
-        self.any_columns
-            || self.identity(column).is_some()
-            || self.fixed_columns.contains(&column)
+        self.any_columns || self.identity(column).is_some() || self.fixed_columns.contains(&column)
     }
 
     /// Whether an activation may use `schedule` with `mode` on this type.

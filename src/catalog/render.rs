@@ -37,7 +37,9 @@ pub fn render_list() -> String {
     for row in &rows {
         push_row(&mut out, row, &widths);
     }
-    out.push_str("\n(fixed) actions cannot be removed; `accord destinations TYPE` shows every fact\n");
+    out.push_str(
+        "\n(fixed) actions cannot be removed; `accord destinations TYPE` shows every fact\n",
+    );
     out
 }
 
@@ -129,9 +131,15 @@ pub fn render_one(t: &DestinationType) -> String {
         "  audiences/dataflow",
         &number(u64::from(l.max_audiences_per_dataflow)),
     );
-    fact("  mapped attributes", &number(u64::from(l.max_mapped_attributes)));
+    fact(
+        "  mapped attributes",
+        &number(u64::from(l.max_mapped_attributes)),
+    );
     fact("  rows per file", &opt(l.max_rows_per_file));
-    fact("  file name length", &opt(l.max_file_name_len.map(u64::from)));
+    fact(
+        "  file name length",
+        &opt(l.max_file_name_len.map(u64::from)),
+    );
     let rate = match l.rate_limit {
         None => "-".to_string(),
         Some(r) => {
@@ -152,7 +160,10 @@ pub fn render_one(t: &DestinationType) -> String {
     fact("  rate limit", &rate);
     fact("  records per call", &opt(l.batch_size.map(u64::from)));
     fact("  payload bytes", &opt(l.max_payload_bytes));
-    fact("  audience fields", &opt(l.max_audience_fields.map(u64::from)));
+    fact(
+        "  audience fields",
+        &opt(l.max_audience_fields.map(u64::from)),
+    );
     let quirks: Vec<&str> = t.quirks.iter().map(|q| quirk(*q)).collect();
     fact("quirks", &list(&quirks));
     out

@@ -239,7 +239,10 @@ pub(super) static TYPES: &[DestinationType] = &[
         declares_fields: true,
         any_columns: false,
         settings: &[
-            setting("environment_url", "Dataverse environment, https://ORG.crm.dynamics.com"),
+            setting(
+                "environment_url",
+                "Dataverse environment, https://ORG.crm.dynamics.com",
+            ),
             setting("tenant_id", "Microsoft Entra tenant id"),
             CLIENT_ID,
             CLIENT_SECRET,
@@ -301,7 +304,12 @@ pub(super) static TYPES: &[DestinationType] = &[
             ),
             GAID,
             IDFA,
-            identity("user_id", "user_id", Normalise::Trim, HashingRule::Forbidden),
+            identity(
+                "user_id",
+                "user_id",
+                Normalise::Trim,
+                HashingRule::Forbidden,
+            ),
         ],
         identity_rule: IdentityRule::AnyOf,
         exclusive_identities: &[],
@@ -407,7 +415,12 @@ pub(super) static TYPES: &[DestinationType] = &[
                 Normalise::Trim,
                 HashingRule::Forbidden,
             ),
-            identity("companyDomain", "domain", Normalise::Domain, HashingRule::Forbidden),
+            identity(
+                "companyDomain",
+                "domain",
+                Normalise::Domain,
+                HashingRule::Forbidden,
+            ),
         ],
         identity_rule: IdentityRule::AnyOf,
         exclusive_identities: &[],
@@ -489,7 +502,10 @@ pub(super) static TYPES: &[DestinationType] = &[
             CLIENT_ID,
             CLIENT_SECRET,
             FIELDS,
-            optional(setting("partition", "lead partition new people are created in")),
+            optional(setting(
+                "partition",
+                "lead partition new people are created in",
+            )),
         ],
         // Marketo exists to email and nurture the people it receives.
         implied_actions: &["email_targeting"],
@@ -550,7 +566,14 @@ pub(super) static TYPES: &[DestinationType] = &[
             },
         ],
         // Standard fields exist in every org, so they need no declaring.
-        fixed_columns: &["Company", "Email", "FirstName", "LastName", "Phone", "Title"],
+        fixed_columns: &[
+            "Company",
+            "Email",
+            "FirstName",
+            "LastName",
+            "Phone",
+            "Title",
+        ],
         declares_fields: true,
         any_columns: false,
         settings: &[
@@ -591,7 +614,10 @@ pub(super) static TYPES: &[DestinationType] = &[
             setting("username", "login user"),
             setting("path", "remote folder"),
             optional(secret("password", "password; give this or private_key")),
-            optional(secret("private_key", "SSH private key; give this or password")),
+            optional(secret(
+                "private_key",
+                "SSH private key; give this or password"
+            )),
         ],
     ),
     DestinationType {
@@ -616,7 +642,10 @@ pub(super) static TYPES: &[DestinationType] = &[
         // data centre.
         settings: &[
             setting("advertiser_id", "advertiser id"),
-            optional(setting("region", "data centre region; absent: the account's default")),
+            optional(setting(
+                "region",
+                "data centre region; absent: the account's default",
+            )),
             TOKEN,
         ],
         implied_actions: AD_PLATFORM_ACTIONS,
@@ -658,7 +687,10 @@ pub(super) static TYPES: &[DestinationType] = &[
         any_columns: false,
         settings: &[
             setting("advertiser_id", "advertiser id"),
-            optional(setting("region", "data centre region; absent: the account's default")),
+            optional(setting(
+                "region",
+                "data centre region; absent: the account's default",
+            )),
             TOKEN,
         ],
         implied_actions: AD_PLATFORM_ACTIONS,

@@ -75,7 +75,11 @@ fn actions_are_core_and_fixed_ones_are_implied() {
         let mut sorted = t.implied_actions.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        assert_eq!(sorted, t.implied_actions, "{}: implied actions unsorted", t.name);
+        assert_eq!(
+            sorted, t.implied_actions,
+            "{}: implied actions unsorted",
+            t.name
+        );
     }
 }
 
@@ -149,13 +153,23 @@ fn file_types_have_formats_and_file_limits() {
 fn identities_are_well_formed() {
     for t in all() {
         for i in t.identities {
-            assert!(NAMESPACES.contains(&i.namespace), "{}: {}", t.name, i.namespace);
+            assert!(
+                NAMESPACES.contains(&i.namespace),
+                "{}: {}",
+                t.name,
+                i.namespace
+            );
         }
         let mut columns: Vec<&str> = t.identities.iter().map(|i| i.column).collect();
         columns.sort_unstable();
         let count = columns.len();
         columns.dedup();
-        assert_eq!(count, columns.len(), "{}: duplicate identity column", t.name);
+        assert_eq!(
+            count,
+            columns.len(),
+            "{}: duplicate identity column",
+            t.name
+        );
         // An identity rule that demands identities needs some to demand.
         assert_eq!(
             t.identity_rule == IdentityRule::NotRequired,
@@ -164,7 +178,11 @@ fn identities_are_well_formed() {
             t.name
         );
         for (a, b) in t.exclusive_identities {
-            assert!(t.identity(a).is_some() && t.identity(b).is_some(), "{}", t.name);
+            assert!(
+                t.identity(a).is_some() && t.identity(b).is_some(),
+                "{}",
+                t.name
+            );
         }
         // Hashes are only useful when every sender normalises the same way.
         for i in t.identities {
