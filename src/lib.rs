@@ -14,6 +14,7 @@
 //! Only `load` and the CLI touch the filesystem or the clock.
 
 pub mod builtins;
+pub mod catalog;
 pub mod cli;
 pub mod compile;
 pub mod diag;
