@@ -1,0 +1,88 @@
+//! Data-driven tests: every folder in `tests/fixtures/` is a spec project;
+//! its `accord check` output (human format, no colour, 100 columns) is
+//! snapshotted in `snapshots/fixtures/NAME.snap`.
+//!
+//! Fixtures are named after what they show: a folder starting with a code
+//! (`A0103_unknown_label`) must report that code, and every registered code
+//! must have at least one such folder. An optional `fixture.args` file holds
+//! extra `check` arguments such as `--env prod`.
+
+use std::path::{Path, PathBuf};
+
+use accord::cli::HumanStyle;
+use accord::cli::output;
+use accord::compile::{self, Options};
+
+fn fixture_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("tests/fixtures exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn name(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn options(dir: &Path) -> Options {
+    let mut options = Options::default();
+    let args = std::fs::read_to_string(dir.join("fixture.args")).unwrap_or_default();
+    let mut words = args.split_whitespace();
+    while let Some(word) = words.next() {
+        match word {
+            "--env" => options.environment = words.next().map(str::to_string),
+            other => panic!("{}: unknown fixture argument {other}", dir.display()),
+        }
+    }
+    options
+}
+
+/// What `accord check` prints for a fixture.
+fn check_output(dir: &Path) -> (String, Vec<String>) {
+    match compile::check(dir, &options(dir)) {
+        Err(e) => (format!("error: {e}\n"), Vec::new()),
+        Ok(compiled) => {
+            let style = HumanStyle { color: false, width: 100 };
+            let mut text = output::human(&compiled.diagnostics, &compiled.sources, style);
+            text.push_str(&output::summary(&compiled.diagnostics));
+            text.push('\n');
+            let codes = compiled.diagnostics.iter().map(|d| d.code.as_str().to_string()).collect();
+            (text, codes)
+        }
+    }
+}
+
+#[test]
+fn fixtures_match_their_snapshots() {
+    for dir in fixture_dirs() {
+        let name = name(&dir);
+        let (text, codes) = check_output(&dir);
+        if let Some(code) = name.split('_').next().filter(|c| accord::diag::codes::lookup(c).is_some()) {
+            assert!(codes.iter().any(|c| c == code), "fixture {name} must report {code}, got {codes:?}");
+        }
+        if name.starts_with("valid_") {
+            assert!(codes.is_empty(), "fixture {name} must check clean, got {codes:?}");
+        }
+        insta::with_settings!({
+            snapshot_path => "../snapshots/fixtures",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+}
+
+#[test]
+fn every_code_has_a_fixture() {
+    let names: Vec<String> = fixture_dirs().iter().map(|d| name(d)).collect();
+    let missing: Vec<&str> = accord::diag::codes::all()
+        .map(|c| c.code)
+        .filter(|code| !names.iter().any(|n| n.starts_with(&format!("{code}_"))))
+        .collect();
+    assert!(missing.is_empty(), "codes without a fixture in tests/fixtures: {missing:?}");
+}
