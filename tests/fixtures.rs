@@ -46,11 +46,18 @@ fn check_output(dir: &Path) -> (String, Vec<String>) {
     match compile::check(dir, &options(dir)) {
         Err(e) => (format!("error: {e}\n"), Vec::new()),
         Ok(compiled) => {
-            let style = HumanStyle { color: false, width: 100 };
+            let style = HumanStyle {
+                color: false,
+                width: 100,
+            };
             let mut text = output::human(&compiled.diagnostics, &compiled.sources, style);
             text.push_str(&output::summary(&compiled.diagnostics));
             text.push('\n');
-            let codes = compiled.diagnostics.iter().map(|d| d.code.as_str().to_string()).collect();
+            let codes = compiled
+                .diagnostics
+                .iter()
+                .map(|d| d.code.as_str().to_string())
+                .collect();
             (text, codes)
         }
     }
@@ -61,11 +68,21 @@ fn fixtures_match_their_snapshots() {
     for dir in fixture_dirs() {
         let name = name(&dir);
         let (text, codes) = check_output(&dir);
-        if let Some(code) = name.split('_').next().filter(|c| accord::diag::codes::lookup(c).is_some()) {
-            assert!(codes.iter().any(|c| c == code), "fixture {name} must report {code}, got {codes:?}");
+        if let Some(code) = name
+            .split('_')
+            .next()
+            .filter(|c| accord::diag::codes::lookup(c).is_some())
+        {
+            assert!(
+                codes.iter().any(|c| c == code),
+                "fixture {name} must report {code}, got {codes:?}"
+            );
         }
         if name.starts_with("valid_") {
-            assert!(codes.is_empty(), "fixture {name} must check clean, got {codes:?}");
+            assert!(
+                codes.is_empty(),
+                "fixture {name} must check clean, got {codes:?}"
+            );
         }
         insta::with_settings!({
             snapshot_path => "../snapshots/fixtures",
@@ -84,5 +101,8 @@ fn every_code_has_a_fixture() {
         .map(|c| c.code)
         .filter(|code| !names.iter().any(|n| n.starts_with(&format!("{code}_"))))
         .collect();
-    assert!(missing.is_empty(), "codes without a fixture in tests/fixtures: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without a fixture in tests/fixtures: {missing:?}"
+    );
 }

@@ -33,6 +33,14 @@ pub struct Cli {
 enum Command {
     /// Check a spec project: structure, references, types and policies.
     Check(CheckArgs),
+    /// List the destination catalog, or show everything about one type.
+    Destinations {
+        /// A catalog type such as `linkedin_companies`.
+        r#type: Option<String>,
+        /// `text` for people, `json` for tools.
+        #[arg(long, value_enum, default_value_t = DataFormat::Text)]
+        format: DataFormat,
+    },
     /// Explain a diagnostic code, such as `accord explain A0103`.
     Explain {
         /// A code (A0103), or `codes` to list them all.
@@ -54,6 +62,12 @@ struct CheckArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DataFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Format {
     Human,
     Json,
@@ -72,6 +86,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Check(args) => check(args),
         Command::Explain { code } => explain(&code),
+        Command::Destinations { r#type, format } => destinations(r#type.as_deref(), format),
     })
 }
 
@@ -112,6 +127,31 @@ fn check(args: CheckArgs) -> u8 {
     } else {
         EXIT_OK
     }
+}
+
+fn destinations(name: Option<&str>, format: DataFormat) -> u8 {
+    use crate::catalog;
+    let text = match (name, format) {
+        (None, DataFormat::Text) => catalog::render_list(),
+        (None, DataFormat::Json) => {
+            serde_json::to_string_pretty(catalog::all()).unwrap_or_default() + "\n"
+        }
+        (Some(name), format) => match catalog::lookup(name) {
+            Some(ty) if format == DataFormat::Text => catalog::render_one(ty),
+            Some(ty) => serde_json::to_string_pretty(ty).unwrap_or_default() + "\n",
+            None => {
+                let hint = crate::diag::did_you_mean(name, catalog::names())
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "error: `{name}` is not a destination type{hint}; `accord destinations` lists them"
+                );
+                return EXIT_USAGE;
+            }
+        },
+    };
+    print!("{text}");
+    EXIT_OK
 }
 
 fn explain(code: &str) -> u8 {

@@ -6,6 +6,7 @@
 //! reported at the reference and left out of the model's derived data, so later
 //! checks still run on everything else.
 
+mod destinations;
 pub mod names;
 mod project;
 mod references;

@@ -9,7 +9,7 @@ use super::Model;
 use super::names::{NameIndex, expect, unknown};
 use crate::builtins::{CORE_ACTIONS, CORE_LABELS};
 use crate::diag::{Diagnostic, codes};
-use crate::syntax::{Declared, SettingValue, Sp, Syntax};
+use crate::syntax::{Declared, Sp, Syntax};
 
 /// Core labels plus the project's, with duplicates of either reported.
 pub fn labels(syntax: &Syntax, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
@@ -91,7 +91,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             .actions
             .iter()
             .for_each(|a| check_action(a, diags));
-        check_credentials(destination, diags);
+        super::destinations::check(destination, diags);
     }
     for waiver in &syntax.waivers {
         if let Some(policy) = &waiver.policy
@@ -208,47 +208,4 @@ pub fn split_part_names(model: &Model) -> Vec<String> {
         }
     }
     out
-}
-
-/// Keys that hold secrets, whatever the destination type.
-const SECRET_WORDS: &[&str] = &[
-    "token",
-    "secret",
-    "password",
-    "passphrase",
-    "api_key",
-    "apikey",
-    "private_key",
-    "credentials",
-    "access_key",
-];
-
-pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| key.contains(w))
-}
-
-fn check_credentials(destination: &crate::syntax::Destination, diags: &mut Vec<Diagnostic>) {
-    for setting in &destination.settings {
-        if !is_secret_key(&setting.key.value) {
-            continue;
-        }
-        if matches!(setting.value.value, SettingValue::Reference { .. }) {
-            continue;
-        }
-        diags.push(
-            Diagnostic::new(
-                codes::spec::LITERAL_CREDENTIAL,
-                setting.value.span,
-                format!("`{}` of destination `{}` is written as a literal", setting.key.value, destination.name.value),
-            )
-            .label("a secret must not be written into a spec")
-            .with_secondary(setting.key.span, "this key holds a credential")
-            .help(format!(
-                "reference it instead, e.g. `{} = {{ env = \"{}\" }}`, and remove the secret from git history",
-                setting.key.value,
-                format!("{}_{}", destination.name.value, setting.key.value).to_ascii_uppercase()
-            )),
-        );
-    }
 }

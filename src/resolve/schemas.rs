@@ -122,6 +122,13 @@ fn schema_info(model: &Model, schema: &Schema, diags: &mut Vec<Diagnostic>) -> S
     let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
     for field in &schema.fields {
         seen.insert(&field.name.value, field.name.span);
+        // Labels are checked even when the type is wrong: both get reported.
+        let mut labels = schema_labels.clone();
+        for label in &field.labels {
+            if check_label(model, label, diags) {
+                labels.insert(label.value.clone(), label.span);
+            }
+        }
         let Some(ty_text) = &field.ty else { continue };
         let Some(ty) = FieldType::parse(&ty_text.value) else {
             let names: Vec<&str> = FieldType::ALL.iter().map(|(n, _)| *n).collect();
@@ -155,12 +162,6 @@ fn schema_info(model: &Model, schema: &Schema, diags: &mut Vec<Diagnostic>) -> S
                 .label("only string fields take `values`")
                 .help("remove `values`, or make the field a string"),
             );
-        }
-        let mut labels = schema_labels.clone();
-        for label in &field.labels {
-            if check_label(model, label, diags) {
-                labels.insert(label.value.clone(), label.span);
-            }
         }
         fields.insert(
             field.name.value.clone(),

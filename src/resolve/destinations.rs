@@ -1,0 +1,194 @@
+//! Destinations against the catalog: the type exists, every setting is one the
+//! type takes with a value of the right kind, required settings are present,
+//! and secrets are references, never literals.
+
+use crate::catalog::{self, SettingValue as Kind};
+use crate::diag::{Diagnostic, codes};
+use crate::syntax::{Destination, SettingValue};
+
+/// Key fragments that mark a secret, for keys the catalog does not know (an
+/// unknown type, or a typo of a secret key): a literal there is still a leak.
+const SECRET_WORDS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "passphrase",
+    "api_key",
+    "apikey",
+    "private_key",
+    "credentials",
+    "access_key",
+];
+
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| key.contains(w))
+}
+
+pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
+    let ty = destination.ty.as_ref().and_then(|ty| {
+        let found = catalog::lookup(&ty.value);
+        if found.is_none() {
+            diags.push(
+                Diagnostic::new(
+                    codes::spec::UNKNOWN_DESTINATION_TYPE,
+                    ty.span,
+                    format!("`{}` is not a destination type", ty.value),
+                )
+                .label("not in the catalog")
+                .suggest(
+                    &ty.value,
+                    catalog::names(),
+                    "`accord destinations` lists the catalog types",
+                ),
+            );
+        }
+        found
+    });
+    for setting in &destination.settings {
+        let key = &setting.key.value;
+        let spec = ty.and_then(|t| t.setting(key));
+        let secret = spec.map_or_else(|| looks_secret(key), |s| s.secret);
+        if secret && !matches!(setting.value.value, SettingValue::Reference { .. }) {
+            diags.push(
+                Diagnostic::new(
+                    codes::spec::LITERAL_CREDENTIAL,
+                    setting.value.span,
+                    format!("`{key}` of destination `{}` is written as a literal", destination.name.value),
+                )
+                .label("a secret must not be written into a spec")
+                .with_secondary(setting.key.span, "this key holds a credential")
+                .help(format!(
+                    "reference it instead, e.g. `{key} = {{ env = \"{}\" }}`, and remove the secret from git history",
+                    format!("{}_{key}", destination.name.value).to_ascii_uppercase()
+                )),
+            );
+            continue;
+        }
+        let (Some(ty), None) = (ty, spec) else {
+            if let Some(spec) = spec {
+                check_value(destination, setting, spec.value, diags);
+            }
+            continue;
+        };
+        let keys: Vec<&str> = ty
+            .settings
+            .iter()
+            .map(|s| s.key)
+            .chain(["actions", "description"])
+            .collect();
+        diags.push(
+            Diagnostic::new(
+                codes::spec::UNKNOWN_KEY,
+                setting.key.span,
+                format!("`{}` destinations have no setting `{key}`", ty.name),
+            )
+            .label("not a setting of this destination type; it is ignored")
+            .suggest(
+                key,
+                keys.iter().copied(),
+                format!("settings of `{}`: {}", ty.name, keys.join(", ")),
+            ),
+        );
+    }
+    let Some(ty) = ty else { return };
+    if !destination.fields.is_empty() && ty.setting("fields").is_none() {
+        let span = destination.fields[0].span;
+        diags.push(
+            Diagnostic::new(codes::spec::UNKNOWN_KEY, span, format!("`{}` destinations take no `fields` list", ty.name))
+                .label("ignored")
+                .help("only destinations whose fields must pre-exist (Marketo, Salesforce, Dynamics 365) declare `fields`"),
+        );
+    }
+    for spec in ty
+        .settings
+        .iter()
+        .filter(|s| s.required && s.default.is_none())
+    {
+        let present = destination.settings.iter().any(|s| s.key.value == spec.key)
+            || (spec.key == "fields" && !destination.fields.is_empty());
+        if !present {
+            diags.push(
+                Diagnostic::new(
+                    codes::spec::MISSING_KEY,
+                    destination.name.span,
+                    format!(
+                        "destination `{}` has no `{}`",
+                        destination.name.value, spec.key
+                    ),
+                )
+                .label(format!("`{}` destinations need `{}`", ty.name, spec.key))
+                .help(if spec.secret {
+                    format!(
+                        "add `{} = {{ env = \"VARIABLE\" }}`: {}",
+                        spec.key, spec.description
+                    )
+                } else {
+                    format!("add `{} = ...`: {}", spec.key, spec.description)
+                }),
+            );
+        }
+    }
+}
+
+fn check_value(
+    destination: &Destination,
+    setting: &crate::syntax::Setting,
+    kind: Kind,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let value = &setting.value.value;
+    let ok = match (kind, value) {
+        (_, SettingValue::Reference { .. }) => true,
+        (Kind::Text, SettingValue::String(_)) => true,
+        (Kind::Integer, SettingValue::Integer(_)) => true,
+        (Kind::Bool, SettingValue::Boolean(_)) => true,
+        (Kind::List, SettingValue::List(_)) => true,
+        (Kind::Table, SettingValue::Table(_)) => true,
+        (Kind::Choice(choices), SettingValue::String(s)) => {
+            if !choices.contains(&s.as_str()) {
+                let list = choices
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                diags.push(
+                    Diagnostic::new(
+                        codes::spec::INVALID_VALUE,
+                        setting.value.span,
+                        format!(
+                            "`{s}` is not a valid `{}` for destination `{}`",
+                            setting.key.value, destination.name.value
+                        ),
+                    )
+                    .label(format!("expected one of {list}"))
+                    .suggest(
+                        s,
+                        choices.iter().copied(),
+                        format!("use one of {list}"),
+                    ),
+                );
+            }
+            true
+        }
+        _ => false,
+    };
+    if !ok {
+        let expected = match kind {
+            Kind::Text | Kind::Choice(_) => "a string",
+            Kind::Integer => "an integer",
+            Kind::Bool => "a boolean",
+            Kind::List => "an array of strings",
+            Kind::Table => "a table",
+        };
+        diags.push(
+            Diagnostic::new(
+                codes::spec::WRONG_TYPE,
+                setting.value.span,
+                format!("expected {expected} for `{}`", setting.key.value),
+            )
+            .label("wrong type")
+            .help(format!("write {expected} here")),
+        );
+    }
+}
