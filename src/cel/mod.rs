@@ -1,0 +1,3 @@
+pub mod env;
+pub mod spans;
+pub mod types;
