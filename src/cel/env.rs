@@ -21,7 +21,11 @@ pub struct FieldDef {
 impl FieldDef {
     /// A plain source field of type `ty`.
     pub fn new(ty: Type) -> FieldDef {
-        FieldDef { ty, values: None, computed: false }
+        FieldDef {
+            ty,
+            values: None,
+            computed: false,
+        }
     }
 }
 
@@ -40,7 +44,11 @@ pub struct EntityDef {
 impl EntityDef {
     /// Every name that can follow a `.` on this entity, for suggestions.
     pub fn member_names(&self) -> impl Iterator<Item = &str> {
-        self.fields.keys().chain(self.to_many.keys()).chain(self.to_one.keys()).map(String::as_str)
+        self.fields
+            .keys()
+            .chain(self.to_many.keys())
+            .chain(self.to_one.keys())
+            .map(String::as_str)
     }
 }
 
@@ -63,14 +71,19 @@ impl Scope {
     /// The scope of an account-level expression: `account` and `now`.
     pub fn account() -> Scope {
         Scope {
-            vars: vec![("account".into(), Type::Entity("account".into())), ("now".into(), Type::Timestamp)],
+            vars: vec![
+                ("account".into(), Type::Entity("account".into())),
+                ("now".into(), Type::Timestamp),
+            ],
         }
     }
 
     /// The scope of a person-level expression: `account`, `person` and `now`.
     pub fn person() -> Scope {
         let mut scope = Scope::account();
-        scope.vars.push(("person".into(), Type::Entity("person".into())));
+        scope
+            .vars
+            .push(("person".into(), Type::Entity("person".into())));
         scope
     }
 }

@@ -130,7 +130,10 @@ fn escape(rest: &str, multi_line: bool) -> Option<(String, usize)> {
             // and it trims every whitespace character and newline after it.
             let after = &rest[1..];
             let line_end = after.find('\n')?;
-            if !after[..line_end].chars().all(|c| c == ' ' || c == '\t' || c == '\r') {
+            if !after[..line_end]
+                .chars()
+                .all(|c| c == ' ' || c == '\t' || c == '\r')
+            {
                 return None;
             }
             let trimmed = after.trim_start_matches([' ', '\t', '\r', '\n']);
@@ -168,7 +171,11 @@ impl Builder {
     fn finish(mut self, end: usize) -> OffsetMap {
         self.starts.push(end);
         self.ends.push(end);
-        OffsetMap { starts: self.starts, ends: self.ends, decoded: self.decoded }
+        OffsetMap {
+            starts: self.starts,
+            ends: self.ends,
+            decoded: self.decoded,
+        }
     }
 }
 
@@ -185,7 +192,10 @@ mod tests {
         let map = OffsetMap::new(raw);
         assert_eq!(map.decoded(), expected, "decoding {raw:?}");
         assert_eq!(map.starts.len(), expected.len() + 1);
-        assert!(map.starts.windows(2).all(|w| w[0] <= w[1]), "monotonic {raw:?}");
+        assert!(
+            map.starts.windows(2).all(|w| w[0] <= w[1]),
+            "monotonic {raw:?}"
+        );
         for (i, c) in expected.char_indices() {
             let r = map.raw_range(i..i + c.len_utf8());
             assert!(r.end <= raw.len());

@@ -32,7 +32,9 @@ impl Type {
         let text = text.trim();
         if let Some(inner) = text.strip_prefix("list<").and_then(|t| t.strip_suffix('>')) {
             return match Type::parse(inner)? {
-                elem @ (Type::String | Type::Int | Type::Double) => Some(Type::List(Box::new(elem))),
+                elem @ (Type::String | Type::Int | Type::Double) => {
+                    Some(Type::List(Box::new(elem)))
+                }
                 _ => None,
             };
         }
@@ -66,11 +68,19 @@ impl Type {
         match (self, expected) {
             (Type::Dyn, _) | (_, Type::Dyn) => true,
             (Type::Int, Type::Double) => true,
-            (Type::Null, Type::String | Type::Timestamp | Type::Duration | Type::List(_) | Type::Map(..) | Type::Entity(_)) => {
-                true
-            }
+            (
+                Type::Null,
+                Type::String
+                | Type::Timestamp
+                | Type::Duration
+                | Type::List(_)
+                | Type::Map(..)
+                | Type::Entity(_),
+            ) => true,
             (Type::List(a), Type::List(b)) => a.is_assignable_to(b),
-            (Type::Map(ka, va), Type::Map(kb, vb)) => ka.is_assignable_to(kb) && va.is_assignable_to(vb),
+            (Type::Map(ka, va), Type::Map(kb, vb)) => {
+                ka.is_assignable_to(kb) && va.is_assignable_to(vb)
+            }
             (a, b) => a == b,
         }
     }
@@ -83,7 +93,9 @@ impl Type {
             (Type::Null, t) | (t, Type::Null) => Some(t.clone()),
             (Type::Int, Type::Double) | (Type::Double, Type::Int) => Some(Type::Double),
             (Type::List(a), Type::List(b)) => Some(Type::list(a.unify(b)?)),
-            (Type::Map(ka, va), Type::Map(kb, vb)) => Some(Type::Map(Box::new(ka.unify(kb)?), Box::new(va.unify(vb)?))),
+            (Type::Map(ka, va), Type::Map(kb, vb)) => {
+                Some(Type::Map(Box::new(ka.unify(kb)?), Box::new(va.unify(vb)?)))
+            }
             (a, b) if a == b => Some(a.clone()),
             _ => None,
         }
@@ -96,7 +108,9 @@ impl Type {
             (Type::Dyn, _) | (_, Type::Dyn) | (Type::Null, _) | (_, Type::Null) => true,
             (a, b) if a.is_numeric() && b.is_numeric() => true,
             (Type::List(a), Type::List(b)) => a.is_comparable_with(b),
-            (Type::Map(ka, va), Type::Map(kb, vb)) => ka.is_comparable_with(kb) && va.is_comparable_with(vb),
+            (Type::Map(ka, va), Type::Map(kb, vb)) => {
+                ka.is_comparable_with(kb) && va.is_comparable_with(vb)
+            }
             (a, b) => a == b,
         }
     }
@@ -106,7 +120,13 @@ impl Type {
         match (self, other) {
             (Type::Dyn, _) | (_, Type::Dyn) => true,
             (a, b) if a.is_numeric() && b.is_numeric() => true,
-            (a, b) => a == b && matches!(a, Type::String | Type::Timestamp | Type::Duration | Type::Bool),
+            (a, b) => {
+                a == b
+                    && matches!(
+                        a,
+                        Type::String | Type::Timestamp | Type::Duration | Type::Bool
+                    )
+            }
         }
     }
 }
@@ -135,19 +155,42 @@ mod tests {
 
     #[test]
     fn parses_the_spec_field_types_only() {
-        for text in ["string", "int", "double", "bool", "timestamp", "list<string>", "list<int>", "list<double>"] {
+        for text in [
+            "string",
+            "int",
+            "double",
+            "bool",
+            "timestamp",
+            "list<string>",
+            "list<int>",
+            "list<double>",
+        ] {
             let ty = Type::parse(text).expect(text);
             assert_eq!(ty.to_string(), text);
         }
-        for text in ["", "list<bool>", "list<list<int>>", "duration", "map<string, int>", "String", "list<int"] {
+        for text in [
+            "",
+            "list<bool>",
+            "list<list<int>>",
+            "duration",
+            "map<string, int>",
+            "String",
+            "list<int",
+        ] {
             assert_eq!(Type::parse(text), None, "{text}");
         }
     }
 
     #[test]
     fn displays_entities_and_maps() {
-        assert_eq!(Type::list(Type::Entity("person".into())).to_string(), "list<person>");
-        assert_eq!(Type::Map(Box::new(Type::String), Box::new(Type::Int)).to_string(), "map<string, int>");
+        assert_eq!(
+            Type::list(Type::Entity("person".into())).to_string(),
+            "list<person>"
+        );
+        assert_eq!(
+            Type::Map(Box::new(Type::String), Box::new(Type::Int)).to_string(),
+            "map<string, int>"
+        );
     }
 
     #[test]
