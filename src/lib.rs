@@ -21,4 +21,5 @@ pub mod diag;
 pub mod load;
 pub mod resolve;
 pub mod source;
+pub mod cel;
 pub mod syntax;

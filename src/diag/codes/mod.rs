@@ -50,13 +50,19 @@ macro_rules! declare_codes {
     };
 }
 
+pub mod cel;
 pub mod governance;
 pub mod plan;
 pub mod spec;
 
 /// Every registered code, in code order.
 pub fn all() -> impl Iterator<Item = &'static CodeInfo> {
-    let mut all: Vec<&'static CodeInfo> = [spec::CODES, governance::CODES, plan::CODES]
+    let mut all: Vec<&'static CodeInfo> = [
+        spec::CODES,
+        cel::CODES,
+        governance::CODES,
+        plan::CODES,
+    ]
         .into_iter()
         .flatten()
         .collect();
