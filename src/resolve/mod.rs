@@ -6,7 +6,9 @@
 //! reported at the reference and left out of the model's derived data, so later
 //! checks still run on everything else.
 
+pub mod audiences;
 mod destinations;
+pub mod expressions;
 pub mod names;
 mod project;
 mod references;
@@ -19,7 +21,9 @@ use crate::source::SourceSet;
 use crate::syntax::Syntax;
 pub use names::NameIndex;
 pub use project::{Enforcement, Guardrails, Settings};
-pub use schemas::{FieldType, SchemaInfo};
+pub use audiences::{AudienceInfo, Evaluation};
+pub use expressions::{Expr, ExprSite};
+pub use schemas::{FieldInfo, FieldType, SchemaInfo};
 
 /// A project with names bound.
 #[derive(Clone, Debug, Default)]
@@ -42,11 +46,14 @@ pub struct Model {
     pub destinations: NameIndex,
     pub activations: NameIndex,
     pub sources: NameIndex,
+    /// Every type-checked CEL expression, by where it sits.
+    pub exprs: BTreeMap<ExprSite, Expr>,
+    /// Evaluation mode and dependencies per audience.
+    pub audience_info: BTreeMap<String, AudienceInfo>,
 }
 
 pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let _ = sources;
     let settings = project::settings(&syntax, sources, &mut diags);
     let mut model = Model {
         schemas: NameIndex::build("schema", syntax.schemas.iter().map(|s| &s.name), &mut diags),
@@ -82,10 +89,14 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
         actions: references::actions(&syntax, &mut diags),
         settings,
         schema_info: BTreeMap::new(),
+        exprs: BTreeMap::new(),
+        audience_info: BTreeMap::new(),
         syntax,
     };
     model.schema_info = schemas::check(&model, &mut diags);
     references::check(&model, &mut diags);
+    model.exprs = expressions::check_all(&model, sources, &mut diags);
+    model.audience_info = audiences::check(&model, &model.exprs, &mut diags);
     (model, diags)
 }
 

@@ -21,4 +21,11 @@ declare_codes! {
     UNKNOWN_DESTINATION_TYPE = "A0109", Error, "a destination type is not in the catalog";
     LITERAL_CREDENTIAL = "A0110", Error, "a credential is written as a literal";
     INVALID_LINK = "A0111", Error, "a schema link is inconsistent";
+    COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
+    AUDIENCE_CYCLE = "A0302", Error, "audiences reference each other in a cycle";
+    NESTED_COMPOSITION = "A0303", Error, "a composed audience feeds another composition";
+    RULE_AND_COMPOSE = "A0304", Error, "an audience has both a rule and a composition";
+    INVALID_COMPOSITION = "A0305", Error, "a composition block is inconsistent";
+    NEEDS_BATCH = "A0306", Error, "streaming evaluation asked for a rule that needs batch";
+    AUDIENCE_NAMING = "A0307", Warning, "an audience name breaks the project's naming convention";
 }
