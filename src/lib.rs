@@ -13,6 +13,6 @@
 //! Front-end stages never fail: they return their output plus diagnostics.
 //! Only `load` and the CLI touch the filesystem or the clock.
 
+pub mod cel;
 pub mod diag;
 pub mod source;
-pub mod cel;
