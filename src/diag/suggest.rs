@@ -4,10 +4,7 @@
 ///
 /// Uses Jaro-Winkler similarity (good at prefixes and transpositions, which is
 /// what typos in identifiers look like), plus an exact case-insensitive match.
-pub fn did_you_mean<'a>(
-    wrong: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let wrong_lower = wrong.to_lowercase();
     let mut best: Option<(f64, &'a str)> = None;
     for candidate in candidates {
