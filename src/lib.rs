@@ -15,11 +15,11 @@
 
 pub mod builtins;
 pub mod catalog;
+pub mod cel;
 pub mod cli;
 pub mod compile;
 pub mod diag;
 pub mod load;
 pub mod resolve;
 pub mod source;
-pub mod cel;
 pub mod syntax;

@@ -404,7 +404,7 @@ impl<'a> Checker<'a> {
                 );
                 Type::Dyn
             }
-            Expr::Comprehension(comp) => self.comprehension(e.id, comp),
+            Expr::Comprehension(comp) => self.comprehension(comp),
             Expr::Unspecified => Type::Dyn,
         }
     }
@@ -893,7 +893,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn comprehension(&mut self, id: u64, comp: &ComprehensionExpr) -> Type {
+    fn comprehension(&mut self, comp: &ComprehensionExpr) -> Type {
         let range_ty = self.expr(&comp.iter_range);
         let elem = match &range_ty {
             Type::List(elem) | Type::Map(elem, _) => elem.as_ref().clone(),
@@ -941,7 +941,6 @@ impl<'a> Checker<'a> {
             }
         };
         self.locals.truncate(depth);
-        let _ = id;
         ty
     }
 
@@ -1073,4 +1072,509 @@ fn cel_rejects(program: &str, value: &str) -> Option<String> {
     };
     catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|_| Some("the value could not be interpreted".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{CelError, Checked, check};
+    use crate::cel::env::{CelEnv, EntityDef, FieldDef, Scope};
+    use crate::cel::types::Type;
+    use crate::diag::codes::cel::*;
+
+    fn fields(list: &[(&str, Type)]) -> BTreeMap<String, FieldDef> {
+        list.iter()
+            .map(|(n, t)| (n.to_string(), FieldDef::new(t.clone())))
+            .collect()
+    }
+
+    /// The spec's example schemas: account, person (linked to account) and
+    /// email_opened events (linked to person).
+    fn env() -> CelEnv {
+        let mut account = EntityDef {
+            fields: fields(&[
+                ("name", Type::String),
+                ("domain", Type::String),
+                ("employees", Type::Int),
+                ("annualRevenue", Type::Double),
+                ("intentTopics", Type::list(Type::String)),
+                ("updatedAt", Type::Timestamp),
+                ("engagementScore", Type::Int),
+            ]),
+            ..Default::default()
+        };
+        account.fields.insert(
+            "industry".into(),
+            FieldDef {
+                ty: Type::String,
+                values: Some(vec![
+                    "Software".into(),
+                    "Fintech".into(),
+                    "Healthcare".into(),
+                ]),
+                computed: false,
+            },
+        );
+        account
+            .fields
+            .get_mut("engagementScore")
+            .expect("field")
+            .computed = true;
+        account.to_many.insert("people".into(), "person".into());
+        account
+            .to_many
+            .insert("opportunities".into(), "opportunity".into());
+        let mut person = EntityDef {
+            fields: fields(&[
+                ("email", Type::String),
+                ("jobTitle", Type::String),
+                ("accountId", Type::String),
+            ]),
+            ..Default::default()
+        };
+        person.fields.insert(
+            "emailConsent".into(),
+            FieldDef {
+                ty: Type::String,
+                values: Some(vec!["y".into(), "n".into()]),
+                computed: false,
+            },
+        );
+        person.to_one.insert("account".into(), "account".into());
+        person
+            .to_many
+            .insert("emailOpens".into(), "email_opened".into());
+        let opportunity = EntityDef {
+            fields: fields(&[("amount", Type::Double), ("stage", Type::String)]),
+            ..Default::default()
+        };
+        let opened = EntityDef {
+            fields: fields(&[("occurredAt", Type::Timestamp), ("campaign", Type::String)]),
+            ..Default::default()
+        };
+        CelEnv {
+            entities: [
+                ("account", account),
+                ("person", person),
+                ("opportunity", opportunity),
+                ("email_opened", opened),
+            ]
+            .into_iter()
+            .map(|(n, e)| (n.to_string(), e))
+            .collect(),
+            audiences: ["B2B_ICP", "B2B_Test.control"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        }
+    }
+
+    fn rule(text: &str) -> (Option<Checked>, Vec<CelError>) {
+        check(text, &env(), &Scope::person(), Some(&Type::Bool))
+    }
+
+    fn ok(text: &str) -> Checked {
+        let (checked, errors) = rule(text);
+        assert!(errors.is_empty(), "{text}: {errors:#?}");
+        checked.expect("checked")
+    }
+
+    fn type_of(text: &str) -> Type {
+        let (checked, errors) = check(text, &env(), &Scope::person(), None);
+        assert!(errors.is_empty(), "{text}: {errors:#?}");
+        checked.expect("checked").ty
+    }
+
+    /// The single error of a bad rule, with the text its range covers.
+    fn one_error(text: &str) -> (CelError, &str) {
+        let (_, errors) = rule(text);
+        assert_eq!(errors.len(), 1, "{text}: {errors:#?}");
+        let error = errors.into_iter().next().expect("one error");
+        let covered = &text[error.range.clone()];
+        (error, covered)
+    }
+
+    #[test]
+    fn the_spec_examples_check() {
+        ok(r#"account.industry in ["Software", "Fintech"]
+  && account.employees >= 1000
+  && account.people.exists(p, p.jobTitle.matches("(?i)\\b(VP|Chief|Head)\\b"))"#);
+        assert_eq!(
+            type_of(
+                "size(account.people.filter(p, p.emailOpens.exists(e, e.occurredAt > now - days(30))))"
+            ),
+            Type::Int
+        );
+        assert_eq!(
+            type_of(
+                r#"account.engagementScore >= 5 ? "high" : account.engagementScore >= 2 ? "medium" : "low""#
+            ),
+            Type::String
+        );
+        ok(r#"person.emailConsent == "y""#);
+        ok(r#"person.email != """#);
+        assert_eq!(type_of("hash_email(person.email)"), Type::String);
+    }
+
+    #[test]
+    fn operators_and_functions_type() {
+        for (text, ty) in [
+            ("1 + 2 * 3 % 2", Type::Int),
+            ("1.5 / 2.0", Type::Double),
+            ("account.name + \"x\"", Type::String),
+            ("account.intentTopics + [\"a\"]", Type::list(Type::String)),
+            ("now - days(1)", Type::Timestamp),
+            ("now + hours(1)", Type::Timestamp),
+            ("now - account.updatedAt", Type::Duration),
+            ("days(1) + hours(2)", Type::Duration),
+            ("-account.annualRevenue", Type::Double),
+            ("account.intentTopics[0]", Type::String),
+            ("{\"a\": 1}[\"a\"]", Type::Int),
+            ("[1, 2.5]", Type::list(Type::Double)),
+            ("size(account.name) + account.name.size()", Type::Int),
+            ("sum(account.opportunities.map(o, o.amount))", Type::Double),
+            ("max(account.people.map(p, size(p.emailOpens)))", Type::Int),
+            ("min([account.updatedAt])", Type::Timestamp),
+            (
+                "lower(account.name).trim().upperAscii().lowerAscii()",
+                Type::String,
+            ),
+            ("int(\"3\") + int(2.5)", Type::Int),
+            ("double(account.employees)", Type::Double),
+            ("string(account.employees)", Type::String),
+            ("timestamp(\"2026-01-31T00:00:00Z\")", Type::Timestamp),
+            ("duration(\"36h\")", Type::Duration),
+            (
+                "account.people.map(p, p.jobTitle)",
+                Type::list(Type::String),
+            ),
+            (
+                "account.people.filter(p, has(p.email))",
+                Type::list(Type::Entity("person".into())),
+            ),
+            (
+                "account.people.map(p, has(p.email), p.email)",
+                Type::list(Type::String),
+            ),
+            ("person.account", Type::Entity("account".into())),
+        ] {
+            assert_eq!(type_of(text), ty, "{text}");
+        }
+        for text in [
+            "account.employees > 1.5 && account.annualRevenue <= 10",
+            "!(account.name == null) || account.name.contains(\"x\")",
+            "account.name.startsWith(\"a\") && account.name.endsWith(\"b\") && matches(account.name, \"a+\")",
+            "\"ai\" in account.intentTopics",
+            "account.people.all(p, p.email != \"\") && account.people.exists_one(p, p.jobTitle == \"CEO\")",
+            "account.people.exists(p, p.emailOpens.exists(e, e.campaign == \"q4\" && e.occurredAt > now - days(7)))",
+            "in_audience(\"B2B_ICP\") || in_audience(\"B2B_Test.control\")",
+            "has(account.name) && has(person.account.industry)",
+            "account.updatedAt > timestamp(\"2026-01-01T00:00:00+02:00\")",
+            "(account.employees > 10) == true",
+        ] {
+            ok(text);
+        }
+    }
+
+    #[test]
+    fn reads_collections_and_batch_reasons_are_recorded() {
+        let checked = ok(
+            "account.employees > 10 && account.people.exists(p, p.jobTitle == \"VP\" && p.account.name != \"\")",
+        );
+        let reads: Vec<(&str, &str)> = checked
+            .reads
+            .iter()
+            .map(|r| (r.schema.as_str(), r.field.as_str()))
+            .collect();
+        assert_eq!(
+            reads,
+            [
+                ("account", "employees"),
+                ("account", "name"),
+                ("person", "jobTitle")
+            ]
+        );
+        assert_eq!(
+            checked.collections,
+            [("account".to_string(), "people".to_string())]
+        );
+        let (range, reason) = checked.needs_batch.expect("batch");
+        assert_eq!(reason, "reads the collection `account.people`");
+        assert_eq!(range, 26..40);
+        assert!(!checked.uses_now);
+
+        let checked = ok("account.employees > 10 && account.employees < 20");
+        assert_eq!(checked.reads.len(), 1);
+        assert_eq!(checked.reads[0].range, 0..17);
+        assert_eq!(checked.needs_batch, None);
+
+        let text = "account.updatedAt > now - days(1) || in_audience(\"B2B_ICP\")";
+        let checked = ok(text);
+        assert!(checked.uses_now);
+        assert_eq!(
+            checked.needs_batch.map(|b| b.1).as_deref(),
+            Some("reads `now`")
+        );
+        assert_eq!(checked.audiences, [("B2B_ICP".to_string(), 49..58)]);
+
+        let checked = ok("in_audience(\"B2B_ICP\") && person.account.employees > 1");
+        assert_eq!(
+            checked.needs_batch.map(|b| b.1).as_deref(),
+            Some("references the audience `B2B_ICP`")
+        );
+        let checked = ok("person.account.employees > 1");
+        assert_eq!(
+            checked.needs_batch.map(|b| b.1).as_deref(),
+            Some("reads the linked entity `person.account`")
+        );
+    }
+
+    #[test]
+    fn unknown_fields_point_at_the_select_with_a_suggestion() {
+        let (error, covered) = one_error("account.employes >= 1000");
+        assert_eq!(
+            (error.code, covered),
+            (UNKNOWN_CEL_FIELD, "account.employes")
+        );
+        assert_eq!(error.message, "`account` has no field `employes`");
+        assert_eq!(error.help.as_deref(), Some("did you mean `employees`?"));
+
+        let (error, covered) = one_error("account.people.exists(p, p.jobTitel == \"VP\")");
+        assert_eq!((error.code, covered), (UNKNOWN_CEL_FIELD, "p.jobTitel"));
+        assert_eq!(error.help.as_deref(), Some("did you mean `jobTitle`?"));
+
+        let (error, covered) = one_error("size(account.peple) > 0");
+        assert_eq!((error.code, covered), (UNKNOWN_CEL_FIELD, "account.peple"));
+        assert_eq!(error.help.as_deref(), Some("did you mean `people`?"));
+
+        let (error, covered) = one_error("acount.name == \"x\"");
+        assert_eq!((error.code, covered), (UNKNOWN_CEL_FIELD, "acount"));
+        assert_eq!(error.help.as_deref(), Some("did you mean `account`?"));
+
+        let (error, _) = one_error("account.zzz == 1");
+        assert_eq!(error.help, None);
+    }
+
+    #[test]
+    fn type_mismatches_cover_the_offending_expression() {
+        for (text, covered) in [
+            ("account.employees >= \"x\"", "account.employees >= \"x\""),
+            ("account.name && true", "account.name"),
+            ("!account.employees", "account.employees"),
+            ("account.employees + 1.5 > 0", "account.employees + 1.5"),
+            ("account.employees ? true : false", "account.employees"),
+            ("(true ? 1 : \"a\") == 1", "true ? 1 : \"a\""),
+            ("1 in account.intentTopics", "1 in account.intentTopics"),
+            ("\"a\" in account.name", "account.name"),
+            ("account.name[0] == \"a\"", "account.name[0]"),
+            ("size(account.employees) > 1", "account.employees"),
+            ("account.name.size.x", "account.name.size"),
+            ("account.people.exists(p, p.email)", "p.email"),
+            ("account.employees.exists(e, e > 1)", "account.employees"),
+            ("[1, \"a\"] == []", "\"a\""),
+            ("in_audience(account.name)", "account.name"),
+            ("-account.name == \"\"", "-account.name"),
+        ] {
+            let (error, got) = one_error(text);
+            assert_eq!(
+                (error.code, got),
+                (CEL_TYPE_MISMATCH, covered),
+                "{text}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rule_must_be_bool() {
+        let (error, covered) = one_error(" (account.employees + 1) ");
+        assert_eq!(
+            (error.code, covered),
+            (CEL_TYPE_MISMATCH, "(account.employees + 1)")
+        );
+        assert_eq!(error.message, "the expression must be `bool`, found `int`");
+        let (_, errors) = check(
+            "account.employees",
+            &env(),
+            &Scope::account(),
+            Some(&Type::Double),
+        );
+        assert!(errors.is_empty(), "int where double is expected");
+        let (_, errors) = check("account.name", &env(), &Scope::account(), Some(&Type::Int));
+        assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn one_mistake_gives_one_error() {
+        one_error("lower(account.employes).size() + 1 > 2 && [1][0] in [1]");
+        one_error("size(account.peple.filter(p, p.x.y == 1)) > 2");
+        one_error("nope(account.name) == 3");
+    }
+
+    #[test]
+    fn unknown_functions_and_arity() {
+        let (error, covered) = one_error("account.updatedAt > now - day(30)");
+        assert_eq!((error.code, covered), (UNKNOWN_FUNCTION, "day(30)"));
+        assert_eq!(error.help.as_deref(), Some("did you mean `days`?"));
+        let (error, covered) = one_error("days(1, 2) > duration(\"1h\")");
+        assert_eq!((error.code, covered), (UNKNOWN_FUNCTION, "days(1, 2)"));
+        assert_eq!(error.message, "`days` takes 1 argument, found 2");
+        let (error, covered) = one_error("account.name.lower() == \"x\"");
+        assert_eq!(
+            (error.code, covered),
+            (UNKNOWN_FUNCTION, "account.name.lower()")
+        );
+        assert_eq!(error.help.as_deref(), Some("write `lower(x)`"));
+        let (error, _) = one_error("trim(account.name) == \"x\"");
+        assert_eq!(error.code, UNKNOWN_FUNCTION);
+        let (error, covered) = one_error("days(\"3\") > hours(1)");
+        assert_eq!((error.code, covered), (CEL_TYPE_MISMATCH, "\"3\""));
+    }
+
+    #[test]
+    fn closed_domains_are_checked_at_the_literal() {
+        let (error, covered) = one_error("account.industry == \"Sofware\"");
+        assert_eq!((error.code, covered), (VALUE_OUTSIDE_DOMAIN, "\"Sofware\""));
+        assert_eq!(error.help.as_deref(), Some("did you mean `Software`?"));
+        let (error, covered) = one_error("\"Fintek\" != account.industry");
+        assert_eq!((error.code, covered), (VALUE_OUTSIDE_DOMAIN, "\"Fintek\""));
+        let (error, covered) = one_error("account.industry in [\"Software\", \"Retail\"]");
+        assert_eq!((error.code, covered), (VALUE_OUTSIDE_DOMAIN, "\"Retail\""));
+        assert_eq!(
+            error.help.as_deref(),
+            Some("the values of `account.industry` are `Software`, `Fintech`, `Healthcare`")
+        );
+        let (error, _) = one_error("account.people.exists(p, p.emailConsent == \"yes\")");
+        assert_eq!(error.message, "`yes` is not a value of `p.emailConsent`");
+        ok("account.industry == \"Healthcare\" && account.name == \"Sofware\"");
+    }
+
+    #[test]
+    fn audience_references_must_exist() {
+        let (error, covered) = one_error("in_audience(\"B2B_IPC\")");
+        assert_eq!((error.code, covered), (UNKNOWN_AUDIENCE_REF, "\"B2B_IPC\""));
+        assert_eq!(error.help.as_deref(), Some("did you mean `B2B_ICP`?"));
+    }
+
+    #[test]
+    fn interpreted_literals_are_validated() {
+        for (text, covered) in [
+            ("account.name.matches(\"(VP\")", "\"(VP\""),
+            ("matches(account.name, \"[a-\")", "\"[a-\""),
+            (
+                "account.updatedAt > timestamp(\"2026-13-01\")",
+                "\"2026-13-01\"",
+            ),
+            ("duration(\"3 days\") > days(1)", "\"3 days\""),
+            ("b\"abc\" == b\"abc\"", "b\"abc\""),
+        ] {
+            let (_, errors) = rule(text);
+            let first = errors.first().unwrap_or_else(|| panic!("{text}: no error"));
+            assert_eq!(
+                (first.code, &text[first.range.clone()]),
+                (INVALID_LITERAL, covered),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_positioned() {
+        for (text, covered) in [
+            ("account.employees >= ", " "),
+            ("account.employees >=", "="),
+            ("\"é\" + a.é(", "é"),
+            ("a.exists(1, p)", "1"),
+            ("has(account)", "a"),
+            ("1 +\n  + ) ", "+"),
+            ("", ""),
+        ] {
+            let (checked, errors) = rule(text);
+            assert!(checked.is_none());
+            assert_eq!(errors.len(), 1, "{text}");
+            assert_eq!(errors[0].code, CEL_SYNTAX);
+            assert_eq!(
+                &text[errors[0].range.clone()],
+                covered,
+                "{text}: {:?}",
+                errors[0]
+            );
+        }
+    }
+
+    #[test]
+    fn every_code_is_exercised() {
+        let codes: std::collections::BTreeSet<&str> = [
+            "account.employees >=",
+            "account.x",
+            "1 + \"a\"",
+            "f(1)",
+            "account.industry == \"x\"",
+            "in_audience(\"x\")",
+            "account.name.matches(\"(\")",
+        ]
+        .into_iter()
+        .flat_map(|text| rule(text).1)
+        .map(|e| e.code.as_str())
+        .collect();
+        let all: std::collections::BTreeSet<&str> = crate::diag::codes::cel::CODES
+            .iter()
+            .map(|c| c.code)
+            .collect();
+        assert_eq!(codes, all);
+    }
+
+    /// Mutations of valid expressions (truncations, deletions, insertions of
+    /// awkward characters) never make `check` panic, and ranges stay inside
+    /// the text on char boundaries.
+    #[test]
+    fn never_panics_on_mutated_input() {
+        let seeds = [
+            "account.industry in [\"Software\", \"Fintech\"] && account.employees >= 1000",
+            "account.people.exists(p, p.jobTitle.matches(\"(?i)\\\\b(VP|Chief)\\\\b\"))",
+            "size(account.people.filter(p, p.emailOpens.exists(e, e.occurredAt > now - days(30)))) > 2",
+            "account.engagementScore >= 5 ? \"high\" : {\"a\": [1, 2.0]}[\"a\"][0] > 1 ? \"m\" : \"low\"",
+            "in_audience(\"B2B_ICP\") && has(person.account.name) && -1 < int(\"2\") % 3",
+        ];
+        let inserts = [
+            "(", ")", "[", "]", "{", "}", "\"", "'", ".", ",", "é", "\\", "?", ":", "!", "-", "`",
+            "\n", "0x", "in ", "&&",
+        ];
+        let env = env();
+        let scope = Scope::person();
+        let mut runs = 0;
+        let check_one = |text: &str| {
+            for expected in [None, Some(&Type::Bool)] {
+                let (_, errors) = check(text, &env, &scope, expected);
+                for e in errors {
+                    assert!(
+                        e.range.start <= e.range.end && e.range.end <= text.len(),
+                        "{text:?}: {e:?}"
+                    );
+                    assert!(
+                        text.is_char_boundary(e.range.start) && text.is_char_boundary(e.range.end),
+                        "{text:?}"
+                    );
+                }
+            }
+        };
+        for seed in seeds {
+            let boundaries: Vec<usize> = seed
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([seed.len()])
+                .collect();
+            for (n, &at) in boundaries.iter().enumerate() {
+                // Truncate, delete one char, and insert a troublesome token.
+                check_one(&seed[..at]);
+                if let Some(&next) = boundaries.get(n + 1) {
+                    check_one(&format!("{}{}", &seed[..at], &seed[next..]));
+                }
+                let insert = inserts[n % inserts.len()];
+                check_one(&format!("{}{insert}{}", &seed[..at], &seed[at..]));
+                runs += 3;
+            }
+        }
+        assert!(runs > 500);
+    }
 }

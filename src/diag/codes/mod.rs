@@ -57,12 +57,7 @@ pub mod spec;
 
 /// Every registered code, in code order.
 pub fn all() -> impl Iterator<Item = &'static CodeInfo> {
-    let mut all: Vec<&'static CodeInfo> = [
-        spec::CODES,
-        cel::CODES,
-        governance::CODES,
-        plan::CODES,
-    ]
+    let mut all: Vec<&'static CodeInfo> = [spec::CODES, cel::CODES, governance::CODES, plan::CODES]
         .into_iter()
         .flatten()
         .collect();
