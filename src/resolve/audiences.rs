@@ -30,15 +30,24 @@ pub struct AudienceInfo {
 
 /// The audience an `X.part` reference belongs to.
 pub fn base_name(reference: &str) -> &str {
-    reference.rsplit_once('.').map_or(reference, |(base, _)| base)
+    reference
+        .rsplit_once('.')
+        .map_or(reference, |(base, _)| base)
 }
 
-pub fn check(model: &Model, exprs: &BTreeMap<ExprSite, Expr>, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, AudienceInfo> {
+pub fn check(
+    model: &Model,
+    exprs: &BTreeMap<ExprSite, Expr>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, AudienceInfo> {
     let computed_batch = check_computed(model, exprs, diags);
     let mut infos = BTreeMap::new();
     for (name, index) in model.audiences.iter() {
         let audience = &model.syntax.audiences[index];
-        infos.insert(name.to_string(), audience_info(model, audience, exprs, &computed_batch, diags));
+        infos.insert(
+            name.to_string(),
+            audience_info(model, audience, exprs, &computed_batch, diags),
+        );
     }
     check_cycles_and_depth(model, &infos, diags);
     check_guardrails(model, &infos, diags);
@@ -47,7 +56,11 @@ pub fn check(model: &Model, exprs: &BTreeMap<ExprSite, Expr>, diags: &mut Vec<Di
 
 /// Computed attributes: dependency cycles, and which ones need batch (they
 /// read collections, links or `now`), directly or through another attribute.
-fn check_computed(model: &Model, exprs: &BTreeMap<ExprSite, Expr>, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, (Span, String)> {
+fn check_computed(
+    model: &Model,
+    exprs: &BTreeMap<ExprSite, Expr>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, (Span, String)> {
     let roots = super::expressions::roots(model);
     let key_of = |schema: &str, field: &str| -> Option<String> {
         let entity = if Some(schema) == roots.account.as_deref() {
@@ -64,18 +77,30 @@ fn check_computed(model: &Model, exprs: &BTreeMap<ExprSite, Expr>, diags: &mut V
     for (name, _) in model.computed.iter() {
         let deps = exprs
             .get(&ExprSite::Computed(name.to_string()))
-            .map(|e| e.checked.reads.iter().filter_map(|r| key_of(&r.schema, &r.field)).collect())
+            .map(|e| {
+                e.checked
+                    .reads
+                    .iter()
+                    .filter_map(|r| key_of(&r.schema, &r.field))
+                    .collect()
+            })
             .unwrap_or_default();
         edges.insert(name.to_string(), deps);
     }
     for cycle in find_cycles(&edges) {
         let first = &cycle[0];
-        let Some(index) = model.computed.get(first) else { continue };
+        let Some(index) = model.computed.get(first) else {
+            continue;
+        };
         let span = model.syntax.computed[index].name.span;
         diags.push(
-            Diagnostic::new(codes::spec::COMPUTED_CYCLE, span, format!("computed attributes form a cycle: {}", cycle.join(" -> ")))
-                .label("this attribute depends on itself")
-                .help("break the cycle: compute one of these from source fields only"),
+            Diagnostic::new(
+                codes::spec::COMPUTED_CYCLE,
+                span,
+                format!("computed attributes form a cycle: {}", cycle.join(" -> ")),
+            )
+            .label("this attribute depends on itself")
+            .help("break the cycle: compute one of these from source fields only"),
         );
     }
     // Batch need, propagated through dependencies in a fixed-point loop
@@ -85,7 +110,10 @@ fn check_computed(model: &Model, exprs: &BTreeMap<ExprSite, Expr>, diags: &mut V
         if let Some(expr) = exprs.get(&ExprSite::Computed(name.to_string()))
             && let Some((range, reason)) = &expr.checked.needs_batch
         {
-            batch.insert(name.to_string(), (expr.span_of(range.clone()), reason.clone()));
+            batch.insert(
+                name.to_string(),
+                (expr.span_of(range.clone()), reason.clone()),
+            );
         }
     }
     loop {
@@ -96,7 +124,13 @@ fn check_computed(model: &Model, exprs: &BTreeMap<ExprSite, Expr>, diags: &mut V
             }
             if let Some(dep) = deps.iter().find(|d| batch.contains_key(*d)) {
                 let (span, _) = batch[dep].clone();
-                batch.insert(name.clone(), (span, format!("reads the computed attribute `{dep}`, which needs batch")));
+                batch.insert(
+                    name.clone(),
+                    (
+                        span,
+                        format!("reads the computed attribute `{dep}`, which needs batch"),
+                    ),
+                );
                 changed = true;
             }
         }
@@ -118,20 +152,37 @@ fn audience_info(
     let mut depends_on = BTreeSet::new();
     let mut needs_batch = None;
     if let Some(rule) = exprs.get(&ExprSite::AudienceRule(name.clone())) {
-        depends_on.extend(rule.checked.audiences.iter().map(|(a, _)| base_name(a).to_string()));
-        needs_batch = rule.checked.needs_batch.as_ref().map(|(range, reason)| (rule.span_of(range.clone()), reason.clone()));
+        depends_on.extend(
+            rule.checked
+                .audiences
+                .iter()
+                .map(|(a, _)| base_name(a).to_string()),
+        );
+        needs_batch = rule
+            .checked
+            .needs_batch
+            .as_ref()
+            .map(|(range, reason)| (rule.span_of(range.clone()), reason.clone()));
         if needs_batch.is_none() {
             let roots = super::expressions::roots(model);
             for read in &rule.checked.reads {
-                let entity = if Some(read.schema.as_str()) == roots.account.as_deref() { "account" } else { "person" };
+                let entity = if Some(read.schema.as_str()) == roots.account.as_deref() {
+                    "account"
+                } else {
+                    "person"
+                };
                 if let Some((_, reason)) = computed_batch.get(&format!("{entity}.{}", read.field)) {
-                    needs_batch = Some((rule.span_of(read.range.clone()), format!("reads `{entity}.{}`, which {reason}", read.field)));
+                    needs_batch = Some((
+                        rule.span_of(read.range.clone()),
+                        format!("reads `{entity}.{}`, which {reason}", read.field),
+                    ));
                     break;
                 }
             }
         }
     }
-    if audience.rule.is_some() && audience.compose.is_some()
+    if audience.rule.is_some()
+        && audience.compose.is_some()
         && let Some(compose) = &audience.compose
     {
         diags.push(
@@ -143,7 +194,10 @@ fn audience_info(
     }
     let composed = audience.compose.is_some();
     if let Some(compose) = &audience.compose {
-        needs_batch = Some((compose.span, "is a composition, and compositions are evaluated in batch".to_string()));
+        needs_batch = Some((
+            compose.span,
+            "is a composition, and compositions are evaluated in batch".to_string(),
+        ));
         for reference in compose.from.iter().chain(&compose.exclude) {
             let base = base_name(&reference.value);
             depends_on.insert(base.to_string());
@@ -160,10 +214,16 @@ fn audience_info(
         }
         check_composition(audience, compose, diags);
     }
-    let asked_streaming = audience.evaluation.as_ref().is_some_and(|e| e.as_str() == "streaming");
+    let asked_streaming = audience
+        .evaluation
+        .as_ref()
+        .is_some_and(|e| e.as_str() == "streaming");
     let evaluation = match (&needs_batch, asked_streaming) {
         (Some((span, reason)), true) => {
-            let eval_span = audience.evaluation.as_ref().map_or(audience.name.span, |e| e.span);
+            let eval_span = audience
+                .evaluation
+                .as_ref()
+                .map_or(audience.name.span, |e| e.span);
             diags.push(
                 Diagnostic::new(codes::spec::NEEDS_BATCH, *span, format!("audience `{name}` cannot be evaluated in streaming mode"))
                     .label(format!("this {reason}"))
@@ -173,7 +233,10 @@ fn audience_info(
             Evaluation::Batch
         }
         (None, true) => Evaluation::Streaming,
-        _ => match (&needs_batch, audience.evaluation.as_ref().map(|e| e.as_str())) {
+        _ => match (
+            &needs_batch,
+            audience.evaluation.as_ref().map(|e| e.as_str()),
+        ) {
             (None, None) => Evaluation::Streaming,
             _ => Evaluation::Batch,
         },
@@ -196,9 +259,15 @@ fn audience_info(
     }
 }
 
-fn check_composition(audience: &Audience, compose: &crate::syntax::Compose, diags: &mut Vec<Diagnostic>) {
+fn check_composition(
+    audience: &Audience,
+    compose: &crate::syntax::Compose,
+    diags: &mut Vec<Diagnostic>,
+) {
     let invalid = |span: Span, message: String, label: &str, help: &str| {
-        Diagnostic::new(codes::spec::INVALID_COMPOSITION, span, message).label(label.to_string()).help(help.to_string())
+        Diagnostic::new(codes::spec::INVALID_COMPOSITION, span, message)
+            .label(label.to_string())
+            .help(help.to_string())
     };
     let name = &audience.name.value;
     if let (Some(rank), Some(split)) = (&compose.rank, &compose.split) {
@@ -211,35 +280,72 @@ fn check_composition(audience: &Audience, compose: &crate::syntax::Compose, diag
         && merge.as_str() != "union"
         && compose.from.len() < 2
     {
-        diags.push(invalid(merge.span, format!("`{}` needs at least two audiences in `from`", merge.value), "nothing to combine", "add audiences to `from`, or use `union`"));
+        diags.push(invalid(
+            merge.span,
+            format!("`{}` needs at least two audiences in `from`", merge.value),
+            "nothing to combine",
+            "add audiences to `from`, or use `union`",
+        ));
     }
     if let Some(limit) = compose.rank.as_ref().and_then(|r| r.limit.as_ref())
         && limit.value < 1
     {
-        diags.push(invalid(limit.span, "a rank limit must be at least 1".into(), "keeps no account", "use a positive limit, or remove it to rank without a limit"));
+        diags.push(invalid(
+            limit.span,
+            "a rank limit must be at least 1".into(),
+            "keeps no account",
+            "use a positive limit, or remove it to rank without a limit",
+        ));
     }
     match &compose.split {
         Some(Split::Percent { span, parts, .. }) => {
             for (part, percent) in parts {
                 if percent.value <= 0 || percent.value > 100 {
-                    diags.push(invalid(percent.span, format!("part `{}` has {}%", part.value, percent.value), "a part's share is between 1 and 100", "give every part a positive percentage"));
+                    diags.push(invalid(
+                        percent.span,
+                        format!("part `{}` has {}%", part.value, percent.value),
+                        "a part's share is between 1 and 100",
+                        "give every part a positive percentage",
+                    ));
                 }
             }
             let total: i64 = parts.iter().map(|(_, p)| p.value).sum();
             if parts.is_empty() {
-                diags.push(invalid(*span, "a percentage split has no parts".into(), "no parts", "write `percent = { test = 90, control = 10 }`"));
+                diags.push(invalid(
+                    *span,
+                    "a percentage split has no parts".into(),
+                    "no parts",
+                    "write `percent = { test = 90, control = 10 }`",
+                ));
             } else if total != 100 {
-                diags.push(invalid(*span, format!("split percentages sum to {total}, not 100"), "every account must land in exactly one part", "adjust the percentages so they sum to 100"));
+                diags.push(invalid(
+                    *span,
+                    format!("split percentages sum to {total}, not 100"),
+                    "every account must land in exactly one part",
+                    "adjust the percentages so they sum to 100",
+                ));
             }
         }
-        Some(Split::ByAttribute { span, parts, other, .. }) => {
+        Some(Split::ByAttribute {
+            span, parts, other, ..
+        }) => {
             if parts.is_empty() && other.is_none() {
-                diags.push(invalid(*span, "an attribute split has no parts".into(), "no parts", "write `parts = { high = [\"high\"] }` and optionally `other = \"rest\"`"));
+                diags.push(invalid(
+                    *span,
+                    "an attribute split has no parts".into(),
+                    "no parts",
+                    "write `parts = { high = [\"high\"] }` and optionally `other = \"rest\"`",
+                ));
             }
             let mut names = BTreeSet::new();
             for part in compose.split.iter().flat_map(|s| s.part_names()) {
                 if !names.insert(part.value.as_str()) {
-                    diags.push(invalid(part.span, format!("split part `{}` is named twice", part.value), "duplicate part name", "give every part its own name"));
+                    diags.push(invalid(
+                        part.span,
+                        format!("split part `{}` is named twice", part.value),
+                        "duplicate part name",
+                        "give every part its own name",
+                    ));
                 }
             }
         }
@@ -247,19 +353,41 @@ fn check_composition(audience: &Audience, compose: &crate::syntax::Compose, diag
     }
 }
 
-fn check_cycles_and_depth(model: &Model, infos: &BTreeMap<String, AudienceInfo>, diags: &mut Vec<Diagnostic>) {
+fn check_cycles_and_depth(
+    model: &Model,
+    infos: &BTreeMap<String, AudienceInfo>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let edges: BTreeMap<String, Vec<String>> = infos
         .iter()
-        .map(|(n, i)| (n.clone(), i.depends_on.iter().filter(|d| infos.contains_key(*d)).cloned().collect()))
+        .map(|(n, i)| {
+            (
+                n.clone(),
+                i.depends_on
+                    .iter()
+                    .filter(|d| infos.contains_key(*d))
+                    .cloned()
+                    .collect(),
+            )
+        })
         .collect();
     let cycles = find_cycles(&edges);
     let in_cycle: BTreeSet<&String> = cycles.iter().flatten().collect();
     for cycle in &cycles {
-        let Some(index) = model.audiences.get(&cycle[0]) else { continue };
+        let Some(index) = model.audiences.get(&cycle[0]) else {
+            continue;
+        };
         diags.push(
-            Diagnostic::new(codes::spec::AUDIENCE_CYCLE, model.syntax.audiences[index].name.span, format!("audiences reference each other in a cycle: {}", cycle.join(" -> ")))
-                .label("this audience depends on itself")
-                .help("break the cycle: one of these audiences must not reference the others"),
+            Diagnostic::new(
+                codes::spec::AUDIENCE_CYCLE,
+                model.syntax.audiences[index].name.span,
+                format!(
+                    "audiences reference each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ),
+            )
+            .label("this audience depends on itself")
+            .help("break the cycle: one of these audiences must not reference the others"),
         );
     }
     // Depth: the longest reference chain starting at each audience (audiences in
@@ -296,10 +424,19 @@ fn check_cycles_and_depth(model: &Model, infos: &BTreeMap<String, AudienceInfo>,
         let (d, path) = longest(name, &edges, &in_cycle, &mut depth);
         // Depth counts nesting levels: an audience that references none has depth 0.
         if d - 1 > max {
-            let Some(index) = model.audiences.get(name) else { continue };
-            let mut diag = Diagnostic::new(codes::plan::NESTING_TOO_DEEP, model.syntax.audiences[index].name.span, format!("audience `{name}` nests {} levels deep, above the limit of {max}", d - 1))
-                .label(format!("chain: {}", path.join(" -> ")))
-                .help("reference base audiences directly instead of through chains");
+            let Some(index) = model.audiences.get(name) else {
+                continue;
+            };
+            let mut diag = Diagnostic::new(
+                codes::plan::NESTING_TOO_DEEP,
+                model.syntax.audiences[index].name.span,
+                format!(
+                    "audience `{name}` nests {} levels deep, above the limit of {max}",
+                    d - 1
+                ),
+            )
+            .label(format!("chain: {}", path.join(" -> ")))
+            .help("reference base audiences directly instead of through chains");
             if let Some(span) = model.settings.guardrails.spans.get("max_nesting_depth") {
                 diag = diag.with_secondary(*span, "limit set here");
             }
@@ -308,16 +445,74 @@ fn check_cycles_and_depth(model: &Model, infos: &BTreeMap<String, AudienceInfo>,
     }
 }
 
-fn check_guardrails(model: &Model, infos: &BTreeMap<String, AudienceInfo>, diags: &mut Vec<Diagnostic>) {
+fn check_guardrails(
+    model: &Model,
+    infos: &BTreeMap<String, AudienceInfo>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let g = &model.settings.guardrails;
-    let streaming = infos.values().filter(|i| i.evaluation == Evaluation::Streaming).count() as u64;
-    let schema_fields: u64 = model.schema_info.values().map(|s| s.fields.len() as u64).sum();
+    let streaming = infos
+        .values()
+        .filter(|i| i.evaluation == Evaluation::Streaming)
+        .count() as u64;
+    let schema_fields: u64 = model
+        .schema_info
+        .values()
+        .map(|s| s.fields.len() as u64)
+        .sum();
     let checks = [
-        (codes::plan::TOO_MANY_AUDIENCES, "audiences", model.audiences.len() as u64, g.max_audiences, "max_audiences", model.syntax.audiences.get(g.max_audiences as usize).map(|a| a.name.span)),
-        (codes::plan::TOO_MANY_AUDIENCES, "streaming audiences", streaming, g.max_streaming_audiences, "max_streaming_audiences", None),
-        (codes::plan::TOO_MANY_DEFINITIONS, "destinations", model.destinations.len() as u64, g.max_destinations, "max_destinations", model.syntax.destinations.get(g.max_destinations as usize).map(|d| d.name.span)),
-        (codes::plan::TOO_MANY_DEFINITIONS, "activations", model.activations.len() as u64, g.max_activations, "max_activations", model.syntax.activations.get(g.max_activations as usize).map(|a| a.name.span)),
-        (codes::plan::TOO_MANY_DEFINITIONS, "schema fields", schema_fields, g.max_fields, "max_fields", None),
+        (
+            codes::plan::TOO_MANY_AUDIENCES,
+            "audiences",
+            model.audiences.len() as u64,
+            g.max_audiences,
+            "max_audiences",
+            model
+                .syntax
+                .audiences
+                .get(g.max_audiences as usize)
+                .map(|a| a.name.span),
+        ),
+        (
+            codes::plan::TOO_MANY_AUDIENCES,
+            "streaming audiences",
+            streaming,
+            g.max_streaming_audiences,
+            "max_streaming_audiences",
+            None,
+        ),
+        (
+            codes::plan::TOO_MANY_DEFINITIONS,
+            "destinations",
+            model.destinations.len() as u64,
+            g.max_destinations,
+            "max_destinations",
+            model
+                .syntax
+                .destinations
+                .get(g.max_destinations as usize)
+                .map(|d| d.name.span),
+        ),
+        (
+            codes::plan::TOO_MANY_DEFINITIONS,
+            "activations",
+            model.activations.len() as u64,
+            g.max_activations,
+            "max_activations",
+            model
+                .syntax
+                .activations
+                .get(g.max_activations as usize)
+                .map(|a| a.name.span),
+        ),
+        (
+            codes::plan::TOO_MANY_DEFINITIONS,
+            "schema fields",
+            schema_fields,
+            g.max_fields,
+            "max_fields",
+            None,
+        ),
     ];
     for (code, what, count, max, key, first_over) in checks {
         if count <= max {
@@ -325,9 +520,19 @@ fn check_guardrails(model: &Model, infos: &BTreeMap<String, AudienceInfo>, diags
         }
         let anchor = g.spans.get(key).copied();
         let span = first_over.or(anchor).unwrap_or(model.settings.project_span);
-        let mut d = Diagnostic::new(code, span, format!("the project has {count} {what}, above the guardrail of {max}"))
-            .label(if first_over.is_some() { "the first definition over the limit" } else { "over the limit" })
-            .help(format!("remove {what}, or raise `{key}` in `[guardrails]` if your platform allows it"));
+        let mut d = Diagnostic::new(
+            code,
+            span,
+            format!("the project has {count} {what}, above the guardrail of {max}"),
+        )
+        .label(if first_over.is_some() {
+            "the first definition over the limit"
+        } else {
+            "over the limit"
+        })
+        .help(format!(
+            "remove {what}, or raise `{key}` in `[guardrails]` if your platform allows it"
+        ));
         if let (Some(a), true) = (anchor, first_over.is_some()) {
             d = d.with_secondary(a, "limit set here");
         }
@@ -358,7 +563,11 @@ pub fn find_cycles(edges: &BTreeMap<String, Vec<String>>) -> Vec<Vec<String>> {
                     let start = stack.iter().position(|n| n == next).unwrap_or(0);
                     let mut cycle: Vec<String> = stack[start..].to_vec();
                     // Rotate to start at the smallest name, so each cycle has one spelling.
-                    let min = cycle.iter().enumerate().min_by_key(|(_, n)| *n).map_or(0, |(i, _)| i);
+                    let min = cycle
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, n)| *n)
+                        .map_or(0, |(i, _)| i);
                     cycle.rotate_left(min);
                     cycle.push(cycle[0].clone());
                     out.insert(cycle);

@@ -80,7 +80,14 @@ pub fn env(model: &Model, roots: &Roots) -> CelEnv {
             .iter()
             .filter_map(|(field, f)| {
                 let ty = Type::parse(f.ty.name())?;
-                Some((field.clone(), FieldDef { ty, values: f.values.clone(), computed: false }))
+                Some((
+                    field.clone(),
+                    FieldDef {
+                        ty,
+                        values: f.values.clone(),
+                        computed: false,
+                    },
+                ))
             })
             .collect();
         entities.insert(
@@ -97,20 +104,30 @@ pub fn env(model: &Model, roots: &Roots) -> CelEnv {
             "account" => &roots.account,
             _ => &roots.person,
         };
-        let (Some(schema), Some(ty)) = (schema, computed.ty.as_ref().and_then(|t| Type::parse(&t.value))) else {
+        let (Some(schema), Some(ty)) = (
+            schema,
+            computed.ty.as_ref().and_then(|t| Type::parse(&t.value)),
+        ) else {
             continue;
         };
         if let Some(entity) = entities.get_mut(schema) {
-            entity.fields.entry(computed.name.value.clone()).or_insert(FieldDef {
-                ty,
-                values: None,
-                computed: true,
-            });
+            entity
+                .fields
+                .entry(computed.name.value.clone())
+                .or_insert(FieldDef {
+                    ty,
+                    values: None,
+                    computed: true,
+                });
         }
     }
-    let mut audiences: std::collections::BTreeSet<String> = model.audiences.names().map(str::to_string).collect();
+    let mut audiences: std::collections::BTreeSet<String> =
+        model.audiences.names().map(str::to_string).collect();
     audiences.extend(super::references::split_part_names(model));
-    CelEnv { entities, audiences }
+    CelEnv {
+        entities,
+        audiences,
+    }
 }
 
 fn scope(roots: &Roots, account: bool, person: bool) -> Scope {
@@ -125,11 +142,19 @@ fn scope(roots: &Roots, account: bool, person: bool) -> Scope {
     Scope { vars }
 }
 
-pub fn check_all(model: &Model, sources: &SourceSet, diags: &mut Vec<Diagnostic>) -> BTreeMap<ExprSite, Expr> {
+pub fn check_all(
+    model: &Model,
+    sources: &SourceSet,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<ExprSite, Expr> {
     let roots = roots(model);
     let env = env(model, &roots);
     let mut out = BTreeMap::new();
-    let mut run = |site: ExprSite, text: &Sp<String>, scope: &Scope, expected: Option<&Type>, diags: &mut Vec<Diagnostic>| {
+    let mut run = |site: ExprSite,
+                   text: &Sp<String>,
+                   scope: &Scope,
+                   expected: Option<&Type>,
+                   diags: &mut Vec<Diagnostic>| {
         let map = OffsetMap::new(sources.text(text.span));
         let (checked, errors) = check(&text.value, &env, scope, expected);
         let expr_span = text.span;
@@ -137,57 +162,154 @@ pub fn check_all(model: &Model, sources: &SourceSet, diags: &mut Vec<Diagnostic>
             diags.push(to_diagnostic(&error, expr_span, &map));
         }
         if let Some(checked) = checked {
-            out.insert(site, Expr { text: text.value.clone(), span: expr_span, checked, map });
+            out.insert(
+                site,
+                Expr {
+                    text: text.value.clone(),
+                    span: expr_span,
+                    checked,
+                    map,
+                },
+            );
         }
     };
     let account_scope = scope(&roots, true, false);
     let person_scope = scope(&roots, false, true);
     let people_scope = scope(&roots, true, true);
     for c in &model.syntax.computed {
-        let (Some(expr), Some(ty)) = (&c.expr, &c.ty) else { continue };
+        let (Some(expr), Some(ty)) = (&c.expr, &c.ty) else {
+            continue;
+        };
         let Some(declared) = Type::parse(&ty.value) else {
-            let names = ["string", "int", "double", "bool", "timestamp", "list<string>", "list<int>", "list<double>"];
+            let names = [
+                "string",
+                "int",
+                "double",
+                "bool",
+                "timestamp",
+                "list<string>",
+                "list<int>",
+                "list<double>",
+            ];
             diags.push(
-                Diagnostic::new(crate::diag::codes::spec::INVALID_VALUE, ty.span, format!("`{}` is not a field type", ty.value))
-                    .label("unknown type")
-                    .suggest(&ty.value, names, format!("field types: {}", names.join(", "))),
+                Diagnostic::new(
+                    crate::diag::codes::spec::INVALID_VALUE,
+                    ty.span,
+                    format!("`{}` is not a field type", ty.value),
+                )
+                .label("unknown type")
+                .suggest(
+                    &ty.value,
+                    names,
+                    format!("field types: {}", names.join(", ")),
+                ),
             );
             continue;
         };
-        let scope = if c.entity.as_str() == "account" { &account_scope } else { &person_scope };
-        run(ExprSite::Computed(format!("{}.{}", c.entity.value, c.name.value)), expr, scope, Some(&declared), diags);
+        let scope = if c.entity.as_str() == "account" {
+            &account_scope
+        } else {
+            &person_scope
+        };
+        run(
+            ExprSite::Computed(format!("{}.{}", c.entity.value, c.name.value)),
+            expr,
+            scope,
+            Some(&declared),
+            diags,
+        );
     }
     for a in &model.syntax.audiences {
         let name = a.name.value.clone();
         let is_person = a.entity.as_ref().is_some_and(|e| e.as_str() == "person");
-        let rule_scope = if is_person { scope(&roots, false, true) } else { account_scope.clone() };
+        let rule_scope = if is_person {
+            scope(&roots, false, true)
+        } else {
+            account_scope.clone()
+        };
         if let Some(rule) = &a.rule {
-            run(ExprSite::AudienceRule(name.clone()), rule, &rule_scope, Some(&Type::Bool), diags);
+            run(
+                ExprSite::AudienceRule(name.clone()),
+                rule,
+                &rule_scope,
+                Some(&Type::Bool),
+                diags,
+            );
         }
         let Some(compose) = &a.compose else { continue };
         if let Some(rule) = &compose.exclude_rule {
-            run(ExprSite::ExcludeRule(name.clone()), rule, &rule_scope, Some(&Type::Bool), diags);
+            run(
+                ExprSite::ExcludeRule(name.clone()),
+                rule,
+                &rule_scope,
+                Some(&Type::Bool),
+                diags,
+            );
         }
         if let Some(by) = compose.rank.as_ref().and_then(|r| r.by.as_ref()) {
-            run(ExprSite::RankBy(name.clone()), by, &rule_scope, Some(&Type::Double), diags);
+            run(
+                ExprSite::RankBy(name.clone()),
+                by,
+                &rule_scope,
+                Some(&Type::Double),
+                diags,
+            );
         }
         if let Some(crate::syntax::Split::ByAttribute { by: Some(by), .. }) = &compose.split {
-            run(ExprSite::SplitBy(name.clone()), by, &rule_scope, Some(&Type::String), diags);
+            run(
+                ExprSite::SplitBy(name.clone()),
+                by,
+                &rule_scope,
+                Some(&Type::String),
+                diags,
+            );
         }
     }
     for act in &model.syntax.activations {
         let name = act.name.value.clone();
         if let Some(people) = &act.people {
-            run(ExprSite::People(name.clone()), people, &people_scope, Some(&Type::Bool), diags);
+            run(
+                ExprSite::People(name.clone()),
+                people,
+                &people_scope,
+                Some(&Type::Bool),
+                diags,
+            );
         }
-        let map_scope = if act.people.is_some() { &people_scope } else { &account_scope };
+        // Rows are people when the activation expands accounts to people, or
+        // when it activates a person audience.
+        let person_rows = act.people.is_some()
+            || act.audiences.iter().any(|a| {
+                model
+                    .audiences
+                    .get(super::audiences::base_name(&a.value))
+                    .and_then(|i| model.syntax.audiences[i].entity.as_ref())
+                    .is_some_and(|e| e.as_str() == "person")
+            });
+        let map_scope = if person_rows {
+            &people_scope
+        } else {
+            &account_scope
+        };
         for (column, value) in &act.map {
-            run(ExprSite::Map(name.clone(), column.value.clone()), value, map_scope, None, diags);
+            run(
+                ExprSite::Map(name.clone(), column.value.clone()),
+                value,
+                map_scope,
+                None,
+                diags,
+            );
         }
     }
     for consent in &model.syntax.consents {
         if let Some(require) = &consent.require {
-            run(ExprSite::Consent(consent.name.value.clone()), require, &people_scope, Some(&Type::Bool), diags);
+            run(
+                ExprSite::Consent(consent.name.value.clone()),
+                require,
+                &people_scope,
+                Some(&Type::Bool),
+                diags,
+            );
         }
     }
     out

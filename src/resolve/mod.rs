@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 use crate::diag::Diagnostic;
 use crate::source::SourceSet;
 use crate::syntax::Syntax;
-pub use names::NameIndex;
-pub use project::{Enforcement, Guardrails, Settings};
 pub use audiences::{AudienceInfo, Evaluation};
 pub use expressions::{Expr, ExprSite};
+pub use names::NameIndex;
+pub use project::{Enforcement, Guardrails, Settings};
 pub use schemas::{FieldInfo, FieldType, SchemaInfo};
 
 /// A project with names bound.
