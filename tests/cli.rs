@@ -39,7 +39,11 @@ fn errors_exit_1_in_every_format() {
     for format in ["human", "json", "sarif", "github"] {
         let out = accord(&["check", dir, "--format", format]);
         assert_eq!(code(&out), 1, "format {format}");
-        assert!(stdout(&out).contains("A0105"), "format {format}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("A0105"),
+            "format {format}: {}",
+            stdout(&out)
+        );
     }
 }
 
@@ -54,14 +58,22 @@ fn a_missing_folder_is_a_usage_error() {
 fn a_folder_without_accord_toml_is_a_usage_error() {
     let out = accord(&["check", "src"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("has no accord.toml"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no accord.toml"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn an_unknown_environment_is_a_usage_error() {
     let out = accord(&["check", "specs", "--env", "staging"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("unknown environment `staging`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown environment `staging`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
