@@ -51,11 +51,18 @@ fn check_output(dir: &Path) -> (String, Vec<String>) {
     match compile::check(dir, &options(dir)) {
         Err(e) => (format!("error: {e}\n"), Vec::new()),
         Ok(compiled) => {
-            let style = HumanStyle { color: false, width: 100 };
+            let style = HumanStyle {
+                color: false,
+                width: 100,
+            };
             let mut text = output::human(&compiled.diagnostics, &compiled.sources, style);
             text.push_str(&output::summary(&compiled.diagnostics));
             text.push('\n');
-            let codes = compiled.diagnostics.iter().map(|d| d.code.as_str().to_string()).collect();
+            let codes = compiled
+                .diagnostics
+                .iter()
+                .map(|d| d.code.as_str().to_string())
+                .collect();
             (text, codes)
         }
     }
@@ -67,16 +74,26 @@ fn fixtures_match_their_snapshots() {
         let name = name(&dir);
         let (text, codes) = check_output(&dir);
         let fixme = dir.join("fixture.fixme").is_file();
-        if let Some(code) = name.split('_').next().filter(|c| accord::diag::codes::lookup(c).is_some()) {
+        if let Some(code) = name
+            .split('_')
+            .next()
+            .filter(|c| accord::diag::codes::lookup(c).is_some())
+        {
             let reported = codes.iter().any(|c| c == code);
             if fixme {
-                assert!(!reported, "fixture {name} now reports {code}: delete its fixture.fixme");
+                assert!(
+                    !reported,
+                    "fixture {name} now reports {code}: delete its fixture.fixme"
+                );
             } else {
                 assert!(reported, "fixture {name} must report {code}, got {codes:?}");
             }
         }
         if name.starts_with("valid_") {
-            assert!(codes.is_empty(), "fixture {name} must check clean, got {codes:?}");
+            assert!(
+                codes.is_empty(),
+                "fixture {name} must check clean, got {codes:?}"
+            );
         }
         insta::with_settings!({
             snapshot_path => "../snapshots/fixtures",
@@ -95,5 +112,8 @@ fn every_code_has_a_fixture() {
         .map(|c| c.code)
         .filter(|code| !names.iter().any(|n| n.starts_with(&format!("{code}_"))))
         .collect();
-    assert!(missing.is_empty(), "codes without a fixture in tests/fixtures: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without a fixture in tests/fixtures: {missing:?}"
+    );
 }

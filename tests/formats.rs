@@ -42,19 +42,40 @@ fn without_tool_version(text: &str) -> String {
 #[test]
 fn json_lines_carry_every_documented_key() {
     let c = compiled(FIXTURE);
-    assert!(c.diagnostics.len() >= 5, "the fixture has problems in several files");
+    assert!(
+        c.diagnostics.len() >= 5,
+        "the fixture has problems in several files"
+    );
     let text = json(&c.diagnostics, &c.sources);
-    assert_eq!(text.lines().count(), c.diagnostics.len(), "one line per diagnostic");
+    assert_eq!(
+        text.lines().count(),
+        c.diagnostics.len(),
+        "one line per diagnostic"
+    );
     for line in text.lines() {
         let value: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
         for key in [
-            "code", "severity", "message", "file", "line", "column", "byte_start", "byte_end", "help",
+            "code",
+            "severity",
+            "message",
+            "file",
+            "line",
+            "column",
+            "byte_start",
+            "byte_end",
+            "help",
         ] {
             assert!(value.get(key).is_some(), "json line lacks `{key}`: {line}");
         }
         let code = value["code"].as_str().unwrap();
-        assert!(accord::diag::codes::lookup(code).is_some(), "unregistered code {code}");
-        assert!(matches!(value["severity"].as_str(), Some("error" | "warning")));
+        assert!(
+            accord::diag::codes::lookup(code).is_some(),
+            "unregistered code {code}"
+        );
+        assert!(matches!(
+            value["severity"].as_str(),
+            Some("error" | "warning")
+        ));
         assert!(value["line"].as_u64().unwrap() >= 1 && value["column"].as_u64().unwrap() >= 1);
         assert!(value["byte_start"].as_u64() <= value["byte_end"].as_u64());
     }
@@ -79,13 +100,19 @@ fn sarif_is_a_valid_2_1_0_log() {
     let results = run["results"].as_array().expect("results");
     assert_eq!(results.len(), c.diagnostics.len());
     for result in results {
-        assert!(result["message"]["text"].is_string(), "result.message is required");
+        assert!(
+            result["message"]["text"].is_string(),
+            "result.message is required"
+        );
         assert!(matches!(
             result["level"].as_str(),
             Some("none" | "note" | "warning" | "error")
         ));
         let index = result["ruleIndex"].as_u64().expect("ruleIndex") as usize;
-        assert_eq!(rules[index]["id"], result["ruleId"], "ruleIndex points at ruleId");
+        assert_eq!(
+            rules[index]["id"], result["ruleId"],
+            "ruleIndex points at ruleId"
+        );
         let locations = result["locations"].as_array().unwrap();
         let related = result["relatedLocations"].as_array().unwrap();
         for location in locations.iter().chain(related) {
@@ -100,7 +127,10 @@ fn sarif_is_a_valid_2_1_0_log() {
             assert!(start <= end, "region ends before it starts: {region}");
         }
         for r in related {
-            assert!(r["id"].as_i64().unwrap() >= -1, "location.id is an integer >= -1");
+            assert!(
+                r["id"].as_i64().unwrap() >= -1,
+                "location.id is an integer >= -1"
+            );
         }
     }
     snapshot("sarif", &without_tool_version(&text));
@@ -118,7 +148,11 @@ fn sarif_of_a_clean_project_has_no_results() {
 fn github_annotations_are_one_line_each() {
     let c = compiled(FIXTURE);
     let text = github(&c.diagnostics, &c.sources);
-    assert_eq!(text.lines().count(), c.diagnostics.len(), "newlines in messages are escaped");
+    assert_eq!(
+        text.lines().count(),
+        c.diagnostics.len(),
+        "newlines in messages are escaped"
+    );
     for line in text.lines() {
         assert!(
             line.starts_with("::error file=") || line.starts_with("::warning file="),

@@ -114,9 +114,17 @@ fn render_all(compiled: &Compiled) -> String {
     let log: serde_json::Value = serde_json::from_str(&sarif).expect("sarif output is JSON");
     assert_eq!(log["version"], "2.1.0");
     let github = output::github(diags, sources);
-    assert_eq!(github.lines().count(), diags.len(), "one annotation per line");
+    assert_eq!(
+        github.lines().count(),
+        diags.len(),
+        "one annotation per line"
+    );
     let json = output::json(diags, sources);
-    assert_eq!(json.lines().count(), diags.len(), "one JSON object per line");
+    assert_eq!(
+        json.lines().count(),
+        diags.len(),
+        "one JSON object per line"
+    );
     for line in json.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("json line parses");
     }
@@ -395,7 +403,10 @@ fn edge_cases_never_panic() {
     for text in cases {
         check_files(vec![("accord.toml".into(), text.to_string())]);
         check_files(vec![
-            ("accord.toml".into(), "[project]\nname = \"p\"\nformat = 1\n".into()),
+            (
+                "accord.toml".into(),
+                "[project]\nname = \"p\"\nformat = 1\n".into(),
+            ),
             ("specs/other.toml".into(), text.to_string()),
         ]);
     }
@@ -407,10 +418,7 @@ fn edge_cases_never_panic() {
 // should then be turned into a plain check of the right behaviour.
 
 fn compile(files: &[(&str, &str)]) -> Compiled {
-    let files = files
-        .iter()
-        .map(|(p, t)| SourceFile::new(*p, *t))
-        .collect();
+    let files = files.iter().map(|(p, t)| SourceFile::new(*p, *t)).collect();
     check_sources(SourceSet::new(files), &Options::default())
 }
 
@@ -424,8 +432,17 @@ fn regression_a0001_span_splits_a_character() {
         .iter()
         .find(|d| d.code.as_str() == "A0001")
         .expect("A0001 reported");
-    assert_eq!(d.primary.span.range(), 2..3, "fixed? widen to the char, then update this test and remove known_a0001_split_char");
-    assert!(!c.sources.file(d.primary.span.source).text.is_char_boundary(3));
+    assert_eq!(
+        d.primary.span.range(),
+        2..3,
+        "fixed? widen to the char, then update this test and remove known_a0001_split_char"
+    );
+    assert!(
+        !c.sources
+            .file(d.primary.span.source)
+            .text
+            .is_char_boundary(3)
+    );
     // The renderers survive it; the end column falls back to counting bytes.
     // (A second FIXME: the text clearly has no `[project]`, but A0008 on an
     // unparseable accord.toml is a cascade of A0001, see the fixtures.)
@@ -447,7 +464,10 @@ fn regression_missing_accord_toml_points_into_a_file_that_does_not_exist() {
     assert_eq!(c.diagnostics[0].code.as_str(), "A0008");
     assert_eq!(c.sources.len(), 0);
     let rendered = std::panic::catch_unwind(|| output::json(&c.diagnostics, &c.sources));
-    assert!(rendered.is_err(), "fixed? turn this into a check that every format renders");
+    assert!(
+        rendered.is_err(),
+        "fixed? turn this into a check that every format renders"
+    );
 
     // FIXME(compiler): with spec files but no accord.toml, the same
     // diagnostic is shown at the start of whichever file sorts first.
