@@ -59,27 +59,9 @@ fn assert_invariants(compiled: &Compiled) {
         assert!(!d.message.is_empty(), "{code} has an empty message");
         let spans = std::iter::once(d.primary.span).chain(d.secondary.iter().map(|l| l.span));
         for span in spans {
-            if known_a0001_split_char(sources, code, span) {
-                continue;
-            }
             assert_span_ok(sources, span, code, &d.message);
         }
     }
-}
-
-/// FIXME(compiler): `syntax::report_toml_error` widens an empty TOML error
-/// span to one *byte*, which splits the character when the parser stops at a
-/// multi-byte one (`""Σ`). Tolerated here, narrowly, so the properties keep
-/// looking for other bugs; `regression_a0001_span_splits_a_character` below
-/// pins the behaviour and fails once it is fixed (then delete this).
-fn known_a0001_split_char(sources: &SourceSet, code: &str, span: Span) -> bool {
-    let text = &sources.file(span.source).text;
-    let (start, end) = (span.start as usize, span.end as usize);
-    code == "A0001"
-        && end == start + 1
-        && end <= text.len()
-        && text.is_char_boundary(start)
-        && !text.is_char_boundary(end)
 }
 
 fn assert_span_ok(sources: &SourceSet, span: Span, code: &str, message: &str) {
@@ -423,54 +405,28 @@ fn compile(files: &[(&str, &str)]) -> Compiled {
 }
 
 #[test]
-fn regression_a0001_span_splits_a_character() {
-    // FIXME(compiler): the parser stops at `Σ` (2 bytes); the A0001 span is
-    // widened to 1 byte, 2..3, which ends inside `Σ`. It should be 2..4.
+fn regression_a0001_span_covers_a_whole_character() {
+    // The parser stops at `Σ` (2 bytes): the span covers the whole character,
+    // and an unreadable accord.toml is only A0001, not also "no [project]".
     let c = compile(&[("accord.toml", "\"\"Σ")]);
-    let d = c
-        .diagnostics
-        .iter()
-        .find(|d| d.code.as_str() == "A0001")
-        .expect("A0001 reported");
-    assert_eq!(
-        d.primary.span.range(),
-        2..3,
-        "fixed? widen to the char, then update this test and remove known_a0001_split_char"
-    );
-    assert!(
-        !c.sources
-            .file(d.primary.span.source)
-            .text
-            .is_char_boundary(3)
-    );
-    // The renderers survive it; the end column falls back to counting bytes.
-    // (A second FIXME: the text clearly has no `[project]`, but A0008 on an
-    // unparseable accord.toml is a cascade of A0001, see the fixtures.)
-    insta::assert_snapshot!(output::json(&c.diagnostics, &c.sources), @r#"
-    {"byte_end":0,"byte_start":0,"code":"A0008","column":1,"end_column":1,"end_line":1,"file":"accord.toml","help":"add `[project]` with `name = \"...\"` and `format = 1` to accord.toml","label":"expected `[project]` with `name` and `format = 1`","line":1,"message":"accord.toml has no `[project]` table","related":[],"severity":"error"}
-    {"byte_end":3,"byte_start":2,"code":"A0001","column":3,"end_column":4,"end_line":1,"file":"accord.toml","help":"fix the TOML syntax; nothing in this file is read until it parses","label":"key with no value, expected `=`","line":1,"message":"the file is not valid TOML","related":[],"severity":"error"}
-    "#);
+    assert_eq!(c.diagnostics.len(), 1, "{:?}", c.diagnostics);
+    let d = &c.diagnostics[0];
+    assert_eq!(d.code.as_str(), "A0001");
+    assert_eq!(d.primary.span.range(), 2..4);
 }
 
 #[test]
-fn regression_missing_accord_toml_points_into_a_file_that_does_not_exist() {
-    // FIXME(compiler): with no files at all, A0008 "accord.toml has no
-    // `[project]` table" carries a span in SourceId(0) of an empty set, and
-    // every renderer then panics (index out of bounds in SourceSet::file).
-    // `accord check` cannot reach this (load refuses a folder without
-    // accord.toml), but `check_sources` is public and must never fail.
+fn regression_no_files_at_all_renders_in_every_format() {
+    // `accord check` refuses a folder without accord.toml, but `check_sources`
+    // is public: with no files it reports nothing rather than point into a
+    // file that does not exist.
     let c = compile(&[]);
-    assert_eq!(c.diagnostics.len(), 1);
-    assert_eq!(c.diagnostics[0].code.as_str(), "A0008");
-    assert_eq!(c.sources.len(), 0);
-    let rendered = std::panic::catch_unwind(|| output::json(&c.diagnostics, &c.sources));
-    assert!(
-        rendered.is_err(),
-        "fixed? turn this into a check that every format renders"
-    );
-
-    // FIXME(compiler): with spec files but no accord.toml, the same
-    // diagnostic is shown at the start of whichever file sorts first.
-    let c = compile(&[("audiences/a.toml", "[audience.A]\nrule = 'true'\n")]);
-    insta::assert_snapshot!(output::github(&c.diagnostics, &c.sources), @r#"::error file=audiences/a.toml,line=1,col=1,endLine=1,endColumn=1,title=A0008::A0008 accord.toml has no `[project]` table%0Ahelp: add `[project]` with `name = "..."` and `format = 1` to accord.toml"#);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    for text in [
+        output::json(&c.diagnostics, &c.sources),
+        output::github(&c.diagnostics, &c.sources),
+        output::sarif(&c.diagnostics, &c.sources),
+    ] {
+        assert!(!text.contains("A0008"));
+    }
 }
