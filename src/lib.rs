@@ -20,6 +20,7 @@ pub mod cli;
 pub mod compile;
 pub mod diag;
 pub mod load;
+pub mod plan;
 pub mod resolve;
 pub mod source;
 pub mod syntax;

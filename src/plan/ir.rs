@@ -1,0 +1,284 @@
+//! The activation plan: the versioned, deterministic IR that reviewers read
+//! and that `render` and `run` consume.
+//!
+//! Plain serde data, built only from a checked model and its governance
+//! verdicts. Invariants: every map is a `BTreeMap` and every list has a
+//! defined order, so the same specs give the same bytes anywhere; no absolute
+//! paths, no timestamps, no secrets (credentials stay references such as
+//! `env:LINKEDIN_TOKEN`), no personal data. Each node carries a sha256
+//! `fingerprint` of its canonical JSON (without the fingerprint itself), and
+//! the plan's fingerprint covers every node.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any change of meaning; readers refuse versions they do not know.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub project: String,
+    /// The environment compiled for, and its enforcement (`block`/`warn`).
+    pub environment: Option<String>,
+    pub enforcement: Option<String>,
+    pub schemas: BTreeMap<String, SchemaPlan>,
+    pub sources: BTreeMap<String, SourcePlan>,
+    /// Computed attributes by `entity.name` (`account.engagementScore`).
+    pub computed: BTreeMap<String, ComputedPlan>,
+    pub audiences: BTreeMap<String, AudiencePlan>,
+    pub destinations: BTreeMap<String, DestinationPlan>,
+    pub activations: BTreeMap<String, ActivationPlan>,
+    pub policies: BTreeMap<String, PolicyPlan>,
+    pub fingerprint: String,
+}
+
+/// What `render` and `run` need to read and type the data of one schema.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchemaPlan {
+    /// `account`, `person`, `opportunity`, `campaign`, `event`, `relation`.
+    pub class: String,
+    pub key: Option<String>,
+    /// The event time field of an event schema.
+    pub timestamp: Option<String>,
+    pub fields: BTreeMap<String, FieldPlan>,
+    /// Links from this schema, by link name.
+    pub links: BTreeMap<String, LinkPlan>,
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldPlan {
+    /// `string`, `int`, `double`, `bool`, `timestamp`, `list<string>`, ...
+    #[serde(rename = "type")]
+    pub ty: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub values: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub identity: Option<String>,
+    /// The field's labels, its schema's included; sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub labels: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkPlan {
+    pub to: String,
+    /// The foreign key on this schema (absent for a `via` link).
+    pub by: Option<String>,
+    /// The collection on the target, e.g. `people` for `account.people`.
+    pub reverse: Option<String>,
+    /// `email_domain`: people without a key match the account by email domain.
+    pub fallback: Option<String>,
+    /// A relation schema for many-to-many links.
+    pub via: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourcePlan {
+    pub schema: String,
+    /// Relative to the project root, `/`-separated; a file, folder or glob.
+    pub path: String,
+    /// `csv`, `jsonl` or `parquet` (inferred from the extension when not set).
+    pub format: String,
+    pub max_age: Option<String>,
+    /// Lower wins per field when several sources feed one schema.
+    pub precedence: i64,
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComputedPlan {
+    /// `account` or `person`.
+    pub entity: String,
+    /// The schema the attribute is added to.
+    pub schema: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub expr: String,
+    /// Fields read, as `schema.field`, sorted.
+    pub reads: Vec<String>,
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AudiencePlan {
+    /// `account` or `person`.
+    pub entity: String,
+    /// `batch` or `streaming`.
+    pub evaluation: String,
+    pub definition: AudienceDefinition,
+    /// Audiences this one reads (base names), sorted.
+    pub depends_on: Vec<String>,
+    /// Split part names in evaluation order (first match wins); empty when
+    /// the audience is not split.
+    pub parts: Vec<String>,
+    /// Labels reaching this audience through its definition, sorted.
+    pub labels: Vec<String>,
+    /// Fields the definition reads, as `schema.field`, sorted.
+    pub reads: Vec<String>,
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AudienceDefinition {
+    Rule {
+        expr: String,
+    },
+    /// Applied in a fixed order: merge, exclude, exclude_rule, then rank or split.
+    Compose {
+        from: Vec<String>,
+        /// `union`, `intersection` or `exclude_overlap`.
+        merge: String,
+        exclude: Vec<String>,
+        exclude_rule: Option<String>,
+        rank: Option<RankPlan>,
+        split: Option<SplitPlan>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RankPlan {
+    pub by: String,
+    /// `asc` or `desc`; ties break by the account key, ascending.
+    pub order: String,
+    pub limit: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SplitPlan {
+    /// Each account lands in the part whose cumulative percentage range holds
+    /// `bucket(seed, key)` in 0..100, parts in the order written.
+    Percent {
+        seed: String,
+        parts: Vec<PercentPart>,
+    },
+    /// First part whose values contain the attribute's value; else `other`.
+    ByAttribute {
+        by: String,
+        parts: Vec<ValuePart>,
+        other: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PercentPart {
+    pub name: String,
+    pub percent: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValuePart {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DestinationPlan {
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// `streaming`, `batch` or `either` (from the catalog).
+    pub delivery: String,
+    /// `account`, `person` or `either` (from the catalog).
+    pub rows: String,
+    /// Marketing actions with where each comes from (`fixed`, `implied`,
+    /// `destination`).
+    pub actions: BTreeMap<String, String>,
+    /// Settings as written; secrets only as references (`env:NAME`).
+    pub settings: BTreeMap<String, SettingPlan>,
+    /// Fields that exist in the destination (Marketo, CRM types).
+    pub fields: Vec<String>,
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum SettingPlan {
+    Text(String),
+    Integer(i64),
+    Bool(bool),
+    List(Vec<String>),
+    /// A credential reference, `env:NAME`, `profile:NAME` or `file:PATH`.
+    Reference(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivationPlan {
+    pub destination: String,
+    pub destination_type: String,
+    /// `account` rows or `person` rows.
+    pub rows: String,
+    /// Activated audiences as referenced (`NAME` or `NAME.part`), in the order written.
+    pub audiences: Vec<String>,
+    /// Audiences whose members are removed from every activated audience.
+    pub exclude: Vec<String>,
+    /// The people filter that expands account rows to people.
+    pub people: Option<String>,
+    /// Consent requirements applied to person rows, by consent policy.
+    pub consent: Vec<ConsentFilter>,
+    /// Destination columns in the order written.
+    pub mapping: Vec<MappingPlan>,
+    /// `streaming`, `daily@HH:MM` or `every Nh`.
+    pub schedule: String,
+    /// `incremental` or `full`.
+    pub export: String,
+    /// Governance per activated audience.
+    pub governance: BTreeMap<String, AudienceGovernance>,
+    pub limits: LimitsPlan,
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConsentFilter {
+    pub policy: String,
+    /// The actions of the dataflow that trigger it.
+    pub actions: Vec<String>,
+    pub require: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MappingPlan {
+    pub column: String,
+    pub expr: String,
+    /// `none`, `hash_email` or `hash_phone`: the normalise-and-hash the
+    /// expression applies (SHA-256, lowercase hex).
+    pub transform: String,
+    /// The identity namespace the column carries, when it is an identity.
+    pub identity: Option<String>,
+    /// Fields read, as `schema.field`, sorted.
+    pub reads: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AudienceGovernance {
+    /// Labels reaching the dataflow for this audience (definition, mapping,
+    /// people filter), sorted.
+    pub labels: Vec<String>,
+    /// Verdict per policy: `allowed`, `not_applicable`, `violated`,
+    /// `waived:WAIVER`, `draft`, `disabled`, `invalid`.
+    pub policies: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct LimitsPlan {
+    pub min_audience_size: Option<u64>,
+    pub max_rows_per_file: Option<u64>,
+    pub max_file_name_len: Option<u32>,
+    pub batch_size: Option<u32>,
+    pub max_payload_bytes: Option<u64>,
+    /// `CALLS/SECONDSs` with concurrency and daily caps when the vendor sets them.
+    pub rate_limit: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyPlan {
+    pub core: bool,
+    /// `None`: every action.
+    pub actions: Option<Vec<String>>,
+    pub deny: String,
+    pub enforcement: String,
+    pub status: String,
+}

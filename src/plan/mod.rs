@@ -1,0 +1,6 @@
+//! The plan stage: the activation plan IR, its builder, fingerprints and the
+//! text view reviewers read.
+
+pub mod ir;
+
+pub use ir::*;
