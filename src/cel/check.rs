@@ -318,7 +318,7 @@ impl<'a> Checker<'a> {
         let help = if *expected == Type::Bool {
             "a rule, people filter or consent condition must be a condition: compare the value, e.g. `x > 0` or `x != \"\"`".to_string()
         } else {
-            format!("make the expression a `{expected}`, or declare the type it has")
+            format!("make the expression evaluate to `{expected}`, or declare the type it has")
         };
         self.error(
             CEL_TYPE_MISMATCH,
@@ -1068,10 +1068,31 @@ fn cel_rejects(program: &str, value: &str) -> Option<String> {
         let program = cel::Program::compile(program).ok()?;
         let mut context = cel::Context::default();
         context.add_variable_from_value("x", value.to_string());
-        program.execute(&context).err().map(|e| e.to_string())
+        program
+            .execute(&context)
+            .err()
+            .map(|e| short_reason(&e.to_string()))
     };
     catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|_| Some("the value could not be interpreted".into()))
+}
+
+/// The interpreter's error without its framing: the regex crate's multi-line
+/// report ends with the actual reason (`error: unclosed group`), and other
+/// errors start with "Error executing function 'f': ".
+fn short_reason(error: &str) -> String {
+    let last = error
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(error);
+    let last = last.strip_prefix("error: ").unwrap_or(last);
+    let last = match last.split_once("': ") {
+        Some((head, tail)) if head.starts_with("Error executing function") => tail,
+        _ => last,
+    };
+    last.trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]

@@ -213,6 +213,7 @@ fn audience_info(
             }
         }
         check_composition(audience, compose, diags);
+        check_split_values(model, audience, exprs, diags);
     }
     let asked_streaming = audience
         .evaluation
@@ -350,6 +351,56 @@ fn check_composition(
             }
         }
         None => {}
+    }
+}
+
+/// A split by a closed-domain attribute: each part's values must be in the
+/// domain, or the part can never receive an account.
+fn check_split_values(
+    model: &Model,
+    audience: &Audience,
+    exprs: &BTreeMap<ExprSite, Expr>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(Split::ByAttribute { parts, .. }) =
+        audience.compose.as_ref().and_then(|c| c.split.as_ref())
+    else {
+        return;
+    };
+    let Some(by) = exprs.get(&ExprSite::SplitBy(audience.name.value.clone())) else {
+        return;
+    };
+    let [read] = by.checked.reads.as_slice() else {
+        return;
+    };
+    let Some(domain) = model
+        .schema_info
+        .get(&read.schema)
+        .and_then(|s| s.fields.get(&read.field))
+        .and_then(|f| f.values.as_ref())
+    else {
+        return;
+    };
+    for value in parts.iter().flat_map(|(_, values)| values) {
+        if domain.contains(&value.value) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::new(
+                codes::cel::VALUE_OUTSIDE_DOMAIN,
+                value.span,
+                format!(
+                    "`{}` is not a value of `{}.{}`",
+                    value.value, read.schema, read.field
+                ),
+            )
+            .label("no account can have this value, so this part stays empty")
+            .suggest(
+                &value.value,
+                domain.iter().map(String::as_str),
+                format!("values of `{}`: {}", read.field, domain.join(", ")),
+            ),
+        );
     }
 }
 

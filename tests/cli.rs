@@ -1,0 +1,110 @@
+//! The binary's contract: exit codes and where output goes, for each command.
+//! 0 clean (warnings allowed), 1 errors, 2 usage or I/O errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn accord(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the accord binary runs")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited normally")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_example_project_checks_clean_in_dev() {
+    let out = accord(&["check", "specs", "--env", "dev"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 errors"));
+}
+
+#[test]
+fn errors_exit_1_in_every_format() {
+    let dir = "tests/fixtures/A0105_activation_of_unknown_audience";
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).is_dir());
+    for format in ["human", "json", "sarif", "github"] {
+        let out = accord(&["check", dir, "--format", format]);
+        assert_eq!(code(&out), 1, "format {format}");
+        assert!(
+            stdout(&out).contains("A0105"),
+            "format {format}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn a_missing_folder_is_a_usage_error() {
+    let out = accord(&["check", "no/such/folder"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("is not a folder"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_folder_without_accord_toml_is_a_usage_error() {
+    let out = accord(&["check", "src"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("has no accord.toml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_unknown_environment_is_a_usage_error() {
+    let out = accord(&["check", "specs", "--env", "staging"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("unknown environment `staging`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_bad_flag_is_a_usage_error() {
+    let out = accord(&["check", "specs", "--format", "xml"]);
+    assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn explain_prints_the_page_of_every_code() {
+    for info in accord::diag::codes::all() {
+        let out = accord(&["explain", info.code]);
+        assert_eq!(code(&out), 0, "{}", info.code);
+        assert!(stdout(&out).contains("## What it does"), "{}", info.code);
+    }
+    let out = accord(&["explain", "A9999"]);
+    assert_eq!(code(&out), 2);
+    let out = accord(&["explain", "codes"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("A0001"));
+}
+
+#[test]
+fn destinations_lists_the_catalog_and_shows_one_type() {
+    let out = accord(&["destinations"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("linkedin_companies"));
+    let out = accord(&["destinations", "marketo_engage", "--format", "json"]);
+    assert_eq!(code(&out), 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(value["name"], "marketo_engage");
+    let out = accord(&["destinations", "linkedin"]);
+    assert_eq!(code(&out), 2);
+}
