@@ -77,3 +77,22 @@ fn the_waiver_lapses_after_its_date() {
     codes.sort();
     assert_eq!(codes, ["G0001", "G0007"], "{codes:?}");
 }
+
+#[test]
+fn explain_activation_names_labels_and_verdicts() {
+    let compiled = check("prod");
+    let verdicts = compiled.verdicts.expect("governance ran");
+    let text = accord::govern::explain::activation(&verdicts, "partner_contoso_s3")
+        .expect("the activation exists");
+    assert!(text.contains("export_to_third_party"), "{text}");
+    assert!(text.contains("from `account.techStack`"), "{text}");
+    assert!(
+        text.contains("no_partner_export_of_third_party: waived by `contoso_cosell_fy2027`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no_vendor_intent_in_crm: draft, not evaluated"),
+        "{text}"
+    );
+    assert!(accord::govern::explain::activation(&verdicts, "nope").is_none());
+}

@@ -213,8 +213,8 @@ pub fn govern(
                                     },
                                     None => {
                                         diags.push(violation(
-                                            model, act, dest, audience, policy, &labels, &blamed,
-                                            &hit, blocking,
+                                            act, dest, audience, policy, &labels, &blamed, &hit,
+                                            blocking,
                                         ));
                                         Verdict::Violated {
                                             labels: blamed,
@@ -246,7 +246,6 @@ pub fn govern(
 /// the read, the audience, the activation, the destination and the policy.
 #[allow(clippy::too_many_arguments)]
 fn violation(
-    model: &Model,
     act: &crate::syntax::Activation,
     dest: &crate::syntax::Destination,
     audience: &crate::syntax::Sp<String>,
@@ -313,7 +312,6 @@ fn violation(
     if let Some(span) = policy.span {
         d = d.with_secondary(span, "the policy");
     }
-    let _ = model;
     let mut help = "drop the field from the mapping or the rule, activate another audience, \
                     or send to a destination whose actions the policy does not deny"
         .to_string();
