@@ -22,6 +22,8 @@ pub struct Options {
     /// system clock; `None` leaves expiry unjudged (this module never reads
     /// the clock).
     pub today: Option<toml::value::Date>,
+    /// Evaluate draft policies as well (reported in the verdicts only).
+    pub evaluate_drafts: bool,
 }
 
 /// The front end's result: the model (when resolution ran) and every
@@ -81,6 +83,7 @@ pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
         let govern_options = govern::GovernOptions {
             environment: options.environment.clone(),
             today: options.today,
+            evaluate_drafts: options.evaluate_drafts,
         };
         let (verdicts, govern_diags) = govern::govern(&model, &sources, &govern_options);
         diagnostics.extend(govern_diags);

@@ -226,7 +226,7 @@ proptest! {
             SourceFile::new("accord.toml", "[project]\nname = \"p\"\nformat = 1\n[environment.prod]\nenforcement = \"block\"\n"),
             SourceFile::new("specs.toml", text.clone()),
         ]);
-        let options = Options { environment: Some("prod".into()), today: None };
+        let options = Options { environment: Some("prod".into()), ..Options::default() };
         let compiled = compile::check_sources(sources, &options);
         let others: Vec<String> = compiled
             .diagnostics

@@ -13,6 +13,7 @@ fn check(env: &str) -> compile::Compiled {
     let options = Options {
         environment: Some(env.to_string()),
         today: compile::parse_date("2026-11-28"),
+        evaluate_drafts: false,
     };
     compile::check(&dir, &options).expect("specs load")
 }
@@ -66,6 +67,7 @@ fn the_waiver_lapses_after_its_date() {
     let options = Options {
         environment: Some("prod".to_string()),
         today: compile::parse_date("2027-04-01"),
+        evaluate_drafts: false,
     };
     let compiled = compile::check(&dir, &options).expect("specs load");
     let mut codes: Vec<&str> = compiled
@@ -95,4 +97,33 @@ fn explain_activation_names_labels_and_verdicts() {
         "{text}"
     );
     assert!(accord::govern::explain::activation(&verdicts, "nope").is_none());
+}
+
+#[test]
+fn drafts_are_evaluated_on_request() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let options = Options {
+        environment: Some("prod".to_string()),
+        today: compile::parse_date("2026-11-28"),
+        evaluate_drafts: true,
+    };
+    let compiled = compile::check(&dir, &options).expect("specs load");
+    assert!(!compiled.has_errors(), "drafts never produce diagnostics");
+    let verdicts = compiled.verdicts.expect("governance ran");
+    let mut hit: Vec<&str> = verdicts
+        .activations
+        .iter()
+        .filter(|(_, a)| {
+            a.audiences.values().any(|v| {
+                matches!(
+                    v.policies["no_vendor_intent_in_crm"],
+                    Verdict::DraftWouldViolate { .. }
+                )
+            })
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    hit.sort();
+    // specs/README.md: the draft would hit both CRM flows.
+    assert_eq!(hit, ["crm_dynamics_targets", "crm_salesforce_targets"]);
 }

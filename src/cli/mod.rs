@@ -54,6 +54,12 @@ enum Command {
         /// defaults to today.
         #[arg(long)]
         today: Option<String>,
+        /// For `activation`: also evaluate draft policies.
+        #[arg(long)]
+        drafts: bool,
+        /// For `activation`: `text` for people, `json` (the verdict as data) for tools.
+        #[arg(long, value_enum, default_value_t = DataFormat::Text)]
+        format: DataFormat,
     },
 }
 
@@ -97,8 +103,22 @@ pub fn main() -> ExitCode {
     };
     ExitCode::from(match cli.command {
         Command::Check(args) => check(args),
-        Command::Explain { words, env, today } => match words.as_slice() {
-            [first, rest @ ..] if first == "activation" => explain_activation(rest, env, today),
+        Command::Explain {
+            words,
+            env,
+            today,
+            drafts,
+            format,
+        } => match words.as_slice() {
+            [first, rest @ ..] if first == "activation" => explain_activation(
+                rest,
+                ExplainOptions {
+                    env,
+                    today,
+                    drafts,
+                    format,
+                },
+            ),
             [code] => explain(code),
             _ => {
                 eprintln!("error: `accord explain` takes a code, or `activation NAME [DIR]`");
@@ -139,13 +159,20 @@ fn civil_date(days: i64) -> toml::value::Date {
     toml::value::Date { year, month, day }
 }
 
-fn explain_activation(rest: &[String], env: Option<String>, today_arg: Option<String>) -> u8 {
+struct ExplainOptions {
+    env: Option<String>,
+    today: Option<String>,
+    drafts: bool,
+    format: DataFormat,
+}
+
+fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
     let Some(name) = rest.first() else {
         eprintln!("error: `accord explain activation` needs an activation name");
         return EXIT_USAGE;
     };
     let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
-    let today = match today(today_arg.as_deref()) {
+    let today = match today(args.today.as_deref()) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -153,8 +180,9 @@ fn explain_activation(rest: &[String], env: Option<String>, today_arg: Option<St
         }
     };
     let options = Options {
-        environment: env,
+        environment: args.env,
         today: Some(today),
+        evaluate_drafts: args.drafts,
     };
     let compiled = match compile::check(&dir, &options) {
         Ok(c) => c,
@@ -175,7 +203,15 @@ fn explain_activation(rest: &[String], env: Option<String>, today_arg: Option<St
         eprintln!("error: the project has errors; fix them before explaining an activation");
         return EXIT_ERRORS;
     };
-    match crate::govern::explain::activation(verdicts, name) {
+    let text = match args.format {
+        DataFormat::Text => crate::govern::explain::activation(verdicts, name),
+        DataFormat::Json => verdicts
+            .activations
+            .get(name.as_str())
+            .and_then(|v| serde_json::to_string_pretty(v).ok())
+            .map(|t| t + "\n"),
+    };
+    match text {
         Some(text) => {
             print!("{text}");
             EXIT_OK
@@ -202,6 +238,7 @@ fn check(args: CheckArgs) -> u8 {
     let options = Options {
         environment: args.env.clone(),
         today: Some(today),
+        evaluate_drafts: false,
     };
     let compiled = match compile::check(&args.dir, &options) {
         Ok(c) => c,

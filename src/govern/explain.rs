@@ -101,6 +101,11 @@ pub fn activation(verdicts: &Verdicts, name: &str) -> Option<String> {
                     actions.join(", ")
                 ),
                 Verdict::DraftNotEvaluated => "draft, not evaluated".to_string(),
+                Verdict::DraftWouldViolate { labels, actions } => format!(
+                    "draft, would be violated: {} for {}",
+                    labels.join(", "),
+                    actions.join(", ")
+                ),
                 Verdict::Disabled => "disabled".to_string(),
                 Verdict::Invalid => "not evaluated: the deny expression has errors".to_string(),
             };

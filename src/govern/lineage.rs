@@ -99,8 +99,12 @@ impl<'m> Lineage<'m> {
         }
         for read in &expr.checked.reads {
             if let Some(key) = self.computed_key(&read.schema, &read.field) {
+                // The path records the computed attributes passed through
+                // before the one that reads the field; that one is `read_in`.
                 let mut via = via.to_vec();
-                via.push(format!("computed `{key}`"));
+                if matches!(site, ExprSite::Computed(_)) {
+                    via.push(read_in.to_string());
+                }
                 let inner_read_in = format!("computed `{key}`");
                 self.expr_into(
                     &ExprSite::Computed(key),

@@ -37,6 +37,10 @@ pub struct GovernOptions {
     pub environment: Option<String>,
     /// Today's date, for waiver expiry; `None` leaves expiry unjudged.
     pub today: Option<toml::value::Date>,
+    /// Evaluate draft policies too (`explain --drafts`). Their results are
+    /// recorded as [`Verdict::DraftWouldViolate`] and never reported as
+    /// diagnostics: a draft is a proposal, not a rule.
+    pub evaluate_drafts: bool,
 }
 
 /// Every governance result of a project, for `explain` and the plan.
@@ -91,6 +95,11 @@ pub enum Verdict {
         actions: Vec<String>,
     },
     DraftNotEvaluated,
+    /// A draft evaluated on request that would be violated if enabled.
+    DraftWouldViolate {
+        labels: Vec<String>,
+        actions: Vec<String>,
+    },
     Disabled,
     /// The deny expression has errors (reported); nothing was evaluated.
     Invalid,
@@ -187,6 +196,21 @@ pub fn govern(
             for policy in &policies {
                 let v = match (&policy.status, &policy.deny) {
                     (Status::Disabled, _) => Verdict::Disabled,
+                    (Status::Draft, Some(deny)) if options.evaluate_drafts => {
+                        let hit: Vec<String> = actions
+                            .keys()
+                            .filter(|a| policy.denies_action(a))
+                            .cloned()
+                            .collect();
+                        if deny.matches(&present) && !hit.is_empty() {
+                            Verdict::DraftWouldViolate {
+                                labels: deny.witnesses(&present),
+                                actions: hit,
+                            }
+                        } else {
+                            Verdict::DraftNotEvaluated
+                        }
+                    }
                     (Status::Draft, _) => Verdict::DraftNotEvaluated,
                     (_, None) => Verdict::Invalid,
                     (Status::Enabled, Some(deny)) => {
@@ -315,6 +339,19 @@ fn violation(
     let mut help = "drop the field from the mapping or the rule, activate another audience, \
                     or send to a destination whose actions the policy does not deny"
         .to_string();
+    let listed: Vec<&str> = dest
+        .actions
+        .iter()
+        .filter(|a| hit.contains(&a.value))
+        .map(|a| a.value.as_str())
+        .collect();
+    if !listed.is_empty() {
+        help.push_str(&format!(
+            "; or remove {} from the `actions` of destination `{}` if it does not apply",
+            listed.join(", "),
+            dest.name.value
+        ));
+    }
     if policy.enforcement == Enforcement::Soft {
         help.push_str(&format!(
             "; or add a `[waiver.NAME]` with policy = \"{}\", activation = \"{}\", an owner, a reason and an expiry",
