@@ -213,7 +213,7 @@ pub fn sarif(diags: &[Diagnostic], sources: &SourceSet) -> String {
     let results: Vec<_> = diags
         .iter()
         .map(|d| {
-            let mut message = d.message.clone();
+            let mut message = with_label(d);
             if let Some(help) = &d.help {
                 message = format!("{message}\nhelp: {help}");
             }
@@ -251,7 +251,7 @@ pub fn github(diags: &[Diagnostic], sources: &SourceSet) -> String {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut message = format!("{} {}", d.code.as_str(), d.message);
+        let mut message = format!("{} {}", d.code.as_str(), with_label(d));
         if let Some(help) = &d.help {
             message.push_str(&format!("\nhelp: {help}"));
         }
@@ -263,6 +263,16 @@ pub fn github(diags: &[Diagnostic], sources: &SourceSet) -> String {
         ));
     }
     out
+}
+
+/// The message and the primary label, for formats that show no source
+/// snippet (the label often carries the specific reason).
+fn with_label(d: &Diagnostic) -> String {
+    if d.primary.message.is_empty() {
+        d.message.clone()
+    } else {
+        format!("{}: {}", d.message, d.primary.message)
+    }
 }
 
 /// Workflow command escaping, as the Actions toolkit does it.

@@ -64,7 +64,13 @@ pub fn settings(syntax: &Syntax, sources: &SourceSet, diags: &mut Vec<Diagnostic
         project_span: Span::new(project_file, 0..0),
         ..Settings::default()
     };
+    // A missing or unreadable accord.toml is reported by `load` or as A0001;
+    // "no [project]" would only repeat it.
+    let project_file_read = syntax
+        .project_file
+        .is_some_and(|id| !syntax.unparsed_files.contains(&id));
     match &syntax.project {
+        None if !project_file_read => {}
         None => diags.push(
             Diagnostic::new(
                 codes::spec::UNSUPPORTED_FORMAT,

@@ -281,7 +281,11 @@ fn bind_link(
             Diagnostic::new(
                 codes::spec::INVALID_LINK,
                 to.span,
-                format!("a {source_class} cannot link to a {target_class}"),
+                format!(
+                    "{} cannot link to {}",
+                    with_article(&source_class),
+                    with_article(&target_class)
+                ),
             )
             .label(format!("`{}` is a {target_class} schema", to.value))
             .with_secondary(
@@ -369,4 +373,14 @@ fn bind_link(
                 .insert(reverse.value.clone(), schema.name.value.clone());
         }
     }
+}
+
+/// "an event", "a person".
+fn with_article(class: &str) -> String {
+    let article = if class.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {class}")
 }

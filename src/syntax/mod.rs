@@ -36,6 +36,11 @@ pub const PROJECT_FILE: &str = "accord.toml";
 /// Every definition of a project, as written.
 #[derive(Clone, Debug, Default)]
 pub struct Syntax {
+    /// accord.toml, when the project has one.
+    pub project_file: Option<SourceId>,
+    /// Files that are not valid TOML (reported as `A0001`): nothing was read
+    /// from them, so later stages avoid reporting what they would have held.
+    pub unparsed_files: Vec<SourceId>,
     pub project: Option<Project>,
     pub environments: Vec<Environment>,
     pub guardrails: Option<Guardrails>,
@@ -76,17 +81,23 @@ pub fn parse(sources: &SourceSet) -> (Syntax, Vec<Diagnostic>) {
             source: id,
             diags: &mut diags,
         };
-        parse_file(&mut cx, &mut syntax, &file.text, file.path == PROJECT_FILE);
+        if file.path == PROJECT_FILE {
+            syntax.project_file = Some(id);
+        }
+        if !parse_file(&mut cx, &mut syntax, &file.text, file.path == PROJECT_FILE) {
+            syntax.unparsed_files.push(id);
+        }
     }
     (syntax, diags)
 }
 
-fn parse_file(cx: &mut Cx<'_>, syntax: &mut Syntax, text: &str, is_project_file: bool) {
+/// Reads one file into `syntax`; false when it is not valid TOML.
+fn parse_file(cx: &mut Cx<'_>, syntax: &mut Syntax, text: &str, is_project_file: bool) -> bool {
     let document = match DeTable::parse(text) {
         Ok(document) => document,
         Err(error) => {
             report_toml_error(cx, text, &error);
-            return;
+            return false;
         }
     };
     for (kind, value) in document.get_ref().iter() {
@@ -192,6 +203,7 @@ fn parse_file(cx: &mut Cx<'_>, syntax: &mut Syntax, text: &str, is_project_file:
             }
         }
     }
+    true
 }
 
 fn table_of<'t, 'i>(
@@ -210,13 +222,22 @@ fn table_of<'t, 'i>(
 
 fn report_toml_error(cx: &mut Cx<'_>, text: &str, error: &toml::de::Error) {
     let range = error.span().unwrap_or(0..0);
-    // Point at least at one character so the label is visible.
-    let end = if range.end > range.start {
-        range.end
+    let mut start = range.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    // Point at least at one whole character so the label is visible.
+    let mut end = if range.end > start {
+        range.end.min(text.len())
     } else {
-        (range.start + 1).min(text.len())
+        text[start..]
+            .chars()
+            .next()
+            .map_or(start, |c| start + c.len_utf8())
     };
-    let start = range.start.min(end);
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
     let message = error
         .message()
         .lines()
