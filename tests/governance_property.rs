@@ -76,9 +76,11 @@ struct Project {
     /// reads. It is audience index `audiences.len()`.
     composed: Option<Composed>,
     destinations: Vec<BTreeSet<usize>>,
-    /// (destination, audiences, excluded audiences, mapped reads)
-    activations: Vec<(usize, BTreeSet<usize>, BTreeSet<usize>, BTreeSet<usize>)>,
+    activations: Vec<Dataflow>,
 }
+
+/// (destination, audiences, excluded audiences, mapped reads)
+type Dataflow = (usize, BTreeSet<usize>, BTreeSet<usize>, BTreeSet<usize>);
 
 #[derive(Clone, Debug)]
 struct Composed {
