@@ -106,3 +106,14 @@ pub fn parse_date(text: &str) -> Option<toml::value::Date> {
         _ => None,
     }
 }
+
+/// The activation plan of a compiled project, when it has no errors: a
+/// project with errors (including blocking policy violations) has no plan,
+/// so nothing downstream can act on it.
+pub fn plan(compiled: &Compiled) -> Option<crate::plan::Plan> {
+    if compiled.has_errors() {
+        return None;
+    }
+    let (model, verdicts) = (compiled.model.as_ref()?, compiled.verdicts.as_ref()?);
+    Some(crate::plan::build(model, verdicts))
+}

@@ -58,7 +58,13 @@ fn reads_of(model: &Model, site: &ExprSite) -> Vec<String> {
     model
         .exprs
         .get(site)
-        .map(|e| e.checked.reads.iter().map(|r| format!("{}.{}", r.schema, r.field)).collect())
+        .map(|e| {
+            e.checked
+                .reads
+                .iter()
+                .map(|r| format!("{}.{}", r.schema, r.field))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -66,7 +72,9 @@ fn schemas(model: &Model) -> BTreeMap<String, SchemaPlan> {
     let mut out = BTreeMap::new();
     for (name, index) in model.schemas.iter() {
         let schema = &model.syntax.schemas[index];
-        let Some(info) = model.schema_info.get(name) else { continue };
+        let Some(info) = model.schema_info.get(name) else {
+            continue;
+        };
         let fields = info
             .fields
             .iter()
@@ -117,8 +125,14 @@ fn sources(model: &Model) -> BTreeMap<String, SourcePlan> {
     let mut out = BTreeMap::new();
     for (name, index) in model.sources.iter() {
         let s = &model.syntax.sources[index];
-        let (Some(schema), Some(path)) = (&s.schema, &s.path) else { continue };
-        let format = s.format.as_ref().map(|f| f.value.clone()).unwrap_or_else(|| infer_format(&path.value));
+        let (Some(schema), Some(path)) = (&s.schema, &s.path) else {
+            continue;
+        };
+        let format = s
+            .format
+            .as_ref()
+            .map(|f| f.value.clone())
+            .unwrap_or_else(|| infer_format(&path.value));
         out.insert(
             name.to_string(),
             SourcePlan {
@@ -149,8 +163,14 @@ fn computed(model: &Model) -> BTreeMap<String, ComputedPlan> {
     let mut out = BTreeMap::new();
     for (key, index) in model.computed.iter() {
         let c = &model.syntax.computed[index];
-        let (Some(ty), Some(expr)) = (&c.ty, &c.expr) else { continue };
-        let schema = if c.entity.as_str() == "account" { &roots.account } else { &roots.person };
+        let (Some(ty), Some(expr)) = (&c.ty, &c.expr) else {
+            continue;
+        };
+        let schema = if c.entity.as_str() == "account" {
+            &roots.account
+        } else {
+            &roots.person
+        };
         out.insert(
             key.to_string(),
             ComputedPlan {
@@ -171,7 +191,9 @@ fn audiences(model: &Model) -> BTreeMap<String, AudiencePlan> {
     let mut out = BTreeMap::new();
     for (name, index) in model.audiences.iter() {
         let a = &model.syntax.audiences[index];
-        let Some(info) = model.audience_info.get(name) else { continue };
+        let Some(info) = model.audience_info.get(name) else {
+            continue;
+        };
         let definition = match (&a.rule, &a.compose) {
             (_, Some(c)) => AudienceDefinition::Compose {
                 from: c.from.iter().map(|s| s.value.clone()).collect(),
@@ -188,10 +210,15 @@ fn audiences(model: &Model) -> BTreeMap<String, AudiencePlan> {
                         seed: value(seed).unwrap_or_default(),
                         parts: parts
                             .iter()
-                            .map(|(n, p)| PercentPart { name: n.value.clone(), percent: p.value })
+                            .map(|(n, p)| PercentPart {
+                                name: n.value.clone(),
+                                percent: p.value,
+                            })
                             .collect(),
                     },
-                    syntax::Split::ByAttribute { by, parts, other, .. } => SplitPlan::ByAttribute {
+                    syntax::Split::ByAttribute {
+                        by, parts, other, ..
+                    } => SplitPlan::ByAttribute {
                         by: value(by).unwrap_or_default(),
                         parts: parts
                             .iter()
@@ -204,7 +231,9 @@ fn audiences(model: &Model) -> BTreeMap<String, AudiencePlan> {
                     },
                 }),
             },
-            (Some(rule), None) => AudienceDefinition::Rule { expr: rule.value.clone() },
+            (Some(rule), None) => AudienceDefinition::Rule {
+                expr: rule.value.clone(),
+            },
             (None, None) => continue,
         };
         let mut reads: Vec<String> = [
@@ -244,7 +273,9 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
     let mut out = BTreeMap::new();
     for (name, index) in model.destinations.iter() {
         let d = &model.syntax.destinations[index];
-        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else { continue };
+        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else {
+            continue;
+        };
         let settings = d
             .settings
             .iter()
@@ -254,7 +285,9 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
                     SettingValue::Integer(i) => SettingPlan::Integer(*i),
                     SettingValue::Boolean(b) => SettingPlan::Bool(*b),
                     SettingValue::List(l) => SettingPlan::List(l.clone()),
-                    SettingValue::Reference { kind, name } => SettingPlan::Reference(format!("{kind}:{name}")),
+                    SettingValue::Reference { kind, name } => {
+                        SettingPlan::Reference(format!("{kind}:{name}"))
+                    }
                     SettingValue::Table(_) | SettingValue::Other(_) => return None,
                 };
                 Some((s.key.value.clone(), v))
@@ -266,7 +299,10 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
                 ty: ty.name.to_string(),
                 delivery: delivery_name(ty.delivery),
                 rows: rows_name(ty.rows),
-                actions: govern::actions::of(d).into_iter().map(|(a, s)| (a, enum_name(&s))).collect(),
+                actions: govern::actions::of(d)
+                    .into_iter()
+                    .map(|(a, s)| (a, enum_name(&s)))
+                    .collect(),
                 settings,
                 fields: d.fields.iter().map(|f| f.value.clone()).collect(),
                 fingerprint: String::new(),
@@ -288,11 +324,19 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
     let mut out = BTreeMap::new();
     for (name, index) in model.activations.iter() {
         let a = &model.syntax.activations[index];
-        let Some(destination) = a.destination.as_ref() else { continue };
-        let Some(d) = model.destinations.get(&destination.value).map(|i| &model.syntax.destinations[i]) else {
+        let Some(destination) = a.destination.as_ref() else {
             continue;
         };
-        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else { continue };
+        let Some(d) = model
+            .destinations
+            .get(&destination.value)
+            .map(|i| &model.syntax.destinations[i])
+        else {
+            continue;
+        };
+        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else {
+            continue;
+        };
         let person_audience = a.audiences.iter().any(|r| {
             model
                 .audiences
@@ -300,7 +344,11 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                 .and_then(|i| model.syntax.audiences[i].entity.as_ref())
                 .is_some_and(|e| e.as_str() == "person")
         });
-        let rows = if a.people.is_some() || person_audience { "person" } else { "account" };
+        let rows = if a.people.is_some() || person_audience {
+            "person"
+        } else {
+            "account"
+        };
         let mapping = a
             .map
             .iter()
@@ -315,7 +363,10 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                     expr: expr.value.clone(),
                     transform: transform.to_string(),
                     identity: ty.identity(&column.value).map(|i| i.namespace.to_string()),
-                    reads: reads_of(model, &ExprSite::Map(name.to_string(), column.value.clone())),
+                    reads: reads_of(
+                        model,
+                        &ExprSite::Map(name.to_string(), column.value.clone()),
+                    ),
                 }
             })
             .collect();
@@ -325,8 +376,18 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                 v.audiences
                     .iter()
                     .map(|(audience, av)| {
-                        let policies = av.policies.iter().map(|(p, v)| (p.clone(), verdict_name(v))).collect();
-                        (audience.clone(), AudienceGovernance { labels: av.labels.keys().cloned().collect(), policies })
+                        let policies = av
+                            .policies
+                            .iter()
+                            .map(|(p, v)| (p.clone(), verdict_name(v)))
+                            .collect();
+                        (
+                            audience.clone(),
+                            AudienceGovernance {
+                                labels: av.labels.keys().cloned().collect(),
+                                policies,
+                            },
+                        )
                     })
                     .collect()
             })
@@ -335,7 +396,11 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
             .map(|v| {
                 v.consent
                     .iter()
-                    .map(|c| ConsentFilter { policy: c.consent.clone(), actions: c.actions.clone(), require: c.require.clone() })
+                    .map(|c| ConsentFilter {
+                        policy: c.consent.clone(),
+                        actions: c.actions.clone(),
+                        require: c.require.clone(),
+                    })
                     .collect()
             })
             .unwrap_or_default();
