@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::ir::*;
 use crate::catalog::{self, Delivery, Rows};
 use crate::govern::{self, Verdict, Verdicts};
-use crate::resolve::{ExprSite, Model, audiences::base_name};
+use crate::resolve::{ExprSite, Model, activations, audiences::base_name};
 use crate::syntax::{self, SettingValue};
 
 pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
@@ -353,11 +353,7 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
             .map
             .iter()
             .map(|(column, expr)| {
-                let text = expr.value.trim();
-                let transform = ["hash_email", "hash_phone"]
-                    .into_iter()
-                    .find(|f| text.starts_with(&format!("{f}(")) && text.ends_with(')'))
-                    .unwrap_or("none");
+                let transform = activations::transform_of(&expr.value);
                 MappingPlan {
                     column: column.value.clone(),
                     expr: expr.value.clone(),
@@ -416,8 +412,10 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                 people: value(&a.people),
                 consent,
                 mapping,
-                schedule: value(&a.schedule).unwrap_or_else(|| default_schedule(ty)),
-                export: value(&a.export).unwrap_or_else(|| "incremental".into()),
+                schedule: value(&a.schedule)
+                    .unwrap_or_else(|| activations::default_schedule(ty).to_string()),
+                export: value(&a.export)
+                    .unwrap_or_else(|| activations::default_export(ty).to_string()),
                 governance,
                 limits: LimitsPlan {
                     min_audience_size: limits.min_audience_size,
@@ -441,14 +439,6 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
         );
     }
     out
-}
-
-/// Streaming types default to streaming delivery; batch types to daily.
-fn default_schedule(ty: &catalog::DestinationType) -> String {
-    match ty.delivery {
-        Delivery::Streaming => "streaming".into(),
-        _ => "daily@00:00".into(),
-    }
 }
 
 fn verdict_name(v: &Verdict) -> String {

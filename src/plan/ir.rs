@@ -121,6 +121,9 @@ pub struct AudiencePlan {
     pub fingerprint: String,
 }
 
+// Plain data read once per plan: boxing the larger variant would only make
+// the IR harder to build and match on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum AudienceDefinition {

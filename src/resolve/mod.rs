@@ -6,6 +6,7 @@
 //! reported at the reference and left out of the model's derived data, so later
 //! checks still run on everything else.
 
+pub mod activations;
 pub mod audiences;
 mod destinations;
 pub mod expressions;
@@ -97,6 +98,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     references::check(&model, &mut diags);
     model.exprs = expressions::check_all(&model, sources, &mut diags);
     model.audience_info = audiences::check(&model, &model.exprs, &mut diags);
+    activations::check(&model, &mut diags);
     (model, diags)
 }
 

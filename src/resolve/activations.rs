@@ -1,0 +1,517 @@
+//! Activations against the destination catalog: what a dataflow sends must be
+//! something the destination type can take.
+//!
+//! Input: the model (names bound) and the catalog. Output: `P01xx`
+//! diagnostics. Checks: the schedule and export mode are allowed for the
+//! type; rows match (a person-level type needs `people` on account
+//! audiences, an account-level type takes no people); every mapping target
+//! exists on the destination (no silent drop); the identity and required
+//! columns are mapped; hashed-only identities are mapped through `hash_*`;
+//! mutually exclusive identities are not mixed in one flow; the per-dataflow
+//! and per-destination limits hold; a CRM that holds one membership field
+//! per audience gets each audience from one dataflow only.
+//!
+//! Activations whose destination or type does not resolve are skipped: the
+//! reference checks already reported them.
+
+use std::collections::BTreeMap;
+
+use super::Model;
+use super::audiences::base_name;
+use crate::catalog::{
+    self, DestinationType, ExportMode, HashingRule, IdentityRule, Membership, Rows, ScheduleKind,
+};
+use crate::diag::{Diagnostic, codes};
+use crate::syntax::{Activation, Destination, SettingValue, Sp};
+
+/// A parsed `schedule` value.
+pub fn parse_schedule(text: &str) -> Option<ScheduleKind> {
+    let text = text.trim();
+    if text == "streaming" {
+        return Some(ScheduleKind::Streaming);
+    }
+    if let Some(time) = text.strip_prefix("daily@") {
+        let (h, m) = time.split_once(':')?;
+        let ok = h.len() == 2
+            && m.len() == 2
+            && h.parse::<u8>().is_ok_and(|h| h < 24)
+            && m.parse::<u8>().is_ok_and(|m| m < 60);
+        return ok.then_some(ScheduleKind::Daily);
+    }
+    match text {
+        "every 3h" => Some(ScheduleKind::Every3h),
+        "every 6h" => Some(ScheduleKind::Every6h),
+        "every 8h" => Some(ScheduleKind::Every8h),
+        "every 12h" => Some(ScheduleKind::Every12h),
+        _ => None,
+    }
+}
+
+/// The hash transform a mapping expression applies: the `hash_*` function it
+/// calls, or `none`.
+pub fn transform_of(expr: &str) -> &'static str {
+    ["hash_email", "hash_phone"]
+        .into_iter()
+        .find(|f| {
+            expr.match_indices(f).any(|(i, _)| {
+                let before = expr[..i].chars().next_back();
+                let after = expr[i + f.len()..].trim_start();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                    && after.starts_with('(')
+            })
+        })
+        .unwrap_or("none")
+}
+
+/// The default schedule of a type when the activation sets none.
+pub fn default_schedule(ty: &DestinationType) -> &'static str {
+    if ty.schedules.contains(&ScheduleKind::Streaming) {
+        "streaming"
+    } else {
+        "daily@00:00"
+    }
+}
+
+/// The default export mode of a type when the activation sets none.
+pub fn default_export(ty: &DestinationType) -> &'static str {
+    ty.export_modes
+        .first()
+        .map_or("incremental", |m| m.as_str())
+}
+
+fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    items
+        .into_iter()
+        .map(|s| format!("`{}`", s.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
+    // Per CRM destination: audience -> the activations that send it.
+    let mut fields: BTreeMap<&str, BTreeMap<&str, Vec<&Sp<String>>>> = BTreeMap::new();
+    for (_, index) in model.activations.iter() {
+        let a = &model.syntax.activations[index];
+        let Some(dest_name) = &a.destination else {
+            continue;
+        };
+        let Some(d) = model
+            .destinations
+            .get(&dest_name.value)
+            .map(|i| &model.syntax.destinations[i])
+        else {
+            continue;
+        };
+        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else {
+            continue;
+        };
+        check_one(model, a, d, ty, diags);
+        if ty.membership == Membership::AudienceField && ty.limits.max_audience_fields.is_some() {
+            let per = fields.entry(d.name.value.as_str()).or_default();
+            for audience in &a.audiences {
+                per.entry(audience.value.as_str())
+                    .or_default()
+                    .push(audience);
+            }
+        }
+    }
+    for (dest, audiences) in fields {
+        let Some(d) = model
+            .destinations
+            .get(dest)
+            .map(|i| &model.syntax.destinations[i])
+        else {
+            continue;
+        };
+        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else {
+            continue;
+        };
+        for (audience, refs) in &audiences {
+            if let [first, rest @ ..] = refs.as_slice() {
+                for again in rest {
+                    diags.push(
+                        Diagnostic::new(
+                            codes::plan::AUDIENCE_FIELD_TWICE,
+                            again.span,
+                            format!("audience `{audience}` is sent to `{dest}` by two activations"),
+                        )
+                        .label("a second membership field for the same audience")
+                        .with_secondary(first.span, "first sent here")
+                        .help(format!(
+                            "`{}` holds one membership field per audience; send `{audience}` from one activation only",
+                            ty.name
+                        )),
+                    );
+                }
+            }
+        }
+        if let Some(max) = ty.limits.max_audience_fields
+            && audiences.len() > max as usize
+        {
+            diags.push(
+                Diagnostic::new(
+                    codes::plan::DESTINATION_LIMIT,
+                    d.name.span,
+                    format!(
+                        "destination `{dest}` receives {} audiences, more than the {max} audience fields `{}` allows",
+                        audiences.len(),
+                        ty.name
+                    ),
+                )
+                .label("too many audience fields")
+                .help(format!(
+                    "`{}` holds one custom field per audience, at most {max}; send fewer audiences or combine them",
+                    ty.name
+                )),
+            );
+        }
+    }
+}
+
+fn check_one(
+    model: &Model,
+    a: &Activation,
+    d: &Destination,
+    ty: &DestinationType,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let dest = &d.name.value;
+    let name = &a.name;
+    // Schedule and export mode.
+    let schedule = match &a.schedule {
+        Some(s) => match parse_schedule(&s.value) {
+            None => {
+                diags.push(
+                    Diagnostic::new(
+                        codes::plan::SCHEDULE_NOT_ALLOWED,
+                        s.span,
+                        format!("`{}` is not a schedule", s.value),
+                    )
+                    .label("not a schedule")
+                    .help("write `streaming`, `daily@HH:MM` or `every 3h`, `every 6h`, `every 8h`, `every 12h`"),
+                );
+                None
+            }
+            Some(kind) if !ty.schedules.contains(&kind) => {
+                diags.push(
+                    Diagnostic::new(
+                        codes::plan::SCHEDULE_NOT_ALLOWED,
+                        s.span,
+                        format!(
+                            "`{}` destinations cannot run on schedule `{}`",
+                            ty.name, s.value
+                        ),
+                    )
+                    .label("not allowed for this destination type")
+                    .with_secondary(d.name.span, format!("destination of type `{}`", ty.name))
+                    .help(format!(
+                        "`{}` allows: {}",
+                        ty.name,
+                        list(ty.schedules.iter().map(|k| match k {
+                            ScheduleKind::Daily => "daily@HH:MM",
+                            k => k.as_str(),
+                        }))
+                    )),
+                );
+                None
+            }
+            Some(kind) => Some(kind),
+        },
+        None => parse_schedule(default_schedule(ty)),
+    };
+    let export = match a.export.as_ref().map(|e| e.value.as_str()) {
+        Some("full") => Some(ExportMode::Full),
+        Some("incremental") => Some(ExportMode::Incremental),
+        Some(_) => None,
+        None => ty.export_modes.first().copied(),
+    };
+    if let (Some(mode), Some(span)) = (export, a.export.as_ref().map(|e| e.span)) {
+        if !ty.export_modes.contains(&mode) {
+            diags.push(
+                Diagnostic::new(
+                    codes::plan::EXPORT_NOT_ALLOWED,
+                    span,
+                    format!(
+                        "`{}` destinations take no `{}` exports",
+                        ty.name,
+                        mode.as_str()
+                    ),
+                )
+                .label("not allowed for this destination type")
+                .with_secondary(d.name.span, format!("destination of type `{}`", ty.name))
+                .help(format!(
+                    "`{}` allows: {}",
+                    ty.name,
+                    list(ty.export_modes.iter().map(|m| m.as_str()))
+                )),
+            );
+        } else if let (Some(kind), Some(s)) = (schedule, &a.schedule)
+            && !kind.allows(mode)
+        {
+            diags.push(
+                Diagnostic::new(
+                    codes::plan::EXPORT_NOT_ALLOWED,
+                    span,
+                    format!(
+                        "a `{}` export cannot run on schedule `{}`",
+                        mode.as_str(),
+                        s.value
+                    ),
+                )
+                .label("full exports run at most daily")
+                .with_secondary(s.span, "this schedule")
+                .help("use `daily@HH:MM` for full exports, or `incremental` for this schedule"),
+            );
+        }
+    }
+    // Rows: account or person.
+    let person_audiences: Vec<&Sp<String>> = a
+        .audiences
+        .iter()
+        .filter(|r| {
+            model
+                .audiences
+                .get(base_name(&r.value))
+                .and_then(|i| model.syntax.audiences[i].entity.as_ref())
+                .is_some_and(|e| e.as_str() == "person")
+        })
+        .collect();
+    match ty.rows {
+        Rows::Person if a.people.is_none() => {
+            if let Some(account) = a
+                .audiences
+                .iter()
+                .find(|r| !person_audiences.iter().any(|p| p.value == r.value))
+            {
+                diags.push(
+                    Diagnostic::new(
+                        codes::plan::ROWS_MISMATCH,
+                        account.span,
+                        format!(
+                            "activation `{}` sends account audience `{}` to person-level destination `{dest}` without `people`",
+                            name.value, account.value
+                        ),
+                    )
+                    .label("an account audience")
+                    .with_secondary(d.name.span, format!("`{}` takes one row per person", ty.name))
+                    .help("add `people = '...'` to the activation to expand each account to its people, e.g. `people = 'person.email != \"\"'`"),
+                );
+            }
+        }
+        Rows::Account => {
+            let people_span = a.people.as_ref().map(|p| p.span);
+            if let Some(span) = people_span.or(person_audiences.first().map(|p| p.span)) {
+                diags.push(
+                    Diagnostic::new(
+                        codes::plan::ROWS_MISMATCH,
+                        span,
+                        format!(
+                            "activation `{}` sends people to account-level destination `{dest}`",
+                            name.value
+                        ),
+                    )
+                    .label(if people_span.is_some() {
+                        "expands to people"
+                    } else {
+                        "a person audience"
+                    })
+                    .with_secondary(
+                        d.name.span,
+                        format!("`{}` takes one row per account", ty.name),
+                    )
+                    .help("remove `people` and activate account audiences only"),
+                );
+            }
+        }
+        _ => {}
+    }
+    // Mapping targets exist.
+    let declared: Vec<&str> = d.fields.iter().map(|f| f.value.as_str()).collect();
+    for (column, _) in &a.map {
+        let c = column.value.as_str();
+        let known = ty.accepts_column(c) || (ty.declares_fields && declared.contains(&c));
+        if !known {
+            let mut candidates: Vec<&str> = ty.identities.iter().map(|i| i.column).collect();
+            candidates.extend(ty.fixed_columns);
+            if ty.declares_fields {
+                candidates.extend(&declared);
+            }
+            let otherwise = if ty.declares_fields {
+                format!(
+                    "add `{c}` to `fields` of destination `{dest}` once it exists there; known columns: {}",
+                    list(&candidates)
+                )
+            } else {
+                format!("`{}` takes: {}", ty.name, list(&candidates))
+            };
+            diags.push(
+                Diagnostic::new(
+                    codes::plan::UNKNOWN_MAPPING_TARGET,
+                    column.span,
+                    format!("destination `{dest}` has no column `{c}`"),
+                )
+                .label("the destination would drop this silently")
+                .with_secondary(d.name.span, format!("destination of type `{}`", ty.name))
+                .suggest(c, candidates.iter().copied(), otherwise),
+            );
+        }
+    }
+    // Identities and required columns.
+    let mapped = |c: &str| a.map.iter().any(|(k, _)| k.value == c);
+    let ids: Vec<&str> = ty.identities.iter().map(|i| i.column).collect();
+    let missing_ids: Vec<&str> = match ty.identity_rule {
+        IdentityRule::AnyOf if !ids.iter().any(|c| mapped(c)) => ids.clone(),
+        IdentityRule::AllOf => ids.iter().copied().filter(|c| !mapped(c)).collect(),
+        _ => Vec::new(),
+    };
+    if !missing_ids.is_empty() {
+        let how = match (ty.identity_rule, missing_ids.len()) {
+            (IdentityRule::AnyOf, n) if n > 1 => "none of the identity columns",
+            (_, 1) => "no identity column",
+            _ => "none of the required identity columns",
+        };
+        diags.push(
+            Diagnostic::new(
+                codes::plan::MISSING_COLUMN,
+                name.span,
+                format!(
+                    "activation `{}` maps {how} {} that `{}` matches on",
+                    name.value,
+                    list(&missing_ids),
+                    ty.name
+                ),
+            )
+            .label("records without an identity cannot be matched")
+            .help(format!(
+                "map it in `[activation.{}.map]`, e.g. `{} = \"...\"`",
+                name.value, missing_ids[0]
+            )),
+        );
+    }
+    let setting = |key: &str| -> Option<&str> {
+        d.settings
+            .iter()
+            .find(|s| s.key.value == key)
+            .and_then(|s| match &s.value.value {
+                SettingValue::String(v) => Some(v.as_str()),
+                _ => None,
+            })
+    };
+    for column in ty.required_columns_with(setting) {
+        if !mapped(column) {
+            diags.push(
+                Diagnostic::new(
+                    codes::plan::MISSING_COLUMN,
+                    name.span,
+                    format!(
+                        "activation `{}` does not map `{column}`, which `{}` requires",
+                        name.value, ty.name
+                    ),
+                )
+                .label("the destination rejects records without it")
+                .help(format!(
+                    "map it in `[activation.{}.map]`, e.g. `{column} = \"...\"`",
+                    name.value
+                )),
+            );
+        }
+    }
+    // Hashing.
+    for (column, expr) in &a.map {
+        let Some(id) = ty.identity(&column.value) else {
+            continue;
+        };
+        let transform = transform_of(&expr.value);
+        let wrong = match id.hashing {
+            HashingRule::Required if transform == "none" => Some(format!(
+                "`{}` takes only SHA-256 hashes, but the mapping sends the raw value",
+                column.value
+            )),
+            HashingRule::Forbidden if transform != "none" => Some(format!(
+                "`{}` takes only raw values, but the mapping hashes it",
+                column.value
+            )),
+            _ => None,
+        };
+        if let Some(message) = wrong {
+            let fix = match (id.hashing, id.namespace) {
+                (HashingRule::Required, "phone_e164") => {
+                    format!("wrap it: `hash_phone({})`", expr.value.trim())
+                }
+                (HashingRule::Required, _) => {
+                    format!("wrap it: `hash_email({})`", expr.value.trim())
+                }
+                _ => "map the raw value; the vendor cannot match a hash".to_string(),
+            };
+            diags.push(
+                Diagnostic::new(codes::plan::WRONG_HASHING, expr.span, message)
+                    .label(if id.hashing == HashingRule::Required {
+                        "unhashed identity"
+                    } else {
+                        "hashed identity"
+                    })
+                    .with_secondary(column.span, format!("identity column of `{}`", ty.name))
+                    .help(fix),
+            );
+        }
+    }
+    for (x, y) in ty.exclusive_identities {
+        let (Some(first), Some(second)) = (
+            a.map.iter().find(|(k, _)| k.value == *x),
+            a.map.iter().find(|(k, _)| k.value == *y),
+        ) else {
+            continue;
+        };
+        diags.push(
+            Diagnostic::new(
+                codes::plan::MIXED_IDENTITIES,
+                second.0.span,
+                format!("activation `{}` maps both `{x}` and `{y}`", name.value),
+            )
+            .label("the second of two exclusive identities")
+            .with_secondary(first.0.span, "the first")
+            .help(format!(
+                "`{}` never takes both in one flow; map one of them",
+                ty.name
+            )),
+        );
+    }
+    // Limits per dataflow.
+    let limits = &ty.limits;
+    if a.audiences.len() > limits.max_audiences_per_dataflow as usize {
+        let span = a.audiences[limits.max_audiences_per_dataflow as usize].span;
+        diags.push(
+            Diagnostic::new(
+                codes::plan::DATAFLOW_LIMIT,
+                span,
+                format!(
+                    "activation `{}` sends {} audiences, more than the {} a `{}` dataflow allows",
+                    name.value,
+                    a.audiences.len(),
+                    limits.max_audiences_per_dataflow,
+                    ty.name
+                ),
+            )
+            .label("the first audience over the limit")
+            .help("split the audiences over several activations"),
+        );
+    }
+    if a.map.len() > limits.max_mapped_attributes as usize {
+        let span = a.map[limits.max_mapped_attributes as usize].0.span;
+        diags.push(
+            Diagnostic::new(
+                codes::plan::DATAFLOW_LIMIT,
+                span,
+                format!(
+                    "activation `{}` maps {} attributes, more than the {} a `{}` dataflow allows",
+                    name.value,
+                    a.map.len(),
+                    limits.max_mapped_attributes,
+                    ty.name
+                ),
+            )
+            .label("the first attribute over the limit")
+            .help("map fewer attributes"),
+        );
+    }
+}
