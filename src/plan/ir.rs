@@ -121,8 +121,8 @@ pub struct AudiencePlan {
     pub fingerprint: String,
 }
 
-// Plain data read once per plan: boxing the larger variant would only make
-// the IR harder to build and match on.
+// A plan holds a few thousand of these at most, built once: boxing the
+// larger variant would only make every consumer's match noisier.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
