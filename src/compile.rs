@@ -44,6 +44,17 @@ impl Compiled {
 
 pub fn check(root: &Path, options: &Options) -> Result<Compiled, LoadError> {
     let sources = load::load(root)?;
+    check_loaded(sources, options)
+}
+
+/// Like [`check`], for the project in `root` as it was at git revision `rev`
+/// (`accord diff --base REV`).
+pub fn check_revision(root: &Path, rev: &str, options: &Options) -> Result<Compiled, LoadError> {
+    let sources = load::load_git(root, rev)?;
+    check_loaded(sources, options)
+}
+
+fn check_loaded(sources: SourceSet, options: &Options) -> Result<Compiled, LoadError> {
     let compiled = check_sources(sources, options);
     if let (Some(env), Some(model)) = (&options.environment, &compiled.model)
         && !model.settings.environments.contains_key(env)

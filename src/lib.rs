@@ -8,6 +8,7 @@
 //! resolve   Syntax          -> Model       (names bound, CEL type-checked) + diagnostics
 //! govern    Model + env     -> Verdicts    (policies, consent, waivers, with lineage)
 //! plan      Model + Verdicts-> Plan        (deterministic, fingerprinted IR)
+//! diff      Plan, Plan      -> PlanDiff    (what a change does, for review)
 //! ```
 //!
 //! Front-end stages never fail: they return their output plus diagnostics.
@@ -19,6 +20,7 @@ pub mod cel;
 pub mod cli;
 pub mod compile;
 pub mod diag;
+pub mod diff;
 pub mod govern;
 pub mod load;
 pub mod plan;

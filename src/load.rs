@@ -81,3 +81,79 @@ fn relative_path(root: &Path, path: &Path) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// Reads the project in `root` as it was at git revision `rev`, into memory:
+/// the spec files tracked under the project folder at that revision, with
+/// the same paths and skip rules as [`load`]. Runs `git`; the working tree
+/// is not read.
+pub fn load_git(root: &Path, rev: &str) -> Result<SourceSet, LoadError> {
+    let git = |dir: &Path, args: &[&str]| -> Result<Vec<u8>, LoadError> {
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .map_err(|e| LoadError {
+                message: format!("cannot run git: {e}"),
+            })?;
+        if !output.status.success() {
+            return Err(LoadError {
+                message: format!(
+                    "git {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
+        }
+        Ok(output.stdout)
+    };
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8_lossy(&bytes)
+            .trim_end_matches('\n')
+            .to_string()
+    };
+    let top = PathBuf::from(text(git(root, &["rev-parse", "--show-toplevel"])?));
+    let prefix = text(git(root, &["rev-parse", "--show-prefix"])?);
+    let commit = text(git(
+        root,
+        &["rev-parse", "--verify", &format!("{rev}^{{commit}}")],
+    )?);
+    let pathspec = if prefix.is_empty() {
+        "."
+    } else {
+        prefix.as_str()
+    };
+    let listing = git(
+        &top,
+        &["ls-tree", "-r", "--name-only", &commit, "--", pathspec],
+    )?;
+    let mut files = Vec::new();
+    let mut has_project_file = false;
+    for path in String::from_utf8_lossy(&listing).lines() {
+        let Some(relative) = path.strip_prefix(prefix.as_str()) else {
+            continue;
+        };
+        let parts: Vec<&str> = relative.split('/').collect();
+        let hidden = parts.iter().any(|p| p.starts_with('.'));
+        let output = parts.len() > 1 && OUTPUT_FOLDERS.contains(&parts[0]);
+        if hidden || output || !relative.ends_with(".toml") {
+            continue;
+        }
+        has_project_file |= relative == PROJECT_FILE;
+        let bytes = git(&top, &["show", &format!("{commit}:{path}")])?;
+        let text = String::from_utf8(bytes).map_err(|_| LoadError {
+            message: format!("{path} at {rev} is not UTF-8"),
+        })?;
+        files.push(SourceFile::new(relative.to_string(), text));
+    }
+    if !has_project_file {
+        return Err(LoadError {
+            message: format!(
+                "{} at {rev} is not an accord project: it has no {PROJECT_FILE}",
+                root.display()
+            ),
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(SourceSet::new(files))
+}

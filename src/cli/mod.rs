@@ -33,6 +33,14 @@ pub struct Cli {
 enum Command {
     /// Check a spec project: structure, references, types and policies.
     Check(CheckArgs),
+    /// Compile the activation plan: what will be activated where, with which
+    /// data. `--out FILE` writes the plan file, `--check FILE` fails when the
+    /// committed plan file differs from the compiled plan.
+    Plan(PlanArgs),
+    /// What a change does: two plan files, or the project at a git revision
+    /// against the working tree (`--base REV`). Exit 0 no change, 1 error,
+    /// 2 changed.
+    Diff(DiffArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -79,6 +87,47 @@ struct CheckArgs {
     today: Option<String>,
 }
 
+#[derive(clap::Args, Debug)]
+struct PlanArgs {
+    /// The project folder (holding accord.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The environment to plan for (from accord.toml).
+    #[arg(long)]
+    env: Option<String>,
+    /// The date waivers are judged on (YYYY-MM-DD); defaults to today.
+    #[arg(long)]
+    today: Option<String>,
+    /// `text` for review, `json` for tools (the plan file's form).
+    #[arg(long, value_enum, default_value_t = DataFormat::Text)]
+    format: DataFormat,
+    /// Write the plan file (JSON) here.
+    #[arg(long, conflicts_with = "check")]
+    out: Option<PathBuf>,
+    /// Compare with this committed plan file; exit 1 with the diff when they differ.
+    #[arg(long)]
+    check: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct DiffArgs {
+    /// Two plan files (OLD NEW); with `--base`, the project folder.
+    #[arg(num_args = 0..=2)]
+    paths: Vec<PathBuf>,
+    /// Compare the project at this git revision with the working tree.
+    #[arg(long)]
+    base: Option<String>,
+    /// With `--base`: the environment to plan for.
+    #[arg(long)]
+    env: Option<String>,
+    /// With `--base`: the date waivers are judged on (YYYY-MM-DD).
+    #[arg(long)]
+    today: Option<String>,
+    /// `text` for review, `json` for tools.
+    #[arg(long, value_enum, default_value_t = DataFormat::Text)]
+    format: DataFormat,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum DataFormat {
     Text,
@@ -103,6 +152,8 @@ pub fn main() -> ExitCode {
     };
     ExitCode::from(match cli.command {
         Command::Check(args) => check(args),
+        Command::Plan(args) => plan(args),
+        Command::Diff(args) => diff(args),
         Command::Explain {
             words,
             env,
@@ -272,6 +323,165 @@ fn check(args: CheckArgs) -> u8 {
         EXIT_ERRORS
     } else {
         EXIT_OK
+    }
+}
+
+/// `diff`'s exit codes (terraform's detailed exit code).
+pub const EXIT_DIFF_SAME: u8 = 0;
+pub const EXIT_DIFF_ERROR: u8 = 1;
+pub const EXIT_DIFF_CHANGED: u8 = 2;
+
+/// Compiles a plan, printing diagnostics to stderr when there is none.
+/// `Err` carries the exit code.
+fn compile_plan(
+    compiled: Result<compile::Compiled, crate::load::LoadError>,
+    what: &str,
+    error_code: u8,
+) -> Result<crate::plan::Plan, u8> {
+    let compiled = compiled.map_err(|e| {
+        eprintln!("error: {e}");
+        error_code
+    })?;
+    if let Some(plan) = compile::plan(&compiled) {
+        return Ok(plan);
+    }
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let diags = &compiled.diagnostics;
+    eprint!(
+        "{}",
+        render::human(diags, &compiled.sources, HumanStyle { color, width: 100 })
+    );
+    eprintln!(
+        "error: {what} has errors, so it has no plan: {}",
+        render::summary(diags)
+    );
+    Err(EXIT_ERRORS)
+}
+
+fn plan(args: PlanArgs) -> u8 {
+    let today = match today(args.today.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let options = Options {
+        environment: args.env.clone(),
+        today: Some(today),
+        evaluate_drafts: false,
+    };
+    let plan = match compile_plan(
+        compile::check(&args.dir, &options),
+        "the project",
+        EXIT_USAGE,
+    ) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let json = crate::plan::to_json(&plan);
+    if let Some(path) = &args.check {
+        let committed = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return EXIT_ERRORS;
+            }
+        };
+        if committed == json {
+            eprintln!("plan {} is up to date", path.display());
+            return EXIT_OK;
+        }
+        let text = match crate::plan::read(&committed) {
+            Ok(old) => crate::diff::render(&crate::diff::diff(&old, &plan)),
+            Err(e) => format!("{} cannot be compared: {e}\n", path.display()),
+        };
+        print!("{text}");
+        eprintln!(
+            "error: the compiled plan differs from {}; review the changes above and run `accord plan --out {}` to update it",
+            path.display(),
+            path.display()
+        );
+        return EXIT_ERRORS;
+    }
+    if let Some(path) = &args.out {
+        if let Err(e) = std::fs::write(path, &json) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+        eprintln!("wrote {}", path.display());
+        return EXIT_OK;
+    }
+    match args.format {
+        DataFormat::Text => print!("{}", crate::plan::text::render(&plan)),
+        DataFormat::Json => print!("{json}"),
+    }
+    EXIT_OK
+}
+
+fn diff(args: DiffArgs) -> u8 {
+    let plans = match (&args.base, args.paths.as_slice()) {
+        (Some(base), paths) if paths.len() <= 1 => {
+            let dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+            let today = match today(args.today.as_deref()) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_DIFF_ERROR;
+                }
+            };
+            let options = Options {
+                environment: args.env.clone(),
+                today: Some(today),
+                evaluate_drafts: false,
+            };
+            let old = compile_plan(
+                compile::check_revision(&dir, base, &options),
+                &format!("the project at {base}"),
+                EXIT_DIFF_ERROR,
+            );
+            let new = compile_plan(
+                compile::check(&dir, &options),
+                "the working tree",
+                EXIT_DIFF_ERROR,
+            );
+            old.and_then(|o| new.map(|n| (o, n)))
+        }
+        (None, [old, new]) => {
+            let read = |path: &PathBuf| -> Result<crate::plan::Plan, u8> {
+                std::fs::read_to_string(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| crate::plan::read(&t))
+                    .map_err(|e| {
+                        eprintln!("error: {}: {e}", path.display());
+                        EXIT_DIFF_ERROR
+                    })
+            };
+            read(old).and_then(|o| read(new).map(|n| (o, n)))
+        }
+        _ => {
+            eprintln!("error: `accord diff` takes two plan files, or `--base REV [DIR]`");
+            return EXIT_DIFF_ERROR;
+        }
+    };
+    let (old, new) = match plans {
+        Ok(p) => p,
+        Err(_) => return EXIT_DIFF_ERROR,
+    };
+    let d = crate::diff::diff(&old, &new);
+    match args.format {
+        DataFormat::Text => print!("{}", crate::diff::render(&d)),
+        DataFormat::Json => {
+            print!(
+                "{}",
+                serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"
+            )
+        }
+    }
+    if d.is_empty() {
+        EXIT_DIFF_SAME
+    } else {
+        EXIT_DIFF_CHANGED
     }
 }
 

@@ -433,6 +433,9 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                         }
                         text
                     }),
+                    max_audiences_per_dataflow: Some(limits.max_audiences_per_dataflow),
+                    max_mapped_attributes: Some(limits.max_mapped_attributes),
+                    max_audience_fields: limits.max_audience_fields,
                 },
                 fingerprint: String::new(),
             },

@@ -1,0 +1,278 @@
+//! The review text of a plan: what `accord plan` prints.
+//!
+//! Input: a [`Plan`]. Output: text made for review in a git diff: one fact
+//! per line, blocks in name order, facts in a fixed order within a block,
+//! multi-line expressions folded to one line. Pure: the same plan gives the
+//! same bytes.
+
+use std::fmt::Write as _;
+
+use super::ir::*;
+
+/// Expressions on one line: runs of whitespace (newlines included) become
+/// one space, so a re-indented rule does not show up as a change.
+pub fn one_line(expr: &str) -> String {
+    expr.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn join(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "plan {}", plan.project);
+    let _ = writeln!(w, "  format_version = {}", plan.format_version);
+    let _ = writeln!(
+        w,
+        "  environment = {} ({})",
+        plan.environment.as_deref().unwrap_or("-"),
+        plan.enforcement.as_deref().unwrap_or("no enforcement")
+    );
+    let _ = writeln!(w, "  fingerprint = {}", plan.fingerprint);
+    for (name, a) in &plan.activations {
+        activation(w, name, a, plan);
+    }
+    for (name, a) in &plan.audiences {
+        audience(w, name, a);
+    }
+    for (name, c) in &plan.computed {
+        let _ = writeln!(w, "\ncomputed {name}");
+        let _ = writeln!(w, "  type = {}", c.ty);
+        let _ = writeln!(w, "  expr = {}", one_line(&c.expr));
+        let _ = writeln!(w, "  reads: {}", join(&c.reads));
+        let _ = writeln!(w, "  fingerprint = {}", c.fingerprint);
+    }
+    for (name, d) in &plan.destinations {
+        let _ = writeln!(w, "\ndestination {name}");
+        let _ = writeln!(
+            w,
+            "  type = {} ({} delivery, {} rows)",
+            d.ty, d.delivery, d.rows
+        );
+        for (action, source) in &d.actions {
+            let _ = writeln!(w, "  action {action} ({source})");
+        }
+        for (key, value) in &d.settings {
+            let value = match value {
+                SettingPlan::Text(t) => format!("{t:?}"),
+                SettingPlan::Integer(i) => i.to_string(),
+                SettingPlan::Bool(b) => b.to_string(),
+                SettingPlan::List(l) => format!("{l:?}"),
+                SettingPlan::Reference(r) => format!("<{r}>"),
+            };
+            let _ = writeln!(w, "  setting {key} = {value}");
+        }
+        for field in &d.fields {
+            let _ = writeln!(w, "  field {field}");
+        }
+        let _ = writeln!(w, "  fingerprint = {}", d.fingerprint);
+    }
+    for (name, p) in &plan.policies {
+        let actions = p
+            .actions
+            .as_ref()
+            .map_or_else(|| "every action".to_string(), |a| join(a));
+        let _ = writeln!(
+            w,
+            "\npolicy {name} ({}{}, {})",
+            if p.core { "core, " } else { "" },
+            p.enforcement,
+            p.status
+        );
+        let _ = writeln!(w, "  deny = {}", one_line(&p.deny));
+        let _ = writeln!(w, "  actions: {actions}");
+    }
+    for (name, s) in &plan.sources {
+        let _ = writeln!(w, "\nsource {name}");
+        let _ = writeln!(w, "  schema = {}", s.schema);
+        let _ = writeln!(w, "  path = {} ({})", s.path, s.format);
+        if let Some(age) = &s.max_age {
+            let _ = writeln!(w, "  max_age = {age}");
+        }
+        let _ = writeln!(w, "  precedence = {}", s.precedence);
+    }
+    for (name, s) in &plan.schemas {
+        let _ = writeln!(w, "\nschema {name} ({})", s.class);
+        for (field, f) in &s.fields {
+            let mut line = format!("  field {field}: {}", f.ty);
+            if let Some(id) = &f.identity {
+                let _ = write!(line, " identity {id}");
+            }
+            if !f.labels.is_empty() {
+                let _ = write!(line, " labels: {}", f.labels.join(", "));
+            }
+            let _ = writeln!(w, "{line}");
+        }
+        for (link, l) in &s.links {
+            let _ = writeln!(w, "  link {link} -> {}", l.to);
+        }
+        let _ = writeln!(w, "  fingerprint = {}", s.fingerprint);
+    }
+    out
+}
+
+fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan) {
+    let _ = writeln!(w, "\nactivation {name}");
+    let delivery = plan
+        .destinations
+        .get(&a.destination)
+        .map_or("?", |d| d.delivery.as_str());
+    let _ = writeln!(
+        w,
+        "  destination = {} ({}, {delivery}, {} rows)",
+        a.destination, a.destination_type, a.rows
+    );
+    let _ = writeln!(w, "  schedule = {}", a.schedule);
+    let _ = writeln!(w, "  export = {}", a.export);
+    for audience in &a.audiences {
+        let base = audience.split('.').next().unwrap_or(audience);
+        let evaluation = plan
+            .audiences
+            .get(base)
+            .map_or("?", |x| x.evaluation.as_str());
+        let labels = a
+            .governance
+            .get(audience)
+            .map(|g| join(&g.labels))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(w, "  audience {audience} ({evaluation}) labels: {labels}");
+    }
+    for exclude in &a.exclude {
+        let _ = writeln!(w, "  exclude {exclude}");
+    }
+    if let Some(people) = &a.people {
+        let _ = writeln!(w, "  people = {}", one_line(people));
+    }
+    for c in &a.consent {
+        let _ = writeln!(
+            w,
+            "  consent {} ({}) requires {}",
+            c.policy,
+            c.actions.join(", "),
+            one_line(&c.require)
+        );
+    }
+    for m in &a.mapping {
+        let mut line = format!("  map {} = {}", m.column, one_line(&m.expr));
+        if m.transform != "none" {
+            let _ = write!(line, " [{}]", m.transform);
+        }
+        if let Some(id) = &m.identity {
+            let _ = write!(line, " [identity {id}]");
+        }
+        let _ = writeln!(w, "{line}");
+    }
+    if let Some(d) = plan.destinations.get(&a.destination) {
+        for (action, source) in &d.actions {
+            let _ = writeln!(w, "  action {action} ({source})");
+        }
+    }
+    for (audience, g) in &a.governance {
+        for (policy, verdict) in &g.policies {
+            let _ = writeln!(w, "  policy {policy} {audience} {verdict}");
+        }
+    }
+    let l = &a.limits;
+    let limits: [(&str, Option<String>); 9] = [
+        (
+            "min_audience_size",
+            l.min_audience_size.map(|v| v.to_string()),
+        ),
+        (
+            "max_audiences_per_dataflow",
+            l.max_audiences_per_dataflow.map(|v| v.to_string()),
+        ),
+        (
+            "max_mapped_attributes",
+            l.max_mapped_attributes.map(|v| v.to_string()),
+        ),
+        (
+            "max_audience_fields",
+            l.max_audience_fields.map(|v| v.to_string()),
+        ),
+        (
+            "max_rows_per_file",
+            l.max_rows_per_file.map(|v| v.to_string()),
+        ),
+        (
+            "max_file_name_len",
+            l.max_file_name_len.map(|v| v.to_string()),
+        ),
+        ("batch_size", l.batch_size.map(|v| v.to_string())),
+        (
+            "max_payload_bytes",
+            l.max_payload_bytes.map(|v| v.to_string()),
+        ),
+        ("rate_limit", l.rate_limit.clone()),
+    ];
+    for (key, value) in limits {
+        if let Some(value) = value {
+            let _ = writeln!(w, "  limit {key} = {value}");
+        }
+    }
+    let _ = writeln!(w, "  fingerprint = {}", a.fingerprint);
+}
+
+fn audience(w: &mut String, name: &str, a: &AudiencePlan) {
+    let _ = writeln!(w, "\naudience {name} ({}, {})", a.entity, a.evaluation);
+    match &a.definition {
+        AudienceDefinition::Rule { expr } => {
+            let _ = writeln!(w, "  rule = {}", one_line(expr));
+        }
+        AudienceDefinition::Compose {
+            from,
+            merge,
+            exclude,
+            exclude_rule,
+            rank,
+            split,
+        } => {
+            let _ = writeln!(w, "  compose {merge} of {}", join(from));
+            for e in exclude {
+                let _ = writeln!(w, "  compose exclude {e}");
+            }
+            if let Some(rule) = exclude_rule {
+                let _ = writeln!(w, "  compose exclude_rule = {}", one_line(rule));
+            }
+            if let Some(r) = rank {
+                let limit = r.limit.map(|l| format!(" limit {l}")).unwrap_or_default();
+                let _ = writeln!(
+                    w,
+                    "  compose rank by {} {}{limit}",
+                    one_line(&r.by),
+                    r.order
+                );
+            }
+            match split {
+                Some(SplitPlan::Percent { seed, parts }) => {
+                    let _ = writeln!(w, "  compose split seed {seed:?}");
+                    for p in parts {
+                        let _ = writeln!(w, "  compose part {} = {}%", p.name, p.percent);
+                    }
+                }
+                Some(SplitPlan::ByAttribute { by, parts, other }) => {
+                    let _ = writeln!(w, "  compose split by {}", one_line(by));
+                    for p in parts {
+                        let _ = writeln!(w, "  compose part {} = {}", p.name, join(&p.values));
+                    }
+                    if let Some(o) = other {
+                        let _ = writeln!(w, "  compose part {o} = other");
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    let _ = writeln!(w, "  labels: {}", join(&a.labels));
+    let _ = writeln!(w, "  reads: {}", join(&a.reads));
+    if !a.depends_on.is_empty() {
+        let _ = writeln!(w, "  depends_on: {}", join(&a.depends_on));
+    }
+    let _ = writeln!(w, "  fingerprint = {}", a.fingerprint);
+}
