@@ -42,6 +42,10 @@ const STAGES: &[Stage] = &[
         name: "load + check",
         run: load_and_check,
     },
+    Stage {
+        name: "load + check + plan",
+        run: load_check_and_plan,
+    },
 ];
 
 /// Baseline: read every generated file and parse it as TOML, nothing more.
@@ -59,6 +63,14 @@ fn toml_parse(project: &Generated) -> usize {
 fn load_and_check(project: &Generated) -> usize {
     let compiled = check(&project.root);
     compiled.diagnostics.len()
+}
+
+/// What `accord plan` computes: the front end, then the fingerprinted plan
+/// and its review text.
+fn load_check_and_plan(project: &Generated) -> usize {
+    let compiled = check(&project.root);
+    let plan = compile::plan(&compiled).expect("the generated project has a plan");
+    accord::plan::text::render(&plan).len() + accord::plan::to_json(&plan).len()
 }
 
 fn check(root: &Path) -> compile::Compiled {
@@ -911,9 +923,16 @@ fn audiences(rng: &mut Rng, world: &World) -> Audiences {
             out.names.push(name);
         } else if i < SUPPRESSIONS + rules {
             let name = format!("B2B_{theme}_{i:04}");
+            // Half the rule audiences ask for batch evaluation, so the
+            // streaming-eligible ones stay under the 500 streaming guardrail.
+            let evaluation = if i % 2 == 0 {
+                "evaluation = \"batch\"\n"
+            } else {
+                ""
+            };
             writeln!(
                 text,
-                "[audience.{name}]\ndescription = \"{theme} segment {i}\"\nrule = '''\n{}\n'''\n",
+                "[audience.{name}]\ndescription = \"{theme} segment {i}\"\n{evaluation}rule = '''\n{}\n'''\n",
                 account_rule(rng, world)
             )
             .unwrap();
@@ -1091,6 +1110,12 @@ fn activations(
             .into_iter()
             .map(|s| format!("\"{s}\""))
             .collect();
+        if *ty == "salesforce" {
+            // A CRM holds one membership field per audience (P0110): each
+            // Salesforce dataflow sends an audience of its own.
+            let list = &audiences.activatable;
+            chosen = vec![format!("\"{}\"", list[i % list.len()])];
+        }
         if files && rng.chance(20) {
             chosen.push(format!("\"{}\"", rng.pick(&audiences.split_parts)));
         }
@@ -1111,12 +1136,14 @@ fn activations(
         }
         let hour = rng.range(0, 23);
         if files {
+            // Full exports run at most daily (P0102).
             if rng.chance(50) {
                 writeln!(text, "schedule = \"daily@{hour:02}:30\"").unwrap();
+                writeln!(text, "export = \"{}\"", rng.pick(&["incremental", "full"])).unwrap();
             } else {
                 writeln!(text, "schedule = \"every {}h\"", rng.pick(&[3, 6, 8, 12])).unwrap();
+                writeln!(text, "export = \"incremental\"").unwrap();
             }
-            writeln!(text, "export = \"{}\"", rng.pick(&["incremental", "full"])).unwrap();
         } else {
             writeln!(
                 text,

@@ -456,11 +456,43 @@ fn verdict_name(v: &Verdict) -> String {
     }
 }
 
-/// sha256 of the canonical JSON of a node whose fingerprint is blank.
+/// sha256 of the canonical JSON of a node whose fingerprint is blank,
+/// as lowercase hex. The JSON is streamed into the hash, never held whole.
 pub fn fingerprint_of<T: serde::Serialize>(node: &T) -> String {
-    let json = serde_json::to_vec(node).unwrap_or_default();
-    let digest = Sha256::digest(&json);
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = HashWriter(Sha256::new());
+    // Serialising plain data into a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut writer, node);
+    let digest = writer.0.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the plan's fingerprint is computed over: every scalar of the plan,
+/// the policies in full, and every other node by its own fingerprint (which
+/// covers the node's whole content), so the plan's fingerprint changes
+/// exactly when some content does, without hashing every node twice.
+#[derive(serde::Serialize)]
+struct PlanDigest<'a> {
+    format_version: u32,
+    project: &'a str,
+    environment: &'a Option<String>,
+    enforcement: &'a Option<String>,
+    schemas: BTreeMap<&'a str, &'a str>,
+    sources: BTreeMap<&'a str, &'a str>,
+    computed: BTreeMap<&'a str, &'a str>,
+    audiences: BTreeMap<&'a str, &'a str>,
+    destinations: BTreeMap<&'a str, &'a str>,
+    activations: BTreeMap<&'a str, &'a str>,
+    policies: &'a BTreeMap<String, PolicyPlan>,
 }
 
 fn fingerprint_all(plan: &mut Plan) {
@@ -478,6 +510,26 @@ fn fingerprint_all(plan: &mut Plan) {
     stamp!(plan.audiences);
     stamp!(plan.destinations);
     stamp!(plan.activations);
-    plan.fingerprint.clear();
-    plan.fingerprint = fingerprint_of(&*plan);
+    macro_rules! prints {
+        ($map:expr) => {
+            $map.iter()
+                .map(|(k, v)| (k.as_str(), v.fingerprint.as_str()))
+                .collect()
+        };
+    }
+    let digest = PlanDigest {
+        format_version: plan.format_version,
+        project: &plan.project,
+        environment: &plan.environment,
+        enforcement: &plan.enforcement,
+        schemas: prints!(plan.schemas),
+        sources: prints!(plan.sources),
+        computed: prints!(plan.computed),
+        audiences: prints!(plan.audiences),
+        destinations: prints!(plan.destinations),
+        activations: prints!(plan.activations),
+        policies: &plan.policies,
+    };
+    let fingerprint = fingerprint_of(&digest);
+    plan.fingerprint = fingerprint;
 }

@@ -7,7 +7,7 @@
 //! paths, no timestamps, no secrets (credentials stay references such as
 //! `env:LINKEDIN_TOKEN`), no personal data. Each node carries a sha256
 //! `fingerprint` of its canonical JSON (without the fingerprint itself), and
-//! the plan's fingerprint covers every node.
+//! the plan's fingerprint covers every node (through the nodes' fingerprints).
 
 use std::collections::BTreeMap;
 
