@@ -515,3 +515,38 @@ fn check_one(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse_as_the_spec_writes_them() {
+        assert_eq!(parse_schedule("streaming"), Some(ScheduleKind::Streaming));
+        assert_eq!(parse_schedule("daily@02:00"), Some(ScheduleKind::Daily));
+        assert_eq!(parse_schedule("daily@23:59"), Some(ScheduleKind::Daily));
+        assert_eq!(parse_schedule("every 12h"), Some(ScheduleKind::Every12h));
+        for bad in [
+            "daily",
+            "daily@24:00",
+            "daily@2:00",
+            "daily@02:60",
+            "every 5h",
+            "hourly",
+        ] {
+            assert_eq!(parse_schedule(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_transform_is_the_hash_function_called() {
+        assert_eq!(transform_of("hash_email(person.email)"), "hash_email");
+        assert_eq!(
+            transform_of(r#"person.phone != "" ? hash_phone(person.phone) : """#),
+            "hash_phone"
+        );
+        assert_eq!(transform_of("lower(person.email)"), "none");
+        assert_eq!(transform_of("person.hash_email_flag"), "none");
+        assert_eq!(transform_of("my_hash_email(x)"), "none");
+    }
+}
