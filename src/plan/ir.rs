@@ -123,6 +123,8 @@ pub struct AudiencePlan {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
+// Plain data read once per audience: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AudienceDefinition {
     Rule {
         expr: String,
