@@ -85,6 +85,33 @@ pub fn effective(model: &Model, sources: &SourceSet, diags: &mut Vec<Diagnostic>
                 .help("add a `reason` that a reviewer can check, or remove this status"),
             );
         }
+        // A core policy's rule is the platform's contract for its label: a
+        // restatement may switch it off (with a reason) but not change what
+        // it denies, or the project would silently mean something else.
+        if let Some(p) = restated {
+            let changed: Vec<(&str, crate::source::Span)> = [
+                ("deny", p.deny.as_ref().map(|d| d.span)),
+                ("enforcement", p.enforcement.as_ref().map(|e| e.span)),
+            ]
+            .into_iter()
+            .filter_map(|(k, s)| Some((k, s?)))
+            .chain(p.actions.first().map(|a| ("actions", a.span)))
+            .collect();
+            for (key, span) in changed {
+                diags.push(
+                    Diagnostic::new(
+                        codes::governance::CORE_POLICY_REDEFINED,
+                        span,
+                        format!("core policy `{}` has a built-in `{key}`", core.name),
+                    )
+                    .label("a core policy's rule cannot be changed")
+                    .help(format!(
+                        "remove `{key}`; for a different rule, write a policy with a new name \
+                         (a core policy can only be disabled or made a draft, with a reason)"
+                    )),
+                );
+            }
+        }
         // Without a reason the restatement does not take effect: the core
         // policy stays enabled, so an error never weakens governance.
         let status = if restated.is_some_and(|p| p.reason.is_none()) {

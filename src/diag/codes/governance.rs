@@ -10,4 +10,5 @@ declare_codes! {
     WAIVER_EXPIRED = "G0007", Error, "a waiver has expired";
     WAIVER_UNUSED = "G0008", Warning, "a waiver covers no violation";
     CONSENT_UNSATISFIABLE = "G0009", Error, "a person-level export cannot apply a consent policy";
+    CORE_POLICY_REDEFINED = "G0010", Error, "a restated core policy changes its built-in rule";
 }
