@@ -50,6 +50,12 @@ if os.path.exists(os.path.join(sql_dir, "person_audiences.sql")):
     result["people"] = members("accord_people", "__person_key")
 exports = os.path.join(sql_dir, "exports")
 for name in sorted(os.listdir(exports)):
-    rows = con.execute(job(os.path.join("exports", name))).fetchall()
-    result["exports"][name] = len(rows)
-print(json.dumps(result, sort_keys=True))
+    cur = con.execute(job(os.path.join("exports", name)))
+    cols = [d[0] for d in cur.description]
+    rows = []
+    for row in cur.fetchall():
+        r = dict(zip(cols, row))
+        mapped = [v for c, v in zip(cols, row) if not c.startswith("__")]
+        rows.append([r["__audience"], r.get("__account_key"), r.get("__person_key")] + mapped)
+    result["exports"][name[: -len(".sql")]] = rows
+print(json.dumps(result, sort_keys=True, default=str))
