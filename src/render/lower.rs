@@ -36,7 +36,12 @@ pub struct Scope {
     pub audiences: Option<String>,
     /// Whether features may be registered (not in export queries).
     pub features: bool,
+    /// Why a variable that is not bound here cannot be read, for messages.
+    pub note: &'static str,
 }
+
+/// The note of the scope inside a condition over a collection.
+const ELEMENT_ONLY: &str = "a condition over a collection is computed in one pass over that collection and reads only its own element";
 
 /// How a feature aggregates its collection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,14 +216,15 @@ impl Lowerer<'_> {
                     return Err(format!("`{name}` is a record, not a value"));
                 }
                 None if name == "now" => d.now(),
-                None => return Err(format!("`{name}` cannot be read here")),
+                None => return Err(format!("`{name}` cannot be read here: {}", scope.note)),
             },
             Node::Field { base, name } => match &base.node {
                 Node::Var(var) => match lookup(scope, var) {
                     Some(Binding::Row { alias, .. }) => format!("{alias}.{}", self.q(name)),
                     _ => {
                         return Err(format!(
-                            "`{var}.{name}` cannot be read here: a condition over a collection is computed in one pass over that collection and reads only its own element"
+                            "`{var}.{name}` cannot be read here: {}",
+                            scope.note
                         ));
                     }
                 },
@@ -569,6 +575,7 @@ fn child_scope(var: &str, binding: Binding) -> Scope {
         vars: vec![(var.to_string(), binding)],
         audiences: None,
         features: true,
+        note: ELEMENT_ONLY,
     }
 }
 
@@ -577,9 +584,7 @@ fn row_schema(base: &Typed, scope: &Scope) -> Result<String, String> {
     match &base.node {
         Node::Var(v) => match lookup(scope, v) {
             Some(Binding::Row { schema, .. }) => Ok(schema.clone()),
-            _ => Err(format!(
-                "`{v}` cannot be read here: a condition over a collection reads only its own element"
-            )),
+            _ => Err(format!("`{v}` cannot be read here: {}", scope.note)),
         },
         _ => Err("a collection reached through a link cannot be lowered to SQL".into()),
     }
@@ -592,7 +597,7 @@ fn parent_alias(range: &Typed, scope: &Scope) -> R {
         Node::Link { base, .. } | Node::Field { base, .. } => match &base.node {
             Node::Var(v) => match lookup(scope, v) {
                 Some(Binding::Row { alias, .. }) => Ok(alias.clone()),
-                _ => Err(format!("`{v}` cannot be read here")),
+                _ => Err(format!("`{v}` cannot be read here: {}", scope.note)),
             },
             _ => Err("a collection reached through a link cannot be lowered to SQL".into()),
         },
@@ -649,6 +654,7 @@ mod tests {
             )],
             audiences: Some("r".into()),
             features: true,
+            note: "",
         }
     }
 
