@@ -69,8 +69,8 @@ fn differential(project: &str, populated: bool) {
     let accounts: Vec<Rc<_>> = accounts.into_iter().map(Rc::new).collect();
     let expected_accounts =
         semantics::account_memberships(&plan, &accounts, now).expect("audiences evaluate");
-    let expected_people =
-        semantics::person_memberships(&plan, &people, now).expect("person audiences evaluate");
+    let expected_people = semantics::person_memberships(&plan, &accounts, &people, now)
+        .expect("person audiences evaluate");
 
     // The rendered jobs, run by DuckDB.
     let (jobs, problems) = render::render(

@@ -228,6 +228,24 @@ impl Lowerer<'_> {
                         ));
                     }
                 },
+                // `person.account.x`: the linked row is in scope as the
+                // variable bound to a row of the link's target schema.
+                Node::Link {
+                    many: false,
+                    schema,
+                    ..
+                } => match scope.vars.iter().rev().find_map(|(_, b)| match b {
+                    Binding::Row { alias, schema: s } if s == schema => Some(alias),
+                    _ => None,
+                }) {
+                    Some(alias) => format!("{alias}.{}", self.q(name)),
+                    None => {
+                        return Err(format!(
+                            "`{name}` is read through a link to `{schema}`, which is not joined here: {}",
+                            scope.note
+                        ));
+                    }
+                },
                 _ => {
                     return Err(format!(
                         "`{name}` is read through a link, which SQL lowering does not follow"

@@ -399,17 +399,28 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
         links: &model.links,
         features: Features::default(),
     };
+    // The person's account is the row of `accord_accounts` (the result of
+    // the account query, computed attributes included), joined as `a`.
     let scope = Scope {
-        vars: vec![(
-            "person".into(),
-            Binding::Row {
-                alias: "r".into(),
-                schema: person.clone(),
-            },
-        )],
+        vars: vec![
+            (
+                "account".into(),
+                Binding::Row {
+                    alias: "a".into(),
+                    schema: model.account.clone(),
+                },
+            ),
+            (
+                "person".into(),
+                Binding::Row {
+                    alias: "r".into(),
+                    schema: person.clone(),
+                },
+            ),
+        ],
         audiences: None,
         features: true,
-        note: "a person audience is lowered over the person and its own collections only",
+        note: "a person audience reads the person, its own collections and its account's fields",
     };
     let q = |s: &str| d.ident(s);
     let mut cols = Vec::new();
@@ -428,6 +439,16 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
                 reason,
             }),
         }
+    }
+    if features_of(&lw.features, &model.account) {
+        errors.push(LowerError {
+            place: "person audiences".into(),
+            expr: String::new(),
+            reason: format!(
+                "a condition over a collection of `{}` cannot be lowered in a person audience; use a computed attribute of the account",
+                model.account
+            ),
+        });
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -454,12 +475,18 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
         sql: assemble(
             &ctes,
             &format!(
-                "SELECT {}\nFROM v_{person} r\nORDER BY __person_key",
-                out.join(",\n  ")
+                "SELECT {}\nFROM v_{person} r\nLEFT JOIN accord_accounts a ON a.__account_key = r.{}\nORDER BY __person_key",
+                out.join(",\n  "),
+                q(&link_column(&account_link(model, person)))
             ),
         ),
         features: count,
     }))
+}
+
+/// Whether any feature hangs off `schema`.
+fn features_of(features: &Features, schema: &str) -> bool {
+    features.collections.keys().any(|(p, _)| p == schema)
 }
 
 /// The link of `schema` to the account schema, by name.

@@ -206,9 +206,60 @@ pub fn account_memberships(
     Ok(members)
 }
 
-/// Every person audience's members (person keys).
+/// Each person with its account attached as `person.<link>` (the link to
+/// the account schema), and that account: the first account, in key order,
+/// whose collection holds the person.
+pub fn people_with_accounts(
+    plan: &Plan,
+    accounts: &[Rc<Record>],
+    people: &[Rc<Record>],
+) -> Vec<(Rc<Record>, Option<Rc<Record>>)> {
+    let model = Model::new(plan);
+    let Some(person) = &model.person else {
+        return Vec::new();
+    };
+    let person_key = model.key(person);
+    let account_key = model.key(&model.account);
+    let link = plan.schemas.get(person).and_then(|s| {
+        s.links
+            .iter()
+            .find(|(_, l)| l.to == model.account)
+            .map(|(name, l)| (name.clone(), l.reverse.clone().unwrap_or_default()))
+    });
+    let mut sorted: Vec<&Rc<Record>> = accounts.iter().collect();
+    sorted.sort_by_key(|a| key_of(a, &account_key));
+    let mut account_of: BTreeMap<String, Rc<Record>> = BTreeMap::new();
+    if let Some((_, reverse)) = &link {
+        for acc in sorted {
+            for p in acc.many.get(reverse).into_iter().flatten() {
+                account_of
+                    .entry(key_of(p, &person_key))
+                    .or_insert_with(|| acc.clone());
+            }
+        }
+    }
+    people
+        .iter()
+        .map(|p| {
+            let acc = account_of.get(&key_of(p, &person_key)).cloned();
+            match (&link, &acc) {
+                (Some((name, _)), Some(acc)) => {
+                    let mut with = (**p).clone();
+                    with.one.insert(name.clone(), acc.clone());
+                    (Rc::new(with), Some(acc.clone()))
+                }
+                _ => (p.clone(), acc),
+            }
+        })
+        .collect()
+}
+
+/// Every person audience's members (person keys). `accounts` carry their
+/// computed attributes: a person rule reads its account as `account` or
+/// `person.account`.
 pub fn person_memberships(
     plan: &Plan,
+    accounts: &[Rc<Record>],
     people: &[Rc<Record>],
     now: i64,
 ) -> Result<Memberships, String> {
@@ -222,6 +273,7 @@ pub fn person_memberships(
         now,
         in_audience: &none,
     };
+    let linked = people_with_accounts(plan, accounts, people);
     let mut members = BTreeMap::new();
     for (name, a) in &plan.audiences {
         let AudienceDefinition::Rule { expr } = &a.definition else {
@@ -231,16 +283,19 @@ pub fn person_memberships(
             continue;
         }
         let tree = model.typed(expr, true)?;
-        let set = people
+        let set = linked
             .iter()
-            .filter(|p| {
-                let mut vars = vec![("person".to_string(), Value::Entity((*p).clone()))];
-                if let Some(acc) = p.one.values().next() {
-                    vars.push(("account".into(), Value::Entity(acc.clone())));
-                }
+            .filter(|(p, acc)| {
+                let vars = vec![
+                    ("person".to_string(), Value::Entity(p.clone())),
+                    (
+                        "account".to_string(),
+                        acc.clone().map_or(Value::Null, Value::Entity),
+                    ),
+                ];
                 eval::eval(&tree, &vars, &ctx).truthy()
             })
-            .map(|p| key_of(p, &key_field))
+            .map(|(p, _)| key_of(p, &key_field))
             .collect();
         members.insert(audience_column(name), set);
     }
@@ -337,17 +392,12 @@ pub fn export_rows(
         .iter()
         .map(|r| (key_of(r, &account_key), r))
         .collect();
-    // The account of each person, through the account's collection.
-    let mut account_of: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(link) = &people_link {
-        for acc in accounts {
-            for p in acc.many.get(link).into_iter().flatten() {
-                account_of
-                    .entry(key_of(p, &person_key))
-                    .or_insert_with(|| key_of(acc, &account_key));
-            }
-        }
-    }
+    // Each person with its account attached, so `person.account` reads it.
+    let linked: BTreeMap<String, (Rc<Record>, Option<Rc<Record>>)> =
+        people_with_accounts(plan, accounts, people)
+            .into_iter()
+            .map(|(p, acc)| (key_of(&p, &person_key), (p, acc)))
+            .collect();
     let mut rows = Vec::new();
     let mut emit = |audience: &str, acc: Option<&Rc<Record>>, person: Option<&Rc<Record>>| {
         let mut vars = vec![(
@@ -378,18 +428,17 @@ pub fn export_rows(
             continue;
         };
         if is_person {
-            for p in people
-                .iter()
-                .filter(|p| set.contains(&key_of(p, &person_key)))
+            for (p, acc) in linked
+                .values()
+                .filter(|(p, _)| set.contains(&key_of(p, &person_key)))
             {
-                let acc = account_of
-                    .get(&key_of(p, &person_key))
-                    .and_then(|k| by_key.get(k))
-                    .copied();
-                if acc.is_some_and(|r| excluded(&key_of(r, &account_key))) {
+                if acc
+                    .as_ref()
+                    .is_some_and(|r| excluded(&key_of(r, &account_key)))
+                {
                     continue;
                 }
-                emit(audience, acc, Some(p));
+                emit(audience, acc.as_ref(), Some(p));
             }
             continue;
         }
@@ -403,6 +452,7 @@ pub fn export_rows(
             if person_rows {
                 let link = people_link.clone().unwrap_or_default();
                 for p in acc.many.get(&link).into_iter().flatten() {
+                    let p = linked.get(&key_of(p, &person_key)).map_or(p, |(l, _)| l);
                     emit(audience, Some(acc), Some(p));
                 }
             } else {
