@@ -311,6 +311,8 @@ fn call(func: &str, args: &[Value]) -> Value {
         ("startsWith" | "endsWith" | "contains" | "matches", _) => Bool(false),
         ("hash_email", [Str(s)]) => Str(sha256_hex(&normalise_email(s))),
         ("hash_phone", [Str(s)]) => Str(sha256_hex(&normalise_phone(s))),
+        // `hash_email` of a destination column under the gmail rule.
+        ("hash_email_gmail", [Str(s)]) => Str(sha256_hex(&crate::render::normalise::gmail(s))),
         ("string", [v]) => match v {
             Str(s) => Str(s.clone()),
             Int(i) => Str(i.to_string()),

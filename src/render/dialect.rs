@@ -77,9 +77,15 @@ pub trait Dialect {
         format!("CAST(TRUNC({a} / {b}) AS BIGINT)")
     }
 
+    /// The `n`th (1-based) part of `s` split at the literal `sep`; empty
+    /// when there is no such part.
+    fn split_part(&self, s: &str, sep: &str, n: u32) -> String {
+        format!("SPLIT_PART({s}, {}, {n})", self.string(sep))
+    }
+
     /// The part of an email address after `@`.
     fn email_domain(&self, email: &str) -> String {
-        format!("SPLIT_PART({email}, '@', 2)")
+        self.split_part(email, "@", 2)
     }
 
     /// A derived table of `(__key, __elem)`: one row per element of the list
@@ -243,8 +249,12 @@ impl Dialect for BigQuery {
     fn int_div(&self, a: &str, b: &str) -> String {
         format!("DIV({a}, {b})")
     }
-    fn email_domain(&self, email: &str) -> String {
-        format!("SPLIT({email}, '@')[SAFE_OFFSET(1)]")
+    fn split_part(&self, s: &str, sep: &str, n: u32) -> String {
+        format!(
+            "COALESCE(SPLIT({s}, {})[SAFE_OFFSET({})], '')",
+            self.string(sep),
+            n.saturating_sub(1)
+        )
     }
     fn unnest(&self, table: &str, key: &str, list: &str) -> String {
         format!("(SELECT {key} AS __key, __elem FROM {table} CROSS JOIN UNNEST({list}) AS __elem)")
@@ -257,6 +267,10 @@ impl Dialect for BigQuery {
 impl Dialect for Snowflake {
     fn name(&self) -> &'static str {
         "snowflake"
+    }
+    fn string(&self, value: &str) -> String {
+        // Snowflake string constants treat backslash as an escape.
+        format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
     }
     fn sha256_hex(&self, value: &str) -> String {
         format!("SHA2({value}, 256)")

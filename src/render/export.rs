@@ -14,7 +14,9 @@
 
 use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope, audience_column};
+use super::normalise;
 use super::query::{LowerError, Model, account_link, link_column, view};
+use crate::catalog::Normalise;
 use crate::plan::ActivationPlan;
 
 /// The export query of `activation`, or what cannot be lowered.
@@ -48,8 +50,9 @@ pub fn export_sql(
         features: false,
         note: "an account-row export reads the account only; add `people` to read the person",
     };
-    let mut lower = |what: String, expr: &str, boolean: bool| -> Option<String> {
+    let mut lower = |what: String, expr: &str, boolean: bool, rule: Normalise| -> Option<String> {
         let result = model.typed(expr, person_rows).and_then(|t| {
+            let t = normalise::prepare(t, rule);
             if boolean {
                 lw.boolean(&t, &scope)
             } else {
@@ -70,17 +73,28 @@ pub fn export_sql(
     };
     let mut columns = Vec::new();
     for m in &activation.mapping {
-        if let Some(sql) = lower(format!("column {}", m.column), &m.expr, false) {
+        let rule = normalise::rule(&activation.destination_type, &m.column);
+        if let Some(sql) = lower(format!("column {}", m.column), &m.expr, false, rule) {
+            let sql = if normalise::applies_to_raw(&m.transform, rule) {
+                normalise::sql(d, rule, &sql)
+            } else {
+                sql
+            };
             columns.push(format!("{sql} AS {}", q(&m.column)));
         }
     }
     let mut filters = Vec::new();
     if person_rows {
         if let Some(people) = &activation.people {
-            filters.extend(lower("people".into(), people, true));
+            filters.extend(lower("people".into(), people, true, Normalise::None));
         }
         for c in &activation.consent {
-            filters.extend(lower(format!("consent {}", c.policy), &c.require, true));
+            filters.extend(lower(
+                format!("consent {}", c.policy),
+                &c.require,
+                true,
+                Normalise::None,
+            ));
         }
     }
     if !errors.is_empty() {

@@ -342,6 +342,7 @@ impl Lowerer<'_> {
             ("matches", [s, p]) => d.regex_match(s, p),
             ("hash_email", [s]) => d.sha256_hex(&format!("LOWER(TRIM({s}))")),
             ("hash_phone", [s]) => d.sha256_hex(&format!("('+' || {})", d.digits_only(s))),
+            ("hash_email_gmail", [s]) => d.sha256_hex(&super::normalise::gmail_sql(d, s)),
             ("string", [s]) if matches!(args[0].ty, Type::String | Type::Int) => {
                 format!("CAST({s} AS {})", d.type_name("string"))
             }

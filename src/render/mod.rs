@@ -11,6 +11,7 @@ pub mod dialect;
 pub mod export;
 pub mod lower;
 pub mod manifest;
+pub mod normalise;
 pub mod query;
 pub mod semantics;
 pub mod templates;

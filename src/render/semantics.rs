@@ -367,10 +367,15 @@ pub fn export_rows(
         in_audience: &none,
     };
     let typed = |e: &str| model.typed(e, person_rows);
+    // Each column with its destination's identity rule.
     let mapping = a
         .mapping
         .iter()
-        .map(|m| typed(&m.expr))
+        .map(|m| {
+            let rule = super::normalise::rule(&a.destination_type, &m.column);
+            let raw = super::normalise::applies_to_raw(&m.transform, rule);
+            typed(&m.expr).map(|t| (super::normalise::prepare(t, rule), rule, raw))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut filters = Vec::new();
     if person_rows {
@@ -412,7 +417,17 @@ pub fn export_rows(
                 audience: audience.to_string(),
                 account: acc.map(|r| key_of(r, &account_key)),
                 person: person.map(|p| key_of(p, &person_key)),
-                values: mapping.iter().map(|m| eval::eval(m, &vars, &ctx)).collect(),
+                values: mapping
+                    .iter()
+                    .map(|(m, rule, raw)| {
+                        let v = eval::eval(m, &vars, &ctx);
+                        if *raw {
+                            super::normalise::value(*rule, v)
+                        } else {
+                            v
+                        }
+                    })
+                    .collect(),
             });
         }
     };
