@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 
 use accord::compile::{self, Options};
 
+// The same allocator as the binary, so the figures are what users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Iterations per stage when `--iterations` is not given.
 const DEFAULT_ITERATIONS: usize = 10;
 
@@ -39,10 +43,31 @@ const STAGES: &[Stage] = &[
         run: toml_parse,
     },
     Stage {
-        name: "load + check",
+        name: "load + syntax",
+        run: load_and_syntax,
+    },
+    Stage {
+        name: "load + syntax + resolve (CEL types)",
+        run: load_and_resolve,
+    },
+    Stage {
+        name: "load + check (+ governance)",
         run: load_and_check,
     },
 ];
+
+fn load_and_syntax(project: &Generated) -> usize {
+    let sources = accord::load::load(&project.root).expect("the generated project loads");
+    let (syntax, diags) = accord::syntax::parse(&sources);
+    syntax.audiences.len() + diags.len()
+}
+
+fn load_and_resolve(project: &Generated) -> usize {
+    let sources = accord::load::load(&project.root).expect("the generated project loads");
+    let (syntax, _) = accord::syntax::parse(&sources);
+    let (model, diags) = accord::resolve::resolve(syntax, &sources);
+    model.exprs.len() + diags.len()
+}
 
 /// Baseline: read every generated file and parse it as TOML, nothing more.
 fn toml_parse(project: &Generated) -> usize {
@@ -913,7 +938,7 @@ fn audiences(rng: &mut Rng, world: &World) -> Audiences {
             let name = format!("B2B_{theme}_{i:04}");
             writeln!(
                 text,
-                "[audience.{name}]\ndescription = \"{theme} segment {i}\"\nrule = '''\n{}\n'''\n",
+                "[audience.{name}]\ndescription = \"{theme} segment {i}\"\nevaluation = \"batch\"\nrule = '''\n{}\n'''\n",
                 account_rule(rng, world)
             )
             .unwrap();

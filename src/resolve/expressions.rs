@@ -149,29 +149,20 @@ pub fn check_all(
 ) -> BTreeMap<ExprSite, Expr> {
     let roots = roots(model);
     let env = env(model, &roots);
-    let mut out = BTreeMap::new();
+    // First collect every expression with the scope its place gives it,
+    // then check them (in parallel), then map results back to the files.
+    let mut jobs: Vec<Job> = Vec::new();
     let mut run = |site: ExprSite,
                    text: &Sp<String>,
                    scope: &Scope,
                    expected: Option<&Type>,
-                   diags: &mut Vec<Diagnostic>| {
-        let map = OffsetMap::new(sources.text(text.span));
-        let (checked, errors) = check(&text.value, &env, scope, expected);
-        let expr_span = text.span;
-        for error in errors {
-            diags.push(to_diagnostic(&error, expr_span, &map));
-        }
-        if let Some(checked) = checked {
-            out.insert(
-                site,
-                Expr {
-                    text: text.value.clone(),
-                    span: expr_span,
-                    checked,
-                    map,
-                },
-            );
-        }
+                   _: &mut Vec<Diagnostic>| {
+        jobs.push(Job {
+            site,
+            text: text.clone(),
+            scope: scope.clone(),
+            expected: expected.cloned(),
+        });
     };
     let account_scope = scope(&roots, true, false);
     let person_scope = scope(&roots, false, true);
@@ -309,6 +300,88 @@ pub fn check_all(
                 &people_scope,
                 Some(&Type::Bool),
                 diags,
+            );
+        }
+    }
+    check_jobs(jobs, &env, sources, diags)
+}
+
+/// One expression to check.
+struct Job {
+    site: ExprSite,
+    text: Sp<String>,
+    scope: Scope,
+    expected: Option<Type>,
+}
+
+type Outcome = (Option<Checked>, Vec<CelError>);
+
+/// Checks every distinct (text, scope, expected type) once: projects repeat
+/// expressions a lot (the same mapping in many activations), and checking is
+/// a pure function of those three for one environment. The distinct checks
+/// run on every core; CEL parsing dominates the front end's time.
+fn check_jobs(
+    jobs: Vec<Job>,
+    env: &CelEnv,
+    sources: &SourceSet,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<ExprSite, Expr> {
+    type Key<'a> = (&'a str, &'a [(String, Type)], Option<&'a Type>);
+    let mut index: std::collections::HashMap<Key<'_>, usize> = std::collections::HashMap::new();
+    let mut distinct: Vec<&Job> = Vec::new();
+    let slots: Vec<usize> = jobs
+        .iter()
+        .map(|job| {
+            let key = (
+                job.text.value.as_str(),
+                job.scope.vars.as_slice(),
+                job.expected.as_ref(),
+            );
+            *index.entry(key).or_insert_with(|| {
+                distinct.push(job);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(distinct.len().max(1));
+    let chunk = distinct.len().div_ceil(threads).max(1);
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = distinct
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|job| check(&job.text.value, env, &job.scope, job.expected.as_ref()))
+                        .collect::<Vec<Outcome>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut out = BTreeMap::new();
+    for (job, slot) in jobs.into_iter().zip(slots) {
+        let (checked, errors) = &outcomes[slot];
+        let map = OffsetMap::new(sources.text(job.text.span));
+        for error in errors {
+            diags.push(to_diagnostic(error, job.text.span, &map));
+        }
+        if let Some(checked) = checked {
+            out.insert(
+                job.site,
+                Expr {
+                    text: job.text.value,
+                    span: job.text.span,
+                    checked: checked.clone(),
+                    map,
+                },
             );
         }
     }
