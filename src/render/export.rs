@@ -15,7 +15,8 @@
 use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope, audience_column};
 use super::normalise;
-use super::query::{LowerError, Model, account_link, link_column, view};
+use super::query::{LowerError, Model};
+use super::views::{account_link, link_column, view};
 use crate::catalog::Normalise;
 use crate::plan::ActivationPlan;
 

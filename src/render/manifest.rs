@@ -71,8 +71,26 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
         } else {
             api(a, &setting)
         };
+    // Verdicts the run must honour or report: anything but allowed or not
+    // applicable, per activated audience (warn environments render them).
+    let governance: serde_json::Map<String, Value> = a
+        .governance
+        .iter()
+        .filter_map(|(audience, g)| {
+            let notable: serde_json::Map<String, Value> = g
+                .policies
+                .iter()
+                .filter(|(_, v)| v.starts_with("violated") || v.starts_with("waived"))
+                .map(|(p, v)| (p.clone(), json!(v)))
+                .collect();
+            (!notable.is_empty()).then(|| (audience.clone(), Value::Object(notable)))
+        })
+        .collect();
     json!({
         "activation": name,
+        "environment": plan.environment,
+        "enforcement": plan.enforcement,
+        "governance": governance,
         "destination": {
             "name": a.destination,
             "type": a.destination_type,

@@ -15,6 +15,7 @@ pub mod normalise;
 pub mod query;
 pub mod semantics;
 pub mod templates;
+pub mod views;
 
 use std::collections::BTreeMap;
 
