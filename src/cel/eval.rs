@@ -300,6 +300,8 @@ fn call(func: &str, args: &[Value]) -> Value {
         ("days", [Int(n)]) => Value::Duration(n.saturating_mul(24 * MICROS_PER_HOUR)),
         ("hours", [Int(n)]) => Value::Duration(n.saturating_mul(MICROS_PER_HOUR)),
         ("timestamp", [Str(s)]) => parse_timestamp(s).map_or(Null, Value::Timestamp),
+        ("duration", [Str(s)]) => parse_duration(s).map_or(Null, Value::Duration),
+        ("duration", [d @ Value::Duration(_)]) => d.clone(),
         ("timestamp", [t @ Value::Timestamp(_)]) => t.clone(),
         ("lower" | "lowerAscii", [Str(s)]) => Str(s.to_lowercase()),
         ("upperAscii", [Str(s)]) => Str(s.to_uppercase()),
@@ -438,6 +440,41 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     Some(micros)
 }
 
+/// Parses a CEL duration such as `90s`, `1h30m`, `-2h`, `1.5h` into
+/// microseconds. Units: `h`, `m`, `s`, `ms`, `us`. `None` for anything else.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (sign, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, s),
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let (unit, len) = ["ms", "us", "h", "m", "s"]
+            .iter()
+            .find(|u| rest.starts_with(**u))
+            .map(|u| (*u, u.len()))?;
+        rest = &rest[len..];
+        total += value
+            * match unit {
+                "h" => 3_600_000_000.0,
+                "m" => 60_000_000.0,
+                "s" => 1_000_000.0,
+                "ms" => 1_000.0,
+                _ => 1.0,
+            };
+    }
+    Some((sign * total).round() as i64)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -564,6 +601,15 @@ mod tests {
             "offsets"
         );
         assert_eq!(parse_timestamp("nope"), None);
+    }
+
+    #[test]
+    fn durations_parse_like_cel() {
+        assert_eq!(parse_duration("90s"), Some(90_000_000));
+        assert_eq!(parse_duration("1h30m"), Some(5_400_000_000));
+        assert_eq!(parse_duration("-2h"), Some(-7_200_000_000));
+        assert_eq!(parse_duration("1.5h"), Some(5_400_000_000));
+        assert_eq!(parse_duration("3 days"), None);
     }
 
     #[test]

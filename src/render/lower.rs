@@ -317,7 +317,25 @@ impl Lowerer<'_> {
                 }
             }
         }
-        Err("a duration must be `days(N)` or `hours(N)` with a literal N".into())
+        if let Node::Call { func, args } = &e.node {
+            if let (
+                true,
+                [
+                    Typed {
+                        node: Node::Str(text),
+                        ..
+                    },
+                ],
+            ) = (func == "duration", args.as_slice())
+            {
+                if let Some(micros) = crate::cel::eval::parse_duration(text) {
+                    if micros % 1_000_000 == 0 {
+                        return Ok(self.dialect.interval(micros / 1_000_000, "SECOND"));
+                    }
+                }
+            }
+        }
+        Err("a duration must be `days(N)`, `hours(N)` or `duration(\"...\")` with literal whole seconds".into())
     }
 
     fn call(&mut self, func: &str, args: &[Typed], scope: &Scope) -> R {

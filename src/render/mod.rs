@@ -38,6 +38,9 @@ pub struct Options {
 pub fn render(plan: &Plan, options: &Options) -> (Jobs, Vec<templates::Problem>) {
     let mut jobs = Jobs::new();
     let mut diags = Vec::new();
+    // Expressions that do not lower, with the dialects they fail in: one
+    // problem per expression, not one per dialect.
+    let mut unlowered: BTreeMap<query::LowerError, Vec<&'static str>> = BTreeMap::new();
     let engine = match templates::Engine::new(&options.templates) {
         Ok(engine) => engine,
         Err(d) => return (jobs, vec![d]),
@@ -64,7 +67,7 @@ pub fn render(plan: &Plan, options: &Options) -> (Jobs, Vec<templates::Problem>)
                     Err(e) => diags.push(e),
                 }
             }
-            Err(errors) => diags.extend(errors.iter().map(|e| templates::lower_diag(d.name(), e))),
+            Err(errors) => note(&mut unlowered, d.name(), errors),
         }
         match query::people(&model, d) {
             Ok(Some(built)) => {
@@ -77,7 +80,7 @@ pub fn render(plan: &Plan, options: &Options) -> (Jobs, Vec<templates::Problem>)
                 }
             }
             Ok(None) => {}
-            Err(errors) => diags.extend(errors.iter().map(|e| templates::lower_diag(d.name(), e))),
+            Err(errors) => note(&mut unlowered, d.name(), errors),
         }
         for (name, activation) in &plan.activations {
             match export::export_sql(&model, d, name, activation) {
@@ -90,9 +93,7 @@ pub fn render(plan: &Plan, options: &Options) -> (Jobs, Vec<templates::Problem>)
                         Err(e) => diags.push(e),
                     }
                 }
-                Err(errors) => {
-                    diags.extend(errors.iter().map(|e| templates::lower_diag(d.name(), e)))
-                }
+                Err(errors) => note(&mut unlowered, d.name(), errors),
             }
         }
     }
@@ -107,7 +108,22 @@ pub fn render(plan: &Plan, options: &Options) -> (Jobs, Vec<templates::Problem>)
             Err(e) => diags.push(e),
         }
     }
+    diags.extend(
+        unlowered
+            .iter()
+            .map(|(e, dialects)| templates::lower_problem(dialects, e)),
+    );
     diags.sort();
     diags.dedup();
     (jobs, diags)
+}
+
+fn note(
+    unlowered: &mut BTreeMap<query::LowerError, Vec<&'static str>>,
+    dialect: &'static str,
+    errors: Vec<query::LowerError>,
+) {
+    for e in errors {
+        unlowered.entry(e).or_default().push(dialect);
+    }
 }

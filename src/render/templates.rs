@@ -112,15 +112,17 @@ fn first_line(s: &str) -> String {
         .join(" ")
 }
 
-/// A `P0101` problem for an expression that does not lower.
-pub fn lower_diag(dialect: &str, e: &LowerError) -> Problem {
+/// A `P0101` problem for an expression that does not lower in `dialects`.
+pub fn lower_problem(dialects: &[&str], e: &LowerError) -> Problem {
+    let sql = if dialects.len() == super::dialect::all().len() {
+        "SQL".to_string()
+    } else {
+        format!("{} SQL", dialects.join(", "))
+    };
     Problem {
         code: NOT_LOWERABLE,
-        message: format!(
-            "{} cannot be lowered to {dialect} SQL: {}",
-            e.place, e.reason
-        ),
-        help: Some(format!("the expression: {}", e.expr.trim())),
+        message: format!("{} cannot be lowered to {sql}: {}", e.place, e.reason),
+        help: (!e.expr.trim().is_empty()).then(|| format!("the expression: {}", e.expr.trim())),
     }
 }
 
