@@ -265,7 +265,16 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                 }
                 match split {
                     Some(SplitPlan::Percent { seed, parts }) => {
-                        let bucket = bucket_sql(d, seed, &key_col);
+                        // The bucket is computed once, next to the
+                        // pre-membership; the parts compare it.
+                        let bucket_col = format!("__bucket_{}", audience_column(&name));
+                        put(
+                            &mut layers,
+                            first,
+                            bucket_col.clone(),
+                            bucket_sql(d, seed, &key_col),
+                        );
+                        let bucket = format!("r.{}", q(&bucket_col));
                         let mut lo = 0;
                         for part in parts {
                             let hi = lo + part.percent;
