@@ -15,7 +15,7 @@
 use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope, audience_column};
 use super::normalise;
-use super::query::{LowerError, Model};
+use super::query::{LowerError, Model, Site};
 use super::views::{account_link, link_column, view};
 use crate::catalog::Normalise;
 use crate::plan::ActivationPlan;
@@ -51,31 +51,39 @@ pub fn export_sql(
         features: false,
         note: "an account-row export reads the account only; add `people` to read the person",
     };
-    let mut lower = |what: String, expr: &str, boolean: bool, rule: Normalise| -> Option<String> {
-        let result = model.typed(expr, person_rows).and_then(|t| {
-            let t = normalise::prepare(t, rule);
-            if boolean {
-                lw.boolean(&t, &scope)
-            } else {
-                lw.value(&t, &scope)
+    let mut lower =
+        |what: String, site: Site, expr: &str, boolean: bool, rule: Normalise| -> Option<String> {
+            let result = model.typed(expr, person_rows).and_then(|t| {
+                let t = normalise::prepare(t, rule);
+                if boolean {
+                    lw.boolean(&t, &scope)
+                } else {
+                    lw.value(&t, &scope)
+                }
+            });
+            match result {
+                Ok(sql) => Some(sql),
+                Err(reason) => {
+                    errors.push(LowerError {
+                        place: format!("activation {name}, {what}"),
+                        site,
+                        expr: expr.to_string(),
+                        reason,
+                    });
+                    None
+                }
             }
-        });
-        match result {
-            Ok(sql) => Some(sql),
-            Err(reason) => {
-                errors.push(LowerError {
-                    place: format!("activation {name}, {what}"),
-                    expr: expr.to_string(),
-                    reason,
-                });
-                None
-            }
-        }
-    };
+        };
     let mut columns = Vec::new();
     for m in &activation.mapping {
         let rule = normalise::rule(&activation.destination_type, &m.column);
-        if let Some(sql) = lower(format!("column {}", m.column), &m.expr, false, rule) {
+        if let Some(sql) = lower(
+            format!("column {}", m.column),
+            Site::Map(name.to_string(), m.column.clone()),
+            &m.expr,
+            false,
+            rule,
+        ) {
             let sql = if normalise::applies_to_raw(&m.transform, rule) {
                 normalise::sql(d, rule, &sql)
             } else {
@@ -87,11 +95,18 @@ pub fn export_sql(
     let mut filters = Vec::new();
     if person_rows {
         if let Some(people) = &activation.people {
-            filters.extend(lower("people".into(), people, true, Normalise::None));
+            filters.extend(lower(
+                "people".into(),
+                Site::People(name.to_string()),
+                people,
+                true,
+                Normalise::None,
+            ));
         }
         for c in &activation.consent {
             filters.extend(lower(
                 format!("consent {}", c.policy),
+                Site::Consent(c.policy.clone()),
                 &c.require,
                 true,
                 Normalise::None,

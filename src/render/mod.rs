@@ -127,3 +127,25 @@ fn note(
         unlowered.entry(e).or_default().push(dialect);
     }
 }
+
+/// Every expression of the plan that does not lower to SQL, with the
+/// dialects it fails in: what `check` reports as `P0101` at the expression.
+pub fn unlowerable(plan: &Plan) -> BTreeMap<query::LowerError, Vec<&'static str>> {
+    let model = query::Model::new(plan);
+    let mut out = BTreeMap::new();
+    for d in dialect::all() {
+        let d = d.as_ref();
+        if let Err(errors) = query::accounts(&model, d) {
+            note(&mut out, d.name(), errors);
+        }
+        if let Err(errors) = query::people(&model, d) {
+            note(&mut out, d.name(), errors);
+        }
+        for (name, activation) in &plan.activations {
+            if let Err(errors) = export::export_sql(&model, d, name, activation) {
+                note(&mut out, d.name(), errors);
+            }
+        }
+    }
+    out
+}

@@ -25,8 +25,27 @@ use crate::plan::{AudienceDefinition, Plan, SplitPlan};
 pub struct LowerError {
     /// `audience B2B_X`, `computed account.y`, `activation a, column c`.
     pub place: String,
+    /// The same place as data, so `check` can point at the expression.
+    pub site: Site,
     pub expr: String,
     pub reason: String,
+}
+
+/// Where an expression sits in the specs (mirrors `resolve::ExprSite`,
+/// which render does not depend on).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Site {
+    /// `ENTITY.NAME`.
+    Computed(String),
+    AudienceRule(String),
+    ExcludeRule(String),
+    RankBy(String),
+    SplitBy(String),
+    People(String),
+    /// (activation, column).
+    Map(String, String),
+    /// The consent policy.
+    Consent(String),
 }
 
 /// The schema graph the lowering needs.
@@ -134,6 +153,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         if c.schema != model.account {
             errors.push(LowerError {
                 place: format!("computed {key}"),
+                site: Site::Computed(key.clone()),
                 expr: c.expr.clone(),
                 reason: "computed attributes of people are not lowered to SQL yet".into(),
             });
@@ -147,6 +167,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
             Ok(sql) => computed_layers.push((field, sql)),
             Err(reason) => errors.push(LowerError {
                 place: format!("computed {key}"),
+                site: Site::Computed(key.clone()),
                 expr: c.expr.clone(),
                 reason,
             }),
@@ -190,6 +211,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                     Ok(sql) => put(&mut layers, first, audience_column(&name), sql),
                     Err(reason) => errors.push(LowerError {
                         place,
+                        site: Site::AudienceRule(name.clone()),
                         expr: expr.clone(),
                         reason,
                     }),
@@ -229,6 +251,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                         Ok(sql) => pre.push(format!("NOT {sql}")),
                         Err(reason) => errors.push(LowerError {
                             place: format!("{place}, exclude_rule"),
+                            site: Site::ExcludeRule(name.clone()),
                             expr: rule.clone(),
                             reason,
                         }),
@@ -258,6 +281,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                         }
                         Err(reason) => errors.push(LowerError {
                             place: format!("{place}, rank"),
+                            site: Site::RankBy(name.clone()),
                             expr: rank.by.clone(),
                             reason,
                         }),
@@ -320,6 +344,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                             }
                             Err(reason) => errors.push(LowerError {
                                 place: format!("{place}, split"),
+                                site: Site::SplitBy(name.clone()),
                                 expr: by.clone(),
                                 reason,
                             }),
@@ -441,24 +466,25 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
         else {
             continue;
         };
+        let error = |reason| LowerError {
+            place: format!("audience {name}"),
+            site: Site::AudienceRule(name.clone()),
+            expr: expr.clone(),
+            reason,
+        };
         match model.typed(expr, true).and_then(|t| lw.boolean(&t, &scope)) {
             Ok(sql) => cols.push(format!("{sql} AS {}", q(&audience_column(name)))),
-            Err(reason) => errors.push(LowerError {
-                place: format!("audience {name}"),
-                expr: expr.clone(),
-                reason,
-            }),
+            Err(reason) => errors.push(error(reason)),
         }
-    }
-    if features_of(&lw.features, &model.account) {
-        errors.push(LowerError {
-            place: "person audiences".into(),
-            expr: String::new(),
-            reason: format!(
+        if features_of(&lw.features, &model.account) {
+            errors.push(error(format!(
                 "a condition over a collection of `{}` cannot be lowered in a person audience; use a computed attribute of the account",
                 model.account
-            ),
-        });
+            )));
+            lw.features
+                .collections
+                .retain(|(parent, _), _| *parent != model.account);
+        }
     }
     if !errors.is_empty() {
         return Err(errors);

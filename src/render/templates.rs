@@ -112,13 +112,18 @@ fn first_line(s: &str) -> String {
         .join(" ")
 }
 
-/// A `P0101` problem for an expression that does not lower in `dialects`.
-pub fn lower_problem(dialects: &[&str], e: &LowerError) -> Problem {
-    let sql = if dialects.len() == super::dialect::all().len() {
+/// `SQL` when every dialect fails, else `spark, bigquery SQL`.
+pub fn sql_of(dialects: &[&str]) -> String {
+    if dialects.len() == super::dialect::all().len() {
         "SQL".to_string()
     } else {
         format!("{} SQL", dialects.join(", "))
-    };
+    }
+}
+
+/// A `P0101` problem for an expression that does not lower in `dialects`.
+pub fn lower_problem(dialects: &[&str], e: &LowerError) -> Problem {
+    let sql = sql_of(dialects);
     Problem {
         code: NOT_LOWERABLE,
         message: format!("{} cannot be lowered to {sql}: {}", e.place, e.reason),
