@@ -79,17 +79,19 @@ pub fn view(model: &Model, d: &dyn Dialect, features: &Features, schema: &str) -
             });
             match (def.fallback.as_deref(), email, domain) {
                 (Some("email_domain"), Some((email, _)), Some((domain, _))) => {
-                    // People without the key link by their email's domain.
+                    // People without the key link by their email's domain,
+                    // to one account: the smallest key among those with
+                    // that domain, so no person row is duplicated.
                     let fb = format!("__fb_{link}");
+                    let key = q(&model.key(&def.to));
                     joins.push(format!(
-                        "LEFT JOIN {} {fb} ON {fk} IS NULL AND LOWER({fb}.{}) = LOWER({})",
-                        q(&def.to),
-                        q(domain),
-                        d.email_domain(&format!("b.{}", q(email)))
+                        "LEFT JOIN (SELECT LOWER({domain}) AS __domain, MIN({key}) AS __key FROM {table} GROUP BY LOWER({domain})) {fb} ON {fk} IS NULL AND {fb}.__domain = LOWER({email})",
+                        domain = q(domain),
+                        table = q(&def.to),
+                        email = d.email_domain(&format!("b.{}", q(email)))
                     ));
                     cols.push(format!(
-                        "COALESCE({fk}, {fb}.{}) AS {}",
-                        q(&model.key(&def.to)),
+                        "COALESCE({fk}, {fb}.__key) AS {}",
                         q(&link_column(link))
                     ));
                 }

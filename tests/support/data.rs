@@ -221,21 +221,35 @@ pub fn records(plan: &Plan, tables: &Tables) -> (Vec<Record>, Vec<Rc<Record>>) {
             let Some(parents) = built.get_mut(&link.to) else {
                 continue;
             };
+            // Domain fallback: the smallest account key with that domain.
+            let mut by_domain: BTreeMap<String, Value> = BTreeMap::new();
+            if let Some(d) = &domain {
+                for parent in parents.iter() {
+                    if let (Some(Value::Str(dom)), Some(k @ Value::Str(key))) =
+                        (parent.fields.get(d), parent.fields.get(&target_key))
+                    {
+                        let entry = by_domain
+                            .entry(dom.to_lowercase())
+                            .or_insert_with(|| k.clone());
+                        if matches!(&*entry, Value::Str(best) if key < best) {
+                            *entry = k.clone();
+                        }
+                    }
+                }
+            }
             for rec in &recs {
                 for parent in parents.iter_mut() {
                     let linked = match rec.fields.get(by) {
                         Some(v) => parent.fields.get(&target_key) == Some(v),
-                        None => match (link.fallback.as_deref(), &email, &domain) {
-                            (Some("email_domain"), Some(e), Some(d)) => {
-                                match (rec.fields.get(e), parent.fields.get(d)) {
-                                    (Some(Value::Str(e)), Some(Value::Str(d))) => {
-                                        e.split_once('@').is_some_and(|(_, dom)| {
-                                            dom.to_lowercase() == d.to_lowercase()
-                                        })
-                                    }
-                                    _ => false,
+                        None => match (link.fallback.as_deref(), &email) {
+                            (Some("email_domain"), Some(e)) => match rec.fields.get(e) {
+                                Some(Value::Str(e)) => {
+                                    let dom = e.split('@').nth(1).unwrap_or("").to_lowercase();
+                                    by_domain.contains_key(&dom)
+                                        && by_domain.get(&dom) == parent.fields.get(&target_key)
                                 }
-                            }
+                                _ => false,
+                            },
                             _ => false,
                         },
                     };
