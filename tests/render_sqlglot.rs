@@ -13,6 +13,17 @@ use accord::render;
 
 #[test]
 fn warehouse_sql_parses_in_its_dialect() {
+    parses("specs");
+}
+
+/// The edge-case project exercises more of the lowering: list unnesting,
+/// durations, integer division and modulo, domain and gmail normalisation.
+#[test]
+fn warehouse_sql_of_the_edge_cases_parses_in_its_dialect() {
+    parses("tests/render_projects/semantics");
+}
+
+fn parses(project: &str) {
     let ok = Command::new("python3")
         .args(["-c", "import sqlglot"])
         .status()
@@ -21,17 +32,21 @@ fn warehouse_sql_parses_in_its_dialect() {
         ok,
         "the `sqlglot` python package is missing: run `python3 -m pip install duckdb sqlglot` (as .ci/run does)"
     );
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
     let options = Options {
         environment: Some("dev".into()),
         today: compile::parse_date("2026-11-28"),
         ..Options::default()
     };
-    let compiled = compile::check(&dir, &options).expect("specs load");
-    let plan = compile::plan(&compiled).expect("specs compile to a plan");
+    let compiled = compile::check(&dir, &options).expect("project loads");
+    let plan = compile::plan(&compiled).expect("project compiles to a plan");
     let (jobs, problems) = render::render(&plan, &render::Options::default());
     assert!(problems.is_empty(), "{problems:?}");
-    let tmp = std::env::temp_dir().join(format!("accord-render-sqlglot-{}", std::process::id()));
+    let tmp = std::env::temp_dir().join(format!(
+        "accord-render-sqlglot-{}-{}",
+        std::process::id(),
+        project.replace('/', "_")
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     for (path, text) in &jobs {
         let target = tmp.join(path);
