@@ -8,7 +8,11 @@
 //! resolve   Syntax          -> Model       (names bound, CEL type-checked) + diagnostics
 //! govern    Model + env     -> Verdicts    (policies, consent, waivers, with lineage)
 //! plan      Model + Verdicts-> Plan        (deterministic, fingerprinted IR)
+//! render    Plan + templates-> Jobs        (SQL per dialect, delivery manifests)
 //! ```
+//!
+//! `cel::eval` is the reference semantics of every CEL expression; the SQL
+//! that `render` emits agrees with it (tests/render_duckdb.rs).
 //!
 //! Front-end stages never fail: they return their output plus diagnostics.
 //! Only `load` and the CLI touch the filesystem or the clock.
