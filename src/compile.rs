@@ -100,6 +100,13 @@ pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
         diagnostics.extend(govern_diags);
         Some(verdicts)
     };
+    // The run executes rendered SQL: an expression that type-checks but does
+    // not lower in some dialect is an error here, at the expression, rather
+    // than a surprise at render time.
+    if let (false, Some(verdicts)) = (diag::has_errors(&diagnostics), &verdicts) {
+        let plan = crate::plan::build(&model, verdicts);
+        diagnostics.extend(lowering_diagnostics(&model, &plan));
+    }
     diag::sort(&mut diagnostics);
     Compiled {
         sources,
@@ -107,6 +114,41 @@ pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
         verdicts,
         diagnostics,
     }
+}
+
+/// `P0101` at each expression that does not lower to SQL.
+fn lowering_diagnostics(model: &Model, plan: &crate::plan::Plan) -> Vec<Diagnostic> {
+    use crate::render::query::Site;
+    use crate::resolve::expressions::ExprSite;
+    crate::render::unlowerable(plan)
+        .into_iter()
+        .filter_map(|(e, dialects)| {
+            let site = match &e.site {
+                Site::Computed(k) => ExprSite::Computed(k.clone()),
+                Site::AudienceRule(a) => ExprSite::AudienceRule(a.clone()),
+                Site::ExcludeRule(a) => ExprSite::ExcludeRule(a.clone()),
+                Site::RankBy(a) => ExprSite::RankBy(a.clone()),
+                Site::SplitBy(a) => ExprSite::SplitBy(a.clone()),
+                Site::People(a) => ExprSite::People(a.clone()),
+                Site::Map(a, c) => ExprSite::Map(a.clone(), c.clone()),
+                Site::Consent(c) => ExprSite::Consent(c.clone()),
+            };
+            let expr = model.exprs.get(&site)?;
+            let sql = crate::render::templates::sql_of(&dialects);
+            Some(
+                Diagnostic::new(
+                    crate::diag::codes::render::NOT_LOWERABLE,
+                    expr.span,
+                    format!("{} cannot be lowered to {sql}", e.place),
+                )
+                .label(e.reason)
+                .help(
+                    "write it with constructs that have a SQL form (docs/render.md): \
+                     the jobs run as SQL, and the SQL must mean what the CEL means",
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Parses a `YYYY-MM-DD` date (as given to `--today`).

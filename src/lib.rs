@@ -9,7 +9,11 @@
 //! govern    Model + env     -> Verdicts    (policies, consent, waivers, with lineage)
 //! plan      Model + Verdicts-> Plan        (deterministic, fingerprinted IR)
 //! diff      Plan, Plan      -> PlanDiff    (what a change does, for review)
+//! render    Plan + templates-> Jobs        (SQL per dialect, delivery manifests)
 //! ```
+//!
+//! `cel::eval` is the reference semantics of every CEL expression; the SQL
+//! that `render` emits agrees with it (tests/render_duckdb.rs).
 //!
 //! Front-end stages never fail: they return their output plus diagnostics.
 //! Only `load` and the CLI touch the filesystem or the clock.
@@ -24,6 +28,7 @@ pub mod diff;
 pub mod govern;
 pub mod load;
 pub mod plan;
+pub mod render;
 pub mod resolve;
 pub mod source;
 pub mod syntax;

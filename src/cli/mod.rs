@@ -1,6 +1,7 @@
 //! The command line: parses arguments, calls the stages through `compile`,
 //! and prints. This is the only module that writes to stdout or stderr.
 
+mod jobs;
 mod render;
 
 use std::io::{IsTerminal, Write};
@@ -41,6 +42,9 @@ enum Command {
     /// against the working tree (`--base REV`). Exit 0 no change, 1 error,
     /// 2 changed.
     Diff(DiffArgs),
+    /// Render the plan into jobs: audience and export SQL per dialect,
+    /// delivery manifests.
+    Render(jobs::RenderArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -154,6 +158,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Plan(args) => plan(args),
         Command::Diff(args) => diff(args),
+        Command::Render(args) => jobs::render_cmd(args),
         Command::Explain {
             words,
             env,

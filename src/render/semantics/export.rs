@@ -1,0 +1,170 @@
+//! The reference semantics of export rows: which members, people and
+//! mapped values an activation exports, evaluated by the interpreter. The
+//! export SQL must produce exactly these rows.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::{Memberships, key_of, people_with_accounts};
+use crate::cel::eval::{self, EvalCtx, Record, Value};
+use crate::plan::Plan;
+use crate::render::lower::audience_column;
+use crate::render::normalise;
+use crate::render::query::Model;
+
+/// One exported row: the audience it is exported for, the account, the
+/// person (for person rows) and the mapped values in mapping order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportRow {
+    pub audience: String,
+    pub account: Option<String>,
+    pub person: Option<String>,
+    pub values: Vec<Value>,
+}
+
+/// The rows an activation exports, as the export SQL must produce them:
+/// members of each activated audience, minus members of any excluded
+/// audience; person rows expand to the account's people that pass the people
+/// filter and every consent filter; mapped values evaluated per row.
+pub fn export_rows(
+    plan: &Plan,
+    name: &str,
+    accounts: &[Rc<Record>],
+    people: &[Rc<Record>],
+    members: &Memberships,
+    person_members: &Memberships,
+    now: i64,
+) -> Result<Vec<ExportRow>, String> {
+    let model = Model::new(plan);
+    let a = plan
+        .activations
+        .get(name)
+        .ok_or_else(|| format!("no activation {name}"))?;
+    let person_rows = a.rows == "person";
+    let account_key = model.key(&model.account);
+    let person_key = model
+        .person
+        .as_ref()
+        .map(|p| model.key(p))
+        .unwrap_or_default();
+    let people_link = model.person.as_ref().and_then(|p| {
+        plan.schemas
+            .get(p)?
+            .links
+            .values()
+            .find(|l| l.to == model.account)?
+            .reverse
+            .clone()
+    });
+    let none = |_: &str| false;
+    let ctx = EvalCtx {
+        now,
+        in_audience: &none,
+    };
+    let typed = |e: &str| model.typed(e, person_rows);
+    // Each column with its destination's identity rule.
+    let mapping = a
+        .mapping
+        .iter()
+        .map(|m| {
+            let rule = normalise::rule(&a.destination_type, &m.column);
+            let raw = normalise::applies_to_raw(&m.transform, rule);
+            typed(&m.expr).map(|t| (normalise::prepare(t, rule), rule, raw))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut filters = Vec::new();
+    if person_rows {
+        if let Some(p) = &a.people {
+            filters.push(typed(p)?);
+        }
+        for c in &a.consent {
+            filters.push(typed(&c.require)?);
+        }
+    }
+    let excluded = |key: &str| {
+        a.exclude.iter().any(|e| {
+            members
+                .get(&audience_column(e))
+                .is_some_and(|m| m.contains(key))
+        })
+    };
+    let by_key: BTreeMap<String, &Rc<Record>> = accounts
+        .iter()
+        .map(|r| (key_of(r, &account_key), r))
+        .collect();
+    // Each person with its account attached, so `person.account` reads it.
+    let linked: BTreeMap<String, (Rc<Record>, Option<Rc<Record>>)> =
+        people_with_accounts(plan, accounts, people)
+            .into_iter()
+            .map(|(p, acc)| (key_of(&p, &person_key), (p, acc)))
+            .collect();
+    let mut rows = Vec::new();
+    let mut emit = |audience: &str, acc: Option<&Rc<Record>>, person: Option<&Rc<Record>>| {
+        let mut vars = vec![(
+            "account".to_string(),
+            acc.map_or(Value::Null, |r| Value::Entity(r.clone())),
+        )];
+        if let Some(p) = person {
+            vars.push(("person".into(), Value::Entity(p.clone())));
+        }
+        if filters.iter().all(|f| eval::eval(f, &vars, &ctx).truthy()) {
+            rows.push(ExportRow {
+                audience: audience.to_string(),
+                account: acc.map(|r| key_of(r, &account_key)),
+                person: person.map(|p| key_of(p, &person_key)),
+                values: mapping
+                    .iter()
+                    .map(|(m, rule, raw)| {
+                        let v = eval::eval(m, &vars, &ctx);
+                        if *raw { normalise::value(*rule, v) } else { v }
+                    })
+                    .collect(),
+            });
+        }
+    };
+    for audience in &a.audiences {
+        let base = audience.split('.').next().unwrap_or(audience);
+        let is_person = plan
+            .audiences
+            .get(base)
+            .is_some_and(|x| x.entity == "person");
+        let Some(set) =
+            (if is_person { person_members } else { members }).get(&audience_column(audience))
+        else {
+            continue;
+        };
+        if is_person {
+            for (p, acc) in linked
+                .values()
+                .filter(|(p, _)| set.contains(&key_of(p, &person_key)))
+            {
+                if acc
+                    .as_ref()
+                    .is_some_and(|r| excluded(&key_of(r, &account_key)))
+                {
+                    continue;
+                }
+                emit(audience, acc.as_ref(), Some(p));
+            }
+            continue;
+        }
+        for key in set {
+            let Some(acc) = by_key.get(key).copied() else {
+                continue;
+            };
+            if excluded(key) {
+                continue;
+            }
+            if person_rows {
+                let link = people_link.clone().unwrap_or_default();
+                for p in acc.many.get(&link).into_iter().flatten() {
+                    let p = linked.get(&key_of(p, &person_key)).map_or(p, |(l, _)| l);
+                    emit(audience, Some(acc), Some(p));
+                }
+            } else {
+                emit(audience, Some(acc), None);
+            }
+        }
+    }
+    Ok(rows)
+}

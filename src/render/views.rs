@@ -1,0 +1,146 @@
+//! The `v_<schema>` views of a query: each table with its link keys and its
+//! feature columns.
+//!
+//! Input: the plan model, a dialect, the features the lowering registered.
+//! Output: the views a root schema needs, children before parents. A view
+//! is the table (`b`), a `__link_<link>` column per link (people without an
+//! account key link by email domain when the link has that fallback), and
+//! per collection one `GROUP BY` pass computing all of its features, joined
+//! on the parent key with the feature's value for an empty collection.
+
+use std::collections::BTreeSet;
+
+use super::dialect::Dialect;
+use super::lower::{Features, Source};
+use super::query::Model;
+
+/// The link of `schema` to the account schema, by name.
+pub fn account_link(model: &Model, schema: &str) -> String {
+    model
+        .links
+        .get(schema)
+        .and_then(|l| l.iter().find(|(_, (to, _))| *to == model.account))
+        .map(|(n, _)| n.clone())
+        .unwrap_or_else(|| "account".into())
+}
+
+pub fn link_column(link: &str) -> String {
+    format!("__link_{link}")
+}
+
+/// The `v_<schema>` views the root needs, children first.
+pub fn views(
+    model: &Model,
+    d: &dyn Dialect,
+    features: &Features,
+    root: &str,
+) -> Vec<(String, String)> {
+    let mut order = Vec::new();
+    let mut seen = BTreeSet::new();
+    visit(root, features, &mut order, &mut seen);
+    order
+        .into_iter()
+        .map(|s| (format!("v_{s}"), view(model, d, features, &s)))
+        .collect()
+}
+
+fn visit(schema: &str, features: &Features, order: &mut Vec<String>, seen: &mut BTreeSet<String>) {
+    if !seen.insert(schema.to_string()) {
+        return;
+    }
+    for ((parent, _), coll) in &features.collections {
+        if parent == schema {
+            if let Source::Link { child, .. } = &coll.source {
+                visit(child, features, order, seen);
+            }
+        }
+    }
+    order.push(schema.to_string());
+}
+
+/// One view: the table, its link keys, its features.
+pub fn view(model: &Model, d: &dyn Dialect, features: &Features, schema: &str) -> String {
+    let q = |s: &str| d.ident(s);
+    let plan = model.plan;
+    let mut cols = vec!["b.*".to_string()];
+    let mut joins = Vec::new();
+    if let Some(s) = plan.schemas.get(schema) {
+        for (link, def) in &s.links {
+            let Some(by) = &def.by else { continue };
+            let fk = format!("b.{}", q(by));
+            let email = s
+                .fields
+                .iter()
+                .find(|(_, f)| f.identity.as_deref() == Some("email"));
+            let domain = plan.schemas.get(&def.to).and_then(|t| {
+                t.fields
+                    .iter()
+                    .find(|(_, f)| f.identity.as_deref() == Some("domain"))
+            });
+            match (def.fallback.as_deref(), email, domain) {
+                (Some("email_domain"), Some((email, _)), Some((domain, _))) => {
+                    // People without the key link by their email's domain,
+                    // to one account: the smallest key among those with
+                    // that domain, so no person row is duplicated.
+                    let fb = format!("__fb_{link}");
+                    let key = q(&model.key(&def.to));
+                    joins.push(format!(
+                        "LEFT JOIN (SELECT LOWER({domain}) AS __domain, MIN({key}) AS __key FROM {table} GROUP BY LOWER({domain})) {fb} ON {fk} IS NULL AND {fb}.__domain = LOWER({email})",
+                        domain = q(domain),
+                        table = q(&def.to),
+                        email = d.email_domain(&format!("b.{}", q(email)))
+                    ));
+                    cols.push(format!(
+                        "COALESCE({fk}, {fb}.__key) AS {}",
+                        q(&link_column(link))
+                    ));
+                }
+                _ => cols.push(format!("{fk} AS {}", q(&link_column(link)))),
+            }
+        }
+    }
+    let key = format!("b.{}", q(&model.key(schema)));
+    let mut g = 0;
+    for ((parent, _), coll) in &features.collections {
+        if parent != schema {
+            continue;
+        }
+        g += 1;
+        let alias = format!("g{g}");
+        let aggs: Vec<String> = coll
+            .features
+            .iter()
+            .map(|f| format!("{} AS {}", f.aggregate, q(&f.column)))
+            .collect();
+        let sub = match &coll.source {
+            Source::Link { child, link } => {
+                let lc = format!("c.{}", q(&link_column(link)));
+                format!(
+                    "SELECT {lc} AS __key, {} FROM v_{child} c GROUP BY {lc}",
+                    aggs.join(", ")
+                )
+            }
+            Source::List { field } => format!(
+                "SELECT c.__key, {} FROM {} c GROUP BY c.__key",
+                aggs.join(", "),
+                d.unnest(&q(schema), &q(&model.key(schema)), &q(field))
+            ),
+        };
+        joins.push(format!(
+            "LEFT JOIN ({sub}) {alias} ON {alias}.__key = {key}"
+        ));
+        for f in &coll.features {
+            let c = format!("{alias}.{}", q(&f.column));
+            cols.push(match f.default {
+                Some(default) => format!("COALESCE({c}, {default}) AS {}", q(&f.column)),
+                None => format!("{c} AS {}", q(&f.column)),
+            });
+        }
+    }
+    let mut sql = format!("SELECT {}\n  FROM {} b", cols.join(",\n    "), q(schema));
+    for j in joins {
+        sql.push_str("\n  ");
+        sql.push_str(&j);
+    }
+    sql
+}
