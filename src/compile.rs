@@ -34,6 +34,9 @@ pub struct Compiled {
     /// Governance results; `None` when resolution reported errors.
     pub verdicts: Option<govern::Verdicts>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The plan the lowering check built, kept so [`plan`] does not build
+    /// it again; `None` when the check did not get that far.
+    pub plan: Option<crate::plan::Plan>,
 }
 
 impl Compiled {
@@ -103,9 +106,11 @@ pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
     // The run executes rendered SQL: an expression that type-checks but does
     // not lower in some dialect is an error here, at the expression, rather
     // than a surprise at render time.
+    let mut plan = None;
     if let (false, Some(verdicts)) = (diag::has_errors(&diagnostics), &verdicts) {
-        let plan = crate::plan::build(&model, verdicts);
-        diagnostics.extend(lowering_diagnostics(&model, &plan));
+        let built = crate::plan::build(&model, verdicts);
+        diagnostics.extend(lowering_diagnostics(&model, &built));
+        plan = Some(built);
     }
     diag::sort(&mut diagnostics);
     Compiled {
@@ -113,6 +118,7 @@ pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
         model: Some(model),
         verdicts,
         diagnostics,
+        plan,
     }
 }
 
@@ -166,6 +172,9 @@ pub fn parse_date(text: &str) -> Option<toml::value::Date> {
 pub fn plan(compiled: &Compiled) -> Option<crate::plan::Plan> {
     if compiled.has_errors() {
         return None;
+    }
+    if let Some(plan) = &compiled.plan {
+        return Some(plan.clone());
     }
     let (model, verdicts) = (compiled.model.as_ref()?, compiled.verdicts.as_ref()?);
     Some(crate::plan::build(model, verdicts))
