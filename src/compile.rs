@@ -122,7 +122,7 @@ pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
     }
 }
 
-/// `P0101` at each expression that does not lower to SQL.
+/// `P0201` at each expression that does not lower to SQL.
 fn lowering_diagnostics(model: &Model, plan: &crate::plan::Plan) -> Vec<Diagnostic> {
     use crate::render::query::Site;
     use crate::resolve::expressions::ExprSite;

@@ -222,10 +222,10 @@ fn plan_check_passes_on_the_committed_plan_and_fails_with_the_diff_otherwise() {
 #[test]
 fn a_project_with_errors_has_no_plan() {
     let out = accord(
-        &["plan", "tests/fixtures/P0153_marketo_field_not_declared"],
+        &["plan", "tests/fixtures/P0104_marketo_field_not_declared"],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("P0153"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("P0104"));
 }

@@ -274,14 +274,14 @@ pub struct LimitsPlan {
     pub max_payload_bytes: Option<u64>,
     /// `CALLS/SECONDSs` with concurrency and daily caps when the vendor sets them.
     pub rate_limit: Option<String>,
-    /// Audiences one dataflow may carry (checked, P0157).
+    /// Audiences one dataflow may carry (checked, P0108).
     #[serde(default)]
     pub max_audiences_per_dataflow: Option<u32>,
-    /// Mapped attributes one dataflow may carry (checked, P0157).
+    /// Mapped attributes one dataflow may carry (checked, P0108).
     #[serde(default)]
     pub max_mapped_attributes: Option<u32>,
     /// Audience fields a CRM destination can hold across its dataflows
-    /// (checked, P0158).
+    /// (checked, P0109).
     #[serde(default)]
     pub max_audience_fields: Option<u32>,
 }

@@ -3,8 +3,8 @@
 //! Input: a `Plan`, `Options` (dialects, user templates as name -> text).
 //! Output: `Jobs`, a sorted map of relative path -> file contents (the plan,
 //! the audience and export SQL per dialect, a delivery manifest per
-//! activation), plus diagnostics (`P0101` an expression that does not lower,
-//! `P0102` a template error). Pure: the CLI reads template folders and writes
+//! activation), plus diagnostics (`P0201` an expression that does not lower,
+//! `P0202` a template error). Pure: the CLI reads template folders and writes
 //! the files. Same plan in, same bytes out.
 
 pub mod dialect;
@@ -129,7 +129,7 @@ fn note(
 }
 
 /// Every expression of the plan that does not lower to SQL, with the
-/// dialects it fails in: what `check` reports as `P0101` at the expression.
+/// dialects it fails in: what `check` reports as `P0201` at the expression.
 pub fn unlowerable(plan: &Plan) -> BTreeMap<query::LowerError, Vec<&'static str>> {
     let model = query::Model::new(plan);
     let mut out = BTreeMap::new();

@@ -2,7 +2,7 @@
 //! the CLI reads (`--templates DIR`), and the problems render reports.
 //!
 //! Input: user templates (name -> text). Output: rendered job texts, or a
-//! `P0102` problem naming the template and the line.
+//! `P0202` problem naming the template and the line.
 
 use std::collections::BTreeMap;
 use std::error::Error as _;
@@ -121,7 +121,7 @@ pub fn sql_of(dialects: &[&str]) -> String {
     }
 }
 
-/// A `P0101` problem for an expression that does not lower in `dialects`.
+/// A `P0201` problem for an expression that does not lower in `dialects`.
 pub fn lower_problem(dialects: &[&str], e: &LowerError) -> Problem {
     let sql = sql_of(dialects);
     Problem {

@@ -1,7 +1,7 @@
 //! Activations against the destination catalog: what a dataflow sends must be
 //! something the destination type can take.
 //!
-//! Input: the model (names bound) and the catalog. Output: `P0150`-`P0159`
+//! Input: the model (names bound) and the catalog. Output: `P0101`-`P0110`
 //! diagnostics. Checks: the schedule and export mode are allowed for the
 //! type; rows match (a person-level type needs `people` on account
 //! audiences, an account-level type takes no people); every mapping target
