@@ -131,21 +131,36 @@ fn note(
 /// Every expression of the plan that does not lower to SQL, with the
 /// dialects it fails in: what `check` reports as `P0201` at the expression.
 pub fn unlowerable(plan: &Plan) -> BTreeMap<query::LowerError, Vec<&'static str>> {
+    // The lowering is shared and a dialect only spells its result: `Dialect`
+    // has no fallible method, so an expression lowers in every dialect or in
+    // none. `check` runs this on every project, so it lowers once and
+    // attributes a failure to every dialect (5x less work than lowering each).
+    let dialects: Vec<&'static str> = dialect::all().iter().map(|d| d.name()).collect();
     let model = query::Model::new(plan);
     let mut out = BTreeMap::new();
-    for d in dialect::all() {
-        let d = d.as_ref();
-        if let Err(errors) = query::accounts(&model, d) {
-            note(&mut out, d.name(), errors);
-        }
-        if let Err(errors) = query::people(&model, d) {
-            note(&mut out, d.name(), errors);
-        }
-        for (name, activation) in &plan.activations {
-            if let Err(errors) = export::export_sql(&model, d, name, activation) {
-                note(&mut out, d.name(), errors);
-            }
-        }
+    for error in lower_errors(&model, "datafusion") {
+        out.entry(error).or_insert_with(|| dialects.clone());
     }
     out
+}
+
+/// Every lowering error of one dialect.
+fn lower_errors(model: &query::Model<'_>, name: &str) -> Vec<query::LowerError> {
+    let plan = model.plan;
+    let mut errors = Vec::new();
+    let Some(d) = dialect::all().into_iter().find(|d| d.name() == name) else {
+        return errors;
+    };
+    let d = d.as_ref();
+    errors.extend(query::accounts(model, d).err().into_iter().flatten());
+    errors.extend(query::people(model, d).err().into_iter().flatten());
+    for (activation_name, activation) in &plan.activations {
+        errors.extend(
+            export::export_sql(model, d, activation_name, activation)
+                .err()
+                .into_iter()
+                .flatten(),
+        );
+    }
+    errors
 }

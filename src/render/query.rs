@@ -56,6 +56,11 @@ pub struct Model<'a> {
     pub links: BTreeMap<String, BTreeMap<String, (String, Option<String>)>>,
     pub account: String,
     pub person: Option<String>,
+    /// Typed trees by (expression, person scope): every dialect and every
+    /// export lowers the same expressions, and parsing CEL is the expensive
+    /// part, so each is parsed and typed once per plan.
+    typed:
+        std::cell::RefCell<std::collections::HashMap<(String, bool), Result<typed::Typed, String>>>,
 }
 
 impl<'a> Model<'a> {
@@ -84,6 +89,7 @@ impl<'a> Model<'a> {
             links,
             account: by_class("account").unwrap_or_else(|| "account".into()),
             person: by_class("person"),
+            typed: Default::default(),
         }
     }
 
@@ -97,12 +103,18 @@ impl<'a> Model<'a> {
 
     /// Parses and types an expression in the account or person scope.
     pub fn typed(&self, expr: &str, person: bool) -> Result<typed::Typed, String> {
+        let key = (expr.to_string(), person);
+        if let Some(found) = self.typed.borrow().get(&key) {
+            return found.clone();
+        }
         let scope = if person {
             CelScope::person()
         } else {
             CelScope::account()
         };
-        typed::build(expr, &self.env, &scope)
+        let built = typed::build(expr, &self.env, &scope);
+        self.typed.borrow_mut().insert(key, built.clone());
+        built
     }
 }
 
