@@ -22,5 +22,6 @@ pub mod diag;
 pub mod load;
 pub mod plan;
 pub mod resolve;
+pub mod run;
 pub mod source;
 pub mod syntax;
