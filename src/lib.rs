@@ -19,6 +19,7 @@ pub mod cel;
 pub mod cli;
 pub mod compile;
 pub mod diag;
+pub mod govern;
 pub mod load;
 pub mod plan;
 pub mod resolve;

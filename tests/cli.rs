@@ -27,7 +27,9 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn the_example_project_checks_clean_in_dev() {
-    let out = accord(&["check", "specs", "--env", "dev"]);
+    // The date is pinned: the example's waiver expires on 2027-03-31 by
+    // design, and this test must not start failing on that day.
+    let out = accord(&["check", "specs", "--env", "dev", "--today", "2026-11-28"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert!(stdout(&out).contains("0 errors"));
 }
@@ -107,4 +109,54 @@ fn destinations_lists_the_catalog_and_shows_one_type() {
     assert_eq!(value["name"], "marketo_engage");
     let out = accord(&["destinations", "linkedin"]);
     assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn a_blocking_environment_fails_on_an_expired_waiver() {
+    let ok = accord(&["check", "specs", "--env", "prod", "--today", "2026-11-28"]);
+    assert_eq!(code(&ok), 0, "{}", stdout(&ok));
+    let lapsed = accord(&["check", "specs", "--env", "prod", "--today", "2027-04-01"]);
+    assert_eq!(code(&lapsed), 1, "{}", stdout(&lapsed));
+    assert!(stdout(&lapsed).contains("G0007"), "{}", stdout(&lapsed));
+    let bad = accord(&["check", "specs", "--today", "next tuesday"]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("--today"), "{}", stderr(&bad));
+}
+
+#[test]
+fn explain_activation_prints_verdicts() {
+    let out = accord(&[
+        "explain",
+        "activation",
+        "partner_contoso_s3",
+        "specs",
+        "--env",
+        "prod",
+        "--today",
+        "2026-11-28",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("waived by `contoso_cosell_fy2027`"),
+        "{}",
+        stdout(&out)
+    );
+    let json = accord(&[
+        "explain",
+        "activation",
+        "icp_linkedin",
+        "specs",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&json), 0, "{}", stderr(&json));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("json");
+    assert_eq!(value["destination"], "linkedin_ads");
+    let unknown = accord(&["explain", "activation", "partner_contoso", "specs"]);
+    assert_eq!(code(&unknown), 2);
+    assert!(
+        stderr(&unknown).contains("did you mean `partner_contoso_s3`?"),
+        "{}",
+        stderr(&unknown)
+    );
 }

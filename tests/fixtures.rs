@@ -40,6 +40,14 @@ fn options(dir: &Path) -> Options {
     while let Some(word) = words.next() {
         match word {
             "--env" => options.environment = words.next().map(str::to_string),
+            "--today" => {
+                options.today = words.next().and_then(compile::parse_date);
+                assert!(
+                    options.today.is_some(),
+                    "{}: --today needs YYYY-MM-DD",
+                    dir.display()
+                );
+            }
             other => panic!("{}: unknown fixture argument {other}", dir.display()),
         }
     }

@@ -41,10 +41,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DataFormat::Text)]
         format: DataFormat,
     },
-    /// Explain a diagnostic code, such as `accord explain A0103`.
+    /// Explain a diagnostic code (`accord explain A0103`), or why an
+    /// activation is allowed or blocked (`accord explain activation NAME [DIR]`).
     Explain {
-        /// A code (A0103), or `codes` to list them all.
-        code: String,
+        /// A code (A0103), `codes` to list them all, or `activation NAME [DIR]`.
+        #[arg(required = true, num_args = 1..=3)]
+        words: Vec<String>,
+        /// For `activation`: the environment to judge against.
+        #[arg(long)]
+        env: Option<String>,
+        /// For `activation`: the date waivers are judged on (YYYY-MM-DD);
+        /// defaults to today.
+        #[arg(long)]
+        today: Option<String>,
+        /// For `activation`: also evaluate draft policies.
+        #[arg(long)]
+        drafts: bool,
+        /// For `activation`: `text` for people, `json` (the verdict as data) for tools.
+        #[arg(long, value_enum, default_value_t = DataFormat::Text)]
+        format: DataFormat,
     },
 }
 
@@ -59,6 +74,9 @@ struct CheckArgs {
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    /// The date waivers are judged on (YYYY-MM-DD); defaults to today.
+    #[arg(long)]
+    today: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -85,14 +103,142 @@ pub fn main() -> ExitCode {
     };
     ExitCode::from(match cli.command {
         Command::Check(args) => check(args),
-        Command::Explain { code } => explain(&code),
+        Command::Explain {
+            words,
+            env,
+            today,
+            drafts,
+            format,
+        } => match words.as_slice() {
+            [first, rest @ ..] if first == "activation" => explain_activation(
+                rest,
+                ExplainOptions {
+                    env,
+                    today,
+                    drafts,
+                    format,
+                },
+            ),
+            [code] => explain(code),
+            _ => {
+                eprintln!("error: `accord explain` takes a code, or `activation NAME [DIR]`");
+                EXIT_USAGE
+            }
+        },
         Command::Destinations { r#type, format } => destinations(r#type.as_deref(), format),
     })
 }
 
+/// The date waivers are judged on: `--today`, or the system clock. This is
+/// the only place the clock is read; stages get the date as a value.
+fn today(arg: Option<&str>) -> Result<toml::value::Date, String> {
+    match arg {
+        Some(text) => compile::parse_date(text)
+            .ok_or_else(|| format!("`--today {text}` is not a date such as 2026-11-28")),
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Ok(civil_date((secs / 86_400) as i64))
+        }
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_date(days: i64) -> toml::value::Date {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
+    toml::value::Date { year, month, day }
+}
+
+struct ExplainOptions {
+    env: Option<String>,
+    today: Option<String>,
+    drafts: bool,
+    format: DataFormat,
+}
+
+fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
+    let Some(name) = rest.first() else {
+        eprintln!("error: `accord explain activation` needs an activation name");
+        return EXIT_USAGE;
+    };
+    let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
+    let today = match today(args.today.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let options = Options {
+        environment: args.env,
+        today: Some(today),
+        evaluate_drafts: args.drafts,
+    };
+    let compiled = match compile::check(&dir, &options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let Some(verdicts) = &compiled.verdicts else {
+        let style = HumanStyle {
+            color: false,
+            width: 100,
+        };
+        print!(
+            "{}",
+            render::human(&compiled.diagnostics, &compiled.sources, style)
+        );
+        eprintln!("error: the project has errors; fix them before explaining an activation");
+        return EXIT_ERRORS;
+    };
+    let text = match args.format {
+        DataFormat::Text => crate::govern::explain::activation(verdicts, name),
+        DataFormat::Json => verdicts
+            .activations
+            .get(name.as_str())
+            .and_then(|v| serde_json::to_string_pretty(v).ok())
+            .map(|t| t + "\n"),
+    };
+    match text {
+        Some(text) => {
+            print!("{text}");
+            EXIT_OK
+        }
+        None => {
+            let hint =
+                crate::diag::did_you_mean(name, verdicts.activations.keys().map(String::as_str))
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+            eprintln!("error: `{name}` is not an activation{hint}");
+            EXIT_USAGE
+        }
+    }
+}
+
 fn check(args: CheckArgs) -> u8 {
+    let today = match today(args.today.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let options = Options {
         environment: args.env.clone(),
+        today: Some(today),
+        evaluate_drafts: false,
     };
     let compiled = match compile::check(&args.dir, &options) {
         Ok(c) => c,

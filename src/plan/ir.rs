@@ -121,6 +121,9 @@ pub struct AudiencePlan {
     pub fingerprint: String,
 }
 
+// A plan holds a few thousand of these at most, built once: boxing the
+// larger variant would only make every consumer's match noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum AudienceDefinition {

@@ -1,0 +1,367 @@
+//! Governance: labels, marketing actions, policies, consent and waivers.
+//!
+//! Input: a [`Model`] without errors and [`GovernOptions`] (the environment
+//! and today's date, both values: this stage is pure). Output: [`Verdicts`],
+//! plain serialisable data with one verdict per (activation, audience,
+//! policy), and diagnostics. Invariant: a dataflow that violates an enabled
+//! hard policy, or an unwaived soft one, is an error in a blocking
+//! environment, so it never reaches `plan` or `run` there.
+//!
+//! One rule per file: [`lineage`] (which labels reach what), [`actions`]
+//! (what a dataflow does), [`policy_expr`] (the deny language), [`policies`]
+//! (effective policies), [`waivers`], [`consent`], and [`explain`] (the text
+//! of `accord explain activation`).
+
+pub mod actions;
+pub mod consent;
+pub mod explain;
+pub mod lineage;
+pub mod policies;
+pub mod policy_expr;
+pub mod waivers;
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Diagnostic, Severity, codes};
+use crate::resolve::{Enforcement as EnvEnforcement, ExprSite, Model, audiences::base_name};
+use crate::source::SourceSet;
+
+pub use actions::ActionSource;
+pub use consent::AppliedConsent;
+pub use lineage::{Labels, Origin};
+pub use policies::{Enforcement, Status};
+
+#[derive(Clone, Debug, Default)]
+pub struct GovernOptions {
+    /// The environment checked against; `None` reports violations as warnings.
+    pub environment: Option<String>,
+    /// Today's date, for waiver expiry; `None` leaves expiry unjudged.
+    pub today: Option<toml::value::Date>,
+    /// Evaluate draft policies too (`explain --drafts`). Their results are
+    /// recorded as [`Verdict::DraftWouldViolate`] and never reported as
+    /// diagnostics: a draft is a proposal, not a rule.
+    pub evaluate_drafts: bool,
+}
+
+/// Every governance result of a project, for `explain` and the plan.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Verdicts {
+    pub environment: Option<String>,
+    /// `block` or `warn`; `None` when no environment was given.
+    pub enforcement: Option<EnvEnforcement>,
+    pub policies: BTreeMap<String, PolicyInfo>,
+    pub activations: BTreeMap<String, ActivationVerdict>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PolicyInfo {
+    pub core: bool,
+    /// `None`: every action.
+    pub actions: Option<Vec<String>>,
+    pub deny: String,
+    pub enforcement: Enforcement,
+    pub status: Status,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ActivationVerdict {
+    pub destination: String,
+    pub destination_type: Option<String>,
+    pub actions: BTreeMap<String, ActionSource>,
+    /// Per activated audience (as referenced, `NAME` or `NAME.part`).
+    pub audiences: BTreeMap<String, AudienceVerdict>,
+    pub consent: Vec<AppliedConsent>,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AudienceVerdict {
+    pub labels: Labels,
+    pub policies: BTreeMap<String, Verdict>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict {
+    Allowed,
+    /// The labels match but the dataflow performs none of the policy's actions.
+    NotApplicable,
+    Violated {
+        labels: Vec<String>,
+        actions: Vec<String>,
+    },
+    Waived {
+        waiver: String,
+        labels: Vec<String>,
+        actions: Vec<String>,
+    },
+    DraftNotEvaluated,
+    /// A draft evaluated on request that would be violated if enabled.
+    DraftWouldViolate {
+        labels: Vec<String>,
+        actions: Vec<String>,
+    },
+    Disabled,
+    /// The deny expression has errors (reported); nothing was evaluated.
+    Invalid,
+}
+
+pub fn govern(
+    model: &Model,
+    sources: &SourceSet,
+    options: &GovernOptions,
+) -> (Verdicts, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let enforcement = options
+        .environment
+        .as_ref()
+        .and_then(|e| model.settings.environments.get(e))
+        .copied();
+    let blocking = enforcement == Some(EnvEnforcement::Block);
+    let policies = policies::effective(model, sources, &mut diags);
+    let mut waivers = waivers::Waivers::check(model, &policies, options.today, &mut diags);
+    let mut lineage = lineage::Lineage::new(model);
+    let mut verdicts = Verdicts {
+        environment: options.environment.clone(),
+        enforcement,
+        policies: policies
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    PolicyInfo {
+                        core: p.core,
+                        actions: p.actions.clone(),
+                        deny: p.deny_text.clone(),
+                        enforcement: p.enforcement,
+                        status: p.status,
+                    },
+                )
+            })
+            .collect(),
+        activations: BTreeMap::new(),
+    };
+    for (name, index) in model.activations.iter() {
+        let act = &model.syntax.activations[index];
+        let Some(dest) = act
+            .destination
+            .as_ref()
+            .and_then(|d| model.destinations.get(&d.value))
+            .map(|i| &model.syntax.destinations[i])
+        else {
+            continue;
+        };
+        let actions = actions::of(dest);
+        // Labels every activated audience gets from the dataflow itself:
+        // its exclusion audiences, people filter and mapping.
+        let mut shared = Labels::new();
+        for ex in &act.exclude {
+            let labels = lineage.audience(&ex.value);
+            lineage::merge(
+                &mut shared,
+                &labels,
+                Some(&format!("exclusion audience `{}`", ex.value)),
+            );
+        }
+        let people = lineage.expr(
+            &ExprSite::People(name.to_string()),
+            &format!("people filter of `{name}`"),
+        );
+        lineage::merge(&mut shared, &people, None);
+        for (column, _) in &act.map {
+            let labels = lineage.expr(
+                &ExprSite::Map(name.to_string(), column.value.clone()),
+                &format!("mapping `{}` of `{name}`", column.value),
+            );
+            lineage::merge(&mut shared, &labels, None);
+        }
+        let mut verdict = ActivationVerdict {
+            destination: dest.name.value.clone(),
+            destination_type: dest.ty.as_ref().map(|t| t.value.clone()),
+            actions: actions.clone(),
+            audiences: BTreeMap::new(),
+            consent: consent::check(model, act, &actions, &mut diags),
+        };
+        for audience in &act.audiences {
+            if !model.audiences.contains(base_name(&audience.value)) {
+                continue;
+            }
+            let mut labels = Labels::new();
+            let own = lineage.audience(&audience.value);
+            // The verdict is keyed by this audience, so its own name is not
+            // repeated in each label's path.
+            lineage::merge(&mut labels, &own, None);
+            lineage::merge(&mut labels, &shared, None);
+            let present = labels.keys().cloned().collect();
+            let mut per_policy = BTreeMap::new();
+            for policy in &policies {
+                let v = match (&policy.status, &policy.deny) {
+                    (Status::Disabled, _) => Verdict::Disabled,
+                    (Status::Draft, Some(deny)) if options.evaluate_drafts => {
+                        let hit: Vec<String> = actions
+                            .keys()
+                            .filter(|a| policy.denies_action(a))
+                            .cloned()
+                            .collect();
+                        if deny.matches(&present) && !hit.is_empty() {
+                            Verdict::DraftWouldViolate {
+                                labels: deny.witnesses(&present),
+                                actions: hit,
+                            }
+                        } else {
+                            Verdict::DraftNotEvaluated
+                        }
+                    }
+                    (Status::Draft, _) => Verdict::DraftNotEvaluated,
+                    (_, None) => Verdict::Invalid,
+                    (Status::Enabled, Some(deny)) => {
+                        if !deny.matches(&present) {
+                            Verdict::Allowed
+                        } else {
+                            let hit: Vec<String> = actions
+                                .keys()
+                                .filter(|a| policy.denies_action(a))
+                                .cloned()
+                                .collect();
+                            if hit.is_empty() {
+                                Verdict::NotApplicable
+                            } else {
+                                let blamed = deny.witnesses(&present);
+                                let waiver = (policy.enforcement == Enforcement::Soft)
+                                    .then(|| waivers.cover(&policy.name, name))
+                                    .flatten();
+                                match waiver {
+                                    Some(waiver) => Verdict::Waived {
+                                        waiver,
+                                        labels: blamed,
+                                        actions: hit,
+                                    },
+                                    None => {
+                                        diags.push(violation(
+                                            act, dest, audience, policy, &labels, &blamed, &hit,
+                                            blocking,
+                                        ));
+                                        Verdict::Violated {
+                                            labels: blamed,
+                                            actions: hit,
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                };
+                per_policy.insert(policy.name.clone(), v);
+            }
+            verdict.audiences.insert(
+                audience.value.clone(),
+                AudienceVerdict {
+                    labels,
+                    policies: per_policy,
+                },
+            );
+        }
+        verdicts.activations.insert(name.to_string(), verdict);
+    }
+    waivers.report_unused(model, &mut diags);
+    (verdicts, diags)
+}
+
+/// One violation, with the whole lineage as labels: field label (primary),
+/// the read, the audience, the activation, the destination and the policy.
+#[allow(clippy::too_many_arguments)]
+fn violation(
+    act: &crate::syntax::Activation,
+    dest: &crate::syntax::Destination,
+    audience: &crate::syntax::Sp<String>,
+    policy: &policies::Policy,
+    labels: &Labels,
+    blamed: &[String],
+    hit: &[String],
+    blocking: bool,
+) -> Diagnostic {
+    let advisory = policy.enforcement == Enforcement::Advisory;
+    let code = if advisory {
+        codes::governance::ADVISORY_POLICY
+    } else {
+        codes::governance::POLICY_VIOLATION
+    };
+    let label_text = if blamed.is_empty() {
+        "labels".to_string()
+    } else {
+        format!("label {}", blamed.join(", "))
+    };
+    let message = format!(
+        "activation `{}` sends {label_text} to `{}` for {}, denied by {} policy `{}`",
+        act.name.value,
+        dest.name.value,
+        hit.join(", "),
+        format!("{:?}", policy.enforcement).to_lowercase(),
+        policy.name
+    );
+    let origin = blamed
+        .iter()
+        .filter_map(|l| labels.get(l).and_then(|o| o.first()))
+        .next();
+    let primary = origin.map_or(audience.span, |o| o.label_span);
+    let mut d = Diagnostic::new(code, primary, message);
+    if let Some(o) = origin {
+        d = d
+            .label(format!("`{}` is labelled {}", o.field, o.label))
+            .with_secondary(
+                o.read_span,
+                if !o.via.is_empty() {
+                    format!("read by the {} (via {})", o.read_in, o.via.join(" -> "))
+                } else {
+                    format!("read by the {}", o.read_in)
+                },
+            );
+    }
+    d = d
+        .with_secondary(
+            audience.span,
+            format!("audience `{}` is activated here", audience.value),
+        )
+        .with_secondary(act.name.span, "in this activation");
+    let dest_span = dest
+        .actions
+        .iter()
+        .find(|a| hit.contains(&a.value))
+        .map(|a| a.span)
+        .or(dest.ty.as_ref().map(|t| t.span))
+        .unwrap_or(dest.name.span);
+    d = d.with_secondary(
+        dest_span,
+        format!("`{}` performs {}", dest.name.value, hit.join(", ")),
+    );
+    if let Some(span) = policy.span {
+        d = d.with_secondary(span, "the policy");
+    }
+    let mut help = "drop the field from the mapping or the rule, activate another audience, \
+                    or send to a destination whose actions the policy does not deny"
+        .to_string();
+    let listed: Vec<&str> = dest
+        .actions
+        .iter()
+        .filter(|a| hit.contains(&a.value))
+        .map(|a| a.value.as_str())
+        .collect();
+    if !listed.is_empty() {
+        help.push_str(&format!(
+            "; or remove {} from the `actions` of destination `{}` if it does not apply",
+            listed.join(", "),
+            dest.name.value
+        ));
+    }
+    if policy.enforcement == Enforcement::Soft {
+        help.push_str(&format!(
+            "; or add a `[waiver.NAME]` with policy = \"{}\", activation = \"{}\", an owner, a reason and an expiry",
+            policy.name, act.name.value
+        ));
+    }
+    let severity = if blocking && !advisory {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    d.help(help).with_severity(severity)
+}

@@ -1,0 +1,490 @@
+//! Building the plan from a checked model and its governance verdicts.
+//!
+//! Input: a [`Model`] without errors and the [`Verdicts`] of one environment.
+//! Output: a [`Plan`]. Pure and deterministic: everything is read from the
+//! model in name order, and fingerprints are computed last.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use super::ir::*;
+use crate::catalog::{self, Delivery, Rows};
+use crate::govern::{self, Verdict, Verdicts};
+use crate::resolve::{ExprSite, Model, audiences::base_name};
+use crate::syntax::{self, SettingValue};
+
+pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
+    let mut plan = Plan {
+        format_version: FORMAT_VERSION,
+        project: model.settings.name.clone(),
+        environment: verdicts.environment.clone(),
+        enforcement: verdicts.enforcement.map(|e| enum_name(&e)),
+        schemas: schemas(model),
+        sources: sources(model),
+        computed: computed(model),
+        audiences: audiences(model),
+        destinations: destinations(model),
+        activations: activations(model, verdicts),
+        policies: verdicts
+            .policies
+            .iter()
+            .map(|(name, p)| {
+                let policy = PolicyPlan {
+                    core: p.core,
+                    actions: p.actions.clone(),
+                    deny: p.deny.clone(),
+                    enforcement: enum_name(&p.enforcement),
+                    status: enum_name(&p.status),
+                };
+                (name.clone(), policy)
+            })
+            .collect(),
+        fingerprint: String::new(),
+    };
+    fingerprint_all(&mut plan);
+    plan
+}
+
+/// The serde name of a unit enum variant (`Block` -> `block`).
+fn enum_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn reads_of(model: &Model, site: &ExprSite) -> Vec<String> {
+    model
+        .exprs
+        .get(site)
+        .map(|e| {
+            e.checked
+                .reads
+                .iter()
+                .map(|r| format!("{}.{}", r.schema, r.field))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn schemas(model: &Model) -> BTreeMap<String, SchemaPlan> {
+    let mut out = BTreeMap::new();
+    for (name, index) in model.schemas.iter() {
+        let schema = &model.syntax.schemas[index];
+        let Some(info) = model.schema_info.get(name) else {
+            continue;
+        };
+        let fields = info
+            .fields
+            .iter()
+            .map(|(field, f)| {
+                let plan = FieldPlan {
+                    ty: f.ty.name().to_string(),
+                    values: f.values.clone(),
+                    identity: f.identity.clone(),
+                    labels: f.labels.keys().cloned().collect(),
+                };
+                (field.clone(), plan)
+            })
+            .collect();
+        let links = schema
+            .links
+            .iter()
+            .filter_map(|l| {
+                let link = LinkPlan {
+                    to: l.to.as_ref()?.value.clone(),
+                    by: value(&l.by),
+                    reverse: value(&l.reverse),
+                    fallback: value(&l.fallback),
+                    via: value(&l.via),
+                };
+                Some((l.name.value.clone(), link))
+            })
+            .collect();
+        out.insert(
+            name.to_string(),
+            SchemaPlan {
+                class: info.class.clone(),
+                key: info.key.clone(),
+                timestamp: value(&schema.timestamp),
+                fields,
+                links,
+                fingerprint: String::new(),
+            },
+        );
+    }
+    out
+}
+
+fn value(v: &Option<syntax::Sp<String>>) -> Option<String> {
+    v.as_ref().map(|s| s.value.clone())
+}
+
+fn sources(model: &Model) -> BTreeMap<String, SourcePlan> {
+    let mut out = BTreeMap::new();
+    for (name, index) in model.sources.iter() {
+        let s = &model.syntax.sources[index];
+        let (Some(schema), Some(path)) = (&s.schema, &s.path) else {
+            continue;
+        };
+        let format = s
+            .format
+            .as_ref()
+            .map(|f| f.value.clone())
+            .unwrap_or_else(|| infer_format(&path.value));
+        out.insert(
+            name.to_string(),
+            SourcePlan {
+                schema: schema.value.clone(),
+                path: path.value.clone(),
+                format,
+                max_age: value(&s.max_age),
+                precedence: s.precedence.as_ref().map_or(1, |p| p.value),
+                fingerprint: String::new(),
+            },
+        );
+    }
+    out
+}
+
+/// `data/x.jsonl` -> `jsonl`; a folder or glob without an extension reads CSV.
+fn infer_format(path: &str) -> String {
+    let last = path.rsplit('/').next().unwrap_or(path);
+    match last.rsplit_once('.') {
+        Some((_, "jsonl" | "json" | "ndjson")) => "jsonl".into(),
+        Some((_, "parquet")) => "parquet".into(),
+        _ => "csv".into(),
+    }
+}
+
+fn computed(model: &Model) -> BTreeMap<String, ComputedPlan> {
+    let roots = crate::resolve::expressions::roots(model);
+    let mut out = BTreeMap::new();
+    for (key, index) in model.computed.iter() {
+        let c = &model.syntax.computed[index];
+        let (Some(ty), Some(expr)) = (&c.ty, &c.expr) else {
+            continue;
+        };
+        let schema = if c.entity.as_str() == "account" {
+            &roots.account
+        } else {
+            &roots.person
+        };
+        out.insert(
+            key.to_string(),
+            ComputedPlan {
+                entity: c.entity.value.clone(),
+                schema: schema.clone().unwrap_or_default(),
+                ty: ty.value.clone(),
+                expr: expr.value.clone(),
+                reads: reads_of(model, &ExprSite::Computed(key.to_string())),
+                fingerprint: String::new(),
+            },
+        );
+    }
+    out
+}
+
+fn audiences(model: &Model) -> BTreeMap<String, AudiencePlan> {
+    let mut lineage = govern::lineage::Lineage::new(model);
+    let mut out = BTreeMap::new();
+    for (name, index) in model.audiences.iter() {
+        let a = &model.syntax.audiences[index];
+        let Some(info) = model.audience_info.get(name) else {
+            continue;
+        };
+        let definition = match (&a.rule, &a.compose) {
+            (_, Some(c)) => AudienceDefinition::Compose {
+                from: c.from.iter().map(|s| s.value.clone()).collect(),
+                merge: value(&c.merge).unwrap_or_else(|| "union".into()),
+                exclude: c.exclude.iter().map(|s| s.value.clone()).collect(),
+                exclude_rule: value(&c.exclude_rule),
+                rank: c.rank.as_ref().map(|r| RankPlan {
+                    by: value(&r.by).unwrap_or_default(),
+                    order: value(&r.order).unwrap_or_else(|| "desc".into()),
+                    limit: r.limit.as_ref().map(|l| l.value),
+                }),
+                split: c.split.as_ref().map(|s| match s {
+                    syntax::Split::Percent { parts, seed, .. } => SplitPlan::Percent {
+                        seed: value(seed).unwrap_or_default(),
+                        parts: parts
+                            .iter()
+                            .map(|(n, p)| PercentPart {
+                                name: n.value.clone(),
+                                percent: p.value,
+                            })
+                            .collect(),
+                    },
+                    syntax::Split::ByAttribute {
+                        by, parts, other, ..
+                    } => SplitPlan::ByAttribute {
+                        by: value(by).unwrap_or_default(),
+                        parts: parts
+                            .iter()
+                            .map(|(n, v)| ValuePart {
+                                name: n.value.clone(),
+                                values: v.iter().map(|s| s.value.clone()).collect(),
+                            })
+                            .collect(),
+                        other: value(other),
+                    },
+                }),
+            },
+            (Some(rule), None) => AudienceDefinition::Rule {
+                expr: rule.value.clone(),
+            },
+            (None, None) => continue,
+        };
+        let mut reads: Vec<String> = [
+            ExprSite::AudienceRule(name.to_string()),
+            ExprSite::ExcludeRule(name.to_string()),
+            ExprSite::RankBy(name.to_string()),
+            ExprSite::SplitBy(name.to_string()),
+        ]
+        .iter()
+        .flat_map(|site| reads_of(model, site))
+        .collect();
+        reads.sort();
+        reads.dedup();
+        out.insert(
+            name.to_string(),
+            AudiencePlan {
+                entity: value(&a.entity).unwrap_or_else(|| "account".into()),
+                evaluation: enum_name(&info.evaluation),
+                definition,
+                depends_on: info.depends_on.iter().cloned().collect(),
+                parts: a
+                    .compose
+                    .as_ref()
+                    .and_then(|c| c.split.as_ref())
+                    .map(|s| s.part_names().iter().map(|p| p.value.clone()).collect())
+                    .unwrap_or_default(),
+                labels: lineage.audience(name).keys().cloned().collect(),
+                reads,
+                fingerprint: String::new(),
+            },
+        );
+    }
+    out
+}
+
+fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
+    let mut out = BTreeMap::new();
+    for (name, index) in model.destinations.iter() {
+        let d = &model.syntax.destinations[index];
+        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else {
+            continue;
+        };
+        let settings = d
+            .settings
+            .iter()
+            .filter_map(|s| {
+                let v = match &s.value.value {
+                    SettingValue::String(v) => SettingPlan::Text(v.clone()),
+                    SettingValue::Integer(i) => SettingPlan::Integer(*i),
+                    SettingValue::Boolean(b) => SettingPlan::Bool(*b),
+                    SettingValue::List(l) => SettingPlan::List(l.clone()),
+                    SettingValue::Reference { kind, name } => {
+                        SettingPlan::Reference(format!("{kind}:{name}"))
+                    }
+                    SettingValue::Table(_) | SettingValue::Other(_) => return None,
+                };
+                Some((s.key.value.clone(), v))
+            })
+            .collect();
+        out.insert(
+            name.to_string(),
+            DestinationPlan {
+                ty: ty.name.to_string(),
+                delivery: delivery_name(ty.delivery),
+                rows: rows_name(ty.rows),
+                actions: govern::actions::of(d)
+                    .into_iter()
+                    .map(|(a, s)| (a, enum_name(&s)))
+                    .collect(),
+                settings,
+                fields: d.fields.iter().map(|f| f.value.clone()).collect(),
+                fingerprint: String::new(),
+            },
+        );
+    }
+    out
+}
+
+fn delivery_name(d: Delivery) -> String {
+    enum_name(&d)
+}
+
+fn rows_name(r: Rows) -> String {
+    enum_name(&r)
+}
+
+fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, ActivationPlan> {
+    let mut out = BTreeMap::new();
+    for (name, index) in model.activations.iter() {
+        let a = &model.syntax.activations[index];
+        let Some(destination) = a.destination.as_ref() else {
+            continue;
+        };
+        let Some(d) = model
+            .destinations
+            .get(&destination.value)
+            .map(|i| &model.syntax.destinations[i])
+        else {
+            continue;
+        };
+        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else {
+            continue;
+        };
+        let person_audience = a.audiences.iter().any(|r| {
+            model
+                .audiences
+                .get(base_name(&r.value))
+                .and_then(|i| model.syntax.audiences[i].entity.as_ref())
+                .is_some_and(|e| e.as_str() == "person")
+        });
+        let rows = if a.people.is_some() || person_audience {
+            "person"
+        } else {
+            "account"
+        };
+        let mapping = a
+            .map
+            .iter()
+            .map(|(column, expr)| {
+                let text = expr.value.trim();
+                let transform = ["hash_email", "hash_phone"]
+                    .into_iter()
+                    .find(|f| text.starts_with(&format!("{f}(")) && text.ends_with(')'))
+                    .unwrap_or("none");
+                MappingPlan {
+                    column: column.value.clone(),
+                    expr: expr.value.clone(),
+                    transform: transform.to_string(),
+                    identity: ty.identity(&column.value).map(|i| i.namespace.to_string()),
+                    reads: reads_of(
+                        model,
+                        &ExprSite::Map(name.to_string(), column.value.clone()),
+                    ),
+                }
+            })
+            .collect();
+        let verdict = verdicts.activations.get(name);
+        let governance = verdict
+            .map(|v| {
+                v.audiences
+                    .iter()
+                    .map(|(audience, av)| {
+                        let policies = av
+                            .policies
+                            .iter()
+                            .map(|(p, v)| (p.clone(), verdict_name(v)))
+                            .collect();
+                        (
+                            audience.clone(),
+                            AudienceGovernance {
+                                labels: av.labels.keys().cloned().collect(),
+                                policies,
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let consent = verdict
+            .map(|v| {
+                v.consent
+                    .iter()
+                    .map(|c| ConsentFilter {
+                        policy: c.consent.clone(),
+                        actions: c.actions.clone(),
+                        require: c.require.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let limits = &ty.limits;
+        out.insert(
+            name.to_string(),
+            ActivationPlan {
+                destination: destination.value.clone(),
+                destination_type: ty.name.to_string(),
+                rows: rows.to_string(),
+                audiences: a.audiences.iter().map(|s| s.value.clone()).collect(),
+                exclude: a.exclude.iter().map(|s| s.value.clone()).collect(),
+                people: value(&a.people),
+                consent,
+                mapping,
+                schedule: value(&a.schedule).unwrap_or_else(|| default_schedule(ty)),
+                export: value(&a.export).unwrap_or_else(|| "incremental".into()),
+                governance,
+                limits: LimitsPlan {
+                    min_audience_size: limits.min_audience_size,
+                    max_rows_per_file: limits.max_rows_per_file,
+                    max_file_name_len: limits.max_file_name_len,
+                    batch_size: limits.batch_size,
+                    max_payload_bytes: limits.max_payload_bytes,
+                    rate_limit: limits.rate_limit.map(|r| {
+                        let mut text = format!("{}/{}s", r.calls, r.per_seconds);
+                        if let Some(c) = r.concurrency {
+                            text.push_str(&format!(", {c} concurrent"));
+                        }
+                        if let Some(d) = r.daily {
+                            text.push_str(&format!(", {d}/day"));
+                        }
+                        text
+                    }),
+                },
+                fingerprint: String::new(),
+            },
+        );
+    }
+    out
+}
+
+/// Streaming types default to streaming delivery; batch types to daily.
+fn default_schedule(ty: &catalog::DestinationType) -> String {
+    match ty.delivery {
+        Delivery::Streaming => "streaming".into(),
+        _ => "daily@00:00".into(),
+    }
+}
+
+fn verdict_name(v: &Verdict) -> String {
+    match v {
+        Verdict::Allowed => "allowed".into(),
+        Verdict::NotApplicable => "not_applicable".into(),
+        Verdict::Violated { .. } => "violated".into(),
+        Verdict::Waived { waiver, .. } => format!("waived:{waiver}"),
+        Verdict::DraftNotEvaluated | Verdict::DraftWouldViolate { .. } => "draft".into(),
+        Verdict::Disabled => "disabled".into(),
+        Verdict::Invalid => "invalid".into(),
+    }
+}
+
+/// sha256 of the canonical JSON of a node whose fingerprint is blank.
+pub fn fingerprint_of<T: serde::Serialize>(node: &T) -> String {
+    let json = serde_json::to_vec(node).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fingerprint_all(plan: &mut Plan) {
+    macro_rules! stamp {
+        ($map:expr) => {
+            for node in $map.values_mut() {
+                node.fingerprint.clear();
+                node.fingerprint = fingerprint_of(&*node);
+            }
+        };
+    }
+    stamp!(plan.schemas);
+    stamp!(plan.sources);
+    stamp!(plan.computed);
+    stamp!(plan.audiences);
+    stamp!(plan.destinations);
+    stamp!(plan.activations);
+    plan.fingerprint.clear();
+    plan.fingerprint = fingerprint_of(&*plan);
+}
