@@ -22,6 +22,7 @@ pub mod diag;
 pub mod govern;
 pub mod load;
 pub mod plan;
+pub mod render;
 pub mod resolve;
 pub mod run;
 pub mod source;

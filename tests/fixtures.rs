@@ -66,14 +66,51 @@ fn check_output(dir: &Path) -> (String, Vec<String>) {
             let mut text = output::human(&compiled.diagnostics, &compiled.sources, style);
             text.push_str(&output::summary(&compiled.diagnostics));
             text.push('\n');
-            let codes = compiled
+            let mut codes: Vec<String> = compiled
                 .diagnostics
                 .iter()
                 .map(|d| d.code.as_str().to_string())
                 .collect();
+            // `fixture.render`: the fixture is about `accord render`, which
+            // runs on a clean check (with the fixture's `templates/`).
+            if dir.join("fixture.render").is_file() {
+                if let Some(plan) = compile::plan(&compiled) {
+                    let (_, problems) = accord::render::render(
+                        &plan,
+                        &accord::render::Options {
+                            templates: fixture_templates(dir),
+                            ..accord::render::Options::default()
+                        },
+                    );
+                    text.push_str("render:\n");
+                    for p in problems {
+                        text.push_str(&format!("error[{}]: {}\n", p.code.as_str(), p.message));
+                        if let Some(help) = p.help {
+                            text.push_str(&format!("  = help: {help}\n"));
+                        }
+                        codes.push(p.code.as_str().to_string());
+                    }
+                }
+            }
             (text, codes)
         }
     }
+}
+
+/// The fixture's `templates/*.tera`, by file name.
+fn fixture_templates(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let Ok(entries) = std::fs::read_dir(dir.join("templates")) else {
+        return Default::default();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tera"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
 }
 
 #[test]

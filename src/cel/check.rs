@@ -199,7 +199,7 @@ struct Domain<'a> {
 
 /// Which comprehension macro a `Comprehension` node was expanded from, with
 /// the user's expressions in it.
-enum Macro<'e> {
+pub(crate) enum Macro<'e> {
     Exists(&'e IdedExpr),
     All(&'e IdedExpr),
     ExistsOne(&'e IdedExpr),
@@ -957,7 +957,7 @@ impl<'a> Checker<'a> {
 }
 
 /// Recognises the standard macro expansions of the `cel` parser.
-fn recognise(comp: &ComprehensionExpr) -> Option<Macro<'_>> {
+pub(crate) fn recognise(comp: &ComprehensionExpr) -> Option<Macro<'_>> {
     let Expr::Call(step) = &comp.loop_step.expr else {
         return None;
     };

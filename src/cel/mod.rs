@@ -14,9 +14,11 @@
 
 pub mod check;
 pub mod env;
+pub mod eval;
 mod functions;
 mod ranges;
 pub mod spans;
+pub mod typed;
 pub mod types;
 
 pub use check::{CelError, Checked, FieldRead, check};

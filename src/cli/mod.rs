@@ -1,6 +1,7 @@
 //! The command line: parses arguments, calls the stages through `compile`,
 //! and prints. This is the only module that writes to stdout or stderr.
 
+mod jobs;
 mod render;
 
 use std::io::{IsTerminal, Write};
@@ -33,6 +34,9 @@ pub struct Cli {
 enum Command {
     /// Check a spec project: structure, references, types and policies.
     Check(CheckArgs),
+    /// Render the plan into jobs: audience and export SQL per dialect,
+    /// delivery manifests.
+    Render(jobs::RenderArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -103,6 +107,7 @@ pub fn main() -> ExitCode {
     };
     ExitCode::from(match cli.command {
         Command::Check(args) => check(args),
+        Command::Render(args) => jobs::render_cmd(args),
         Command::Explain {
             words,
             env,

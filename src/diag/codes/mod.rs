@@ -53,14 +53,21 @@ macro_rules! declare_codes {
 pub mod cel;
 pub mod governance;
 pub mod plan;
+pub mod render;
 pub mod spec;
 
 /// Every registered code, in code order.
 pub fn all() -> impl Iterator<Item = &'static CodeInfo> {
-    let mut all: Vec<&'static CodeInfo> = [spec::CODES, cel::CODES, governance::CODES, plan::CODES]
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut all: Vec<&'static CodeInfo> = [
+        spec::CODES,
+        cel::CODES,
+        governance::CODES,
+        plan::CODES,
+        render::CODES,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     all.sort_by_key(|c| c.code);
     all.into_iter()
 }

@@ -1,0 +1,575 @@
+//! The CEL interpreter: the reference semantics of audience rules, computed
+//! attributes, people filters, consent conditions and mappings, for one
+//! account (or person) at a time.
+//!
+//! Input: a `Typed` tree, the variables in scope as `Value`s (records with
+//! their related records attached) and an `EvalCtx` (`now`, audience
+//! memberships). Output: a `Value`. Pure; never panics.
+//!
+//! Missing values follow one rule that the SQL lowering implements too:
+//! - a missing field is `null`; a missing list field is the empty list;
+//! - any comparison (`==`, `<`, `in`, `startsWith`, `matches`, ...) with a
+//!   `null` operand is `false` (only a comparison with the literal `null`
+//!   tests for missing: `x == null`);
+//! - `!`, `&&`, `||` and `?:` read `null` as `false`;
+//! - arithmetic and string functions of `null` are `null`;
+//! - `sum` of no values is 0, `max`/`min` of no values is `null`, `size` of a
+//!   missing string is `null`.
+//!
+//! So every boolean an expression computes is `true` or `false`, never
+//! unknown, exactly as SQL's `COALESCE(predicate, FALSE)`.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
+use super::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
+
+/// A runtime value. Timestamps and durations are microseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Str(String),
+    Timestamp(i64),
+    Duration(i64),
+    List(Vec<Value>),
+    Entity(Rc<Record>),
+}
+
+/// One row of a schema with its related rows attached.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    pub schema: String,
+    pub fields: BTreeMap<String, Value>,
+    /// To-many collections by name (`people`, `emailOpens`).
+    pub many: BTreeMap<String, Vec<Rc<Record>>>,
+    /// To-one links by name (`account`).
+    pub one: BTreeMap<String, Rc<Record>>,
+}
+
+/// What an evaluation needs beyond the variables.
+pub struct EvalCtx<'a> {
+    /// The evaluation time, in microseconds since the epoch.
+    pub now: i64,
+    /// Membership of the current account in an audience (`NAME` or `NAME.part`).
+    pub in_audience: &'a dyn Fn(&str) -> bool,
+}
+
+impl Value {
+    /// `null` and `false` are false; everything else that is not a bool too.
+    pub fn truthy(&self) -> bool {
+        matches!(self, Value::Bool(true))
+    }
+}
+
+/// Evaluates `expr` with `vars` in scope.
+pub fn eval(expr: &Typed, vars: &[(String, Value)], ctx: &EvalCtx) -> Value {
+    let mut scope = vars.to_vec();
+    Eval { ctx }.eval(expr, &mut scope)
+}
+
+struct Eval<'c, 'a> {
+    ctx: &'c EvalCtx<'a>,
+}
+
+impl Eval<'_, '_> {
+    fn eval(&self, e: &Typed, scope: &mut Vec<(String, Value)>) -> Value {
+        match &e.node {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Int(i) => Value::Int(*i),
+            Node::Double(d) => Value::Double(*d),
+            Node::Str(s) => Value::Str(s.clone()),
+            Node::Var(name) => {
+                if name == "now" && !scope.iter().any(|(n, _)| n == "now") {
+                    return Value::Timestamp(self.ctx.now);
+                }
+                scope
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map_or(Value::Null, |(_, v)| v.clone())
+            }
+            Node::Field { base, name } => match self.eval(base, scope) {
+                Value::Entity(r) => match r.fields.get(name) {
+                    Some(v) => v.clone(),
+                    None if matches!(e.ty, super::Type::List(_)) => Value::List(vec![]),
+                    None => Value::Null,
+                },
+                _ => Value::Null,
+            },
+            Node::Link {
+                base, name, many, ..
+            } => match self.eval(base, scope) {
+                Value::Entity(r) if *many => Value::List(
+                    r.many
+                        .get(name)
+                        .map(|rows| rows.iter().cloned().map(Value::Entity).collect())
+                        .unwrap_or_default(),
+                ),
+                Value::Entity(r) => r
+                    .one
+                    .get(name)
+                    .map_or(Value::Null, |r| Value::Entity(r.clone())),
+                _ if *many => Value::List(vec![]),
+                _ => Value::Null,
+            },
+            Node::Not(a) => Value::Bool(!self.eval(a, scope).truthy()),
+            Node::Neg(a) => match self.eval(a, scope) {
+                Value::Int(i) => Value::Int(i.wrapping_neg()),
+                Value::Double(d) => Value::Double(-d),
+                Value::Duration(d) => Value::Duration(-d),
+                _ => Value::Null,
+            },
+            Node::And(l, r) => {
+                Value::Bool(self.eval(l, scope).truthy() && self.eval(r, scope).truthy())
+            }
+            Node::Or(l, r) => {
+                Value::Bool(self.eval(l, scope).truthy() || self.eval(r, scope).truthy())
+            }
+            Node::Cmp(op, l, r) => {
+                let (lv, rv) = (self.eval(l, scope), self.eval(r, scope));
+                // Only the literal `null` tests for missing.
+                if matches!(l.node, Node::Null) || matches!(r.node, Node::Null) {
+                    let both_null = lv == Value::Null && rv == Value::Null;
+                    return Value::Bool(match op {
+                        CmpOp::Eq => both_null,
+                        CmpOp::Ne => !both_null,
+                        _ => false,
+                    });
+                }
+                Value::Bool(compare(*op, &lv, &rv))
+            }
+            Node::Arith(op, l, r) => arith(*op, self.eval(l, scope), self.eval(r, scope)),
+            Node::Cond(c, t, f) => {
+                if self.eval(c, scope).truthy() {
+                    self.eval(t, scope)
+                } else {
+                    self.eval(f, scope)
+                }
+            }
+            Node::In(elem, list) => {
+                let v = self.eval(elem, scope);
+                match self.eval(list, scope) {
+                    Value::List(items) => {
+                        Value::Bool(items.iter().any(|i| compare(CmpOp::Eq, &v, i)))
+                    }
+                    _ => Value::Bool(false),
+                }
+            }
+            Node::List(items) => Value::List(items.iter().map(|i| self.eval(i, scope)).collect()),
+            Node::Audience(name) => Value::Bool((self.ctx.in_audience)(name)),
+            Node::Call { func, args } => {
+                let values: Vec<Value> = args.iter().map(|a| self.eval(a, scope)).collect();
+                call(func, &values)
+            }
+            Node::Comp {
+                kind,
+                var,
+                range,
+                filter,
+                body,
+            } => {
+                let items = match self.eval(range, scope) {
+                    Value::List(items) => items,
+                    _ => vec![],
+                };
+                let mut test = |item: &Value, e: &Typed| {
+                    scope.push((var.clone(), item.clone()));
+                    let v = self.eval(e, scope);
+                    scope.pop();
+                    v
+                };
+                match kind {
+                    CompKind::Exists => Value::Bool(items.iter().any(|i| test(i, body).truthy())),
+                    CompKind::All => Value::Bool(items.iter().all(|i| test(i, body).truthy())),
+                    CompKind::ExistsOne => {
+                        Value::Bool(items.iter().filter(|i| test(i, body).truthy()).count() == 1)
+                    }
+                    CompKind::Filter => Value::List(
+                        items
+                            .into_iter()
+                            .filter(|i| test(i, body).truthy())
+                            .collect(),
+                    ),
+                    CompKind::Map => {
+                        let mut out = Vec::new();
+                        for i in &items {
+                            if filter.as_ref().is_none_or(|f| test(i, f).truthy()) {
+                                out.push(test(i, body));
+                            }
+                        }
+                        Value::List(out)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+/// The order of two values of comparable types; `None` when either is null
+/// or the types do not meet.
+pub fn order(l: &Value, r: &Value) -> Option<Ordering> {
+    match (l, r) {
+        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+        (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
+        (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+        (Value::Timestamp(a), Value::Timestamp(b)) | (Value::Duration(a), Value::Duration(b)) => {
+            Some(a.cmp(b))
+        }
+        (a, b) => as_f64(a)?.partial_cmp(&as_f64(b)?),
+    }
+}
+
+fn compare(op: CmpOp, l: &Value, r: &Value) -> bool {
+    if let (Value::List(a), Value::List(b)) = (l, r) {
+        let eq = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| compare(CmpOp::Eq, x, y));
+        return match op {
+            CmpOp::Eq => eq,
+            CmpOp::Ne => !eq,
+            _ => false,
+        };
+    }
+    let Some(ord) = order(l, r) else {
+        return false;
+    };
+    match op {
+        CmpOp::Eq => ord == Ordering::Equal,
+        CmpOp::Ne => ord != Ordering::Equal,
+        CmpOp::Lt => ord == Ordering::Less,
+        CmpOp::Le => ord != Ordering::Greater,
+        CmpOp::Gt => ord == Ordering::Greater,
+        CmpOp::Ge => ord != Ordering::Less,
+    }
+}
+
+fn arith(op: ArithOp, l: Value, r: Value) -> Value {
+    use Value::{Double, Duration, Int, Str, Timestamp};
+    match (op, l, r) {
+        (ArithOp::Add, Int(a), Int(b)) => a.checked_add(b).map_or(Value::Null, Int),
+        (ArithOp::Sub, Int(a), Int(b)) => a.checked_sub(b).map_or(Value::Null, Int),
+        (ArithOp::Mul, Int(a), Int(b)) => a.checked_mul(b).map_or(Value::Null, Int),
+        (ArithOp::Div, Int(a), Int(b)) => a.checked_div(b).map_or(Value::Null, Int),
+        (ArithOp::Rem, Int(a), Int(b)) => a.checked_rem(b).map_or(Value::Null, Int),
+        (ArithOp::Add, Str(a), Str(b)) => Str(a + &b),
+        (ArithOp::Add, Value::List(mut a), Value::List(b)) => {
+            a.extend(b);
+            Value::List(a)
+        }
+        (ArithOp::Add, Timestamp(t), Duration(d)) | (ArithOp::Add, Duration(d), Timestamp(t)) => {
+            Timestamp(t.saturating_add(d))
+        }
+        (ArithOp::Sub, Timestamp(t), Duration(d)) => Timestamp(t.saturating_sub(d)),
+        (ArithOp::Sub, Timestamp(a), Timestamp(b)) => Duration(a.saturating_sub(b)),
+        (ArithOp::Add, Duration(a), Duration(b)) => Duration(a.saturating_add(b)),
+        (ArithOp::Sub, Duration(a), Duration(b)) => Duration(a.saturating_sub(b)),
+        (op, l, r) => match (as_f64(&l), as_f64(&r)) {
+            (Some(a), Some(b)) => match op {
+                ArithOp::Add => Double(a + b),
+                ArithOp::Sub => Double(a - b),
+                ArithOp::Mul => Double(a * b),
+                ArithOp::Div if b != 0.0 => Double(a / b),
+                _ => Value::Null,
+            },
+            _ => Value::Null,
+        },
+    }
+}
+
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+fn call(func: &str, args: &[Value]) -> Value {
+    use Value::{Bool, Int, Null, Str};
+    match (func, args) {
+        ("size", [Str(s)]) => Int(s.chars().count() as i64),
+        ("size", [Value::List(l)]) => Int(l.len() as i64),
+        ("size", [_]) => Null,
+        ("days", [Int(n)]) => Value::Duration(n.saturating_mul(24 * MICROS_PER_HOUR)),
+        ("hours", [Int(n)]) => Value::Duration(n.saturating_mul(MICROS_PER_HOUR)),
+        ("timestamp", [Str(s)]) => parse_timestamp(s).map_or(Null, Value::Timestamp),
+        ("timestamp", [t @ Value::Timestamp(_)]) => t.clone(),
+        ("lower" | "lowerAscii", [Str(s)]) => Str(s.to_lowercase()),
+        ("upperAscii", [Str(s)]) => Str(s.to_uppercase()),
+        ("trim", [Str(s)]) => Str(s.trim().to_string()),
+        ("startsWith", [Str(s), Str(p)]) => Bool(s.starts_with(p.as_str())),
+        ("endsWith", [Str(s), Str(p)]) => Bool(s.ends_with(p.as_str())),
+        ("contains", [Str(s), Str(p)]) => Bool(s.contains(p.as_str())),
+        ("matches", [Str(s), Str(p)]) => Bool(regex::Regex::new(p).is_ok_and(|re| re.is_match(s))),
+        ("startsWith" | "endsWith" | "contains" | "matches", _) => Bool(false),
+        ("hash_email", [Str(s)]) => Str(sha256_hex(&normalise_email(s))),
+        ("hash_phone", [Str(s)]) => Str(sha256_hex(&normalise_phone(s))),
+        ("string", [v]) => match v {
+            Str(s) => Str(s.clone()),
+            Int(i) => Str(i.to_string()),
+            Bool(b) => Str(b.to_string()),
+            Value::Double(d) => Str(d.to_string()),
+            _ => Null,
+        },
+        ("int", [v]) => match v {
+            Int(i) => Int(*i),
+            Value::Double(d) if d.is_finite() => Int(d.trunc() as i64),
+            Str(s) => s.trim().parse().map_or(Null, Int),
+            _ => Null,
+        },
+        ("double", [v]) => match v {
+            Int(i) => Value::Double(*i as f64),
+            Value::Double(d) => Value::Double(*d),
+            Str(s) => s.trim().parse().map_or(Null, Value::Double),
+            _ => Null,
+        },
+        ("sum", [Value::List(items)]) => {
+            let present: Vec<&Value> = items.iter().filter(|v| **v != Null).collect();
+            if present.iter().all(|v| matches!(v, Int(_))) {
+                Int(present
+                    .iter()
+                    .map(|v| if let Int(i) = v { *i } else { 0 })
+                    .fold(0i64, i64::saturating_add))
+            } else {
+                Value::Double(present.iter().filter_map(|v| as_f64(v)).sum())
+            }
+        }
+        ("max" | "min", [Value::List(items)]) => {
+            let want = if func == "max" {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+            items
+                .iter()
+                .filter(|v| **v != Null)
+                .fold(None::<&Value>, |best, v| match best {
+                    Some(b) if order(v, b) != Some(want) => Some(b),
+                    _ => Some(v),
+                })
+                .cloned()
+                .unwrap_or(Null)
+        }
+        _ => Null,
+    }
+}
+
+/// Email normalisation before hashing: trimmed and lower-cased.
+pub fn normalise_email(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// E.164 normalisation before hashing: `+` then the digits only.
+pub fn normalise_phone(s: &str) -> String {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    format!("+{digits}")
+}
+
+/// SHA-256 as lowercase hex.
+pub fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parses `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|±HH:MM]` into microseconds since
+/// the epoch (UTC). `None` for anything else.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |t: &str| -> Option<i64> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = s.split_at(s.len().min(10));
+    let mut parts = date.split('-');
+    let (y, m, d) = (
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut micros = days_from_civil(y, m, d) * 24 * MICROS_PER_HOUR;
+    let rest = rest.trim_start_matches(['T', ' ']);
+    if rest.is_empty() {
+        return Some(micros);
+    }
+    let (time, offset) = match rest.find(['Z', '+', '-']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let mut hms = time.split(':');
+    let h = num(hms.next()?)?;
+    let mi = num(hms.next()?)?;
+    let (sec, frac) = match hms.next() {
+        Some(sec) => match sec.split_once('.') {
+            Some((s, f)) => (num(s)?, f),
+            None => (num(sec)?, ""),
+        },
+        None => (0, ""),
+    };
+    let frac_micros = if frac.is_empty() {
+        0
+    } else {
+        let digits: String = frac.chars().chain("000000".chars()).take(6).collect();
+        num(&digits)?
+    };
+    micros += ((h * 60 + mi) * 60 + sec) * 1_000_000 + frac_micros;
+    match offset {
+        "" | "Z" => {}
+        o => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = o[1..].split_once(':')?;
+            micros -= sign * (num(oh)? * 60 + num(om)?) * 60_000_000;
+        }
+    }
+    Some(micros)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cel::{CelEnv, EntityDef, FieldDef, Scope, Type, typed};
+
+    fn env() -> CelEnv {
+        let mut env = CelEnv::default();
+        let mut account = EntityDef::default();
+        for (f, t) in [
+            ("status", Type::String),
+            ("employees", Type::Int),
+            ("tags", Type::list(Type::String)),
+        ] {
+            account.fields.insert(f.into(), FieldDef::new(t));
+        }
+        account.to_many.insert("people".into(), "person".into());
+        let mut person = EntityDef::default();
+        person
+            .fields
+            .insert("title".into(), FieldDef::new(Type::String));
+        env.entities.insert("account".into(), account);
+        env.entities.insert("person".into(), person);
+        env
+    }
+
+    fn run(text: &str, account: Record) -> Value {
+        let tree = typed::build(text, &env(), &Scope::account()).expect(text);
+        let no = |_: &str| false;
+        let ctx = EvalCtx {
+            now: parse_timestamp("2026-11-28T00:00:00Z").unwrap_or(0),
+            in_audience: &no,
+        };
+        eval(
+            &tree,
+            &[("account".into(), Value::Entity(Rc::new(account)))],
+            &ctx,
+        )
+    }
+
+    fn account() -> Record {
+        let person = |t: &str| {
+            let mut r = Record {
+                schema: "person".into(),
+                ..Record::default()
+            };
+            r.fields.insert("title".into(), Value::Str(t.into()));
+            Rc::new(r)
+        };
+        let mut r = Record {
+            schema: "account".into(),
+            ..Record::default()
+        };
+        r.fields.insert("employees".into(), Value::Int(1200));
+        r.many
+            .insert("people".into(), vec![person("VP Data"), person("Analyst")]);
+        r
+    }
+
+    #[test]
+    fn a_missing_scalar_compares_false_both_ways() {
+        assert_eq!(
+            run(r#"account.status == "x""#, account()),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            run(r#"account.status != "x""#, account()),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            run(r#"!(account.status == "x")"#, account()),
+            Value::Bool(true)
+        );
+        assert_eq!(run("account.status == null", account()), Value::Bool(true));
+        assert_eq!(run(r#""a" in account.tags"#, account()), Value::Bool(false));
+    }
+
+    #[test]
+    fn comprehensions_over_related_records() {
+        let a = account();
+        assert_eq!(
+            run(
+                r#"account.people.exists(p, p.title.startsWith("VP"))"#,
+                a.clone()
+            ),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            run(
+                r#"size(account.people.filter(p, p.title != "x"))"#,
+                a.clone()
+            ),
+            Value::Int(2)
+        );
+        assert_eq!(
+            run(
+                r#"account.people.exists_one(p, p.title == "Analyst")"#,
+                a.clone()
+            ),
+            Value::Bool(true)
+        );
+        assert_eq!(run("account.employees >= 1000 ? 1 : 2", a), Value::Int(1));
+    }
+
+    #[test]
+    fn timestamps_parse_to_utc_micros() {
+        assert_eq!(
+            parse_timestamp("1970-01-02T00:00:00Z"),
+            Some(86_400_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("1970-01-01T01:00:00+01:00"),
+            Some(0),
+            "offsets"
+        );
+        assert_eq!(parse_timestamp("nope"), None);
+    }
+
+    #[test]
+    fn hashes_normalise_first() {
+        assert_eq!(
+            call("hash_email", &[Value::Str(" A@B.example ".into())]),
+            Value::Str(sha256_hex("a@b.example"))
+        );
+        assert_eq!(normalise_phone("+1 (555) 010-0000"), "+15550100000");
+    }
+}

@@ -1,0 +1,601 @@
+//! Lowering CEL to SQL: one typed expression to one SQL expression, with
+//! every condition over a collection turned into a feature column.
+//!
+//! Input: a `Typed` tree, a `Scope` binding its variables to SQL rows, a
+//! `Dialect`. Output: a SQL expression, and features registered in
+//! `Features`: `account.people.exists(p, P)` becomes the column
+//! `f_people_1 = MAX(CASE WHEN P THEN 1 ELSE 0 END)` of the account view,
+//! aggregated in one pass over the people table together with every other
+//! feature over people. Identical sub-predicates share one column.
+//!
+//! Missing values follow `cel::eval`: every boolean is lowered to a value
+//! that is never NULL (`COALESCE(cmp, FALSE)`), so `NOT` and `OR` agree with
+//! the interpreter on missing fields.
+
+use std::collections::BTreeMap;
+
+use super::dialect::Dialect;
+use crate::cel::Type;
+use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
+
+/// What a variable stands for in SQL.
+#[derive(Clone, Debug)]
+pub enum Binding {
+    /// A row of the view of `schema`, under `alias`.
+    Row { alias: String, schema: String },
+    /// An element of an unnested list: the column `__elem` of `alias`.
+    Elem { alias: String },
+}
+
+/// The variables in scope and where audience columns live.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub vars: Vec<(String, Binding)>,
+    /// The alias whose columns are audience memberships, when `in_audience`
+    /// is allowed.
+    pub audiences: Option<String>,
+    /// Whether features may be registered (not in export queries).
+    pub features: bool,
+}
+
+/// How a feature aggregates its collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Agg {
+    Exists,
+    All,
+    Count,
+    Sum,
+    Max,
+    Min,
+}
+
+/// One aggregate column of a parent view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Feature {
+    pub column: String,
+    /// The aggregate over the collection's rows, alias `c`.
+    pub aggregate: String,
+    /// The value when the parent has no rows in the collection.
+    pub default: Option<&'static str>,
+}
+
+/// Where a collection's rows come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// Rows of the view of `child` whose column `__link_<link>` holds the
+    /// parent key.
+    Link { child: String, link: String },
+    /// The elements of the parent's list field.
+    List { field: String },
+}
+
+/// A collection of a parent schema and its features.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Collection {
+    pub source: Source,
+    pub features: Vec<Feature>,
+}
+
+/// Every feature registered so far, by (parent schema, collection name).
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    pub collections: BTreeMap<(String, String), Collection>,
+}
+
+impl Features {
+    /// The column for `aggregate` over the collection, registered once.
+    fn column(
+        &mut self,
+        key: (String, String),
+        source: Source,
+        agg: &str,
+        default: Option<&'static str>,
+    ) -> String {
+        let prefix = format!("f_{}_", key.1);
+        let coll = self.collections.entry(key).or_insert(Collection {
+            source,
+            features: Vec::new(),
+        });
+        if let Some(f) = coll.features.iter().find(|f| f.aggregate == agg) {
+            return f.column.clone();
+        }
+        let column = format!("{prefix}{}", coll.features.len() + 1);
+        coll.features.push(Feature {
+            column: column.clone(),
+            aggregate: agg.to_string(),
+            default,
+        });
+        column
+    }
+
+    /// Schemas whose view has features.
+    pub fn parents(&self) -> Vec<&str> {
+        let mut parents: Vec<&str> = self.collections.keys().map(|(p, _)| p.as_str()).collect();
+        parents.dedup();
+        parents
+    }
+}
+
+/// The lowering of one expression family in one dialect.
+pub struct Lowerer<'a> {
+    pub dialect: &'a dyn Dialect,
+    /// Schema name -> (link name -> (target schema, reverse collection)).
+    pub links: &'a BTreeMap<String, BTreeMap<String, (String, Option<String>)>>,
+    pub features: Features,
+}
+
+/// The column of an audience (or split part) in membership tables: part
+/// names join with `__` because some engines forbid dots in column names.
+pub fn audience_column(name: &str) -> String {
+    name.replace('.', "__")
+}
+
+type R = Result<String, String>;
+
+/// A resolved range: the collection's key and source, the filters of its
+/// `.filter()` steps, and what its element binds to.
+type Resolved = ((String, String), Source, Vec<String>, Binding);
+
+impl Lowerer<'_> {
+    fn q(&self, name: &str) -> String {
+        self.dialect.ident(name)
+    }
+
+    /// A boolean that is never NULL.
+    pub fn boolean(&mut self, e: &Typed, scope: &Scope) -> R {
+        Ok(match &e.node {
+            Node::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
+            Node::Null => "FALSE".into(),
+            Node::Not(a) => format!("(NOT {})", self.boolean(a, scope)?),
+            Node::And(l, r) => format!(
+                "({} AND {})",
+                self.boolean(l, scope)?,
+                self.boolean(r, scope)?
+            ),
+            Node::Or(l, r) => format!(
+                "({} OR {})",
+                self.boolean(l, scope)?,
+                self.boolean(r, scope)?
+            ),
+            Node::Cond(c, t, f) => format!(
+                "(CASE WHEN {} THEN {} ELSE {} END)",
+                self.boolean(c, scope)?,
+                self.boolean(t, scope)?,
+                self.boolean(f, scope)?
+            ),
+            Node::Cmp(op, l, r) if matches!(l.node, Node::Null) || matches!(r.node, Node::Null) => {
+                let other = if matches!(l.node, Node::Null) { r } else { l };
+                let both = matches!(other.node, Node::Null);
+                match (op, both) {
+                    (CmpOp::Eq, true) => "TRUE".into(),
+                    (CmpOp::Ne, true) => "FALSE".into(),
+                    (CmpOp::Eq, false) => format!("({} IS NULL)", self.value(other, scope)?),
+                    (CmpOp::Ne, false) => format!("({} IS NOT NULL)", self.value(other, scope)?),
+                    _ => "FALSE".into(),
+                }
+            }
+            Node::Audience(name) => {
+                let alias = scope
+                    .audiences
+                    .as_ref()
+                    .ok_or("`in_audience` is only available in account audience rules")?;
+                format!("{alias}.{}", self.q(&audience_column(name)))
+            }
+            Node::In(elem, container) => self.membership(elem, container, scope)?,
+            Node::Comp { kind, .. } if *kind != CompKind::Filter && *kind != CompKind::Map => {
+                self.feature(e, scope)?
+            }
+            _ => format!("COALESCE({}, FALSE)", self.scalar(e, scope)?),
+        })
+    }
+
+    /// A value; NULL where the interpreter has null.
+    pub fn value(&mut self, e: &Typed, scope: &Scope) -> R {
+        if e.ty == Type::Bool {
+            return self.boolean(e, scope);
+        }
+        self.scalar(e, scope)
+    }
+
+    /// A value, without the boolean normalisation (its caller's job).
+    fn scalar(&mut self, e: &Typed, scope: &Scope) -> R {
+        let d = self.dialect;
+        Ok(match &e.node {
+            Node::Null => "NULL".into(),
+            Node::Int(i) => i.to_string(),
+            Node::Double(x) if x.is_finite() => format!("{x:?}"),
+            Node::Str(s) => d.string(s),
+            Node::Var(name) => match lookup(scope, name) {
+                Some(Binding::Elem { alias }) => format!("{alias}.__elem"),
+                Some(Binding::Row { .. }) => {
+                    return Err(format!("`{name}` is a record, not a value"));
+                }
+                None if name == "now" => d.now(),
+                None => return Err(format!("`{name}` cannot be read here")),
+            },
+            Node::Field { base, name } => match &base.node {
+                Node::Var(var) => match lookup(scope, var) {
+                    Some(Binding::Row { alias, .. }) => format!("{alias}.{}", self.q(name)),
+                    _ => {
+                        return Err(format!(
+                            "`{var}.{name}` cannot be read here: a condition over a collection is computed in one pass over that collection and reads only its own element"
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(format!(
+                        "`{name}` is read through a link, which SQL lowering does not follow"
+                    ));
+                }
+            },
+            Node::Neg(a) => format!("(-{})", self.value(a, scope)?),
+            Node::Cmp(op, l, r) => {
+                let op = match op {
+                    CmpOp::Eq => "=",
+                    CmpOp::Ne => "<>",
+                    CmpOp::Lt => "<",
+                    CmpOp::Le => "<=",
+                    CmpOp::Gt => ">",
+                    CmpOp::Ge => ">=",
+                };
+                format!("({} {op} {})", self.value(l, scope)?, self.value(r, scope)?)
+            }
+            Node::Arith(op, l, r) => self.arith(*op, l, r, scope)?,
+            Node::Cond(c, t, f) => format!(
+                "(CASE WHEN {} THEN {} ELSE {} END)",
+                self.boolean(c, scope)?,
+                self.value(t, scope)?,
+                self.value(f, scope)?
+            ),
+            Node::Call { func, args } => self.call(func, args, scope)?,
+            Node::Comp { .. } | Node::Link { .. } | Node::List(_) => {
+                return Err("a list value cannot be lowered here; aggregate it with `size`, `sum`, `max`, `min` or a macro".into());
+            }
+            _ => return Err("this expression cannot be lowered to SQL".into()),
+        })
+    }
+
+    fn arith(&mut self, op: ArithOp, l: &Typed, r: &Typed, scope: &Scope) -> R {
+        if l.ty == Type::Timestamp && r.ty == Type::Duration {
+            let interval = self.duration(r)?;
+            let sign = match op {
+                ArithOp::Add => "+",
+                ArithOp::Sub => "-",
+                _ => return Err("only `+` and `-` apply to a timestamp".into()),
+            };
+            return Ok(format!("({} {sign} {interval})", self.value(l, scope)?));
+        }
+        let (a, b) = (self.value(l, scope)?, self.value(r, scope)?);
+        Ok(match op {
+            ArithOp::Add if l.ty == Type::String => format!("({a} || {b})"),
+            ArithOp::Add => format!("({a} + {b})"),
+            ArithOp::Sub => format!("({a} - {b})"),
+            ArithOp::Mul => format!("({a} * {b})"),
+            ArithOp::Div if e_is_int(l) && e_is_int(r) => self.dialect.int_div(&a, &b),
+            ArithOp::Div => format!("({a} / {b})"),
+            ArithOp::Rem => self.dialect.modulo(&a, &b),
+        })
+    }
+
+    /// `days(N)` or `hours(N)` with a literal N, as an interval.
+    fn duration(&self, e: &Typed) -> R {
+        if let Node::Call { func, args } = &e.node {
+            if let [
+                Typed {
+                    node: Node::Int(n), ..
+                },
+            ] = args.as_slice()
+            {
+                match func.as_str() {
+                    "days" => return Ok(self.dialect.interval(*n, "DAY")),
+                    "hours" => return Ok(self.dialect.interval(*n, "HOUR")),
+                    _ => {}
+                }
+            }
+        }
+        Err("a duration must be `days(N)` or `hours(N)` with a literal N".into())
+    }
+
+    fn call(&mut self, func: &str, args: &[Typed], scope: &Scope) -> R {
+        let d = self.dialect;
+        if matches!(func, "size" | "sum" | "max" | "min") {
+            if let Some(arg) = args.first().filter(|a| is_collection(a)) {
+                return self.feature_call(func, arg, scope);
+            }
+        }
+        let mut v = Vec::new();
+        for a in args {
+            v.push(self.value(a, scope)?);
+        }
+        Ok(match (func, v.as_slice()) {
+            ("size", [s]) => d.length(s),
+            ("lower" | "lowerAscii", [s]) => format!("LOWER({s})"),
+            ("upperAscii", [s]) => format!("UPPER({s})"),
+            ("trim", [s]) => format!("TRIM({s})"),
+            ("startsWith", [s, p]) => d.starts_with(s, p),
+            ("endsWith", [s, p]) => d.ends_with(s, p),
+            ("contains", [s, p]) => d.contains(s, p),
+            ("matches", [s, p]) => d.regex_match(s, p),
+            ("hash_email", [s]) => d.sha256_hex(&format!("LOWER(TRIM({s}))")),
+            ("hash_phone", [s]) => d.sha256_hex(&format!("('+' || {})", d.digits_only(s))),
+            ("string", [s]) if matches!(args[0].ty, Type::String | Type::Int) => {
+                format!("CAST({s} AS {})", d.type_name("string"))
+            }
+            ("int", [s]) if matches!(args[0].ty, Type::String | Type::Int) => {
+                format!("CAST({s} AS {})", d.type_name("int"))
+            }
+            ("double", [s]) if args[0].ty != Type::Timestamp => {
+                format!("CAST({s} AS {})", d.type_name("double"))
+            }
+            ("timestamp", [_]) => match &args[0].node {
+                Node::Str(text) if crate::cel::eval::parse_timestamp(text).is_some() => {
+                    let t = text.trim().trim_end_matches('Z').replace('T', " ");
+                    if t.contains('+') || t.len() < 10 || t[10..].contains('-') {
+                        return Err("a timestamp literal with an offset cannot be lowered; write it in UTC with `Z`".into());
+                    }
+                    d.timestamp(&t)
+                }
+                _ => return Err("`timestamp()` needs a literal".into()),
+            },
+            _ => {
+                return Err(format!(
+                    "`{func}` cannot be lowered to SQL with these arguments"
+                ));
+            }
+        })
+    }
+
+    /// `elem in container`.
+    fn membership(&mut self, elem: &Typed, container: &Typed, scope: &Scope) -> R {
+        if let Node::List(items) = &container.node {
+            if items.is_empty() {
+                return Ok("FALSE".into());
+            }
+            let mut values = Vec::new();
+            for i in items {
+                values.push(self.value(i, scope)?);
+            }
+            return Ok(format!(
+                "COALESCE({} IN ({}), FALSE)",
+                self.value(elem, scope)?,
+                values.join(", ")
+            ));
+        }
+        // `x in account.tags`: an `exists` feature over the list, so the
+        // element must not depend on the row.
+        let constant = self.value(elem, &Scope::default()).map_err(|_| {
+            "the left side of `in` over a list field must not read the record".to_string()
+        })?;
+        let (key, source, filters, _) = self.collection(container, scope)?;
+        let mut preds = filters;
+        preds.push(format!("COALESCE(c.__elem = {constant}, FALSE)"));
+        let agg = format!("MAX(CASE WHEN {} THEN 1 ELSE 0 END)", preds.join(" AND "));
+        let alias = parent_alias(container, scope)?;
+        let column = self.features.column(key, source, &agg, Some("0"));
+        Ok(format!("({alias}.{} = 1)", self.q(&column)))
+    }
+
+    /// `exists`, `all`, `exists_one` over a collection.
+    fn feature(&mut self, e: &Typed, scope: &Scope) -> R {
+        let Node::Comp {
+            kind,
+            var,
+            range,
+            body,
+            ..
+        } = &e.node
+        else {
+            return Err("not a comprehension".into());
+        };
+        let (key, source, mut preds, child) = self.collection(range, scope)?;
+        let inner = child_scope(var, child);
+        preds.push(self.boolean(body, &inner)?);
+        let pred = preds.join(" AND ");
+        let alias = parent_alias(range, scope)?;
+        let (agg, default, test) = match kind {
+            CompKind::Exists => (
+                format!("MAX(CASE WHEN {pred} THEN 1 ELSE 0 END)"),
+                "0",
+                "= 1",
+            ),
+            CompKind::All => {
+                // A filtered `all` holds for the elements that pass the filter.
+                let cond = if preds.len() > 1 {
+                    let (last, first) = preds.split_last().ok_or("empty")?;
+                    format!("NOT ({}) OR {last}", first.join(" AND "))
+                } else {
+                    pred.clone()
+                };
+                (
+                    format!("MIN(CASE WHEN {cond} THEN 1 ELSE 0 END)"),
+                    "1",
+                    "= 1",
+                )
+            }
+            CompKind::ExistsOne => (
+                format!("SUM(CASE WHEN {pred} THEN 1 ELSE 0 END)"),
+                "0",
+                "= 1",
+            ),
+            _ => return Err("not a predicate macro".into()),
+        };
+        let column = self.features.column(key, source, &agg, Some(default));
+        Ok(format!("({alias}.{} {test})", self.q(&column)))
+    }
+
+    /// `size(C)`, `sum(C.map(...))`, `max(...)`, `min(...)` over a collection.
+    fn feature_call(&mut self, func: &str, arg: &Typed, scope: &Scope) -> R {
+        let (range, value) = match (&arg.node, func) {
+            (
+                Node::Comp {
+                    kind: CompKind::Map,
+                    var,
+                    range,
+                    filter,
+                    body,
+                },
+                "sum" | "max" | "min",
+            ) => (range.as_ref(), Some((var, filter, body))),
+            (_, "size") => (arg, None),
+            (_, "sum" | "max" | "min") if matches!(arg.node, Node::Field { .. }) => (arg, None),
+            _ => return Err(format!("`{func}` of this list cannot be lowered to SQL")),
+        };
+        let (key, source, mut preds, child) = self.collection(range, scope)?;
+        let alias = parent_alias(range, scope)?;
+        let val = match value {
+            Some((var, filter, body)) => {
+                let inner = child_scope(var, child);
+                if let Some(f) = filter {
+                    preds.push(self.boolean(f, &inner)?);
+                }
+                self.value(body, &inner)?
+            }
+            None => "c.__elem".into(),
+        };
+        let when = if preds.is_empty() {
+            "TRUE".to_string()
+        } else {
+            preds.join(" AND ")
+        };
+        let (agg, default) = match func {
+            "size" => (
+                format!("SUM(CASE WHEN {when} THEN 1 ELSE 0 END)"),
+                Some("0"),
+            ),
+            "sum" => (format!("SUM(CASE WHEN {when} THEN {val} END)"), Some("0")),
+            "max" => (format!("MAX(CASE WHEN {when} THEN {val} END)"), None),
+            _ => (format!("MIN(CASE WHEN {when} THEN {val} END)"), None),
+        };
+        let column = self.features.column(key, source, &agg, default);
+        Ok(format!("{alias}.{}", self.q(&column)))
+    }
+
+    /// Resolves a range to its collection, with the filters of `.filter()`
+    /// steps lowered over the element alias `c`.
+    fn collection(&mut self, range: &Typed, scope: &Scope) -> Result<Resolved, String> {
+        if !scope.features {
+            return Err(
+                "a condition over a collection cannot be lowered in an export query".into(),
+            );
+        }
+        match &range.node {
+            Node::Comp {
+                kind: CompKind::Filter,
+                var,
+                range: inner,
+                body,
+                ..
+            } => {
+                let (key, source, mut preds, child) = self.collection(inner, scope)?;
+                let inner_scope = child_scope(var, child.clone());
+                preds.push(self.boolean(body, &inner_scope)?);
+                Ok((key, source, preds, child))
+            }
+            Node::Link {
+                base,
+                name,
+                schema: child,
+                many: true,
+            } => {
+                let parent = row_schema(base, scope)?;
+                let link = self
+                    .links
+                    .get(child)
+                    .and_then(|links| {
+                        links.iter().find(|(_, (to, rev))| {
+                            *to == parent && rev.as_deref() == Some(name.as_str())
+                        })
+                    })
+                    .map(|(l, _)| l.clone())
+                    .ok_or_else(|| format!("`{parent}.{name}` has no link to follow"))?;
+                Ok((
+                    (parent, name.clone()),
+                    Source::Link {
+                        child: child.clone(),
+                        link,
+                    },
+                    Vec::new(),
+                    Binding::Row {
+                        alias: "c".into(),
+                        schema: child.clone(),
+                    },
+                ))
+            }
+            Node::Field { base, name } if matches!(range.ty, Type::List(_)) => {
+                let parent = row_schema(base, scope)?;
+                Ok((
+                    (parent, name.clone()),
+                    Source::List {
+                        field: name.clone(),
+                    },
+                    Vec::new(),
+                    Binding::Elem { alias: "c".into() },
+                ))
+            }
+            _ => Err("only collections and list fields of a record can be iterated in SQL".into()),
+        }
+    }
+}
+
+fn e_is_int(e: &Typed) -> bool {
+    e.ty == Type::Int
+}
+
+fn is_collection(e: &Typed) -> bool {
+    match &e.node {
+        Node::Link { many, .. } => *many,
+        Node::Field { .. } => matches!(e.ty, Type::List(_)),
+        Node::Comp {
+            kind: CompKind::Filter | CompKind::Map,
+            ..
+        } => true,
+        _ => false,
+    }
+}
+
+fn lookup<'s>(scope: &'s Scope, name: &str) -> Option<&'s Binding> {
+    scope
+        .vars
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, b)| b)
+}
+
+fn child_scope(var: &str, binding: Binding) -> Scope {
+    // Only the element is in scope: a condition over a collection is computed
+    // in one pass over that collection, without the enclosing row.
+    Scope {
+        vars: vec![(var.to_string(), binding)],
+        audiences: None,
+        features: true,
+    }
+}
+
+/// The schema of the row a collection hangs off.
+fn row_schema(base: &Typed, scope: &Scope) -> Result<String, String> {
+    match &base.node {
+        Node::Var(v) => match lookup(scope, v) {
+            Some(Binding::Row { schema, .. }) => Ok(schema.clone()),
+            _ => Err(format!(
+                "`{v}` cannot be read here: a condition over a collection reads only its own element"
+            )),
+        },
+        _ => Err("a collection reached through a link cannot be lowered to SQL".into()),
+    }
+}
+
+/// The alias of the row that owns the feature column.
+fn parent_alias(range: &Typed, scope: &Scope) -> R {
+    match &range.node {
+        Node::Comp { range, .. } => parent_alias(range, scope),
+        Node::Link { base, .. } | Node::Field { base, .. } => match &base.node {
+            Node::Var(v) => match lookup(scope, v) {
+                Some(Binding::Row { alias, .. }) => Ok(alias.clone()),
+                _ => Err(format!("`{v}` cannot be read here")),
+            },
+            _ => Err("a collection reached through a link cannot be lowered to SQL".into()),
+        },
+        _ => Err("not a collection".into()),
+    }
+}

@@ -1,0 +1,55 @@
+"""Runs rendered DuckDB jobs over canonical tables; prints memberships as JSON.
+
+Usage: duckdb_run.py DATA_DIR SQL_DIR NOW
+DATA_DIR holds <schema>.jsonl and tables.json (schema -> column -> type);
+SQL_DIR holds audiences.sql, person_audiences.sql and exports/*.sql.
+Output: {"accounts": {column: [keys]}, "people": {...}, "exports": {name: rows}}.
+"""
+import json
+import os
+import sys
+
+import duckdb
+
+data, sql_dir, now = sys.argv[1], sys.argv[2], sys.argv[3]
+con = duckdb.connect()
+types = json.load(open(os.path.join(data, "tables.json")))
+for table, cols in types.items():
+    col_defs = ", ".join(f'"{c}" {t}' for c, t in cols.items())
+    con.execute(f'CREATE TABLE "{table}" ({col_defs})')
+    path = os.path.join(data, f"{table}.jsonl")
+    if os.path.getsize(path) == 0:
+        continue
+    spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in cols.items()) + "}"
+    names = ", ".join(f'"{c}"' for c in cols)
+    con.execute(
+        f"INSERT INTO \"{table}\" SELECT {names} FROM read_json('{path}', format='newline_delimited', columns={spec})"
+    )
+
+
+def job(name):
+    with open(os.path.join(sql_dir, name)) as f:
+        return f.read().replace("@ACCORD_NOW@", now)
+
+
+def members(table, key):
+    cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    out = {}
+    for c in cols:
+        if c.startswith("B2B_") or c.startswith("__pre_"):
+            rows = con.execute(f'SELECT {key} FROM {table} WHERE "{c}" ORDER BY 1').fetchall()
+            out[c] = [r[0] for r in rows]
+    return out
+
+
+result = {"accounts": {}, "people": {}, "exports": {}}
+con.execute("CREATE TABLE accord_accounts AS " + job("audiences.sql"))
+result["accounts"] = members("accord_accounts", "__account_key")
+if os.path.exists(os.path.join(sql_dir, "person_audiences.sql")):
+    con.execute("CREATE TABLE accord_people AS " + job("person_audiences.sql"))
+    result["people"] = members("accord_people", "__person_key")
+exports = os.path.join(sql_dir, "exports")
+for name in sorted(os.listdir(exports)):
+    rows = con.execute(job(os.path.join("exports", name))).fetchall()
+    result["exports"][name] = len(rows)
+print(json.dumps(result, sort_keys=True))
