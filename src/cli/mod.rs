@@ -3,6 +3,7 @@
 
 mod jobs;
 mod render;
+mod run;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ enum Command {
     /// Render the plan into jobs: audience and export SQL per dialect,
     /// delivery manifests.
     Render(jobs::RenderArgs),
+    /// Run the plan on data with the embedded engine: read sources, evaluate
+    /// audiences, deliver what changed, record the run.
+    Run(run::RunArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -108,6 +112,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Check(args) => check(args),
         Command::Render(args) => jobs::render_cmd(args),
+        Command::Run(args) => run::run_cmd(args),
         Command::Explain {
             words,
             env,

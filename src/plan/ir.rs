@@ -126,8 +126,6 @@ pub struct AudiencePlan {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-// Plain data read once per audience: boxing the larger variant buys nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum AudienceDefinition {
     Rule {
         expr: String,

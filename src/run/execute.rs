@@ -15,8 +15,14 @@ use super::engine::{self, Engine};
 use super::io::Faults;
 use super::report::{ActivationReport, Overlap, RunReport};
 use super::state::{self, Membership, Pending, Store};
-use super::{Jobs, Options, sources, time, unify};
-use crate::plan::{ActivationPlan, AudienceDefinition, Plan, SettingPlan, SplitPlan};
+use super::{Options, sources, time, unify};
+use crate::plan::{ActivationPlan, Plan, SettingPlan};
+use crate::render::Jobs;
+use crate::render::dialect::NOW_PLACEHOLDER;
+use crate::render::lower::audience_column;
+
+/// The dialect of the embedded engine's jobs.
+const DIALECT: &str = "datafusion";
 
 /// Destination types whose deliveries are files.
 const FILE_TYPES: &[&str] = &["filesystem", "s3", "azure_blob", "gcs", "sftp"];
@@ -37,9 +43,15 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
     if !options.preview {
         for (name, activation) in &plan.activations {
             if let Some(pending) = store.load_pending(name)? {
-                let old = store.load(name)?.map(|s| s.membership).unwrap_or_default();
+                let committed = store.load(name)?;
+                // A crash between committing the state and removing the
+                // pending record: the delivery is complete already.
+                let done = committed
+                    .as_ref()
+                    .is_some_and(|s| s.run_id == pending.run_id);
+                let old = committed.map(|s| s.membership).unwrap_or_default();
                 let target = destination_dir(plan, activation, root, options);
-                if let Some(dir) = target {
+                if let (Some(dir), false) = (target, done) {
                     deliver_changes(plan, name, activation, &dir, &old, &pending, &faults)?;
                 }
                 store.commit(&pending, &faults)?;
@@ -79,12 +91,25 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
     }
     report.links = unify::unify(&engine, plan, loaded)?;
 
-    // 3. Evaluate: the rendered feature table, then composition.
-    for statement in &jobs.setup {
-        engine.sql(statement)?;
+    // 3. Evaluate: the rendered audience queries, registered as the tables
+    //    the export queries read.
+    let now_sql = time::format_timestamp(options.now)
+        .trim_end_matches('Z')
+        .replacen('T', " ", 1);
+    let job = |path: &str| -> Option<String> {
+        jobs.get(&format!("sql/{DIALECT}/{path}"))
+            .map(|sql| sql.replace(NOW_PLACEHOLDER, &now_sql))
+    };
+    let audiences_sql = job("audiences.sql")
+        .ok_or_else(|| format!("the rendered jobs have no sql/{DIALECT}/audiences.sql"))?;
+    let accounts = engine.query(&audiences_sql)?;
+    engine.register("accord_accounts", accounts.clone())?;
+    let mut members = memberships(plan, &accounts, "account", "__account_key")?;
+    if let Some(sql) = job("person_audiences.sql") {
+        let people = engine.query(&sql)?;
+        engine.register("accord_people", people.clone())?;
+        members.extend(memberships(plan, &people, "person", "__person_key")?);
     }
-    let features = engine.query(&jobs.features)?;
-    let members = evaluate(plan, &features, &mut report.warnings)?;
     for (name, set) in &members {
         report.audiences.insert(name.clone(), set.len() as u64);
     }
@@ -117,22 +142,29 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
             export: activation.export.clone(),
             ..ActivationReport::default()
         };
-        let Some(job) = jobs.activations.get(name) else {
+        let Some(sql) = job(&format!("exports/{name}.sql")) else {
             a.status = "skipped".into();
             a.warnings
-                .push("no rendered job for this activation".into());
+                .push("no rendered export job for this activation".into());
             report.activations.insert(name.clone(), a);
             continue;
         };
-        let target = destination_rows(&engine, plan, activation, &job.rows, &members, &mut a)?;
+        let target = destination_rows(&engine, plan, activation, &sql, &members, &mut a)?;
         a.members = target.rows.len() as u64;
-        if let Some(min) = activation.limits.min_audience_size
-            && a.members < min
-        {
-            a.warnings.push(format!(
-                "{} members, below the {} minimum of {min}: the destination will not serve it",
-                a.members, activation.destination_type
-            ));
+        if let Some(min) = activation.limits.min_audience_size {
+            for audience in &activation.audiences {
+                let n = target
+                    .rows
+                    .values()
+                    .filter(|r| r.first() == Some(&Value::String(audience.clone())))
+                    .count() as u64;
+                if n < min {
+                    a.warnings.push(format!(
+                        "`{audience}` has {n} members, below the {} minimum of {min}: the destination will not serve it",
+                        activation.destination_type
+                    ));
+                }
+            }
         }
         let old = store.load(name)?.map(|s| s.membership).unwrap_or_default();
         let changes = state::changes(&old, &target);
@@ -174,12 +206,11 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
             a.status = "delivered".into();
             a.files = files;
             a.bytes = bytes;
+            let location = dir.join(name).join(&pending.run_id);
             a.location = Some(
-                dir.join(name)
-                    .join(&pending.run_id)
+                location
                     .strip_prefix(root)
-                    .map(|p| p.to_path_buf())
-                    .unwrap_or_else(|_| dir.join(name).join(&pending.run_id))
+                    .unwrap_or(&location)
                     .to_string_lossy()
                     .replace('\\', "/"),
             );
@@ -304,194 +335,42 @@ fn deliver_changes(
     Ok((files.len() as u64, files.iter().map(|f| f.bytes).sum()))
 }
 
-/// Audience and part memberships as sorted account keys.
-pub fn evaluate(
+/// Members (sorted keys) of every audience and split part of one entity,
+/// read from the boolean columns of the rendered audience query.
+fn memberships(
     plan: &Plan,
-    features: &datafusion::arrow::record_batch::RecordBatch,
-    warnings: &mut Vec<String>,
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+    entity: &str,
+    key: &str,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
-    let keys = engine::keys(features, "key")?;
-    let column = |name: &str| -> Result<Vec<Value>, String> {
-        let col = features
-            .column_by_name(name)
-            .ok_or_else(|| format!("the feature table has no column `{name}`"))?;
-        Ok((0..features.num_rows())
-            .map(|i| engine::cell(col, i))
-            .collect())
-    };
-    let truthy = |values: &[Value]| -> BTreeSet<String> {
-        values
-            .iter()
-            .zip(&keys)
-            .filter(|(v, _)| **v == Value::Bool(true))
-            .filter_map(|(_, k)| k.clone())
-            .collect()
-    };
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    // Rule audiences first, then compositions once their inputs exist.
-    let mut todo: Vec<&String> = Vec::new();
+    let keys = engine::keys(batch, key)?;
+    let mut out = BTreeMap::new();
     for (name, audience) in &plan.audiences {
-        if audience.entity != "account" {
-            warnings.push(format!(
-                "audience `{name}` is a person audience, which the embedded engine does not evaluate yet"
-            ));
+        if audience.entity != entity {
             continue;
         }
-        match &audience.definition {
-            AudienceDefinition::Rule { .. } => {
-                out.insert(name.clone(), truthy(&column(name)?));
-            }
-            AudienceDefinition::Compose { .. } => todo.push(name),
-        }
-    }
-    while !todo.is_empty() {
-        let before = todo.len();
-        let mut rest = Vec::new();
-        for name in todo {
-            let audience = &plan.audiences[name];
-            let AudienceDefinition::Compose {
-                from,
-                merge,
-                exclude,
-                exclude_rule,
-                rank,
-                split,
-            } = &audience.definition
-            else {
-                continue;
+        let refs = std::iter::once(name.clone())
+            .chain(audience.parts.iter().map(|p| format!("{name}.{p}")));
+        for reference in refs {
+            let column = audience_column(&reference);
+            let Some(col) = batch.column_by_name(&column) else {
+                return Err(format!("the audience query has no column `{column}`"));
             };
-            let ready = from.iter().chain(exclude).all(|r| out.contains_key(r));
-            if !ready {
-                rest.push(name);
-                continue;
-            }
-            let sets: Vec<&BTreeSet<String>> = from.iter().map(|r| &out[r]).collect();
-            let mut set: BTreeSet<String> = match merge.as_str() {
-                "intersection" => sets
-                    .first()
-                    .map(|first| {
-                        first
-                            .iter()
-                            .filter(|k| sets.iter().all(|s| s.contains(*k)))
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                "exclude_overlap" => {
-                    let mut count: BTreeMap<&String, usize> = BTreeMap::new();
-                    for s in &sets {
-                        for k in s.iter() {
-                            *count.entry(k).or_default() += 1;
-                        }
-                    }
-                    count
-                        .into_iter()
-                        .filter(|(_, n)| *n == 1)
-                        .map(|(k, _)| k.clone())
-                        .collect()
-                }
-                _ => sets.iter().flat_map(|s| s.iter().cloned()).collect(),
-            };
-            for e in exclude {
-                set.retain(|k| !out[e].contains(k));
-            }
-            if let Some(rule) = exclude_rule {
-                let excluded = truthy(&column(rule)?);
-                set.retain(|k| !excluded.contains(k));
-            }
-            // Values by key for rank and split-by-attribute.
-            let values_of = |expr: &str| -> Result<BTreeMap<String, Value>, String> {
-                Ok(column(expr)?
-                    .into_iter()
-                    .zip(&keys)
-                    .filter_map(|(v, k)| k.clone().map(|k| (k, v)))
-                    .collect())
-            };
-            if let Some(rank) = rank {
-                let values = values_of(&rank.by)?;
-                let mut ranked: Vec<String> = set.into_iter().collect();
-                let num = |k: &String| values.get(k).and_then(Value::as_f64);
-                ranked.sort_by(|a, b| {
-                    let (va, vb) = (num(a), num(b));
-                    let ord = match (va, vb) {
-                        (Some(x), Some(y)) => {
-                            let o = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-                            if rank.order == "desc" { o.reverse() } else { o }
-                        }
-                        // Nulls last either way.
-                        (Some(_), None) => std::cmp::Ordering::Less,
-                        (None, Some(_)) => std::cmp::Ordering::Greater,
-                        (None, None) => std::cmp::Ordering::Equal,
-                    };
-                    ord.then_with(|| a.cmp(b))
-                });
-                if let Some(limit) = rank.limit {
-                    ranked.truncate(limit.max(0) as usize);
-                }
-                set = ranked.into_iter().collect();
-            }
-            match split {
-                Some(SplitPlan::Percent { seed, parts }) => {
-                    for p in parts {
-                        out.insert(format!("{name}.{}", p.name), BTreeSet::new());
-                    }
-                    for k in &set {
-                        let b = i64::from(super::bucket(seed, k));
-                        let mut upper = 0;
-                        for p in parts {
-                            upper += p.percent;
-                            if b < upper {
-                                out.get_mut(&format!("{name}.{}", p.name))
-                                    .expect("inserted above")
-                                    .insert(k.clone());
-                                break;
-                            }
-                        }
-                    }
-                }
-                Some(SplitPlan::ByAttribute { by, parts, other }) => {
-                    let values = values_of(by)?;
-                    for p in parts.iter().map(|p| &p.name).chain(other) {
-                        out.insert(format!("{name}.{p}"), BTreeSet::new());
-                    }
-                    for k in &set {
-                        let v = match values.get(k) {
-                            Some(Value::String(s)) => Some(s.clone()),
-                            Some(Value::Null) | None => None,
-                            Some(v) => Some(v.to_string()),
-                        };
-                        let part = parts
-                            .iter()
-                            .find(|p| v.as_ref().is_some_and(|v| p.values.contains(v)))
-                            .map(|p| &p.name)
-                            .or(other.as_ref());
-                        if let Some(part) = part {
-                            out.get_mut(&format!("{name}.{part}"))
-                                .expect("inserted above")
-                                .insert(k.clone());
-                        }
-                    }
-                }
-                None => {}
-            }
-            out.insert(name.clone(), set);
+            let set = (0..batch.num_rows())
+                .filter(|&i| engine::cell(col, i) == Value::Bool(true))
+                .filter_map(|i| keys[i].clone())
+                .collect();
+            out.insert(reference, set);
         }
-        if rest.len() == before {
-            return Err(format!(
-                "compositions with missing inputs: {}",
-                rest.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        todo = rest;
     }
     Ok(out)
 }
 
-/// The rows an activation delivers, after exclusions, consent, identities,
-/// policy and hashing; counts go to the report.
+/// The rows an activation delivers: the rendered export query's rows (one
+/// per member and activated audience, exclusions, people filter, consent and
+/// hashing applied by the SQL), less rows without any identity and, where
+/// enforcement blocks, audiences that violate a policy. Keyed by
+/// `audience/member`, so changes are per audience.
 fn destination_rows(
     engine: &Engine,
     plan: &Plan,
@@ -501,118 +380,83 @@ fn destination_rows(
     report: &mut ActivationReport,
 ) -> Result<Membership, String> {
     let blocking = plan.enforcement.as_deref() == Some("block");
-    let mut included: BTreeSet<&String> = BTreeSet::new();
     let mut blocked: BTreeSet<&String> = BTreeSet::new();
     for reference in &activation.audiences {
-        let set = members
-            .get(reference)
-            .ok_or_else(|| format!("activation audience `{reference}` was not evaluated"))?;
-        let violated: Vec<&String> = activation
+        let violated: Vec<&str> = activation
             .governance
             .get(reference)
             .map(|g| {
                 g.policies
                     .iter()
                     .filter(|(_, v)| v.as_str() == "violated")
-                    .map(|(p, _)| p)
+                    .map(|(p, _)| p.as_str())
                     .collect()
             })
             .unwrap_or_default();
-        if !violated.is_empty() {
-            let names = violated
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            if blocking {
-                report
-                    .warnings
-                    .push(format!("`{reference}` not activated: it violates {names}"));
-                blocked.extend(set.iter());
-                continue;
-            }
+        if violated.is_empty() {
+            continue;
+        }
+        let names = violated.join(", ");
+        if blocking {
+            report
+                .warnings
+                .push(format!("`{reference}` not activated: it violates {names}"));
+            blocked.insert(reference);
+        } else {
             report.warnings.push(format!(
-                "`{reference}` violates {names} (enforcement is warn: delivered)"
+                "`{reference}` violates {names} (enforcement is not block: delivered)"
             ));
         }
-        included.extend(set.iter());
     }
-    for e in &activation.exclude {
-        if let Some(set) = members.get(e) {
-            included.retain(|k| !set.contains(*k));
-            blocked.retain(|k| !set.contains(*k));
-        }
-    }
-    blocked.retain(|k| !included.contains(k));
+    let _ = members;
     let batch = engine.query(sql)?;
-    let account_keys = engine::keys(&batch, "account_key")?;
     let person_rows = activation.rows == "person";
-    let row_keys = if person_rows {
-        engine::keys(&batch, "person_key")?
-    } else {
-        account_keys.clone()
-    };
-    let consent = match batch.column_by_name("consent") {
-        Some(col) if person_rows => (0..batch.num_rows())
-            .map(|i| engine::cell(col, i) == Value::Bool(true))
-            .collect(),
-        _ => vec![true; batch.num_rows()],
-    };
+    let row_keys = engine::keys(
+        &batch,
+        if person_rows {
+            "__person_key"
+        } else {
+            "__account_key"
+        },
+    )?;
+    let audiences = engine::keys(&batch, "__audience")?;
     let mut columns = Vec::new();
     for m in &activation.mapping {
         let col = batch
             .column_by_name(&m.column)
-            .ok_or_else(|| format!("the rows of the activation have no column `{}`", m.column))?;
+            .ok_or_else(|| format!("the export query has no column `{}`", m.column))?;
         columns.push((m, col.clone()));
     }
     let mut membership = Membership {
-        columns: activation
-            .mapping
-            .iter()
-            .map(|m| m.column.clone())
+        columns: std::iter::once("audience".to_string())
+            .chain(activation.mapping.iter().map(|m| m.column.clone()))
             .collect(),
         rows: BTreeMap::new(),
     };
     let has_identity = activation.mapping.iter().any(|m| m.identity.is_some());
-    'rows: for i in 0..batch.num_rows() {
-        let (Some(account), Some(key)) = (&account_keys[i], &row_keys[i]) else {
+    for i in 0..batch.num_rows() {
+        let (Some(key), Some(audience)) = (&row_keys[i], &audiences[i]) else {
+            report.failed += 1;
             continue;
         };
-        if blocked.contains(account) {
+        report.profiles_received += 1;
+        if blocked.contains(audience) {
             report.excluded_policy += 1;
             continue;
         }
-        if !included.contains(account) {
-            continue;
-        }
-        report.profiles_received += 1;
-        if !consent[i] {
-            report.excluded_consent += 1;
-            continue;
-        }
-        let mut row = Vec::with_capacity(columns.len());
+        let mut row = vec![Value::String(audience.clone())];
         let mut any_identity = false;
         for (m, col) in &columns {
-            let raw = engine::cell(col, i);
-            let value = match deliver::transform(&m.transform, &raw) {
-                Ok(v) => v,
-                Err(deliver::HashError::Missing) => Value::Null,
-                Err(deliver::HashError::Invalid(_)) => {
-                    report.failed += 1;
-                    continue 'rows;
-                }
-            };
-            let present = !matches!(&value, Value::Null) && value != Value::String(String::new());
-            if m.identity.is_some() && present {
-                any_identity = true;
-            }
+            let value = engine::cell(col, i);
+            let present = !value.is_null() && value != Value::String(String::new());
+            any_identity |= m.identity.is_some() && present;
             row.push(value);
         }
         if has_identity && !any_identity {
             report.excluded_missing_identity += 1;
             continue;
         }
-        membership.rows.insert(key.clone(), row);
+        membership.rows.insert(format!("{audience}/{key}"), row);
     }
     Ok(membership)
 }

@@ -4,15 +4,13 @@
 //! - Merge: several sources of one schema merge by key; per field, the
 //!   source with the lowest `precedence` that carries the field and has a
 //!   value wins.
-//! - Linking: for a link with `by` to an account schema (person -> account),
-//!   the link field of the unified table holds the resolved account key: the
-//!   key itself when it names an account, else (with `fallback =
-//!   "email_domain"`) the account whose domain equals the person's email
-//!   domain (case-insensitive; the smallest account key when two accounts
-//!   share a domain), else null. So the rendered SQL joins on the link field
-//!   and sees every route.
-//! - A link report per such link: people linked by key, by email domain,
-//!   through a relation schema, not at all; accounts without people.
+//! - A link report per person -> account link, counting the routes the
+//!   rendered SQL takes: by key (the key names an account), by email domain
+//!   (no key, and `fallback = "email_domain"`: the account whose domain is
+//!   the email's domain, case-insensitive), through a relation schema, or
+//!   not at all (no key and no match, or a key that names no account); and
+//!   accounts without people. The tables themselves are not changed: the
+//!   rendered SQL resolves links, so `run` does not re-derive them.
 
 use std::collections::BTreeMap;
 
@@ -174,8 +172,9 @@ fn link_people(
                 ak = ident(account_key)
             ),
             format!(
-                "LEFT JOIN d ON p.__direct IS NULL AND lower(split_part(p.{e}, '@', 2)) = d.__domain",
-                e = ident(e)
+                "LEFT JOIN d ON p.{by} IS NULL AND lower(split_part(p.{e}, '@', 2)) = d.__domain",
+                e = ident(e),
+                by = ident(by)
             ),
             "d.__id".to_string(),
         ),
@@ -263,14 +262,7 @@ fn link_people(
     ))?;
     report.accounts = get(&acc, 0);
     report.accounts_without_people = get(&acc, 1);
-    // The unified person table, without the route column.
-    let cols = schema
-        .fields
-        .keys()
-        .map(|f| ident(f))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let table = engine.query(&format!("SELECT {cols} FROM __linked"))?;
-    engine.register(name, table)?;
+    // The person table stays as the sources gave it: the rendered SQL
+    // resolves the link itself, with the same routes counted here.
     Ok(report)
 }
