@@ -146,6 +146,13 @@ impl Dialect for DataFusion {
     fn name(&self) -> &'static str {
         "datafusion"
     }
+    fn interval(&self, n: i64, unit: &str) -> String {
+        format!("INTERVAL '{n} {unit}S'")
+    }
+    fn int_div(&self, a: &str, b: &str) -> String {
+        // Integer division already truncates toward zero.
+        format!("({a} / {b})")
+    }
     fn sha256_hex(&self, value: &str) -> String {
         format!("ENCODE(SHA256({value}), 'hex')")
     }

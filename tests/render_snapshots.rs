@@ -1,0 +1,114 @@
+//! Snapshots of the rendered jobs of `specs/` (`accord render specs --env
+//! dev`): every SQL file and manifest, one snapshot each in
+//! `snapshots/render/`, so a change to the lowering shows as a reviewable
+//! diff. Also: rendering is deterministic, user templates override built-in
+//! ones by name, and the CLI writes exactly the jobs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use accord::compile::{self, Options};
+use accord::render::{self, Jobs};
+
+fn plan() -> accord::plan::Plan {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let options = Options {
+        environment: Some("dev".into()),
+        today: compile::parse_date("2026-11-28"),
+        ..Options::default()
+    };
+    let compiled = compile::check(&dir, &options).expect("specs load");
+    compile::plan(&compiled).expect("specs compile to a plan")
+}
+
+fn jobs(options: &render::Options) -> Jobs {
+    let (jobs, problems) = render::render(&plan(), options);
+    assert!(problems.is_empty(), "{problems:?}");
+    jobs
+}
+
+#[test]
+fn rendered_jobs_of_the_example_project() {
+    let jobs = jobs(&render::Options::default());
+    assert!(jobs.contains_key("plan.json"));
+    for (path, text) in &jobs {
+        if path == "plan.json" {
+            continue; // the plan has its own snapshots
+        }
+        let name = path.replace('/', "__");
+        insta::with_settings!({
+            snapshot_path => "../snapshots/render",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let a = jobs(&render::Options::default());
+    let b = jobs(&render::Options::default());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_user_template_overrides_the_built_in_one_by_name() {
+    let mut templates = BTreeMap::new();
+    templates.insert(
+        "export.sql.tera".to_string(),
+        "-- custom header for {{ activation }}\n{{ sql }}\n".to_string(),
+    );
+    let jobs = jobs(&render::Options {
+        dialects: vec!["duckdb".into()],
+        templates,
+    });
+    let export = &jobs["sql/duckdb/exports/icp_linkedin.sql"];
+    assert!(
+        export.starts_with("-- custom header for icp_linkedin\n"),
+        "{export}"
+    );
+    assert!(jobs["sql/duckdb/audiences.sql"].starts_with("-- accord northwind"));
+    assert!(
+        !jobs.keys().any(|k| k.starts_with("sql/spark")),
+        "only the asked dialect"
+    );
+}
+
+#[test]
+fn the_cli_writes_the_jobs() {
+    let out = std::env::temp_dir().join(format!("accord-render-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let status = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "render",
+            "specs",
+            "--env",
+            "dev",
+            "--today",
+            "2026-11-28",
+            "--dialect",
+            "duckdb",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("accord runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let expected = jobs(&render::Options {
+        dialects: vec!["duckdb".into()],
+        ..render::Options::default()
+    });
+    for (path, text) in &expected {
+        let written = std::fs::read_to_string(out.join(path)).expect(path);
+        assert_eq!(&written, text, "{path}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
