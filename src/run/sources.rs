@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder,
+    Array, ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder,
     StringBuilder, TimestampMicrosecondBuilder, new_null_array,
 };
 use datafusion::arrow::compute::cast;
@@ -654,6 +654,7 @@ fn read_parquet(
     schema: &SchemaPlan,
     present: &mut [bool],
 ) -> Result<RecordBatch, String> {
+    use datafusion::arrow::record_batch::RecordBatchReader;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
     let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
@@ -690,7 +691,7 @@ fn read_parquet(
 }
 
 fn newest_in(batch: &RecordBatch, schema: &SchemaPlan) -> Option<Micros> {
-    use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
+    use datafusion::arrow::array::TimestampMicrosecondArray;
     let mut newest: Option<Micros> = None;
     for (name, field) in &schema.fields {
         let wanted = match &schema.timestamp {
