@@ -63,56 +63,25 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
         }
     }
 
-    // 2. Read, type and unify the data.
-    let engine = Engine::new()?;
-    let mut loaded = Vec::new();
-    for (name, source) in &plan.sources {
-        let schema = plan
-            .schemas
-            .get(&source.schema)
-            .ok_or_else(|| format!("source `{name}` reads unknown schema `{}`", source.schema))?;
-        let l = sources::read(root, name, source, schema, options.now)?;
-        if l.report.freshness == "stale" {
-            report.warnings.push(format!(
-                "source `{name}` is stale: newest record {} is older than max_age {}",
-                l.report.newest.as_deref().unwrap_or("?"),
-                source.max_age.as_deref().unwrap_or("?")
-            ));
-        }
-        if l.report.bad_rows > 0 {
-            report.warnings.push(format!(
-                "source `{name}`: {} bad row{} skipped (see the source report)",
-                l.report.bad_rows,
-                if l.report.bad_rows == 1 { "" } else { "s" }
-            ));
-        }
-        report.sources.insert(name.clone(), l.report.clone());
-        loaded.push(l);
+    // 2. and 3. Read, type and unify the data; evaluate the audiences.
+    let Evaluation {
+        engine,
+        members,
+        sources,
+        links,
+        warnings,
+        now_sql,
+    } = evaluate(plan, jobs, root, options.now)?;
+    report.sources = sources;
+    report.links = links;
+    report.warnings.extend(warnings);
+    for (name, set) in &members {
+        report.audiences.insert(name.clone(), set.len() as u64);
     }
-    report.links = unify::unify(&engine, plan, loaded)?;
-
-    // 3. Evaluate: the rendered audience queries, registered as the tables
-    //    the export queries read.
-    let now_sql = time::format_timestamp(options.now)
-        .trim_end_matches('Z')
-        .replacen('T', " ", 1);
     let job = |path: &str| -> Option<String> {
         jobs.get(&format!("sql/{DIALECT}/{path}"))
             .map(|sql| sql.replace(NOW_PLACEHOLDER, &now_sql))
     };
-    let audiences_sql = job("audiences.sql")
-        .ok_or_else(|| format!("the rendered jobs have no sql/{DIALECT}/audiences.sql"))?;
-    let accounts = engine.query(&audiences_sql)?;
-    engine.register("accord_accounts", accounts.clone())?;
-    let mut members = memberships(plan, &accounts, "account", "__account_key")?;
-    if let Some(sql) = job("person_audiences.sql") {
-        let people = engine.query(&sql)?;
-        engine.register("accord_people", people.clone())?;
-        members.extend(memberships(plan, &people, "person", "__person_key")?);
-    }
-    for (name, set) in &members {
-        report.audiences.insert(name.clone(), set.len() as u64);
-    }
     if options.preview {
         let names: Vec<&String> = members.keys().collect();
         for (i, a) in names.iter().enumerate() {
@@ -230,6 +199,87 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
         report.append_to_log(root, &faults)?;
     }
     Ok(report)
+}
+
+/// The data read and the audiences evaluated, before any delivery.
+pub struct Evaluation {
+    /// The session, holding the unified tables and `accord_accounts`
+    /// (and `accord_people`), which the export queries read.
+    pub engine: Engine,
+    /// Members (sorted keys) per audience and `NAME.part`.
+    pub members: BTreeMap<String, BTreeSet<String>>,
+    pub sources: BTreeMap<String, super::report::SourceReport>,
+    pub links: Vec<super::report::LinkReport>,
+    pub warnings: Vec<String>,
+    /// `now` as the rendered SQL takes it.
+    pub now_sql: String,
+}
+
+/// Reads, types and unifies every source, then runs the rendered audience
+/// queries: the membership of every audience at `now`.
+pub fn evaluate(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    now: time::Micros,
+) -> Result<Evaluation, String> {
+    // 2. Read, type and unify the data.
+    let engine = Engine::new()?;
+    let mut warnings = Vec::new();
+    let mut sources_report = BTreeMap::new();
+    let mut loaded = Vec::new();
+    for (name, source) in &plan.sources {
+        let schema = plan
+            .schemas
+            .get(&source.schema)
+            .ok_or_else(|| format!("source `{name}` reads unknown schema `{}`", source.schema))?;
+        let l = sources::read(root, name, source, schema, now)?;
+        if l.report.freshness == "stale" {
+            warnings.push(format!(
+                "source `{name}` is stale: newest record {} is older than max_age {}",
+                l.report.newest.as_deref().unwrap_or("?"),
+                source.max_age.as_deref().unwrap_or("?")
+            ));
+        }
+        if l.report.bad_rows > 0 {
+            warnings.push(format!(
+                "source `{name}`: {} bad row{} skipped (see the source report)",
+                l.report.bad_rows,
+                if l.report.bad_rows == 1 { "" } else { "s" }
+            ));
+        }
+        sources_report.insert(name.clone(), l.report.clone());
+        loaded.push(l);
+    }
+    let links = unify::unify(&engine, plan, loaded)?;
+
+    // 3. Evaluate: the rendered audience queries, registered as the tables
+    //    the export queries read.
+    let now_sql = time::format_timestamp(now)
+        .trim_end_matches('Z')
+        .replacen('T', " ", 1);
+    let job = |path: &str| -> Option<String> {
+        jobs.get(&format!("sql/{DIALECT}/{path}"))
+            .map(|sql| sql.replace(NOW_PLACEHOLDER, &now_sql))
+    };
+    let audiences_sql = job("audiences.sql")
+        .ok_or_else(|| format!("the rendered jobs have no sql/{DIALECT}/audiences.sql"))?;
+    let accounts = engine.query(&audiences_sql)?;
+    engine.register("accord_accounts", accounts.clone())?;
+    let mut members = memberships(plan, &accounts, "account", "__account_key")?;
+    if let Some(sql) = job("person_audiences.sql") {
+        let people = engine.query(&sql)?;
+        engine.register("accord_people", people.clone())?;
+        members.extend(memberships(plan, &people, "person", "__person_key")?);
+    }
+    Ok(Evaluation {
+        engine,
+        members,
+        sources: sources_report,
+        links,
+        warnings,
+        now_sql,
+    })
 }
 
 /// Where an activation's files go: a filesystem destination's `path`

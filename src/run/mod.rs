@@ -30,7 +30,7 @@ pub mod unify;
 use std::path::PathBuf;
 
 #[cfg(feature = "engine")]
-pub use execute::run;
+pub use execute::{Evaluation, evaluate, run};
 pub use report::RunReport;
 
 /// What the caller chose, as values.
