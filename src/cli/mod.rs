@@ -49,10 +49,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DataFormat::Text)]
         format: DataFormat,
     },
-    /// Explain a diagnostic code (`accord explain A0103`), or why an
-    /// activation is allowed or blocked (`accord explain activation NAME [DIR]`).
+    /// Explain a diagnostic code (`accord explain A0103`), why an activation
+    /// is allowed or blocked (`accord explain activation NAME [DIR]`), or why
+    /// an account is in or out of an audience (`accord explain account ID
+    /// [DIR] --audience NAME`, with the engine).
     Explain {
-        /// A code (A0103), `codes` to list them all, or `activation NAME [DIR]`.
+        /// A code (A0103), `codes` to list them all, `activation NAME [DIR]`,
+        /// or `account ID [DIR]`.
         #[arg(required = true, num_args = 1..=3)]
         words: Vec<String>,
         /// For `activation`: the environment to judge against.
@@ -65,6 +68,12 @@ enum Command {
         /// For `activation`: also evaluate draft policies.
         #[arg(long)]
         drafts: bool,
+        /// For `account ID [DIR]`: the audience (or `NAME.part`) to explain.
+        #[arg(long)]
+        audience: Option<String>,
+        /// For `account`: the evaluation time (RFC 3339); defaults to now.
+        #[arg(long)]
+        now: Option<String>,
         /// For `activation`: `text` for people, `json` (the verdict as data) for tools.
         #[arg(long, value_enum, default_value_t = DataFormat::Text)]
         format: DataFormat,
@@ -119,7 +128,18 @@ pub fn main() -> ExitCode {
             today,
             drafts,
             format,
+            audience,
+            now,
         } => match words.as_slice() {
+            [first, rest @ ..] if first == "account" => run::explain_account_cmd(
+                rest,
+                run::ExplainAccountArgs {
+                    env,
+                    audience,
+                    now,
+                    format,
+                },
+            ),
             [first, rest @ ..] if first == "activation" => explain_activation(
                 rest,
                 ExplainOptions {
@@ -131,7 +151,9 @@ pub fn main() -> ExitCode {
             ),
             [code] => explain(code),
             _ => {
-                eprintln!("error: `accord explain` takes a code, or `activation NAME [DIR]`");
+                eprintln!(
+                    "error: `accord explain` takes a code, `activation NAME [DIR]` or `account ID [DIR] --audience NAME`"
+                );
                 EXIT_USAGE
             }
         },

@@ -33,51 +33,69 @@ pub struct RunArgs {
 
 #[cfg(not(feature = "engine"))]
 pub fn run_cmd(_args: RunArgs) -> u8 {
+    run_cmd_missing_engine("accord run")
+}
+
+/// Options of `accord explain account`.
+#[cfg_attr(not(feature = "engine"), allow(dead_code))]
+pub struct ExplainAccountArgs {
+    pub env: Option<String>,
+    pub audience: Option<String>,
+    pub now: Option<String>,
+    pub format: super::DataFormat,
+}
+
+#[cfg(not(feature = "engine"))]
+pub fn explain_account_cmd(_rest: &[String], _args: ExplainAccountArgs) -> u8 {
+    run_cmd_missing_engine("accord explain account")
+}
+
+#[cfg(not(feature = "engine"))]
+fn run_cmd_missing_engine(what: &str) -> u8 {
     eprintln!(
-        "error: this accord was built without the embedded engine, which `accord run` needs\n  \
+        "error: this accord was built without the embedded engine, which `{what}` needs\n  \
          = help: install it with `cargo install --path . --features engine` \
-         (or `cargo run --release --features engine -- run ...`)"
+         (or `cargo run --release --features engine -- ...`)"
     );
     EXIT_USAGE
 }
 
+/// The plan and the rendered `datafusion` jobs of a project, and `now`.
 #[cfg(feature = "engine")]
-pub fn run_cmd(args: RunArgs) -> u8 {
+fn prepare(
+    dir: &std::path::Path,
+    env: Option<String>,
+    now: Option<&str>,
+) -> Result<(crate::plan::Plan, crate::render::Jobs, i64), u8> {
     use crate::compile::{self, Options};
-    use crate::run::{self, time};
+    use crate::run::time;
 
-    let now = match args.now.as_deref() {
-        Some(text) => match time::parse_timestamp(text) {
-            Some(t) => t,
-            None => {
-                eprintln!("error: `--now {text}` is not a time such as 2026-11-28T12:00:00Z");
-                return EXIT_USAGE;
-            }
-        },
+    let now = match now {
+        Some(text) => time::parse_timestamp(text).ok_or_else(|| {
+            eprintln!("error: `--now {text}` is not a time such as 2026-11-28T12:00:00Z");
+            EXIT_USAGE
+        })?,
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as i64),
     };
     let today = time::format_timestamp(now);
     let options = Options {
-        environment: args.env.clone(),
+        environment: env,
         today: compile::parse_date(&today[..10]),
         ..Options::default()
     };
-    let compiled = match compile::check(&args.dir, &options) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let compiled = compile::check(dir, &options).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })?;
     let Some(plan) = compile::plan(&compiled) else {
         eprintln!(
             "error: {} has errors; `accord check {} --env ...` shows them",
-            args.dir.display(),
-            args.dir.display()
+            dir.display(),
+            dir.display()
         );
-        return EXIT_ERRORS;
+        return Err(EXIT_ERRORS);
     };
     let (jobs, problems) = crate::render::render(
         &plan,
@@ -90,8 +108,51 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         for p in &problems {
             eprintln!("error[{}]: {}", p.code.as_str(), p.message);
         }
-        return EXIT_ERRORS;
+        return Err(EXIT_ERRORS);
     }
+    Ok((plan, jobs, now))
+}
+
+#[cfg(feature = "engine")]
+pub fn explain_account_cmd(rest: &[String], args: ExplainAccountArgs) -> u8 {
+    let Some(id) = rest.first() else {
+        eprintln!("error: `accord explain account` needs an account id");
+        return EXIT_USAGE;
+    };
+    let Some(audience) = args.audience else {
+        eprintln!("error: `accord explain account {id}` needs `--audience NAME`");
+        return EXIT_USAGE;
+    };
+    let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
+    let (plan, jobs, now) = match prepare(&dir, args.env, args.now.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match crate::run::explain::explain_account(&plan, &jobs, &dir, now, id, &audience) {
+        Ok(e) => {
+            match args.format {
+                super::DataFormat::Text => print!("{}", e.render_text()),
+                super::DataFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default())
+                }
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+#[cfg(feature = "engine")]
+pub fn run_cmd(args: RunArgs) -> u8 {
+    use crate::run;
+
+    let (plan, jobs, now) = match prepare(&args.dir, args.env.clone(), args.now.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     // The crash-test hook: see `run::io`.
     let fault_after = std::env::var("ACCORD_FAULT_AFTER")
         .ok()

@@ -23,6 +23,8 @@ pub mod engine;
 #[cfg(feature = "engine")]
 mod execute;
 #[cfg(feature = "engine")]
+pub mod explain;
+#[cfg(feature = "engine")]
 pub mod sources;
 #[cfg(feature = "engine")]
 pub mod unify;
