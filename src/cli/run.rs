@@ -145,6 +145,15 @@ pub fn explain_account_cmd(rest: &[String], args: ExplainAccountArgs) -> u8 {
     }
 }
 
+/// One progress line on stderr, redrawn in place.
+#[cfg(feature = "engine")]
+fn progress(what: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\x1b[K[accord run] {what}...");
+    let _ = err.flush();
+}
+
 #[cfg(feature = "engine")]
 pub fn run_cmd(args: RunArgs) -> u8 {
     use crate::run;
@@ -157,13 +166,20 @@ pub fn run_cmd(args: RunArgs) -> u8 {
     let fault_after = std::env::var("ACCORD_FAULT_AFTER")
         .ok()
         .and_then(|v| v.parse().ok());
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let run_options = run::Options {
         now,
         preview: args.preview,
         out: args.out.clone(),
         fault_after,
+        progress: terminal.then_some(progress as fn(&str)),
     };
-    match run::run(&plan, &jobs, &args.dir, &run_options) {
+    let result = run::run(&plan, &jobs, &args.dir, &run_options);
+    if terminal {
+        // Clear the progress line.
+        eprint!("\r\x1b[K");
+    }
+    match result {
         Ok(report) => {
             match args.format {
                 super::DataFormat::Text => print!("{}", report.render_text()),

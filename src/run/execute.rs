@@ -29,6 +29,11 @@ const FILE_TYPES: &[&str] = &["filesystem", "s3", "azure_blob", "gcs", "sftp"];
 
 pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<RunReport, String> {
     let started = Instant::now();
+    let progress = |what: &str| {
+        if let Some(f) = options.progress {
+            f(what)
+        }
+    };
     let faults = Faults::after(options.fault_after);
     let store = Store::new(root);
     let mut report = RunReport {
@@ -64,6 +69,11 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
     }
 
     // 2. and 3. Read, type and unify the data; evaluate the audiences.
+    progress(&format!(
+        "reading {} sources, evaluating {} audiences",
+        plan.sources.len(),
+        plan.audiences.len()
+    ));
     let Evaluation {
         engine,
         members,
@@ -104,7 +114,12 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
 
     // 4. Per activation: destination rows, then delivery.
     let mut run_hash = Sha256::new();
-    for (name, activation) in &plan.activations {
+    for (i, (name, activation)) in plan.activations.iter().enumerate() {
+        progress(&format!(
+            "activation {}/{}: {name}",
+            i + 1,
+            plan.activations.len()
+        ));
         let mut a = ActivationReport {
             destination: activation.destination.clone(),
             destination_type: activation.destination_type.clone(),

@@ -47,4 +47,7 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// The crash test hook (see `io`): abort before the N+1-th file operation.
     pub fault_after: Option<u64>,
+    /// Called with a short phrase as the run moves on (the CLI draws a
+    /// progress line on a terminal with it).
+    pub progress: Option<fn(&str)>,
 }
