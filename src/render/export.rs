@@ -46,6 +46,7 @@ pub fn export_sql(
         vars,
         audiences: None,
         features: false,
+        note: "an account-row export reads the account only; add `people` to read the person",
     };
     let mut lower = |what: String, expr: &str, boolean: bool| -> Option<String> {
         let result = model.typed(expr, person_rows).and_then(|t| {

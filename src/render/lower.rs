@@ -36,7 +36,12 @@ pub struct Scope {
     pub audiences: Option<String>,
     /// Whether features may be registered (not in export queries).
     pub features: bool,
+    /// Why a variable that is not bound here cannot be read, for messages.
+    pub note: &'static str,
 }
+
+/// The note of the scope inside a condition over a collection.
+const ELEMENT_ONLY: &str = "a condition over a collection is computed in one pass over that collection and reads only its own element";
 
 /// How a feature aggregates its collection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,14 +216,15 @@ impl Lowerer<'_> {
                     return Err(format!("`{name}` is a record, not a value"));
                 }
                 None if name == "now" => d.now(),
-                None => return Err(format!("`{name}` cannot be read here")),
+                None => return Err(format!("`{name}` cannot be read here: {}", scope.note)),
             },
             Node::Field { base, name } => match &base.node {
                 Node::Var(var) => match lookup(scope, var) {
                     Some(Binding::Row { alias, .. }) => format!("{alias}.{}", self.q(name)),
                     _ => {
                         return Err(format!(
-                            "`{var}.{name}` cannot be read here: a condition over a collection is computed in one pass over that collection and reads only its own element"
+                            "`{var}.{name}` cannot be read here: {}",
+                            scope.note
                         ));
                     }
                 },
@@ -569,6 +575,7 @@ fn child_scope(var: &str, binding: Binding) -> Scope {
         vars: vec![(var.to_string(), binding)],
         audiences: None,
         features: true,
+        note: ELEMENT_ONLY,
     }
 }
 
@@ -577,9 +584,7 @@ fn row_schema(base: &Typed, scope: &Scope) -> Result<String, String> {
     match &base.node {
         Node::Var(v) => match lookup(scope, v) {
             Some(Binding::Row { schema, .. }) => Ok(schema.clone()),
-            _ => Err(format!(
-                "`{v}` cannot be read here: a condition over a collection reads only its own element"
-            )),
+            _ => Err(format!("`{v}` cannot be read here: {}", scope.note)),
         },
         _ => Err("a collection reached through a link cannot be lowered to SQL".into()),
     }
@@ -592,10 +597,151 @@ fn parent_alias(range: &Typed, scope: &Scope) -> R {
         Node::Link { base, .. } | Node::Field { base, .. } => match &base.node {
             Node::Var(v) => match lookup(scope, v) {
                 Some(Binding::Row { alias, .. }) => Ok(alias.clone()),
-                _ => Err(format!("`{v}` cannot be read here")),
+                _ => Err(format!("`{v}` cannot be read here: {}", scope.note)),
             },
             _ => Err("a collection reached through a link cannot be lowered to SQL".into()),
         },
         _ => Err("not a collection".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{Binding, Features, Lowerer, Scope};
+    use crate::cel::{CelEnv, EntityDef, FieldDef, Scope as CelScope, Type, typed};
+    use crate::render::dialect::{DuckDb, Spark};
+
+    fn env() -> CelEnv {
+        let mut env = CelEnv::default();
+        let mut account = EntityDef::default();
+        for (f, t) in [
+            ("status", Type::String),
+            ("domain", Type::String),
+            ("tags", Type::list(Type::String)),
+        ] {
+            account.fields.insert(f.into(), FieldDef::new(t));
+        }
+        account.to_many.insert("people".into(), "person".into());
+        let mut person = EntityDef::default();
+        person
+            .fields
+            .insert("title".into(), FieldDef::new(Type::String));
+        person.to_one.insert("account".into(), "account".into());
+        env.entities.insert("account".into(), account);
+        env.entities.insert("person".into(), person);
+        env
+    }
+
+    fn links() -> BTreeMap<String, BTreeMap<String, (String, Option<String>)>> {
+        let mut person = BTreeMap::new();
+        person.insert(
+            "account".to_string(),
+            ("account".to_string(), Some("people".to_string())),
+        );
+        BTreeMap::from([("person".to_string(), person)])
+    }
+
+    fn scope() -> Scope {
+        Scope {
+            vars: vec![(
+                "account".into(),
+                Binding::Row {
+                    alias: "r".into(),
+                    schema: "account".into(),
+                },
+            )],
+            audiences: Some("r".into()),
+            features: true,
+            note: "",
+        }
+    }
+
+    fn lower_all(exprs: &[&str]) -> (Vec<Result<String, String>>, Features) {
+        let links = links();
+        let mut lw = Lowerer {
+            dialect: &DuckDb,
+            links: &links,
+            features: Features::default(),
+        };
+        let out = exprs
+            .iter()
+            .map(|e| {
+                let t = typed::build(e, &env(), &CelScope::account()).expect(e);
+                lw.boolean(&t, &scope())
+            })
+            .collect();
+        (out, lw.features)
+    }
+
+    #[test]
+    fn one_column_per_distinct_sub_predicate() {
+        let (out, features) = lower_all(&[
+            r#"account.people.exists(p, p.title == "CTO")"#,
+            r#"account.status == "prospect" && account.people.exists(q, q.title == "CTO")"#,
+            r#"account.people.exists(p, p.title == "CFO")"#,
+        ]);
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
+        let people = &features.collections[&("account".to_string(), "people".to_string())];
+        // The variable name does not matter: `p` and `q` share a column.
+        assert_eq!(people.features.len(), 2);
+        assert_eq!(out[0].as_deref(), Ok(r#"(r."f_people_1" = 1)"#));
+    }
+
+    #[test]
+    fn booleans_never_are_null() {
+        let (out, _) = lower_all(&[r#"!(account.status == "customer")"#]);
+        assert_eq!(
+            out[0].as_deref(),
+            Ok(r#"(NOT COALESCE((r."status" = 'customer'), FALSE))"#)
+        );
+    }
+
+    #[test]
+    fn membership_in_a_list_field_is_a_feature() {
+        let (out, features) = lower_all(&[r#""x" in account.tags"#]);
+        assert_eq!(out[0].as_deref(), Ok(r#"(r."f_tags_1" = 1)"#));
+        let tags = &features.collections[&("account".to_string(), "tags".to_string())];
+        assert_eq!(
+            tags.features[0].aggregate,
+            "MAX(CASE WHEN COALESCE(c.__elem = 'x', FALSE) THEN 1 ELSE 0 END)"
+        );
+    }
+
+    #[test]
+    fn a_condition_over_a_collection_cannot_read_the_enclosing_row() {
+        let (out, _) = lower_all(&["account.people.exists(p, p.title == account.domain)"]);
+        let err = out[0].as_ref().expect_err("must not lower");
+        assert!(err.contains("reads only its own element"), "{err}");
+    }
+
+    #[test]
+    fn dialects_differ_only_in_details() {
+        let links = links();
+        let t = typed::build(
+            r#"account.status.startsWith("pro")"#,
+            &env(),
+            &CelScope::account(),
+        )
+        .expect("builds");
+        let mut duck = Lowerer {
+            dialect: &DuckDb,
+            links: &links,
+            features: Features::default(),
+        };
+        let mut spark = Lowerer {
+            dialect: &Spark,
+            links: &links,
+            features: Features::default(),
+        };
+        assert_eq!(
+            duck.boolean(&t, &scope()).as_deref(),
+            Ok(r#"COALESCE(STARTS_WITH(r."status", 'pro'), FALSE)"#)
+        );
+        assert_eq!(
+            spark.boolean(&t, &scope()).as_deref(),
+            Ok("COALESCE(STARTSWITH(r.`status`, 'pro'), FALSE)")
+        );
     }
 }

@@ -108,6 +108,7 @@ fn account_scope(account: &str) -> Scope {
         )],
         audiences: Some("r".into()),
         features: true,
+        note: "",
     }
 }
 
@@ -408,6 +409,7 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
         )],
         audiences: None,
         features: true,
+        note: "a person audience is lowered over the person and its own collections only",
     };
     let q = |s: &str| d.ident(s);
     let mut cols = Vec::new();

@@ -261,3 +261,154 @@ mod tests {
         assert!(bucket("webinar", "ACC-000001") < 100);
     }
 }
+
+/// One exported row: the audience it is exported for, the account, the
+/// person (for person rows) and the mapped values in mapping order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportRow {
+    pub audience: String,
+    pub account: Option<String>,
+    pub person: Option<String>,
+    pub values: Vec<Value>,
+}
+
+/// The rows an activation exports, as the export SQL must produce them:
+/// members of each activated audience, minus members of any excluded
+/// audience; person rows expand to the account's people that pass the people
+/// filter and every consent filter; mapped values evaluated per row.
+pub fn export_rows(
+    plan: &Plan,
+    name: &str,
+    accounts: &[Rc<Record>],
+    people: &[Rc<Record>],
+    members: &Memberships,
+    person_members: &Memberships,
+    now: i64,
+) -> Result<Vec<ExportRow>, String> {
+    let model = Model::new(plan);
+    let a = plan
+        .activations
+        .get(name)
+        .ok_or_else(|| format!("no activation {name}"))?;
+    let person_rows = a.rows == "person";
+    let account_key = model.key(&model.account);
+    let person_key = model
+        .person
+        .as_ref()
+        .map(|p| model.key(p))
+        .unwrap_or_default();
+    let people_link = model.person.as_ref().and_then(|p| {
+        plan.schemas
+            .get(p)?
+            .links
+            .values()
+            .find(|l| l.to == model.account)?
+            .reverse
+            .clone()
+    });
+    let none = |_: &str| false;
+    let ctx = EvalCtx {
+        now,
+        in_audience: &none,
+    };
+    let typed = |e: &str| model.typed(e, person_rows);
+    let mapping = a
+        .mapping
+        .iter()
+        .map(|m| typed(&m.expr))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut filters = Vec::new();
+    if person_rows {
+        if let Some(p) = &a.people {
+            filters.push(typed(p)?);
+        }
+        for c in &a.consent {
+            filters.push(typed(&c.require)?);
+        }
+    }
+    let excluded = |key: &str| {
+        a.exclude.iter().any(|e| {
+            members
+                .get(&audience_column(e))
+                .is_some_and(|m| m.contains(key))
+        })
+    };
+    let by_key: BTreeMap<String, &Rc<Record>> = accounts
+        .iter()
+        .map(|r| (key_of(r, &account_key), r))
+        .collect();
+    // The account of each person, through the account's collection.
+    let mut account_of: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(link) = &people_link {
+        for acc in accounts {
+            for p in acc.many.get(link).into_iter().flatten() {
+                account_of
+                    .entry(key_of(p, &person_key))
+                    .or_insert_with(|| key_of(acc, &account_key));
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    let mut emit = |audience: &str, acc: Option<&Rc<Record>>, person: Option<&Rc<Record>>| {
+        let mut vars = vec![(
+            "account".to_string(),
+            acc.map_or(Value::Null, |r| Value::Entity(r.clone())),
+        )];
+        if let Some(p) = person {
+            vars.push(("person".into(), Value::Entity(p.clone())));
+        }
+        if filters.iter().all(|f| eval::eval(f, &vars, &ctx).truthy()) {
+            rows.push(ExportRow {
+                audience: audience.to_string(),
+                account: acc.map(|r| key_of(r, &account_key)),
+                person: person.map(|p| key_of(p, &person_key)),
+                values: mapping.iter().map(|m| eval::eval(m, &vars, &ctx)).collect(),
+            });
+        }
+    };
+    for audience in &a.audiences {
+        let base = audience.split('.').next().unwrap_or(audience);
+        let is_person = plan
+            .audiences
+            .get(base)
+            .is_some_and(|x| x.entity == "person");
+        let Some(set) =
+            (if is_person { person_members } else { members }).get(&audience_column(audience))
+        else {
+            continue;
+        };
+        if is_person {
+            for p in people
+                .iter()
+                .filter(|p| set.contains(&key_of(p, &person_key)))
+            {
+                let acc = account_of
+                    .get(&key_of(p, &person_key))
+                    .and_then(|k| by_key.get(k))
+                    .copied();
+                if acc.is_some_and(|r| excluded(&key_of(r, &account_key))) {
+                    continue;
+                }
+                emit(audience, acc, Some(p));
+            }
+            continue;
+        }
+        for key in set {
+            let Some(acc) = by_key.get(key).copied() else {
+                continue;
+            };
+            if excluded(key) {
+                continue;
+            }
+            if person_rows {
+                let link = people_link.clone().unwrap_or_default();
+                for p in acc.many.get(&link).into_iter().flatten() {
+                    emit(audience, Some(acc), Some(p));
+                }
+            } else {
+                emit(audience, Some(acc), None);
+            }
+        }
+    }
+    Ok(rows)
+}

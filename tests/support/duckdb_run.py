@@ -1,7 +1,8 @@
 """Runs rendered DuckDB jobs over canonical tables; prints memberships as JSON.
 
 Usage: duckdb_run.py DATA_DIR SQL_DIR NOW
-DATA_DIR holds <schema>.jsonl and tables.json (schema -> column -> type);
+DATA_DIR holds <schema>.jsonl, tables.json (schema -> column -> type) and
+audiences.json (entity -> audience columns);
 SQL_DIR holds audiences.sql, person_audiences.sql and exports/*.sql.
 Output: {"accounts": {column: [keys]}, "people": {...}, "exports": {name: rows}}.
 """
@@ -32,13 +33,14 @@ def job(name):
         return f.read().replace("@ACCORD_NOW@", now)
 
 
+audience_columns = json.load(open(os.path.join(data, "audiences.json")))
+
+
 def members(table, key):
-    cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     out = {}
-    for c in cols:
-        if c.startswith("B2B_") or c.startswith("__pre_"):
-            rows = con.execute(f'SELECT {key} FROM {table} WHERE "{c}" ORDER BY 1').fetchall()
-            out[c] = [r[0] for r in rows]
+    for c in audience_columns["account" if table == "accord_accounts" else "person"]:
+        rows = con.execute(f'SELECT {key} FROM {table} WHERE "{c}" ORDER BY 1').fetchall()
+        out[c] = [r[0] for r in rows]
     return out
 
 
@@ -49,7 +51,13 @@ if os.path.exists(os.path.join(sql_dir, "person_audiences.sql")):
     con.execute("CREATE TABLE accord_people AS " + job("person_audiences.sql"))
     result["people"] = members("accord_people", "__person_key")
 exports = os.path.join(sql_dir, "exports")
-for name in sorted(os.listdir(exports)):
-    rows = con.execute(job(os.path.join("exports", name))).fetchall()
-    result["exports"][name] = len(rows)
-print(json.dumps(result, sort_keys=True))
+for name in sorted(os.listdir(exports)) if os.path.isdir(exports) else []:
+    cur = con.execute(job(os.path.join("exports", name)))
+    cols = [d[0] for d in cur.description]
+    rows = []
+    for row in cur.fetchall():
+        r = dict(zip(cols, row))
+        mapped = [v for c, v in zip(cols, row) if not c.startswith("__")]
+        rows.append([r["__audience"], r.get("__account_key"), r.get("__person_key")] + mapped)
+    result["exports"][name[: -len(".sql")]] = rows
+print(json.dumps(result, sort_keys=True, default=str))
