@@ -48,10 +48,14 @@ impl Engine {
             .max(1);
         let rows = batch.num_rows();
         let chunk = rows.div_ceil(parts).max(1);
-        let partitions: Vec<Vec<RecordBatch>> = (0..rows.max(1))
-            .step_by(chunk)
-            .map(|off| vec![batch.slice(off, chunk.min(rows - off.min(rows)))])
-            .collect();
+        let partitions: Vec<Vec<RecordBatch>> = if rows == 0 {
+            vec![vec![batch]]
+        } else {
+            (0..rows)
+                .step_by(chunk)
+                .map(|off| vec![batch.slice(off, chunk.min(rows - off))])
+                .collect()
+        };
         let table = MemTable::try_new(schema, partitions).map_err(|e| e.to_string())?;
         let _ = self.ctx.deregister_table(name);
         self.ctx
@@ -83,8 +87,9 @@ impl Engine {
                 // An empty result still has a schema.
                 return self.runtime.block_on(async {
                     let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
-                    let schema: datafusion::arrow::datatypes::Schema = df.schema().into();
-                    Ok(RecordBatch::new_empty(Arc::new(schema)))
+                    Ok(RecordBatch::new_empty(Arc::new(
+                        df.schema().as_arrow().clone(),
+                    )))
                 });
             }
         };
