@@ -28,10 +28,9 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let config = SessionConfig::new()
-            .with_information_schema(false)
-            // Identifiers are case sensitive, as in the specs.
-            .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
+        // Rendered SQL quotes every name from the specs, so the default
+        // identifier normalisation leaves them as written.
+        let config = SessionConfig::new().with_information_schema(false);
         Ok(Engine {
             ctx: SessionContext::new_with_config(config),
             runtime,

@@ -4,7 +4,7 @@
 //!
 //! Typing: every schema field becomes a nullable column of its type
 //! (`string` Utf8, `int` Int64, `double` Float64, `bool` Boolean,
-//! `timestamp` Timestamp(µs, UTC), `list<T>` List(T)). A field the files do
+//! `timestamp` Timestamp(µs) holding UTC, `list<T>` List(T)). A field the files do
 //! not carry is all null, and is recorded as absent so that unification
 //! lets another source provide it. An empty CSV cell is null. In CSV a list
 //! is a JSON array (`["a","b"]`) or `|`-separated values.
@@ -51,7 +51,7 @@ pub fn arrow_type(ty: &str) -> DataType {
         "int" => DataType::Int64,
         "double" => DataType::Float64,
         "bool" => DataType::Boolean,
-        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
         "list<string>" => item(DataType::Utf8),
         "list<int>" => item(DataType::Int64),
         "list<double>" => item(DataType::Float64),
@@ -100,7 +100,7 @@ impl Column {
             "int" => Column::Int(Int64Builder::new()),
             "double" => Column::Float(Float64Builder::new()),
             "bool" => Column::Bool(BooleanBuilder::new()),
-            "timestamp" => Column::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+            "timestamp" => Column::Ts(TimestampMicrosecondBuilder::new()),
             "list<string>" => Column::Strs(ListBuilder::new(StringBuilder::new())),
             "list<int>" => Column::Ints(ListBuilder::new(Int64Builder::new())),
             "list<double>" => Column::Floats(ListBuilder::new(Float64Builder::new())),
@@ -672,16 +672,9 @@ fn read_parquet(
         match batch.column_by_name(field.name()) {
             Some(col) => {
                 present[i] = true;
-                let typed = match (col.data_type(), field.data_type()) {
-                    // Timestamps without a zone are read as UTC.
-                    (DataType::Timestamp(_, None), DataType::Timestamp(_, Some(_))) => {
-                        let utc = cast(col, &DataType::Timestamp(TimeUnit::Microsecond, None))
-                            .map_err(|e| err(&e))?;
-                        cast(&utc, field.data_type())
-                    }
-                    _ => cast(col, field.data_type()),
-                }
-                .map_err(|e| err(&format!("`{}`: {e}", field.name())))?;
+                // A zoned timestamp becomes its UTC wall time.
+                let typed = cast(col, field.data_type())
+                    .map_err(|e| err(&format!("`{}`: {e}", field.name())))?;
                 columns.push(typed);
             }
             None => columns.push(new_null_array(field.data_type(), batch.num_rows())),
