@@ -200,18 +200,18 @@ fn link_people(
         "WITH p AS ({direct}){domains} SELECT {columns}, CASE WHEN p.__direct IS NOT NULL THEN 'key' WHEN {domain_id} IS NOT NULL THEN 'email_domain' END AS __link FROM p {domain_join}"
     );
     let linked = engine.query(&sql)?;
-    engine.register("__linked", linked.clone())?;
+    engine.register("__linked", linked)?;
     let mut report = LinkReport {
         from: name.to_string(),
         to: account_name.to_string(),
         ..LinkReport::default()
     };
-    let counts = engine.query(&format!(
+    let counts = engine.query(
         "SELECT count(*) AS n, \
            count(CASE WHEN __link = 'key' THEN 1 END) AS by_key, \
            count(CASE WHEN __link = 'email_domain' THEN 1 END) AS by_domain \
-         FROM __linked"
-    ))?;
+         FROM __linked",
+    )?;
     let get = |batch: &datafusion::arrow::record_batch::RecordBatch, i: usize| -> u64 {
         let col = batch.column(i);
         if col.is_empty() {
