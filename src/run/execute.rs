@@ -1,7 +1,7 @@
 //! One run, in order: finish deliveries a crash interrupted, read and unify
-//! the data, evaluate the audiences (the rendered feature table, then
-//! composition), build each activation's destination rows, deliver the
-//! changes, commit state, record the run.
+//! the data, evaluate the audiences (the rendered audience queries), build
+//! each activation's destination rows (the rendered export queries), deliver
+//! the changes, commit state, record the run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
