@@ -365,17 +365,15 @@ fn time_accord(dir: &Path) -> (f64, Vec<u64>) {
 /// The hand-written DuckDB queries; returns (seconds, sizes).
 fn time_duckdb(dir: &Path, audiences: usize) -> (f64, Vec<u64>) {
     let queries: Vec<String> = (0..audiences).map(|i| audience(i).1).collect();
-    let script = format!(
-        "import duckdb, json, sys, time\n\
+    let script = "import duckdb, json, sys, time\n\
          t = time.time()\n\
          con = duckdb.connect()\n\
          con.execute(\"SET TimeZone = 'UTC'\")\n\
          sizes = [con.execute(q).fetchone()[0] for q in json.loads(sys.argv[1])]\n\
-         print(json.dumps({{'seconds': time.time() - t, 'sizes': sizes}}))\n"
-    );
+         print(json.dumps({'seconds': time.time() - t, 'sizes': sizes}))\n";
     let out = Command::new("python3")
         .arg("-c")
-        .arg(&script)
+        .arg(script)
         .arg(serde_json::to_string(&queries).expect("json"))
         .current_dir(dir)
         .output()

@@ -6,6 +6,7 @@
 //! `datafusion` jobs, the interpreter through the test loader.
 #![cfg(feature = "engine")]
 
+#[allow(dead_code)]
 #[path = "support/data.rs"]
 mod data;
 

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder, new_null_array,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder, new_null_array,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -155,19 +155,6 @@ impl Column {
             Column::Strs(mut b) => Arc::new(b.finish()),
             Column::Ints(mut b) => Arc::new(b.finish()),
             Column::Floats(mut b) => Arc::new(b.finish()),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Column::Str(b) => b.len(),
-            Column::Int(b) => b.len(),
-            Column::Float(b) => b.len(),
-            Column::Bool(b) => b.len(),
-            Column::Ts(b) => b.len(),
-            Column::Strs(b) => b.len(),
-            Column::Ints(b) => b.len(),
-            Column::Floats(b) => b.len(),
         }
     }
 }
