@@ -30,5 +30,6 @@ pub mod load;
 pub mod plan;
 pub mod render;
 pub mod resolve;
+pub mod run;
 pub mod source;
 pub mod syntax;

@@ -3,6 +3,7 @@
 
 mod jobs;
 mod render;
+mod run;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ enum Command {
     /// Render the plan into jobs: audience and export SQL per dialect,
     /// delivery manifests.
     Render(jobs::RenderArgs),
+    /// Run the plan on data with the embedded engine: read sources, evaluate
+    /// audiences, deliver what changed, record the run.
+    Run(run::RunArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -53,10 +57,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DataFormat::Text)]
         format: DataFormat,
     },
-    /// Explain a diagnostic code (`accord explain A0103`), or why an
-    /// activation is allowed or blocked (`accord explain activation NAME [DIR]`).
+    /// Explain a diagnostic code (`accord explain A0103`), why an activation
+    /// is allowed or blocked (`accord explain activation NAME [DIR]`), or why
+    /// an account is in or out of an audience (`accord explain account ID
+    /// [DIR] --audience NAME`, with the engine).
     Explain {
-        /// A code (A0103), `codes` to list them all, or `activation NAME [DIR]`.
+        /// A code (A0103), `codes` to list them all, `activation NAME [DIR]`,
+        /// or `account ID [DIR]`.
         #[arg(required = true, num_args = 1..=3)]
         words: Vec<String>,
         /// For `activation`: the environment to judge against.
@@ -69,6 +76,12 @@ enum Command {
         /// For `activation`: also evaluate draft policies.
         #[arg(long)]
         drafts: bool,
+        /// For `account ID [DIR]`: the audience (or `NAME.part`) to explain.
+        #[arg(long)]
+        audience: Option<String>,
+        /// For `account`: the evaluation time (RFC 3339); defaults to now.
+        #[arg(long)]
+        now: Option<String>,
         /// For `activation`: `text` for people, `json` (the verdict as data) for tools.
         #[arg(long, value_enum, default_value_t = DataFormat::Text)]
         format: DataFormat,
@@ -159,13 +172,25 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan(args),
         Command::Diff(args) => diff(args),
         Command::Render(args) => jobs::render_cmd(args),
+        Command::Run(args) => run::run_cmd(args),
         Command::Explain {
             words,
             env,
             today,
             drafts,
             format,
+            audience,
+            now,
         } => match words.as_slice() {
+            [first, rest @ ..] if first == "account" => run::explain_account_cmd(
+                rest,
+                run::ExplainAccountArgs {
+                    env,
+                    audience,
+                    now,
+                    format,
+                },
+            ),
             [first, rest @ ..] if first == "activation" => explain_activation(
                 rest,
                 ExplainOptions {
@@ -177,7 +202,9 @@ pub fn main() -> ExitCode {
             ),
             [code] => explain(code),
             _ => {
-                eprintln!("error: `accord explain` takes a code, or `activation NAME [DIR]`");
+                eprintln!(
+                    "error: `accord explain` takes a code, `activation NAME [DIR]` or `account ID [DIR] --audience NAME`"
+                );
                 EXIT_USAGE
             }
         },

@@ -1,0 +1,433 @@
+//! The `accord run` benchmark: B2B data at 100k accounts, 1M people, 10M
+//! email-open events (Parquet, written with the Arrow writer), audiences
+//! generated from five rule shapes, run end to end by `accord` (compile,
+//! render, read, unify, evaluate, deliver one activation) and, on the same
+//! files in the same process run, the same audiences written by hand as one
+//! SQL query each in DuckDB (the `duckdb` python package).
+//!
+//! `cargo bench --features engine --bench run`; environment:
+//! - `ACCORD_BENCH_SCALE` (default 1.0) scales the data (0.1 = 10k accounts);
+//! - `ACCORD_BENCH_AUDIENCES` (default `5,50`) the audience counts to time,
+//!   to show how the time grows with the number of audiences.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use accord::compile::{self, Options};
+use accord::run::{self, time};
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+
+const NOW: &str = "2026-11-28T12:00:00Z";
+const INDUSTRIES: &[&str] = &[
+    "Software",
+    "Fintech",
+    "Healthcare",
+    "Retail",
+    "Manufacturing",
+];
+const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "JP"];
+const SENIORITY: &[&str] = &[
+    "C-Level",
+    "VP",
+    "Director",
+    "Manager",
+    "Individual Contributor",
+];
+const DEPARTMENTS: &[&str] = &["Data", "Engineering", "IT", "Finance", "Marketing"];
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn write_parquet(path: &Path, batches: impl Iterator<Item = RecordBatch>) {
+    let mut batches = batches.peekable();
+    let schema = batches.peek().expect("one batch").schema();
+    let file = std::fs::File::create(path).expect("create parquet");
+    let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
+    for b in batches {
+        writer.write(&b).expect("write batch");
+    }
+    writer.close().expect("close parquet");
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn strings(v: Vec<String>) -> ArrayRef {
+    Arc::new(StringArray::from(v))
+}
+
+/// Writes the data files; returns (accounts, people, events).
+fn generate(dir: &Path, scale: f64) -> (usize, usize, usize) {
+    let accounts = ((100_000.0 * scale) as usize).max(100);
+    let people = accounts * 10;
+    let events = people * 10;
+    let now = time::parse_timestamp(NOW).expect("now");
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("accountId", DataType::Utf8, true),
+        Field::new("industry", DataType::Utf8, true),
+        Field::new("employees", DataType::Int64, true),
+        Field::new("country", DataType::Utf8, true),
+        Field::new("updatedAt", ts_type(), true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            strings((0..accounts).map(|i| format!("A{i:07}")).collect()),
+            strings(
+                (0..accounts)
+                    .map(|_| INDUSTRIES[rng.below(5) as usize].to_string())
+                    .collect(),
+            ),
+            Arc::new(Int64Array::from(
+                (0..accounts)
+                    .map(|_| rng.below(10_000) as i64)
+                    .collect::<Vec<_>>(),
+            )),
+            strings(
+                (0..accounts)
+                    .map(|_| COUNTRIES[rng.below(5) as usize].to_string())
+                    .collect(),
+            ),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![now - 3_600_000_000; accounts])
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .expect("accounts batch");
+    write_parquet(&dir.join("data/accounts.parquet"), std::iter::once(batch));
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("personId", DataType::Utf8, true),
+        Field::new("accountId", DataType::Utf8, true),
+        Field::new("seniority", DataType::Utf8, true),
+        Field::new("department", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            strings((0..people).map(|i| format!("P{i:08}")).collect()),
+            strings(
+                (0..people)
+                    .map(|_| format!("A{:07}", rng.below(accounts as u64)))
+                    .collect(),
+            ),
+            strings(
+                (0..people)
+                    .map(|_| SENIORITY[rng.below(5) as usize].to_string())
+                    .collect(),
+            ),
+            strings(
+                (0..people)
+                    .map(|_| DEPARTMENTS[rng.below(5) as usize].to_string())
+                    .collect(),
+            ),
+        ],
+    )
+    .expect("people batch");
+    write_parquet(&dir.join("data/people.parquet"), std::iter::once(batch));
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("eventId", DataType::Utf8, true),
+        Field::new("personId", DataType::Utf8, true),
+        Field::new("occurredAt", ts_type(), true),
+        Field::new("campaign", DataType::Utf8, true),
+    ]));
+    let chunk = 1_000_000usize;
+    let batches = (0..events).step_by(chunk).map(|start| {
+        let n = chunk.min(events - start);
+        let mut r = Rng(0x5151_0000 + start as u64);
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                strings((start..start + n).map(|i| format!("E{i:09}")).collect()),
+                strings(
+                    (0..n)
+                        .map(|_| format!("P{:08}", r.below(people as u64)))
+                        .collect(),
+                ),
+                Arc::new(
+                    TimestampMicrosecondArray::from(
+                        (0..n)
+                            .map(|_| now - (r.below(180 * 86_400) as i64) * 1_000_000)
+                            .collect::<Vec<_>>(),
+                    )
+                    .with_timezone("UTC"),
+                ),
+                strings((0..n).map(|_| format!("c{}", r.below(40))).collect()),
+            ],
+        )
+        .expect("events batch")
+    });
+    write_parquet(&dir.join("data/email_opened.parquet"), batches);
+    (accounts, people, events)
+}
+
+/// Audience `i`: a CEL rule and the hand-written DuckDB query counting it.
+fn audience(i: usize) -> (String, String) {
+    let industry = INDUSTRIES[i % 5];
+    let country = COUNTRIES[(i / 5) % 5];
+    let k = 1000 + (i * 137) % 8000;
+    let days = 3 + i % 60;
+    let accounts = "read_parquet('data/accounts.parquet')";
+    let people = "read_parquet('data/people.parquet')";
+    let events = "read_parquet('data/email_opened.parquet')";
+    let now = "TIMESTAMPTZ '2026-11-28 12:00:00+00'";
+    match i % 5 {
+        0 => (
+            format!(r#"account.industry == "{industry}" && account.employees >= {k}"#),
+            format!(
+                "SELECT count(*) FROM {accounts} WHERE industry = '{industry}' AND employees >= {k}"
+            ),
+        ),
+        1 => (
+            format!(
+                r#"account.country == "{country}" && account.people.exists(p, p.seniority == "{}")"#,
+                SENIORITY[i % 5]
+            ),
+            format!(
+                "SELECT count(*) FROM {accounts} a WHERE a.country = '{country}' AND EXISTS (SELECT 1 FROM {people} p WHERE p.accountId = a.accountId AND p.seniority = '{}')",
+                SENIORITY[i % 5]
+            ),
+        ),
+        2 => (
+            format!(
+                "account.people.exists(p, p.emailOpens.exists(e, e.occurredAt > now - days({days})))"
+            ),
+            format!(
+                "SELECT count(*) FROM {accounts} a WHERE a.accountId IN (SELECT p.accountId FROM {people} p JOIN {events} e ON e.personId = p.personId WHERE e.occurredAt > {now} - INTERVAL {days} DAY)"
+            ),
+        ),
+        3 => (
+            format!(
+                r#"size(account.people.filter(p, p.department == "{}")) >= {}"#,
+                DEPARTMENTS[i % 5],
+                1 + i % 4
+            ),
+            format!(
+                "SELECT count(*) FROM {accounts} a WHERE a.accountId IN (SELECT accountId FROM {people} WHERE department = '{}' GROUP BY accountId HAVING count(*) >= {})",
+                DEPARTMENTS[i % 5],
+                1 + i % 4
+            ),
+        ),
+        _ => (
+            format!(
+                r#"account.industry != "{industry}" && account.people.exists(p, p.emailOpens.exists(e, e.campaign == "c{}"))"#,
+                i % 40
+            ),
+            format!(
+                "SELECT count(*) FROM {accounts} a WHERE a.industry <> '{industry}' AND a.accountId IN (SELECT p.accountId FROM {people} p JOIN {events} e ON e.personId = p.personId WHERE e.campaign = 'c{}')",
+                i % 40
+            ),
+        ),
+    }
+}
+
+fn write_project(dir: &Path, audiences: usize) {
+    let mut specs = String::from(
+        r#"[project]
+name = "bench"
+format = 1
+
+[environment.dev]
+enforcement = "warn"
+
+[schema.account]
+class = "account"
+key = "accountId"
+[schema.account.fields]
+accountId = { type = "string", identity = "crm_account_id" }
+industry  = { type = "string", values = ["Software", "Fintech", "Healthcare", "Retail", "Manufacturing"] }
+employees = "int"
+country   = "string"
+updatedAt = "timestamp"
+
+[schema.person]
+class = "person"
+key = "personId"
+[schema.person.fields]
+personId   = "string"
+accountId  = "string"
+seniority  = "string"
+department = "string"
+[schema.person.links.account]
+to = "account"
+by = "accountId"
+reverse = "people"
+
+[schema.email_opened]
+class = "event"
+key = "eventId"
+timestamp = "occurredAt"
+[schema.email_opened.fields]
+eventId    = "string"
+personId   = "string"
+occurredAt = "timestamp"
+campaign   = "string"
+[schema.email_opened.links.person]
+to = "person"
+by = "personId"
+reverse = "emailOpens"
+
+[source.accounts]
+schema = "account"
+path = "data/accounts.parquet"
+[source.people]
+schema = "person"
+path = "data/people.parquet"
+[source.opens]
+schema = "email_opened"
+path = "data/email_opened.parquet"
+
+[destination.files]
+type = "filesystem"
+path = "out"
+format = "csv"
+
+[activation.bench_files]
+destination = "files"
+audiences = ["B2B_Bench_0"]
+schedule = "daily@02:00"
+export = "full"
+[activation.bench_files.map]
+accountId = "account.accountId"
+"#,
+    );
+    for i in 0..audiences {
+        let (rule, _) = audience(i);
+        let _ = write!(specs, "\n[audience.B2B_Bench_{i}]\nrule = '''{rule}'''\n");
+    }
+    std::fs::write(dir.join("accord.toml"), specs).expect("write specs");
+}
+
+/// `accord run` through the library, end to end; returns (seconds, sizes).
+fn time_accord(dir: &Path) -> (f64, Vec<u64>) {
+    let _ = std::fs::remove_dir_all(dir.join(".accord"));
+    let _ = std::fs::remove_dir_all(dir.join("out"));
+    let started = Instant::now();
+    let options = Options {
+        environment: Some("dev".into()),
+        today: compile::parse_date("2026-11-28"),
+        ..Options::default()
+    };
+    let compiled = compile::check(dir, &options).expect("bench project loads");
+    let plan = compile::plan(&compiled)
+        .unwrap_or_else(|| panic!("bench project has errors: {:?}", compiled.diagnostics.len()));
+    let (jobs, problems) = accord::render::render(
+        &plan,
+        &accord::render::Options {
+            dialects: vec!["datafusion".into()],
+            ..accord::render::Options::default()
+        },
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let report = run::run(
+        &plan,
+        &jobs,
+        dir,
+        &run::Options {
+            now: time::parse_timestamp(NOW).expect("now"),
+            ..run::Options::default()
+        },
+    )
+    .expect("accord run");
+    let secs = started.elapsed().as_secs_f64();
+    let mut sizes: Vec<(usize, u64)> = report
+        .audiences
+        .iter()
+        .map(|(n, s)| (n.trim_start_matches("B2B_Bench_").parse().unwrap_or(0), *s))
+        .collect();
+    sizes.sort();
+    (secs, sizes.into_iter().map(|(_, s)| s).collect())
+}
+
+/// The hand-written DuckDB queries; returns (seconds, sizes).
+fn time_duckdb(dir: &Path, audiences: usize) -> (f64, Vec<u64>) {
+    let queries: Vec<String> = (0..audiences).map(|i| audience(i).1).collect();
+    let script = "import duckdb, json, sys, time\n\
+         t = time.time()\n\
+         con = duckdb.connect()\n\
+         con.execute(\"SET TimeZone = 'UTC'\")\n\
+         sizes = [con.execute(q).fetchone()[0] for q in json.loads(sys.argv[1])]\n\
+         print(json.dumps({'seconds': time.time() - t, 'sizes': sizes}))\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(serde_json::to_string(&queries).expect("json"))
+        .current_dir(dir)
+        .output()
+        .expect("python3 runs (the duckdb python package is needed)");
+    assert!(
+        out.status.success(),
+        "duckdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    (
+        v["seconds"].as_f64().unwrap_or(0.0),
+        v["sizes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+            .unwrap_or_default(),
+    )
+}
+
+fn main() {
+    let scale: f64 = std::env::var("ACCORD_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let counts: Vec<usize> = std::env::var("ACCORD_BENCH_AUDIENCES")
+        .unwrap_or_else(|_| "5,50".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("accord-bench-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let started = Instant::now();
+    let (a, p, e) = generate(&dir, scale);
+    println!(
+        "data: {a} accounts, {p} people, {e} events (Parquet), generated in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>10} {:>12} {:>12} {:>8}",
+        "audiences", "accord (s)", "duckdb (s)", "ratio"
+    );
+    for n in counts {
+        write_project(&dir, n);
+        let (accord_s, accord_sizes) = time_accord(&dir);
+        let (duck_s, duck_sizes) = time_duckdb(&dir, n);
+        assert_eq!(
+            accord_sizes, duck_sizes,
+            "accord and the hand-written DuckDB SQL disagree on audience sizes"
+        );
+        println!(
+            "{n:>10} {accord_s:>12.2} {duck_s:>12.2} {:>8.2}",
+            accord_s / duck_s.max(1e-9)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,199 @@
+//! `accord run`: compile, render, and run the jobs on the embedded engine.
+//!
+//! The clock and the crash-test hook (`ACCORD_FAULT_AFTER`, see
+//! `run::io`) are read here, and handed to the run stage as values.
+
+use std::path::PathBuf;
+
+use super::EXIT_USAGE;
+#[cfg(feature = "engine")]
+use super::{EXIT_ERRORS, EXIT_OK};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The project folder (holding accord.toml).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The environment to run in (from accord.toml).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Evaluate and print audience sizes and overlaps; deliver nothing.
+    #[arg(long)]
+    pub preview: bool,
+    /// The evaluation time (RFC 3339); defaults to now.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Write file deliveries under this folder (`DIR/<destination>/...`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// `text` for people, `json` (the run report) for tools.
+    #[arg(long, value_enum, default_value_t = super::DataFormat::Text)]
+    pub format: super::DataFormat,
+}
+
+#[cfg(not(feature = "engine"))]
+pub fn run_cmd(_args: RunArgs) -> u8 {
+    run_cmd_missing_engine("accord run")
+}
+
+/// Options of `accord explain account`.
+#[cfg_attr(not(feature = "engine"), allow(dead_code))]
+pub struct ExplainAccountArgs {
+    pub env: Option<String>,
+    pub audience: Option<String>,
+    pub now: Option<String>,
+    pub format: super::DataFormat,
+}
+
+#[cfg(not(feature = "engine"))]
+pub fn explain_account_cmd(_rest: &[String], _args: ExplainAccountArgs) -> u8 {
+    run_cmd_missing_engine("accord explain account")
+}
+
+#[cfg(not(feature = "engine"))]
+fn run_cmd_missing_engine(what: &str) -> u8 {
+    eprintln!(
+        "error: this accord was built without the embedded engine, which `{what}` needs\n  \
+         = help: install it with `cargo install --path . --features engine` \
+         (or `cargo run --release --features engine -- ...`)"
+    );
+    EXIT_USAGE
+}
+
+/// The plan and the rendered `datafusion` jobs of a project, and `now`.
+#[cfg(feature = "engine")]
+fn prepare(
+    dir: &std::path::Path,
+    env: Option<String>,
+    now: Option<&str>,
+) -> Result<(crate::plan::Plan, crate::render::Jobs, i64), u8> {
+    use crate::compile::{self, Options};
+    use crate::run::time;
+
+    let now = match now {
+        Some(text) => time::parse_timestamp(text).ok_or_else(|| {
+            eprintln!("error: `--now {text}` is not a time such as 2026-11-28T12:00:00Z");
+            EXIT_USAGE
+        })?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64),
+    };
+    let today = time::format_timestamp(now);
+    let options = Options {
+        environment: env,
+        today: compile::parse_date(&today[..10]),
+        ..Options::default()
+    };
+    let compiled = compile::check(dir, &options).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })?;
+    let Some(plan) = compile::plan(&compiled) else {
+        eprintln!(
+            "error: {} has errors; `accord check {} --env ...` shows them",
+            dir.display(),
+            dir.display()
+        );
+        return Err(EXIT_ERRORS);
+    };
+    let (jobs, problems) = crate::render::render(
+        &plan,
+        &crate::render::Options {
+            dialects: vec!["datafusion".into()],
+            ..crate::render::Options::default()
+        },
+    );
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("error[{}]: {}", p.code.as_str(), p.message);
+        }
+        return Err(EXIT_ERRORS);
+    }
+    Ok((plan, jobs, now))
+}
+
+#[cfg(feature = "engine")]
+pub fn explain_account_cmd(rest: &[String], args: ExplainAccountArgs) -> u8 {
+    let Some(id) = rest.first() else {
+        eprintln!("error: `accord explain account` needs an account id");
+        return EXIT_USAGE;
+    };
+    let Some(audience) = args.audience else {
+        eprintln!("error: `accord explain account {id}` needs `--audience NAME`");
+        return EXIT_USAGE;
+    };
+    let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
+    let (plan, jobs, now) = match prepare(&dir, args.env, args.now.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match crate::run::explain::explain_account(&plan, &jobs, &dir, now, id, &audience) {
+        Ok(e) => {
+            match args.format {
+                super::DataFormat::Text => print!("{}", e.render_text()),
+                super::DataFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default())
+                }
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// One progress line on stderr, redrawn in place.
+#[cfg(feature = "engine")]
+fn progress(what: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\x1b[K[accord run] {what}...");
+    let _ = err.flush();
+}
+
+#[cfg(feature = "engine")]
+pub fn run_cmd(args: RunArgs) -> u8 {
+    use crate::run;
+
+    let (plan, jobs, now) = match prepare(&args.dir, args.env.clone(), args.now.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    // The crash-test hook: see `run::io`.
+    let fault_after = std::env::var("ACCORD_FAULT_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let run_options = run::Options {
+        now,
+        preview: args.preview,
+        out: args.out.clone(),
+        fault_after,
+        progress: terminal.then_some(progress as fn(&str)),
+    };
+    let result = run::run(&plan, &jobs, &args.dir, &run_options);
+    if terminal {
+        // Clear the progress line.
+        eprint!("\r\x1b[K");
+    }
+    match result {
+        Ok(report) => {
+            match args.format {
+                super::DataFormat::Text => print!("{}", report.render_text()),
+                super::DataFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+            }
+            let failed = report.activations.values().any(|a| a.status == "failed");
+            if failed { EXIT_ERRORS } else { EXIT_OK }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
+}

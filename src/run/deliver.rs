@@ -1,0 +1,394 @@
+//! Delivery to file destinations: rows in, files out.
+//!
+//! Input: the destination rows of one activation (columns in mapping order,
+//! cells as JSON values), the file settings of the destination, and the run
+//! id. Output: data files split at the row limit (`name.csv`, `name_2.csv`,
+//! ...), optionally gzipped, and a `manifest.json`, all under
+//! `<root>/<activation>/<run id>/`. Identities are normalised and SHA-256
+//! hashed here, per the catalog (`hash_email`, `hash_phone`).
+//!
+//! Invariants: every file is written atomically, and a file that already
+//! holds the same bytes is not written again, so delivering a run id twice
+//! (a rerun after a crash) writes exactly the files the crash prevented.
+//! Data files come before the manifest: a manifest names only complete files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::io::{self, Faults};
+
+/// How files are written, from the destination's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFormat {
+    /// `csv`, `jsonl` or `parquet`.
+    pub format: String,
+    pub gzip: bool,
+    /// Rows per file; the catalog's limit (5,000,000 for object storage).
+    pub max_rows_per_file: u64,
+    pub delimiter: u8,
+}
+
+impl Default for FileFormat {
+    fn default() -> Self {
+        FileFormat {
+            format: "csv".into(),
+            gzip: false,
+            max_rows_per_file: 5_000_000,
+            delimiter: b',',
+        }
+    }
+}
+
+/// One delivered file, as the manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Relative to the run folder.
+    pub name: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// A table of destination rows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Why an identity could not be hashed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HashError {
+    Missing,
+    Invalid(&'static str),
+}
+
+/// Trim and lower-case; for gmail.com and googlemail.com also drop dots and
+/// a `+suffix` in the local part (as The Trade Desk and Google require).
+pub fn normalize_email(email: &str) -> Result<String, HashError> {
+    let e = email.trim().to_lowercase();
+    if e.is_empty() {
+        return Err(HashError::Missing);
+    }
+    let Some((local, domain)) = e.rsplit_once('@') else {
+        return Err(HashError::Invalid("email without @"));
+    };
+    if local.is_empty() || domain.is_empty() {
+        return Err(HashError::Invalid("email without local part or domain"));
+    }
+    if domain == "gmail.com" || domain == "googlemail.com" {
+        let local = local.split('+').next().unwrap_or(local).replace('.', "");
+        return Ok(format!("{local}@{domain}"));
+    }
+    Ok(e)
+}
+
+/// E.164: `+` and 8 to 15 digits; spaces, dashes, dots and brackets dropped.
+pub fn normalize_phone(phone: &str) -> Result<String, HashError> {
+    let p = phone.trim();
+    if p.is_empty() {
+        return Err(HashError::Missing);
+    }
+    let digits: String = p.chars().filter(|c| c.is_ascii_digit()).collect();
+    let ok_chars = p
+        .chars()
+        .all(|c| c.is_ascii_digit() || " -.()+".contains(c));
+    if !p.starts_with('+') || !ok_chars || !(8..=15).contains(&digits.len()) {
+        return Err(HashError::Invalid("phone number not in E.164 form"));
+    }
+    Ok(format!("+{digits}"))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Applies a mapping's transform (`none`, `hash_email`, `hash_phone`).
+pub fn transform(kind: &str, value: &Value) -> Result<Value, HashError> {
+    let text = match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    match kind {
+        "hash_email" => {
+            let t = text.ok_or(HashError::Missing)?;
+            Ok(Value::String(sha256_hex(normalize_email(&t)?.as_bytes())))
+        }
+        "hash_phone" => {
+            let t = text.ok_or(HashError::Missing)?;
+            Ok(Value::String(sha256_hex(normalize_phone(&t)?.as_bytes())))
+        }
+        _ => Ok(value.clone()),
+    }
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(cell_text).collect::<Vec<_>>().join("|"),
+        other => other.to_string(),
+    }
+}
+
+/// Encodes rows in a format (without compression).
+pub fn encode(rows: &Rows, format: &FileFormat) -> Result<Vec<u8>, String> {
+    match format.format.as_str() {
+        "csv" => {
+            let mut out = Vec::new();
+            let line = |out: &mut Vec<u8>, cells: &mut dyn Iterator<Item = String>| {
+                let mut first = true;
+                for c in cells {
+                    if !first {
+                        out.push(format.delimiter);
+                    }
+                    first = false;
+                    let needs_quotes = c
+                        .bytes()
+                        .any(|b| b == format.delimiter || b == b'"' || b == b'\n' || b == b'\r');
+                    if needs_quotes {
+                        out.push(b'"');
+                        out.extend_from_slice(c.replace('"', "\"\"").as_bytes());
+                        out.push(b'"');
+                    } else {
+                        out.extend_from_slice(c.as_bytes());
+                    }
+                }
+                out.push(b'\n');
+            };
+            line(&mut out, &mut rows.columns.iter().cloned());
+            for row in &rows.rows {
+                line(&mut out, &mut row.iter().map(cell_text));
+            }
+            Ok(out)
+        }
+        "jsonl" | "json" => {
+            let mut out = Vec::new();
+            for row in &rows.rows {
+                let obj: serde_json::Map<String, Value> = rows
+                    .columns
+                    .iter()
+                    .cloned()
+                    .zip(row.iter().cloned())
+                    .collect();
+                serde_json::to_writer(&mut out, &obj).map_err(|e| e.to_string())?;
+                out.push(b'\n');
+            }
+            Ok(out)
+        }
+        "parquet" => encode_parquet(rows),
+        other => Err(format!("unknown file format `{other}`")),
+    }
+}
+
+#[cfg(feature = "engine")]
+fn encode_parquet(rows: &Rows) -> Result<Vec<u8>, String> {
+    use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    use std::sync::Arc;
+
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (i, name) in rows.columns.iter().enumerate() {
+        let cells = rows.rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
+        let non_null: Vec<&Value> = cells.clone().filter(|v| !v.is_null()).collect();
+        let (ty, array): (DataType, ArrayRef) =
+            if !non_null.is_empty() && non_null.iter().all(|v| v.is_boolean()) {
+                (
+                    DataType::Boolean,
+                    Arc::new(cells.map(|v| v.as_bool()).collect::<BooleanArray>()),
+                )
+            } else if !non_null.is_empty() && non_null.iter().all(|v| v.is_i64()) {
+                (
+                    DataType::Int64,
+                    Arc::new(cells.map(|v| v.as_i64()).collect::<Int64Array>()),
+                )
+            } else if !non_null.is_empty() && non_null.iter().all(|v| v.is_number()) {
+                (
+                    DataType::Float64,
+                    Arc::new(cells.map(|v| v.as_f64()).collect::<Float64Array>()),
+                )
+            } else {
+                (
+                    DataType::Utf8,
+                    Arc::new(
+                        cells
+                            .map(|v| (!v.is_null()).then(|| cell_text(v)))
+                            .collect::<StringArray>(),
+                    ),
+                )
+            };
+        fields.push(Field::new(name, ty, true));
+        arrays.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, schema, None).map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(not(feature = "engine"))]
+fn encode_parquet(_rows: &Rows) -> Result<Vec<u8>, String> {
+    Err("parquet files need the `engine` feature".into())
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    // No file name or time in the header, so the same rows give the same bytes.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).map_err(|e| e.to_string())?;
+    enc.finish().map_err(|e| e.to_string())
+}
+
+/// The file names for `parts` files: `base.ext`, `base_2.ext`, ...
+pub fn file_name(base: &str, format: &FileFormat, part: usize) -> String {
+    let ext = match format.format.as_str() {
+        "json" => "jsonl",
+        f => f,
+    };
+    let gz = if format.gzip { ".gz" } else { "" };
+    if part <= 1 {
+        format!("{base}.{ext}{gz}")
+    } else {
+        format!("{base}_{part}.{ext}{gz}")
+    }
+}
+
+/// Writes rows as files under `dir`, split at the row limit. An empty table
+/// still gets one file with a header (CSV) so consumers see the run.
+pub fn write_files(
+    dir: &Path,
+    base: &str,
+    rows: &Rows,
+    format: &FileFormat,
+    faults: &Faults,
+) -> Result<Vec<FileRecord>, String> {
+    let limit = format.max_rows_per_file.max(1) as usize;
+    let chunks: Vec<&[Vec<Value>]> = if rows.rows.is_empty() {
+        vec![&[]]
+    } else {
+        rows.rows.chunks(limit).collect()
+    };
+    let mut records = Vec::new();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let part = Rows {
+            columns: rows.columns.clone(),
+            rows: chunk.to_vec(),
+        };
+        let mut bytes = encode(&part, format)?;
+        if format.gzip {
+            bytes = gzip(&bytes)?;
+        }
+        let name = file_name(base, format, i + 1);
+        let path = dir.join(&name);
+        write_if_changed(&path, &bytes, faults)?;
+        records.push(FileRecord {
+            name,
+            rows: chunk.len() as u64,
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+        });
+    }
+    Ok(records)
+}
+
+/// Writes a file atomically unless it already holds these bytes (so
+/// delivering one run id twice is idempotent).
+pub fn write_if_changed(path: &Path, bytes: &[u8], faults: &Faults) -> Result<(), String> {
+    if std::fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    io::write_atomic(path, bytes, faults).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The manifest of one delivery: what a consumer needs to pick the files up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub activation: String,
+    pub destination: String,
+    /// `full` or `incremental`.
+    pub export: String,
+    pub format: String,
+    pub gzip: bool,
+    pub columns: Vec<String>,
+    pub files: Vec<FileRecord>,
+    pub rows: u64,
+}
+
+pub fn write_manifest(dir: &Path, manifest: &Manifest, faults: &Faults) -> Result<PathBuf, String> {
+    let mut bytes = serde_json::to_vec_pretty(manifest).map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    let path = dir.join("manifest.json");
+    write_if_changed(&path, &bytes, faults)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hashes_normalised_identities() {
+        assert_eq!(
+            normalize_email("  John.Doe+ads@GMail.com ").unwrap(),
+            "johndoe@gmail.com"
+        );
+        assert_eq!(
+            normalize_email("Ann@Example.com").unwrap(),
+            "ann@example.com"
+        );
+        assert_eq!(normalize_email(" "), Err(HashError::Missing));
+        assert!(matches!(
+            normalize_email("nope"),
+            Err(HashError::Invalid(_))
+        ));
+        assert_eq!(
+            normalize_phone("+1 (296) 161-2544").unwrap(),
+            "+12961612544"
+        );
+        assert!(normalize_phone("2961612544").is_err());
+        // sha256("ann@example.com")
+        assert_eq!(
+            transform("hash_email", &json!("ANN@example.com")).unwrap(),
+            json!(sha256_hex(b"ann@example.com"))
+        );
+        assert_eq!(transform("none", &json!(3)).unwrap(), json!(3));
+    }
+
+    #[test]
+    fn csv_quotes_and_splits() {
+        let rows = Rows {
+            columns: vec!["a".into(), "b".into()],
+            rows: vec![
+                vec![json!("x,y"), json!(1)],
+                vec![json!("q\""), Value::Null],
+                vec![json!(["l", "m"]), json!(true)],
+            ],
+        };
+        let text = String::from_utf8(encode(&rows, &FileFormat::default()).unwrap()).unwrap();
+        assert_eq!(text, "a,b\n\"x,y\",1\n\"q\"\"\",\nl|m,true\n");
+        let dir = std::env::temp_dir().join(format!("accord-deliver-{}", std::process::id()));
+        let format = FileFormat {
+            max_rows_per_file: 2,
+            gzip: true,
+            ..FileFormat::default()
+        };
+        let files = write_files(&dir, "out", &rows, &format, &Faults::default()).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["out.csv.gz", "out_2.csv.gz"]);
+        assert_eq!(files[1].rows, 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,527 @@
+//! One run, in order: finish deliveries a crash interrupted, read and unify
+//! the data, evaluate the audiences (the rendered audience queries), build
+//! each activation's destination rows (the rendered export queries), deliver
+//! the changes, commit state, record the run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::deliver::{self, FileFormat, Manifest, Rows};
+use super::engine::{self, Engine};
+use super::io::Faults;
+use super::report::{ActivationReport, Overlap, RunReport};
+use super::state::{self, Membership, Pending, Store};
+use super::{Options, sources, time, unify};
+use crate::plan::{ActivationPlan, Plan, SettingPlan};
+use crate::render::Jobs;
+use crate::render::dialect::NOW_PLACEHOLDER;
+use crate::render::lower::audience_column;
+
+/// The dialect of the embedded engine's jobs.
+const DIALECT: &str = "datafusion";
+
+/// Destination types whose deliveries are files.
+const FILE_TYPES: &[&str] = &["filesystem", "s3", "azure_blob", "gcs", "sftp"];
+
+pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<RunReport, String> {
+    let started = Instant::now();
+    let progress = |what: &str| {
+        if let Some(f) = options.progress {
+            f(what)
+        }
+    };
+    let faults = Faults::after(options.fault_after);
+    let store = Store::new(root);
+    let mut report = RunReport {
+        project: plan.project.clone(),
+        environment: plan.environment.clone(),
+        now: time::format_timestamp(options.now),
+        preview: options.preview,
+        ..RunReport::default()
+    };
+
+    // 1. Finish what a crash interrupted, before anything new.
+    if !options.preview {
+        for (name, activation) in &plan.activations {
+            if let Some(pending) = store.load_pending(name)? {
+                let committed = store.load(name)?;
+                // A crash between committing the state and removing the
+                // pending record: the delivery is complete already.
+                let done = committed
+                    .as_ref()
+                    .is_some_and(|s| s.run_id == pending.run_id);
+                let old = committed.map(|s| s.membership).unwrap_or_default();
+                let target = destination_dir(plan, activation, root, options);
+                if let (Some(dir), false) = (target, done) {
+                    deliver_changes(plan, name, activation, &dir, &old, &pending, &faults)?;
+                }
+                store.commit(&pending, &faults)?;
+                report.warnings.push(format!(
+                    "finished the delivery {} of `{name}` that an earlier run left unfinished",
+                    pending.run_id
+                ));
+            }
+        }
+    }
+
+    // 2. and 3. Read, type and unify the data; evaluate the audiences.
+    progress(&format!(
+        "reading {} sources, evaluating {} audiences",
+        plan.sources.len(),
+        plan.audiences.len()
+    ));
+    let Evaluation {
+        engine,
+        members,
+        sources,
+        links,
+        warnings,
+        now_sql,
+    } = evaluate(plan, jobs, root, options.now)?;
+    report.sources = sources;
+    report.links = links;
+    report.warnings.extend(warnings);
+    for (name, set) in &members {
+        report.audiences.insert(name.clone(), set.len() as u64);
+    }
+    let job = |path: &str| -> Option<String> {
+        jobs.get(&format!("sql/{DIALECT}/{path}"))
+            .map(|sql| sql.replace(NOW_PLACEHOLDER, &now_sql))
+    };
+    if options.preview {
+        let names: Vec<&String> = members.keys().collect();
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                // A part and its own audience always overlap: not news.
+                if b.starts_with(&format!("{a}.")) {
+                    continue;
+                }
+                let n = members[*a].intersection(&members[*b]).count() as u64;
+                if n > 0 {
+                    report.overlaps.push(Overlap {
+                        a: a.to_string(),
+                        b: b.to_string(),
+                        members: n,
+                    });
+                }
+            }
+        }
+    }
+
+    // 4. Per activation: destination rows, then delivery.
+    let mut run_hash = Sha256::new();
+    for (i, (name, activation)) in plan.activations.iter().enumerate() {
+        progress(&format!(
+            "activation {}/{}: {name}",
+            i + 1,
+            plan.activations.len()
+        ));
+        let mut a = ActivationReport {
+            destination: activation.destination.clone(),
+            destination_type: activation.destination_type.clone(),
+            export: activation.export.clone(),
+            ..ActivationReport::default()
+        };
+        let Some(sql) = job(&format!("exports/{name}.sql")) else {
+            a.status = "skipped".into();
+            a.warnings
+                .push("no rendered export job for this activation".into());
+            report.activations.insert(name.clone(), a);
+            continue;
+        };
+        let target = destination_rows(&engine, plan, activation, &sql, &members, &mut a)?;
+        a.members = target.rows.len() as u64;
+        if let Some(min) = activation.limits.min_audience_size {
+            for audience in &activation.audiences {
+                let n = target
+                    .rows
+                    .values()
+                    .filter(|r| r.first() == Some(&Value::String(audience.clone())))
+                    .count() as u64;
+                if n < min {
+                    a.warnings.push(format!(
+                        "`{audience}` has {n} members, below the {} minimum of {min}: the destination will not serve it",
+                        activation.destination_type
+                    ));
+                }
+            }
+        }
+        let old = store.load(name)?.map(|s| s.membership).unwrap_or_default();
+        let changes = state::changes(&old, &target);
+        a.created = changes.added.len() as u64;
+        a.updated = changes.updated.len() as u64;
+        a.removed = changes.removed.len() as u64;
+        let dir = destination_dir(plan, activation, root, options);
+        if options.preview {
+            a.status = "preview".into();
+        } else if dir.is_none() {
+            a.status = "skipped".into();
+            a.warnings.push(if FILE_TYPES.contains(&activation.destination_type.as_str()) {
+                format!(
+                    "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
+                    activation.destination_type
+                )
+            } else {
+                format!(
+                    "{} is an API destination, which the local runner does not call yet",
+                    activation.destination_type
+                )
+            });
+        } else if changes.is_empty() && activation.export != "full" {
+            a.status = "unchanged".into();
+        } else {
+            let dir = dir.expect("checked above");
+            let target_json = serde_json::to_vec(&target).map_err(|e| e.to_string())?;
+            let digest = deliver::sha256_hex(&target_json);
+            run_hash.update(digest.as_bytes());
+            let pending = Pending {
+                activation: name.clone(),
+                run_id: format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]),
+                target,
+            };
+            store.begin(&pending, &faults)?;
+            let (files, bytes) =
+                deliver_changes(plan, name, activation, &dir, &old, &pending, &faults)?;
+            store.commit(&pending, &faults)?;
+            a.status = "delivered".into();
+            a.files = files;
+            a.bytes = bytes;
+            let location = dir.join(name).join(&pending.run_id);
+            a.location = Some(
+                location
+                    .strip_prefix(root)
+                    .unwrap_or(&location)
+                    .to_string_lossy()
+                    .replace('\\', "/"),
+            );
+            a.run_id = Some(pending.run_id);
+        }
+        report.activations.insert(name.clone(), a);
+    }
+    let run_digest: String = run_hash
+        .finalize()
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    report.run_id = format!("{}-{run_digest}", time::compact_timestamp(options.now));
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if !options.preview {
+        report.append_to_log(root, &faults)?;
+    }
+    Ok(report)
+}
+
+/// The data read and the audiences evaluated, before any delivery.
+pub struct Evaluation {
+    /// The session, holding the unified tables and `accord_accounts`
+    /// (and `accord_people`), which the export queries read.
+    pub engine: Engine,
+    /// Members (sorted keys) per audience and `NAME.part`.
+    pub members: BTreeMap<String, BTreeSet<String>>,
+    pub sources: BTreeMap<String, super::report::SourceReport>,
+    pub links: Vec<super::report::LinkReport>,
+    pub warnings: Vec<String>,
+    /// `now` as the rendered SQL takes it.
+    pub now_sql: String,
+}
+
+/// Reads, types and unifies every source, then runs the rendered audience
+/// queries: the membership of every audience at `now`.
+pub fn evaluate(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    now: time::Micros,
+) -> Result<Evaluation, String> {
+    // 2. Read, type and unify the data.
+    let engine = Engine::new()?;
+    let mut warnings = Vec::new();
+    let mut sources_report = BTreeMap::new();
+    let mut loaded = Vec::new();
+    for (name, source) in &plan.sources {
+        let schema = plan
+            .schemas
+            .get(&source.schema)
+            .ok_or_else(|| format!("source `{name}` reads unknown schema `{}`", source.schema))?;
+        let l = sources::read(root, name, source, schema, now)?;
+        if l.report.freshness == "stale" {
+            warnings.push(format!(
+                "source `{name}` is stale: newest record {} is older than max_age {}",
+                l.report.newest.as_deref().unwrap_or("?"),
+                source.max_age.as_deref().unwrap_or("?")
+            ));
+        }
+        if l.report.bad_rows > 0 {
+            warnings.push(format!(
+                "source `{name}`: {} bad row{} skipped (see the source report)",
+                l.report.bad_rows,
+                if l.report.bad_rows == 1 { "" } else { "s" }
+            ));
+        }
+        sources_report.insert(name.clone(), l.report.clone());
+        loaded.push(l);
+    }
+    let links = unify::unify(&engine, plan, loaded)?;
+
+    // 3. Evaluate: the rendered audience queries, registered as the tables
+    //    the export queries read.
+    let now_sql = time::format_timestamp(now)
+        .trim_end_matches('Z')
+        .replacen('T', " ", 1);
+    let job = |path: &str| -> Option<String> {
+        jobs.get(&format!("sql/{DIALECT}/{path}"))
+            .map(|sql| sql.replace(NOW_PLACEHOLDER, &now_sql))
+    };
+    let audiences_sql = job("audiences.sql")
+        .ok_or_else(|| format!("the rendered jobs have no sql/{DIALECT}/audiences.sql"))?;
+    let accounts = engine.query(&audiences_sql)?;
+    engine.register("accord_accounts", accounts.clone())?;
+    let mut members = memberships(plan, &accounts, "account", "__account_key")?;
+    if let Some(sql) = job("person_audiences.sql") {
+        let people = engine.query(&sql)?;
+        engine.register("accord_people", people.clone())?;
+        members.extend(memberships(plan, &people, "person", "__person_key")?);
+    }
+    Ok(Evaluation {
+        engine,
+        members,
+        sources: sources_report,
+        links,
+        warnings,
+        now_sql,
+    })
+}
+
+/// Where an activation's files go: a filesystem destination's `path`
+/// (relative to the project), or `<out>/<destination>` with `--out`; `None`
+/// when this runner cannot deliver to the destination.
+fn destination_dir(
+    plan: &Plan,
+    activation: &ActivationPlan,
+    root: &Path,
+    options: &Options,
+) -> Option<PathBuf> {
+    if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
+        return None;
+    }
+    if let Some(out) = &options.out {
+        return Some(out.join(&activation.destination));
+    }
+    if activation.destination_type != "filesystem" {
+        return None;
+    }
+    let dest = plan.destinations.get(&activation.destination)?;
+    match dest.settings.get("path") {
+        Some(SettingPlan::Text(p)) => Some(root.join(p)),
+        _ => Some(root.join("out").join(&activation.destination)),
+    }
+}
+
+fn file_format(plan: &Plan, activation: &ActivationPlan) -> FileFormat {
+    let mut f = FileFormat::default();
+    if let Some(dest) = plan.destinations.get(&activation.destination) {
+        if let Some(SettingPlan::Text(fmt)) = dest.settings.get("format") {
+            f.format = fmt.clone();
+        }
+        if let Some(SettingPlan::Bool(g)) = dest.settings.get("gzip") {
+            f.gzip = *g;
+        }
+        if let Some(SettingPlan::Text(d)) = dest.settings.get("delimiter")
+            && d.len() == 1
+        {
+            f.delimiter = d.as_bytes()[0];
+        }
+    }
+    if let Some(max) = activation.limits.max_rows_per_file {
+        f.max_rows_per_file = max;
+    }
+    f
+}
+
+/// Delivers the changes from `old` to the pending target under its run id;
+/// returns (files, bytes). Idempotent: a rerun writes only missing files.
+fn deliver_changes(
+    plan: &Plan,
+    name: &str,
+    activation: &ActivationPlan,
+    dir: &Path,
+    old: &Membership,
+    pending: &Pending,
+    faults: &Faults,
+) -> Result<(u64, u64), String> {
+    let format = file_format(plan, activation);
+    let target = &pending.target;
+    let rows = if activation.export == "full" {
+        Rows {
+            columns: target.columns.clone(),
+            rows: target.rows.values().cloned().collect(),
+        }
+    } else {
+        let c = state::changes(old, target);
+        let mut columns = vec!["change".to_string()];
+        columns.extend(target.columns.iter().cloned());
+        let mut rows: Vec<(String, Vec<Value>)> = Vec::new();
+        for (kind, keys, from) in [
+            ("added", &c.added, target),
+            ("updated", &c.updated, target),
+            ("removed", &c.removed, old),
+        ] {
+            for key in keys {
+                let mut row = vec![Value::String(kind.into())];
+                row.extend(from.rows[key].iter().cloned());
+                rows.push((key.clone(), row));
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        Rows {
+            columns,
+            rows: rows.into_iter().map(|(_, r)| r).collect(),
+        }
+    };
+    let run_dir = dir.join(name).join(&pending.run_id);
+    let files = deliver::write_files(&run_dir, name, &rows, &format, faults)?;
+    let manifest = Manifest {
+        run_id: pending.run_id.clone(),
+        activation: name.to_string(),
+        destination: activation.destination.clone(),
+        export: activation.export.clone(),
+        format: format.format.clone(),
+        gzip: format.gzip,
+        columns: rows.columns.clone(),
+        rows: rows.rows.len() as u64,
+        files: files.clone(),
+    };
+    deliver::write_manifest(&run_dir, &manifest, faults)?;
+    Ok((files.len() as u64, files.iter().map(|f| f.bytes).sum()))
+}
+
+/// Members (sorted keys) of every audience and split part of one entity,
+/// read from the boolean columns of the rendered audience query.
+fn memberships(
+    plan: &Plan,
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+    entity: &str,
+    key: &str,
+) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
+    let keys = engine::keys(batch, key)?;
+    let mut out = BTreeMap::new();
+    for (name, audience) in &plan.audiences {
+        if audience.entity != entity {
+            continue;
+        }
+        let refs = std::iter::once(name.clone())
+            .chain(audience.parts.iter().map(|p| format!("{name}.{p}")));
+        for reference in refs {
+            let column = audience_column(&reference);
+            let Some(col) = batch.column_by_name(&column) else {
+                return Err(format!("the audience query has no column `{column}`"));
+            };
+            let set = (0..batch.num_rows())
+                .filter(|&i| engine::cell(col, i) == Value::Bool(true))
+                .filter_map(|i| keys[i].clone())
+                .collect();
+            out.insert(reference, set);
+        }
+    }
+    Ok(out)
+}
+
+/// The rows an activation delivers: the rendered export query's rows (one
+/// per member and activated audience, exclusions, people filter, consent and
+/// hashing applied by the SQL), less rows without any identity and, where
+/// enforcement blocks, audiences that violate a policy. Keyed by
+/// `audience/member`, so changes are per audience.
+fn destination_rows(
+    engine: &Engine,
+    plan: &Plan,
+    activation: &ActivationPlan,
+    sql: &str,
+    members: &BTreeMap<String, BTreeSet<String>>,
+    report: &mut ActivationReport,
+) -> Result<Membership, String> {
+    let blocking = plan.enforcement.as_deref() == Some("block");
+    let mut blocked: BTreeSet<&String> = BTreeSet::new();
+    for reference in &activation.audiences {
+        let violated: Vec<&str> = activation
+            .governance
+            .get(reference)
+            .map(|g| {
+                g.policies
+                    .iter()
+                    .filter(|(_, v)| v.as_str() == "violated")
+                    .map(|(p, _)| p.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if violated.is_empty() {
+            continue;
+        }
+        let names = violated.join(", ");
+        if blocking {
+            report
+                .warnings
+                .push(format!("`{reference}` not activated: it violates {names}"));
+            blocked.insert(reference);
+        } else {
+            report.warnings.push(format!(
+                "`{reference}` violates {names} (enforcement is not block: delivered)"
+            ));
+        }
+    }
+    let _ = members;
+    let batch = engine.query(sql)?;
+    let person_rows = activation.rows == "person";
+    let row_keys = engine::keys(
+        &batch,
+        if person_rows {
+            "__person_key"
+        } else {
+            "__account_key"
+        },
+    )?;
+    let audiences = engine::keys(&batch, "__audience")?;
+    let mut columns = Vec::new();
+    for m in &activation.mapping {
+        let col = batch
+            .column_by_name(&m.column)
+            .ok_or_else(|| format!("the export query has no column `{}`", m.column))?;
+        columns.push((m, col.clone()));
+    }
+    let mut membership = Membership {
+        columns: std::iter::once("audience".to_string())
+            .chain(activation.mapping.iter().map(|m| m.column.clone()))
+            .collect(),
+        rows: BTreeMap::new(),
+    };
+    let has_identity = activation.mapping.iter().any(|m| m.identity.is_some());
+    for i in 0..batch.num_rows() {
+        let (Some(key), Some(audience)) = (&row_keys[i], &audiences[i]) else {
+            report.failed += 1;
+            continue;
+        };
+        report.profiles_received += 1;
+        if blocked.contains(audience) {
+            report.excluded_policy += 1;
+            continue;
+        }
+        let mut row = vec![Value::String(audience.clone())];
+        let mut any_identity = false;
+        for (m, col) in &columns {
+            let value = engine::cell(col, i);
+            let present = !value.is_null() && value != Value::String(String::new());
+            any_identity |= m.identity.is_some() && present;
+            row.push(value);
+        }
+        if has_identity && !any_identity {
+            report.excluded_missing_identity += 1;
+            continue;
+        }
+        membership.rows.insert(format!("{audience}/{key}"), row);
+    }
+    Ok(membership)
+}

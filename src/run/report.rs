@@ -1,0 +1,233 @@
+//! The run report: what one run read, evaluated and delivered, per source
+//! and per activation, with the metrics of dataflow monitoring. Appended as
+//! one JSON line per run to `<project>/.accord/runs.jsonl` (the run log) and
+//! rendered as text for the CLI to print.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::io::Faults;
+use super::time;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub project: String,
+    pub environment: Option<String>,
+    /// The evaluation time, RFC 3339.
+    pub now: String,
+    pub preview: bool,
+    pub sources: BTreeMap<String, SourceReport>,
+    pub links: Vec<LinkReport>,
+    /// Members per audience (and `NAME.part`).
+    pub audiences: BTreeMap<String, u64>,
+    /// Members shared by two audiences, for `--preview`: `(a, b) -> n`,
+    /// only pairs that share members.
+    pub overlaps: Vec<Overlap>,
+    pub activations: BTreeMap<String, ActivationReport>,
+    /// Run-wide warnings, such as stale sources.
+    pub warnings: Vec<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    pub schema: String,
+    pub files: Vec<String>,
+    pub rows: u64,
+    pub bad_rows: u64,
+    /// The first bad rows, `file:line: reason`.
+    pub bad_row_samples: Vec<String>,
+    /// The newest timestamp in the source, RFC 3339.
+    pub newest: Option<String>,
+    /// `fresh`, `stale` or `unknown` (no max_age or no timestamps).
+    pub freshness: String,
+}
+
+/// How the people of a person schema link to accounts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkReport {
+    pub from: String,
+    pub to: String,
+    pub people: u64,
+    pub by_key: u64,
+    pub by_email_domain: u64,
+    pub by_relation: u64,
+    /// People with a key that names no account and no fallback match.
+    pub unlinked: u64,
+    pub accounts: u64,
+    pub accounts_without_people: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overlap {
+    pub a: String,
+    pub b: String,
+    pub members: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActivationReport {
+    pub destination: String,
+    pub destination_type: String,
+    /// `delivered`, `unchanged`, `preview`, `skipped` or `failed`.
+    pub status: String,
+    pub run_id: Option<String>,
+    pub export: String,
+    /// Candidate rows of the activated audiences (accounts or people).
+    pub profiles_received: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub removed: u64,
+    pub excluded_consent: u64,
+    pub excluded_missing_identity: u64,
+    pub excluded_policy: u64,
+    pub failed: u64,
+    /// Rows in the destination after the run.
+    pub members: u64,
+    pub files: u64,
+    pub bytes: u64,
+    /// Relative to the output folder.
+    pub location: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl RunReport {
+    /// Appends this report as one line to the run log.
+    pub fn append_to_log(&self, project_root: &Path, faults: &Faults) -> Result<(), String> {
+        let dir = project_root.join(".accord");
+        let path = dir.join("runs.jsonl");
+        let mut line = serde_json::to_vec(self).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        faults.step();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        faults.step();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        faults.step();
+        file.write_all(&line)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The report as people read it.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let env = self
+            .environment
+            .as_deref()
+            .map(|e| format!(" --env {e}"))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "run {} of {}{} at {}{}\n",
+            self.run_id,
+            self.project,
+            env,
+            self.now,
+            if self.preview {
+                " (preview: nothing delivered)"
+            } else {
+                ""
+            }
+        ));
+        s.push_str("\nsources\n");
+        for (name, src) in &self.sources {
+            s.push_str(&format!(
+                "  {name:<28} {:<18} {:>9} rows  {:>5} bad  {}{}\n",
+                src.schema,
+                src.rows,
+                src.bad_rows,
+                src.freshness,
+                src.newest
+                    .as_deref()
+                    .map(|n| format!(" (newest {n})"))
+                    .unwrap_or_default()
+            ));
+            for sample in &src.bad_row_samples {
+                s.push_str(&format!("      bad row: {sample}\n"));
+            }
+        }
+        for link in &self.links {
+            let pct = |n: u64| {
+                if link.people == 0 {
+                    0.0
+                } else {
+                    n as f64 * 100.0 / link.people as f64
+                }
+            };
+            s.push_str(&format!(
+                "\nlinks {} -> {}: {} people; by key {} ({:.1}%), by email domain {} ({:.1}%), by relation {}, unlinked {} ({:.1}%); {} of {} accounts have no people\n",
+                link.from,
+                link.to,
+                link.people,
+                link.by_key,
+                pct(link.by_key),
+                link.by_email_domain,
+                pct(link.by_email_domain),
+                link.by_relation,
+                link.unlinked,
+                pct(link.unlinked),
+                link.accounts_without_people,
+                link.accounts
+            ));
+        }
+        s.push_str("\naudiences\n");
+        for (name, n) in &self.audiences {
+            s.push_str(&format!("  {name:<44} {n:>9}\n"));
+        }
+        if self.preview && !self.overlaps.is_empty() {
+            s.push_str("\noverlaps\n");
+            for o in &self.overlaps {
+                s.push_str(&format!("  {} & {}: {}\n", o.a, o.b, o.members));
+            }
+        }
+        s.push_str("\nactivations\n");
+        for (name, a) in &self.activations {
+            s.push_str(&format!(
+                "  {name} -> {} ({}, {}): {}\n",
+                a.destination, a.destination_type, a.export, a.status
+            ));
+            s.push_str(&format!(
+                "      received {}  created {}  updated {}  removed {}  members {}\n",
+                a.profiles_received, a.created, a.updated, a.removed, a.members
+            ));
+            s.push_str(&format!(
+                "      excluded: consent {}  missing identity {}  policy {}  failed {}\n",
+                a.excluded_consent, a.excluded_missing_identity, a.excluded_policy, a.failed
+            ));
+            if a.files > 0 {
+                s.push_str(&format!(
+                    "      {} file{}, {} bytes{}\n",
+                    a.files,
+                    if a.files == 1 { "" } else { "s" },
+                    a.bytes,
+                    a.location
+                        .as_deref()
+                        .map(|l| format!(" in {l}"))
+                        .unwrap_or_default()
+                ));
+            }
+            for w in &a.warnings {
+                s.push_str(&format!("      warning: {w}\n"));
+            }
+        }
+        for w in &self.warnings {
+            s.push_str(&format!("warning: {w}\n"));
+        }
+        let secs = self.duration_ms as f64 / 1000.0;
+        s.push_str(&format!(
+            "\ndone in {}\n",
+            if secs < 60.0 {
+                format!("{secs:.2}s")
+            } else {
+                time::format_duration(self.duration_ms as i64 * 1000)
+            }
+        ));
+        s
+    }
+}

@@ -1,0 +1,729 @@
+//! Reading sources: one `[source.*]` (a file, a folder or a glob of CSV,
+//! JSONL or Parquet files) in, one Arrow batch typed by its schema out, with
+//! a report of its bad rows (file and line) and its freshness.
+//!
+//! Typing: every schema field becomes a nullable column of its type
+//! (`string` Utf8, `int` Int64, `double` Float64, `bool` Boolean,
+//! `timestamp` Timestamp(µs) holding UTC, `list<T>` List(T)). A field the files do
+//! not carry is all null, and is recorded as absent so that unification
+//! lets another source provide it. An empty CSV cell is null. In CSV a list
+//! is a JSON array (`["a","b"]`) or `|`-separated values.
+//!
+//! Bad rows (wrong arity, a value of the wrong type, a value outside a
+//! closed domain, a missing or duplicate key) are never dropped silently:
+//! each is counted, and the first ones are reported as `file:line: reason`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder, new_null_array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use serde_json::Value;
+
+use super::report::SourceReport;
+use super::time::{self, Micros};
+use crate::plan::{FieldPlan, SchemaPlan, SourcePlan};
+
+/// How many bad rows a source report lists (all are counted).
+const BAD_ROW_SAMPLES: usize = 10;
+
+/// A source read and typed.
+pub struct Loaded {
+    pub name: String,
+    pub schema: String,
+    pub precedence: i64,
+    /// Schema fields the files carry, in schema order.
+    pub present: Vec<String>,
+    /// Every schema field, in schema (sorted) order.
+    pub batch: RecordBatch,
+    pub report: SourceReport,
+}
+
+pub fn arrow_type(ty: &str) -> DataType {
+    let item = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
+    match ty {
+        "int" => DataType::Int64,
+        "double" => DataType::Float64,
+        "bool" => DataType::Boolean,
+        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "list<string>" => item(DataType::Utf8),
+        "list<int>" => item(DataType::Int64),
+        "list<double>" => item(DataType::Float64),
+        _ => DataType::Utf8,
+    }
+}
+
+pub fn arrow_schema(schema: &SchemaPlan) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields
+            .iter()
+            .map(|(name, f)| Field::new(name, arrow_type(&f.ty), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A typed cell, before it goes into a column.
+#[derive(Clone, Debug, PartialEq)]
+enum Cell {
+    Null,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Ts(Micros),
+    Strs(Vec<String>),
+    Ints(Vec<i64>),
+    Floats(Vec<f64>),
+}
+
+enum Column {
+    Str(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Ts(TimestampMicrosecondBuilder),
+    Strs(ListBuilder<StringBuilder>),
+    Ints(ListBuilder<Int64Builder>),
+    Floats(ListBuilder<Float64Builder>),
+}
+
+impl Column {
+    fn new(ty: &str) -> Column {
+        match ty {
+            "int" => Column::Int(Int64Builder::new()),
+            "double" => Column::Float(Float64Builder::new()),
+            "bool" => Column::Bool(BooleanBuilder::new()),
+            "timestamp" => Column::Ts(TimestampMicrosecondBuilder::new()),
+            "list<string>" => Column::Strs(ListBuilder::new(StringBuilder::new())),
+            "list<int>" => Column::Ints(ListBuilder::new(Int64Builder::new())),
+            "list<double>" => Column::Floats(ListBuilder::new(Float64Builder::new())),
+            _ => Column::Str(StringBuilder::new()),
+        }
+    }
+
+    fn push(&mut self, cell: &Cell) {
+        match (self, cell) {
+            (Column::Str(b), Cell::Str(s)) => b.append_value(s),
+            (Column::Str(b), _) => b.append_null(),
+            (Column::Int(b), Cell::Int(v)) => b.append_value(*v),
+            (Column::Int(b), _) => b.append_null(),
+            (Column::Float(b), Cell::Float(v)) => b.append_value(*v),
+            (Column::Float(b), Cell::Int(v)) => b.append_value(*v as f64),
+            (Column::Float(b), _) => b.append_null(),
+            (Column::Bool(b), Cell::Bool(v)) => b.append_value(*v),
+            (Column::Bool(b), _) => b.append_null(),
+            (Column::Ts(b), Cell::Ts(v)) => b.append_value(*v),
+            (Column::Ts(b), _) => b.append_null(),
+            (Column::Strs(b), Cell::Strs(v)) => {
+                for s in v {
+                    b.values().append_value(s);
+                }
+                b.append(true);
+            }
+            (Column::Strs(b), _) => b.append(false),
+            (Column::Ints(b), Cell::Ints(v)) => {
+                for s in v {
+                    b.values().append_value(*s);
+                }
+                b.append(true);
+            }
+            (Column::Ints(b), _) => b.append(false),
+            (Column::Floats(b), Cell::Floats(v)) => {
+                for s in v {
+                    b.values().append_value(*s);
+                }
+                b.append(true);
+            }
+            (Column::Floats(b), _) => b.append(false),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Column::Str(mut b) => Arc::new(b.finish()),
+            Column::Int(mut b) => Arc::new(b.finish()),
+            Column::Float(mut b) => Arc::new(b.finish()),
+            Column::Bool(mut b) => Arc::new(b.finish()),
+            Column::Ts(mut b) => Arc::new(b.finish()),
+            Column::Strs(mut b) => Arc::new(b.finish()),
+            Column::Ints(mut b) => Arc::new(b.finish()),
+            Column::Floats(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Types a text cell (CSV). Empty is null.
+fn from_text(text: &str, field: &FieldPlan) -> Result<Cell, String> {
+    if text.is_empty() {
+        return Ok(Cell::Null);
+    }
+    let list = |t: &str| -> Result<Vec<String>, String> {
+        if t.trim_start().starts_with('[') {
+            serde_json::from_str::<Vec<Value>>(t)
+                .map_err(|e| format!("not a JSON list: {e}"))
+                .map(|items| {
+                    items
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+        } else {
+            Ok(t.split('|').map(str::to_string).collect())
+        }
+    };
+    Ok(match field.ty.as_str() {
+        "int" => Cell::Int(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not an int"))?,
+        ),
+        "double" => Cell::Float(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not a double"))?,
+        ),
+        "bool" => Cell::Bool(match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(format!("`{text}` is not a bool")),
+        }),
+        "timestamp" => Cell::Ts(
+            time::parse_timestamp(text).ok_or_else(|| format!("`{text}` is not a timestamp"))?,
+        ),
+        "list<string>" => Cell::Strs(list(text)?),
+        "list<int>" => Cell::Ints(
+            list(text)?
+                .iter()
+                .map(|s| s.trim().parse().map_err(|_| format!("`{s}` is not an int")))
+                .collect::<Result<_, _>>()?,
+        ),
+        "list<double>" => Cell::Floats(
+            list(text)?
+                .iter()
+                .map(|s| {
+                    s.trim()
+                        .parse()
+                        .map_err(|_| format!("`{s}` is not a double"))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => Cell::Str(text.to_string()),
+    })
+}
+
+/// Types a JSON value (JSONL). Strict: a number is not a string.
+fn from_json(value: &Value, field: &FieldPlan) -> Result<Cell, String> {
+    let wrong = || format!("{value} is not a {}", field.ty);
+    Ok(match (field.ty.as_str(), value) {
+        (_, Value::Null) => Cell::Null,
+        ("int", Value::Number(n)) => Cell::Int(n.as_i64().ok_or_else(wrong)?),
+        ("double", Value::Number(n)) => Cell::Float(n.as_f64().ok_or_else(wrong)?),
+        ("bool", Value::Bool(b)) => Cell::Bool(*b),
+        ("timestamp", Value::String(s)) => Cell::Ts(time::parse_timestamp(s).ok_or_else(wrong)?),
+        ("string", Value::String(s)) => Cell::Str(s.clone()),
+        ("list<string>", Value::Array(items)) => Cell::Strs(
+            items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(wrong))
+                .collect::<Result<_, _>>()?,
+        ),
+        ("list<int>", Value::Array(items)) => Cell::Ints(
+            items
+                .iter()
+                .map(|v| v.as_i64().ok_or_else(wrong))
+                .collect::<Result<_, _>>()?,
+        ),
+        ("list<double>", Value::Array(items)) => Cell::Floats(
+            items
+                .iter()
+                .map(|v| v.as_f64().ok_or_else(wrong))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => return Err(wrong()),
+    })
+}
+
+/// Reads rows into typed columns, checking keys and closed domains.
+struct Builder<'a> {
+    schema: &'a SchemaPlan,
+    names: Vec<&'a String>,
+    columns: Vec<Column>,
+    key: Option<usize>,
+    keys: HashSet<String>,
+    report: SourceReport,
+    newest: Option<Micros>,
+    timestamp_columns: Vec<usize>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(schema_name: &str, schema: &'a SchemaPlan) -> Builder<'a> {
+        let names: Vec<&String> = schema.fields.keys().collect();
+        let key = schema
+            .key
+            .as_ref()
+            .and_then(|k| names.iter().position(|n| *n == k));
+        // Freshness reads the event time of an event schema, else every
+        // timestamp field.
+        let timestamp_columns = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| match &schema.timestamp {
+                Some(t) => *n == &t,
+                None => schema.fields[**n].ty == "timestamp",
+            })
+            .map(|(i, _)| i)
+            .collect();
+        Builder {
+            schema,
+            columns: schema.fields.values().map(|f| Column::new(&f.ty)).collect(),
+            names,
+            key,
+            keys: HashSet::new(),
+            report: SourceReport {
+                schema: schema_name.to_string(),
+                ..SourceReport::default()
+            },
+            newest: None,
+            timestamp_columns,
+        }
+    }
+
+    fn bad(&mut self, at: &str, reason: String) {
+        self.report.bad_rows += 1;
+        if self.report.bad_row_samples.len() < BAD_ROW_SAMPLES {
+            self.report.bad_row_samples.push(format!("{at}: {reason}"));
+        }
+    }
+
+    /// Adds one row of cells (one per schema field), or counts it as bad.
+    fn row(&mut self, at: &str, cells: Vec<Cell>) {
+        for (i, cell) in cells.iter().enumerate() {
+            let field = &self.schema.fields[self.names[i]];
+            if let (Some(values), Cell::Str(s)) = (&field.values, cell)
+                && !values.contains(s)
+            {
+                let reason = format!(
+                    "`{s}` is not one of the values of `{}` ({})",
+                    self.names[i],
+                    values.join(", ")
+                );
+                return self.bad(at, reason);
+            }
+        }
+        if let Some(k) = self.key {
+            match &cells[k] {
+                Cell::Str(key) => {
+                    if !self.keys.insert(key.clone()) {
+                        return self.bad(at, format!("duplicate key `{key}`"));
+                    }
+                }
+                Cell::Null => return self.bad(at, format!("missing key `{}`", self.names[k])),
+                other => {
+                    let key = format!("{other:?}");
+                    if !self.keys.insert(key.clone()) {
+                        return self.bad(at, format!("duplicate key {key}"));
+                    }
+                }
+            }
+        }
+        for &i in &self.timestamp_columns {
+            if let Cell::Ts(t) = cells[i] {
+                self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
+            }
+        }
+        for (col, cell) in self.columns.iter_mut().zip(&cells) {
+            col.push(cell);
+        }
+        self.report.rows += 1;
+    }
+
+    fn finish(self) -> (Vec<ArrayRef>, SourceReport, Option<Micros>) {
+        (
+            self.columns.into_iter().map(Column::finish).collect(),
+            self.report,
+            self.newest,
+        )
+    }
+}
+
+/// The files of a source path: a file, a folder (its files of the source's
+/// format, recursively) or a glob (`*`, `?`, `**`), sorted; hidden files
+/// (temporary files of writers) are skipped.
+pub fn resolve_files(root: &Path, path: &str, format: &str) -> Result<Vec<PathBuf>, String> {
+    let full = root.join(path);
+    let has_glob = path.contains(['*', '?']);
+    if !has_glob {
+        if full.is_file() {
+            return Ok(vec![full]);
+        }
+        if !full.is_dir() {
+            return Err(format!("{path}: no such file or folder"));
+        }
+    }
+    let (base, pattern) = if has_glob {
+        let parts: Vec<&str> = path.split('/').collect();
+        let first_glob = parts
+            .iter()
+            .position(|p| p.contains(['*', '?']))
+            .unwrap_or(0);
+        (
+            root.join(parts[..first_glob].join("/")),
+            Some(glob_regex(&parts[first_glob..].join("/"))),
+        )
+    } else {
+        (full, None)
+    };
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(&base)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+    {
+        let entry = entry.map_err(|e| format!("{path}: {e}"))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(&base)
+            .unwrap_or(entry.path())
+            .to_string_lossy()
+            .replace('\\', "/");
+        let keep = match &pattern {
+            Some(re) => re.is_match(&rel),
+            None => format_of(entry.path()).as_deref() == Some(format),
+        };
+        if keep {
+            files.push(entry.into_path());
+        }
+    }
+    if files.is_empty() {
+        return Err(format!("{path}: no {format} files"));
+    }
+    Ok(files)
+}
+
+fn glob_regex(glob: &str) -> regex::Regex {
+    let mut re = String::from("^");
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                if chars.peek() == Some(&'/') {
+                    chars.next();
+                }
+                re.push_str("(.*/)?");
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    regex::Regex::new(&re).unwrap_or_else(|_| regex::Regex::new("^$").expect("valid regex"))
+}
+
+/// `csv`, `jsonl` or `parquet`, from a file name (`.gz` not supported).
+pub fn format_of(path: &Path) -> Option<String> {
+    let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" => Some("csv".into()),
+        "jsonl" | "ndjson" | "json" => Some("jsonl".into()),
+        "parquet" => Some("parquet".into()),
+        _ => None,
+    }
+}
+
+/// Reads one source. `now` is for the freshness check.
+pub fn read(
+    root: &Path,
+    name: &str,
+    source: &SourcePlan,
+    schema: &SchemaPlan,
+    now: Micros,
+) -> Result<Loaded, String> {
+    let files = resolve_files(root, &source.path, &source.format)?;
+    let mut b = Builder::new(&source.schema, schema);
+    let mut present = vec![false; b.names.len()];
+    let mut parquet_batches = Vec::new();
+    for file in &files {
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(file)
+            .to_string_lossy()
+            .replace('\\', "/");
+        b.report.files.push(shown.clone());
+        let format = format_of(file).unwrap_or_else(|| source.format.clone());
+        match format.as_str() {
+            "csv" => read_csv(file, &shown, &mut b, &mut present)?,
+            "parquet" => parquet_batches.push(read_parquet(file, &shown, schema, &mut present)?),
+            _ => read_jsonl(file, &shown, &mut b, &mut present)?,
+        }
+    }
+    let arrow = arrow_schema(schema);
+    let (columns, mut report, mut newest) = b.finish();
+    let mut batches = Vec::new();
+    if columns.first().map(|c| c.len()).unwrap_or(0) > 0 || parquet_batches.is_empty() {
+        batches.push(RecordBatch::try_new(arrow.clone(), columns).map_err(|e| e.to_string())?);
+    }
+    for batch in parquet_batches {
+        report.rows += batch.num_rows() as u64;
+        newest = newest.max(newest_in(&batch, schema));
+        batches.push(batch);
+    }
+    let batch =
+        datafusion::arrow::compute::concat_batches(&arrow, &batches).map_err(|e| e.to_string())?;
+    report.newest = newest.map(time::format_timestamp);
+    report.freshness = match (
+        source.max_age.as_deref().and_then(time::parse_duration),
+        newest,
+    ) {
+        (Some(max), Some(n)) if now - n > max => "stale".into(),
+        (Some(_), Some(_)) => "fresh".into(),
+        _ => "unknown".into(),
+    };
+    Ok(Loaded {
+        name: name.to_string(),
+        schema: source.schema.clone(),
+        precedence: source.precedence,
+        present: schema
+            .fields
+            .keys()
+            .zip(&present)
+            .filter(|(_, p)| **p)
+            .map(|(n, _)| n.clone())
+            .collect(),
+        batch,
+        report,
+    })
+}
+
+fn open(file: &Path) -> Result<std::fs::File, String> {
+    std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+fn read_csv(
+    file: &Path,
+    shown: &str,
+    b: &mut Builder<'_>,
+    present: &mut [bool],
+) -> Result<(), String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(open(file)?));
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{shown}: {e}"))?
+        .clone();
+    // For each schema field, its column in this file.
+    let index: Vec<Option<usize>> = b
+        .names
+        .iter()
+        .map(|n| headers.iter().position(|h| h.trim() == n.as_str()))
+        .collect();
+    for (i, idx) in index.iter().enumerate() {
+        present[i] |= idx.is_some();
+    }
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                let at = format!("{shown}:{line}");
+                if record.len() != headers.len() {
+                    b.bad(
+                        &at,
+                        format!("{} fields, the header has {}", record.len(), headers.len()),
+                    );
+                    continue;
+                }
+                let mut cells = Vec::with_capacity(index.len());
+                let mut error = None;
+                for (i, idx) in index.iter().enumerate() {
+                    let text = idx.and_then(|j| record.get(j)).unwrap_or("");
+                    match from_text(text, &b.schema.fields[b.names[i]]) {
+                        Ok(c) => cells.push(c),
+                        Err(e) => {
+                            error = Some(format!("`{}`: {e}", b.names[i]));
+                            break;
+                        }
+                    }
+                }
+                match error {
+                    Some(e) => b.bad(&at, e),
+                    None => b.row(&at, cells),
+                }
+            }
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                b.bad(&format!("{shown}:{line}"), e.to_string());
+                if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                    return Err(format!("{shown}:{line}: {e}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_jsonl(
+    file: &Path,
+    shown: &str,
+    b: &mut Builder<'_>,
+    present: &mut [bool],
+) -> Result<(), String> {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(open(file)?);
+    for (n, line) in reader.lines().enumerate() {
+        let at = format!("{shown}:{}", n + 1);
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                b.bad(&at, e.to_string());
+                continue;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let obj = match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => {
+                b.bad(&at, "not a JSON object".into());
+                continue;
+            }
+            Err(e) => {
+                b.bad(&at, format!("not JSON: {e}"));
+                continue;
+            }
+        };
+        let mut cells = Vec::with_capacity(b.names.len());
+        let mut error = None;
+        for (i, name) in b.names.iter().enumerate() {
+            match obj.get(name.as_str()) {
+                None => cells.push(Cell::Null),
+                Some(v) => {
+                    present[i] = true;
+                    match from_json(v, &b.schema.fields[*name]) {
+                        Ok(c) => cells.push(c),
+                        Err(e) => {
+                            error = Some(format!("`{name}`: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        match error {
+            Some(e) => b.bad(&at, e),
+            None => b.row(&at, cells),
+        }
+    }
+    Ok(())
+}
+
+/// Reads a Parquet file and casts its columns to the schema's types.
+fn read_parquet(
+    file: &Path,
+    shown: &str,
+    schema: &SchemaPlan,
+    present: &mut [bool],
+) -> Result<RecordBatch, String> {
+    use datafusion::arrow::record_batch::RecordBatchReader;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
+        .map_err(|e| err(&e))?
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| err(&e))?;
+    let file_schema = reader.schema();
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| err(&e))?;
+    let batch =
+        datafusion::arrow::compute::concat_batches(&file_schema, &batches).map_err(|e| err(&e))?;
+    let target = arrow_schema(schema);
+    let mut columns = Vec::new();
+    for (i, field) in target.fields().iter().enumerate() {
+        match batch.column_by_name(field.name()) {
+            Some(col) => {
+                present[i] = true;
+                // A zoned timestamp becomes its UTC wall time.
+                let typed = cast(col, field.data_type())
+                    .map_err(|e| err(&format!("`{}`: {e}", field.name())))?;
+                columns.push(typed);
+            }
+            None => columns.push(new_null_array(field.data_type(), batch.num_rows())),
+        }
+    }
+    RecordBatch::try_new(target, columns).map_err(|e| err(&e))
+}
+
+fn newest_in(batch: &RecordBatch, schema: &SchemaPlan) -> Option<Micros> {
+    use datafusion::arrow::array::TimestampMicrosecondArray;
+    let mut newest: Option<Micros> = None;
+    for (name, field) in &schema.fields {
+        let wanted = match &schema.timestamp {
+            Some(t) => t == name,
+            None => field.ty == "timestamp",
+        };
+        if !wanted {
+            continue;
+        }
+        if let Some(col) = batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            && let Some(max) = datafusion::arrow::compute::max(col)
+        {
+            newest = Some(newest.map_or(max, |n| n.max(max)));
+        }
+    }
+    newest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        let re = glob_regex("*.jsonl");
+        assert!(re.is_match("2026-06.jsonl"));
+        assert!(!re.is_match("a/2026-06.jsonl"));
+        let re = glob_regex("**/*.csv");
+        assert!(re.is_match("a/b/x.csv"));
+        assert!(re.is_match("x.csv"));
+    }
+
+    #[test]
+    fn types_text_cells() {
+        let f = |ty: &str| FieldPlan {
+            ty: ty.into(),
+            values: None,
+            identity: None,
+            labels: vec![],
+        };
+        assert_eq!(from_text("12", &f("int")), Ok(Cell::Int(12)));
+        assert!(from_text("twelve", &f("int")).is_err());
+        assert_eq!(from_text("", &f("string")), Ok(Cell::Null));
+        assert_eq!(
+            from_text("a|b", &f("list<string>")),
+            Ok(Cell::Strs(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            from_text("[1,2]", &f("list<int>")),
+            Ok(Cell::Ints(vec![1, 2]))
+        );
+    }
+}

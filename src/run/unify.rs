@@ -1,0 +1,268 @@
+//! Profile unification: the typed sources of each schema become one table
+//! per schema, registered in the engine under the schema's name.
+//!
+//! - Merge: several sources of one schema merge by key; per field, the
+//!   source with the lowest `precedence` that carries the field and has a
+//!   value wins.
+//! - A link report per person -> account link, counting the routes the
+//!   rendered SQL takes: by key (the key names an account), by email domain
+//!   (no key, and `fallback = "email_domain"`: the account whose domain is
+//!   the email's domain, case-insensitive), through a relation schema, or
+//!   not at all (no key and no match, or a key that names no account); and
+//!   accounts without people. The tables themselves are not changed: the
+//!   rendered SQL resolves links, so `run` does not re-derive them.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
+
+use super::engine::{Engine, ident};
+use super::report::LinkReport;
+use super::sources::Loaded;
+use crate::plan::{Plan, SchemaPlan};
+
+/// Registers one table per schema with data; returns the link reports.
+pub fn unify(engine: &Engine, plan: &Plan, loaded: Vec<Loaded>) -> Result<Vec<LinkReport>, String> {
+    let mut by_schema: BTreeMap<String, Vec<Loaded>> = BTreeMap::new();
+    for l in loaded {
+        by_schema.entry(l.schema.clone()).or_default().push(l);
+    }
+    for (name, schema) in &plan.schemas {
+        match by_schema.remove(name) {
+            Some(sources) => merge(engine, name, schema, sources)?,
+            // A schema without a source is an empty table, so rules over it
+            // still run (and find nothing).
+            None => engine.register(
+                name,
+                datafusion::arrow::record_batch::RecordBatch::new_empty(
+                    super::sources::arrow_schema(schema),
+                ),
+            )?,
+        }
+    }
+    let mut reports = Vec::new();
+    for (name, schema) in &plan.schemas {
+        for link in schema.links.values() {
+            let Some(target) = plan.schemas.get(&link.to) else {
+                continue;
+            };
+            if target.class != "account" || schema.class != "person" {
+                continue;
+            }
+            if let Some(by) = &link.by {
+                reports.push(link_people(
+                    engine,
+                    plan,
+                    name,
+                    schema,
+                    by,
+                    &link.to,
+                    target,
+                    link.fallback.as_deref(),
+                )?);
+            }
+        }
+    }
+    Ok(reports)
+}
+
+fn merge(
+    engine: &Engine,
+    name: &str,
+    schema: &SchemaPlan,
+    mut sources: Vec<Loaded>,
+) -> Result<(), String> {
+    if sources.len() == 1 {
+        let only = sources.pop().expect("one source");
+        return engine.register(name, only.batch);
+    }
+    let key = schema.key.as_ref().ok_or_else(|| {
+        format!("schema `{name}` has several sources but no key to merge them by")
+    })?;
+    sources.sort_by(|a, b| a.precedence.cmp(&b.precedence).then(a.name.cmp(&b.name)));
+    let mut tables = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let t = format!("__source_{i}");
+        engine.register(&t, s.batch.clone())?;
+        tables.push(t);
+    }
+    let keys = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "SELECT {k} AS __key FROM {t} WHERE {k} IS NOT NULL",
+                k = ident(key)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ");
+    let columns = schema
+        .fields
+        .keys()
+        .map(|f| {
+            if f == key {
+                return format!("k.__key AS {}", ident(f));
+            }
+            let carriers: Vec<String> = sources
+                .iter()
+                .zip(&tables)
+                .filter(|(s, _)| s.present.contains(f))
+                .map(|(_, t)| format!("{t}.{}", ident(f)))
+                .collect();
+            match carriers.len() {
+                0 => format!("{t}.{f} AS {f}", t = tables[0], f = ident(f)),
+                1 => format!("{} AS {}", carriers[0], ident(f)),
+                _ => format!("COALESCE({}) AS {}", carriers.join(", "), ident(f)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let joins = tables
+        .iter()
+        .map(|t| format!("LEFT JOIN {t} ON {t}.{k} = k.__key", k = ident(key)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let sql = format!("SELECT {columns} FROM ({keys}) k {joins} ORDER BY k.__key");
+    let merged = engine.query(&sql)?;
+    engine.register(name, merged)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn link_people(
+    engine: &Engine,
+    plan: &Plan,
+    name: &str,
+    schema: &SchemaPlan,
+    by: &str,
+    account_name: &str,
+    account: &SchemaPlan,
+    fallback: Option<&str>,
+) -> Result<LinkReport, String> {
+    let account_key = account
+        .key
+        .as_deref()
+        .ok_or_else(|| format!("schema `{account_name}` has no key"))?;
+    let (a, p) = (ident(account_name), ident(name));
+    let email = schema
+        .fields
+        .iter()
+        .find(|(_, f)| f.identity.as_deref() == Some("email"))
+        .map(|(n, _)| n.clone());
+    let domain = account
+        .fields
+        .iter()
+        .find(|(_, f)| f.identity.as_deref() == Some("domain"))
+        .or_else(|| account.fields.iter().find(|(n, _)| n.as_str() == "domain"))
+        .map(|(n, _)| n.clone());
+    let fallback_domain = match (fallback, &email, &domain) {
+        (Some("email_domain"), Some(e), Some(d)) => Some((e.clone(), d.clone())),
+        _ => None,
+    };
+    let direct = format!(
+        "SELECT p.*, acc.{ak} AS __direct FROM {p} p LEFT JOIN (SELECT DISTINCT {ak} FROM {a}) acc ON p.{by} = acc.{ak}",
+        ak = ident(account_key),
+        by = ident(by),
+    );
+    let (domains, domain_join, domain_id) = match &fallback_domain {
+        Some((e, d)) => (
+            format!(
+                ", d AS (SELECT lower({d}) AS __domain, min({ak}) AS __id FROM {a} WHERE {d} IS NOT NULL GROUP BY lower({d}))",
+                d = ident(d),
+                ak = ident(account_key)
+            ),
+            format!(
+                "LEFT JOIN d ON p.{by} IS NULL AND lower(split_part(p.{e}, '@', 2)) = d.__domain",
+                e = ident(e),
+                by = ident(by)
+            ),
+            "d.__id".to_string(),
+        ),
+        None => (
+            String::new(),
+            String::new(),
+            "CAST(NULL AS VARCHAR)".to_string(),
+        ),
+    };
+    let columns = schema
+        .fields
+        .keys()
+        .map(|f| {
+            if f == by {
+                format!("COALESCE(p.__direct, {domain_id}) AS {}", ident(f))
+            } else {
+                format!("p.{}", ident(f))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "WITH p AS ({direct}){domains} SELECT {columns}, CASE WHEN p.__direct IS NOT NULL THEN 'key' WHEN {domain_id} IS NOT NULL THEN 'email_domain' END AS __link FROM p {domain_join}"
+    );
+    let linked = engine.query(&sql)?;
+    engine.register("__linked", linked)?;
+    let mut report = LinkReport {
+        from: name.to_string(),
+        to: account_name.to_string(),
+        ..LinkReport::default()
+    };
+    let counts = engine.query(
+        "SELECT count(*) AS n, \
+           count(CASE WHEN __link = 'key' THEN 1 END) AS by_key, \
+           count(CASE WHEN __link = 'email_domain' THEN 1 END) AS by_domain \
+         FROM __linked",
+    )?;
+    let get = |batch: &datafusion::arrow::record_batch::RecordBatch, i: usize| -> u64 {
+        let col = batch.column(i);
+        if col.is_empty() {
+            return 0;
+        }
+        datafusion::arrow::compute::cast(col, &datafusion::arrow::datatypes::DataType::Int64)
+            .ok()
+            .map(|c| c.as_primitive::<Int64Type>().value(0).max(0) as u64)
+            .unwrap_or(0)
+    };
+    report.people = get(&counts, 0);
+    report.by_key = get(&counts, 1);
+    report.by_email_domain = get(&counts, 2);
+    // Many-to-many: people without a direct link who appear in a relation
+    // schema that links them to accounts.
+    for (rel_name, rel) in &plan.schemas {
+        if rel.class != "relation" {
+            continue;
+        }
+        let to_person = rel
+            .links
+            .values()
+            .find(|l| l.to == name)
+            .and_then(|l| l.by.clone());
+        let to_account = rel
+            .links
+            .values()
+            .find(|l| l.to == account_name)
+            .and_then(|l| l.by.clone());
+        if let (Some(pk), Some(ak), Some(person_key)) = (to_person, to_account, &schema.key) {
+            let c = engine.query(&format!(
+                "SELECT count(*) FROM __linked l WHERE l.__link IS NULL AND l.{k} IN (SELECT {pk} FROM {r} WHERE {ak} IS NOT NULL)",
+                k = ident(person_key),
+                pk = ident(&pk),
+                ak = ident(&ak),
+                r = ident(rel_name)
+            ))?;
+            report.by_relation += get(&c, 0);
+        }
+    }
+    report.unlinked = report
+        .people
+        .saturating_sub(report.by_key + report.by_email_domain + report.by_relation);
+    let acc = engine.query(&format!(
+        "SELECT count(*), count(CASE WHEN l.__k IS NULL THEN 1 END) FROM {a} acc LEFT JOIN (SELECT DISTINCT {by} AS __k FROM __linked WHERE {by} IS NOT NULL) l ON acc.{ak} = l.__k",
+        by = ident(by),
+        ak = ident(account_key),
+    ))?;
+    report.accounts = get(&acc, 0);
+    report.accounts_without_people = get(&acc, 1);
+    // The person table stays as the sources gave it: the rendered SQL
+    // resolves the link itself, with the same routes counted here.
+    Ok(report)
+}

@@ -1,0 +1,77 @@
+//! Helpers for the `run` tests: a scratch copy of the example project, the
+//! built binary, and a listing of delivered files.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const NOW: &str = "2026-11-28T12:00:00Z";
+pub const LATER: &str = "2026-12-05T12:00:00Z";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh copy of `specs/` (without outputs or run state).
+pub fn scratch(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("accord-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.expect("walk specs");
+        let rel = entry.path().strip_prefix(&src).expect("inside specs");
+        let first = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        if matches!(first.as_deref(), Some("out") | Some(".accord")) {
+            continue;
+        }
+        let target = dir.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+    dir
+}
+
+/// Runs `accord run DIR --env dev --now NOW --out DIR/delivered ARGS`.
+pub fn run(dir: &Path, now: &str, fault_after: Option<u64>, extra: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
+    cmd.arg("run")
+        .arg(dir)
+        .args(["--env", "dev", "--now", now, "--out"])
+        .arg(dir.join("delivered"))
+        .args(extra);
+    match fault_after {
+        Some(n) => cmd.env("ACCORD_FAULT_AFTER", n.to_string()),
+        None => cmd.env_remove("ACCORD_FAULT_AFTER"),
+    };
+    cmd.output().expect("accord runs")
+}
+
+/// Every delivered file (temporary files excluded), relative path -> bytes.
+pub fn delivered(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let root = dir.join("delivered");
+    let mut out = BTreeMap::new();
+    if !root.exists() {
+        return out;
+    }
+    for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
+        let entry = entry.expect("walk");
+        if !entry.file_type().is_file() || entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(&root)
+            .expect("inside")
+            .to_string_lossy()
+            .replace('\\', "/");
+        out.insert(rel, std::fs::read(entry.path()).expect("read"));
+    }
+    out
+}
