@@ -159,7 +159,9 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
         if options.preview {
             a.status = "preview".into();
         } else if dir.is_none() {
+            // Nothing left: nothing was created, changed or removed there.
             a.status = "skipped".into();
+            (a.created, a.updated, a.removed) = (0, 0, 0);
             a.warnings.push(if FILE_TYPES.contains(&activation.destination_type.as_str()) {
                 format!(
                     "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
@@ -469,7 +471,7 @@ fn destination_rows(
             blocked.insert(reference);
         } else {
             report.warnings.push(format!(
-                "`{reference}` violates {names} (enforcement is not block: delivered)"
+                "`{reference}` violates {names} (enforcement is not block: activated anyway)"
             ));
         }
     }
