@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
-use crate::compile::{self, Options};
+use crate::compile;
 use crate::render;
 
 #[derive(clap::Args, Debug)]
@@ -33,17 +33,12 @@ pub struct RenderArgs {
 }
 
 pub fn render_cmd(args: RenderArgs) -> u8 {
-    let today = match super::today(args.today.as_deref()) {
-        Ok(t) => t,
+    let options = match super::compile_options(args.env.clone(), args.today.as_deref(), false) {
+        Ok(options) => options,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
-    };
-    let options = Options {
-        environment: args.env.clone(),
-        today: Some(today),
-        ..Options::default()
     };
     let compiled = match compile::check(&args.dir, &options) {
         Ok(c) => c,

@@ -214,6 +214,20 @@ pub fn main() -> ExitCode {
 
 /// The date waivers are judged on: `--today`, or the system clock. This is
 /// the only place the clock is read; stages get the date as a value.
+/// The compile options every project command takes: the environment, and the
+/// date waivers are judged on (`--today`, else the system date).
+pub(crate) fn compile_options(
+    environment: Option<String>,
+    today_arg: Option<&str>,
+    evaluate_drafts: bool,
+) -> Result<Options, String> {
+    Ok(Options {
+        environment,
+        today: Some(today(today_arg)?),
+        evaluate_drafts,
+    })
+}
+
 fn today(arg: Option<&str>) -> Result<toml::value::Date, String> {
     match arg {
         Some(text) => compile::parse_date(text)
@@ -255,17 +269,12 @@ fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
         return EXIT_USAGE;
     };
     let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
-    let today = match today(args.today.as_deref()) {
-        Ok(d) => d,
+    let options = match compile_options(args.env, args.today.as_deref(), args.drafts) {
+        Ok(options) => options,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
-    };
-    let options = Options {
-        environment: args.env,
-        today: Some(today),
-        evaluate_drafts: args.drafts,
     };
     let compiled = match compile::check(&dir, &options) {
         Ok(c) => c,
@@ -311,17 +320,12 @@ fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
 }
 
 fn check(args: CheckArgs) -> u8 {
-    let today = match today(args.today.as_deref()) {
-        Ok(d) => d,
+    let options = match compile_options(args.env.clone(), args.today.as_deref(), false) {
+        Ok(options) => options,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
-    };
-    let options = Options {
-        environment: args.env.clone(),
-        today: Some(today),
-        evaluate_drafts: false,
     };
     let compiled = match compile::check(&args.dir, &options) {
         Ok(c) => c,
@@ -391,17 +395,12 @@ fn compile_plan(
 }
 
 fn plan(args: PlanArgs) -> u8 {
-    let today = match today(args.today.as_deref()) {
-        Ok(d) => d,
+    let options = match compile_options(args.env.clone(), args.today.as_deref(), false) {
+        Ok(options) => options,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
-    };
-    let options = Options {
-        environment: args.env.clone(),
-        today: Some(today),
-        evaluate_drafts: false,
     };
     let plan = match compile_plan(
         compile::check(&args.dir, &options),
@@ -455,17 +454,12 @@ fn diff(args: DiffArgs) -> u8 {
     let plans = match (&args.base, args.paths.as_slice()) {
         (Some(base), paths) if paths.len() <= 1 => {
             let dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
-            let today = match today(args.today.as_deref()) {
-                Ok(d) => d,
+            let options = match compile_options(args.env.clone(), args.today.as_deref(), false) {
+                Ok(options) => options,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_DIFF_ERROR;
                 }
-            };
-            let options = Options {
-                environment: args.env.clone(),
-                today: Some(today),
-                evaluate_drafts: false,
             };
             let old = compile_plan(
                 compile::check_revision(&dir, base, &options),
