@@ -73,23 +73,23 @@ fn check_output(dir: &Path) -> (String, Vec<String>) {
                 .collect();
             // `fixture.render`: the fixture is about `accord render`, which
             // runs on a clean check (with the fixture's `templates/`).
-            if dir.join("fixture.render").is_file() {
-                if let Some(plan) = compile::plan(&compiled) {
-                    let (_, problems) = accord::render::render(
-                        &plan,
-                        &accord::render::Options {
-                            templates: fixture_templates(dir),
-                            ..accord::render::Options::default()
-                        },
-                    );
-                    text.push_str("render:\n");
-                    for p in problems {
-                        text.push_str(&format!("error[{}]: {}\n", p.code.as_str(), p.message));
-                        if let Some(help) = p.help {
-                            text.push_str(&format!("  = help: {help}\n"));
-                        }
-                        codes.push(p.code.as_str().to_string());
+            if dir.join("fixture.render").is_file()
+                && let Some(plan) = compile::plan(&compiled)
+            {
+                let (_, problems) = accord::render::render(
+                    &plan,
+                    &accord::render::Options {
+                        templates: fixture_templates(dir),
+                        ..accord::render::Options::default()
+                    },
+                );
+                text.push_str("render:\n");
+                for p in problems {
+                    text.push_str(&format!("error[{}]: {}\n", p.code.as_str(), p.message));
+                    if let Some(help) = p.help {
+                        text.push_str(&format!("  = help: {help}\n"));
                     }
+                    codes.push(p.code.as_str().to_string());
                 }
             }
             (text, codes)

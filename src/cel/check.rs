@@ -103,10 +103,10 @@ pub fn check(
     let ranges = ranges::compute(text, &root, &info);
     let mut checker = Checker::new(text, env, scope, ranges);
     let ty = checker.expr(&root);
-    if let Some(expected) = expected {
-        if !ty.is_assignable_to(expected) {
-            checker.expected_type_error(&ty, expected);
-        }
+    if let Some(expected) = expected
+        && !ty.is_assignable_to(expected)
+    {
+        checker.expected_type_error(&ty, expected);
     }
     (Some(checker.finish(ty)), checker.errors)
 }

@@ -49,12 +49,13 @@ impl OffsetMap {
         while pos < content_end {
             let rest = &raw_literal[pos..content_end];
             let Some(c) = rest.chars().next() else { break };
-            if escapes && c == '\\' {
-                if let Some((decoded, len)) = escape(rest, open == 3) {
-                    builder.push_escaped(decoded, pos, pos + len);
-                    pos += len;
-                    continue;
-                }
+            if escapes
+                && c == '\\'
+                && let Some((decoded, len)) = escape(rest, open == 3)
+            {
+                builder.push_escaped(decoded, pos, pos + len);
+                pos += len;
+                continue;
             }
             builder.push_plain(c, pos);
             pos += c.len_utf8();

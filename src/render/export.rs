@@ -40,10 +40,10 @@ pub fn export_sql(
         schema: schema.into(),
     };
     let mut vars = vec![("account".to_string(), row("r", &model.account))];
-    if let Some(person) = &model.person {
-        if person_rows {
-            vars.push(("person".to_string(), row("p", person)));
-        }
+    if let Some(person) = &model.person
+        && person_rows
+    {
+        vars.push(("person".to_string(), row("p", person)));
     }
     let scope = Scope {
         vars,
@@ -176,11 +176,9 @@ pub fn export_sql(
         "__audience, __account_key"
     };
     let mut sql = String::new();
-    if with_person_view {
-        if let Some(person) = &model.person {
-            let v = view(model, d, &Features::default(), person);
-            sql.push_str(&format!("WITH v_{person} AS (\n  {v}\n)\n"));
-        }
+    if with_person_view && let Some(person) = &model.person {
+        let v = view(model, d, &Features::default(), person);
+        sql.push_str(&format!("WITH v_{person} AS (\n  {v}\n)\n"));
     }
     sql.push_str(&selects.join("\nUNION ALL\n"));
     sql.push_str(&format!("\nORDER BY {order}\n"));

@@ -303,22 +303,21 @@ impl Lowerer<'_> {
 
     /// `days(N)` or `hours(N)` with a literal N, as an interval.
     fn duration(&self, e: &Typed) -> R {
-        if let Node::Call { func, args } = &e.node {
-            if let [
+        if let Node::Call { func, args } = &e.node
+            && let [
                 Typed {
                     node: Node::Int(n), ..
                 },
             ] = args.as_slice()
-            {
-                match func.as_str() {
-                    "days" => return Ok(self.dialect.interval(*n, "DAY")),
-                    "hours" => return Ok(self.dialect.interval(*n, "HOUR")),
-                    _ => {}
-                }
+        {
+            match func.as_str() {
+                "days" => return Ok(self.dialect.interval(*n, "DAY")),
+                "hours" => return Ok(self.dialect.interval(*n, "HOUR")),
+                _ => {}
             }
         }
-        if let Node::Call { func, args } = &e.node {
-            if let (
+        if let Node::Call { func, args } = &e.node
+            && let (
                 true,
                 [
                     Typed {
@@ -327,23 +326,20 @@ impl Lowerer<'_> {
                     },
                 ],
             ) = (func == "duration", args.as_slice())
-            {
-                if let Some(micros) = crate::cel::eval::parse_duration(text) {
-                    if micros % 1_000_000 == 0 {
-                        return Ok(self.dialect.interval(micros / 1_000_000, "SECOND"));
-                    }
-                }
-            }
+            && let Some(micros) = crate::cel::eval::parse_duration(text)
+            && micros % 1_000_000 == 0
+        {
+            return Ok(self.dialect.interval(micros / 1_000_000, "SECOND"));
         }
         Err("a duration must be `days(N)`, `hours(N)` or `duration(\"...\")` with literal whole seconds".into())
     }
 
     fn call(&mut self, func: &str, args: &[Typed], scope: &Scope) -> R {
         let d = self.dialect;
-        if matches!(func, "size" | "sum" | "max" | "min") {
-            if let Some(arg) = args.first().filter(|a| is_collection(a)) {
-                return self.feature_call(func, arg, scope);
-            }
+        if matches!(func, "size" | "sum" | "max" | "min")
+            && let Some(arg) = args.first().filter(|a| is_collection(a))
+        {
+            return self.feature_call(func, arg, scope);
         }
         let mut v = Vec::new();
         for a in args {

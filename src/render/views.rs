@@ -49,10 +49,10 @@ fn visit(schema: &str, features: &Features, order: &mut Vec<String>, seen: &mut 
         return;
     }
     for ((parent, _), coll) in &features.collections {
-        if parent == schema {
-            if let Source::Link { child, .. } = &coll.source {
-                visit(child, features, order, seen);
-            }
+        if parent == schema
+            && let Source::Link { child, .. } = &coll.source
+        {
+            visit(child, features, order, seen);
         }
     }
     order.push(schema.to_string());

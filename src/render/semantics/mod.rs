@@ -143,21 +143,21 @@ pub fn account_memberships(
                         pre.push(i);
                     }
                 }
-                if let Some(rank) = rank {
-                    if let Some(limit) = rank.limit {
-                        let by = evaluate(&rank.by, &members)?;
-                        let desc = rank.order != "asc";
-                        pre.sort_by(|&x, &y| {
-                            let (vx, vy) = (&by[x], &by[y]);
-                            let nulls = (*vx == Value::Null).cmp(&(*vy == Value::Null));
-                            let mut o = order(vx, vy).unwrap_or(std::cmp::Ordering::Equal);
-                            if desc {
-                                o = o.reverse();
-                            }
-                            nulls.then(o).then_with(|| keys[x].cmp(&keys[y]))
-                        });
-                        pre.truncate(usize::try_from(limit).unwrap_or(0));
-                    }
+                if let Some(rank) = rank
+                    && let Some(limit) = rank.limit
+                {
+                    let by = evaluate(&rank.by, &members)?;
+                    let desc = rank.order != "asc";
+                    pre.sort_by(|&x, &y| {
+                        let (vx, vy) = (&by[x], &by[y]);
+                        let nulls = (*vx == Value::Null).cmp(&(*vy == Value::Null));
+                        let mut o = order(vx, vy).unwrap_or(std::cmp::Ordering::Equal);
+                        if desc {
+                            o = o.reverse();
+                        }
+                        nulls.then(o).then_with(|| keys[x].cmp(&keys[y]))
+                    });
+                    pre.truncate(usize::try_from(limit).unwrap_or(0));
                 }
                 let set: BTreeSet<String> = pre.iter().map(|&i| keys[i].clone()).collect();
                 match split {
