@@ -33,20 +33,11 @@ pub struct RenderArgs {
 }
 
 pub fn render_cmd(args: RenderArgs) -> u8 {
-    let options = match super::compile_options(args.env.clone(), args.today.as_deref(), false) {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let compiled = match compile::check(&args.dir, &options) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let compiled =
+        match super::compile_project(&args.dir, args.env.clone(), args.today.as_deref(), false) {
+            Ok(compiled) => compiled,
+            Err(code) => return code,
+        };
     let Some(plan) = compile::plan(&compiled) else {
         eprintln!(
             "error: {} has errors; `accord check {} --env ...` shows them",

@@ -228,6 +228,24 @@ pub(crate) fn compile_options(
     })
 }
 
+/// Loads and checks the project in `dir`; usage and I/O errors are printed
+/// here and become the exit code.
+pub(crate) fn compile_project(
+    dir: &std::path::Path,
+    environment: Option<String>,
+    today_arg: Option<&str>,
+    evaluate_drafts: bool,
+) -> Result<compile::Compiled, u8> {
+    let options = compile_options(environment, today_arg, evaluate_drafts).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })?;
+    compile::check(dir, &options).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })
+}
+
 fn today(arg: Option<&str>) -> Result<toml::value::Date, String> {
     match arg {
         Some(text) => compile::parse_date(text)
@@ -269,19 +287,9 @@ fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
         return EXIT_USAGE;
     };
     let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
-    let options = match compile_options(args.env, args.today.as_deref(), args.drafts) {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let compiled = match compile::check(&dir, &options) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+    let compiled = match compile_project(&dir, args.env, args.today.as_deref(), args.drafts) {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
     };
     let Some(verdicts) = &compiled.verdicts else {
         let style = HumanStyle {
@@ -320,19 +328,10 @@ fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
 }
 
 fn check(args: CheckArgs) -> u8 {
-    let options = match compile_options(args.env.clone(), args.today.as_deref(), false) {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let compiled = match compile::check(&args.dir, &options) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+    let compiled = match compile_project(&args.dir, args.env.clone(), args.today.as_deref(), false)
+    {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
     };
     let diags = &compiled.diagnostics;
     let text = match args.format {
