@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::resolve::expressions::roots;
 use crate::resolve::{ExprSite, Model, audiences::base_name};
 use crate::source::Span;
 
@@ -64,7 +63,7 @@ pub struct Lineage<'m> {
 
 impl<'m> Lineage<'m> {
     pub fn new(model: &'m Model) -> Lineage<'m> {
-        let r = roots(model);
+        let r = model.roots.clone();
         Lineage {
             model,
             account: r.account,

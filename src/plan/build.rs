@@ -159,7 +159,7 @@ fn infer_format(path: &str) -> String {
 }
 
 fn computed(model: &Model) -> BTreeMap<String, ComputedPlan> {
-    let roots = crate::resolve::expressions::roots(model);
+    let roots = &model.roots;
     let mut out = BTreeMap::new();
     for (key, index) in model.computed.iter() {
         let c = &model.syntax.computed[index];

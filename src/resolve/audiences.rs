@@ -61,7 +61,7 @@ fn check_computed(
     exprs: &BTreeMap<ExprSite, Expr>,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, (Span, String)> {
-    let roots = super::expressions::roots(model);
+    let roots = &model.roots;
     let key_of = |schema: &str, field: &str| -> Option<String> {
         let entity = if Some(schema) == roots.account.as_deref() {
             "account"
@@ -164,7 +164,7 @@ fn audience_info(
             .as_ref()
             .map(|(range, reason)| (rule.span_of(range.clone()), reason.clone()));
         if needs_batch.is_none() {
-            let roots = super::expressions::roots(model);
+            let roots = &model.roots;
             for read in &rule.checked.reads {
                 let entity = if Some(read.schema.as_str()) == roots.account.as_deref() {
                     "account"

@@ -147,7 +147,7 @@ pub fn check_all(
     sources: &SourceSet,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<ExprSite, Expr> {
-    let roots = roots(model);
+    let roots = model.roots.clone();
     let env = env(model, &roots);
     // First collect every expression with the scope its place gives it,
     // then check them (in parallel), then map results back to the files.

@@ -47,6 +47,8 @@ pub struct Model {
     pub destinations: NameIndex,
     pub activations: NameIndex,
     pub sources: NameIndex,
+    /// The schemas the CEL variables `account` and `person` denote.
+    pub roots: expressions::Roots,
     /// Every type-checked CEL expression, by where it sits.
     pub exprs: BTreeMap<ExprSite, Expr>,
     /// Evaluation mode and dependencies per audience.
@@ -90,11 +92,13 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
         actions: references::actions(&syntax, &mut diags),
         settings,
         schema_info: BTreeMap::new(),
+        roots: expressions::Roots::default(),
         exprs: BTreeMap::new(),
         audience_info: BTreeMap::new(),
         syntax,
     };
     model.schema_info = schemas::check(&model, &mut diags);
+    model.roots = expressions::roots(&model);
     references::check(&model, &mut diags);
     model.exprs = expressions::check_all(&model, sources, &mut diags);
     model.audience_info = audiences::check(&model, &model.exprs, &mut diags);

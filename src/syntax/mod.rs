@@ -255,8 +255,3 @@ fn report_toml_error(cx: &mut Cx<'_>, text: &str, error: &toml::de::Error) {
         .help("fix the TOML syntax; nothing in this file is read until it parses"),
     );
 }
-
-/// The span of a whole file's first byte, for project-level diagnostics.
-pub fn file_start(source: SourceId) -> Span {
-    Span::new(source, 0..0)
-}
