@@ -3,6 +3,10 @@
 //! snapshotted in `snapshots/diff/`. Plus the exit codes, two plan files,
 //! and `--base REV` against a real git repository.
 
+#[path = "support/temp.rs"]
+mod temp;
+use temp::TempDir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -58,23 +62,6 @@ fn diff_pairs_match_their_snapshots() {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("accord-diff-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn copy_project(from: &Path, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
     std::fs::create_dir_all(to).expect("mkdir");
@@ -86,7 +73,7 @@ fn copy_project(from: &Path, to: &Path) {
 
 #[test]
 fn two_plan_files_diff_with_terraform_exit_codes() {
-    let tmp = TempDir::new("files");
+    let tmp = TempDir::new("diff-files");
     let pair = root().join("tests/diff/activation_changes");
     let write = |name: &str, dir: &Path| {
         let path = tmp.0.join(name);
@@ -135,7 +122,7 @@ fn git(dir: &Path, args: &[&str]) {
 
 #[test]
 fn diff_base_compares_a_git_revision_with_the_working_tree() {
-    let tmp = TempDir::new("git");
+    let tmp = TempDir::new("diff-git");
     let pair = root().join("tests/diff/activation_changes");
     let project = tmp.0.join("marketing/specs");
     git(&tmp.0, &["init", "-q"]);

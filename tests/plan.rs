@@ -2,6 +2,10 @@
 //! `snapshots/plan/`), byte-identical output however the project is laid out
 //! and wherever it runs, and the `--out` / `--check` lock.
 
+#[path = "support/temp.rs"]
+mod temp;
+use temp::TempDir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,24 +25,6 @@ fn accord(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// A fresh, empty folder under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("accord-plan-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn plan(dir: &str, format: &str, env: &[(&str, &str)]) -> Vec<u8> {
@@ -125,7 +111,7 @@ fn spec_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn the_plan_is_byte_identical_whatever_the_file_layout_locale_and_time_zone() {
     let specs = root().join("specs");
-    let copy = TempDir::new("layout");
+    let copy = TempDir::new("plan-layout");
     std::fs::copy(specs.join("accord.toml"), copy.0.join("accord.toml")).expect("copy");
     let mut files = Vec::new();
     spec_files(&specs, &mut files);
@@ -170,7 +156,7 @@ fn the_plan_is_byte_identical_whatever_the_file_layout_locale_and_time_zone() {
 
 #[test]
 fn plan_check_passes_on_the_committed_plan_and_fails_with_the_diff_otherwise() {
-    let tmp = TempDir::new("lock");
+    let tmp = TempDir::new("plan-lock");
     let lock = tmp.0.join("plan.json");
     let lock = lock.to_string_lossy().into_owned();
     let base = ["plan", "specs", "--env", "prod", "--today", "2026-11-28"];
