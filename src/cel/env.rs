@@ -87,3 +87,30 @@ impl Scope {
         scope
     }
 }
+
+/// A small account/person environment for unit tests of the checker's
+/// consumers (interpreter, lowering): `account` with `status`, `employees`,
+/// `domain`, `tags` and the collection `people`; `person` with `title` and
+/// the link `account`.
+#[cfg(test)]
+pub(crate) fn test_env() -> CelEnv {
+    let mut env = CelEnv::default();
+    let mut account = EntityDef::default();
+    for (f, t) in [
+        ("status", Type::String),
+        ("employees", Type::Int),
+        ("domain", Type::String),
+        ("tags", Type::list(Type::String)),
+    ] {
+        account.fields.insert(f.into(), FieldDef::new(t));
+    }
+    account.to_many.insert("people".into(), "person".into());
+    let mut person = EntityDef::default();
+    person
+        .fields
+        .insert("title".into(), FieldDef::new(Type::String));
+    person.to_one.insert("account".into(), "account".into());
+    env.entities.insert("account".into(), account);
+    env.entities.insert("person".into(), person);
+    env
+}

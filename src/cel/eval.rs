@@ -489,26 +489,10 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cel::{CelEnv, EntityDef, FieldDef, Scope, Type, typed};
+    use crate::cel::{CelEnv, Scope, typed};
 
     fn env() -> CelEnv {
-        let mut env = CelEnv::default();
-        let mut account = EntityDef::default();
-        for (f, t) in [
-            ("status", Type::String),
-            ("employees", Type::Int),
-            ("tags", Type::list(Type::String)),
-        ] {
-            account.fields.insert(f.into(), FieldDef::new(t));
-        }
-        account.to_many.insert("people".into(), "person".into());
-        let mut person = EntityDef::default();
-        person
-            .fields
-            .insert("title".into(), FieldDef::new(Type::String));
-        env.entities.insert("account".into(), account);
-        env.entities.insert("person".into(), person);
-        env
+        crate::cel::env::test_env()
     }
 
     fn run(text: &str, account: Record) -> Value {

@@ -643,28 +643,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::{Binding, Features, Lowerer, Scope};
-    use crate::cel::{CelEnv, EntityDef, FieldDef, Scope as CelScope, Type, typed};
+    use crate::cel::{CelEnv, Scope as CelScope, typed};
     use crate::render::dialect::{DuckDb, Spark};
 
     fn env() -> CelEnv {
-        let mut env = CelEnv::default();
-        let mut account = EntityDef::default();
-        for (f, t) in [
-            ("status", Type::String),
-            ("domain", Type::String),
-            ("tags", Type::list(Type::String)),
-        ] {
-            account.fields.insert(f.into(), FieldDef::new(t));
-        }
-        account.to_many.insert("people".into(), "person".into());
-        let mut person = EntityDef::default();
-        person
-            .fields
-            .insert("title".into(), FieldDef::new(Type::String));
-        person.to_one.insert("account".into(), "account".into());
-        env.entities.insert("account".into(), account);
-        env.entities.insert("person".into(), person);
-        env
+        crate::cel::env::test_env()
     }
 
     fn links() -> BTreeMap<String, BTreeMap<String, (String, Option<String>)>> {
