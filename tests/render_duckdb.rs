@@ -328,6 +328,7 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
     );
 
     // Export rows: the same accounts, people and mapped values.
+    let mut consent_removed = 0;
     for name in plan.activations.keys() {
         let expected = semantics::export_rows(
             &plan,
@@ -339,7 +340,17 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
             now,
         )
         .expect("export rows evaluate");
+        let consent: BTreeMap<String, u64> = result["consent"]
+            .get(name)
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+            .unwrap_or_default();
+        assert_eq!(
+            consent, expected.consent_excluded,
+            "{name}: rows removed by consent, duckdb against the interpreter"
+        );
+        consent_removed += consent.values().sum::<u64>();
         let mut expected: Vec<serde_json::Value> = expected
+            .rows
             .iter()
             .map(|r| {
                 let mut row = vec![
@@ -378,6 +389,14 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
             );
         }
     }
+    let consent_applies = plan
+        .activations
+        .values()
+        .any(|a| a.rows == "person" && !a.consent.is_empty());
+    assert!(
+        !populated || !consent_applies || consent_removed > 0,
+        "consent removes no row in the sample data"
+    );
     result["exports"].clone()
 }
 

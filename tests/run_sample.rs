@@ -44,6 +44,12 @@ fn runs_the_example_project_and_delivers_only_changes() {
     assert_eq!(tiers["status"], "delivered", "{tiers}");
     assert!(tiers["created"].as_u64().unwrap_or(0) > 0);
     assert_eq!(tiers["removed"], 0);
+    // Consent: the Marketo activations report the people it removed.
+    let nurture = &first["activations"]["abm_nurture_marketo"];
+    assert!(
+        nurture["excluded_consent"].as_u64().unwrap_or(0) > 0,
+        "{nurture}"
+    );
     let files = delivered(&dir);
     assert!(
         files.keys().any(|f| f.ends_with("/manifest.json")),

@@ -11,6 +11,10 @@
 //! incremental export can tell added from removed members per audience.
 //! Exclusions, the people filter and every consent filter apply; mapping
 //! expressions carry their normalise-and-hash (`hash_email`, `hash_phone`).
+//!
+//! With consent policies, a second query counts per audience the rows that
+//! consent removed (the same rows, consent negated), so a run reports
+//! "excluded by consent" from a rendered job instead of re-deriving it.
 
 use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope, audience_column};
@@ -20,13 +24,23 @@ use super::views::{account_link, link_column, view};
 use crate::catalog::Normalise;
 use crate::plan::ActivationPlan;
 
-/// The export query of `activation`, or what cannot be lowered.
+/// The rendered queries of one activation.
+#[derive(Debug)]
+pub struct ExportSql {
+    /// The rows to deliver.
+    pub rows: String,
+    /// `__audience, __excluded`: per audience, the rows consent removed;
+    /// only for person rows with consent policies.
+    pub consent_excluded: Option<String>,
+}
+
+/// The export queries of `activation`, or what cannot be lowered.
 pub fn export_sql(
     model: &Model,
     d: &dyn Dialect,
     name: &str,
     activation: &ActivationPlan,
-) -> Result<String, Vec<LowerError>> {
+) -> Result<ExportSql, Vec<LowerError>> {
     let q = |s: &str| d.ident(s);
     let mut lw = Lowerer {
         dialect: d,
@@ -93,6 +107,7 @@ pub fn export_sql(
         }
     }
     let mut filters = Vec::new();
+    let mut consent = Vec::new();
     if person_rows {
         if let Some(people) = &activation.people {
             filters.extend(lower(
@@ -104,7 +119,7 @@ pub fn export_sql(
             ));
         }
         for c in &activation.consent {
-            filters.extend(lower(
+            consent.extend(lower(
                 format!("consent {}", c.policy),
                 Site::Consent(c.policy.clone()),
                 &c.require,
@@ -126,6 +141,7 @@ pub fn export_sql(
             .is_some_and(|x| x.entity == "person")
     };
     let mut selects = Vec::new();
+    let mut refused = Vec::new();
     let mut with_person_view = false;
     for audience in &activation.audiences {
         let col = q(&audience_column(audience));
@@ -162,7 +178,19 @@ pub fn export_sql(
             wheres.push(format!("NOT COALESCE(r.{}, FALSE)", q(&audience_column(e))));
         }
         wheres.extend(filters.iter().cloned());
-        let mut cols = vec![keys, format!("{} AS __audience", d.string(audience))];
+        let label = format!("{} AS __audience", d.string(audience));
+        if !consent.is_empty() {
+            // The negation of the consent conjunction, with unknown as not
+            // consenting: exactly the rows the export's filters remove.
+            let mut refused_where = wheres.clone();
+            refused_where.push(format!("NOT COALESCE({}, FALSE)", consent.join(" AND ")));
+            refused.push(format!(
+                "SELECT {label}\nFROM {from}\nWHERE {}",
+                refused_where.join("\n  AND ")
+            ));
+        }
+        wheres.extend(consent.iter().cloned());
+        let mut cols = vec![keys, label];
         cols.extend(columns.iter().cloned());
         selects.push(format!(
             "SELECT {}\nFROM {from}\nWHERE {}",
@@ -175,12 +203,23 @@ pub fn export_sql(
     } else {
         "__audience, __account_key"
     };
-    let mut sql = String::new();
+    let mut with = String::new();
     if with_person_view && let Some(person) = &model.person {
         let v = view(model, d, &Features::default(), person);
-        sql.push_str(&format!("WITH v_{person} AS (\n  {v}\n)\n"));
+        with = format!("WITH v_{person} AS (\n  {v}\n)\n");
     }
-    sql.push_str(&selects.join("\nUNION ALL\n"));
-    sql.push_str(&format!("\nORDER BY {order}\n"));
-    Ok(sql)
+    let rows = format!(
+        "{with}{}\nORDER BY {order}\n",
+        selects.join("\nUNION ALL\n")
+    );
+    let consent_excluded = (!refused.is_empty()).then(|| {
+        format!(
+            "{with}SELECT __audience, COUNT(*) AS __excluded\nFROM (\n{}\n) refused\nGROUP BY __audience\nORDER BY __audience\n",
+            refused.join("\nUNION ALL\n")
+        )
+    });
+    Ok(ExportSql {
+        rows,
+        consent_excluded,
+    })
 }

@@ -85,12 +85,18 @@ pub fn render(plan: &Plan, options: &Options) -> (Jobs, Vec<templates::Problem>)
         for (name, activation) in &plan.activations {
             match export::export_sql(&model, d, name, activation) {
                 Ok(sql) => {
-                    let ctx = templates::export_context(plan, d.name(), name, &sql);
-                    match engine.render("export.sql.tera", &ctx) {
-                        Ok(text) => {
-                            jobs.insert(format!("{dir}/exports/{name}.sql"), text);
+                    let rendered = std::iter::once(("export.sql.tera", "sql", sql.rows)).chain(
+                        sql.consent_excluded
+                            .map(|q| ("consent_excluded.sql.tera", "consent.sql", q)),
+                    );
+                    for (template, extension, query) in rendered {
+                        let ctx = templates::export_context(plan, d.name(), name, &query);
+                        match engine.render(template, &ctx) {
+                            Ok(text) => {
+                                jobs.insert(format!("{dir}/exports/{name}.{extension}"), text);
+                            }
+                            Err(e) => diags.push(e),
                         }
-                        Err(e) => diags.push(e),
                     }
                 }
                 Err(errors) => note(&mut unlowered, d.name(), errors),

@@ -21,6 +21,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/audiences.sql.tera"),
     ),
     (
+        "consent_excluded.sql.tera",
+        include_str!("../../templates/consent_excluded.sql.tera"),
+    ),
+    (
         "export.sql.tera",
         include_str!("../../templates/export.sql.tera"),
     ),

@@ -133,7 +133,11 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
             report.activations.insert(name.clone(), a);
             continue;
         };
-        let target = destination_rows(&engine, plan, activation, &sql, &members, &mut a)?;
+        let blocked = blocked_audiences(plan, activation, &mut a);
+        let target = destination_rows(&engine, activation, &sql, &blocked, &mut a)?;
+        if let Some(consent) = job(&format!("exports/{name}.consent.sql")) {
+            a.excluded_consent = consent_excluded(&engine, &consent, &blocked)?;
+        }
         a.members = target.rows.len() as u64;
         if let Some(min) = activation.limits.min_audience_size {
             for audience in &activation.audiences {
@@ -433,21 +437,15 @@ fn memberships(
     Ok(out)
 }
 
-/// The rows an activation delivers: the rendered export query's rows (one
-/// per member and activated audience, exclusions, people filter, consent and
-/// hashing applied by the SQL), less rows without any identity and, where
-/// enforcement blocks, audiences that violate a policy. Keyed by
-/// `audience/member`, so changes are per audience.
-fn destination_rows(
-    engine: &Engine,
+/// The activated audiences that violate a policy where enforcement blocks:
+/// they are not delivered. Every violation is a warning in the report.
+fn blocked_audiences(
     plan: &Plan,
     activation: &ActivationPlan,
-    sql: &str,
-    members: &BTreeMap<String, BTreeSet<String>>,
     report: &mut ActivationReport,
-) -> Result<Membership, String> {
+) -> BTreeSet<String> {
     let blocking = plan.enforcement.as_deref() == Some("block");
-    let mut blocked: BTreeSet<&String> = BTreeSet::new();
+    let mut blocked = BTreeSet::new();
     for reference in &activation.audiences {
         let violated: Vec<&str> = activation
             .governance
@@ -468,14 +466,48 @@ fn destination_rows(
             report
                 .warnings
                 .push(format!("`{reference}` not activated: it violates {names}"));
-            blocked.insert(reference);
+            blocked.insert(reference.clone());
         } else {
             report.warnings.push(format!(
                 "`{reference}` violates {names} (enforcement is not block: activated anyway)"
             ));
         }
     }
-    let _ = members;
+    blocked
+}
+
+/// Rows consent removed, from the rendered `exports/<name>.consent.sql`
+/// (per audience); audiences not delivered for a policy are not counted.
+fn consent_excluded(engine: &Engine, sql: &str, blocked: &BTreeSet<String>) -> Result<u64, String> {
+    let batch = engine.query(sql)?;
+    let audiences = engine::keys(&batch, "__audience")?;
+    let counts = batch
+        .column_by_name("__excluded")
+        .ok_or("the consent query has no column `__excluded`")?;
+    let mut total = 0;
+    for (i, audience) in audiences.iter().enumerate() {
+        if audience.as_ref().is_some_and(|a| blocked.contains(a)) {
+            continue;
+        }
+        if let Some(n) = engine::cell(counts, i).as_i64() {
+            total += n.max(0) as u64;
+        }
+    }
+    Ok(total)
+}
+
+/// The rows an activation delivers: the rendered export query's rows (one
+/// per member and activated audience, exclusions, people filter, consent and
+/// hashing applied by the SQL), less rows without any identity and rows of
+/// `blocked` audiences. Keyed by `audience/member`, so changes are per
+/// audience.
+fn destination_rows(
+    engine: &Engine,
+    activation: &ActivationPlan,
+    sql: &str,
+    blocked: &BTreeSet<String>,
+    report: &mut ActivationReport,
+) -> Result<Membership, String> {
     let batch = engine.query(sql)?;
     let person_rows = activation.rows == "person";
     let row_keys = engine::keys(

@@ -3,8 +3,10 @@
 Usage: duckdb_run.py DATA_DIR SQL_DIR NOW
 DATA_DIR holds <schema>.jsonl, tables.json (schema -> column -> type) and
 audiences.json (entity -> audience columns);
-SQL_DIR holds audiences.sql, person_audiences.sql and exports/*.sql.
-Output: {"accounts": {column: [keys]}, "people": {...}, "exports": {name: rows}}.
+SQL_DIR holds audiences.sql, person_audiences.sql, exports/*.sql and
+exports/*.consent.sql.
+Output: {"accounts": {column: [keys]}, "people": {...}, "exports": {name: rows},
+"consent": {name: {audience: rows consent removed}}}.
 """
 import json
 import os
@@ -44,7 +46,7 @@ def members(table, key):
     return out
 
 
-result = {"accounts": {}, "people": {}, "exports": {}}
+result = {"accounts": {}, "people": {}, "exports": {}, "consent": {}}
 con.execute("CREATE TABLE accord_accounts AS " + job("audiences.sql"))
 result["accounts"] = members("accord_accounts", "__account_key")
 if os.path.exists(os.path.join(sql_dir, "person_audiences.sql")):
@@ -53,6 +55,10 @@ if os.path.exists(os.path.join(sql_dir, "person_audiences.sql")):
 exports = os.path.join(sql_dir, "exports")
 for name in sorted(os.listdir(exports)) if os.path.isdir(exports) else []:
     cur = con.execute(job(os.path.join("exports", name)))
+    if name.endswith(".consent.sql"):
+        counts = {audience: n for audience, n in cur.fetchall()}
+        result["consent"][name[: -len(".consent.sql")]] = counts
+        continue
     cols = [d[0] for d in cur.description]
     rows = []
     for row in cur.fetchall():

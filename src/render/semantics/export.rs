@@ -22,6 +22,15 @@ pub struct ExportRow {
     pub values: Vec<Value>,
 }
 
+/// What an activation exports, as its export SQL must produce it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Exported {
+    pub rows: Vec<ExportRow>,
+    /// Per audience, the rows the people filter kept and consent removed
+    /// (audiences without any are absent).
+    pub consent_excluded: BTreeMap<String, u64>,
+}
+
 /// The rows an activation exports, as the export SQL must produce them:
 /// members of each activated audience, minus members of any excluded
 /// audience; person rows expand to the account's people that pass the people
@@ -34,7 +43,7 @@ pub fn export_rows(
     members: &Memberships,
     person_members: &Memberships,
     now: i64,
-) -> Result<Vec<ExportRow>, String> {
+) -> Result<Exported, String> {
     let model = Model::new(plan);
     let a = plan
         .activations
@@ -73,12 +82,13 @@ pub fn export_rows(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut filters = Vec::new();
+    let mut consent = Vec::new();
     if person_rows {
         if let Some(p) = &a.people {
             filters.push(typed(p)?);
         }
         for c in &a.consent {
-            filters.push(typed(&c.require)?);
+            consent.push(typed(&c.require)?);
         }
     }
     let excluded = |key: &str| {
@@ -99,6 +109,7 @@ pub fn export_rows(
             .map(|(p, acc)| (key_of(&p, &person_key), (p, acc)))
             .collect();
     let mut rows = Vec::new();
+    let mut consent_excluded = BTreeMap::new();
     let mut emit = |audience: &str, acc: Option<&Rc<Record>>, person: Option<&Rc<Record>>| {
         let mut vars = vec![(
             "account".to_string(),
@@ -107,20 +118,25 @@ pub fn export_rows(
         if let Some(p) = person {
             vars.push(("person".into(), Value::Entity(p.clone())));
         }
-        if filters.iter().all(|f| eval::eval(f, &vars, &ctx).truthy()) {
-            rows.push(ExportRow {
-                audience: audience.to_string(),
-                account: acc.map(|r| key_of(r, &account_key)),
-                person: person.map(|p| key_of(p, &person_key)),
-                values: mapping
-                    .iter()
-                    .map(|(m, rule, raw)| {
-                        let v = eval::eval(m, &vars, &ctx);
-                        if *raw { normalise::value(*rule, v) } else { v }
-                    })
-                    .collect(),
-            });
+        if !filters.iter().all(|f| eval::eval(f, &vars, &ctx).truthy()) {
+            return;
         }
+        if !consent.iter().all(|f| eval::eval(f, &vars, &ctx).truthy()) {
+            *consent_excluded.entry(audience.to_string()).or_insert(0) += 1;
+            return;
+        }
+        rows.push(ExportRow {
+            audience: audience.to_string(),
+            account: acc.map(|r| key_of(r, &account_key)),
+            person: person.map(|p| key_of(p, &person_key)),
+            values: mapping
+                .iter()
+                .map(|(m, rule, raw)| {
+                    let v = eval::eval(m, &vars, &ctx);
+                    if *raw { normalise::value(*rule, v) } else { v }
+                })
+                .collect(),
+        });
     };
     for audience in &a.audiences {
         let base = audience.split('.').next().unwrap_or(audience);
@@ -166,5 +182,8 @@ pub fn export_rows(
             }
         }
     }
-    Ok(rows)
+    Ok(Exported {
+        rows,
+        consent_excluded,
+    })
 }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 mod export;
 
-pub use export::{ExportRow, export_rows};
+pub use export::{ExportRow, Exported, export_rows};
 
 use super::lower::audience_column;
 use super::query::{Model, audience_order, computed_order};
