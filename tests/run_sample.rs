@@ -23,16 +23,23 @@ fn runs_the_example_project_and_delivers_only_changes() {
 
     // Sources: every source read, rows typed, freshness judged.
     let sources = first["sources"].as_object().expect("sources");
-    assert_eq!(sources.len(), 6, "{sources:?}");
+    assert_eq!(sources.len(), 7, "{sources:?}");
     for (name, s) in sources {
         assert!(s["rows"].as_u64().unwrap_or(0) > 0, "{name} read no rows");
     }
     assert_eq!(first["sources"]["crm_accounts"]["freshness"], "fresh");
 
-    // Links: people reach accounts by key and by email domain.
+    // Links: people reach accounts by key, by email domain and, with no
+    // account of their own, through the account-contact relation.
     let link = &first["links"][0];
     assert!(link["by_key"].as_u64().unwrap_or(0) > 0, "{link}");
     assert!(link["by_email_domain"].as_u64().unwrap_or(0) > 0, "{link}");
+    assert!(link["by_relation"].as_u64().unwrap_or(0) > 0, "{link}");
+
+    // Many-to-many: the executive briefing reaches related executives.
+    let briefing = &first["activations"]["exec_briefing_local"];
+    assert_eq!(briefing["status"], "delivered", "{briefing}");
+    assert!(briefing["members"].as_u64().unwrap_or(0) > 0, "{briefing}");
 
     // Audiences: sizes for every audience and split part.
     let audiences = first["audiences"].as_object().expect("audiences");

@@ -18,6 +18,7 @@ Every timestamp is placed relative to --as-of, so rules such as
     opportunities.csv                      opportunity
     email_opened/2026-MM.jsonl             email_opened, one file per month (a glob source)
     webinar_attended/2026-qN.csv           webinar_attended, one file per quarter (a folder source)
+    account_contact_relations.csv          account_contact_relation (many-to-many person <-> account)
 """
 
 import argparse
@@ -38,6 +39,7 @@ N_UNLINKED_PEOPLE = 60      # personal or unknown email domains: link to no acco
 N_OPPORTUNITIES = 200
 N_EMAIL_OPENS = 3000
 N_WEBINAR_ATTENDANCES = 400
+N_RELATIONS = 160           # account-contact relations besides a person's own account
 
 # Closed domains: spelled exactly as in ../schemas/*.toml.
 INDUSTRIES = [("Software", 30), ("Fintech", 15), ("Healthcare", 14), ("Retail", 10),
@@ -285,6 +287,24 @@ def main():
             "minutesWatched": rng.randint(3, 60),
         })
 
+    # ---- account-contact relations -------------------------------------------------------------
+    # A random stream of its own, so the files above do not change with it.
+    rel_rng = random.Random(SEED + 1)
+    roles = ["Board Member", "Consultant", "Former Employee", "Partner"]
+    relations = []
+    for i in range(1, N_RELATIONS + 1):
+        person = rel_rng.choice(people)
+        account = rel_rng.choice(accounts)
+        relations.append({
+            "relationId": f"R-{i:05d}", "accountId": account["accountId"],
+            "personId": person["personId"], "role": rel_rng.choice(roles),
+            "startedAt": iso(as_of - dt.timedelta(minutes=rel_rng.randint(30 * 1440, 720 * 1440))),
+        })
+    # A pair recorded twice and a relation to an account that is not there:
+    # both occur in CRM exports.
+    relations.append(dict(relations[0], relationId=f"R-{N_RELATIONS + 1:05d}"))
+    relations.append(dict(relations[1], relationId=f"R-{N_RELATIONS + 2:05d}", accountId="ACC-999999"))
+
     # ---- write -------------------------------------------------------------------------------
     out = args.out
 
@@ -309,6 +329,7 @@ def main():
     write_jsonl("vendor/intent_technographics.jsonl", vendor)
     write_csv("people.csv", people)
     write_csv("opportunities.csv", opportunities)
+    write_csv("account_contact_relations.csv", relations)
     opens.sort(key=lambda e: (e["occurredAt"], e["eventId"]))
     by_month = {}
     for e in opens:

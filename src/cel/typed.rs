@@ -436,7 +436,10 @@ pub fn env_from_plan(plan: &crate::plan::Plan) -> CelEnv {
     }
     for (name, schema) in &plan.schemas {
         for (link, def) in &schema.links {
-            if let Some(e) = env.entities.get_mut(name) {
+            // As in resolve: a many-to-many link is read from its target.
+            if def.via.is_none()
+                && let Some(e) = env.entities.get_mut(name)
+            {
                 e.to_one.insert(link.clone(), def.to.clone());
             }
             if let (Some(reverse), Some(target)) = (&def.reverse, env.entities.get_mut(&def.to)) {

@@ -43,3 +43,37 @@ mod tests {
         assert!(super::read("[]").is_err());
     }
 }
+
+/// How a many-to-many link (`via`) joins: the relation table, its foreign
+/// key to the linking schema (`child_fk`) and to the link's target
+/// (`parent_fk`). The target reads the link as the collection `reverse`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelationPath {
+    pub table: String,
+    pub child_fk: String,
+    pub parent_fk: String,
+}
+
+/// The relation path of link `link` of schema `schema`, when it is a
+/// many-to-many link whose relation links, by key, to both sides (`check`
+/// reports any other).
+pub fn relation_path(plan: &Plan, schema: &str, link: &str) -> Option<RelationPath> {
+    let def = plan.schemas.get(schema)?.links.get(link)?;
+    let table = def.via.clone()?;
+    let relation = plan.schemas.get(&table)?;
+    let fk_to = |side: &str, not: Option<&str>| {
+        relation
+            .links
+            .values()
+            .filter(|l| l.to == side)
+            .filter_map(|l| l.by.clone())
+            .find(|by| Some(by.as_str()) != not)
+    };
+    let child_fk = fk_to(schema, None)?;
+    let parent_fk = fk_to(&def.to, Some(&child_fk))?;
+    Some(RelationPath {
+        table,
+        child_fk,
+        parent_fk,
+    })
+}

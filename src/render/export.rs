@@ -20,7 +20,7 @@ use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope, audience_column};
 use super::normalise;
 use super::query::{LowerError, Model, Site};
-use super::views::{account_link, link_column, view};
+use super::views::{account_link, account_relation, link_column, view};
 use crate::catalog::Normalise;
 use crate::plan::ActivationPlan;
 
@@ -140,8 +140,16 @@ pub fn export_sql(
             .get(base)
             .is_some_and(|x| x.entity == "person")
     };
+    // People reach a member account through their own account link and,
+    // with a many-to-many link from person to account, through its relation.
+    let relation = model
+        .person
+        .as_ref()
+        .and_then(|p| account_relation(model, p))
+        .filter(|_| person_rows);
     let mut selects = Vec::new();
     let mut refused = Vec::new();
+    let mut kept = Vec::new();
     let mut with_person_view = false;
     for audience in &activation.audiences {
         let col = q(&audience_column(audience));
@@ -157,15 +165,23 @@ pub fn export_sql(
             with_person_view = true;
             let person = model.person.clone().unwrap_or_default();
             wheres.push(format!("r.{col}"));
+            let from = if relation.is_some() {
+                format!(
+                    "accord_accounts r\nJOIN __account_people ap ON ap.__account_key = r.__account_key\nJOIN v_{person} p ON p.{} = ap.__person_key",
+                    q(&model.key(&person))
+                )
+            } else {
+                format!(
+                    "accord_accounts r\nJOIN v_{person} p ON p.{} = r.__account_key",
+                    q(&link_column(&account_link(model, &person)))
+                )
+            };
             (
                 format!(
                     "r.__account_key, p.{} AS __person_key",
                     q(&model.key(&person))
                 ),
-                format!(
-                    "accord_accounts r\nJOIN v_{person} p ON p.{} = r.__account_key",
-                    q(&link_column(&account_link(model, &person)))
-                ),
+                from,
             )
         } else {
             wheres.push(format!("r.{col}"));
@@ -179,24 +195,61 @@ pub fn export_sql(
         }
         wheres.extend(filters.iter().cloned());
         let label = format!("{} AS __audience", d.string(audience));
+        // Several routes can reach one person (many-to-many): the person
+        // leaves once, through the first route that passes every filter.
+        let routes = relation.is_some() && person_rows && !is_person_audience(audience);
+        let person_key = if is_person_audience(audience) {
+            "p.__person_key".to_string()
+        } else {
+            format!(
+                "p.{}",
+                q(&model.key(model.person.as_deref().unwrap_or_default()))
+            )
+        };
         if !consent.is_empty() {
             // The negation of the consent conjunction, with unknown as not
             // consenting: exactly the rows the export's filters remove.
             let mut refused_where = wheres.clone();
             refused_where.push(format!("NOT COALESCE({}, FALSE)", consent.join(" AND ")));
             refused.push(format!(
-                "SELECT {label}\nFROM {from}\nWHERE {}",
+                "SELECT {label}, {person_key} AS __person_key\nFROM {from}\nWHERE {}",
                 refused_where.join("\n  AND ")
             ));
+            if routes {
+                let mut kept_where = wheres.clone();
+                kept_where.extend(consent.iter().cloned());
+                kept.push(format!(
+                    "SELECT {label}, {person_key} AS __person_key\nFROM {from}\nWHERE {}",
+                    kept_where.join("\n  AND ")
+                ));
+            }
         }
         wheres.extend(consent.iter().cloned());
         let mut cols = vec![keys, label];
         cols.extend(columns.iter().cloned());
-        selects.push(format!(
+        if routes {
+            cols.push(format!(
+                "ROW_NUMBER() OVER (PARTITION BY {person_key} ORDER BY ap.__route, r.__account_key) AS __pick"
+            ));
+        }
+        let select = format!(
             "SELECT {}\nFROM {from}\nWHERE {}",
             cols.join(",\n  "),
             wheres.join("\n  AND ")
-        ));
+        );
+        selects.push(if routes {
+            let names: Vec<String> = ["__account_key", "__person_key", "__audience"]
+                .into_iter()
+                .map(String::from)
+                .chain(activation.mapping.iter().map(|m| q(&m.column)))
+                .collect();
+            format!(
+                "SELECT {}\nFROM (\n{select}\n) routed\nWHERE __pick = 1",
+                names.join(", ")
+            )
+        } else {
+            select
+        });
     }
     let order = if person_rows {
         "__audience, __account_key, __person_key"
@@ -206,17 +259,39 @@ pub fn export_sql(
     let mut with = String::new();
     if with_person_view && let Some(person) = &model.person {
         let v = view(model, d, &Features::default(), person);
-        with = format!("WITH v_{person} AS (\n  {v}\n)\n");
+        with = format!("WITH v_{person} AS (\n  {v}\n)");
+        if let Some((_, rel)) = &relation {
+            // Every (account, person) pair and its route: 0 the person's
+            // own account link, 1 the relation.
+            with.push_str(&format!(
+                ",\n__account_people AS (\n  SELECT {link} AS __account_key, {key} AS __person_key, 0 AS __route FROM v_{person} WHERE {link} IS NOT NULL\n  UNION ALL\n  SELECT DISTINCT {pfk}, {cfk}, 1 FROM {table} WHERE {pfk} IS NOT NULL AND {cfk} IS NOT NULL\n)",
+                link = q(&link_column(&account_link(model, person))),
+                key = q(&model.key(person)),
+                pfk = q(&rel.parent_fk),
+                cfk = q(&rel.child_fk),
+                table = q(&rel.table),
+            ));
+        }
+        with.push('\n');
     }
     let rows = format!(
         "{with}{}\nORDER BY {order}\n",
         selects.join("\nUNION ALL\n")
     );
+    // A person counts once per audience, and not when another route of
+    // theirs is exported.
     let consent_excluded = (!refused.is_empty()).then(|| {
-        format!(
-            "{with}SELECT __audience, COUNT(*) AS __excluded\nFROM (\n{}\n) refused\nGROUP BY __audience\nORDER BY __audience\n",
-            refused.join("\nUNION ALL\n")
-        )
+        let refused = refused.join("\nUNION ALL\n");
+        if kept.is_empty() {
+            format!(
+                "{with}SELECT __audience, COUNT(DISTINCT __person_key) AS __excluded\nFROM (\n{refused}\n) refused\nGROUP BY __audience\nORDER BY __audience\n"
+            )
+        } else {
+            format!(
+                "{with}SELECT f.__audience, COUNT(DISTINCT f.__person_key) AS __excluded\nFROM (\n{refused}\n) f\nLEFT JOIN (\n{}\n) k ON k.__audience = f.__audience AND k.__person_key = f.__person_key\nWHERE k.__person_key IS NULL\nGROUP BY f.__audience\nORDER BY f.__audience\n",
+                kept.join("\nUNION ALL\n")
+            )
+        }
     });
     Ok(ExportSql {
         rows,

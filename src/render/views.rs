@@ -6,7 +6,9 @@
 //! is the table (`b`), a `__link_<link>` column per link (people without an
 //! account key link by email domain when the link has that fallback), and
 //! per collection one `GROUP BY` pass computing all of its features, joined
-//! on the parent key with the feature's value for an empty collection.
+//! on the parent key with the feature's value for an empty collection. A
+//! many-to-many collection groups the child rows joined to the relation's
+//! distinct pairs by the relation's key of the parent.
 
 use std::collections::BTreeSet;
 
@@ -14,14 +16,35 @@ use super::dialect::Dialect;
 use super::lower::{Features, Source};
 use super::query::Model;
 
-/// The link of `schema` to the account schema, by name.
+/// The link of `schema` to its one account (not a many-to-many link), by
+/// name.
 pub fn account_link(model: &Model, schema: &str) -> String {
     model
-        .links
+        .plan
+        .schemas
         .get(schema)
-        .and_then(|l| l.iter().find(|(_, (to, _))| *to == model.account))
+        .and_then(|s| {
+            s.links
+                .iter()
+                .find(|(_, l)| l.to == model.account && l.via.is_none())
+        })
         .map(|(n, _)| n.clone())
         .unwrap_or_else(|| "account".into())
+}
+
+/// The many-to-many link of `schema` to the account schema, if any: its
+/// name and relation path.
+pub fn account_relation(
+    model: &Model,
+    schema: &str,
+) -> Option<(String, crate::plan::RelationPath)> {
+    let s = model.plan.schemas.get(schema)?;
+    s.links.iter().find_map(|(name, l)| {
+        if l.to != model.account {
+            return None;
+        }
+        crate::plan::relation_path(model.plan, schema, name).map(|p| (name.clone(), p))
+    })
 }
 
 pub fn link_column(link: &str) -> String {
@@ -113,13 +136,26 @@ pub fn view(model: &Model, d: &dyn Dialect, features: &Features, schema: &str) -
             .map(|f| format!("{} AS {}", f.aggregate, q(&f.column)))
             .collect();
         let sub = match &coll.source {
-            Source::Link { child, link } => {
-                let lc = format!("c.{}", q(&link_column(link)));
-                format!(
-                    "SELECT {lc} AS __key, {} FROM v_{child} c GROUP BY {lc}",
-                    aggs.join(", ")
-                )
-            }
+            Source::Link { child, link } => match crate::plan::relation_path(plan, child, link) {
+                // Many-to-many: each child row once per related parent, so
+                // a pair listed twice in the relation counts once.
+                Some(rel) => {
+                    let (cfk, pfk) = (q(&rel.child_fk), q(&rel.parent_fk));
+                    format!(
+                        "SELECT r.{pfk} AS __key, {} FROM v_{child} c JOIN (SELECT DISTINCT {cfk}, {pfk} FROM {} WHERE {cfk} IS NOT NULL AND {pfk} IS NOT NULL) r ON r.{cfk} = c.{} GROUP BY r.{pfk}",
+                        aggs.join(", "),
+                        q(&rel.table),
+                        q(&model.key(child))
+                    )
+                }
+                None => {
+                    let lc = format!("c.{}", q(&link_column(link)));
+                    format!(
+                        "SELECT {lc} AS __key, {} FROM v_{child} c GROUP BY {lc}",
+                        aggs.join(", ")
+                    )
+                }
+            },
             Source::List { field } => format!(
                 "SELECT c.__key, {} FROM {} c GROUP BY c.__key",
                 aggs.join(", "),

@@ -312,7 +312,9 @@ fn bind_link(
             }
         }
         (None, Some(via)) => match infos.get(&via.value) {
-            Some(relation) if relation.class == "relation" => {}
+            Some(relation) if relation.class == "relation" => {
+                check_relation(model, &schema.name.value, &to.value, via, diags);
+            }
             Some(other) => diags.push(
                 Diagnostic::new(codes::spec::INVALID_LINK, via.span, format!("`via` must name a relation schema, but `{}` is a {}", via.value, other.class))
                     .label("not a relation schema")
@@ -345,8 +347,12 @@ fn bind_link(
             );
         }
     }
-    // Register navigation: forward (to one) on this schema, reverse (to many) on the target.
-    if let Some(info) = infos.get_mut(&schema.name.value) {
+    // Register navigation: forward (to one) on this schema, reverse (to many)
+    // on the target. A many-to-many link (`via`) has no "one" to follow
+    // forward; rules read it from the target, through its `reverse`.
+    if link.via.is_none()
+        && let Some(info) = infos.get_mut(&schema.name.value)
+    {
         info.to_one
             .insert(link.name.value.clone(), to.value.clone());
     }
@@ -373,6 +379,50 @@ fn bind_link(
                 .insert(reverse.value.clone(), schema.name.value.clone());
         }
     }
+}
+
+/// A many-to-many link's relation schema must link, by key, to both sides.
+fn check_relation(
+    model: &Model,
+    from: &str,
+    to: &str,
+    via: &Sp<String>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(index) = model.schemas.get(&via.value) else {
+        return;
+    };
+    let relation = &model.syntax.schemas[index];
+    let links_to = |side: &str| {
+        relation
+            .links
+            .iter()
+            .any(|l| l.by.is_some() && l.to.as_ref().is_some_and(|t| t.value == side))
+    };
+    let missing: Vec<&str> = [from, to]
+        .into_iter()
+        .filter(|side| !links_to(side))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    diags.push(
+        Diagnostic::new(
+            codes::spec::INVALID_LINK,
+            via.span,
+            format!(
+                "relation schema `{}` does not link to `{}`",
+                via.value,
+                missing.join("` and `")
+            ),
+        )
+        .label("a many-to-many link goes through a relation that links both sides")
+        .with_secondary(relation.name.span, "relation defined here")
+        .help(format!(
+            "add `[schema.{}.links.{}]` with `to = \"{}\"` and `by = \"FIELD\"` (its foreign key)",
+            via.value, missing[0], missing[0]
+        )),
+    );
 }
 
 /// "an event", "a person".

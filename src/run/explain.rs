@@ -403,13 +403,71 @@ fn attach(
         .collect::<Vec<_>>()
         .join(", ");
     for (child, cs) in &plan.schemas {
-        for link in cs.links.values() {
-            let (Some(by), Some(reverse)) = (&link.by, &link.reverse) else {
-                continue;
-            };
+        for (link_name, link) in &cs.links {
             if link.to != schema {
                 continue;
             }
+            if let (Some(path), Some(reverse)) = (
+                crate::plan::relation_path(plan, child, link_name),
+                &link.reverse,
+            ) {
+                // Many-to-many: the rows the relation pairs each record
+                // with, each once (as the rendered SQL reads them).
+                let pairs = engine.query(&format!(
+                    "SELECT DISTINCT CAST({p} AS VARCHAR) AS parent, CAST({c} AS VARCHAR) AS child FROM {t} WHERE {p} IN ({in_list}) AND {c} IS NOT NULL",
+                    p = ident(&path.parent_fk),
+                    c = ident(&path.child_fk),
+                    t = ident(&path.table)
+                ))?;
+                let parents = engine::keys(&pairs, "parent")?;
+                let children_of = engine::keys(&pairs, "child")?;
+                let pairs: BTreeSet<(String, String)> = parents
+                    .into_iter()
+                    .zip(children_of)
+                    .filter_map(|(p, c)| Some((p?, c?)))
+                    .collect();
+                let Some(child_key) = cs.key.clone() else {
+                    continue;
+                };
+                let wanted = pairs
+                    .iter()
+                    .map(|(_, c)| literal(c))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>();
+                let mut children = if wanted.is_empty() {
+                    Vec::new()
+                } else {
+                    rows(
+                        engine,
+                        plan,
+                        child,
+                        &format!(
+                            "CAST({} AS VARCHAR) IN ({})",
+                            ident(&child_key),
+                            wanted.join(", ")
+                        ),
+                    )?
+                };
+                attach(engine, plan, child, &mut children, None, depth + 1)?;
+                let children: Vec<Rc<Record>> = children.into_iter().map(Rc::new).collect();
+                for r in records.iter_mut() {
+                    let k = key_text(r, &key).unwrap_or_default();
+                    let mine = children
+                        .iter()
+                        .filter(|c| {
+                            key_text(c, &child_key)
+                                .is_some_and(|ck| pairs.contains(&(k.clone(), ck)))
+                        })
+                        .cloned()
+                        .collect();
+                    r.many.insert(reverse.clone(), mine);
+                }
+                continue;
+            }
+            let (Some(by), Some(reverse)) = (&link.by, &link.reverse) else {
+                continue;
+            };
             let mut filter = format!("{} IN ({in_list})", ident(by));
             // The email-domain fallback, as the rendered SQL links people.
             if let (Some("email_domain"), Some(domain)) = (link.fallback.as_deref(), &parent_domain)

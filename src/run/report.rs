@@ -161,7 +161,7 @@ impl RunReport {
                 }
             };
             s.push_str(&format!(
-                "\nlinks {} -> {}: {} people; by key {} ({:.1}%), by email domain {} ({:.1}%), by relation {}, unlinked {} ({:.1}%); {} of {} accounts have no people\n",
+                "\nlinks {} -> {}: {} people; by key {} ({:.1}%), by email domain {} ({:.1}%), by relation {} ({:.1}%), unlinked {} ({:.1}%); {} of {} accounts have no people\n",
                 link.from,
                 link.to,
                 link.people,
@@ -170,6 +170,7 @@ impl RunReport {
                 link.by_email_domain,
                 pct(link.by_email_domain),
                 link.by_relation,
+                pct(link.by_relation),
                 link.unlinked,
                 pct(link.unlinked),
                 link.accounts_without_people,

@@ -7,9 +7,10 @@
 //! - A link report per person -> account link, counting the routes the
 //!   rendered SQL takes: by key (the key names an account), by email domain
 //!   (no key, and `fallback = "email_domain"`: the account whose domain is
-//!   the email's domain, case-insensitive), through a relation schema, or
-//!   not at all (no key and no match, or a key that names no account); and
-//!   accounts without people. The tables themselves are not changed: the
+//!   the email's domain, case-insensitive), through the relation schema of
+//!   the person's many-to-many link to the account (people without an
+//!   account of their own), or not at all; and accounts without people by
+//!   any route. The tables themselves are not changed: the
 //!   rendered SQL resolves links, so `run` does not re-derive them.
 
 use std::collections::BTreeMap;
@@ -225,38 +226,34 @@ fn link_people(
     report.people = get(&counts, 0);
     report.by_key = get(&counts, 1);
     report.by_email_domain = get(&counts, 2);
-    // Many-to-many: people without a direct link who appear in a relation
-    // schema that links them to accounts.
-    for (rel_name, rel) in &plan.schemas {
-        if rel.class != "relation" {
-            continue;
-        }
-        let to_person = rel
-            .links
-            .values()
-            .find(|l| l.to == name)
-            .and_then(|l| l.by.clone());
-        let to_account = rel
-            .links
-            .values()
-            .find(|l| l.to == account_name)
-            .and_then(|l| l.by.clone());
-        if let (Some(pk), Some(ak), Some(person_key)) = (to_person, to_account, &schema.key) {
-            let c = engine.query(&format!(
-                "SELECT count(*) FROM __linked l WHERE l.__link IS NULL AND l.{k} IN (SELECT {pk} FROM {r} WHERE {ak} IS NOT NULL)",
-                k = ident(person_key),
-                pk = ident(&pk),
-                ak = ident(&ak),
-                r = ident(rel_name)
-            ))?;
-            report.by_relation += get(&c, 0);
-        }
+    // Many-to-many: people without an account of their own whom the
+    // person's `via` link relates to an account (the route the export SQL
+    // takes after the own account).
+    let relation = schema.links.iter().find_map(|(link_name, l)| {
+        (l.to == account_name)
+            .then(|| crate::plan::relation_path(plan, name, link_name))
+            .flatten()
+    });
+    let mut related_accounts = String::new();
+    if let (Some(rel), Some(person_key)) = (&relation, &schema.key) {
+        let pairs = format!(
+            "SELECT {pk} AS __person, {ak} AS __account FROM {r} WHERE {pk} IS NOT NULL AND {ak} IS NOT NULL",
+            pk = ident(&rel.child_fk),
+            ak = ident(&rel.parent_fk),
+            r = ident(&rel.table)
+        );
+        let c = engine.query(&format!(
+            "SELECT count(*) FROM __linked l WHERE l.__link IS NULL AND l.{k} IN (SELECT __person FROM ({pairs}) x)",
+            k = ident(person_key),
+        ))?;
+        report.by_relation = get(&c, 0);
+        related_accounts = format!(" UNION SELECT __account AS __k FROM ({pairs}) x");
     }
     report.unlinked = report
         .people
         .saturating_sub(report.by_key + report.by_email_domain + report.by_relation);
     let acc = engine.query(&format!(
-        "SELECT count(*), count(CASE WHEN l.__k IS NULL THEN 1 END) FROM {a} acc LEFT JOIN (SELECT DISTINCT {by} AS __k FROM __linked WHERE {by} IS NOT NULL) l ON acc.{ak} = l.__k",
+        "SELECT count(*), count(CASE WHEN l.__k IS NULL THEN 1 END) FROM {a} acc LEFT JOIN (SELECT DISTINCT {by} AS __k FROM __linked WHERE {by} IS NOT NULL{related_accounts}) l ON acc.{ak} = l.__k",
         by = ident(by),
         ak = ident(account_key),
     ))?;

@@ -203,7 +203,49 @@ pub fn records(plan: &Plan, tables: &Tables) -> (Vec<Record>, Vec<Rc<Record>>) {
         if schema == person {
             people_rc = recs.clone();
         }
-        for link in plan.schemas[&schema].links.values() {
+        for (link_name, link) in &plan.schemas[&schema].links {
+            // Many-to-many: the target's collection holds the rows its
+            // relation pairs it with, each once.
+            if let (Some(path), Some(reverse)) = (
+                accord::plan::relation_path(plan, &schema, link_name),
+                &link.reverse,
+            ) {
+                let own_key = plan.schemas[&schema].key.clone().unwrap_or_default();
+                let target_key = plan.schemas[&link.to].key.clone().unwrap_or_default();
+                let text = |v: Option<&Value>| match v {
+                    Some(Value::Str(s)) => Some(s.clone()),
+                    Some(Value::Int(i)) => Some(i.to_string()),
+                    _ => None,
+                };
+                let pairs: std::collections::BTreeSet<(String, String)> = tables
+                    .get(&path.table)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|row| {
+                        Some((
+                            text(row.get(&path.parent_fk))?,
+                            text(row.get(&path.child_fk))?,
+                        ))
+                    })
+                    .collect();
+                if let Some(parents) = built.get_mut(&link.to) {
+                    for parent in parents.iter_mut() {
+                        let Some(pk) = text(parent.fields.get(&target_key)) else {
+                            continue;
+                        };
+                        let related: Vec<Rc<Record>> = recs
+                            .iter()
+                            .filter(|r| {
+                                text(r.fields.get(&own_key))
+                                    .is_some_and(|k| pairs.contains(&(pk.clone(), k)))
+                            })
+                            .cloned()
+                            .collect();
+                        parent.many.insert(reverse.clone(), related);
+                    }
+                }
+                continue;
+            }
             let (Some(by), Some(reverse)) = (&link.by, &link.reverse) else {
                 continue;
             };

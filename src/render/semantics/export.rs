@@ -22,6 +22,10 @@ pub struct ExportRow {
     pub values: Vec<Value>,
 }
 
+/// A way to an exported row: (route: 0 the person's own account, 1 a
+/// relation; the account; the person).
+type Candidate<'r> = (u8, Option<&'r Rc<Record>>, Option<&'r Rc<Record>>);
+
 /// What an activation exports, as its export SQL must produce it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Exported {
@@ -61,9 +65,15 @@ pub fn export_rows(
             .get(p)?
             .links
             .values()
-            .find(|l| l.to == model.account)?
+            .find(|l| l.to == model.account && l.via.is_none())?
             .reverse
             .clone()
+    });
+    // The account's collection of people related through a many-to-many
+    // link, when the person has one.
+    let relation_link = model.person.as_ref().and_then(|p| {
+        crate::render::views::account_relation(&model, p)
+            .and_then(|(name, _)| plan.schemas.get(p)?.links.get(&name)?.reverse.clone())
     });
     let none = |_: &str| false;
     let ctx = EvalCtx {
@@ -108,9 +118,12 @@ pub fn export_rows(
             .into_iter()
             .map(|(p, acc)| (key_of(&p, &person_key), (p, acc)))
             .collect();
-    let mut rows = Vec::new();
-    let mut consent_excluded = BTreeMap::new();
-    let mut emit = |audience: &str, acc: Option<&Rc<Record>>, person: Option<&Rc<Record>>| {
+    // Per row: None when the people filter drops it, Some(Err(())) when
+    // consent does, Some(Ok(row)) when it is exported.
+    let outcome = |audience: &str,
+                   acc: Option<&Rc<Record>>,
+                   person: Option<&Rc<Record>>|
+     -> Option<Result<ExportRow, ()>> {
         let mut vars = vec![(
             "account".to_string(),
             acc.map_or(Value::Null, |r| Value::Entity(r.clone())),
@@ -119,13 +132,12 @@ pub fn export_rows(
             vars.push(("person".into(), Value::Entity(p.clone())));
         }
         if !filters.iter().all(|f| eval::eval(f, &vars, &ctx).truthy()) {
-            return;
+            return None;
         }
         if !consent.iter().all(|f| eval::eval(f, &vars, &ctx).truthy()) {
-            *consent_excluded.entry(audience.to_string()).or_insert(0) += 1;
-            return;
+            return Some(Err(()));
         }
-        rows.push(ExportRow {
+        Some(Ok(ExportRow {
             audience: audience.to_string(),
             account: acc.map(|r| key_of(r, &account_key)),
             person: person.map(|p| key_of(p, &person_key)),
@@ -136,8 +148,10 @@ pub fn export_rows(
                     if *raw { normalise::value(*rule, v) } else { v }
                 })
                 .collect(),
-        });
+        }))
     };
+    let mut rows = Vec::new();
+    let mut consent_excluded: BTreeMap<String, u64> = BTreeMap::new();
     for audience in &a.audiences {
         let base = audience.split('.').next().unwrap_or(audience);
         let is_person = plan
@@ -149,6 +163,11 @@ pub fn export_rows(
         else {
             continue;
         };
+        // Candidates (route, account, person): a person reached through
+        // several member accounts is exported once, through the first route
+        // that passes every filter (its own account before a relation, then
+        // the smallest account key); consent counts people, not routes.
+        let mut candidates: Vec<Candidate> = Vec::new();
         if is_person {
             for (p, acc) in linked
                 .values()
@@ -160,26 +179,54 @@ pub fn export_rows(
                 {
                     continue;
                 }
-                emit(audience, acc.as_ref(), Some(p));
+                candidates.push((0, acc.as_ref(), Some(p)));
             }
-            continue;
-        }
-        for key in set {
-            let Some(acc) = by_key.get(key).copied() else {
-                continue;
-            };
-            if excluded(key) {
-                continue;
-            }
-            if person_rows {
-                let link = people_link.clone().unwrap_or_default();
-                for p in acc.many.get(&link).into_iter().flatten() {
-                    let p = linked.get(&key_of(p, &person_key)).map_or(p, |(l, _)| l);
-                    emit(audience, Some(acc), Some(p));
+        } else {
+            for key in set {
+                let Some(acc) = by_key.get(key).copied() else {
+                    continue;
+                };
+                if excluded(key) {
+                    continue;
                 }
-            } else {
-                emit(audience, Some(acc), None);
+                if !person_rows {
+                    candidates.push((0, Some(acc), None));
+                    continue;
+                }
+                let routes = people_link
+                    .iter()
+                    .map(|l| (0, l))
+                    .chain(relation_link.iter().map(|l| (1, l)));
+                for (route, link) in routes {
+                    for p in acc.many.get(link).into_iter().flatten() {
+                        let p = linked.get(&key_of(p, &person_key)).map_or(p, |(l, _)| l);
+                        candidates.push((route, Some(acc), Some(p)));
+                    }
+                }
             }
+        }
+        candidates.sort_by_key(|(route, acc, _)| (*route, acc.map(|a| key_of(a, &account_key))));
+        let mut exported = std::collections::BTreeSet::new();
+        let mut refused = std::collections::BTreeSet::new();
+        for (_, acc, person) in candidates {
+            let who = person.map(|p| key_of(p, &person_key));
+            if who.is_some() && exported.contains(&who) {
+                continue;
+            }
+            match outcome(audience, acc, person) {
+                Some(Ok(row)) => {
+                    exported.insert(who);
+                    rows.push(row);
+                }
+                Some(Err(())) => {
+                    refused.insert(who);
+                }
+                None => {}
+            }
+        }
+        let refused = refused.difference(&exported).count() as u64;
+        if refused > 0 {
+            consent_excluded.insert(audience.clone(), refused);
         }
     }
     Ok(Exported {

@@ -227,7 +227,7 @@ pub fn people_with_accounts(
     let link = plan.schemas.get(person).and_then(|s| {
         s.links
             .iter()
-            .find(|(_, l)| l.to == model.account)
+            .find(|(_, l)| l.to == model.account && l.via.is_none())
             .map(|(name, l)| (name.clone(), l.reverse.clone().unwrap_or_default()))
     });
     let mut sorted: Vec<&Rc<Record>> = accounts.iter().collect();
