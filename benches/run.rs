@@ -322,7 +322,7 @@ accountId = "account.accountId"
 }
 
 /// `accord run` through the library, end to end; returns (seconds, sizes).
-fn time_accord(dir: &Path) -> (f64, Vec<u64>) {
+fn time_accord(dir: &Path) -> (f64, Vec<u64>, String) {
     let _ = std::fs::remove_dir_all(dir.join(".accord"));
     let _ = std::fs::remove_dir_all(dir.join("out"));
     let started = Instant::now();
@@ -359,7 +359,13 @@ fn time_accord(dir: &Path) -> (f64, Vec<u64>) {
         .map(|(n, s)| (n.trim_start_matches("B2B_Bench_").parse().unwrap_or(0), *s))
         .collect();
     sizes.sort();
-    (secs, sizes.into_iter().map(|(_, s)| s).collect())
+    let phases = report
+        .phases_ms
+        .iter()
+        .map(|(p, ms)| format!("{p} {:.2}s", *ms as f64 / 1000.0))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (secs, sizes.into_iter().map(|(_, s)| s).collect(), phases)
 }
 
 /// The hand-written DuckDB queries; returns (seconds, sizes).
@@ -416,9 +422,11 @@ fn main() {
         "{:>10} {:>12} {:>12} {:>8}",
         "audiences", "accord (s)", "duckdb (s)", "ratio"
     );
+    let mut phases = Vec::new();
     for n in counts {
         write_project(&dir, n);
-        let (accord_s, accord_sizes) = time_accord(&dir);
+        let (accord_s, accord_sizes, accord_phases) = time_accord(&dir);
+        phases.push(format!("{n:>10} audiences: {accord_phases}"));
         let (duck_s, duck_sizes) = time_duckdb(&dir, n);
         assert_eq!(
             accord_sizes, duck_sizes,
@@ -428,6 +436,10 @@ fn main() {
             "{n:>10} {accord_s:>12.2} {duck_s:>12.2} {:>8.2}",
             accord_s / duck_s.max(1e-9)
         );
+    }
+    println!("accord's phases (compile and render not included):");
+    for p in phases {
+        println!("{p}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

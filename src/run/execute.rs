@@ -81,7 +81,10 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
         links,
         warnings,
         now_sql,
+        phases_ms,
     } = evaluate(plan, jobs, root, options.now)?;
+    report.phases_ms = phases_ms;
+    let activations_started = Instant::now();
     report.sources = sources;
     report.links = links;
     report.warnings.extend(warnings);
@@ -215,6 +218,10 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
         .map(|b| format!("{b:02x}"))
         .collect();
     report.run_id = format!("{}-{run_digest}", time::compact_timestamp(options.now));
+    report.phases_ms.insert(
+        "activations".into(),
+        activations_started.elapsed().as_millis() as u64,
+    );
     report.duration_ms = started.elapsed().as_millis() as u64;
     if !options.preview {
         report.append_to_log(root, &faults)?;
@@ -234,6 +241,8 @@ pub struct Evaluation {
     pub warnings: Vec<String>,
     /// `now` as the rendered SQL takes it.
     pub now_sql: String,
+    /// Milliseconds per phase: `read`, `unify`, `audiences`.
+    pub phases_ms: BTreeMap<String, u64>,
 }
 
 /// Reads, types and unifies every source, then runs the rendered audience
@@ -245,6 +254,12 @@ pub fn evaluate(
     now: time::Micros,
 ) -> Result<Evaluation, String> {
     // 2. Read, type and unify the data.
+    let mut phases_ms = BTreeMap::new();
+    let mut phase = Instant::now();
+    let mut lap = |name: &str, phase: &mut Instant| {
+        phases_ms.insert(name.to_string(), phase.elapsed().as_millis() as u64);
+        *phase = Instant::now();
+    };
     let engine = Engine::new()?;
     let mut warnings = Vec::new();
     let mut sources_report = BTreeMap::new();
@@ -272,7 +287,9 @@ pub fn evaluate(
         sources_report.insert(name.clone(), l.report.clone());
         loaded.push(l);
     }
+    lap("read", &mut phase);
     let links = unify::unify(&engine, plan, loaded)?;
+    lap("unify", &mut phase);
 
     // 3. Evaluate: the rendered audience queries, registered as the tables
     //    the export queries read.
@@ -293,6 +310,7 @@ pub fn evaluate(
         engine.register("accord_people", people.clone())?;
         members.extend(memberships(plan, &people, "person", "__person_key")?);
     }
+    lap("audiences", &mut phase);
     Ok(Evaluation {
         engine,
         members,
@@ -300,6 +318,7 @@ pub fn evaluate(
         links,
         warnings,
         now_sql,
+        phases_ms,
     })
 }
 

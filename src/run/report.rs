@@ -31,6 +31,10 @@ pub struct RunReport {
     /// Run-wide warnings, such as stale sources.
     pub warnings: Vec<String>,
     pub duration_ms: u64,
+    /// Milliseconds per phase (`read`, `unify`, `audiences`, `activations`),
+    /// to see where a long run spends its time.
+    #[serde(default)]
+    pub phases_ms: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -220,15 +224,23 @@ impl RunReport {
         for w in &self.warnings {
             s.push_str(&format!("warning: {w}\n"));
         }
-        let secs = self.duration_ms as f64 / 1000.0;
-        s.push_str(&format!(
-            "\ndone in {}\n",
+        let took = |ms: u64| {
+            let secs = ms as f64 / 1000.0;
             if secs < 60.0 {
                 format!("{secs:.2}s")
             } else {
-                time::format_duration(self.duration_ms as i64 * 1000)
+                time::format_duration(ms as i64 * 1000)
             }
-        ));
+        };
+        let phases: Vec<String> = ["read", "unify", "audiences", "activations"]
+            .into_iter()
+            .filter_map(|p| self.phases_ms.get(p).map(|ms| format!("{p} {}", took(*ms))))
+            .collect();
+        s.push_str(&format!("\ndone in {}", took(self.duration_ms)));
+        if !phases.is_empty() {
+            s.push_str(&format!(" ({})", phases.join(", ")));
+        }
+        s.push('\n');
         s
     }
 }
