@@ -170,8 +170,10 @@ impl Gen {
             8 => format!("size(account.scores) {op} {}", self.pick(&["0", "1", "2"])),
             9 => {
                 let m = self.pick(&["exists", "all", "exists_one"]);
+                // `contacts`: the many-to-many collection (relation schema).
+                let c = self.pick(&["people", "contacts"]);
                 let p = self.person();
-                format!("account.people.{m}(p, {p})")
+                format!("account.{c}.{m}(p, {p})")
             }
             10 => {
                 let p = self.person();
@@ -179,8 +181,9 @@ impl Gen {
                 format!("size(account.people.filter(p, {p})) {op} {k}")
             }
             11 => format!(
-                "{}(account.people.map(p, p.age)) {op} {}",
+                "{}(account.people.map(p, {}p.age)) {op} {}",
                 self.pick(&["sum", "max", "min"]),
+                self.pick(&["", "p.age > 30, ", "p.title != \"\", "]),
                 self.pick(&["17", "40", "100"])
             ),
             12 => format!(

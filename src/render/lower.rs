@@ -62,6 +62,10 @@ pub struct Feature {
     pub aggregate: String,
     /// The value when the parent has no rows in the collection.
     pub default: Option<&'static str>,
+    /// The rows that can change the aggregate: every other row adds
+    /// nothing beyond what `default` gives an empty collection. `None`:
+    /// every row counts.
+    pub rows: Option<String>,
 }
 
 /// Where a collection's rows come from.
@@ -95,6 +99,7 @@ impl Features {
         source: Source,
         agg: &str,
         default: Option<&'static str>,
+        rows: Option<String>,
     ) -> String {
         let prefix = format!("f_{}_", key.1);
         let coll = self.collections.entry(key).or_insert(Collection {
@@ -109,6 +114,7 @@ impl Features {
             column: column.clone(),
             aggregate: agg.to_string(),
             default,
+            rows,
         });
         column
     }
@@ -408,9 +414,12 @@ impl Lowerer<'_> {
         let (key, source, filters, _) = self.collection(container, scope)?;
         let mut preds = filters;
         preds.push(format!("COALESCE(c.__elem = {constant}, FALSE)"));
-        let agg = format!("MAX(CASE WHEN {} THEN 1 ELSE 0 END)", preds.join(" AND "));
+        let pred = preds.join(" AND ");
+        let agg = format!("MAX(CASE WHEN {pred} THEN 1 ELSE 0 END)");
         let alias = parent_alias(container, scope)?;
-        let column = self.features.column(key, source, &agg, Some("0"));
+        let column = self
+            .features
+            .column(key, source, &agg, Some("0"), Some(pred));
         Ok(format!("({alias}.{} = 1)", self.q(&column)))
     }
 
@@ -431,11 +440,15 @@ impl Lowerer<'_> {
         preds.push(self.boolean(body, &inner)?);
         let pred = preds.join(" AND ");
         let alias = parent_alias(range, scope)?;
-        let (agg, default, test) = match kind {
+        // Which rows matter: for `exists` and `exists_one` those that pass;
+        // for `all` those that fail (a parent whose rows all pass gets the
+        // default, true, whether or not its rows are kept).
+        let (agg, default, test, rows) = match kind {
             CompKind::Exists => (
                 format!("MAX(CASE WHEN {pred} THEN 1 ELSE 0 END)"),
                 "0",
                 "= 1",
+                pred.clone(),
             ),
             CompKind::All => {
                 // A filtered `all` holds for the elements that pass the filter.
@@ -449,16 +462,20 @@ impl Lowerer<'_> {
                     format!("MIN(CASE WHEN {cond} THEN 1 ELSE 0 END)"),
                     "1",
                     "= 1",
+                    format!("NOT COALESCE({cond}, FALSE)"),
                 )
             }
             CompKind::ExistsOne => (
                 format!("SUM(CASE WHEN {pred} THEN 1 ELSE 0 END)"),
                 "0",
                 "= 1",
+                pred.clone(),
             ),
             _ => return Err("not a predicate macro".into()),
         };
-        let column = self.features.column(key, source, &agg, Some(default));
+        let column = self
+            .features
+            .column(key, source, &agg, Some(default), Some(rows));
         Ok(format!("({alias}.{} {test})", self.q(&column)))
     }
 
@@ -491,11 +508,10 @@ impl Lowerer<'_> {
             }
             None => "c.__elem".into(),
         };
-        let when = if preds.is_empty() {
-            "TRUE".to_string()
-        } else {
-            preds.join(" AND ")
-        };
+        // Rows outside the filter add nothing (a count of 0, a NULL to
+        // sum, max or min); without a filter every row counts.
+        let rows = (!preds.is_empty()).then(|| preds.join(" AND "));
+        let when = rows.clone().unwrap_or_else(|| "TRUE".to_string());
         let (agg, default) = match func {
             "size" => (
                 format!("SUM(CASE WHEN {when} THEN 1 ELSE 0 END)"),
@@ -505,7 +521,7 @@ impl Lowerer<'_> {
             "max" => (format!("MAX(CASE WHEN {when} THEN {val} END)"), None),
             _ => (format!("MIN(CASE WHEN {when} THEN {val} END)"), None),
         };
-        let column = self.features.column(key, source, &agg, default);
+        let column = self.features.column(key, source, &agg, default, rows);
         Ok(format!("{alias}.{}", self.q(&column)))
     }
 

@@ -135,6 +135,18 @@ pub fn view(model: &Model, d: &dyn Dialect, features: &Features, schema: &str) -
             .iter()
             .map(|f| format!("{} AS {}", f.aggregate, q(&f.column)))
             .collect();
+        // Only the rows that can change some feature are grouped: a recent
+        // event filter or a campaign match keeps a fraction of an event
+        // table, and a parent left without rows gets each feature's default.
+        let rows: Option<Vec<String>> = coll
+            .features
+            .iter()
+            .map(|f| f.rows.as_ref().map(|r| format!("({r})")))
+            .collect();
+        let filter = match rows {
+            Some(rows) => format!(" WHERE {}", rows.join(" OR ")),
+            None => String::new(),
+        };
         let sub = match &coll.source {
             Source::Link { child, link } => match crate::plan::relation_path(plan, child, link) {
                 // Many-to-many: each child row once per related parent, so
@@ -142,7 +154,7 @@ pub fn view(model: &Model, d: &dyn Dialect, features: &Features, schema: &str) -
                 Some(rel) => {
                     let (cfk, pfk) = (q(&rel.child_fk), q(&rel.parent_fk));
                     format!(
-                        "SELECT r.{pfk} AS __key, {} FROM v_{child} c JOIN (SELECT DISTINCT {cfk}, {pfk} FROM {} WHERE {cfk} IS NOT NULL AND {pfk} IS NOT NULL) r ON r.{cfk} = c.{} GROUP BY r.{pfk}",
+                        "SELECT r.{pfk} AS __key, {} FROM v_{child} c JOIN (SELECT DISTINCT {cfk}, {pfk} FROM {} WHERE {cfk} IS NOT NULL AND {pfk} IS NOT NULL) r ON r.{cfk} = c.{}{filter} GROUP BY r.{pfk}",
                         aggs.join(", "),
                         q(&rel.table),
                         q(&model.key(child))
@@ -151,13 +163,13 @@ pub fn view(model: &Model, d: &dyn Dialect, features: &Features, schema: &str) -
                 None => {
                     let lc = format!("c.{}", q(&link_column(link)));
                     format!(
-                        "SELECT {lc} AS __key, {} FROM v_{child} c GROUP BY {lc}",
+                        "SELECT {lc} AS __key, {} FROM v_{child} c{filter} GROUP BY {lc}",
                         aggs.join(", ")
                     )
                 }
             },
             Source::List { field } => format!(
-                "SELECT c.__key, {} FROM {} c GROUP BY c.__key",
+                "SELECT c.__key, {} FROM {} c{filter} GROUP BY c.__key",
                 aggs.join(", "),
                 d.unnest(&q(schema), &q(&model.key(schema)), &q(field))
             ),

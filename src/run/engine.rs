@@ -9,13 +9,16 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde_json::Value;
 
 use super::time;
+
+/// Rows per batch in registered tables: DataFusion's default batch size.
+const BATCH_ROWS: usize = 8192;
 
 pub struct Engine {
     ctx: SessionContext,
@@ -39,22 +42,36 @@ impl Engine {
 
     /// Registers (or replaces) a table.
     pub fn register(&self, name: &str, batch: RecordBatch) -> Result<(), String> {
-        let schema = batch.schema();
-        // Split into partitions so DataFusion can use every core.
+        self.register_batches(name, batch.schema(), vec![batch])
+    }
+
+    /// Registers (or replaces) a table made of `batches` (all of `schema`).
+    pub fn register_batches(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), String> {
+        // Partitions so DataFusion can use every core, each a list of
+        // batches of the session's batch size (zero-copy slices): operators
+        // then work on cache-sized pieces, not millions of rows at once.
         let parts = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
             .max(1);
-        let rows = batch.num_rows();
-        let chunk = rows.div_ceil(parts).max(1);
-        let partitions: Vec<Vec<RecordBatch>> = if rows == 0 {
-            vec![vec![batch]]
-        } else {
-            (0..rows)
-                .step_by(chunk)
-                .map(|off| vec![batch.slice(off, chunk.min(rows - off))])
-                .collect()
-        };
+        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+        let mut next = 0;
+        for batch in batches {
+            let rows = batch.num_rows();
+            for start in (0..rows).step_by(BATCH_ROWS) {
+                partitions[next % parts].push(batch.slice(start, BATCH_ROWS.min(rows - start)));
+                next += 1;
+            }
+        }
+        partitions.retain(|p| !p.is_empty());
+        if partitions.is_empty() {
+            partitions.push(vec![RecordBatch::new_empty(schema.clone())]);
+        }
         let table = MemTable::try_new(schema, partitions).map_err(|e| e.to_string())?;
         let _ = self.ctx.deregister_table(name);
         self.ctx

@@ -76,7 +76,7 @@ fn merge(
 ) -> Result<(), String> {
     if sources.len() == 1 {
         let only = sources.pop().expect("one source");
-        return engine.register(name, only.batch);
+        return engine.register_batches(name, super::sources::arrow_schema(schema), only.batches);
     }
     let key = schema.key.as_ref().ok_or_else(|| {
         format!("schema `{name}` has several sources but no key to merge them by")
@@ -85,7 +85,7 @@ fn merge(
     let mut tables = Vec::new();
     for (i, s) in sources.iter().enumerate() {
         let t = format!("__source_{i}");
-        engine.register(&t, s.batch.clone())?;
+        engine.register_batches(&t, super::sources::arrow_schema(schema), s.batches.clone())?;
         tables.push(t);
     }
     let keys = tables
