@@ -811,7 +811,7 @@ mod tests {
         )
         .expect("batch");
         let props = WriterProperties::builder()
-            .set_max_row_group_size(1_000)
+            .set_max_row_group_row_count(Some(1_000))
             .build();
         let file = std::fs::File::create(dir.join("t.parquet")).expect("create");
         let mut writer = ArrowWriter::try_new(file, file_schema, Some(props)).expect("writer");
