@@ -849,6 +849,14 @@ mod tests {
             fingerprint: String::new(),
         };
         let now = 20_000 * 1_000_000;
+        let groups =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(dir.join("t.parquet")).expect("open"),
+            )
+            .expect("metadata")
+            .metadata()
+            .num_row_groups();
+        assert_eq!(groups, 10, "the test needs several row groups");
         let loaded = read(&dir, "t", &source, &schema, now).expect("reads");
         let _ = std::fs::remove_dir_all(&dir);
 
