@@ -492,6 +492,15 @@ impl<'a> Checker<'a> {
                 } else if let Some(target) = entity.to_one.get(field) {
                     self.batch(range, format!("reads the linked entity `{path}`"));
                     result(Type::Entity(target.clone()))
+                } else if let Some(target) = entity.read_from_target.get(field) {
+                    self.error(
+                        UNKNOWN_CEL_FIELD,
+                        range,
+                        format!("`{schema}.{field}` is a many-to-many link, which rules read from its target"),
+                        "not a member of the record",
+                        Some(format!("read the collection `{target}` in an audience of that entity")),
+                    );
+                    Type::Dyn
                 } else {
                     let help = did_you_mean(field, entity.member_names())
                         .map(|best| format!("did you mean `{best}`?"));

@@ -39,6 +39,9 @@ pub struct EntityDef {
     /// Forward links, name -> schema: `account` -> `account` makes
     /// `person.account` an `account`.
     pub to_one: BTreeMap<String, String>,
+    /// Many-to-many links declared here, name -> where rules read them
+    /// (`account.relatedContacts`): not members, named in the error help.
+    pub read_from_target: BTreeMap<String, String>,
 }
 
 impl EntityDef {

@@ -96,6 +96,7 @@ pub fn env(model: &Model, roots: &Roots) -> CelEnv {
                 fields,
                 to_many: info.to_many.clone(),
                 to_one: info.to_one.clone(),
+                read_from_target: info.read_from_target.clone(),
             },
         );
     }

@@ -73,6 +73,9 @@ pub struct SchemaInfo {
     pub to_one: BTreeMap<String, String>,
     /// Reverse collections (to many): collection name -> source schema.
     pub to_many: BTreeMap<String, String>,
+    /// Many-to-many links of this schema: link name -> the collection on
+    /// the target that rules read instead (`account.relatedContacts`).
+    pub read_from_target: BTreeMap<String, String>,
 }
 
 /// Which classes a link may point to, by the class of the linking schema.
@@ -350,11 +353,18 @@ fn bind_link(
     // Register navigation: forward (to one) on this schema, reverse (to many)
     // on the target. A many-to-many link (`via`) has no "one" to follow
     // forward; rules read it from the target, through its `reverse`.
-    if link.via.is_none()
-        && let Some(info) = infos.get_mut(&schema.name.value)
-    {
-        info.to_one
-            .insert(link.name.value.clone(), to.value.clone());
+    if let Some(info) = infos.get_mut(&schema.name.value) {
+        if link.via.is_none() {
+            info.to_one
+                .insert(link.name.value.clone(), to.value.clone());
+        } else {
+            let target = match &link.reverse {
+                Some(reverse) => format!("{}.{}", to.value, reverse.value),
+                None => format!("{} (give the link a `reverse` name)", to.value),
+            };
+            info.read_from_target
+                .insert(link.name.value.clone(), target);
+        }
     }
     if let Some(reverse) = &link.reverse {
         let target = infos.entry(to.value.clone()).or_default();
