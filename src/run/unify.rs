@@ -160,8 +160,22 @@ fn link_people(
         (Some("email_domain"), Some(e), Some(d)) => Some((e.clone(), d.clone())),
         _ => None,
     };
+    // Only the columns the counts read: the key, the link key and, for the
+    // fallback, the email (the person table itself is not copied).
+    let mut read: Vec<&str> = schema.key.iter().map(String::as_str).collect();
+    read.push(by);
+    if let Some((e, _)) = &fallback_domain {
+        read.push(e);
+    }
+    read.sort_unstable();
+    read.dedup();
     let direct = format!(
-        "SELECT p.*, acc.{ak} AS __direct FROM {p} p LEFT JOIN (SELECT DISTINCT {ak} FROM {a}) acc ON p.{by} = acc.{ak}",
+        "SELECT {cols}, acc.{ak} AS __direct FROM {p} p LEFT JOIN (SELECT DISTINCT {ak} FROM {a}) acc ON p.{by} = acc.{ak}",
+        cols = read
+            .iter()
+            .map(|c| format!("p.{}", ident(c)))
+            .collect::<Vec<_>>()
+            .join(", "),
         ak = ident(account_key),
         by = ident(by),
     );
@@ -185,11 +199,10 @@ fn link_people(
             "CAST(NULL AS VARCHAR)".to_string(),
         ),
     };
-    let columns = schema
-        .fields
-        .keys()
+    let columns = read
+        .iter()
         .map(|f| {
-            if f == by {
+            if *f == by {
                 format!("COALESCE(p.__direct, {domain_id}) AS {}", ident(f))
             } else {
                 format!("p.{}", ident(f))
