@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampMicrosecondBuilder, new_null_array,
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder,
+    StringBuilder, TimestampMicrosecondBuilder, new_null_array,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -223,9 +223,18 @@ fn from_text(text: &str, field: &FieldPlan) -> Result<Cell, String> {
     })
 }
 
+/// "an int", "a timestamp", "a list<string>".
+fn a_type(ty: &str) -> String {
+    if ty.starts_with("int") {
+        format!("an {ty}")
+    } else {
+        format!("a {ty}")
+    }
+}
+
 /// Types a JSON value (JSONL). Strict: a number is not a string.
 fn from_json(value: &Value, field: &FieldPlan) -> Result<Cell, String> {
-    let wrong = || format!("{value} is not a {}", field.ty);
+    let wrong = || format!("{value} is not {}", a_type(&field.ty));
     Ok(match (field.ty.as_str(), value) {
         (_, Value::Null) => Cell::Null,
         ("int", Value::Number(n)) => Cell::Int(n.as_i64().ok_or_else(wrong)?),
@@ -458,7 +467,7 @@ pub fn read(
     let files = resolve_files(root, &source.path, &source.format)?;
     let mut b = Builder::new(&source.schema, schema);
     let mut present = vec![false; b.names.len()];
-    let mut parquet_batches = Vec::new();
+    let mut parquet_files = Vec::new();
     for file in &files {
         let shown = file
             .strip_prefix(root)
@@ -469,9 +478,18 @@ pub fn read(
         let format = format_of(file).unwrap_or_else(|| source.format.clone());
         match format.as_str() {
             "csv" => read_csv(file, &shown, &mut b, &mut present)?,
-            "parquet" => parquet_batches.push(read_parquet(file, &shown, schema, &mut present)?),
+            "parquet" => parquet_files.push((
+                shown.clone(),
+                read_parquet(file, &shown, schema, &mut present)?,
+            )),
             _ => read_jsonl(file, &shown, &mut b, &mut present)?,
         }
+    }
+    // After the text files, so a key they hold and a Parquet row repeats is
+    // reported on the Parquet row.
+    let mut parquet_batches = Vec::new();
+    for (shown, decoded) in parquet_files {
+        parquet_batches.push(check_parquet_rows(&mut b, &shown, decoded)?);
     }
     let arrow = arrow_schema(schema);
     let (columns, mut report, mut newest) = b.finish();
@@ -634,6 +652,16 @@ fn read_jsonl(
     Ok(())
 }
 
+/// Batches of one Parquet file, typed, with the rows that did not type.
+struct Decoded {
+    /// The row number (1-based, in the file) of the batch's first row.
+    first_row: usize,
+    batch: RecordBatch,
+    /// (row in batch, reason): a value that does not convert to its field's
+    /// type (a plain cast would make it null) or is outside a closed domain.
+    bad: Vec<(usize, String)>,
+}
+
 /// Reads a Parquet file and casts its columns to the schema's types. Row
 /// groups are decoded on every core (each thread its own reader over a
 /// contiguous run of row groups), and come back in file order.
@@ -642,12 +670,18 @@ fn read_parquet(
     shown: &str,
     schema: &SchemaPlan,
     present: &mut [bool],
-) -> Result<Vec<RecordBatch>, String> {
+) -> Result<Vec<Decoded>, String> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(file)?).map_err(|e| err(&e))?;
     let file_schema = builder.schema().clone();
-    let groups = builder.metadata().num_row_groups();
+    let group_rows: Vec<usize> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as usize)
+        .collect();
+    let groups = group_rows.len();
     let target = arrow_schema(schema);
     for (i, field) in target.fields().iter().enumerate() {
         present[i] |= file_schema.field_with_name(field.name()).is_ok();
@@ -661,7 +695,10 @@ fn read_parquet(
         .step_by(per_thread)
         .map(|start| (start..groups.min(start + per_thread)).collect())
         .collect();
-    let decode = |row_groups: Vec<usize>| -> Result<Vec<RecordBatch>, String> {
+    let decode = |row_groups: Vec<usize>| -> Result<Vec<Decoded>, String> {
+        let mut next_row = 1 + group_rows[..row_groups.first().copied().unwrap_or(0)]
+            .iter()
+            .sum::<usize>();
         let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
             .map_err(|e| err(&e))?
             .with_row_groups(row_groups)
@@ -672,24 +709,32 @@ fn read_parquet(
         for batch in reader {
             let batch = batch.map_err(|e| err(&e))?;
             let mut columns = Vec::new();
-            for field in target.fields() {
-                match batch.column_by_name(field.name()) {
-                    // A zoned timestamp becomes its UTC wall time.
-                    Some(col) => columns.push(
-                        cast(col, field.data_type())
-                            .map_err(|e| err(&format!("`{}`: {e}", field.name())))?,
-                    ),
-                    None => columns.push(new_null_array(field.data_type(), batch.num_rows())),
-                }
+            let mut bad = Vec::new();
+            for (field, (name, plan)) in target.fields().iter().zip(&schema.fields) {
+                let Some(col) = batch.column_by_name(field.name()) else {
+                    columns.push(new_null_array(field.data_type(), batch.num_rows()));
+                    continue;
+                };
+                // A zoned timestamp becomes its UTC wall time.
+                let typed = cast(col, field.data_type())
+                    .map_err(|e| err(&format!("`{}`: {e}", field.name())))?;
+                bad.extend(untyped_rows(col, &typed, name, plan));
+                columns.push(typed);
             }
-            out.push(RecordBatch::try_new(target.clone(), columns).map_err(|e| err(&e))?);
+            let rows = batch.num_rows();
+            out.push(Decoded {
+                first_row: next_row,
+                batch: RecordBatch::try_new(target.clone(), columns).map_err(|e| err(&e))?,
+                bad,
+            });
+            next_row += rows;
         }
         Ok(out)
     };
     if runs.len() <= 1 {
         return decode(runs.into_iter().next().unwrap_or_default());
     }
-    let results: Vec<Result<Vec<RecordBatch>, String>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<Decoded>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = runs
             .into_iter()
             .map(|run| scope.spawn(|| decode(run)))
@@ -705,6 +750,235 @@ fn read_parquet(
     let mut out = Vec::new();
     for r in results {
         out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// The rows of one column that did not type: a value the cast turned into
+/// null, or a string outside the field's closed domain.
+fn untyped_rows(
+    raw: &ArrayRef,
+    typed: &ArrayRef,
+    name: &str,
+    field: &FieldPlan,
+) -> Vec<(usize, String)> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let mut bad = Vec::new();
+    if typed.null_count() > raw.null_count() {
+        for i in 0..raw.len() {
+            if raw.is_valid(i) && typed.is_null(i) {
+                let shown = array_value_to_string(raw, i).unwrap_or_default();
+                bad.push((
+                    i,
+                    format!("`{name}`: `{shown}` is not {}", a_type(&field.ty)),
+                ));
+            }
+        }
+    }
+    if let (Some(values), DataType::Utf8) = (&field.values, typed.data_type()) {
+        let strings = typed.as_string::<i32>();
+        for i in 0..strings.len() {
+            if strings.is_valid(i) && !values.iter().any(|v| v == strings.value(i)) {
+                bad.push((
+                    i,
+                    format!(
+                        "`{}` is not one of the values of `{name}` ({})",
+                        strings.value(i),
+                        values.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    bad
+}
+
+/// The (batch, row) of every row whose key an earlier row already has,
+/// rows in `bad` aside. Millions of event ids are the common case, so this
+/// is a radix partition: every key's hash goes to one of 256 buckets (in
+/// file order), then each bucket is checked with a set small enough for the
+/// cache, the buckets shared among the cores.
+fn repeated_keys(
+    decoded: &[Decoded],
+    bad: &[std::collections::BTreeMap<usize, String>],
+    k: usize,
+) -> Vec<(usize, usize)> {
+    use std::collections::HashMap;
+    use std::hash::BuildHasher;
+    const BUCKETS: usize = 256;
+    let hasher = foldhash::fast::FixedState::with_seed(0);
+    // Strings are read in place; other key types through their text.
+    let owned: Vec<Option<Vec<String>>> = decoded
+        .iter()
+        .map(|d| {
+            let col = d.batch.column(k);
+            (col.data_type() != &DataType::Utf8).then(|| {
+                (0..col.len())
+                    .map(|i| {
+                        datafusion::arrow::util::display::array_value_to_string(col, i)
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let key = |batch: usize, i: usize| -> Option<&str> {
+        let col = decoded[batch].batch.column(k);
+        if col.is_null(i) || bad[batch].contains_key(&i) {
+            return None;
+        }
+        match &owned[batch] {
+            Some(o) => Some(o[i].as_str()),
+            None => Some(col.as_string::<i32>().value(i)),
+        }
+    };
+    let parts = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, BUCKETS);
+    // 1. Partition: (hash, batch, row) per bucket, in file order; each core
+    //    hashes a contiguous run of batches, and the runs join in order.
+    let partition = |batches: std::ops::Range<usize>| {
+        let mut buckets: Vec<Vec<(u64, u32, u32)>> = vec![Vec::new(); BUCKETS];
+        for bi in batches {
+            for i in 0..decoded[bi].batch.num_rows() {
+                if let Some(text) = key(bi, i) {
+                    let h = hasher.hash_one(text);
+                    buckets[(h >> 56) as usize].push((h, bi as u32, i as u32));
+                }
+            }
+        }
+        buckets
+    };
+    let per_part = decoded.len().div_ceil(parts).max(1);
+    let runs: Vec<Vec<Vec<(u64, u32, u32)>>> = std::thread::scope(|scope| {
+        let partition = &partition;
+        let handles: Vec<_> = (0..decoded.len())
+            .step_by(per_part)
+            .map(|start| {
+                let end = decoded.len().min(start + per_part);
+                scope.spawn(move || partition(start..end))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut buckets: Vec<Vec<(u64, u32, u32)>> = vec![Vec::new(); BUCKETS];
+    for run in runs {
+        for (bucket, part) in buckets.iter_mut().zip(run) {
+            bucket.extend(part);
+        }
+    }
+    // 2. Per bucket, the first row of each key stays; a later row whose
+    //    hash matches is compared by its text.
+    let check = |bucket: &[(u64, u32, u32)]| -> Vec<(usize, usize)> {
+        let mut first: HashMap<u64, (u32, u32), foldhash::fast::FixedState> =
+            HashMap::with_capacity_and_hasher(bucket.len(), hasher.clone());
+        let mut colliding: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut repeated = Vec::new();
+        for &(h, bi, i) in bucket {
+            match first.get(&h) {
+                None => {
+                    first.insert(h, (bi, i));
+                }
+                Some(&(fb, fi)) => {
+                    // Texts are read only on a hash match: reading every
+                    // key again would be a cache miss per row.
+                    let (bi, i) = (bi as usize, i as usize);
+                    let text = key(bi, i).unwrap_or_default();
+                    let earlier = key(fb as usize, fi as usize).unwrap_or_default();
+                    // Equal hashes of different keys are rare enough for a
+                    // plain set of the texts that differ from the first.
+                    if text == earlier || !colliding.insert(text) {
+                        repeated.push((bi, i));
+                    }
+                }
+            }
+        }
+        repeated
+    };
+    let mut all: Vec<(usize, usize)> = std::thread::scope(|scope| {
+        let check = &check;
+        let handles: Vec<_> = buckets
+            .chunks(BUCKETS.div_ceil(parts))
+            .map(|chunk| {
+                scope.spawn(move || chunk.iter().flat_map(|b| check(b)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    all.sort_unstable();
+    all
+}
+
+/// The checks of text rows, for a Parquet file's decoded batches in file
+/// order: untyped values (found while decoding) and a missing or duplicate
+/// key. Bad rows are counted and sampled (`file:row N: reason`) and left
+/// out of the batches returned.
+fn check_parquet_rows(
+    b: &mut Builder,
+    shown: &str,
+    decoded: Vec<Decoded>,
+) -> Result<Vec<RecordBatch>, String> {
+    let mut bad_rows: Vec<std::collections::BTreeMap<usize, String>> = decoded
+        .iter()
+        .map(|d| {
+            let mut rows = std::collections::BTreeMap::new();
+            for (i, reason) in &d.bad {
+                rows.entry(*i).or_insert_with(|| reason.clone());
+            }
+            rows
+        })
+        .collect();
+    if let Some(k) = b.key {
+        let key_name = b.names[k].clone();
+        let text = |col: &ArrayRef, i: usize| {
+            datafusion::arrow::util::display::array_value_to_string(col, i).unwrap_or_default()
+        };
+        // Missing keys, and keys the source's text files already hold.
+        for (d, bad) in decoded.iter().zip(bad_rows.iter_mut()) {
+            let col = d.batch.column(k);
+            if col.null_count() == 0 && b.keys.is_empty() {
+                continue;
+            }
+            for i in 0..col.len() {
+                if bad.contains_key(&i) {
+                    continue;
+                }
+                if col.is_null(i) {
+                    bad.insert(i, format!("missing key `{key_name}`"));
+                } else if b.keys.contains(&text(col, i)) {
+                    bad.insert(i, format!("duplicate key `{}`", text(col, i)));
+                }
+            }
+        }
+        // Keys repeated within the Parquet rows: the first stays.
+        for (batch, i) in repeated_keys(&decoded, &bad_rows, k) {
+            let key = text(decoded[batch].batch.column(k), i);
+            bad_rows[batch].insert(i, format!("duplicate key `{key}`"));
+        }
+    }
+    let mut out = Vec::new();
+    for (d, bad) in decoded.into_iter().zip(bad_rows) {
+        if bad.is_empty() {
+            out.push(d.batch);
+            continue;
+        }
+        for (i, reason) in &bad {
+            b.bad(&format!("{shown}:row {}", d.first_row + i), reason.clone());
+        }
+        let keep: datafusion::arrow::array::BooleanArray = (0..d.batch.num_rows())
+            .map(|i| Some(!bad.contains_key(&i)))
+            .collect();
+        out.push(
+            datafusion::arrow::compute::filter_record_batch(&d.batch, &keep)
+                .map_err(|e| format!("{shown}: {e}"))?,
+        );
     }
     Ok(out)
 }
@@ -879,5 +1153,118 @@ mod tests {
             all.column_by_name("missing").expect("missing").null_count(),
             rows
         );
+    }
+
+    /// Parquet rows get the checks text rows get: a value that does not
+    /// convert, a value outside a closed domain, a missing or duplicate key
+    /// are counted, sampled with their row number and left out.
+    #[test]
+    fn parquet_rows_that_do_not_type_are_reported_and_left_out() {
+        use std::collections::BTreeMap;
+
+        use datafusion::arrow::array::StringArray;
+        use datafusion::parquet::arrow::ArrowWriter;
+
+        let dir = std::env::temp_dir().join(format!("accord-parquet-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let text = |v: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+        let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("n", DataType::Utf8, true),
+            Field::new("tier", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            file_schema.clone(),
+            vec![
+                text(vec![
+                    Some("a"),
+                    Some("b"),
+                    Some("c"),
+                    Some("a"),
+                    None,
+                    Some("d"),
+                ]),
+                text(vec![
+                    Some("1"),
+                    Some("twelve"),
+                    Some("3"),
+                    Some("4"),
+                    Some("5"),
+                    None,
+                ]),
+                text(vec![
+                    Some("gold"),
+                    Some("gold"),
+                    Some("platinum"),
+                    Some("gold"),
+                    Some("gold"),
+                    None,
+                ]),
+            ],
+        )
+        .expect("batch");
+        let file = std::fs::File::create(dir.join("t.parquet")).expect("create");
+        let mut writer = ArrowWriter::try_new(file, file_schema, None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+
+        let field = |ty: &str, values: Option<Vec<String>>| FieldPlan {
+            ty: ty.into(),
+            values,
+            identity: None,
+            labels: vec![],
+        };
+        let schema = SchemaPlan {
+            class: "account".into(),
+            key: Some("id".into()),
+            timestamp: None,
+            fields: [
+                ("id".to_string(), field("string", None)),
+                ("n".to_string(), field("int", None)),
+                (
+                    "tier".to_string(),
+                    field("string", Some(vec!["gold".into(), "silver".into()])),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            links: BTreeMap::new(),
+            fingerprint: String::new(),
+        };
+        let source = SourcePlan {
+            schema: "t".into(),
+            path: "t.parquet".into(),
+            format: "parquet".into(),
+            max_age: None,
+            precedence: 0,
+            fingerprint: String::new(),
+        };
+        let loaded = read(&dir, "t", &source, &schema, 0).expect("reads");
+        let _ = std::fs::remove_dir_all(&dir);
+
+        assert_eq!(
+            loaded.report.bad_rows, 4,
+            "{:?}",
+            loaded.report.bad_row_samples
+        );
+        assert_eq!(
+            loaded.report.bad_row_samples,
+            vec![
+                "t.parquet:row 2: `n`: `twelve` is not an int",
+                "t.parquet:row 3: `platinum` is not one of the values of `tier` (gold, silver)",
+                "t.parquet:row 4: duplicate key `a`",
+                "t.parquet:row 5: missing key `id`",
+            ]
+        );
+        assert_eq!(loaded.report.rows, 2);
+        let ids: Vec<&str> = loaded
+            .batches
+            .iter()
+            .flat_map(|b| {
+                let col = b.column_by_name("id").expect("id").as_string::<i32>();
+                (0..col.len()).map(|i| col.value(i)).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(ids, vec!["a", "d"]);
     }
 }
