@@ -55,10 +55,7 @@ impl Engine {
         // Partitions so DataFusion can use every core, each a list of
         // batches of the session's batch size (zero-copy slices): operators
         // then work on cache-sized pieces, not millions of rows at once.
-        let parts = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .max(1);
+        let parts = cores();
         let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
         let mut next = 0;
         for batch in batches {
@@ -111,6 +108,15 @@ impl Engine {
         };
         datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
     }
+}
+
+/// The cores this run may use: partitions of registered tables, threads
+/// decoding and checking sources.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// Quotes an identifier for SQL.

@@ -223,6 +223,14 @@ fn from_text(text: &str, field: &FieldPlan) -> Result<Cell, String> {
     })
 }
 
+/// Why a value outside a field's closed domain is a bad row.
+fn outside_domain(value: &str, field: &str, values: &[String]) -> String {
+    format!(
+        "`{value}` is not one of the values of `{field}` ({})",
+        values.join(", ")
+    )
+}
+
 /// "an int", "a timestamp", "a list<string>".
 fn a_type(ty: &str) -> String {
     if ty.starts_with("int") {
@@ -323,12 +331,7 @@ impl<'a> Builder<'a> {
             if let (Some(values), Cell::Str(s)) = (&field.values, cell)
                 && !values.contains(s)
             {
-                let reason = format!(
-                    "`{s}` is not one of the values of `{}` ({})",
-                    self.names[i],
-                    values.join(", ")
-                );
-                return self.bad(at, reason);
+                return self.bad(at, outside_domain(s, self.names[i], values));
             }
         }
         if let Some(k) = self.key {
@@ -686,10 +689,7 @@ fn read_parquet(
     for (i, field) in target.fields().iter().enumerate() {
         present[i] |= file_schema.field_with_name(field.name()).is_ok();
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, groups.max(1));
+    let threads = super::engine::cores().clamp(1, groups.max(1));
     let per_thread = groups.div_ceil(threads).max(1);
     let runs: Vec<Vec<usize>> = (0..groups)
         .step_by(per_thread)
@@ -779,14 +779,7 @@ fn untyped_rows(
         let strings = typed.as_string::<i32>();
         for i in 0..strings.len() {
             if strings.is_valid(i) && !values.iter().any(|v| v == strings.value(i)) {
-                bad.push((
-                    i,
-                    format!(
-                        "`{}` is not one of the values of `{name}` ({})",
-                        strings.value(i),
-                        values.join(", ")
-                    ),
-                ));
+                bad.push((i, outside_domain(strings.value(i), name, values)));
             }
         }
     }
@@ -832,10 +825,7 @@ fn repeated_keys(
             None => Some(col.as_string::<i32>().value(i)),
         }
     };
-    let parts = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, BUCKETS);
+    let parts = super::engine::cores().clamp(1, BUCKETS);
     // 1. Partition: (hash, batch, row) per bucket, in file order; each core
     //    hashes a contiguous run of batches, and the runs join in order.
     let partition = |batches: std::ops::Range<usize>| {
