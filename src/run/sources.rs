@@ -997,7 +997,60 @@ fn newest_in(batch: &RecordBatch, schema: &SchemaPlan) -> Option<Micros> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use datafusion::parquet::file::properties::WriterProperties;
+
     use super::*;
+
+    fn field(ty: &str, values: Option<Vec<String>>) -> FieldPlan {
+        FieldPlan {
+            ty: ty.into(),
+            values,
+            identity: None,
+            labels: vec![],
+        }
+    }
+
+    /// A schema keyed by `id`.
+    fn schema_of(
+        class: &str,
+        timestamp: Option<&str>,
+        fields: Vec<(&str, FieldPlan)>,
+    ) -> SchemaPlan {
+        SchemaPlan {
+            class: class.into(),
+            key: Some("id".into()),
+            timestamp: timestamp.map(String::from),
+            fields: fields
+                .into_iter()
+                .map(|(n, f)| (n.to_string(), f))
+                .collect(),
+            links: BTreeMap::new(),
+            fingerprint: String::new(),
+        }
+    }
+
+    /// The source of `t.parquet` in the project folder.
+    fn parquet_source(max_age: Option<&str>) -> SourcePlan {
+        SourcePlan {
+            schema: "t".into(),
+            path: "t.parquet".into(),
+            format: "parquet".into(),
+            max_age: max_age.map(String::from),
+            precedence: 0,
+            fingerprint: String::new(),
+        }
+    }
+
+    fn write_parquet(dir: &Path, batch: &RecordBatch, props: Option<WriterProperties>) {
+        let file = std::fs::File::create(dir.join("t.parquet")).expect("create");
+        let mut writer =
+            datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), props)
+                .expect("writer");
+        writer.write(batch).expect("write");
+        writer.close().expect("close");
+    }
 
     #[test]
     fn globs() {
@@ -1036,13 +1089,9 @@ mod tests {
     /// file lacks as nulls, a column the schema lacks ignored.
     #[test]
     fn reads_parquet_row_groups_in_order() {
-        use std::collections::BTreeMap;
-
         use datafusion::arrow::array::{
             AsArray, Int32Array, StringArray, TimestampMicrosecondArray,
         };
-        use datafusion::parquet::arrow::ArrowWriter;
-        use datafusion::parquet::file::properties::WriterProperties;
 
         let dir = std::env::temp_dir().join(format!("accord-parquet-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
@@ -1077,41 +1126,18 @@ mod tests {
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(1_000))
             .build();
-        let file = std::fs::File::create(dir.join("t.parquet")).expect("create");
-        let mut writer = ArrowWriter::try_new(file, file_schema, Some(props)).expect("writer");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
-
-        let field = |ty: &str| FieldPlan {
-            ty: ty.into(),
-            values: None,
-            identity: None,
-            labels: vec![],
-        };
-        let schema = SchemaPlan {
-            class: "event".into(),
-            key: Some("id".into()),
-            timestamp: Some("at".into()),
-            fields: [
-                ("id", field("string")),
-                ("n", field("int")),
-                ("at", field("timestamp")),
-                ("missing", field("string")),
-            ]
-            .into_iter()
-            .map(|(n, f)| (n.to_string(), f))
-            .collect(),
-            links: BTreeMap::new(),
-            fingerprint: String::new(),
-        };
-        let source = SourcePlan {
-            schema: "t".into(),
-            path: "t.parquet".into(),
-            format: "parquet".into(),
-            max_age: Some("1d".into()),
-            precedence: 0,
-            fingerprint: String::new(),
-        };
+        write_parquet(&dir, &batch, Some(props));
+        let schema = schema_of(
+            "event",
+            Some("at"),
+            vec![
+                ("id", field("string", None)),
+                ("n", field("int", None)),
+                ("at", field("timestamp", None)),
+                ("missing", field("string", None)),
+            ],
+        );
+        let source = parquet_source(Some("1d"));
         let now = 20_000 * 1_000_000;
         let groups =
             datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
@@ -1150,10 +1176,7 @@ mod tests {
     /// are counted, sampled with their row number and left out.
     #[test]
     fn parquet_rows_that_do_not_type_are_reported_and_left_out() {
-        use std::collections::BTreeMap;
-
         use datafusion::arrow::array::StringArray;
-        use datafusion::parquet::arrow::ArrowWriter;
 
         let dir = std::env::temp_dir().join(format!("accord-parquet-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
@@ -1193,42 +1216,20 @@ mod tests {
             ],
         )
         .expect("batch");
-        let file = std::fs::File::create(dir.join("t.parquet")).expect("create");
-        let mut writer = ArrowWriter::try_new(file, file_schema, None).expect("writer");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
-
-        let field = |ty: &str, values: Option<Vec<String>>| FieldPlan {
-            ty: ty.into(),
-            values,
-            identity: None,
-            labels: vec![],
-        };
-        let schema = SchemaPlan {
-            class: "account".into(),
-            key: Some("id".into()),
-            timestamp: None,
-            fields: [
-                ("id".to_string(), field("string", None)),
-                ("n".to_string(), field("int", None)),
+        write_parquet(&dir, &batch, None);
+        let schema = schema_of(
+            "account",
+            None,
+            vec![
+                ("id", field("string", None)),
+                ("n", field("int", None)),
                 (
-                    "tier".to_string(),
+                    "tier",
                     field("string", Some(vec!["gold".into(), "silver".into()])),
                 ),
-            ]
-            .into_iter()
-            .collect(),
-            links: BTreeMap::new(),
-            fingerprint: String::new(),
-        };
-        let source = SourcePlan {
-            schema: "t".into(),
-            path: "t.parquet".into(),
-            format: "parquet".into(),
-            max_age: None,
-            precedence: 0,
-            fingerprint: String::new(),
-        };
+            ],
+        );
+        let source = parquet_source(None);
         let loaded = read(&dir, "t", &source, &schema, 0).expect("reads");
         let _ = std::fs::remove_dir_all(&dir);
 
