@@ -16,12 +16,17 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[allow(dead_code)]
+#[path = "../tests/support/rng.rs"]
+mod rng;
+
 use accord::compile::{self, Options};
 use accord::run::{self, time};
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
+use rng::Rng;
 
 const NOW: &str = "2026-11-28T12:00:00Z";
 const INDUSTRIES: &[&str] = &[
@@ -40,20 +45,6 @@ const SENIORITY: &[&str] = &[
     "Individual Contributor",
 ];
 const DEPARTMENTS: &[&str] = &["Data", "Engineering", "IT", "Finance", "Marketing"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn write_parquet(path: &Path, batches: impl Iterator<Item = RecordBatch>) {
     let mut batches = batches.peekable();

@@ -9,6 +9,8 @@
 #[allow(dead_code)]
 #[path = "support/data.rs"]
 mod data;
+#[path = "support/rng.rs"]
+mod rng;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -17,6 +19,7 @@ use std::rc::Rc;
 use accord::compile::{self, Options};
 use accord::plan::{AudienceDefinition, AudiencePlan, Plan, SourcePlan};
 use accord::render::{self, lower::audience_column, semantics};
+use rng::Rng;
 
 const NOW: &str = "2026-11-28T12:00:00Z";
 
@@ -94,27 +97,6 @@ fn the_engine_agrees_with_the_interpreter_on_the_example_project() {
     let result = both(&plan, &root);
     assert!(result.1.values().any(|m| !m.is_empty()));
     assert_agree(&result, "specs");
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
 }
 
 const WORDS: &[&str] = &[

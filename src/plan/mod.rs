@@ -77,3 +77,17 @@ pub fn relation_path(plan: &Plan, schema: &str, link: &str) -> Option<RelationPa
         parent_fk,
     })
 }
+
+/// The many-to-many link from `schema` to `target`, if any: its name and
+/// relation path (how people reach accounts through a relation).
+pub fn relation_to(plan: &Plan, schema: &str, target: &str) -> Option<(String, RelationPath)> {
+    plan.schemas
+        .get(schema)?
+        .links
+        .iter()
+        .find_map(|(name, l)| {
+            (l.to == target)
+                .then(|| relation_path(plan, schema, name).map(|p| (name.clone(), p)))
+                .flatten()
+        })
+}

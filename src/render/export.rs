@@ -154,7 +154,8 @@ pub fn export_sql(
     for audience in &activation.audiences {
         let col = q(&audience_column(audience));
         let mut wheres = Vec::new();
-        let (keys, from) = if is_person_audience(audience) {
+        let person_audience = is_person_audience(audience);
+        let (keys, from) = if person_audience {
             wheres.push(format!("p.{col}"));
             (
                 "p.__account_key, p.__person_key".to_string(),
@@ -197,8 +198,8 @@ pub fn export_sql(
         let label = format!("{} AS __audience", d.string(audience));
         // Several routes can reach one person (many-to-many): the person
         // leaves once, through the first route that passes every filter.
-        let routes = relation.is_some() && person_rows && !is_person_audience(audience);
-        let person_key = if is_person_audience(audience) {
+        let routes = relation.is_some() && !person_audience;
+        let person_key = if person_audience {
             "p.__person_key".to_string()
         } else {
             format!(

@@ -38,13 +38,7 @@ pub fn account_relation(
     model: &Model,
     schema: &str,
 ) -> Option<(String, crate::plan::RelationPath)> {
-    let s = model.plan.schemas.get(schema)?;
-    s.links.iter().find_map(|(name, l)| {
-        if l.to != model.account {
-            return None;
-        }
-        crate::plan::relation_path(model.plan, schema, name).map(|p| (name.clone(), p))
-    })
+    crate::plan::relation_to(model.plan, schema, &model.account)
 }
 
 pub fn link_column(link: &str) -> String {

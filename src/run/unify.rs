@@ -242,11 +242,7 @@ fn link_people(
     // Many-to-many: people without an account of their own whom the
     // person's `via` link relates to an account (the route the export SQL
     // takes after the own account).
-    let relation = schema.links.iter().find_map(|(link_name, l)| {
-        (l.to == account_name)
-            .then(|| crate::plan::relation_path(plan, name, link_name))
-            .flatten()
-    });
+    let relation = crate::plan::relation_to(plan, name, account_name).map(|(_, path)| path);
     let mut related_accounts = String::new();
     if let (Some(rel), Some(person_key)) = (&relation, &schema.key) {
         let pairs = format!(
