@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::io::Faults;
+use crate::diag::{Code, Severity};
 use super::time;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -30,11 +31,79 @@ pub struct RunReport {
     pub activations: BTreeMap<String, ActivationReport>,
     /// Run-wide warnings, such as stale sources.
     pub warnings: Vec<String>,
+    /// Coded problems found while running (`R0xxx`), in the order found.
+    #[serde(default)]
+    pub diagnostics: Vec<RunDiagnostic>,
     pub duration_ms: u64,
     /// Milliseconds per phase (`read`, `unify`, `audiences`, `activations`),
     /// to see where a long run spends its time.
     #[serde(default)]
     pub phases_ms: BTreeMap<String, u64>,
+}
+
+/// A coded problem found while running: the run-time counterpart of the
+/// checker's diagnostics. There is no span to point at (the problem is in
+/// the data, the state or a delivery), so the message names its subject
+/// (`source \`crm_people\`: ...`) and `location` says where, when known.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunDiagnostic {
+    /// The registered code, such as `R0001`.
+    pub code: String,
+    /// `error` or `warning`: the code's default unless the run raised it
+    /// (a warning that blocks in a blocking environment becomes an error).
+    pub severity: String,
+    pub message: String,
+    /// A data file and row (`data/people.csv:14`) or a spec file and line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl RunDiagnostic {
+    /// A diagnostic with the code's registered severity.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        RunDiagnostic {
+            code: code.as_str().to_string(),
+            severity: code.info().severity.as_str().to_string(),
+            message: message.into(),
+            location: None,
+            help: None,
+        }
+    }
+
+    pub fn at(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Raised to an error, for example in a blocking environment.
+    pub fn error(mut self) -> Self {
+        self.severity = Severity::Error.as_str().to_string();
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error.as_str()
+    }
+
+    fn render_text(&self, s: &mut String) {
+        s.push_str(&format!("{}[{}]: {}
+", self.severity, self.code, self.message));
+        if let Some(location) = &self.location {
+            s.push_str(&format!("  --> {location}
+"));
+        }
+        if let Some(help) = &self.help {
+            s.push_str(&format!("  = help: {help}
+"));
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -223,6 +292,12 @@ impl RunReport {
         }
         for w in &self.warnings {
             s.push_str(&format!("warning: {w}\n"));
+        }
+        if !self.diagnostics.is_empty() {
+            s.push('\n');
+        }
+        for d in &self.diagnostics {
+            d.render_text(&mut s);
         }
         let took = |ms: u64| {
             let secs = ms as f64 / 1000.0;

@@ -54,6 +54,7 @@ pub mod cel;
 pub mod governance;
 pub mod plan;
 pub mod render;
+pub mod run;
 pub mod spec;
 
 /// Every registered code, in code order.
@@ -64,6 +65,7 @@ pub fn all() -> impl Iterator<Item = &'static CodeInfo> {
         governance::CODES,
         plan::CODES,
         render::CODES,
+        run::CODES,
     ]
     .into_iter()
     .flatten()

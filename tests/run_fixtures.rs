@@ -1,0 +1,230 @@
+//! Data-driven run tests: every folder in `tests/run_fixtures/` is a spec
+//! project with its data and a `fixture.steps` file; the steps run in a
+//! scratch copy of the folder and their output (exit codes, stdout and
+//! stderr, paths and times normalised) is snapshotted in
+//! `snapshots/run_fixtures/NAME.snap`.
+//!
+//! `fixture.steps` holds one step per line (`#` starts a comment):
+//! - `run ARGS...`: `accord run <project> ARGS...`, where `{project}` in an
+//!   argument stands for the scratch copy;
+//! - `accord ARGS...`: any other `accord` command, `{project}` as above;
+//! - `write PATH TEXT`: writes TEXT (with `\n` for line breaks) to PATH
+//!   inside the project, replacing it;
+//! - `copy FROM TO`, `remove PATH`: files inside the project;
+//! - `symlink TARGET LINK`: a symbolic link at LINK pointing to TARGET;
+//! - `expect-file PATH` and `expect-no-file PATH`: asserts that a path
+//!   (relative to the project; `..` allowed, to prove nothing escapes) does
+//!   or does not exist after the steps before it.
+//!
+//! A folder named after a code (`R0003_unterminated_quote`) must report that
+//! code in some step, and every registered `R` code must have such a folder:
+//! run-time diagnostics are explained, and shown, like the checker's.
+#![cfg(feature = "engine")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[path = "support/temp.rs"]
+mod temp;
+
+fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_fixtures")
+}
+
+fn fixture_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_root())
+        .expect("tests/run_fixtures exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn name(dir: &Path) -> String {
+    dir.file_name()
+        .expect("a folder name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Copies a fixture (symbolic links as links) into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk the fixture");
+        let rel = entry.path().strip_prefix(from).expect("inside the fixture");
+        let target = to.join(rel);
+        let kind = entry.file_type();
+        if kind.is_symlink() {
+            let link = std::fs::read_link(entry.path()).expect("read a link");
+            std::os::unix::fs::symlink(link, &target).expect("copy a link");
+        } else if kind.is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Splits a step into words; `"..."` keeps spaces inside one word.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    out.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        out.push(word);
+    }
+    out
+}
+
+/// Replaces what differs between machines and runs: the scratch folder,
+/// wall-clock durations.
+fn normalise(text: &str, project: &Path) -> String {
+    let mut text = text.replace(&project.display().to_string(), "<project>");
+    let parent = project.parent().expect("a scratch parent");
+    text = text.replace(&parent.display().to_string(), "<scratch>");
+    let durations = regex::Regex::new(
+        r"(?m)(done in )[0-9.]+(?:s|ms|m|h)[^\n]*|(\x22(?:duration_ms|read|unify|audiences|activations)\x22: )[0-9]+",
+    )
+    .expect("a valid pattern");
+    durations
+        .replace_all(&text, |c: &regex::Captures| {
+            if let Some(prefix) = c.get(1) {
+                format!("{}<time>", prefix.as_str())
+            } else {
+                format!("{}0", &c[2])
+            }
+        })
+        .into_owned()
+}
+
+/// Runs the steps of one fixture; returns the transcript and the codes seen.
+fn transcript(dir: &Path) -> String {
+    let steps = std::fs::read_to_string(dir.join("fixture.steps"))
+        .unwrap_or_else(|_| panic!("{}: no fixture.steps", dir.display()));
+    let scratch = temp::TempDir::new(&format!("run-fixture-{}", name(dir)));
+    let project = scratch.path().join("project");
+    copy_tree(dir, &project);
+    let mut out = String::new();
+    for line in steps.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<String> = words(line)
+            .into_iter()
+            .map(|w| w.replace("{project}", &project.display().to_string()))
+            .collect();
+        let inside = |p: &str| project.join(p);
+        match words[0].as_str() {
+            "run" | "accord" => {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
+                if words[0] == "run" {
+                    cmd.arg("run").arg(&project);
+                }
+                cmd.args(&words[1..])
+                    .env_remove("ACCORD_FAULT_AFTER")
+                    .env("NO_COLOR", "1")
+                    .env("TZ", "UTC");
+                let output = cmd.output().expect("accord runs");
+                out.push_str(&format!("$ {line}\n"));
+                out.push_str(&String::from_utf8_lossy(&output.stdout));
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                if !stderr.is_empty() {
+                    out.push_str("--- stderr\n");
+                    out.push_str(&stderr);
+                }
+                out.push_str(&format!("--- exit {}\n\n", output.status.code().unwrap_or(-1)));
+            }
+            "write" => {
+                let path = inside(&words[1]);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).expect("mkdir");
+                }
+                std::fs::write(path, words[2..].join(" ").replace("\\n", "\n")).expect("write");
+            }
+            "copy" => {
+                std::fs::copy(inside(&words[1]), inside(&words[2])).expect("copy");
+            }
+            "remove" => {
+                std::fs::remove_file(inside(&words[1])).expect("remove");
+            }
+            "symlink" => {
+                std::os::unix::fs::symlink(&words[1], inside(&words[2])).expect("symlink");
+            }
+            "expect-file" => {
+                assert!(
+                    inside(&words[1]).exists(),
+                    "{}: {} should exist",
+                    dir.display(),
+                    words[1]
+                );
+            }
+            "expect-no-file" => {
+                assert!(
+                    !inside(&words[1]).exists(),
+                    "{}: {} should not exist",
+                    dir.display(),
+                    words[1]
+                );
+            }
+            other => panic!("{}: unknown step `{other}`", dir.display()),
+        }
+    }
+    normalise(&out, &project)
+}
+
+#[test]
+fn run_fixtures() {
+    let mut failures = Vec::new();
+    for dir in fixture_dirs() {
+        let fixture = name(&dir);
+        let text = transcript(&dir);
+        // A fixture named after a code shows that code.
+        if let Some(code) = fixture.split('_').next().filter(|c| {
+            c.len() == 5 && c.starts_with('R') && c[1..].bytes().all(|b| b.is_ascii_digit())
+        }) && !text.contains(&format!("[{code}]"))
+        {
+            failures.push(format!("{fixture}: does not report {code}"));
+        }
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/run_fixtures"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.bind(|| insta::assert_snapshot!(fixture.clone(), text));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn every_run_code_has_a_fixture() {
+    let names: Vec<String> = fixture_dirs().iter().map(|d| name(d)).collect();
+    let missing: Vec<&str> = accord::diag::codes::all()
+        .map(|c| c.code)
+        .filter(|code| code.starts_with('R'))
+        .filter(|code| !names.iter().any(|n| n.starts_with(&format!("{code}_"))))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "run codes without a fixture in tests/run_fixtures: {missing:?}"
+    );
+}
