@@ -2,7 +2,7 @@
 //! over the sample data of `specs/`, gives exactly the CEL interpreter's
 //! membership for every audience and split part; every export query runs.
 //!
-//! Needs the `duckdb` python package (`.ci/run` installs it); without it the
+//! Needs the `duckdb` python package (`scripts/test` installs it); without it the
 //! test fails and says so, it never skips.
 
 #[path = "support/data.rs"]
@@ -36,7 +36,7 @@ fn require_python_module(module: &str) {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "the `{module}` python package is missing: run `python3 -m pip install duckdb sqlglot` (as .ci/run does)"
+        "the `{module}` python package is missing: run the tests with `scripts/test`, which installs it"
     );
 }
 

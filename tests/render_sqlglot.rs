@@ -2,7 +2,7 @@
 //! a real SQL parser for that dialect: sqlglot. Engines we cannot run in CI
 //! are held at least to their grammar.
 //!
-//! Needs the `sqlglot` python package (`.ci/run` installs it); without it
+//! Needs the `sqlglot` python package (`scripts/test` installs it); without it
 //! the test fails and says so, it never skips.
 
 use std::path::Path;
@@ -30,7 +30,7 @@ fn parses(project: &str) {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "the `sqlglot` python package is missing: run `python3 -m pip install duckdb sqlglot` (as .ci/run does)"
+        "the `sqlglot` python package is missing: run the tests with `scripts/test`, which installs it"
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
     let options = Options {
