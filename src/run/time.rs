@@ -34,6 +34,13 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A run of exactly `len` ASCII digits.
+fn digits_of(s: &str, len: usize) -> Option<i64> {
+    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
 fn digits(s: &str) -> Option<i64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -41,66 +48,135 @@ fn digits(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// Days in a month of the proleptic Gregorian calendar.
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 /// Parses `YYYY-MM-DD`, or `YYYY-MM-DD[T ]HH:MM[:SS[.frac]]` with `Z`, an
-/// offset `+HH:MM`, or nothing (read as UTC).
+/// offset `+HH:MM` (or `+HHMM`, `+HH`), or nothing (read as UTC); `None`
+/// for anything else. [`check_timestamp`] says why.
 pub fn parse_timestamp(text: &str) -> Option<Micros> {
+    check_timestamp(text).ok()
+}
+
+/// [`parse_timestamp`], with the reason a text is not a timestamp. Strict
+/// as RFC 3339 is: a day that its month does not have (`2026-02-30`,
+/// `2026-11-31`) or an hour, minute, second or offset out of range
+/// (`+99:99`) is refused, never rolled over into the next day. A leap
+/// second (`23:59:60`) is read as the next second, as Unix time does.
+pub fn check_timestamp(text: &str) -> Result<Micros, String> {
+    let shape = || "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ".to_string();
     let s = text.trim();
     if s.len() < 10 || !s.is_char_boundary(10) {
-        return None;
+        return Err(shape());
     }
     let (date, rest) = s.split_at(10);
     let mut parts = date.split('-');
-    let (y, m, d) = (
-        digits(parts.next()?)?,
-        digits(parts.next()?)?,
-        digits(parts.next()?)?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
+    let (Some(y), Some(m), Some(d), None) = (
+        parts.next().and_then(|p| digits_of(p, 4)),
+        parts.next().and_then(|p| digits_of(p, 2)),
+        parts.next().and_then(|p| digits_of(p, 2)),
+        parts.next(),
+    ) else {
+        return Err(shape());
+    };
+    if !(1..=12).contains(&m) {
+        return Err(format!("there is no month {m}"));
+    }
+    if !(1..=days_in_month(y, m)).contains(&d) {
+        return Err(format!(
+            "{} {y} has {} days",
+            MONTHS[(m - 1) as usize],
+            days_in_month(y, m)
+        ));
     }
     let days = days_from_civil(y, m, d);
     if rest.is_empty() {
-        return Some(days * 86_400 * MICROS_PER_SECOND);
+        return Ok(days * 86_400 * MICROS_PER_SECOND);
     }
-    let rest = rest.strip_prefix(['T', 't', ' '])?;
+    let rest = rest.strip_prefix(['T', 't', ' ']).ok_or_else(shape)?;
     // Split off the zone.
     let (clock, offset_secs) = if let Some(c) = rest.strip_suffix(['Z', 'z']) {
         (c, 0)
     } else if let Some(pos) = rest.rfind(['+', '-']).filter(|&p| p >= 5) {
         let (c, zone) = rest.split_at(pos);
         let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let mut hm = zone[1..].split(':');
-        let h = digits(hm.next()?)?;
-        let mm = hm.next().map(digits).unwrap_or(Some(0))?;
+        let hm = &zone[1..];
+        let (h, mm) = match hm.split_once(':') {
+            Some((h, mm)) => (digits_of(h, 2), digits_of(mm, 2)),
+            None if hm.len() == 4 => (digits_of(&hm[..2], 2), digits_of(&hm[2..], 2)),
+            None => (digits_of(hm, 2), Some(0)),
+        };
+        let (Some(h), Some(mm)) = (h, mm) else {
+            return Err(format!("`{zone}` is not an offset such as +02:00"));
+        };
+        if h > 23 || mm > 59 {
+            return Err(format!(
+                "the offset `{zone}` is out of range (-23:59 to +23:59)"
+            ));
+        }
         (c, sign * (h * 3600 + mm * 60))
     } else {
         (rest, 0)
     };
     let mut hms = clock.split(':');
-    let h = digits(hms.next()?)?;
-    let mi = digits(hms.next()?)?;
+    let h = hms.next().and_then(|p| digits_of(p, 2)).ok_or_else(shape)?;
+    let mi = hms.next().and_then(|p| digits_of(p, 2)).ok_or_else(shape)?;
     let (sec, frac) = match hms.next() {
         None => (0, 0),
         Some(sec) => {
             let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
             let mut micros = 0i64;
-            if !frac.is_empty() {
-                let f = digits(frac)?;
-                let len = frac.len() as u32;
-                micros = if len <= 6 {
-                    f * 10i64.pow(6 - len)
-                } else {
-                    f / 10i64.pow((len - 6).min(18))
-                };
+            if sec.contains('.') {
+                if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(shape());
+                }
+                // Microseconds: the first six digits; finer ones dropped.
+                let six: String = frac.chars().chain("00000".chars()).take(6).collect();
+                micros = digits(&six).ok_or_else(shape)?;
             }
-            (digits(whole)?, micros)
+            (digits_of(whole, 2).ok_or_else(shape)?, micros)
         }
     };
-    if hms.next().is_some() || h > 23 || mi > 59 || sec > 60 {
-        return None;
+    if hms.next().is_some() {
+        return Err(shape());
+    }
+    if h > 23 {
+        return Err(format!("there is no hour {h}"));
+    }
+    if mi > 59 {
+        return Err(format!("there is no minute {mi}"));
+    }
+    if sec > 60 || (sec == 60 && mi != 59) {
+        return Err(format!("there is no second {sec}"));
     }
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
-    Some(secs * MICROS_PER_SECOND + frac)
+    Ok(secs * MICROS_PER_SECOND + frac)
 }
 
 /// Formats as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds; sub-seconds as `.ffffff`
@@ -177,6 +253,77 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_timestamp("not a date"), None);
         assert_eq!(parse_timestamp("2026-13-01"), None);
+    }
+
+    /// Dates a calendar does not have are refused, not rolled over into the
+    /// next month; so are clocks and offsets out of range.
+    #[test]
+    fn refuses_impossible_dates_times_and_offsets() {
+        for text in [
+            "2026-11-31T23:00:00Z",
+            "2026-02-30T12:00:00Z",
+            "2026-02-29",
+            "2100-02-29",
+            "2026-04-31",
+            "2026-00-10",
+            "2026-01-00",
+            "2026-11-28T24:00:00Z",
+            "2026-11-28T12:60:00Z",
+            "2026-11-28T12:00:61Z",
+            "2026-11-28T12:30:60Z",
+            "2026-11-28T12:00:00+99:99",
+            "2026-11-28T12:00:00+24:00",
+            "2026-11-28T12:00:00-12:60",
+            "2026-11-28T12:00:00+1:00",
+            "2026-11-28T12:00:00+",
+            "26-11-28",
+            "2026-1-28T12:00:00Z",
+            "2026-11-28T1:00:00Z",
+            "2026-11-28T12:00:00.Z",
+            "2026-11-28T12:00:00.5xZ",
+            "2026-11-28T12:00:00:00Z",
+            "2026-11-28X12:00:00Z",
+        ] {
+            assert_eq!(parse_timestamp(text), None, "{text} should be refused");
+        }
+        assert_eq!(
+            check_timestamp("2026-11-31T23:00:00Z"),
+            Err("November 2026 has 30 days".into())
+        );
+        assert_eq!(
+            check_timestamp("2026-02-30"),
+            Err("February 2026 has 28 days".into())
+        );
+        assert_eq!(
+            check_timestamp("2026-11-28T12:00:00+99:99"),
+            Err("the offset `+99:99` is out of range (-23:59 to +23:59)".into())
+        );
+    }
+
+    #[test]
+    fn accepts_every_valid_form() {
+        let t = parse_timestamp("2026-11-28T12:00:00Z").unwrap();
+        let hour = 3600 * 1_000_000;
+        assert!(parse_timestamp("2024-02-29").is_some(), "a leap year");
+        assert!(parse_timestamp("2000-02-29").is_some(), "a leap century");
+        assert!(parse_timestamp("2026-12-31T23:59:59Z").is_some());
+        assert_eq!(parse_timestamp("2026-11-28T12:00:00+0100"), Some(t - hour));
+        assert_eq!(parse_timestamp("2026-11-28T12:00:00+01"), Some(t - hour));
+        assert_eq!(
+            parse_timestamp("2026-11-28T12:00:00-23:59"),
+            Some(t + 24 * hour - 60_000_000)
+        );
+        assert_eq!(parse_timestamp("2026-11-28 12:00"), Some(t));
+        assert_eq!(parse_timestamp("2026-11-28t12:00:00z"), Some(t));
+        assert_eq!(
+            parse_timestamp("2026-11-28T12:00:00.123456789Z"),
+            Some(t + 123_456)
+        );
+        assert_eq!(
+            parse_timestamp("2026-12-31T23:59:60Z"),
+            parse_timestamp("2027-01-01T00:00:00Z"),
+            "a leap second is the next second"
+        );
     }
 
     #[test]
