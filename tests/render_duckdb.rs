@@ -57,6 +57,31 @@ fn duckdb_sql_agrees_with_the_interpreter_on_edge_cases() {
     assert!(text("gold_linkedin").contains("\"omega.example\""));
     let gmail = accord::cel::eval::sha256_hex("janedoe@gmail.com");
     assert!(text("ttd_crm").contains(&gmail), "{}", text("ttd_crm"));
+    // Phones that are not E.164 after normalisation leave as a missing
+    // identity (NULL), valid ones hashed with `+` and their digits.
+    let phone = |person: &str| -> Vec<serde_json::Value> {
+        exports["people_files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|row| row[2] == person)
+            .map(|row| row[4].clone())
+            .collect()
+    };
+    let valid = accord::cel::eval::sha256_hex("+15550100001");
+    assert!(phone("P01").iter().all(|p| p == &serde_json::json!(valid)));
+    for invalid in ["P02", "P05", "P06", "P07", "P13"] {
+        assert!(
+            phone(invalid).iter().all(serde_json::Value::is_null),
+            "{invalid}: {:?}",
+            phone(invalid)
+        );
+    }
+    assert!(
+        !phone("P01").is_empty() && !phone("P13").is_empty(),
+        "people with and without a valid phone are exported: {}",
+        text("people_files")
+    );
 }
 
 /// Random rules over the edge-case project's schemas and data: a fixed-seed
@@ -76,6 +101,29 @@ fn duckdb_sql_agrees_with_the_interpreter_on_random_rules() {
         text.push_str(&format!("[audience.R_{i:03}]\nrule = '''{rule}'''\n\n"));
     }
     std::fs::write(dir.join("random.toml"), &text).expect("write random rules");
+    differential(dir.to_str().expect("utf-8 temp path"), false);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Random rules at the edges, from their own generator stream (the rules
+/// above stay as committed): integer overflow in `+`, `-`, `*`, unary
+/// minus and `sum`, division and remainder by zero and by -1, and regular
+/// expressions with escapes (a literal backslash, `\s`, `\b`, `\d`, `(?i)`)
+/// over names and tags holding backslashes and tabs, where the interpreter
+/// says missing (so false) and engines used to wrap, fail or match.
+#[test]
+fn duckdb_sql_agrees_with_the_interpreter_on_overflow_and_regex_rules() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/render_projects/semantics");
+    let dir = std::env::temp_dir().join(format!("accord-edge-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&src, &dir);
+    let mut generator = Gen(0x0ed9_e5_2026);
+    let mut text = String::new();
+    for i in 0..200 {
+        let rule = generator.edge_rule(2);
+        text.push_str(&format!("[audience.E_{i:03}]\nrule = '''{rule}'''\n\n"));
+    }
+    std::fs::write(dir.join("edge.toml"), &text).expect("write edge rules");
     differential(dir.to_str().expect("utf-8 temp path"), false);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -126,6 +174,93 @@ impl Gen {
                 let c = self.rule(depth - 1);
                 format!("({a} ? {b} : {c})")
             }
+        }
+    }
+
+    fn edge_rule(&mut self, depth: u32) -> String {
+        if depth == 0 || self.next(3) == 0 {
+            return self.edge_atom();
+        }
+        let (a, b) = (self.edge_rule(depth - 1), self.edge_rule(depth - 1));
+        match self.next(4) {
+            0 => format!("!({a})"),
+            1 | 2 => format!("({a} && {b})"),
+            _ => format!("({a} || {b})"),
+        }
+    }
+
+    /// Overflow, division and regex shapes. Patterns are CEL source inside
+    /// a TOML literal string: `\\\\` is one literal backslash in the regex.
+    fn edge_atom(&mut self) -> String {
+        let op = self.op();
+        let big = [
+            "9223372036854775807",
+            "-9223372036854775807",
+            "3037000500",
+            "2",
+            "-1",
+        ];
+        match self.next(12) {
+            0 => format!(
+                "account.employees {} {} {op} {}",
+                self.pick(&["*", "+", "-"]),
+                self.pick(&big),
+                self.pick(&["0", "100"])
+            ),
+            1 => format!("-account.employees {op} {}", self.pick(&["0", "5"])),
+            2 => format!(
+                "account.employees {} {} {op} {}",
+                self.pick(&["/", "%"]),
+                self.pick(&["2", "-1", "0", "7"]),
+                self.pick(&["0", "1"])
+            ),
+            3 => format!(
+                "account.employees / (account.employees - {}) {op} 0",
+                self.pick(&["21", "0", "100"])
+            ),
+            4 => format!("sum(account.scores) {op} {}", self.pick(&["0", "5"])),
+            5 => format!(
+                "sum(account.scores.map(s, s * {})) {op} 0",
+                self.pick(&["2", "1", "-1"])
+            ),
+            6 => format!(
+                "account.scores.exists(s, s {} {} > 0)",
+                self.pick(&["*", "+", "-"]),
+                self.pick(&big)
+            ),
+            7 => format!("size(account.scores) * {} {op} 0", self.pick(&big)),
+            8 => format!(
+                "account.revenue / {} {op} 1.0",
+                self.pick(&["0.0", "2.0", "-0.5"])
+            ),
+            9 | 10 => format!(
+                "account.name.matches(\"{}\")",
+                self.pick(&[
+                    r"k\\\\s",
+                    r"k\\s",
+                    r"^k",
+                    r"\\.$",
+                    r"[.]",
+                    r"(?i)k s",
+                    r"\\bS\\b",
+                    r"\\d",
+                    r"\\w+\\s\\w+",
+                    r"Max$|Min$",
+                    r"\\t",
+                    r"^[^a-z]",
+                ])
+            ),
+            _ => format!(
+                "account.tags.exists(t, t.matches(\"{}\"))",
+                self.pick(&[
+                    r"a\\\\b",
+                    r"k\\\\\\\\s",
+                    r"^k\\s",
+                    r"\\\\",
+                    r"^ks$",
+                    r"\\bb"
+                ])
+            ),
         }
     }
 

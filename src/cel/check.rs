@@ -23,8 +23,9 @@ use super::functions::{self, Returns, Style};
 use super::ranges::{self, Ranges};
 use super::types::Type;
 use crate::diag::codes::cel::{
-    CEL_SYNTAX, CEL_TYPE_MISMATCH, INVALID_LITERAL, UNKNOWN_AUDIENCE_REF, UNKNOWN_CEL_FIELD,
-    UNKNOWN_FUNCTION, VALUE_OUTSIDE_DOMAIN,
+    CEL_SYNTAX, CEL_TYPE_MISMATCH, DIVISION_BY_ZERO, INVALID_LITERAL, LITERAL_OUT_OF_RANGE,
+    REGEX_TOO_LARGE, UNKNOWN_AUDIENCE_REF, UNKNOWN_CEL_FIELD, UNKNOWN_FUNCTION,
+    VALUE_OUTSIDE_DOMAIN,
 };
 use crate::diag::{Code, did_you_mean};
 
@@ -584,6 +585,9 @@ impl<'a> Checker<'a> {
             }
             ("_+_" | "_-_" | "_*_" | "_/_" | "_%_", None, [l, r]) => {
                 let (lt, rt) = (self.expr(l), self.expr(r));
+                if matches!(name, "_/_" | "_%_") {
+                    self.literal_zero_divisor(name, r);
+                }
                 match arithmetic(name, &lt, &rt) {
                     Some(ty) => ty,
                     None => {
@@ -896,9 +900,103 @@ impl<'a> Checker<'a> {
                         reason,
                         Some(help.into()),
                     );
+                } else {
+                    self.literal_in_range(name, arg, &value);
+                }
+            }
+            "days" | "hours" => {
+                let Some(arg) = last else { return };
+                if let Expr::Literal(LiteralValue::Int(n)) = &arg.expr {
+                    let (n, per_day) = (*n.inner(), if name == "days" { 1 } else { 24 });
+                    if n.unsigned_abs() > MAX_DURATION_DAYS * per_day {
+                        self.error(
+                            LITERAL_OUT_OF_RANGE,
+                            self.range(arg.id),
+                            format!("`{name}({n})` is a longer duration than any engine evaluates"),
+                            format!("more than {MAX_DURATION_DAYS} days"),
+                            Some(format!(
+                                "a window is at most {} `{name}` long; to read every record, drop the condition",
+                                MAX_DURATION_DAYS * per_day
+                            )),
+                        );
+                    }
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Literals that parse but that an engine cannot evaluate: durations
+    /// and timestamps outside the range every dialect's timestamps cover,
+    /// patterns that compile to more than the regex size limit. The run
+    /// would fail on them (or the interpreter silently never match).
+    fn literal_in_range(&mut self, name: &str, arg: &IdedExpr, value: &str) {
+        let range = self.range(arg.id);
+        match name {
+            "duration" => {
+                let too_long = super::eval::parse_duration(value).is_none_or(|micros| {
+                    micros.unsigned_abs() / MICROS_PER_DAY > MAX_DURATION_DAYS
+                });
+                if too_long {
+                    self.error(
+                        LITERAL_OUT_OF_RANGE,
+                        range,
+                        format!(
+                            "`duration(\"{value}\")` is a longer duration than any engine evaluates"
+                        ),
+                        format!("more than {MAX_DURATION_DAYS} days"),
+                        Some("to read every record, drop the condition".into()),
+                    );
+                }
+            }
+            "timestamp" => {
+                let micros = super::eval::parse_timestamp(value);
+                if micros.is_none_or(|t| !TIMESTAMP_RANGE.contains(&t)) {
+                    self.error(
+                        LITERAL_OUT_OF_RANGE,
+                        range,
+                        format!("the timestamp `{value}` is outside the range every engine evaluates"),
+                        "before 1678 or after 2261",
+                        Some("write a timestamp between 1678-01-01 and 2261-12-31 (the embedded engine computes timestamp literals in nanoseconds)".into()),
+                    );
+                }
+            }
+            // Only counted repetitions make a small pattern compile to a
+            // large program, and compiling every pattern is slow: the
+            // others are not compiled here.
+            "matches" if value.contains('{') => {
+                if let Err(regex::Error::CompiledTooBig(limit)) = regex::Regex::new(value) {
+                    self.error(
+                        REGEX_TOO_LARGE,
+                        range,
+                        format!("the regular expression `{value}` is too large to compile"),
+                        format!("compiles to more than {limit} bytes"),
+                        Some("repeat less: a counted repetition such as `{1000}` copies its group that many times".into()),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `x / 0` and `x % 0`: missing for every record, so a condition on
+    /// them never holds; almost certainly not what the rule means.
+    fn literal_zero_divisor(&mut self, name: &str, divisor: &IdedExpr) {
+        let zero = match &divisor.expr {
+            Expr::Literal(LiteralValue::Int(i)) => *i.inner() == 0,
+            Expr::Literal(LiteralValue::UInt(u)) => *u.inner() == 0,
+            Expr::Literal(LiteralValue::Double(d)) => *d.inner() == 0.0,
+            _ => false,
+        };
+        if zero {
+            let op = if name == "_/_" { "/" } else { "%" };
+            self.error(
+                DIVISION_BY_ZERO,
+                self.range(divisor.id),
+                format!("`{op} 0` divides by zero, so its result is missing for every record"),
+                "a literal zero divisor",
+                Some("division by zero is missing, so every comparison with the result is false: divide by a non-zero value".into()),
+            );
         }
     }
 
@@ -1033,6 +1131,17 @@ pub(crate) fn recognise(comp: &ComprehensionExpr) -> Option<Macro<'_>> {
         _ => None,
     }
 }
+
+/// The longest duration literal: a century. The embedded engine computes
+/// timestamps in nanoseconds (1677 to 2262), so `now` minus a longer
+/// window would leave that range.
+const MAX_DURATION_DAYS: u64 = 36_500;
+
+const MICROS_PER_DAY: u64 = 86_400_000_000;
+
+/// Timestamp literals every engine evaluates: 1678-01-01 to 2261-12-31,
+/// inside the nanosecond range of the embedded engine, in microseconds.
+const TIMESTAMP_RANGE: Range<i64> = -9_214_560_000_000_000..9_214_646_400_000_000;
 
 /// The result type of an arithmetic operator, or `None` when undefined.
 fn arithmetic(op: &str, l: &Type, r: &Type) -> Option<Type> {
@@ -1552,6 +1661,9 @@ mod tests {
             "account.industry == \"x\"",
             "in_audience(\"x\")",
             "account.name.matches(\"(\")",
+            "now - days(9999999999999) < now",
+            "account.name.matches(\"(a{1000}){1000}\")",
+            "account.employees / 0 > 1",
         ]
         .into_iter()
         .flat_map(|text| rule(text).1)

@@ -121,7 +121,8 @@ impl Eval<'_, '_> {
             },
             Node::Not(a) => Value::Bool(!self.eval(a, scope).truthy()),
             Node::Neg(a) => match self.eval(a, scope) {
-                Value::Int(i) => Value::Int(i.wrapping_neg()),
+                // `-i64::MIN` overflows: missing, as every int overflow.
+                Value::Int(i) => i.checked_neg().map_or(Value::Null, Value::Int),
                 Value::Double(d) => Value::Double(-d),
                 Value::Duration(d) => Value::Duration(-d),
                 _ => Value::Null,
@@ -311,10 +312,17 @@ fn call(func: &str, args: &[Value]) -> Value {
         ("contains", [Str(s), Str(p)]) => Bool(s.contains(p.as_str())),
         ("matches", [Str(s), Str(p)]) => Bool(regex::Regex::new(p).is_ok_and(|re| re.is_match(s))),
         ("startsWith" | "endsWith" | "contains" | "matches", _) => Bool(false),
-        ("hash_email", [Str(s)]) => Str(sha256_hex(&normalise_email(s))),
-        ("hash_phone", [Str(s)]) => Str(sha256_hex(&normalise_phone(s))),
+        // An identity that is blank or invalid after normalisation is
+        // missing, not the hash of a non-identity: the run counts the row
+        // under "missing identity".
+        ("hash_email", [Str(s)]) => {
+            present(normalise_email(s)).map_or(Null, |e| Str(sha256_hex(&e)))
+        }
+        ("hash_phone", [Str(s)]) => normalise_phone(s).map_or(Null, |p| Str(sha256_hex(&p))),
         // `hash_email` of a destination column under the gmail rule.
-        ("hash_email_gmail", [Str(s)]) => Str(sha256_hex(&crate::render::normalise::gmail(s))),
+        ("hash_email_gmail", [Str(s)]) => {
+            present(crate::render::normalise::gmail(s)).map_or(Null, |e| Str(sha256_hex(&e)))
+        }
         ("string", [v]) => match v {
             Str(s) => Str(s.clone()),
             Int(i) => Str(i.to_string()),
@@ -337,10 +345,13 @@ fn call(func: &str, args: &[Value]) -> Value {
         ("sum", [Value::List(items)]) => {
             let present: Vec<&Value> = items.iter().filter(|v| **v != Null).collect();
             if present.iter().all(|v| matches!(v, Int(_))) {
-                Int(present
+                // Exact whatever the order of the values; a total outside
+                // the int range is an overflow, so missing.
+                let total: i128 = present
                     .iter()
-                    .map(|v| if let Int(i) = v { *i } else { 0 })
-                    .fold(0i64, i64::saturating_add))
+                    .map(|v| if let Int(i) = v { i128::from(*i) } else { 0 })
+                    .sum();
+                i64::try_from(total).map_or(Null, Int)
             } else {
                 Value::Double(present.iter().filter_map(|v| as_f64(v)).sum())
             }
@@ -370,10 +381,17 @@ pub fn normalise_email(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
-/// E.164 normalisation before hashing: `+` then the digits only.
-pub fn normalise_phone(s: &str) -> String {
+/// E.164 normalisation before hashing: `+` then the digits only; `None`
+/// when that is not an E.164 number (8 to 15 digits, the first not 0).
+pub fn normalise_phone(s: &str) -> Option<String> {
     let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    format!("+{digits}")
+    let valid = (8..=15).contains(&digits.len()) && !digits.starts_with('0');
+    valid.then(|| format!("+{digits}"))
+}
+
+/// A normalised identity, `None` when nothing is left of it.
+fn present(normalised: String) -> Option<String> {
+    (!normalised.is_empty()).then_some(normalised)
 }
 
 /// SHA-256 as lowercase hex.
@@ -602,6 +620,33 @@ mod tests {
             call("hash_email", &[Value::Str(" A@B.example ".into())]),
             Value::Str(sha256_hex("a@b.example"))
         );
-        assert_eq!(normalise_phone("+1 (555) 010-0000"), "+15550100000");
+        assert_eq!(
+            normalise_phone("+1 (555) 010-0000").as_deref(),
+            Some("+15550100000")
+        );
+    }
+
+    #[test]
+    fn identities_invalid_after_normalisation_are_missing() {
+        // Too short, too long, a leading 0 (a trunk prefix, not a country
+        // code), no digits: none is E.164, so none is hashed.
+        for phone in [
+            "+1 555 010",
+            "+1234567890123456",
+            "0044 20 7946 0000",
+            "n/a",
+        ] {
+            assert_eq!(normalise_phone(phone), None, "{phone}");
+            assert_eq!(call("hash_phone", &[Value::Str(phone.into())]), Value::Null);
+        }
+        assert_eq!(
+            normalise_phone("+44 20 7946 0000").as_deref(),
+            Some("+442079460000")
+        );
+        assert_eq!(call("hash_email", &[Value::Str("  ".into())]), Value::Null);
+        assert_eq!(
+            call("hash_email_gmail", &[Value::Str("".into())]),
+            Value::Null
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 /// Where `now` enters the SQL: the run replaces this text with the
 /// evaluation time (UTC, `YYYY-MM-DD HH:MM:SS`) before executing a job.
+/// The text around it says UTC in every dialect (`Dialect::timestamp`).
 pub const NOW_PLACEHOLDER: &str = "@ACCORD_NOW@";
 
 /// A SQL dialect accord renders for.
@@ -27,12 +28,17 @@ pub trait Dialect {
 
     /// The evaluation time as a timestamp value.
     fn now(&self) -> String {
-        format!("TIMESTAMP '{NOW_PLACEHOLDER}'")
+        self.timestamp(NOW_PLACEHOLDER)
     }
 
-    /// A timestamp literal from `YYYY-MM-DD HH:MM:SS`.
+    /// The instant `text` (`YYYY-MM-DD HH:MM:SS[.f]`, UTC) as a timestamp.
+    /// It says UTC itself: a bare `TIMESTAMP '...'` is read in the session
+    /// time zone by Spark (and as a zone-less value by Snowflake), so a
+    /// machine elsewhere would evaluate other windows. DuckDB and
+    /// DataFusion read the `Z` and give the UTC wall-clock time, the
+    /// zone-less timestamps their tables hold.
     fn timestamp(&self, text: &str) -> String {
-        format!("TIMESTAMP '{text}'")
+        format!("TIMESTAMP '{text}Z'")
     }
 
     /// An interval of `n` units (`DAY`, `HOUR`).
@@ -47,6 +53,11 @@ pub trait Dialect {
             "double" => "DOUBLE",
             _ => "VARCHAR",
         }
+    }
+
+    /// `value` as `type_name`, NULL when it does not convert.
+    fn try_cast(&self, value: &str, type_name: &str) -> String {
+        format!("TRY_CAST({value} AS {type_name})")
     }
 
     /// SHA-256 of a string, as lowercase hex.
@@ -72,9 +83,16 @@ pub trait Dialect {
         format!("({a} % {b})")
     }
 
-    /// Integer division truncating toward zero, as CEL's `/` on ints.
+    /// Integer division truncating toward zero, as CEL's `/` on ints;
+    /// exact (no detour through a double, which loses digits above 2^53).
     fn int_div(&self, a: &str, b: &str) -> String {
         format!("CAST(TRUNC({a} / {b}) AS BIGINT)")
+    }
+
+    /// An int as an exact decimal wide enough for the product of two ints
+    /// (38 digits), so integer arithmetic can detect overflow.
+    fn wide_int(&self, v: &str) -> String {
+        format!("CAST({v} AS DECIMAL(38, 0))")
     }
 
     /// The `n`th (1-based) part of `s` split at the literal `sep`; empty
@@ -135,7 +153,8 @@ impl Dialect for DuckDb {
         format!("CAST(('0x' || {hex}) AS UBIGINT)")
     }
     fn int_div(&self, a: &str, b: &str) -> String {
-        format!("CAST(TRUNC({a} / {b}) AS BIGINT)")
+        // `/` divides as doubles in DuckDB; `//` truncates toward zero.
+        format!("({a} // {b})")
     }
     fn unnest(&self, table: &str, key: &str, list: &str) -> String {
         format!("(SELECT {key} AS __key, UNNEST({list}) AS __elem FROM {table})")
@@ -166,7 +185,15 @@ impl Dialect for DataFusion {
         format!("(SELECT {key} AS __key, UNNEST({list}) AS __elem FROM {table})")
     }
     fn regex_match(&self, s: &str, pattern: &str) -> String {
-        format!("REGEXP_LIKE({s}, {pattern})")
+        // DataFusion rewrites `REGEXP_LIKE` with a literal pattern into
+        // `LIKE`, where a backslash of the literal becomes LIKE's escape
+        // character (`k\\s` then matched "ks"). `REGEXP_INSTR` is not
+        // rewritten; patterns without a backslash keep the fast path.
+        if pattern.contains('\\') {
+            format!("(REGEXP_INSTR({s}, {pattern}) > 0)")
+        } else {
+            format!("REGEXP_LIKE({s}, {pattern})")
+        }
     }
     fn digits_only(&self, s: &str) -> String {
         format!("REGEXP_REPLACE({s}, '[^0-9]', '', 'g')")
@@ -198,7 +225,8 @@ impl Dialect for Spark {
         format!("CAST(CONV({hex}, 16, 10) AS BIGINT)")
     }
     fn int_div(&self, a: &str, b: &str) -> String {
-        format!("CAST({a} / {b} AS BIGINT)")
+        // `/` divides as doubles in Spark; `DIV` truncates toward zero.
+        format!("({a} DIV {b})")
     }
     fn unnest(&self, table: &str, key: &str, list: &str) -> String {
         format!("(SELECT {key} AS __key, EXPLODE({list}) AS __elem FROM {table})")
@@ -230,6 +258,11 @@ impl Dialect for BigQuery {
     fn interval(&self, n: i64, unit: &str) -> String {
         format!("INTERVAL {n} {unit}")
     }
+    fn timestamp(&self, text: &str) -> String {
+        // BigQuery's literal takes a numeric offset (`Z` is not in its
+        // canonical format).
+        format!("TIMESTAMP '{text}+00:00'")
+    }
     fn type_name(&self, cel_type: &str) -> &'static str {
         match cel_type {
             "int" => "INT64",
@@ -248,6 +281,13 @@ impl Dialect for BigQuery {
     }
     fn int_div(&self, a: &str, b: &str) -> String {
         format!("DIV({a}, {b})")
+    }
+    fn try_cast(&self, value: &str, type_name: &str) -> String {
+        format!("SAFE_CAST({value} AS {type_name})")
+    }
+    fn wide_int(&self, v: &str) -> String {
+        // NUMERIC keeps 9 of its 38 digits for the fraction.
+        format!("CAST({v} AS BIGNUMERIC)")
     }
     fn split_part(&self, s: &str, sep: &str, n: u32) -> String {
         format!(
@@ -271,6 +311,14 @@ impl Dialect for Snowflake {
     fn string(&self, value: &str) -> String {
         // Snowflake string constants treat backslash as an escape.
         format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+    }
+    fn timestamp(&self, text: &str) -> String {
+        // `TIMESTAMP '...'` is TIMESTAMP_NTZ under the default type mapping,
+        // which drops an offset (a trailing `Z` included) and compares in
+        // the session time zone: a TIMESTAMP_TZ with an explicit format is
+        // the instant itself.
+        let fraction = if text.contains('.') { ".FF" } else { "" };
+        format!("TO_TIMESTAMP_TZ('{text} +00:00', 'YYYY-MM-DD HH24:MI:SS{fraction} TZH:TZM')")
     }
     fn sha256_hex(&self, value: &str) -> String {
         format!("SHA2({value}, 256)")

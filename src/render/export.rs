@@ -230,7 +230,7 @@ pub fn export_sql(
         cols.extend(columns.iter().cloned());
         if routes {
             cols.push(format!(
-                "ROW_NUMBER() OVER (PARTITION BY {person_key} ORDER BY ap.__route, r.__account_key) AS __pick"
+                "ROW_NUMBER() OVER (PARTITION BY {person_key} ORDER BY ap.__route ASC NULLS LAST, r.__account_key ASC NULLS LAST) AS __pick"
             ));
         }
         let select = format!(
@@ -252,10 +252,13 @@ pub fn export_sql(
             select
         });
     }
+    // Engines disagree on where NULLs sort by default (Spark and BigQuery
+    // first, DuckDB and DataFusion last), and a person without an account
+    // has a NULL account key: every key says where NULLs go.
     let order = if person_rows {
-        "__audience, __account_key, __person_key"
+        "__audience ASC NULLS LAST, __account_key ASC NULLS LAST, __person_key ASC NULLS LAST"
     } else {
-        "__audience, __account_key"
+        "__audience ASC NULLS LAST, __account_key ASC NULLS LAST"
     };
     let mut with = String::new();
     if with_person_view && let Some(person) = &model.person {
@@ -285,11 +288,11 @@ pub fn export_sql(
         let refused = refused.join("\nUNION ALL\n");
         if kept.is_empty() {
             format!(
-                "{with}SELECT __audience, COUNT(DISTINCT __person_key) AS __excluded\nFROM (\n{refused}\n) refused\nGROUP BY __audience\nORDER BY __audience\n"
+                "{with}SELECT __audience, COUNT(DISTINCT __person_key) AS __excluded\nFROM (\n{refused}\n) refused\nGROUP BY __audience\nORDER BY __audience ASC NULLS LAST\n"
             )
         } else {
             format!(
-                "{with}SELECT f.__audience, COUNT(DISTINCT f.__person_key) AS __excluded\nFROM (\n{refused}\n) f\nLEFT JOIN (\n{}\n) k ON k.__audience = f.__audience AND k.__person_key = f.__person_key\nWHERE k.__person_key IS NULL\nGROUP BY f.__audience\nORDER BY f.__audience\n",
+                "{with}SELECT f.__audience, COUNT(DISTINCT f.__person_key) AS __excluded\nFROM (\n{refused}\n) f\nLEFT JOIN (\n{}\n) k ON k.__audience = f.__audience AND k.__person_key = f.__person_key\nWHERE k.__person_key IS NULL\nGROUP BY f.__audience\nORDER BY f.__audience ASC NULLS LAST\n",
                 kept.join("\nUNION ALL\n")
             )
         }

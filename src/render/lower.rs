@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use super::dialect::Dialect;
+use super::normalise;
 use crate::cel::Type;
 use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
 
@@ -213,7 +214,7 @@ impl Lowerer<'_> {
         let d = self.dialect;
         Ok(match &e.node {
             Node::Null => "NULL".into(),
-            Node::Int(i) => i.to_string(),
+            Node::Int(i) => int_literal(*i),
             Node::Double(x) if x.is_finite() => format!("{x:?}"),
             Node::Str(s) => d.string(s),
             Node::Var(name) => match lookup(scope, name) {
@@ -258,7 +259,14 @@ impl Lowerer<'_> {
                     ));
                 }
             },
-            Node::Neg(a) => format!("(-{})", self.value(a, scope)?),
+            Node::Neg(a) => match &a.node {
+                Node::Int(i) => i.checked_neg().map_or_else(|| "NULL".into(), int_literal),
+                _ if a.ty == Type::Int => {
+                    let v = self.value(a, scope)?;
+                    self.checked_int(&format!("(-{})", d.wide_int(&v)))
+                }
+                _ => format!("(-{})", self.value(a, scope)?),
+            },
             Node::Cmp(op, l, r) => {
                 let op = match op {
                     CmpOp::Eq => "=",
@@ -296,15 +304,52 @@ impl Lowerer<'_> {
             return Ok(format!("({} {sign} {interval})", self.value(l, scope)?));
         }
         let (a, b) = (self.value(l, scope)?, self.value(r, scope)?);
+        let d = self.dialect;
+        let ints = e_is_int(l) && e_is_int(r);
         Ok(match op {
             ArithOp::Add if l.ty == Type::String => format!("({a} || {b})"),
+            // Integer overflow is missing in the interpreter; engines wrap,
+            // fail the query or widen. The exact result in a 38-digit
+            // decimal (an i64 product has at most 37), then NULL outside
+            // the i64 range.
+            ArithOp::Add | ArithOp::Sub | ArithOp::Mul if ints => {
+                let sym = match op {
+                    ArithOp::Add => "+",
+                    ArithOp::Sub => "-",
+                    _ => "*",
+                };
+                self.checked_int(&format!("({} {sym} {})", d.wide_int(&a), d.wide_int(&b)))
+            }
             ArithOp::Add => format!("({a} + {b})"),
             ArithOp::Sub => format!("({a} - {b})"),
             ArithOp::Mul => format!("({a} * {b})"),
-            ArithOp::Div if e_is_int(l) && e_is_int(r) => self.dialect.int_div(&a, &b),
-            ArithOp::Div => format!("({a} / {b})"),
-            ArithOp::Rem => self.dialect.modulo(&a, &b),
+            // Division by zero is missing (never an engine error), and so
+            // is `i64::MIN / -1`, the one quotient outside the range.
+            ArithOp::Div if ints => format!(
+                "(CASE WHEN {b} = -1 THEN {} ELSE {} END)",
+                self.checked_int(&format!("(-{})", d.wide_int(&a))),
+                d.int_div(&a, &format!("NULLIF({b}, 0)"))
+            ),
+            ArithOp::Div => format!("({a} / NULLIF({b}, 0))"),
+            // `x % -1` is 0, except for `i64::MIN` (an overflow in the
+            // interpreter, and in some engines): `a - a` keeps a NULL `a`.
+            ArithOp::Rem => format!(
+                "(CASE WHEN {b} = -1 THEN (CASE WHEN {a} = {MIN} THEN NULL ELSE ({a} - {a}) END) ELSE {} END)",
+                d.modulo(&a, &format!("NULLIF({b}, 0)")),
+                MIN = int_literal(i64::MIN)
+            ),
         })
+    }
+
+    /// An exact integer result (a wide decimal) as an int: NULL, as an
+    /// overflow is in the interpreter, outside the i64 range.
+    fn checked_int(&self, wide: &str) -> String {
+        format!(
+            "(CASE WHEN {wide} BETWEEN {} AND {} THEN CAST({wide} AS {}) END)",
+            int_literal(i64::MIN),
+            i64::MAX,
+            self.dialect.type_name("int")
+        )
     }
 
     /// `days(N)` or `hours(N)` with a literal N, as an interval.
@@ -360,26 +405,45 @@ impl Lowerer<'_> {
             ("endsWith", [s, p]) => d.ends_with(s, p),
             ("contains", [s, p]) => d.contains(s, p),
             ("matches", [s, p]) => d.regex_match(s, p),
-            ("hash_email", [s]) => d.sha256_hex(&format!("LOWER(TRIM({s}))")),
-            ("hash_phone", [s]) => d.sha256_hex(&format!("('+' || {})", d.digits_only(s))),
-            ("hash_email_gmail", [s]) => d.sha256_hex(&super::normalise::gmail_sql(d, s)),
+            // SHA-256 of NULL is NULL: a blank email or a phone that is not
+            // E.164 leaves as a missing identity, as in the interpreter.
+            ("hash_email", [s]) => {
+                d.sha256_hex(&normalise::present_sql(&format!("LOWER(TRIM({s}))")))
+            }
+            ("hash_phone", [s]) => d.sha256_hex(&normalise::phone_sql(d, s)),
+            ("hash_email_gmail", [s]) => {
+                d.sha256_hex(&normalise::present_sql(&normalise::gmail_sql(d, s)))
+            }
             ("string", [s]) if matches!(args[0].ty, Type::String | Type::Int) => {
                 format!("CAST({s} AS {})", d.type_name("string"))
             }
-            ("int", [s]) if matches!(args[0].ty, Type::String | Type::Int) => {
-                format!("CAST({s} AS {})", d.type_name("int"))
+            // Text that is not a number is missing in the interpreter, never
+            // a failed query: only optionally signed digits are read as an
+            // int (engines would also read `1e3` and round `1.5`).
+            ("int", [s]) if args[0].ty == Type::String => format!(
+                "(CASE WHEN {} THEN {} END)",
+                d.regex_match(&format!("TRIM({s})"), &d.string("^[+-]?[0-9]+$")),
+                d.try_cast(&format!("TRIM({s})"), d.type_name("int"))
+            ),
+            ("int", [s]) if args[0].ty == Type::Int => s.clone(),
+            ("double", [s]) if args[0].ty == Type::String => {
+                d.try_cast(&format!("TRIM({s})"), d.type_name("double"))
             }
             ("double", [s]) if args[0].ty != Type::Timestamp => {
                 format!("CAST({s} AS {})", d.type_name("double"))
             }
             ("timestamp", [_]) => match &args[0].node {
-                Node::Str(text) if crate::cel::eval::parse_timestamp(text).is_some() => {
-                    let t = text.trim().trim_end_matches('Z').replace('T', " ");
-                    if t.contains('+') || t.len() < 10 || t[10..].contains('-') {
-                        return Err("a timestamp literal with an offset cannot be lowered; write it in UTC with `Z`".into());
-                    }
-                    d.timestamp(&t)
-                }
+                Node::Str(text) => match crate::cel::eval::parse_timestamp(text) {
+                    // The instant in UTC, in the one form every dialect
+                    // reads: an offset in the literal is applied here.
+                    Some(micros) => d.timestamp(
+                        crate::run::time::format_timestamp(micros)
+                            .trim_end_matches('Z')
+                            .replacen('T', " ", 1)
+                            .as_str(),
+                    ),
+                    None => return Err("`timestamp()` needs a valid literal".into()),
+                },
                 _ => return Err("`timestamp()` needs a literal".into()),
             },
             _ => {
@@ -512,9 +576,19 @@ impl Lowerer<'_> {
         // sum, max or min); without a filter every row counts.
         let rows = (!preds.is_empty()).then(|| preds.join(" AND "));
         let when = rows.clone().unwrap_or_else(|| "TRUE".to_string());
+        // A sum of ints is exact in a wide decimal and read back as an int,
+        // NULL beyond the i64 range: the interpreter's overflow.
+        let int_sum = func == "sum" && matches!(&arg.ty, Type::List(t) if **t == Type::Int);
         let (agg, default) = match func {
             "size" => (
                 format!("SUM(CASE WHEN {when} THEN 1 ELSE 0 END)"),
+                Some("0"),
+            ),
+            "sum" if int_sum => (
+                format!(
+                    "SUM(CASE WHEN {when} THEN {} END)",
+                    self.dialect.wide_int(&val)
+                ),
                 Some("0"),
             ),
             "sum" => (format!("SUM(CASE WHEN {when} THEN {val} END)"), Some("0")),
@@ -522,7 +596,12 @@ impl Lowerer<'_> {
             _ => (format!("MIN(CASE WHEN {when} THEN {val} END)"), None),
         };
         let column = self.features.column(key, source, &agg, default, rows);
-        Ok(format!("{alias}.{}", self.q(&column)))
+        let read = format!("{alias}.{}", self.q(&column));
+        Ok(if int_sum {
+            self.checked_int(&read)
+        } else {
+            read
+        })
     }
 
     /// Resolves a range to its collection, with the filters of `.filter()`
@@ -594,6 +673,16 @@ impl Lowerer<'_> {
 
 fn e_is_int(e: &Typed) -> bool {
     e.ty == Type::Int
+}
+
+/// An int literal; `i64::MIN` as an expression, since its digits alone
+/// are out of range before the minus applies.
+fn int_literal(i: i64) -> String {
+    if i == i64::MIN {
+        format!("({} - 1)", i64::MIN + 1)
+    } else {
+        i.to_string()
+    }
 }
 
 fn is_collection(e: &Typed) -> bool {

@@ -123,7 +123,10 @@ pub fn value(rule: Normalise, v: Value) -> Value {
         Normalise::EmailLower => s.trim().to_lowercase(),
         Normalise::EmailGmail => gmail(&s),
         Normalise::Domain => domain(&s),
-        Normalise::PhoneE164 => crate::cel::eval::normalise_phone(&s),
+        Normalise::PhoneE164 => match crate::cel::eval::normalise_phone(&s) {
+            Some(phone) => phone,
+            None => return Value::Null,
+        },
     })
 }
 
@@ -155,8 +158,25 @@ pub fn sql(d: &dyn Dialect, rule: Normalise, v: &str) -> String {
             let path = format!("REGEXP_REPLACE({scheme}, {}, '')", d.string("/.*$"));
             format!("REGEXP_REPLACE({path}, {}, '')", d.string("^www[.]"))
         }
-        Normalise::PhoneE164 => format!("('+' || {})", d.digits_only(v)),
+        Normalise::PhoneE164 => phone_sql(d, v),
     }
+}
+
+/// E.164 in SQL, as `cel::eval::normalise_phone`: `+` then the digits,
+/// NULL (a missing identity) unless there are 8 to 15 and the first is not
+/// 0. The pattern has no backslash, so it reads the same in every dialect.
+pub fn phone_sql(d: &dyn Dialect, v: &str) -> String {
+    let digits = d.digits_only(v);
+    format!(
+        "(CASE WHEN {} THEN '+' || {digits} END)",
+        d.regex_match(&digits, &d.string("^[1-9][0-9]{7,14}$"))
+    )
+}
+
+/// An email normalised by `normalised` (SQL over `email`), NULL when
+/// nothing is left of it, as the interpreter's `hash_email`.
+pub fn present_sql(normalised: &str) -> String {
+    format!("(CASE WHEN {normalised} <> '' THEN {normalised} END)")
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                             if let Some(limit) = rank.limit {
                                 let order = if rank.order == "asc" { "ASC" } else { "DESC" };
                                 finals[0].1 = format!(
-                                    "({pre_ref} AND ROW_NUMBER() OVER (ORDER BY CASE WHEN {pre_ref} THEN 0 ELSE 1 END, CASE WHEN {by} IS NULL THEN 1 ELSE 0 END, {by} {order}, {key_col} ASC) <= {limit})"
+                                    "({pre_ref} AND ROW_NUMBER() OVER (ORDER BY CASE WHEN {pre_ref} THEN 0 ELSE 1 END ASC NULLS LAST, CASE WHEN {by} IS NULL THEN 1 ELSE 0 END ASC NULLS LAST, {by} {order} NULLS LAST, {key_col} ASC NULLS LAST) <= {limit})"
                                 );
                             }
                         }
@@ -418,7 +418,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         sql: assemble(
             &ctes,
             &format!(
-                "SELECT {}\nFROM {prev} r\nORDER BY __account_key",
+                "SELECT {}\nFROM {prev} r\nORDER BY __account_key ASC NULLS LAST",
                 out.join(",\n  ")
             ),
         ),
@@ -523,7 +523,7 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
         sql: assemble(
             &ctes,
             &format!(
-                "SELECT {}\nFROM v_{person} r\nLEFT JOIN accord_accounts a ON a.__account_key = r.{}\nORDER BY __person_key",
+                "SELECT {}\nFROM v_{person} r\nLEFT JOIN accord_accounts a ON a.__account_key = r.{}\nORDER BY __person_key ASC NULLS LAST",
                 out.join(",\n  "),
                 q(&link_column(&account_link(model, person)))
             ),

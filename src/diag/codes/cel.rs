@@ -9,4 +9,7 @@ declare_codes! {
     VALUE_OUTSIDE_DOMAIN = "A0205", Error, "a CEL expression compares a closed-domain field with a value outside its domain";
     UNKNOWN_AUDIENCE_REF = "A0206", Error, "in_audience names no audience";
     INVALID_LITERAL = "A0207", Error, "a CEL literal is not a valid regex, timestamp or duration";
+    LITERAL_OUT_OF_RANGE = "A0208", Error, "a CEL duration or timestamp literal is outside the range every engine evaluates";
+    REGEX_TOO_LARGE = "A0209", Error, "a CEL regular expression compiles to more than the engines' size limit";
+    DIVISION_BY_ZERO = "A0210", Warning, "a CEL expression divides by a literal zero";
 }
