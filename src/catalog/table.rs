@@ -167,6 +167,16 @@ macro_rules! file_settings {
             with_default(setting("quote", "csv quote character"), "\""),
             with_default(setting("escape", "csv escape character"), "\\"),
             with_default(setting("null", "csv text written for a missing value"), ""),
+            with_default(
+                with_value(
+                    setting(
+                        "formula_escape",
+                        "csv: prefix text cells starting with = + - @ tab or carriage return with ' so spreadsheets do not run them as formulas (numbers are never changed)",
+                    ),
+                    SettingValue::Bool,
+                ),
+                "true",
+            ),
         ]
     };
 }

@@ -417,6 +417,10 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                 export: value(&a.export)
                     .unwrap_or_else(|| activations::default_export(ty).to_string()),
                 governance,
+                max_removed_ratio: a
+                    .max_removed_ratio
+                    .as_ref()
+                    .map_or(super::ir::DEFAULT_MAX_REMOVED_RATIO, |r| r.value),
                 limits: LimitsPlan {
                     min_audience_size: limits.min_audience_size,
                     max_rows_per_file: limits.max_rows_per_file,

@@ -208,6 +208,14 @@ pub enum SettingPlan {
     Reference(String),
 }
 
+/// `max_removed_ratio` when an activation does not set it: a fifth of an
+/// audience leaving in one run is far more often missing input than change.
+pub const DEFAULT_MAX_REMOVED_RATIO: f64 = 0.2;
+
+fn default_max_removed_ratio() -> f64 {
+    DEFAULT_MAX_REMOVED_RATIO
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActivationPlan {
     pub destination: String,
@@ -231,6 +239,11 @@ pub struct ActivationPlan {
     /// Governance per activated audience.
     pub governance: BTreeMap<String, AudienceGovernance>,
     pub limits: LimitsPlan,
+    /// The removal guard: a run holds the activation's delivery when it
+    /// would remove more than this share of the members delivered last time
+    /// (0 to 1; `max_removed_ratio`, default 0.2).
+    #[serde(default = "default_max_removed_ratio")]
+    pub max_removed_ratio: f64,
     pub fingerprint: String,
 }
 

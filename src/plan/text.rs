@@ -130,6 +130,7 @@ fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan) {
     );
     let _ = writeln!(w, "  schedule = {}", a.schedule);
     let _ = writeln!(w, "  export = {}", a.export);
+    let _ = writeln!(w, "  max_removed_ratio = {}", a.max_removed_ratio);
     for audience in &a.audiences {
         let base = audience.split('.').next().unwrap_or(audience);
         let evaluation = plan

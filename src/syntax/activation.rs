@@ -1,8 +1,9 @@
 //! `[activation.NAME]`: a dataflow from audiences to a destination.
 
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 
 use super::reader::{Cx, Sp, Table, as_string};
+use crate::diag::{Diagnostic, codes};
 
 #[derive(Clone, Debug)]
 pub struct Activation {
@@ -18,9 +19,46 @@ pub struct Activation {
     /// Destination column -> CEL expression, in the order written.
     pub map: Vec<(Sp<String>, Sp<String>)>,
     pub description: Option<Sp<String>>,
+    /// The removal guard: the largest share (0 to 1) of the members
+    /// delivered last time that one run may remove before it is held.
+    pub max_removed_ratio: Option<Sp<f64>>,
 }
 
 pub const EXPORTS: &[&str] = &["incremental", "full"];
+
+/// `max_removed_ratio`: a number from 0 to 1 (an integer 0 or 1 is fine).
+fn ratio(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, activation: &str) -> Option<Sp<f64>> {
+    let value = t.raw("max_removed_ratio")?;
+    let span = cx.span(value);
+    let number = match value.get_ref() {
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+        DeValue::Integer(i) => i.as_str().replace('_', "").parse::<f64>().ok(),
+        _ => {
+            cx.wrong_type(value, "a number from 0 to 1");
+            return None;
+        }
+    };
+    match number {
+        Some(n) if (0.0..=1.0).contains(&n) => Some(Sp::new(n, span)),
+        _ => {
+            cx.report(
+                Diagnostic::new(
+                    codes::spec::INVALID_VALUE,
+                    span,
+                    format!(
+                        "activation `{activation}`: max_removed_ratio must be a share from 0 to 1"
+                    ),
+                )
+                .label("not between 0 and 1")
+                .help(
+                    "write the largest share of its members one run may remove, such as 0.2; \
+                     1 turns the guard off",
+                ),
+            );
+            None
+        }
+    }
+}
 
 pub fn activation(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Activation {
     let mut t = Table::new(table, name.span, format!("activation `{}`", name.value));
@@ -50,6 +88,7 @@ pub fn activation(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Act
         people: t.string(cx, "people"),
         map,
         description: t.string(cx, "description"),
+        max_removed_ratio: ratio(cx, &mut t, &name.value),
         name,
     };
     t.finish(cx);
