@@ -310,7 +310,9 @@ fn call(func: &str, args: &[Value]) -> Value {
         ("startsWith", [Str(s), Str(p)]) => Bool(s.starts_with(p.as_str())),
         ("endsWith", [Str(s), Str(p)]) => Bool(s.ends_with(p.as_str())),
         ("contains", [Str(s), Str(p)]) => Bool(s.contains(p.as_str())),
-        ("matches", [Str(s), Str(p)]) => Bool(regex::Regex::new(p).is_ok_and(|re| re.is_match(s))),
+        ("matches", [Str(s), Str(p)]) => {
+            Bool(regex::Regex::new(&ascii_classes(p)).is_ok_and(|re| re.is_match(s)))
+        }
         ("startsWith" | "endsWith" | "contains" | "matches", _) => Bool(false),
         // An identity that is blank or invalid after normalisation is
         // missing, not the hash of a non-identity: the run counts the row
@@ -374,6 +376,66 @@ fn call(func: &str, args: &[Value]) -> Value {
         }
         _ => Null,
     }
+}
+
+/// A `matches` pattern with RE2's ASCII meaning of `\d`, `\w`, `\s` and
+/// `\b` (CEL's regexes are RE2, as in DuckDB and BigQuery; Spark's are
+/// ASCII too), for the Rust `regex` crate, whose classes are Unicode: there
+/// `\d` matches "٣" and `^\w+$` matches "Müller". Negated classes inside
+/// brackets (`[^\D]`) are left as written.
+pub fn ascii_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    // Nesting of bracket classes (Rust allows `[a[b]]`), and whether the
+    // next `]` is a literal (first in a class).
+    let (mut depth, mut first) = (0usize, false);
+    while let Some(c) = chars.next() {
+        let starts_class = first;
+        first = false;
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let ascii = match (depth, e) {
+                    (0, 'd') => "[0-9]",
+                    (0, 'D') => "[^0-9]",
+                    (0, 'w') => "[0-9A-Za-z_]",
+                    (0, 'W') => "[^0-9A-Za-z_]",
+                    (0, 's') => "[\\t\\n\\f\\r ]",
+                    (0, 'S') => "[^\\t\\n\\f\\r ]",
+                    (0, 'b') => "(?-u:\\b)",
+                    (0, 'B') => "(?-u:\\B)",
+                    (_, 'd') if depth > 0 => "0-9",
+                    (_, 'w') if depth > 0 => "0-9A-Za-z_",
+                    (_, 's') if depth > 0 => "\\t\\n\\f\\r ",
+                    _ => "",
+                };
+                if ascii.is_empty() {
+                    out.push(c);
+                    out.push(e);
+                } else {
+                    out.push_str(ascii);
+                }
+            }
+            '[' => {
+                depth += 1;
+                out.push(c);
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                first = true;
+            }
+            ']' if depth > 0 && !starts_class => {
+                depth -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Email normalisation before hashing: trimmed and lower-cased.
@@ -624,6 +686,26 @@ mod tests {
             normalise_phone("+1 (555) 010-0000").as_deref(),
             Some("+15550100000")
         );
+    }
+
+    #[test]
+    fn regex_classes_are_ascii_as_in_re2() {
+        let m = |s: &str, p: &str| call("matches", &[Value::Str(s.into()), Value::Str(p.into())]);
+        assert_eq!(
+            m("\u{663}", r"\d"),
+            Value::Bool(false),
+            "an Arabic-Indic digit"
+        );
+        assert_eq!(m("7", r"\d"), Value::Bool(true));
+        assert_eq!(m("Müller", r"^\w+$"), Value::Bool(false));
+        assert_eq!(m("Muller", r"^[\w]+$"), Value::Bool(true));
+        assert_eq!(m("é Data", r"\bData\b"), Value::Bool(true));
+        assert_eq!(
+            m("\u{b}", r"\s"),
+            Value::Bool(false),
+            "RE2's \\s has no vertical tab"
+        );
+        assert_eq!(ascii_classes(r"[]\d]\\d[^\D]"), r"[]0-9]\\d[^\D]");
     }
 
     #[test]

@@ -125,6 +125,13 @@ pub trait Dialect {
     /// An RE2-style partial match, as CEL's `matches`.
     fn regex_match(&self, s: &str, pattern: &str) -> String;
 
+    /// A literal `matches` pattern for this dialect's regex engine: as
+    /// written where `\d`, `\w`, `\s` and `\b` are ASCII already (RE2,
+    /// Java).
+    fn regex_pattern(&self, pattern: &str) -> String {
+        pattern.to_string()
+    }
+
     /// The digits of a string only.
     fn digits_only(&self, s: &str) -> String {
         format!("REGEXP_REPLACE({s}, '[^0-9]', '')")
@@ -183,6 +190,10 @@ impl Dialect for DataFusion {
     }
     fn unnest(&self, table: &str, key: &str, list: &str) -> String {
         format!("(SELECT {key} AS __key, UNNEST({list}) AS __elem FROM {table})")
+    }
+    fn regex_pattern(&self, pattern: &str) -> String {
+        // DataFusion's regexes are the Rust crate's, with Unicode classes.
+        crate::cel::eval::ascii_classes(pattern)
     }
     fn regex_match(&self, s: &str, pattern: &str) -> String {
         // DataFusion rewrites `REGEXP_LIKE` with a literal pattern into

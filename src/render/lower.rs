@@ -392,6 +392,22 @@ impl Lowerer<'_> {
         {
             return self.feature_call(func, arg, scope);
         }
+        // A literal pattern in the dialect's regex flavour (RE2's ASCII
+        // classes, as the interpreter reads them).
+        if let (
+            "matches",
+            [
+                s,
+                Typed {
+                    node: Node::Str(pattern),
+                    ..
+                },
+            ],
+        ) = (func, args)
+        {
+            let s = self.value(s, scope)?;
+            return Ok(d.regex_match(&s, &d.string(&d.regex_pattern(pattern))));
+        }
         let mut v = Vec::new();
         for a in args {
             v.push(self.value(a, scope)?);
