@@ -117,7 +117,7 @@ fn duckdb_sql_agrees_with_the_interpreter_on_overflow_and_regex_rules() {
     let dir = std::env::temp_dir().join(format!("accord-edge-rules-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(&src, &dir);
-    let mut generator = Gen(0x0ed9_e5_2026);
+    let mut generator = Gen(0x000e_d9e5_2026);
     let mut text = String::new();
     for i in 0..200 {
         let rule = generator.edge_rule(2);
