@@ -304,8 +304,10 @@ fn call(func: &str, args: &[Value]) -> Value {
         ("duration", [Str(s)]) => parse_duration(s).map_or(Null, Value::Duration),
         ("duration", [d @ Value::Duration(_)]) => d.clone(),
         ("timestamp", [t @ Value::Timestamp(_)]) => t.clone(),
-        ("lower" | "lowerAscii", [Str(s)]) => Str(s.to_lowercase()),
-        ("upperAscii", [Str(s)]) => Str(s.to_uppercase()),
+        ("lower", [Str(s)]) => Str(s.to_lowercase()),
+        // CEL's `*Ascii` functions change ASCII letters only.
+        ("lowerAscii", [Str(s)]) => Str(s.to_ascii_lowercase()),
+        ("upperAscii", [Str(s)]) => Str(s.to_ascii_uppercase()),
         ("trim", [Str(s)]) => Str(s.trim().to_string()),
         ("startsWith", [Str(s), Str(p)]) => Bool(s.starts_with(p.as_str())),
         ("endsWith", [Str(s), Str(p)]) => Bool(s.ends_with(p.as_str())),

@@ -414,8 +414,11 @@ impl Lowerer<'_> {
         }
         Ok(match (func, v.as_slice()) {
             ("size", [s]) => d.length(s),
-            ("lower" | "lowerAscii", [s]) => format!("LOWER({s})"),
-            ("upperAscii", [s]) => format!("UPPER({s})"),
+            ("lower", [s]) => format!("LOWER({s})"),
+            // ASCII letters only, as CEL says: LOWER and UPPER also map
+            // other letters, each engine its own way (`ß`, `İ`).
+            ("lowerAscii", [s]) => format!("TRANSLATE({s}, '{UPPER}', '{LOWER}')"),
+            ("upperAscii", [s]) => format!("TRANSLATE({s}, '{LOWER}', '{UPPER}')"),
             ("trim", [s]) => format!("TRIM({s})"),
             ("startsWith", [s, p]) => d.starts_with(s, p),
             ("endsWith", [s, p]) => d.ends_with(s, p),
@@ -690,6 +693,9 @@ impl Lowerer<'_> {
 fn e_is_int(e: &Typed) -> bool {
     e.ty == Type::Int
 }
+
+const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
 
 /// An int literal; `i64::MIN` as an expression, since its digits alone
 /// are out of range before the minus applies.
