@@ -308,7 +308,7 @@ fn call(func: &str, args: &[Value]) -> Value {
         // CEL's `*Ascii` functions change ASCII letters only.
         ("lowerAscii", [Str(s)]) => Str(s.to_ascii_lowercase()),
         ("upperAscii", [Str(s)]) => Str(s.to_ascii_uppercase()),
-        ("trim", [Str(s)]) => Str(s.trim().to_string()),
+        ("trim", [Str(s)]) => Str(s.trim_ascii().to_string()),
         ("startsWith", [Str(s), Str(p)]) => Bool(s.starts_with(p.as_str())),
         ("endsWith", [Str(s), Str(p)]) => Bool(s.ends_with(p.as_str())),
         ("contains", [Str(s), Str(p)]) => Bool(s.contains(p.as_str())),
@@ -337,13 +337,13 @@ fn call(func: &str, args: &[Value]) -> Value {
         ("int", [v]) => match v {
             Int(i) => Int(*i),
             Value::Double(d) if d.is_finite() => Int(d.trunc() as i64),
-            Str(s) => s.trim().parse().map_or(Null, Int),
+            Str(s) => s.trim_ascii().parse().map_or(Null, Int),
             _ => Null,
         },
         ("double", [v]) => match v {
             Int(i) => Value::Double(*i as f64),
             Value::Double(d) => Value::Double(*d),
-            Str(s) => s.trim().parse().map_or(Null, Value::Double),
+            Str(s) => s.trim_ascii().parse().map_or(Null, Value::Double),
             _ => Null,
         },
         ("sum", [Value::List(items)]) => {
@@ -440,9 +440,10 @@ pub fn ascii_classes(pattern: &str) -> String {
     out
 }
 
-/// Email normalisation before hashing: trimmed and lower-cased.
+/// Email normalisation before hashing: trimmed (of ASCII whitespace, as
+/// the SQL: a CSV line's `\r` too) and lower-cased.
 pub fn normalise_email(s: &str) -> String {
-    s.trim().to_lowercase()
+    s.trim_ascii().to_lowercase()
 }
 
 /// E.164 normalisation before hashing: `+` then the digits only; `None`

@@ -55,6 +55,20 @@ pub trait Dialect {
         }
     }
 
+    /// `s` without leading and trailing ASCII whitespace (space, tab, line
+    /// feed, form feed, carriage return: Rust's `trim_ascii`, the
+    /// interpreter's). A bare `TRIM` takes spaces only in some engines and
+    /// Unicode spaces in others; an email read from a CRLF file keeps its
+    /// `\r` there and is hashed with it.
+    fn trim(&self, s: &str) -> String {
+        format!("TRIM({s}, {})", self.ascii_whitespace())
+    }
+
+    /// The characters `trim` removes, as a string expression.
+    fn ascii_whitespace(&self) -> String {
+        "(' ' || CHR(9) || CHR(10) || CHR(12) || CHR(13))".into()
+    }
+
     /// `value` as `type_name`, NULL when it does not convert.
     fn try_cast(&self, value: &str, type_name: &str) -> String {
         format!("TRY_CAST({value} AS {type_name})")
@@ -191,6 +205,9 @@ impl Dialect for DataFusion {
     fn unnest(&self, table: &str, key: &str, list: &str) -> String {
         format!("(SELECT {key} AS __key, UNNEST({list}) AS __elem FROM {table})")
     }
+    fn trim(&self, s: &str) -> String {
+        format!("BTRIM({s}, {})", self.ascii_whitespace())
+    }
     fn regex_pattern(&self, pattern: &str) -> String {
         // DataFusion's regexes are the Rust crate's, with Unicode classes.
         crate::cel::eval::ascii_classes(pattern)
@@ -241,6 +258,9 @@ impl Dialect for Spark {
     }
     fn unnest(&self, table: &str, key: &str, list: &str) -> String {
         format!("(SELECT {key} AS __key, EXPLODE({list}) AS __elem FROM {table})")
+    }
+    fn trim(&self, s: &str) -> String {
+        format!("TRIM(BOTH {} FROM {s})", self.ascii_whitespace())
     }
     fn starts_with(&self, s: &str, prefix: &str) -> String {
         format!("STARTSWITH({s}, {prefix})")
@@ -295,6 +315,9 @@ impl Dialect for BigQuery {
     }
     fn try_cast(&self, value: &str, type_name: &str) -> String {
         format!("SAFE_CAST({value} AS {type_name})")
+    }
+    fn ascii_whitespace(&self) -> String {
+        "CODE_POINTS_TO_STRING([32, 9, 10, 12, 13])".into()
     }
     fn wide_int(&self, v: &str) -> String {
         // NUMERIC keeps 9 of its 38 digits for the fraction.

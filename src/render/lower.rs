@@ -419,7 +419,7 @@ impl Lowerer<'_> {
             // other letters, each engine its own way (`ß`, `İ`).
             ("lowerAscii", [s]) => format!("TRANSLATE({s}, '{UPPER}', '{LOWER}')"),
             ("upperAscii", [s]) => format!("TRANSLATE({s}, '{LOWER}', '{UPPER}')"),
-            ("trim", [s]) => format!("TRIM({s})"),
+            ("trim", [s]) => d.trim(s),
             ("startsWith", [s, p]) => d.starts_with(s, p),
             ("endsWith", [s, p]) => d.ends_with(s, p),
             ("contains", [s, p]) => d.contains(s, p),
@@ -427,7 +427,7 @@ impl Lowerer<'_> {
             // SHA-256 of NULL is NULL: a blank email or a phone that is not
             // E.164 leaves as a missing identity, as in the interpreter.
             ("hash_email", [s]) => {
-                d.sha256_hex(&normalise::present_sql(&format!("LOWER(TRIM({s}))")))
+                d.sha256_hex(&normalise::present_sql(&format!("LOWER({})", d.trim(s))))
             }
             ("hash_phone", [s]) => d.sha256_hex(&normalise::phone_sql(d, s)),
             ("hash_email_gmail", [s]) => {
@@ -441,12 +441,12 @@ impl Lowerer<'_> {
             // int (engines would also read `1e3` and round `1.5`).
             ("int", [s]) if args[0].ty == Type::String => format!(
                 "(CASE WHEN {} THEN {} END)",
-                d.regex_match(&format!("TRIM({s})"), &d.string("^[+-]?[0-9]+$")),
-                d.try_cast(&format!("TRIM({s})"), d.type_name("int"))
+                d.regex_match(&d.trim(s), &d.string("^[+-]?[0-9]+$")),
+                d.try_cast(&d.trim(s), d.type_name("int"))
             ),
             ("int", [s]) if args[0].ty == Type::Int => s.clone(),
             ("double", [s]) if args[0].ty == Type::String => {
-                d.try_cast(&format!("TRIM({s})"), d.type_name("double"))
+                d.try_cast(&d.trim(s), d.type_name("double"))
             }
             ("double", [s]) if args[0].ty != Type::Timestamp => {
                 format!("CAST({s} AS {})", d.type_name("double"))

@@ -82,7 +82,7 @@ pub fn applies_to_raw(transform: &str, rule: Normalise) -> bool {
 /// The gmail rule on a trimmed, lower-cased address: for `gmail.com`, the
 /// local part loses its dots and any `+suffix`.
 pub fn gmail(email: &str) -> String {
-    let e = email.trim().to_lowercase();
+    let e = email.trim_ascii().to_lowercase();
     match e.split_once('@') {
         Some((local, "gmail.com")) => {
             let local = local.split('+').next().unwrap_or(local).replace('.', "");
@@ -94,7 +94,7 @@ pub fn gmail(email: &str) -> String {
 
 /// A domain: trimmed, lower-cased, without scheme, path or leading `www.`.
 pub fn domain(value: &str) -> String {
-    let mut d = value.trim().to_lowercase();
+    let mut d = value.trim_ascii().to_lowercase();
     if let Some(i) = d.find("://") {
         let scheme = &d[..i];
         if scheme
@@ -119,8 +119,8 @@ pub fn value(rule: Normalise, v: Value) -> Value {
     let Value::Str(s) = v else { return v };
     Value::Str(match rule {
         Normalise::None => s,
-        Normalise::Trim => s.trim().to_string(),
-        Normalise::EmailLower => s.trim().to_lowercase(),
+        Normalise::Trim => s.trim_ascii().to_string(),
+        Normalise::EmailLower => s.trim_ascii().to_lowercase(),
         Normalise::EmailGmail => gmail(&s),
         Normalise::Domain => domain(&s),
         Normalise::PhoneE164 => match crate::cel::eval::normalise_phone(&s) {
@@ -132,7 +132,7 @@ pub fn value(rule: Normalise, v: Value) -> Value {
 
 /// The gmail rule in SQL over an expression.
 pub fn gmail_sql(d: &dyn Dialect, email: &str) -> String {
-    let e = format!("LOWER(TRIM({email}))");
+    let e = format!("LOWER({})", d.trim(email));
     let local = d.split_part(&e, "@", 1);
     format!(
         "(CASE WHEN {} = 'gmail.com' THEN REPLACE({}, '.', '') || '@gmail.com' ELSE {e} END)",
@@ -145,14 +145,15 @@ pub fn gmail_sql(d: &dyn Dialect, email: &str) -> String {
 pub fn sql(d: &dyn Dialect, rule: Normalise, v: &str) -> String {
     match rule {
         Normalise::None => v.to_string(),
-        Normalise::Trim => format!("TRIM({v})"),
-        Normalise::EmailLower => format!("LOWER(TRIM({v}))"),
+        Normalise::Trim => d.trim(v),
+        Normalise::EmailLower => format!("LOWER({})", d.trim(v)),
         Normalise::EmailGmail => gmail_sql(d, v),
         Normalise::Domain => {
             // Anchored patterns without backslashes: the same in every
             // dialect whether REGEXP_REPLACE replaces the first match or all.
             let scheme = format!(
-                "REGEXP_REPLACE(LOWER(TRIM({v})), {}, '')",
+                "REGEXP_REPLACE(LOWER({}), {}, '')",
+                d.trim(v),
                 d.string("^[a-z][a-z0-9+.-]*://")
             );
             let path = format!("REGEXP_REPLACE({scheme}, {}, '')", d.string("/.*$"));
