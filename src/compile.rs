@@ -59,7 +59,16 @@ pub fn check_revision(root: &Path, rev: &str, options: &Options) -> Result<Compi
 
 fn check_loaded(sources: SourceSet, options: &Options) -> Result<Compiled, LoadError> {
     let compiled = check_sources(sources, options);
+    // When accord.toml itself does not parse, its environments are unknown:
+    // its syntax error is the news, not "unknown environment".
+    let project_file_parsed = |model: &Model| {
+        model
+            .syntax
+            .project_file
+            .is_some_and(|id| !model.syntax.unparsed_files.contains(&id))
+    };
     if let (Some(env), Some(model)) = (&options.environment, &compiled.model)
+        && project_file_parsed(model)
         && !model.settings.environments.contains_key(env)
     {
         let known: Vec<&str> = model
@@ -84,6 +93,20 @@ fn check_loaded(sources: SourceSet, options: &Options) -> Result<Compiled, LoadE
 
 pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
     let (syntax, mut diagnostics) = syntax::parse(&sources);
+    diagnostics.extend(sources.broken_links().map(|(id, why)| {
+        let path = &sources.file(id).path;
+        Diagnostic::new(
+            crate::diag::codes::spec::UNREADABLE_LINK,
+            crate::source::Span::new(id, 0..0),
+            // The link's file is empty, so no excerpt can carry the reason:
+            // the message does.
+            format!("symbolic link `{path}` cannot be followed: {why}"),
+        )
+        .help(
+            "point the link at an existing file or folder, or remove it: \
+             a spec file behind it would otherwise be skipped",
+        )
+    }));
     // Resolution runs even after syntax errors in some files: the other files
     // still bind, and users see every problem at once. Files that failed to
     // parse contributed nothing, so no cascade comes from them.

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod compile;
 pub mod diag;
 pub mod diff;
+pub mod duration;
 pub mod govern;
 pub mod load;
 pub mod plan;

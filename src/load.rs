@@ -4,6 +4,9 @@
 //! below it, with paths relative to the folder and `/`-separated, sorted.
 //! Hidden folders (`.git`, `.accord`) and output folders (`out`, `build`,
 //! `target`) are skipped, so generated files never feed back into a check.
+//! Symbolic links are followed; one that dangles or loops is kept in the
+//! [`SourceSet`] as a broken link, which `check` reports (`A0013`), so no
+//! spec file is ever skipped without a word.
 
 use std::path::{Path, PathBuf};
 
@@ -41,14 +44,31 @@ pub fn load(root: &Path) -> Result<SourceSet, LoadError> {
         });
     }
     let mut files = Vec::new();
+    let mut broken_links = Vec::new();
+    // Symbolic links are followed (files and folders, inside or outside the
+    // project): a spec reached through a link is a spec, and skipping it
+    // would let a linked policy or waiver file silently stop applying. A
+    // link that cannot be followed is recorded, so `check` reports it.
     let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|entry| entry.depth() == 0 || !is_skipped(entry, root));
     for entry in walker {
-        let entry = entry.map_err(|e| LoadError {
-            message: format!("cannot read {}: {e}", e.path().unwrap_or(root).display()),
-        })?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => match broken_link(root, &e) {
+                Some(link) => {
+                    broken_links.extend(link);
+                    continue;
+                }
+                None => {
+                    return Err(LoadError {
+                        message: format!("cannot read {}: {e}", e.path().unwrap_or(root).display()),
+                    });
+                }
+            },
+        };
         let path = entry.path();
         if !entry.file_type().is_file() || path.extension().is_none_or(|ext| ext != "toml") {
             continue;
@@ -58,7 +78,41 @@ pub fn load(root: &Path) -> Result<SourceSet, LoadError> {
         })?;
         files.push(SourceFile::new(relative_path(root, path), text));
     }
-    Ok(SourceSet::new(files))
+    Ok(SourceSet::with_broken_links(files, broken_links))
+}
+
+/// For a walk error at a symbolic link: `Some` with the link's relative path
+/// and why it cannot be followed (`Some(None)` for a dangling link that
+/// cannot hold specs); `None` for any other error.
+fn broken_link(root: &Path, error: &walkdir::Error) -> Option<Option<(String, String)>> {
+    let path = error.path()?;
+    let is_link = path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    if let Some(ancestor) = error.loop_ancestor() {
+        let target = relative_path(root, ancestor);
+        let target = if target.is_empty() { "." } else { &target };
+        return Some(Some((
+            relative_path(root, path),
+            format!("it leads back to `{target}`, a folder it is in, so following it never ends"),
+        )));
+    }
+    if !is_link || path.exists() {
+        return None;
+    }
+    // A dangling link named like a spec file, or without an extension (it
+    // may have been a folder of specs), may be hiding specs; a dangling link
+    // to a data file is the run's business, where sources are read.
+    let could_hold_specs = path.extension().is_none_or(|ext| ext == "toml");
+    let target = std::fs::read_link(path)
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Some(could_hold_specs.then(|| {
+        (
+            relative_path(root, path),
+            format!("it points to `{target}`, which does not exist"),
+        )
+    }))
 }
 
 fn is_skipped(entry: &walkdir::DirEntry, root: &Path) -> bool {

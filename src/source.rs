@@ -82,6 +82,10 @@ impl SourceFile {
 #[derive(Clone, Debug, Default)]
 pub struct SourceSet {
     files: Vec<SourceFile>,
+    /// Symbolic links that could not be followed, by the path of the link,
+    /// with why. Each has an empty file in `files`, so a diagnostic can
+    /// point at the link like at any other file.
+    broken_links: Vec<(String, String)>,
 }
 
 impl SourceSet {
@@ -89,7 +93,37 @@ impl SourceSet {
     /// everything downstream is independent of the order the OS listed them in.
     pub fn new(mut files: Vec<SourceFile>) -> SourceSet {
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        SourceSet { files }
+        SourceSet {
+            files,
+            broken_links: Vec::new(),
+        }
+    }
+
+    /// Records symbolic links that could not be followed, as (path of the
+    /// link, why), each with an empty file at its path.
+    pub fn with_broken_links(
+        files: Vec<SourceFile>,
+        mut links: Vec<(String, String)>,
+    ) -> SourceSet {
+        let mut set = SourceSet::new(files);
+        links.sort();
+        for (path, _) in &links {
+            if !set.files.iter().any(|f| &f.path == path) {
+                set.files.push(SourceFile::new(path.clone(), ""));
+            }
+        }
+        set.files.sort_by(|a, b| a.path.cmp(&b.path));
+        set.broken_links = links;
+        set
+    }
+
+    /// The links that could not be followed: the id of the link's (empty)
+    /// file and why.
+    pub fn broken_links(&self) -> impl Iterator<Item = (SourceId, &str)> {
+        self.broken_links.iter().filter_map(|(path, why)| {
+            let i = self.files.iter().position(|f| &f.path == path)?;
+            Some((SourceId(i as u32), why.as_str()))
+        })
     }
 
     pub fn file(&self, id: SourceId) -> &SourceFile {

@@ -160,3 +160,72 @@ fn explain_activation_prints_verdicts() {
         stderr(&unknown)
     );
 }
+
+/// Runs accord with stdout a pipe whose reading end is already closed, as
+/// when `accord ... | head` has read all it wants: every write fails with
+/// EPIPE, deterministically.
+fn accord_into_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("the accord binary runs")
+}
+
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    for (args, expected) in [
+        (&["explain", "G0001"][..], 0),
+        (&["explain", "codes"][..], 0),
+        (&["destinations"][..], 0),
+        (
+            &["check", "specs", "--env", "dev", "--today", "2026-11-28"][..],
+            0,
+        ),
+        (
+            &["plan", "specs", "--env", "dev", "--today", "2026-11-28"][..],
+            0,
+        ),
+        (
+            &[
+                "check",
+                "tests/fixtures/A0105_activation_of_unknown_audience",
+            ][..],
+            1,
+        ),
+    ] {
+        let out = accord_into_closed_pipe(args);
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out), "", "{args:?} says nothing about the pipe");
+    }
+}
+
+#[test]
+fn a_malformed_accord_toml_shows_its_parse_error_with_an_environment() {
+    let dir = std::env::temp_dir().join(format!("accord-cli-malformed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("accord.toml"),
+        "[project]\nname = \"x\"\nformat = 1\n[environment.dev\nenforcement = \"warn\"\n",
+    )
+    .unwrap();
+    let out = accord(&["check", dir.to_str().unwrap(), "--env", "dev"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stdout(&out).contains("A0001"), "{}", stdout(&out));
+    assert!(
+        !stderr(&out).contains("unknown environment"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -161,3 +161,65 @@ fn github_annotations_are_one_line_each() {
     }
     snapshot("github", &text);
 }
+
+#[test]
+fn a_literal_secret_is_printed_in_no_format() {
+    for (fixture, secret) in [
+        (
+            "A0110_literal_token",
+            "AQXdSP_W41_UPs5ioT_t8HESyODB4FqbkJ8LrV_5mff4gPODzOYR",
+        ),
+        ("A0110_literal_client_secret", "9f8e7d6c5b4a"),
+        ("multiple_errors_across_files", "AQXdSP_W41_UPs5ioT"),
+    ] {
+        let c = compiled(fixture);
+        assert!(
+            c.diagnostics.iter().any(|d| d.code.as_str() == "A0110"),
+            "{fixture} reports the literal secret"
+        );
+        let style = accord::cli::HumanStyle {
+            color: false,
+            width: 100,
+        };
+        for (format, text) in [
+            (
+                "human",
+                accord::cli::output::human(&c.diagnostics, &c.sources, style),
+            ),
+            ("json", json(&c.diagnostics, &c.sources)),
+            ("sarif", sarif(&c.diagnostics, &c.sources)),
+            ("github", github(&c.diagnostics, &c.sources)),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{fixture}: the {format} format prints the secret:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_literal_secret_is_hidden_in_other_diagnostics_excerpts_too() {
+    // The line after the secret has its own problem: its excerpt shows the
+    // secret's line as context.
+    let project = "[project]\nname = \"x\"\nformat = 1\n";
+    let spec = "[destination.linkedin_ads]\ntype = \"linkedin_companies\"\n\
+                token = \"s3cr3t-t0ken-value\"\nad_acount = \"urn:li:sponsoredAccount:5\"\n";
+    let sources = accord::source::SourceSet::new(vec![
+        accord::source::SourceFile::new("accord.toml", project),
+        accord::source::SourceFile::new("destinations.toml", spec),
+    ]);
+    let c = compile::check_sources(sources, &Options::default());
+    let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert!(
+        codes.contains(&"A0110") && codes.contains(&"A0003"),
+        "{codes:?}"
+    );
+    let style = accord::cli::HumanStyle {
+        color: false,
+        width: 100,
+    };
+    let human = accord::cli::output::human(&c.diagnostics, &c.sources, style);
+    assert!(!human.contains("s3cr3t"), "{human}");
+    assert!(human.contains("token = \"******************\""), "{human}");
+}

@@ -430,3 +430,124 @@ fn regression_no_files_at_all_renders_in_every_format() {
         assert!(!text.contains("A0008"));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Deep nesting: the parsers and every walk of a tree recurse, so a deep
+// enough expression used to overflow the stack and abort the process. These
+// shapes must come back as diagnostics (or check clean), on a test thread's
+// 2 MiB stack like on the checker's threads.
+
+/// A valid project whose audience rule, mapping and policy are given.
+fn deep_project(rule: &str, map: &str, deny: &str) -> Vec<(String, String)> {
+    let accord =
+        "[project]\nname = \"deep\"\nformat = 1\n\n[environment.prod]\nenforcement = \"block\"\n";
+    let specs = format!(
+        r#"
+[schema.account]
+class = "account"
+key = "accountId"
+[schema.account.fields]
+accountId = {{ type = "string", identity = "crm_account_id" }}
+name = "string"
+employees = "int"
+tags = "list<string>"
+
+[policy.deep]
+actions = ["analytics"]
+deny = """{deny}"""
+
+[audience.B2B_Deep]
+rule = """{rule}"""
+
+[destination.files]
+type = "filesystem"
+path = "out/exports"
+format = "csv"
+
+[activation.deep_files]
+destination = "files"
+audiences = ["B2B_Deep"]
+schedule = "daily@02:00"
+export = "full"
+[activation.deep_files.map]
+name = """{map}"""
+"#
+    );
+    vec![
+        ("accord.toml".to_string(), accord.to_string()),
+        ("specs.toml".to_string(), specs),
+    ]
+}
+
+fn codes_of(files: Vec<(String, String)>) -> Vec<String> {
+    let sources = SourceSet::new(
+        files
+            .into_iter()
+            .map(|(path, text)| SourceFile::new(path, text))
+            .collect(),
+    );
+    let compiled = check_sources(sources, &Options::default());
+    render_all(&compiled);
+    assert_invariants(&compiled);
+    compiled
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str().to_string())
+        .collect()
+}
+
+#[test]
+fn deep_cel_expressions_are_refused_not_a_crash() {
+    let shapes = [
+        format!("account.name{} == \"\"", ".name".repeat(2_000)),
+        format!("account.name{} > 0", ".size()".repeat(3_000)),
+        format!("account.tags{} == \"\"", "[0]".repeat(3_000)),
+        format!("{}true{}", "(".repeat(20_000), ")".repeat(20_000)),
+        format!("{}true{}", "[".repeat(20_000), "]".repeat(20_000)),
+        format!("{} > 0", vec!["account.employees"; 1_000].join(" + ")),
+        format!("{}{}", "size(".repeat(5_000), ")".repeat(5_000)),
+    ];
+    for rule in &shapes {
+        let codes = codes_of(deep_project(rule, "account.name", "C2"));
+        assert!(
+            codes.contains(&"A0215".to_string()),
+            "{codes:?} for {}",
+            &rule[..40]
+        );
+        let codes = codes_of(deep_project("true", rule, "C2"));
+        assert!(
+            codes.contains(&"A0215".to_string()),
+            "{codes:?} in a mapping"
+        );
+    }
+}
+
+#[test]
+fn long_flat_cel_expressions_still_check() {
+    // Balanced by the parser (`&&`, `||`), folded (`!`), or siblings (list
+    // items): no depth, so no error, at any length.
+    for rule in [
+        vec!["account.employees > 1"; 20_000].join(" && "),
+        vec!["account.name == \"x\""; 20_000].join(" || "),
+        format!("{}true", "!".repeat(40_000)),
+        format!("account.name in [{}]", vec!["\"v\""; 20_000].join(", ")),
+    ] {
+        let codes = codes_of(deep_project(&rule, "account.name", "C2"));
+        assert!(codes.is_empty(), "{codes:?} for {}", &rule[..40]);
+    }
+}
+
+#[test]
+fn deep_deny_expressions_are_refused_or_flat() {
+    let too_deep = format!("{}C2{}", "(".repeat(20_000), ")".repeat(20_000));
+    let codes = codes_of(deep_project("true", "account.name", &too_deep));
+    assert_eq!(codes, ["G0011"]);
+    for flat in [
+        format!("{}C2", "!".repeat(40_000)),
+        vec!["C2"; 100_000].join(" && "),
+        vec!["C2"; 100_000].join(" || "),
+    ] {
+        let codes = codes_of(deep_project("true", "account.name", &flat));
+        assert!(codes.is_empty(), "{codes:?}");
+    }
+}

@@ -82,6 +82,11 @@ pub fn check(
     scope: &Scope,
     expected: Option<&Type>,
 ) -> (Option<Checked>, Vec<CelError>) {
+    // The parser and every walk of the tree recurse per level: a tree too
+    // deep for the stack is refused before any of them sees it.
+    if let Some(too_deep) = super::depth::check(text) {
+        return (None, vec![too_deep_error(text, &too_deep)]);
+    }
     // The parser is third-party code: a panic inside it must not take the
     // compiler down, so it becomes a syntax error over the whole text.
     let parser = cel::parser::Parser::default();
@@ -89,6 +94,18 @@ pub fn check(
     let (root, info) = match parsed {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(errors)) => {
+            // The parser's own nesting limit (ternaries, which the depth
+            // scan lets through) is a depth problem, not a typo.
+            if errors
+                .errors
+                .iter()
+                .any(|e| e.msg.contains("Recursion limit"))
+            {
+                let depth = super::depth::estimate(text);
+                let mut error = too_deep_error(text, &super::depth::TooDeep { depth });
+                error.label = "nested deeper than the CEL parser allows".into();
+                return (None, vec![error]);
+            }
             let error = errors
                 .errors
                 .iter()
@@ -118,6 +135,13 @@ fn syntax_error(text: &str, (line, column): (isize, isize), msg: &str) -> CelErr
     // errors (macro arguments) count bytes.
     let in_chars = msg.starts_with("Syntax error:");
     let msg = msg.trim_start_matches("Syntax error:").trim();
+    // Errors raised inside the ANTLR runtime arrive as a Rust debug
+    // rendering (`OtherError(ParseError { .., msg: "..", .. })`): users see
+    // the message it carries, never the struct.
+    let msg = msg
+        .split_once("msg: \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or(msg, |(inner, _)| inner);
     let line_start: usize = text
         .split_inclusive('\n')
         .take(usize::try_from(line - 1).unwrap_or(0))
@@ -179,6 +203,25 @@ fn quoted_token(msg: &str) -> Option<&str> {
     let start = msg.find('\'')? + 1;
     let len = msg[start..].find('\'')?;
     Some(&msg[start..start + len])
+}
+
+fn too_deep_error(text: &str, too_deep: &super::depth::TooDeep) -> CelError {
+    CelError {
+        code: crate::diag::codes::cel::CEL_TOO_DEEP,
+        message: "the expression nests too deep".into(),
+        label: format!(
+            "about {} levels deep; at most {} are supported",
+            too_deep.depth,
+            super::depth::MAX_DEPTH
+        ),
+        range: 0..text.len(),
+        help: Some(
+            "split it: move parts into computed attributes or audiences \
+             (`in_audience`), and write long chains of `+` or member access \
+             another way"
+                .into(),
+        ),
+    }
 }
 
 fn whole_syntax_error(text: &str) -> CelError {
@@ -1664,6 +1707,8 @@ mod tests {
             "now - days(9999999999999) < now",
             "account.name.matches(\"(a{1000}){1000}\")",
             "account.employees / 0 > 1",
+            // A0215: deeper than the depth bound.
+            "1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 > 0",
         ]
         .into_iter()
         .flat_map(|text| rule(text).1)

@@ -13,6 +13,7 @@
 //! one error; every error covers the whole offending sub-expression.
 
 pub mod check;
+pub mod depth;
 pub mod env;
 pub mod eval;
 mod functions;

@@ -108,6 +108,10 @@ pub enum Node {
 /// Parses and types `text`. `Err` carries a reason for a construct outside
 /// the tree (maps, structs, indexing, unknown macros).
 pub fn build(text: &str, env: &CelEnv, scope: &Scope) -> Result<Typed, String> {
+    // The same bound as the checker: the walks below recurse per level.
+    if super::depth::check(text).is_some() {
+        return Err("the expression nests too deep".into());
+    }
     let parser = cel::parser::Parser::default();
     let parsed = catch_unwind(AssertUnwindSafe(|| parser.parse(text)));
     let root = match parsed {

@@ -82,7 +82,7 @@ pub fn render_cmd(args: RenderArgs) -> u8 {
             return EXIT_USAGE;
         }
     }
-    println!("rendered {} jobs to {}", jobs.len(), args.out.display());
+    outln!("rendered {} jobs to {}", jobs.len(), args.out.display());
     EXIT_OK
 }
 

@@ -1,6 +1,17 @@
 //! The command line: parses arguments, calls the stages through `compile`,
 //! and prints. This is the only module that writes to stdout or stderr.
 
+/// `print!` that never panics: see [`write_stdout`]. Defined before the
+/// submodules so they can use it.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(&format!($($arg)*)) };
+}
+
+/// `println!` that never panics: see [`write_stdout`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(&format!("{}\n", format_args!($($arg)*))) };
+}
+
 mod jobs;
 mod render;
 mod run;
@@ -296,7 +307,7 @@ fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
             color: false,
             width: 100,
         };
-        print!(
+        out!(
             "{}",
             render::human(&compiled.diagnostics, &compiled.sources, style)
         );
@@ -313,7 +324,7 @@ fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
     };
     match text {
         Some(text) => {
-            print!("{text}");
+            out!("{text}");
             EXIT_OK
         }
         None => {
@@ -352,8 +363,7 @@ fn check(args: CheckArgs) -> u8 {
         Format::Sarif => render::sarif(diags, &compiled.sources),
         Format::Github => render::github(diags, &compiled.sources),
     };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
+    write_stdout(&text);
     if compiled.has_errors() {
         EXIT_ERRORS
     } else {
@@ -426,7 +436,7 @@ fn plan(args: PlanArgs) -> u8 {
             Ok(old) => crate::diff::render(&crate::diff::diff(&old, &plan)),
             Err(e) => format!("{} cannot be compared: {e}\n", path.display()),
         };
-        print!("{text}");
+        out!("{text}");
         eprintln!(
             "error: the compiled plan differs from {}; review the changes above and run `accord plan --out {}` to update it",
             path.display(),
@@ -443,8 +453,8 @@ fn plan(args: PlanArgs) -> u8 {
         return EXIT_OK;
     }
     match args.format {
-        DataFormat::Text => print!("{}", crate::plan::text::render(&plan)),
-        DataFormat::Json => print!("{json}"),
+        DataFormat::Text => out!("{}", crate::plan::text::render(&plan)),
+        DataFormat::Json => out!("{json}"),
     }
     EXIT_OK
 }
@@ -495,9 +505,9 @@ fn diff(args: DiffArgs) -> u8 {
     };
     let d = crate::diff::diff(&old, &new);
     match args.format {
-        DataFormat::Text => print!("{}", crate::diff::render(&d)),
+        DataFormat::Text => out!("{}", crate::diff::render(&d)),
         DataFormat::Json => {
-            print!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"
             )
@@ -531,14 +541,14 @@ fn destinations(name: Option<&str>, format: DataFormat) -> u8 {
             }
         },
     };
-    print!("{text}");
+    out!("{text}");
     EXIT_OK
 }
 
 fn explain(code: &str) -> u8 {
     if code == "codes" {
         for info in codes::all() {
-            println!(
+            outln!(
                 "{}  {:<8} {}",
                 info.code,
                 info.severity.as_str(),
@@ -549,7 +559,7 @@ fn explain(code: &str) -> u8 {
     }
     match codes::lookup(code) {
         Some(info) => {
-            println!("{}", info.explain.trim_end());
+            outln!("{}", info.explain.trim_end());
             EXIT_OK
         }
         None => {
@@ -561,6 +571,25 @@ fn explain(code: &str) -> u8 {
                 "error: `{code}` is not an accord diagnostic code{hint}; `accord explain codes` lists them"
             );
             EXIT_USAGE
+        }
+    }
+}
+
+/// Writes to stdout. A reader that stops reading (`accord explain G0001 |
+/// head`) closes the pipe: the rest of the output is dropped without a word
+/// and the command ends with its own exit code, where `print!` would panic.
+/// Any other write error is reported once on stderr.
+pub(crate) fn write_stdout(text: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FAILED: AtomicBool = AtomicBool::new(false);
+    if FAILED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        FAILED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(std::io::stderr(), "error: cannot write the output: {e}");
         }
     }
 }

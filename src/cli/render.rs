@@ -81,7 +81,45 @@ pub fn location(sources: &SourceSet, span: Span) -> String {
     format!("{}:{line}:{column}", file.path)
 }
 
+/// Spans that hold a secret written as a literal (`A0110`): no format may
+/// print what they hold, and no excerpt may show it, whichever diagnostic
+/// the excerpt is for.
+fn secret_spans(diags: &[Diagnostic]) -> Vec<Span> {
+    diags
+        .iter()
+        .filter(|d| d.code == crate::diag::codes::spec::LITERAL_CREDENTIAL)
+        .map(|d| d.primary.span)
+        .collect()
+}
+
+/// The text of a file with every secret in it masked by `*`, byte for byte,
+/// so every span and line still points where it did. A quoted string keeps
+/// its quotes, so the excerpt still reads as the TOML it was.
+fn redacted_text(sources: &SourceSet, id: crate::source::SourceId, secrets: &[Span]) -> String {
+    let text = &sources.file(id).text;
+    let mut bytes = text.as_bytes().to_vec();
+    for span in secrets.iter().filter(|s| s.source == id) {
+        let range = span.range();
+        let Some(value) = text.get(range.clone()) else {
+            continue;
+        };
+        let quote = ["\"\"\"", "'''", "\"", "'"]
+            .into_iter()
+            .find(|q| value.len() >= 2 * q.len() && value.starts_with(q) && value.ends_with(q))
+            .map_or(0, str::len);
+        for b in &mut bytes[range.start + quote..range.end - quote] {
+            if *b != b'\n' && *b != b'\r' {
+                *b = b'*';
+            }
+        }
+    }
+    // Whole characters were replaced by ASCII, so this cannot fail; the
+    // fallback still keeps the secret out if it did.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 pub fn human(diags: &[Diagnostic], sources: &SourceSet, style: HumanStyle) -> String {
+    let secrets = secret_spans(diags);
     let theme = if style.color {
         GraphicalTheme::unicode()
     } else {
@@ -124,7 +162,10 @@ pub fn human(diags: &[Diagnostic], sources: &SourceSet, style: HumanStyle) -> St
         }
         let located = Located {
             diagnostic: d,
-            source: NamedSource::new(&file.path, file.text.clone()),
+            source: NamedSource::new(
+                &file.path,
+                redacted_text(sources, d.primary.span.source, &secrets),
+            ),
             labels,
             help,
         };

@@ -170,6 +170,21 @@ fn parse_deny(
     let at = |range: std::ops::Range<usize>| deny.span.sub(map.raw_range(range));
     let expr = match policy_expr::parse(&deny.value) {
         Ok(expr) => expr,
+        Err(e) if e.too_deep => {
+            diags.push(
+                Diagnostic::new(
+                    codes::governance::DENY_TOO_DEEP,
+                    at(e.range),
+                    "the deny expression nests too deep",
+                )
+                .label(e.message)
+                .help(
+                    "write the expression with fewer parentheses: `&&` and `||` \
+                     chains need none, and `!!a` is `a`",
+                ),
+            );
+            return None;
+        }
         Err(e) => {
             diags.push(
                 Diagnostic::new(

@@ -10,24 +10,38 @@
 //! ```text
 //! or    := and ("||" and)*
 //! and   := unary ("&&" unary)*
-//! unary := "!" unary | "(" or ")" | LABEL
+//! unary := "!"* ( "(" or ")" | LABEL )
 //! ```
+//!
+//! Depth is bounded whatever the input, so no input can overflow the stack:
+//! `&&` and `||` chains are flat lists, a run of `!` is read in a loop and
+//! kept as at most one negation, and only parentheses nest, at most
+//! [`MAX_NESTING`] deep (deeper is a [`ParseError`] with `too_deep`).
 
 use std::collections::BTreeSet;
 use std::ops::Range;
+
+/// How deep parentheses may nest. Real policies nest two or three levels;
+/// the bound keeps the parser and every walk of the tree far from the
+/// stack's end on any thread.
+pub const MAX_NESTING: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LabelExpr {
     Label(String, Range<usize>),
     Not(Box<LabelExpr>),
-    And(Box<LabelExpr>, Box<LabelExpr>),
-    Or(Box<LabelExpr>, Box<LabelExpr>),
+    /// Two or more operands.
+    And(Vec<LabelExpr>),
+    /// Two or more operands.
+    Or(Vec<LabelExpr>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
     pub message: String,
     pub range: Range<usize>,
+    /// Parentheses nest deeper than [`MAX_NESTING`].
+    pub too_deep: bool,
 }
 
 impl LabelExpr {
@@ -36,8 +50,8 @@ impl LabelExpr {
         match self {
             LabelExpr::Label(name, _) => labels.contains(name),
             LabelExpr::Not(e) => !e.matches(labels),
-            LabelExpr::And(a, b) => a.matches(labels) && b.matches(labels),
-            LabelExpr::Or(a, b) => a.matches(labels) || b.matches(labels),
+            LabelExpr::And(all) => all.iter().all(|e| e.matches(labels)),
+            LabelExpr::Or(any) => any.iter().any(|e| e.matches(labels)),
         }
     }
 
@@ -76,9 +90,10 @@ impl LabelExpr {
                 }
             }
             LabelExpr::Not(e) => e.collect(out, positive, !negated),
-            LabelExpr::And(a, b) | LabelExpr::Or(a, b) => {
-                a.collect(out, positive, negated);
-                b.collect(out, positive, negated);
+            LabelExpr::And(operands) | LabelExpr::Or(operands) => {
+                for e in operands {
+                    e.collect(out, positive, negated);
+                }
             }
         }
     }
@@ -108,6 +123,7 @@ fn tokenize(text: &str) -> Result<Vec<(Token, Range<usize>)>, ParseError> {
                 Err(ParseError {
                     message: format!("expected `{}{}`", c as char, second as char),
                     range: i..i + 1,
+                    too_deep: false,
                 })
             }
         };
@@ -145,6 +161,7 @@ fn tokenize(text: &str) -> Result<Vec<(Token, Range<usize>)>, ParseError> {
                 return Err(ParseError {
                     message: format!("unexpected `{}`", &text[i..i + len]),
                     range: i..i + len,
+                    too_deep: false,
                 });
             }
         }
@@ -156,6 +173,8 @@ struct Parser {
     tokens: Vec<(Token, Range<usize>)>,
     pos: usize,
     end: usize,
+    /// Open parentheses around the current position.
+    nesting: usize,
 }
 
 impl Parser {
@@ -170,56 +189,85 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<LabelExpr, ParseError> {
-        let mut left = self.and()?;
+        let mut operands = vec![self.and()?];
         while self.peek() == Some(&Token::Or) {
             self.pos += 1;
-            left = LabelExpr::Or(Box::new(left), Box::new(self.and()?));
+            operands.push(self.and()?);
         }
-        Ok(left)
+        Ok(match operands.len() {
+            1 => operands.remove(0),
+            _ => LabelExpr::Or(operands),
+        })
     }
 
     fn and(&mut self) -> Result<LabelExpr, ParseError> {
-        let mut left = self.unary()?;
+        let mut operands = vec![self.unary()?];
         while self.peek() == Some(&Token::And) {
             self.pos += 1;
-            left = LabelExpr::And(Box::new(left), Box::new(self.unary()?));
+            operands.push(self.unary()?);
         }
-        Ok(left)
+        Ok(match operands.len() {
+            1 => operands.remove(0),
+            _ => LabelExpr::And(operands),
+        })
     }
 
     fn unary(&mut self) -> Result<LabelExpr, ParseError> {
+        // `!!a` is `a`: a run of negations is counted, not nested.
+        let mut negated = false;
+        while self.peek() == Some(&Token::Not) {
+            self.pos += 1;
+            negated = !negated;
+        }
         let range = self.here();
-        match self.tokens.get(self.pos).map(|(t, _)| t.clone()) {
-            Some(Token::Not) => {
-                self.pos += 1;
-                Ok(LabelExpr::Not(Box::new(self.unary()?)))
-            }
+        let operand = match self.tokens.get(self.pos).map(|(t, _)| t.clone()) {
             Some(Token::Open) => {
+                if self.nesting == MAX_NESTING {
+                    return Err(ParseError {
+                        message: format!("parentheses nest more than {MAX_NESTING} deep"),
+                        range,
+                        too_deep: true,
+                    });
+                }
                 self.pos += 1;
+                self.nesting += 1;
                 let inner = self.or()?;
+                self.nesting -= 1;
                 if self.peek() == Some(&Token::Close) {
                     self.pos += 1;
-                    Ok(inner)
+                    inner
                 } else {
-                    Err(ParseError {
+                    return Err(ParseError {
                         message: "expected `)`".into(),
                         range: self.here(),
-                    })
+                        too_deep: false,
+                    });
                 }
             }
             Some(Token::Name(name)) => {
                 self.pos += 1;
-                Ok(LabelExpr::Label(name, range))
+                LabelExpr::Label(name, range)
             }
-            Some(_) => Err(ParseError {
-                message: "expected a label name, `!` or `(`".into(),
-                range,
-            }),
-            None => Err(ParseError {
-                message: "expected a label name".into(),
-                range,
-            }),
-        }
+            Some(_) => {
+                return Err(ParseError {
+                    message: "expected a label name, `!` or `(`".into(),
+                    range,
+                    too_deep: false,
+                });
+            }
+            None => {
+                return Err(ParseError {
+                    message: "expected a label name".into(),
+                    range,
+                    too_deep: false,
+                });
+            }
+        };
+        Ok(if negated {
+            LabelExpr::Not(Box::new(operand))
+        } else {
+            operand
+        })
     }
 }
 
@@ -229,12 +277,14 @@ pub fn parse(text: &str) -> Result<LabelExpr, ParseError> {
         tokens,
         pos: 0,
         end: text.len(),
+        nesting: 0,
     };
     let expr = p.or()?;
     if p.pos < p.tokens.len() {
         return Err(ParseError {
             message: "expected `&&`, `||` or the end of the expression".into(),
             range: p.here(),
+            too_deep: false,
         });
     }
     Ok(expr)
@@ -267,5 +317,26 @@ mod tests {
         assert_eq!(parse("(C2").unwrap_err().range, 3..3);
         assert_eq!(parse("C2 C3").unwrap_err().range, 3..5);
         assert_eq!(parse("C2 + C3").unwrap_err().range, 3..4);
+    }
+
+    #[test]
+    fn huge_inputs_neither_overflow_nor_nest() {
+        let chain = vec!["a"; 100_000].join(" && ");
+        assert!(parse(&chain).unwrap().matches(&set(&["a"])));
+        let ors = vec!["a"; 100_000].join(" || ");
+        assert!(parse(&ors).unwrap().matches(&set(&["a"])));
+        let nots = format!("{}a", "!".repeat(40_000));
+        assert_eq!(
+            parse(&nots).unwrap(),
+            LabelExpr::Label("a".into(), 40_000..40_001)
+        );
+        let nots = format!("{}a", "!".repeat(40_001));
+        assert!(!parse(&nots).unwrap().matches(&set(&["a"])));
+        let deep = format!("{}a{}", "(".repeat(20_000), ")".repeat(20_000));
+        let error = parse(&deep).unwrap_err();
+        assert!(error.too_deep);
+        assert_eq!(error.range, MAX_NESTING..MAX_NESTING + 1);
+        let ok = format!("{}a{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert!(parse(&ok).is_ok());
     }
 }

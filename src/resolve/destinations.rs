@@ -4,7 +4,7 @@
 
 use crate::catalog::{self, SettingValue as Kind};
 use crate::diag::{Diagnostic, codes};
-use crate::syntax::{Destination, SettingValue};
+use crate::syntax::{Destination, SettingValue, Sp, data_source};
 
 /// Key fragments that mark a secret, for keys the catalog does not know (an
 /// unknown type, or a typo of a secret key): a literal there is still a leak.
@@ -64,6 +64,23 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
                 )),
             );
             continue;
+        }
+        if ty.is_some_and(|t| t.name == "filesystem") && key == "path" {
+            let what = format!("destination `{}`", destination.name.value);
+            match &setting.value.value {
+                SettingValue::Reference { .. } => {
+                    diags.push(data_source::reference_not_allowed(
+                        &what,
+                        setting.value.span,
+                    ));
+                    continue;
+                }
+                SettingValue::String(path) => diags.extend(data_source::path_leaves_project(
+                    &what,
+                    &Sp::new(path.clone(), setting.value.span),
+                )),
+                _ => {}
+            }
         }
         let (Some(ty), None) = (ty, spec) else {
             if let Some(spec) = spec {

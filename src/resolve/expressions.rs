@@ -352,11 +352,19 @@ fn check_jobs(
         let handles: Vec<_> = distinct
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|job| check(&job.text.value, env, &job.scope, job.expected.as_ref()))
-                        .collect::<Vec<Outcome>>()
-                })
+                // An explicit stack: the depth bound on expressions is
+                // measured against it, whatever RUST_MIN_STACK says. Like
+                // `scope.spawn`, a thread that cannot start is a panic.
+                std::thread::Builder::new()
+                    .stack_size(crate::cel::depth::STACK_SIZE)
+                    .spawn_scoped(scope, move || {
+                        part.iter()
+                            .map(|job| {
+                                check(&job.text.value, env, &job.scope, job.expected.as_ref())
+                            })
+                            .collect::<Vec<Outcome>>()
+                    })
+                    .expect("a checker thread starts")
             })
             .collect();
         handles

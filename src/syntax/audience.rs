@@ -4,6 +4,7 @@
 use toml::de::{DeTable, DeValue};
 
 use super::reader::{Cx, Sp, Table, as_int, as_string, as_string_list};
+use crate::diag::{Diagnostic, codes};
 use crate::source::Span;
 
 #[derive(Clone, Debug)]
@@ -89,7 +90,9 @@ pub const ORDERS: &[&str] = &["asc", "desc"];
 
 pub fn audience(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Audience {
     let mut t = Table::new(table, name.span, format!("audience `{}`", name.value));
-    let compose = t.table(cx, "compose").map(|(c, span)| compose(cx, c, span));
+    let compose = t
+        .table(cx, "compose")
+        .map(|(c, span)| compose(cx, c, span, &name));
     let rule = t.string(cx, "rule");
     if rule.is_none()
         && compose.is_none()
@@ -110,11 +113,29 @@ pub fn audience(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Audie
     a
 }
 
-fn compose(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Compose {
-    let mut t = Table::new(table, span, "`compose`");
+fn compose(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span, audience: &Sp<String>) -> Compose {
+    let mut t = Table::new(
+        table,
+        span,
+        format!("the `compose` block of audience `{}`", audience.value),
+    );
     let from = t.string_list(cx, "from");
-    if table.get("from").is_none() {
-        t.missing(cx, "from", "an array of audience names");
+    match table.get("from") {
+        None => t.missing(cx, "from", "an array of audience names"),
+        // An empty `from` composes nothing: the audience would always be
+        // empty, which is never what was meant.
+        Some(value) if matches!(value.get_ref(), DeValue::Array(items) if items.is_empty()) => {
+            cx.report(
+                Diagnostic::new(
+                    codes::spec::INVALID_COMPOSITION,
+                    cx.span(value),
+                    format!("audience `{}` composes from no audience", audience.value),
+                )
+                .label("`from` is empty")
+                .help("name the audiences to compose in `from`, or write a `rule` instead"),
+            );
+        }
+        Some(_) => {}
     }
     let c = Compose {
         span,
@@ -122,17 +143,23 @@ fn compose(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Compose {
         merge: t.choice(cx, "merge", MERGES),
         exclude: t.string_list(cx, "exclude"),
         exclude_rule: t.string(cx, "exclude_rule"),
-        rank: t.table(cx, "rank").map(|(r, span)| rank(cx, r, span)),
+        rank: t
+            .table(cx, "rank")
+            .map(|(r, span)| rank(cx, r, span, audience)),
         split: t
             .table(cx, "split")
-            .and_then(|(s, span)| split(cx, s, span)),
+            .and_then(|(s, span)| split(cx, s, span, audience)),
     };
     t.finish(cx);
     c
 }
 
-fn rank(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Rank {
-    let mut t = Table::new(table, span, "`rank`");
+fn rank(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span, audience: &Sp<String>) -> Rank {
+    let mut t = Table::new(
+        table,
+        span,
+        format!("the `rank` of audience `{}`", audience.value),
+    );
     let r = Rank {
         span,
         by: t.required_string(cx, "by"),
@@ -143,8 +170,12 @@ fn rank(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Rank {
     r
 }
 
-fn split(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Option<Split> {
-    let mut t = Table::new(table, span, "`split`");
+fn split(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span, audience: &Sp<String>) -> Option<Split> {
+    let mut t = Table::new(
+        table,
+        span,
+        format!("the `split` of audience `{}`", audience.value),
+    );
     let result = if table.get("percent").is_some() {
         let parts = t
             .table(cx, "percent")
@@ -206,6 +237,7 @@ pub fn computed(cx: &mut Cx<'_>, entity: Sp<String>, table: &DeTable<'_>) -> Vec
     let mut out = Vec::new();
     for (key, value) in table.iter() {
         let name = Sp::new(key.get_ref().to_string(), cx.span(key));
+        super::names::check(cx, "computed", &name);
         let DeValue::Table(def) = value.get_ref() else {
             cx.wrong_type(
                 value,

@@ -11,6 +11,7 @@ pub mod audience;
 pub mod data_source;
 pub mod destination;
 pub mod governance;
+pub mod names;
 pub mod project;
 pub mod reader;
 pub mod schema;

@@ -308,7 +308,15 @@ pub fn definitions<'t, 'i>(
     let mut out = Vec::new();
     for (name, def) in entries.iter() {
         match def.get_ref() {
-            DeValue::Table(t) => out.push((Sp::new(name.get_ref().to_string(), cx.span(name)), t)),
+            DeValue::Table(t) => {
+                let name = Sp::new(name.get_ref().to_string(), cx.span(name));
+                // `computed` is keyed by entity first; its names are checked
+                // one level down.
+                if kind != "computed" {
+                    super::names::check(cx, kind, &name);
+                }
+                out.push((name, t))
+            }
             _ => cx.wrong_type(def, &format!("a `[{kind}.{}]` table", name.get_ref())),
         }
     }

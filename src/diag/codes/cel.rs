@@ -12,4 +12,5 @@ declare_codes! {
     LITERAL_OUT_OF_RANGE = "A0208", Error, "a CEL duration or timestamp literal is outside the range every engine evaluates";
     REGEX_TOO_LARGE = "A0209", Error, "a CEL regular expression compiles to more than the engines' size limit";
     DIVISION_BY_ZERO = "A0210", Warning, "a CEL expression divides by a literal zero";
+    CEL_TOO_DEEP = "A0215", Error, "a CEL expression nests too deep to check safely";
 }

@@ -11,4 +11,5 @@ declare_codes! {
     WAIVER_UNUSED = "G0008", Warning, "a waiver covers no violation";
     CONSENT_UNSATISFIABLE = "G0009", Error, "a person-level export cannot apply a consent policy";
     CORE_POLICY_REDEFINED = "G0010", Error, "a restated core policy changes its built-in rule";
+    DENY_TOO_DEEP = "G0011", Error, "a deny expression nests parentheses too deep";
 }

@@ -10,6 +10,10 @@ declare_codes! {
     DUPLICATE_NAME = "A0007", Error, "a name is defined twice";
     UNSUPPORTED_FORMAT = "A0008", Error, "the project format is not supported";
     MISPLACED_TABLE = "A0009", Error, "project settings outside accord.toml";
+    INVALID_NAME = "A0010", Error, "a definition name is not allowed";
+    PATH_LEAVES_PROJECT = "A0011", Warning, "a relative path climbs out of the project with `..`";
+    REFERENCE_NOT_ALLOWED = "A0012", Error, "a setting that must be written out is a reference";
+    UNREADABLE_LINK = "A0013", Error, "a symbolic link in the project is dangling or loops";
     UNKNOWN_SCHEMA = "A0101", Error, "a reference names no schema";
     UNKNOWN_FIELD = "A0102", Error, "a reference names no field of the schema";
     UNKNOWN_LABEL = "A0103", Error, "a reference names no label";

@@ -1,0 +1,158 @@
+//! Symbolic links in a spec project: followed, files and folders alike, so a
+//! spec behind a link is checked like any other; a link that dangles or
+//! loops is an `A0013` error naming the link, never a file skipped without
+//! a word. The projects are built at test time, so the links are real on
+//! every checkout.
+#![cfg(unix)]
+
+#[path = "support/temp.rs"]
+mod temp;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use accord::compile::{self, Options};
+use temp::TempDir;
+
+const PROJECT: &str = r#"
+[project]
+name = "links"
+format = 1
+
+[environment.prod]
+enforcement = "block"
+
+[schema.account]
+class = "account"
+key = "accountId"
+[schema.account.fields]
+accountId = { type = "string", identity = "crm_account_id" }
+name = "string"
+employees = { type = "int", labels = ["third_party"] }
+
+[audience.B2B_Big]
+rule = 'account.employees > 1000'
+
+[destination.files]
+type = "filesystem"
+path = "out/exports"
+format = "csv"
+actions = ["export_to_third_party"]
+
+[activation.big_files]
+destination = "files"
+audiences = ["B2B_Big"]
+schedule = "daily@02:00"
+export = "full"
+[activation.big_files.map]
+name = "account.name"
+"#;
+
+/// A hard policy the project's only activation violates.
+const POLICY: &str = r#"
+[policy.no_vendor_data_out]
+actions = ["export_to_third_party"]
+deny = "third_party"
+enforcement = "hard"
+"#;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// `check --env prod` of the project at `root`: the codes it reports.
+fn codes(root: &Path) -> Vec<String> {
+    let options = Options {
+        environment: Some("prod".into()),
+        ..Options::default()
+    };
+    let compiled = compile::check(root, &options).expect("the project loads");
+    compiled
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect()
+}
+
+#[test]
+fn a_policy_file_behind_a_link_applies() {
+    let tmp = TempDir::new("links-file");
+    let root = tmp.0.join("project");
+    write(&root.join("accord.toml"), PROJECT);
+    write(&tmp.0.join("shared/policies.toml"), POLICY);
+    std::fs::create_dir_all(root.join("governance")).unwrap();
+    symlink(
+        "../../shared/policies.toml",
+        root.join("governance/policies.toml"),
+    )
+    .unwrap();
+    let codes = codes(&root);
+    assert!(
+        codes.iter().any(|c| c.starts_with("G0001")),
+        "the linked hard policy blocks the activation: {codes:?}"
+    );
+}
+
+#[test]
+fn a_folder_behind_a_link_is_read() {
+    let tmp = TempDir::new("links-folder");
+    let root = tmp.0.join("project");
+    write(&root.join("accord.toml"), PROJECT);
+    write(&tmp.0.join("shared/governance/policies.toml"), POLICY);
+    symlink("../shared/governance", root.join("governance")).unwrap();
+    let codes = codes(&root);
+    assert!(codes.iter().any(|c| c.starts_with("G0001")), "{codes:?}");
+}
+
+#[test]
+fn a_dangling_link_is_an_error_that_names_it() {
+    let tmp = TempDir::new("links-dangling");
+    let root = tmp.0.join("project");
+    write(&root.join("accord.toml"), PROJECT);
+    std::fs::create_dir_all(root.join("governance")).unwrap();
+    symlink(
+        "../../gone/policies.toml",
+        root.join("governance/policies.toml"),
+    )
+    .unwrap();
+    symlink("../../gone/waivers", root.join("governance/waivers")).unwrap();
+    // A dangling link to a data file cannot hide specs: not this check's.
+    symlink("../gone.csv", root.join("accounts.csv")).unwrap();
+    let codes = codes(&root);
+    let links: Vec<&String> = codes.iter().filter(|c| c.starts_with("A0013")).collect();
+    assert_eq!(
+        links,
+        [
+            "A0013 symbolic link `governance/policies.toml` cannot be followed: it points to \
+             `../../gone/policies.toml`, which does not exist",
+            "A0013 symbolic link `governance/waivers` cannot be followed: it points to \
+             `../../gone/waivers`, which does not exist",
+        ],
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn a_link_loop_is_an_error_not_an_endless_walk() {
+    let tmp = TempDir::new("links-loop");
+    let root = tmp.0.join("project");
+    write(&root.join("accord.toml"), PROJECT);
+    write(&root.join("governance/policies.toml"), POLICY);
+    symlink("..", root.join("governance/again")).unwrap();
+    let codes = codes(&root);
+    assert!(
+        codes.contains(
+            &"A0013 symbolic link `governance/again` cannot be followed: it leads back to `.`, \
+              a folder it is in, so following it never ends"
+                .to_string()
+        ),
+        "{codes:?}"
+    );
+    // The policy was read once, not once per trip round the loop.
+    assert_eq!(
+        codes.iter().filter(|c| c.starts_with("A0007")).count(),
+        0,
+        "{codes:?}"
+    );
+}
