@@ -168,7 +168,7 @@ fn lowering_diagnostics(model: &Model, plan: &crate::plan::Plan) -> Vec<Diagnost
                 Diagnostic::new(
                     crate::diag::codes::render::NOT_LOWERABLE,
                     expr.span,
-                    format!("{} cannot be lowered to {sql}", e.place),
+                    format!("{} cannot be lowered to {sql}", site.subject()),
                 )
                 .label(e.reason)
                 .help(

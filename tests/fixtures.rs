@@ -164,3 +164,98 @@ fn every_code_has_a_fixture() {
         "codes without a fixture in tests/fixtures: {missing:?}"
     );
 }
+
+/// The definition a byte offset of a spec file belongs to: the kind and
+/// name of the last `[KIND.NAME...]` header at or before it. `None` outside
+/// any definition (`[project]`, `[guardrails]`, before the first header).
+fn owner(text: &str, offset: usize) -> Option<(String, String)> {
+    let mut found = None;
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        if start > offset {
+            break;
+        }
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') && !trimmed.starts_with("[[") {
+            let header = trimmed.trim_start_matches('[');
+            let header = header.split(']').next().unwrap_or("");
+            found = definition_of(header);
+        }
+        start += line.len();
+    }
+    found
+}
+
+/// `audience."B2B X".compose` -> ("audience", "B2B X"); the name of a
+/// computed attribute is its third part.
+fn definition_of(header: &str) -> Option<(String, String)> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    for c in header.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '.') => parts.push(std::mem::take(&mut current).trim().to_string()),
+            _ => current.push(c),
+        }
+    }
+    parts.push(current.trim().to_string());
+    let kind = parts.first()?.clone();
+    let index = match kind.as_str() {
+        "computed" => 2,
+        k if accord::syntax::KINDS.contains(&k) || k == "environment" => 1,
+        _ => return None,
+    };
+    Some((kind, parts.get(index)?.clone()))
+}
+
+/// Codes whose diagnostics are about a file or a table, not a definition.
+const NOT_ABOUT_A_DEFINITION: &[&str] = &[
+    "A0001", // the file does not parse
+    "A0002", // a table that is no kind
+    "A0008", // the project file as a whole
+    "A0009", // a table in the wrong file
+    "A0013", // a link, not a definition
+    "P0001", // project-wide guardrails, counted over every definition
+    "P0002", "P0003",
+    // A dataflow's violation sits at the field whose label flows; the
+    // message names the activation.
+    "G0001", "G0002",
+];
+
+#[test]
+fn every_message_names_its_definition() {
+    let mut missing = Vec::new();
+    for dir in fixture_dirs() {
+        let Ok(compiled) = compile::check(&dir, &options(&dir)) else {
+            continue;
+        };
+        for d in &compiled.diagnostics {
+            if NOT_ABOUT_A_DEFINITION.contains(&d.code.as_str()) {
+                continue;
+            }
+            let file = compiled.sources.file(d.primary.span.source);
+            let Some((kind, def)) = owner(&file.text, d.primary.span.start as usize) else {
+                continue;
+            };
+            // A computed attribute is named with its entity: `account.score`.
+            let named = d.message.contains(&format!("`{def}`"))
+                || (kind == "computed" && d.message.contains(&format!(".{def}`")));
+            if def.is_empty() || named {
+                continue;
+            }
+            missing.push(format!(
+                "{} {} ({kind} `{def}`): {}",
+                name(&dir),
+                d.code.as_str(),
+                d.message
+            ));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "messages that do not name their definition:\n{}",
+        missing.join("\n")
+    );
+}

@@ -140,7 +140,7 @@ pub fn effective(model: &Model, sources: &SourceSet, diags: &mut Vec<Diagnostic>
         let deny = p
             .deny
             .as_ref()
-            .and_then(|d| parse_deny(model, sources, d, diags));
+            .and_then(|d| parse_deny(model, sources, name, d, diags));
         out.push(Policy {
             name: name.to_string(),
             span: Some(p.name.span),
@@ -163,6 +163,7 @@ pub fn effective(model: &Model, sources: &SourceSet, diags: &mut Vec<Diagnostic>
 fn parse_deny(
     model: &Model,
     sources: &SourceSet,
+    policy: &str,
     deny: &Sp<String>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<LabelExpr> {
@@ -175,7 +176,7 @@ fn parse_deny(
                 Diagnostic::new(
                     codes::governance::DENY_TOO_DEEP,
                     at(e.range),
-                    "the deny expression nests too deep",
+                    format!("the deny expression of policy `{policy}` nests too deep"),
                 )
                 .label(e.message)
                 .help(
@@ -190,7 +191,7 @@ fn parse_deny(
                 Diagnostic::new(
                     codes::governance::INVALID_DENY,
                     at(e.range),
-                    "the deny expression is not a label expression",
+                    format!("the deny expression of policy `{policy}` is not a label expression"),
                 )
                 .label(e.message)
                 .help("combine label names with `&&`, `||`, `!` and parentheses"),
@@ -208,7 +209,7 @@ fn parse_deny(
             Diagnostic::new(
                 codes::governance::UNKNOWN_DENY_LABEL,
                 at(range),
-                format!("`{name}` is not a label"),
+                format!("policy `{policy}` denies `{name}`, which is not a label"),
             )
             .label("no core or declared label has this name")
             .suggest(

@@ -89,7 +89,9 @@ fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
 
 pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     // Per CRM destination: audience -> the activations that send it.
-    let mut fields: BTreeMap<&str, BTreeMap<&str, Vec<&Sp<String>>>> = BTreeMap::new();
+    // Per destination, per audience: (activation, reference) in order.
+    type Refs<'a> = Vec<(&'a str, &'a Sp<String>)>;
+    let mut fields: BTreeMap<&str, BTreeMap<&str, Refs<'_>>> = BTreeMap::new();
     for (_, index) in model.activations.iter() {
         let a = &model.syntax.activations[index];
         let Some(dest_name) = &a.destination else {
@@ -111,7 +113,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             for audience in &a.audiences {
                 per.entry(audience.value.as_str())
                     .or_default()
-                    .push(audience);
+                    .push((a.name.value.as_str(), audience));
             }
         }
     }
@@ -127,13 +129,13 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             continue;
         };
         for (audience, refs) in &audiences {
-            if let [first, rest @ ..] = refs.as_slice() {
-                for again in rest {
+            if let [(first_activation, first), rest @ ..] = refs.as_slice() {
+                for (activation, again) in rest {
                     diags.push(
                         Diagnostic::new(
                             codes::plan::AUDIENCE_FIELD_TWICE,
                             again.span,
-                            format!("audience `{audience}` is sent to `{dest}` by two activations"),
+                            format!("activation `{activation}` sends audience `{audience}` to `{dest}`, which activation `{first_activation}` already does"),
                         )
                         .label("a second membership field for the same audience")
                         .with_secondary(first.span, "first sent here")
@@ -185,7 +187,7 @@ fn check_one(
                     Diagnostic::new(
                         codes::plan::SCHEDULE_NOT_ALLOWED,
                         s.span,
-                        format!("`{}` is not a schedule", s.value),
+                        format!("activation `{}`: `{}` is not a schedule", name.value, s.value),
                     )
                     .label("not a schedule")
                     .help("write `streaming`, `daily@HH:MM` or `every 3h`, `every 6h`, `every 8h`, `every 12h`"),
@@ -198,8 +200,8 @@ fn check_one(
                         codes::plan::SCHEDULE_NOT_ALLOWED,
                         s.span,
                         format!(
-                            "`{}` destinations cannot run on schedule `{}`",
-                            ty.name, s.value
+                            "activation `{}`: `{}` destinations cannot run on schedule `{}`",
+                            name.value, ty.name, s.value
                         ),
                     )
                     .label("not allowed for this destination type")
@@ -232,7 +234,8 @@ fn check_one(
                     codes::plan::EXPORT_NOT_ALLOWED,
                     span,
                     format!(
-                        "`{}` destinations take no `{}` exports",
+                        "activation `{}`: `{}` destinations take no `{}` exports",
+                        name.value,
                         ty.name,
                         mode.as_str()
                     ),
@@ -253,7 +256,8 @@ fn check_one(
                     codes::plan::EXPORT_NOT_ALLOWED,
                     span,
                     format!(
-                        "a `{}` export cannot run on schedule `{}`",
+                        "activation `{}`: a `{}` export cannot run on schedule `{}`",
+                        name.value,
                         mode.as_str(),
                         s.value
                     ),
@@ -348,7 +352,10 @@ fn check_one(
                 Diagnostic::new(
                     codes::plan::UNKNOWN_MAPPING_TARGET,
                     column.span,
-                    format!("destination `{dest}` has no column `{c}`"),
+                    format!(
+                        "activation `{}` maps `{c}`, a column destination `{dest}` does not have",
+                        name.value
+                    ),
                 )
                 .label("the destination would drop this silently")
                 .with_secondary(d.name.span, format!("destination of type `{}`", ty.name))
@@ -424,12 +431,12 @@ fn check_one(
         let transform = transform_of(&expr.value);
         let wrong = match id.hashing {
             HashingRule::Required if transform == "none" => Some(format!(
-                "`{}` takes only SHA-256 hashes, but the mapping sends the raw value",
-                column.value
+                "activation `{}`: `{}` takes only SHA-256 hashes, but the mapping sends the raw value",
+                name.value, column.value
             )),
             HashingRule::Forbidden if transform != "none" => Some(format!(
-                "`{}` takes only raw values, but the mapping hashes it",
-                column.value
+                "activation `{}`: `{}` takes only raw values, but the mapping hashes it",
+                name.value, column.value
             )),
             _ => None,
         };

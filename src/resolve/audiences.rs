@@ -97,7 +97,10 @@ fn check_computed(
             Diagnostic::new(
                 codes::spec::COMPUTED_CYCLE,
                 span,
-                format!("computed attributes form a cycle: {}", cycle.join(" -> ")),
+                format!(
+                    "computed attribute `{first}` depends on itself: {}",
+                    quoted_chain(&cycle)
+                ),
             )
             .label("this attribute depends on itself")
             .help("break the cycle: compute one of these from source fields only"),
@@ -205,7 +208,7 @@ fn audience_info(
                 && let Some(inner) = &model.syntax.audiences[i].compose
             {
                 diags.push(
-                    Diagnostic::new(codes::spec::NESTED_COMPOSITION, reference.span, format!("`{}` is itself a composition", reference.value))
+                    Diagnostic::new(codes::spec::NESTED_COMPOSITION, reference.span, format!("audience `{name}` composes from `{}`, which is itself a composition", reference.value))
                         .label("a composition cannot feed another composition")
                         .with_secondary(inner.span, "composed here")
                         .help("compose from rule audiences directly, or turn the inner composition into a rule with `in_audience`"),
@@ -265,15 +268,19 @@ fn check_composition(
     compose: &crate::syntax::Compose,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let invalid = |span: Span, message: String, label: &str, help: &str| {
-        Diagnostic::new(codes::spec::INVALID_COMPOSITION, span, message)
-            .label(label.to_string())
-            .help(help.to_string())
-    };
     let name = &audience.name.value;
+    let invalid = |span: Span, message: String, label: &str, help: &str| {
+        Diagnostic::new(
+            codes::spec::INVALID_COMPOSITION,
+            span,
+            format!("audience `{name}`: {message}"),
+        )
+        .label(label.to_string())
+        .help(help.to_string())
+    };
     if let (Some(rank), Some(split)) = (&compose.rank, &compose.split) {
         diags.push(
-            invalid(split.span(), format!("composition `{name}` has both `rank` and `split`"), "split here", "the last block of a composition is rank or split, not both; split a ranked audience in a second audience")
+            invalid(split.span(), "its composition has both `rank` and `split`".into(), "split here", "the last block of a composition is rank or split, not both; split a ranked audience in a second audience")
                 .with_secondary(rank.span, "rank here"),
         );
     }
@@ -390,8 +397,8 @@ fn check_split_values(
                 codes::cel::VALUE_OUTSIDE_DOMAIN,
                 value.span,
                 format!(
-                    "`{}` is not a value of `{}.{}`",
-                    value.value, read.schema, read.field
+                    "the `split` of audience `{}`: `{}` is not a value of `{}.{}`",
+                    audience.name.value, value.value, read.schema, read.field
                 ),
             )
             .label("no account can have this value, so this part stays empty")
@@ -433,8 +440,9 @@ fn check_cycles_and_depth(
                 codes::spec::AUDIENCE_CYCLE,
                 model.syntax.audiences[index].name.span,
                 format!(
-                    "audiences reference each other in a cycle: {}",
-                    cycle.join(" -> ")
+                    "audience `{}` depends on itself: {}",
+                    cycle[0],
+                    quoted_chain(cycle)
                 ),
             )
             .label("this audience depends on itself")
@@ -638,4 +646,13 @@ pub fn find_cycles(edges: &BTreeMap<String, Vec<String>>) -> Vec<Vec<String>> {
         }
     }
     out.into_iter().collect()
+}
+
+/// `a` -> `b` -> `a`, for cycle messages.
+fn quoted_chain(cycle: &[String]) -> String {
+    cycle
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }

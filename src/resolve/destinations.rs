@@ -33,7 +33,10 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
                 Diagnostic::new(
                     codes::spec::UNKNOWN_DESTINATION_TYPE,
                     ty.span,
-                    format!("`{}` is not a destination type", ty.value),
+                    format!(
+                        "destination `{}`: `{}` is not a destination type",
+                        destination.name.value, ty.value
+                    ),
                 )
                 .label("not in the catalog")
                 .suggest(
@@ -98,7 +101,10 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
             Diagnostic::new(
                 codes::spec::UNKNOWN_KEY,
                 setting.key.span,
-                format!("`{}` destinations have no setting `{key}`", ty.name),
+                format!(
+                    "destination `{}`: `{}` destinations have no setting `{key}`",
+                    destination.name.value, ty.name
+                ),
             )
             .label("not a setting of this destination type; it is ignored")
             .suggest(
@@ -112,7 +118,7 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
     if !destination.fields.is_empty() && ty.setting("fields").is_none() {
         let span = destination.fields[0].span;
         diags.push(
-            Diagnostic::new(codes::spec::UNKNOWN_KEY, span, format!("`{}` destinations take no `fields` list", ty.name))
+            Diagnostic::new(codes::spec::UNKNOWN_KEY, span, format!("destination `{}`: `{}` destinations take no `fields` list", destination.name.value, ty.name))
                 .label("ignored")
                 .help("only destinations whose fields must pre-exist (Marketo, Salesforce, Dynamics 365) declare `fields`"),
         );
@@ -202,7 +208,10 @@ fn check_value(
             Diagnostic::new(
                 codes::spec::WRONG_TYPE,
                 setting.value.span,
-                format!("expected {expected} for `{}`", setting.key.value),
+                format!(
+                    "destination `{}`: expected {expected} for `{}`",
+                    destination.name.value, setting.key.value
+                ),
             )
             .label("wrong type")
             .help(format!("write {expected} here")),

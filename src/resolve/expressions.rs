@@ -33,6 +33,23 @@ pub enum ExprSite {
     Consent(String),
 }
 
+impl ExprSite {
+    /// The definition the expression belongs to and its place in it, as
+    /// messages name it: "the rule of audience `B2B_ICP`".
+    pub fn subject(&self) -> String {
+        match self {
+            ExprSite::Computed(key) => format!("computed attribute `{key}`"),
+            ExprSite::AudienceRule(a) => format!("the rule of audience `{a}`"),
+            ExprSite::ExcludeRule(a) => format!("the `exclude_rule` of audience `{a}`"),
+            ExprSite::RankBy(a) => format!("the `rank.by` of audience `{a}`"),
+            ExprSite::SplitBy(a) => format!("the `split.by` of audience `{a}`"),
+            ExprSite::People(a) => format!("the `people` filter of activation `{a}`"),
+            ExprSite::Map(a, column) => format!("mapping `{column}` of activation `{a}`"),
+            ExprSite::Consent(c) => format!("the condition of consent policy `{c}`"),
+        }
+    }
+}
+
 /// One checked expression.
 #[derive(Clone, Debug)]
 pub struct Expr {
@@ -380,7 +397,7 @@ fn check_jobs(
         let (checked, errors) = &outcomes[slot];
         let map = OffsetMap::new(sources.text(job.text.span));
         for error in errors {
-            diags.push(to_diagnostic(error, job.text.span, &map));
+            diags.push(to_diagnostic(error, &job.site, job.text.span, &map));
         }
         if let Some(checked) = checked {
             out.insert(
@@ -397,9 +414,12 @@ fn check_jobs(
     out
 }
 
-fn to_diagnostic(error: &CelError, literal: Span, map: &OffsetMap) -> Diagnostic {
+fn to_diagnostic(error: &CelError, site: &ExprSite, literal: Span, map: &OffsetMap) -> Diagnostic {
     let span = literal.sub(map.raw_range(error.range.clone()));
-    let mut d = Diagnostic::new(error.code, span, error.message.clone()).label(error.label.clone());
+    // The checker knows the expression, not where it sits: the message
+    // names the definition, so it reads on its own in every format.
+    let message = format!("{}: {}", site.subject(), error.message);
+    let mut d = Diagnostic::new(error.code, span, message).label(error.label.clone());
     if let Some(help) = &error.help {
         d = d.help(help.clone());
     }

@@ -69,9 +69,11 @@ impl NameIndex {
     }
 }
 
-/// Reports `reference` when `index` has no such name, with a suggestion.
+/// Reports `reference`, made by `from` (such as "activation `x`"), when
+/// `index` has no such name, with a suggestion.
 pub fn expect(
     index: &NameIndex,
+    from: &str,
     reference: &Sp<String>,
     kind: &str,
     code: crate::diag::Code,
@@ -79,14 +81,17 @@ pub fn expect(
 ) -> Option<usize> {
     let found = index.get(&reference.value);
     if found.is_none() {
-        diags.push(unknown(code, reference, kind, index.names()));
+        diags.push(unknown(code, from, reference, kind, index.names()));
     }
     found
 }
 
-/// The "unknown NAME" diagnostic with a did-you-mean over `candidates`.
+/// The "unknown NAME" diagnostic of a reference made by `from` (such as
+/// "activation `x`", so the message names the definition it is about),
+/// with a did-you-mean over `candidates`.
 pub fn unknown<'a>(
     code: crate::diag::Code,
+    from: &str,
     reference: &Sp<String>,
     kind: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -107,7 +112,7 @@ pub fn unknown<'a>(
     Diagnostic::new(
         code,
         reference.span,
-        format!("unknown {kind} `{}`", reference.value),
+        format!("{from}: unknown {kind} `{}`", reference.value),
     )
     .label(format!("no {kind} has this name"))
     .suggest(&reference.value, candidates, otherwise)

@@ -67,11 +67,12 @@ fn vocabulary(
 pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     let syntax = &model.syntax;
     let action_names = || model.actions.keys().map(String::as_str);
-    let check_action = |action: &Sp<String>, diags: &mut Vec<Diagnostic>| {
+    let check_action = |from: &str, action: &Sp<String>, diags: &mut Vec<Diagnostic>| {
         if !model.actions.contains_key(&action.value) {
             diags.push(
                 unknown(
                     codes::spec::UNKNOWN_ACTION,
+                    from,
                     action,
                     "marketing action",
                     action_names(),
@@ -81,19 +82,29 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         }
     };
     for policy in &syntax.policies {
-        policy.actions.iter().for_each(|a| check_action(a, diags));
+        let from = format!("policy `{}`", policy.name.value);
+        policy
+            .actions
+            .iter()
+            .for_each(|a| check_action(&from, a, diags));
     }
     for consent in &syntax.consents {
-        consent.actions.iter().for_each(|a| check_action(a, diags));
+        let from = format!("consent policy `{}`", consent.name.value);
+        consent
+            .actions
+            .iter()
+            .for_each(|a| check_action(&from, a, diags));
     }
     for destination in &syntax.destinations {
+        let from = format!("destination `{}`", destination.name.value);
         destination
             .actions
             .iter()
-            .for_each(|a| check_action(a, diags));
+            .for_each(|a| check_action(&from, a, diags));
         super::destinations::check(destination, diags);
     }
     for waiver in &syntax.waivers {
+        let from = format!("waiver `{}`", waiver.name.value);
         if let Some(policy) = &waiver.policy
             && !model.policies.contains(&policy.value)
             && !crate::builtins::CORE_POLICIES
@@ -106,6 +117,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                 .chain(crate::builtins::CORE_POLICIES.iter().map(|p| p.name));
             diags.push(unknown(
                 codes::spec::UNKNOWN_POLICY,
+                &from,
                 policy,
                 "policy",
                 candidates,
@@ -114,6 +126,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         if let Some(activation) = &waiver.activation {
             expect(
                 &model.activations,
+                &from,
                 activation,
                 "activation",
                 codes::spec::UNKNOWN_ACTIVATION,
@@ -125,6 +138,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         if let Some(schema) = &source.schema {
             expect(
                 &model.schemas,
+                &format!("source `{}`", source.name.value),
                 schema,
                 "schema",
                 codes::spec::UNKNOWN_SCHEMA,
@@ -133,9 +147,11 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         }
     }
     for activation in &syntax.activations {
+        let from = format!("activation `{}`", activation.name.value);
         if let Some(destination) = &activation.destination {
             expect(
                 &model.destinations,
+                &from,
                 destination,
                 "destination",
                 codes::spec::UNKNOWN_DESTINATION,
@@ -143,20 +159,26 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             );
         }
         for audience in activation.audiences.iter().chain(&activation.exclude) {
-            check_audience(model, audience, diags);
+            check_audience(model, &from, audience, diags);
         }
     }
     for audience in &syntax.audiences {
         if let Some(compose) = &audience.compose {
+            let from = format!("audience `{}`", audience.name.value);
             for reference in compose.from.iter().chain(&compose.exclude) {
-                check_audience(model, reference, diags);
+                check_audience(model, &from, reference, diags);
             }
         }
     }
 }
 
 /// Audiences are referenced by name, or by `NAME.part` for a split part.
-pub fn check_audience(model: &Model, reference: &Sp<String>, diags: &mut Vec<Diagnostic>) {
+pub fn check_audience(
+    model: &Model,
+    from: &str,
+    reference: &Sp<String>,
+    diags: &mut Vec<Diagnostic>,
+) {
     if audience_exists(model, &reference.value) {
         return;
     }
@@ -169,6 +191,7 @@ pub fn check_audience(model: &Model, reference: &Sp<String>, diags: &mut Vec<Dia
         .collect::<Vec<_>>();
     diags.push(unknown(
         codes::spec::UNKNOWN_AUDIENCE,
+        from,
         reference,
         "audience",
         candidates.iter().map(String::as_str),

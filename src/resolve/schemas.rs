@@ -113,9 +113,10 @@ fn schema_info(model: &Model, schema: &Schema, diags: &mut Vec<Diagnostic>) -> S
         .as_ref()
         .map(|c| c.value.clone())
         .unwrap_or_default();
+    let from = format!("schema `{}`", schema.name.value);
     let mut schema_labels = BTreeMap::new();
     for label in &schema.labels {
-        if check_label(model, label, diags) {
+        if check_label(model, &from, label, diags) {
             schema_labels
                 .entry(label.value.clone())
                 .or_insert(label.span);
@@ -127,8 +128,12 @@ fn schema_info(model: &Model, schema: &Schema, diags: &mut Vec<Diagnostic>) -> S
         seen.insert(&field.name.value, field.name.span);
         // Labels are checked even when the type is wrong: both get reported.
         let mut labels = schema_labels.clone();
+        let field_from = format!(
+            "field `{}` of schema `{}`",
+            field.name.value, schema.name.value
+        );
         for label in &field.labels {
-            if check_label(model, label, diags) {
+            if check_label(model, &field_from, label, diags) {
                 labels.insert(label.value.clone(), label.span);
             }
         }
@@ -139,7 +144,7 @@ fn schema_info(model: &Model, schema: &Schema, diags: &mut Vec<Diagnostic>) -> S
                 Diagnostic::new(
                     codes::spec::INVALID_VALUE,
                     ty_text.span,
-                    format!("`{}` is not a field type", ty_text.value),
+                    format!("{field_from}: `{}` is not a field type", ty_text.value),
                 )
                 .label("unknown type")
                 .suggest(
@@ -157,8 +162,7 @@ fn schema_info(model: &Model, schema: &Schema, diags: &mut Vec<Diagnostic>) -> S
                     codes::spec::INVALID_VALUE,
                     span,
                     format!(
-                        "`values` closes the domain of a string, but `{}` is {}",
-                        field.name.value,
+                        "{field_from}: `values` closes the domain of a string, but the field is {}",
                         ty.name()
                     ),
                 )
@@ -188,6 +192,7 @@ fn schema_info(model: &Model, schema: &Schema, diags: &mut Vec<Diagnostic>) -> S
             diags.push(
                 unknown(
                     codes::spec::UNKNOWN_FIELD,
+                    &from,
                     r,
                     "field",
                     field_names.iter().copied(),
@@ -236,12 +241,12 @@ fn missing(schema: &Schema, key: &str, what: &str, diags: &mut Vec<Diagnostic>) 
 }
 
 /// Reports an unknown label; true when the label exists.
-fn check_label(model: &Model, label: &Sp<String>, diags: &mut Vec<Diagnostic>) -> bool {
+fn check_label(model: &Model, from: &str, label: &Sp<String>, diags: &mut Vec<Diagnostic>) -> bool {
     if model.labels.contains_key(&label.value) {
         return true;
     }
     diags.push(
-        unknown(codes::spec::UNKNOWN_LABEL, label, "label", model.labels.keys().map(String::as_str))
+        unknown(codes::spec::UNKNOWN_LABEL, from, label, "label", model.labels.keys().map(String::as_str))
             .help(match crate::diag::did_you_mean(&label.value, model.labels.keys().map(String::as_str)) {
                 Some(best) => format!("did you mean `{best}`? custom labels are declared with `[label.NAME]`"),
                 None => format!("declare it with `[label.{}]`, or use a core label (C1..C12, I1, I2, S1, S2, PSPD, RHD, third_party)", label.value),
@@ -258,9 +263,14 @@ fn bind_link(
     diags: &mut Vec<Diagnostic>,
 ) {
     let Some(to) = &link.to else { return };
+    let from = format!(
+        "link `{}` of schema `{}`",
+        link.name.value, schema.name.value
+    );
     let Some(target_index) = model.schemas.get(&to.value) else {
         diags.push(unknown(
             codes::spec::UNKNOWN_SCHEMA,
+            &from,
             to,
             "schema",
             model.schemas.names(),
@@ -285,7 +295,7 @@ fn bind_link(
                 codes::spec::INVALID_LINK,
                 to.span,
                 format!(
-                    "{} cannot link to {}",
+                    "{from}: {} cannot link to {}",
                     with_article(&source_class),
                     with_article(&target_class)
                 ),
@@ -309,7 +319,7 @@ fn bind_link(
             if !has_field {
                 let names: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
                 diags.push(
-                    unknown(codes::spec::UNKNOWN_FIELD, by, "field", names.iter().copied())
+                    unknown(codes::spec::UNKNOWN_FIELD, &from, by, "field", names.iter().copied())
                         .label(format!("`by` names the foreign key field on schema `{}`", schema.name.value)),
                 );
             }
@@ -319,11 +329,11 @@ fn bind_link(
                 check_relation(model, &schema.name.value, &to.value, via, diags);
             }
             Some(other) => diags.push(
-                Diagnostic::new(codes::spec::INVALID_LINK, via.span, format!("`via` must name a relation schema, but `{}` is a {}", via.value, other.class))
+                Diagnostic::new(codes::spec::INVALID_LINK, via.span, format!("{from}: `via` must name a relation schema, but `{}` is a {}", via.value, other.class))
                     .label("not a relation schema")
                     .help("declare a schema with `class = \"relation\"` that links both sides, and name it here"),
             ),
-            None => diags.push(unknown(codes::spec::UNKNOWN_SCHEMA, via, "schema", model.schemas.names())),
+            None => diags.push(unknown(codes::spec::UNKNOWN_SCHEMA, &from, via, "schema", model.schemas.names())),
         },
         (None, None) => diags.push(
             Diagnostic::new(codes::spec::MISSING_KEY, link.name.span, format!("link `{}` has neither `by` nor `via`", link.name.value))
@@ -376,7 +386,7 @@ fn bind_link(
                     codes::spec::INVALID_LINK,
                     reverse.span,
                     format!(
-                        "schema `{}` already has a member named `{}`",
+                        "{from}: schema `{}` already has a member named `{}`",
                         to.value, reverse.value
                     ),
                 )
@@ -421,7 +431,7 @@ fn check_relation(
             codes::spec::INVALID_LINK,
             via.span,
             format!(
-                "relation schema `{}` does not link to `{}`",
+                "schema `{from}` links to `{to}` through relation schema `{}`, which does not link to `{}`",
                 via.value,
                 missing.join("` and `")
             ),

@@ -238,6 +238,7 @@ pub fn computed(cx: &mut Cx<'_>, entity: Sp<String>, table: &DeTable<'_>) -> Vec
     for (key, value) in table.iter() {
         let name = Sp::new(key.get_ref().to_string(), cx.span(key));
         super::names::check(cx, "computed", &name);
+        cx.subject = format!("computed attribute `{}.{}`", entity.value, name.value);
         let DeValue::Table(def) = value.get_ref() else {
             cx.wrong_type(
                 value,

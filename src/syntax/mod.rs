@@ -81,6 +81,7 @@ pub fn parse(sources: &SourceSet) -> (Syntax, Vec<Diagnostic>) {
         let mut cx = Cx {
             source: id,
             diags: &mut diags,
+            subject: String::new(),
         };
         if file.path == PROJECT_FILE {
             syntax.project_file = Some(id);
@@ -128,8 +129,10 @@ fn parse_file(cx: &mut Cx<'_>, syntax: &mut Syntax, text: &str, is_project_file:
             }
             "environment" => {
                 for (name, t) in definitions(cx, kind_name, value) {
+                    cx.subject = format!("environment `{}`", name.value);
                     syntax.environments.push(project::environment(cx, name, t));
                 }
+                cx.subject.clear();
             }
             "computed" => {
                 for (entity, t) in definitions(cx, kind_name, value) {
@@ -153,10 +156,12 @@ fn parse_file(cx: &mut Cx<'_>, syntax: &mut Syntax, text: &str, is_project_file:
                         continue;
                     }
                     syntax.computed.extend(audience::computed(cx, entity, t));
+                    cx.subject.clear();
                 }
             }
             _ if KINDS.contains(&kind_name) => {
                 for (name, t) in definitions(cx, kind_name, value) {
+                    cx.subject = format!("{} `{}`", names::kind_words(kind_name), name.value);
                     match kind_name {
                         "schema" => syntax.schemas.push(schema::schema(cx, name, t)),
                         "label" => syntax
@@ -181,6 +186,7 @@ fn parse_file(cx: &mut Cx<'_>, syntax: &mut Syntax, text: &str, is_project_file:
                         _ => syntax.sources.push(data_source::data_source(cx, name, t)),
                     }
                 }
+                cx.subject.clear();
             }
             _ => {
                 let allowed: Vec<&str> = KINDS

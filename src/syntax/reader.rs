@@ -36,6 +36,10 @@ impl Sp<String> {
 pub struct Cx<'d> {
     pub source: SourceId,
     pub diags: &'d mut Vec<Diagnostic>,
+    /// The definition being read, as messages name it ("activation `x`"),
+    /// so a message about one of its values says whose value it is; empty
+    /// between definitions.
+    pub subject: String,
 }
 
 impl Cx<'_> {
@@ -50,14 +54,15 @@ impl Cx<'_> {
     pub fn wrong_type(&mut self, value: &Spanned<DeValue<'_>>, expected: &str) {
         let span = self.span(value);
         let found = type_name(value.get_ref());
+        let message = if self.subject.is_empty() {
+            format!("expected {expected}, found {found}")
+        } else {
+            format!("{}: expected {expected}, found {found}", self.subject)
+        };
         self.report(
-            Diagnostic::new(
-                codes::spec::WRONG_TYPE,
-                span,
-                format!("expected {expected}, found {found}"),
-            )
-            .label(format!("this is {found}"))
-            .help(format!("write {expected} here")),
+            Diagnostic::new(codes::spec::WRONG_TYPE, span, message)
+                .label(format!("this is {found}"))
+                .help(format!("write {expected} here")),
         );
     }
 }
@@ -153,7 +158,7 @@ impl<'t, 'i> Table<'t, 'i> {
             Diagnostic::new(
                 codes::spec::INVALID_VALUE,
                 value.span,
-                format!("`{}` is not a valid `{key}`", value.value),
+                format!("{}: `{}` is not a valid `{key}`", self.what, value.value),
             )
             .label(format!("expected one of {list}"))
             .suggest(

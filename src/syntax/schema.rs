@@ -117,7 +117,8 @@ fn field(cx: &mut Cx<'_>, name: Sp<String>, value: &toml::Spanned<DeValue<'_>>) 
             description: None,
         }),
         DeValue::Table(table) => {
-            let mut t = Table::new(table, name.span, format!("field `{}`", name.value));
+            let what = format!("field `{}` of {}", name.value, cx.subject);
+            let mut t = Table::new(table, name.span, what);
             let ty = t.required_string(cx, "type");
             let values = t.raw("values").map(|_| t.string_list(cx, "values"));
             let f = Field {
@@ -139,7 +140,8 @@ fn field(cx: &mut Cx<'_>, name: Sp<String>, value: &toml::Spanned<DeValue<'_>>) 
 }
 
 fn link(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Link {
-    let mut t = Table::new(table, name.span, format!("link `{}`", name.value));
+    let what = format!("link `{}` of {}", name.value, cx.subject);
+    let mut t = Table::new(table, name.span, what);
     let link = Link {
         to: t.required_string(cx, "to"),
         by: t.string(cx, "by"),
