@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use crate::diag::{Diagnostic, codes};
 use crate::syntax::Sp;
 
+/// Kinds whose names must differ in more than letter case.
+const CASE_BLIND_KINDS: &[&str] = &["activation", "destination", "audience"];
+
 /// Names of one kind mapped to the index of their definition in `Syntax`.
 /// The first definition of a duplicated name wins; the later ones are
 /// reported and ignored.
@@ -21,7 +24,36 @@ impl NameIndex {
     ) -> NameIndex {
         let mut map = BTreeMap::new();
         let mut first: BTreeMap<&str, &Sp<String>> = BTreeMap::new();
+        let mut folded: BTreeMap<String, &Sp<String>> = BTreeMap::new();
+        let case_blind = CASE_BLIND_KINDS.contains(&kind);
         for (i, name) in names.into_iter().enumerate() {
+            // Names that become file names (or, for audiences, column names
+            // in case-insensitive engines) must differ in more than case:
+            // `Foo` and `foo` would share one state file on macOS.
+            if case_blind
+                && let Some(other) = folded.get(&name.value.to_ascii_lowercase())
+                && other.value != name.value
+            {
+                diags.push(
+                    Diagnostic::new(
+                        codes::spec::DUPLICATE_NAME,
+                        name.span,
+                        format!(
+                            "{kind} `{}` differs from {kind} `{}` only in case",
+                            name.value, other.value
+                        ),
+                    )
+                    .label("the same name to a case-insensitive file system")
+                    .with_secondary(other.span, "the other spelling")
+                    .help(format!(
+                        "{kind} names become file names, which macOS and Windows (and \
+                         some SQL engines) do not tell apart by case; rename one"
+                    )),
+                );
+            }
+            folded
+                .entry(name.value.to_ascii_lowercase())
+                .or_insert(name);
             if let Some(earlier) = first.get(name.as_str()) {
                 diags.push(
                     Diagnostic::new(
