@@ -138,8 +138,9 @@ fn relative_path(root: &Path, path: &Path) -> String {
 
 /// Reads the project in `root` as it was at git revision `rev`, into memory:
 /// the spec files tracked under the project folder at that revision, with
-/// the same paths and skip rules as [`load`]. Runs `git`; the working tree
-/// is not read.
+/// the same paths and skip rules as [`load`], and symbolic links followed
+/// the same way (within the repository: a revision holds nothing outside
+/// it). Runs `git`; the working tree is not read.
 pub fn load_git(root: &Path, rev: &str) -> Result<SourceSet, LoadError> {
     let git = |dir: &Path, args: &[&str]| -> Result<Vec<u8>, LoadError> {
         let output = std::process::Command::new("git")
@@ -172,33 +173,73 @@ pub fn load_git(root: &Path, rev: &str) -> Result<SourceSet, LoadError> {
         root,
         &["rev-parse", "--verify", &format!("{rev}^{{commit}}")],
     )?);
-    let pathspec = if prefix.is_empty() {
-        "."
-    } else {
-        prefix.as_str()
+    // The whole tree, not only the project's folder: a symbolic link in the
+    // project may point anywhere in the repository. `-z`: paths verbatim.
+    let listing = git(&top, &["ls-tree", "-r", "-z", &commit])?;
+    let tree = GitTree::parse(&listing);
+    let read = |path: &str| -> Result<String, LoadError> {
+        let bytes = git(&top, &["show", &format!("{commit}:{path}")])?;
+        String::from_utf8(bytes).map_err(|_| LoadError {
+            message: format!("{path} at {rev} is not UTF-8"),
+        })
     };
-    let listing = git(
-        &top,
-        &["ls-tree", "-r", "--name-only", &commit, "--", pathspec],
-    )?;
     let mut files = Vec::new();
+    let mut broken_links = Vec::new();
     let mut has_project_file = false;
-    for path in String::from_utf8_lossy(&listing).lines() {
+    for (path, mode) in &tree.entries {
         let Some(relative) = path.strip_prefix(prefix.as_str()) else {
             continue;
         };
-        let parts: Vec<&str> = relative.split('/').collect();
-        let hidden = parts.iter().any(|p| p.starts_with('.'));
-        let output = parts.len() > 1 && OUTPUT_FOLDERS.contains(&parts[0]);
-        if hidden || output || !relative.ends_with(".toml") {
+        if is_skipped_path(relative) {
             continue;
         }
-        has_project_file |= relative == PROJECT_FILE;
-        let bytes = git(&top, &["show", &format!("{commit}:{path}")])?;
-        let text = String::from_utf8(bytes).map_err(|_| LoadError {
-            message: format!("{path} at {rev} is not UTF-8"),
-        })?;
-        files.push(SourceFile::new(relative.to_string(), text));
+        if mode != GIT_LINK {
+            if relative.ends_with(".toml") {
+                has_project_file |= relative == PROJECT_FILE;
+                files.push(SourceFile::new(relative.to_string(), read(path)?));
+            }
+            continue;
+        }
+        // Links are followed as `load` follows them on disk.
+        match tree.follow(path, &read)? {
+            Ok(Target::File(target)) => {
+                if relative.ends_with(".toml") {
+                    has_project_file |= relative == PROJECT_FILE;
+                    files.push(SourceFile::new(relative.to_string(), read(&target)?));
+                }
+            }
+            Ok(Target::Folder(target)) => {
+                for (inner, inner_mode) in tree.below(&target) {
+                    let rest = &inner[target.len() + 1..];
+                    let linked = format!("{relative}/{rest}");
+                    if is_skipped_path(&linked) || !linked.ends_with(".toml") {
+                        continue;
+                    }
+                    // One level of links: a link inside a linked folder is
+                    // read through `follow` too.
+                    let source = if inner_mode == GIT_LINK {
+                        match tree.follow(inner, &read)? {
+                            Ok(Target::File(t)) => t,
+                            Ok(Target::Folder(_)) => continue,
+                            Err(why) => {
+                                broken_links.push((linked, why));
+                                continue;
+                            }
+                        }
+                    } else {
+                        inner.to_string()
+                    };
+                    files.push(SourceFile::new(linked, read(&source)?));
+                }
+            }
+            Err(why) => {
+                let could_hold_specs = relative.ends_with(".toml")
+                    || !relative.rsplit('/').next().unwrap_or("").contains('.');
+                if could_hold_specs {
+                    broken_links.push((relative.to_string(), why));
+                }
+            }
+        }
     }
     if !has_project_file {
         return Err(LoadError {
@@ -208,6 +249,115 @@ pub fn load_git(root: &Path, rev: &str) -> Result<SourceSet, LoadError> {
             ),
         });
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(SourceSet::new(files))
+    Ok(SourceSet::with_broken_links(files, broken_links))
+}
+
+/// The git mode of a symbolic link.
+const GIT_LINK: &str = "120000";
+
+/// Hidden folders and files, and the output folders, as [`load`] skips them.
+fn is_skipped_path(relative: &str) -> bool {
+    let parts: Vec<&str> = relative.split('/').collect();
+    parts.iter().any(|p| p.starts_with('.'))
+        || (parts.len() > 1 && OUTPUT_FOLDERS.contains(&parts[0]))
+}
+
+/// What a followed link leads to, by its path in the repository.
+enum Target {
+    File(String),
+    Folder(String),
+}
+
+/// The files of a commit: path to git mode, sorted by path.
+struct GitTree {
+    entries: std::collections::BTreeMap<String, String>,
+}
+
+impl GitTree {
+    /// `git ls-tree -r -z` output: `MODE TYPE OBJECT\tPATH\0` per file.
+    fn parse(listing: &[u8]) -> GitTree {
+        let entries = listing
+            .split(|b| *b == 0)
+            .filter_map(|entry| {
+                let entry = String::from_utf8_lossy(entry);
+                let (meta, path) = entry.split_once('\t')?;
+                let mode = meta.split(' ').next()?;
+                Some((path.to_string(), mode.to_string()))
+            })
+            .collect();
+        GitTree { entries }
+    }
+
+    /// The files below folder `dir`, with their modes.
+    fn below<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let start = format!("{dir}/");
+        self.entries
+            .range(start.clone()..)
+            .take_while(move |(p, _)| p.starts_with(&start))
+            .map(|(p, m)| (p.as_str(), m.as_str()))
+    }
+
+    /// Follows the link at `path` (through chains of links, at most 40, as
+    /// the OS does) to a file or folder of the tree; `Err` says why it
+    /// cannot be followed. The outer `Result` is a git failure.
+    fn follow(
+        &self,
+        path: &str,
+        read: &dyn Fn(&str) -> Result<String, LoadError>,
+    ) -> Result<Result<Target, String>, LoadError> {
+        let mut current = path.to_string();
+        for _ in 0..40 {
+            let target = read(&current)?;
+            let parent = current.rsplit_once('/').map_or("", |(p, _)| p);
+            let Some(resolved) = normalise(parent, target.trim_end_matches('\n')) else {
+                return Ok(Err(format!(
+                    "it points to `{}`, outside the repository, which a revision does not hold",
+                    target.trim_end_matches('\n')
+                )));
+            };
+            if resolved.is_empty() {
+                return Ok(Err(
+                    "it leads back to the top of the repository, a folder it is in".into(),
+                ));
+            }
+            match self.entries.get(&resolved).map(String::as_str) {
+                Some(GIT_LINK) => current = resolved,
+                Some(_) => return Ok(Ok(Target::File(resolved))),
+                None if self.below(&resolved).next().is_some() => {
+                    if path.starts_with(&format!("{resolved}/")) {
+                        return Ok(Err(format!(
+                            "it leads back to `{resolved}`, a folder it is in, so following it never ends"
+                        )));
+                    }
+                    return Ok(Ok(Target::Folder(resolved)));
+                }
+                None => {
+                    return Ok(Err(format!(
+                        "it points to `{}`, which does not exist",
+                        target.trim_end_matches('\n')
+                    )));
+                }
+            }
+        }
+        Ok(Err("it starts a chain of more than 40 links".into()))
+    }
+}
+
+/// `parent/target` with `.` and `..` resolved, as a path from the top of
+/// the repository; `None` for an absolute target or one that climbs out.
+fn normalise(parent: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = parent.split('/').filter(|p| !p.is_empty()).collect();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
 }

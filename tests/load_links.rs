@@ -156,3 +156,90 @@ fn a_link_loop_is_an_error_not_an_endless_walk() {
         "{codes:?}"
     );
 }
+
+/// Runs git in `dir`, with an identity so a commit works on any machine.
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=accord",
+            "-c",
+            "user.email=accord@example.com",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(status.status.success(), "git {args:?}: {:?}", status);
+}
+
+#[test]
+fn links_are_followed_at_a_git_revision_too() {
+    // `accord diff --base REV` reads specs from git, where a link is a blob
+    // holding its target: it must be followed like on disk.
+    let tmp = TempDir::new("links-git");
+    let repo = &tmp.0;
+    let root = repo.join("project");
+    write(&root.join("accord.toml"), PROJECT);
+    write(&repo.join("shared/policies.toml"), POLICY);
+    write(
+        &repo.join("shared/governance/more.toml"),
+        "[label.partner_only]\n",
+    );
+    std::fs::create_dir_all(root.join("governance")).unwrap();
+    symlink(
+        "../../shared/policies.toml",
+        root.join("governance/policies.toml"),
+    )
+    .unwrap();
+    symlink("../shared/governance", root.join("linked")).unwrap();
+    symlink("../gone.toml", root.join("gone.toml")).unwrap();
+    git(repo, &["init", "-q"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "specs"]);
+    let options = Options {
+        environment: Some("prod".into()),
+        ..Options::default()
+    };
+    let compiled = compile::check_revision(&root, "HEAD", &options).expect("the revision loads");
+    let paths: Vec<&str> = compiled
+        .sources
+        .iter()
+        .map(|(_, f)| f.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "accord.toml",
+            "gone.toml",
+            "governance/policies.toml",
+            "linked/more.toml"
+        ]
+    );
+    let codes: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect();
+    // The linked policy and label were read (governance itself waits for
+    // the dangling link to be fixed).
+    let model = compiled.model.as_ref().expect("resolution ran");
+    assert!(model.policies.contains("no_vendor_data_out"));
+    assert!(model.labels.contains_key("partner_only"));
+    assert_eq!(
+        codes,
+        [
+            "A0013 symbolic link `gone.toml` cannot be followed: it points to `../gone.toml`, \
+             which does not exist"
+        ]
+    );
+    assert!(
+        codes.contains(
+            &"A0013 symbolic link `gone.toml` cannot be followed: it points to `../gone.toml`, \
+              which does not exist"
+                .to_string()
+        ),
+        "{codes:?}"
+    );
+}
