@@ -228,6 +228,10 @@ fn split(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span, audience: &Sp<String>
         );
         None
     };
+    // `AUDIENCE.PART` names an audience of its own, in files and SQL.
+    for part in result.iter().flat_map(Split::part_names) {
+        super::names::check_part(cx, audience, part);
+    }
     t.finish(cx);
     result
 }

@@ -117,12 +117,28 @@ pub fn kind_words(kind: &str) -> &str {
 
 /// Reports `A0010` when the name of a `kind` definition is not allowed.
 pub fn check(cx: &mut Cx<'_>, kind: &str, name: &Sp<String>) {
+    report(cx, kind, None, name);
+}
+
+/// Reports `A0010` when a part of a split of `audience` has a name that is
+/// not allowed: `AUDIENCE.PART` is an audience name of its own.
+pub fn check_part(cx: &mut Cx<'_>, audience: &Sp<String>, part: &Sp<String>) {
+    report(cx, "split part", Some(audience), part);
+}
+
+fn report(cx: &mut Cx<'_>, kind: &str, audience: Option<&Sp<String>>, name: &Sp<String>) {
     let name_use = use_of(kind);
     let described = kind_words(kind);
     let Some(problem) = problem(&name.value, name_use) else {
         return;
     };
-    let subject = if name.value.is_empty() {
+    let subject = if let Some(audience) = audience {
+        format!(
+            "audience `{}` has a split part `{}` whose name is not allowed",
+            audience.value,
+            name.value.escape_default()
+        )
+    } else if name.value.is_empty() {
         let article = if described.starts_with(['a', 'e', 'i', 'o', 'u']) {
             "an"
         } else {
