@@ -93,19 +93,37 @@ fn check_loaded(sources: SourceSet, options: &Options) -> Result<Compiled, LoadE
 
 pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
     let (syntax, mut diagnostics) = syntax::parse(&sources);
-    diagnostics.extend(sources.broken_links().map(|(id, why)| {
-        let path = &sources.file(id).path;
-        Diagnostic::new(
-            crate::diag::codes::spec::UNREADABLE_LINK,
-            crate::source::Span::new(id, 0..0),
-            // The link's file is empty, so no excerpt can carry the reason:
-            // the message does.
-            format!("symbolic link `{path}` cannot be followed: {why}"),
-        )
-        .help(
-            "point the link at an existing file or folder, or remove it: \
-             a spec file behind it would otherwise be skipped",
-        )
+    // The link's file is empty, so no excerpt can carry the reason: the
+    // message does.
+    diagnostics.extend(sources.broken_links().map(|(id, link)| {
+        let at = crate::source::Span::new(id, 0..0);
+        if link.loops {
+            Diagnostic::new(
+                crate::diag::codes::spec::LINK_LOOP,
+                at,
+                format!(
+                    "symbolic link `{}` is not followed: {}",
+                    link.path, link.why
+                ),
+            )
+            .help(
+                "nothing is missed (that folder is read once, by its own path); \
+                 remove the link if it serves no other purpose",
+            )
+        } else {
+            Diagnostic::new(
+                crate::diag::codes::spec::UNREADABLE_LINK,
+                at,
+                format!(
+                    "symbolic link `{}` cannot be followed: {}",
+                    link.path, link.why
+                ),
+            )
+            .help(
+                "point the link at an existing file or folder, or remove it: \
+                 a spec file behind it would otherwise be skipped",
+            )
+        }
     }));
     // Resolution runs even after syntax errors in some files: the other files
     // still bind, and users see every problem at once. Files that failed to

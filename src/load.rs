@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::source::{SourceFile, SourceSet};
+use crate::source::{BrokenLink, SourceFile, SourceSet};
 use crate::syntax::PROJECT_FILE;
 
 /// Folders below the project root that hold output, never specs.
@@ -81,10 +81,10 @@ pub fn load(root: &Path) -> Result<SourceSet, LoadError> {
     Ok(SourceSet::with_broken_links(files, broken_links))
 }
 
-/// For a walk error at a symbolic link: `Some` with the link's relative path
-/// and why it cannot be followed (`Some(None)` for a dangling link that
-/// cannot hold specs); `None` for any other error.
-fn broken_link(root: &Path, error: &walkdir::Error) -> Option<Option<(String, String)>> {
+/// For a walk error at a symbolic link: `Some` with the link and why it
+/// cannot be followed (`Some(None)` for a dangling link that cannot hold
+/// specs); `None` for any other error.
+fn broken_link(root: &Path, error: &walkdir::Error) -> Option<Option<BrokenLink>> {
     let path = error.path()?;
     let is_link = path
         .symlink_metadata()
@@ -92,10 +92,11 @@ fn broken_link(root: &Path, error: &walkdir::Error) -> Option<Option<(String, St
     if let Some(ancestor) = error.loop_ancestor() {
         let target = relative_path(root, ancestor);
         let target = if target.is_empty() { "." } else { &target };
-        return Some(Some((
-            relative_path(root, path),
-            format!("it leads back to `{target}`, a folder it is in, so following it never ends"),
-        )));
+        return Some(Some(BrokenLink {
+            path: relative_path(root, path),
+            why: format!("it leads back to `{target}`, a folder it is in"),
+            loops: true,
+        }));
     }
     if !is_link || path.exists() {
         return None;
@@ -107,11 +108,10 @@ fn broken_link(root: &Path, error: &walkdir::Error) -> Option<Option<(String, St
     let target = std::fs::read_link(path)
         .map(|t| t.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Some(could_hold_specs.then(|| {
-        (
-            relative_path(root, path),
-            format!("it points to `{target}`, which does not exist"),
-        )
+    Some(could_hold_specs.then(|| BrokenLink {
+        path: relative_path(root, path),
+        why: format!("it points to `{target}`, which does not exist"),
+        loops: false,
     }))
 }
 
@@ -221,8 +221,12 @@ pub fn load_git(root: &Path, rev: &str) -> Result<SourceSet, LoadError> {
                         match tree.follow(inner, &read)? {
                             Ok(Target::File(t)) => t,
                             Ok(Target::Folder(_)) => continue,
-                            Err(why) => {
-                                broken_links.push((linked, why));
+                            Err((why, loops)) => {
+                                broken_links.push(BrokenLink {
+                                    path: linked,
+                                    why,
+                                    loops,
+                                });
                                 continue;
                             }
                         }
@@ -232,11 +236,15 @@ pub fn load_git(root: &Path, rev: &str) -> Result<SourceSet, LoadError> {
                     files.push(SourceFile::new(linked, read(&source)?));
                 }
             }
-            Err(why) => {
+            Err((why, loops)) => {
                 let could_hold_specs = relative.ends_with(".toml")
                     || !relative.rsplit('/').next().unwrap_or("").contains('.');
-                if could_hold_specs {
-                    broken_links.push((relative.to_string(), why));
+                if could_hold_specs || loops {
+                    broken_links.push(BrokenLink {
+                        path: relative.to_string(),
+                        why,
+                        loops,
+                    });
                 }
             }
         }
@@ -304,42 +312,53 @@ impl GitTree {
         &self,
         path: &str,
         read: &dyn Fn(&str) -> Result<String, LoadError>,
-    ) -> Result<Result<Target, String>, LoadError> {
+    ) -> Result<Result<Target, (String, bool)>, LoadError> {
         let mut current = path.to_string();
         for _ in 0..40 {
             let target = read(&current)?;
             let parent = current.rsplit_once('/').map_or("", |(p, _)| p);
             let Some(resolved) = normalise(parent, target.trim_end_matches('\n')) else {
-                return Ok(Err(format!(
-                    "it points to `{}`, outside the repository, which a revision does not hold",
-                    target.trim_end_matches('\n')
+                return Ok(Err((
+                    format!(
+                        "it points to `{}`, outside the repository, which a revision does not hold",
+                        target.trim_end_matches('\n')
+                    ),
+                    false,
                 )));
             };
             if resolved.is_empty() {
-                return Ok(Err(
+                return Ok(Err((
                     "it leads back to the top of the repository, a folder it is in".into(),
-                ));
+                    true,
+                )));
             }
             match self.entries.get(&resolved).map(String::as_str) {
                 Some(GIT_LINK) => current = resolved,
                 Some(_) => return Ok(Ok(Target::File(resolved))),
                 None if self.below(&resolved).next().is_some() => {
                     if path.starts_with(&format!("{resolved}/")) {
-                        return Ok(Err(format!(
-                            "it leads back to `{resolved}`, a folder it is in, so following it never ends"
+                        return Ok(Err((
+                            format!("it leads back to `{resolved}`, a folder it is in"),
+                            true,
                         )));
                     }
                     return Ok(Ok(Target::Folder(resolved)));
                 }
                 None => {
-                    return Ok(Err(format!(
-                        "it points to `{}`, which does not exist",
-                        target.trim_end_matches('\n')
+                    return Ok(Err((
+                        format!(
+                            "it points to `{}`, which does not exist",
+                            target.trim_end_matches('\n')
+                        ),
+                        false,
                     )));
                 }
             }
         }
-        Ok(Err("it starts a chain of more than 40 links".into()))
+        Ok(Err((
+            "it starts a chain of more than 40 links".into(),
+            true,
+        )))
     }
 }
 

@@ -82,10 +82,21 @@ impl SourceFile {
 #[derive(Clone, Debug, Default)]
 pub struct SourceSet {
     files: Vec<SourceFile>,
-    /// Symbolic links that could not be followed, by the path of the link,
-    /// with why. Each has an empty file in `files`, so a diagnostic can
-    /// point at the link like at any other file.
-    broken_links: Vec<(String, String)>,
+    /// Symbolic links that could not be followed. Each has an empty file in
+    /// `files`, so a diagnostic can point at the link like at any other file.
+    broken_links: Vec<BrokenLink>,
+}
+
+/// A symbolic link that `load` did not follow.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BrokenLink {
+    /// The link's path below the project root, `/`-separated.
+    pub path: String,
+    /// Why, as a phrase: "it points to `x`, which does not exist".
+    pub why: String,
+    /// The link leads back into a folder it is in. Unlike a dangling link,
+    /// it hides nothing: that folder is read once, by its own path.
+    pub loops: bool,
 }
 
 impl SourceSet {
@@ -99,17 +110,14 @@ impl SourceSet {
         }
     }
 
-    /// Records symbolic links that could not be followed, as (path of the
-    /// link, why), each with an empty file at its path.
-    pub fn with_broken_links(
-        files: Vec<SourceFile>,
-        mut links: Vec<(String, String)>,
-    ) -> SourceSet {
+    /// Records symbolic links that could not be followed, each with an
+    /// empty file at its path.
+    pub fn with_broken_links(files: Vec<SourceFile>, mut links: Vec<BrokenLink>) -> SourceSet {
         let mut set = SourceSet::new(files);
         links.sort();
-        for (path, _) in &links {
-            if !set.files.iter().any(|f| &f.path == path) {
-                set.files.push(SourceFile::new(path.clone(), ""));
+        for link in &links {
+            if !set.files.iter().any(|f| f.path == link.path) {
+                set.files.push(SourceFile::new(link.path.clone(), ""));
             }
         }
         set.files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -117,12 +125,12 @@ impl SourceSet {
         set
     }
 
-    /// The links that could not be followed: the id of the link's (empty)
-    /// file and why.
-    pub fn broken_links(&self) -> impl Iterator<Item = (SourceId, &str)> {
-        self.broken_links.iter().filter_map(|(path, why)| {
-            let i = self.files.iter().position(|f| &f.path == path)?;
-            Some((SourceId(i as u32), why.as_str()))
+    /// The links that could not be followed, with the id of each link's
+    /// (empty) file.
+    pub fn broken_links(&self) -> impl Iterator<Item = (SourceId, &BrokenLink)> {
+        self.broken_links.iter().filter_map(|link| {
+            let i = self.files.iter().position(|f| f.path == link.path)?;
+            Some((SourceId(i as u32), link))
         })
     }
 

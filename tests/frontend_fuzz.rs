@@ -128,7 +128,9 @@ fn read_project(root: &Path) -> Project {
         for entry in entries.flatten() {
             let path = entry.path();
             let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            if path.is_dir() && !hidden {
+            // Not through symbolic links: a fixture may hold a link loop.
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && !hidden {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "toml") {
                 let relative = path

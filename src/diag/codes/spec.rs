@@ -13,7 +13,8 @@ declare_codes! {
     INVALID_NAME = "A0010", Error, "a definition name is not allowed";
     PATH_LEAVES_PROJECT = "A0011", Warning, "a relative path climbs out of the project with `..`";
     REFERENCE_NOT_ALLOWED = "A0012", Error, "a setting that must be written out is a reference";
-    UNREADABLE_LINK = "A0013", Error, "a symbolic link in the project is dangling or loops";
+    UNREADABLE_LINK = "A0013", Error, "a symbolic link in the project points to nothing";
+    LINK_LOOP = "A0014", Warning, "a symbolic link leads back into a folder it is in";
     UNKNOWN_SCHEMA = "A0101", Error, "a reference names no schema";
     UNKNOWN_FIELD = "A0102", Error, "a reference names no field of the schema";
     UNKNOWN_LABEL = "A0103", Error, "a reference names no label";
