@@ -1,6 +1,6 @@
-//! Durations written in specs, such as `max_age = "26h"`: one parser for
-//! `check`, which reports a duration it cannot read, and for the run, which
-//! then never meets one.
+//! Durations written in specs, such as `max_age = "26h"`. `check` reports
+//! a duration this parser cannot read; the run's freshness check is meant
+//! to read durations with it too, so both agree on every text.
 //!
 //! The form is a whole number and one unit, nothing else: `30s`, `90m`,
 //! `26h`, `7d`, `2w`. No sign, no space, no fraction, no combination
