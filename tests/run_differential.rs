@@ -110,7 +110,7 @@ const WORDS: &[&str] = &[
 
 /// Random rows for every schema of the plan, written as one JSONL file per
 /// schema; the plan's sources are replaced by them.
-fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path) {
+fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path, words: &[&str]) {
     let now = accord::run::time::parse_timestamp(NOW).expect("now");
     let sizes: BTreeMap<&str, usize> = [("account", 40), ("person", 120)].into_iter().collect();
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -165,7 +165,7 @@ fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path) {
                             serde_json::json!(format!("p{i}@{d}"))
                         }
                         ("string", _, Some(values)) => serde_json::json!(rng.pick(values)),
-                        ("string", _, None) => serde_json::json!(rng.pick(WORDS)),
+                        ("string", _, None) => serde_json::json!(rng.pick(words)),
                         ("int", _, _) => serde_json::json!(rng.below(2000) as i64),
                         ("double", _, _) => serde_json::json!(rng.below(100_000) as f64 / 10.0),
                         ("bool", _, _) => serde_json::json!(rng.chance(50)),
@@ -175,7 +175,7 @@ fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path) {
                         }
                         ("list<string>", _, _) => serde_json::json!(
                             (0..rng.below(3))
-                                .map(|_| *rng.pick(WORDS))
+                                .map(|_| *rng.pick(words))
                                 .collect::<Vec<_>>()
                         ),
                         ("list<int>", _, _) => serde_json::json!(
@@ -275,14 +275,131 @@ fn predicate(plan: &Plan, schema: &str, var: &str, depth: u32, rng: &mut Rng) ->
     }
 }
 
+/// Overflow, division and regex-escape shapes over `var`: ints times, plus
+/// and minus numbers at the edge of the int range, unary minus, division and
+/// remainder by 0 and -1, sums of large products, and patterns with a
+/// literal backslash, `\s`, `\b`, `\d` and `(?i)` over texts holding
+/// backslashes and tabs (`EDGE_WORDS`).
+fn edge_predicate(plan: &Plan, schema: &str, var: &str, depth: u32, rng: &mut Rng) -> String {
+    let s = &plan.schemas[schema];
+    let of_type = |ty: &str| -> Vec<String> {
+        s.fields
+            .iter()
+            .filter(|(_, f)| f.ty == ty && f.values.is_none())
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    let (ints, strings) = (of_type("int"), of_type("string"));
+    let collections: Vec<(String, String)> = plan
+        .schemas
+        .iter()
+        .flat_map(|(child, cs)| {
+            cs.links
+                .values()
+                .filter(|l| l.to == schema && l.reverse.is_some())
+                .map(move |l| (l.reverse.clone().unwrap_or_default(), child.clone()))
+        })
+        .collect();
+    let op = *rng.pick(&["==", "!=", "<", "<=", ">", ">="]);
+    let big = *rng.pick(&[
+        "9223372036854775807",
+        "-9223372036854775807",
+        "4611686018427387904",
+        "3037000500",
+        "-1",
+        "2",
+    ]);
+    let choice = rng.below(10);
+    if depth > 0 && choice < 2 {
+        let a = edge_predicate(plan, schema, var, depth - 1, rng);
+        let b = edge_predicate(plan, schema, var, depth - 1, rng);
+        return format!("({a} {} {b})", if rng.chance(50) { "&&" } else { "||" });
+    }
+    if depth > 0 && choice == 2 {
+        return format!("!({})", edge_predicate(plan, schema, var, depth - 1, rng));
+    }
+    if depth > 0 && choice == 3 && !collections.is_empty() {
+        let (coll, child) = rng.pick(&collections).clone();
+        let v = format!("v{depth}");
+        let inner = edge_predicate(plan, &child, &v, depth - 1, rng);
+        return format!("{var}.{coll}.exists({v}, {inner})");
+    }
+    if choice == 4 && !collections.is_empty() {
+        let (coll, child) = rng.pick(&collections).clone();
+        let child_ints: Vec<String> = plan.schemas[&child]
+            .fields
+            .iter()
+            .filter(|(_, f)| f.ty == "int")
+            .map(|(n, _)| n.clone())
+            .collect();
+        if let Some(field) = child_ints.first() {
+            return format!("sum({var}.{coll}.map(x, x.{field} * {big})) {op} 0");
+        }
+    }
+    if choice >= 7 && !strings.is_empty() {
+        let field = rng.pick(&strings);
+        let pattern = *rng.pick(&[
+            r"k\\\\s",
+            r"k\\s",
+            r"\\\\",
+            r"(?i)^K",
+            r"\\bdata\\b",
+            r"\\d",
+            r"\\t",
+            r"^a\\\\b$",
+            r"\\w\\s\\w",
+        ]);
+        return format!("{var}.{field}.matches(\"{pattern}\")");
+    }
+    let Some(field) = (!ints.is_empty()).then(|| rng.pick(&ints).clone()) else {
+        return "true".to_string();
+    };
+    match rng.below(5) {
+        0 => format!("{var}.{field} * {big} {op} 0"),
+        1 => format!("{var}.{field} + {big} {op} 0"),
+        2 => format!("{var}.{field} - {big} {op} 0"),
+        3 => format!("-({var}.{field} - {big}) {op} 0"),
+        _ => format!(
+            "{var}.{field} {} {} {op} 1",
+            rng.pick(&["/", "%"]),
+            rng.pick(&["0", "-1", "7"])
+        ),
+    }
+}
+
+/// Texts for the regex-escape shapes: backslashes, tabs, a word boundary.
+const EDGE_WORDS: &[&str] = &[
+    "k\\s",
+    "ks",
+    "k s",
+    "a\\b",
+    "tab\there",
+    "big data",
+    "K9",
+    "",
+];
+
 #[test]
 fn the_engine_agrees_with_the_interpreter_on_random_rules_and_data() {
+    random_rules(0x9e37_79b9_7f4a_7c15, predicate, WORDS);
+}
+
+/// The same, from a generator stream of its own (the stream above stays as
+/// committed): overflow, division by zero and regex escapes.
+#[test]
+fn the_engine_agrees_with_the_interpreter_on_overflow_and_regex_rules() {
+    random_rules(0x0ed9_e5e5_2026_0011, edge_predicate, EDGE_WORDS);
+}
+
+type Predicate = fn(&Plan, &str, &str, u32, &mut Rng) -> String;
+
+fn random_rules(stream: u64, predicate: Predicate, words: &[&str]) {
     let base = sample_plan();
     let model = render::query::Model::new(&base);
     let account = model.account.clone();
     let mut checked = 0;
     for seed in 1..=4u64 {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x1000_0001));
+        let mut rng = Rng(stream ^ seed.wrapping_mul(0x1000_0001));
         let root =
             std::env::temp_dir().join(format!("accord-differential-{}-{seed}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -316,7 +433,7 @@ fn the_engine_agrees_with_the_interpreter_on_random_rules_and_data() {
             plan.audiences.len() >= 6,
             "the generator makes checked rules"
         );
-        random_data(&mut plan, &mut rng, &root);
+        random_data(&mut plan, &mut rng, &root, words);
         let result = both(&plan, &root);
         let rules: BTreeMap<&String, String> = plan
             .audiences
@@ -331,4 +448,96 @@ fn the_engine_agrees_with_the_interpreter_on_random_rules_and_data() {
         let _ = std::fs::remove_dir_all(&root);
     }
     assert!(checked >= 24);
+}
+
+/// The rules of issue 11 over the example project's data: an int overflow
+/// is missing (the engine had 149 members, the interpreter 0), division and
+/// remainder by zero are missing (the engine stopped with an Arrow error),
+/// and `k\\s` matches a backslash (the engine matched "ks": DataFusion made
+/// the pattern a LIKE, where the backslash escaped the `s`).
+#[test]
+fn the_engine_agrees_with_the_interpreter_on_overflow_division_and_escapes() {
+    let mut plan = sample_plan();
+    plan.activations.clear();
+    plan.audiences.clear();
+    let rules = [
+        "account.employees * 9223372036854775807 > 0",
+        "account.employees + 9223372036854775807 > 0",
+        "-(account.employees - 9223372036854775807 - 2) > 0",
+        "account.employees / 0 > 1",
+        "account.employees % 0 == 0",
+        "account.employees / (account.employees - account.employees) > 1",
+        r#"account.name.matches("k\\\\s")"#,
+        r#"account.name.matches("ks")"#,
+        r#"account.name.matches("(?i)\\bWORKS\\b")"#,
+    ];
+    for (i, rule) in rules.iter().enumerate() {
+        plan.audiences.insert(
+            format!("B2B_Edge_{i}"),
+            AudiencePlan {
+                entity: "account".into(),
+                evaluation: "batch".into(),
+                definition: AudienceDefinition::Rule {
+                    expr: rule.to_string(),
+                },
+                depends_on: vec![],
+                parts: vec![],
+                labels: vec![],
+                reads: vec![],
+                fingerprint: String::new(),
+            },
+        );
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let result = both(&plan, &root);
+    assert_agree(&result, "issue 11 rules");
+    // Not vacuous: "ks" names exist, and no name holds a backslash.
+    assert!(!result.1["B2B_Edge_7"].is_empty());
+    assert!(result.1["B2B_Edge_6"].is_empty());
+    assert!(!result.1["B2B_Edge_8"].is_empty());
+}
+
+/// An engine error that `check` cannot see names the audience and where it
+/// is written, and shows no SQL.
+#[test]
+fn an_engine_error_names_the_audience_and_its_file_and_line() {
+    let plan = sample_plan();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let (mut jobs, problems) = render::render(
+        &plan,
+        &render::Options {
+            dialects: vec!["datafusion".into()],
+            ..render::Options::default()
+        },
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    // A failure at run time in one audience's expression (as a division by
+    // zero was before it became missing): doctor the rendered job.
+    // B2B_ABM_Top reads B2B_ICP_Enterprise and fails with it: the message
+    // names the one that fails of itself.
+    let (audience, condition) = ("B2B_ICP_Enterprise", r#"(r."employees" >= 1000)"#);
+    let sql = jobs
+        .get_mut("sql/datafusion/audiences.sql")
+        .expect("the audience job");
+    assert!(
+        sql.contains(condition),
+        "the ICP condition is rendered as expected"
+    );
+    *sql = sql.replace(
+        condition,
+        r#"((1 / (r."employees" - r."employees")) >= 1000)"#,
+    );
+    let now = accord::run::time::parse_timestamp(NOW).expect("now");
+    let error = match accord::run::evaluate(&plan, &jobs, &root, now) {
+        Ok(_) => panic!("the doctored job must fail"),
+        Err(e) => e,
+    };
+    assert!(
+        error.starts_with(&format!(
+            "audience `{audience}` (audiences/icp.toml:6): the engine failed: "
+        )),
+        "{error}"
+    );
+    assert!(!error.contains("SELECT"), "no SQL in the message: {error}");
+    assert_eq!(error.lines().count(), 1, "{error}");
 }

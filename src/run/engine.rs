@@ -77,17 +77,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs one statement or query and collects its result.
+    /// Runs one statement or query and collects its result. An error is
+    /// the engine's reason alone: the SQL is rendered (or internal), and
+    /// the caller names the definition that failed.
     pub fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, String> {
         self.runtime.block_on(async {
-            let df = self
-                .ctx
-                .sql(sql)
-                .await
-                .map_err(|e| format!("{e}\nin SQL:\n{sql}"))?;
-            df.collect()
-                .await
-                .map_err(|e| format!("{e}\nin SQL:\n{sql}"))
+            let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
+            df.collect().await.map_err(|e| e.to_string())
         })
     }
 

@@ -137,9 +137,11 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
             continue;
         };
         let blocked = blocked_audiences(plan, activation, &mut a);
-        let target = destination_rows(&engine, activation, &sql, &blocked, &mut a)?;
+        let target = destination_rows(&engine, activation, &sql, &blocked, &mut a)
+            .map_err(|e| engine_failure(root, "activation", name, &e))?;
         if let Some(consent) = job(&format!("exports/{name}.consent.sql")) {
-            a.excluded_consent = consent_excluded(&engine, &consent, &blocked)?;
+            a.excluded_consent = consent_excluded(&engine, &consent, &blocked)
+                .map_err(|e| engine_failure(root, "activation", name, &e))?;
         }
         a.members = target.rows.len() as u64;
         if let Some(min) = activation.limits.min_audience_size {
@@ -302,11 +304,15 @@ pub fn evaluate(
     };
     let audiences_sql = job("audiences.sql")
         .ok_or_else(|| format!("the rendered jobs have no sql/{DIALECT}/audiences.sql"))?;
-    let accounts = engine.query(&audiences_sql)?;
+    let accounts = engine
+        .query(&audiences_sql)
+        .map_err(|e| audience_failure(&engine, plan, root, "account", &audiences_sql, &e))?;
     engine.register("accord_accounts", accounts.clone())?;
     let mut members = memberships(plan, &accounts, "account", "__account_key")?;
     if let Some(sql) = job("person_audiences.sql") {
-        let people = engine.query(&sql)?;
+        let people = engine
+            .query(&sql)
+            .map_err(|e| audience_failure(&engine, plan, root, "person", &sql, &e))?;
         engine.register("accord_people", people.clone())?;
         members.extend(memberships(plan, &people, "person", "__person_key")?);
     }
@@ -319,6 +325,87 @@ pub fn evaluate(
         warnings,
         now_sql,
         phases_ms,
+    })
+}
+
+/// An audience query that failed in the engine, as the user reads it: the
+/// audience that fails and where it is written, never the SQL (`accord
+/// render` shows that). The query computes every audience at once, so each
+/// audience column is queried alone (the engine computes only what a column
+/// needs) and the first failing one whose own audiences pass is blamed.
+fn audience_failure(
+    engine: &Engine,
+    plan: &Plan,
+    root: &Path,
+    entity: &str,
+    sql: &str,
+    error: &str,
+) -> String {
+    let key = if entity == "account" {
+        "__account_key"
+    } else {
+        "__person_key"
+    };
+    let alone = |column: &str| {
+        engine
+            .sql(&format!("SELECT {column} FROM (\n{sql}\n) __q"))
+            .is_ok()
+    };
+    if !alone(key) {
+        return format!(
+            "the {entity} audiences failed in the engine: {}",
+            first_line(error)
+        );
+    }
+    let failing: Vec<&String> = plan
+        .audiences
+        .iter()
+        .filter(|(_, a)| a.entity == entity)
+        .filter(|(name, _)| !alone(&engine::ident(&audience_column(name))))
+        .map(|(name, _)| name)
+        .collect();
+    match failing.iter().find(|name| {
+        !plan.audiences[name.as_str()]
+            .depends_on
+            .iter()
+            .any(|d| failing.contains(&d))
+    }) {
+        Some(name) => engine_failure(root, "audience", name, error),
+        None => format!(
+            "the {entity} audiences failed in the engine: {}",
+            first_line(error)
+        ),
+    }
+}
+
+/// `KIND NAME (file:line): the engine failed: REASON`.
+fn engine_failure(root: &Path, kind: &str, name: &str, error: &str) -> String {
+    let place = definition_place(root, kind, name)
+        .map(|p| format!(" ({p})"))
+        .unwrap_or_default();
+    format!(
+        "{kind} `{name}`{place}: the engine failed: {}",
+        first_line(error)
+    )
+}
+
+/// The engine's reason without what follows its first line (a plan or a
+/// query dump, in some errors).
+fn first_line(error: &str) -> &str {
+    error.lines().next().unwrap_or(error).trim()
+}
+
+/// `path:line` of the table `[KIND.NAME]` in the project's spec files, read
+/// through `load` (the one reader of spec files); `None` when not found.
+fn definition_place(root: &Path, kind: &str, name: &str) -> Option<String> {
+    let sources = crate::load::load(root).ok()?;
+    let header = format!("[{kind}.{name}");
+    sources.iter().find_map(|(_, file)| {
+        file.text.lines().enumerate().find_map(|(i, line)| {
+            let rest = line.trim_start().strip_prefix(&header)?;
+            (rest.starts_with(']') || rest.starts_with('.'))
+                .then(|| format!("{}:{}", file.path, i + 1))
+        })
     })
 }
 
