@@ -12,6 +12,9 @@
 //!   inside the project, replacing it;
 //! - `copy FROM TO`, `remove PATH`: files inside the project;
 //! - `symlink TARGET LINK`: a symbolic link at LINK pointing to TARGET;
+//! - `lock NOTE`: holds the project lock (`.accord/lock`, the operating
+//!   system lock a run takes) with NOTE as its holder's note, as a run in
+//!   progress would, until `unlock` or the end of the steps;
 //! - `expect-file PATH` and `expect-no-file PATH`: asserts that a path
 //!   (relative to the project; `..` allowed, to prove nothing escapes) does
 //!   or does not exist after the steps before it.
@@ -122,9 +125,10 @@ fn transcript(dir: &Path) -> String {
     let steps = std::fs::read_to_string(dir.join("fixture.steps"))
         .unwrap_or_else(|_| panic!("{}: no fixture.steps", dir.display()));
     let scratch = temp::TempDir::new(&format!("run-fixture-{}", name(dir)));
-    let project = scratch.path().join("project");
+    let project = scratch.0.join("project");
     copy_tree(dir, &project);
     let mut out = String::new();
+    let mut held: Vec<std::fs::File> = Vec::new();
     for line in steps.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -168,6 +172,22 @@ fn transcript(dir: &Path) -> String {
             "remove" => {
                 std::fs::remove_file(inside(&words[1])).expect("remove");
             }
+            "lock" => {
+                use std::io::Write;
+                let path = inside(".accord/lock");
+                std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+                let mut file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)
+                    .expect("open the lock");
+                file.try_lock().expect("the project lock is free");
+                file.write_all(words[1..].join(" ").as_bytes()).expect("write the note");
+                held.push(file);
+            }
+            "unlock" => held.clear(),
             "symlink" => {
                 std::os::unix::fs::symlink(&words[1], inside(&words[2])).expect("symlink");
             }

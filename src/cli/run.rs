@@ -29,6 +29,14 @@ pub struct RunArgs {
     /// `text` for people, `json` (the run report) for tools.
     #[arg(long, value_enum, default_value_t = super::DataFormat::Text)]
     pub format: super::DataFormat,
+    /// Let this activation's removals through the removal guard
+    /// (`max_removed_ratio`) in this run; repeatable.
+    #[arg(long = "allow-removals", value_name = "ACTIVATION")]
+    pub allow_removals: Vec<String>,
+    /// Wait for another run of the project to finish instead of refusing
+    /// to start while it holds the project lock.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[cfg(not(feature = "engine"))]
@@ -167,12 +175,28 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         .ok()
         .and_then(|v| v.parse().ok());
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A name that is no activation would let nothing through, silently.
+    if let Some(unknown) = args
+        .allow_removals
+        .iter()
+        .find(|n| !plan.activations.contains_key(n.as_str()))
+    {
+        eprintln!(
+            "error: `--allow-removals {unknown}`: the project has no activation `{unknown}`{}",
+            crate::diag::did_you_mean(unknown, plan.activations.keys().map(String::as_str))
+                .map(|m| format!("; did you mean `{m}`?"))
+                .unwrap_or_default()
+        );
+        return EXIT_USAGE;
+    }
     let run_options = run::Options {
         now,
         preview: args.preview,
         out: args.out.clone(),
         fault_after,
         progress: terminal.then_some(progress as fn(&str)),
+        wait: args.wait,
+        allow_removals: args.allow_removals.iter().cloned().collect(),
     };
     let result = run::run(&plan, &jobs, &args.dir, &run_options);
     if terminal {
@@ -188,11 +212,15 @@ pub fn run_cmd(args: RunArgs) -> u8 {
                     serde_json::to_string_pretty(&report).unwrap_or_default()
                 ),
             }
-            let failed = report.activations.values().any(|a| a.status == "failed");
+            // Run contract: failed, held or blocked activations exit 1.
+            let failed = report
+                .activations
+                .values()
+                .any(|a| matches!(a.status.as_str(), "failed" | "held" | "blocked"));
             if failed { EXIT_ERRORS } else { EXIT_OK }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err(stop) => {
+            eprint!("{}", stop.to_text());
             EXIT_USAGE
         }
     }

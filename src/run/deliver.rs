@@ -11,6 +11,13 @@
 //! holds the same bytes is not written again, so delivering a run id twice
 //! (a rerun after a crash) writes exactly the files the crash prevented.
 //! Data files come before the manifest: a manifest names only complete files.
+//!
+//! CSV cells that a spreadsheet would run as a formula (text starting with
+//! `=`, `+`, `-`, `@`, a tab or a carriage return) are written with a `'`
+//! in front unless the destination sets `formula_escape = false`: delivered
+//! files are opened in spreadsheets by people other than the author of the
+//! data. Only text cells are escaped: a number such as `-5` is typed data in
+//! a numeric column, never a formula, and stays as it is.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +37,8 @@ pub struct FileFormat {
     /// Rows per file; the catalog's limit (5,000,000 for object storage).
     pub max_rows_per_file: u64,
     pub delimiter: u8,
+    /// CSV: prefix text cells that start a spreadsheet formula with `'`.
+    pub formula_escape: bool,
 }
 
 impl Default for FileFormat {
@@ -39,8 +48,16 @@ impl Default for FileFormat {
             gzip: false,
             max_rows_per_file: 5_000_000,
             delimiter: b',',
+            formula_escape: true,
         }
     }
+}
+
+/// A file that could not be written, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub reason: String,
 }
 
 /// One delivered file, as the manifest lists it.
@@ -137,6 +154,21 @@ fn cell_text(v: &Value) -> String {
     }
 }
 
+/// The characters a spreadsheet reads as the start of a formula (OWASP's
+/// CSV injection list).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A CSV cell's text, escaped when it is text that would start a formula.
+fn csv_cell(v: &Value, formula_escape: bool) -> String {
+    let text = cell_text(v);
+    let is_text = matches!(v, Value::String(_) | Value::Array(_));
+    if formula_escape && is_text && text.starts_with(FORMULA_STARTS) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
 /// Encodes rows in a format (without compression).
 pub fn encode(rows: &Rows, format: &FileFormat) -> Result<Vec<u8>, String> {
     match format.format.as_str() {
@@ -164,7 +196,10 @@ pub fn encode(rows: &Rows, format: &FileFormat) -> Result<Vec<u8>, String> {
             };
             line(&mut out, &mut rows.columns.iter().cloned());
             for row in &rows.rows {
-                line(&mut out, &mut row.iter().map(cell_text));
+                line(
+                    &mut out,
+                    &mut row.iter().map(|v| csv_cell(v, format.formula_escape)),
+                );
             }
             Ok(out)
         }
@@ -272,7 +307,7 @@ pub fn write_files(
     rows: &Rows,
     format: &FileFormat,
     faults: &Faults,
-) -> Result<Vec<FileRecord>, String> {
+) -> Result<Vec<FileRecord>, WriteError> {
     let limit = format.max_rows_per_file.max(1) as usize;
     let chunks: Vec<&[Vec<Value>]> = if rows.rows.is_empty() {
         vec![&[]]
@@ -285,12 +320,16 @@ pub fn write_files(
             columns: rows.columns.clone(),
             rows: chunk.to_vec(),
         };
-        let mut bytes = encode(&part, format)?;
-        if format.gzip {
-            bytes = gzip(&bytes)?;
-        }
         let name = file_name(base, format, i + 1);
         let path = dir.join(&name);
+        let failed = |reason: String| WriteError {
+            path: path.clone(),
+            reason,
+        };
+        let mut bytes = encode(&part, format).map_err(failed)?;
+        if format.gzip {
+            bytes = gzip(&bytes).map_err(failed)?;
+        }
         write_if_changed(&path, &bytes, faults)?;
         records.push(FileRecord {
             name,
@@ -304,11 +343,14 @@ pub fn write_files(
 
 /// Writes a file atomically unless it already holds these bytes (so
 /// delivering one run id twice is idempotent).
-pub fn write_if_changed(path: &Path, bytes: &[u8], faults: &Faults) -> Result<(), String> {
+pub fn write_if_changed(path: &Path, bytes: &[u8], faults: &Faults) -> Result<(), WriteError> {
     if std::fs::read(path).ok().as_deref() == Some(bytes) {
         return Ok(());
     }
-    io::write_atomic(path, bytes, faults).map_err(|e| format!("{}: {e}", path.display()))
+    io::write_atomic(path, bytes, faults).map_err(|e| WriteError {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// The manifest of one delivery: what a consumer needs to pick the files up.
@@ -326,10 +368,17 @@ pub struct Manifest {
     pub rows: u64,
 }
 
-pub fn write_manifest(dir: &Path, manifest: &Manifest, faults: &Faults) -> Result<PathBuf, String> {
-    let mut bytes = serde_json::to_vec_pretty(manifest).map_err(|e| e.to_string())?;
-    bytes.push(b'\n');
+pub fn write_manifest(
+    dir: &Path,
+    manifest: &Manifest,
+    faults: &Faults,
+) -> Result<PathBuf, WriteError> {
     let path = dir.join("manifest.json");
+    let mut bytes = serde_json::to_vec_pretty(manifest).map_err(|e| WriteError {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    bytes.push(b'\n');
     write_if_changed(&path, &bytes, faults)?;
     Ok(path)
 }
@@ -390,5 +439,37 @@ mod tests {
         assert_eq!(names, ["out.csv.gz", "out_2.csv.gz"]);
         assert_eq!(files[1].rows, 1);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn csv_escapes_text_that_starts_a_formula() {
+        let rows = Rows {
+            columns: vec!["name".into(), "n".into()],
+            rows: vec![
+                vec![json!("=HYPERLINK(\"http://x\")"), json!(-5)],
+                vec![json!("+1 555"), json!(1.5)],
+                vec![json!("-5"), json!(-0.5)],
+                vec![json!("@SUM(A1)"), Value::Null],
+                vec![json!("\tx"), json!(true)],
+                vec![json!("\rx"), json!(0)],
+                vec![json!(["=a", "b"]), json!(2)],
+                vec![json!("plain = fine"), json!(3)],
+            ],
+        };
+        let text = String::from_utf8(encode(&rows, &FileFormat::default()).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "name,n\n\"'=HYPERLINK(\"\"http://x\"\")\",-5\n'+1 555,1.5\n'-5,-0.5\n'@SUM(A1),\n\
+             '\tx,true\n\"'\rx\",0\n'=a|b,2\nplain = fine,3\n"
+        );
+        let raw = FileFormat {
+            formula_escape: false,
+            ..FileFormat::default()
+        };
+        let text = String::from_utf8(encode(&rows, &raw).unwrap()).unwrap();
+        assert!(
+            text.contains("\n+1 555,1.5\n-5,-0.5\n@SUM(A1),\n"),
+            "{text}"
+        );
     }
 }

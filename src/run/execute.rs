@@ -10,12 +10,13 @@ use std::time::Instant;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::deliver::{self, FileFormat, Manifest, Rows};
+use super::deliver::{self, FileFormat, Manifest, Rows, WriteError};
 use super::engine::{self, Engine};
-use super::io::Faults;
-use super::report::{ActivationReport, Overlap, RunReport};
+use super::io::{self, Faults};
+use super::report::{ActivationReport, Overlap, RunDiagnostic, RunReport};
 use super::state::{self, Membership, Pending, Store};
-use super::{Options, sources, time, unify};
+use super::{Options, lock, sources, time, unify};
+use crate::diag::codes;
 use crate::plan::{ActivationPlan, Plan, SettingPlan};
 use crate::render::Jobs;
 use crate::render::dialect::NOW_PLACEHOLDER;
@@ -27,43 +28,95 @@ const DIALECT: &str = "datafusion";
 /// Destination types whose deliveries are files.
 const FILE_TYPES: &[&str] = &["filesystem", "s3", "azure_blob", "gcs", "sftp"];
 
-pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<RunReport, String> {
+pub fn run(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    options: &Options,
+) -> Result<RunReport, RunDiagnostic> {
     let started = Instant::now();
-    let progress = |what: &str| {
-        if let Some(f) = options.progress {
-            f(what)
-        }
-    };
     let faults = Faults::after(options.fault_after);
-    let store = Store::new(root);
+    // The lock before anything else, even the state of an unfinished
+    // delivery, is read: two runs of one project deliver the same changes.
+    // A preview writes nothing and takes no lock. A refused run never
+    // started: the log belongs to the holder, so nothing is appended.
+    let _lock = if options.preview {
+        None
+    } else {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        Some(lock::acquire(
+            root,
+            &plan.project,
+            options.wait,
+            &time::format_timestamp(wall),
+        )?)
+    };
     let mut report = RunReport {
+        status: "completed".into(),
         project: plan.project.clone(),
         environment: plan.environment.clone(),
         now: time::format_timestamp(options.now),
         preview: options.preview,
         ..RunReport::default()
     };
+    let outcome = run_locked(plan, jobs, root, options, &faults, &mut report);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if let Err(stop) = &outcome {
+        // Every run is in the log, the ones that stopped too.
+        report.status = "failed".into();
+        report.diagnostics.push(stop.clone());
+        if report.run_id.is_empty() {
+            let digest = deliver::sha256_hex(stop.message.as_bytes());
+            report.run_id = format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]);
+        }
+    }
+    if !options.preview {
+        let logged = report.append_to_log(root, &faults);
+        if outcome.is_ok() {
+            logged?;
+        }
+    }
+    outcome.map(|()| report)
+}
 
-    // 1. Finish what a crash interrupted, before anything new.
+/// The run itself, under the project lock: everything after the lock up to
+/// the report's line in the log. An error stops the run (R0107 unless it has
+/// a code of its own); problems of one activation end that activation
+/// `failed` instead, and the others go on.
+fn run_locked(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    options: &Options,
+    faults: &Faults,
+    report: &mut RunReport,
+) -> Result<(), RunDiagnostic> {
+    let progress = |what: &str| {
+        if let Some(f) = options.progress {
+            f(what)
+        }
+    };
+    let store = Store::new(root);
+
+    // 1. Finish what a crash interrupted, before anything new. An activation
+    //    whose unfinished delivery cannot be finished fails, alone.
+    let mut unfinished = BTreeSet::new();
     if !options.preview {
         for (name, activation) in &plan.activations {
-            if let Some(pending) = store.load_pending(name)? {
-                let committed = store.load(name)?;
-                // A crash between committing the state and removing the
-                // pending record: the delivery is complete already.
-                let done = committed
-                    .as_ref()
-                    .is_some_and(|s| s.run_id == pending.run_id);
-                let old = committed.map(|s| s.membership).unwrap_or_default();
-                let target = destination_dir(plan, activation, root, options);
-                if let (Some(dir), false) = (target, done) {
-                    deliver_changes(plan, name, activation, &dir, &old, &pending, &faults)?;
+            match finish_pending(plan, name, activation, root, options, &store, faults) {
+                Ok(Some(run_id)) => report.warnings.push(format!(
+                    "finished the delivery {run_id} of `{name}` that an earlier run left unfinished"
+                )),
+                Ok(None) => {}
+                Err(problem) if problem.code == codes::run::RUN_FAILED.as_str() => {
+                    return Err(problem);
                 }
-                store.commit(&pending, &faults)?;
-                report.warnings.push(format!(
-                    "finished the delivery {} of `{name}` that an earlier run left unfinished",
-                    pending.run_id
-                ));
+                Err(problem) => {
+                    report.diagnostics.push(problem);
+                    unfinished.insert(name.clone());
+                }
             }
         }
     }
@@ -129,6 +182,14 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
             export: activation.export.clone(),
             ..ActivationReport::default()
         };
+        if unfinished.contains(name) {
+            // Its unfinished delivery failed above (the reason is in the
+            // diagnostics): a new one on top would assume the destination
+            // has what it may not have.
+            a.status = "failed".into();
+            report.activations.insert(name.clone(), a);
+            continue;
+        }
         let Some(sql) = job(&format!("exports/{name}.sql")) else {
             a.status = "skipped".into();
             a.warnings
@@ -159,57 +220,116 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
                 }
             }
         }
-        let old = store.load(name)?.map(|s| s.membership).unwrap_or_default();
+        let old = match store.load(name) {
+            Ok(state) => state.map(|s| s.membership).unwrap_or_default(),
+            // The state cannot be read at all: the whole run's problem.
+            Err(problem) if problem.code == codes::run::RUN_FAILED.as_str() => return Err(problem),
+            Err(problem) => {
+                fail(report, &mut a, problem);
+                report.activations.insert(name.clone(), a);
+                continue;
+            }
+        };
         let changes = state::changes(&old, &target);
         a.created = changes.added.len() as u64;
         a.updated = changes.updated.len() as u64;
         a.removed = changes.removed.len() as u64;
+        // The run id's suffix comes from what every activation evaluated
+        // to, so two runs (previews too) that differ in content differ in id.
+        let target_json = serde_json::to_vec(&target).map_err(|e| e.to_string())?;
+        let digest = deliver::sha256_hex(&target_json);
+        run_hash.update(digest.as_bytes());
+        // The removal guard: "its members" are the members delivered last
+        // time; the removals, the ones of them the new evaluation no longer
+        // has, whatever the export mode (a full export drops them too).
+        let previous = old.rows.len() as u64;
+        let ratio = activation.max_removed_ratio;
+        let too_many_removals = previous > 0 && a.removed as f64 > ratio * previous as f64;
+        let allowed = options.allow_removals.contains(name);
+        let removals = format!(
+            "the delivery would remove {} of its {previous} members ({}%), more than max_removed_ratio {ratio} allows",
+            a.removed,
+            a.removed * 100 / previous.max(1)
+        );
+        if too_many_removals && allowed {
+            a.warnings.push(format!(
+                "{removals}: let through by `--allow-removals {name}`"
+            ));
+        }
         let dir = destination_dir(plan, activation, root, options);
         if options.preview {
             a.status = "preview".into();
-        } else if dir.is_none() {
-            // Nothing left: nothing was created, changed or removed there.
-            a.status = "skipped".into();
-            (a.created, a.updated, a.removed) = (0, 0, 0);
-            a.warnings.push(if FILE_TYPES.contains(&activation.destination_type.as_str()) {
-                format!(
-                    "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
-                    activation.destination_type
+            if too_many_removals && !allowed {
+                a.warnings.push(format!("a run would hold it: {removals}"));
+            }
+        } else if too_many_removals && !allowed {
+            // Held: nothing is delivered and the state stays, so the
+            // destination keeps its members until a person lets it through.
+            a.status = "held".into();
+            a.members = previous;
+            report.diagnostics.push(
+                RunDiagnostic::new(
+                    codes::run::REMOVALS_HELD,
+                    format!("activation `{name}`: held: {removals}"),
                 )
-            } else {
-                format!(
-                    "{} is an API destination, which the local runner does not call yet",
-                    activation.destination_type
-                )
-            });
-        } else if changes.is_empty() && activation.export != "full" {
-            a.status = "unchanged".into();
-        } else {
-            let dir = dir.expect("checked above");
-            let target_json = serde_json::to_vec(&target).map_err(|e| e.to_string())?;
-            let digest = deliver::sha256_hex(&target_json);
-            run_hash.update(digest.as_bytes());
-            let pending = Pending {
-                activation: name.clone(),
-                run_id: format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]),
-                target,
-            };
-            store.begin(&pending, &faults)?;
-            let (files, bytes) =
-                deliver_changes(plan, name, activation, &dir, &old, &pending, &faults)?;
-            store.commit(&pending, &faults)?;
-            a.status = "delivered".into();
-            a.files = files;
-            a.bytes = bytes;
-            let location = dir.join(name).join(&pending.run_id);
-            a.location = Some(
-                location
-                    .strip_prefix(root)
-                    .unwrap_or(&location)
-                    .to_string_lossy()
-                    .replace('\\', "/"),
+                .help(format!(
+                    "check the sources of this run; if the removals are real, run again with `--allow-removals {name}`"
+                )),
             );
-            a.run_id = Some(pending.run_id);
+        } else {
+            match dir {
+                Err(problem) => fail(report, &mut a, problem),
+                Ok(None) => {
+                    // Nothing left: nothing was created, changed or removed there.
+                    a.status = "skipped".into();
+                    (a.created, a.updated, a.removed) = (0, 0, 0);
+                    a.warnings.push(
+                        if FILE_TYPES.contains(&activation.destination_type.as_str()) {
+                            format!(
+                                "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
+                                activation.destination_type
+                            )
+                        } else {
+                            format!(
+                                "{} is an API destination, which the local runner does not call yet",
+                                activation.destination_type
+                            )
+                        },
+                    );
+                }
+                Ok(Some(_)) if changes.is_empty() && activation.export != "full" => {
+                    a.status = "unchanged".into();
+                }
+                Ok(Some(dir)) => {
+                    let pending = Pending {
+                        format: state::FORMAT,
+                        activation: name.clone(),
+                        run_id: format!(
+                            "{}-{}",
+                            time::compact_timestamp(options.now),
+                            &digest[..8]
+                        ),
+                        target,
+                    };
+                    store.begin(&pending, faults)?;
+                    match deliver_changes(
+                        plan, name, activation, &dir, &old, &pending, root, faults,
+                    ) {
+                        Ok((files, bytes)) => {
+                            store.commit(&pending, faults)?;
+                            a.status = "delivered".into();
+                            a.files = files;
+                            a.bytes = bytes;
+                            let location = dir.join(name).join(&pending.run_id);
+                            a.location = Some(shown(root, &location));
+                            a.run_id = Some(pending.run_id);
+                        }
+                        // The pending record stays: the next run finishes
+                        // this delivery first, under the same run id.
+                        Err(problem) => fail(report, &mut a, problem),
+                    }
+                }
+            }
         }
         report.activations.insert(name.clone(), a);
     }
@@ -224,11 +344,52 @@ pub fn run(plan: &Plan, jobs: &Jobs, root: &Path, options: &Options) -> Result<R
         "activations".into(),
         activations_started.elapsed().as_millis() as u64,
     );
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    if !options.preview {
-        report.append_to_log(root, &faults)?;
+    Ok(())
+}
+
+/// Ends an activation `failed`, the problem in the report. Nothing reached
+/// the destination, so no change is counted.
+fn fail(report: &mut RunReport, a: &mut ActivationReport, problem: RunDiagnostic) {
+    a.status = "failed".into();
+    (a.created, a.updated, a.removed) = (0, 0, 0);
+    report.diagnostics.push(problem);
+}
+
+/// A path as the report shows it: relative to the project when inside it.
+fn shown(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// Finishes the delivery a crash left pending for one activation: the same
+/// difference under the same run id (only the files the crash prevented
+/// are written), then the commit. Returns the run id it finished.
+fn finish_pending(
+    plan: &Plan,
+    name: &str,
+    activation: &ActivationPlan,
+    root: &Path,
+    options: &Options,
+    store: &Store,
+    faults: &Faults,
+) -> Result<Option<String>, RunDiagnostic> {
+    let Some(pending) = store.load_pending(name)? else {
+        return Ok(None);
+    };
+    let committed = store.load(name)?;
+    // A crash between committing the state and removing the pending
+    // record: the delivery is complete already.
+    let done = committed
+        .as_ref()
+        .is_some_and(|s| s.run_id == pending.run_id);
+    let old = committed.map(|s| s.membership).unwrap_or_default();
+    if let (Some(dir), false) = (destination_dir(plan, activation, root, options)?, done) {
+        deliver_changes(plan, name, activation, &dir, &old, &pending, root, faults)?;
     }
-    Ok(report)
+    store.commit(&pending, faults)?;
+    Ok(Some(pending.run_id))
 }
 
 /// The data read and the audiences evaluated, before any delivery.
@@ -411,26 +572,30 @@ fn definition_place(root: &Path, kind: &str, name: &str) -> Option<String> {
 
 /// Where an activation's files go: a filesystem destination's `path`
 /// (relative to the project), or `<out>/<destination>` with `--out`; `None`
-/// when this runner cannot deliver to the destination.
+/// when this runner cannot deliver to the destination. A folder named after
+/// the destination is proven to stay inside its parent (R0101).
 fn destination_dir(
     plan: &Plan,
     activation: &ActivationPlan,
     root: &Path,
     options: &Options,
-) -> Option<PathBuf> {
+) -> Result<Option<PathBuf>, RunDiagnostic> {
     if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
-        return None;
+        return Ok(None);
     }
+    let subject = format!("destination `{}`", activation.destination);
     if let Some(out) = &options.out {
-        return Some(out.join(&activation.destination));
+        return io::inside(out, &activation.destination, "", &subject).map(Some);
     }
     if activation.destination_type != "filesystem" {
-        return None;
+        return Ok(None);
     }
-    let dest = plan.destinations.get(&activation.destination)?;
+    let Some(dest) = plan.destinations.get(&activation.destination) else {
+        return Ok(None);
+    };
     match dest.settings.get("path") {
-        Some(SettingPlan::Text(p)) => Some(root.join(p)),
-        _ => Some(root.join("out").join(&activation.destination)),
+        Some(SettingPlan::Text(p)) => Ok(Some(root.join(p))),
+        _ => io::inside(&root.join("out"), &activation.destination, "", &subject).map(Some),
     }
 }
 
@@ -442,6 +607,9 @@ fn file_format(plan: &Plan, activation: &ActivationPlan) -> FileFormat {
         }
         if let Some(SettingPlan::Bool(g)) = dest.settings.get("gzip") {
             f.gzip = *g;
+        }
+        if let Some(SettingPlan::Bool(escape)) = dest.settings.get("formula_escape") {
+            f.formula_escape = *escape;
         }
         if let Some(SettingPlan::Text(d)) = dest.settings.get("delimiter")
             && d.len() == 1
@@ -457,6 +625,8 @@ fn file_format(plan: &Plan, activation: &ActivationPlan) -> FileFormat {
 
 /// Delivers the changes from `old` to the pending target under its run id;
 /// returns (files, bytes). Idempotent: a rerun writes only missing files.
+/// A file that cannot be written is R0106, naming the destination and path.
+#[allow(clippy::too_many_arguments)]
 fn deliver_changes(
     plan: &Plan,
     name: &str,
@@ -464,8 +634,9 @@ fn deliver_changes(
     dir: &Path,
     old: &Membership,
     pending: &Pending,
+    root: &Path,
     faults: &Faults,
-) -> Result<(u64, u64), String> {
+) -> Result<(u64, u64), RunDiagnostic> {
     let format = file_format(plan, activation);
     let target = &pending.target;
     let rows = if activation.export == "full" {
@@ -495,8 +666,23 @@ fn deliver_changes(
             rows: rows.into_iter().map(|(_, r)| r).collect(),
         }
     };
-    let run_dir = dir.join(name).join(&pending.run_id);
-    let files = deliver::write_files(&run_dir, name, &rows, &format, faults)?;
+    let subject = format!("activation `{name}`");
+    let run_dir = io::inside(dir, name, "", &subject)?;
+    let run_dir = io::inside(&run_dir, &pending.run_id, "", &subject)?;
+    let failed = |e: WriteError| {
+        RunDiagnostic::new(
+            codes::run::DELIVERY_FAILED,
+            format!(
+                "activation `{name}`: destination `{}` could not be written: {}",
+                activation.destination, e.reason
+            ),
+        )
+        .at(shown(root, &e.path))
+        .help(
+            "make the destination's folder writable; the next run delivers what this one could not",
+        )
+    };
+    let files = deliver::write_files(&run_dir, name, &rows, &format, faults).map_err(failed)?;
     let manifest = Manifest {
         run_id: pending.run_id.clone(),
         activation: name.to_string(),
@@ -508,7 +694,7 @@ fn deliver_changes(
         rows: rows.rows.len() as u64,
         files: files.clone(),
     };
-    deliver::write_manifest(&run_dir, &manifest, faults)?;
+    deliver::write_manifest(&run_dir, &manifest, faults).map_err(failed)?;
     Ok((files.len() as u64, files.iter().map(|f| f.bytes).sum()))
 }
 

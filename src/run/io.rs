@@ -13,6 +13,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::report::RunDiagnostic;
+use crate::diag::codes;
+
 /// Counts file operations and aborts the process at the configured one.
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -76,6 +79,63 @@ pub fn remove(path: &Path, faults: &Faults) -> io::Result<()> {
     }
 }
 
+/// Joins a file or folder name derived from a definition name (`name` and a
+/// fixed `suffix` such as `.pending.json`) to `root`, and proves the result
+/// is a direct child of `root`: names come from specs, and a name such as
+/// `../../x`, `""` or `.` must never make the runner write outside the folder
+/// it means (the checker rejects such names too; this is the runner's own
+/// defence, for plans built any other way). A symbolic link already sitting
+/// at the result is refused as well, since writing through it would leave
+/// `root` just the same. `subject` names the definition in the message
+/// (`activation \`x\``).
+pub fn inside(
+    root: &Path,
+    name: &str,
+    suffix: &str,
+    subject: &str,
+) -> Result<PathBuf, RunDiagnostic> {
+    let refuse = |why: &str| {
+        RunDiagnostic::new(
+            codes::run::PATH_OUTSIDE_ROOT,
+            format!(
+                "{subject}: the name cannot be a file name inside `{}`: {why}",
+                root.display()
+            ),
+        )
+        .help("rename the definition to a plain name (letters, digits, `_`, `-`)")
+    };
+    if name.is_empty() {
+        return Err(refuse("it is empty"));
+    }
+    if name == "." || name == ".." {
+        return Err(refuse("it names a folder itself"));
+    }
+    if name.contains(['/', '\\']) {
+        return Err(refuse("it holds a path separator"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(refuse("it holds a control character"));
+    }
+    let component = format!("{name}{suffix}");
+    let mut parts = Path::new(&component).components();
+    let single = matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    );
+    let path = root.join(&component);
+    if !single || path.parent() != Some(root) {
+        return Err(refuse("it is not a single file name"));
+    }
+    if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(refuse("a symbolic link sits where it would be written")
+            .at(path.display().to_string())
+            .help(
+                "remove the symbolic link: accord writes only inside the project's own folders",
+            ));
+    }
+    Ok(path)
+}
+
 /// `name.ext` -> `.name.ext.tmp` in the same folder (same file system, so
 /// the rename is atomic; hidden, so readers globbing `*.csv` skip it).
 fn temp_path(path: &Path) -> PathBuf {
@@ -101,6 +161,42 @@ mod tests {
         assert_eq!(faults.operations(), 10);
         remove(&path, &faults).unwrap();
         remove(&path, &faults).unwrap();
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn names_cannot_leave_their_folder() {
+        let dir = std::env::temp_dir().join(format!("accord-inside-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let root = dir.as_path();
+        for hostile in [
+            "",
+            ".",
+            "..",
+            "../../escape_act",
+            "../x",
+            "a/b",
+            "a\\b",
+            "/etc/passwd",
+            "x\0y",
+            "x\ny",
+        ] {
+            let refused = inside(root, hostile, ".json", "activation `t`")
+                .expect_err(&format!("{hostile:?} must be refused"));
+            assert_eq!(refused.code, "R0101", "{hostile:?}");
+            assert!(
+                inside(root, hostile, "", "activation `t`").is_err(),
+                "{hostile:?}"
+            );
+        }
+        assert_eq!(
+            inside(root, "ok_name", ".json", "x").unwrap(),
+            root.join("ok_name.json")
+        );
+        assert_eq!(inside(root, "..ok", "", "x").unwrap(), root.join("..ok"));
+        // A link where the file would go leaves the folder just the same.
+        std::os::unix::fs::symlink("/tmp", dir.join("linked")).unwrap();
+        assert!(inside(root, "linked", "", "x").is_err());
         let _ = fs::remove_dir_all(dir);
     }
 }

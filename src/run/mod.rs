@@ -14,6 +14,7 @@
 
 pub mod deliver;
 pub mod io;
+pub mod lock;
 pub mod report;
 pub mod state;
 pub mod time;
@@ -47,6 +48,12 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// The crash test hook (see `io`): abort before the N+1-th file operation.
     pub fault_after: Option<u64>,
+    /// Wait for the project lock (`lock`) instead of refusing to run when
+    /// another run holds it.
+    pub wait: bool,
+    /// Activations whose removals may exceed their `max_removed_ratio` in
+    /// this run (`--allow-removals NAME`).
+    pub allow_removals: std::collections::BTreeSet<String>,
     /// Called with a short phrase as the run moves on (the CLI draws a
     /// progress line on a terminal with it).
     pub progress: Option<fn(&str)>,

@@ -10,12 +10,17 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::io::Faults;
-use crate::diag::{Code, Severity};
 use super::time;
+use crate::diag::{Code, Severity, codes};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
+    /// `completed`, or `failed` when the run stopped before its activations
+    /// finished (the error is in `diagnostics`, R0107 unless it has a code of
+    /// its own). Statuses of activations are per activation.
+    #[serde(default)]
+    pub status: String,
     pub project: String,
     pub environment: Option<String>,
     /// The evaluation time, RFC 3339.
@@ -92,17 +97,33 @@ impl RunDiagnostic {
         self.severity == Severity::Error.as_str()
     }
 
+    /// The diagnostic as the CLI prints it (on stderr when it stops a run).
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        self.render_text(&mut s);
+        s
+    }
+
     fn render_text(&self, s: &mut String) {
-        s.push_str(&format!("{}[{}]: {}
-", self.severity, self.code, self.message));
+        s.push_str(&format!(
+            "{}[{}]: {}\n",
+            self.severity, self.code, self.message
+        ));
         if let Some(location) = &self.location {
-            s.push_str(&format!("  --> {location}
-"));
+            s.push_str(&format!("  --> {location}\n"));
         }
         if let Some(help) = &self.help {
-            s.push_str(&format!("  = help: {help}
-"));
+            s.push_str(&format!("  = help: {help}\n"));
         }
+    }
+}
+
+/// An error of the run's own code paths (reading, the engine, state writes)
+/// that carries no code of its own stops the run as R0107: every run-time
+/// error reaches the user and the log coded.
+impl From<String> for RunDiagnostic {
+    fn from(message: String) -> Self {
+        RunDiagnostic::new(codes::run::RUN_FAILED, message)
     }
 }
 
@@ -146,7 +167,8 @@ pub struct Overlap {
 pub struct ActivationReport {
     pub destination: String,
     pub destination_type: String,
-    /// `delivered`, `unchanged`, `preview`, `skipped` or `failed`.
+    /// `delivered`, `unchanged`, `not_due`, `held` (the removal guard,
+    /// R0103), `blocked`, `dry_run`, `preview`, `skipped` or `failed`.
     pub status: String,
     pub run_id: Option<String>,
     pub export: String,
@@ -168,24 +190,66 @@ pub struct ActivationReport {
     pub warnings: Vec<String>,
 }
 
+/// Bytes after the last line break of the log (0 when it ends in one or is
+/// empty), read backwards from the end in blocks: the log grows with every
+/// run, and only its tail matters.
+fn partial_line(file: &mut std::fs::File) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut block = vec![0u8; 8192];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block[..n])?;
+        if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(len - (start + i as u64 + 1));
+        }
+        end = start;
+    }
+    Ok(len)
+}
+
 impl RunReport {
-    /// Appends this report as one line to the run log.
-    pub fn append_to_log(&self, project_root: &Path, faults: &Faults) -> Result<(), String> {
+    /// Appends this report as one line to the run log, in one write. A log
+    /// that ends in a partial line (a run killed while appending, an edit)
+    /// gets its line ended first, in the same write, and the repair is
+    /// reported (R0105) in this report, so this line stays whole and
+    /// readable on its own. The caller holds the project lock, so nothing
+    /// appends between the look at the end and the write.
+    pub fn append_to_log(&mut self, project_root: &Path, faults: &Faults) -> Result<(), String> {
         let dir = project_root.join(".accord");
         let path = dir.join("runs.jsonl");
-        let mut line = serde_json::to_vec(self).map_err(|e| e.to_string())?;
-        line.push(b'\n');
+        let failed = |e: std::io::Error| format!("{}: {e}", path.display());
         faults.step();
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         faults.step();
         let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(failed)?;
+        let partial = partial_line(&mut file).map_err(failed)?;
+        let mut line = Vec::new();
+        if partial > 0 {
+            line.push(b'\n');
+            self.diagnostics.push(
+                RunDiagnostic::new(
+                    codes::run::LOG_PARTIAL_LINE,
+                    format!(
+                        "run log `.accord/runs.jsonl`: it ended in a partial line of {partial} bytes, \
+                         which was ended before this report"
+                    ),
+                )
+                .help("the partial line is a report cut short; tools reading the log skip lines that are not JSON"),
+            );
+        }
+        serde_json::to_writer(&mut line, self).map_err(|e| e.to_string())?;
+        line.push(b'\n');
         faults.step();
-        file.write_all(&line)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        file.write_all(&line).map_err(failed)
     }
 
     /// The report as people read it.

@@ -20,6 +20,14 @@
 //! under the same run id (so only the files the crash prevented are written),
 //! commits, and only then evaluates anew. So every change is delivered once
 //! under one run id, nothing twice and nothing lost.
+//!
+//! Every file carries its `activation` and a `format` version, and both are
+//! checked on reading (R0104): a file copied from another activation, or
+//! written by another format, is refused rather than read as this
+//! activation's state or as no state at all, either of which would deliver
+//! changes the destination never had. Files written before the version was
+//! recorded read as format 1, which they are. File names are built from
+//! activation names through `io::inside` (R0101).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +36,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::io::{self, Faults};
+use super::report::RunDiagnostic;
+use crate::diag::codes;
+
+/// The format of the state files this accord reads and writes.
+pub const FORMAT: u32 = 1;
+
+fn format_one() -> u32 {
+    FORMAT
+}
 
 /// Destination rows by member key (account key or person key).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +56,8 @@ pub struct Membership {
 /// What the destination holds after a committed delivery.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct State {
+    #[serde(default = "format_one")]
+    pub format: u32,
     pub activation: String,
     pub run_id: String,
     pub membership: Membership,
@@ -47,6 +66,8 @@ pub struct State {
 /// A delivery in progress.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
+    #[serde(default = "format_one")]
+    pub format: u32,
     pub activation: String,
     pub run_id: String,
     pub target: Membership,
@@ -90,6 +111,23 @@ pub struct Store {
     pub dir: PathBuf,
 }
 
+/// What every state file says about itself, checked before it is used.
+trait Owned {
+    fn owner(&self) -> (&str, u32);
+}
+
+impl Owned for State {
+    fn owner(&self) -> (&str, u32) {
+        (&self.activation, self.format)
+    }
+}
+
+impl Owned for Pending {
+    fn owner(&self) -> (&str, u32) {
+        (&self.activation, self.format)
+    }
+}
+
 impl Store {
     pub fn new(project_root: &Path) -> Store {
         Store {
@@ -97,48 +135,122 @@ impl Store {
         }
     }
 
-    fn path(&self, activation: &str, suffix: &str) -> PathBuf {
-        self.dir.join(format!("{activation}{suffix}.json"))
+    fn path(&self, activation: &str, suffix: &str) -> Result<PathBuf, RunDiagnostic> {
+        io::inside(
+            &self.dir,
+            activation,
+            &format!("{suffix}.json"),
+            &format!("activation `{activation}`"),
+        )
     }
 
-    pub fn load(&self, activation: &str) -> Result<Option<State>, String> {
-        read_json(&self.path(activation, ""))
+    pub fn load(&self, activation: &str) -> Result<Option<State>, RunDiagnostic> {
+        read_json(&self.path(activation, "")?, activation)
     }
 
-    pub fn load_pending(&self, activation: &str) -> Result<Option<Pending>, String> {
-        read_json(&self.path(activation, ".pending"))
+    pub fn load_pending(&self, activation: &str) -> Result<Option<Pending>, RunDiagnostic> {
+        read_json(&self.path(activation, ".pending")?, activation)
     }
 
-    pub fn begin(&self, pending: &Pending, faults: &Faults) -> Result<(), String> {
-        write_json(&self.path(&pending.activation, ".pending"), pending, faults)
+    pub fn begin(&self, pending: &Pending, faults: &Faults) -> Result<(), RunDiagnostic> {
+        write_json(
+            &self.path(&pending.activation, ".pending")?,
+            pending,
+            faults,
+        )
     }
 
     /// Commits a delivered pending record as the new state.
-    pub fn commit(&self, pending: &Pending, faults: &Faults) -> Result<(), String> {
+    pub fn commit(&self, pending: &Pending, faults: &Faults) -> Result<(), RunDiagnostic> {
         let state = State {
+            format: FORMAT,
             activation: pending.activation.clone(),
             run_id: pending.run_id.clone(),
             membership: pending.target.clone(),
         };
-        write_json(&self.path(&pending.activation, ""), &state, faults)?;
-        io::remove(&self.path(&pending.activation, ".pending"), faults)
-            .map_err(|e| format!("{}: {e}", self.dir.display()))
+        write_json(&self.path(&pending.activation, "")?, &state, faults)?;
+        self.abandon(&pending.activation, faults)
+    }
+
+    /// Removes the pending record of an activation (after its commit, or
+    /// after a delivery that failed: the state was not advanced, so the next
+    /// run computes the changes anew).
+    pub fn abandon(&self, activation: &str, faults: &Faults) -> Result<(), RunDiagnostic> {
+        let path = self.path(activation, ".pending")?;
+        io::remove(&path, faults).map_err(|e| write_failed(&path, activation, &e))
     }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{}: unreadable run state: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
+/// `.accord/state/NAME.json`, as messages show it (relative to the project).
+fn shown(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".accord/state/{name}")
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T, faults: &Faults) -> Result<(), String> {
-    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
-    io::write_atomic(path, &bytes, faults).map_err(|e| format!("{}: {e}", path.display()))
+fn write_failed(path: &Path, activation: &str, e: &dyn std::fmt::Display) -> RunDiagnostic {
+    RunDiagnostic::new(
+        codes::run::RUN_FAILED,
+        format!("activation `{activation}`: its run state cannot be written: {e}"),
+    )
+    .at(shown(path))
+}
+
+fn read_json<T: for<'de> Deserialize<'de> + Owned>(
+    path: &Path,
+    activation: &str,
+) -> Result<Option<T>, RunDiagnostic> {
+    let foreign = |why: String| {
+        RunDiagnostic::new(
+            codes::run::FOREIGN_STATE,
+            format!("activation `{activation}`: {why}"),
+        )
+        .at(shown(path))
+        .help(
+            "restore this activation's own state file, or remove it to deliver a full backfill \
+             on the next run",
+        )
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(RunDiagnostic::new(
+                codes::run::RUN_FAILED,
+                format!("activation `{activation}`: its run state cannot be read: {e}"),
+            )
+            .at(shown(path)));
+        }
+    };
+    let value: T = serde_json::from_slice(&bytes).map_err(|e| {
+        foreign(format!(
+            "the state file is not a run state of this accord: {e}"
+        ))
+    })?;
+    let (owner, format) = value.owner();
+    if owner != activation {
+        return Err(foreign(format!(
+            "the state file holds the state of activation `{owner}`"
+        )));
+    }
+    if format != FORMAT {
+        return Err(foreign(format!(
+            "the state file has format {format}, and this accord reads format {FORMAT}"
+        )));
+    }
+    Ok(Some(value))
+}
+
+fn write_json<T: Serialize + Owned>(
+    path: &Path,
+    value: &T,
+    faults: &Faults,
+) -> Result<(), RunDiagnostic> {
+    let activation = value.owner().0;
+    let bytes = serde_json::to_vec(value).map_err(|e| write_failed(path, activation, &e))?;
+    io::write_atomic(path, &bytes, faults).map_err(|e| write_failed(path, activation, &e))
 }
 
 #[cfg(test)]
@@ -172,6 +284,7 @@ mod tests {
         let faults = Faults::default();
         assert_eq!(store.load("x").unwrap(), None);
         let p = Pending {
+            format: FORMAT,
             activation: "x".into(),
             run_id: "r1".into(),
             target: m(&[("a", 1)]),
@@ -181,6 +294,57 @@ mod tests {
         store.commit(&p, &faults).unwrap();
         assert_eq!(store.load_pending("x").unwrap(), None);
         assert_eq!(store.load("x").unwrap().unwrap().membership, p.target);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn foreign_state_is_refused() {
+        let dir = std::env::temp_dir().join(format!("accord-state-foreign-{}", std::process::id()));
+        let store = Store { dir: dir.clone() };
+        let faults = Faults::default();
+        let p = Pending {
+            format: FORMAT,
+            activation: "other".into(),
+            run_id: "r1".into(),
+            target: m(&[("a", 1)]),
+        };
+        store.begin(&p, &faults).unwrap();
+        store.commit(&p, &faults).unwrap();
+        // Another activation's state, copied over this one's.
+        std::fs::copy(dir.join("other.json"), dir.join("mine.json")).unwrap();
+        let refused = store.load("mine").unwrap_err();
+        assert_eq!(refused.code, "R0104");
+        assert!(
+            refused.message.contains("activation `other`"),
+            "{}",
+            refused.message
+        );
+        // A later format, and a file that is no state at all.
+        let text = std::fs::read_to_string(dir.join("other.json")).unwrap();
+        std::fs::write(
+            dir.join("other.json"),
+            text.replace("\"format\":1", "\"format\":2"),
+        )
+        .unwrap();
+        assert!(
+            store
+                .load("other")
+                .unwrap_err()
+                .message
+                .contains("format 2")
+        );
+        std::fs::write(dir.join("mine.pending.json"), "{}").unwrap();
+        assert_eq!(store.load_pending("mine").unwrap_err().code, "R0104");
+        // A file without a format (written before it was recorded) is format 1.
+        std::fs::write(
+            dir.join("old.json"),
+            r#"{"activation":"old","run_id":"r0","membership":{"columns":[],"rows":{}}}"#,
+        )
+        .unwrap();
+        assert_eq!(store.load("old").unwrap().unwrap().format, FORMAT);
+        // Hostile names never reach the file system.
+        assert_eq!(store.load("../../escape").unwrap_err().code, "R0101");
+        assert_eq!(store.load("").unwrap_err().code, "R0101");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
