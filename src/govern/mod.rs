@@ -105,6 +105,26 @@ pub enum Verdict {
     Invalid,
 }
 
+/// Whether a violated policy stops its dataflow: in a blocking environment,
+/// unless the policy is advisory (reported, never blocking). One rule for
+/// `check` (the severity of a violation) and `run` (which reads the plan's
+/// verdicts through [`plan_violation_blocks`]).
+pub fn violation_blocks(environment_blocks: bool, enforcement: Enforcement) -> bool {
+    environment_blocks && enforcement != Enforcement::Advisory
+}
+
+/// [`violation_blocks`] for a policy of the plan, whose enforcement is a
+/// name (`hard`, `soft`, `advisory`); a name this version does not know
+/// blocks, the safe reading of a newer plan.
+pub fn plan_violation_blocks(environment_blocks: bool, enforcement: &str) -> bool {
+    let enforcement = match enforcement {
+        "advisory" => Enforcement::Advisory,
+        "soft" => Enforcement::Soft,
+        _ => Enforcement::Hard,
+    };
+    violation_blocks(environment_blocks, enforcement)
+}
+
 pub fn govern(
     model: &Model,
     sources: &SourceSet,
@@ -358,7 +378,7 @@ fn violation(
             policy.name, act.name.value
         ));
     }
-    let severity = if blocking && !advisory {
+    let severity = if violation_blocks(blocking, policy.enforcement) {
         Severity::Error
     } else {
         Severity::Warning

@@ -133,10 +133,24 @@ fn run_locked(
         sources,
         links,
         warnings,
+        diagnostics,
         now_sql,
         phases_ms,
     } = evaluate(plan, jobs, root, options.now)?;
     report.phases_ms = phases_ms;
+    // Data that did not read cleanly (an error, such as a quote that
+    // swallowed rows or a schema without data) stops every delivery: the
+    // audiences are evaluated together and linked across schemas, so any of
+    // them may be short, and an incremental export would remove members who
+    // are only missing from this run's reading.
+    let data_errors: BTreeSet<&str> = diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    let data_errors =
+        (!data_errors.is_empty()).then(|| data_errors.into_iter().collect::<Vec<_>>().join(", "));
+    report.diagnostics.extend(diagnostics.iter().cloned());
     let activations_started = Instant::now();
     report.sources = sources;
     report.links = links;
@@ -197,15 +211,27 @@ fn run_locked(
             report.activations.insert(name.clone(), a);
             continue;
         };
-        let blocked = blocked_audiences(plan, activation, &mut a);
+        let mut blocked = blocked_audiences(plan, activation, &mut a);
+        // A dataflow that violates a blocking policy for one audience stops
+        // whole, as `check` stops it: none of its audiences is delivered.
+        if !blocked.is_empty() {
+            blocked = activation.audiences.iter().cloned().collect();
+        }
         let target = destination_rows(&engine, activation, &sql, &blocked, &mut a)
             .map_err(|e| engine_failure(root, "activation", name, &e))?;
         if let Some(consent) = job(&format!("exports/{name}.consent.sql")) {
             a.excluded_consent = consent_excluded(&engine, &consent, &blocked)
                 .map_err(|e| engine_failure(root, "activation", name, &e))?;
         }
+        // Received: every candidate row, before consent and the other
+        // exclusions (the export query's rows are after consent).
+        a.profiles_received += a.excluded_consent;
         a.members = target.rows.len() as u64;
-        if let Some(min) = activation.limits.min_audience_size {
+        if let Some(min) = activation
+            .limits
+            .min_audience_size
+            .filter(|_| blocked.is_empty())
+        {
             for audience in &activation.audiences {
                 let n = target
                     .rows
@@ -262,6 +288,17 @@ fn run_locked(
             if too_many_removals && !allowed {
                 a.warnings.push(format!("a run would hold it: {removals}"));
             }
+        } else if !blocked.is_empty() {
+            a.status = "blocked".into();
+            (a.created, a.updated, a.removed) = (0, 0, 0);
+            a.members = previous;
+        } else if let Some(codes) = &data_errors {
+            a.status = "failed".into();
+            (a.created, a.updated, a.removed) = (0, 0, 0);
+            a.members = previous;
+            a.warnings.push(format!(
+                "not delivered: the data has errors ({codes}); nothing was sent or removed"
+            ));
         } else if too_many_removals && !allowed {
             // Held: nothing is delivered and the state stays, so the
             // destination keeps its members until a person lets it through.
@@ -402,6 +439,8 @@ pub struct Evaluation {
     pub sources: BTreeMap<String, super::report::SourceReport>,
     pub links: Vec<super::report::LinkReport>,
     pub warnings: Vec<String>,
+    /// Coded problems of the data (R00xx), in source order.
+    pub diagnostics: Vec<RunDiagnostic>,
     /// `now` as the rendered SQL takes it.
     pub now_sql: String,
     /// Milliseconds per phase: `read`, `unify`, `audiences`.
@@ -425,6 +464,7 @@ pub fn evaluate(
     };
     let engine = Engine::new()?;
     let mut warnings = Vec::new();
+    let mut diagnostics = Vec::new();
     let mut sources_report = BTreeMap::new();
     let mut loaded = Vec::new();
     for (name, source) in &plan.sources {
@@ -440,16 +480,31 @@ pub fn evaluate(
                 source.max_age.as_deref().unwrap_or("?")
             ));
         }
+        diagnostics.extend(l.diagnostics.iter().cloned());
         if l.report.bad_rows > 0 {
-            warnings.push(format!(
-                "source `{name}`: {} bad row{} skipped (see the source report)",
-                l.report.bad_rows,
-                if l.report.bad_rows == 1 { "" } else { "s" }
-            ));
+            let mut d = RunDiagnostic::new(
+                codes::run::BAD_ROWS,
+                format!(
+                    "source `{name}`: {} bad row{} left out",
+                    l.report.bad_rows,
+                    if l.report.bad_rows == 1 { "" } else { "s" }
+                ),
+            )
+            .help("the source report lists the first ones as `file:line: reason`; fix them in the data");
+            if let Some(first) = l
+                .report
+                .bad_row_samples
+                .first()
+                .and_then(|s| s.split(": ").next())
+            {
+                d = d.at(first);
+            }
+            diagnostics.push(d);
         }
         sources_report.insert(name.clone(), l.report.clone());
         loaded.push(l);
     }
+    diagnostics.extend(missing_data(plan, &loaded));
     lap("read", &mut phase);
     let links = unify::unify(&engine, plan, loaded)?;
     lap("unify", &mut phase);
@@ -484,9 +539,107 @@ pub fn evaluate(
         sources: sources_report,
         links,
         warnings,
+        diagnostics,
         now_sql,
         phases_ms,
     })
+}
+
+/// Data the plan reads that the sources do not hold: a schema without any
+/// source (R0006, an error: its table is empty) and a field no file of its
+/// sources carries (R0004, a warning; an error where enforcement blocks).
+/// Read means read by an audience, a computed attribute or a mapping, plus
+/// the account schema every audience starts from.
+fn missing_data(plan: &Plan, loaded: &[sources::Loaded]) -> Vec<RunDiagnostic> {
+    let blocking = plan.enforcement.as_deref() == Some("block");
+    // (schema, field) -> the first definition that reads it.
+    let mut reads: BTreeMap<(&str, &str), String> = BTreeMap::new();
+    let readers = plan
+        .audiences
+        .iter()
+        .flat_map(|(name, a)| {
+            a.reads
+                .iter()
+                .map(move |r| (r, format!("audience `{name}`")))
+        })
+        .chain(plan.computed.iter().flat_map(|(name, c)| {
+            c.reads
+                .iter()
+                .map(move |r| (r, format!("computed attribute `{name}`")))
+        }))
+        .chain(plan.activations.iter().flat_map(|(name, a)| {
+            a.mapping.iter().flat_map(move |m| {
+                m.reads
+                    .iter()
+                    .map(move |r| (r, format!("the mapping of activation `{name}`")))
+            })
+        }));
+    for (read, by) in readers {
+        if let Some((schema, field)) = read.split_once('.') {
+            reads.entry((schema, field)).or_insert(by);
+        }
+    }
+    let mut read_schemas: BTreeSet<&str> = reads.keys().map(|(s, _)| *s).collect();
+    read_schemas.extend(
+        plan.schemas
+            .iter()
+            .filter(|(_, s)| s.class == "account")
+            .map(|(n, _)| n.as_str()),
+    );
+    let mut out = Vec::new();
+    for schema in read_schemas {
+        let Some(plan_schema) = plan.schemas.get(schema) else {
+            continue;
+        };
+        let feeding: Vec<&sources::Loaded> = loaded.iter().filter(|l| l.schema == schema).collect();
+        if feeding.is_empty() {
+            out.push(
+                RunDiagnostic::new(
+                    codes::run::SCHEMA_WITHOUT_SOURCE,
+                    format!(
+                        "schema `{schema}` has no source: its table is empty, so nothing that reads it finds a member"
+                    ),
+                )
+                .help(format!(
+                    "add a `[source.NAME]` with schema = \"{schema}\" and the path of its data"
+                )),
+            );
+            continue;
+        }
+        // A source with a file it could not read (R0001, R0008, ...) already
+        // stops the deliveries; its fields missing too would be noise.
+        if feeding
+            .iter()
+            .any(|l| l.diagnostics.iter().any(RunDiagnostic::is_error))
+        {
+            continue;
+        }
+        for ((_, field), by) in reads.iter().filter(|((s, _), _)| *s == schema) {
+            if !plan_schema.fields.contains_key(*field) {
+                continue;
+            }
+            if feeding.iter().any(|l| l.present.iter().any(|p| p == field)) {
+                continue;
+            }
+            let names: Vec<String> = feeding.iter().map(|l| format!("`{}`", l.name)).collect();
+            let mut d = RunDiagnostic::new(
+                codes::run::FIELD_WITHOUT_DATA,
+                format!(
+                    "field `{field}` of schema `{schema}` is in no data of source {}: it is null for every row, yet {by} reads it",
+                    names.join(", ")
+                ),
+            )
+            .help("name the column (or JSON key) in the data as the field, or rename the field in the schema; R0005 lists the data's columns that match no field");
+            if let Some(file) = feeding.iter().find_map(|l| l.report.files.first()) {
+                d = d.at(file.clone());
+            }
+            if blocking {
+                d = d.error();
+            }
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// An audience query that failed in the engine, as the user reads it: the
@@ -729,39 +882,49 @@ fn memberships(
     Ok(out)
 }
 
-/// The activated audiences that violate a policy where enforcement blocks:
-/// they are not delivered. Every violation is a warning in the report.
+/// The activated audiences whose verdicts in the plan block them: a policy
+/// `violated` where enforcement blocks, unless the policy is advisory (the
+/// rule is `govern::plan_violation_blocks`, the one `check` applies). Every
+/// violation is a warning in the report.
 fn blocked_audiences(
     plan: &Plan,
     activation: &ActivationPlan,
     report: &mut ActivationReport,
 ) -> BTreeSet<String> {
-    let blocking = plan.enforcement.as_deref() == Some("block");
+    let environment_blocks = plan.enforcement.as_deref() == Some("block");
     let mut blocked = BTreeSet::new();
     for reference in &activation.audiences {
-        let violated: Vec<&str> = activation
-            .governance
-            .get(reference)
-            .map(|g| {
-                g.policies
-                    .iter()
-                    .filter(|(_, v)| v.as_str() == "violated")
-                    .map(|(p, _)| p.as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if violated.is_empty() {
+        let Some(governance) = activation.governance.get(reference) else {
             continue;
-        }
-        let names = violated.join(", ");
-        if blocking {
-            report
-                .warnings
-                .push(format!("`{reference}` not activated: it violates {names}"));
-            blocked.insert(reference.clone());
-        } else {
+        };
+        let (blocking, reported): (Vec<&str>, Vec<&str>) = governance
+            .policies
+            .iter()
+            .filter(|(_, v)| v.as_str() == "violated")
+            .map(|(p, _)| p.as_str())
+            .partition(|p| {
+                let enforcement = plan
+                    .policies
+                    .get(*p)
+                    .map_or("hard", |p| p.enforcement.as_str());
+                crate::govern::plan_violation_blocks(environment_blocks, enforcement)
+            });
+        if !blocking.is_empty() {
             report.warnings.push(format!(
-                "`{reference}` violates {names} (enforcement is not block: activated anyway)"
+                "`{reference}` not activated: it violates {}",
+                blocking.join(", ")
+            ));
+            blocked.insert(reference.clone());
+        }
+        if !reported.is_empty() {
+            let why = if environment_blocks {
+                "advisory: reported, never blocks"
+            } else {
+                "enforcement is not block: activated anyway"
+            };
+            report.warnings.push(format!(
+                "`{reference}` violates {} ({why})",
+                reported.join(", ")
             ));
         }
     }
@@ -826,11 +989,11 @@ fn destination_rows(
     };
     let has_identity = activation.mapping.iter().any(|m| m.identity.is_some());
     for i in 0..batch.num_rows() {
+        report.profiles_received += 1;
         let (Some(key), Some(audience)) = (&row_keys[i], &audiences[i]) else {
             report.failed += 1;
             continue;
         };
-        report.profiles_received += 1;
         if blocked.contains(audience) {
             report.excluded_policy += 1;
             continue;

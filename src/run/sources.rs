@@ -10,8 +10,16 @@
 //! is a JSON array (`["a","b"]`) or `|`-separated values.
 //!
 //! Bad rows (wrong arity, a value of the wrong type, a value outside a
-//! closed domain, a missing or duplicate key) are never dropped silently:
-//! each is counted, and the first ones are reported as `file:line: reason`.
+//! closed domain, a missing or duplicate key, a JSON key written twice) are
+//! never dropped silently: each is counted, and the first ones are reported
+//! as `file:line: reason`.
+//!
+//! What is wrong with a file rather than a row is a coded diagnostic in
+//! [`Loaded::diagnostics`]: a quoted CSV field that swallows the lines after
+//! it (its lines are counted as bad rows), a header that names a column
+//! twice (the file is not read), a column no field declares, an empty file,
+//! a symbolic link that points nowhere or loops. Folder and glob sources
+//! follow symbolic links to files and folders.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,8 +34,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
-use super::report::SourceReport;
+use super::report::{RunDiagnostic, SourceReport};
 use super::time::{self, Micros};
+use crate::diag::{codes, did_you_mean};
 use crate::plan::{FieldPlan, SchemaPlan, SourcePlan};
 
 /// How many bad rows a source report lists (all are counted).
@@ -45,6 +54,8 @@ pub struct Loaded {
     /// as they are.
     pub batches: Vec<RecordBatch>,
     pub report: SourceReport,
+    /// Problems with the source's files (not single rows), in file order.
+    pub diagnostics: Vec<RunDiagnostic>,
 }
 
 pub fn arrow_type(ty: &str) -> DataType {
@@ -200,7 +211,8 @@ fn from_text(text: &str, field: &FieldPlan) -> Result<Cell, String> {
             _ => return Err(format!("`{text}` is not a bool")),
         }),
         "timestamp" => Cell::Ts(
-            time::parse_timestamp(text).ok_or_else(|| format!("`{text}` is not a timestamp"))?,
+            time::check_timestamp(text)
+                .map_err(|why| format!("`{text}` is not a timestamp: {why}"))?,
         ),
         "list<string>" => Cell::Strs(list(text)?),
         "list<int>" => Cell::Ints(
@@ -248,7 +260,9 @@ fn from_json(value: &Value, field: &FieldPlan) -> Result<Cell, String> {
         ("int", Value::Number(n)) => Cell::Int(n.as_i64().ok_or_else(wrong)?),
         ("double", Value::Number(n)) => Cell::Float(n.as_f64().ok_or_else(wrong)?),
         ("bool", Value::Bool(b)) => Cell::Bool(*b),
-        ("timestamp", Value::String(s)) => Cell::Ts(time::parse_timestamp(s).ok_or_else(wrong)?),
+        ("timestamp", Value::String(s)) => Cell::Ts(
+            time::check_timestamp(s).map_err(|why| format!("{value} is not a timestamp: {why}"))?,
+        ),
         ("string", Value::String(s)) => Cell::Str(s.clone()),
         ("list<string>", Value::Array(items)) => Cell::Strs(
             items
@@ -282,6 +296,12 @@ struct Builder<'a> {
     report: SourceReport,
     newest: Option<Micros>,
     timestamp_columns: Vec<usize>,
+    /// The source's name, for diagnostics.
+    source: String,
+    diagnostics: Vec<RunDiagnostic>,
+    /// Unknown columns already reported: once per source, not per file of
+    /// a folder of exports that all carry it.
+    unknown: HashSet<String>,
 }
 
 impl<'a> Builder<'a> {
@@ -314,14 +334,63 @@ impl<'a> Builder<'a> {
             },
             newest: None,
             timestamp_columns,
+            source: String::new(),
+            diagnostics: Vec::new(),
+            unknown: HashSet::new(),
         }
     }
 
     fn bad(&mut self, at: &str, reason: String) {
-        self.report.bad_rows += 1;
+        self.bad_rows(at, reason, 1);
+    }
+
+    /// `n` bad rows with one reason (the lines a broken quote swallowed).
+    fn bad_rows(&mut self, at: &str, reason: String, n: u64) {
+        self.report.bad_rows += n;
         if self.report.bad_row_samples.len() < BAD_ROW_SAMPLES {
             self.report.bad_row_samples.push(format!("{at}: {reason}"));
         }
+    }
+
+    /// A column or key of `shown` that no field declares (R0005), with the
+    /// closest field when one is near; once per source.
+    fn unknown_column(&mut self, shown: &str, at: &str, what: &str, name: &str) {
+        if !self.unknown.insert(name.to_string()) {
+            return;
+        }
+        let fields = self.names.iter().map(|n| n.as_str());
+        let help = match did_you_mean(name, fields) {
+            Some(best) => format!(
+                "did you mean `{best}`? rename the {what} in the data or the field in the schema"
+            ),
+            None => format!(
+                "declare a field `{name}` in schema `{}` to read it, or leave it out of the file",
+                self.report.schema
+            ),
+        };
+        self.diagnostics.push(
+            RunDiagnostic::new(
+                codes::run::UNKNOWN_COLUMN,
+                format!(
+                    "source `{}`: {shown} has a {what} `{name}` that no field of schema `{}` declares",
+                    self.source, self.report.schema
+                ),
+            )
+            .at(at)
+            .help(help),
+        );
+    }
+
+    /// A file without rows (R0007).
+    fn empty_file(&mut self, shown: &str, what: &str) {
+        self.diagnostics.push(
+            RunDiagnostic::new(
+                codes::run::EMPTY_DATA_FILE,
+                format!("source `{}`: {shown} {what}", self.source),
+            )
+            .at(shown)
+            .help("rerun the export that writes the file, or remove it from the source"),
+        );
     }
 
     /// Adds one row of cells (one per schema field), or counts it as bad.
@@ -361,26 +430,50 @@ impl<'a> Builder<'a> {
         self.report.rows += 1;
     }
 
-    fn finish(self) -> (Vec<ArrayRef>, SourceReport, Option<Micros>) {
+    fn finish(
+        self,
+    ) -> (
+        Vec<ArrayRef>,
+        SourceReport,
+        Option<Micros>,
+        Vec<RunDiagnostic>,
+    ) {
         (
             self.columns.into_iter().map(Column::finish).collect(),
             self.report,
             self.newest,
+            self.diagnostics,
         )
     }
 }
 
 /// The files of a source path: a file, a folder (its files of the source's
 /// format, recursively) or a glob (`*`, `?`, `**`), sorted; hidden files
-/// (temporary files of writers) are skipped.
-pub fn resolve_files(root: &Path, path: &str, format: &str) -> Result<Vec<PathBuf>, String> {
+/// (temporary files of writers) are skipped. Symbolic links to files and
+/// folders are followed (a link is how a shared export is often placed in
+/// a project); a link that points nowhere (R0002) or to a folder that holds
+/// it (R0003) is a diagnostic naming the link, never skipped silently.
+pub fn resolve_files(
+    root: &Path,
+    source: &str,
+    path: &str,
+    format: &str,
+) -> Result<(Vec<PathBuf>, Vec<RunDiagnostic>), String> {
     let full = root.join(path);
     let has_glob = path.contains(['*', '?']);
     if !has_glob {
         if full.is_file() {
-            return Ok(vec![full]);
+            return Ok((vec![full], Vec::new()));
         }
         if !full.is_dir() {
+            if full.symlink_metadata().is_ok() {
+                return Err(format!(
+                    "source `{source}`: {path} is a symbolic link to {}, which does not exist",
+                    std::fs::read_link(&full)
+                        .map(|t| format!("`{}`", t.display()))
+                        .unwrap_or_else(|_| "a path".into())
+                ));
+            }
             return Err(format!("{path}: no such file or folder"));
         }
     }
@@ -397,34 +490,94 @@ pub fn resolve_files(root: &Path, path: &str, format: &str) -> Result<Vec<PathBu
     } else {
         (full, None)
     };
+    let relative = |p: &Path| {
+        p.strip_prefix(&base)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let wanted = |p: &Path| match &pattern {
+        Some(re) => re.is_match(&relative(p)),
+        None => format_of(p).as_deref() == Some(format),
+    };
+    let shown = |p: &Path| {
+        p.strip_prefix(root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
     let mut files = Vec::new();
+    let mut problems = Vec::new();
     for entry in walkdir::WalkDir::new(&base)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
     {
-        let entry = entry.map_err(|e| format!("{path}: {e}"))?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(&base)
-            .unwrap_or(entry.path())
-            .to_string_lossy()
-            .replace('\\', "/");
-        let keep = match &pattern {
-            Some(re) => re.is_match(&rel),
-            None => format_of(entry.path()).as_deref() == Some(format),
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let Some(link) = e.path().map(Path::to_path_buf) else {
+                    return Err(format!("{path}: {e}"));
+                };
+                // Hidden entries are skipped like hidden files (an editor's
+                // lock file is a dangling link named `.#NAME`).
+                let hidden = link
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if hidden {
+                    continue;
+                }
+                if let Some(ancestor) = e.loop_ancestor() {
+                    problems.push(
+                        RunDiagnostic::new(
+                            codes::run::DATA_LINK_LOOP,
+                            format!(
+                                "source `{source}`: the symbolic link {} leads back to {}, a folder that holds it",
+                                shown(&link),
+                                shown(ancestor)
+                            ),
+                        )
+                        .at(shown(&link))
+                        .help("remove the link, or point it to a folder outside the source's folder"),
+                    );
+                    continue;
+                }
+                let dangling = link
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink())
+                    && !link.exists();
+                if dangling {
+                    if !wanted(&link) {
+                        continue;
+                    }
+                    let target = std::fs::read_link(&link)
+                        .map(|t| format!("`{}`", t.display()))
+                        .unwrap_or_else(|_| "a path".into());
+                    problems.push(
+                        RunDiagnostic::new(
+                            codes::run::DANGLING_DATA_LINK,
+                            format!(
+                                "source `{source}`: the symbolic link {} points to {target}, which does not exist",
+                                shown(&link)
+                            ),
+                        )
+                        .at(shown(&link))
+                        .help("restore the link's target, point the link to the file's new place, or remove the link"),
+                    );
+                    continue;
+                }
+                return Err(format!("{path}: {e}"));
+            }
         };
-        if keep {
+        if entry.file_type().is_file() && wanted(entry.path()) {
             files.push(entry.into_path());
         }
     }
-    if files.is_empty() {
+    if files.is_empty() && problems.is_empty() {
         return Err(format!("{path}: no {format} files"));
     }
-    Ok(files)
+    Ok((files, problems))
 }
 
 fn glob_regex(glob: &str) -> regex::Regex {
@@ -467,8 +620,10 @@ pub fn read(
     schema: &SchemaPlan,
     now: Micros,
 ) -> Result<Loaded, String> {
-    let files = resolve_files(root, &source.path, &source.format)?;
+    let (files, link_problems) = resolve_files(root, name, &source.path, &source.format)?;
     let mut b = Builder::new(&source.schema, schema);
+    b.source = name.to_string();
+    b.diagnostics = link_problems;
     let mut present = vec![false; b.names.len()];
     let mut parquet_files = Vec::new();
     for file in &files {
@@ -481,10 +636,16 @@ pub fn read(
         let format = format_of(file).unwrap_or_else(|| source.format.clone());
         match format.as_str() {
             "csv" => read_csv(file, &shown, &mut b, &mut present)?,
-            "parquet" => parquet_files.push((
-                shown.clone(),
-                read_parquet(file, &shown, schema, &mut present)?,
-            )),
+            "parquet" => {
+                let (decoded, columns) = read_parquet(file, &shown, schema, &mut present)?;
+                for column in columns.iter().filter(|c| !schema.fields.contains_key(*c)) {
+                    b.unknown_column(&shown, &shown, "column", column);
+                }
+                if decoded.iter().all(|d| d.batch.num_rows() == 0) {
+                    b.empty_file(&shown, "holds no rows");
+                }
+                parquet_files.push((shown.clone(), decoded));
+            }
             _ => read_jsonl(file, &shown, &mut b, &mut present)?,
         }
     }
@@ -495,7 +656,7 @@ pub fn read(
         parquet_batches.push(check_parquet_rows(&mut b, &shown, decoded)?);
     }
     let arrow = arrow_schema(schema);
-    let (columns, mut report, mut newest) = b.finish();
+    let (columns, mut report, mut newest, diagnostics) = b.finish();
     let mut batches = Vec::new();
     if columns.first().map(|c| c.len()).unwrap_or(0) > 0 || parquet_batches.is_empty() {
         batches.push(RecordBatch::try_new(arrow.clone(), columns).map_err(|e| e.to_string())?);
@@ -527,6 +688,7 @@ pub fn read(
             .collect(),
         batches,
         report,
+        diagnostics,
     })
 }
 
@@ -547,22 +709,96 @@ fn read_csv(
         .headers()
         .map_err(|e| format!("{shown}: {e}"))?
         .clone();
+    if headers.is_empty() {
+        b.empty_file(shown, "is empty");
+        return Ok(());
+    }
+    // A column named twice: which one holds the field is a guess, so the
+    // file is not read.
+    let names: Vec<&str> = headers.iter().map(str::trim).collect();
+    if let Some((first, second)) = (0..names.len())
+        .flat_map(|j| (0..j).map(move |i| (i, j)))
+        .find(|&(i, j)| names[i] == names[j] && !names[i].is_empty())
+    {
+        b.diagnostics.push(
+            RunDiagnostic::new(
+                codes::run::DUPLICATE_HEADER,
+                format!(
+                    "source `{}`: the header of {shown} names the column `{}` twice (columns {} and {}); the file is not read",
+                    b.source,
+                    names[first],
+                    first + 1,
+                    second + 1
+                ),
+            )
+            .at(format!("{shown}:1"))
+            .help("rename or remove one of the two columns"),
+        );
+        return Ok(());
+    }
+    let unknown: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !n.is_empty() && !b.names.iter().any(|f| f.as_str() == *n))
+        .collect();
+    for name in unknown {
+        b.unknown_column(shown, &format!("{shown}:1"), "column", name);
+    }
     // For each schema field, its column in this file.
     let index: Vec<Option<usize>> = b
         .names
         .iter()
-        .map(|n| headers.iter().position(|h| h.trim() == n.as_str()))
+        .map(|n| names.iter().position(|h| *h == n.as_str()))
         .collect();
     for (i, idx) in index.iter().enumerate() {
         present[i] |= idx.is_some();
     }
+    let mut records = 0u64;
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
+                records += 1;
                 let line = record.position().map(|p| p.line()).unwrap_or(0);
                 let at = format!("{shown}:{line}");
+                if let Some(opened) = swallowing_quote(&record, headers.len(), line) {
+                    // The record and every line it took in were rows.
+                    // (A quote that runs to the end of the file holds the
+                    // file's last line break too: not a line.)
+                    let lines: u64 = record
+                        .iter()
+                        .map(|f| f.trim_end_matches(['\r', '\n']).matches('\n').count() as u64)
+                        .sum();
+                    b.bad_rows(
+                        &format!("{shown}:{opened}"),
+                        format!(
+                            "a quoted field opens here and is not closed on its line: {} lines read as one field",
+                            lines + 1
+                        ),
+                        lines + 1,
+                    );
+                    b.diagnostics.push(
+                        RunDiagnostic::new(
+                            codes::run::UNTERMINATED_QUOTE,
+                            match lines {
+                                0 => format!(
+                                    "source `{}`: a quoted field of {shown} opens on line {opened} and is never closed",
+                                    b.source
+                                ),
+                                n => format!(
+                                    "source `{}`: a quoted field of {shown} opens on line {opened} and is not closed there; the {n} line{} after it {} read as part of that field",
+                                    b.source,
+                                    if n == 1 { "" } else { "s" },
+                                    if n == 1 { "was" } else { "were" }
+                                ),
+                            },
+                        )
+                        .at(format!("{shown}:{opened}"))
+                        .help("close the quote, or double a quote that belongs inside a quoted field (`\"\"`); every delivery waits until the file reads cleanly"),
+                    );
+                    continue;
+                }
                 if record.len() != headers.len() {
                     b.bad(
                         &at,
@@ -588,6 +824,7 @@ fn read_csv(
                 }
             }
             Err(e) => {
+                records += 1;
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 b.bad(&format!("{shown}:{line}"), e.to_string());
                 if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
@@ -596,7 +833,35 @@ fn read_csv(
             }
         }
     }
+    if records == 0 {
+        b.empty_file(shown, "holds only a header");
+    }
     Ok(())
+}
+
+/// The line where a quote opened that swallowed the lines after it, when
+/// `record` (starting on `line`) looks like one: a multi-line record with
+/// the wrong number of fields, or a multi-line field that holds a whole
+/// row (as many separators as the header has). A genuine multi-line value
+/// (an address) has neither.
+fn swallowing_quote(record: &csv::StringRecord, header_len: usize, line: u64) -> Option<u64> {
+    let multi = record.iter().position(|f| f.contains('\n'))?;
+    let holds_a_row = header_len > 1
+        && record.iter().any(|f| {
+            f.split('\n')
+                .skip(1)
+                .any(|l| l.matches(',').count() + 1 >= header_len)
+        });
+    if record.len() != header_len || holds_a_row {
+        let before: u64 = record
+            .iter()
+            .take(multi)
+            .map(|f| f.matches('\n').count() as u64)
+            .sum();
+        Some(line + before)
+    } else {
+        None
+    }
 }
 
 fn read_jsonl(
@@ -607,11 +872,18 @@ fn read_jsonl(
 ) -> Result<(), String> {
     use std::io::BufRead;
     let reader = std::io::BufReader::new(open(file)?);
+    let mut lines_with_data = 0u64;
+    // Keys no field declares, with the first line that holds each.
+    let mut unknown: Vec<(String, usize)> = Vec::new();
+    // Lines with a key written twice: (first line, key), count.
+    let mut duplicated: Option<(usize, String)> = None;
+    let mut duplicates = 0u64;
     for (n, line) in reader.lines().enumerate() {
         let at = format!("{shown}:{}", n + 1);
         let line = match line {
             Ok(l) => l,
             Err(e) => {
+                lines_with_data += 1;
                 b.bad(&at, e.to_string());
                 continue;
             }
@@ -619,9 +891,10 @@ fn read_jsonl(
         if line.trim().is_empty() {
             continue;
         }
-        let obj = match serde_json::from_str::<Value>(&line) {
-            Ok(Value::Object(o)) => o,
-            Ok(_) => {
+        lines_with_data += 1;
+        let obj = match serde_json::from_str::<Object>(&line) {
+            Ok(o) => o,
+            Err(e) if e.classify() == serde_json::error::Category::Data => {
                 b.bad(&at, "not a JSON object".into());
                 continue;
             }
@@ -630,12 +903,21 @@ fn read_jsonl(
                 continue;
             }
         };
+        if let Some(key) = obj.duplicate {
+            duplicates += 1;
+            duplicated.get_or_insert((n + 1, key.clone()));
+            b.bad(&at, format!("the key `{key}` appears twice"));
+            continue;
+        }
+        let obj = obj.map;
         let mut cells = Vec::with_capacity(b.names.len());
         let mut error = None;
+        let mut found = 0;
         for (i, name) in b.names.iter().enumerate() {
             match obj.get(name.as_str()) {
                 None => cells.push(Cell::Null),
                 Some(v) => {
+                    found += 1;
                     present[i] = true;
                     match from_json(v, &b.schema.fields[*name]) {
                         Ok(c) => cells.push(c),
@@ -647,12 +929,77 @@ fn read_jsonl(
                 }
             }
         }
+        // Only a line with more keys than it has fields is searched for
+        // the others, so the common line costs nothing more.
+        if error.is_none() && obj.len() > found {
+            for key in obj.keys() {
+                if !b.schema.fields.contains_key(key) && !unknown.iter().any(|(k, _)| k == key) {
+                    unknown.push((key.clone(), n + 1));
+                }
+            }
+        }
         match error {
             Some(e) => b.bad(&at, e),
             None => b.row(&at, cells),
         }
     }
+    for (key, line) in unknown {
+        b.unknown_column(shown, &format!("{shown}:{line}"), "key", &key);
+    }
+    if let Some((line, key)) = duplicated {
+        let others = match duplicates {
+            1 => String::new(),
+            n => format!(" ({n} lines have a key twice)"),
+        };
+        b.diagnostics.push(
+            RunDiagnostic::new(
+                codes::run::DUPLICATE_JSON_KEY,
+                format!(
+                    "source `{}`: line {line} of {shown} has the key `{key}` twice{others}; such lines are bad rows",
+                    b.source
+                ),
+            )
+            .at(format!("{shown}:{line}"))
+            .help("write each key once per line in the program that writes the file"),
+        );
+    }
+    if lines_with_data == 0 {
+        b.empty_file(shown, "holds no JSON lines");
+    }
     Ok(())
+}
+
+/// A JSON object as read from one line, with the first key it writes
+/// twice: `serde_json` keeps the last value of a repeated key silently.
+struct Object {
+    map: serde_json::Map<String, Value>,
+    duplicate: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Object;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<Object, A::Error> {
+                let mut map = serde_json::Map::new();
+                let mut duplicate = None;
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    if let Some(_earlier) = map.insert(key.clone(), value) {
+                        duplicate.get_or_insert(key);
+                    }
+                }
+                Ok(Object { map, duplicate })
+            }
+        }
+        d.deserialize_map(Entries)
+    }
 }
 
 /// Batches of one Parquet file, typed, with the rows that did not type.
@@ -673,11 +1020,16 @@ fn read_parquet(
     shown: &str,
     schema: &SchemaPlan,
     present: &mut [bool],
-) -> Result<Vec<Decoded>, String> {
+) -> Result<(Vec<Decoded>, Vec<String>), String> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(file)?).map_err(|e| err(&e))?;
     let file_schema = builder.schema().clone();
+    let columns: Vec<String> = file_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let group_rows: Vec<usize> = builder
         .metadata()
         .row_groups()
@@ -732,7 +1084,10 @@ fn read_parquet(
         Ok(out)
     };
     if runs.len() <= 1 {
-        return decode(runs.into_iter().next().unwrap_or_default());
+        return Ok((
+            decode(runs.into_iter().next().unwrap_or_default())?,
+            columns,
+        ));
     }
     let results: Vec<Result<Vec<Decoded>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = runs
@@ -751,7 +1106,7 @@ fn read_parquet(
     for r in results {
         out.extend(r?);
     }
-    Ok(out)
+    Ok((out, columns))
 }
 
 /// The rows of one column that did not type: a value the cast turned into
@@ -1257,5 +1612,192 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, vec!["a", "d"]);
+    }
+
+    /// A folder for one test, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("accord-sources-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            Scratch(dir)
+        }
+
+        fn write(&self, path: &str, text: &str) {
+            let path = self.0.join(path);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A source of `path` (a file, folder or glob) of `format`.
+    fn text_source(path: &str, format: &str) -> SourcePlan {
+        SourcePlan {
+            path: path.into(),
+            format: format.into(),
+            ..parquet_source(None)
+        }
+    }
+
+    /// The account schema of the text tests: `id`, `name`, `employees`.
+    fn accounts() -> SchemaPlan {
+        schema_of(
+            "account",
+            None,
+            vec![
+                ("id", field("string", None)),
+                ("name", field("string", None)),
+                ("employees", field("int", None)),
+            ],
+        )
+    }
+
+    fn codes_of(loaded: &Loaded) -> Vec<(&str, Option<&str>)> {
+        loaded
+            .diagnostics
+            .iter()
+            .map(|d| (d.code.as_str(), d.location.as_deref()))
+            .collect()
+    }
+
+    /// A quote opened and never closed swallows the rest of the file into
+    /// one field: reported where it opened (R0001), every swallowed line a
+    /// bad row, instead of "1 bad row".
+    #[test]
+    fn an_unterminated_quote_is_reported_where_it_opened() {
+        let dir = Scratch::new("quote");
+        dir.write(
+            "t.csv",
+            "id,name,employees\na1,Acme,5\na2,\"Globex Corp,7\na3,Initech,9\na4,Umbrella,11\n",
+        );
+        let loaded =
+            read(&dir.0, "t", &text_source("t.csv", "csv"), &accounts(), 0).expect("reads");
+        assert_eq!(codes_of(&loaded), vec![("R0001", Some("t.csv:3"))]);
+        assert_eq!(loaded.report.rows, 1);
+        assert_eq!(
+            loaded.report.bad_rows, 3,
+            "{:?}",
+            loaded.report.bad_row_samples
+        );
+        // Closed by a later quote: the record has the wrong arity.
+        dir.write(
+            "t.csv",
+            "id,name,employees\na1,\"Acme,5\na2,Globex,7\na3,\"Initech\",9\na4,Umbrella,11\n",
+        );
+        let loaded =
+            read(&dir.0, "t", &text_source("t.csv", "csv"), &accounts(), 0).expect("reads");
+        assert_eq!(codes_of(&loaded), vec![("R0001", Some("t.csv:2"))]);
+        assert_eq!(loaded.report.rows, 1, "a4 only");
+        assert_eq!(loaded.report.bad_rows, 3);
+    }
+
+    /// A quoted value that spans lines on purpose (an address) is a value.
+    #[test]
+    fn a_multi_line_value_is_not_a_broken_quote() {
+        let dir = Scratch::new("multiline");
+        dir.write(
+            "t.csv",
+            "id,name,employees\na1,\"Acme\nHead Office\",5\na2,Globex,7\n",
+        );
+        let loaded =
+            read(&dir.0, "t", &text_source("t.csv", "csv"), &accounts(), 0).expect("reads");
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        assert_eq!((loaded.report.rows, loaded.report.bad_rows), (2, 0));
+    }
+
+    /// Links to files and folders are followed; one that points nowhere
+    /// (R0002) or back to a folder that holds it (R0003) is named.
+    #[test]
+    fn folder_sources_follow_links_and_name_the_broken_ones() {
+        let dir = Scratch::new("links");
+        let header = "id,name,employees\n";
+        dir.write("data/a.csv", &format!("{header}a1,Acme,5\n"));
+        dir.write("elsewhere/b.csv", &format!("{header}a2,Globex,7\n"));
+        dir.write("elsewhere/more/c.csv", &format!("{header}a3,Initech,9\n"));
+        std::os::unix::fs::symlink("../elsewhere/b.csv", dir.0.join("data/b.csv")).expect("link");
+        std::os::unix::fs::symlink("../elsewhere/more", dir.0.join("data/more")).expect("link");
+        let source = text_source("data", "csv");
+        let loaded = read(&dir.0, "t", &source, &accounts(), 0).expect("reads");
+        assert_eq!(loaded.report.rows, 3, "{:?}", loaded.report.files);
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+
+        std::os::unix::fs::symlink("../gone.csv", dir.0.join("data/gone.csv")).expect("link");
+        std::os::unix::fs::symlink(".", dir.0.join("data/again")).expect("link");
+        // An editor's lock file is a hidden dangling link: skipped.
+        std::os::unix::fs::symlink("nobody@host", dir.0.join("data/.#a.csv")).expect("link");
+        let loaded = read(&dir.0, "t", &source, &accounts(), 0).expect("reads");
+        assert_eq!(
+            codes_of(&loaded),
+            vec![
+                ("R0003", Some("data/again")),
+                ("R0002", Some("data/gone.csv"))
+            ]
+        );
+        assert_eq!(loaded.report.rows, 3);
+    }
+
+    /// File-level problems: a header naming a column twice (the file is
+    /// not read), columns and keys no field declares (with a suggestion),
+    /// a key written twice in a JSON line (a bad row), empty files.
+    #[test]
+    fn file_problems_are_coded() {
+        let dir = Scratch::new("files");
+        dir.write("twice/t.csv", "id,name,name\na1,Acme,Acme Corp\n");
+        let loaded =
+            read(&dir.0, "t", &text_source("twice", "csv"), &accounts(), 0).expect("reads");
+        assert_eq!(codes_of(&loaded), vec![("R0008", Some("twice/t.csv:1"))]);
+        assert_eq!(loaded.report.rows, 0);
+
+        dir.write("typo/t.csv", "id,name,employes\na1,Acme,5\n");
+        let loaded = read(&dir.0, "t", &text_source("typo", "csv"), &accounts(), 0).expect("reads");
+        assert_eq!(codes_of(&loaded), vec![("R0005", Some("typo/t.csv:1"))]);
+        assert!(
+            loaded.diagnostics[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("did you mean `employees`?"),
+            "{:?}",
+            loaded.diagnostics
+        );
+        assert_eq!(loaded.present, vec!["id", "name"]);
+
+        dir.write(
+            "json/t.jsonl",
+            "{\"id\": \"a1\", \"name\": \"Acme\", \"name\": \"Other\"}\n{\"id\": \"a2\", \"region\": \"EMEA\"}\n",
+        );
+        let loaded =
+            read(&dir.0, "t", &text_source("json", "jsonl"), &accounts(), 0).expect("reads");
+        assert_eq!(
+            codes_of(&loaded),
+            vec![
+                ("R0005", Some("json/t.jsonl:2")),
+                ("R0009", Some("json/t.jsonl:1"))
+            ]
+        );
+        assert_eq!((loaded.report.rows, loaded.report.bad_rows), (1, 1));
+
+        dir.write("empty/a.csv", "");
+        dir.write("empty/b.csv", "id,name,employees\n");
+        dir.write("empty/c.jsonl", "\n\n");
+        let loaded =
+            read(&dir.0, "t", &text_source("empty/*", "csv"), &accounts(), 0).expect("reads");
+        assert_eq!(
+            codes_of(&loaded),
+            vec![
+                ("R0007", Some("empty/a.csv")),
+                ("R0007", Some("empty/b.csv")),
+                ("R0007", Some("empty/c.jsonl"))
+            ]
+        );
     }
 }

@@ -205,20 +205,11 @@ pub fn compact_timestamp(t: Micros) -> String {
     format_timestamp(t - t.rem_euclid(MICROS_PER_SECOND)).replace(['-', ':'], "")
 }
 
-/// Parses `26h`, `8d`, `90m`, `30s`, `2w` into microseconds.
+/// Parses `26h`, `8d`, `90m`, `30s`, `2w` into microseconds: the parser
+/// `check` validates `max_age` with ([`crate::duration`]), so a duration
+/// the check accepts is the one the run applies.
 pub fn parse_duration(text: &str) -> Option<Micros> {
-    let s = text.trim();
-    let unit = s.chars().last()?;
-    let n = digits(&s[..s.len() - unit.len_utf8()])?;
-    let secs = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(secs)?.checked_mul(MICROS_PER_SECOND)
+    crate::duration::parse_micros(text).ok()
 }
 
 /// A duration for people: `3d 4h`, `26h`, `12m`, `40s`.

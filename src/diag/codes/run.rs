@@ -6,6 +6,16 @@
 //! `R00xx`: reading and typing the data. `R01xx`: state, locks and delivery.
 
 declare_codes! {
+    UNTERMINATED_QUOTE = "R0001", Error, "a quoted CSV field is never closed and swallows the lines after it";
+    DANGLING_DATA_LINK = "R0002", Error, "a symbolic link among a source's files points to nothing";
+    DATA_LINK_LOOP = "R0003", Error, "a symbolic link among a source's folders leads back into itself";
+    FIELD_WITHOUT_DATA = "R0004", Warning, "a field the plan reads is in no source's data";
+    UNKNOWN_COLUMN = "R0005", Warning, "a data file has a column or key that no field of its schema declares";
+    SCHEMA_WITHOUT_SOURCE = "R0006", Error, "a schema the plan reads has no source";
+    EMPTY_DATA_FILE = "R0007", Warning, "a data file holds no rows";
+    DUPLICATE_HEADER = "R0008", Error, "a CSV header names a column twice";
+    DUPLICATE_JSON_KEY = "R0009", Warning, "a JSON line holds a key twice";
+    BAD_ROWS = "R0010", Warning, "rows of a source could not be read or typed and were left out";
     PATH_OUTSIDE_ROOT = "R0101", Error, "a path built from a name would leave its folder";
     PROJECT_LOCKED = "R0102", Error, "another run holds the project's lock";
     REMOVALS_HELD = "R0103", Error, "a delivery would remove more members than the activation allows";
