@@ -47,6 +47,38 @@ fn rendered_jobs_of_the_example_project() {
     }
 }
 
+/// Engines disagree on where NULLs sort and on the time zone of a bare
+/// timestamp literal: every rendered `ORDER BY` key says where NULLs go,
+/// and `now` says UTC, in every dialect.
+#[test]
+fn order_and_now_do_not_depend_on_the_engine_or_its_time_zone() {
+    let jobs = jobs(&render::Options::default());
+    let mut orders = 0;
+    for (path, text) in jobs.iter().filter(|(p, _)| p.ends_with(".sql")) {
+        for order in text.split("ORDER BY ").skip(1) {
+            // The keys run to the end of the line or the window's `)`.
+            let keys = order.split(['\n', ')']).next().unwrap_or_default();
+            for key in keys.split(", ") {
+                orders += 1;
+                assert!(
+                    key.ends_with(" NULLS LAST"),
+                    "{path}: `{key}` in ORDER BY {keys}"
+                );
+            }
+        }
+        // In a literal (the header comment names the placeholder too).
+        for (at, _) in text.match_indices("'@ACCORD_NOW@") {
+            let now = &text[at + "'@ACCORD_NOW@".len()..];
+            assert!(
+                now.starts_with("Z'") || now.starts_with("+00:00'") || now.starts_with(" +00:00'"),
+                "{path}: now without UTC: {}",
+                &now[..now.len().min(30)]
+            );
+        }
+    }
+    assert!(orders > 100, "the example project orders its rows");
+}
+
 #[test]
 fn rendering_is_deterministic() {
     let a = jobs(&render::Options::default());
