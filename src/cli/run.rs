@@ -79,8 +79,10 @@ fn prepare(
     use crate::run::time;
 
     let now = match now {
-        Some(text) => time::parse_timestamp(text).ok_or_else(|| {
-            eprintln!("error: `--now {text}` is not a time such as 2026-11-28T12:00:00Z");
+        Some(text) => time::check_timestamp(text).map_err(|why| {
+            eprintln!(
+                "error: `--now {text}` is not a time: {why}\n  = help: write an RFC 3339 time such as 2026-11-28T12:00:00Z"
+            );
             EXIT_USAGE
         })?,
         None => std::time::SystemTime::now()
