@@ -157,7 +157,10 @@ fn transcript(dir: &Path) -> String {
                     out.push_str("--- stderr\n");
                     out.push_str(&stderr);
                 }
-                out.push_str(&format!("--- exit {}\n\n", output.status.code().unwrap_or(-1)));
+                out.push_str(&format!(
+                    "--- exit {}\n\n",
+                    output.status.code().unwrap_or(-1)
+                ));
             }
             "write" => {
                 let path = inside(&words[1]);
@@ -184,7 +187,8 @@ fn transcript(dir: &Path) -> String {
                     .open(&path)
                     .expect("open the lock");
                 file.try_lock().expect("the project lock is free");
-                file.write_all(words[1..].join(" ").as_bytes()).expect("write the note");
+                file.write_all(words[1..].join(" ").as_bytes())
+                    .expect("write the note");
                 held.push(file);
             }
             "unlock" => held.clear(),
@@ -227,7 +231,9 @@ fn run_fixtures() {
             failures.push(format!("{fixture}: does not report {code}"));
         }
         let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/run_fixtures"));
+        settings.set_snapshot_path(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/run_fixtures"),
+        );
         settings.set_prepend_module_to_snapshot(false);
         settings.set_omit_expression(true);
         settings.bind(|| insta::assert_snapshot!(fixture.clone(), text));

@@ -62,8 +62,14 @@ fn a_run_is_refused_while_another_holds_the_lock_and_waits_with_wait() {
         "{stderr}"
     );
     assert!(stderr.contains("started 2026-11-28T11:59:00Z"), "{stderr}");
-    assert!(!dir.join("out/large_files").exists(), "a refused run delivered");
-    assert!(!dir.join(".accord/state").exists(), "a refused run wrote state");
+    assert!(
+        !dir.join("out/large_files").exists(),
+        "a refused run delivered"
+    );
+    assert!(
+        !dir.join(".accord/state").exists(),
+        "a refused run wrote state"
+    );
 
     // With --wait the run waits while the lock is held, then runs.
     let mut waiting = accord_run(&dir, &["--wait"])
@@ -98,10 +104,17 @@ fn every_run_is_logged_as_one_whole_line_failed_runs_too() {
     std::fs::write(dir.join(".accord/runs.jsonl"), "{\"run_id\":\"cut").expect("write");
 
     let ok = accord_run(&dir, &[]).output().expect("accord runs");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let lines = log_lines(&dir);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(lines[0], "{\"run_id\":\"cut\n", "the partial line is ended, not glued to");
+    assert_eq!(
+        lines[0], "{\"run_id\":\"cut\n",
+        "the partial line is ended, not glued to"
+    );
     let report: serde_json::Value = serde_json::from_str(&lines[1]).expect("a whole JSON line");
     assert_eq!(report["status"], "completed");
     assert_eq!(report["diagnostics"][0]["code"], "R0105", "{report}");
