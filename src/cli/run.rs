@@ -141,9 +141,9 @@ pub fn explain_account_cmd(rest: &[String], args: ExplainAccountArgs) -> u8 {
     match crate::run::explain::explain_account(&plan, &jobs, &dir, now, id, &audience) {
         Ok(e) => {
             match args.format {
-                super::DataFormat::Text => print!("{}", e.render_text()),
+                super::DataFormat::Text => out!("{}", e.render_text()),
                 super::DataFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default())
+                    outln!("{}", serde_json::to_string_pretty(&e).unwrap_or_default())
                 }
             }
             EXIT_OK
@@ -208,8 +208,8 @@ pub fn run_cmd(args: RunArgs) -> u8 {
     match result {
         Ok(report) => {
             match args.format {
-                super::DataFormat::Text => print!("{}", report.render_text()),
-                super::DataFormat::Json => println!(
+                super::DataFormat::Text => out!("{}", report.render_text()),
+                super::DataFormat::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).unwrap_or_default()
                 ),
