@@ -155,7 +155,7 @@ impl Lowerer<'_> {
 
     /// A boolean that is never NULL.
     pub fn boolean(&mut self, e: &Typed, scope: &Scope) -> R {
-        Ok(match &e.node {
+        bounded(match &e.node {
             Node::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
             Node::Null => "FALSE".into(),
             Node::Not(a) => format!("(NOT {})", self.boolean(a, scope)?),
@@ -212,7 +212,7 @@ impl Lowerer<'_> {
     /// A value, without the boolean normalisation (its caller's job).
     fn scalar(&mut self, e: &Typed, scope: &Scope) -> R {
         let d = self.dialect;
-        Ok(match &e.node {
+        bounded(match &e.node {
             Node::Null => "NULL".into(),
             Node::Int(i) => int_literal(*i),
             Node::Double(x) if x.is_finite() => format!("{x:?}"),
@@ -343,12 +343,18 @@ impl Lowerer<'_> {
 
     /// An exact integer result (a wide decimal) as an int: NULL, as an
     /// overflow is in the interpreter, outside the i64 range.
+    ///
+    /// `wide` is written once: clamped to one step outside the range on
+    /// either side, those two steps made NULL. Writing it twice (`CASE WHEN
+    /// w BETWEEN .. THEN w`) doubles the SQL at every nested operator, so a
+    /// sum of 25 ints grew to gigabytes.
     fn checked_int(&self, wide: &str) -> String {
+        let d = self.dialect;
+        let below = d.wide_int(&d.string(&(i128::from(i64::MIN) - 1).to_string()));
+        let above = d.wide_int(&d.string(&(i128::from(i64::MAX) + 1).to_string()));
         format!(
-            "(CASE WHEN {wide} BETWEEN {} AND {} THEN CAST({wide} AS {}) END)",
-            int_literal(i64::MIN),
-            i64::MAX,
-            self.dialect.type_name("int")
+            "CAST(NULLIF(NULLIF(LEAST(GREATEST({wide}, {below}), {above}), {above}), {below}) AS {})",
+            d.type_name("int")
         )
     }
 
@@ -697,6 +703,23 @@ fn e_is_int(e: &Typed) -> bool {
 const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
 
+/// The most SQL one expression may lower to. Some lowerings write an
+/// operand more than once (the `%` of CEL, for one), so deep nesting could
+/// grow the text exponentially; past this bound the expression is refused
+/// (P0201) instead of exhausting time and memory.
+const MAX_EXPRESSION_SQL: usize = 1 << 20;
+
+fn bounded(sql: String) -> R {
+    if sql.len() > MAX_EXPRESSION_SQL {
+        Err(format!(
+            "its SQL grows past {} MiB (nested operators that repeat their operands); write it with fewer nested operators",
+            MAX_EXPRESSION_SQL >> 20
+        ))
+    } else {
+        Ok(sql)
+    }
+}
+
 /// An int literal; `i64::MIN` as an expression, since its digits alone
 /// are out of range before the minus applies.
 fn int_literal(i: i64) -> String {
@@ -830,6 +853,29 @@ mod tests {
         // The variable name does not matter: `p` and `q` share a column.
         assert_eq!(people.features.len(), 2);
         assert_eq!(out[0].as_deref(), Ok(r#"(r."f_people_1" = 1)"#));
+    }
+
+    #[test]
+    fn nested_int_arithmetic_grows_linearly() {
+        // Each checked operator writes its operand once: 40 terms of a sum
+        // stay a few kilobytes (writing it twice made 2^40 copies).
+        let sum = vec!["account.employees"; 40].join(" + ");
+        let (out, _) = lower_all(&[&format!("{sum} > 0")]);
+        let sql = out[0].as_ref().expect("lowers");
+        assert!(sql.len() < 40 * 1024, "{} bytes", sql.len());
+    }
+
+    #[test]
+    fn sql_that_would_explode_is_refused() {
+        // `%` repeats its operands; 30 nested remainders are refused at the
+        // size bound instead of taking the machine's memory.
+        let mut e = "account.employees".to_string();
+        for _ in 0..30 {
+            e = format!("({e} % account.employees)");
+        }
+        let (out, _) = lower_all(&[&format!("{e} > 0")]);
+        let error = out[0].as_ref().expect_err("refused");
+        assert!(error.contains("grows past"), "{error}");
     }
 
     #[test]
