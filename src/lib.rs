@@ -34,3 +34,4 @@ pub mod resolve;
 pub mod run;
 pub mod source;
 pub mod syntax;
+pub mod time;

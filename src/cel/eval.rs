@@ -468,59 +468,10 @@ pub fn sha256_hex(s: &str) -> String {
 }
 
 /// Parses `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|±HH:MM]` into microseconds since
-/// the epoch (UTC). `None` for anything else.
+/// the epoch (UTC). `None` for anything else, a day its month does not have
+/// (`2026-02-30`) included: the same strict parser as data and `--now`.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let num = |t: &str| -> Option<i64> {
-        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| t.parse().ok())
-            .flatten()
-    };
-    let (date, rest) = s.split_at(s.len().min(10));
-    let mut parts = date.split('-');
-    let (y, m, d) = (
-        num(parts.next()?)?,
-        num(parts.next()?)?,
-        num(parts.next()?)?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let mut micros = days_from_civil(y, m, d) * 24 * MICROS_PER_HOUR;
-    let rest = rest.trim_start_matches(['T', ' ']);
-    if rest.is_empty() {
-        return Some(micros);
-    }
-    let (time, offset) = match rest.find(['Z', '+', '-']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let mut hms = time.split(':');
-    let h = num(hms.next()?)?;
-    let mi = num(hms.next()?)?;
-    let (sec, frac) = match hms.next() {
-        Some(sec) => match sec.split_once('.') {
-            Some((s, f)) => (num(s)?, f),
-            None => (num(sec)?, ""),
-        },
-        None => (0, ""),
-    };
-    let frac_micros = if frac.is_empty() {
-        0
-    } else {
-        let digits: String = frac.chars().chain("000000".chars()).take(6).collect();
-        num(&digits)?
-    };
-    micros += ((h * 60 + mi) * 60 + sec) * 1_000_000 + frac_micros;
-    match offset {
-        "" | "Z" => {}
-        o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = o[1..].split_once(':')?;
-            micros -= sign * (num(oh)? * 60 + num(om)?) * 60_000_000;
-        }
-    }
-    Some(micros)
+    crate::time::parse_timestamp(s)
 }
 
 /// Parses a CEL duration such as `90s`, `1h30m`, `-2h`, `1.5h` into
@@ -556,17 +507,6 @@ pub fn parse_duration(s: &str) -> Option<i64> {
             };
     }
     Some((sign * total).round() as i64)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -668,6 +608,9 @@ mod tests {
             "offsets"
         );
         assert_eq!(parse_timestamp("nope"), None);
+        // Days a month does not have are refused, never rolled over.
+        assert_eq!(parse_timestamp("2026-02-30T00:00:00Z"), None);
+        assert_eq!(parse_timestamp("2026-11-31"), None);
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub mod io;
 pub mod lock;
 pub mod report;
 pub mod state;
-pub mod time;
+// Timestamps are shared with the CEL interpreter: one parser for both.
+pub use crate::time;
 
 #[cfg(feature = "engine")]
 pub mod engine;

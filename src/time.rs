@@ -1,6 +1,8 @@
 //! Timestamps as microseconds since the Unix epoch (UTC), and the small
-//! parsers `run` needs: RFC 3339 instants in data and on the command line,
-//! and durations such as `26h` or `8d` in `max_age`.
+//! parsers they need: RFC 3339 instants in data, on the command line and in
+//! CEL's `timestamp("...")` (one strict parser for all three, so the
+//! interpreter, the checker and the run agree on which dates exist), and
+//! durations such as `26h` or `8d` in `max_age`.
 //!
 //! Pure functions; the clock is read only by the CLI.
 
