@@ -758,8 +758,9 @@ fn file_format(plan: &Plan, activation: &ActivationPlan) -> FileFormat {
         if let Some(SettingPlan::Text(fmt)) = dest.settings.get("format") {
             f.format = fmt.clone();
         }
-        if let Some(SettingPlan::Bool(g)) = dest.settings.get("gzip") {
-            f.gzip = *g;
+        // The catalog's `compression` (none | gzip); check refuses others.
+        if let Some(SettingPlan::Text(c)) = dest.settings.get("compression") {
+            f.gzip = c == "gzip";
         }
         if let Some(SettingPlan::Bool(escape)) = dest.settings.get("formula_escape") {
             f.formula_escape = *escape;
