@@ -1,6 +1,6 @@
 //! The built-in vocabulary: core data-usage labels, core marketing actions and
-//! core policies, as the platform that accord mirrors ships them
-//! (REFERENCE.md). Projects add their own with `[label.*]`,
+//! core policies, as the platform that accord mirrors ships them.
+//! Projects add their own with `[label.*]`,
 //! `[marketing_action.*]` and `[policy.*]`.
 
 /// Core labels with their meaning.

@@ -16,7 +16,7 @@
 //!
 //! The catalog says what a destination *can* take; checking a spec against it
 //! is the resolver's job, and normalising and hashing identities is `run`'s.
-//! Facts come from REFERENCE.md; where it is silent, from the vendors' public
+//! Facts come from the platform's published reference; where it is silent, from the vendors' public
 //! documentation, marked as such in `table.rs`.
 
 mod render;
@@ -224,7 +224,7 @@ impl ScheduleKind {
     }
 
     /// Whether this schedule can carry `mode`: full exports run at most
-    /// daily (REFERENCE.md), incremental ones at any schedule.
+    /// daily (the platform's rule), incremental ones at any schedule.
     pub fn allows(self, mode: ExportMode) -> bool {
         match mode {
             ExportMode::Incremental => true,
@@ -317,7 +317,7 @@ pub struct DestinationType {
 }
 
 /// The identity namespaces the catalog's identity columns draw from: the
-/// namespaces of SPEC.md plus the device and vendor identifiers ad platforms
+/// namespaces of the spec language plus the device and vendor identifiers ad platforms
 /// match on.
 pub const NAMESPACES: &[&str] = &[
     "company_name",

@@ -1,7 +1,7 @@
 //! The catalog table: one entry per built-in destination type, sorted by name.
 //!
-//! Facts marked "REFERENCE" come from REFERENCE.md. Facts marked "vendor doc"
-//! come from the vendor's public documentation because REFERENCE.md is silent;
+//! Facts marked "REFERENCE" come from the platform's published reference. Facts marked "vendor doc"
+//! come from the vendor's public documentation because the platform's reference is silent;
 //! they are plausible defaults, kept where a reviewer can question them. A
 //! limit the vendor ties to the customer's edition or contract is `None`
 //! rather than a guess.
@@ -41,7 +41,7 @@ const FILE_LIMITS: Limits = Limits {
 
 // Batch-evaluated audiences (every account audience with person or activity
 // conditions) reach a streaming destination once per evaluation, which is
-// daily; so streaming types accept `daily` as well as `streaming`. SPEC.md's own
+// daily; so streaming types accept `daily` as well as `streaming`. The spec language's own
 // LinkedIn example uses `daily@02:00`. They push changes, so only incremental.
 const STREAMING_SCHEDULES: &[ScheduleKind] = &[ScheduleKind::Streaming, ScheduleKind::Daily];
 const BATCH_SCHEDULES: &[ScheduleKind] = &[

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// The core marketing actions of REFERENCE.md; implied actions must be core,
+/// The platform's core marketing actions; implied actions must be core,
 /// since a project's custom actions do not exist when the catalog is built.
 const CORE_ACTIONS: &[&str] = &[
     "analytics",

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::plan::{ActivationPlan, Plan, SettingPlan};
 
-/// File names are cut to this many characters (REFERENCE.md: names <= 255).
+/// File names are cut to this many characters (the platform's limit: names <= 255).
 const MAX_FILE_NAME: u32 = 255;
 /// Files split at this many rows when the destination sets no other limit.
 const DEFAULT_ROWS_PER_FILE: u64 = 5_000_000;

@@ -5,7 +5,7 @@
 //! audience and split part) and of the person query (one row per person, for
 //! person audiences), or the expressions that cannot be lowered.
 //!
-//! Shape, following DESIGN.md "Evaluation: how audiences run fast":
+//! Shape (one feature table for every audience; see docs/render.md):
 //! `v_<schema>` views add to each table its link keys and its feature
 //! columns (one aggregate per distinct sub-predicate, one pass per child
 //! table); `c_<n>` layers add computed attributes in dependency order;

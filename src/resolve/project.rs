@@ -16,7 +16,7 @@ pub enum Enforcement {
     Warn,
 }
 
-/// Platform guardrails (REFERENCE.md), overridable in `[guardrails]`.
+/// Platform guardrails (the platform's), overridable in `[guardrails]`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Guardrails {
     pub max_audiences: u64,
