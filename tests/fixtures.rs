@@ -18,15 +18,11 @@ use accord::cli::HumanStyle;
 use accord::cli::output;
 use accord::compile::{self, Options};
 
+#[path = "support/folders.rs"]
+mod folders;
+
 fn fixture_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("tests/fixtures exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
+    folders::fixture_folders("fixtures")
 }
 
 fn name(dir: &Path) -> String {

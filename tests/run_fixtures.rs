@@ -30,18 +30,11 @@ use std::process::Command;
 #[path = "support/temp.rs"]
 mod temp;
 
-fn fixtures_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_fixtures")
-}
+#[path = "support/folders.rs"]
+mod folders;
 
 fn fixture_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_root())
-        .expect("tests/run_fixtures exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
+    folders::fixture_folders("run_fixtures")
 }
 
 fn name(dir: &Path) -> String {
