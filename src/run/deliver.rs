@@ -77,72 +77,9 @@ pub struct Rows {
     pub rows: Vec<Vec<Value>>,
 }
 
-/// Why an identity could not be hashed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HashError {
-    Missing,
-    Invalid(&'static str),
-}
-
-/// Trim and lower-case; for gmail.com and googlemail.com also drop dots and
-/// a `+suffix` in the local part (as The Trade Desk and Google require).
-pub fn normalize_email(email: &str) -> Result<String, HashError> {
-    let e = email.trim().to_lowercase();
-    if e.is_empty() {
-        return Err(HashError::Missing);
-    }
-    let Some((local, domain)) = e.rsplit_once('@') else {
-        return Err(HashError::Invalid("email without @"));
-    };
-    if local.is_empty() || domain.is_empty() {
-        return Err(HashError::Invalid("email without local part or domain"));
-    }
-    if domain == "gmail.com" || domain == "googlemail.com" {
-        let local = local.split('+').next().unwrap_or(local).replace('.', "");
-        return Ok(format!("{local}@{domain}"));
-    }
-    Ok(e)
-}
-
-/// E.164: `+` and 8 to 15 digits; spaces, dashes, dots and brackets dropped.
-pub fn normalize_phone(phone: &str) -> Result<String, HashError> {
-    let p = phone.trim();
-    if p.is_empty() {
-        return Err(HashError::Missing);
-    }
-    let digits: String = p.chars().filter(|c| c.is_ascii_digit()).collect();
-    let ok_chars = p
-        .chars()
-        .all(|c| c.is_ascii_digit() || " -.()+".contains(c));
-    if !p.starts_with('+') || !ok_chars || !(8..=15).contains(&digits.len()) {
-        return Err(HashError::Invalid("phone number not in E.164 form"));
-    }
-    Ok(format!("+{digits}"))
-}
-
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Applies a mapping's transform (`none`, `hash_email`, `hash_phone`).
-pub fn transform(kind: &str, value: &Value) -> Result<Value, HashError> {
-    let text = match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    };
-    match kind {
-        "hash_email" => {
-            let t = text.ok_or(HashError::Missing)?;
-            Ok(Value::String(sha256_hex(normalize_email(&t)?.as_bytes())))
-        }
-        "hash_phone" => {
-            let t = text.ok_or(HashError::Missing)?;
-            Ok(Value::String(sha256_hex(normalize_phone(&t)?.as_bytes())))
-        }
-        _ => Ok(value.clone()),
-    }
 }
 
 fn cell_text(v: &Value) -> String {
@@ -387,34 +324,6 @@ pub fn write_manifest(
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn hashes_normalised_identities() {
-        assert_eq!(
-            normalize_email("  John.Doe+ads@GMail.com ").unwrap(),
-            "johndoe@gmail.com"
-        );
-        assert_eq!(
-            normalize_email("Ann@Example.com").unwrap(),
-            "ann@example.com"
-        );
-        assert_eq!(normalize_email(" "), Err(HashError::Missing));
-        assert!(matches!(
-            normalize_email("nope"),
-            Err(HashError::Invalid(_))
-        ));
-        assert_eq!(
-            normalize_phone("+1 (296) 161-2544").unwrap(),
-            "+12961612544"
-        );
-        assert!(normalize_phone("2961612544").is_err());
-        // sha256("ann@example.com")
-        assert_eq!(
-            transform("hash_email", &json!("ANN@example.com")).unwrap(),
-            json!(sha256_hex(b"ann@example.com"))
-        );
-        assert_eq!(transform("none", &json!(3)).unwrap(), json!(3));
-    }
 
     #[test]
     fn csv_quotes_and_splits() {
