@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::source::PROJECT_FILE;
 use crate::source::{BrokenLink, SourceFile, SourceSet};
-use crate::syntax::PROJECT_FILE;
 
 /// Folders below the project root that hold output, never specs.
 pub const OUTPUT_FOLDERS: &[&str] = &["out", "build", "target"];

@@ -7,6 +7,9 @@
 
 use std::ops::Range;
 
+/// The file that holds project-wide settings; its folder is the project.
+pub const PROJECT_FILE: &str = "accord.toml";
+
 /// Index of a file in its [`SourceSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct SourceId(pub u32);

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::diag::{Diagnostic, codes};
+use crate::source::PROJECT_FILE;
 use crate::source::{SourceSet, Span};
-use crate::syntax::{PROJECT_FILE, Sp, Syntax};
+use crate::syntax::{Sp, Syntax};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -28,11 +28,8 @@ pub use schema::{Field, Link, Schema};
 use toml::de::{DeTable, DeValue};
 
 use crate::diag::{Diagnostic, codes};
-use crate::source::{SourceId, SourceSet, Span};
+use crate::source::{PROJECT_FILE, SourceId, SourceSet, Span};
 use reader::{Cx, definitions};
-
-/// The file that holds project-wide settings.
-pub const PROJECT_FILE: &str = "accord.toml";
 
 /// Every definition of a project, as written.
 #[derive(Clone, Debug, Default)]
