@@ -1,22 +1,29 @@
 //! accord: a governance-first compiler for B2B account audience activation.
 //!
-//! The pipeline, in order (each stage is a module; data flows one way):
+//! The pipeline, in order (each stage is a module; data flows one way, and
+//! `tests/layering.rs` fails when a module uses a later one; the whole stack,
+//! with what each module takes and gives, is in docs/architecture.md):
 //!
 //! ```text
-//! load      files on disk   -> SourceSet   (the only reader of spec files)
-//! syntax    SourceSet       -> Syntax      (spanned spec definitions) + diagnostics
-//! resolve   Syntax          -> Model       (names bound, CEL type-checked) + diagnostics
-//! govern    Model + env     -> Verdicts    (policies, consent, waivers, with lineage)
-//! plan      Model + Verdicts-> Plan        (deterministic, fingerprinted IR)
-//! diff      Plan, Plan      -> PlanDiff    (what a change does, for review)
-//! render    Plan + templates-> Jobs        (SQL per dialect, delivery manifests)
+//! load      files on disk    -> SourceSet  (the only reader of spec files)
+//! syntax    SourceSet        -> Syntax     (spanned spec definitions) + diagnostics
+//! resolve   Syntax           -> Model      (names bound, CEL checked once into typed trees) + diagnostics
+//! govern    Model + env      -> Verdicts   (policies, consent, waivers, with lineage)
+//! plan      Model + Verdicts -> Plan       (deterministic, fingerprinted IR)
+//! semantics typed trees      -> values     (the reference meaning of expressions, audiences, exports)
+//! render    Plan + templates -> Jobs       (SQL per dialect, delivery manifests)
+//! diff      Plan, Plan       -> PlanDiff   (what a change does, for review)
+//! run       Plan + Jobs + data -> RunReport (behind the `engine` feature)
 //! ```
 //!
-//! `cel::eval` is the reference semantics of every CEL expression; the SQL
-//! that `render` emits agrees with it (tests/render_duckdb.rs).
+//! The SQL that `render` emits agrees with `semantics` (the differential
+//! tests run both on the same data).
 //!
 //! Front-end stages never fail: they return their output plus diagnostics.
-//! Only `load` and the CLI touch the filesystem or the clock.
+//! Only `load` reads spec files; only `run` and the CLI touch other files.
+//! The evaluation time (`now`, `today`) comes from the CLI as a value; the
+//! run reads the wall clock only to stamp its lock and a monotonic clock to
+//! time its phases, so two runs at one `--now` deliver the same changes.
 
 pub mod builtins;
 pub mod catalog;
