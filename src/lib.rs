@@ -12,8 +12,9 @@
 //! render    Plan + templates-> Jobs        (SQL per dialect, delivery manifests)
 //! ```
 //!
-//! `cel::eval` is the reference semantics of every CEL expression; the SQL
-//! that `render` emits agrees with it (tests/render_duckdb.rs).
+//! `semantics` is the reference meaning of every CEL expression, audience
+//! and export; the SQL that `render` emits agrees with it
+//! (tests/render_duckdb.rs).
 //!
 //! Front-end stages never fail: they return their output plus diagnostics.
 //! Only `load` and the CLI touch the filesystem or the clock.
@@ -27,11 +28,13 @@ pub mod diag;
 pub mod diff;
 pub mod duration;
 pub mod govern;
+pub mod hash;
 pub mod load;
 pub mod plan;
 pub mod render;
 pub mod resolve;
 pub mod run;
+pub mod semantics;
 pub mod source;
 pub mod syntax;
 pub mod time;
