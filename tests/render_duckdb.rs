@@ -58,6 +58,16 @@ fn duckdb_sql_agrees_with_the_interpreter_on_edge_cases() {
     assert!(text("gold_linkedin").contains("\"omega.example\""));
     let gmail = accord::hash::sha256_hex("janedoe@gmail.com");
     assert!(text("ttd_crm").contains(&gmail), "{}", text("ttd_crm"));
+    // googlemail.com is gmail.com (dots, `+suffix` and domain); an address
+    // with a second `@` is not a gmail address, only lower-cased.
+    for address in ["jsmith@gmail.com", "x.y@gmail.com@other.example"] {
+        let hash = accord::hash::sha256_hex(address);
+        assert!(
+            text("ttd_crm").contains(&hash),
+            "{address}: {}",
+            text("ttd_crm")
+        );
+    }
     // Phones that are not E.164 after normalisation leave as a missing
     // identity (NULL), valid ones hashed with `+` and their digits.
     let phone = |person: &str| -> Vec<serde_json::Value> {

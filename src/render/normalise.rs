@@ -6,14 +6,21 @@ pub use crate::semantics::normalise::{applies_to_raw, prepare, rule};
 
 use super::dialect::Dialect;
 use crate::catalog::Normalise;
+use crate::semantics::normalise;
 
-/// The gmail rule in SQL over an expression, as `normalise::gmail`.
+/// The gmail rule in SQL over an expression, as `normalise::gmail`: an
+/// address with one `@` and a gmail domain loses the dots and `+suffix` of
+/// its local part and gets the domain `gmail.com`. The pattern is anchored
+/// and has no backslash, so it reads the same in every dialect.
 pub fn gmail_sql(d: &dyn Dialect, email: &str) -> String {
     let e = format!("LOWER({})", d.trim(email));
     let local = d.split_part(&e, "@", 1);
+    let domains = normalise::GMAIL_DOMAINS
+        .map(|domain| domain.replace('.', "[.]"))
+        .join("|");
     format!(
-        "(CASE WHEN {} = 'gmail.com' THEN REPLACE({}, '.', '') || '@gmail.com' ELSE {e} END)",
-        d.email_domain(&e),
+        "(CASE WHEN {} THEN REPLACE({}, '.', '') || '@gmail.com' ELSE {e} END)",
+        d.regex_match(&e, &d.string(&format!("^[^@]*@({domains})$"))),
         d.split_part(&local, "+", 1)
     )
 }

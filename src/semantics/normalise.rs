@@ -85,12 +85,20 @@ pub fn email(s: &str) -> String {
     s.trim_ascii().to_lowercase()
 }
 
-/// The gmail rule on a trimmed, lower-cased address: for `gmail.com`, the
-/// local part loses its dots and any `+suffix`.
+/// The domains the gmail rule applies to: Google serves `googlemail.com`
+/// as the same mailboxes as `gmail.com`.
+pub const GMAIL_DOMAINS: [&str; 2] = ["gmail.com", "googlemail.com"];
+
+/// The gmail rule on a trimmed, lower-cased address with one `@`: for
+/// `gmail.com` and `googlemail.com`, the local part loses its dots and any
+/// `+suffix` and the domain becomes `gmail.com`, so every spelling of one
+/// mailbox hashes alike. Any other address is only trimmed and lower-cased.
 pub fn gmail(address: &str) -> String {
     let e = email(address);
     match e.split_once('@') {
-        Some((local, "gmail.com")) => {
+        // The domain is all after the first `@`: an address with a second
+        // `@` is not a gmail address (as the SQL's anchored pattern).
+        Some((local, domain)) if GMAIL_DOMAINS.contains(&domain) => {
             let local = local.split('+').next().unwrap_or(local).replace('.', "");
             format!("{local}@gmail.com")
         }
@@ -152,6 +160,14 @@ mod tests {
     fn gmail_drops_dots_and_suffix_only_for_gmail() {
         assert_eq!(gmail(" Jane.Doe+ads@GMail.com "), "janedoe@gmail.com");
         assert_eq!(gmail("jane.doe+x@example.com"), "jane.doe+x@example.com");
+    }
+
+    #[test]
+    fn googlemail_is_gmail() {
+        assert_eq!(gmail("Jane.Doe+ads@GoogleMail.com"), "janedoe@gmail.com");
+        // A second `@`: not an address at gmail.com, left as it is.
+        assert_eq!(gmail("a.b@gmail.com@x.example"), "a.b@gmail.com@x.example");
+        assert_eq!(gmail("a.b@x@gmail.com"), "a.b@x@gmail.com");
     }
 
     #[test]
