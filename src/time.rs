@@ -214,6 +214,43 @@ pub fn parse_duration(text: &str) -> Option<Micros> {
     crate::duration::parse_micros(text).ok()
 }
 
+/// Parses a CEL duration such as `90s`, `1h30m`, `-2h`, `1.5h` into
+/// microseconds. Units: `h`, `m`, `s`, `ms`, `us`. `None` for anything else.
+/// One parser for the checker (literal ranges), the lowering and the
+/// interpreter, so they agree on every `duration("...")`.
+pub fn parse_cel_duration(s: &str) -> Option<Micros> {
+    let s = s.trim();
+    let (sign, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, s),
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let (unit, len) = ["ms", "us", "h", "m", "s"]
+            .iter()
+            .find(|u| rest.starts_with(**u))
+            .map(|u| (*u, u.len()))?;
+        rest = &rest[len..];
+        total += value
+            * match unit {
+                "h" => 3_600_000_000.0,
+                "m" => 60_000_000.0,
+                "s" => 1_000_000.0,
+                "ms" => 1_000.0,
+                _ => 1.0,
+            };
+    }
+    Some((sign * total).round() as i64)
+}
+
 /// A duration for people: `3d 4h`, `26h`, `12m`, `40s`.
 pub fn format_duration(d: Micros) -> String {
     let s = d / MICROS_PER_SECOND;

@@ -13,9 +13,10 @@ use std::path::Path;
 use std::process::Command;
 use std::rc::Rc;
 
-use accord::cel::eval::parse_timestamp;
 use accord::compile::{self, Options};
-use accord::render::{self, semantics};
+use accord::render;
+use accord::semantics;
+use accord::time::parse_timestamp;
 
 const NOW: &str = "2026-11-28T00:00:00Z";
 
@@ -55,8 +56,18 @@ fn duckdb_sql_agrees_with_the_interpreter_on_edge_cases() {
     // LinkedIn gets the bare domain, the Trade Desk the gmail-normalised hash.
     let text = |name: &str| exports[name].to_string();
     assert!(text("gold_linkedin").contains("\"omega.example\""));
-    let gmail = accord::cel::eval::sha256_hex("janedoe@gmail.com");
+    let gmail = accord::hash::sha256_hex("janedoe@gmail.com");
     assert!(text("ttd_crm").contains(&gmail), "{}", text("ttd_crm"));
+    // googlemail.com is gmail.com (dots, `+suffix` and domain); an address
+    // with a second `@` is not a gmail address, only lower-cased.
+    for address in ["jsmith@gmail.com", "x.y@gmail.com@other.example"] {
+        let hash = accord::hash::sha256_hex(address);
+        assert!(
+            text("ttd_crm").contains(&hash),
+            "{address}: {}",
+            text("ttd_crm")
+        );
+    }
     // Phones that are not E.164 after normalisation leave as a missing
     // identity (NULL), valid ones hashed with `+` and their digits.
     let phone = |person: &str| -> Vec<serde_json::Value> {
@@ -68,7 +79,7 @@ fn duckdb_sql_agrees_with_the_interpreter_on_edge_cases() {
             .map(|row| row[4].clone())
             .collect()
     };
-    let valid = accord::cel::eval::sha256_hex("+15550100001");
+    let valid = accord::hash::sha256_hex("+15550100001");
     assert!(phone("P01").iter().all(|p| p == &serde_json::json!(valid)));
     for invalid in ["P02", "P05", "P06", "P07", "P13"] {
         assert!(
@@ -538,8 +549,8 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
     result["exports"].clone()
 }
 
-fn json_of(v: &accord::cel::eval::Value) -> serde_json::Value {
-    use accord::cel::eval::Value;
+fn json_of(v: &accord::semantics::Value) -> serde_json::Value {
+    use accord::semantics::Value;
     match v {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::json!(b),

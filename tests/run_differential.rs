@@ -18,7 +18,8 @@ use std::rc::Rc;
 
 use accord::compile::{self, Options};
 use accord::plan::{AudienceDefinition, AudiencePlan, Plan, SourcePlan};
-use accord::render::{self, lower::audience_column, semantics};
+use accord::render;
+use accord::semantics::{self, audience_column};
 use rng::Rng;
 
 const NOW: &str = "2026-11-28T12:00:00Z";
@@ -395,7 +396,7 @@ type Predicate = fn(&Plan, &str, &str, u32, &mut Rng) -> String;
 
 fn random_rules(stream: u64, predicate: Predicate, words: &[&str]) {
     let base = sample_plan();
-    let model = render::query::Model::new(&base);
+    let model = semantics::Model::new(&base);
     let account = model.account.clone();
     let mut checked = 0;
     for seed in 1..=4u64 {

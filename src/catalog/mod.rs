@@ -63,8 +63,9 @@ pub enum Normalise {
     Trim,
     /// Trimmed and lower-cased.
     EmailLower,
-    /// Trimmed and lower-cased; for `gmail.com` addresses the dots and any
-    /// `+suffix` of the local part are also dropped.
+    /// Trimmed and lower-cased; for `gmail.com` and `googlemail.com`
+    /// addresses the dots and any `+suffix` of the local part are also
+    /// dropped and the domain becomes `gmail.com`.
     EmailGmail,
     /// Trimmed, lower-cased, scheme, path and a leading `www.` dropped.
     Domain,

@@ -215,7 +215,9 @@ fn normalise(n: Normalise) -> &'static str {
         Normalise::None => "none",
         Normalise::Trim => "trim",
         Normalise::EmailLower => "trim, lowercase",
-        Normalise::EmailGmail => "trim, lowercase, gmail.com drops dots and +suffix",
+        Normalise::EmailGmail => {
+            "trim, lowercase, gmail.com (and googlemail.com) drops dots and +suffix"
+        }
         Normalise::Domain => "trim, lowercase, drop scheme, path and www.",
         Normalise::PhoneE164 => "E.164",
     }

@@ -977,7 +977,7 @@ impl<'a> Checker<'a> {
         let range = self.range(arg.id);
         match name {
             "duration" => {
-                let too_long = super::eval::parse_duration(value).is_none_or(|micros| {
+                let too_long = crate::time::parse_cel_duration(value).is_none_or(|micros| {
                     micros.unsigned_abs() / MICROS_PER_DAY > MAX_DURATION_DAYS
                 });
                 if too_long {
@@ -993,7 +993,7 @@ impl<'a> Checker<'a> {
                 }
             }
             "timestamp" => {
-                let micros = super::eval::parse_timestamp(value);
+                let micros = crate::time::parse_timestamp(value);
                 if micros.is_none_or(|t| !TIMESTAMP_RANGE.contains(&t)) {
                     self.error(
                         LITERAL_OUT_OF_RANGE,

@@ -15,7 +15,6 @@
 pub mod check;
 pub mod depth;
 pub mod env;
-pub mod eval;
 mod functions;
 mod ranges;
 pub mod spans;

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::hash;
+
 use super::ir::*;
 use crate::catalog::{self, Delivery, Rows};
 use crate::govern::{self, Verdict, Verdicts};
@@ -476,8 +478,7 @@ pub fn fingerprint_of<T: serde::Serialize>(node: &T) -> String {
     let mut writer = HashWriter(Sha256::new());
     // Serialising plain data into a writer that never fails cannot fail.
     let _ = serde_json::to_writer(&mut writer, node);
-    let digest = writer.0.finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hash::hex(&writer.0.finalize())
 }
 
 /// What the plan's fingerprint is computed over: every scalar of the plan,

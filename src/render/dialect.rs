@@ -210,7 +210,7 @@ impl Dialect for DataFusion {
     }
     fn regex_pattern(&self, pattern: &str) -> String {
         // DataFusion's regexes are the Rust crate's, with Unicode classes.
-        crate::cel::eval::ascii_classes(pattern)
+        crate::semantics::eval::ascii_classes(pattern)
     }
     fn regex_match(&self, s: &str, pattern: &str) -> String {
         // DataFusion rewrites `REGEXP_LIKE` with a literal pattern into

@@ -17,12 +17,13 @@
 //! "excluded by consent" from a rendered job instead of re-deriving it.
 
 use super::dialect::Dialect;
-use super::lower::{Binding, Features, Lowerer, Scope, audience_column};
+use super::lower::{Binding, Features, Lowerer, Scope};
 use super::normalise;
 use super::query::{LowerError, Model, Site};
 use super::views::{account_link, account_relation, link_column, view};
 use crate::catalog::Normalise;
 use crate::plan::ActivationPlan;
+use crate::semantics::audience_column;
 
 /// The rendered queries of one activation.
 #[derive(Debug)]

@@ -8,7 +8,7 @@
 //! aggregated in one pass over the people table together with every other
 //! feature over people. Identical sub-predicates share one column.
 //!
-//! Missing values follow `cel::eval`: every boolean is lowered to a value
+//! Missing values follow `semantics::eval`: every boolean is lowered to a value
 //! that is never NULL (`COALESCE(cmp, FALSE)`), so `NOT` and `OR` agree with
 //! the interpreter on missing fields.
 
@@ -18,6 +18,7 @@ use super::dialect::Dialect;
 use super::normalise;
 use crate::cel::Type;
 use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
+use crate::semantics::audience_column;
 
 /// What a variable stands for in SQL.
 #[derive(Clone, Debug)]
@@ -134,12 +135,6 @@ pub struct Lowerer<'a> {
     /// Schema name -> (link name -> (target schema, reverse collection)).
     pub links: &'a BTreeMap<String, BTreeMap<String, (String, Option<String>)>>,
     pub features: Features,
-}
-
-/// The column of an audience (or split part) in membership tables: part
-/// names join with `__` because some engines forbid dots in column names.
-pub fn audience_column(name: &str) -> String {
-    name.replace('.', "__")
 }
 
 type R = Result<String, String>;
@@ -383,7 +378,7 @@ impl Lowerer<'_> {
                     },
                 ],
             ) = (func == "duration", args.as_slice())
-            && let Some(micros) = crate::cel::eval::parse_duration(text)
+            && let Some(micros) = crate::time::parse_cel_duration(text)
             && micros % 1_000_000 == 0
         {
             return Ok(self.dialect.interval(micros / 1_000_000, "SECOND"));
@@ -458,7 +453,7 @@ impl Lowerer<'_> {
                 format!("CAST({s} AS {})", d.type_name("double"))
             }
             ("timestamp", [_]) => match &args[0].node {
-                Node::Str(text) => match crate::cel::eval::parse_timestamp(text) {
+                Node::Str(text) => match crate::time::parse_timestamp(text) {
                     // The instant in UTC, in the one form every dialect
                     // reads: an offset in the literal is applied here.
                     Some(micros) => d.timestamp(

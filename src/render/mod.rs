@@ -13,7 +13,6 @@ pub mod lower;
 pub mod manifest;
 pub mod normalise;
 pub mod query;
-pub mod semantics;
 pub mod templates;
 pub mod views;
 

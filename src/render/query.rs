@@ -15,10 +15,10 @@
 use std::collections::BTreeMap;
 
 use super::dialect::Dialect;
-use super::lower::{Binding, Features, Lowerer, Scope, audience_column};
+use super::lower::{Binding, Features, Lowerer, Scope};
 use super::views::{account_link, link_column, views};
-use crate::cel::{CelEnv, Scope as CelScope, typed};
 use crate::plan::{AudienceDefinition, Plan, SplitPlan};
+use crate::semantics::{self, audience_column, audience_order, computed_order};
 
 /// An expression that cannot be lowered: where it is and why.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,29 +48,16 @@ pub enum Site {
     Consent(String),
 }
 
-/// The schema graph the lowering needs.
+/// The schema graph the lowering needs: the plan as the interpreter reads
+/// it (`semantics::Model`, which it derefs to), plus the links.
 pub struct Model<'a> {
-    pub plan: &'a Plan,
-    pub env: CelEnv,
+    pub base: semantics::Model<'a>,
     /// Schema -> link name -> (target schema, reverse collection name).
     pub links: BTreeMap<String, BTreeMap<String, (String, Option<String>)>>,
-    pub account: String,
-    pub person: Option<String>,
-    /// Typed trees by (expression, person scope): every dialect and every
-    /// export lowers the same expressions, and parsing CEL is the expensive
-    /// part, so each is parsed and typed once per plan.
-    typed:
-        std::cell::RefCell<std::collections::HashMap<(String, bool), Result<typed::Typed, String>>>,
 }
 
 impl<'a> Model<'a> {
     pub fn new(plan: &'a Plan) -> Model<'a> {
-        let by_class = |class: &str| {
-            plan.schemas
-                .iter()
-                .find(|(_, s)| s.class == class)
-                .map(|(n, _)| n.clone())
-        };
         let links = plan
             .schemas
             .iter()
@@ -84,37 +71,17 @@ impl<'a> Model<'a> {
             })
             .collect();
         Model {
-            plan,
-            env: typed::env_from_plan(plan),
+            base: semantics::Model::new(plan),
             links,
-            account: by_class("account").unwrap_or_else(|| "account".into()),
-            person: by_class("person"),
-            typed: Default::default(),
         }
     }
+}
 
-    pub fn key(&self, schema: &str) -> String {
-        self.plan
-            .schemas
-            .get(schema)
-            .and_then(|s| s.key.clone())
-            .unwrap_or_else(|| "id".into())
-    }
+impl<'a> std::ops::Deref for Model<'a> {
+    type Target = semantics::Model<'a>;
 
-    /// Parses and types an expression in the account or person scope.
-    pub fn typed(&self, expr: &str, person: bool) -> Result<typed::Typed, String> {
-        let key = (expr.to_string(), person);
-        if let Some(found) = self.typed.borrow().get(&key) {
-            return found.clone();
-        }
-        let scope = if person {
-            CelScope::person()
-        } else {
-            CelScope::account()
-        };
-        let built = typed::build(expr, &self.env, &scope);
-        self.typed.borrow_mut().insert(key, built.clone());
-        built
+    fn deref(&self) -> &semantics::Model<'a> {
+        &self.base
     }
 }
 
@@ -555,53 +522,6 @@ fn assemble(ctes: &[(String, String)], select: &str) -> String {
         .map(|(name, sql)| format!("{name} AS (\n  {sql}\n)"))
         .collect();
     format!("WITH\n{}\n{select}\n", with.join(",\n"))
-}
-
-/// Computed attributes, each after the computed attributes it reads.
-pub fn computed_order(plan: &Plan) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    let mut pending: Vec<&String> = plan.computed.keys().collect();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|key| {
-            let ready = plan.computed[*key]
-                .reads
-                .iter()
-                .all(|r| !plan.computed.contains_key(r) || done.contains(r) || r == *key);
-            if ready {
-                done.push((*key).clone());
-            }
-            !ready
-        });
-        if pending.len() == before {
-            // A cycle is a resolve error; keep going deterministically.
-            done.extend(pending.drain(..).cloned());
-        }
-    }
-    done
-}
-
-/// Audiences, each after those it depends on; ties by name.
-pub fn audience_order(plan: &Plan) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    let mut pending: Vec<&String> = plan.audiences.keys().collect();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|name| {
-            let ready = plan.audiences[*name]
-                .depends_on
-                .iter()
-                .all(|d| done.contains(d) || !plan.audiences.contains_key(d));
-            if ready {
-                done.push((*name).clone());
-            }
-            !ready
-        });
-        if pending.len() == before {
-            done.extend(pending.drain(..).cloned());
-        }
-    }
-    done
 }
 
 /// The membership columns of the audiences of `entity`, with split parts,

@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::io::{self, Faults};
 
@@ -75,11 +74,6 @@ pub struct FileRecord {
 pub struct Rows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn cell_text(v: &Value) -> String {
@@ -272,7 +266,7 @@ pub fn write_files(
             name,
             rows: chunk.len() as u64,
             bytes: bytes.len() as u64,
-            sha256: sha256_hex(&bytes),
+            sha256: crate::hash::sha256_hex(&bytes),
         });
     }
     Ok(records)

@@ -20,7 +20,7 @@ use crate::diag::codes;
 use crate::plan::{ActivationPlan, Plan, SettingPlan};
 use crate::render::Jobs;
 use crate::render::dialect::NOW_PLACEHOLDER;
-use crate::render::lower::audience_column;
+use crate::semantics::audience_column;
 
 /// The dialect of the embedded engine's jobs.
 const DIALECT: &str = "datafusion";
@@ -68,7 +68,7 @@ pub fn run(
         report.status = "failed".into();
         report.diagnostics.push(stop.clone());
         if report.run_id.is_empty() {
-            let digest = deliver::sha256_hex(stop.message.as_bytes());
+            let digest = crate::hash::sha256_hex(&stop.message);
             report.run_id = format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]);
         }
     }
@@ -263,7 +263,7 @@ fn run_locked(
         // The run id's suffix comes from what every activation evaluated
         // to, so two runs (previews too) that differ in content differ in id.
         let target_json = serde_json::to_vec(&target).map_err(|e| e.to_string())?;
-        let digest = deliver::sha256_hex(&target_json);
+        let digest = crate::hash::sha256_hex(&target_json);
         run_hash.update(digest.as_bytes());
         // The removal guard: "its members" are the members delivered last
         // time; the removals, the ones of them the new evaluation no longer
@@ -370,12 +370,7 @@ fn run_locked(
         }
         report.activations.insert(name.clone(), a);
     }
-    let run_digest: String = run_hash
-        .finalize()
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let run_digest = crate::hash::hex(&run_hash.finalize()[..4]);
     report.run_id = format!("{}-{run_digest}", time::compact_timestamp(options.now));
     report.phases_ms.insert(
         "activations".into(),

@@ -19,11 +19,11 @@ use serde_json::Value as Json;
 use super::engine::{self, Engine, ident, literal};
 use super::execute::evaluate;
 use super::time;
-use crate::cel::eval::{self, EvalCtx, Record, Value};
 use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
 use crate::plan::{AudienceDefinition, Plan};
 use crate::render::Jobs;
-use crate::render::query::Model;
+use crate::semantics::Model;
+use crate::semantics::eval::{self, EvalCtx, Record, Value};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Explanation {
@@ -531,6 +531,6 @@ fn account_record(
             _ => None,
         });
     attach(engine, plan, account_schema, &mut found, domain, 0)?;
-    crate::render::semantics::add_computed(plan, &mut found, now)?;
+    crate::semantics::add_computed(plan, &mut found, now)?;
     Ok(found.remove(0))
 }

@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use accord::cel::eval::{Record, Value, parse_timestamp};
 use accord::plan::Plan;
+use accord::semantics::{Record, Value};
+use accord::time::parse_timestamp;
 
 /// Typed rows per schema, in key order.
 pub type Tables = BTreeMap<String, Vec<BTreeMap<String, Value>>>;

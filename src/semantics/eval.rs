@@ -23,9 +23,10 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use sha2::{Digest, Sha256};
-
-use super::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
+use super::normalise;
+use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
+use crate::hash::sha256_hex;
+use crate::time::{parse_cel_duration, parse_timestamp};
 
 /// A runtime value. Timestamps and durations are microseconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,7 +99,7 @@ impl Eval<'_, '_> {
             Node::Field { base, name } => match self.eval(base, scope) {
                 Value::Entity(r) => match r.fields.get(name) {
                     Some(v) => v.clone(),
-                    None if matches!(e.ty, super::Type::List(_)) => Value::List(vec![]),
+                    None if matches!(e.ty, crate::cel::Type::List(_)) => Value::List(vec![]),
                     None => Value::Null,
                 },
                 _ => Value::Null,
@@ -301,7 +302,7 @@ fn call(func: &str, args: &[Value]) -> Value {
         ("days", [Int(n)]) => Value::Duration(n.saturating_mul(24 * MICROS_PER_HOUR)),
         ("hours", [Int(n)]) => Value::Duration(n.saturating_mul(MICROS_PER_HOUR)),
         ("timestamp", [Str(s)]) => parse_timestamp(s).map_or(Null, Value::Timestamp),
-        ("duration", [Str(s)]) => parse_duration(s).map_or(Null, Value::Duration),
+        ("duration", [Str(s)]) => parse_cel_duration(s).map_or(Null, Value::Duration),
         ("duration", [d @ Value::Duration(_)]) => d.clone(),
         ("timestamp", [t @ Value::Timestamp(_)]) => t.clone(),
         ("lower", [Str(s)]) => Str(s.to_lowercase()),
@@ -320,12 +321,12 @@ fn call(func: &str, args: &[Value]) -> Value {
         // missing, not the hash of a non-identity: the run counts the row
         // under "missing identity".
         ("hash_email", [Str(s)]) => {
-            present(normalise_email(s)).map_or(Null, |e| Str(sha256_hex(&e)))
+            present(normalise::email(s)).map_or(Null, |e| Str(sha256_hex(e)))
         }
-        ("hash_phone", [Str(s)]) => normalise_phone(s).map_or(Null, |p| Str(sha256_hex(&p))),
+        ("hash_phone", [Str(s)]) => normalise::phone(s).map_or(Null, |p| Str(sha256_hex(p))),
         // `hash_email` of a destination column under the gmail rule.
         ("hash_email_gmail", [Str(s)]) => {
-            present(crate::render::normalise::gmail(s)).map_or(Null, |e| Str(sha256_hex(&e)))
+            present(normalise::gmail(s)).map_or(Null, |e| Str(sha256_hex(e)))
         }
         ("string", [v]) => match v {
             Str(s) => Str(s.clone()),
@@ -440,73 +441,9 @@ pub fn ascii_classes(pattern: &str) -> String {
     out
 }
 
-/// Email normalisation before hashing: trimmed (of ASCII whitespace, as
-/// the SQL: a CSV line's `\r` too) and lower-cased.
-pub fn normalise_email(s: &str) -> String {
-    s.trim_ascii().to_lowercase()
-}
-
-/// E.164 normalisation before hashing: `+` then the digits only; `None`
-/// when that is not an E.164 number (8 to 15 digits, the first not 0).
-pub fn normalise_phone(s: &str) -> Option<String> {
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    let valid = (8..=15).contains(&digits.len()) && !digits.starts_with('0');
-    valid.then(|| format!("+{digits}"))
-}
-
 /// A normalised identity, `None` when nothing is left of it.
 fn present(normalised: String) -> Option<String> {
     (!normalised.is_empty()).then_some(normalised)
-}
-
-/// SHA-256 as lowercase hex.
-pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Parses `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|±HH:MM]` into microseconds since
-/// the epoch (UTC). `None` for anything else, a day its month does not have
-/// (`2026-02-30`) included: the same strict parser as data and `--now`.
-pub fn parse_timestamp(s: &str) -> Option<i64> {
-    crate::time::parse_timestamp(s)
-}
-
-/// Parses a CEL duration such as `90s`, `1h30m`, `-2h`, `1.5h` into
-/// microseconds. Units: `h`, `m`, `s`, `ms`, `us`. `None` for anything else.
-pub fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (sign, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (-1.0, r),
-        None => (1.0, s),
-    };
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let (unit, len) = ["ms", "us", "h", "m", "s"]
-            .iter()
-            .find(|u| rest.starts_with(**u))
-            .map(|u| (*u, u.len()))?;
-        rest = &rest[len..];
-        total += value
-            * match unit {
-                "h" => 3_600_000_000.0,
-                "m" => 60_000_000.0,
-                "s" => 1_000_000.0,
-                "ms" => 1_000.0,
-                _ => 1.0,
-            };
-    }
-    Some((sign * total).round() as i64)
 }
 
 #[cfg(test)]
@@ -615,11 +552,11 @@ mod tests {
 
     #[test]
     fn durations_parse_like_cel() {
-        assert_eq!(parse_duration("90s"), Some(90_000_000));
-        assert_eq!(parse_duration("1h30m"), Some(5_400_000_000));
-        assert_eq!(parse_duration("-2h"), Some(-7_200_000_000));
-        assert_eq!(parse_duration("1.5h"), Some(5_400_000_000));
-        assert_eq!(parse_duration("3 days"), None);
+        assert_eq!(parse_cel_duration("90s"), Some(90_000_000));
+        assert_eq!(parse_cel_duration("1h30m"), Some(5_400_000_000));
+        assert_eq!(parse_cel_duration("-2h"), Some(-7_200_000_000));
+        assert_eq!(parse_cel_duration("1.5h"), Some(5_400_000_000));
+        assert_eq!(parse_cel_duration("3 days"), None);
     }
 
     #[test]
@@ -629,7 +566,7 @@ mod tests {
             Value::Str(sha256_hex("a@b.example"))
         );
         assert_eq!(
-            normalise_phone("+1 (555) 010-0000").as_deref(),
+            normalise::phone("+1 (555) 010-0000").as_deref(),
             Some("+15550100000")
         );
     }
@@ -664,11 +601,11 @@ mod tests {
             "0044 20 7946 0000",
             "n/a",
         ] {
-            assert_eq!(normalise_phone(phone), None, "{phone}");
+            assert_eq!(normalise::phone(phone), None, "{phone}");
             assert_eq!(call("hash_phone", &[Value::Str(phone.into())]), Value::Null);
         }
         assert_eq!(
-            normalise_phone("+44 20 7946 0000").as_deref(),
+            normalise::phone("+44 20 7946 0000").as_deref(),
             Some("+442079460000")
         );
         assert_eq!(call("hash_email", &[Value::Str("  ".into())]), Value::Null);

@@ -10,13 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-mod export;
-
-pub use export::{ExportRow, Exported, export_rows};
-
-use super::lower::audience_column;
-use super::query::{Model, audience_order, computed_order};
-use crate::cel::eval::{self, EvalCtx, Record, Value, order, sha256_hex};
+use super::eval::{self, EvalCtx, Record, Value, order};
+use super::model::{Model, audience_column, audience_order, computed_order};
+use crate::hash::sha256_hex;
 use crate::plan::{AudienceDefinition, Plan, SplitPlan};
 
 /// Members (keys) per audience column.
@@ -25,7 +21,7 @@ pub type Memberships = BTreeMap<String, BTreeSet<String>>;
 /// The bucket 0..100 of a percent split: the first 8 hex digits of
 /// sha256(seed + ":" + key), as an unsigned integer, modulo 100.
 pub fn bucket(seed: &str, key: &str) -> u32 {
-    let hex = sha256_hex(&format!("{seed}:{key}"));
+    let hex = sha256_hex(format!("{seed}:{key}"));
     u32::from_str_radix(&hex[..8], 16).unwrap_or(0) % 100
 }
 
@@ -314,7 +310,7 @@ mod tests {
     fn the_bucket_is_the_first_eight_hex_digits_mod_100() {
         // sha256("s:k") starts with these digits; pinned so every engine
         // and this function stay equal.
-        let hex = crate::cel::eval::sha256_hex("s:k");
+        let hex = crate::hash::sha256_hex("s:k");
         let expected = u32::from_str_radix(&hex[..8], 16).unwrap_or(0) % 100;
         assert_eq!(bucket("s", "k"), expected);
         assert!(bucket("webinar", "ACC-000001") < 100);

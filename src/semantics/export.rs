@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::{Memberships, key_of, people_with_accounts};
-use crate::cel::eval::{self, EvalCtx, Record, Value};
+use super::audiences::{Memberships, key_of, people_with_accounts};
+use super::eval::{self, EvalCtx, Record, Value};
+use super::model::{Model, audience_column};
+use super::normalise;
 use crate::plan::Plan;
-use crate::render::lower::audience_column;
-use crate::render::normalise;
-use crate::render::query::Model;
 
 /// One exported row: the audience it is exported for, the account, the
 /// person (for person rows) and the mapped values in mapping order.
@@ -72,7 +71,7 @@ pub fn export_rows(
     // The account's collection of people related through a many-to-many
     // link, when the person has one.
     let relation_link = model.person.as_ref().and_then(|p| {
-        crate::render::views::account_relation(&model, p)
+        crate::plan::relation_to(plan, p, &model.account)
             .and_then(|(name, _)| plan.schemas.get(p)?.links.get(&name)?.reverse.clone())
     });
     let none = |_: &str| false;

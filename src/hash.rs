@@ -1,0 +1,35 @@
+//! SHA-256 as lowercase hex: the one spelling of a digest, for hashed
+//! identities, split buckets, delivered files, run ids and plan
+//! fingerprints alike, so a digest printed by one reads the same in another.
+
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of `bytes` as 64 lowercase hex digits.
+pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    hex(&Sha256::digest(bytes.as_ref()))
+}
+
+/// A digest (or any bytes) as lowercase hex, two digits a byte: for a
+/// hasher fed in pieces, such as the plan's fingerprints.
+pub fn hex(digest: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sha256_hex;
+
+    #[test]
+    fn the_digest_of_nothing() {
+        assert_eq!(
+            sha256_hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(sha256_hex(b"abc".as_slice()), sha256_hex("abc"));
+    }
+}

@@ -1,0 +1,119 @@
+//! The plan as the interpreter and the SQL lowering both read it: which
+//! schema is the account and which the person, each schema's key, each
+//! expression's typed tree, the order computed attributes and audiences
+//! are evaluated in, and the column a membership is named by. One copy,
+//! so the interpreter and the rendered SQL cannot read the plan two ways.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::cel::{CelEnv, Scope, typed};
+use crate::plan::Plan;
+
+/// The plan's schema roles and its typed expressions.
+pub struct Model<'a> {
+    pub plan: &'a Plan,
+    pub env: CelEnv,
+    pub account: String,
+    pub person: Option<String>,
+    /// Typed trees by (expression, person scope): every dialect and every
+    /// export reads the same expressions, and parsing CEL is the expensive
+    /// part, so each is parsed and typed once per plan.
+    typed: RefCell<HashMap<(String, bool), Result<typed::Typed, String>>>,
+}
+
+impl<'a> Model<'a> {
+    pub fn new(plan: &'a Plan) -> Model<'a> {
+        let by_class = |class: &str| {
+            plan.schemas
+                .iter()
+                .find(|(_, s)| s.class == class)
+                .map(|(n, _)| n.clone())
+        };
+        Model {
+            plan,
+            env: typed::env_from_plan(plan),
+            account: by_class("account").unwrap_or_else(|| "account".into()),
+            person: by_class("person"),
+            typed: RefCell::default(),
+        }
+    }
+
+    pub fn key(&self, schema: &str) -> String {
+        self.plan
+            .schemas
+            .get(schema)
+            .and_then(|s| s.key.clone())
+            .unwrap_or_else(|| "id".into())
+    }
+
+    /// Parses and types an expression in the account or person scope.
+    pub fn typed(&self, expr: &str, person: bool) -> Result<typed::Typed, String> {
+        let key = (expr.to_string(), person);
+        if let Some(found) = self.typed.borrow().get(&key) {
+            return found.clone();
+        }
+        let scope = if person {
+            Scope::person()
+        } else {
+            Scope::account()
+        };
+        let built = typed::build(expr, &self.env, &scope);
+        self.typed.borrow_mut().insert(key, built.clone());
+        built
+    }
+}
+
+/// The column of an audience (or split part) in membership tables, and
+/// the interpreter's key for its members: part names join with `__`
+/// because some engines forbid dots in column names.
+pub fn audience_column(name: &str) -> String {
+    name.replace('.', "__")
+}
+
+/// Computed attributes, each after the computed attributes it reads.
+pub fn computed_order(plan: &Plan) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut pending: Vec<&String> = plan.computed.keys().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|key| {
+            let ready = plan.computed[*key]
+                .reads
+                .iter()
+                .all(|r| !plan.computed.contains_key(r) || done.contains(r) || r == *key);
+            if ready {
+                done.push((*key).clone());
+            }
+            !ready
+        });
+        if pending.len() == before {
+            // A cycle is a resolve error; keep going deterministically.
+            done.extend(pending.drain(..).cloned());
+        }
+    }
+    done
+}
+
+/// Audiences, each after those it depends on; ties by name.
+pub fn audience_order(plan: &Plan) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut pending: Vec<&String> = plan.audiences.keys().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|name| {
+            let ready = plan.audiences[*name]
+                .depends_on
+                .iter()
+                .all(|d| done.contains(d) || !plan.audiences.contains_key(d));
+            if ready {
+                done.push((*name).clone());
+            }
+            !ready
+        });
+        if pending.len() == before {
+            done.extend(pending.drain(..).cloned());
+        }
+    }
+    done
+}
