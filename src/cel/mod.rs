@@ -17,6 +17,7 @@ pub mod depth;
 pub mod env;
 pub mod eval;
 mod functions;
+pub mod quiet;
 mod ranges;
 pub mod spans;
 pub mod typed;

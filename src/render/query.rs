@@ -13,12 +13,14 @@
 //! layers (its pre-membership, then rank or split).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope, audience_column};
 use super::views::{account_link, link_column, views};
-use crate::cel::{CelEnv, Scope as CelScope, typed};
+use crate::cel::typed::Typed;
 use crate::plan::{AudienceDefinition, Plan, SplitPlan};
+use crate::resolve::ExprSite;
 
 /// An expression that cannot be lowered: where it is and why.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,41 +28,18 @@ pub struct LowerError {
     /// `audience B2B_X`, `computed account.y`, `activation a, column c`.
     pub place: String,
     /// The same place as data, so `check` can point at the expression.
-    pub site: Site,
+    pub site: ExprSite,
     pub expr: String,
     pub reason: String,
-}
-
-/// Where an expression sits in the specs (mirrors `resolve::ExprSite`,
-/// which render does not depend on).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Site {
-    /// `ENTITY.NAME`.
-    Computed(String),
-    AudienceRule(String),
-    ExcludeRule(String),
-    RankBy(String),
-    SplitBy(String),
-    People(String),
-    /// (activation, column).
-    Map(String, String),
-    /// The consent policy.
-    Consent(String),
 }
 
 /// The schema graph the lowering needs.
 pub struct Model<'a> {
     pub plan: &'a Plan,
-    pub env: CelEnv,
     /// Schema -> link name -> (target schema, reverse collection name).
     pub links: BTreeMap<String, BTreeMap<String, (String, Option<String>)>>,
     pub account: String,
     pub person: Option<String>,
-    /// Typed trees by (expression, person scope): every dialect and every
-    /// export lowers the same expressions, and parsing CEL is the expensive
-    /// part, so each is parsed and typed once per plan.
-    typed:
-        std::cell::RefCell<std::collections::HashMap<(String, bool), Result<typed::Typed, String>>>,
 }
 
 impl<'a> Model<'a> {
@@ -85,11 +64,9 @@ impl<'a> Model<'a> {
             .collect();
         Model {
             plan,
-            env: typed::env_from_plan(plan),
             links,
             account: by_class("account").unwrap_or_else(|| "account".into()),
             person: by_class("person"),
-            typed: Default::default(),
         }
     }
 
@@ -101,20 +78,19 @@ impl<'a> Model<'a> {
             .unwrap_or_else(|| "id".into())
     }
 
-    /// Parses and types an expression in the account or person scope.
-    pub fn typed(&self, expr: &str, person: bool) -> Result<typed::Typed, String> {
-        let key = (expr.to_string(), person);
-        if let Some(found) = self.typed.borrow().get(&key) {
-            return found.clone();
-        }
-        let scope = if person {
-            CelScope::person()
-        } else {
-            CelScope::account()
-        };
-        let built = typed::build(expr, &self.env, &scope);
-        self.typed.borrow_mut().insert(key, built.clone());
-        built
+    /// The typed tree of the expression `expr` at `site`, as the check
+    /// built it; `person` says whether the person is in scope.
+    pub fn tree(&self, site: &ExprSite, expr: &str, person: bool) -> Result<Arc<Typed>, String> {
+        self.plan.typed.at(site, expr, person)
+    }
+
+    /// The typed tree of an expression of the plan given by its text only
+    /// (the interpreter's callers): in the account or person scope.
+    pub fn typed(&self, expr: &str, person: bool) -> Result<Typed, String> {
+        self.plan
+            .typed
+            .of_text(expr, person)
+            .map(|t| t.as_ref().clone())
     }
 }
 
@@ -165,7 +141,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         if c.schema != model.account {
             errors.push(LowerError {
                 place: format!("computed {key}"),
-                site: Site::Computed(key.clone()),
+                site: ExprSite::Computed(key.clone()),
                 expr: c.expr.clone(),
                 reason: "computed attributes of people are not lowered to SQL yet".into(),
             });
@@ -173,13 +149,13 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         }
         let field = key.rsplit('.').next().unwrap_or(&key).to_string();
         match model
-            .typed(&c.expr, false)
+            .tree(&ExprSite::Computed(key.clone()), &c.expr, false)
             .and_then(|t| lw.value(&t, &scope))
         {
             Ok(sql) => computed_layers.push((field, sql)),
             Err(reason) => errors.push(LowerError {
                 place: format!("computed {key}"),
-                site: Site::Computed(key.clone()),
+                site: ExprSite::Computed(key.clone()),
                 expr: c.expr.clone(),
                 reason,
             }),
@@ -217,13 +193,13 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         match &a.definition {
             AudienceDefinition::Rule { expr } => {
                 match model
-                    .typed(expr, false)
+                    .tree(&ExprSite::AudienceRule(name.clone()), expr, false)
                     .and_then(|t| lw.boolean(&t, &scope))
                 {
                     Ok(sql) => put(&mut layers, first, audience_column(&name), sql),
                     Err(reason) => errors.push(LowerError {
                         place,
-                        site: Site::AudienceRule(name.clone()),
+                        site: ExprSite::AudienceRule(name.clone()),
                         expr: expr.clone(),
                         reason,
                     }),
@@ -257,13 +233,13 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                 }
                 if let Some(rule) = exclude_rule {
                     match model
-                        .typed(rule, false)
+                        .tree(&ExprSite::ExcludeRule(name.clone()), rule, false)
                         .and_then(|t| lw.boolean(&t, &scope))
                     {
                         Ok(sql) => pre.push(format!("NOT {sql}")),
                         Err(reason) => errors.push(LowerError {
                             place: format!("{place}, exclude_rule"),
-                            site: Site::ExcludeRule(name.clone()),
+                            site: ExprSite::ExcludeRule(name.clone()),
                             expr: rule.clone(),
                             reason,
                         }),
@@ -280,7 +256,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                 let mut finals = vec![(audience_column(&name), pre_ref.clone())];
                 if let Some(rank) = rank {
                     match model
-                        .typed(&rank.by, false)
+                        .tree(&ExprSite::RankBy(name.clone()), &rank.by, false)
                         .and_then(|t| lw.value(&t, &scope))
                     {
                         Ok(by) => {
@@ -293,7 +269,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                         }
                         Err(reason) => errors.push(LowerError {
                             place: format!("{place}, rank"),
-                            site: Site::RankBy(name.clone()),
+                            site: ExprSite::RankBy(name.clone()),
                             expr: rank.by.clone(),
                             reason,
                         }),
@@ -322,7 +298,10 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                         }
                     }
                     Some(SplitPlan::ByAttribute { by, parts, other }) => {
-                        match model.typed(by, false).and_then(|t| lw.value(&t, &scope)) {
+                        match model
+                            .tree(&ExprSite::SplitBy(name.clone()), by, false)
+                            .and_then(|t| lw.value(&t, &scope))
+                        {
                             Ok(v) => {
                                 let in_list = |vals: &[String]| {
                                     if vals.is_empty() {
@@ -356,7 +335,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                             }
                             Err(reason) => errors.push(LowerError {
                                 place: format!("{place}, split"),
-                                site: Site::SplitBy(name.clone()),
+                                site: ExprSite::SplitBy(name.clone()),
                                 expr: by.clone(),
                                 reason,
                             }),
@@ -480,11 +459,14 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
         };
         let error = |reason| LowerError {
             place: format!("audience {name}"),
-            site: Site::AudienceRule(name.clone()),
+            site: ExprSite::AudienceRule(name.clone()),
             expr: expr.clone(),
             reason,
         };
-        match model.typed(expr, true).and_then(|t| lw.boolean(&t, &scope)) {
+        match model
+            .tree(&ExprSite::AudienceRule(name.clone()), expr, true)
+            .and_then(|t| lw.boolean(&t, &scope))
+        {
             Ok(sql) => cols.push(format!("{sql} AS {}", q(&audience_column(name)))),
             Err(reason) => errors.push(error(reason)),
         }
