@@ -165,22 +165,11 @@ pub fn check_sources(sources: SourceSet, options: &Options) -> Compiled {
 
 /// `P0201` at each expression that does not lower to SQL.
 fn lowering_diagnostics(model: &Model, plan: &crate::plan::Plan) -> Vec<Diagnostic> {
-    use crate::render::query::Site;
-    use crate::resolve::expressions::ExprSite;
     crate::render::unlowerable(plan)
         .into_iter()
         .filter_map(|(e, dialects)| {
-            let site = match &e.site {
-                Site::Computed(k) => ExprSite::Computed(k.clone()),
-                Site::AudienceRule(a) => ExprSite::AudienceRule(a.clone()),
-                Site::ExcludeRule(a) => ExprSite::ExcludeRule(a.clone()),
-                Site::RankBy(a) => ExprSite::RankBy(a.clone()),
-                Site::SplitBy(a) => ExprSite::SplitBy(a.clone()),
-                Site::People(a) => ExprSite::People(a.clone()),
-                Site::Map(a, c) => ExprSite::Map(a.clone(), c.clone()),
-                Site::Consent(c) => ExprSite::Consent(c.clone()),
-            };
-            let expr = model.exprs.get(&site)?;
+            let site = &e.site;
+            let expr = model.exprs.get(site)?;
             let sql = crate::render::templates::sql_of(&dialects);
             Some(
                 Diagnostic::new(

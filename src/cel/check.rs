@@ -11,7 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use cel::common::ast::{
     CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue, SelectExpr,
@@ -21,6 +22,7 @@ use cel::common::types::{CelBool, CelInt};
 use super::env::{CelEnv, Scope};
 use super::functions::{self, Returns, Style};
 use super::ranges::{self, Ranges};
+use super::typed::{self, Built, Typed};
 use super::types::Type;
 use crate::diag::codes::cel::{
     CEL_SYNTAX, CEL_TYPE_MISMATCH, DIVISION_BY_ZERO, INVALID_LITERAL, LITERAL_OUT_OF_RANGE,
@@ -39,7 +41,7 @@ pub struct FieldRead {
 }
 
 /// What a well-parsed expression is and references.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Checked {
     /// The expression's type; `Dyn` when it has an error.
     pub ty: Type,
@@ -56,6 +58,12 @@ pub struct Checked {
     /// `account.people`").
     pub needs_batch: Option<(Range<usize>, String)>,
     pub uses_now: bool,
+    /// The typed tree the interpreter and the SQL lowering walk, built in
+    /// the same walk as the check; `Err` with a reason for a construct the
+    /// tree does not model. Meaningful only when the check found no error
+    /// (a wrong sub-expression types as `Dyn`). Shared, so every place an
+    /// expression is repeated holds one tree.
+    pub typed: Result<Arc<Typed>, String>,
 }
 
 /// One problem in an expression; the caller turns it into a `Diagnostic`.
@@ -90,7 +98,8 @@ pub fn check(
     // The parser is third-party code: a panic inside it must not take the
     // compiler down, so it becomes a syntax error over the whole text.
     let parser = cel::parser::Parser::default();
-    let parsed = catch_unwind(AssertUnwindSafe(|| parser.parse_with_source_info(text)));
+    let parsed =
+        super::quiet::catch_unwind(AssertUnwindSafe(|| parser.parse_with_source_info(text)));
     let (root, info) = match parsed {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(errors)) => {
@@ -126,7 +135,21 @@ pub fn check(
     {
         checker.expected_type_error(&ty, expected);
     }
-    (Some(checker.finish(ty)), checker.errors)
+    let checked = checker.finish(ty);
+    (Some(checked), checker.errors)
+}
+
+/// The tree of `text` when it checks without an error (warnings allowed),
+/// else the message of its first error.
+pub fn checked_tree(text: &str, env: &CelEnv, scope: &Scope) -> Result<Arc<Typed>, String> {
+    let (checked, errors) = check(text, env, scope, None);
+    let error = errors
+        .iter()
+        .find(|e| e.code.info().severity == crate::diag::Severity::Error);
+    if let Some(error) = error {
+        return Err(error.message.clone());
+    }
+    checked.map_or_else(|| Err("the expression does not parse".into()), |c| c.typed)
 }
 
 /// A parse error at the parser's 1-based (line, column) position.
@@ -269,6 +292,10 @@ struct Checker<'a> {
     uses_now: bool,
     /// Select nodes that read a closed-domain field, by node id.
     domains: HashMap<u64, Domain<'a>>,
+    /// The trees of the nodes checked and not yet taken by their parent,
+    /// in visiting order: leaving a node takes its children's trees and
+    /// leaves its own.
+    trees: Vec<Built>,
 }
 
 impl<'a> Checker<'a> {
@@ -286,11 +313,18 @@ impl<'a> Checker<'a> {
             needs_batch: None,
             uses_now: false,
             domains: HashMap::new(),
+            trees: Vec::new(),
         }
     }
 
     fn finish(&mut self, ty: Type) -> Checked {
+        let typed = self
+            .trees
+            .pop()
+            .unwrap_or_else(|| Err("an empty expression".into()))
+            .map(Arc::new);
         Checked {
+            typed,
             ty,
             reads: std::mem::take(&mut self.reads)
                 .into_iter()
@@ -373,7 +407,17 @@ impl<'a> Checker<'a> {
         );
     }
 
+    /// Checks node `e` and builds its typed tree from its children's.
     fn expr(&mut self, e: &IdedExpr) -> Type {
+        let mark = self.trees.len();
+        let ty = self.node(e);
+        let children = self.trees.split_off(mark);
+        let tree = typed::assemble(self.env, e, &ty, children);
+        self.trees.push(tree);
+        ty
+    }
+
+    fn node(&mut self, e: &IdedExpr) -> Type {
         match &e.expr {
             Expr::Literal(literal) => self.literal(e.id, literal),
             Expr::Ident(name) => self.ident(e.id, name),
@@ -1244,7 +1288,7 @@ fn cel_rejects(program: &str, value: &str) -> Option<String> {
             .err()
             .map(|e| short_reason(&e.to_string()))
     };
-    catch_unwind(AssertUnwindSafe(run))
+    super::quiet::catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|_| Some("the value could not be interpreted".into()))
 }
 

@@ -16,6 +16,7 @@ pub mod check;
 pub mod depth;
 pub mod env;
 mod functions;
+pub mod quiet;
 mod ranges;
 pub mod spans;
 pub mod typed;

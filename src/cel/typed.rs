@@ -2,14 +2,13 @@
 //! and the SQL lowering (`render::lower`) both walk, so the two back ends see
 //! one meaning of every expression.
 //!
-//! Input: an expression text that `check` accepted, the `CelEnv` it was
-//! checked against and its `Scope`. Output: `Typed`, each node with its type,
-//! macros recognised (`exists`, `all`, `exists_one`, `filter`, `map`), member
-//! calls with the receiver first. Building never panics; a construct the tree
-//! does not model is an `Err` with a short reason (the checker accepted it,
-//! so the caller reports it as "cannot be evaluated/lowered").
-
-use std::panic::{AssertUnwindSafe, catch_unwind};
+//! The checker builds the tree as it checks (`assemble`, called as it
+//! leaves each node), so an expression is parsed and typed once: each node
+//! carries the type the checker gave it, macros recognised (`exists`, `all`,
+//! `exists_one`, `filter`, `map`), member calls with the receiver first.
+//! Building never panics; a construct the tree does not model is an `Err`
+//! with a short reason (the checker accepted it, so the caller reports it as
+//! "cannot be evaluated/lowered").
 
 use cel::common::ast::{ComprehensionExpr, Expr, IdedExpr, LiteralValue};
 
@@ -105,365 +104,217 @@ pub enum Node {
     },
 }
 
-/// Parses and types `text`. `Err` carries a reason for a construct outside
-/// the tree (maps, structs, indexing, unknown macros).
-pub fn build(text: &str, env: &CelEnv, scope: &Scope) -> Result<Typed, String> {
-    // The same bound as the checker: the walks below recurse per level.
-    if super::depth::check(text).is_some() {
-        return Err("the expression nests too deep".into());
-    }
-    let parser = cel::parser::Parser::default();
-    let parsed = catch_unwind(AssertUnwindSafe(|| parser.parse(text)));
-    let root = match parsed {
-        Ok(Ok(root)) => root,
-        _ => return Err("the expression does not parse".into()),
-    };
-    let mut builder = Builder {
-        env,
-        locals: scope.vars.clone(),
-    };
-    builder.expr(&root)
-}
+/// A subtree, or why the tree does not model it.
+pub type Built = Result<Typed, String>;
 
-struct Builder<'a> {
-    env: &'a CelEnv,
-    locals: Vec<(String, Type)>,
+/// Parses, checks and types `text` with the one checker: the tree of an
+/// expression without errors, else the first error. A convenience for
+/// tests and tools that start from text; the compiler keeps the tree the
+/// checker built when it checked the spec.
+pub fn build(text: &str, env: &CelEnv, scope: &Scope) -> Result<Typed, String> {
+    super::check::checked_tree(text, env, scope).map(|t| t.as_ref().clone())
 }
 
 fn boxed(t: Typed) -> Box<Typed> {
     Box::new(t)
 }
 
-impl Builder<'_> {
-    fn expr(&mut self, e: &IdedExpr) -> Result<Typed, String> {
-        match &e.expr {
-            Expr::Literal(lit) => Ok(literal(lit)?),
-            Expr::Ident(name) => {
-                let ty = self
-                    .locals
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, t)| t.clone())
-                    .ok_or_else(|| format!("unknown variable `{name}`"))?;
-                Ok(Typed {
-                    node: Node::Var(name.clone()),
-                    ty,
-                })
-            }
-            Expr::Select(select) => {
-                if select.test {
-                    return Err("`has()` is not supported".into());
-                }
-                let base = self.expr(&select.operand)?;
-                self.select(base, &select.field)
-            }
-            Expr::List(list) => {
-                let items = list
-                    .elements
-                    .iter()
-                    .map(|e| self.expr(e))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let elem = items
-                    .iter()
-                    .try_fold(Type::Dyn, |acc, t| acc.unify(&t.ty))
-                    .unwrap_or(Type::Dyn);
-                Ok(Typed {
-                    node: Node::List(items),
-                    ty: Type::list(elem),
-                })
-            }
-            Expr::Call(call) => {
-                let mut args = Vec::new();
-                if let Some(target) = &call.target {
-                    args.push(self.expr(target)?);
-                }
-                for a in &call.args {
-                    args.push(self.expr(a)?);
-                }
-                self.call(&call.func_name, args)
-            }
-            Expr::Comprehension(comp) => self.comprehension(comp),
-            Expr::Map(_) | Expr::Struct(_) => {
-                Err("map and struct literals are not supported".into())
-            }
-            Expr::Unspecified => Err("an empty expression".into()),
+/// The tree of node `e`, typed `ty` by the checker, from the trees of its
+/// children in the order the checker visited them (a call's receiver
+/// first, then its arguments; a comprehension's range, then the `map`
+/// filter, then the body). Called by the checker as it leaves each node,
+/// so an expression is parsed, walked and typed once.
+pub(crate) fn assemble(env: &CelEnv, e: &IdedExpr, ty: &Type, children: Vec<Built>) -> Built {
+    // Constructs outside the tree are refused before their parts are
+    // looked at, so the reason names the construct itself.
+    match &e.expr {
+        Expr::Select(select) if select.test => return Err("`has()` is not supported".into()),
+        Expr::Map(_) | Expr::Struct(_) => {
+            return Err("map and struct literals are not supported".into());
         }
-    }
-
-    fn select(&self, base: Typed, field: &str) -> Result<Typed, String> {
-        let Type::Entity(schema) = &base.ty else {
-            return Err(format!("cannot select `{field}` from a `{}`", base.ty));
-        };
-        let entity = self
-            .env
-            .entities
-            .get(schema)
-            .ok_or_else(|| format!("unknown schema `{schema}`"))?;
-        if let Some(def) = entity.fields.get(field) {
-            let ty = def.ty.clone();
-            return Ok(Typed {
-                node: Node::Field {
-                    base: boxed(base),
-                    name: field.into(),
-                },
-                ty,
-            });
-        }
-        let (target, many) = match (entity.to_many.get(field), entity.to_one.get(field)) {
-            (Some(t), _) => (t.clone(), true),
-            (None, Some(t)) => (t.clone(), false),
-            (None, None) => return Err(format!("`{schema}` has no member `{field}`")),
-        };
-        let ty = if many {
-            Type::list(Type::Entity(target.clone()))
-        } else {
-            Type::Entity(target.clone())
-        };
-        Ok(Typed {
-            node: Node::Link {
-                base: boxed(base),
-                name: field.into(),
-                schema: target,
-                many,
-            },
-            ty,
-        })
-    }
-
-    fn call(&mut self, func: &str, mut args: Vec<Typed>) -> Result<Typed, String> {
-        let bin = |node: fn(Box<Typed>, Box<Typed>) -> Node, ty: Type, mut args: Vec<Typed>| {
-            let r = args.pop().ok_or("missing operand")?;
-            let l = args.pop().ok_or("missing operand")?;
-            Ok::<Typed, String>(Typed {
-                node: node(boxed(l), boxed(r)),
-                ty,
-            })
-        };
-        let cmp = |op: CmpOp, args: Vec<Typed>| {
-            bin(
-                match op {
-                    CmpOp::Eq => |l, r| Node::Cmp(CmpOp::Eq, l, r),
-                    CmpOp::Ne => |l, r| Node::Cmp(CmpOp::Ne, l, r),
-                    CmpOp::Lt => |l, r| Node::Cmp(CmpOp::Lt, l, r),
-                    CmpOp::Le => |l, r| Node::Cmp(CmpOp::Le, l, r),
-                    CmpOp::Gt => |l, r| Node::Cmp(CmpOp::Gt, l, r),
-                    CmpOp::Ge => |l, r| Node::Cmp(CmpOp::Ge, l, r),
-                },
-                Type::Bool,
-                args,
-            )
-        };
-        match (func, args.len()) {
-            ("_&&_", 2) => bin(Node::And, Type::Bool, args),
-            ("_||_", 2) => bin(Node::Or, Type::Bool, args),
-            ("!_", 1) => Ok(Typed {
-                node: Node::Not(boxed(args.remove(0))),
-                ty: Type::Bool,
-            }),
-            ("-_", 1) => {
-                let a = args.remove(0);
-                let ty = a.ty.clone();
-                Ok(Typed {
-                    node: Node::Neg(boxed(a)),
-                    ty,
-                })
-            }
-            ("_==_", 2) => cmp(CmpOp::Eq, args),
-            ("_!=_", 2) => cmp(CmpOp::Ne, args),
-            ("_<_", 2) => cmp(CmpOp::Lt, args),
-            ("_<=_", 2) => cmp(CmpOp::Le, args),
-            ("_>_", 2) => cmp(CmpOp::Gt, args),
-            ("_>=_", 2) => cmp(CmpOp::Ge, args),
-            ("_+_" | "_-_" | "_*_" | "_/_" | "_%_", 2) => {
-                let op = match func {
-                    "_+_" => ArithOp::Add,
-                    "_-_" => ArithOp::Sub,
-                    "_*_" => ArithOp::Mul,
-                    "_/_" => ArithOp::Div,
-                    _ => ArithOp::Rem,
-                };
-                let ty = arith_type(op, &args[0].ty, &args[1].ty);
-                let r = args.remove(1);
-                let l = args.remove(0);
-                Ok(Typed {
-                    node: Node::Arith(op, boxed(l), boxed(r)),
-                    ty,
-                })
-            }
-            ("_?_:_", 3) => {
-                let otherwise = args.remove(2);
-                let then = args.remove(1);
-                let cond = args.remove(0);
-                let ty = then.ty.unify(&otherwise.ty).unwrap_or(Type::Dyn);
-                Ok(Typed {
-                    node: Node::Cond(boxed(cond), boxed(then), boxed(otherwise)),
-                    ty,
-                })
-            }
-            ("@in", 2) => bin(Node::In, Type::Bool, args),
-            ("in_audience", 1) => match &args[0].node {
-                Node::Str(name) => Ok(Typed {
-                    node: Node::Audience(name.clone()),
-                    ty: Type::Bool,
-                }),
-                _ => Err("`in_audience` needs a literal audience name".into()),
-            },
-            ("@not_strictly_false", 1) => Ok(args.remove(0)),
-            _ => {
-                let ty = call_type(func, &args)
-                    .ok_or_else(|| format!("the function `{func}` is not supported here"))?;
-                Ok(Typed {
-                    node: Node::Call {
-                        func: func.to_string(),
-                        args,
-                    },
-                    ty,
-                })
-            }
-        }
-    }
-
-    fn comprehension(&mut self, comp: &ComprehensionExpr) -> Result<Typed, String> {
-        if comp.iter_var2.is_some() {
+        Expr::Unspecified => return Err("an empty expression".into()),
+        Expr::Comprehension(comp) if comp.iter_var2.is_some() => {
             return Err("two-variable comprehensions are not supported".into());
         }
-        let range = self.expr(&comp.iter_range)?;
-        let elem = match &range.ty {
-            Type::List(elem) => elem.as_ref().clone(),
-            other => return Err(format!("cannot iterate over a `{other}`")),
-        };
-        let shape = recognise(comp).ok_or("an unknown comprehension")?;
-        self.locals.push((comp.iter_var.clone(), elem.clone()));
-        let built = (|| {
-            let (kind, filter, body) = match shape {
-                Macro::Exists(p) => (CompKind::Exists, None, self.expr(p)?),
-                Macro::All(p) => (CompKind::All, None, self.expr(p)?),
-                Macro::ExistsOne(p) => (CompKind::ExistsOne, None, self.expr(p)?),
-                Macro::Filter(p) => (CompKind::Filter, None, self.expr(p)?),
-                Macro::Map { transform, filter } => {
-                    let filter = match filter {
-                        Some(f) => Some(boxed(self.expr(f)?)),
-                        None => None,
-                    };
-                    (CompKind::Map, filter, self.expr(transform)?)
-                }
-            };
-            Ok::<_, String>((kind, filter, body))
-        })();
-        self.locals.pop();
-        let (kind, filter, body) = built?;
-        let ty = match kind {
-            CompKind::Filter => range.ty.clone(),
-            CompKind::Map => Type::list(body.ty.clone()),
-            _ => Type::Bool,
-        };
+        _ => {}
+    }
+    let typed = |node| {
         Ok(Typed {
-            node: Node::Comp {
-                kind,
-                var: comp.iter_var.clone(),
-                range: boxed(range),
-                filter,
-                body: boxed(body),
-            },
-            ty,
+            node,
+            ty: ty.clone(),
         })
-    }
-}
-
-fn literal(lit: &LiteralValue) -> Result<Typed, String> {
-    let (node, ty) = match lit {
-        LiteralValue::Boolean(b) => (Node::Bool(*b.inner()), Type::Bool),
-        LiteralValue::Int(i) => (Node::Int(*i.inner()), Type::Int),
-        LiteralValue::UInt(u) => (
-            Node::Int(i64::try_from(*u.inner()).map_err(|_| "an unsigned literal out of range")?),
-            Type::Int,
-        ),
-        LiteralValue::Double(d) => (Node::Double(*d.inner()), Type::Double),
-        LiteralValue::String(s) => (Node::Str(s.inner().to_string()), Type::String),
-        LiteralValue::Null => (Node::Null, Type::Null),
-        LiteralValue::Bytes(_) => return Err("bytes literals are not supported".into()),
     };
-    Ok(Typed { node, ty })
-}
-
-fn arith_type(op: ArithOp, l: &Type, r: &Type) -> Type {
-    use Type::{Double, Duration, Int, Timestamp};
-    match (op, l, r) {
-        (_, Int, Int) => Int,
-        (_, Int | Double, Int | Double) => Double,
-        (ArithOp::Add, Type::String, Type::String) => Type::String,
-        (ArithOp::Add | ArithOp::Sub, Timestamp, Duration)
-        | (ArithOp::Add, Duration, Timestamp) => Timestamp,
-        (ArithOp::Sub, Timestamp, Timestamp) => Duration,
-        (ArithOp::Add | ArithOp::Sub, Duration, Duration) => Duration,
-        (ArithOp::Add, Type::List(a), Type::List(b)) => {
-            a.unify(b).map(Type::list).unwrap_or(Type::Dyn)
+    match &e.expr {
+        Expr::Literal(lit) => typed(literal(lit)?),
+        Expr::Ident(name) => typed(Node::Var(name.clone())),
+        Expr::Select(select) => {
+            let base = one(children)?;
+            typed(select_node(env, base, &select.field)?)
         }
-        _ => Type::Dyn,
+        Expr::List(_) => typed(Node::List(children.into_iter().collect::<Result<_, _>>()?)),
+        Expr::Call(call) => {
+            let args = children.into_iter().collect::<Result<Vec<_>, _>>()?;
+            call_node(&call.func_name, args, ty)
+        }
+        Expr::Comprehension(comp) => typed(comprehension_node(comp, children)?),
+        Expr::Map(_) | Expr::Struct(_) | Expr::Unspecified => {
+            Err("map and struct literals are not supported".into())
+        }
     }
 }
 
-/// The result type of the functions both back ends implement.
-fn call_type(func: &str, args: &[Typed]) -> Option<Type> {
-    let first = args.first().map(|a| a.ty.clone());
-    Some(match func {
-        "size" => Type::Int,
-        "days" | "hours" | "duration" => Type::Duration,
-        "timestamp" => Type::Timestamp,
-        "lower" | "lowerAscii" | "upperAscii" | "trim" | "hash_email" | "hash_phone" | "string" => {
-            Type::String
-        }
-        "startsWith" | "endsWith" | "contains" | "matches" => Type::Bool,
-        "int" => Type::Int,
-        "double" => Type::Double,
-        "sum" | "max" | "min" => match first? {
-            Type::List(elem) => *elem,
-            _ => Type::Dyn,
-        },
-        _ => return None,
+/// The single child of a node that has one.
+fn one(children: Vec<Built>) -> Built {
+    children
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err("a missing operand".into()))
+}
+
+/// A member of an entity: a field, or a link (collection or single entity).
+fn select_node(env: &CelEnv, base: Typed, field: &str) -> Result<Node, String> {
+    let Type::Entity(schema) = &base.ty else {
+        return Err(format!("cannot select `{field}` from a `{}`", base.ty));
+    };
+    let entity = env
+        .entities
+        .get(schema)
+        .ok_or_else(|| format!("unknown schema `{schema}`"))?;
+    if entity.fields.contains_key(field) {
+        return Ok(Node::Field {
+            base: boxed(base),
+            name: field.into(),
+        });
+    }
+    let (schema, many) = match (entity.to_many.get(field), entity.to_one.get(field)) {
+        (Some(t), _) => (t.clone(), true),
+        (None, Some(t)) => (t.clone(), false),
+        (None, None) => return Err(format!("`{schema}` has no member `{field}`")),
+    };
+    Ok(Node::Link {
+        base: boxed(base),
+        name: field.into(),
+        schema,
+        many,
     })
 }
 
-/// The `CelEnv` of a plan: its schemas with their computed attributes and
-/// links, and its audience names (split parts included).
-pub fn env_from_plan(plan: &crate::plan::Plan) -> CelEnv {
-    use super::env::FieldDef;
-    let mut env = CelEnv::default();
-    for (name, schema) in &plan.schemas {
-        let entity = env.entities.entry(name.clone()).or_default();
-        for (field, def) in &schema.fields {
-            let mut fd = FieldDef::new(Type::parse(&def.ty).unwrap_or(Type::Dyn));
-            fd.values = def.values.clone();
-            entity.fields.insert(field.clone(), fd);
+fn call_node(func: &str, mut args: Vec<Typed>, ty: &Type) -> Built {
+    let typed = |node| {
+        Ok(Typed {
+            node,
+            ty: ty.clone(),
+        })
+    };
+    let pair = |mut args: Vec<Typed>| -> Result<(Box<Typed>, Box<Typed>), String> {
+        let r = args.pop().ok_or("missing operand")?;
+        let l = args.pop().ok_or("missing operand")?;
+        Ok((boxed(l), boxed(r)))
+    };
+    let cmp = |op: CmpOp, args: Vec<Typed>| {
+        let (l, r) = pair(args)?;
+        Ok::<Node, String>(Node::Cmp(op, l, r))
+    };
+    match (func, args.len()) {
+        ("_&&_", 2) => {
+            let (l, r) = pair(args)?;
+            typed(Node::And(l, r))
         }
-    }
-    for (name, schema) in &plan.schemas {
-        for (link, def) in &schema.links {
-            // As in resolve: a many-to-many link is read from its target.
-            if def.via.is_none()
-                && let Some(e) = env.entities.get_mut(name)
-            {
-                e.to_one.insert(link.clone(), def.to.clone());
-            }
-            if let (Some(reverse), Some(target)) = (&def.reverse, env.entities.get_mut(&def.to)) {
-                target.to_many.insert(reverse.clone(), name.clone());
-            }
+        ("_||_", 2) => {
+            let (l, r) = pair(args)?;
+            typed(Node::Or(l, r))
         }
-    }
-    for (key, computed) in &plan.computed {
-        let field = key.rsplit('.').next().unwrap_or(key).to_string();
-        if let Some(e) = env.entities.get_mut(&computed.schema) {
-            let mut fd = FieldDef::new(Type::parse(&computed.ty).unwrap_or(Type::Dyn));
-            fd.computed = true;
-            e.fields.insert(field, fd);
+        ("!_", 1) => typed(Node::Not(boxed(args.remove(0)))),
+        ("-_", 1) => typed(Node::Neg(boxed(args.remove(0)))),
+        ("_==_", 2) => typed(cmp(CmpOp::Eq, args)?),
+        ("_!=_", 2) => typed(cmp(CmpOp::Ne, args)?),
+        ("_<_", 2) => typed(cmp(CmpOp::Lt, args)?),
+        ("_<=_", 2) => typed(cmp(CmpOp::Le, args)?),
+        ("_>_", 2) => typed(cmp(CmpOp::Gt, args)?),
+        ("_>=_", 2) => typed(cmp(CmpOp::Ge, args)?),
+        ("_+_" | "_-_" | "_*_" | "_/_" | "_%_", 2) => {
+            let op = match func {
+                "_+_" => ArithOp::Add,
+                "_-_" => ArithOp::Sub,
+                "_*_" => ArithOp::Mul,
+                "_/_" => ArithOp::Div,
+                _ => ArithOp::Rem,
+            };
+            let (l, r) = pair(args)?;
+            typed(Node::Arith(op, l, r))
         }
-    }
-    for (name, audience) in &plan.audiences {
-        env.audiences.insert(name.clone());
-        for part in &audience.parts {
-            env.audiences.insert(format!("{name}.{part}"));
+        ("_?_:_", 3) => {
+            let otherwise = args.remove(2);
+            let then = args.remove(1);
+            let cond = args.remove(0);
+            typed(Node::Cond(boxed(cond), boxed(then), boxed(otherwise)))
         }
+        ("@in", 2) => {
+            let (l, r) = pair(args)?;
+            typed(Node::In(l, r))
+        }
+        ("in_audience", 1) => match &args[0].node {
+            Node::Str(name) => typed(Node::Audience(name.clone())),
+            _ => Err("`in_audience` needs a literal audience name".into()),
+        },
+        // The parser's wrapper around a comprehension's condition: the
+        // condition itself, as the interpreter and SQL treat it.
+        ("@not_strictly_false", 1) => Ok(args.remove(0)),
+        // Any function of the checker's table; its result type is the one
+        // the checker took from that table.
+        _ if super::functions::lookup(func).is_some() => typed(Node::Call {
+            func: func.to_string(),
+            args,
+        }),
+        _ => Err(format!("the function `{func}` is not supported here")),
     }
-    env
+}
+
+/// A comprehension from its range and the trees of the macro's parts.
+fn comprehension_node(comp: &ComprehensionExpr, children: Vec<Built>) -> Result<Node, String> {
+    let mut children = children.into_iter();
+    let mut next = || {
+        children
+            .next()
+            .unwrap_or_else(|| Err("a missing operand".into()))
+    };
+    let range = next()?;
+    if !matches!(range.ty, Type::List(_)) {
+        return Err(format!("cannot iterate over a `{}`", range.ty));
+    }
+    let shape = recognise(comp).ok_or("an unknown comprehension")?;
+    let (kind, filter, body) = match shape {
+        Macro::Exists(_) => (CompKind::Exists, None, next()?),
+        Macro::All(_) => (CompKind::All, None, next()?),
+        Macro::ExistsOne(_) => (CompKind::ExistsOne, None, next()?),
+        Macro::Filter(_) => (CompKind::Filter, None, next()?),
+        Macro::Map { filter, .. } => {
+            let filter = match filter {
+                Some(_) => Some(boxed(next()?)),
+                None => None,
+            };
+            (CompKind::Map, filter, next()?)
+        }
+    };
+    Ok(Node::Comp {
+        kind,
+        var: comp.iter_var.clone(),
+        range: boxed(range),
+        filter,
+        body: boxed(body),
+    })
+}
+
+fn literal(lit: &LiteralValue) -> Result<Node, String> {
+    Ok(match lit {
+        LiteralValue::Boolean(b) => Node::Bool(*b.inner()),
+        LiteralValue::Int(i) => Node::Int(*i.inner()),
+        LiteralValue::UInt(u) => {
+            Node::Int(i64::try_from(*u.inner()).map_err(|_| "an unsigned literal out of range")?)
+        }
+        LiteralValue::Double(d) => Node::Double(*d.inner()),
+        LiteralValue::String(s) => Node::Str(s.inner().to_string()),
+        LiteralValue::Null => Node::Null,
+        LiteralValue::Bytes(_) => return Err("bytes literals are not supported".into()),
+    })
 }

@@ -43,6 +43,7 @@ pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
             })
             .collect(),
         fingerprint: String::new(),
+        typed: super::typed::TypedExprs::of(model),
     };
     fingerprint_all(&mut plan);
     plan

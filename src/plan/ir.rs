@@ -32,6 +32,9 @@ pub struct Plan {
     pub activations: BTreeMap<String, ActivationPlan>,
     pub policies: BTreeMap<String, PolicyPlan>,
     pub fingerprint: String,
+    /// The typed trees of the expressions, from the check; not in the file.
+    #[serde(skip)]
+    pub typed: super::typed::TypedExprs,
 }
 
 /// What `render` and `run` need to read and type the data of one schema.

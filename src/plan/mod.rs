@@ -4,6 +4,7 @@
 pub mod build;
 pub mod ir;
 pub mod text;
+pub mod typed;
 
 pub use build::build;
 

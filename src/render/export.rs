@@ -19,10 +19,11 @@
 use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope};
 use super::normalise;
-use super::query::{LowerError, Model, Site};
+use super::query::{LowerError, Model};
 use super::views::{account_link, account_relation, link_column, view};
 use crate::catalog::Normalise;
 use crate::plan::ActivationPlan;
+use crate::resolve::ExprSite;
 use crate::semantics::audience_column;
 
 /// The rendered queries of one activation.
@@ -66,35 +67,39 @@ pub fn export_sql(
         features: false,
         note: "an account-row export reads the account only; add `people` to read the person",
     };
-    let mut lower =
-        |what: String, site: Site, expr: &str, boolean: bool, rule: Normalise| -> Option<String> {
-            let result = model.typed(expr, person_rows).and_then(|t| {
-                let t = normalise::prepare(t, rule);
-                if boolean {
-                    lw.boolean(&t, &scope)
-                } else {
-                    lw.value(&t, &scope)
-                }
-            });
-            match result {
-                Ok(sql) => Some(sql),
-                Err(reason) => {
-                    errors.push(LowerError {
-                        place: format!("activation {name}, {what}"),
-                        site,
-                        expr: expr.to_string(),
-                        reason,
-                    });
-                    None
-                }
+    let mut lower = |what: String,
+                     site: ExprSite,
+                     expr: &str,
+                     boolean: bool,
+                     rule: Normalise|
+     -> Option<String> {
+        let result = model.tree(&site, expr, person_rows).and_then(|t| {
+            let t = normalise::prepare(t.as_ref().clone(), rule);
+            if boolean {
+                lw.boolean(&t, &scope)
+            } else {
+                lw.value(&t, &scope)
             }
-        };
+        });
+        match result {
+            Ok(sql) => Some(sql),
+            Err(reason) => {
+                errors.push(LowerError {
+                    place: format!("activation {name}, {what}"),
+                    site,
+                    expr: expr.to_string(),
+                    reason,
+                });
+                None
+            }
+        }
+    };
     let mut columns = Vec::new();
     for m in &activation.mapping {
         let rule = normalise::rule(&activation.destination_type, &m.column);
         if let Some(sql) = lower(
             format!("column {}", m.column),
-            Site::Map(name.to_string(), m.column.clone()),
+            ExprSite::Map(name.to_string(), m.column.clone()),
             &m.expr,
             false,
             rule,
@@ -113,7 +118,7 @@ pub fn export_sql(
         if let Some(people) = &activation.people {
             filters.extend(lower(
                 "people".into(),
-                Site::People(name.to_string()),
+                ExprSite::People(name.to_string()),
                 people,
                 true,
                 Normalise::None,
@@ -122,7 +127,7 @@ pub fn export_sql(
         for c in &activation.consent {
             consent.extend(lower(
                 format!("consent {}", c.policy),
-                Site::Consent(c.policy.clone()),
+                ExprSite::Consent(c.policy.clone()),
                 &c.require,
                 true,
                 Normalise::None,

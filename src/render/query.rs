@@ -18,6 +18,7 @@ use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope};
 use super::views::{account_link, link_column, views};
 use crate::plan::{AudienceDefinition, Plan, SplitPlan};
+use crate::resolve::ExprSite;
 use crate::semantics::{self, audience_column, audience_order, computed_order};
 
 /// An expression that cannot be lowered: where it is and why.
@@ -26,26 +27,9 @@ pub struct LowerError {
     /// `audience B2B_X`, `computed account.y`, `activation a, column c`.
     pub place: String,
     /// The same place as data, so `check` can point at the expression.
-    pub site: Site,
+    pub site: ExprSite,
     pub expr: String,
     pub reason: String,
-}
-
-/// Where an expression sits in the specs (mirrors `resolve::ExprSite`,
-/// which render does not depend on).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Site {
-    /// `ENTITY.NAME`.
-    Computed(String),
-    AudienceRule(String),
-    ExcludeRule(String),
-    RankBy(String),
-    SplitBy(String),
-    People(String),
-    /// (activation, column).
-    Map(String, String),
-    /// The consent policy.
-    Consent(String),
 }
 
 /// The schema graph the lowering needs: the plan as the interpreter reads
@@ -132,7 +116,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         if c.schema != model.account {
             errors.push(LowerError {
                 place: format!("computed {key}"),
-                site: Site::Computed(key.clone()),
+                site: ExprSite::Computed(key.clone()),
                 expr: c.expr.clone(),
                 reason: "computed attributes of people are not lowered to SQL yet".into(),
             });
@@ -140,13 +124,13 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         }
         let field = key.rsplit('.').next().unwrap_or(&key).to_string();
         match model
-            .typed(&c.expr, false)
+            .tree(&ExprSite::Computed(key.clone()), &c.expr, false)
             .and_then(|t| lw.value(&t, &scope))
         {
             Ok(sql) => computed_layers.push((field, sql)),
             Err(reason) => errors.push(LowerError {
                 place: format!("computed {key}"),
-                site: Site::Computed(key.clone()),
+                site: ExprSite::Computed(key.clone()),
                 expr: c.expr.clone(),
                 reason,
             }),
@@ -184,13 +168,13 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         match &a.definition {
             AudienceDefinition::Rule { expr } => {
                 match model
-                    .typed(expr, false)
+                    .tree(&ExprSite::AudienceRule(name.clone()), expr, false)
                     .and_then(|t| lw.boolean(&t, &scope))
                 {
                     Ok(sql) => put(&mut layers, first, audience_column(&name), sql),
                     Err(reason) => errors.push(LowerError {
                         place,
-                        site: Site::AudienceRule(name.clone()),
+                        site: ExprSite::AudienceRule(name.clone()),
                         expr: expr.clone(),
                         reason,
                     }),
@@ -224,13 +208,13 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                 }
                 if let Some(rule) = exclude_rule {
                     match model
-                        .typed(rule, false)
+                        .tree(&ExprSite::ExcludeRule(name.clone()), rule, false)
                         .and_then(|t| lw.boolean(&t, &scope))
                     {
                         Ok(sql) => pre.push(format!("NOT {sql}")),
                         Err(reason) => errors.push(LowerError {
                             place: format!("{place}, exclude_rule"),
-                            site: Site::ExcludeRule(name.clone()),
+                            site: ExprSite::ExcludeRule(name.clone()),
                             expr: rule.clone(),
                             reason,
                         }),
@@ -247,7 +231,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                 let mut finals = vec![(audience_column(&name), pre_ref.clone())];
                 if let Some(rank) = rank {
                     match model
-                        .typed(&rank.by, false)
+                        .tree(&ExprSite::RankBy(name.clone()), &rank.by, false)
                         .and_then(|t| lw.value(&t, &scope))
                     {
                         Ok(by) => {
@@ -260,7 +244,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                         }
                         Err(reason) => errors.push(LowerError {
                             place: format!("{place}, rank"),
-                            site: Site::RankBy(name.clone()),
+                            site: ExprSite::RankBy(name.clone()),
                             expr: rank.by.clone(),
                             reason,
                         }),
@@ -289,7 +273,10 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                         }
                     }
                     Some(SplitPlan::ByAttribute { by, parts, other }) => {
-                        match model.typed(by, false).and_then(|t| lw.value(&t, &scope)) {
+                        match model
+                            .tree(&ExprSite::SplitBy(name.clone()), by, false)
+                            .and_then(|t| lw.value(&t, &scope))
+                        {
                             Ok(v) => {
                                 let in_list = |vals: &[String]| {
                                     if vals.is_empty() {
@@ -323,7 +310,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                             }
                             Err(reason) => errors.push(LowerError {
                                 place: format!("{place}, split"),
-                                site: Site::SplitBy(name.clone()),
+                                site: ExprSite::SplitBy(name.clone()),
                                 expr: by.clone(),
                                 reason,
                             }),
@@ -447,11 +434,14 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
         };
         let error = |reason| LowerError {
             place: format!("audience {name}"),
-            site: Site::AudienceRule(name.clone()),
+            site: ExprSite::AudienceRule(name.clone()),
             expr: expr.clone(),
             reason,
         };
-        match model.typed(expr, true).and_then(|t| lw.boolean(&t, &scope)) {
+        match model
+            .tree(&ExprSite::AudienceRule(name.clone()), expr, true)
+            .and_then(|t| lw.boolean(&t, &scope))
+        {
             Ok(sql) => cols.push(format!("{sql} AS {}", q(&audience_column(name)))),
             Err(reason) => errors.push(error(reason)),
         }

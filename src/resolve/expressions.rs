@@ -148,7 +148,9 @@ pub fn env(model: &Model, roots: &Roots) -> CelEnv {
     }
 }
 
-fn scope(roots: &Roots, account: bool, person: bool) -> Scope {
+/// The variables of an expression: `account` and `person` as asked (when
+/// the project has those schemas), and `now`.
+pub fn scope(roots: &Roots, account: bool, person: bool) -> Scope {
     let mut vars = Vec::new();
     if let (true, Some(a)) = (account, &roots.account) {
         vars.push(("account".to_string(), Type::Entity(a.clone())));
@@ -166,7 +168,7 @@ pub fn check_all(
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<ExprSite, Expr> {
     let roots = model.roots.clone();
-    let env = env(model, &roots);
+    let env = &model.cel_env;
     // First collect every expression with the scope its place gives it,
     // then check them (in parallel), then map results back to the files.
     let mut jobs: Vec<Job> = Vec::new();
@@ -321,7 +323,7 @@ pub fn check_all(
             );
         }
     }
-    check_jobs(jobs, &env, sources, diags)
+    check_jobs(jobs, env, sources, diags)
 }
 
 /// One expression to check.

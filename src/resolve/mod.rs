@@ -49,6 +49,9 @@ pub struct Model {
     pub sources: NameIndex,
     /// The schemas the CEL variables `account` and `person` denote.
     pub roots: expressions::Roots,
+    /// What CEL expressions are checked against: the schemas, computed
+    /// attributes and audience names.
+    pub cel_env: std::sync::Arc<crate::cel::CelEnv>,
     /// Every type-checked CEL expression, by where it sits.
     pub exprs: BTreeMap<ExprSite, Expr>,
     /// Evaluation mode and dependencies per audience.
@@ -93,6 +96,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
         settings,
         schema_info: BTreeMap::new(),
         roots: expressions::Roots::default(),
+        cel_env: Default::default(),
         exprs: BTreeMap::new(),
         audience_info: BTreeMap::new(),
         syntax,
@@ -100,6 +104,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     model.schema_info = schemas::check(&model, &mut diags);
     model.roots = expressions::roots(&model);
     references::check(&model, &mut diags);
+    model.cel_env = std::sync::Arc::new(expressions::env(&model, &model.roots));
     model.exprs = expressions::check_all(&model, sources, &mut diags);
     model.audience_info = audiences::check(&model, &model.exprs, &mut diags);
     activations::check(&model, &mut diags);

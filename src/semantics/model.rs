@@ -4,22 +4,17 @@
 //! are evaluated in, and the column a membership is named by. One copy,
 //! so the interpreter and the rendered SQL cannot read the plan two ways.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::cel::{CelEnv, Scope, typed};
+use crate::cel::typed::Typed;
 use crate::plan::Plan;
+use crate::resolve::ExprSite;
 
 /// The plan's schema roles and its typed expressions.
 pub struct Model<'a> {
     pub plan: &'a Plan,
-    pub env: CelEnv,
     pub account: String,
     pub person: Option<String>,
-    /// Typed trees by (expression, person scope): every dialect and every
-    /// export reads the same expressions, and parsing CEL is the expensive
-    /// part, so each is parsed and typed once per plan.
-    typed: RefCell<HashMap<(String, bool), Result<typed::Typed, String>>>,
 }
 
 impl<'a> Model<'a> {
@@ -32,10 +27,8 @@ impl<'a> Model<'a> {
         };
         Model {
             plan,
-            env: typed::env_from_plan(plan),
             account: by_class("account").unwrap_or_else(|| "account".into()),
             person: by_class("person"),
-            typed: RefCell::default(),
         }
     }
 
@@ -47,20 +40,19 @@ impl<'a> Model<'a> {
             .unwrap_or_else(|| "id".into())
     }
 
-    /// Parses and types an expression in the account or person scope.
-    pub fn typed(&self, expr: &str, person: bool) -> Result<typed::Typed, String> {
-        let key = (expr.to_string(), person);
-        if let Some(found) = self.typed.borrow().get(&key) {
-            return found.clone();
-        }
-        let scope = if person {
-            Scope::person()
-        } else {
-            Scope::account()
-        };
-        let built = typed::build(expr, &self.env, &scope);
-        self.typed.borrow_mut().insert(key, built.clone());
-        built
+    /// The typed tree of the expression `expr` at `site`, as the check
+    /// built it; `person` says whether the person is in scope.
+    pub fn tree(&self, site: &ExprSite, expr: &str, person: bool) -> Result<Arc<Typed>, String> {
+        self.plan.typed.at(site, expr, person)
+    }
+
+    /// The typed tree of an expression of the plan given by its text only
+    /// (callers that walk the plan by text): in the account or person scope.
+    pub fn typed(&self, expr: &str, person: bool) -> Result<Typed, String> {
+        self.plan
+            .typed
+            .of_text(expr, person)
+            .map(|t| t.as_ref().clone())
     }
 }
 
