@@ -3,30 +3,18 @@
 //! snapshotted in `snapshots/diff/`. Plus the exit codes, two plan files,
 //! and `--base REV` against a real git repository.
 
+#[path = "support/plans.rs"]
+mod plans;
 #[path = "support/temp.rs"]
 mod temp;
+use plans::root;
 use temp::TempDir;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use accord::compile::{self, Options};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn options() -> Options {
-    Options {
-        environment: Some("prod".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    }
-}
-
 fn plan_of(dir: &Path) -> accord::plan::Plan {
-    let compiled = compile::check(dir, &options()).expect("loads");
-    compile::plan(&compiled).unwrap_or_else(|| panic!("{} has no plan", dir.display()))
+    plans::plan_of(dir, "prod")
 }
 
 fn accord(dir: &Path, args: &[&str]) -> Output {

@@ -7,28 +7,19 @@
 
 #[path = "support/data.rs"]
 mod data;
+#[path = "support/plans.rs"]
+mod plans;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::rc::Rc;
 
-use accord::compile::{self, Options};
 use accord::render;
 use accord::semantics;
 use accord::time::parse_timestamp;
 
 const NOW: &str = "2026-11-28T00:00:00Z";
-
-fn plan(dir: &Path) -> accord::plan::Plan {
-    let options = Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    };
-    let compiled = compile::check(dir, &options).expect("specs load");
-    compile::plan(&compiled).expect("specs compile to a plan")
-}
 
 fn require_python_module(module: &str) {
     let ok = Command::new("python3")
@@ -361,7 +352,7 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
     require_python_module("duckdb");
     // A relative project is under the crate; an absolute one anywhere.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
-    let plan = plan(&root);
+    let plan = plans::plan_of(&root, "dev");
     let now = parse_timestamp(NOW).expect("now");
 
     // The reference: the interpreter over the same typed rows.

@@ -5,21 +5,15 @@
 //! ones by name, and the CLI writes exactly the jobs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
-use accord::compile::{self, Options};
 use accord::render::{self, Jobs};
 
+#[path = "support/plans.rs"]
+mod plans;
+
 fn plan() -> accord::plan::Plan {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let options = Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    };
-    let compiled = compile::check(&dir, &options).expect("specs load");
-    compile::plan(&compiled).expect("specs compile to a plan")
+    plans::plan_of("specs", "dev")
 }
 
 fn jobs(options: &render::Options) -> Jobs {

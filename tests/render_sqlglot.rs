@@ -8,8 +8,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use accord::compile::{self, Options};
 use accord::render;
+
+#[path = "support/plans.rs"]
+mod plans;
 
 #[test]
 fn warehouse_sql_parses_in_its_dialect() {
@@ -32,14 +34,7 @@ fn parses(project: &str) {
         ok,
         "the `sqlglot` python package is missing: run the tests with `scripts/test`, which installs it"
     );
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
-    let options = Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    };
-    let compiled = compile::check(&dir, &options).expect("project loads");
-    let plan = compile::plan(&compiled).expect("project compiles to a plan");
+    let plan = plans::plan_of(project, "dev");
     let (jobs, problems) = render::render(&plan, &render::Options::default());
     assert!(problems.is_empty(), "{problems:?}");
     let tmp = std::env::temp_dir().join(format!(
