@@ -11,6 +11,8 @@ use accord::render::{self, Jobs};
 
 #[path = "support/plans.rs"]
 mod plans;
+#[path = "support/temp.rs"]
+mod temp;
 
 fn plan() -> accord::plan::Plan {
     plans::plan_of("specs", "dev")
@@ -105,8 +107,8 @@ fn a_user_template_overrides_the_built_in_one_by_name() {
 
 #[test]
 fn the_cli_writes_the_jobs() {
-    let out = std::env::temp_dir().join(format!("accord-render-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let scratch = temp::dir("render-cli");
+    let out = scratch.path().join("out");
     let status = Command::new(env!("CARGO_BIN_EXE_accord"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
@@ -136,5 +138,4 @@ fn the_cli_writes_the_jobs() {
         let written = std::fs::read_to_string(out.join(path)).expect(path);
         assert_eq!(&written, text, "{path}");
     }
-    let _ = std::fs::remove_dir_all(&out);
 }
