@@ -9,31 +9,15 @@
 /// Microseconds since 1970-01-01T00:00:00Z.
 pub type Micros = i64;
 
+use chrono::{DateTime, Datelike, Month, NaiveDate, NaiveDateTime, Timelike};
+
 const MICROS_PER_SECOND: i64 = 1_000_000;
 
-/// Days since the epoch of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// The UTC date and time of an instant; `None` beyond the years chrono
+/// represents (about ±262,000), which no timestamp the parser accepts
+/// reaches.
+pub fn utc(t: Micros) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp_micros(t).map(|t| t.naive_utc())
 }
 
 /// A run of exactly `len` ASCII digits.
@@ -49,35 +33,6 @@ fn digits(s: &str) -> Option<i64> {
     }
     s.parse().ok()
 }
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-/// Days in a month of the proleptic Gregorian calendar.
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 /// Parses `YYYY-MM-DD`, or `YYYY-MM-DD[T ]HH:MM[:SS[.frac]]` with `Z`, an
 /// offset `+HH:MM` (or `+HHMM`, `+HH`), or nothing (read as UTC); `None`
@@ -107,17 +62,20 @@ pub fn check_timestamp(text: &str) -> Result<Micros, String> {
     ) else {
         return Err(shape());
     };
-    if !(1..=12).contains(&m) {
-        return Err(format!("there is no month {m}"));
-    }
-    if !(1..=days_in_month(y, m)).contains(&d) {
-        return Err(format!(
-            "{} {y} has {} days",
-            MONTHS[(m - 1) as usize],
-            days_in_month(y, m)
-        ));
-    }
-    let days = days_from_civil(y, m, d);
+    let month = u8::try_from(m)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or_else(|| format!("there is no month {m}"))?;
+    // Four digits: always a year chrono represents.
+    let year = i32::try_from(y).map_err(|_| shape())?;
+    let Some(date) = u32::try_from(d)
+        .ok()
+        .and_then(|d| NaiveDate::from_ymd_opt(year, month.number_from_month(), d))
+    else {
+        let days = month.num_days(year).unwrap_or(31);
+        return Err(format!("{} {y} has {days} days", month.name()));
+    };
+    let days = i64::from(date.to_epoch_days());
     if rest.is_empty() {
         return Ok(days * 86_400 * MICROS_PER_SECOND);
     }
@@ -184,16 +142,19 @@ pub fn check_timestamp(text: &str) -> Result<Micros, String> {
 /// Formats as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds; sub-seconds as `.ffffff`
 /// only when present).
 pub fn format_timestamp(t: Micros) -> String {
-    let secs = t.div_euclid(MICROS_PER_SECOND);
+    let Some(at) = utc(t) else {
+        // Out of the calendar's range: the count itself, never a panic.
+        return format!("{t}us since 1970-01-01T00:00:00Z");
+    };
     let frac = t.rem_euclid(MICROS_PER_SECOND);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
     let base = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
     );
     if frac == 0 {
         base + "Z"

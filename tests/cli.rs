@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[path = "support/temp.rs"]
+mod temp;
+
 fn accord(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_accord"))
         .args(args)
@@ -212,15 +215,14 @@ fn a_closed_pipe_ends_every_command_quietly() {
 
 #[test]
 fn a_malformed_accord_toml_shows_its_parse_error_with_an_environment() {
-    let dir = std::env::temp_dir().join(format!("accord-cli-malformed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = temp::dir("cli-malformed");
+    let dir = scratch.path();
     std::fs::write(
         dir.join("accord.toml"),
         "[project]\nname = \"x\"\nformat = 1\n[environment.dev\nenforcement = \"warn\"\n",
     )
     .unwrap();
     let out = accord(&["check", dir.to_str().unwrap(), "--env", "dev"]);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stdout(&out).contains("A0001"), "{}", stdout(&out));
     assert!(

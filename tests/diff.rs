@@ -3,30 +3,17 @@
 //! snapshotted in `snapshots/diff/`. Plus the exit codes, two plan files,
 //! and `--base REV` against a real git repository.
 
+#[path = "support/plans.rs"]
+mod plans;
 #[path = "support/temp.rs"]
 mod temp;
-use temp::TempDir;
+use plans::root;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use accord::compile::{self, Options};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn options() -> Options {
-    Options {
-        environment: Some("prod".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    }
-}
-
 fn plan_of(dir: &Path) -> accord::plan::Plan {
-    let compiled = compile::check(dir, &options()).expect("loads");
-    compile::plan(&compiled).unwrap_or_else(|| panic!("{} has no plan", dir.display()))
+    plans::plan_of(dir, "prod")
 }
 
 fn accord(dir: &Path, args: &[&str]) -> Output {
@@ -73,25 +60,25 @@ fn copy_project(from: &Path, to: &Path) {
 
 #[test]
 fn two_plan_files_diff_with_terraform_exit_codes() {
-    let tmp = TempDir::new("diff-files");
+    let tmp = temp::dir("diff-files");
     let pair = root().join("tests/diff/activation_changes");
     let write = |name: &str, dir: &Path| {
-        let path = tmp.0.join(name);
+        let path = tmp.path().join(name);
         std::fs::write(&path, accord::plan::to_json(&plan_of(dir))).expect("write");
         path.to_string_lossy().into_owned()
     };
     let old = write("old.json", &pair.join("old"));
     let new = write("new.json", &pair.join("new"));
-    let out = accord(&tmp.0, &["diff", &old, &new]);
+    let out = accord(tmp.path(), &["diff", &old, &new]);
     assert_eq!(out.status.code(), Some(2));
-    let out = accord(&tmp.0, &["diff", &old, &old]);
+    let out = accord(tmp.path(), &["diff", &old, &old]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "no changes\n");
-    let out = accord(&tmp.0, &["diff", &old, &new, "--format", "json"]);
+    let out = accord(tmp.path(), &["diff", &old, &new, "--format", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["activations_removed"][0], "fintech_files");
-    let out = accord(&tmp.0, &["diff", &old, "no-such-plan.json"]);
+    let out = accord(tmp.path(), &["diff", &old, "no-such-plan.json"]);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -122,14 +109,14 @@ fn git(dir: &Path, args: &[&str]) {
 
 #[test]
 fn diff_base_compares_a_git_revision_with_the_working_tree() {
-    let tmp = TempDir::new("diff-git");
+    let tmp = temp::dir("diff-git");
     let pair = root().join("tests/diff/activation_changes");
-    let project = tmp.0.join("marketing/specs");
-    git(&tmp.0, &["init", "-q"]);
+    let project = tmp.path().join("marketing/specs");
+    git(tmp.path(), &["init", "-q"]);
     copy_project(&pair.join("old"), &project);
     // An untracked file at the revision must not count: only tracked files do.
-    git(&tmp.0, &["add", "-A"]);
-    git(&tmp.0, &["commit", "-q", "-m", "old"]);
+    git(tmp.path(), &["add", "-A"]);
+    git(tmp.path(), &["commit", "-q", "-m", "old"]);
     let args = [
         "diff",
         "marketing/specs",
@@ -140,7 +127,7 @@ fn diff_base_compares_a_git_revision_with_the_working_tree() {
         "--today",
         "2026-11-28",
     ];
-    let out = accord(&tmp.0, &args);
+    let out = accord(tmp.path(), &args);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -149,7 +136,7 @@ fn diff_base_compares_a_git_revision_with_the_working_tree() {
     );
 
     copy_project(&pair.join("new"), &project);
-    let out = accord(&tmp.0, &args);
+    let out = accord(tmp.path(), &args);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -181,7 +168,7 @@ fn diff_base_compares_a_git_revision_with_the_working_tree() {
     );
 
     let out = accord(
-        &tmp.0,
+        tmp.path(),
         &[
             "diff",
             "marketing/specs",

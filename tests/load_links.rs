@@ -13,7 +13,6 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use accord::compile::{self, Options};
-use temp::TempDir;
 
 const PROJECT: &str = r#"
 [project]
@@ -78,10 +77,10 @@ fn codes(root: &Path) -> Vec<String> {
 
 #[test]
 fn a_policy_file_behind_a_link_applies() {
-    let tmp = TempDir::new("links-file");
-    let root = tmp.0.join("project");
+    let tmp = temp::dir("links-file");
+    let root = tmp.path().join("project");
     write(&root.join("accord.toml"), PROJECT);
-    write(&tmp.0.join("shared/policies.toml"), POLICY);
+    write(&tmp.path().join("shared/policies.toml"), POLICY);
     std::fs::create_dir_all(root.join("governance")).unwrap();
     symlink(
         "../../shared/policies.toml",
@@ -97,10 +96,10 @@ fn a_policy_file_behind_a_link_applies() {
 
 #[test]
 fn a_folder_behind_a_link_is_read() {
-    let tmp = TempDir::new("links-folder");
-    let root = tmp.0.join("project");
+    let tmp = temp::dir("links-folder");
+    let root = tmp.path().join("project");
     write(&root.join("accord.toml"), PROJECT);
-    write(&tmp.0.join("shared/governance/policies.toml"), POLICY);
+    write(&tmp.path().join("shared/governance/policies.toml"), POLICY);
     symlink("../shared/governance", root.join("governance")).unwrap();
     let codes = codes(&root);
     assert!(codes.iter().any(|c| c.starts_with("G0001")), "{codes:?}");
@@ -108,8 +107,8 @@ fn a_folder_behind_a_link_is_read() {
 
 #[test]
 fn a_dangling_link_is_an_error_that_names_it() {
-    let tmp = TempDir::new("links-dangling");
-    let root = tmp.0.join("project");
+    let tmp = temp::dir("links-dangling");
+    let root = tmp.path().join("project");
     write(&root.join("accord.toml"), PROJECT);
     std::fs::create_dir_all(root.join("governance")).unwrap();
     symlink(
@@ -136,8 +135,8 @@ fn a_dangling_link_is_an_error_that_names_it() {
 
 #[test]
 fn a_link_loop_is_a_warning_not_an_endless_walk() {
-    let tmp = TempDir::new("links-loop");
-    let root = tmp.0.join("project");
+    let tmp = temp::dir("links-loop");
+    let root = tmp.path().join("project");
     write(&root.join("accord.toml"), PROJECT);
     write(&root.join("governance/policies.toml"), POLICY);
     symlink("..", root.join("governance/again")).unwrap();
@@ -179,8 +178,8 @@ fn git(dir: &Path, args: &[&str]) {
 fn links_are_followed_at_a_git_revision_too() {
     // `accord diff --base REV` reads specs from git, where a link is a blob
     // holding its target: it must be followed like on disk.
-    let tmp = TempDir::new("links-git");
-    let repo = &tmp.0;
+    let tmp = temp::dir("links-git");
+    let repo = tmp.path();
     let root = repo.join("project");
     write(&root.join("accord.toml"), PROJECT);
     write(&repo.join("shared/policies.toml"), POLICY);

@@ -4,7 +4,6 @@
 
 #[path = "support/temp.rs"]
 mod temp;
-use temp::TempDir;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -111,8 +110,8 @@ fn spec_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn the_plan_is_byte_identical_whatever_the_file_layout_locale_and_time_zone() {
     let specs = root().join("specs");
-    let copy = TempDir::new("plan-layout");
-    std::fs::copy(specs.join("accord.toml"), copy.0.join("accord.toml")).expect("copy");
+    let copy = temp::dir("plan-layout");
+    std::fs::copy(specs.join("accord.toml"), copy.path().join("accord.toml")).expect("copy");
     let mut files = Vec::new();
     spec_files(&specs, &mut files);
     files.sort();
@@ -131,11 +130,11 @@ fn the_plan_is_byte_identical_whatever_the_file_layout_locale_and_time_zone() {
         texts[i % targets.len()].push('\n');
     }
     for (target, text) in targets.iter().zip(&texts) {
-        let path = copy.0.join(target);
+        let path = copy.path().join(target);
         std::fs::create_dir_all(path.parent().unwrap()).expect("mkdir");
         std::fs::write(path, text).expect("write");
     }
-    let copy_dir = copy.0.to_string_lossy().into_owned();
+    let copy_dir = copy.path().to_string_lossy().into_owned();
     for format in ["text", "json"] {
         let original = plan("specs", format, &[]);
         let moved = plan(
@@ -156,8 +155,8 @@ fn the_plan_is_byte_identical_whatever_the_file_layout_locale_and_time_zone() {
 
 #[test]
 fn plan_check_passes_on_the_committed_plan_and_fails_with_the_diff_otherwise() {
-    let tmp = TempDir::new("plan-lock");
-    let lock = tmp.0.join("plan.json");
+    let tmp = temp::dir("plan-lock");
+    let lock = tmp.path().join("plan.json");
     let lock = lock.to_string_lossy().into_owned();
     let base = ["plan", "specs", "--env", "prod", "--today", "2026-11-28"];
     let out = accord(&[&base[..], &["--out", &lock]].concat(), &[]);

@@ -1,16 +1,10 @@
 //! The plan of the example project builds and is deterministic.
 
-use accord::compile::{self, Options};
+#[path = "support/plans.rs"]
+mod plans;
 
 fn plan_json(env: &str) -> String {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let options = Options {
-        environment: Some(env.to_string()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    };
-    let compiled = compile::check(&dir, &options).expect("specs load");
-    let plan = compile::plan(&compiled).expect("specs compile to a plan");
+    let plan = plans::plan_of("specs", env);
     serde_json::to_string_pretty(&plan).expect("plan serialises")
 }
 

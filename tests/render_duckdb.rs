@@ -7,28 +7,21 @@
 
 #[path = "support/data.rs"]
 mod data;
+#[path = "support/plans.rs"]
+mod plans;
+#[path = "support/temp.rs"]
+mod temp;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::rc::Rc;
 
-use accord::compile::{self, Options};
 use accord::render;
 use accord::semantics;
 use accord::time::parse_timestamp;
 
 const NOW: &str = "2026-11-28T00:00:00Z";
-
-fn plan(dir: &Path) -> accord::plan::Plan {
-    let options = Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    };
-    let compiled = compile::check(dir, &options).expect("specs load");
-    compile::plan(&compiled).expect("specs compile to a plan")
-}
 
 fn require_python_module(module: &str) {
     let ok = Command::new("python3")
@@ -102,18 +95,16 @@ fn duckdb_sql_agrees_with_the_interpreter_on_edge_cases() {
 #[test]
 fn duckdb_sql_agrees_with_the_interpreter_on_random_rules() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/render_projects/semantics");
-    let dir = std::env::temp_dir().join(format!("accord-random-rules-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    copy_dir(&src, &dir);
+    let dir = temp::dir("random-rules");
+    copy_dir(&src, dir.path());
     let mut generator = Gen(0x5eed_2026);
     let mut text = String::new();
     for i in 0..300 {
         let rule = generator.rule(3);
         text.push_str(&format!("[audience.R_{i:03}]\nrule = '''{rule}'''\n\n"));
     }
-    std::fs::write(dir.join("random.toml"), &text).expect("write random rules");
-    differential(dir.to_str().expect("utf-8 temp path"), false);
-    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::write(dir.path().join("random.toml"), &text).expect("write random rules");
+    differential(dir.path().to_str().expect("utf-8 temp path"), false);
 }
 
 /// Random rules at the edges, from their own generator stream (the rules
@@ -125,18 +116,16 @@ fn duckdb_sql_agrees_with_the_interpreter_on_random_rules() {
 #[test]
 fn duckdb_sql_agrees_with_the_interpreter_on_overflow_and_regex_rules() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/render_projects/semantics");
-    let dir = std::env::temp_dir().join(format!("accord-edge-rules-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    copy_dir(&src, &dir);
+    let dir = temp::dir("edge-rules");
+    copy_dir(&src, dir.path());
     let mut generator = Gen(0x000e_d9e5_2026);
     let mut text = String::new();
     for i in 0..200 {
         let rule = generator.edge_rule(2);
         text.push_str(&format!("[audience.E_{i:03}]\nrule = '''{rule}'''\n\n"));
     }
-    std::fs::write(dir.join("edge.toml"), &text).expect("write edge rules");
-    differential(dir.to_str().expect("utf-8 temp path"), false);
-    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::write(dir.path().join("edge.toml"), &text).expect("write edge rules");
+    differential(dir.path().to_str().expect("utf-8 temp path"), false);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -361,7 +350,7 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
     require_python_module("duckdb");
     // A relative project is under the crate; an absolute one anywhere.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
-    let plan = plan(&root);
+    let plan = plans::plan_of(&root, "dev");
     let now = parse_timestamp(NOW).expect("now");
 
     // The reference: the interpreter over the same typed rows.
@@ -383,12 +372,8 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
         },
     );
     assert!(problems.is_empty(), "{problems:?}");
-    let tmp = std::env::temp_dir().join(format!(
-        "accord-render-duckdb-{}-{}",
-        std::process::id(),
-        project.replace('/', "_").trim_start_matches('_')
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let scratch = temp::dir("render-duckdb");
+    let tmp = scratch.path();
     data::write_canonical(&plan, &tables, &tmp.join("data"));
     let columns = serde_json::json!({
         "account": render::query::audience_columns(&plan, "account"),
@@ -414,7 +399,6 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json result");
-    let _ = std::fs::remove_dir_all(&tmp);
 
     let got = |side: &str| -> BTreeMap<String, BTreeSet<String>> {
         result[side]

@@ -5,21 +5,17 @@
 //! ones by name, and the CLI writes exactly the jobs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
-use accord::compile::{self, Options};
 use accord::render::{self, Jobs};
 
+#[path = "support/plans.rs"]
+mod plans;
+#[path = "support/temp.rs"]
+mod temp;
+
 fn plan() -> accord::plan::Plan {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let options = Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    };
-    let compiled = compile::check(&dir, &options).expect("specs load");
-    compile::plan(&compiled).expect("specs compile to a plan")
+    plans::plan_of("specs", "dev")
 }
 
 fn jobs(options: &render::Options) -> Jobs {
@@ -111,8 +107,8 @@ fn a_user_template_overrides_the_built_in_one_by_name() {
 
 #[test]
 fn the_cli_writes_the_jobs() {
-    let out = std::env::temp_dir().join(format!("accord-render-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let scratch = temp::dir("render-cli");
+    let out = scratch.path().join("out");
     let status = Command::new(env!("CARGO_BIN_EXE_accord"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
@@ -142,5 +138,4 @@ fn the_cli_writes_the_jobs() {
         let written = std::fs::read_to_string(out.join(path)).expect(path);
         assert_eq!(&written, text, "{path}");
     }
-    let _ = std::fs::remove_dir_all(&out);
 }

@@ -8,8 +8,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use accord::compile::{self, Options};
 use accord::render;
+
+#[path = "support/plans.rs"]
+mod plans;
+#[path = "support/temp.rs"]
+mod temp;
 
 #[test]
 fn warehouse_sql_parses_in_its_dialect() {
@@ -32,22 +36,11 @@ fn parses(project: &str) {
         ok,
         "the `sqlglot` python package is missing: run the tests with `scripts/test`, which installs it"
     );
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(project);
-    let options = Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    };
-    let compiled = compile::check(&dir, &options).expect("project loads");
-    let plan = compile::plan(&compiled).expect("project compiles to a plan");
+    let plan = plans::plan_of(project, "dev");
     let (jobs, problems) = render::render(&plan, &render::Options::default());
     assert!(problems.is_empty(), "{problems:?}");
-    let tmp = std::env::temp_dir().join(format!(
-        "accord-render-sqlglot-{}-{}",
-        std::process::id(),
-        project.replace('/', "_")
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let scratch = temp::dir("render-sqlglot");
+    let tmp = scratch.path();
     for (path, text) in &jobs {
         let target = tmp.join(path);
         std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
@@ -56,11 +49,10 @@ fn parses(project: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sqlglot_parse.py");
     let out = Command::new("python3")
         .arg(&script)
-        .arg(&tmp)
+        .arg(tmp)
         .args(["spark", "bigquery", "snowflake", "duckdb"])
         .output()
         .expect("python3 runs");
-    let _ = std::fs::remove_dir_all(&tmp);
     assert!(
         out.status.success(),
         "sqlglot rejected rendered SQL:\n{}{}",

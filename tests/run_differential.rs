@@ -9,6 +9,8 @@
 #[allow(dead_code)]
 #[path = "support/data.rs"]
 mod data;
+#[path = "support/plans.rs"]
+mod plans;
 #[path = "support/rng.rs"]
 mod rng;
 
@@ -16,7 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::rc::Rc;
 
-use accord::compile::{self, Options};
 use accord::plan::{AudienceDefinition, AudiencePlan, Plan, SourcePlan};
 use accord::render;
 use accord::semantics::{self, audience_column};
@@ -25,14 +26,7 @@ use rng::Rng;
 const NOW: &str = "2026-11-28T12:00:00Z";
 
 fn sample_plan() -> Plan {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let options = Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..Options::default()
-    };
-    let compiled = compile::check(&dir, &options).expect("specs load");
-    compile::plan(&compiled).expect("specs compile to a plan")
+    plans::plan_of("specs", "dev")
 }
 
 /// (engine, interpreter) members per audience column.

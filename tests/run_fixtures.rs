@@ -117,8 +117,8 @@ fn normalise(text: &str, project: &Path) -> String {
 fn transcript(dir: &Path) -> String {
     let steps = std::fs::read_to_string(dir.join("fixture.steps"))
         .unwrap_or_else(|_| panic!("{}: no fixture.steps", dir.display()));
-    let scratch = temp::TempDir::new(&format!("run-fixture-{}", name(dir)));
-    let project = scratch.0.join("project");
+    let scratch = temp::dir(&format!("run-fixture-{}", name(dir)));
+    let project = scratch.path().join("project");
     copy_tree(dir, &project);
     let mut out = String::new();
     let mut held: Vec<std::fs::File> = Vec::new();

@@ -66,13 +66,13 @@ fn run_as_blocking(dir: &Path) -> accord::run::RunReport {
 
 #[test]
 fn a_blocking_violation_blocks_the_activation_and_an_advisory_one_does_not() {
-    let scratch = temp::TempDir::new("run-governance");
+    let scratch = temp::dir("run-governance");
     for (enforcement, status) in [
         ("hard", "blocked"),
         ("soft", "blocked"),
         ("advisory", "delivered"),
     ] {
-        let dir = scratch.0.join(enforcement);
+        let dir = scratch.path().join(enforcement);
         project_with_policy(&dir, enforcement);
         let report = run_as_blocking(&dir);
         let a = &report.activations["large_files"];

@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 mod temp;
 
 /// A scratch copy of the smallest run fixture project.
-fn small_project(scratch: &temp::TempDir) -> PathBuf {
+fn small_project(scratch: &tempfile::TempDir) -> PathBuf {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_fixtures/ok_small_project");
-    let to = scratch.0.join("project");
+    let to = scratch.path().join("project");
     for entry in walkdir::WalkDir::new(&from) {
         let entry = entry.expect("walk the fixture");
         let target = to.join(entry.path().strip_prefix(&from).expect("inside"));
@@ -46,7 +46,7 @@ fn log_lines(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_run_is_refused_while_another_holds_the_lock_and_waits_with_wait() {
-    let scratch = temp::TempDir::new("run-lock");
+    let scratch = temp::dir("run-lock");
     let dir = small_project(&scratch);
     // Hold the lock from this process, with the very call a run makes.
     let held = accord::run::lock::acquire(&dir, "small", false, "2026-11-28T11:59:00Z")
@@ -97,7 +97,7 @@ fn a_run_is_refused_while_another_holds_the_lock_and_waits_with_wait() {
 
 #[test]
 fn every_run_is_logged_as_one_whole_line_failed_runs_too() {
-    let scratch = temp::TempDir::new("run-log");
+    let scratch = temp::dir("run-log");
     let dir = small_project(&scratch);
     // A log cut short in its last line, as by a run killed while appending.
     std::fs::create_dir_all(dir.join(".accord")).expect("mkdir");

@@ -262,27 +262,23 @@ fn today(arg: Option<&str>) -> Result<toml::value::Date, String> {
         Some(text) => compile::parse_date(text)
             .ok_or_else(|| format!("`--today {text}` is not a date such as 2026-11-28")),
         None => {
-            let secs = std::time::SystemTime::now()
+            let micros = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            Ok(civil_date((secs / 86_400) as i64))
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            Ok(civil_date(micros))
         }
     }
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_date(days: i64) -> toml::value::Date {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
-    toml::value::Date { year, month, day }
+/// The UTC date of an instant.
+fn civil_date(now: crate::time::Micros) -> toml::value::Date {
+    use chrono::Datelike as _;
+    let date = crate::time::utc(now).map(|t| t.date()).unwrap_or_default();
+    toml::value::Date {
+        year: u16::try_from(date.year()).unwrap_or_default(),
+        month: date.month() as u8,
+        day: date.day() as u8,
+    }
 }
 
 struct ExplainOptions {

@@ -550,6 +550,30 @@ mod tests {
         assert_eq!(parse_timestamp("2026-11-31"), None);
     }
 
+    /// Text that is not a timestamp, with multi-byte characters where the
+    /// parser splits (the date's end, the clock, the offset, the fraction):
+    /// `timestamp()` is missing, never a panic.
+    #[test]
+    fn timestamps_of_non_ascii_text_are_missing() {
+        for text in [
+            "２０２６-11-28",
+            "2026-11-2８",
+            "2026-11-28é12:00:00Z",
+            "2026-11-28T１２:00:00Z",
+            "2026-11-28T12:00:00+０１:00",
+            "2026-11-28T12:00:00.５Z",
+            "2026-11-28T12:00:00Zé",
+            "日本語の日付ではない",
+            "é",
+        ] {
+            assert_eq!(
+                call("timestamp", &[Value::Str(text.into())]),
+                Value::Null,
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn durations_parse_like_cel() {
         assert_eq!(parse_cel_duration("90s"), Some(90_000_000));

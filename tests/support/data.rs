@@ -310,30 +310,12 @@ pub fn records(plan: &Plan, tables: &Tables) -> (Vec<Record>, Vec<Rc<Record>>) {
     (built.remove(&account).unwrap_or_default(), people_rc)
 }
 
-/// Days since the epoch to (year, month, day).
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// `YYYY-MM-DD HH:MM:SS` of microseconds since the epoch.
 pub fn timestamp_text(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        t / 3600,
-        t / 60 % 60,
-        t % 60
-    )
+    accord::time::utc(micros)
+        .expect("a timestamp of the data")
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 fn json_of(v: &Value) -> serde_json::Value {

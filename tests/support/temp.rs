@@ -1,21 +1,10 @@
-//! A fresh, empty folder under the system temp dir, removed on drop.
+//! A fresh, empty folder under the system temp dir, removed on drop (also
+//! when the test panics), named after the test so a leftover is traceable.
 
-use std::path::PathBuf;
-
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// `accord-NAME-PID`: one folder per test name and test process.
-    pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("accord-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `accord-NAME-XXXXXX`: unique per call, so tests never share a folder.
+pub fn dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("accord-{name}-"))
+        .tempdir()
+        .expect("temp dir")
 }
