@@ -6,25 +6,27 @@ use crate::builtins::CORE_POLICIES;
 use crate::cel::spans::OffsetMap;
 use crate::diag::{Diagnostic, codes};
 use crate::resolve::Model;
+use crate::resolve::kinds::closed_set;
 use crate::source::{SourceSet, Span};
 use crate::syntax::Sp;
 
 use super::policy_expr::{self, LabelExpr};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Enforcement {
-    Hard,
-    Soft,
-    Advisory,
+closed_set! {
+    /// How a violation of a policy counts.
+    pub enum Enforcement {
+        Hard = "hard",
+        Soft = "soft",
+        Advisory = "advisory",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Enabled,
-    Disabled,
-    Draft,
+closed_set! {
+    pub enum Status {
+        Enabled = "enabled",
+        Disabled = "disabled",
+        Draft = "draft",
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -22,7 +22,7 @@ use super::normalise;
 use super::query::{LowerError, Model, Site};
 use super::views::{account_link, account_relation, link_column, view};
 use crate::catalog::Normalise;
-use crate::plan::ActivationPlan;
+use crate::plan::{ActivationPlan, Entity};
 
 /// The rendered queries of one activation.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ pub fn export_sql(
         features: Features::default(),
     };
     let mut errors = Vec::new();
-    let person_rows = activation.rows == "person";
+    let person_rows = activation.rows == Entity::Person;
     let row = |alias: &str, schema: &str| Binding::Row {
         alias: alias.into(),
         schema: schema.into(),
@@ -98,7 +98,7 @@ pub fn export_sql(
             false,
             rule,
         ) {
-            let sql = if normalise::applies_to_raw(&m.transform, rule) {
+            let sql = if normalise::applies_to_raw(m.transform, rule) {
                 normalise::sql(d, rule, &sql)
             } else {
                 sql
@@ -138,7 +138,7 @@ pub fn export_sql(
             .plan
             .audiences
             .get(base)
-            .is_some_and(|x| x.entity == "person")
+            .is_some_and(|x| x.entity == Entity::Person)
     };
     // People reach a member account through their own account link and,
     // with a many-to-many link from person to account, through its relation.

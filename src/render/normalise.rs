@@ -11,6 +11,7 @@
 use crate::catalog::{self, Normalise};
 use crate::cel::eval::Value;
 use crate::cel::typed::{Node, Typed};
+use crate::resolve::Transform;
 
 use super::dialect::Dialect;
 
@@ -75,8 +76,8 @@ fn rename(t: &mut Typed, from: &str, to: &str) {
 
 /// Whether a raw value of a column with `transform` gets normalised: hashed
 /// values are normalised inside the hash already.
-pub fn applies_to_raw(transform: &str, rule: Normalise) -> bool {
-    transform == "none" && rule != Normalise::None
+pub fn applies_to_raw(transform: Transform, rule: Normalise) -> bool {
+    transform == Transform::None && rule != Normalise::None
 }
 
 /// The gmail rule on a trimmed, lower-cased address: for `gmail.com`, the

@@ -3,17 +3,19 @@
 
 use std::collections::BTreeMap;
 
+use super::kinds::closed_set;
 use crate::diag::{Diagnostic, codes};
 use crate::source::{SourceSet, Span};
 use crate::syntax::{PROJECT_FILE, Sp, Syntax};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Enforcement {
-    /// Hard and soft violations are errors (unless a waiver covers a soft one).
-    Block,
-    /// Violations are reported as warnings.
-    Warn,
+closed_set! {
+    /// What an environment does with policy violations.
+    pub enum Enforcement {
+        /// Hard and soft violations are errors (unless a waiver covers a soft one).
+        Block = "block",
+        /// Violations are reported as warnings.
+        Warn = "warn",
+    }
 }
 
 /// Platform guardrails (the platform's), overridable in `[guardrails]`.
