@@ -442,3 +442,119 @@ fn violation(
     };
     d.help(help).with_severity(severity)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(deny: &str, actions: Option<&[&str]>, enforcement: Enforcement) -> policies::Policy {
+        policies::Policy {
+            name: "p".into(),
+            span: None,
+            core: false,
+            actions: actions.map(|a| a.iter().map(|s| s.to_string()).collect()),
+            deny_text: deny.into(),
+            deny: policy_expr::parse(deny).ok(),
+            enforcement,
+            status: Status::Enabled,
+        }
+    }
+
+    fn labels(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn actions(names: &[&str]) -> BTreeMap<String, ActionSource> {
+        names
+            .iter()
+            .map(|s| (s.to_string(), ActionSource::Implied))
+            .collect()
+    }
+
+    fn violated(labels: &[&str], actions: &[&str]) -> Verdict {
+        Verdict::Violated {
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            actions: actions.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn labels_that_do_not_match_are_allowed() {
+        let p = policy("pii && !consented", None, Enforcement::Hard);
+        let v = verdict(
+            &p,
+            &labels(&["pii", "consented"]),
+            &actions(&["email"]),
+            None,
+            false,
+        );
+        assert_eq!(v, Verdict::Allowed);
+    }
+
+    #[test]
+    fn matching_labels_without_a_denied_action_do_not_apply() {
+        let p = policy("pii", Some(&["email"]), Enforcement::Hard);
+        let v = verdict(&p, &labels(&["pii"]), &actions(&["analytics"]), None, false);
+        assert_eq!(v, Verdict::NotApplicable);
+    }
+
+    #[test]
+    fn a_violation_blames_the_present_labels_and_the_denied_actions() {
+        let p = policy("pii || health", Some(&["email", "ads"]), Enforcement::Hard);
+        let v = verdict(
+            &p,
+            &labels(&["health", "other"]),
+            &actions(&["ads", "analytics", "email"]),
+            None,
+            false,
+        );
+        assert_eq!(v, violated(&["health"], &["ads", "email"]));
+    }
+
+    #[test]
+    fn only_a_soft_policy_is_waived() {
+        let (l, a) = (labels(&["pii"]), actions(&["email"]));
+        let soft = policy("pii", None, Enforcement::Soft);
+        assert_eq!(
+            verdict(&soft, &l, &a, Some("w1"), false),
+            Verdict::Waived {
+                waiver: "w1".into(),
+                labels: vec!["pii".into()],
+                actions: vec!["email".into()],
+            }
+        );
+        assert_eq!(
+            verdict(&soft, &l, &a, None, false),
+            violated(&["pii"], &["email"])
+        );
+        let hard = policy("pii", None, Enforcement::Hard);
+        assert_eq!(
+            verdict(&hard, &l, &a, Some("w1"), false),
+            violated(&["pii"], &["email"])
+        );
+    }
+
+    #[test]
+    fn drafts_disabled_and_invalid_policies_are_not_enforced() {
+        let (l, a) = (labels(&["pii"]), actions(&["email"]));
+        let mut p = policy("pii", None, Enforcement::Hard);
+        p.status = Status::Draft;
+        assert_eq!(verdict(&p, &l, &a, None, false), Verdict::DraftNotEvaluated);
+        assert_eq!(
+            verdict(&p, &l, &a, None, true),
+            Verdict::DraftWouldViolate {
+                labels: vec!["pii".into()],
+                actions: vec!["email".into()],
+            }
+        );
+        assert_eq!(
+            verdict(&p, &labels(&[]), &a, None, true),
+            Verdict::DraftNotEvaluated
+        );
+        p.status = Status::Disabled;
+        assert_eq!(verdict(&p, &l, &a, None, true), Verdict::Disabled);
+        let mut invalid = policy("pii", None, Enforcement::Hard);
+        invalid.deny = None;
+        assert_eq!(verdict(&invalid, &l, &a, None, false), Verdict::Invalid);
+    }
+}
