@@ -213,9 +213,9 @@ fn activation(
             o.destination_type.clone(),
             n.destination_type.clone(),
         ),
-        ("rows", o.rows.clone(), n.rows.clone()),
-        ("schedule", o.schedule.clone(), n.schedule.clone()),
-        ("export", o.export.clone(), n.export.clone()),
+        ("rows", o.rows.to_string(), n.rows.to_string()),
+        ("schedule", o.schedule.to_string(), n.schedule.to_string()),
+        ("export", o.export.to_string(), n.export.to_string()),
         (
             "people",
             o.people.as_deref().map_or("-".into(), one_line),
@@ -277,8 +277,8 @@ fn activation(
                 c.verdicts_changed.push(VerdictChange {
                     audience: audience.clone(),
                     policy: policy.clone(),
-                    old: old.cloned().unwrap_or_else(|| "-".into()),
-                    new: new.cloned().unwrap_or_else(|| "-".into()),
+                    old: old.map_or_else(|| "-".into(), |v| v.to_string()),
+                    new: new.map_or_else(|| "-".into(), |v| v.to_string()),
                 });
             }
         }

@@ -29,6 +29,7 @@ pub mod builtins;
 pub mod catalog;
 pub mod cel;
 pub mod cli;
+pub mod closed_set;
 pub mod compile;
 pub mod diag;
 pub mod diff;

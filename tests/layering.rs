@@ -20,6 +20,7 @@ const STACK: &[&str] = &[
     "time",
     "hash",
     "diag",
+    "closed_set",
     "builtins",
     "catalog",
     // The pipeline, in order.

@@ -525,7 +525,7 @@ fn differential(project: &str, populated: bool) -> serde_json::Value {
     let consent_applies = plan
         .activations
         .values()
-        .any(|a| a.rows == "person" && !a.consent.is_empty());
+        .any(|a| a.rows == accord::plan::Entity::Person && !a.consent.is_empty());
     assert!(
         !populated || !consent_applies || consent_removed > 0,
         "consent removes no row in the sample data"

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::rc::Rc;
 
-use accord::plan::{AudienceDefinition, AudiencePlan, Plan, SourcePlan};
+use accord::plan::{AudienceDefinition, AudiencePlan, Entity, Evaluation, Plan, SourcePlan};
 use accord::render;
 use accord::semantics::{self, audience_column};
 use rng::Rng;
@@ -51,7 +51,7 @@ fn both(plan: &Plan, root: &Path) -> Both {
         .iter()
         .filter(|(a, _)| {
             let base = a.split('.').next().unwrap_or(a);
-            plan.audiences[base].entity == "account"
+            plan.audiences[base].entity == Entity::Account
         })
         .map(|(a, m)| (audience_column(a), m.clone()))
         .collect();
@@ -200,7 +200,7 @@ fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path, words: &[&str]) {
                 SourcePlan {
                     schema: s.clone(),
                     path: format!("data/{s}.jsonl"),
-                    format: "jsonl".into(),
+                    format: accord::plan::SourceFormat::Jsonl,
                     max_age: None,
                     precedence: 1,
                     fingerprint: String::new(),
@@ -413,8 +413,8 @@ fn random_rules(stream: u64, predicate: Predicate, words: &[&str]) {
             plan.audiences.insert(
                 format!("B2B_Random_{}", plan.audiences.len()),
                 AudiencePlan {
-                    entity: "account".into(),
-                    evaluation: "batch".into(),
+                    entity: Entity::Account,
+                    evaluation: Evaluation::Batch,
                     definition: AudienceDefinition::Rule { expr },
                     depends_on: vec![],
                     parts: vec![],
@@ -470,8 +470,8 @@ fn the_engine_agrees_with_the_interpreter_on_overflow_division_and_escapes() {
         plan.audiences.insert(
             format!("B2B_Edge_{i}"),
             AudiencePlan {
-                entity: "account".into(),
-                evaluation: "batch".into(),
+                entity: Entity::Account,
+                evaluation: Evaluation::Batch,
                 definition: AudienceDefinition::Rule {
                     expr: rule.to_string(),
                 },

@@ -43,7 +43,7 @@ fn run_as_blocking(dir: &Path) -> accord::run::RunReport {
     )
     .expect("the project loads");
     let mut plan = accord::compile::plan(&compiled).expect("no errors in dev");
-    plan.enforcement = Some("block".into());
+    plan.enforcement = Some(accord::plan::EnvEnforcement::Block);
     let (jobs, problems) = accord::render::render(
         &plan,
         &accord::render::Options {

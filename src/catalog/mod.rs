@@ -29,28 +29,30 @@ pub use render::{render_list, render_one};
 
 use serde::Serialize;
 
-/// How records reach the destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Delivery {
-    /// Records are pushed to an API as membership changes.
-    Streaming,
-    /// Files are written on a schedule.
-    Batch,
-    /// The type can do either; the activation's schedule picks one.
-    Either,
+use crate::closed_set::closed_set;
+
+closed_set! {
+    /// How records reach the destination.
+    pub enum Delivery {
+        /// Records are pushed to an API as membership changes.
+        Streaming = "streaming",
+        /// Files are written on a schedule.
+        Batch = "batch",
+        /// The type can do either; the activation's schedule picks one.
+        Either = "either",
+    }
 }
 
-/// What one exported row stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rows {
-    /// One row per account: account audiences export as they are.
-    Account,
-    /// One row per person: an account audience must expand to its `people`.
-    Person,
-    /// The activation chooses (file and webhook destinations).
-    Either,
+closed_set! {
+    /// What one exported row stands for.
+    pub enum Rows {
+        /// One row per account: account audiences export as they are.
+        Account = "account",
+        /// One row per person: an account audience must expand to its `people`.
+        Person = "person",
+        /// The activation chooses (file and webhook destinations).
+        Either = "either",
+    }
 }
 
 /// How an identity value is normalised before it is sent or hashed.
@@ -234,22 +236,13 @@ impl ScheduleKind {
     }
 }
 
-/// What each delivery contains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportMode {
-    /// Changes since the last delivery; the first one is a full backfill.
-    Incremental,
-    /// The whole membership every time.
-    Full,
-}
-
-impl ExportMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportMode::Incremental => "incremental",
-            ExportMode::Full => "full",
-        }
+closed_set! {
+    /// What each delivery contains.
+    pub enum ExportMode {
+        /// Changes since the last delivery; the first one is a full backfill.
+        Incremental = "incremental",
+        /// The whole membership every time.
+        Full = "full",
     }
 }
 

@@ -5,18 +5,19 @@
 use std::collections::BTreeMap;
 
 use crate::catalog;
+use crate::closed_set::closed_set;
 use crate::syntax::Destination;
 
-/// Why a dataflow performs an action.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionSource {
-    /// Implied by the catalog type (and not removable).
-    Fixed,
-    /// Implied by the catalog type.
-    Implied,
-    /// Listed in the destination's `actions`.
-    Destination,
+closed_set! {
+    /// Why a dataflow performs an action.
+    pub enum ActionSource {
+        /// Implied by the catalog type (and not removable).
+        Fixed = "fixed",
+        /// Implied by the catalog type.
+        Implied = "implied",
+        /// Listed in the destination's `actions`.
+        Destination = "destination",
+    }
 }
 
 pub fn of(destination: &Destination) -> BTreeMap<String, ActionSource> {

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{self, Rows};
+use crate::catalog::Rows;
 use crate::diag::{Diagnostic, codes};
-use crate::resolve::{ExprSite, Model, audiences::base_name};
+use crate::resolve::{Entity, ExprSite, Model, ResolvedActivation};
 use crate::syntax::Activation;
 
 use super::actions::ActionSource;
@@ -26,25 +26,12 @@ pub struct AppliedConsent {
 pub fn check(
     model: &Model,
     activation: &Activation,
+    resolved: &ResolvedActivation,
     actions: &BTreeMap<String, ActionSource>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<AppliedConsent> {
-    let rows = activation
-        .destination
-        .as_ref()
-        .and_then(|d| model.destinations.get(&d.value))
-        .and_then(|i| model.syntax.destinations[i].ty.as_ref())
-        .and_then(|t| catalog::lookup(&t.value))
-        .map(|t| t.rows);
-    let person_audience = activation.audiences.iter().any(|a| {
-        model
-            .audiences
-            .get(base_name(&a.value))
-            .and_then(|i| model.syntax.audiences[i].entity.as_ref())
-            .is_some_and(|e| e.as_str() == "person")
-    });
-    let produces_people = activation.people.is_some() || person_audience;
-    let person_level = rows == Some(Rows::Person);
+    let produces_people = resolved.rows == Entity::Person;
+    let person_level = resolved.destination_type.map(|t| t.rows) == Some(Rows::Person);
     if !produces_people && !person_level {
         return Vec::new();
     }

@@ -20,10 +20,12 @@ pub mod policies;
 pub mod policy_expr;
 pub mod waivers;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::{Diagnostic, Severity, codes};
-use crate::resolve::{Enforcement as EnvEnforcement, ExprSite, Model, audiences::base_name};
+use crate::resolve::{
+    Enforcement as EnvEnforcement, ExprSite, Model, ResolvedActivation, audiences::base_name,
+};
 use crate::source::SourceSet;
 
 pub use actions::ActionSource;
@@ -108,21 +110,68 @@ pub enum Verdict {
 /// Whether a violated policy stops its dataflow: in a blocking environment,
 /// unless the policy is advisory (reported, never blocking). One rule for
 /// `check` (the severity of a violation) and `run` (which reads the plan's
-/// verdicts through [`plan_violation_blocks`]).
+/// verdicts and policies).
 pub fn violation_blocks(environment_blocks: bool, enforcement: Enforcement) -> bool {
     environment_blocks && enforcement != Enforcement::Advisory
 }
 
-/// [`violation_blocks`] for a policy of the plan, whose enforcement is a
-/// name (`hard`, `soft`, `advisory`); a name this version does not know
-/// blocks, the safe reading of a newer plan.
-pub fn plan_violation_blocks(environment_blocks: bool, enforcement: &str) -> bool {
-    let enforcement = match enforcement {
-        "advisory" => Enforcement::Advisory,
-        "soft" => Enforcement::Soft,
-        _ => Enforcement::Hard,
+/// The verdict of one policy on one dataflow: `labels` reach it, it
+/// performs `actions`, and `waiver` is the valid waiver of this policy for
+/// this activation, if any. Drafts are evaluated only when
+/// `evaluate_drafts` is set. Pure: reporting a violation and marking a
+/// waiver used are the caller's.
+pub fn verdict(
+    policy: &policies::Policy,
+    labels: &BTreeSet<String>,
+    actions: &BTreeMap<String, ActionSource>,
+    waiver: Option<&str>,
+    evaluate_drafts: bool,
+) -> Verdict {
+    let denied = || -> Vec<String> {
+        actions
+            .keys()
+            .filter(|a| policy.denies_action(a))
+            .cloned()
+            .collect()
     };
-    violation_blocks(environment_blocks, enforcement)
+    match (policy.status, &policy.deny) {
+        (Status::Disabled, _) => Verdict::Disabled,
+        (Status::Draft, Some(deny)) if evaluate_drafts => {
+            let hit = denied();
+            if deny.matches(labels) && !hit.is_empty() {
+                Verdict::DraftWouldViolate {
+                    labels: deny.witnesses(labels),
+                    actions: hit,
+                }
+            } else {
+                Verdict::DraftNotEvaluated
+            }
+        }
+        (Status::Draft, _) => Verdict::DraftNotEvaluated,
+        (_, None) => Verdict::Invalid,
+        (Status::Enabled, Some(deny)) => {
+            if !deny.matches(labels) {
+                return Verdict::Allowed;
+            }
+            let hit = denied();
+            if hit.is_empty() {
+                return Verdict::NotApplicable;
+            }
+            let blamed = deny.witnesses(labels);
+            // Only a soft policy can be waived.
+            match waiver.filter(|_| policy.enforcement == Enforcement::Soft) {
+                Some(waiver) => Verdict::Waived {
+                    waiver: waiver.to_string(),
+                    labels: blamed,
+                    actions: hit,
+                },
+                None => Verdict::Violated {
+                    labels: blamed,
+                    actions: hit,
+                },
+            }
+        }
+    }
 }
 
 pub fn govern(
@@ -136,143 +185,126 @@ pub fn govern(
         .as_ref()
         .and_then(|e| model.settings.environments.get(e))
         .copied();
-    let blocking = enforcement == Some(EnvEnforcement::Block);
     let policies = policies::effective(model, sources, &mut diags);
-    let mut waivers = waivers::Waivers::check(model, &policies, options.today, &mut diags);
-    let mut lineage = lineage::Lineage::new(model);
+    let mut run = Governing {
+        model,
+        options,
+        blocking: enforcement == Some(EnvEnforcement::Block),
+        waivers: waivers::Waivers::check(model, &policies, options.today, &mut diags),
+        lineage: lineage::Lineage::new(model),
+        policies: &policies,
+        diags,
+    };
     let mut verdicts = Verdicts {
         environment: options.environment.clone(),
         enforcement,
-        policies: policies
-            .iter()
-            .map(|p| {
-                (
-                    p.name.clone(),
-                    PolicyInfo {
-                        core: p.core,
-                        actions: p.actions.clone(),
-                        deny: p.deny_text.clone(),
-                        enforcement: p.enforcement,
-                        status: p.status,
-                    },
-                )
-            })
-            .collect(),
+        policies: policy_infos(&policies),
         activations: BTreeMap::new(),
     };
     for (name, index) in model.activations.iter() {
-        let act = &model.syntax.activations[index];
-        let Some(dest) = act
-            .destination
-            .as_ref()
-            .and_then(|d| model.destinations.get(&d.value))
-            .map(|i| &model.syntax.destinations[i])
-        else {
+        // Activations whose destination does not resolve were reported.
+        let Some(resolved) = model.activation_info.get(name) else {
             continue;
         };
+        let act = &model.syntax.activations[index];
+        let verdict = run.activation(name, act, resolved);
+        verdicts.activations.insert(name.to_string(), verdict);
+    }
+    let Governing {
+        waivers, mut diags, ..
+    } = run;
+    waivers.report_unused(model, &mut diags);
+    (verdicts, diags)
+}
+
+fn policy_infos(policies: &[policies::Policy]) -> BTreeMap<String, PolicyInfo> {
+    policies
+        .iter()
+        .map(|p| {
+            let info = PolicyInfo {
+                core: p.core,
+                actions: p.actions.clone(),
+                deny: p.deny_text.clone(),
+                enforcement: p.enforcement,
+                status: p.status,
+            };
+            (p.name.clone(), info)
+        })
+        .collect()
+}
+
+/// What governing one project carries from dataflow to dataflow.
+struct Governing<'a> {
+    model: &'a Model,
+    options: &'a GovernOptions,
+    /// The environment blocks on violations.
+    blocking: bool,
+    policies: &'a [policies::Policy],
+    waivers: waivers::Waivers,
+    lineage: lineage::Lineage<'a>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Governing<'_> {
+    /// The verdicts of one activation, per activated audience and policy.
+    fn activation(
+        &mut self,
+        name: &str,
+        act: &crate::syntax::Activation,
+        resolved: &ResolvedActivation,
+    ) -> ActivationVerdict {
+        let model = self.model;
+        let dest = &model.syntax.destinations[resolved.destination_index];
         let actions = actions::of(dest);
-        // Labels every activated audience gets from the dataflow itself:
-        // its exclusion audiences, people filter and mapping.
-        let mut shared = Labels::new();
-        for ex in &act.exclude {
-            let labels = lineage.audience(&ex.value);
-            lineage::merge(
-                &mut shared,
-                &labels,
-                Some(&format!("exclusion audience `{}`", ex.value)),
-            );
-        }
-        let people = lineage.expr(
-            &ExprSite::People(name.to_string()),
-            &format!("people filter of `{name}`"),
-        );
-        lineage::merge(&mut shared, &people, None);
-        for (column, _) in &act.map {
-            let labels = lineage.expr(
-                &ExprSite::Map(name.to_string(), column.value.clone()),
-                &format!("mapping `{}` of `{name}`", column.value),
-            );
-            lineage::merge(&mut shared, &labels, None);
-        }
-        let mut verdict = ActivationVerdict {
+        let shared = self.shared_labels(name, act);
+        let mut out = ActivationVerdict {
             destination: dest.name.value.clone(),
             destination_type: dest.ty.as_ref().map(|t| t.value.clone()),
             actions: actions.clone(),
             audiences: BTreeMap::new(),
-            consent: consent::check(model, act, &actions, &mut diags),
+            consent: consent::check(model, act, resolved, &actions, &mut self.diags),
         };
         for audience in &act.audiences {
             if !model.audiences.contains(base_name(&audience.value)) {
                 continue;
             }
             let mut labels = Labels::new();
-            let own = lineage.audience(&audience.value);
+            let own = self.lineage.audience(&audience.value);
             // The verdict is keyed by this audience, so its own name is not
             // repeated in each label's path.
             lineage::merge(&mut labels, &own, None);
             lineage::merge(&mut labels, &shared, None);
-            let present = labels.keys().cloned().collect();
+            let present: BTreeSet<String> = labels.keys().cloned().collect();
             let mut per_policy = BTreeMap::new();
-            for policy in &policies {
-                let v = match (&policy.status, &policy.deny) {
-                    (Status::Disabled, _) => Verdict::Disabled,
-                    (Status::Draft, Some(deny)) if options.evaluate_drafts => {
-                        let hit: Vec<String> = actions
-                            .keys()
-                            .filter(|a| policy.denies_action(a))
-                            .cloned()
-                            .collect();
-                        if deny.matches(&present) && !hit.is_empty() {
-                            Verdict::DraftWouldViolate {
-                                labels: deny.witnesses(&present),
-                                actions: hit,
-                            }
-                        } else {
-                            Verdict::DraftNotEvaluated
-                        }
-                    }
-                    (Status::Draft, _) => Verdict::DraftNotEvaluated,
-                    (_, None) => Verdict::Invalid,
-                    (Status::Enabled, Some(deny)) => {
-                        if !deny.matches(&present) {
-                            Verdict::Allowed
-                        } else {
-                            let hit: Vec<String> = actions
-                                .keys()
-                                .filter(|a| policy.denies_action(a))
-                                .cloned()
-                                .collect();
-                            if hit.is_empty() {
-                                Verdict::NotApplicable
-                            } else {
-                                let blamed = deny.witnesses(&present);
-                                let waiver = (policy.enforcement == Enforcement::Soft)
-                                    .then(|| waivers.cover(&policy.name, name))
-                                    .flatten();
-                                match waiver {
-                                    Some(waiver) => Verdict::Waived {
-                                        waiver,
-                                        labels: blamed,
-                                        actions: hit,
-                                    },
-                                    None => {
-                                        diags.push(violation(
-                                            act, dest, audience, policy, &labels, &blamed, &hit,
-                                            blocking,
-                                        ));
-                                        Verdict::Violated {
-                                            labels: blamed,
-                                            actions: hit,
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                };
+            for policy in self.policies {
+                let waiver = self.waivers.covering(&policy.name, name);
+                let v = verdict(
+                    policy,
+                    &present,
+                    &actions,
+                    waiver,
+                    self.options.evaluate_drafts,
+                );
+                match &v {
+                    Verdict::Waived { waiver, .. } => self.waivers.mark_used(waiver),
+                    Verdict::Violated {
+                        labels: blamed,
+                        actions: hit,
+                    } => self.diags.push(violation(
+                        act,
+                        dest,
+                        audience,
+                        policy,
+                        &labels,
+                        blamed,
+                        hit,
+                        self.blocking,
+                    )),
+                    _ => {}
+                }
                 per_policy.insert(policy.name.clone(), v);
             }
-            verdict.audiences.insert(
+            out.audiences.insert(
                 audience.value.clone(),
                 AudienceVerdict {
                     labels,
@@ -280,10 +312,35 @@ pub fn govern(
                 },
             );
         }
-        verdicts.activations.insert(name.to_string(), verdict);
+        out
     }
-    waivers.report_unused(model, &mut diags);
-    (verdicts, diags)
+
+    /// Labels every activated audience gets from the dataflow itself: its
+    /// exclusion audiences, people filter and mapping.
+    fn shared_labels(&mut self, name: &str, act: &crate::syntax::Activation) -> Labels {
+        let mut shared = Labels::new();
+        for ex in &act.exclude {
+            let labels = self.lineage.audience(&ex.value);
+            lineage::merge(
+                &mut shared,
+                &labels,
+                Some(&format!("exclusion audience `{}`", ex.value)),
+            );
+        }
+        let people = self.lineage.expr(
+            &ExprSite::People(name.to_string()),
+            &format!("people filter of `{name}`"),
+        );
+        lineage::merge(&mut shared, &people, None);
+        for (column, _) in &act.map {
+            let labels = self.lineage.expr(
+                &ExprSite::Map(name.to_string(), column.value.clone()),
+                &format!("mapping `{}` of `{name}`", column.value),
+            );
+            lineage::merge(&mut shared, &labels, None);
+        }
+        shared
+    }
 }
 
 /// One violation, with the whole lineage as labels: field label (primary),
@@ -384,4 +441,120 @@ fn violation(
         Severity::Warning
     };
     d.help(help).with_severity(severity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(deny: &str, actions: Option<&[&str]>, enforcement: Enforcement) -> policies::Policy {
+        policies::Policy {
+            name: "p".into(),
+            span: None,
+            core: false,
+            actions: actions.map(|a| a.iter().map(|s| s.to_string()).collect()),
+            deny_text: deny.into(),
+            deny: policy_expr::parse(deny).ok(),
+            enforcement,
+            status: Status::Enabled,
+        }
+    }
+
+    fn labels(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn actions(names: &[&str]) -> BTreeMap<String, ActionSource> {
+        names
+            .iter()
+            .map(|s| (s.to_string(), ActionSource::Implied))
+            .collect()
+    }
+
+    fn violated(labels: &[&str], actions: &[&str]) -> Verdict {
+        Verdict::Violated {
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            actions: actions.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn labels_that_do_not_match_are_allowed() {
+        let p = policy("pii && !consented", None, Enforcement::Hard);
+        let v = verdict(
+            &p,
+            &labels(&["pii", "consented"]),
+            &actions(&["email"]),
+            None,
+            false,
+        );
+        assert_eq!(v, Verdict::Allowed);
+    }
+
+    #[test]
+    fn matching_labels_without_a_denied_action_do_not_apply() {
+        let p = policy("pii", Some(&["email"]), Enforcement::Hard);
+        let v = verdict(&p, &labels(&["pii"]), &actions(&["analytics"]), None, false);
+        assert_eq!(v, Verdict::NotApplicable);
+    }
+
+    #[test]
+    fn a_violation_blames_the_present_labels_and_the_denied_actions() {
+        let p = policy("pii || health", Some(&["email", "ads"]), Enforcement::Hard);
+        let v = verdict(
+            &p,
+            &labels(&["health", "other"]),
+            &actions(&["ads", "analytics", "email"]),
+            None,
+            false,
+        );
+        assert_eq!(v, violated(&["health"], &["ads", "email"]));
+    }
+
+    #[test]
+    fn only_a_soft_policy_is_waived() {
+        let (l, a) = (labels(&["pii"]), actions(&["email"]));
+        let soft = policy("pii", None, Enforcement::Soft);
+        assert_eq!(
+            verdict(&soft, &l, &a, Some("w1"), false),
+            Verdict::Waived {
+                waiver: "w1".into(),
+                labels: vec!["pii".into()],
+                actions: vec!["email".into()],
+            }
+        );
+        assert_eq!(
+            verdict(&soft, &l, &a, None, false),
+            violated(&["pii"], &["email"])
+        );
+        let hard = policy("pii", None, Enforcement::Hard);
+        assert_eq!(
+            verdict(&hard, &l, &a, Some("w1"), false),
+            violated(&["pii"], &["email"])
+        );
+    }
+
+    #[test]
+    fn drafts_disabled_and_invalid_policies_are_not_enforced() {
+        let (l, a) = (labels(&["pii"]), actions(&["email"]));
+        let mut p = policy("pii", None, Enforcement::Hard);
+        p.status = Status::Draft;
+        assert_eq!(verdict(&p, &l, &a, None, false), Verdict::DraftNotEvaluated);
+        assert_eq!(
+            verdict(&p, &l, &a, None, true),
+            Verdict::DraftWouldViolate {
+                labels: vec!["pii".into()],
+                actions: vec!["email".into()],
+            }
+        );
+        assert_eq!(
+            verdict(&p, &labels(&[]), &a, None, true),
+            Verdict::DraftNotEvaluated
+        );
+        p.status = Status::Disabled;
+        assert_eq!(verdict(&p, &l, &a, None, true), Verdict::Disabled);
+        let mut invalid = policy("pii", None, Enforcement::Hard);
+        invalid.deny = None;
+        assert_eq!(verdict(&invalid, &l, &a, None, false), Verdict::Invalid);
+    }
 }

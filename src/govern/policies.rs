@@ -4,6 +4,7 @@
 
 use crate::builtins::CORE_POLICIES;
 use crate::cel::spans::OffsetMap;
+use crate::closed_set::closed_set;
 use crate::diag::{Diagnostic, codes};
 use crate::resolve::Model;
 use crate::source::{SourceSet, Span};
@@ -11,20 +12,21 @@ use crate::syntax::Sp;
 
 use super::policy_expr::{self, LabelExpr};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Enforcement {
-    Hard,
-    Soft,
-    Advisory,
+closed_set! {
+    /// How a violation of a policy counts.
+    pub enum Enforcement {
+        Hard = "hard",
+        Soft = "soft",
+        Advisory = "advisory",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Enabled,
-    Disabled,
-    Draft,
+closed_set! {
+    pub enum Status {
+        Enabled = "enabled",
+        Disabled = "disabled",
+        Draft = "draft",
+    }
 }
 
 #[derive(Clone, Debug)]

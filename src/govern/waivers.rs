@@ -78,14 +78,16 @@ impl Waivers {
         }
     }
 
-    /// The valid waiver covering a violation, marking it used.
-    pub fn cover(&mut self, policy: &str, activation: &str) -> Option<String> {
-        let name = self
-            .valid
-            .get(&(policy.to_string(), activation.to_string()))?
-            .clone();
-        self.used.insert(name.clone());
-        Some(name)
+    /// The valid waiver of `policy` for `activation`, if any.
+    pub fn covering(&self, policy: &str, activation: &str) -> Option<&str> {
+        self.valid
+            .get(&(policy.to_string(), activation.to_string()))
+            .map(String::as_str)
+    }
+
+    /// Records that `waiver` covered a violation, so it is not reported unused.
+    pub fn mark_used(&mut self, waiver: &str) {
+        self.used.insert(waiver.to_string());
     }
 
     pub fn report_unused(&self, model: &Model, diags: &mut Vec<Diagnostic>) {

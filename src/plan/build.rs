@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 use crate::hash;
 
 use super::ir::*;
-use crate::catalog::{self, Delivery, Rows};
-use crate::govern::{self, Verdict, Verdicts};
-use crate::resolve::{ExprSite, Model, activations, audiences::base_name};
+use crate::catalog;
+use crate::govern::{self, Verdicts};
+use crate::resolve::{ExprSite, Model, activations};
 use crate::syntax::{self, SettingValue};
 
 pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
@@ -21,7 +21,7 @@ pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
         format_version: FORMAT_VERSION,
         project: model.settings.name.clone(),
         environment: verdicts.environment.clone(),
-        enforcement: verdicts.enforcement.map(|e| enum_name(&e)),
+        enforcement: verdicts.enforcement,
         schemas: schemas(model),
         sources: sources(model),
         computed: computed(model),
@@ -36,8 +36,8 @@ pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
                     core: p.core,
                     actions: p.actions.clone(),
                     deny: p.deny.clone(),
-                    enforcement: enum_name(&p.enforcement),
-                    status: enum_name(&p.status),
+                    enforcement: p.enforcement,
+                    status: p.status,
                 };
                 (name.clone(), policy)
             })
@@ -47,14 +47,6 @@ pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
     };
     fingerprint_all(&mut plan);
     plan
-}
-
-/// The serde name of a unit enum variant (`Block` -> `block`).
-fn enum_name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn reads_of(model: &Model, site: &ExprSite) -> Vec<String> {
@@ -76,6 +68,10 @@ fn schemas(model: &Model) -> BTreeMap<String, SchemaPlan> {
     for (name, index) in model.schemas.iter() {
         let schema = &model.syntax.schemas[index];
         let Some(info) = model.schema_info.get(name) else {
+            continue;
+        };
+        // A schema without a valid class is an error: no plan is built.
+        let Some(class) = SchemaClass::parse(&info.class) else {
             continue;
         };
         let fields = info
@@ -108,7 +104,7 @@ fn schemas(model: &Model) -> BTreeMap<String, SchemaPlan> {
         out.insert(
             name.to_string(),
             SchemaPlan {
-                class: info.class.clone(),
+                class,
                 key: info.key.clone(),
                 timestamp: value(&schema.timestamp),
                 fields,
@@ -134,7 +130,7 @@ fn sources(model: &Model) -> BTreeMap<String, SourcePlan> {
         let format = s
             .format
             .as_ref()
-            .map(|f| f.value.clone())
+            .and_then(|f| SourceFormat::parse(&f.value))
             .unwrap_or_else(|| infer_format(&path.value));
         out.insert(
             name.to_string(),
@@ -152,12 +148,12 @@ fn sources(model: &Model) -> BTreeMap<String, SourcePlan> {
 }
 
 /// `data/x.jsonl` -> `jsonl`; a folder or glob without an extension reads CSV.
-fn infer_format(path: &str) -> String {
+fn infer_format(path: &str) -> SourceFormat {
     let last = path.rsplit('/').next().unwrap_or(path);
     match last.rsplit_once('.') {
-        Some((_, "jsonl" | "json" | "ndjson")) => "jsonl".into(),
-        Some((_, "parquet")) => "parquet".into(),
-        _ => "csv".into(),
+        Some((_, "jsonl" | "json" | "ndjson")) => SourceFormat::Jsonl,
+        Some((_, "parquet")) => SourceFormat::Parquet,
+        _ => SourceFormat::Csv,
     }
 }
 
@@ -169,15 +165,15 @@ fn computed(model: &Model) -> BTreeMap<String, ComputedPlan> {
         let (Some(ty), Some(expr)) = (&c.ty, &c.expr) else {
             continue;
         };
-        let schema = if c.entity.as_str() == "account" {
-            &roots.account
-        } else {
-            &roots.person
+        let entity = Entity::written(Some(&c.entity));
+        let schema = match entity {
+            Entity::Account => &roots.account,
+            Entity::Person => &roots.person,
         };
         out.insert(
             key.to_string(),
             ComputedPlan {
-                entity: c.entity.value.clone(),
+                entity,
                 schema: schema.clone().unwrap_or_default(),
                 ty: ty.value.clone(),
                 expr: expr.value.clone(),
@@ -200,12 +196,20 @@ fn audiences(model: &Model) -> BTreeMap<String, AudiencePlan> {
         let definition = match (&a.rule, &a.compose) {
             (_, Some(c)) => AudienceDefinition::Compose {
                 from: c.from.iter().map(|s| s.value.clone()).collect(),
-                merge: value(&c.merge).unwrap_or_else(|| "union".into()),
+                merge: c
+                    .merge
+                    .as_ref()
+                    .and_then(|m| Merge::parse(&m.value))
+                    .unwrap_or(Merge::Union),
                 exclude: c.exclude.iter().map(|s| s.value.clone()).collect(),
                 exclude_rule: value(&c.exclude_rule),
                 rank: c.rank.as_ref().map(|r| RankPlan {
                     by: value(&r.by).unwrap_or_default(),
-                    order: value(&r.order).unwrap_or_else(|| "desc".into()),
+                    order: r
+                        .order
+                        .as_ref()
+                        .and_then(|o| Order::parse(&o.value))
+                        .unwrap_or(Order::Desc),
                     limit: r.limit.as_ref().map(|l| l.value),
                 }),
                 split: c.split.as_ref().map(|s| match s {
@@ -253,8 +257,8 @@ fn audiences(model: &Model) -> BTreeMap<String, AudiencePlan> {
         out.insert(
             name.to_string(),
             AudiencePlan {
-                entity: value(&a.entity).unwrap_or_else(|| "account".into()),
-                evaluation: enum_name(&info.evaluation),
+                entity: Entity::written(a.entity.as_ref()),
+                evaluation: info.evaluation,
                 definition,
                 depends_on: info.depends_on.iter().cloned().collect(),
                 parts: a
@@ -300,12 +304,9 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
             name.to_string(),
             DestinationPlan {
                 ty: ty.name.to_string(),
-                delivery: delivery_name(ty.delivery),
-                rows: rows_name(ty.rows),
-                actions: govern::actions::of(d)
-                    .into_iter()
-                    .map(|(a, s)| (a, enum_name(&s)))
-                    .collect(),
+                delivery: ty.delivery,
+                rows: ty.rows,
+                actions: govern::actions::of(d),
                 settings,
                 fields: d.fields.iter().map(|f| f.value.clone()).collect(),
                 fingerprint: String::new(),
@@ -315,42 +316,20 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
     out
 }
 
-fn delivery_name(d: Delivery) -> String {
-    enum_name(&d)
-}
-
-fn rows_name(r: Rows) -> String {
-    enum_name(&r)
-}
-
 fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, ActivationPlan> {
     let mut out = BTreeMap::new();
     for (name, index) in model.activations.iter() {
         let a = &model.syntax.activations[index];
-        let Some(destination) = a.destination.as_ref() else {
+        // Resolve reported whatever is missing here: no plan is built then.
+        let Some(resolved) = model.activation_info.get(name) else {
             continue;
         };
-        let Some(d) = model
-            .destinations
-            .get(&destination.value)
-            .map(|i| &model.syntax.destinations[i])
-        else {
+        let (Some(ty), Some(schedule), Some(export)) = (
+            resolved.destination_type,
+            resolved.schedule,
+            resolved.export,
+        ) else {
             continue;
-        };
-        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else {
-            continue;
-        };
-        let person_audience = a.audiences.iter().any(|r| {
-            model
-                .audiences
-                .get(base_name(&r.value))
-                .and_then(|i| model.syntax.audiences[i].entity.as_ref())
-                .is_some_and(|e| e.as_str() == "person")
-        });
-        let rows = if a.people.is_some() || person_audience {
-            "person"
-        } else {
-            "account"
         };
         let mapping = a
             .map
@@ -360,7 +339,7 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                 MappingPlan {
                     column: column.value.clone(),
                     expr: expr.value.clone(),
-                    transform: transform.to_string(),
+                    transform,
                     identity: ty.identity(&column.value).map(|i| i.namespace.to_string()),
                     reads: reads_of(
                         model,
@@ -378,7 +357,7 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                         let policies = av
                             .policies
                             .iter()
-                            .map(|(p, v)| (p.clone(), verdict_name(v)))
+                            .map(|(p, v)| (p.clone(), PolicyVerdict::from(v)))
                             .collect();
                         (
                             audience.clone(),
@@ -407,18 +386,16 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
         out.insert(
             name.to_string(),
             ActivationPlan {
-                destination: destination.value.clone(),
+                destination: resolved.destination.clone(),
                 destination_type: ty.name.to_string(),
-                rows: rows.to_string(),
+                rows: resolved.rows,
                 audiences: a.audiences.iter().map(|s| s.value.clone()).collect(),
                 exclude: a.exclude.iter().map(|s| s.value.clone()).collect(),
                 people: value(&a.people),
                 consent,
                 mapping,
-                schedule: value(&a.schedule)
-                    .unwrap_or_else(|| activations::default_schedule(ty).to_string()),
-                export: value(&a.export)
-                    .unwrap_or_else(|| activations::default_export(ty).to_string()),
+                schedule,
+                export,
                 governance,
                 max_removed_ratio: a
                     .max_removed_ratio
@@ -451,18 +428,6 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
     out
 }
 
-fn verdict_name(v: &Verdict) -> String {
-    match v {
-        Verdict::Allowed => "allowed".into(),
-        Verdict::NotApplicable => "not_applicable".into(),
-        Verdict::Violated { .. } => "violated".into(),
-        Verdict::Waived { waiver, .. } => format!("waived:{waiver}"),
-        Verdict::DraftNotEvaluated | Verdict::DraftWouldViolate { .. } => "draft".into(),
-        Verdict::Disabled => "disabled".into(),
-        Verdict::Invalid => "invalid".into(),
-    }
-}
-
 /// sha256 of the canonical JSON of a node whose fingerprint is blank,
 /// as lowercase hex. The JSON is streamed into the hash, never held whole.
 pub fn fingerprint_of<T: serde::Serialize>(node: &T) -> String {
@@ -491,7 +456,7 @@ struct PlanDigest<'a> {
     format_version: u32,
     project: &'a str,
     environment: &'a Option<String>,
-    enforcement: &'a Option<String>,
+    enforcement: &'a Option<EnvEnforcement>,
     schemas: BTreeMap<&'a str, &'a str>,
     sources: BTreeMap<&'a str, &'a str>,
     computed: BTreeMap<&'a str, &'a str>,

@@ -13,6 +13,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::catalog::{Delivery, ExportMode, Rows};
+pub use crate::govern::{ActionSource, Enforcement, Status};
+pub use crate::resolve::kinds::{
+    Entity, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform,
+};
+pub use crate::resolve::{Enforcement as EnvEnforcement, Evaluation};
+
 /// Bumped on any change of meaning; readers refuse versions they do not know.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -22,7 +29,7 @@ pub struct Plan {
     pub project: String,
     /// The environment compiled for, and its enforcement (`block`/`warn`).
     pub environment: Option<String>,
-    pub enforcement: Option<String>,
+    pub enforcement: Option<EnvEnforcement>,
     pub schemas: BTreeMap<String, SchemaPlan>,
     pub sources: BTreeMap<String, SourcePlan>,
     /// Computed attributes by `entity.name` (`account.engagementScore`).
@@ -40,8 +47,7 @@ pub struct Plan {
 /// What `render` and `run` need to read and type the data of one schema.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SchemaPlan {
-    /// `account`, `person`, `opportunity`, `campaign`, `event`, `relation`.
-    pub class: String,
+    pub class: SchemaClass,
     pub key: Option<String>,
     /// The event time field of an event schema.
     pub timestamp: Option<String>,
@@ -83,8 +89,8 @@ pub struct SourcePlan {
     pub schema: String,
     /// Relative to the project root, `/`-separated; a file, folder or glob.
     pub path: String,
-    /// `csv`, `jsonl` or `parquet` (inferred from the extension when not set).
-    pub format: String,
+    /// Inferred from the extension when not set.
+    pub format: SourceFormat,
     pub max_age: Option<String>,
     /// Lower wins per field when several sources feed one schema.
     pub precedence: i64,
@@ -93,8 +99,7 @@ pub struct SourcePlan {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ComputedPlan {
-    /// `account` or `person`.
-    pub entity: String,
+    pub entity: Entity,
     /// The schema the attribute is added to.
     pub schema: String,
     #[serde(rename = "type")]
@@ -107,10 +112,8 @@ pub struct ComputedPlan {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AudiencePlan {
-    /// `account` or `person`.
-    pub entity: String,
-    /// `batch` or `streaming`.
-    pub evaluation: String,
+    pub entity: Entity,
+    pub evaluation: Evaluation,
     pub definition: AudienceDefinition,
     /// Audiences this one reads (base names), sorted.
     pub depends_on: Vec<String>,
@@ -136,8 +139,7 @@ pub enum AudienceDefinition {
     /// Applied in a fixed order: merge, exclude, exclude_rule, then rank or split.
     Compose {
         from: Vec<String>,
-        /// `union`, `intersection` or `exclude_overlap`.
-        merge: String,
+        merge: Merge,
         exclude: Vec<String>,
         exclude_rule: Option<String>,
         rank: Option<RankPlan>,
@@ -148,8 +150,8 @@ pub enum AudienceDefinition {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RankPlan {
     pub by: String,
-    /// `asc` or `desc`; ties break by the account key, ascending.
-    pub order: String,
+    /// Ties break by the account key, ascending.
+    pub order: Order,
     pub limit: Option<i64>,
 }
 
@@ -186,13 +188,12 @@ pub struct ValuePart {
 pub struct DestinationPlan {
     #[serde(rename = "type")]
     pub ty: String,
-    /// `streaming`, `batch` or `either` (from the catalog).
-    pub delivery: String,
-    /// `account`, `person` or `either` (from the catalog).
-    pub rows: String,
-    /// Marketing actions with where each comes from (`fixed`, `implied`,
-    /// `destination`).
-    pub actions: BTreeMap<String, String>,
+    /// From the catalog.
+    pub delivery: Delivery,
+    /// From the catalog.
+    pub rows: Rows,
+    /// Marketing actions with where each comes from.
+    pub actions: BTreeMap<String, ActionSource>,
     /// Settings as written; secrets only as references (`env:NAME`).
     pub settings: BTreeMap<String, SettingPlan>,
     /// Fields that exist in the destination (Marketo, CRM types).
@@ -222,9 +223,10 @@ fn default_max_removed_ratio() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActivationPlan {
     pub destination: String,
+    /// The catalog type's name: open, as the catalog grows.
     pub destination_type: String,
-    /// `account` rows or `person` rows.
-    pub rows: String,
+    /// Account rows or person rows.
+    pub rows: Entity,
     /// Activated audiences as referenced (`NAME` or `NAME.part`), in the order written.
     pub audiences: Vec<String>,
     /// Audiences whose members are removed from every activated audience.
@@ -235,10 +237,8 @@ pub struct ActivationPlan {
     pub consent: Vec<ConsentFilter>,
     /// Destination columns in the order written.
     pub mapping: Vec<MappingPlan>,
-    /// `streaming`, `daily@HH:MM` or `every Nh`.
-    pub schedule: String,
-    /// `incremental` or `full`.
-    pub export: String,
+    pub schedule: Schedule,
+    pub export: ExportMode,
     /// Governance per activated audience.
     pub governance: BTreeMap<String, AudienceGovernance>,
     pub limits: LimitsPlan,
@@ -262,9 +262,8 @@ pub struct ConsentFilter {
 pub struct MappingPlan {
     pub column: String,
     pub expr: String,
-    /// `none`, `hash_email` or `hash_phone`: the normalise-and-hash the
-    /// expression applies (SHA-256, lowercase hex).
-    pub transform: String,
+    /// The normalise-and-hash the expression applies.
+    pub transform: Transform,
     /// The identity namespace the column carries, when it is an identity.
     pub identity: Option<String>,
     /// Fields read, as `schema.field`, sorted.
@@ -276,9 +275,89 @@ pub struct AudienceGovernance {
     /// Labels reaching the dataflow for this audience (definition, mapping,
     /// people filter), sorted.
     pub labels: Vec<String>,
-    /// Verdict per policy: `allowed`, `not_applicable`, `violated`,
-    /// `waived:WAIVER`, `draft`, `disabled`, `invalid`.
-    pub policies: BTreeMap<String, String>,
+    /// Verdict per policy.
+    pub policies: BTreeMap<String, PolicyVerdict>,
+}
+
+/// The plan's verdict of one policy on one activated audience: the outcome
+/// without its evidence (`explain` shows that). Serialised as one word,
+/// `allowed`, `not_applicable`, `violated`, `waived:WAIVER`, `draft`,
+/// `disabled` or `invalid`, so a reviewer reads it at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum PolicyVerdict {
+    Allowed,
+    /// The labels match but the dataflow performs none of the denied actions.
+    NotApplicable,
+    Violated,
+    /// Violated, and covered by this waiver.
+    Waived(String),
+    /// A draft policy: never enforced.
+    Draft,
+    Disabled,
+    /// The deny expression has errors; nothing was evaluated.
+    Invalid,
+}
+
+impl PolicyVerdict {
+    /// Whether the run must honour or report it: a violation, or a waiver
+    /// standing in for one.
+    pub fn is_notable(&self) -> bool {
+        matches!(self, PolicyVerdict::Violated | PolicyVerdict::Waived(_))
+    }
+}
+
+impl From<&crate::govern::Verdict> for PolicyVerdict {
+    fn from(v: &crate::govern::Verdict) -> PolicyVerdict {
+        use crate::govern::Verdict;
+        match v {
+            Verdict::Allowed => PolicyVerdict::Allowed,
+            Verdict::NotApplicable => PolicyVerdict::NotApplicable,
+            Verdict::Violated { .. } => PolicyVerdict::Violated,
+            Verdict::Waived { waiver, .. } => PolicyVerdict::Waived(waiver.clone()),
+            Verdict::DraftNotEvaluated | Verdict::DraftWouldViolate { .. } => PolicyVerdict::Draft,
+            Verdict::Disabled => PolicyVerdict::Disabled,
+            Verdict::Invalid => PolicyVerdict::Invalid,
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyVerdict::Allowed => f.write_str("allowed"),
+            PolicyVerdict::NotApplicable => f.write_str("not_applicable"),
+            PolicyVerdict::Violated => f.write_str("violated"),
+            PolicyVerdict::Waived(waiver) => write!(f, "waived:{waiver}"),
+            PolicyVerdict::Draft => f.write_str("draft"),
+            PolicyVerdict::Disabled => f.write_str("disabled"),
+            PolicyVerdict::Invalid => f.write_str("invalid"),
+        }
+    }
+}
+
+impl From<PolicyVerdict> for String {
+    fn from(v: PolicyVerdict) -> String {
+        v.to_string()
+    }
+}
+
+impl TryFrom<String> for PolicyVerdict {
+    type Error = String;
+    fn try_from(text: String) -> Result<PolicyVerdict, String> {
+        Ok(match text.as_str() {
+            "allowed" => PolicyVerdict::Allowed,
+            "not_applicable" => PolicyVerdict::NotApplicable,
+            "violated" => PolicyVerdict::Violated,
+            "draft" => PolicyVerdict::Draft,
+            "disabled" => PolicyVerdict::Disabled,
+            "invalid" => PolicyVerdict::Invalid,
+            _ => match text.strip_prefix("waived:") {
+                Some(waiver) => PolicyVerdict::Waived(waiver.to_string()),
+                None => return Err(format!("`{text}` is not a policy verdict")),
+            },
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -308,6 +387,6 @@ pub struct PolicyPlan {
     /// `None`: every action.
     pub actions: Option<Vec<String>>,
     pub deny: String,
-    pub enforcement: String,
-    pub status: String,
+    pub enforcement: Enforcement,
+    pub status: Status,
 }

@@ -32,7 +32,7 @@ pub fn render(plan: &Plan) -> String {
         w,
         "  environment = {} ({})",
         plan.environment.as_deref().unwrap_or("-"),
-        plan.enforcement.as_deref().unwrap_or("no enforcement")
+        plan.enforcement.map_or("no enforcement", |e| e.as_str())
     );
     let _ = writeln!(w, "  fingerprint = {}", plan.fingerprint);
     for (name, a) in &plan.activations {
@@ -161,7 +161,7 @@ fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan) {
     }
     for m in &a.mapping {
         let mut line = format!("  map {} = {}", m.column, one_line(&m.expr));
-        if m.transform != "none" {
+        if m.transform != Transform::None {
             let _ = write!(line, " [{}]", m.transform);
         }
         if let Some(id) = &m.identity {

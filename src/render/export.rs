@@ -22,7 +22,7 @@ use super::normalise;
 use super::query::{LowerError, Model};
 use super::views::{account_link, account_relation, link_column, view};
 use crate::catalog::Normalise;
-use crate::plan::ActivationPlan;
+use crate::plan::{ActivationPlan, Entity, RelationPath};
 use crate::resolve::ExprSite;
 use crate::semantics::audience_column;
 
@@ -43,14 +43,54 @@ pub fn export_sql(
     name: &str,
     activation: &ActivationPlan,
 ) -> Result<ExportSql, Vec<LowerError>> {
-    let q = |s: &str| d.ident(s);
+    let person_rows = activation.rows == Entity::Person;
+    let lowered = lower_expressions(model, d, name, activation, person_rows)?;
+    // People reach a member account through their own account link and,
+    // with a many-to-many link from person to account, through its relation.
+    let relation = model
+        .person
+        .as_ref()
+        .and_then(|p| account_relation(model, p))
+        .filter(|_| person_rows);
+    let mut selects = Selects::default();
+    for audience in &activation.audiences {
+        let source = audience_source(model, d, audience, person_rows, relation.is_some());
+        selects.with_person_view |= source.reads_person_view;
+        audience_select(d, activation, &lowered, audience, &source, &mut selects);
+    }
+    let with = if selects.with_person_view {
+        with_person_view(model, d, relation.as_ref())
+    } else {
+        String::new()
+    };
+    Ok(ExportSql {
+        rows: rows_query(&with, &selects.rows, person_rows),
+        consent_excluded: consent_excluded_query(&with, &selects.refused, &selects.kept),
+    })
+}
+
+/// The activation's expressions in SQL: the mapped columns (`expr AS
+/// column`, normalised as the destination's identity needs), the people
+/// filter and the consent requirements (person rows only).
+struct Lowered {
+    columns: Vec<String>,
+    filters: Vec<String>,
+    consent: Vec<String>,
+}
+
+fn lower_expressions(
+    model: &Model,
+    d: &dyn Dialect,
+    name: &str,
+    activation: &ActivationPlan,
+    person_rows: bool,
+) -> Result<Lowered, Vec<LowerError>> {
     let mut lw = Lowerer {
         dialect: d,
         links: &model.links,
         features: Features::default(),
     };
     let mut errors = Vec::new();
-    let person_rows = activation.rows == "person";
     let row = |alias: &str, schema: &str| Binding::Row {
         alias: alias.into(),
         schema: schema.into(),
@@ -104,12 +144,12 @@ pub fn export_sql(
             false,
             rule,
         ) {
-            let sql = if normalise::applies_to_raw(&m.transform, rule) {
+            let sql = if normalise::applies_to_raw(m.transform, rule) {
                 normalise::sql(d, rule, &sql)
             } else {
                 sql
             };
-            columns.push(format!("{sql} AS {}", q(&m.column)));
+            columns.push(format!("{sql} AS {}", d.ident(&m.column)));
         }
     }
     let mut filters = Vec::new();
@@ -137,127 +177,204 @@ pub fn export_sql(
     if !errors.is_empty() {
         return Err(errors);
     }
+    Ok(Lowered {
+        columns,
+        filters,
+        consent,
+    })
+}
 
-    let is_person_audience = |a: &str| {
-        let base = a.split('.').next().unwrap_or(a);
-        model
-            .plan
-            .audiences
-            .get(base)
-            .is_some_and(|x| x.entity == "person")
-    };
-    // People reach a member account through their own account link and,
-    // with a many-to-many link from person to account, through its relation.
-    let relation = model
-        .person
-        .as_ref()
-        .and_then(|p| account_relation(model, p))
-        .filter(|_| person_rows);
-    let mut selects = Vec::new();
-    let mut refused = Vec::new();
-    let mut kept = Vec::new();
-    let mut with_person_view = false;
-    for audience in &activation.audiences {
-        let col = q(&audience_column(audience));
-        let mut wheres = Vec::new();
-        let person_audience = is_person_audience(audience);
-        let (keys, from) = if person_audience {
-            wheres.push(format!("p.{col}"));
-            (
-                "p.__account_key, p.__person_key".to_string(),
+/// Where the rows of one activated audience come from.
+struct AudienceSource {
+    /// The key columns of a row.
+    keys: String,
+    from: String,
+    /// The membership condition.
+    member: String,
+    /// The person key expression, for consent counts and route picking.
+    person_key: String,
+    /// `from` reads the person view (person rows of an account audience).
+    reads_person_view: bool,
+    /// Several routes can reach one person (many-to-many): the person
+    /// leaves once, through the first route that passes every filter.
+    routes: bool,
+}
+
+fn audience_source(
+    model: &Model,
+    d: &dyn Dialect,
+    audience: &str,
+    person_rows: bool,
+    relation: bool,
+) -> AudienceSource {
+    let q = |s: &str| d.ident(s);
+    let col = q(&audience_column(audience));
+    let base = audience.split('.').next().unwrap_or(audience);
+    let person_audience = model
+        .plan
+        .audiences
+        .get(base)
+        .is_some_and(|x| x.entity == Entity::Person);
+    let person = model.person.as_deref().unwrap_or_default();
+    if person_audience {
+        return AudienceSource {
+            keys: "p.__account_key, p.__person_key".to_string(),
+            from:
                 "accord_people p\nLEFT JOIN accord_accounts r ON r.__account_key = p.__account_key"
                     .to_string(),
-            )
-        } else if person_rows {
-            with_person_view = true;
-            let person = model.person.clone().unwrap_or_default();
-            wheres.push(format!("r.{col}"));
-            let from = if relation.is_some() {
-                format!(
-                    "accord_accounts r\nJOIN __account_people ap ON ap.__account_key = r.__account_key\nJOIN v_{person} p ON p.{} = ap.__person_key",
-                    q(&model.key(&person))
-                )
-            } else {
-                format!(
-                    "accord_accounts r\nJOIN v_{person} p ON p.{} = r.__account_key",
-                    q(&link_column(&account_link(model, &person)))
-                )
-            };
-            (
-                format!(
-                    "r.__account_key, p.{} AS __person_key",
-                    q(&model.key(&person))
-                ),
-                from,
-            )
-        } else {
-            wheres.push(format!("r.{col}"));
-            (
-                "r.__account_key".to_string(),
-                "accord_accounts r".to_string(),
-            )
+            member: format!("p.{col}"),
+            person_key: "p.__person_key".to_string(),
+            reads_person_view: false,
+            routes: false,
         };
-        for e in &activation.exclude {
-            wheres.push(format!("NOT COALESCE(r.{}, FALSE)", q(&audience_column(e))));
-        }
-        wheres.extend(filters.iter().cloned());
-        let label = format!("{} AS __audience", d.string(audience));
-        // Several routes can reach one person (many-to-many): the person
-        // leaves once, through the first route that passes every filter.
-        let routes = relation.is_some() && !person_audience;
-        let person_key = if person_audience {
-            "p.__person_key".to_string()
-        } else {
-            format!(
-                "p.{}",
-                q(&model.key(model.person.as_deref().unwrap_or_default()))
-            )
-        };
-        if !consent.is_empty() {
-            // The negation of the consent conjunction, with unknown as not
-            // consenting: exactly the rows the export's filters remove.
-            let mut refused_where = wheres.clone();
-            refused_where.push(format!("NOT COALESCE({}, FALSE)", consent.join(" AND ")));
-            refused.push(format!(
-                "SELECT {label}, {person_key} AS __person_key\nFROM {from}\nWHERE {}",
-                refused_where.join("\n  AND ")
-            ));
-            if routes {
-                let mut kept_where = wheres.clone();
-                kept_where.extend(consent.iter().cloned());
-                kept.push(format!(
-                    "SELECT {label}, {person_key} AS __person_key\nFROM {from}\nWHERE {}",
-                    kept_where.join("\n  AND ")
-                ));
-            }
-        }
-        wheres.extend(consent.iter().cloned());
-        let mut cols = vec![keys, label];
-        cols.extend(columns.iter().cloned());
-        if routes {
-            cols.push(format!(
-                "ROW_NUMBER() OVER (PARTITION BY {person_key} ORDER BY ap.__route ASC NULLS LAST, r.__account_key ASC NULLS LAST) AS __pick"
-            ));
-        }
-        let select = format!(
-            "SELECT {}\nFROM {from}\nWHERE {}",
-            cols.join(",\n  "),
-            wheres.join("\n  AND ")
-        );
-        selects.push(if routes {
-            let names: Vec<String> = ["__account_key", "__person_key", "__audience"]
-                .into_iter()
-                .map(String::from)
-                .chain(activation.mapping.iter().map(|m| q(&m.column)))
-                .collect();
-            format!(
-                "SELECT {}\nFROM (\n{select}\n) routed\nWHERE __pick = 1",
-                names.join(", ")
-            )
-        } else {
-            select
-        });
     }
+    let person_key = format!("p.{}", q(&model.key(person)));
+    if !person_rows {
+        return AudienceSource {
+            keys: "r.__account_key".to_string(),
+            from: "accord_accounts r".to_string(),
+            member: format!("r.{col}"),
+            person_key,
+            reads_person_view: false,
+            routes: false,
+        };
+    }
+    let from = if relation {
+        format!(
+            "accord_accounts r\nJOIN __account_people ap ON ap.__account_key = r.__account_key\nJOIN v_{person} p ON p.{} = ap.__person_key",
+            q(&model.key(person))
+        )
+    } else {
+        format!(
+            "accord_accounts r\nJOIN v_{person} p ON p.{} = r.__account_key",
+            q(&link_column(&account_link(model, person)))
+        )
+    };
+    AudienceSource {
+        keys: format!("r.__account_key, {person_key} AS __person_key"),
+        from,
+        member: format!("r.{col}"),
+        person_key,
+        reads_person_view: true,
+        routes: relation,
+    }
+}
+
+/// The selects of an export, one per activated audience.
+#[derive(Default)]
+struct Selects {
+    /// The exported rows.
+    rows: Vec<String>,
+    /// The rows consent removes, per audience.
+    refused: Vec<String>,
+    /// With several routes, the rows consent keeps, so a person refused on
+    /// one route and exported on another is not counted as removed.
+    kept: Vec<String>,
+    with_person_view: bool,
+}
+
+/// The rows of one activated audience: members, less exclusions, through
+/// the people filter and consent, with the mapped columns; and, with
+/// consent, the rows consent removes (and keeps, with several routes).
+fn audience_select(
+    d: &dyn Dialect,
+    activation: &ActivationPlan,
+    lowered: &Lowered,
+    audience: &str,
+    source: &AudienceSource,
+    out: &mut Selects,
+) {
+    let q = |s: &str| d.ident(s);
+    let AudienceSource {
+        keys,
+        from,
+        person_key,
+        routes,
+        ..
+    } = source;
+    let mut wheres = vec![source.member.clone()];
+    for e in &activation.exclude {
+        wheres.push(format!("NOT COALESCE(r.{}, FALSE)", q(&audience_column(e))));
+    }
+    wheres.extend(lowered.filters.iter().cloned());
+    let label = format!("{} AS __audience", d.string(audience));
+    let consent = &lowered.consent;
+    if !consent.is_empty() {
+        // The negation of the consent conjunction, with unknown as not
+        // consenting: exactly the rows the export's filters remove.
+        let mut refused_where = wheres.clone();
+        refused_where.push(format!("NOT COALESCE({}, FALSE)", consent.join(" AND ")));
+        out.refused.push(format!(
+            "SELECT {label}, {person_key} AS __person_key\nFROM {from}\nWHERE {}",
+            refused_where.join("\n  AND ")
+        ));
+        if *routes {
+            let mut kept_where = wheres.clone();
+            kept_where.extend(consent.iter().cloned());
+            out.kept.push(format!(
+                "SELECT {label}, {person_key} AS __person_key\nFROM {from}\nWHERE {}",
+                kept_where.join("\n  AND ")
+            ));
+        }
+    }
+    wheres.extend(consent.iter().cloned());
+    let mut cols = vec![keys.clone(), label];
+    cols.extend(lowered.columns.iter().cloned());
+    if *routes {
+        cols.push(format!(
+            "ROW_NUMBER() OVER (PARTITION BY {person_key} ORDER BY ap.__route ASC NULLS LAST, r.__account_key ASC NULLS LAST) AS __pick"
+        ));
+    }
+    let select = format!(
+        "SELECT {}\nFROM {from}\nWHERE {}",
+        cols.join(",\n  "),
+        wheres.join("\n  AND ")
+    );
+    out.rows.push(if *routes {
+        let names: Vec<String> = ["__account_key", "__person_key", "__audience"]
+            .into_iter()
+            .map(String::from)
+            .chain(activation.mapping.iter().map(|m| q(&m.column)))
+            .collect();
+        format!(
+            "SELECT {}\nFROM (\n{select}\n) routed\nWHERE __pick = 1",
+            names.join(", ")
+        )
+    } else {
+        select
+    });
+}
+
+/// The `WITH` clause of the person view that person rows of account
+/// audiences read and, with a relation, every (account, person) pair and
+/// its route: 0 the person's own account link, 1 the relation.
+fn with_person_view(
+    model: &Model,
+    d: &dyn Dialect,
+    relation: Option<&(String, RelationPath)>,
+) -> String {
+    let q = |s: &str| d.ident(s);
+    let Some(person) = &model.person else {
+        return String::new();
+    };
+    let v = view(model, d, &Features::default(), person);
+    let mut with = format!("WITH v_{person} AS (\n  {v}\n)");
+    if let Some((_, rel)) = relation {
+        with.push_str(&format!(
+            ",\n__account_people AS (\n  SELECT {link} AS __account_key, {key} AS __person_key, 0 AS __route FROM v_{person} WHERE {link} IS NOT NULL\n  UNION ALL\n  SELECT DISTINCT {pfk}, {cfk}, 1 FROM {table} WHERE {pfk} IS NOT NULL AND {cfk} IS NOT NULL\n)",
+            link = q(&link_column(&account_link(model, person))),
+            key = q(&model.key(person)),
+            pfk = q(&rel.parent_fk),
+            cfk = q(&rel.child_fk),
+            table = q(&rel.table),
+        ));
+    }
+    with.push('\n');
+    with
+}
+
+/// The rows to deliver: every audience's rows, in a total order.
+fn rows_query(with: &str, selects: &[String], person_rows: bool) -> String {
     // Engines disagree on where NULLs sort by default (Spark and BigQuery
     // first, DuckDB and DataFusion last), and a person without an account
     // has a NULL account key: every key says where NULLs go.
@@ -266,45 +383,27 @@ pub fn export_sql(
     } else {
         "__audience ASC NULLS LAST, __account_key ASC NULLS LAST"
     };
-    let mut with = String::new();
-    if with_person_view && let Some(person) = &model.person {
-        let v = view(model, d, &Features::default(), person);
-        with = format!("WITH v_{person} AS (\n  {v}\n)");
-        if let Some((_, rel)) = &relation {
-            // Every (account, person) pair and its route: 0 the person's
-            // own account link, 1 the relation.
-            with.push_str(&format!(
-                ",\n__account_people AS (\n  SELECT {link} AS __account_key, {key} AS __person_key, 0 AS __route FROM v_{person} WHERE {link} IS NOT NULL\n  UNION ALL\n  SELECT DISTINCT {pfk}, {cfk}, 1 FROM {table} WHERE {pfk} IS NOT NULL AND {cfk} IS NOT NULL\n)",
-                link = q(&link_column(&account_link(model, person))),
-                key = q(&model.key(person)),
-                pfk = q(&rel.parent_fk),
-                cfk = q(&rel.child_fk),
-                table = q(&rel.table),
-            ));
-        }
-        with.push('\n');
-    }
-    let rows = format!(
+    format!(
         "{with}{}\nORDER BY {order}\n",
         selects.join("\nUNION ALL\n")
-    );
-    // A person counts once per audience, and not when another route of
-    // theirs is exported.
-    let consent_excluded = (!refused.is_empty()).then(|| {
-        let refused = refused.join("\nUNION ALL\n");
-        if kept.is_empty() {
-            format!(
-                "{with}SELECT __audience, COUNT(DISTINCT __person_key) AS __excluded\nFROM (\n{refused}\n) refused\nGROUP BY __audience\nORDER BY __audience ASC NULLS LAST\n"
-            )
-        } else {
-            format!(
-                "{with}SELECT f.__audience, COUNT(DISTINCT f.__person_key) AS __excluded\nFROM (\n{refused}\n) f\nLEFT JOIN (\n{}\n) k ON k.__audience = f.__audience AND k.__person_key = f.__person_key\nWHERE k.__person_key IS NULL\nGROUP BY f.__audience\nORDER BY f.__audience ASC NULLS LAST\n",
-                kept.join("\nUNION ALL\n")
-            )
-        }
-    });
-    Ok(ExportSql {
-        rows,
-        consent_excluded,
+    )
+}
+
+/// Per audience, the people consent removed: a person counts once per
+/// audience, and not when another route of theirs is exported.
+fn consent_excluded_query(with: &str, refused: &[String], kept: &[String]) -> Option<String> {
+    if refused.is_empty() {
+        return None;
+    }
+    let refused = refused.join("\nUNION ALL\n");
+    Some(if kept.is_empty() {
+        format!(
+            "{with}SELECT __audience, COUNT(DISTINCT __person_key) AS __excluded\nFROM (\n{refused}\n) refused\nGROUP BY __audience\nORDER BY __audience ASC NULLS LAST\n"
+        )
+    } else {
+        format!(
+            "{with}SELECT f.__audience, COUNT(DISTINCT f.__person_key) AS __excluded\nFROM (\n{refused}\n) f\nLEFT JOIN (\n{}\n) k ON k.__audience = f.__audience AND k.__person_key = f.__person_key\nWHERE k.__person_key IS NULL\nGROUP BY f.__audience\nORDER BY f.__audience ASC NULLS LAST\n",
+            kept.join("\nUNION ALL\n")
+        )
     })
 }

@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use crate::plan::{ActivationPlan, Plan, SettingPlan};
+use crate::plan::{ActivationPlan, Delivery, ExportMode, Plan, SettingPlan};
 
 /// File names are cut to this many characters (the platform's limit: names <= 255).
 const MAX_FILE_NAME: u32 = 255;
@@ -60,17 +60,18 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
             })
         })
         .collect();
-    let delivery =
-        if dest.is_some_and(|d| d.delivery == "batch") || a.destination_type == "filesystem" {
-            files(
-                a,
-                name,
-                setting("format"),
-                setting("prefix").or(setting("path")),
-            )
-        } else {
-            api(a, &setting)
-        };
+    let delivery = if dest.is_some_and(|d| d.delivery == Delivery::Batch)
+        || a.destination_type == "filesystem"
+    {
+        files(
+            a,
+            name,
+            setting("format"),
+            setting("prefix").or(setting("path")),
+        )
+    } else {
+        api(a, &setting)
+    };
     // Verdicts the run must honour or report: anything but allowed or not
     // applicable, per activated audience (warn environments render them).
     let governance: serde_json::Map<String, Value> = a
@@ -80,7 +81,7 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
             let notable: serde_json::Map<String, Value> = g
                 .policies
                 .iter()
-                .filter(|(_, v)| v.starts_with("violated") || v.starts_with("waived"))
+                .filter(|(_, v)| v.is_notable())
                 .map(|(p, v)| (p.clone(), json!(v)))
                 .collect();
             (!notable.is_empty()).then(|| (audience.clone(), Value::Object(notable)))
@@ -110,8 +111,11 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
         "export": {
             "mode": a.export,
             // Incremental exports carry added and removed members per audience.
-            "membership_status": a.export == "incremental",
-            "first_run": if a.export == "incremental" { "full backfill" } else { "full" },
+            "membership_status": a.export == ExportMode::Incremental,
+            "first_run": match a.export {
+                ExportMode::Incremental => "full backfill",
+                ExportMode::Full => "full",
+            },
         },
         "min_audience_size": a.limits.min_audience_size,
         "delivery": delivery,

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope};
 use super::views::{account_link, link_column, views};
-use crate::plan::{AudienceDefinition, Plan, SplitPlan};
+use crate::plan::{AudienceDefinition, Entity, Merge, Order, Plan, SplitPlan};
 use crate::resolve::ExprSite;
 use crate::semantics::{self, audience_column, audience_order, computed_order};
 
@@ -145,7 +145,7 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         let Some(a) = plan.audiences.get(&name) else {
             continue;
         };
-        if a.entity != "account" {
+        if a.entity != Entity::Account {
             continue;
         }
         let first = a
@@ -190,9 +190,10 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                 split,
             } => {
                 let from_cols: Vec<String> = from.iter().map(|f| col(f)).collect();
-                let merged = match merge.as_str() {
-                    "intersection" => format!("({})", from_cols.join(" AND ")),
-                    "exclude_overlap" => format!(
+                let merged = match merge {
+                    Merge::Union => format!("({})", from_cols.join(" OR ")),
+                    Merge::Intersection => format!("({})", from_cols.join(" AND ")),
+                    Merge::ExcludeOverlap => format!(
                         "(({}) = 1)",
                         from_cols
                             .iter()
@@ -200,7 +201,6 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                             .collect::<Vec<_>>()
                             .join(" + ")
                     ),
-                    _ => format!("({})", from_cols.join(" OR ")),
                 };
                 let mut pre = vec![merged];
                 for e in exclude {
@@ -236,7 +236,10 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
                     {
                         Ok(by) => {
                             if let Some(limit) = rank.limit {
-                                let order = if rank.order == "asc" { "ASC" } else { "DESC" };
+                                let order = match rank.order {
+                                    Order::Asc => "ASC",
+                                    Order::Desc => "DESC",
+                                };
                                 finals[0].1 = format!(
                                     "({pre_ref} AND ROW_NUMBER() OVER (ORDER BY CASE WHEN {pre_ref} THEN 0 ELSE 1 END ASC NULLS LAST, CASE WHEN {by} IS NULL THEN 1 ELSE 0 END ASC NULLS LAST, {by} {order} NULLS LAST, {key_col} ASC NULLS LAST) <= {limit})"
                                 );
@@ -389,7 +392,7 @@ pub fn people(model: &Model, d: &dyn Dialect) -> Result<Option<Built>, Vec<Lower
     let audiences: Vec<&String> = plan
         .audiences
         .iter()
-        .filter(|(_, a)| a.entity == "person")
+        .filter(|(_, a)| a.entity == Entity::Person)
         .map(|(n, _)| n)
         .collect();
     if audiences.is_empty() {
@@ -517,9 +520,10 @@ fn assemble(ctes: &[(String, String)], select: &str) -> String {
 /// The membership columns of the audiences of `entity`, with split parts,
 /// in name order.
 pub fn audience_columns(plan: &Plan, entity: &str) -> Vec<String> {
+    let entity = Entity::parse(entity);
     let mut cols = Vec::new();
     for (name, a) in &plan.audiences {
-        if a.entity != entity {
+        if Some(a.entity) != entity {
             continue;
         }
         cols.push(audience_column(name));

@@ -13,46 +13,54 @@
 //!
 //! Activations whose destination or type does not resolve are skipped: the
 //! reference checks already reported them.
+//!
+//! The same pass resolves each activation once for every later stage
+//! ([`ResolvedActivation`]): its destination, the destination's catalog
+//! type, its rows, schedule and export mode, so governance and the plan
+//! read them instead of deriving them again.
 
 use std::collections::BTreeMap;
 
 use super::Model;
 use super::audiences::base_name;
+use super::kinds::{Entity, Schedule, Transform};
 use crate::catalog::{
     self, DestinationType, ExportMode, HashingRule, IdentityRule, Membership, Rows, ScheduleKind,
 };
 use crate::diag::{Diagnostic, codes};
 use crate::syntax::{Activation, Destination, SettingValue, Sp};
 
+/// An activation with its references followed and its defaults applied.
+#[derive(Clone, Debug)]
+pub struct ResolvedActivation {
+    /// The destination's name, and its index in `model.syntax.destinations`.
+    pub destination: String,
+    pub destination_index: usize,
+    /// The destination's catalog type; `None` when its `type` names no
+    /// catalog type (reported by the reference checks).
+    pub destination_type: Option<&'static DestinationType>,
+    /// Person rows when the activation expands to `people` or activates a
+    /// person audience, else account rows.
+    pub rows: Entity,
+    /// As written, else the type's default; `None` when the written value
+    /// is not a schedule (reported) or the type is unknown.
+    pub schedule: Option<Schedule>,
+    /// As written, else the type's first mode; `None` when the type is unknown.
+    pub export: Option<ExportMode>,
+}
+
 /// A parsed `schedule` value.
 pub fn parse_schedule(text: &str) -> Option<ScheduleKind> {
-    let text = text.trim();
-    if text == "streaming" {
-        return Some(ScheduleKind::Streaming);
-    }
-    if let Some(time) = text.strip_prefix("daily@") {
-        let (h, m) = time.split_once(':')?;
-        let ok = h.len() == 2
-            && m.len() == 2
-            && h.parse::<u8>().is_ok_and(|h| h < 24)
-            && m.parse::<u8>().is_ok_and(|m| m < 60);
-        return ok.then_some(ScheduleKind::Daily);
-    }
-    match text {
-        "every 3h" => Some(ScheduleKind::Every3h),
-        "every 6h" => Some(ScheduleKind::Every6h),
-        "every 8h" => Some(ScheduleKind::Every8h),
-        "every 12h" => Some(ScheduleKind::Every12h),
-        _ => None,
-    }
+    Schedule::parse(text).map(Schedule::kind)
 }
 
 /// The hash transform a mapping expression applies: the `hash_*` function it
-/// calls, or `none`.
-pub fn transform_of(expr: &str) -> &'static str {
-    ["hash_email", "hash_phone"]
+/// calls, or none.
+pub fn transform_of(expr: &str) -> Transform {
+    [Transform::HashEmail, Transform::HashPhone]
         .into_iter()
-        .find(|f| {
+        .find(|t| {
+            let f = t.as_str();
             expr.match_indices(f).any(|(i, _)| {
                 let before = expr[..i].chars().next_back();
                 let after = expr[i + f.len()..].trim_start();
@@ -60,23 +68,62 @@ pub fn transform_of(expr: &str) -> &'static str {
                     && after.starts_with('(')
             })
         })
-        .unwrap_or("none")
+        .unwrap_or(Transform::None)
 }
 
 /// The default schedule of a type when the activation sets none.
-pub fn default_schedule(ty: &DestinationType) -> &'static str {
+pub fn default_schedule(ty: &DestinationType) -> Schedule {
     if ty.schedules.contains(&ScheduleKind::Streaming) {
-        "streaming"
+        Schedule::Streaming
     } else {
-        "daily@00:00"
+        Schedule::Daily { hour: 0, minute: 0 }
     }
 }
 
 /// The default export mode of a type when the activation sets none.
-pub fn default_export(ty: &DestinationType) -> &'static str {
+pub fn default_export(ty: &DestinationType) -> ExportMode {
     ty.export_modes
         .first()
-        .map_or("incremental", |m| m.as_str())
+        .copied()
+        .unwrap_or(ExportMode::Incremental)
+}
+
+/// Whether `a` activates an audience about people.
+fn is_person_audience(model: &Model, reference: &Sp<String>) -> bool {
+    model
+        .audiences
+        .get(base_name(&reference.value))
+        .and_then(|i| model.syntax.audiences[i].entity.as_ref())
+        .is_some_and(|e| e.as_str() == "person")
+}
+
+/// `a` resolved, when its destination resolves.
+fn resolve_one(model: &Model, a: &Activation) -> Option<ResolvedActivation> {
+    let destination = a.destination.as_ref()?;
+    let destination_index = model.destinations.get(&destination.value)?;
+    let d = &model.syntax.destinations[destination_index];
+    let ty = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value));
+    let rows = if a.people.is_some() || a.audiences.iter().any(|r| is_person_audience(model, r)) {
+        Entity::Person
+    } else {
+        Entity::Account
+    };
+    let schedule = match &a.schedule {
+        Some(s) => Schedule::parse(&s.value),
+        None => ty.map(default_schedule),
+    };
+    let export = match &a.export {
+        Some(e) => ExportMode::parse(&e.value),
+        None => ty.map(default_export),
+    };
+    Some(ResolvedActivation {
+        destination: destination.value.clone(),
+        destination_index,
+        destination_type: ty,
+        rows,
+        schedule,
+        export,
+    })
 }
 
 fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
@@ -87,27 +134,27 @@ fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
         .join(", ")
 }
 
-pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
+/// Resolves every activation whose destination resolves and checks it
+/// against its type, then checks what a destination receives across its
+/// activations.
+pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, ResolvedActivation> {
     // Per CRM destination: audience -> the activations that send it.
     // Per destination, per audience: (activation, reference) in order.
     type Refs<'a> = Vec<(&'a str, &'a Sp<String>)>;
     let mut fields: BTreeMap<&str, BTreeMap<&str, Refs<'_>>> = BTreeMap::new();
-    for (_, index) in model.activations.iter() {
+    let mut resolved = BTreeMap::new();
+    for (name, index) in model.activations.iter() {
         let a = &model.syntax.activations[index];
-        let Some(dest_name) = &a.destination else {
+        let Some(r) = resolve_one(model, a) else {
             continue;
         };
-        let Some(d) = model
-            .destinations
-            .get(&dest_name.value)
-            .map(|i| &model.syntax.destinations[i])
-        else {
+        let d = &model.syntax.destinations[r.destination_index];
+        let ty = r.destination_type;
+        resolved.insert(name.to_string(), r);
+        let Some(ty) = ty else {
             continue;
         };
-        let Some(ty) = d.ty.as_ref().and_then(|t| catalog::lookup(&t.value)) else {
-            continue;
-        };
-        check_one(model, a, d, ty, diags);
+        check_one(&Flow { model, a, d, ty }, diags);
         if ty.membership == Membership::AudienceField && ty.limits.max_audience_fields.is_some() {
             let per = fields.entry(d.name.value.as_str()).or_default();
             for audience in &a.audiences {
@@ -168,19 +215,38 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             );
         }
     }
+    resolved
 }
 
-fn check_one(
-    model: &Model,
-    a: &Activation,
-    d: &Destination,
-    ty: &DestinationType,
-    diags: &mut Vec<Diagnostic>,
-) {
-    let dest = &d.name.value;
+/// One activation and its destination, resolved.
+#[derive(Clone, Copy)]
+struct Flow<'a> {
+    model: &'a Model,
+    a: &'a Activation,
+    d: &'a Destination,
+    ty: &'static DestinationType,
+}
+
+/// The checks of one activation against its destination type, in the
+/// order their diagnostics are reported.
+fn check_one(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
+    let schedule = check_schedule(flow, diags);
+    check_export(flow, schedule, diags);
+    check_rows(flow, diags);
+    check_mapping_targets(flow, diags);
+    check_identity_columns(flow, diags);
+    check_required_columns(flow, diags);
+    check_hashing(flow, diags);
+    check_mixed_identities(flow, diags);
+    check_dataflow_limits(flow, diags);
+}
+
+/// P0101: the schedule is one, and one the type allows. Returns the
+/// schedule's kind when it is (the default when none is written).
+fn check_schedule(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) -> Option<ScheduleKind> {
+    let Flow { a, d, ty, .. } = *flow;
     let name = &a.name;
-    // Schedule and export mode.
-    let schedule = match &a.schedule {
+    match &a.schedule {
         Some(s) => match parse_schedule(&s.value) {
             None => {
                 diags.push(
@@ -219,8 +285,15 @@ fn check_one(
             }
             Some(kind) => Some(kind),
         },
-        None => parse_schedule(default_schedule(ty)),
-    };
+        None => Some(default_schedule(ty).kind()),
+    }
+}
+
+/// P0102: the export mode is one the type allows, on a schedule that
+/// can carry it.
+fn check_export(flow: &Flow<'_>, schedule: Option<ScheduleKind>, diags: &mut Vec<Diagnostic>) {
+    let Flow { a, d, ty, .. } = *flow;
+    let name = &a.name;
     let export = match a.export.as_ref().map(|e| e.value.as_str()) {
         Some("full") => Some(ExportMode::Full),
         Some("incremental") => Some(ExportMode::Incremental),
@@ -268,17 +341,18 @@ fn check_one(
             );
         }
     }
-    // Rows: account or person.
+}
+
+/// P0103: account rows go to account-level types, person rows (or
+/// account audiences expanded with `people`) to person-level ones.
+fn check_rows(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
+    let Flow { model, a, d, ty } = *flow;
+    let dest = &d.name.value;
+    let name = &a.name;
     let person_audiences: Vec<&Sp<String>> = a
         .audiences
         .iter()
-        .filter(|r| {
-            model
-                .audiences
-                .get(base_name(&r.value))
-                .and_then(|i| model.syntax.audiences[i].entity.as_ref())
-                .is_some_and(|e| e.as_str() == "person")
-        })
+        .filter(|r| is_person_audience(model, r))
         .collect();
     match ty.rows {
         Rows::Person if a.people.is_none() => {
@@ -329,7 +403,13 @@ fn check_one(
         }
         _ => {}
     }
-    // Mapping targets exist.
+}
+
+/// P0104: every mapped column exists at the destination.
+fn check_mapping_targets(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
+    let Flow { a, d, ty, .. } = *flow;
+    let dest = &d.name.value;
+    let name = &a.name;
     let declared: Vec<&str> = d.fields.iter().map(|f| f.value.as_str()).collect();
     for (column, _) in &a.map {
         let c = column.value.as_str();
@@ -363,7 +443,12 @@ fn check_one(
             );
         }
     }
-    // Identities and required columns.
+}
+
+/// P0105: the identity columns the type matches on are mapped.
+fn check_identity_columns(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
+    let Flow { a, ty, .. } = *flow;
+    let name = &a.name;
     let mapped = |c: &str| a.map.iter().any(|(k, _)| k.value == c);
     let ids: Vec<&str> = ty.identities.iter().map(|i| i.column).collect();
     let missing_ids: Vec<&str> = match ty.identity_rule {
@@ -395,6 +480,13 @@ fn check_one(
             )),
         );
     }
+}
+
+/// P0105: the columns the type requires are mapped.
+fn check_required_columns(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
+    let Flow { a, d, ty, .. } = *flow;
+    let name = &a.name;
+    let mapped = |c: &str| a.map.iter().any(|(k, _)| k.value == c);
     let setting = |key: &str| -> Option<&str> {
         d.settings
             .iter()
@@ -423,18 +515,23 @@ fn check_one(
             );
         }
     }
-    // Hashing.
+}
+
+/// P0106: hashed-only identities are hashed, raw-only ones are not.
+fn check_hashing(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
+    let Flow { a, ty, .. } = *flow;
+    let name = &a.name;
     for (column, expr) in &a.map {
         let Some(id) = ty.identity(&column.value) else {
             continue;
         };
         let transform = transform_of(&expr.value);
         let wrong = match id.hashing {
-            HashingRule::Required if transform == "none" => Some(format!(
+            HashingRule::Required if transform == Transform::None => Some(format!(
                 "activation `{}`: `{}` takes only SHA-256 hashes, but the mapping sends the raw value",
                 name.value, column.value
             )),
-            HashingRule::Forbidden if transform != "none" => Some(format!(
+            HashingRule::Forbidden if transform != Transform::None => Some(format!(
                 "activation `{}`: `{}` takes only raw values, but the mapping hashes it",
                 name.value, column.value
             )),
@@ -462,6 +559,12 @@ fn check_one(
             );
         }
     }
+}
+
+/// P0107: mutually exclusive identities are not mixed in one flow.
+fn check_mixed_identities(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
+    let Flow { a, ty, .. } = *flow;
+    let name = &a.name;
     for (x, y) in ty.exclusive_identities {
         let (Some(first), Some(second)) = (
             a.map.iter().find(|(k, _)| k.value == *x),
@@ -483,7 +586,12 @@ fn check_one(
             )),
         );
     }
-    // Limits per dataflow.
+}
+
+/// P0108: the audiences and mapped attributes fit one dataflow.
+fn check_dataflow_limits(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
+    let Flow { a, ty, .. } = *flow;
+    let name = &a.name;
     let limits = &ty.limits;
     if a.audiences.len() > limits.max_audiences_per_dataflow as usize {
         let span = a.audiences[limits.max_audiences_per_dataflow as usize].span;
@@ -547,13 +655,16 @@ mod tests {
 
     #[test]
     fn the_transform_is_the_hash_function_called() {
-        assert_eq!(transform_of("hash_email(person.email)"), "hash_email");
         assert_eq!(
-            transform_of(r#"person.phone != "" ? hash_phone(person.phone) : """#),
+            transform_of("hash_email(person.email)").as_str(),
+            "hash_email"
+        );
+        assert_eq!(
+            transform_of(r#"person.phone != "" ? hash_phone(person.phone) : """#).as_str(),
             "hash_phone"
         );
-        assert_eq!(transform_of("lower(person.email)"), "none");
-        assert_eq!(transform_of("person.hash_email_flag"), "none");
-        assert_eq!(transform_of("my_hash_email(x)"), "none");
+        assert_eq!(transform_of("lower(person.email)").as_str(), "none");
+        assert_eq!(transform_of("person.hash_email_flag").as_str(), "none");
+        assert_eq!(transform_of("my_hash_email(x)").as_str(), "none");
     }
 }

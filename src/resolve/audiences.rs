@@ -6,15 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Model;
 use super::expressions::{Expr, ExprSite};
+use crate::closed_set::closed_set;
 use crate::diag::{Diagnostic, codes};
 use crate::source::Span;
 use crate::syntax::{Audience, Split};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Evaluation {
-    Batch,
-    Streaming,
+closed_set! {
+    /// How an audience is evaluated.
+    pub enum Evaluation {
+        Batch = "batch",
+        Streaming = "streaming",
+    }
 }
 
 /// Derived facts about one audience.

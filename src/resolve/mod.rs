@@ -10,6 +10,7 @@ pub mod activations;
 pub mod audiences;
 mod destinations;
 pub mod expressions;
+pub mod kinds;
 pub mod names;
 mod project;
 mod references;
@@ -20,8 +21,10 @@ use std::collections::BTreeMap;
 use crate::diag::Diagnostic;
 use crate::source::SourceSet;
 use crate::syntax::Syntax;
+pub use activations::ResolvedActivation;
 pub use audiences::{AudienceInfo, Evaluation};
 pub use expressions::{Expr, ExprSite};
+pub use kinds::{Entity, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform};
 pub use names::NameIndex;
 pub use project::{Enforcement, Guardrails, Settings};
 pub use schemas::{FieldInfo, FieldType, SchemaInfo};
@@ -56,6 +59,9 @@ pub struct Model {
     pub exprs: BTreeMap<ExprSite, Expr>,
     /// Evaluation mode and dependencies per audience.
     pub audience_info: BTreeMap<String, AudienceInfo>,
+    /// Each activation whose destination resolves, with its destination,
+    /// catalog type, rows, schedule and export mode, by activation name.
+    pub activation_info: BTreeMap<String, ResolvedActivation>,
 }
 
 pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) {
@@ -99,6 +105,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
         cel_env: Default::default(),
         exprs: BTreeMap::new(),
         audience_info: BTreeMap::new(),
+        activation_info: BTreeMap::new(),
         syntax,
     };
     model.schema_info = schemas::check(&model, &mut diags);
@@ -107,7 +114,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     model.cel_env = std::sync::Arc::new(expressions::env(&model, &model.roots));
     model.exprs = expressions::check_all(&model, sources, &mut diags);
     model.audience_info = audiences::check(&model, &model.exprs, &mut diags);
-    activations::check(&model, &mut diags);
+    model.activation_info = activations::check(&model, &mut diags);
     (model, diags)
 }
 

@@ -3,18 +3,20 @@
 
 use std::collections::BTreeMap;
 
+use crate::closed_set::closed_set;
 use crate::diag::{Diagnostic, codes};
 use crate::source::PROJECT_FILE;
 use crate::source::{SourceSet, Span};
 use crate::syntax::{Sp, Syntax};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Enforcement {
-    /// Hard and soft violations are errors (unless a waiver covers a soft one).
-    Block,
-    /// Violations are reported as warnings.
-    Warn,
+closed_set! {
+    /// What an environment does with policy violations.
+    pub enum Enforcement {
+        /// Hard and soft violations are errors (unless a waiver covers a soft one).
+        Block = "block",
+        /// Violations are reported as warnings.
+        Warn = "warn",
+    }
 }
 
 /// Platform guardrails (the platform's), overridable in `[guardrails]`.

@@ -17,7 +17,10 @@ use super::report::{ActivationReport, Overlap, RunDiagnostic, RunReport};
 use super::state::{self, Membership, Pending, Store};
 use super::{Options, lock, sources, time, unify};
 use crate::diag::codes;
-use crate::plan::{ActivationPlan, Plan, SettingPlan};
+use crate::plan::{
+    ActivationPlan, Enforcement, Entity, EnvEnforcement, ExportMode, Plan, PolicyVerdict,
+    SchemaClass, SettingPlan,
+};
 use crate::render::Jobs;
 use crate::render::dialect::NOW_PLACEHOLDER;
 use crate::semantics::audience_column;
@@ -193,7 +196,7 @@ fn run_locked(
         let mut a = ActivationReport {
             destination: activation.destination.clone(),
             destination_type: activation.destination_type.clone(),
-            export: activation.export.clone(),
+            export: activation.export.to_string(),
             ..ActivationReport::default()
         };
         if unfinished.contains(name) {
@@ -334,7 +337,7 @@ fn run_locked(
                         },
                     );
                 }
-                Ok(Some(_)) if changes.is_empty() && activation.export != "full" => {
+                Ok(Some(_)) if changes.is_empty() && activation.export != ExportMode::Full => {
                     a.status = "unchanged".into();
                 }
                 Ok(Some(dir)) => {
@@ -517,15 +520,15 @@ pub fn evaluate(
         .ok_or_else(|| format!("the rendered jobs have no sql/{DIALECT}/audiences.sql"))?;
     let accounts = engine
         .query(&audiences_sql)
-        .map_err(|e| audience_failure(&engine, plan, root, "account", &audiences_sql, &e))?;
+        .map_err(|e| audience_failure(&engine, plan, root, Entity::Account, &audiences_sql, &e))?;
     engine.register("accord_accounts", accounts.clone())?;
-    let mut members = memberships(plan, &accounts, "account", "__account_key")?;
+    let mut members = memberships(plan, &accounts, Entity::Account, "__account_key")?;
     if let Some(sql) = job("person_audiences.sql") {
         let people = engine
             .query(&sql)
-            .map_err(|e| audience_failure(&engine, plan, root, "person", &sql, &e))?;
+            .map_err(|e| audience_failure(&engine, plan, root, Entity::Person, &sql, &e))?;
         engine.register("accord_people", people.clone())?;
-        members.extend(memberships(plan, &people, "person", "__person_key")?);
+        members.extend(memberships(plan, &people, Entity::Person, "__person_key")?);
     }
     lap("audiences", &mut phase);
     Ok(Evaluation {
@@ -546,7 +549,7 @@ pub fn evaluate(
 /// Read means read by an audience, a computed attribute or a mapping, plus
 /// the account schema every audience starts from.
 fn missing_data(plan: &Plan, loaded: &[sources::Loaded]) -> Vec<RunDiagnostic> {
-    let blocking = plan.enforcement.as_deref() == Some("block");
+    let blocking = plan.enforcement == Some(EnvEnforcement::Block);
     // (schema, field) -> the first definition that reads it.
     let mut reads: BTreeMap<(&str, &str), String> = BTreeMap::new();
     let readers = plan
@@ -578,7 +581,7 @@ fn missing_data(plan: &Plan, loaded: &[sources::Loaded]) -> Vec<RunDiagnostic> {
     read_schemas.extend(
         plan.schemas
             .iter()
-            .filter(|(_, s)| s.class == "account")
+            .filter(|(_, s)| s.class == SchemaClass::Account)
             .map(|(n, _)| n.as_str()),
     );
     let mut out = Vec::new();
@@ -646,14 +649,13 @@ fn audience_failure(
     engine: &Engine,
     plan: &Plan,
     root: &Path,
-    entity: &str,
+    entity: Entity,
     sql: &str,
     error: &str,
 ) -> String {
-    let key = if entity == "account" {
-        "__account_key"
-    } else {
-        "__person_key"
+    let key = match entity {
+        Entity::Account => "__account_key",
+        Entity::Person => "__person_key",
     };
     let alone = |column: &str| {
         engine
@@ -788,7 +790,7 @@ fn deliver_changes(
 ) -> Result<(u64, u64), RunDiagnostic> {
     let format = file_format(plan, activation);
     let target = &pending.target;
-    let rows = if activation.export == "full" {
+    let rows = if activation.export == ExportMode::Full {
         Rows {
             columns: target.columns.clone(),
             rows: target.rows.values().cloned().collect(),
@@ -836,7 +838,7 @@ fn deliver_changes(
         run_id: pending.run_id.clone(),
         activation: name.to_string(),
         destination: activation.destination.clone(),
-        export: activation.export.clone(),
+        export: activation.export.to_string(),
         format: format.format.clone(),
         gzip: format.gzip,
         columns: rows.columns.clone(),
@@ -852,7 +854,7 @@ fn deliver_changes(
 fn memberships(
     plan: &Plan,
     batch: &datafusion::arrow::record_batch::RecordBatch,
-    entity: &str,
+    entity: Entity,
     key: &str,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
     let keys = engine::keys(batch, key)?;
@@ -880,14 +882,14 @@ fn memberships(
 
 /// The activated audiences whose verdicts in the plan block them: a policy
 /// `violated` where enforcement blocks, unless the policy is advisory (the
-/// rule is `govern::plan_violation_blocks`, the one `check` applies). Every
+/// rule is `govern::violation_blocks`, the one `check` applies). Every
 /// violation is a warning in the report.
 fn blocked_audiences(
     plan: &Plan,
     activation: &ActivationPlan,
     report: &mut ActivationReport,
 ) -> BTreeSet<String> {
-    let environment_blocks = plan.enforcement.as_deref() == Some("block");
+    let environment_blocks = plan.enforcement == Some(EnvEnforcement::Block);
     let mut blocked = BTreeSet::new();
     for reference in &activation.audiences {
         let Some(governance) = activation.governance.get(reference) else {
@@ -896,14 +898,15 @@ fn blocked_audiences(
         let (blocking, reported): (Vec<&str>, Vec<&str>) = governance
             .policies
             .iter()
-            .filter(|(_, v)| v.as_str() == "violated")
+            .filter(|(_, v)| **v == PolicyVerdict::Violated)
             .map(|(p, _)| p.as_str())
             .partition(|p| {
+                // A policy the plan does not list blocks: the safe reading.
                 let enforcement = plan
                     .policies
                     .get(*p)
-                    .map_or("hard", |p| p.enforcement.as_str());
-                crate::govern::plan_violation_blocks(environment_blocks, enforcement)
+                    .map_or(Enforcement::Hard, |p| p.enforcement);
+                crate::govern::violation_blocks(environment_blocks, enforcement)
             });
         if !blocking.is_empty() {
             report.warnings.push(format!(
@@ -960,7 +963,7 @@ fn destination_rows(
     report: &mut ActivationReport,
 ) -> Result<Membership, String> {
     let batch = engine.query(sql)?;
-    let person_rows = activation.rows == "person";
+    let person_rows = activation.rows == Entity::Person;
     let row_keys = engine::keys(
         &batch,
         if person_rows {

@@ -20,7 +20,7 @@ use super::engine::{self, Engine, ident, literal};
 use super::execute::evaluate;
 use super::time;
 use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
-use crate::plan::{AudienceDefinition, Plan};
+use crate::plan::{AudienceDefinition, Entity, Plan};
 use crate::render::Jobs;
 use crate::semantics::Model;
 use crate::semantics::eval::{self, EvalCtx, Record, Value};
@@ -57,7 +57,7 @@ pub fn explain_account(
         .audiences
         .get(base)
         .ok_or_else(|| format!("no audience `{base}` in the plan"))?;
-    if definition.entity != "account" {
+    if definition.entity != Entity::Account {
         return Err(format!(
             "`{base}` is a person audience; explain account takes account audiences"
         ));

@@ -620,7 +620,7 @@ pub fn read(
     schema: &SchemaPlan,
     now: Micros,
 ) -> Result<Loaded, String> {
-    let (files, link_problems) = resolve_files(root, name, &source.path, &source.format)?;
+    let (files, link_problems) = resolve_files(root, name, &source.path, source.format.as_str())?;
     let mut b = Builder::new(&source.schema, schema);
     b.source = name.to_string();
     b.diagnostics = link_problems;
@@ -633,7 +633,7 @@ pub fn read(
             .to_string_lossy()
             .replace('\\', "/");
         b.report.files.push(shown.clone());
-        let format = format_of(file).unwrap_or_else(|| source.format.clone());
+        let format = format_of(file).unwrap_or_else(|| source.format.to_string());
         match format.as_str() {
             "csv" => read_csv(file, &shown, &mut b, &mut present)?,
             "parquet" => {
@@ -1374,7 +1374,7 @@ mod tests {
         fields: Vec<(&str, FieldPlan)>,
     ) -> SchemaPlan {
         SchemaPlan {
-            class: class.into(),
+            class: crate::plan::SchemaClass::parse(class).expect("a schema class"),
             key: Some("id".into()),
             timestamp: timestamp.map(String::from),
             fields: fields
@@ -1391,7 +1391,7 @@ mod tests {
         SourcePlan {
             schema: "t".into(),
             path: "t.parquet".into(),
-            format: "parquet".into(),
+            format: crate::plan::SourceFormat::Parquet,
             max_age: max_age.map(String::from),
             precedence: 0,
             fingerprint: String::new(),
@@ -1643,7 +1643,7 @@ mod tests {
     fn text_source(path: &str, format: &str) -> SourcePlan {
         SourcePlan {
             path: path.into(),
-            format: format.into(),
+            format: crate::plan::SourceFormat::parse(format).expect("a source format"),
             ..parquet_source(None)
         }
     }

@@ -21,7 +21,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use super::engine::{Engine, ident};
 use super::report::LinkReport;
 use super::sources::Loaded;
-use crate::plan::{Plan, SchemaPlan};
+use crate::plan::{Plan, SchemaClass, SchemaPlan};
 
 /// Registers one table per schema with data; returns the link reports.
 pub fn unify(engine: &Engine, plan: &Plan, loaded: Vec<Loaded>) -> Result<Vec<LinkReport>, String> {
@@ -48,7 +48,7 @@ pub fn unify(engine: &Engine, plan: &Plan, loaded: Vec<Loaded>) -> Result<Vec<Li
             let Some(target) = plan.schemas.get(&link.to) else {
                 continue;
             };
-            if target.class != "account" || schema.class != "person" {
+            if target.class != SchemaClass::Account || schema.class != SchemaClass::Person {
                 continue;
             }
             if let Some(by) = &link.by {

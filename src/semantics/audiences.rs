@@ -13,7 +13,7 @@ use std::rc::Rc;
 use super::eval::{self, EvalCtx, Record, Value, order};
 use super::model::{Model, audience_column, audience_order, computed_order};
 use crate::hash::sha256_hex;
-use crate::plan::{AudienceDefinition, Plan, SplitPlan};
+use crate::plan::{AudienceDefinition, Entity, Merge, Order, Plan, SplitPlan};
 
 /// Members (keys) per audience column.
 pub type Memberships = BTreeMap<String, BTreeSet<String>>;
@@ -72,7 +72,7 @@ pub fn account_memberships(
     let mut members: Memberships = BTreeMap::new();
     for name in audience_order(plan) {
         let a = &plan.audiences[&name];
-        if a.entity != "account" {
+        if a.entity != Entity::Account {
             continue;
         }
         let evaluate = |expr: &str, members: &Memberships| -> Result<Vec<Value>, String> {
@@ -129,10 +129,10 @@ pub fn account_memberships(
                 let mut pre: Vec<usize> = Vec::new();
                 for (i, k) in keys.iter().enumerate() {
                     let n = from.iter().filter(|f| has(f, k)).count();
-                    let merged = match merge.as_str() {
-                        "intersection" => n == from.len(),
-                        "exclude_overlap" => n == 1,
-                        _ => n > 0,
+                    let merged = match merge {
+                        Merge::Union => n > 0,
+                        Merge::Intersection => n == from.len(),
+                        Merge::ExcludeOverlap => n == 1,
                     };
                     if merged && !exclude.iter().any(|e| has(e, k)) && !excluded_by_rule[i].truthy()
                     {
@@ -143,7 +143,7 @@ pub fn account_memberships(
                     && let Some(limit) = rank.limit
                 {
                     let by = evaluate(&rank.by, &members)?;
-                    let desc = rank.order != "asc";
+                    let desc = rank.order == Order::Desc;
                     pre.sort_by(|&x, &y| {
                         let (vx, vy) = (&by[x], &by[y]);
                         let nulls = (*vx == Value::Null).cmp(&(*vy == Value::Null));
@@ -279,7 +279,7 @@ pub fn person_memberships(
         let AudienceDefinition::Rule { expr } = &a.definition else {
             continue;
         };
-        if a.entity != "person" {
+        if a.entity != Entity::Person {
             continue;
         }
         let tree = model.typed(expr, true)?;

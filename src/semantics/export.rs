@@ -9,7 +9,7 @@ use super::audiences::{Memberships, key_of, people_with_accounts};
 use super::eval::{self, EvalCtx, Record, Value};
 use super::model::{Model, audience_column};
 use super::normalise;
-use crate::plan::Plan;
+use crate::plan::{Entity, Plan};
 
 /// One exported row: the audience it is exported for, the account, the
 /// person (for person rows) and the mapped values in mapping order.
@@ -52,7 +52,7 @@ pub fn export_rows(
         .activations
         .get(name)
         .ok_or_else(|| format!("no activation {name}"))?;
-    let person_rows = a.rows == "person";
+    let person_rows = a.rows == Entity::Person;
     let account_key = model.key(&model.account);
     let person_key = model
         .person
@@ -86,7 +86,7 @@ pub fn export_rows(
         .iter()
         .map(|m| {
             let rule = normalise::rule(&a.destination_type, &m.column);
-            let raw = normalise::applies_to_raw(&m.transform, rule);
+            let raw = normalise::applies_to_raw(m.transform, rule);
             typed(&m.expr).map(|t| (normalise::prepare(t, rule), rule, raw))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -156,7 +156,7 @@ pub fn export_rows(
         let is_person = plan
             .audiences
             .get(base)
-            .is_some_and(|x| x.entity == "person");
+            .is_some_and(|x| x.entity == Entity::Person);
         let Some(set) =
             (if is_person { person_members } else { members }).get(&audience_column(audience))
         else {

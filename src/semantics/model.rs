@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::cel::typed::Typed;
-use crate::plan::Plan;
+use crate::plan::{Plan, SchemaClass};
 use crate::resolve::ExprSite;
 
 /// The plan's schema roles and its typed expressions.
@@ -19,7 +19,7 @@ pub struct Model<'a> {
 
 impl<'a> Model<'a> {
     pub fn new(plan: &'a Plan) -> Model<'a> {
-        let by_class = |class: &str| {
+        let by_class = |class: SchemaClass| {
             plan.schemas
                 .iter()
                 .find(|(_, s)| s.class == class)
@@ -27,8 +27,8 @@ impl<'a> Model<'a> {
         };
         Model {
             plan,
-            account: by_class("account").unwrap_or_else(|| "account".into()),
-            person: by_class("person"),
+            account: by_class(SchemaClass::Account).unwrap_or_else(|| "account".into()),
+            person: by_class(SchemaClass::Person),
         }
     }
 

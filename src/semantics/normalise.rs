@@ -13,6 +13,7 @@
 use super::eval::Value;
 use crate::catalog::{self, Normalise};
 use crate::cel::typed::{Node, Typed};
+use crate::resolve::Transform;
 
 /// The rule of `column` for the destination type, `None` when it is not an
 /// identity column of that type.
@@ -75,8 +76,8 @@ fn rename(t: &mut Typed, from: &str, to: &str) {
 
 /// Whether a raw value of a column with `transform` gets normalised: hashed
 /// values are normalised inside the hash already.
-pub fn applies_to_raw(transform: &str, rule: Normalise) -> bool {
-    transform == "none" && rule != Normalise::None
+pub fn applies_to_raw(transform: Transform, rule: Normalise) -> bool {
+    transform == Transform::None && rule != Normalise::None
 }
 
 /// An email before hashing or sending: trimmed (of ASCII whitespace, as

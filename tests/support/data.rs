@@ -34,7 +34,7 @@ pub fn load(plan: &Plan, root: &Path) -> Tables {
         for source in sources {
             for path in files(&root.join(&source.path)) {
                 let text = std::fs::read_to_string(&path).expect("read source");
-                let raw = if source.format == "csv" {
+                let raw = if source.format == accord::plan::SourceFormat::Csv {
                     csv_rows(&text)
                 } else {
                     jsonl_rows(&text)
@@ -157,7 +157,7 @@ pub fn records(plan: &Plan, tables: &Tables) -> (Vec<Record>, Vec<Rc<Record>>) {
     let class = |c: &str| {
         plan.schemas
             .iter()
-            .find(|(_, s)| s.class == c)
+            .find(|(_, s)| s.class.as_str() == c)
             .map(|(n, _)| n.clone())
             .unwrap_or_default()
     };
