@@ -457,7 +457,7 @@ impl Lowerer<'_> {
                     // The instant in UTC, in the one form every dialect
                     // reads: an offset in the literal is applied here.
                     Some(micros) => d.timestamp(
-                        crate::run::time::format_timestamp(micros)
+                        crate::time::format_timestamp(micros)
                             .trim_end_matches('Z')
                             .replacen('T', " ", 1)
                             .as_str(),
