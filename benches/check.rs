@@ -106,14 +106,19 @@ fn check(root: &Path) -> compile::Compiled {
 fn main() {
     let iterations = iterations_from_args();
     let keep = std::env::args().any(|a| a == "--keep");
-    let root = unique_temp_dir();
-    let generated = generate(&root);
-    // Remove the folder however the measurement ends, unless asked to keep
-    // it for a look (`-- --keep`).
-    let _cleanup = RemoveOnDrop(root.clone(), !keep);
-    if keep {
-        println!("generated project kept in {}", root.display());
-    }
+    let temp = tempfile::Builder::new()
+        .prefix("accord-bench-check-")
+        .tempdir()
+        .expect("the temporary folder can be created");
+    let generated = generate(temp.path());
+    // The folder goes when `_cleanup` drops, however the measurement ends,
+    // unless asked to keep it for a look (`-- --keep`).
+    let _cleanup = if keep {
+        println!("generated project kept in {}", temp.keep().display());
+        None
+    } else {
+        Some(temp)
+    };
 
     assert_checks_clean(&generated);
 
@@ -195,26 +200,6 @@ fn assert_checks_clean(project: &Generated) {
         eprintln!("{}", accord::cli::output::summary(&compiled.diagnostics));
     }
     assert_eq!(errors, 0, "the generated project must check without errors");
-}
-
-fn unique_temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir =
-        std::env::temp_dir().join(format!("accord-bench-check-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("the temporary folder can be created");
-    dir
-}
-
-struct RemoveOnDrop(PathBuf, bool);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if self.1 {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -400,9 +400,12 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("accord-bench-run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // Removed when `temp` drops, however the measurement ends.
+    let temp = tempfile::Builder::new()
+        .prefix("accord-bench-run-")
+        .tempdir()
+        .expect("the temporary folder can be created");
+    let dir: PathBuf = temp.path().to_path_buf();
     let started = Instant::now();
     let (a, p, e) = generate(&dir, scale);
     println!(
@@ -432,5 +435,4 @@ fn main() {
     for p in phases {
         println!("{p}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

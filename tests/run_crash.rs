@@ -22,39 +22,41 @@ fn ok(out: std::process::Output) {
 #[test]
 fn a_killed_run_is_finished_by_the_next_one() {
     // The reference: two uninterrupted runs a week apart.
-    let reference = scratch("crash-ref");
-    ok(run(&reference, NOW, None, &[]));
-    ok(run(&reference, LATER, None, &[]));
-    let expected = delivered(&reference);
+    let reference_dir = scratch("crash-ref");
+    let reference = reference_dir.path();
+    ok(run(reference, NOW, None, &[]));
+    ok(run(reference, LATER, None, &[]));
+    let expected = delivered(reference);
     assert!(!expected.is_empty());
-    let _ = std::fs::remove_dir_all(&reference);
+    drop(reference_dir);
 
     // Kill the first run, or the second, at many points.
     for phase in 0..2 {
         let mut n = 0u64;
         loop {
-            let dir = scratch("crash");
+            let scratch_dir = scratch("crash");
+            let dir = scratch_dir.path();
             if phase == 1 {
-                ok(run(&dir, NOW, None, &[]));
+                ok(run(dir, NOW, None, &[]));
             }
             let now = if phase == 0 { NOW } else { LATER };
-            let killed = run(&dir, now, Some(n), &[]);
+            let killed = run(dir, now, Some(n), &[]);
             let finished = killed.status.success();
             // The rerun finishes the interrupted delivery, then carries on.
-            ok(run(&dir, now, None, &[]));
+            ok(run(dir, now, None, &[]));
             if phase == 0 {
-                ok(run(&dir, LATER, None, &[]));
+                ok(run(dir, LATER, None, &[]));
             }
             assert_eq!(
-                delivered(&dir).keys().collect::<Vec<_>>(),
+                delivered(dir).keys().collect::<Vec<_>>(),
                 expected.keys().collect::<Vec<_>>(),
                 "phase {phase}, killed after {n} file operations"
             );
             assert!(
-                delivered(&dir) == expected,
+                delivered(dir) == expected,
                 "phase {phase}, killed after {n}: a file differs"
             );
-            let _ = std::fs::remove_dir_all(&dir);
+            drop(scratch_dir);
             if finished {
                 break;
             }

@@ -395,9 +395,11 @@ fn random_rules(stream: u64, predicate: Predicate, words: &[&str]) {
     let mut checked = 0;
     for seed in 1..=4u64 {
         let mut rng = Rng(stream ^ seed.wrapping_mul(0x1000_0001));
-        let root =
-            std::env::temp_dir().join(format!("accord-differential-{}-{seed}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("accord-differential-{seed}-"))
+            .tempdir()
+            .expect("temp dir");
+        let root = scratch.path();
         let mut plan = base.clone();
         plan.activations.clear();
         plan.computed.clear();
@@ -428,8 +430,8 @@ fn random_rules(stream: u64, predicate: Predicate, words: &[&str]) {
             plan.audiences.len() >= 6,
             "the generator makes checked rules"
         );
-        random_data(&mut plan, &mut rng, &root, words);
-        let result = both(&plan, &root);
+        random_data(&mut plan, &mut rng, root, words);
+        let result = both(&plan, root);
         let rules: BTreeMap<&String, String> = plan
             .audiences
             .iter()
@@ -440,7 +442,6 @@ fn random_rules(stream: u64, predicate: Predicate, words: &[&str]) {
             .collect();
         assert_agree(&result, &format!("seed {seed}, rules {rules:#?}"));
         checked += plan.audiences.len();
-        let _ = std::fs::remove_dir_all(&root);
     }
     assert!(checked >= 24);
 }

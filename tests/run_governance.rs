@@ -101,10 +101,11 @@ fn a_blocking_violation_blocks_the_activation_and_an_advisory_one_does_not() {
 /// prod` does not refuse them.
 #[test]
 fn the_example_project_in_prod_runs_its_advisory_violations() {
-    let dir = project::scratch("run-governance-prod");
+    let scratch = project::scratch("run-governance-prod");
+    let dir = scratch.path();
     let out = Command::new(env!("CARGO_BIN_EXE_accord"))
         .arg("run")
-        .arg(&dir)
+        .arg(dir)
         .args([
             "--env",
             "prod",
@@ -116,7 +117,7 @@ fn the_example_project_in_prod_runs_its_advisory_violations() {
         ])
         .output()
         .expect("accord runs");
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scratch);
     assert!(
         out.status.success(),
         "{}\n{}",

@@ -18,8 +18,9 @@ fn report(out: &std::process::Output) -> serde_json::Value {
 
 #[test]
 fn runs_the_example_project_and_delivers_only_changes() {
-    let dir = scratch("run-sample");
-    let first = report(&run(&dir, NOW, None, &["--format", "json"]));
+    let scratch_dir = scratch("run-sample");
+    let dir = scratch_dir.path();
+    let first = report(&run(dir, NOW, None, &["--format", "json"]));
 
     // Sources: every source read, rows typed, freshness judged.
     let sources = first["sources"].as_object().expect("sources");
@@ -57,7 +58,7 @@ fn runs_the_example_project_and_delivers_only_changes() {
         nurture["excluded_consent"].as_u64().unwrap_or(0) > 0,
         "{nurture}"
     );
-    let files = delivered(&dir);
+    let files = delivered(dir);
     assert!(
         files.keys().any(|f| f.ends_with("/manifest.json")),
         "{:?}",
@@ -65,14 +66,14 @@ fn runs_the_example_project_and_delivers_only_changes() {
     );
 
     // The same data at the same time: nothing new for incremental exports.
-    let again = report(&run(&dir, NOW, None, &["--format", "json"]));
+    let again = report(&run(dir, NOW, None, &["--format", "json"]));
     assert_eq!(
         again["activations"]["engagement_tiers_local"]["status"],
         "unchanged"
     );
 
     // A week later, time windows move: only the changes are delivered.
-    let later = report(&run(&dir, LATER, None, &["--format", "json"]));
+    let later = report(&run(dir, LATER, None, &["--format", "json"]));
     let t = &later["activations"]["engagement_tiers_local"];
     assert_eq!(t["status"], "delivered", "{t}");
     let changed = t["created"].as_u64().unwrap_or(0)
@@ -87,13 +88,13 @@ fn runs_the_example_project_and_delivers_only_changes() {
     // The run log has one line per delivering run.
     let log = std::fs::read_to_string(dir.join(".accord/runs.jsonl")).expect("run log");
     assert_eq!(log.lines().count(), 3);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn preview_prints_sizes_and_overlaps_and_delivers_nothing() {
-    let dir = scratch("run-preview");
-    let out = run(&dir, NOW, None, &["--preview"]);
+    let scratch_dir = scratch("run-preview");
+    let dir = scratch_dir.path();
+    let out = run(dir, NOW, None, &["--preview"]);
     assert!(
         out.status.success(),
         "{}",
@@ -102,7 +103,6 @@ fn preview_prints_sizes_and_overlaps_and_delivers_nothing() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("preview: nothing delivered"), "{text}");
     assert!(text.contains("overlaps"), "{text}");
-    assert!(delivered(&dir).is_empty());
+    assert!(delivered(dir).is_empty());
     assert!(!dir.join(".accord/state").exists());
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,20 +3,20 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const NOW: &str = "2026-11-28T12:00:00Z";
 pub const LATER: &str = "2026-12-05T12:00:00Z";
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh copy of `specs/` (without outputs or run state).
-pub fn scratch(tag: &str) -> PathBuf {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("accord-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A fresh copy of `specs/` (without outputs or run state) in a temp
+/// folder, removed when the returned handle drops (also on a panic).
+pub fn scratch(tag: &str) -> tempfile::TempDir {
+    let temp = tempfile::Builder::new()
+        .prefix(&format!("accord-{tag}-"))
+        .tempdir()
+        .expect("temp dir");
+    let dir = temp.path();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
     for entry in walkdir::WalkDir::new(&src) {
         let entry = entry.expect("walk specs");
@@ -35,7 +35,7 @@ pub fn scratch(tag: &str) -> PathBuf {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
-    dir
+    temp
 }
 
 /// Runs `accord run DIR --env dev --now NOW --out DIR/delivered ARGS`.
