@@ -95,7 +95,10 @@ fn schemas(model: &Model) -> BTreeMap<String, SchemaPlan> {
                     to: l.to.as_ref()?.value.clone(),
                     by: value(&l.by),
                     reverse: value(&l.reverse),
-                    fallback: value(&l.fallback),
+                    fallback: l
+                        .fallback
+                        .as_ref()
+                        .and_then(|f| LinkFallback::parse(&f.value)),
                     via: value(&l.via),
                 };
                 Some((l.name.value.clone(), link))

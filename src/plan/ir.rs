@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::catalog::{Delivery, ExportMode, Rows};
 pub use crate::govern::{ActionSource, Enforcement, Status};
 pub use crate::resolve::kinds::{
-    Entity, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform,
+    Entity, LinkFallback, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform,
 };
 pub use crate::resolve::{Enforcement as EnvEnforcement, Evaluation};
 
@@ -78,8 +78,7 @@ pub struct LinkPlan {
     pub by: Option<String>,
     /// The collection on the target, e.g. `people` for `account.people`.
     pub reverse: Option<String>,
-    /// `email_domain`: people without a key match the account by email domain.
-    pub fallback: Option<String>,
+    pub fallback: Option<LinkFallback>,
     /// A relation schema for many-to-many links.
     pub via: Option<String>,
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use super::dialect::Dialect;
 use super::lower::{Features, Source};
 use super::query::Model;
+use crate::plan::LinkFallback;
 
 /// The link of `schema` to its one account (not a many-to-many link), by
 /// name.
@@ -94,8 +95,8 @@ pub fn view(model: &Model, d: &dyn Dialect, features: &Features, schema: &str) -
                     .iter()
                     .find(|(_, f)| f.identity.as_deref() == Some("domain"))
             });
-            match (def.fallback.as_deref(), email, domain) {
-                (Some("email_domain"), Some((email, _)), Some((domain, _))) => {
+            match (def.fallback, email, domain) {
+                (Some(LinkFallback::EmailDomain), Some((email, _)), Some((domain, _))) => {
                     // People without the key link by their email's domain,
                     // to one account: the smallest key among those with
                     // that domain, so no person row is duplicated.

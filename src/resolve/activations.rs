@@ -294,12 +294,8 @@ fn check_schedule(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) -> Option<Schedu
 fn check_export(flow: &Flow<'_>, schedule: Option<ScheduleKind>, diags: &mut Vec<Diagnostic>) {
     let Flow { a, d, ty, .. } = *flow;
     let name = &a.name;
-    let export = match a.export.as_ref().map(|e| e.value.as_str()) {
-        Some("full") => Some(ExportMode::Full),
-        Some("incremental") => Some(ExportMode::Incremental),
-        Some(_) => None,
-        None => ty.export_modes.first().copied(),
-    };
+    // Only a written mode is checked: the default is one the type allows.
+    let export = a.export.as_ref().and_then(|e| ExportMode::parse(&e.value));
     if let (Some(mode), Some(span)) = (export, a.export.as_ref().map(|e| e.span)) {
         if !ty.export_modes.contains(&mode) {
             diags.push(

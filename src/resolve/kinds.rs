@@ -55,6 +55,15 @@ closed_set! {
 }
 
 closed_set! {
+    /// How a link matches records that lack its key.
+    pub enum LinkFallback {
+        /// People without the account key link to the account whose domain
+        /// identity is their email's domain.
+        EmailDomain = "email_domain",
+    }
+}
+
+closed_set! {
     /// The file format of a data source.
     pub enum SourceFormat {
         Csv = "csv",
@@ -205,6 +214,10 @@ mod tests {
         assert_eq!(
             names(SourceFormat::ALL, SourceFormat::as_str),
             data_source::FORMATS
+        );
+        assert_eq!(
+            names(LinkFallback::ALL, LinkFallback::as_str),
+            schema::FALLBACKS
         );
         let mut exports = names(ExportMode::ALL, ExportMode::as_str);
         exports.sort();

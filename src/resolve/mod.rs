@@ -24,7 +24,9 @@ use crate::syntax::Syntax;
 pub use activations::ResolvedActivation;
 pub use audiences::{AudienceInfo, Evaluation};
 pub use expressions::{Expr, ExprSite};
-pub use kinds::{Entity, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform};
+pub use kinds::{
+    Entity, LinkFallback, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform,
+};
 pub use names::NameIndex;
 pub use project::{Enforcement, Guardrails, Settings};
 pub use schemas::{FieldInfo, FieldType, SchemaInfo};

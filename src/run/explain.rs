@@ -20,7 +20,7 @@ use super::engine::{self, Engine, ident, literal};
 use super::execute::evaluate;
 use super::time;
 use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
-use crate::plan::{AudienceDefinition, Entity, Plan};
+use crate::plan::{AudienceDefinition, Entity, LinkFallback, Plan};
 use crate::render::Jobs;
 use crate::semantics::Model;
 use crate::semantics::eval::{self, EvalCtx, Record, Value};
@@ -470,7 +470,7 @@ fn attach(
             };
             let mut filter = format!("{} IN ({in_list})", ident(by));
             // The email-domain fallback, as the rendered SQL links people.
-            if let (Some("email_domain"), Some(domain)) = (link.fallback.as_deref(), &parent_domain)
+            if let (Some(LinkFallback::EmailDomain), Some(domain)) = (link.fallback, &parent_domain)
                 && let Some((email, _)) = cs
                     .fields
                     .iter()

@@ -21,7 +21,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use super::engine::{Engine, ident};
 use super::report::LinkReport;
 use super::sources::Loaded;
-use crate::plan::{Plan, SchemaClass, SchemaPlan};
+use crate::plan::{LinkFallback, Plan, SchemaClass, SchemaPlan};
 
 /// Registers one table per schema with data; returns the link reports.
 pub fn unify(engine: &Engine, plan: &Plan, loaded: Vec<Loaded>) -> Result<Vec<LinkReport>, String> {
@@ -60,7 +60,7 @@ pub fn unify(engine: &Engine, plan: &Plan, loaded: Vec<Loaded>) -> Result<Vec<Li
                     by,
                     &link.to,
                     target,
-                    link.fallback.as_deref(),
+                    link.fallback,
                 )?);
             }
         }
@@ -138,7 +138,7 @@ fn link_people(
     by: &str,
     account_name: &str,
     account: &SchemaPlan,
-    fallback: Option<&str>,
+    fallback: Option<LinkFallback>,
 ) -> Result<LinkReport, String> {
     let account_key = account
         .key
@@ -157,7 +157,7 @@ fn link_people(
         .or_else(|| account.fields.iter().find(|(n, _)| n.as_str() == "domain"))
         .map(|(n, _)| n.clone());
     let fallback_domain = match (fallback, &email, &domain) {
-        (Some("email_domain"), Some(e), Some(d)) => Some((e.clone(), d.clone())),
+        (Some(LinkFallback::EmailDomain), Some(e), Some(d)) => Some((e.clone(), d.clone())),
         _ => None,
     };
     // Only the columns the counts read: the key, the link key and, for the

@@ -13,6 +13,8 @@ pub const CLASSES: &[&str] = &[
     "relation",
 ];
 
+pub const FALLBACKS: &[&str] = &["email_domain"];
+
 #[derive(Clone, Debug)]
 pub struct Schema {
     pub name: Sp<String>,
@@ -146,7 +148,7 @@ fn link(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Link {
         to: t.required_string(cx, "to"),
         by: t.string(cx, "by"),
         reverse: t.string(cx, "reverse"),
-        fallback: t.choice(cx, "fallback", &["email_domain"]),
+        fallback: t.choice(cx, "fallback", FALLBACKS),
         via: t.string(cx, "via"),
         name,
     };

@@ -284,7 +284,7 @@ pub fn records(plan: &Plan, tables: &Tables) -> (Vec<Record>, Vec<Rc<Record>>) {
                 for parent in parents.iter_mut() {
                     let linked = match rec.fields.get(by) {
                         Some(v) => parent.fields.get(&target_key) == Some(v),
-                        None => match (link.fallback.as_deref(), &email) {
+                        None => match (link.fallback.map(|f| f.as_str()), &email) {
                             (Some("email_domain"), Some(e)) => match rec.fields.get(e) {
                                 Some(Value::Str(e)) => {
                                     let dom = e.split('@').nth(1).unwrap_or("").to_lowercase();
