@@ -468,7 +468,7 @@ pub fn resolve_files(
         if !full.is_dir() {
             if full.symlink_metadata().is_ok() {
                 return Err(format!(
-                    "source `{source}`: {path} is a symbolic link to {}, which does not exist",
+                    "{path} is a symbolic link to {}, which does not exist",
                     std::fs::read_link(&full)
                         .map(|t| format!("`{}`", t.display()))
                         .unwrap_or_else(|_| "a path".into())
