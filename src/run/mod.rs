@@ -1,7 +1,8 @@
 //! The run stage: Plan + rendered jobs + data + state -> RunReport, exported
 //! files and new state.
 //!
-//! One concern per file: `sources` reads and types the data, `unify` merges
+//! One concern per file: `files` locates a source's files, `sources` reads
+//! and types the data, `unify` merges
 //! sources and links people to accounts, `engine` runs the rendered SQL in
 //! DataFusion, `deliver` writes files, `state` keeps the last delivered
 //! membership crash-safely, `lock` holds the project lock, `log` appends the
@@ -33,6 +34,8 @@ pub mod error;
 mod execute;
 #[cfg(feature = "engine")]
 pub mod explain;
+#[cfg(feature = "engine")]
+pub mod files;
 #[cfg(feature = "engine")]
 pub mod io;
 #[cfg(feature = "engine")]
