@@ -16,9 +16,10 @@
 //! feature): the report is what commands without it (reading the run log)
 //! share. Many modules touch files (`sources` reads the data, `state`,
 //! `deliver`, `lock` and `log` write through `io`, which holds the crash
-//! test hook); the spec files are never read here, and the clock enters as
-//! `Options::now`, except the wall-clock start the lock file records and the
-//! durations of the report.
+//! test hook). The spec files are read only by `Places::load`, for library
+//! callers of `evaluate` that have not compiled them (the CLI passes the
+//! places of what it compiled). The clock enters as `Options::now`, except
+//! the wall-clock start the lock file records and the report's durations.
 
 pub mod report;
 // Timestamps are shared with the CEL interpreter: one parser for both.

@@ -32,6 +32,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::files;
@@ -925,19 +926,7 @@ fn read_parquet(
             columns,
         ));
     }
-    let results: Vec<Result<Vec<Decoded>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = runs
-            .into_iter()
-            .map(|run| scope.spawn(|| decode(run)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(err(&"a Parquet decoding thread panicked")))
-            })
-            .collect()
-    });
+    let results: Vec<Result<Vec<Decoded>, String>> = runs.into_par_iter().map(decode).collect();
     let mut out = Vec::new();
     for r in results {
         out.extend(r?);
@@ -1032,20 +1021,10 @@ fn repeated_keys(
         buckets
     };
     let per_part = decoded.len().div_ceil(parts).max(1);
-    let runs: Vec<Vec<Vec<(u64, u32, u32)>>> = std::thread::scope(|scope| {
-        let partition = &partition;
-        let handles: Vec<_> = (0..decoded.len())
-            .step_by(per_part)
-            .map(|start| {
-                let end = decoded.len().min(start + per_part);
-                scope.spawn(move || partition(start..end))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let runs: Vec<Vec<Vec<(u64, u32, u32)>>> = (0..decoded.len().div_ceil(per_part))
+        .into_par_iter()
+        .map(|p| partition(p * per_part..decoded.len().min((p + 1) * per_part)))
+        .collect();
     let mut buckets: Vec<Vec<(u64, u32, u32)>> = vec![Vec::new(); BUCKETS];
     for run in runs {
         for (bucket, part) in buckets.iter_mut().zip(run) {
@@ -1080,19 +1059,10 @@ fn repeated_keys(
         }
         repeated
     };
-    let mut all: Vec<(usize, usize)> = std::thread::scope(|scope| {
-        let check = &check;
-        let handles: Vec<_> = buckets
-            .chunks(BUCKETS.div_ceil(parts))
-            .map(|chunk| {
-                scope.spawn(move || chunk.iter().flat_map(|b| check(b)).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let mut all: Vec<(usize, usize)> = buckets
+        .par_iter()
+        .flat_map_iter(|bucket| check(bucket))
+        .collect();
     all.sort_unstable();
     all
 }
