@@ -29,6 +29,8 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+impl std::error::Error for LoadError {}
+
 pub fn load(root: &Path) -> Result<SourceSet, LoadError> {
     if !root.is_dir() {
         return Err(LoadError {

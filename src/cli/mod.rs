@@ -223,10 +223,11 @@ pub fn main() -> ExitCode {
     })
 }
 
-/// The date waivers are judged on: `--today`, or the system clock. This is
-/// the only place the clock is read; stages get the date as a value.
 /// The compile options every project command takes: the environment, and the
-/// date waivers are judged on (`--today`, else the system date).
+/// date waivers are judged on (`--today`, else the system date). The CLI
+/// reads the clock (here, and for `accord run`'s `now`) and hands stages the
+/// date or time as a value; the run itself reads the wall clock only for
+/// its lock note and its durations.
 pub(crate) fn compile_options(
     environment: Option<String>,
     today_arg: Option<&str>,

@@ -1,6 +1,6 @@
 //! `accord run`: compile, render, and run the jobs on the embedded engine.
 //!
-//! The clock and the crash-test hook (`ACCORD_FAULT_AFTER`, see
+//! The clock (`now`) and the crash-test hook (`ACCORD_FAULT_AFTER`, see
 //! `run::io`) are read here, and handed to the run stage as values.
 
 use std::path::PathBuf;
@@ -68,13 +68,19 @@ fn run_cmd_missing_engine(what: &str) -> u8 {
     EXIT_USAGE
 }
 
-/// The plan and the rendered `datafusion` jobs of a project, and `now`.
+/// What a command on the engine needs from the specs: the plan, the
+/// rendered `datafusion` jobs, where each definition is written (for the
+/// engine's errors), and `now`.
 #[cfg(feature = "engine")]
-fn prepare(
-    dir: &std::path::Path,
-    env: Option<String>,
-    now: Option<&str>,
-) -> Result<(crate::plan::Plan, crate::render::Jobs, i64), u8> {
+struct Prepared {
+    plan: crate::plan::Plan,
+    jobs: crate::render::Jobs,
+    places: crate::run::Places,
+    now: i64,
+}
+
+#[cfg(feature = "engine")]
+fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Result<Prepared, u8> {
     use crate::compile::{self, Options};
     use crate::run::time;
 
@@ -120,7 +126,12 @@ fn prepare(
         }
         return Err(EXIT_ERRORS);
     }
-    Ok((plan, jobs, now))
+    Ok(Prepared {
+        plan,
+        jobs,
+        places: crate::run::Places::from_sources(&compiled.sources),
+        now,
+    })
 }
 
 #[cfg(feature = "engine")]
@@ -134,11 +145,13 @@ pub fn explain_account_cmd(rest: &[String], args: ExplainAccountArgs) -> u8 {
         return EXIT_USAGE;
     };
     let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
-    let (plan, jobs, now) = match prepare(&dir, args.env, args.now.as_deref()) {
+    let p = match prepare(&dir, args.env, args.now.as_deref()) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    match crate::run::explain::explain_account(&plan, &jobs, &dir, now, id, &audience) {
+    match crate::run::explain::explain_account(
+        &p.plan, &p.jobs, &dir, p.now, id, &audience, &p.places,
+    ) {
         Ok(e) => {
             match args.format {
                 super::DataFormat::Text => out!("{}", e.render_text()),
@@ -168,7 +181,12 @@ fn progress(what: &str) {
 pub fn run_cmd(args: RunArgs) -> u8 {
     use crate::run;
 
-    let (plan, jobs, now) = match prepare(&args.dir, args.env.clone(), args.now.as_deref()) {
+    let Prepared {
+        plan,
+        jobs,
+        places,
+        now,
+    } = match prepare(&args.dir, args.env.clone(), args.now.as_deref()) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -199,6 +217,7 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         progress: terminal.then_some(progress as fn(&str)),
         wait: args.wait,
         allow_removals: args.allow_removals.iter().cloned().collect(),
+        places,
     };
     let result = run::run(&plan, &jobs, &args.dir, &run_options);
     if terminal {
@@ -214,15 +233,11 @@ pub fn run_cmd(args: RunArgs) -> u8 {
                     serde_json::to_string_pretty(&report).unwrap_or_default()
                 ),
             }
-            // Run contract: failed, held or blocked activations exit 1.
-            let failed = report
-                .activations
-                .values()
-                .any(|a| matches!(a.status.as_str(), "failed" | "held" | "blocked"));
-            if failed { EXIT_ERRORS } else { EXIT_OK }
+            report.exit_code()
         }
+        // Stopped before its activations: usage, I/O or configuration.
         Err(stop) => {
-            eprint!("{}", stop.to_text());
+            eprint!("{}", stop.diagnostic().to_text());
             EXIT_USAGE
         }
     }

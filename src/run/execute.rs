@@ -12,10 +12,14 @@ use sha2::{Digest, Sha256};
 
 use super::deliver::{self, FileFormat, Manifest, Rows, WriteError};
 use super::engine::{self, Engine};
+use super::error::{Places, RunError};
 use super::io::{self, Faults};
-use super::report::{ActivationReport, Overlap, RunDiagnostic, RunReport};
+use super::report::{
+    ActivationReport, ActivationStatus, LinkReport, Overlap, RunDiagnostic, RunReport, RunStatus,
+    SourceReport,
+};
 use super::state::{self, Membership, Pending, Store};
-use super::{Options, lock, sources, time, unify};
+use super::{Options, lock, log, sources, time, unify};
 use crate::diag::codes;
 use crate::plan::{
     ActivationPlan, Enforcement, Entity, EnvEnforcement, ExportMode, Plan, PolicyVerdict,
@@ -31,33 +35,20 @@ const DIALECT: &str = "datafusion";
 /// Destination types whose deliveries are files.
 const FILE_TYPES: &[&str] = &["filesystem", "s3", "azure_blob", "gcs", "sftp"];
 
+/// One run: the lock, the run under it, the report's line in the log. An
+/// error stops the run (it is logged too); problems of one activation end
+/// that activation `failed` in the report instead.
 pub fn run(
     plan: &Plan,
     jobs: &Jobs,
     root: &Path,
     options: &Options,
-) -> Result<RunReport, RunDiagnostic> {
+) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let faults = Faults::after(options.fault_after);
-    // The lock before anything else, even the state of an unfinished
-    // delivery, is read: two runs of one project deliver the same changes.
-    // A preview writes nothing and takes no lock. A refused run never
-    // started: the log belongs to the holder, so nothing is appended.
-    let _lock = if options.preview {
-        None
-    } else {
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as i64);
-        Some(lock::acquire(
-            root,
-            &plan.project,
-            options.wait,
-            &time::format_timestamp(wall),
-        )?)
-    };
+    let _lock = lock_project(plan, root, options)?;
     let mut report = RunReport {
-        status: "completed".into(),
+        status: RunStatus::Completed,
         project: plan.project.clone(),
         environment: plan.environment.clone(),
         now: time::format_timestamp(options.now),
@@ -67,16 +58,10 @@ pub fn run(
     let outcome = run_locked(plan, jobs, root, options, &faults, &mut report);
     report.duration_ms = started.elapsed().as_millis() as u64;
     if let Err(stop) = &outcome {
-        // Every run is in the log, the ones that stopped too.
-        report.status = "failed".into();
-        report.diagnostics.push(stop.clone());
-        if report.run_id.is_empty() {
-            let digest = crate::hash::sha256_hex(&stop.message);
-            report.run_id = format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]);
-        }
+        record_stop(&mut report, stop, options.now);
     }
     if !options.preview {
-        let logged = report.append_to_log(root, &faults);
+        let logged = log::append(&mut report, root, &faults);
         if outcome.is_ok() {
             logged?;
         }
@@ -84,10 +69,46 @@ pub fn run(
     outcome.map(|()| report)
 }
 
+/// The lock before anything else, even the state of an unfinished delivery,
+/// is read: two runs of one project would deliver the same changes. A
+/// preview writes nothing and takes no lock. A refused run never started:
+/// the log belongs to the holder, so nothing is appended.
+fn lock_project(
+    plan: &Plan,
+    root: &Path,
+    options: &Options,
+) -> Result<Option<lock::ProjectLock>, RunError> {
+    if options.preview {
+        return Ok(None);
+    }
+    // The wall clock, not `now`: the holder's note says when it really
+    // started, for a person deciding whether it hangs.
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    lock::acquire(
+        root,
+        &plan.project,
+        options.wait,
+        &time::format_timestamp(wall),
+    )
+    .map(Some)
+}
+
+/// A run that stopped is in the log too: `failed`, its error among the
+/// diagnostics, and a run id from the error when it got no further.
+fn record_stop(report: &mut RunReport, stop: &RunError, now: time::Micros) {
+    let stop = stop.diagnostic();
+    report.status = RunStatus::Failed;
+    if report.run_id.is_empty() {
+        let digest = crate::hash::sha256_hex(&stop.message);
+        report.run_id = format!("{}-{}", time::compact_timestamp(now), &digest[..8]);
+    }
+    report.diagnostics.push(stop);
+}
+
 /// The run itself, under the project lock: everything after the lock up to
-/// the report's line in the log. An error stops the run (R0107 unless it has
-/// a code of its own); problems of one activation end that activation
-/// `failed` instead, and the others go on.
+/// the report's line in the log.
 fn run_locked(
     plan: &Plan,
     jobs: &Jobs,
@@ -95,104 +116,95 @@ fn run_locked(
     options: &Options,
     faults: &Faults,
     report: &mut RunReport,
-) -> Result<(), RunDiagnostic> {
-    let progress = |what: &str| {
-        if let Some(f) = options.progress {
-            f(what)
-        }
-    };
+) -> Result<(), RunError> {
     let store = Store::new(root);
+    let unfinished = if options.preview {
+        BTreeSet::new()
+    } else {
+        finish_unfinished(plan, root, options, &store, faults, report)?
+    };
 
-    // 1. Finish what a crash interrupted, before anything new. An activation
-    //    whose unfinished delivery cannot be finished fails, alone.
-    let mut unfinished = BTreeSet::new();
-    if !options.preview {
-        for (name, activation) in &plan.activations {
-            match finish_pending(plan, name, activation, root, options, &store, faults) {
-                Ok(Some(run_id)) => report.warnings.push(format!(
-                    "finished the delivery {run_id} of `{name}` that an earlier run left unfinished"
-                )),
-                Ok(None) => {}
-                Err(problem) if problem.code == codes::run::RUN_FAILED.as_str() => {
-                    return Err(problem);
-                }
-                Err(problem) => {
-                    report.diagnostics.push(problem);
-                    unfinished.insert(name.clone());
-                }
-            }
-        }
-    }
-
-    // 2. and 3. Read, type and unify the data; evaluate the audiences.
-    progress(&format!(
-        "reading {} sources, evaluating {} audiences",
-        plan.sources.len(),
-        plan.audiences.len()
-    ));
-    let Evaluation {
-        engine,
-        members,
-        sources,
-        links,
-        warnings,
-        diagnostics,
-        now_sql,
-        phases_ms,
-    } = evaluate(plan, jobs, root, options.now)?;
-    report.phases_ms = phases_ms;
+    progress(
+        options,
+        &format!(
+            "reading {} sources, evaluating {} audiences",
+            plan.sources.len(),
+            plan.audiences.len()
+        ),
+    );
+    let data = read_data(plan, root, options.now)?;
     // Data that did not read cleanly (an error, such as a quote that
     // swallowed rows or a schema without data) stops every delivery: the
     // audiences are evaluated together and linked across schemas, so any of
     // them may be short, and an incremental export would remove members who
     // are only missing from this run's reading.
-    let data_errors: BTreeSet<&str> = diagnostics
+    let data_errors: BTreeSet<&str> = data
+        .diagnostics
         .iter()
         .filter(|d| d.is_error())
         .map(|d| d.code.as_str())
         .collect();
-    let data_errors =
-        (!data_errors.is_empty()).then(|| data_errors.into_iter().collect::<Vec<_>>().join(", "));
-    report.diagnostics.extend(diagnostics.iter().cloned());
-    let activations_started = Instant::now();
-    report.sources = sources;
-    report.links = links;
-    report.warnings.extend(warnings);
+    let mut undeliverable = (!data_errors.is_empty()).then(|| {
+        format!(
+            "the data has errors ({})",
+            data_errors.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    });
+    report.diagnostics.extend(data.diagnostics.iter().cloned());
+    report.sources = data.sources;
+    report.links = data.links;
+    report.warnings.extend(data.warnings);
+    report.phases_ms = data.phases_ms;
+
+    let now_sql = now_sql(options.now);
+    let audiences_started = Instant::now();
+    let mut audiences_failed = false;
+    let members = match evaluate_audiences(&data.engine, plan, jobs, &now_sql, &options.places) {
+        Ok(members) => members,
+        // An audience the engine cannot evaluate leaves every activation
+        // without rows: they fail (exit 1), and the report still shows the
+        // data. Any other error stops the run.
+        Err(e @ (RunError::Engine { .. } | RunError::Audiences { .. })) => {
+            undeliverable = Some(format!(
+                "the audiences could not be evaluated ({})",
+                codes::run::ENGINE_FAILED.as_str()
+            ));
+            report.diagnostics.push(e.diagnostic());
+            audiences_failed = true;
+            BTreeMap::new()
+        }
+        Err(e) => return Err(e),
+    };
+    report.phases_ms.insert(
+        "audiences".into(),
+        audiences_started.elapsed().as_millis() as u64,
+    );
     for (name, set) in &members {
         report.audiences.insert(name.clone(), set.len() as u64);
     }
-    let job = |path: &str| -> Option<String> {
-        jobs.get(&format!("sql/{DIALECT}/{path}"))
-            .map(|sql| sql.replace(NOW_PLACEHOLDER, &now_sql))
-    };
     if options.preview {
-        let names: Vec<&String> = members.keys().collect();
-        for (i, a) in names.iter().enumerate() {
-            for b in &names[i + 1..] {
-                // A part and its own audience always overlap: not news.
-                if b.starts_with(&format!("{a}.")) {
-                    continue;
-                }
-                let n = members[*a].intersection(&members[*b]).count() as u64;
-                if n > 0 {
-                    report.overlaps.push(Overlap {
-                        a: a.to_string(),
-                        b: b.to_string(),
-                        members: n,
-                    });
-                }
-            }
-        }
+        report.overlaps = overlaps(&members);
     }
 
-    // 4. Per activation: destination rows, then delivery.
+    let activations_started = Instant::now();
+    let cx = Activating {
+        plan,
+        jobs,
+        root,
+        options,
+        faults,
+        store: &store,
+        engine: &data.engine,
+        now_sql: &now_sql,
+        undeliverable: undeliverable.as_deref(),
+        audiences_failed,
+    };
     let mut run_hash = Sha256::new();
     for (i, (name, activation)) in plan.activations.iter().enumerate() {
-        progress(&format!(
-            "activation {}/{}: {name}",
-            i + 1,
-            plan.activations.len()
-        ));
+        progress(
+            options,
+            &format!("activation {}/{}: {name}", i + 1, plan.activations.len()),
+        );
         let mut a = ActivationReport {
             destination: activation.destination.clone(),
             destination_type: activation.destination_type.clone(),
@@ -203,69 +215,177 @@ fn run_locked(
             // Its unfinished delivery failed above (the reason is in the
             // diagnostics): a new one on top would assume the destination
             // has what it may not have.
-            a.status = "failed".into();
-            report.activations.insert(name.clone(), a);
-            continue;
+            a.status = ActivationStatus::Failed;
+        } else if let Err(problem) = cx.activate(
+            name,
+            activation,
+            &mut a,
+            &mut report.diagnostics,
+            &mut run_hash,
+        ) {
+            if !problem.fails_one_activation() {
+                return Err(problem);
+            }
+            fail(report, &mut a, problem);
         }
-        let Some(sql) = job(&format!("exports/{name}.sql")) else {
-            a.status = "skipped".into();
+        report.activations.insert(name.clone(), a);
+    }
+    let run_digest = crate::hash::hex(&run_hash.finalize()[..4]);
+    report.run_id = format!("{}-{run_digest}", time::compact_timestamp(options.now));
+    report.phases_ms.insert(
+        "activations".into(),
+        activations_started.elapsed().as_millis() as u64,
+    );
+    Ok(())
+}
+
+fn progress(options: &Options, what: &str) {
+    if let Some(f) = options.progress {
+        f(what)
+    }
+}
+
+/// Step 1: finish what a crash interrupted, before anything new. An
+/// activation whose unfinished delivery cannot be finished fails, alone:
+/// returned, its problem in the report.
+fn finish_unfinished(
+    plan: &Plan,
+    root: &Path,
+    options: &Options,
+    store: &Store,
+    faults: &Faults,
+    report: &mut RunReport,
+) -> Result<BTreeSet<String>, RunError> {
+    let mut unfinished = BTreeSet::new();
+    for (name, activation) in &plan.activations {
+        match finish_pending(plan, name, activation, root, options, store, faults) {
+            Ok(Some(run_id)) => report.warnings.push(format!(
+                "finished the delivery {run_id} of `{name}` that an earlier run left unfinished"
+            )),
+            Ok(None) => {}
+            Err(problem) if problem.fails_one_activation() => {
+                report.diagnostics.push(problem.diagnostic());
+                unfinished.insert(name.clone());
+            }
+            Err(problem) => return Err(problem),
+        }
+    }
+    Ok(unfinished)
+}
+
+/// Members shared by two audiences, for `--preview`.
+fn overlaps(members: &BTreeMap<String, BTreeSet<String>>) -> Vec<Overlap> {
+    let mut out = Vec::new();
+    let names: Vec<&String> = members.keys().collect();
+    for (i, a) in names.iter().enumerate() {
+        for b in &names[i + 1..] {
+            // A part and its own audience always overlap: not news.
+            if b.starts_with(&format!("{a}.")) {
+                continue;
+            }
+            let n = members[*a].intersection(&members[*b]).count() as u64;
+            if n > 0 {
+                out.push(Overlap {
+                    a: a.to_string(),
+                    b: b.to_string(),
+                    members: n,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What every activation of one run shares.
+struct Activating<'a> {
+    plan: &'a Plan,
+    jobs: &'a Jobs,
+    root: &'a Path,
+    options: &'a Options,
+    faults: &'a Faults,
+    store: &'a Store,
+    engine: &'a Engine,
+    now_sql: &'a str,
+    /// Why no activation may deliver in this run (data errors, audiences
+    /// the engine could not evaluate), if so.
+    undeliverable: Option<&'a str>,
+    /// The audience tables are missing: no export query can run.
+    audiences_failed: bool,
+}
+
+impl Activating<'_> {
+    /// One activation: its destination rows, the changes against its state,
+    /// the guards, then the delivery. Sets the activation's status; an
+    /// error is either this activation's (the caller ends it `failed`) or
+    /// the run's.
+    fn activate(
+        &self,
+        name: &str,
+        activation: &ActivationPlan,
+        a: &mut ActivationReport,
+        diagnostics: &mut Vec<RunDiagnostic>,
+        run_hash: &mut Sha256,
+    ) -> Result<(), RunError> {
+        let (plan, options) = (self.plan, self.options);
+        if self.audiences_failed {
+            a.status = ActivationStatus::Failed;
+            a.members = self.previous_members(name)?;
+            a.warnings.push(format!(
+                "not delivered: {}; nothing was sent or removed",
+                self.undeliverable
+                    .unwrap_or("the audiences could not be evaluated")
+            ));
+            return Ok(());
+        }
+        let Some(sql) = job(self.jobs, &format!("exports/{name}.sql"), self.now_sql) else {
+            a.status = ActivationStatus::Skipped;
             a.warnings
                 .push("no rendered export job for this activation".into());
-            report.activations.insert(name.clone(), a);
-            continue;
+            return Ok(());
         };
-        let mut blocked = blocked_audiences(plan, activation, &mut a);
+        let mut blocked = blocked_audiences(plan, activation, a);
         // A dataflow that violates a blocking policy for one audience stops
         // whole, as `check` stops it: none of its audiences is delivered.
         if !blocked.is_empty() {
             blocked = activation.audiences.iter().cloned().collect();
         }
-        let target = destination_rows(&engine, activation, &sql, &blocked, &mut a)
-            .map_err(|e| engine_failure(root, "activation", name, &e))?;
-        if let Some(consent) = job(&format!("exports/{name}.consent.sql")) {
-            a.excluded_consent = consent_excluded(&engine, &consent, &blocked)
-                .map_err(|e| engine_failure(root, "activation", name, &e))?;
+        let engine_failed = |reason: String| RunError::Engine {
+            kind: "activation",
+            name: name.to_string(),
+            place: options.places.of("activation", name),
+            reason,
+        };
+        let target =
+            destination_rows(self.engine, activation, &sql, &blocked, a).map_err(engine_failed)?;
+        if let Some(consent) = job(
+            self.jobs,
+            &format!("exports/{name}.consent.sql"),
+            self.now_sql,
+        ) {
+            a.excluded_consent =
+                consent_excluded(self.engine, &consent, &blocked).map_err(engine_failed)?;
         }
         // Received: every candidate row, before consent and the other
         // exclusions (the export query's rows are after consent).
         a.profiles_received += a.excluded_consent;
         a.members = target.rows.len() as u64;
-        if let Some(min) = activation
-            .limits
-            .min_audience_size
-            .filter(|_| blocked.is_empty())
-        {
-            for audience in &activation.audiences {
-                let n = target
-                    .rows
-                    .values()
-                    .filter(|r| r.first() == Some(&Value::String(audience.clone())))
-                    .count() as u64;
-                if n < min {
-                    a.warnings.push(format!(
-                        "`{audience}` has {n} members, below the {} minimum of {min}: the destination will not serve it",
-                        activation.destination_type
-                    ));
-                }
-            }
+        if blocked.is_empty() {
+            below_minimum(activation, &target, a);
         }
-        let old = match store.load(name) {
-            Ok(state) => state.map(|s| s.membership).unwrap_or_default(),
-            // The state cannot be read at all: the whole run's problem.
-            Err(problem) if problem.code == codes::run::RUN_FAILED.as_str() => return Err(problem),
-            Err(problem) => {
-                fail(report, &mut a, problem);
-                report.activations.insert(name.clone(), a);
-                continue;
-            }
-        };
+        let old = self
+            .store
+            .load(name)?
+            .map(|s| s.membership)
+            .unwrap_or_default();
         let changes = state::changes(&old, &target);
         a.created = changes.added.len() as u64;
         a.updated = changes.updated.len() as u64;
         a.removed = changes.removed.len() as u64;
         // The run id's suffix comes from what every activation evaluated
         // to, so two runs (previews too) that differ in content differ in id.
-        let target_json = serde_json::to_vec(&target).map_err(|e| e.to_string())?;
+        let target_json = serde_json::to_vec(&target).map_err(|e| RunError::Data {
+            reason: e.to_string(),
+        })?;
         let digest = crate::hash::sha256_hex(&target_json);
         run_hash.update(digest.as_bytes());
         // The removal guard: "its members" are the members delivered last
@@ -285,29 +405,27 @@ fn run_locked(
                 "{removals}: let through by `--allow-removals {name}`"
             ));
         }
-        let dir = destination_dir(plan, activation, root, options);
         if options.preview {
-            a.status = "preview".into();
+            a.status = ActivationStatus::Preview;
             if too_many_removals && !allowed {
                 a.warnings.push(format!("a run would hold it: {removals}"));
             }
         } else if !blocked.is_empty() {
-            a.status = "blocked".into();
+            a.status = ActivationStatus::Blocked;
             (a.created, a.updated, a.removed) = (0, 0, 0);
             a.members = previous;
-        } else if let Some(codes) = &data_errors {
-            a.status = "failed".into();
+        } else if let Some(why) = self.undeliverable {
+            a.status = ActivationStatus::Failed;
             (a.created, a.updated, a.removed) = (0, 0, 0);
             a.members = previous;
-            a.warnings.push(format!(
-                "not delivered: the data has errors ({codes}); nothing was sent or removed"
-            ));
+            a.warnings
+                .push(format!("not delivered: {why}; nothing was sent or removed"));
         } else if too_many_removals && !allowed {
             // Held: nothing is delivered and the state stays, so the
             // destination keeps its members until a person lets it through.
-            a.status = "held".into();
+            a.status = ActivationStatus::Held;
             a.members = previous;
-            report.diagnostics.push(
+            diagnostics.push(
                 RunDiagnostic::new(
                     codes::run::REMOVALS_HELD,
                     format!("activation `{name}`: held: {removals}"),
@@ -317,77 +435,123 @@ fn run_locked(
                 )),
             );
         } else {
-            match dir {
-                Err(problem) => fail(report, &mut a, problem),
-                Ok(None) => {
-                    // Nothing left: nothing was created, changed or removed there.
-                    a.status = "skipped".into();
-                    (a.created, a.updated, a.removed) = (0, 0, 0);
-                    a.warnings.push(
-                        if FILE_TYPES.contains(&activation.destination_type.as_str()) {
-                            format!(
-                                "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
-                                activation.destination_type
-                            )
-                        } else {
-                            format!(
-                                "{} is an API destination, which the local runner does not call yet",
-                                activation.destination_type
-                            )
-                        },
-                    );
-                }
-                Ok(Some(_)) if changes.is_empty() && activation.export != ExportMode::Full => {
-                    a.status = "unchanged".into();
-                }
-                Ok(Some(dir)) => {
-                    let pending = Pending {
-                        format: state::FORMAT,
-                        activation: name.clone(),
-                        run_id: format!(
-                            "{}-{}",
-                            time::compact_timestamp(options.now),
-                            &digest[..8]
-                        ),
-                        target,
-                    };
-                    store.begin(&pending, faults)?;
-                    match deliver_changes(
-                        plan, name, activation, &dir, &old, &pending, root, faults,
-                    ) {
-                        Ok((files, bytes)) => {
-                            store.commit(&pending, faults)?;
-                            a.status = "delivered".into();
-                            a.files = files;
-                            a.bytes = bytes;
-                            let location = dir.join(name).join(&pending.run_id);
-                            a.location = Some(shown(root, &location));
-                            a.run_id = Some(pending.run_id);
-                        }
-                        // The pending record stays: the next run finishes
-                        // this delivery first, under the same run id.
-                        Err(problem) => fail(report, &mut a, problem),
-                    }
-                }
-            }
+            let pending = Pending {
+                format: state::FORMAT,
+                activation: name.to_string(),
+                run_id: format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]),
+                target,
+            };
+            self.deliver(name, activation, &old, pending, changes.is_empty(), a)?;
         }
-        report.activations.insert(name.clone(), a);
+        Ok(())
     }
-    let run_digest = crate::hash::hex(&run_hash.finalize()[..4]);
-    report.run_id = format!("{}-{run_digest}", time::compact_timestamp(options.now));
-    report.phases_ms.insert(
-        "activations".into(),
-        activations_started.elapsed().as_millis() as u64,
-    );
-    Ok(())
+
+    /// The delivery of an activation that passed every guard: skipped where
+    /// this runner cannot deliver, `unchanged` when an incremental export
+    /// has nothing to send, else the files under the pending record and the
+    /// commit. A delivery that fails keeps its pending record: the next run
+    /// finishes it first, under the same run id.
+    fn deliver(
+        &self,
+        name: &str,
+        activation: &ActivationPlan,
+        old: &Membership,
+        pending: Pending,
+        unchanged: bool,
+        a: &mut ActivationReport,
+    ) -> Result<(), RunError> {
+        let Some(dir) = destination_dir(self.plan, activation, self.root, self.options)? else {
+            // Nothing left: nothing was created, changed or removed there.
+            a.status = ActivationStatus::Skipped;
+            (a.created, a.updated, a.removed) = (0, 0, 0);
+            a.warnings.push(
+                if FILE_TYPES.contains(&activation.destination_type.as_str()) {
+                    format!(
+                        "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
+                        activation.destination_type
+                    )
+                } else {
+                    format!(
+                        "{} is an API destination, which the local runner does not call yet",
+                        activation.destination_type
+                    )
+                },
+            );
+            return Ok(());
+        };
+        if unchanged && activation.export != ExportMode::Full {
+            a.status = ActivationStatus::Unchanged;
+            return Ok(());
+        }
+        self.store.begin(&pending, self.faults)?;
+        let (files, bytes) = deliver_changes(
+            self.plan,
+            name,
+            activation,
+            &dir,
+            old,
+            &pending,
+            self.root,
+            self.faults,
+        )?;
+        self.store.commit(&pending, self.faults)?;
+        a.status = ActivationStatus::Delivered;
+        a.files = files;
+        a.bytes = bytes;
+        let location = dir.join(name).join(&pending.run_id);
+        a.location = Some(shown(self.root, &location));
+        a.run_id = Some(pending.run_id);
+        Ok(())
+    }
+
+    /// The members the destination holds from the last delivery.
+    fn previous_members(&self, name: &str) -> Result<u64, RunError> {
+        Ok(self
+            .store
+            .load(name)?
+            .map_or(0, |s| s.membership.rows.len() as u64))
+    }
+}
+
+/// Warns of activated audiences below the destination's minimum size.
+fn below_minimum(activation: &ActivationPlan, target: &Membership, a: &mut ActivationReport) {
+    let Some(min) = activation.limits.min_audience_size else {
+        return;
+    };
+    for audience in &activation.audiences {
+        let n = target
+            .rows
+            .values()
+            .filter(|r| r.first() == Some(&Value::String(audience.clone())))
+            .count() as u64;
+        if n < min {
+            a.warnings.push(format!(
+                "`{audience}` has {n} members, below the {} minimum of {min}: the destination will not serve it",
+                activation.destination_type
+            ));
+        }
+    }
+}
+
+/// A rendered job of the engine's dialect, `now` filled in.
+fn job(jobs: &Jobs, path: &str, now_sql: &str) -> Option<String> {
+    jobs.get(&format!("sql/{DIALECT}/{path}"))
+        .map(|sql| sql.replace(NOW_PLACEHOLDER, now_sql))
+}
+
+/// `now` as the rendered SQL takes it.
+fn now_sql(now: time::Micros) -> String {
+    time::format_timestamp(now)
+        .trim_end_matches('Z')
+        .replacen('T', " ", 1)
 }
 
 /// Ends an activation `failed`, the problem in the report. Nothing reached
 /// the destination, so no change is counted.
-fn fail(report: &mut RunReport, a: &mut ActivationReport, problem: RunDiagnostic) {
-    a.status = "failed".into();
+fn fail(report: &mut RunReport, a: &mut ActivationReport, problem: RunError) {
+    a.status = ActivationStatus::Failed;
     (a.created, a.updated, a.removed) = (0, 0, 0);
-    report.diagnostics.push(problem);
+    report.diagnostics.push(problem.diagnostic());
 }
 
 /// A path as the report shows it: relative to the project when inside it.
@@ -409,7 +573,7 @@ fn finish_pending(
     options: &Options,
     store: &Store,
     faults: &Faults,
-) -> Result<Option<String>, RunDiagnostic> {
+) -> Result<Option<String>, RunError> {
     let Some(pending) = store.load_pending(name)? else {
         return Ok(None);
     };
@@ -434,8 +598,8 @@ pub struct Evaluation {
     pub engine: Engine,
     /// Members (sorted keys) per audience and `NAME.part`.
     pub members: BTreeMap<String, BTreeSet<String>>,
-    pub sources: BTreeMap<String, super::report::SourceReport>,
-    pub links: Vec<super::report::LinkReport>,
+    pub sources: BTreeMap<String, SourceReport>,
+    pub links: Vec<LinkReport>,
     pub warnings: Vec<String>,
     /// Coded problems of the data (R00xx), in source order.
     pub diagnostics: Vec<RunDiagnostic>,
@@ -446,31 +610,79 @@ pub struct Evaluation {
 }
 
 /// Reads, types and unifies every source, then runs the rendered audience
-/// queries: the membership of every audience at `now`.
+/// queries: the membership of every audience at `now`. An engine error
+/// names the failing audience by the places of the project at `root`,
+/// which this reads; a caller holding the compiled specs calls
+/// [`evaluate_with`] instead.
 pub fn evaluate(
     plan: &Plan,
     jobs: &Jobs,
     root: &Path,
     now: time::Micros,
 ) -> Result<Evaluation, String> {
-    // 2. Read, type and unify the data.
+    evaluate_with(plan, jobs, root, now, &Places::load(root)).map_err(|e| e.to_string())
+}
+
+/// [`evaluate`], with where the definitions are written.
+pub fn evaluate_with(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    now: time::Micros,
+    places: &Places,
+) -> Result<Evaluation, RunError> {
+    let data = read_data(plan, root, now)?;
+    let started = Instant::now();
+    let now_sql = now_sql(now);
+    let members = evaluate_audiences(&data.engine, plan, jobs, &now_sql, places)?;
+    let mut phases_ms = data.phases_ms;
+    phases_ms.insert("audiences".into(), started.elapsed().as_millis() as u64);
+    Ok(Evaluation {
+        engine: data.engine,
+        members,
+        sources: data.sources,
+        links: data.links,
+        warnings: data.warnings,
+        diagnostics: data.diagnostics,
+        now_sql,
+        phases_ms,
+    })
+}
+
+/// The data read, typed and unified into the engine's tables.
+struct Data {
+    engine: Engine,
+    sources: BTreeMap<String, SourceReport>,
+    links: Vec<LinkReport>,
+    warnings: Vec<String>,
+    diagnostics: Vec<RunDiagnostic>,
+    /// `read` and `unify`.
+    phases_ms: BTreeMap<String, u64>,
+}
+
+/// Step 2: reads and types every source, then unifies them (merging the
+/// sources of a schema, linking people to accounts).
+fn read_data(plan: &Plan, root: &Path, now: time::Micros) -> Result<Data, RunError> {
+    let data = |reason: String| RunError::Data { reason };
     let mut phases_ms = BTreeMap::new();
-    let mut phase = Instant::now();
-    let mut lap = |name: &str, phase: &mut Instant| {
-        phases_ms.insert(name.to_string(), phase.elapsed().as_millis() as u64);
-        *phase = Instant::now();
-    };
-    let engine = Engine::new()?;
+    let started = Instant::now();
+    let engine = Engine::new().map_err(data)?;
     let mut warnings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut sources_report = BTreeMap::new();
     let mut loaded = Vec::new();
     for (name, source) in &plan.sources {
-        let schema = plan
-            .schemas
-            .get(&source.schema)
-            .ok_or_else(|| format!("source `{name}` reads unknown schema `{}`", source.schema))?;
-        let l = sources::read(root, name, source, schema, now)?;
+        let schema = plan.schemas.get(&source.schema).ok_or_else(|| {
+            data(format!(
+                "source `{name}` reads unknown schema `{}`",
+                source.schema
+            ))
+        })?;
+        let l =
+            sources::read(root, name, source, schema, now).map_err(|reason| RunError::Source {
+                source: name.clone(),
+                reason,
+            })?;
         if l.report.freshness == "stale" {
             warnings.push(format!(
                 "source `{name}` is stale: newest record {} is older than max_age {}",
@@ -480,67 +692,80 @@ pub fn evaluate(
         }
         diagnostics.extend(l.diagnostics.iter().cloned());
         if l.report.bad_rows > 0 {
-            let mut d = RunDiagnostic::new(
-                codes::run::BAD_ROWS,
-                format!(
-                    "source `{name}`: {} bad row{} left out",
-                    l.report.bad_rows,
-                    if l.report.bad_rows == 1 { "" } else { "s" }
-                ),
-            )
-            .help("the source report lists the first ones as `file:line: reason`; fix them in the data");
-            if let Some(first) = l
-                .report
-                .bad_row_samples
-                .first()
-                .and_then(|s| s.split(": ").next())
-            {
-                d = d.at(first);
-            }
-            diagnostics.push(d);
+            diagnostics.push(bad_rows(name, &l.report));
         }
         sources_report.insert(name.clone(), l.report.clone());
         loaded.push(l);
     }
     diagnostics.extend(missing_data(plan, &loaded));
-    lap("read", &mut phase);
-    let links = unify::unify(&engine, plan, loaded)?;
-    lap("unify", &mut phase);
-
-    // 3. Evaluate: the rendered audience queries, registered as the tables
-    //    the export queries read.
-    let now_sql = time::format_timestamp(now)
-        .trim_end_matches('Z')
-        .replacen('T', " ", 1);
-    let job = |path: &str| -> Option<String> {
-        jobs.get(&format!("sql/{DIALECT}/{path}"))
-            .map(|sql| sql.replace(NOW_PLACEHOLDER, &now_sql))
-    };
-    let audiences_sql = job("audiences.sql")
-        .ok_or_else(|| format!("the rendered jobs have no sql/{DIALECT}/audiences.sql"))?;
-    let accounts = engine
-        .query(&audiences_sql)
-        .map_err(|e| audience_failure(&engine, plan, root, Entity::Account, &audiences_sql, &e))?;
-    engine.register("accord_accounts", accounts.clone())?;
-    let mut members = memberships(plan, &accounts, Entity::Account, "__account_key")?;
-    if let Some(sql) = job("person_audiences.sql") {
-        let people = engine
-            .query(&sql)
-            .map_err(|e| audience_failure(&engine, plan, root, Entity::Person, &sql, &e))?;
-        engine.register("accord_people", people.clone())?;
-        members.extend(memberships(plan, &people, Entity::Person, "__person_key")?);
-    }
-    lap("audiences", &mut phase);
-    Ok(Evaluation {
+    phases_ms.insert("read".into(), started.elapsed().as_millis() as u64);
+    let started = Instant::now();
+    let links = unify::unify(&engine, plan, loaded).map_err(data)?;
+    phases_ms.insert("unify".into(), started.elapsed().as_millis() as u64);
+    Ok(Data {
         engine,
-        members,
         sources: sources_report,
         links,
         warnings,
         diagnostics,
-        now_sql,
         phases_ms,
     })
+}
+
+/// R0010: the bad rows of one source, located at the first.
+fn bad_rows(name: &str, report: &SourceReport) -> RunDiagnostic {
+    let mut d = RunDiagnostic::new(
+        codes::run::BAD_ROWS,
+        format!(
+            "source `{name}`: {} bad row{} left out",
+            report.bad_rows,
+            if report.bad_rows == 1 { "" } else { "s" }
+        ),
+    )
+    .help("the source report lists the first ones as `file:line: reason`; fix them in the data");
+    if let Some(first) = report
+        .bad_row_samples
+        .first()
+        .and_then(|s| s.split(": ").next())
+    {
+        d = d.at(first);
+    }
+    d
+}
+
+/// Step 3: the rendered audience queries, registered as the tables the
+/// export queries read (`accord_accounts`, `accord_people`); the members of
+/// every audience and part.
+fn evaluate_audiences(
+    engine: &Engine,
+    plan: &Plan,
+    jobs: &Jobs,
+    now_sql: &str,
+    places: &Places,
+) -> Result<BTreeMap<String, BTreeSet<String>>, RunError> {
+    let data = |reason: String| RunError::Data { reason };
+    let audiences_sql =
+        job(jobs, "audiences.sql", now_sql).ok_or_else(|| RunError::MissingJob {
+            path: format!("sql/{DIALECT}/audiences.sql"),
+        })?;
+    let accounts = engine
+        .query(&audiences_sql)
+        .map_err(|e| audience_failure(engine, plan, places, Entity::Account, &audiences_sql, e))?;
+    engine
+        .register("accord_accounts", accounts.clone())
+        .map_err(data)?;
+    let mut members =
+        memberships(plan, &accounts, Entity::Account, "__account_key").map_err(data)?;
+    if let Some(sql) = job(jobs, "person_audiences.sql", now_sql) {
+        let people = engine
+            .query(&sql)
+            .map_err(|e| audience_failure(engine, plan, places, Entity::Person, &sql, e))?;
+        engine
+            .register("accord_people", people.clone())
+            .map_err(data)?;
+        members.extend(memberships(plan, &people, Entity::Person, "__person_key").map_err(data)?);
+    }
+    Ok(members)
 }
 
 /// Data the plan reads that the sources do not hold: a schema without any
@@ -648,11 +873,11 @@ fn missing_data(plan: &Plan, loaded: &[sources::Loaded]) -> Vec<RunDiagnostic> {
 fn audience_failure(
     engine: &Engine,
     plan: &Plan,
-    root: &Path,
+    places: &Places,
     entity: Entity,
     sql: &str,
-    error: &str,
-) -> String {
+    reason: String,
+) -> RunError {
     let key = match entity {
         Entity::Account => "__account_key",
         Entity::Person => "__person_key",
@@ -662,11 +887,12 @@ fn audience_failure(
             .sql(&format!("SELECT {column} FROM (\n{sql}\n) __q"))
             .is_ok()
     };
+    let whole = || RunError::Audiences {
+        entity,
+        reason: reason.clone(),
+    };
     if !alone(key) {
-        return format!(
-            "the {entity} audiences failed in the engine: {}",
-            first_line(error)
-        );
+        return whole();
     }
     let failing: Vec<&String> = plan
         .audiences
@@ -681,43 +907,14 @@ fn audience_failure(
             .iter()
             .any(|d| failing.contains(&d))
     }) {
-        Some(name) => engine_failure(root, "audience", name, error),
-        None => format!(
-            "the {entity} audiences failed in the engine: {}",
-            first_line(error)
-        ),
+        Some(name) => RunError::Engine {
+            kind: "audience",
+            name: name.to_string(),
+            place: places.of("audience", name),
+            reason: reason.clone(),
+        },
+        None => whole(),
     }
-}
-
-/// `KIND NAME (file:line): the engine failed: REASON`.
-fn engine_failure(root: &Path, kind: &str, name: &str, error: &str) -> String {
-    let place = definition_place(root, kind, name)
-        .map(|p| format!(" ({p})"))
-        .unwrap_or_default();
-    format!(
-        "{kind} `{name}`{place}: the engine failed: {}",
-        first_line(error)
-    )
-}
-
-/// The engine's reason without what follows its first line (a plan or a
-/// query dump, in some errors).
-fn first_line(error: &str) -> &str {
-    error.lines().next().unwrap_or(error).trim()
-}
-
-/// `path:line` of the table `[KIND.NAME]` in the project's spec files, read
-/// through `load` (the one reader of spec files); `None` when not found.
-fn definition_place(root: &Path, kind: &str, name: &str) -> Option<String> {
-    let sources = crate::load::load(root).ok()?;
-    let header = format!("[{kind}.{name}");
-    sources.iter().find_map(|(_, file)| {
-        file.text.lines().enumerate().find_map(|(i, line)| {
-            let rest = line.trim_start().strip_prefix(&header)?;
-            (rest.starts_with(']') || rest.starts_with('.'))
-                .then(|| format!("{}:{}", file.path, i + 1))
-        })
-    })
 }
 
 /// Where an activation's files go: a filesystem destination's `path`
@@ -729,7 +926,7 @@ fn destination_dir(
     activation: &ActivationPlan,
     root: &Path,
     options: &Options,
-) -> Result<Option<PathBuf>, RunDiagnostic> {
+) -> Result<Option<PathBuf>, RunError> {
     if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
         return Ok(None);
     }
@@ -787,7 +984,7 @@ fn deliver_changes(
     pending: &Pending,
     root: &Path,
     faults: &Faults,
-) -> Result<(u64, u64), RunDiagnostic> {
+) -> Result<(u64, u64), RunError> {
     let format = file_format(plan, activation);
     let target = &pending.target;
     let rows = if activation.export == ExportMode::Full {
@@ -820,18 +1017,11 @@ fn deliver_changes(
     let subject = format!("activation `{name}`");
     let run_dir = io::inside(dir, name, "", &subject)?;
     let run_dir = io::inside(&run_dir, &pending.run_id, "", &subject)?;
-    let failed = |e: WriteError| {
-        RunDiagnostic::new(
-            codes::run::DELIVERY_FAILED,
-            format!(
-                "activation `{name}`: destination `{}` could not be written: {}",
-                activation.destination, e.reason
-            ),
-        )
-        .at(shown(root, &e.path))
-        .help(
-            "make the destination's folder writable; the next run delivers what this one could not",
-        )
+    let failed = |e: WriteError| RunError::Delivery {
+        activation: name.to_string(),
+        destination: activation.destination.clone(),
+        path: shown(root, &e.path),
+        reason: e.reason,
     };
     let files = deliver::write_files(&run_dir, name, &rows, &format, faults).map_err(failed)?;
     let manifest = Manifest {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::engine::{self, Engine, ident, literal};
-use super::execute::evaluate;
+use super::execute::evaluate_with;
 use super::time;
 use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
 use crate::plan::{AudienceDefinition, Entity, LinkFallback, Plan};
@@ -51,6 +51,7 @@ pub fn explain_account(
     now: time::Micros,
     account: &str,
     audience: &str,
+    places: &super::Places,
 ) -> Result<Explanation, String> {
     let base = audience.split('.').next().unwrap_or(audience);
     let definition = plan
@@ -62,7 +63,7 @@ pub fn explain_account(
             "`{base}` is a person audience; explain account takes account audiences"
         ));
     }
-    let evaluation = evaluate(plan, jobs, root, now)?;
+    let evaluation = evaluate_with(plan, jobs, root, now, places).map_err(|e| e.to_string())?;
     let members = &evaluation.members;
     let member = members
         .get(audience)

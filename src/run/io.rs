@@ -13,8 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::report::RunDiagnostic;
-use crate::diag::codes;
+use super::error::RunError;
 
 /// Counts file operations and aborts the process at the configured one.
 #[derive(Debug, Default)]
@@ -88,21 +87,12 @@ pub fn remove(path: &Path, faults: &Faults) -> io::Result<()> {
 /// at the result is refused as well, since writing through it would leave
 /// `root` just the same. `subject` names the definition in the message
 /// (`activation \`x\``).
-pub fn inside(
-    root: &Path,
-    name: &str,
-    suffix: &str,
-    subject: &str,
-) -> Result<PathBuf, RunDiagnostic> {
-    let refuse = |why: &str| {
-        RunDiagnostic::new(
-            codes::run::PATH_OUTSIDE_ROOT,
-            format!(
-                "{subject}: the name cannot be a file name inside `{}`: {why}",
-                root.display()
-            ),
-        )
-        .help("rename the definition to a plain name (letters, digits, `_`, `-`)")
+pub fn inside(root: &Path, name: &str, suffix: &str, subject: &str) -> Result<PathBuf, RunError> {
+    let refuse = |why: &'static str| RunError::Outside {
+        subject: subject.to_string(),
+        folder: root.to_path_buf(),
+        why,
+        link: None,
     };
     if name.is_empty() {
         return Err(refuse("it is empty"));
@@ -127,11 +117,12 @@ pub fn inside(
         return Err(refuse("it is not a single file name"));
     }
     if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(refuse("a symbolic link sits where it would be written")
-            .at(path.display().to_string())
-            .help(
-                "remove the symbolic link: accord writes only inside the project's own folders",
-            ));
+        return Err(RunError::Outside {
+            subject: subject.to_string(),
+            folder: root.to_path_buf(),
+            why: "a symbolic link sits where it would be written",
+            link: Some(path),
+        });
     }
     Ok(path)
 }
@@ -182,7 +173,8 @@ mod tests {
             "x\ny",
         ] {
             let refused = inside(root, hostile, ".json", "activation `t`")
-                .expect_err(&format!("{hostile:?} must be refused"));
+                .expect_err(&format!("{hostile:?} must be refused"))
+                .diagnostic();
             assert_eq!(refused.code, "R0101", "{hostile:?}");
             assert!(
                 inside(root, hostile, "", "activation `t`").is_err(),

@@ -17,8 +17,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::report::RunDiagnostic;
-use crate::diag::codes;
+use super::error::RunError;
 
 /// The held lock; dropping it (or ending the process) releases it.
 #[derive(Debug)]
@@ -40,14 +39,12 @@ pub fn acquire(
     project: &str,
     wait: bool,
     started: &str,
-) -> Result<ProjectLock, RunDiagnostic> {
+) -> Result<ProjectLock, RunError> {
     let path = path(root);
-    let fail = |e: std::io::Error| {
-        RunDiagnostic::new(
-            codes::run::RUN_FAILED,
-            format!("project `{project}`: the lock file cannot be opened: {e}"),
-        )
-        .at(path.display().to_string())
+    let fail = |e: std::io::Error| RunError::LockFile {
+        project: project.to_string(),
+        path: path.clone(),
+        reason: e.to_string(),
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
@@ -65,12 +62,10 @@ pub fn acquire(
         Err(TryLockError::WouldBlock) => {
             let holder = holder(&mut file);
             if !wait {
-                return Err(RunDiagnostic::new(
-                    codes::run::PROJECT_LOCKED,
-                    format!("project `{project}`: another run holds the lock ({holder})"),
-                )
-                .at(".accord/lock")
-                .help("wait for it to finish, or run with `--wait` to wait for the lock"));
+                return Err(RunError::Locked {
+                    project: project.to_string(),
+                    holder,
+                });
             }
             eprintln!("[accord run] waiting for the project lock ({holder})");
             file.lock().map_err(fail)?;
@@ -125,7 +120,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let first = acquire(&dir, "p", false, "2026-11-28T12:00:00Z").unwrap();
         // A second open file description conflicts even in one process.
-        let refused = acquire(&dir, "p", false, "2026-11-28T12:00:01Z").unwrap_err();
+        let refused = acquire(&dir, "p", false, "2026-11-28T12:00:01Z")
+            .unwrap_err()
+            .diagnostic();
         assert_eq!(refused.code, "R0102");
         assert!(
             refused

@@ -1,43 +1,63 @@
 //! The run stage: Plan + rendered jobs + data + state -> RunReport, exported
 //! files and new state.
 //!
-//! One concern per file: `sources` reads and types the data, `unify` merges
+//! One concern per file: `files` locates a source's files, `sources` reads
+//! and types the data, `unify` merges
 //! sources and links people to accounts, `engine` runs the rendered SQL in
 //! DataFusion, `deliver` writes files, `state` keeps the last delivered
-//! membership crash-safely, `report` records the run. `run` executes the
-//! rendered jobs (`sql/datafusion/...` from `render`); it does not re-derive
-//! audience SQL. What it adds is what the destination needs: per-audience membership state and changes,
-//! identities, policy verdicts, files.
+//! membership crash-safely, `lock` holds the project lock, `log` appends the
+//! run log, `report` records the run, `error` says what went wrong. `run`
+//! executes the rendered jobs (`sql/datafusion/...` from `render`); it does
+//! not re-derive audience SQL. What it adds is what the destination needs:
+//! per-audience membership state and changes, identities, policy verdicts,
+//! files.
 //!
-//! This module, `io` and the CLI are the only places of `run` that touch
-//! files; the clock enters as `Options::now`.
+//! Everything but `report` needs the embedded engine (the `engine`
+//! feature): the report is what commands without it (reading the run log)
+//! share. Many modules touch files (`sources` reads the data, `state`,
+//! `deliver`, `lock` and `log` write through `io`, which holds the crash
+//! test hook). The spec files are read only by `Places::load`, for library
+//! callers of `evaluate` that have not compiled them (the CLI passes the
+//! places of what it compiled). The clock enters as `Options::now`, except
+//! the wall-clock start the lock file records and the report's durations.
 
-pub mod deliver;
-pub mod io;
-pub mod lock;
 pub mod report;
-pub mod state;
 // Timestamps are shared with the CEL interpreter: one parser for both.
 pub use crate::time;
 
 #[cfg(feature = "engine")]
+pub mod deliver;
+#[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(feature = "engine")]
+pub mod error;
 #[cfg(feature = "engine")]
 mod execute;
 #[cfg(feature = "engine")]
 pub mod explain;
 #[cfg(feature = "engine")]
+pub mod files;
+#[cfg(feature = "engine")]
+pub mod io;
+#[cfg(feature = "engine")]
+pub mod lock;
+#[cfg(feature = "engine")]
+pub mod log;
+#[cfg(feature = "engine")]
 pub mod sources;
+#[cfg(feature = "engine")]
+pub mod state;
 #[cfg(feature = "engine")]
 pub mod unify;
 
-use std::path::PathBuf;
-
 #[cfg(feature = "engine")]
-pub use execute::{Evaluation, evaluate, run};
-pub use report::RunReport;
+pub use error::{Places, RunError};
+#[cfg(feature = "engine")]
+pub use execute::{Evaluation, evaluate, evaluate_with, run};
+pub use report::{ActivationStatus, RunReport, RunStatus};
 
 /// What the caller chose, as values.
+#[cfg(feature = "engine")]
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// The evaluation time (`now` in rules, freshness, run ids).
@@ -46,7 +66,7 @@ pub struct Options {
     pub preview: bool,
     /// Write file deliveries under this folder instead of each destination's
     /// own location (`<out>/<destination>/...`).
-    pub out: Option<PathBuf>,
+    pub out: Option<std::path::PathBuf>,
     /// The crash test hook (see `io`): abort before the N+1-th file operation.
     pub fault_after: Option<u64>,
     /// Wait for the project lock (`lock`) instead of refusing to run when
@@ -58,4 +78,8 @@ pub struct Options {
     /// Called with a short phrase as the run moves on (the CLI draws a
     /// progress line on a terminal with it).
     pub progress: Option<fn(&str)>,
+    /// Where the definitions are written, to name `file:line` when the
+    /// engine fails on one; the caller has compiled the specs, the run does
+    /// not read them again. Empty: messages name no place.
+    pub places: Places,
 }

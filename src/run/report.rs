@@ -4,23 +4,117 @@
 //! rendered as text for the CLI to print.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::io::Faults;
-use super::time;
-use crate::diag::{Code, Severity, codes};
+use crate::diag::{Code, Severity};
+use crate::time;
+
+/// Whether a run got through its activations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every activation ended in a status of its own (which may be `failed`).
+    #[default]
+    Completed,
+    /// The run stopped before its activations finished: the error is in
+    /// `diagnostics` (R0107 unless it has a code of its own).
+    Failed,
+}
+
+/// How one activation ended one run: exactly one of these, an enum here and
+/// its `snake_case` name in the report and the run log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationStatus {
+    /// The changes (or the full file) reached the destination; state committed.
+    Delivered,
+    /// Nothing changed since the last delivery: nothing sent.
+    Unchanged,
+    /// Its schedule does not call for a delivery at this run's time.
+    NotDue,
+    /// The removal guard (`max_removed_ratio`, R0103) held the delivery.
+    Held,
+    /// A policy or freshness rule blocks it where enforcement is `block`.
+    Blocked,
+    /// A dry run: what would be delivered, without delivering.
+    DryRun,
+    /// A `--preview` run: evaluated and counted, nothing delivered.
+    Preview,
+    /// Nothing this runner can deliver to; a warning says why.
+    Skipped,
+    /// A problem of this activation stopped its delivery (the diagnostics
+    /// say which); nothing was sent or removed. The default, so that an
+    /// activation never reads as a success before it has been judged.
+    #[default]
+    Failed,
+}
+
+impl ActivationStatus {
+    pub const ALL: [ActivationStatus; 9] = [
+        ActivationStatus::Delivered,
+        ActivationStatus::Unchanged,
+        ActivationStatus::NotDue,
+        ActivationStatus::Held,
+        ActivationStatus::Blocked,
+        ActivationStatus::DryRun,
+        ActivationStatus::Preview,
+        ActivationStatus::Skipped,
+        ActivationStatus::Failed,
+    ];
+
+    /// The name in the report and the run log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivationStatus::Delivered => "delivered",
+            ActivationStatus::Unchanged => "unchanged",
+            ActivationStatus::NotDue => "not_due",
+            ActivationStatus::Held => "held",
+            ActivationStatus::Blocked => "blocked",
+            ActivationStatus::DryRun => "dry_run",
+            ActivationStatus::Preview => "preview",
+            ActivationStatus::Skipped => "skipped",
+            ActivationStatus::Failed => "failed",
+        }
+    }
+
+    /// Whether the activation ending so makes the run exit 1: its delivery
+    /// did not happen for a reason a person must look at.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            ActivationStatus::Failed | ActivationStatus::Held | ActivationStatus::Blocked
+        )
+    }
+}
+
+impl fmt::Display for ActivationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the report's name, as tools and tests read it.
+impl PartialEq<str> for ActivationStatus {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ActivationStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
-    /// `completed`, or `failed` when the run stopped before its activations
-    /// finished (the error is in `diagnostics`, R0107 unless it has a code of
-    /// its own). Statuses of activations are per activation.
+    /// Statuses of activations are per activation; this one says whether
+    /// the run got through them at all.
     #[serde(default)]
-    pub status: String,
+    pub status: RunStatus,
     pub project: String,
     pub environment: Option<String>,
     /// The evaluation time, RFC 3339.
@@ -118,15 +212,6 @@ impl RunDiagnostic {
     }
 }
 
-/// An error of the run's own code paths (reading, the engine, state writes)
-/// that carries no code of its own stops the run as R0107: every run-time
-/// error reaches the user and the log coded.
-impl From<String> for RunDiagnostic {
-    fn from(message: String) -> Self {
-        RunDiagnostic::new(codes::run::RUN_FAILED, message)
-    }
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceReport {
     pub schema: String,
@@ -167,9 +252,7 @@ pub struct Overlap {
 pub struct ActivationReport {
     pub destination: String,
     pub destination_type: String,
-    /// `delivered`, `unchanged`, `not_due`, `held` (the removal guard,
-    /// R0103), `blocked`, `dry_run`, `preview`, `skipped` or `failed`.
-    pub status: String,
+    pub status: ActivationStatus,
     pub run_id: Option<String>,
     pub export: String,
     /// Candidate rows of the activated audiences (accounts or people).
@@ -190,66 +273,25 @@ pub struct ActivationReport {
     pub warnings: Vec<String>,
 }
 
-/// Bytes after the last line break of the log (0 when it ends in one or is
-/// empty), read backwards from the end in blocks: the log grows with every
-/// run, and only its tail matters.
-fn partial_line(file: &mut std::fs::File) -> std::io::Result<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let len = file.metadata()?.len();
-    let mut end = len;
-    let mut block = vec![0u8; 8192];
-    while end > 0 {
-        let start = end.saturating_sub(block.len() as u64);
-        let n = (end - start) as usize;
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut block[..n])?;
-        if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
-            return Ok(len - (start + i as u64 + 1));
-        }
-        end = start;
-    }
-    Ok(len)
-}
-
 impl RunReport {
-    /// Appends this report as one line to the run log, in one write. A log
-    /// that ends in a partial line (a run killed while appending, an edit)
-    /// gets its line ended first, in the same write, and the repair is
-    /// reported (R0105) in this report, so this line stays whole and
-    /// readable on its own. The caller holds the project lock, so nothing
-    /// appends between the look at the end and the write.
-    pub fn append_to_log(&mut self, project_root: &Path, faults: &Faults) -> Result<(), String> {
-        let dir = project_root.join(".accord");
-        let path = dir.join("runs.jsonl");
-        let failed = |e: std::io::Error| format!("{}: {e}", path.display());
-        faults.step();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        faults.step();
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(failed)?;
-        let partial = partial_line(&mut file).map_err(failed)?;
-        let mut line = Vec::new();
-        if partial > 0 {
-            line.push(b'\n');
-            self.diagnostics.push(
-                RunDiagnostic::new(
-                    codes::run::LOG_PARTIAL_LINE,
-                    format!(
-                        "run log `.accord/runs.jsonl`: it ended in a partial line of {partial} bytes, \
-                         which was ended before this report"
-                    ),
-                )
-                .help("the partial line is a report cut short; tools reading the log skip lines that are not JSON"),
-            );
+    /// The exit code of `accord run` for this report, the run contract's:
+    ///
+    /// | the run                                                  | exit |
+    /// |----------------------------------------------------------|------|
+    /// | every activation `delivered`, `unchanged`, `not_due`,    | 0    |
+    /// | `dry_run`, `preview` or `skipped`; no error diagnostic   |      |
+    /// | any activation `failed`, `held` or `blocked`, or an      | 1    |
+    /// | error-level diagnostic (the run's alerts)                |      |
+    /// | stopped before its activations (`status: failed`)       | 2    |
+    ///
+    /// The numbers are the CLI's `EXIT_OK`, `EXIT_ERRORS` and `EXIT_USAGE`.
+    pub fn exit_code(&self) -> u8 {
+        if self.status == RunStatus::Failed {
+            return 2;
         }
-        serde_json::to_writer(&mut line, self).map_err(|e| e.to_string())?;
-        line.push(b'\n');
-        faults.step();
-        file.write_all(&line).map_err(failed)
+        let failed = self.activations.values().any(|a| a.status.is_failure())
+            || self.diagnostics.iter().any(RunDiagnostic::is_error);
+        u8::from(failed)
     }
 
     /// The report as people read it.
@@ -381,5 +423,84 @@ impl RunReport {
         }
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::codes;
+
+    fn report(statuses: &[ActivationStatus]) -> RunReport {
+        let mut r = RunReport::default();
+        for (i, status) in statuses.iter().enumerate() {
+            r.activations.insert(
+                format!("a{i}"),
+                ActivationReport {
+                    status: *status,
+                    ..ActivationReport::default()
+                },
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn each_status_has_its_exit_code() {
+        use crate::cli::{EXIT_ERRORS, EXIT_OK};
+        use ActivationStatus::*;
+        for status in ActivationStatus::ALL {
+            let expected = match status {
+                Delivered | Unchanged | NotDue | DryRun | Preview | Skipped => EXIT_OK,
+                Failed | Held | Blocked => EXIT_ERRORS,
+            };
+            assert_eq!(report(&[status]).exit_code(), expected, "{status}");
+            // One activation that fails is enough, whatever the others did.
+            assert_eq!(
+                report(&[Delivered, status, Unchanged]).exit_code(),
+                expected,
+                "{status} among successes"
+            );
+        }
+        assert_eq!(report(&[]).exit_code(), EXIT_OK, "no activations");
+    }
+
+    #[test]
+    fn an_error_diagnostic_exits_1_and_a_warning_does_not() {
+        use crate::cli::{EXIT_ERRORS, EXIT_OK};
+        let mut r = report(&[ActivationStatus::Preview]);
+        r.diagnostics.push(RunDiagnostic::new(
+            codes::run::LOG_PARTIAL_LINE,
+            "a warning",
+        ));
+        assert_eq!(r.exit_code(), EXIT_OK);
+        r.diagnostics
+            .push(RunDiagnostic::new(codes::run::LOG_PARTIAL_LINE, "raised").error());
+        assert_eq!(r.exit_code(), EXIT_ERRORS);
+    }
+
+    #[test]
+    fn a_run_that_stopped_exits_2() {
+        let mut r = report(&[ActivationStatus::Delivered]);
+        r.status = RunStatus::Failed;
+        assert_eq!(r.exit_code(), crate::cli::EXIT_USAGE);
+    }
+
+    #[test]
+    fn statuses_keep_their_names_in_the_report() {
+        for status in ActivationStatus::ALL {
+            let json = serde_json::to_string(&status).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            let back: ActivationStatus = serde_json::from_str(&json).expect("reads back");
+            assert_eq!(back, status);
+        }
+        assert_eq!(
+            serde_json::to_string(&RunStatus::Completed).expect("serialises"),
+            "\"completed\""
+        );
+        assert_eq!(
+            serde_json::to_string(&RunStatus::Failed).expect("serialises"),
+            "\"failed\""
+        );
     }
 }

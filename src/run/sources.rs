@@ -22,7 +22,7 @@
 //! follow symbolic links to files and folders.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -32,8 +32,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 use serde_json::Value;
 
+use super::files;
 use super::report::{RunDiagnostic, SourceReport};
 use super::time::{self, Micros};
 use crate::diag::{codes, did_you_mean};
@@ -447,171 +449,6 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The files of a source path: a file, a folder (its files of the source's
-/// format, recursively) or a glob (`*`, `?`, `**`), sorted; hidden files
-/// (temporary files of writers) are skipped. Symbolic links to files and
-/// folders are followed (a link is how a shared export is often placed in
-/// a project); a link that points nowhere (R0002) or to a folder that holds
-/// it (R0003) is a diagnostic naming the link, never skipped silently.
-pub fn resolve_files(
-    root: &Path,
-    source: &str,
-    path: &str,
-    format: &str,
-) -> Result<(Vec<PathBuf>, Vec<RunDiagnostic>), String> {
-    let full = root.join(path);
-    let has_glob = path.contains(['*', '?']);
-    if !has_glob {
-        if full.is_file() {
-            return Ok((vec![full], Vec::new()));
-        }
-        if !full.is_dir() {
-            if full.symlink_metadata().is_ok() {
-                return Err(format!(
-                    "source `{source}`: {path} is a symbolic link to {}, which does not exist",
-                    std::fs::read_link(&full)
-                        .map(|t| format!("`{}`", t.display()))
-                        .unwrap_or_else(|_| "a path".into())
-                ));
-            }
-            return Err(format!("{path}: no such file or folder"));
-        }
-    }
-    let (base, pattern) = if has_glob {
-        let parts: Vec<&str> = path.split('/').collect();
-        let first_glob = parts
-            .iter()
-            .position(|p| p.contains(['*', '?']))
-            .unwrap_or(0);
-        (
-            root.join(parts[..first_glob].join("/")),
-            Some(glob_regex(&parts[first_glob..].join("/"))),
-        )
-    } else {
-        (full, None)
-    };
-    let relative = |p: &Path| {
-        p.strip_prefix(&base)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .replace('\\', "/")
-    };
-    let wanted = |p: &Path| match &pattern {
-        Some(re) => re.is_match(&relative(p)),
-        None => format_of(p).as_deref() == Some(format),
-    };
-    let shown = |p: &Path| {
-        p.strip_prefix(root)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .replace('\\', "/")
-    };
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    for entry in walkdir::WalkDir::new(&base)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
-    {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                let Some(link) = e.path().map(Path::to_path_buf) else {
-                    return Err(format!("{path}: {e}"));
-                };
-                // Hidden entries are skipped like hidden files (an editor's
-                // lock file is a dangling link named `.#NAME`).
-                let hidden = link
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-                if hidden {
-                    continue;
-                }
-                if let Some(ancestor) = e.loop_ancestor() {
-                    problems.push(
-                        RunDiagnostic::new(
-                            codes::run::DATA_LINK_LOOP,
-                            format!(
-                                "source `{source}`: the symbolic link {} leads back to {}, a folder that holds it",
-                                shown(&link),
-                                shown(ancestor)
-                            ),
-                        )
-                        .at(shown(&link))
-                        .help("remove the link, or point it to a folder outside the source's folder"),
-                    );
-                    continue;
-                }
-                let dangling = link
-                    .symlink_metadata()
-                    .is_ok_and(|m| m.file_type().is_symlink())
-                    && !link.exists();
-                if dangling {
-                    if !wanted(&link) {
-                        continue;
-                    }
-                    let target = std::fs::read_link(&link)
-                        .map(|t| format!("`{}`", t.display()))
-                        .unwrap_or_else(|_| "a path".into());
-                    problems.push(
-                        RunDiagnostic::new(
-                            codes::run::DANGLING_DATA_LINK,
-                            format!(
-                                "source `{source}`: the symbolic link {} points to {target}, which does not exist",
-                                shown(&link)
-                            ),
-                        )
-                        .at(shown(&link))
-                        .help("restore the link's target, point the link to the file's new place, or remove the link"),
-                    );
-                    continue;
-                }
-                return Err(format!("{path}: {e}"));
-            }
-        };
-        if entry.file_type().is_file() && wanted(entry.path()) {
-            files.push(entry.into_path());
-        }
-    }
-    if files.is_empty() && problems.is_empty() {
-        return Err(format!("{path}: no {format} files"));
-    }
-    Ok((files, problems))
-}
-
-fn glob_regex(glob: &str) -> regex::Regex {
-    let mut re = String::from("^");
-    let mut chars = glob.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' if chars.peek() == Some(&'*') => {
-                chars.next();
-                if chars.peek() == Some(&'/') {
-                    chars.next();
-                }
-                re.push_str("(.*/)?");
-            }
-            '*' => re.push_str("[^/]*"),
-            '?' => re.push_str("[^/]"),
-            c => re.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    re.push('$');
-    regex::Regex::new(&re).unwrap_or_else(|_| regex::Regex::new("^$").expect("valid regex"))
-}
-
-/// `csv`, `jsonl` or `parquet`, from a file name (`.gz` not supported).
-pub fn format_of(path: &Path) -> Option<String> {
-    let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
-    match ext.as_str() {
-        "csv" => Some("csv".into()),
-        "jsonl" | "ndjson" | "json" => Some("jsonl".into()),
-        "parquet" => Some("parquet".into()),
-        _ => None,
-    }
-}
-
 /// Reads one source. `now` is for the freshness check.
 pub fn read(
     root: &Path,
@@ -620,7 +457,7 @@ pub fn read(
     schema: &SchemaPlan,
     now: Micros,
 ) -> Result<Loaded, String> {
-    let (files, link_problems) = resolve_files(root, name, &source.path, source.format.as_str())?;
+    let (files, link_problems) = files::resolve(root, name, &source.path, source.format.as_str())?;
     let mut b = Builder::new(&source.schema, schema);
     b.source = name.to_string();
     b.diagnostics = link_problems;
@@ -633,7 +470,7 @@ pub fn read(
             .to_string_lossy()
             .replace('\\', "/");
         b.report.files.push(shown.clone());
-        let format = format_of(file).unwrap_or_else(|| source.format.to_string());
+        let format = files::format_of(file).unwrap_or_else(|| source.format.to_string());
         match format.as_str() {
             "csv" => read_csv(file, &shown, &mut b, &mut present)?,
             "parquet" => {
@@ -1089,19 +926,7 @@ fn read_parquet(
             columns,
         ));
     }
-    let results: Vec<Result<Vec<Decoded>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = runs
-            .into_iter()
-            .map(|run| scope.spawn(|| decode(run)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(err(&"a Parquet decoding thread panicked")))
-            })
-            .collect()
-    });
+    let results: Vec<Result<Vec<Decoded>, String>> = runs.into_par_iter().map(decode).collect();
     let mut out = Vec::new();
     for r in results {
         out.extend(r?);
@@ -1196,20 +1021,10 @@ fn repeated_keys(
         buckets
     };
     let per_part = decoded.len().div_ceil(parts).max(1);
-    let runs: Vec<Vec<Vec<(u64, u32, u32)>>> = std::thread::scope(|scope| {
-        let partition = &partition;
-        let handles: Vec<_> = (0..decoded.len())
-            .step_by(per_part)
-            .map(|start| {
-                let end = decoded.len().min(start + per_part);
-                scope.spawn(move || partition(start..end))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let runs: Vec<Vec<Vec<(u64, u32, u32)>>> = (0..decoded.len().div_ceil(per_part))
+        .into_par_iter()
+        .map(|p| partition(p * per_part..decoded.len().min((p + 1) * per_part)))
+        .collect();
     let mut buckets: Vec<Vec<(u64, u32, u32)>> = vec![Vec::new(); BUCKETS];
     for run in runs {
         for (bucket, part) in buckets.iter_mut().zip(run) {
@@ -1244,19 +1059,10 @@ fn repeated_keys(
         }
         repeated
     };
-    let mut all: Vec<(usize, usize)> = std::thread::scope(|scope| {
-        let check = &check;
-        let handles: Vec<_> = buckets
-            .chunks(BUCKETS.div_ceil(parts))
-            .map(|chunk| {
-                scope.spawn(move || chunk.iter().flat_map(|b| check(b)).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let mut all: Vec<(usize, usize)> = buckets
+        .par_iter()
+        .flat_map_iter(|bucket| check(bucket))
+        .collect();
     all.sort_unstable();
     all
 }
@@ -1405,16 +1211,6 @@ mod tests {
                 .expect("writer");
         writer.write(batch).expect("write");
         writer.close().expect("close");
-    }
-
-    #[test]
-    fn globs() {
-        let re = glob_regex("*.jsonl");
-        assert!(re.is_match("2026-06.jsonl"));
-        assert!(!re.is_match("a/2026-06.jsonl"));
-        let re = glob_regex("**/*.csv");
-        assert!(re.is_match("a/b/x.csv"));
-        assert!(re.is_match("x.csv"));
     }
 
     #[test]
@@ -1615,7 +1411,7 @@ mod tests {
     }
 
     /// A folder for one test, removed when dropped.
-    struct Scratch(PathBuf);
+    struct Scratch(std::path::PathBuf);
 
     impl Scratch {
         fn new(name: &str) -> Scratch {

@@ -35,9 +35,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::error::RunError;
 use super::io::{self, Faults};
-use super::report::RunDiagnostic;
-use crate::diag::codes;
 
 /// The format of the state files this accord reads and writes.
 pub const FORMAT: u32 = 1;
@@ -135,7 +134,7 @@ impl Store {
         }
     }
 
-    fn path(&self, activation: &str, suffix: &str) -> Result<PathBuf, RunDiagnostic> {
+    fn path(&self, activation: &str, suffix: &str) -> Result<PathBuf, RunError> {
         io::inside(
             &self.dir,
             activation,
@@ -144,15 +143,15 @@ impl Store {
         )
     }
 
-    pub fn load(&self, activation: &str) -> Result<Option<State>, RunDiagnostic> {
+    pub fn load(&self, activation: &str) -> Result<Option<State>, RunError> {
         read_json(&self.path(activation, "")?, activation)
     }
 
-    pub fn load_pending(&self, activation: &str) -> Result<Option<Pending>, RunDiagnostic> {
+    pub fn load_pending(&self, activation: &str) -> Result<Option<Pending>, RunError> {
         read_json(&self.path(activation, ".pending")?, activation)
     }
 
-    pub fn begin(&self, pending: &Pending, faults: &Faults) -> Result<(), RunDiagnostic> {
+    pub fn begin(&self, pending: &Pending, faults: &Faults) -> Result<(), RunError> {
         write_json(
             &self.path(&pending.activation, ".pending")?,
             pending,
@@ -161,7 +160,7 @@ impl Store {
     }
 
     /// Commits a delivered pending record as the new state.
-    pub fn commit(&self, pending: &Pending, faults: &Faults) -> Result<(), RunDiagnostic> {
+    pub fn commit(&self, pending: &Pending, faults: &Faults) -> Result<(), RunError> {
         let state = State {
             format: FORMAT,
             activation: pending.activation.clone(),
@@ -175,7 +174,7 @@ impl Store {
     /// Removes the pending record of an activation (after its commit, or
     /// after a delivery that failed: the state was not advanced, so the next
     /// run computes the changes anew).
-    pub fn abandon(&self, activation: &str, faults: &Faults) -> Result<(), RunDiagnostic> {
+    pub fn abandon(&self, activation: &str, faults: &Faults) -> Result<(), RunError> {
         let path = self.path(activation, ".pending")?;
         io::remove(&path, faults).map_err(|e| write_failed(&path, activation, &e))
     }
@@ -190,38 +189,34 @@ fn shown(path: &Path) -> String {
     format!(".accord/state/{name}")
 }
 
-fn write_failed(path: &Path, activation: &str, e: &dyn std::fmt::Display) -> RunDiagnostic {
-    RunDiagnostic::new(
-        codes::run::RUN_FAILED,
-        format!("activation `{activation}`: its run state cannot be written: {e}"),
-    )
-    .at(shown(path))
+fn write_failed(path: &Path, activation: &str, e: &dyn std::fmt::Display) -> RunError {
+    RunError::State {
+        activation: activation.to_string(),
+        path: shown(path),
+        writing: true,
+        reason: e.to_string(),
+    }
 }
 
 fn read_json<T: for<'de> Deserialize<'de> + Owned>(
     path: &Path,
     activation: &str,
-) -> Result<Option<T>, RunDiagnostic> {
-    let foreign = |why: String| {
-        RunDiagnostic::new(
-            codes::run::FOREIGN_STATE,
-            format!("activation `{activation}`: {why}"),
-        )
-        .at(shown(path))
-        .help(
-            "restore this activation's own state file, or remove it to deliver a full backfill \
-             on the next run",
-        )
+) -> Result<Option<T>, RunError> {
+    let foreign = |why: String| RunError::ForeignState {
+        activation: activation.to_string(),
+        path: shown(path),
+        why,
     };
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(RunDiagnostic::new(
-                codes::run::RUN_FAILED,
-                format!("activation `{activation}`: its run state cannot be read: {e}"),
-            )
-            .at(shown(path)));
+            return Err(RunError::State {
+                activation: activation.to_string(),
+                path: shown(path),
+                writing: false,
+                reason: e.to_string(),
+            });
         }
     };
     let value: T = serde_json::from_slice(&bytes).map_err(|e| {
@@ -247,7 +242,7 @@ fn write_json<T: Serialize + Owned>(
     path: &Path,
     value: &T,
     faults: &Faults,
-) -> Result<(), RunDiagnostic> {
+) -> Result<(), RunError> {
     let activation = value.owner().0;
     let bytes = serde_json::to_vec(value).map_err(|e| write_failed(path, activation, &e))?;
     io::write_atomic(path, &bytes, faults).map_err(|e| write_failed(path, activation, &e))
@@ -312,7 +307,7 @@ mod tests {
         store.commit(&p, &faults).unwrap();
         // Another activation's state, copied over this one's.
         std::fs::copy(dir.join("other.json"), dir.join("mine.json")).unwrap();
-        let refused = store.load("mine").unwrap_err();
+        let refused = store.load("mine").unwrap_err().diagnostic();
         assert_eq!(refused.code, "R0104");
         assert!(
             refused.message.contains("activation `other`"),
@@ -330,11 +325,15 @@ mod tests {
             store
                 .load("other")
                 .unwrap_err()
+                .diagnostic()
                 .message
                 .contains("format 2")
         );
         std::fs::write(dir.join("mine.pending.json"), "{}").unwrap();
-        assert_eq!(store.load_pending("mine").unwrap_err().code, "R0104");
+        assert_eq!(
+            store.load_pending("mine").unwrap_err().diagnostic().code,
+            "R0104"
+        );
         // A file without a format (written before it was recorded) is format 1.
         std::fs::write(
             dir.join("old.json"),
@@ -343,8 +342,11 @@ mod tests {
         .unwrap();
         assert_eq!(store.load("old").unwrap().unwrap().format, FORMAT);
         // Hostile names never reach the file system.
-        assert_eq!(store.load("../../escape").unwrap_err().code, "R0101");
-        assert_eq!(store.load("").unwrap_err().code, "R0101");
+        assert_eq!(
+            store.load("../../escape").unwrap_err().diagnostic().code,
+            "R0101"
+        );
+        assert_eq!(store.load("").unwrap_err().diagnostic().code, "R0101");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -23,4 +23,5 @@ declare_codes! {
     LOG_PARTIAL_LINE = "R0105", Warning, "the run log ended in a partial line";
     DELIVERY_FAILED = "R0106", Error, "a delivery could not be written";
     RUN_FAILED = "R0107", Error, "the run stopped before its activations";
+    ENGINE_FAILED = "R0108", Error, "the engine failed on an audience's or an activation's query";
 }

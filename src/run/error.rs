@@ -1,0 +1,320 @@
+//! What goes wrong in a run, as values: which file, which activation, which
+//! destination. A `RunError` either stops the whole run (the CLI prints it
+//! and exits 2; the run log records it) or ends one activation `failed`
+//! while the others go on ([`RunError::fails_one_activation`]). Either way it
+//! reaches the user as a coded diagnostic ([`RunError::diagnostic`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::report::RunDiagnostic;
+use crate::diag::codes;
+use crate::plan::Entity;
+use crate::source::SourceSet;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunError {
+    /// Another run of the project holds its lock (R0102).
+    Locked { project: String, holder: String },
+    /// The project's lock file cannot be opened or locked.
+    LockFile {
+        project: String,
+        path: PathBuf,
+        reason: String,
+    },
+    /// A name would put a file outside its folder, or a symbolic link sits
+    /// where the file goes (R0101). `subject` names the definition
+    /// (`activation \`x\``); `link` is the link's path.
+    Outside {
+        subject: String,
+        folder: PathBuf,
+        why: &'static str,
+        link: Option<PathBuf>,
+    },
+    /// An activation's state file belongs to another activation or another
+    /// format, or is no state file (R0104). `path` as the project shows it.
+    ForeignState {
+        activation: String,
+        path: String,
+        why: String,
+    },
+    /// An activation's state cannot be read or written: the state folder
+    /// itself is broken, so the run stops.
+    State {
+        activation: String,
+        path: String,
+        writing: bool,
+        reason: String,
+    },
+    /// A destination cannot be written (R0106). `path` as the report shows it.
+    Delivery {
+        activation: String,
+        destination: String,
+        path: String,
+        reason: String,
+    },
+    /// A source cannot be read at all (its message names the file).
+    Source { source: String, reason: String },
+    /// The engine failed on one definition's query: the definition and where
+    /// it is written (`file:line`), never the SQL.
+    Engine {
+        kind: &'static str,
+        name: String,
+        place: Option<String>,
+        reason: String,
+    },
+    /// The audience query of an entity failed and no single audience could
+    /// be blamed.
+    Audiences { entity: Entity, reason: String },
+    /// The rendered jobs lack one the run needs.
+    MissingJob { path: String },
+    /// Setting up the engine's tables (typing, unifying, linking) failed.
+    Data { reason: String },
+    /// The run log cannot be appended to.
+    Log { path: PathBuf, reason: String },
+}
+
+impl RunError {
+    /// Whether the problem is one activation's: it ends that activation
+    /// `failed` and the run goes on. Every other error stops the run.
+    pub fn fails_one_activation(&self) -> bool {
+        matches!(
+            self,
+            RunError::Outside { .. }
+                | RunError::ForeignState { .. }
+                | RunError::Delivery { .. }
+                | RunError::Engine {
+                    kind: "activation",
+                    ..
+                }
+        )
+    }
+
+    /// The coded diagnostic the report and the CLI show.
+    pub fn diagnostic(&self) -> RunDiagnostic {
+        let message = self.to_string();
+        match self {
+            RunError::Locked { .. } => RunDiagnostic::new(codes::run::PROJECT_LOCKED, message)
+                .at(".accord/lock")
+                .help("wait for it to finish, or run with `--wait` to wait for the lock"),
+            RunError::LockFile { path, .. } => {
+                RunDiagnostic::new(codes::run::RUN_FAILED, message).at(path.display().to_string())
+            }
+            RunError::Outside { link, .. } => {
+                let d = RunDiagnostic::new(codes::run::PATH_OUTSIDE_ROOT, message);
+                match link {
+                    None => d.help("rename the definition to a plain name (letters, digits, `_`, `-`)"),
+                    Some(link) => d.at(link.display().to_string()).help(
+                        "remove the symbolic link: accord writes only inside the project's own folders",
+                    ),
+                }
+            }
+            RunError::ForeignState { path, .. } => {
+                RunDiagnostic::new(codes::run::FOREIGN_STATE, message)
+                    .at(path.clone())
+                    .help(
+                        "restore this activation's own state file, or remove it to deliver a full backfill \
+                         on the next run",
+                    )
+            }
+            RunError::State { path, .. } => {
+                RunDiagnostic::new(codes::run::RUN_FAILED, message).at(path.clone())
+            }
+            RunError::Delivery { path, .. } => {
+                RunDiagnostic::new(codes::run::DELIVERY_FAILED, message)
+                    .at(path.clone())
+                    .help(
+                        "make the destination's folder writable; the next run delivers what this one could not",
+                    )
+            }
+            RunError::Engine { .. } | RunError::Audiences { .. } => {
+                RunDiagnostic::new(codes::run::ENGINE_FAILED, message)
+                    .help("`accord render` shows the query; `accord explain account` evaluates a rule step by step")
+            }
+            RunError::Source { .. }
+            | RunError::MissingJob { .. }
+            | RunError::Data { .. }
+            | RunError::Log { .. } => RunDiagnostic::new(codes::run::RUN_FAILED, message),
+        }
+    }
+}
+
+/// The engine's reason without what follows its first line (a plan or a
+/// query dump, in some errors).
+fn first_line(error: &str) -> &str {
+    error.lines().next().unwrap_or(error).trim()
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Locked { project, holder } => {
+                write!(
+                    f,
+                    "project `{project}`: another run holds the lock ({holder})"
+                )
+            }
+            RunError::LockFile {
+                project, reason, ..
+            } => write!(
+                f,
+                "project `{project}`: the lock file cannot be opened: {reason}"
+            ),
+            RunError::Outside {
+                subject,
+                folder,
+                why,
+                ..
+            } => write!(
+                f,
+                "{subject}: the name cannot be a file name inside `{}`: {why}",
+                folder.display()
+            ),
+            RunError::ForeignState {
+                activation, why, ..
+            } => write!(f, "activation `{activation}`: {why}"),
+            RunError::State {
+                activation,
+                writing,
+                reason,
+                ..
+            } => write!(
+                f,
+                "activation `{activation}`: its run state cannot be {}: {reason}",
+                if *writing { "written" } else { "read" }
+            ),
+            RunError::Delivery {
+                activation,
+                destination,
+                reason,
+                ..
+            } => write!(
+                f,
+                "activation `{activation}`: destination `{destination}` could not be written: {reason}"
+            ),
+            RunError::Source { source, reason } => write!(f, "source `{source}`: {reason}"),
+            RunError::Engine {
+                kind,
+                name,
+                place,
+                reason,
+            } => {
+                write!(f, "{kind} `{name}`")?;
+                if let Some(place) = place {
+                    write!(f, " ({place})")?;
+                }
+                write!(f, ": the engine failed: {}", first_line(reason))
+            }
+            RunError::Audiences { entity, reason } => write!(
+                f,
+                "the {entity} audiences failed in the engine: {}",
+                first_line(reason)
+            ),
+            RunError::MissingJob { path } => write!(f, "the rendered jobs have no {path}"),
+            RunError::Data { reason } => f.write_str(reason),
+            RunError::Log { path, reason } => write!(f, "{}: {reason}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Where each audience and activation is written (`file:line` of its
+/// `[KIND.NAME]` table), for messages about a definition the engine failed
+/// on. The CLI builds it from the sources it compiled, so a run never reads
+/// the spec files again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Places(BTreeMap<(String, String), String>);
+
+impl Places {
+    /// The first `[KIND.NAME]` (or `[KIND.NAME.…]`) table of every
+    /// definition in the spec files.
+    pub fn from_sources(sources: &SourceSet) -> Places {
+        let mut places = BTreeMap::new();
+        for (_, file) in sources.iter() {
+            for (i, line) in file.text.lines().enumerate() {
+                let Some(header) = line.trim_start().strip_prefix('[') else {
+                    continue;
+                };
+                if header.starts_with('[') {
+                    continue;
+                }
+                let Some((kind, rest)) = header.split_once('.') else {
+                    continue;
+                };
+                let Some(end) = rest.find([']', '.']) else {
+                    continue;
+                };
+                places
+                    .entry((kind.to_string(), rest[..end].to_string()))
+                    .or_insert_with(|| format!("{}:{}", file.path, i + 1));
+            }
+        }
+        Places(places)
+    }
+
+    /// The places of a project on disk, for callers that hold no compiled
+    /// sources (library users, tests); empty when the project does not load.
+    pub fn load(root: &Path) -> Places {
+        crate::load::load(root)
+            .map(|sources| Places::from_sources(&sources))
+            .unwrap_or_default()
+    }
+
+    /// `file:line` of `[KIND.NAME]`, when written in the specs.
+    pub fn of(&self, kind: &str, name: &str) -> Option<String> {
+        self.0.get(&(kind.to_string(), name.to_string())).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+
+    #[test]
+    fn places_name_the_first_table_of_each_definition() {
+        let sources = SourceSet::with_broken_links(
+            vec![
+                SourceFile::new(
+                    "a.toml",
+                    "[project]\nname = \"x\"\n\n[audience.Big]\nrule = \"true\"\n",
+                ),
+                SourceFile::new(
+                    "b.toml",
+                    "  [activation.send.map]\nx = \"y\"\n[activation.send]\n[[list]]\n[audience.Bigger]\n",
+                ),
+            ],
+            Vec::new(),
+        );
+        let places = Places::from_sources(&sources);
+        assert_eq!(places.of("audience", "Big").as_deref(), Some("a.toml:4"));
+        assert_eq!(places.of("audience", "Bigger").as_deref(), Some("b.toml:5"));
+        assert_eq!(places.of("activation", "send").as_deref(), Some("b.toml:1"));
+        assert_eq!(places.of("audience", "Other"), None);
+    }
+
+    #[test]
+    fn one_activations_problems_do_not_stop_the_run() {
+        let delivery = RunError::Delivery {
+            activation: "a".into(),
+            destination: "files".into(),
+            path: "out/a".into(),
+            reason: "denied".into(),
+        };
+        assert!(delivery.fails_one_activation());
+        assert_eq!(delivery.diagnostic().code, "R0106");
+        let state = RunError::State {
+            activation: "a".into(),
+            path: ".accord/state/a.json".into(),
+            writing: false,
+            reason: "denied".into(),
+        };
+        assert!(!state.fails_one_activation());
+        assert_eq!(
+            state.diagnostic().to_text(),
+            "error[R0107]: activation `a`: its run state cannot be read: denied\n  --> .accord/state/a.json\n"
+        );
+    }
+}
