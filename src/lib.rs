@@ -34,6 +34,7 @@ pub mod compile;
 pub mod diag;
 pub mod diff;
 pub mod duration;
+pub mod exit;
 pub mod govern;
 pub mod hash;
 pub mod load;

@@ -16,6 +16,7 @@ const STACK: &[&str] = &[
     // Shared ground: spans and files, durations and instants, diagnostics,
     // the built-in vocabulary (labels, actions) and the destination catalog.
     "source",
+    "exit",
     "duration",
     "time",
     "hash",

@@ -26,10 +26,7 @@ use crate::compile::{self, Options};
 use crate::diag::codes;
 pub use render::HumanStyle;
 
-/// Exit codes shared by every command.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_ERRORS: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+pub use crate::exit::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
 
 #[derive(Parser, Debug)]
 #[command(

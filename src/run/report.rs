@@ -9,6 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::diag::{Code, Severity};
+use crate::exit::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
 use crate::time;
 
 /// Whether a run got through its activations.
@@ -284,14 +285,13 @@ impl RunReport {
     /// | error-level diagnostic (the run's alerts)                |      |
     /// | stopped before its activations (`status: failed`)       | 2    |
     ///
-    /// The numbers are the CLI's `EXIT_OK`, `EXIT_ERRORS` and `EXIT_USAGE`.
     pub fn exit_code(&self) -> u8 {
         if self.status == RunStatus::Failed {
-            return 2;
+            return EXIT_USAGE;
         }
         let failed = self.activations.values().any(|a| a.status.is_failure())
             || self.diagnostics.iter().any(RunDiagnostic::is_error);
-        u8::from(failed)
+        if failed { EXIT_ERRORS } else { EXIT_OK }
     }
 
     /// The report as people read it.
@@ -447,7 +447,7 @@ mod tests {
 
     #[test]
     fn each_status_has_its_exit_code() {
-        use crate::cli::{EXIT_ERRORS, EXIT_OK};
+        use crate::exit::{EXIT_ERRORS, EXIT_OK};
         use ActivationStatus::*;
         for status in ActivationStatus::ALL {
             let expected = match status {
@@ -467,7 +467,7 @@ mod tests {
 
     #[test]
     fn an_error_diagnostic_exits_1_and_a_warning_does_not() {
-        use crate::cli::{EXIT_ERRORS, EXIT_OK};
+        use crate::exit::{EXIT_ERRORS, EXIT_OK};
         let mut r = report(&[ActivationStatus::Preview]);
         r.diagnostics.push(RunDiagnostic::new(
             codes::run::LOG_PARTIAL_LINE,
@@ -483,7 +483,7 @@ mod tests {
     fn a_run_that_stopped_exits_2() {
         let mut r = report(&[ActivationStatus::Delivered]);
         r.status = RunStatus::Failed;
-        assert_eq!(r.exit_code(), crate::cli::EXIT_USAGE);
+        assert_eq!(r.exit_code(), EXIT_USAGE);
     }
 
     #[test]

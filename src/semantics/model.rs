@@ -4,6 +4,7 @@
 //! are evaluated in, and the column a membership is named by. One copy,
 //! so the interpreter and the rendered SQL cannot read the plan two ways.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::cel::typed::Typed;
@@ -65,46 +66,40 @@ pub fn audience_column(name: &str) -> String {
 
 /// Computed attributes, each after the computed attributes it reads.
 pub fn computed_order(plan: &Plan) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    let mut pending: Vec<&String> = plan.computed.keys().collect();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|key| {
-            let ready = plan.computed[*key]
-                .reads
-                .iter()
-                .all(|r| !plan.computed.contains_key(r) || done.contains(r) || r == *key);
-            if ready {
-                done.push((*key).clone());
-            }
-            !ready
-        });
-        if pending.len() == before {
-            // A cycle is a resolve error; keep going deterministically.
-            done.extend(pending.drain(..).cloned());
-        }
-    }
-    done
+    dependency_order(&plan.computed, |c| &c.reads)
 }
 
 /// Audiences, each after those it depends on; ties by name.
 pub fn audience_order(plan: &Plan) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    let mut pending: Vec<&String> = plan.audiences.keys().collect();
+    dependency_order(&plan.audiences, |a| &a.depends_on)
+}
+
+/// The names of `nodes`, each after the names it depends on, ties in name
+/// order. A dependency outside `nodes` (a source field) or on itself is
+/// no constraint; a cycle is a resolve error, so it never reaches a plan,
+/// but here its members still come out, in name order, rather than being
+/// lost.
+fn dependency_order<T>(
+    nodes: &BTreeMap<String, T>,
+    depends_on: impl Fn(&T) -> &Vec<String>,
+) -> Vec<String> {
+    let mut done: Vec<String> = Vec::with_capacity(nodes.len());
+    let mut placed: HashSet<&str> = HashSet::with_capacity(nodes.len());
+    let mut pending: Vec<(&String, &T)> = nodes.iter().collect();
     while !pending.is_empty() {
         let before = pending.len();
-        pending.retain(|name| {
-            let ready = plan.audiences[*name]
-                .depends_on
+        pending.retain(|(name, node)| {
+            let ready = depends_on(node)
                 .iter()
-                .all(|d| done.contains(d) || !plan.audiences.contains_key(d));
+                .all(|d| d == *name || placed.contains(d.as_str()) || !nodes.contains_key(d));
             if ready {
+                placed.insert(name.as_str());
                 done.push((*name).clone());
             }
             !ready
         });
         if pending.len() == before {
-            done.extend(pending.drain(..).cloned());
+            done.extend(pending.drain(..).map(|(name, _)| name.clone()));
         }
     }
     done
