@@ -9,8 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
-
 use super::Model;
 use crate::cel::check::{CelError, Checked, check};
 use crate::cel::env::{CelEnv, EntityDef, FieldDef, Scope};
@@ -341,8 +339,7 @@ type Outcome = (Option<Checked>, Vec<CelError>);
 /// Checks every distinct (text, scope, expected type) once: projects repeat
 /// expressions a lot (the same mapping in many activations), and checking is
 /// a pure function of those three for one environment. The distinct checks
-/// run on every core (rayon's work stealing balances expressions of very
-/// different lengths); CEL parsing dominates the front end's time.
+/// run on every core; CEL parsing dominates the front end's time.
 fn check_jobs(
     jobs: Vec<Job>,
     env: &CelEnv,
@@ -366,10 +363,35 @@ fn check_jobs(
             })
         })
         .collect();
-    let outcomes: Vec<Outcome> = checker_pool().install(|| {
-        distinct
-            .par_iter()
-            .map(|job| check(&job.text.value, env, &job.scope, job.expected.as_ref()))
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(distinct.len().max(1));
+    let chunk = distinct.len().div_ceil(threads).max(1);
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = distinct
+            .chunks(chunk)
+            .map(|part| {
+                // An explicit stack: the depth bound on expressions is
+                // measured against it, whatever RUST_MIN_STACK says. Like
+                // `scope.spawn`, a thread that cannot start is a panic.
+                std::thread::Builder::new()
+                    .stack_size(crate::cel::depth::STACK_SIZE)
+                    .spawn_scoped(scope, move || {
+                        part.iter()
+                            .map(|job| {
+                                check(&job.text.value, env, &job.scope, job.expected.as_ref())
+                            })
+                            .collect::<Vec<Outcome>>()
+                    })
+                    .expect("a checker thread starts")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut out = BTreeMap::new();
@@ -392,21 +414,6 @@ fn check_jobs(
         }
     }
     out
-}
-
-/// The threads that check expressions: one per core, each with the stack
-/// the depth bound on expressions is measured against, whatever
-/// RUST_MIN_STACK says. Built once per process.
-fn checker_pool() -> &'static rayon::ThreadPool {
-    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .stack_size(crate::cel::depth::STACK_SIZE)
-            .thread_name(|i| format!("accord-check-{i}"))
-            .build()
-            // Like `std::thread::spawn`, a thread that cannot start is a panic.
-            .expect("the checker threads start")
-    })
 }
 
 fn to_diagnostic(error: &CelError, site: &ExprSite, literal: Span, map: &OffsetMap) -> Diagnostic {
