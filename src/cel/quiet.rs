@@ -49,4 +49,33 @@ mod tests {
         });
         assert!(nested.is_err());
     }
+
+    /// Set in the child process of `a_caught_panic_prints_nothing`.
+    const CHILD: &str = "ACCORD_QUIET_CHILD";
+
+    /// In the child process: a caught panic, then an uncaught one on
+    /// another thread, which must still reach the previous hook.
+    #[test]
+    fn quiet_child() {
+        if std::env::var_os(CHILD).is_none() {
+            return;
+        }
+        let _ = super::catch_unwind(|| panic!("caught-and-silent"));
+        let _ = std::thread::spawn(|| panic!("uncaught-and-printed")).join();
+    }
+
+    /// Run in a child process with output not captured, the caught panic
+    /// prints nothing to stderr, and the uncaught one still does.
+    #[test]
+    fn a_caught_panic_prints_nothing() {
+        let exe = std::env::current_exe().expect("the test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", "cel::quiet::tests::quiet_child", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .expect("the test binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("caught-and-silent"), "{stderr}");
+        assert!(stderr.contains("uncaught-and-printed"), "{stderr}");
+    }
 }

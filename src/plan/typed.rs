@@ -98,3 +98,46 @@ impl std::fmt::Debug for TypedExprs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::{self, Options};
+    use crate::resolve::ExprSite;
+
+    fn example_plan() -> crate::plan::Plan {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+        let options = Options {
+            environment: Some("dev".into()),
+            today: compile::parse_date("2026-11-28"),
+            ..Options::default()
+        };
+        let compiled = compile::check(&dir, &options).expect("the example specs load");
+        compile::plan(&compiled).expect("the example specs compile to a plan")
+    }
+
+    #[test]
+    fn a_built_plan_carries_the_checked_trees_and_its_file_does_not() {
+        let plan = example_plan();
+        assert!(crate::render::unlowerable(&plan).is_empty());
+        let (name, audience) = plan
+            .audiences
+            .iter()
+            .find_map(|(n, a)| match &a.definition {
+                crate::plan::AudienceDefinition::Rule { expr } => Some((n, expr)),
+                _ => None,
+            })
+            .expect("the example has a rule audience");
+        let site = ExprSite::AudienceRule(name.clone());
+        assert!(plan.typed.at(&site, audience, false).is_ok());
+
+        // The file round-trips to an equal plan without trees: rendering it
+        // gives a reason at every expression, and no panic.
+        let read = crate::plan::read(&crate::plan::to_json(&plan)).expect("the plan file reads");
+        assert_eq!(read, plan);
+        let reason = read.typed.at(&site, audience, false).unwrap_err();
+        assert!(reason.contains("read from a file"), "{reason}");
+        let errors = crate::render::unlowerable(&read);
+        assert!(!errors.is_empty());
+        assert!(errors.keys().all(|e| e.reason == reason));
+    }
+}

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope};
 use super::views::{account_link, link_column, views};
-use crate::plan::{AudienceDefinition, Entity, Merge, Order, Plan, SplitPlan};
+use crate::plan::{
+    AudienceDefinition, Entity, Merge, Order, PercentPart, Plan, RankPlan, SplitPlan, ValuePart,
+};
 use crate::resolve::ExprSite;
 use crate::semantics::{self, audience_column, audience_order, computed_order};
 
@@ -97,290 +99,374 @@ fn account_scope(account: &str) -> Scope {
 
 /// The account query, or every expression that cannot be lowered.
 pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>> {
-    let plan = model.plan;
-    let mut lw = Lowerer {
-        dialect: d,
-        links: &model.links,
-        features: Features::default(),
+    let mut query = AccountQuery {
+        model,
+        d,
+        lw: Lowerer {
+            dialect: d,
+            links: &model.links,
+            features: Features::default(),
+        },
+        scope: account_scope(&model.account),
+        key_col: format!("r.{}", d.ident(&model.key(&model.account))),
+        errors: Vec::new(),
+        layers: Vec::new(),
     };
-    let mut errors = Vec::new();
-    let scope = account_scope(&model.account);
-    let q = |s: &str| d.ident(s);
+    let computed = query.computed();
+    query.audiences();
+    if !query.errors.is_empty() {
+        return Err(query.errors);
+    }
+    Ok(query.assemble(&computed))
+}
 
-    // Computed attributes of the account, each after those it reads.
-    let mut computed_layers: Vec<(String, String)> = Vec::new();
-    for key in computed_order(plan) {
-        let Some(c) = plan.computed.get(&key) else {
-            continue;
-        };
-        if c.schema != model.account {
-            errors.push(LowerError {
-                place: format!("computed {key}"),
-                site: ExprSite::Computed(key.clone()),
-                expr: c.expr.clone(),
-                reason: "computed attributes of people are not lowered to SQL yet".into(),
-            });
-            continue;
-        }
-        let field = key.rsplit('.').next().unwrap_or(&key).to_string();
-        match model
-            .tree(&ExprSite::Computed(key.clone()), &c.expr, false)
-            .and_then(|t| lw.value(&t, &scope))
-        {
-            Ok(sql) => computed_layers.push((field, sql)),
-            Err(reason) => errors.push(LowerError {
-                place: format!("computed {key}"),
-                site: ExprSite::Computed(key.clone()),
-                expr: c.expr.clone(),
-                reason,
-            }),
-        }
+/// The account query being lowered: the lowerer (which collects the
+/// feature columns), the membership layers so far and the expressions that
+/// did not lower.
+struct AccountQuery<'m, 'd> {
+    model: &'m Model<'m>,
+    d: &'d dyn Dialect,
+    lw: Lowerer<'d>,
+    scope: Scope,
+    /// The account key column, `r."id"`: ranks and buckets break ties by it.
+    key_col: String,
+    errors: Vec<LowerError>,
+    /// Audience columns by layer: an audience sits one layer after the
+    /// audiences it reads (a composition takes two).
+    layers: Vec<Layer>,
+}
+
+impl<'m, 'd> AccountQuery<'m, 'd>
+where
+    'm: 'd,
+{
+    fn q(&self, s: &str) -> String {
+        self.d.ident(s)
     }
 
-    // Audiences, layer by layer.
-    let mut layers: Vec<Layer> = Vec::new();
-    let mut level: BTreeMap<String, usize> = BTreeMap::new();
-    let key_col = format!("r.{}", q(&model.key(&model.account)));
-    for name in audience_order(plan) {
-        let Some(a) = plan.audiences.get(&name) else {
-            continue;
-        };
-        if a.entity != Entity::Account {
-            continue;
-        }
-        let first = a
-            .depends_on
-            .iter()
-            .filter_map(|dep| level.get(dep))
-            .map(|l| l + 1)
-            .max()
-            .unwrap_or(0);
-        let col = |n: &str| format!("r.{}", q(&audience_column(n)));
-        let put = |layers: &mut Vec<Layer>, at: usize, column: String, sql: String| {
-            while layers.len() <= at {
-                layers.push(Layer {
-                    columns: Vec::new(),
+    /// The SQL of the expression at `site`, or `None` with the reason
+    /// recorded under `place`.
+    fn lower(
+        &mut self,
+        place: String,
+        site: ExprSite,
+        expr: &str,
+        boolean: bool,
+    ) -> Option<String> {
+        let lowered = self.model.tree(&site, expr, false).and_then(|t| {
+            if boolean {
+                self.lw.boolean(&t, &self.scope)
+            } else {
+                self.lw.value(&t, &self.scope)
+            }
+        });
+        match lowered {
+            Ok(sql) => Some(sql),
+            Err(reason) => {
+                self.errors.push(LowerError {
+                    place,
+                    site,
+                    expr: expr.to_string(),
+                    reason,
                 });
-            }
-            layers[at].columns.push((column, sql));
-        };
-        let place = format!("audience {name}");
-        match &a.definition {
-            AudienceDefinition::Rule { expr } => {
-                match model
-                    .tree(&ExprSite::AudienceRule(name.clone()), expr, false)
-                    .and_then(|t| lw.boolean(&t, &scope))
-                {
-                    Ok(sql) => put(&mut layers, first, audience_column(&name), sql),
-                    Err(reason) => errors.push(LowerError {
-                        place,
-                        site: ExprSite::AudienceRule(name.clone()),
-                        expr: expr.clone(),
-                        reason,
-                    }),
-                }
-                level.insert(name.clone(), first);
-            }
-            AudienceDefinition::Compose {
-                from,
-                merge,
-                exclude,
-                exclude_rule,
-                rank,
-                split,
-            } => {
-                let from_cols: Vec<String> = from.iter().map(|f| col(f)).collect();
-                let merged = match merge {
-                    Merge::Union => format!("({})", from_cols.join(" OR ")),
-                    Merge::Intersection => format!("({})", from_cols.join(" AND ")),
-                    Merge::ExcludeOverlap => format!(
-                        "(({}) = 1)",
-                        from_cols
-                            .iter()
-                            .map(|c| format!("CASE WHEN {c} THEN 1 ELSE 0 END"))
-                            .collect::<Vec<_>>()
-                            .join(" + ")
-                    ),
-                };
-                let mut pre = vec![merged];
-                for e in exclude {
-                    pre.push(format!("NOT {}", col(e)));
-                }
-                if let Some(rule) = exclude_rule {
-                    match model
-                        .tree(&ExprSite::ExcludeRule(name.clone()), rule, false)
-                        .and_then(|t| lw.boolean(&t, &scope))
-                    {
-                        Ok(sql) => pre.push(format!("NOT {sql}")),
-                        Err(reason) => errors.push(LowerError {
-                            place: format!("{place}, exclude_rule"),
-                            site: ExprSite::ExcludeRule(name.clone()),
-                            expr: rule.clone(),
-                            reason,
-                        }),
-                    }
-                }
-                let pre_col = format!("__pre_{}", audience_column(&name));
-                put(
-                    &mut layers,
-                    first,
-                    pre_col.clone(),
-                    format!("({})", pre.join(" AND ")),
-                );
-                let pre_ref = format!("r.{}", q(&pre_col));
-                let mut finals = vec![(audience_column(&name), pre_ref.clone())];
-                if let Some(rank) = rank {
-                    match model
-                        .tree(&ExprSite::RankBy(name.clone()), &rank.by, false)
-                        .and_then(|t| lw.value(&t, &scope))
-                    {
-                        Ok(by) => {
-                            if let Some(limit) = rank.limit {
-                                let order = match rank.order {
-                                    Order::Asc => "ASC",
-                                    Order::Desc => "DESC",
-                                };
-                                finals[0].1 = format!(
-                                    "({pre_ref} AND ROW_NUMBER() OVER (ORDER BY CASE WHEN {pre_ref} THEN 0 ELSE 1 END ASC NULLS LAST, CASE WHEN {by} IS NULL THEN 1 ELSE 0 END ASC NULLS LAST, {by} {order} NULLS LAST, {key_col} ASC NULLS LAST) <= {limit})"
-                                );
-                            }
-                        }
-                        Err(reason) => errors.push(LowerError {
-                            place: format!("{place}, rank"),
-                            site: ExprSite::RankBy(name.clone()),
-                            expr: rank.by.clone(),
-                            reason,
-                        }),
-                    }
-                }
-                match split {
-                    Some(SplitPlan::Percent { seed, parts }) => {
-                        // The bucket is computed once, next to the
-                        // pre-membership; the parts compare it.
-                        let bucket_col = format!("__bucket_{}", audience_column(&name));
-                        put(
-                            &mut layers,
-                            first,
-                            bucket_col.clone(),
-                            bucket_sql(d, seed, &key_col),
-                        );
-                        let bucket = format!("r.{}", q(&bucket_col));
-                        let mut lo = 0;
-                        for part in parts {
-                            let hi = lo + part.percent;
-                            finals.push((
-                                audience_column(&format!("{name}.{}", part.name)),
-                                format!("({pre_ref} AND {bucket} >= {lo} AND {bucket} < {hi})"),
-                            ));
-                            lo = hi;
-                        }
-                    }
-                    Some(SplitPlan::ByAttribute { by, parts, other }) => {
-                        match model
-                            .tree(&ExprSite::SplitBy(name.clone()), by, false)
-                            .and_then(|t| lw.value(&t, &scope))
-                        {
-                            Ok(v) => {
-                                let in_list = |vals: &[String]| {
-                                    if vals.is_empty() {
-                                        "FALSE".to_string()
-                                    } else {
-                                        let vals: Vec<String> =
-                                            vals.iter().map(|s| d.string(s)).collect();
-                                        format!("COALESCE({v} IN ({}), FALSE)", vals.join(", "))
-                                    }
-                                };
-                                let mut earlier: Vec<String> = Vec::new();
-                                for part in parts {
-                                    let fresh: Vec<String> = part
-                                        .values
-                                        .iter()
-                                        .filter(|x| !earlier.contains(x))
-                                        .cloned()
-                                        .collect();
-                                    finals.push((
-                                        audience_column(&format!("{name}.{}", part.name)),
-                                        format!("({pre_ref} AND {})", in_list(&fresh)),
-                                    ));
-                                    earlier.extend(part.values.iter().cloned());
-                                }
-                                if let Some(other) = other {
-                                    finals.push((
-                                        audience_column(&format!("{name}.{other}")),
-                                        format!("({pre_ref} AND NOT {})", in_list(&earlier)),
-                                    ));
-                                }
-                            }
-                            Err(reason) => errors.push(LowerError {
-                                place: format!("{place}, split"),
-                                site: ExprSite::SplitBy(name.clone()),
-                                expr: by.clone(),
-                                reason,
-                            }),
-                        }
-                    }
-                    None => {}
-                }
-                for (c, sql) in finals {
-                    put(&mut layers, first + 1, c, sql);
-                }
-                level.insert(name.clone(), first + 1);
+                None
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
+
+    /// The account's computed attributes as (field, SQL), each after those
+    /// it reads.
+    fn computed(&mut self) -> Vec<(String, String)> {
+        let plan = self.model.plan;
+        let mut columns = Vec::new();
+        for key in computed_order(plan) {
+            let Some(c) = plan.computed.get(&key) else {
+                continue;
+            };
+            let place = format!("computed {key}");
+            let site = ExprSite::Computed(key.clone());
+            if c.schema != self.model.account {
+                self.errors.push(LowerError {
+                    place,
+                    site,
+                    expr: c.expr.clone(),
+                    reason: "computed attributes of people are not lowered to SQL yet".into(),
+                });
+                continue;
+            }
+            let field = key.rsplit('.').next().unwrap_or(&key).to_string();
+            if let Some(sql) = self.lower(place, site, &c.expr, false) {
+                columns.push((field, sql));
+            }
+        }
+        columns
     }
 
-    let features = lw.features;
-    let mut ctes = views(model, d, &features, &model.account);
-    let mut prev = format!("v_{}", model.account);
-    for (i, (field, sql)) in computed_layers.iter().enumerate() {
-        let name = format!("c_{}", i + 1);
-        ctes.push((
-            name.clone(),
-            format!("SELECT r.*, {sql} AS {} FROM {prev} r", q(field)),
-        ));
-        prev = name;
+    /// Adds `column` to layer `at`.
+    fn put(&mut self, at: usize, column: String, sql: String) {
+        while self.layers.len() <= at {
+            self.layers.push(Layer {
+                columns: Vec::new(),
+            });
+        }
+        self.layers[at].columns.push((column, sql));
     }
-    for (i, layer) in layers.iter().enumerate() {
-        let name = format!("m_{}", i + 1);
-        let cols: Vec<String> = layer
-            .columns
-            .iter()
-            .map(|(c, sql)| format!("{sql} AS {}", q(c)))
-            .collect();
-        ctes.push((
-            name.clone(),
-            format!("SELECT r.*, {} FROM {prev} r", cols.join(", ")),
-        ));
-        prev = name;
+
+    /// The membership column of an audience in the previous layers.
+    fn col(&self, name: &str) -> String {
+        format!("r.{}", self.q(&audience_column(name)))
     }
-    let mut out = vec![format!("{key_col} AS __account_key")];
-    if let Some(schema) = plan.schemas.get(&model.account) {
-        out.extend(schema.fields.keys().map(|f| format!("r.{}", q(f))));
+
+    /// Every account audience, layer by layer.
+    fn audiences(&mut self) {
+        let plan = self.model.plan;
+        let mut level: BTreeMap<String, usize> = BTreeMap::new();
+        for name in audience_order(plan) {
+            let Some(a) = plan.audiences.get(&name) else {
+                continue;
+            };
+            if a.entity != Entity::Account {
+                continue;
+            }
+            let first = a
+                .depends_on
+                .iter()
+                .filter_map(|dep| level.get(dep))
+                .map(|l| l + 1)
+                .max()
+                .unwrap_or(0);
+            let placed = match &a.definition {
+                AudienceDefinition::Rule { expr } => {
+                    let place = format!("audience {name}");
+                    let site = ExprSite::AudienceRule(name.clone());
+                    if let Some(sql) = self.lower(place, site, expr, true) {
+                        self.put(first, audience_column(&name), sql);
+                    }
+                    first
+                }
+                AudienceDefinition::Compose { .. } => {
+                    self.composition(&name, &a.definition, first);
+                    first + 1
+                }
+            };
+            level.insert(name, placed);
+        }
     }
-    out.extend(computed_layers.iter().map(|(f, _)| format!("r.{}", q(f))));
-    out.extend(
-        audience_columns(plan, "account")
-            .iter()
-            .map(|c| format!("r.{}", q(c))),
-    );
-    let count = features
-        .collections
-        .values()
-        .map(|c| c.features.len())
-        .sum();
-    Ok(Built {
-        sql: assemble(
-            &ctes,
-            &format!(
-                "SELECT {}\nFROM {prev} r\nORDER BY __account_key ASC NULLS LAST",
-                out.join(",\n  ")
+
+    /// A composition: its pre-membership (merge, exclude, exclude_rule) in
+    /// layer `first`, its final columns (rank, split parts) in the next.
+    fn composition(&mut self, name: &str, definition: &AudienceDefinition, first: usize) {
+        let AudienceDefinition::Compose {
+            from,
+            merge,
+            exclude,
+            exclude_rule,
+            rank,
+            split,
+        } = definition
+        else {
+            return;
+        };
+        let mut pre = vec![self.merged(from, merge)];
+        for e in exclude {
+            pre.push(format!("NOT {}", self.col(e)));
+        }
+        if let Some(rule) = exclude_rule {
+            let place = format!("audience {name}, exclude_rule");
+            let site = ExprSite::ExcludeRule(name.to_string());
+            if let Some(sql) = self.lower(place, site, rule, true) {
+                pre.push(format!("NOT {sql}"));
+            }
+        }
+        let pre_col = format!("__pre_{}", audience_column(name));
+        self.put(first, pre_col.clone(), format!("({})", pre.join(" AND ")));
+        let pre_ref = format!("r.{}", self.q(&pre_col));
+        let membership = match rank {
+            Some(rank) => self.ranked(name, rank, &pre_ref),
+            None => pre_ref.clone(),
+        };
+        let mut finals = vec![(audience_column(name), membership)];
+        match split {
+            Some(SplitPlan::Percent { seed, parts }) => {
+                finals.extend(self.percent_parts(name, seed, parts, &pre_ref, first));
+            }
+            Some(SplitPlan::ByAttribute { by, parts, other }) => {
+                finals.extend(self.value_parts(name, by, parts, other.as_deref(), &pre_ref));
+            }
+            None => {}
+        }
+        for (c, sql) in finals {
+            self.put(first + 1, c, sql);
+        }
+    }
+
+    /// The merge of the `from` audiences.
+    fn merged(&self, from: &[String], merge: &Merge) -> String {
+        let from_cols: Vec<String> = from.iter().map(|f| self.col(f)).collect();
+        match merge {
+            Merge::Union => format!("({})", from_cols.join(" OR ")),
+            Merge::Intersection => format!("({})", from_cols.join(" AND ")),
+            Merge::ExcludeOverlap => format!(
+                "(({}) = 1)",
+                from_cols
+                    .iter()
+                    .map(|c| format!("CASE WHEN {c} THEN 1 ELSE 0 END"))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
             ),
-        ),
-        features: count,
-    })
+        }
+    }
+
+    /// The membership of a ranked composition: the first `limit` members by
+    /// `rank.by`, ties by the account key; all members without a limit.
+    fn ranked(&mut self, name: &str, rank: &RankPlan, pre_ref: &str) -> String {
+        let place = format!("audience {name}, rank");
+        let site = ExprSite::RankBy(name.to_string());
+        let (Some(by), Some(limit)) = (self.lower(place, site, &rank.by, false), rank.limit) else {
+            return pre_ref.to_string();
+        };
+        let order = match rank.order {
+            Order::Asc => "ASC",
+            Order::Desc => "DESC",
+        };
+        let key_col = &self.key_col;
+        format!(
+            "({pre_ref} AND ROW_NUMBER() OVER (ORDER BY CASE WHEN {pre_ref} THEN 0 ELSE 1 END ASC NULLS LAST, CASE WHEN {by} IS NULL THEN 1 ELSE 0 END ASC NULLS LAST, {by} {order} NULLS LAST, {key_col} ASC NULLS LAST) <= {limit})"
+        )
+    }
+
+    /// The parts of a percent split: each the members whose bucket (computed
+    /// once, beside the pre-membership in layer `first`) is in its range.
+    fn percent_parts(
+        &mut self,
+        name: &str,
+        seed: &str,
+        parts: &[PercentPart],
+        pre_ref: &str,
+        first: usize,
+    ) -> Vec<(String, String)> {
+        let bucket_col = format!("__bucket_{}", audience_column(name));
+        let bucket_sql = bucket_sql(self.d, seed, &self.key_col);
+        self.put(first, bucket_col.clone(), bucket_sql);
+        let bucket = format!("r.{}", self.q(&bucket_col));
+        let mut lo = 0;
+        parts
+            .iter()
+            .map(|part| {
+                let hi = lo + part.percent;
+                let column = (
+                    audience_column(&format!("{name}.{}", part.name)),
+                    format!("({pre_ref} AND {bucket} >= {lo} AND {bucket} < {hi})"),
+                );
+                lo = hi;
+                column
+            })
+            .collect()
+    }
+
+    /// The parts of a split by attribute: each the members whose value is
+    /// one of its values not taken by an earlier part; `other` the rest.
+    fn value_parts(
+        &mut self,
+        name: &str,
+        by: &str,
+        parts: &[ValuePart],
+        other: Option<&str>,
+        pre_ref: &str,
+    ) -> Vec<(String, String)> {
+        let place = format!("audience {name}, split");
+        let site = ExprSite::SplitBy(name.to_string());
+        let Some(v) = self.lower(place, site, by, false) else {
+            return Vec::new();
+        };
+        let d = self.d;
+        let in_list = |vals: &[String]| {
+            if vals.is_empty() {
+                "FALSE".to_string()
+            } else {
+                let vals: Vec<String> = vals.iter().map(|s| d.string(s)).collect();
+                format!("COALESCE({v} IN ({}), FALSE)", vals.join(", "))
+            }
+        };
+        let mut columns = Vec::new();
+        let mut earlier: Vec<String> = Vec::new();
+        for part in parts {
+            let fresh: Vec<String> = part
+                .values
+                .iter()
+                .filter(|x| !earlier.contains(x))
+                .cloned()
+                .collect();
+            columns.push((
+                audience_column(&format!("{name}.{}", part.name)),
+                format!("({pre_ref} AND {})", in_list(&fresh)),
+            ));
+            earlier.extend(part.values.iter().cloned());
+        }
+        if let Some(other) = other {
+            columns.push((
+                audience_column(&format!("{name}.{other}")),
+                format!("({pre_ref} AND NOT {})", in_list(&earlier)),
+            ));
+        }
+        columns
+    }
+
+    /// The query: the feature views, a layer per computed attribute, the
+    /// membership layers, and the account row with every column.
+    fn assemble(self, computed: &[(String, String)]) -> Built {
+        let (model, d) = (self.model, self.d);
+        let q = |s: &str| d.ident(s);
+        let features = self.lw.features;
+        let mut ctes = views(model, d, &features, &model.account);
+        let mut prev = format!("v_{}", model.account);
+        for (i, (field, sql)) in computed.iter().enumerate() {
+            let name = format!("c_{}", i + 1);
+            ctes.push((
+                name.clone(),
+                format!("SELECT r.*, {sql} AS {} FROM {prev} r", q(field)),
+            ));
+            prev = name;
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let name = format!("m_{}", i + 1);
+            let cols: Vec<String> = layer
+                .columns
+                .iter()
+                .map(|(c, sql)| format!("{sql} AS {}", q(c)))
+                .collect();
+            ctes.push((
+                name.clone(),
+                format!("SELECT r.*, {} FROM {prev} r", cols.join(", ")),
+            ));
+            prev = name;
+        }
+        let mut out = vec![format!("{} AS __account_key", self.key_col)];
+        if let Some(schema) = model.plan.schemas.get(&model.account) {
+            out.extend(schema.fields.keys().map(|f| format!("r.{}", q(f))));
+        }
+        out.extend(computed.iter().map(|(f, _)| format!("r.{}", q(f))));
+        out.extend(
+            audience_columns(model.plan, "account")
+                .iter()
+                .map(|c| format!("r.{}", q(c))),
+        );
+        let count = features
+            .collections
+            .values()
+            .map(|c| c.features.len())
+            .sum();
+        Built {
+            sql: assemble(
+                &ctes,
+                &format!(
+                    "SELECT {}\nFROM {prev} r\nORDER BY __account_key ASC NULLS LAST",
+                    out.join(",\n  ")
+                ),
+            ),
+            features: count,
+        }
+    }
 }
 
 /// The person query: one row per person with its person audiences.
