@@ -129,7 +129,10 @@ fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Res
     Ok(Prepared {
         plan,
         jobs,
-        places: crate::run::Places::from_sources(&compiled.sources),
+        places: match &compiled.model {
+            Some(model) => crate::run::Places::of_definitions(&model.syntax, &compiled.sources),
+            None => crate::run::Places::default(),
+        },
         now,
     })
 }

@@ -12,6 +12,7 @@ use super::report::RunDiagnostic;
 use crate::diag::codes;
 use crate::plan::Entity;
 use crate::source::SourceSet;
+use crate::syntax::{Sp, Syntax};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunError {
@@ -141,9 +142,18 @@ impl RunError {
 }
 
 /// The engine's reason without what follows its first line (a plan or a
-/// query dump, in some errors).
-fn first_line(error: &str) -> &str {
-    error.lines().next().unwrap_or(error).trim()
+/// query dump, in some errors). A first line that opens a debug dump (the
+/// regex crate's `Syntax(`) is completed by the dump's own `error:` line,
+/// which says what is wrong.
+fn first_line(error: &str) -> String {
+    let first = error.lines().next().unwrap_or(error).trim();
+    let Some(opened) = first.strip_suffix('(') else {
+        return first.to_string();
+    };
+    match error.lines().find_map(|l| l.trim().strip_prefix("error:")) {
+        Some(why) => format!("{}: {}", opened.trim_end(), why.trim()),
+        None => opened.trim_end().to_string(),
+    }
 }
 
 impl fmt::Display for RunError {
@@ -228,38 +238,25 @@ impl std::error::Error for RunError {}
 pub struct Places(BTreeMap<(String, String), String>);
 
 impl Places {
-    /// The first `[KIND.NAME]` (or `[KIND.NAME.…]`) table of every
-    /// definition in the spec files.
-    pub fn from_sources(sources: &SourceSet) -> Places {
+    /// Where every audience and activation of the checked project is
+    /// defined: the line of its name in its `[KIND.NAME]` table (the first,
+    /// should a name be defined twice).
+    pub fn of_definitions(syntax: &Syntax, sources: &SourceSet) -> Places {
         let mut places = BTreeMap::new();
-        for (_, file) in sources.iter() {
-            for (i, line) in file.text.lines().enumerate() {
-                let Some(header) = line.trim_start().strip_prefix('[') else {
-                    continue;
-                };
-                if header.starts_with('[') {
-                    continue;
-                }
-                let Some((kind, rest)) = header.split_once('.') else {
-                    continue;
-                };
-                let Some(end) = rest.find([']', '.']) else {
-                    continue;
-                };
-                places
-                    .entry((kind.to_string(), rest[..end].to_string()))
-                    .or_insert_with(|| format!("{}:{}", file.path, i + 1));
-            }
+        let mut add = |kind: &str, name: &Sp<String>| {
+            let file = sources.file(name.span.source);
+            let (line, _) = file.line_col(name.span.start as usize);
+            places
+                .entry((kind.to_string(), name.value.clone()))
+                .or_insert_with(|| format!("{}:{line}", file.path));
+        };
+        for a in &syntax.audiences {
+            add("audience", &a.name);
+        }
+        for a in &syntax.activations {
+            add("activation", &a.name);
         }
         Places(places)
-    }
-
-    /// The places of a project on disk, for callers that hold no compiled
-    /// sources (library users, tests); empty when the project does not load.
-    pub fn load(root: &Path) -> Places {
-        crate::load::load(root)
-            .map(|sources| Places::from_sources(&sources))
-            .unwrap_or_default()
     }
 
     /// `file:line` of `[KIND.NAME]`, when written in the specs.
@@ -274,7 +271,7 @@ mod tests {
     use crate::source::SourceFile;
 
     #[test]
-    fn places_name_the_first_table_of_each_definition() {
+    fn places_name_the_line_of_each_definition() {
         let sources = SourceSet::with_broken_links(
             vec![
                 SourceFile::new(
@@ -283,14 +280,16 @@ mod tests {
                 ),
                 SourceFile::new(
                     "b.toml",
-                    "  [activation.send.map]\nx = \"y\"\n[activation.send]\n[[list]]\n[audience.Bigger]\n",
+                    "[activation.send.map]\nx = \"y\"\n\n[activation.send]\ndestination = \"d\"\n\
+                     \n[audience.Bigger]\nrule = \"true\"\n",
                 ),
             ],
             Vec::new(),
         );
-        let places = Places::from_sources(&sources);
+        let (syntax, _) = crate::syntax::parse(&sources);
+        let places = Places::of_definitions(&syntax, &sources);
         assert_eq!(places.of("audience", "Big").as_deref(), Some("a.toml:4"));
-        assert_eq!(places.of("audience", "Bigger").as_deref(), Some("b.toml:5"));
+        assert_eq!(places.of("audience", "Bigger").as_deref(), Some("b.toml:7"));
         assert_eq!(places.of("activation", "send").as_deref(), Some("b.toml:1"));
         assert_eq!(places.of("audience", "Other"), None);
     }
@@ -315,6 +314,19 @@ mod tests {
         assert_eq!(
             state.diagnostic().to_text(),
             "error[R0107]: activation `a`: its run state cannot be read: denied\n  --> .accord/state/a.json\n"
+        );
+    }
+
+    #[test]
+    fn an_engine_reason_is_its_first_line_or_the_error_of_its_dump() {
+        assert_eq!(
+            first_line("Schema error: no field x\nplan:\n  ..."),
+            "Schema error: no field x"
+        );
+        let regex = "Compute error: Regular expression did not compile: Syntax(\n~~~\nregex parse error:\n    [\n    ^\nerror: unclosed character class\n~~~\n)";
+        assert_eq!(
+            first_line(regex),
+            "Compute error: Regular expression did not compile: Syntax: unclosed character class"
         );
     }
 }

@@ -611,16 +611,15 @@ pub struct Evaluation {
 
 /// Reads, types and unifies every source, then runs the rendered audience
 /// queries: the membership of every audience at `now`. An engine error
-/// names the failing audience by the places of the project at `root`,
-/// which this reads; a caller holding the compiled specs calls
-/// [`evaluate_with`] instead.
+/// names the failing audience without its `file:line`; a caller holding
+/// the compiled specs passes their places to [`evaluate_with`].
 pub fn evaluate(
     plan: &Plan,
     jobs: &Jobs,
     root: &Path,
     now: time::Micros,
 ) -> Result<Evaluation, String> {
-    evaluate_with(plan, jobs, root, now, &Places::load(root)).map_err(|e| e.to_string())
+    evaluate_with(plan, jobs, root, now, &Places::default()).map_err(|e| e.to_string())
 }
 
 /// [`evaluate`], with where the definitions are written.

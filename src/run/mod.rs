@@ -16,13 +16,13 @@
 //! feature): the report is what commands without it (reading the run log)
 //! share. Many modules touch files (`sources` reads the data, `state`,
 //! `deliver`, `lock` and `log` write through `io`, which holds the crash
-//! test hook). The spec files are read only by `Places::load`, for library
-//! callers of `evaluate` that have not compiled them (the CLI passes the
-//! places of what it compiled). The clock enters as `Options::now`, except
+//! test hook). The run never reads the spec files: the CLI passes the plan
+//! and the definitions' places (`Places`) from what it compiled. The clock enters as `Options::now`, except
 //! the wall-clock start the lock file records and the report's durations.
 
 pub mod report;
-// Timestamps are shared with the CEL interpreter: one parser for both.
+// The run's modules and tests name instants as `run::time`: the one parser
+// of the core, re-exported.
 pub use crate::time;
 
 #[cfg(feature = "engine")]
