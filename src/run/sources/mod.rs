@@ -1,0 +1,367 @@
+//! Reading sources: one `[source.*]` (a file, a folder or a glob of CSV,
+//! JSONL or Parquet files) in, one Arrow batch typed by its schema out, with
+//! a report of its bad rows (file and line) and its freshness.
+//!
+//! Typing: every schema field becomes a nullable column of its type
+//! (`string` Utf8, `int` Int64, `double` Float64, `bool` Boolean,
+//! `timestamp` Timestamp(µs) holding UTC, `list<T>` List(T)). A field the files do
+//! not carry is all null, and is recorded as absent so that unification
+//! lets another source provide it. An empty CSV cell is null. In CSV a list
+//! is a JSON array (`["a","b"]`) or `|`-separated values.
+//!
+//! Bad rows (wrong arity, a value of the wrong type, a value outside a
+//! closed domain, a missing or duplicate key, a JSON key written twice) are
+//! never dropped silently: each is counted, and the first ones are reported
+//! as `file:line: reason`.
+//!
+//! What is wrong with a file rather than a row is a coded diagnostic in
+//! [`Loaded::diagnostics`]: a quoted CSV field that swallows the lines after
+//! it (its lines are counted as bad rows), a header that names a column
+//! twice (the file is not read), a column no field declares, an empty file,
+//! a symbolic link that points nowhere or loops. Folder and glob sources
+//! follow symbolic links to files and folders.
+//!
+//! One concern per file: `typing` types values into Arrow columns and
+//! accounts for bad rows; `csv`, `jsonl` and `parquet` decode their
+//! format; `keys` finds keys repeated among Parquet rows. This file drives
+//! them: it resolves the source's files, reads each by its format and
+//! judges the source's freshness.
+
+mod csv;
+mod jsonl;
+mod keys;
+mod parquet;
+mod typing;
+
+use std::path::Path;
+
+use datafusion::arrow::array::Array;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use self::csv::read_csv;
+use self::jsonl::read_jsonl;
+use self::parquet::{check_parquet_rows, read_parquet};
+use self::typing::Builder;
+pub use self::typing::{arrow_schema, arrow_type};
+use super::files;
+use super::report::{RunDiagnostic, SourceReport};
+use super::time::{self, Micros};
+use crate::plan::{SchemaPlan, SourcePlan};
+
+/// How many bad rows a source report lists (all are counted).
+const BAD_ROW_SAMPLES: usize = 10;
+
+/// A source read and typed.
+pub struct Loaded {
+    pub name: String,
+    pub schema: String,
+    pub precedence: i64,
+    /// Schema fields the files carry, in schema order.
+    pub present: Vec<String>,
+    /// Every schema field, in schema (sorted) order; one batch per file
+    /// (Parquet: per row group), not concatenated: the engine scans them
+    /// as they are.
+    pub batches: Vec<RecordBatch>,
+    pub report: SourceReport,
+    /// Problems with the source's files (not single rows), in file order.
+    pub diagnostics: Vec<RunDiagnostic>,
+}
+
+/// Reads one source. `now` is for the freshness check.
+pub fn read(
+    root: &Path,
+    name: &str,
+    source: &SourcePlan,
+    schema: &SchemaPlan,
+    now: Micros,
+) -> Result<Loaded, String> {
+    let (files, link_problems) = files::resolve(root, name, &source.path, source.format.as_str())?;
+    let mut b = Builder::new(&source.schema, schema);
+    b.source = name.to_string();
+    b.diagnostics = link_problems;
+    let mut present = vec![false; b.names.len()];
+    let mut parquet_files = Vec::new();
+    for file in &files {
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(file)
+            .to_string_lossy()
+            .replace('\\', "/");
+        b.report.files.push(shown.clone());
+        let format = files::format_of(file).unwrap_or_else(|| source.format.to_string());
+        match format.as_str() {
+            "csv" => read_csv(file, &shown, &mut b, &mut present)?,
+            "parquet" => {
+                let (decoded, columns) = read_parquet(file, &shown, schema, &mut present)?;
+                for column in columns.iter().filter(|c| !schema.fields.contains_key(*c)) {
+                    b.unknown_column(&shown, &shown, "column", column);
+                }
+                if decoded.iter().all(|d| d.batch.num_rows() == 0) {
+                    b.empty_file(&shown, "holds no rows");
+                }
+                parquet_files.push((shown.clone(), decoded));
+            }
+            _ => read_jsonl(file, &shown, &mut b, &mut present)?,
+        }
+    }
+    // After the text files, so a key they hold and a Parquet row repeats is
+    // reported on the Parquet row.
+    let mut parquet_batches = Vec::new();
+    for (shown, decoded) in parquet_files {
+        parquet_batches.push(check_parquet_rows(&mut b, &shown, decoded)?);
+    }
+    let arrow = arrow_schema(schema);
+    let (columns, mut report, mut newest, diagnostics) = b.finish();
+    let mut batches = Vec::new();
+    if columns.first().map(|c| c.len()).unwrap_or(0) > 0 || parquet_batches.is_empty() {
+        batches.push(RecordBatch::try_new(arrow.clone(), columns).map_err(|e| e.to_string())?);
+    }
+    for batch in parquet_batches.into_iter().flatten() {
+        report.rows += batch.num_rows() as u64;
+        newest = newest.max(newest_in(&batch, schema));
+        batches.push(batch);
+    }
+    report.newest = newest.map(time::format_timestamp);
+    report.freshness = match (
+        source.max_age.as_deref().and_then(time::parse_duration),
+        newest,
+    ) {
+        (Some(max), Some(n)) if now - n > max => "stale".into(),
+        (Some(_), Some(_)) => "fresh".into(),
+        _ => "unknown".into(),
+    };
+    Ok(Loaded {
+        name: name.to_string(),
+        schema: source.schema.clone(),
+        precedence: source.precedence,
+        present: schema
+            .fields
+            .keys()
+            .zip(&present)
+            .filter(|(_, p)| **p)
+            .map(|(n, _)| n.clone())
+            .collect(),
+        batches,
+        report,
+        diagnostics,
+    })
+}
+
+fn open(file: &Path) -> Result<std::fs::File, String> {
+    std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+fn newest_in(batch: &RecordBatch, schema: &SchemaPlan) -> Option<Micros> {
+    use datafusion::arrow::array::TimestampMicrosecondArray;
+    let mut newest: Option<Micros> = None;
+    for (name, field) in &schema.fields {
+        let wanted = match &schema.timestamp {
+            Some(t) => t == name,
+            None => field.ty == "timestamp",
+        };
+        if !wanted {
+            continue;
+        }
+        if let Some(col) = batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            && let Some(max) = datafusion::arrow::compute::max(col)
+        {
+            newest = Some(newest.map_or(max, |n| n.max(max)));
+        }
+    }
+    newest
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::plan::FieldPlan;
+
+    // The schemas, sources and scratch folders below are `pub(super)`: the
+    // format modules' tests read through `read` with them too.
+
+    pub(super) fn field(ty: &str, values: Option<Vec<String>>) -> FieldPlan {
+        FieldPlan {
+            ty: ty.into(),
+            values,
+            identity: None,
+            labels: vec![],
+        }
+    }
+
+    /// A schema keyed by `id`.
+    pub(super) fn schema_of(
+        class: &str,
+        timestamp: Option<&str>,
+        fields: Vec<(&str, FieldPlan)>,
+    ) -> SchemaPlan {
+        SchemaPlan {
+            class: crate::plan::SchemaClass::parse(class).expect("a schema class"),
+            key: Some("id".into()),
+            timestamp: timestamp.map(String::from),
+            fields: fields
+                .into_iter()
+                .map(|(n, f)| (n.to_string(), f))
+                .collect(),
+            links: BTreeMap::new(),
+            fingerprint: String::new(),
+        }
+    }
+
+    /// The source of `t.parquet` in the project folder.
+    pub(super) fn parquet_source(max_age: Option<&str>) -> SourcePlan {
+        SourcePlan {
+            schema: "t".into(),
+            path: "t.parquet".into(),
+            format: crate::plan::SourceFormat::Parquet,
+            max_age: max_age.map(String::from),
+            precedence: 0,
+            fingerprint: String::new(),
+        }
+    }
+
+    /// A folder for one test, removed when dropped.
+    pub(super) struct Scratch(pub(super) std::path::PathBuf);
+
+    impl Scratch {
+        pub(super) fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("accord-sources-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            Scratch(dir)
+        }
+
+        pub(super) fn write(&self, path: &str, text: &str) {
+            let path = self.0.join(path);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A source of `path` (a file, folder or glob) of `format`.
+    pub(super) fn text_source(path: &str, format: &str) -> SourcePlan {
+        SourcePlan {
+            path: path.into(),
+            format: crate::plan::SourceFormat::parse(format).expect("a source format"),
+            ..parquet_source(None)
+        }
+    }
+
+    /// The account schema of the text tests: `id`, `name`, `employees`.
+    pub(super) fn accounts() -> SchemaPlan {
+        schema_of(
+            "account",
+            None,
+            vec![
+                ("id", field("string", None)),
+                ("name", field("string", None)),
+                ("employees", field("int", None)),
+            ],
+        )
+    }
+
+    pub(super) fn codes_of(loaded: &Loaded) -> Vec<(&str, Option<&str>)> {
+        loaded
+            .diagnostics
+            .iter()
+            .map(|d| (d.code.as_str(), d.location.as_deref()))
+            .collect()
+    }
+
+    /// Links to files and folders are followed; one that points nowhere
+    /// (R0002) or back to a folder that holds it (R0003) is named.
+    #[test]
+    fn folder_sources_follow_links_and_name_the_broken_ones() {
+        let dir = Scratch::new("links");
+        let header = "id,name,employees\n";
+        dir.write("data/a.csv", &format!("{header}a1,Acme,5\n"));
+        dir.write("elsewhere/b.csv", &format!("{header}a2,Globex,7\n"));
+        dir.write("elsewhere/more/c.csv", &format!("{header}a3,Initech,9\n"));
+        std::os::unix::fs::symlink("../elsewhere/b.csv", dir.0.join("data/b.csv")).expect("link");
+        std::os::unix::fs::symlink("../elsewhere/more", dir.0.join("data/more")).expect("link");
+        let source = text_source("data", "csv");
+        let loaded = read(&dir.0, "t", &source, &accounts(), 0).expect("reads");
+        assert_eq!(loaded.report.rows, 3, "{:?}", loaded.report.files);
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+
+        std::os::unix::fs::symlink("../gone.csv", dir.0.join("data/gone.csv")).expect("link");
+        std::os::unix::fs::symlink(".", dir.0.join("data/again")).expect("link");
+        // An editor's lock file is a hidden dangling link: skipped.
+        std::os::unix::fs::symlink("nobody@host", dir.0.join("data/.#a.csv")).expect("link");
+        let loaded = read(&dir.0, "t", &source, &accounts(), 0).expect("reads");
+        assert_eq!(
+            codes_of(&loaded),
+            vec![
+                ("R0003", Some("data/again")),
+                ("R0002", Some("data/gone.csv"))
+            ]
+        );
+        assert_eq!(loaded.report.rows, 3);
+    }
+
+    /// File-level problems: a header naming a column twice (the file is
+    /// not read), columns and keys no field declares (with a suggestion),
+    /// a key written twice in a JSON line (a bad row), empty files.
+    #[test]
+    fn file_problems_are_coded() {
+        let dir = Scratch::new("files");
+        dir.write("twice/t.csv", "id,name,name\na1,Acme,Acme Corp\n");
+        let loaded =
+            read(&dir.0, "t", &text_source("twice", "csv"), &accounts(), 0).expect("reads");
+        assert_eq!(codes_of(&loaded), vec![("R0008", Some("twice/t.csv:1"))]);
+        assert_eq!(loaded.report.rows, 0);
+
+        dir.write("typo/t.csv", "id,name,employes\na1,Acme,5\n");
+        let loaded = read(&dir.0, "t", &text_source("typo", "csv"), &accounts(), 0).expect("reads");
+        assert_eq!(codes_of(&loaded), vec![("R0005", Some("typo/t.csv:1"))]);
+        assert!(
+            loaded.diagnostics[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("did you mean `employees`?"),
+            "{:?}",
+            loaded.diagnostics
+        );
+        assert_eq!(loaded.present, vec!["id", "name"]);
+
+        dir.write(
+            "json/t.jsonl",
+            "{\"id\": \"a1\", \"name\": \"Acme\", \"name\": \"Other\"}\n{\"id\": \"a2\", \"region\": \"EMEA\"}\n",
+        );
+        let loaded =
+            read(&dir.0, "t", &text_source("json", "jsonl"), &accounts(), 0).expect("reads");
+        assert_eq!(
+            codes_of(&loaded),
+            vec![
+                ("R0005", Some("json/t.jsonl:2")),
+                ("R0009", Some("json/t.jsonl:1"))
+            ]
+        );
+        assert_eq!((loaded.report.rows, loaded.report.bad_rows), (1, 1));
+
+        dir.write("empty/a.csv", "");
+        dir.write("empty/b.csv", "id,name,employees\n");
+        dir.write("empty/c.jsonl", "\n\n");
+        let loaded =
+            read(&dir.0, "t", &text_source("empty/*", "csv"), &accounts(), 0).expect("reads");
+        assert_eq!(
+            codes_of(&loaded),
+            vec![
+                ("R0007", Some("empty/a.csv")),
+                ("R0007", Some("empty/b.csv")),
+                ("R0007", Some("empty/c.jsonl"))
+            ]
+        );
+    }
+}

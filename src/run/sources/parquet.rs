@@ -1,0 +1,409 @@
+//! Decoding Parquet: one file in, its row groups decoded on every core and
+//! cast to the schema's Arrow types out (`Decoded`, with the values that
+//! did not type); then the checks text rows get (untyped values, closed
+//! domains, missing and duplicate keys) leave the bad rows out of the
+//! batches and count them in the source's `Builder`.
+
+use std::path::Path;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, new_null_array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
+
+use super::keys::repeated_keys;
+use super::open;
+use super::typing::{Builder, a_type, arrow_schema, outside_domain};
+use crate::plan::{FieldPlan, SchemaPlan};
+
+/// Batches of one Parquet file, typed, with the rows that did not type.
+pub(super) struct Decoded {
+    /// The row number (1-based, in the file) of the batch's first row.
+    first_row: usize,
+    pub(super) batch: RecordBatch,
+    /// (row in batch, reason): a value that does not convert to its field's
+    /// type (a plain cast would make it null) or is outside a closed domain.
+    bad: Vec<(usize, String)>,
+}
+
+/// Reads a Parquet file and casts its columns to the schema's types. Row
+/// groups are decoded on every core (each thread its own reader over a
+/// contiguous run of row groups), and come back in file order.
+pub(super) fn read_parquet(
+    file: &Path,
+    shown: &str,
+    schema: &SchemaPlan,
+    present: &mut [bool],
+) -> Result<(Vec<Decoded>, Vec<String>), String> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open(file)?).map_err(|e| err(&e))?;
+    let file_schema = builder.schema().clone();
+    let columns: Vec<String> = file_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let group_rows: Vec<usize> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as usize)
+        .collect();
+    let groups = group_rows.len();
+    let target = arrow_schema(schema);
+    for (i, field) in target.fields().iter().enumerate() {
+        present[i] |= file_schema.field_with_name(field.name()).is_ok();
+    }
+    let threads = crate::run::engine::cores().clamp(1, groups.max(1));
+    let per_thread = groups.div_ceil(threads).max(1);
+    let runs: Vec<Vec<usize>> = (0..groups)
+        .step_by(per_thread)
+        .map(|start| (start..groups.min(start + per_thread)).collect())
+        .collect();
+    let decode = |row_groups: Vec<usize>| -> Result<Vec<Decoded>, String> {
+        let mut next_row = 1 + group_rows[..row_groups.first().copied().unwrap_or(0)]
+            .iter()
+            .sum::<usize>();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
+            .map_err(|e| err(&e))?
+            .with_row_groups(row_groups)
+            .with_batch_size(65_536)
+            .build()
+            .map_err(|e| err(&e))?;
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| err(&e))?;
+            let mut columns = Vec::new();
+            let mut bad = Vec::new();
+            for (field, (name, plan)) in target.fields().iter().zip(&schema.fields) {
+                let Some(col) = batch.column_by_name(field.name()) else {
+                    columns.push(new_null_array(field.data_type(), batch.num_rows()));
+                    continue;
+                };
+                // A zoned timestamp becomes its UTC wall time.
+                let typed = cast(col, field.data_type())
+                    .map_err(|e| err(&format!("`{}`: {e}", field.name())))?;
+                bad.extend(untyped_rows(col, &typed, name, plan));
+                columns.push(typed);
+            }
+            let rows = batch.num_rows();
+            out.push(Decoded {
+                first_row: next_row,
+                batch: RecordBatch::try_new(target.clone(), columns).map_err(|e| err(&e))?,
+                bad,
+            });
+            next_row += rows;
+        }
+        Ok(out)
+    };
+    if runs.len() <= 1 {
+        return Ok((
+            decode(runs.into_iter().next().unwrap_or_default())?,
+            columns,
+        ));
+    }
+    let results: Vec<Result<Vec<Decoded>, String>> = runs.into_par_iter().map(decode).collect();
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok((out, columns))
+}
+
+/// The rows of one column that did not type: a value the cast turned into
+/// null, or a string outside the field's closed domain.
+fn untyped_rows(
+    raw: &ArrayRef,
+    typed: &ArrayRef,
+    name: &str,
+    field: &FieldPlan,
+) -> Vec<(usize, String)> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let mut bad = Vec::new();
+    if typed.null_count() > raw.null_count() {
+        for i in 0..raw.len() {
+            if raw.is_valid(i) && typed.is_null(i) {
+                let shown = array_value_to_string(raw, i).unwrap_or_default();
+                bad.push((
+                    i,
+                    format!("`{name}`: `{shown}` is not {}", a_type(&field.ty)),
+                ));
+            }
+        }
+    }
+    if let (Some(values), DataType::Utf8) = (&field.values, typed.data_type()) {
+        let strings = typed.as_string::<i32>();
+        for i in 0..strings.len() {
+            if strings.is_valid(i) && !values.iter().any(|v| v == strings.value(i)) {
+                bad.push((i, outside_domain(strings.value(i), name, values)));
+            }
+        }
+    }
+    bad
+}
+
+/// The checks of text rows, for a Parquet file's decoded batches in file
+/// order: untyped values (found while decoding) and a missing or duplicate
+/// key. Bad rows are counted and sampled (`file:row N: reason`) and left
+/// out of the batches returned.
+pub(super) fn check_parquet_rows(
+    b: &mut Builder,
+    shown: &str,
+    decoded: Vec<Decoded>,
+) -> Result<Vec<RecordBatch>, String> {
+    let mut bad_rows: Vec<std::collections::BTreeMap<usize, String>> = decoded
+        .iter()
+        .map(|d| {
+            let mut rows = std::collections::BTreeMap::new();
+            for (i, reason) in &d.bad {
+                rows.entry(*i).or_insert_with(|| reason.clone());
+            }
+            rows
+        })
+        .collect();
+    if let Some(k) = b.key {
+        let key_name = b.names[k].clone();
+        let text = |col: &ArrayRef, i: usize| {
+            datafusion::arrow::util::display::array_value_to_string(col, i).unwrap_or_default()
+        };
+        // Missing keys, and keys the source's text files already hold.
+        for (d, bad) in decoded.iter().zip(bad_rows.iter_mut()) {
+            let col = d.batch.column(k);
+            if col.null_count() == 0 && b.keys.is_empty() {
+                continue;
+            }
+            for i in 0..col.len() {
+                if bad.contains_key(&i) {
+                    continue;
+                }
+                if col.is_null(i) {
+                    bad.insert(i, format!("missing key `{key_name}`"));
+                } else if b.keys.contains(&text(col, i)) {
+                    bad.insert(i, format!("duplicate key `{}`", text(col, i)));
+                }
+            }
+        }
+        // Keys repeated within the Parquet rows: the first stays.
+        for (batch, i) in repeated_keys(&decoded, &bad_rows, k) {
+            let key = text(decoded[batch].batch.column(k), i);
+            bad_rows[batch].insert(i, format!("duplicate key `{key}`"));
+        }
+    }
+    let mut out = Vec::new();
+    for (d, bad) in decoded.into_iter().zip(bad_rows) {
+        if bad.is_empty() {
+            out.push(d.batch);
+            continue;
+        }
+        for (i, reason) in &bad {
+            b.bad(&format!("{shown}:row {}", d.first_row + i), reason.clone());
+        }
+        let keep: datafusion::arrow::array::BooleanArray = (0..d.batch.num_rows())
+            .map(|i| Some(!bad.contains_key(&i)))
+            .collect();
+        out.push(
+            datafusion::arrow::compute::filter_record_batch(&d.batch, &keep)
+                .map_err(|e| format!("{shown}: {e}"))?,
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::{Field, TimeUnit};
+    use datafusion::parquet::file::properties::WriterProperties;
+
+    use super::super::read;
+    use super::super::tests::{field, parquet_source, schema_of};
+    use super::*;
+
+    fn write_parquet(dir: &Path, batch: &RecordBatch, props: Option<WriterProperties>) {
+        let file = std::fs::File::create(dir.join("t.parquet")).expect("create");
+        let mut writer =
+            datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), props)
+                .expect("writer");
+        writer.write(batch).expect("write");
+        writer.close().expect("close");
+    }
+
+    /// A Parquet file of several row groups (decoded on several threads)
+    /// comes back whole, in file order, typed by the schema: an int32
+    /// column widened, a zoned timestamp kept as UTC, a schema field the
+    /// file lacks as nulls, a column the schema lacks ignored.
+    #[test]
+    fn reads_parquet_row_groups_in_order() {
+        use datafusion::arrow::array::{
+            AsArray, Int32Array, StringArray, TimestampMicrosecondArray,
+        };
+
+        let dir = std::env::temp_dir().join(format!("accord-parquet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let rows = 10_000;
+        let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("n", DataType::Int32, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("extra", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            file_schema.clone(),
+            vec![
+                Arc::new(StringArray::from(
+                    (0..rows).map(|i| format!("K{i:05}")).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int32Array::from((0..rows as i32).collect::<Vec<_>>())),
+                Arc::new(
+                    TimestampMicrosecondArray::from(
+                        (0..rows as i64).map(|i| i * 1_000_000).collect::<Vec<_>>(),
+                    )
+                    .with_timezone("UTC"),
+                ),
+                Arc::new(StringArray::from(vec!["x"; rows])),
+            ],
+        )
+        .expect("batch");
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1_000))
+            .build();
+        write_parquet(&dir, &batch, Some(props));
+        let schema = schema_of(
+            "event",
+            Some("at"),
+            vec![
+                ("id", field("string", None)),
+                ("n", field("int", None)),
+                ("at", field("timestamp", None)),
+                ("missing", field("string", None)),
+            ],
+        );
+        let source = parquet_source(Some("1d"));
+        let now = 20_000 * 1_000_000;
+        let groups =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(dir.join("t.parquet")).expect("open"),
+            )
+            .expect("metadata")
+            .metadata()
+            .num_row_groups();
+        assert_eq!(groups, 10, "the test needs several row groups");
+        let loaded = read(&dir, "t", &source, &schema, now).expect("reads");
+        let _ = std::fs::remove_dir_all(&dir);
+
+        assert_eq!(loaded.report.rows, rows as u64);
+        assert_eq!(loaded.present, vec!["at", "id", "n"]);
+        assert_eq!(loaded.report.freshness, "fresh");
+        let all =
+            datafusion::arrow::compute::concat_batches(&arrow_schema(&schema), &loaded.batches)
+                .expect("one schema");
+        let ids = all.column_by_name("id").expect("id").as_string::<i32>();
+        let ns = all
+            .column_by_name("n")
+            .expect("n")
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        for i in 0..rows {
+            assert_eq!(ids.value(i), format!("K{i:05}"));
+            assert_eq!(ns.value(i), i as i64);
+        }
+        assert_eq!(
+            all.column_by_name("missing").expect("missing").null_count(),
+            rows
+        );
+    }
+
+    /// Parquet rows get the checks text rows get: a value that does not
+    /// convert, a value outside a closed domain, a missing or duplicate key
+    /// are counted, sampled with their row number and left out.
+    #[test]
+    fn parquet_rows_that_do_not_type_are_reported_and_left_out() {
+        use datafusion::arrow::array::StringArray;
+
+        let dir = std::env::temp_dir().join(format!("accord-parquet-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let text = |v: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+        let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("n", DataType::Utf8, true),
+            Field::new("tier", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            file_schema.clone(),
+            vec![
+                text(vec![
+                    Some("a"),
+                    Some("b"),
+                    Some("c"),
+                    Some("a"),
+                    None,
+                    Some("d"),
+                ]),
+                text(vec![
+                    Some("1"),
+                    Some("twelve"),
+                    Some("3"),
+                    Some("4"),
+                    Some("5"),
+                    None,
+                ]),
+                text(vec![
+                    Some("gold"),
+                    Some("gold"),
+                    Some("platinum"),
+                    Some("gold"),
+                    Some("gold"),
+                    None,
+                ]),
+            ],
+        )
+        .expect("batch");
+        write_parquet(&dir, &batch, None);
+        let schema = schema_of(
+            "account",
+            None,
+            vec![
+                ("id", field("string", None)),
+                ("n", field("int", None)),
+                (
+                    "tier",
+                    field("string", Some(vec!["gold".into(), "silver".into()])),
+                ),
+            ],
+        );
+        let source = parquet_source(None);
+        let loaded = read(&dir, "t", &source, &schema, 0).expect("reads");
+        let _ = std::fs::remove_dir_all(&dir);
+
+        assert_eq!(
+            loaded.report.bad_rows, 4,
+            "{:?}",
+            loaded.report.bad_row_samples
+        );
+        assert_eq!(
+            loaded.report.bad_row_samples,
+            vec![
+                "t.parquet:row 2: `n`: `twelve` is not an int",
+                "t.parquet:row 3: `platinum` is not one of the values of `tier` (gold, silver)",
+                "t.parquet:row 4: duplicate key `a`",
+                "t.parquet:row 5: missing key `id`",
+            ]
+        );
+        assert_eq!(loaded.report.rows, 2);
+        let ids: Vec<&str> = loaded
+            .batches
+            .iter()
+            .flat_map(|b| {
+                let col = b.column_by_name("id").expect("id").as_string::<i32>();
+                (0..col.len()).map(|i| col.value(i)).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(ids, vec!["a", "d"]);
+    }
+}
