@@ -290,7 +290,8 @@ mod tests {
         let places = Places::of_definitions(&syntax, &sources);
         assert_eq!(places.of("audience", "Big").as_deref(), Some("a.toml:4"));
         assert_eq!(places.of("audience", "Bigger").as_deref(), Some("b.toml:7"));
-        assert_eq!(places.of("activation", "send").as_deref(), Some("b.toml:1"));
+        // The activation's own table, not the sub-table written before it.
+        assert_eq!(places.of("activation", "send").as_deref(), Some("b.toml:4"));
         assert_eq!(places.of("audience", "Other"), None);
     }
 
