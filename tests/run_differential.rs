@@ -524,9 +524,14 @@ fn an_engine_error_names_the_audience_and_its_file_and_line() {
         r#"((1 / (r."employees" - r."employees")) >= 1000)"#,
     );
     let now = accord::run::time::parse_timestamp(NOW).expect("now");
-    let error = match accord::run::evaluate(&plan, &jobs, &root, now) {
+    // The places of the definitions, as the CLI passes them from what it
+    // compiled.
+    let compiled = accord::compile::check(&root, &plans::options("dev")).expect("specs load");
+    let model = compiled.model.as_ref().expect("specs resolve");
+    let places = accord::run::Places::of_definitions(&model.syntax, &compiled.sources);
+    let error = match accord::run::evaluate_with(&plan, &jobs, &root, now, &places) {
         Ok(_) => panic!("the doctored job must fail"),
-        Err(e) => e,
+        Err(e) => e.to_string(),
     };
     assert!(
         error.starts_with(&format!(

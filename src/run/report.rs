@@ -4,82 +4,57 @@
 //! rendered as text for the CLI to print.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::closed_set::closed_set;
 use crate::diag::{Code, Severity};
 use crate::exit::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
 use crate::time;
 
-/// Whether a run got through its activations.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Every activation ended in a status of its own (which may be `failed`).
-    #[default]
-    Completed,
-    /// The run stopped before its activations finished: the error is in
-    /// `diagnostics` (R0107 unless it has a code of its own).
-    Failed,
+closed_set! {
+    /// Whether a run got through its activations.
+    #[derive(Default)]
+    pub enum RunStatus {
+        /// Every activation ended in a status of its own (which may be `failed`).
+        #[default]
+        Completed = "completed",
+        /// The run stopped before its activations finished: the error is in
+        /// `diagnostics` (R0107 unless it has a code of its own).
+        Failed = "failed",
+    }
 }
 
-/// How one activation ended one run: exactly one of these, an enum here and
-/// its `snake_case` name in the report and the run log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActivationStatus {
-    /// The changes (or the full file) reached the destination; state committed.
-    Delivered,
-    /// Nothing changed since the last delivery: nothing sent.
-    Unchanged,
-    /// Its schedule does not call for a delivery at this run's time.
-    NotDue,
-    /// The removal guard (`max_removed_ratio`, R0103) held the delivery.
-    Held,
-    /// A policy or freshness rule blocks it where enforcement is `block`.
-    Blocked,
-    /// A dry run: what would be delivered, without delivering.
-    DryRun,
-    /// A `--preview` run: evaluated and counted, nothing delivered.
-    Preview,
-    /// Nothing this runner can deliver to; a warning says why.
-    Skipped,
-    /// A problem of this activation stopped its delivery (the diagnostics
-    /// say which); nothing was sent or removed. The default, so that an
-    /// activation never reads as a success before it has been judged.
-    #[default]
-    Failed,
+closed_set! {
+    /// How one activation ended one run: exactly one of these, an enum here
+    /// and its name in the report and the run log.
+    #[derive(Default)]
+    pub enum ActivationStatus {
+        /// The changes (or the full file) reached the destination; state committed.
+        Delivered = "delivered",
+        /// Nothing changed since the last delivery: nothing sent.
+        Unchanged = "unchanged",
+        /// Its schedule does not call for a delivery at this run's time.
+        NotDue = "not_due",
+        /// The removal guard (`max_removed_ratio`, R0103) held the delivery.
+        Held = "held",
+        /// A policy or freshness rule blocks it where enforcement is `block`.
+        Blocked = "blocked",
+        /// A dry run: what would be delivered, without delivering.
+        DryRun = "dry_run",
+        /// A `--preview` run: evaluated and counted, nothing delivered.
+        Preview = "preview",
+        /// Nothing this runner can deliver to; a warning says why.
+        Skipped = "skipped",
+        /// A problem of this activation stopped its delivery (the diagnostics
+        /// say which); nothing was sent or removed. The default, so that an
+        /// activation never reads as a success before it has been judged.
+        #[default]
+        Failed = "failed",
+    }
 }
 
 impl ActivationStatus {
-    pub const ALL: [ActivationStatus; 9] = [
-        ActivationStatus::Delivered,
-        ActivationStatus::Unchanged,
-        ActivationStatus::NotDue,
-        ActivationStatus::Held,
-        ActivationStatus::Blocked,
-        ActivationStatus::DryRun,
-        ActivationStatus::Preview,
-        ActivationStatus::Skipped,
-        ActivationStatus::Failed,
-    ];
-
-    /// The name in the report and the run log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActivationStatus::Delivered => "delivered",
-            ActivationStatus::Unchanged => "unchanged",
-            ActivationStatus::NotDue => "not_due",
-            ActivationStatus::Held => "held",
-            ActivationStatus::Blocked => "blocked",
-            ActivationStatus::DryRun => "dry_run",
-            ActivationStatus::Preview => "preview",
-            ActivationStatus::Skipped => "skipped",
-            ActivationStatus::Failed => "failed",
-        }
-    }
-
     /// Whether the activation ending so makes the run exit 1: its delivery
     /// did not happen for a reason a person must look at.
     pub fn is_failure(self) -> bool {
@@ -87,12 +62,6 @@ impl ActivationStatus {
             self,
             ActivationStatus::Failed | ActivationStatus::Held | ActivationStatus::Blocked
         )
-    }
-}
-
-impl fmt::Display for ActivationStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -449,7 +418,7 @@ mod tests {
     fn each_status_has_its_exit_code() {
         use crate::exit::{EXIT_ERRORS, EXIT_OK};
         use ActivationStatus::*;
-        for status in ActivationStatus::ALL {
+        for &status in ActivationStatus::ALL {
             let expected = match status {
                 Delivered | Unchanged | NotDue | DryRun | Preview | Skipped => EXIT_OK,
                 Failed | Held | Blocked => EXIT_ERRORS,
@@ -488,7 +457,7 @@ mod tests {
 
     #[test]
     fn statuses_keep_their_names_in_the_report() {
-        for status in ActivationStatus::ALL {
+        for &status in ActivationStatus::ALL {
             let json = serde_json::to_string(&status).expect("serialises");
             assert_eq!(json, format!("\"{}\"", status.as_str()));
             let back: ActivationStatus = serde_json::from_str(&json).expect("reads back");
