@@ -21,7 +21,8 @@ use std::time::Instant;
 mod rng;
 
 use accord::compile::{self, Options};
-use accord::run::{self, time};
+use accord::run;
+use accord::time;
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;

@@ -36,7 +36,7 @@ type Both = (
 );
 
 fn both(plan: &Plan, root: &Path) -> Both {
-    let now = accord::run::time::parse_timestamp(NOW).expect("now");
+    let now = accord::time::parse_timestamp(NOW).expect("now");
     let (jobs, problems) = render::render(
         plan,
         &render::Options {
@@ -106,7 +106,7 @@ const WORDS: &[&str] = &[
 /// Random rows for every schema of the plan, written as one JSONL file per
 /// schema; the plan's sources are replaced by them.
 fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path, words: &[&str]) {
-    let now = accord::run::time::parse_timestamp(NOW).expect("now");
+    let now = accord::time::parse_timestamp(NOW).expect("now");
     let sizes: BTreeMap<&str, usize> = [("account", 40), ("person", 120)].into_iter().collect();
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut domains = Vec::new();
@@ -166,7 +166,7 @@ fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path, words: &[&str]) {
                         ("bool", _, _) => serde_json::json!(rng.chance(50)),
                         ("timestamp", _, _) => {
                             let t = now - (rng.below(120 * 86_400) as i64) * 1_000_000;
-                            serde_json::json!(accord::run::time::format_timestamp(t))
+                            serde_json::json!(accord::time::format_timestamp(t))
                         }
                         ("list<string>", _, _) => serde_json::json!(
                             (0..rng.below(3))
@@ -523,7 +523,7 @@ fn an_engine_error_names_the_audience_and_its_file_and_line() {
         condition,
         r#"((1 / (r."employees" - r."employees")) >= 1000)"#,
     );
-    let now = accord::run::time::parse_timestamp(NOW).expect("now");
+    let now = accord::time::parse_timestamp(NOW).expect("now");
     // The places of the definitions, as the CLI passes them from what it
     // compiled.
     let compiled = accord::compile::check(&root, &plans::options("dev")).expect("specs load");

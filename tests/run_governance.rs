@@ -33,7 +33,7 @@ fn project_with_policy(dir: &Path, enforcement: &str) {
 /// if its environment blocked: the run must stop what the verdicts stop,
 /// however the plan reached it.
 fn run_as_blocking(dir: &Path) -> accord::run::RunReport {
-    let now = accord::run::time::parse_timestamp("2026-11-28T12:00:00Z").expect("a time");
+    let now = accord::time::parse_timestamp("2026-11-28T12:00:00Z").expect("a time");
     let compiled = accord::compile::check(
         dir,
         &accord::compile::Options {

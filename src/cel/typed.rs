@@ -13,7 +13,7 @@
 use cel::common::ast::{ComprehensionExpr, Expr, IdedExpr, LiteralValue};
 
 use super::check::{Macro, recognise};
-use super::env::{CelEnv, Scope};
+use super::env::CelEnv;
 use super::types::Type;
 
 /// A node and its type.
@@ -108,10 +108,11 @@ pub enum Node {
 pub type Built = Result<Typed, String>;
 
 /// Parses, checks and types `text` with the one checker: the tree of an
-/// expression without errors, else the first error. A convenience for
-/// tests and tools that start from text; the compiler keeps the tree the
-/// checker built when it checked the spec.
-pub fn build(text: &str, env: &CelEnv, scope: &Scope) -> Result<Typed, String> {
+/// expression without errors, else the first error. For the unit tests
+/// that start from text; the compiler keeps the tree the checker built
+/// when it checked the spec.
+#[cfg(test)]
+pub fn build(text: &str, env: &CelEnv, scope: &super::env::Scope) -> Result<Typed, String> {
     super::check::checked_tree(text, env, scope).map(|t| t.as_ref().clone())
 }
 

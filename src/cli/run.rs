@@ -82,7 +82,7 @@ struct Prepared {
 #[cfg(feature = "engine")]
 fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Result<Prepared, u8> {
     use crate::compile::{self, Options};
-    use crate::run::time;
+    use crate::time;
 
     let now = match now {
         Some(text) => time::check_timestamp(text).map_err(|why| {

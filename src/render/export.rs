@@ -114,7 +114,7 @@ fn lower_expressions(
                      rule: Normalise|
      -> Option<String> {
         let result = model.tree(&site, expr, person_rows).and_then(|t| {
-            let t = normalise::prepare(t.as_ref().clone(), rule);
+            let t = normalise::prepare(t, rule);
             if boolean {
                 lw.boolean(&t, &scope)
             } else {

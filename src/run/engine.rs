@@ -15,7 +15,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde_json::Value;
 
-use super::time;
+use crate::time;
 
 /// Rows per batch in registered tables: DataFusion's default batch size.
 const BATCH_ROWS: usize = 8192;

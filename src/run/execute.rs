@@ -19,7 +19,7 @@ use super::report::{
     SourceReport,
 };
 use super::state::{self, Membership, Pending, Store};
-use super::{Options, lock, log, sources, time, unify};
+use super::{Options, lock, log, sources, unify};
 use crate::diag::codes;
 use crate::plan::{
     ActivationPlan, Enforcement, Entity, EnvEnforcement, ExportMode, Plan, PolicyVerdict,
@@ -28,6 +28,7 @@ use crate::plan::{
 use crate::render::Jobs;
 use crate::render::dialect::NOW_PLACEHOLDER;
 use crate::semantics::audience_column;
+use crate::time;
 
 /// The dialect of the embedded engine's jobs.
 const DIALECT: &str = "datafusion";

@@ -18,12 +18,12 @@ use serde_json::Value as Json;
 
 use super::engine::{self, Engine, ident, literal};
 use super::execute::evaluate_with;
-use super::time;
 use crate::cel::typed::{ArithOp, CmpOp, CompKind, Node, Typed};
 use crate::plan::{AudienceDefinition, Entity, LinkFallback, Plan};
 use crate::render::Jobs;
 use crate::semantics::Model;
 use crate::semantics::eval::{self, EvalCtx, Record, Value};
+use crate::time;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Explanation {

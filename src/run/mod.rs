@@ -21,9 +21,6 @@
 //! the wall-clock start the lock file records and the report's durations.
 
 pub mod report;
-// The run's modules and tests name instants as `run::time`: the one parser
-// of the core, re-exported.
-pub use crate::time;
 
 #[cfg(feature = "engine")]
 pub mod deliver;
@@ -61,7 +58,7 @@ pub use report::{ActivationStatus, RunReport, RunStatus};
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// The evaluation time (`now` in rules, freshness, run ids).
-    pub now: time::Micros,
+    pub now: crate::time::Micros,
     /// Evaluate and report, deliver nothing, change no state.
     pub preview: bool,
     /// Write file deliveries under this folder instead of each destination's

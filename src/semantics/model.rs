@@ -49,11 +49,8 @@ impl<'a> Model<'a> {
 
     /// The typed tree of an expression of the plan given by its text only
     /// (callers that walk the plan by text): in the account or person scope.
-    pub fn typed(&self, expr: &str, person: bool) -> Result<Typed, String> {
-        self.plan
-            .typed
-            .of_text(expr, person)
-            .map(|t| t.as_ref().clone())
+    pub fn typed(&self, expr: &str, person: bool) -> Result<Arc<Typed>, String> {
+        self.plan.typed.of_text(expr, person)
     }
 }
 

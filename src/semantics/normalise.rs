@@ -10,6 +10,8 @@
 //! sent or hashed; a column that is not an identity of the destination is
 //! sent as mapped.
 
+use std::sync::Arc;
+
 use super::eval::Value;
 use crate::catalog::{self, Normalise};
 use crate::cel::typed::{Node, Typed};
@@ -25,9 +27,10 @@ pub fn rule(destination_type: &str, column: &str) -> Normalise {
 
 /// The mapping prepared for its rule: under the gmail rule, `hash_email`
 /// hashes the gmail-normalised address.
-pub fn prepare(mut tree: Typed, rule: Normalise) -> Typed {
+/// The checked tree is shared: only a tree that changes is copied.
+pub fn prepare(mut tree: Arc<Typed>, rule: Normalise) -> Arc<Typed> {
     if rule == Normalise::EmailGmail {
-        rename(&mut tree, "hash_email", "hash_email_gmail");
+        rename(Arc::make_mut(&mut tree), "hash_email", "hash_email_gmail");
     }
     tree
 }

@@ -45,8 +45,8 @@ use self::typing::Builder;
 pub use self::typing::{arrow_schema, arrow_type};
 use super::files;
 use super::report::{RunDiagnostic, SourceReport};
-use super::time::{self, Micros};
 use crate::plan::{SchemaPlan, SourcePlan};
+use crate::time::{self, Micros};
 
 /// How many bad rows a source report lists (all are counted).
 const BAD_ROW_SAMPLES: usize = 10;

@@ -19,7 +19,7 @@ use super::BAD_ROW_SAMPLES;
 use crate::diag::{codes, did_you_mean};
 use crate::plan::{FieldPlan, SchemaPlan};
 use crate::run::report::{RunDiagnostic, SourceReport};
-use crate::run::time::{self, Micros};
+use crate::time::{self, Micros};
 
 pub fn arrow_type(ty: &str) -> DataType {
     let item = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
