@@ -13,6 +13,7 @@
 //! semantics typed trees      -> values     (the reference meaning of expressions, audiences, exports)
 //! render    Plan + templates -> Jobs       (SQL per dialect, delivery manifests)
 //! diff      Plan, Plan       -> PlanDiff   (what a change does, for review)
+//! deliver   changes + store -> requests (vendor APIs; behind the `deliver` feature)
 //! run       Plan + Jobs + data -> RunReport (behind the `engine` feature)
 //! ```
 //!
@@ -31,6 +32,8 @@ pub mod cel;
 pub mod cli;
 pub mod closed_set;
 pub mod compile;
+#[cfg(feature = "deliver")]
+pub mod deliver;
 pub mod diag;
 pub mod diff;
 pub mod duration;

@@ -34,6 +34,8 @@ const STACK: &[&str] = &[
     "semantics",
     "render",
     "diff",
+    "store",
+    "deliver",
     "run",
     // The drivers.
     "compile",

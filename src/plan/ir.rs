@@ -197,7 +197,34 @@ pub struct DestinationPlan {
     pub settings: BTreeMap<String, SettingPlan>,
     /// Fields that exist in the destination (Marketo, CRM types).
     pub fields: Vec<String>,
+    /// `endpoint`: the base URL that replaces the vendor's (sandboxes, tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The limit requests to this destination keep to: the catalog's, lowered
+    /// by the destination's `rate_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitPlan>,
+    /// `lists`: vendor list or segment ids pinned per audience.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<String, String>,
+    /// `list_prefix`: put before the audience name of a list accord creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_prefix: Option<String>,
     pub fingerprint: String,
+}
+
+/// An API rate limit a run keeps to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitPlan {
+    /// Requests allowed in any sliding window of `per_seconds`.
+    pub calls: u32,
+    pub per_seconds: u32,
+    /// Requests in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent: Option<u32>,
+    /// Requests per vendor day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

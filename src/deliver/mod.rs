@@ -1,0 +1,26 @@
+//! Delivery to vendor APIs: the stage after evaluation that turns each
+//! activation's membership changes into requests, sends them within the
+//! vendor's limits, and records what the destination accepted in the store.
+//!
+//! One concern per file:
+//! - `wire`: requests and responses as data (what the dry run writes);
+//! - `vendor`: the contract a vendor file implements (pure: encode and
+//!   classify, no I/O);
+//! - `vendors/`: one file per vendor (Marketo, LinkedIn, Google Customer
+//!   Match, The Trade Desk, the generic webhook);
+//! - `config`: a destination's settings, limits and secrets as a vendor reads them;
+//! - `throttle`: the sliding-window, in-flight and daily limits of one
+//!   destination instance, shared by every activation that sends to it;
+//! - `retry`: full-jitter exponential backoff that honours `Retry-After`;
+//! - `send`: the executor: plans against the store's ledger, batches by
+//!   records and bytes, authenticates, sends, classifies, retries, splits
+//!   refused batches and journals every request.
+
+pub mod config;
+pub mod vendor;
+pub mod vendors;
+pub mod wire;
+
+pub use config::{Config, Limits};
+pub use vendor::{Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor};
+pub use wire::{WireRequest, WireResponse};
