@@ -137,8 +137,11 @@ pub trait Vendor: Send + Sync {
 
     fn auth(&self) -> Auth;
 
-    /// The request that fetches an access token (`Auth::Fetched`).
-    fn token_request(&self) -> Option<WireRequest> {
+    /// The request that fetches an access token (`Auth::Fetched`), made at
+    /// `now` (signed assertions carry their issue time). It carries
+    /// credentials: it is never written to a dump or a log.
+    fn token_request(&self, now: std::time::SystemTime) -> Option<WireRequest> {
+        let _ = now;
         None
     }
 
@@ -190,6 +193,12 @@ pub trait Vendor: Send + Sync {
     fn parse_created_list(&self, response: &WireResponse) -> Result<String, String> {
         let _ = response;
         Err("this destination does not create lists".into())
+    }
+
+    /// What a dry run shows for a member's vendor id that only a live run
+    /// learns (`<lead id of alice@example.com>`).
+    fn placeholder_id(&self, member: &Member) -> String {
+        format!("<id of {}>", member.key)
     }
 
     /// How long a member stays in an audience without being sent again
