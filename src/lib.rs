@@ -13,6 +13,7 @@
 //! semantics typed trees      -> values     (the reference meaning of expressions, audiences, exports)
 //! render    Plan + templates -> Jobs       (SQL per dialect, delivery manifests)
 //! diff      Plan, Plan       -> PlanDiff   (what a change does, for review)
+//! store     run memory       -> .accord/store.db (ledger, journal, file state; behind `deliver`)
 //! deliver   changes + store -> requests (vendor APIs; behind the `deliver` feature)
 //! run       Plan + Jobs + data -> RunReport (behind the `engine` feature)
 //! ```
@@ -38,6 +39,7 @@ pub mod diag;
 pub mod diff;
 pub mod duration;
 pub mod exit;
+pub mod faults;
 pub mod govern;
 pub mod hash;
 pub mod load;
@@ -47,5 +49,7 @@ pub mod resolve;
 pub mod run;
 pub mod semantics;
 pub mod source;
+#[cfg(feature = "deliver")]
+pub mod store;
 pub mod syntax;
 pub mod time;

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 /// in this list, never one below it.
 const STACK: &[&str] = &[
     // Shared ground: spans and files, durations and instants, diagnostics,
-    // the built-in vocabulary (labels, actions) and the destination catalog.
+    // the built-in vocabulary (labels, actions), the destination catalog and
+    // the crash test hook.
     "source",
     "exit",
     "duration",
@@ -24,6 +25,7 @@ const STACK: &[&str] = &[
     "closed_set",
     "builtins",
     "catalog",
+    "faults",
     // The pipeline, in order.
     "load",
     "syntax",

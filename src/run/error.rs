@@ -12,6 +12,7 @@ use super::report::RunDiagnostic;
 use crate::diag::codes;
 use crate::plan::Entity;
 use crate::source::SourceSet;
+use crate::store::StoreError;
 use crate::syntax::{Sp, Syntax};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -33,21 +34,9 @@ pub enum RunError {
         why: &'static str,
         link: Option<PathBuf>,
     },
-    /// An activation's state file belongs to another activation or another
-    /// format, or is no state file (R0104). `path` as the project shows it.
-    ForeignState {
-        activation: String,
-        path: String,
-        why: String,
-    },
-    /// An activation's state cannot be read or written: the state folder
-    /// itself is broken, so the run stops.
-    State {
-        activation: String,
-        path: String,
-        writing: bool,
-        reason: String,
-    },
+    /// The run's store (`.accord/store.db`, or a state file it migrates) is
+    /// refused as not ours (R0104) or cannot be read or written (R0107).
+    Store(StoreError),
     /// A destination cannot be written (R0106). `path` as the report shows it.
     Delivery {
         activation: String,
@@ -83,7 +72,7 @@ impl RunError {
         matches!(
             self,
             RunError::Outside { .. }
-                | RunError::ForeignState { .. }
+                | RunError::Store(StoreError::Corrupt { .. })
                 | RunError::Delivery { .. }
                 | RunError::Engine {
                     kind: "activation",
@@ -111,16 +100,17 @@ impl RunError {
                     ),
                 }
             }
-            RunError::ForeignState { path, .. } => {
-                RunDiagnostic::new(codes::run::FOREIGN_STATE, message)
-                    .at(path.clone())
-                    .help(
-                        "restore this activation's own state file, or remove it to deliver a full backfill \
-                         on the next run",
-                    )
-            }
-            RunError::State { path, .. } => {
-                RunDiagnostic::new(codes::run::RUN_FAILED, message).at(path.clone())
+            RunError::Store(e) => {
+                let code = if e.refused() {
+                    codes::run::FOREIGN_STATE
+                } else {
+                    codes::run::RUN_FAILED
+                };
+                let d = RunDiagnostic::new(code, message).at(e.path());
+                match e.help() {
+                    Some(help) => d.help(help),
+                    None => d,
+                }
             }
             RunError::Delivery { path, .. } => {
                 RunDiagnostic::new(codes::run::DELIVERY_FAILED, message)
@@ -181,19 +171,7 @@ impl fmt::Display for RunError {
                 "{subject}: the name cannot be a file name inside `{}`: {why}",
                 folder.display()
             ),
-            RunError::ForeignState {
-                activation, why, ..
-            } => write!(f, "activation `{activation}`: {why}"),
-            RunError::State {
-                activation,
-                writing,
-                reason,
-                ..
-            } => write!(
-                f,
-                "activation `{activation}`: its run state cannot be {}: {reason}",
-                if *writing { "written" } else { "read" }
-            ),
+            RunError::Store(e) => e.fmt(f),
             RunError::Delivery {
                 activation,
                 destination,
@@ -229,6 +207,12 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+impl From<StoreError> for RunError {
+    fn from(e: StoreError) -> RunError {
+        RunError::Store(e)
+    }
+}
 
 /// Where each audience and activation is written (`file:line` of its
 /// `[KIND.NAME]` table), for messages about a definition the engine failed
@@ -305,17 +289,20 @@ mod tests {
         };
         assert!(delivery.fails_one_activation());
         assert_eq!(delivery.diagnostic().code, "R0106");
-        let state = RunError::State {
-            activation: "a".into(),
-            path: ".accord/state/a.json".into(),
-            writing: false,
-            reason: "denied".into(),
-        };
-        assert!(!state.fails_one_activation());
+        let unusable = RunError::Store(StoreError::Database {
+            reason: "disk I/O error".into(),
+        });
+        assert!(!unusable.fails_one_activation());
         assert_eq!(
-            state.diagnostic().to_text(),
-            "error[R0107]: activation `a`: its run state cannot be read: denied\n  --> .accord/state/a.json\n"
+            unusable.diagnostic().to_text(),
+            "error[R0107]: the run's store cannot be read or written: disk I/O error\n  --> .accord/store.db\n"
         );
+        let corrupt = RunError::Store(StoreError::Corrupt {
+            activation: "a".into(),
+            why: "expected value".into(),
+        });
+        assert!(corrupt.fails_one_activation());
+        assert_eq!(corrupt.diagnostic().code, "R0104");
     }
 
     #[test]

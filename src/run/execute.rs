@@ -118,7 +118,7 @@ fn run_locked(
     faults: &Faults,
     report: &mut RunReport,
 ) -> Result<(), RunError> {
-    let store = Store::new(root);
+    let store = state::open(root, options.preview, faults)?;
     let unfinished = if options.preview {
         BTreeSet::new()
     } else {
@@ -484,7 +484,7 @@ impl Activating<'_> {
             a.status = ActivationStatus::Unchanged;
             return Ok(());
         }
-        self.store.begin(&pending, self.faults)?;
+        self.store.begin(&pending)?;
         let (files, bytes) = deliver_changes(
             self.plan,
             name,
@@ -495,7 +495,7 @@ impl Activating<'_> {
             self.root,
             self.faults,
         )?;
-        self.store.commit(&pending, self.faults)?;
+        self.store.commit(&pending)?;
         a.status = ActivationStatus::Delivered;
         a.files = files;
         a.bytes = bytes;
@@ -588,7 +588,7 @@ fn finish_pending(
     if let (Some(dir), false) = (destination_dir(plan, activation, root, options)?, done) {
         deliver_changes(plan, name, activation, &dir, &old, &pending, root, faults)?;
     }
-    store.commit(&pending, faults)?;
+    store.commit(&pending)?;
     Ok(Some(pending.run_id))
 }
 

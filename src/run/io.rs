@@ -1,50 +1,17 @@
 //! The file operations of `run`'s I/O layer: atomic writes (temporary file,
-//! fsync, rename, fsync of the folder) and the crash test hook.
+//! fsync, rename, fsync of the folder), removals, and the proof that a path
+//! built from a name stays in its folder.
 //!
-//! Test hook: when the environment variable `ACCORD_FAULT_AFTER=N` is set,
-//! the process aborts (as if killed) right before its N+1-th file operation.
-//! Every create, write, fsync and rename counts as one operation. The crash
-//! test (`tests/run_crash.rs`) runs the binary with N = 0, 1, 2, ... and
-//! checks that a rerun delivers exactly the missing changes. It is read once,
-//! by the CLI, and handed down as a value; library callers leave it unset.
+//! Every create, write, fsync and rename is one step of the crash test hook
+//! (`crate::faults`, re-exported here for the run's writers): the crash test
+//! (`tests/run_crash.rs`) kills the run before each of them in turn.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::RunError;
-
-/// Counts file operations and aborts the process at the configured one.
-#[derive(Debug, Default)]
-pub struct Faults {
-    after: Option<u64>,
-    done: AtomicU64,
-}
-
-impl Faults {
-    pub fn after(n: Option<u64>) -> Faults {
-        Faults {
-            after: n,
-            done: AtomicU64::new(0),
-        }
-    }
-
-    /// Called before every file operation.
-    pub fn step(&self) {
-        let done = self.done.fetch_add(1, Ordering::SeqCst);
-        if let Some(after) = self.after
-            && done >= after
-        {
-            // Abort, not exit: no destructors, no flushing, like a kill -9.
-            std::process::abort();
-        }
-    }
-
-    pub fn operations(&self) -> u64 {
-        self.done.load(Ordering::SeqCst)
-    }
-}
+pub use crate::faults::Faults;
 
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the
 /// new one, never a part. Creates missing parent folders.
