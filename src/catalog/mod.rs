@@ -19,12 +19,14 @@
 //! Facts come from the platform's published reference; where it is silent, from the vendors' public
 //! documentation, marked as such in `table.rs`.
 
+mod rate;
 mod render;
 mod table;
 
 #[cfg(test)]
 mod tests;
 
+pub use rate::{RateLimit, Window};
 pub use render::{render_list, render_one};
 
 use serde::Serialize;
@@ -153,18 +155,6 @@ pub struct Setting {
     /// The value used when the key is absent, as written in a spec.
     pub default: Option<&'static str>,
     pub description: &'static str,
-}
-
-/// An API rate limit as the vendor states it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct RateLimit {
-    /// Calls allowed per `per_seconds` window.
-    pub calls: u32,
-    pub per_seconds: u32,
-    /// Calls allowed in flight at once.
-    pub concurrency: Option<u32>,
-    /// Calls allowed per day.
-    pub daily: Option<u32>,
 }
 
 /// Limits of a destination type. `None` means the catalog knows no fixed
@@ -356,6 +346,21 @@ impl DestinationType {
     /// The setting named `key`.
     pub fn setting(&self, key: &str) -> Option<&'static Setting> {
         self.settings.iter().find(|s| s.key == key)
+    }
+
+    /// Whether records reach the vendor through its API rather than as files.
+    pub fn is_api(&self) -> bool {
+        self.membership != Membership::FileRows
+    }
+
+    /// The keys every API type takes besides its own settings (`endpoint`,
+    /// `rate_limit`, `lists`, `list_prefix`); none for file types.
+    pub fn delivery_settings(&self) -> &'static [Setting] {
+        if self.is_api() {
+            table::DELIVERY_SETTINGS
+        } else {
+            &[]
+        }
     }
 
     /// Whether the type accepts `column` as a mapping target without the

@@ -106,7 +106,7 @@ pub fn render_one(t: &DestinationType) -> String {
     fact("export modes", &list(&modes));
     fact("formats", &list(t.formats));
     fact("settings", "");
-    for s in t.settings {
+    for s in t.settings.iter().chain(t.delivery_settings()) {
         let mut about = vec![if s.required { "required" } else { "optional" }.to_string()];
         if s.secret {
             about.push("secret reference".to_string());
@@ -143,11 +143,14 @@ pub fn render_one(t: &DestinationType) -> String {
     let rate = match l.rate_limit {
         None => "-".to_string(),
         Some(r) => {
-            let mut parts = vec![format!(
-                "{} calls per {} s",
-                number(u64::from(r.calls)),
-                number(u64::from(r.per_seconds))
-            )];
+            let mut parts = Vec::new();
+            if let Some(w) = r.window {
+                parts.push(format!(
+                    "{} calls per {} s",
+                    number(u64::from(w.calls)),
+                    number(u64::from(w.per_seconds))
+                ));
+            }
             if let Some(c) = r.concurrency {
                 parts.push(format!("{} concurrent", number(u64::from(c))));
             }

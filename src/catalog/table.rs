@@ -9,7 +9,7 @@
 use super::{
     Delivery, DestinationType, ExportMode, HashingRule, IdentityColumn, IdentityRule, Limits,
     Membership, Normalise, Quirk, RateLimit, RequiredColumn, Rows, ScheduleKind, Setting,
-    SettingValue,
+    SettingValue, Window,
 };
 
 // Per dataflow (REFERENCE): up to 250 audiences on streaming destinations,
@@ -137,6 +137,49 @@ const FIELDS: Setting = with_value(
 const CLIENT_ID: Setting = secret("client_id", "OAuth client id");
 const CLIENT_SECRET: Setting = secret("client_secret", "OAuth client secret");
 const TOKEN: Setting = secret("token", "API access token");
+// vendor doc: LinkedIn's Marketing APIs take 3-legged OAuth only; a run
+// trades the member's refresh token for access tokens.
+const LINKEDIN_SETTINGS: &[Setting] = &[
+    setting("ad_account", "ad account URN, urn:li:sponsoredAccount:N"),
+    CLIENT_ID,
+    CLIENT_SECRET,
+    secret(
+        "refresh_token",
+        "refresh token of a member with a role on the ad account (3-legged OAuth)",
+    ),
+];
+// vendor doc: LinkedIn publishes no element cap for BATCH_CREATE on the
+// /dmpSegments users and companies streams. accord's choice: 5,000 per
+// request keeps each request small enough to retry cheaply while a full
+// list of tens of thousands still fits in a handful of the per-minute calls.
+const LINKEDIN_BATCH: u32 = 5_000;
+
+/// The keys every API (non-file) type takes besides its own settings; read
+/// and checked with their own shapes (`resolve::delivery_keys`).
+pub(super) static DELIVERY_SETTINGS: &[Setting] = &[
+    optional(setting(
+        "endpoint",
+        "base URL that replaces the vendor's (a sandbox, a test server): https, or http on a loopback host",
+    )),
+    optional(with_value(
+        setting(
+            "rate_limit",
+            "lowers the type's rate limit: { calls, per, concurrent, daily }, each at most the catalog's",
+        ),
+        SettingValue::Table,
+    )),
+    optional(with_value(
+        setting(
+            "lists",
+            "vendor list or segment id pinned per audience: { AUDIENCE = \"ID\" }",
+        ),
+        SettingValue::Table,
+    )),
+    optional(setting(
+        "list_prefix",
+        "put before the audience name of each list accord creates",
+    )),
+];
 const PREFIX: Setting = optional(setting("prefix", "key prefix for written files"));
 
 // Settings shared by every file destination (REFERENCE: CSV with delimiter,
@@ -268,8 +311,10 @@ pub(super) static TYPES: &[DestinationType] = &[
             // per user per 5 minutes and 52 concurrent requests; a $batch
             // request holds at most 1,000 operations.
             rate_limit: Some(RateLimit {
-                calls: 6_000,
-                per_seconds: 300,
+                window: Some(Window {
+                    calls: 6_000,
+                    per_seconds: 300,
+                }),
                 concurrency: Some(52),
                 daily: None,
             }),
@@ -329,7 +374,10 @@ pub(super) static TYPES: &[DestinationType] = &[
         any_columns: false,
         settings: &[
             setting("customer_id", "Google Ads customer id, 123-456-7890"),
-            TOKEN,
+            secret(
+                "service_account",
+                "path of a service account key file, by reference; vendor doc: the Data Manager API takes OAuth tokens of a service account",
+            ),
             optional(setting(
                 "app_id",
                 "mobile app id; vendor doc: needed to match gaid or idfa",
@@ -349,9 +397,21 @@ pub(super) static TYPES: &[DestinationType] = &[
         limits: Limits {
             // REFERENCE: lists populate above 100 members.
             min_audience_size: Some(100),
-            // vendor doc: an AddOfflineUserDataJobOperations request carries
-            // at most 100,000 user identifiers.
-            batch_size: Some(100_000),
+            // vendor doc (Data Manager API, limits and quotas): an
+            // IngestAudienceMembersRequest or RemoveAudienceMembersRequest
+            // carries at most 10,000 audience members; a Cloud project makes
+            // at most 300 requests per minute and 100,000 per day to the
+            // ingestion service. Google advises at most 10 concurrent
+            // requests.
+            batch_size: Some(10_000),
+            rate_limit: Some(RateLimit {
+                window: Some(Window {
+                    calls: 300,
+                    per_seconds: 60,
+                }),
+                concurrency: Some(10),
+                daily: Some(100_000),
+            }),
             ..NO_LIMITS_STREAMING
         },
         quirks: &[],
@@ -371,7 +431,14 @@ pub(super) static TYPES: &[DestinationType] = &[
         declares_fields: false,
         any_columns: true,
         settings: &[
-            setting("endpoint", "https URL records are sent to"),
+            setting(
+                "url",
+                "URL records are sent to: https (http only on a loopback host), or a reference",
+            ),
+            optional(secret(
+                "signing_secret",
+                "key of the HMAC-SHA256 signature header sent with every request",
+            )),
             with_default(
                 with_value(
                     setting("method", "HTTP method"),
@@ -440,10 +507,7 @@ pub(super) static TYPES: &[DestinationType] = &[
         fixed_columns: &[],
         declares_fields: false,
         any_columns: false,
-        settings: &[
-            setting("ad_account", "ad account URN, urn:li:sponsoredAccount:N"),
-            TOKEN,
-        ],
+        settings: LINKEDIN_SETTINGS,
         implied_actions: AD_PLATFORM_ACTIONS,
         fixed_actions: &[],
         schedules: STREAMING_SCHEDULES,
@@ -452,6 +516,18 @@ pub(super) static TYPES: &[DestinationType] = &[
         limits: Limits {
             // REFERENCE: an audience needs 300 matched members to serve.
             min_audience_size: Some(300),
+            // vendor doc: the /dmpSegments/companies stream allows 300
+            // requests per member per minute, on top of the app's daily
+            // quota (which LinkedIn sets per app, so it is not fixed here).
+            rate_limit: Some(RateLimit {
+                window: Some(Window {
+                    calls: 300,
+                    per_seconds: 60,
+                }),
+                concurrency: None,
+                daily: None,
+            }),
+            batch_size: Some(LINKEDIN_BATCH),
             ..NO_LIMITS_STREAMING
         },
         quirks: &[],
@@ -470,10 +546,7 @@ pub(super) static TYPES: &[DestinationType] = &[
         fixed_columns: &[],
         declares_fields: false,
         any_columns: false,
-        settings: &[
-            setting("ad_account", "ad account URN, urn:li:sponsoredAccount:N"),
-            TOKEN,
-        ],
+        settings: LINKEDIN_SETTINGS,
         implied_actions: AD_PLATFORM_ACTIONS,
         fixed_actions: &[],
         schedules: STREAMING_SCHEDULES,
@@ -482,6 +555,17 @@ pub(super) static TYPES: &[DestinationType] = &[
         limits: Limits {
             // vendor doc: the same 300-member serving threshold as company lists.
             min_audience_size: Some(300),
+            // vendor doc: the /dmpSegments/users stream allows 600 requests
+            // per member per minute, on top of the app's daily quota.
+            rate_limit: Some(RateLimit {
+                window: Some(Window {
+                    calls: 600,
+                    per_seconds: 60,
+                }),
+                concurrency: None,
+                daily: None,
+            }),
+            batch_size: Some(LINKEDIN_BATCH),
             ..NO_LIMITS_STREAMING
         },
         quirks: &[],
@@ -516,6 +600,10 @@ pub(super) static TYPES: &[DestinationType] = &[
                 "partition",
                 "lead partition new people are created in",
             )),
+            optional(setting(
+                "folder",
+                "id of the folder new static lists are created in; vendor doc: Marketo creates a list only inside a folder",
+            )),
         ],
         // Marketo exists to email and nurture the people it receives.
         implied_actions: &["email_targeting"],
@@ -527,8 +615,10 @@ pub(super) static TYPES: &[DestinationType] = &[
             // REFERENCE: 100 calls per 20 s, 10 concurrent, 50,000 per day,
             // 300 records per call, 1 MB payload.
             rate_limit: Some(RateLimit {
-                calls: 100,
-                per_seconds: 20,
+                window: Some(Window {
+                    calls: 100,
+                    per_seconds: 20,
+                }),
                 concurrency: Some(10),
                 daily: Some(50_000),
             }),
@@ -603,10 +693,16 @@ pub(super) static TYPES: &[DestinationType] = &[
         formats: &[],
         limits: Limits {
             // REFERENCE: at most 25 audience fields. vendor doc: sObject
-            // Collections take 200 records per call; the daily API limit
+            // Collections take 200 records per call; an org runs at most 25
+            // concurrent long-running requests; the daily API allocation
             // depends on the edition, so it is not fixed here.
             max_audience_fields: Some(25),
             batch_size: Some(200),
+            rate_limit: Some(RateLimit {
+                window: None,
+                concurrency: Some(25),
+                daily: None,
+            }),
             ..NO_LIMITS_STREAMING
         },
         quirks: &[],
@@ -649,20 +745,27 @@ pub(super) static TYPES: &[DestinationType] = &[
         declares_fields: false,
         any_columns: false,
         // vendor doc: segments belong to an advertiser, served from a regional
-        // data centre.
+        // data centre. The first-party data endpoint (POST /data/advertiser)
+        // authenticates with the TTD-Auth header, an API token from the
+        // partner portal.
         settings: &[
             setting("advertiser_id", "advertiser id"),
             optional(setting(
                 "region",
                 "data centre region; absent: the account's default",
             )),
-            TOKEN,
+            secret("token", "API token sent as the TTD-Auth header"),
         ],
         implied_actions: AD_PLATFORM_ACTIONS,
         fixed_actions: &[],
         schedules: STREAMING_SCHEDULES,
         export_modes: INCREMENTAL,
         formats: &[],
+        // vendor doc: The Trade Desk limits requests per endpoint and per
+        // user account and answers 429 above them, but publishes no figure
+        // (it is agreed with the account team), and documents no item cap
+        // for POST /data/advertiser: both stay open; a destination sets its
+        // agreed figure with `rate_limit`.
         limits: NO_LIMITS_STREAMING,
         quirks: &[],
     },

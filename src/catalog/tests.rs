@@ -224,7 +224,13 @@ fn salesforce_requires_company_only_for_leads() {
 #[test]
 fn settings_are_well_formed() {
     for t in all() {
-        let mut keys: Vec<&str> = t.settings.iter().map(|s| s.key).collect();
+        // A type's own settings never shadow the delivery keys of API types.
+        let mut keys: Vec<&str> = t
+            .settings
+            .iter()
+            .chain(t.delivery_settings())
+            .map(|s| s.key)
+            .collect();
         keys.sort_unstable();
         let count = keys.len();
         keys.dedup();
@@ -266,8 +272,10 @@ fn limits_follow_the_reference() {
     assert_eq!(
         marketo.limits.rate_limit,
         Some(RateLimit {
-            calls: 100,
-            per_seconds: 20,
+            window: Some(crate::catalog::Window {
+                calls: 100,
+                per_seconds: 20,
+            }),
             concurrency: Some(10),
             daily: Some(50_000)
         })
@@ -275,6 +283,18 @@ fn limits_follow_the_reference() {
     assert_eq!(marketo.limits.batch_size, Some(300));
     let sf = lookup("salesforce").expect("in the catalog");
     assert_eq!(sf.limits.max_audience_fields, Some(25));
+}
+
+#[test]
+fn delivery_keys_belong_to_api_types_only() {
+    for t in all() {
+        let keys: Vec<&str> = t.delivery_settings().iter().map(|s| s.key).collect();
+        if t.membership == Membership::FileRows {
+            assert!(keys.is_empty(), "{}", t.name);
+        } else {
+            assert_eq!(keys, ["endpoint", "rate_limit", "lists", "list_prefix"], "{}", t.name);
+        }
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::hash;
 use super::ir::*;
 use crate::catalog;
 use crate::govern::{self, Verdicts};
-use crate::resolve::{ExprSite, Model, activations};
+use crate::resolve::{self, ExprSite, Model, activations};
 use crate::syntax::{self, SettingValue};
 
 pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
@@ -22,6 +22,7 @@ pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
         project: model.settings.name.clone(),
         environment: verdicts.environment.clone(),
         enforcement: verdicts.enforcement,
+        delivery: delivery_mode(model, verdicts.environment.as_deref()),
         schemas: schemas(model),
         sources: sources(model),
         computed: computed(model),
@@ -47,6 +48,19 @@ pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
     };
     fingerprint_all(&mut plan);
     plan
+}
+
+/// The compiled environment's `delivery`, when it writes one.
+fn delivery_mode(model: &Model, environment: Option<&str>) -> Option<DeliveryMode> {
+    let environment = environment?;
+    model
+        .syntax
+        .environments
+        .iter()
+        .find(|e| e.name.value == environment)?
+        .delivery
+        .as_ref()
+        .map(|d| d.value)
 }
 
 fn reads_of(model: &Model, site: &ExprSite) -> Vec<String> {
@@ -312,25 +326,49 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
                 actions: govern::actions::of(d),
                 settings,
                 fields: d.fields.iter().map(|f| f.value.clone()).collect(),
-                // Filled from the destination's delivery keys (`endpoint`,
-                // `rate_limit`, `lists`, `list_prefix`) by the check of those keys.
-                endpoint: None,
-                rate_limit: ty
-                    .limits
-                    .rate_limit
-                    .map(|r| crate::plan::ir::RateLimitPlan {
-                        calls: r.calls,
-                        per_seconds: r.per_seconds,
-                        concurrent: r.concurrency,
-                        daily: r.daily,
-                    }),
-                lists: BTreeMap::new(),
-                list_prefix: None,
+                endpoint: d.delivery.endpoint.as_ref().map(|e| e.value.value.clone()),
+                rate_limit: rate_limit_plan(d, ty),
+                lists: d
+                    .delivery
+                    .lists
+                    .iter()
+                    .flat_map(|l| &l.value.value)
+                    .map(|(audience, id)| (audience.value.clone(), id.value.clone()))
+                    .collect(),
+                list_prefix: d.delivery.list_prefix.as_ref().map(|p| p.value.value.clone()),
                 fingerprint: String::new(),
             },
         );
     }
     out
+}
+
+/// The limit requests keep to: the catalog's, lowered by `rate_limit`.
+fn rate_limit_plan(d: &syntax::Destination, ty: &catalog::DestinationType) -> Option<RateLimitPlan> {
+    let limit = resolve::delivery_keys::effective_rate_limit(d, ty)?;
+    let window = limit.window?;
+    Some(RateLimitPlan {
+        calls: window.calls,
+        per_seconds: window.per_seconds,
+        concurrent: limit.concurrency,
+        daily: limit.daily,
+    })
+}
+
+/// `CALLS/SECONDSs, N concurrent, N/day`, each part only when the catalog
+/// sets it.
+fn rate_limit_text(r: catalog::RateLimit) -> String {
+    let mut parts = Vec::new();
+    if let Some(w) = r.window {
+        parts.push(format!("{}/{}s", w.calls, w.per_seconds));
+    }
+    if let Some(c) = r.concurrency {
+        parts.push(format!("{c} concurrent"));
+    }
+    if let Some(d) = r.daily {
+        parts.push(format!("{d}/day"));
+    }
+    parts.join(", ")
 }
 
 fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, ActivationPlan> {
@@ -424,16 +462,7 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
                     max_file_name_len: limits.max_file_name_len,
                     batch_size: limits.batch_size,
                     max_payload_bytes: limits.max_payload_bytes,
-                    rate_limit: limits.rate_limit.map(|r| {
-                        let mut text = format!("{}/{}s", r.calls, r.per_seconds);
-                        if let Some(c) = r.concurrency {
-                            text.push_str(&format!(", {c} concurrent"));
-                        }
-                        if let Some(d) = r.daily {
-                            text.push_str(&format!(", {d}/day"));
-                        }
-                        text
-                    }),
+                    rate_limit: limits.rate_limit.map(rate_limit_text),
                     max_audiences_per_dataflow: Some(limits.max_audiences_per_dataflow),
                     max_mapped_attributes: Some(limits.max_mapped_attributes),
                     max_audience_fields: limits.max_audience_fields,

@@ -19,6 +19,7 @@ pub use crate::resolve::kinds::{
     Entity, LinkFallback, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform,
 };
 pub use crate::resolve::{Enforcement as EnvEnforcement, Evaluation};
+pub use crate::syntax::DeliveryMode;
 
 /// Bumped on any change of meaning; readers refuse versions they do not know.
 pub const FORMAT_VERSION: u32 = 1;
@@ -30,6 +31,11 @@ pub struct Plan {
     /// The environment compiled for, and its enforcement (`block`/`warn`).
     pub environment: Option<String>,
     pub enforcement: Option<EnvEnforcement>,
+    /// The environment's `delivery` (`live` or `dry-run`), only when it sets
+    /// one: absent means live, so plans of projects that never write the key
+    /// keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryMode>,
     pub schemas: BTreeMap<String, SchemaPlan>,
     pub sources: BTreeMap<String, SourcePlan>,
     /// Computed attributes by `entity.name` (`account.engagementScore`).

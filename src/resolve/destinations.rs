@@ -1,6 +1,7 @@
 //! Destinations against the catalog: the type exists, every setting is one the
 //! type takes with a value of the right kind, required settings are present,
-//! and secrets are references, never literals.
+//! and secrets are references, never literals. The delivery keys of API types
+//! are checked by `delivery_keys`.
 
 use crate::catalog::{self, SettingValue as Kind};
 use crate::diag::{Diagnostic, codes};
@@ -94,6 +95,7 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
         let keys: Vec<&str> = ty
             .settings
             .iter()
+            .chain(ty.delivery_settings())
             .map(|s| s.key)
             .chain(["actions", "description"])
             .collect();
@@ -115,6 +117,7 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
         );
     }
     let Some(ty) = ty else { return };
+    super::delivery_keys::check(destination, ty, diags);
     if !destination.fields.is_empty() && ty.setting("fields").is_none() {
         let span = destination.fields[0].span;
         diags.push(

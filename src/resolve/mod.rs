@@ -8,10 +8,14 @@
 
 pub mod activations;
 pub mod audiences;
+pub mod delivery_keys;
 mod destinations;
+mod endpoint;
 pub mod expressions;
+mod field_overwrites;
 pub mod kinds;
 pub mod names;
+mod pinned_lists;
 mod project;
 mod references;
 mod schemas;
@@ -117,6 +121,8 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     model.exprs = expressions::check_all(&model, sources, &mut diags);
     model.audience_info = audiences::check(&model, &model.exprs, &mut diags);
     model.activation_info = activations::check(&model, &mut diags);
+    pinned_lists::check(&model, &mut diags);
+    field_overwrites::check(&model, &mut diags);
     (model, diags)
 }
 

@@ -1,9 +1,11 @@
 //! `[destination.NAME]`: a connection of a catalog type. The keys common to
-//! every type are read here; the type-specific settings are kept as written
-//! and checked against the catalog in `resolve`.
+//! every type are read here, the delivery keys of API types by
+//! `delivery_keys`; the type-specific settings are kept as written and
+//! checked against the catalog in `resolve`.
 
 use toml::de::{DeTable, DeValue};
 
+use super::delivery_keys::{self, DeliveryKeys};
 use super::reader::{Cx, Sp, Table, as_string};
 
 #[derive(Clone, Debug)]
@@ -16,6 +18,9 @@ pub struct Destination {
     pub fields: Vec<Sp<String>>,
     pub description: Option<Sp<String>>,
     pub settings: Vec<Setting>,
+    /// `endpoint`, `rate_limit`, `lists`, `list_prefix`; API types only
+    /// (`resolve` reports them on file types).
+    pub delivery: DeliveryKeys,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +54,8 @@ pub fn destination(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> De
     let actions = t.string_list(cx, "actions");
     let fields = t.string_list(cx, "fields");
     let description = t.string(cx, "description");
+    let delivery = delivery_keys::read(cx, table, &t.what);
+    t.allow(delivery_keys::KEYS);
     let settings = t
         .rest()
         .map(|(k, v)| Setting {
@@ -64,6 +71,7 @@ pub fn destination(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> De
         fields,
         description,
         settings,
+        delivery,
     }
 }
 

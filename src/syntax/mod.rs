@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod audience;
 pub mod data_source;
+pub mod delivery_keys;
 pub mod destination;
 pub mod governance;
 pub mod names;
@@ -21,7 +22,7 @@ pub use audience::{Audience, Compose, Computed, Rank, Split};
 pub use data_source::DataSource;
 pub use destination::{Destination, Setting, SettingValue};
 pub use governance::{Consent, Declared, Policy, Waiver};
-pub use project::{Environment, Guardrails, Project};
+pub use project::{DeliveryMode, Environment, Guardrails, Project};
 pub use reader::Sp;
 pub use schema::{Field, Link, Schema};
 

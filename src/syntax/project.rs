@@ -3,7 +3,19 @@
 use toml::de::DeTable;
 
 use super::reader::{Cx, Sp, Table};
+use crate::closed_set::closed_set;
 use crate::source::Span;
+
+closed_set! {
+    /// Whether `accord run` in an environment calls the vendors' APIs.
+    pub enum DeliveryMode {
+        /// Requests are sent (the default).
+        Live = "live",
+        /// Requests are built and written, never sent: a project runs on a
+        /// machine without vendor accounts.
+        DryRun = "dry-run",
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Project {
@@ -20,6 +32,8 @@ pub struct Environment {
     /// `block` or `warn`; `warn` when omitted, so a new environment never
     /// blocks by surprise (and `accord check` says which it is).
     pub enforcement: Option<Sp<String>>,
+    /// `live` or `dry-run`; `live` when omitted.
+    pub delivery: Option<Sp<DeliveryMode>>,
     pub description: Option<Sp<String>>,
 }
 
@@ -50,11 +64,15 @@ pub fn project(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Project {
 }
 
 pub const ENFORCEMENTS: &[&str] = &["block", "warn"];
+pub const DELIVERY_MODES: &[&str] = &["live", "dry-run"];
 
 pub fn environment(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Environment {
     let mut t = Table::new(table, name.span, format!("environment `{}`", name.value));
     let env = Environment {
         enforcement: t.choice(cx, "enforcement", ENFORCEMENTS),
+        delivery: t.choice(cx, "delivery", DELIVERY_MODES).and_then(|d| {
+            DeliveryMode::parse(&d.value).map(|mode| Sp::new(mode, d.span))
+        }),
         description: t.string(cx, "description"),
         name,
     };

@@ -15,4 +15,5 @@ declare_codes! {
     DATAFLOW_LIMIT = "P0108", Error, "an activation exceeds a per-dataflow limit of its destination type";
     DESTINATION_LIMIT = "P0109", Error, "a destination receives more audiences than its type allows";
     AUDIENCE_FIELD_TWICE = "P0110", Error, "an audience is sent to one CRM destination by two activations";
+    FIELD_OVERWRITTEN = "P0111", Warning, "two activations write one Marketo lead field with different mappings";
 }

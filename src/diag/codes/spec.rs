@@ -26,6 +26,9 @@ declare_codes! {
     UNKNOWN_DESTINATION_TYPE = "A0109", Error, "a destination type is not in the catalog";
     LITERAL_CREDENTIAL = "A0110", Error, "a credential is written as a literal";
     INVALID_LINK = "A0111", Error, "a schema link is inconsistent";
+    INVALID_ENDPOINT = "A0112", Error, "a destination URL is not https (http only on loopback) or not a plain absolute URL";
+    RATE_LIMIT_RAISED = "A0113", Error, "a destination's rate_limit is above its type's";
+    UNUSED_LIST_PIN = "A0114", Warning, "a pinned list names an audience no activation sends to the destination";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
     AUDIENCE_CYCLE = "A0302", Error, "audiences reference each other in a cycle";
     NESTED_COMPOSITION = "A0303", Error, "a composed audience feeds another composition";
