@@ -104,10 +104,30 @@ mod tests {
 
     #[test]
     fn windows_compare_as_rates() {
-        assert!(wanted(50, 5).window.unwrap().exceeds(MARKETO.window.unwrap()));
-        assert!(!wanted(300, 60).window.unwrap().exceeds(MARKETO.window.unwrap()));
-        assert!(!wanted(100, 20).window.unwrap().exceeds(MARKETO.window.unwrap()));
-        assert!(wanted(301, 60).window.unwrap().exceeds(MARKETO.window.unwrap()));
+        assert!(
+            wanted(50, 5)
+                .window
+                .unwrap()
+                .exceeds(MARKETO.window.unwrap())
+        );
+        assert!(
+            !wanted(300, 60)
+                .window
+                .unwrap()
+                .exceeds(MARKETO.window.unwrap())
+        );
+        assert!(
+            !wanted(100, 20)
+                .window
+                .unwrap()
+                .exceeds(MARKETO.window.unwrap())
+        );
+        assert!(
+            wanted(301, 60)
+                .window
+                .unwrap()
+                .exceeds(MARKETO.window.unwrap())
+        );
     }
 
     #[test]

@@ -292,7 +292,12 @@ fn delivery_keys_belong_to_api_types_only() {
         if t.membership == Membership::FileRows {
             assert!(keys.is_empty(), "{}", t.name);
         } else {
-            assert_eq!(keys, ["endpoint", "rate_limit", "lists", "list_prefix"], "{}", t.name);
+            assert_eq!(
+                keys,
+                ["endpoint", "rate_limit", "lists", "list_prefix"],
+                "{}",
+                t.name
+            );
         }
     }
 }

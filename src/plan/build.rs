@@ -335,7 +335,11 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
                     .flat_map(|l| &l.value.value)
                     .map(|(audience, id)| (audience.value.clone(), id.value.clone()))
                     .collect(),
-                list_prefix: d.delivery.list_prefix.as_ref().map(|p| p.value.value.clone()),
+                list_prefix: d
+                    .delivery
+                    .list_prefix
+                    .as_ref()
+                    .map(|p| p.value.value.clone()),
                 fingerprint: String::new(),
             },
         );
@@ -344,7 +348,10 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
 }
 
 /// The limit requests keep to: the catalog's, lowered by `rate_limit`.
-fn rate_limit_plan(d: &syntax::Destination, ty: &catalog::DestinationType) -> Option<RateLimitPlan> {
+fn rate_limit_plan(
+    d: &syntax::Destination,
+    ty: &catalog::DestinationType,
+) -> Option<RateLimitPlan> {
     let limit = resolve::delivery_keys::effective_rate_limit(d, ty)?;
     let window = limit.window?;
     Some(RateLimitPlan {

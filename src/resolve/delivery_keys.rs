@@ -25,7 +25,12 @@ pub fn check(destination: &Destination, ty: &DestinationType, diags: &mut Vec<Di
         && let Some(setting) = destination.settings.iter().find(|s| s.key.value == "url")
         && let SettingValue::String(text) = &setting.value.value
     {
-        check_url(destination, "url", &Sp::new(text.clone(), setting.value.span), diags);
+        check_url(
+            destination,
+            "url",
+            &Sp::new(text.clone(), setting.value.span),
+            diags,
+        );
     }
     if let Some(spec) = &keys.rate_limit {
         check_rate_limit(destination, ty, &spec.value, diags);
@@ -75,10 +80,14 @@ fn check_url(destination: &Destination, key: &str, url: &Sp<String>, diags: &mut
 /// The destination's `rate_limit` as a catalog limit.
 fn wanted(spec: &RateLimitSpec) -> RateLimit {
     RateLimit {
-        window: spec.calls.as_ref().zip(spec.per.as_ref()).map(|(c, p)| Window {
-            calls: c.value,
-            per_seconds: p.value,
-        }),
+        window: spec
+            .calls
+            .as_ref()
+            .zip(spec.per.as_ref())
+            .map(|(c, p)| Window {
+                calls: c.value,
+                per_seconds: p.value,
+            }),
         concurrency: spec.concurrent.as_ref().map(|c| c.value),
         daily: spec.daily.as_ref().map(|d| d.value),
     }
@@ -136,7 +145,11 @@ fn check_rate_limit(
 }
 
 /// A limit without a window cannot be planned: the run paces requests by it.
-fn no_window(destination: &Destination, ty: &DestinationType, spec: &Sp<RateLimitSpec>) -> Diagnostic {
+fn no_window(
+    destination: &Destination,
+    ty: &DestinationType,
+    spec: &Sp<RateLimitSpec>,
+) -> Diagnostic {
     Diagnostic::new(
         codes::spec::MISSING_KEY,
         spec.span,
@@ -145,8 +158,13 @@ fn no_window(destination: &Destination, ty: &DestinationType, spec: &Sp<RateLimi
             destination.name.value
         ),
     )
-    .label(format!("`{}` publishes no request rate to start from", ty.name))
-    .help("write the rate agreed with the vendor, e.g. `rate_limit = { calls = 100, per = \"1m\" }`")
+    .label(format!(
+        "`{}` publishes no request rate to start from",
+        ty.name
+    ))
+    .help(
+        "write the rate agreed with the vendor, e.g. `rate_limit = { calls = 100, per = \"1m\" }`",
+    )
 }
 
 fn window_text(window: Option<Window>) -> String {
@@ -162,7 +180,11 @@ fn count(value: Option<u32>) -> String {
 /// The limit a run keeps to: the type's, lowered by the destination's
 /// `rate_limit`. `None` when neither sets a request rate.
 pub fn effective_rate_limit(destination: &Destination, ty: &DestinationType) -> Option<RateLimit> {
-    let wanted = destination.delivery.rate_limit.as_ref().map(|s| wanted(&s.value.value));
+    let wanted = destination
+        .delivery
+        .rate_limit
+        .as_ref()
+        .map(|s| wanted(&s.value.value));
     let effective = match (ty.limits.rate_limit, wanted) {
         (Some(catalog), Some(w)) => catalog.lowered_by(&w),
         (catalog, w) => catalog.or(w)?,

@@ -34,7 +34,9 @@ impl std::fmt::Display for UrlProblem {
                 f,
                 "plain http to `{host}` would send records unencrypted; http is only for loopback hosts"
             ),
-            UrlProblem::Credentials => f.write_str("the URL carries credentials (`user:password@`)"),
+            UrlProblem::Credentials => {
+                f.write_str("the URL carries credentials (`user:password@`)")
+            }
             UrlProblem::QueryOrFragment => {
                 f.write_str("a base URL takes no query (`?`) or fragment (`#`)")
             }
@@ -47,7 +49,11 @@ impl std::fmt::Display for UrlProblem {
 /// Checks `text` against the accepted form.
 pub fn check(text: &str) -> Result<(), UrlProblem> {
     let (scheme, rest) = text.split_once("://").ok_or(UrlProblem::NotAbsolute)?;
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
         return Err(UrlProblem::NotAbsolute);
     }
     let scheme = scheme.to_ascii_lowercase();
@@ -79,7 +85,11 @@ fn host_of(authority: &str) -> Result<String, UrlProblem> {
             .map_err(|_| UrlProblem::Host(authority.to_string()))?;
         let port = match after {
             "" => None,
-            _ => Some(after.strip_prefix(':').ok_or_else(|| UrlProblem::Host(authority.to_string()))?),
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| UrlProblem::Host(authority.to_string()))?,
+            ),
         };
         (format!("[{inside}]"), port)
     } else {
@@ -89,7 +99,9 @@ fn host_of(authority: &str) -> Result<String, UrlProblem> {
         }
     };
     if let Some(port) = port
-        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err())
+        && (port.is_empty()
+            || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u16>().is_err())
     {
         return Err(UrlProblem::Port(port.to_string()));
     }
@@ -98,7 +110,9 @@ fn host_of(authority: &str) -> Result<String, UrlProblem> {
             && !host.starts_with(['.', '-'])
             && !host.ends_with('-')
             && !host.contains("..")
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
     if !name_ok {
         return Err(UrlProblem::Host(host));
     }
@@ -155,16 +169,43 @@ mod tests {
         assert_eq!(check("example.com/api"), Err(UrlProblem::NotAbsolute));
         assert_eq!(check("/relative"), Err(UrlProblem::NotAbsolute));
         assert_eq!(check(""), Err(UrlProblem::NotAbsolute));
-        assert_eq!(check("ftp://example.com"), Err(UrlProblem::Scheme("ftp".into())));
-        assert_eq!(check("https://user:pw@example.com"), Err(UrlProblem::Credentials));
-        assert_eq!(check("https://token@example.com/x"), Err(UrlProblem::Credentials));
-        assert_eq!(check("https://example.com/?key=1"), Err(UrlProblem::QueryOrFragment));
-        assert_eq!(check("https://example.com/#top"), Err(UrlProblem::QueryOrFragment));
+        assert_eq!(
+            check("ftp://example.com"),
+            Err(UrlProblem::Scheme("ftp".into()))
+        );
+        assert_eq!(
+            check("https://user:pw@example.com"),
+            Err(UrlProblem::Credentials)
+        );
+        assert_eq!(
+            check("https://token@example.com/x"),
+            Err(UrlProblem::Credentials)
+        );
+        assert_eq!(
+            check("https://example.com/?key=1"),
+            Err(UrlProblem::QueryOrFragment)
+        );
+        assert_eq!(
+            check("https://example.com/#top"),
+            Err(UrlProblem::QueryOrFragment)
+        );
         assert_eq!(check("https:///path"), Err(UrlProblem::Host(String::new())));
-        assert_eq!(check("https://exa mple.com"), Err(UrlProblem::Host("exa mple.com".into())));
-        assert_eq!(check("https://ex%41.com"), Err(UrlProblem::Host("ex%41.com".into())));
-        assert_eq!(check("https://example.com:99999"), Err(UrlProblem::Port("99999".into())));
-        assert_eq!(check("https://example.com:"), Err(UrlProblem::Port(String::new())));
+        assert_eq!(
+            check("https://exa mple.com"),
+            Err(UrlProblem::Host("exa mple.com".into()))
+        );
+        assert_eq!(
+            check("https://ex%41.com"),
+            Err(UrlProblem::Host("ex%41.com".into()))
+        );
+        assert_eq!(
+            check("https://example.com:99999"),
+            Err(UrlProblem::Port("99999".into()))
+        );
+        assert_eq!(
+            check("https://example.com:"),
+            Err(UrlProblem::Port(String::new()))
+        );
         assert_eq!(check("https://[::1"), Err(UrlProblem::Host("[::1".into())));
     }
 }

@@ -27,7 +27,10 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         let Some(resolved) = model.activation_info.get(&activation.name.value) else {
             continue;
         };
-        let Some(ty) = resolved.destination_type.filter(|t| t.name == "marketo_engage") else {
+        let Some(ty) = resolved
+            .destination_type
+            .filter(|t| t.name == "marketo_engage")
+        else {
             continue;
         };
         let destination = &model.syntax.destinations[resolved.destination_index];

@@ -30,7 +30,11 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                     ),
                 )
                 .label("this pin is never used")
-                .suggest(&audience.value, activated.iter().copied(), otherwise(&activated)),
+                .suggest(
+                    &audience.value,
+                    activated.iter().copied(),
+                    otherwise(&activated),
+                ),
             );
         }
     }

@@ -66,7 +66,7 @@ pub fn read(cx: &mut Cx<'_>, table: &DeTable<'_>, what: &str) -> DeliveryKeys {
     DeliveryKeys {
         endpoint: keyed(cx, table, "endpoint", as_string),
         rate_limit: keyed(cx, table, "rate_limit", |cx, v| rate_limit(cx, v, what)),
-        lists: keyed(cx, table, "lists", lists),
+        lists: keyed(cx, table, "lists", |cx, v| lists(cx, v, what)),
         list_prefix: keyed(cx, table, "list_prefix", as_string),
     }
 }
@@ -95,17 +95,21 @@ fn rate_limit(
     let mut spec = RateLimitSpec::default();
     for (k, v) in entries.iter() {
         match k.get_ref().as_ref() {
-            "calls" => spec.calls = positive(cx, v, "calls"),
-            "per" => spec.per = seconds(cx, v),
-            "concurrent" => spec.concurrent = positive(cx, v, "concurrent"),
-            "daily" => spec.daily = positive(cx, v, "daily"),
+            "calls" => spec.calls = positive(cx, v, "calls", what),
+            "per" => spec.per = seconds(cx, v, what),
+            "concurrent" => spec.concurrent = positive(cx, v, "concurrent", what),
+            "daily" => spec.daily = positive(cx, v, "daily", what),
             other => cx.report(unknown_part(other, cx.span(k), what)),
         }
     }
     let calls_given = entries.iter().any(|(k, _)| k.get_ref() == "calls");
     let per_given = entries.iter().any(|(k, _)| k.get_ref() == "per");
     if calls_given != per_given {
-        let (given, missing) = if calls_given { ("calls", "per") } else { ("per", "calls") };
+        let (given, missing) = if calls_given {
+            ("calls", "per")
+        } else {
+            ("per", "calls")
+        };
         cx.report(
             Diagnostic::new(
                 codes::spec::MISSING_KEY,
@@ -140,7 +144,12 @@ fn unknown_part(key: &str, span: Span, what: &str) -> Diagnostic {
 }
 
 /// A whole number from 1 to `u32::MAX`.
-fn positive(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>, key: &str) -> Option<Sp<u32>> {
+fn positive(
+    cx: &mut Cx<'_>,
+    value: &Spanned<DeValue<'_>>,
+    key: &str,
+    what: &str,
+) -> Option<Sp<u32>> {
     let number = as_int(cx, value)?;
     match u32::try_from(number.value) {
         Ok(n) if n > 0 => Some(Sp::new(n, number.span)),
@@ -149,7 +158,10 @@ fn positive(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>, key: &str) -> Option<
                 Diagnostic::new(
                     codes::spec::INVALID_VALUE,
                     number.span,
-                    format!("`{key}` of a rate limit must be a whole number from 1 to {}", u32::MAX),
+                    format!(
+                        "{what}: `{key}` of `rate_limit` must be a whole number from 1 to {}",
+                        u32::MAX
+                    ),
                 )
                 .label(format!("{} is out of range", number.value))
                 .help("a limit of zero would never send anything; leave the part out to keep the catalog's"),
@@ -160,7 +172,7 @@ fn positive(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>, key: &str) -> Option<
 }
 
 /// `per`: a duration such as `"20s"` or `"1m"`, in whole seconds.
-fn seconds(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Sp<u32>> {
+fn seconds(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>, what: &str) -> Option<Sp<u32>> {
     let text = as_string(cx, value)?;
     let micros = crate::duration::parse_micros(&text.value);
     let secs = micros
@@ -178,7 +190,10 @@ fn seconds(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Sp<u32>> {
         Diagnostic::new(
             codes::spec::INVALID_VALUE,
             text.span,
-            format!("`per = \"{}\"` is not a duration", text.value),
+            format!(
+                "{what}: `per = \"{}\"` of `rate_limit` is not a duration",
+                text.value
+            ),
         )
         .label(reason)
         .help("write a whole number and one unit, e.g. `per = \"20s\"` or `per = \"1m\"`"),
@@ -189,6 +204,7 @@ fn seconds(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Sp<u32>> {
 fn lists(
     cx: &mut Cx<'_>,
     value: &Spanned<DeValue<'_>>,
+    what: &str,
 ) -> Option<Sp<Vec<(Sp<String>, Sp<String>)>>> {
     let DeValue::Table(entries) = value.get_ref() else {
         cx.wrong_type(value, "a table of audience = \"list id\"");
@@ -197,7 +213,7 @@ fn lists(
     let pinned = entries
         .iter()
         .filter_map(|(k, v)| {
-            let id = list_id(cx, v)?;
+            let id = list_id(cx, v, what)?;
             Some((Sp::new(k.get_ref().to_string(), cx.span(k)), id))
         })
         .collect();
@@ -206,11 +222,15 @@ fn lists(
 
 /// A list id is text even when it looks like a number: vendors' ids are
 /// opaque, and `1042` and `"1042"` must not mean two things.
-fn list_id(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Sp<String>> {
+fn list_id(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>, what: &str) -> Option<Sp<String>> {
     let id = as_string(cx, value)?;
     if id.value.trim().is_empty() {
         cx.report(
-            Diagnostic::new(codes::spec::INVALID_VALUE, id.span, "a pinned list id is empty")
+            Diagnostic::new(
+                codes::spec::INVALID_VALUE,
+                id.span,
+                format!("{what}: a pinned list id is empty"),
+            )
                 .label("no list has an empty id")
                 .help("write the vendor's list or segment id, or remove the entry to let accord create the list"),
         );

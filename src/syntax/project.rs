@@ -70,9 +70,9 @@ pub fn environment(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> En
     let mut t = Table::new(table, name.span, format!("environment `{}`", name.value));
     let env = Environment {
         enforcement: t.choice(cx, "enforcement", ENFORCEMENTS),
-        delivery: t.choice(cx, "delivery", DELIVERY_MODES).and_then(|d| {
-            DeliveryMode::parse(&d.value).map(|mode| Sp::new(mode, d.span))
-        }),
+        delivery: t
+            .choice(cx, "delivery", DELIVERY_MODES)
+            .and_then(|d| DeliveryMode::parse(&d.value).map(|mode| Sp::new(mode, d.span))),
         description: t.string(cx, "description"),
         name,
     };
