@@ -546,9 +546,11 @@ fn token_error(body: &Value) -> String {
     }
 }
 
-/// A list id as a path segment; ids are numbers, anything else is escaped.
+/// A list id as a path segment: ids are numbers; a dry run's placeholder
+/// stays readable (it is never sent); anything else is escaped.
 fn path_segment(id: &str) -> String {
-    if id.chars().all(|c| c.is_ascii_digit()) {
+    let placeholder = id.starts_with('<') && id.ends_with('>');
+    if placeholder || id.chars().all(|c| c.is_ascii_digit()) {
         id.to_string()
     } else {
         percent_encode(id)
@@ -824,7 +826,7 @@ mod tests {
             .unwrap();
         assert!(
             add.url
-                .ends_with("/rest/v1/lists/%3Clist%20id%20of%20accord_X%3E/leads.json")
+                .ends_with("/rest/v1/lists/<list id of accord_X>/leads.json")
         );
         assert_eq!(
             body_of(&add),
@@ -1050,13 +1052,41 @@ mod tests {
     }
 
     #[test]
-    fn without_a_folder_no_list_is_created() {
+    fn without_a_folder_a_missing_list_says_what_to_set() {
         let m = Marketo::new(&config(&[(
             "munchkin_id",
             SettingPlan::Text("123-ABC-456".into()),
         )]))
         .unwrap();
         assert!(m.create_list_request("accord_X").is_none());
-        assert!(m.no_folder_message().contains("set `folder`"));
+        let none = r#"{"success":true,"warnings":["No assets found for the given search criteria."],"errors":[],"requestId":"1"}"#;
+        let error = m
+            .parse_found_list("accord_X", &answer(200, none))
+            .unwrap_err();
+        assert!(
+            error.contains("set `folder`") && error.contains("`lists`"),
+            "{error}"
+        );
+        let found =
+            r#"{"success":true,"errors":[],"requestId":"1","result":[{"id":7,"name":"accord_X"}]}"#;
+        assert_eq!(
+            m.parse_found_list("accord_X", &answer(200, found)),
+            Ok(Some("7".into()))
+        );
+    }
+
+    #[test]
+    fn list_calls_carry_no_members_and_succeed_as_a_whole() {
+        let m = marketo();
+        let created = r#"{"success":true,"errors":[],"requestId":"1","warnings":[],"result":[{"id":1027,"name":"x"}]}"#;
+        assert_eq!(
+            m.classify(Op::Add, &[], &answer(200, created)),
+            Outcome::Accepted
+        );
+        let throttled = error_body("606", "Max rate limit '100' exceeded with in '20' secs");
+        assert!(matches!(
+            m.classify(Op::Add, &[], &answer(200, &throttled)),
+            Outcome::Throttled { .. }
+        ));
     }
 }
