@@ -149,9 +149,10 @@ impl Marketo {
         self.tokens.count()
     }
 
-    /// Checks the bearer token; `Err` is Marketo's answer to a bad one.
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), Response> {
-        self.tokens.check(headers).map_err(|e| match e {
+    /// Marketo's answer to a call without a valid bearer token, if so.
+    fn unauthorized(&self, headers: &HeaderMap) -> Option<Response> {
+        let error = self.tokens.check(headers).err()?;
+        Some(match error {
             TokenError::Missing => failure("600", "Access token empty"),
             TokenError::Unknown => failure("601", "Access token invalid"),
             TokenError::Expired => failure("602", "Access token expired"),
@@ -209,7 +210,7 @@ async fn token(
 }
 
 async fn upsert(State(marketo): State<Arc<Marketo>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(answer) = marketo.authorize(&headers) {
+    if let Some(answer) = marketo.unauthorized(&headers) {
         return answer;
     }
     let request: Value = match serde_json::from_slice(&body) {
@@ -305,7 +306,7 @@ fn membership(
     body: &[u8],
     add: bool,
 ) -> Response {
-    if let Err(answer) = marketo.authorize(headers) {
+    if let Some(answer) = marketo.unauthorized(headers) {
         return answer;
     }
     let ids = match lead_ids(query, body) {
@@ -355,7 +356,7 @@ async fn list_by_name(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(answer) = marketo.authorize(&headers) {
+    if let Some(answer) = marketo.unauthorized(&headers) {
         return answer;
     }
     let Some(name) = query.get("name") else {
@@ -385,7 +386,7 @@ async fn create_static_list(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(answer) = marketo.authorize(&headers) {
+    if let Some(answer) = marketo.unauthorized(&headers) {
         return answer;
     }
     let form_type = headers
