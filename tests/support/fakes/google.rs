@@ -29,7 +29,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
 use serde_json::{Value, json};
 
-use super::super::fake::{FakeServer, Policy, Refusal, Stats, Tokens};
+use crate::fake::{FakeServer, Policy, Refusal, Stats, Tokens};
 
 /// The test key the client signs with (never a real credential).
 pub const KEY_FILE: &str = concat!(
@@ -196,7 +196,10 @@ async fn token(State(google): State<Arc<Google>>, headers: HeaderMap, body: Stri
     {
         return oauth_error("unsupported_grant_type", "Invalid grant_type.");
     }
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let audience = format!("http://{host}/token");
     let assertion = form.get("assertion").map(String::as_str).unwrap_or("");
     if let Err(why) = google.verify(assertion, &audience) {
@@ -221,7 +224,9 @@ impl Google {
     fn verify(&self, assertion: &str, audience: &str) -> Result<(), &'static str> {
         let (signed, signature) = assertion.rsplit_once('.').ok_or("Invalid JWT.")?;
         let (header, claims) = signed.split_once('.').ok_or("Invalid JWT.")?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| "Invalid JWT.")?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| "Invalid JWT.")?;
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.public_key)
             .verify(signed.as_bytes(), &signature)
             .map_err(|_| "Invalid JWT Signature.")?;
@@ -251,11 +256,16 @@ fn decode_part(part: &str) -> Result<Value, &'static str> {
 
 /// `iat` near now, `exp` after it and at most an hour later.
 fn check_times(claims: &Value) -> Result<(), &'static str> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let iat = claims["iat"].as_u64().ok_or("Invalid JWT: iat.")?;
     let exp = claims["exp"].as_u64().ok_or("Invalid JWT: exp.")?;
     if iat > now + 300 || now > exp || exp <= iat || exp - iat > 3600 {
-        return Err("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
+        return Err(
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+        );
     }
     Ok(())
 }
@@ -289,13 +299,18 @@ async fn list_lists(
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorize(&google, &headers).and_then(|_| own_account(&account_type, &account)) {
+    if let Err(r) = authorize(&google, &headers).and_then(|_| own_account(&account_type, &account))
+    {
         return r;
     }
     let wanted = query.get("filter").map(|f| display_name_filter(f));
     let wanted = match wanted {
         Some(None) => {
-            return status(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "Invalid filter.");
+            return status(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "Invalid filter.",
+            );
         }
         Some(Some(name)) => Some(name),
         None => None,
@@ -341,12 +356,17 @@ async fn create_list(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Err(r) = authorize(&google, &headers).and_then(|_| own_account(&account_type, &account)) {
+    if let Err(r) = authorize(&google, &headers).and_then(|_| own_account(&account_type, &account))
+    {
         return r;
     }
     let list: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let Some(name) = list["displayName"].as_str().filter(|n| !n.is_empty()) else {
-        return status(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "displayName is required.");
+        return status(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "displayName is required.",
+        );
     };
     let info = &list["ingestedUserListInfo"];
     if info["uploadKeyTypes"] != json!(["CONTACT_ID"]) || info["contactIdInfo"].is_null() {
@@ -357,7 +377,11 @@ async fn create_list(
         );
     }
     if google.list_named(name).is_some() {
-        return status(StatusCode::CONFLICT, "ALREADY_EXISTS", "A user list with this name exists.");
+        return status(
+            StatusCode::CONFLICT,
+            "ALREADY_EXISTS",
+            "A user list with this name exists.",
+        );
     }
     let id = google.add_list(name);
     google.stats.mutation(name, "create_list");
@@ -380,10 +404,21 @@ async fn audience_members(
     if let Err(r) = authorize(&google, &headers) {
         return r;
     }
-    *google.data_requests.lock().unwrap().entry(op.to_string()).or_default() += 1;
+    *google
+        .data_requests
+        .lock()
+        .unwrap()
+        .entry(op.to_string())
+        .or_default() += 1;
     let body: Value = match serde_json::from_str(&body) {
         Ok(body) => body,
-        Err(_) => return status(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "Invalid JSON payload."),
+        Err(_) => {
+            return status(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "Invalid JSON payload.",
+            );
+        }
     };
     let list = match google.destination(&body) {
         Ok(list) => list,
@@ -400,17 +435,32 @@ async fn audience_members(
 impl Google {
     /// The user list of the request's one destination.
     fn destination(&self, body: &Value) -> Result<String, Response> {
-        let destinations = body["destinations"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let destinations = body["destinations"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let [destination] = destinations else {
-            return Err(status(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "Exactly one destination is required here."));
+            return Err(status(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "Exactly one destination is required here.",
+            ));
         };
         let account = &destination["operatingAccount"];
         if account["accountType"] != "GOOGLE_ADS" || account["accountId"] != CUSTOMER_ID {
-            return Err(status(StatusCode::FORBIDDEN, "PERMISSION_DENIED", "The caller does not have permission."));
+            return Err(status(
+                StatusCode::FORBIDDEN,
+                "PERMISSION_DENIED",
+                "The caller does not have permission.",
+            ));
         }
         let id = destination["productDestinationId"].as_str().unwrap_or("");
         if !self.lists.lock().unwrap().contains_key(id) {
-            return Err(status(StatusCode::NOT_FOUND, "NOT_FOUND", "The user list does not exist."));
+            return Err(status(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "The user list does not exist.",
+            ));
         }
         Ok(id.to_string())
     }
@@ -446,13 +496,20 @@ fn validate(body: &Value, op: &str) -> Result<Vec<String>, Response> {
             ));
         }
         let consent = &body["consent"];
-        if consent["adUserData"] != "CONSENT_GRANTED" || consent["adPersonalization"] != "CONSENT_GRANTED" {
-            return Err(invalid("Consent must be granted for Customer Match uploads."));
+        if consent["adUserData"] != "CONSENT_GRANTED"
+            || consent["adPersonalization"] != "CONSENT_GRANTED"
+        {
+            return Err(invalid(
+                "Consent must be granted for Customer Match uploads.",
+            ));
         }
     } else if body.get("termsOfService").is_some() || body.get("consent").is_some() {
         return Err(invalid("Unknown field in RemoveAudienceMembersRequest."));
     }
-    let members = body["audienceMembers"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let members = body["audienceMembers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     if members.is_empty() || members.len() > MAX_MEMBERS {
         return Err(invalid("Between 1 and 10000 audienceMembers are required."));
     }
