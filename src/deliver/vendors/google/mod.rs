@@ -210,7 +210,7 @@ mod tests {
             remote_id: None,
         };
         let add = google
-            .encode(Some(&list()), Op::Add, &[member.clone()])
+            .encode(Some(&list()), Op::Add, std::slice::from_ref(&member))
             .unwrap();
         assert_eq!(
             add.url,
