@@ -165,6 +165,12 @@ fn status_with(code: StatusCode, canonical: &str, message: &str, details: Vec<Va
     (code, axum::Json(body)).into_response()
 }
 
+/// A `google.rpc.Status` error where a helper returns `Result` (boxed:
+/// a response is large).
+fn refuse(code: StatusCode, canonical: &str, message: &str) -> Box<Response> {
+    Box::new(status(code, canonical, message))
+}
+
 /// Google's answer to a request over its limits.
 fn throttled(refusal: Refusal) -> Response {
     let retry_after = match refusal {
@@ -272,9 +278,9 @@ fn check_times(claims: &Value) -> Result<(), &'static str> {
 
 // --- user lists ------------------------------------------------------------
 
-fn authorize(google: &Google, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(google: &Google, headers: &HeaderMap) -> Result<(), Box<Response>> {
     google.tokens.check(headers).map_err(|_| {
-        status(
+        refuse(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
             "Request had invalid authentication credentials.",
@@ -282,9 +288,9 @@ fn authorize(google: &Google, headers: &HeaderMap) -> Result<(), Response> {
     })
 }
 
-fn own_account(account_type: &str, account: &str) -> Result<(), Response> {
+fn own_account(account_type: &str, account: &str) -> Result<(), Box<Response>> {
     if account_type != "GOOGLE_ADS" || account != CUSTOMER_ID {
-        return Err(status(
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             "PERMISSION_DENIED",
             "The caller does not have permission.",
@@ -301,7 +307,7 @@ async fn list_lists(
 ) -> Response {
     if let Err(r) = authorize(&google, &headers).and_then(|_| own_account(&account_type, &account))
     {
-        return r;
+        return *r;
     }
     let wanted = query.get("filter").map(|f| display_name_filter(f));
     let wanted = match wanted {
@@ -358,7 +364,7 @@ async fn create_list(
 ) -> Response {
     if let Err(r) = authorize(&google, &headers).and_then(|_| own_account(&account_type, &account))
     {
-        return r;
+        return *r;
     }
     let list: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let Some(name) = list["displayName"].as_str().filter(|n| !n.is_empty()) else {
@@ -402,7 +408,7 @@ async fn audience_members(
         _ => return status(StatusCode::NOT_FOUND, "NOT_FOUND", "Method not found."),
     };
     if let Err(r) = authorize(&google, &headers) {
-        return r;
+        return *r;
     }
     *google
         .data_requests
@@ -422,11 +428,11 @@ async fn audience_members(
     };
     let list = match google.destination(&body) {
         Ok(list) => list,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let keys = match validate(&body, op) {
         Ok(keys) => keys,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     google.apply(&list, op, keys);
     axum::Json(json!({"requestId": format!("req-{}", std::process::id())})).into_response()
@@ -434,13 +440,13 @@ async fn audience_members(
 
 impl Google {
     /// The user list of the request's one destination.
-    fn destination(&self, body: &Value) -> Result<String, Response> {
+    fn destination(&self, body: &Value) -> Result<String, Box<Response>> {
         let destinations = body["destinations"]
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let [destination] = destinations else {
-            return Err(status(
+            return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "INVALID_ARGUMENT",
                 "Exactly one destination is required here.",
@@ -448,7 +454,7 @@ impl Google {
         };
         let account = &destination["operatingAccount"];
         if account["accountType"] != "GOOGLE_ADS" || account["accountId"] != CUSTOMER_ID {
-            return Err(status(
+            return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "PERMISSION_DENIED",
                 "The caller does not have permission.",
@@ -456,7 +462,7 @@ impl Google {
         }
         let id = destination["productDestinationId"].as_str().unwrap_or("");
         if !self.lists.lock().unwrap().contains_key(id) {
-            return Err(status(
+            return Err(refuse(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
                 "The user list does not exist.",
@@ -482,14 +488,14 @@ impl Google {
 }
 
 /// The members' keys, or the fast-fail answer for the first invalid one.
-fn validate(body: &Value, op: &str) -> Result<Vec<String>, Response> {
-    let invalid = |message: &str| status(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message);
+fn validate(body: &Value, op: &str) -> Result<Vec<String>, Box<Response>> {
+    let invalid = |message: &str| refuse(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message);
     if body["encoding"] != "HEX" {
         return Err(invalid("encoding must be set for UserData uploads."));
     }
     if op == "add" {
         if body["termsOfService"]["customerMatchTermsOfServiceStatus"] != "ACCEPTED" {
-            return Err(status(
+            return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "FAILED_PRECONDITION",
                 "The Customer Match terms of service must be accepted.",
@@ -516,7 +522,7 @@ fn validate(body: &Value, op: &str) -> Result<Vec<String>, Response> {
     members
         .iter()
         .enumerate()
-        .map(|(i, m)| member_key(m).ok_or_else(|| invalid_member(i)))
+        .map(|(i, m)| member_key(m).ok_or_else(|| Box::new(invalid_member(i))))
         .collect()
 }
 
