@@ -315,12 +315,15 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
                 // Filled from the destination's delivery keys (`endpoint`,
                 // `rate_limit`, `lists`, `list_prefix`) by the check of those keys.
                 endpoint: None,
-                rate_limit: ty.limits.rate_limit.map(|r| crate::plan::ir::RateLimitPlan {
-                    calls: r.calls,
-                    per_seconds: r.per_seconds,
-                    concurrent: r.concurrency,
-                    daily: r.daily,
-                }),
+                rate_limit: ty
+                    .limits
+                    .rate_limit
+                    .map(|r| crate::plan::ir::RateLimitPlan {
+                        calls: r.calls,
+                        per_seconds: r.per_seconds,
+                        concurrent: r.concurrency,
+                        daily: r.daily,
+                    }),
                 lists: BTreeMap::new(),
                 list_prefix: None,
                 fingerprint: String::new(),

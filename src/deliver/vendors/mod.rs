@@ -1,12 +1,26 @@
 //! One file per vendor, each following its published contract; `build`
 //! picks the one for a destination's catalog type.
 
+mod linkedin;
+mod trade_desk;
+
 use super::config::Config;
 use super::vendor::Vendor;
+
+pub use linkedin::{LINKEDIN_VERSION, SETTLE_AFTER_CREATE};
 
 /// The vendor file of a destination, or why there is none.
 pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
     match config.kind.as_str() {
+        "linkedin_companies" => Ok(Box::new(linkedin::LinkedIn::new(
+            config,
+            linkedin::Matched::Companies,
+        )?)),
+        "linkedin_contacts" => Ok(Box::new(linkedin::LinkedIn::new(
+            config,
+            linkedin::Matched::Contacts,
+        )?)),
+        "trade_desk" => Ok(Box::new(trade_desk::TradeDesk::new(config)?)),
         other => Err(format!("{other} has no API delivery in this accord")),
     }
 }
