@@ -34,6 +34,9 @@ pub const REFRESH_TOKEN: &str = "li-refresh-token";
 pub struct Options {
     /// Lifetime of each access token it issues.
     pub token_lifetime: Duration,
+    /// The `expires_in` it states, when it differs from the real lifetime
+    /// (a token revoked early is refused with 401 before it says it expires).
+    pub stated_lifetime: Option<Duration>,
     /// The member's role on every ad account; `VIEWER` may not manage audiences.
     pub role: &'static str,
     /// After creation, streams to a segment are answered 404 for this long.
@@ -44,6 +47,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             token_lifetime: Duration::from_secs(3600),
+            stated_lifetime: None,
             role: "CAMPAIGN_MANAGER",
             settle: Duration::ZERO,
         }
@@ -82,7 +86,13 @@ impl LinkedInState {
 
     /// Adds a segment as if created earlier (settled).
     pub fn seed_segment(&self, name: &str, account: &str, kind: &str) -> u64 {
-        self.insert(name, account, kind, "SEEDED", Instant::now() - Duration::from_secs(3600))
+        self.insert(
+            name,
+            account,
+            kind,
+            "SEEDED",
+            Instant::now() - Duration::from_secs(3600),
+        )
     }
 
     fn insert(&self, name: &str, account: &str, kind: &str, source: &str, created: Instant) -> u64 {
@@ -152,7 +162,11 @@ async fn token(State(app): State<App>, body: String) -> Response {
         return oauth_error("unsupported_grant_type", "grant_type must be refresh_token");
     }
     if field("client_id") != Some(CLIENT_ID) || field("client_secret") != Some(CLIENT_SECRET) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
     }
     if field("refresh_token") != Some(REFRESH_TOKEN) {
         return oauth_error("invalid_grant", "the refresh token is invalid");
@@ -162,7 +176,7 @@ async fn token(State(app): State<App>, body: String) -> Response {
     let access_token = app.state.tokens.issue(lifetime);
     Json(json!({
         "access_token": access_token,
-        "expires_in": lifetime.as_secs(),
+        "expires_in": app.options.stated_lifetime.unwrap_or(lifetime).as_secs(),
         "refresh_token": REFRESH_TOKEN,
         "refresh_token_expires_in": 31_536_000,
     }))
@@ -209,49 +223,85 @@ fn decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The checks every API call passes before its handler's own.
-fn check_call(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal of an API call that fails the checks every call passes
+/// before its handler's own; `None` when it passes them.
+fn refuse_call(app: &App, headers: &HeaderMap) -> Option<Response> {
     match app.state.tokens.check(headers) {
         Ok(()) => {}
         Err(TokenError::Expired) => {
-            return Err(error(StatusCode::UNAUTHORIZED, "EXPIRED_ACCESS_TOKEN", "The token used in the request has expired"));
+            return Some(error(
+                StatusCode::UNAUTHORIZED,
+                "EXPIRED_ACCESS_TOKEN",
+                "The token used in the request has expired",
+            ));
         }
-        Err(_) => return Err(error(StatusCode::UNAUTHORIZED, "INVALID_ACCESS_TOKEN", "Invalid access token")),
+        Err(_) => {
+            return Some(error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_ACCESS_TOKEN",
+                "Invalid access token",
+            ));
+        }
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let version_ok = header("linkedin-version").is_some_and(|v| v.len() == 6 && v.bytes().all(|b| b.is_ascii_digit()));
+    let version_ok = header("linkedin-version")
+        .is_some_and(|v| v.len() == 6 && v.bytes().all(|b| b.is_ascii_digit()));
     if !version_ok {
-        return Err(error(StatusCode::BAD_REQUEST, "VERSION_MISSING", "A version must be present"));
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "VERSION_MISSING",
+            "A version must be present",
+        ));
     }
     if header("x-restli-protocol-version") != Some("2.0.0") {
-        return Err(error(StatusCode::BAD_REQUEST, "PROTOCOL_VERSION", "Rest.li protocol 2.0.0 is required"));
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "PROTOCOL_VERSION",
+            "Rest.li protocol 2.0.0 is required",
+        ));
     }
-    Ok(())
+    None
 }
 
-fn check_manager(app: &App) -> Result<(), Response> {
+/// Managing audiences needs a role other than VIEWER on the ad account.
+fn refuse_viewer(app: &App) -> Option<Response> {
     if app.options.role == "VIEWER" {
-        return Err(error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "ACCESS_DENIED",
             "Not enough permissions: the member's role on the ad account is VIEWER",
         ));
     }
-    Ok(())
+    None
 }
 
-async fn find(State(app): State<App>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
-    if let Err(response) = check_call(&app, &headers) {
+async fn find(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(response) = refuse_call(&app, &headers) {
         return response;
     }
     if query.get("q").map(String::as_str) != Some("account") {
-        return error(StatusCode::BAD_REQUEST, "ILLEGAL_ARGUMENT", "unknown finder");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ILLEGAL_ARGUMENT",
+            "unknown finder",
+        );
     }
     let Some(account) = query.get("account") else {
-        return error(StatusCode::BAD_REQUEST, "ILLEGAL_ARGUMENT", "account is required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ILLEGAL_ARGUMENT",
+            "account is required",
+        );
     };
     let start: usize = query.get("start").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let count: usize = query.get("count").and_then(|s| s.parse().ok()).unwrap_or(10);
+    let count: usize = query
+        .get("count")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let all: Vec<Value> = app
         .state
         .segments()
@@ -260,66 +310,134 @@ async fn find(State(app): State<App>, headers: HeaderMap, Query(query): Query<Ha
         .map(|s| json!({"id": s.id, "name": s.name, "account": s.account, "type": s.kind, "sourcePlatform": s.source_platform, "status": "READY"}))
         .collect();
     let page: Vec<Value> = all.iter().skip(start).take(count).cloned().collect();
-    Json(json!({"elements": page, "paging": {"start": start, "count": count, "total": all.len()}})).into_response()
+    Json(json!({"elements": page, "paging": {"start": start, "count": count, "total": all.len()}}))
+        .into_response()
 }
 
 async fn create(State(app): State<App>, headers: HeaderMap, body: String) -> Response {
-    if let Err(response) = check_call(&app, &headers).and_then(|()| check_manager(&app)) {
+    if let Some(response) = refuse_call(&app, &headers).or_else(|| refuse_viewer(&app)) {
         return response;
     }
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "ILLEGAL_ARGUMENT", "the body is not JSON");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ILLEGAL_ARGUMENT",
+            "the body is not JSON",
+        );
     };
-    let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
-    let (Some(name), Some(account), Some(kind), Some(source)) =
-        (text("name"), text("account"), text("type"), text("sourcePlatform"))
-    else {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "FIELD_REQUIRED", "name, account, type and sourcePlatform are required");
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(name), Some(account), Some(kind), Some(source)) = (
+        text("name"),
+        text("account"),
+        text("type"),
+        text("sourcePlatform"),
+    ) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "FIELD_REQUIRED",
+            "name, account, type and sourcePlatform are required",
+        );
     };
     if !matches!(kind, "USER" | "COMPANY") || !account.starts_with("urn:li:sponsoredAccount:") {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_VALUE", "bad type or account");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_VALUE",
+            "bad type or account",
+        );
     }
     if body.get("destinations") != Some(&json!([{"destination": "LINKEDIN"}])) {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_VALUE", "destinations must be LINKEDIN");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_VALUE",
+            "destinations must be LINKEDIN",
+        );
     }
-    let id = app.state.insert(name, account, kind, source, Instant::now());
+    let id = app
+        .state
+        .insert(name, account, kind, source, Instant::now());
     app.stats.mutation(&format!("segment:{name}"), "create");
     (
         StatusCode::CREATED,
-        [("x-restli-id", id.to_string()), ("x-linkedin-id", id.to_string()), ("location", format!("/dmpSegments/{id}"))],
+        [
+            ("x-restli-id", id.to_string()),
+            ("x-linkedin-id", id.to_string()),
+            ("location", format!("/dmpSegments/{id}")),
+        ],
     )
         .into_response()
 }
 
-async fn stream_users(State(app): State<App>, Path(id): Path<u64>, headers: HeaderMap, body: String) -> Response {
+async fn stream_users(
+    State(app): State<App>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     stream(app, id, "USER", headers, body, user_keys)
 }
 
-async fn stream_companies(State(app): State<App>, Path(id): Path<u64>, headers: HeaderMap, body: String) -> Response {
+async fn stream_companies(
+    State(app): State<App>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     stream(app, id, "COMPANY", headers, body, company_keys)
 }
 
 /// The membership keys of one element, or why it is refused.
 type KeysOf = fn(&Value) -> Result<Vec<String>, String>;
 
-fn stream(app: App, id: u64, kind: &str, headers: HeaderMap, body: String, keys_of: KeysOf) -> Response {
-    if let Err(response) = check_call(&app, &headers).and_then(|()| check_manager(&app)) {
+fn stream(
+    app: App,
+    id: u64,
+    kind: &str,
+    headers: HeaderMap,
+    body: String,
+    keys_of: KeysOf,
+) -> Response {
+    if let Some(response) = refuse_call(&app, &headers).or_else(|| refuse_viewer(&app)) {
         return response;
     }
     if headers.get("x-restli-method").and_then(|v| v.to_str().ok()) != Some("BATCH_CREATE") {
-        return error(StatusCode::BAD_REQUEST, "ILLEGAL_ARGUMENT", "X-RestLi-Method: BATCH_CREATE is required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ILLEGAL_ARGUMENT",
+            "X-RestLi-Method: BATCH_CREATE is required",
+        );
     }
-    let Some(elements) = serde_json::from_str::<Value>(&body).ok().and_then(|b| b.get("elements").and_then(Value::as_array).cloned()) else {
-        return error(StatusCode::BAD_REQUEST, "ILLEGAL_ARGUMENT", "elements are required");
+    let Some(elements) = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|b| b.get("elements").and_then(Value::as_array).cloned())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ILLEGAL_ARGUMENT",
+            "elements are required",
+        );
     };
     let mut segments = app.state.segments.lock().unwrap();
-    let Some(segment) = segments.get_mut(&id).filter(|s| s.created.elapsed() >= app.options.settle) else {
+    let Some(segment) = segments
+        .get_mut(&id)
+        .filter(|s| s.created.elapsed() >= app.options.settle)
+    else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "DMP segment not found");
     };
     if segment.kind != kind {
-        return error(StatusCode::BAD_REQUEST, "ILLEGAL_ARGUMENT", "the segment is of another type");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ILLEGAL_ARGUMENT",
+            "the segment is of another type",
+        );
     }
-    let statuses: Vec<Value> = elements.iter().map(|e| apply(&app.stats, segment, e, keys_of)).collect();
+    let statuses: Vec<Value> = elements
+        .iter()
+        .map(|e| apply(&app.stats, segment, e, keys_of))
+        .collect();
     Json(json!({ "elements": statuses })).into_response()
 }
 
@@ -327,8 +445,12 @@ fn apply(stats: &Stats, segment: &mut Segment, element: &Value, keys_of: KeysOf)
     let action = element.get("action").and_then(Value::as_str);
     let keys = match (action, keys_of(element)) {
         (Some("ADD" | "REMOVE"), Ok(keys)) => keys,
-        (_, Err(message)) => return json!({"status": 400, "error": {"status": 400, "code": "INVALID_VALUE", "message": message}}),
-        _ => return json!({"status": 400, "error": {"status": 400, "code": "INVALID_VALUE", "message": "action must be ADD or REMOVE"}}),
+        (_, Err(message)) => {
+            return json!({"status": 400, "error": {"status": 400, "code": "INVALID_VALUE", "message": message}});
+        }
+        _ => {
+            return json!({"status": 400, "error": {"status": 400, "code": "INVALID_VALUE", "message": "action must be ADD or REMOVE"}});
+        }
     };
     for key in keys {
         let changed = match action {
@@ -336,14 +458,21 @@ fn apply(stats: &Stats, segment: &mut Segment, element: &Value, keys_of: KeysOf)
             _ => segment.members.remove(&key),
         };
         if changed {
-            stats.mutation(&format!("{}:{key}", segment.name), &action.unwrap().to_lowercase());
+            stats.mutation(
+                &format!("{}:{key}", segment.name),
+                &action.unwrap().to_lowercase(),
+            );
         }
     }
     json!({"status": 201})
 }
 
 fn user_keys(element: &Value) -> Result<Vec<String>, String> {
-    let ids = element.get("userIds").and_then(Value::as_array).filter(|ids| !ids.is_empty()).ok_or("userIds are required")?;
+    let ids = element
+        .get("userIds")
+        .and_then(Value::as_array)
+        .filter(|ids| !ids.is_empty())
+        .ok_or("userIds are required")?;
     ids.iter()
         .map(|id| {
             let kind = id.get("idType").and_then(Value::as_str).unwrap_or("");
@@ -353,13 +482,22 @@ fn user_keys(element: &Value) -> Result<Vec<String>, String> {
                 "GOOGLE_AID" | "APPLE_IDFA" => !value.is_empty(),
                 _ => false,
             };
-            valid.then(|| format!("{kind}:{value}")).ok_or(format!("invalid user id {kind}:{value}"))
+            valid
+                .then(|| format!("{kind}:{value}"))
+                .ok_or(format!("invalid user id {kind}:{value}"))
         })
         .collect()
 }
 
 fn company_keys(element: &Value) -> Result<Vec<String>, String> {
-    let name = element.get("companyName").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or("companyName is required")?;
-    let domain = element.get("companyWebsiteDomain").and_then(Value::as_str).unwrap_or("");
+    let name = element
+        .get("companyName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or("companyName is required")?;
+    let domain = element
+        .get("companyWebsiteDomain")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     Ok(vec![format!("{name}|{domain}")])
 }

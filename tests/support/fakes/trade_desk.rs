@@ -42,7 +42,11 @@ impl TradeDeskState {
         let Some(members) = segments.get(segment) else {
             return Vec::new();
         };
-        members.iter().filter(|(_, expires)| **expires > at).map(|(id, _)| id.clone()).collect()
+        members
+            .iter()
+            .filter(|(_, expires)| **expires > at)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// When a member's membership expires.
@@ -59,8 +63,13 @@ struct App {
 
 pub fn router(stats: Arc<Stats>) -> (Router, Arc<TradeDeskState>) {
     let state = Arc::new(TradeDeskState::default());
-    let app = App { state: state.clone(), stats };
-    let router = Router::new().route("/data/advertiser", post(advertiser)).with_state(app);
+    let app = App {
+        state: state.clone(),
+        stats,
+    };
+    let router = Router::new()
+        .route("/data/advertiser", post(advertiser))
+        .with_state(app);
     (router, state)
 }
 
@@ -70,29 +79,56 @@ fn plain(status: StatusCode, text: &str) -> Response {
 
 async fn advertiser(State(app): State<App>, headers: HeaderMap, body: String) -> Response {
     if headers.get("ttd-auth").and_then(|v| v.to_str().ok()) != Some(TOKEN) {
-        return plain(StatusCode::UNAUTHORIZED, "Invalid or missing authentication token");
+        return plain(
+            StatusCode::UNAUTHORIZED,
+            "Invalid or missing authentication token",
+        );
     }
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"ErrorCode": "SerializationFailed", "Message": "invalid JSON"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"ErrorCode": "SerializationFailed", "Message": "invalid JSON"})),
+        )
+            .into_response();
     };
     if body.get("AdvertiserId").and_then(Value::as_str) != Some(ADVERTISER) {
-        return plain(StatusCode::FORBIDDEN, "Cannot create new targeting data for this advertiser");
+        return plain(
+            StatusCode::FORBIDDEN,
+            "Cannot create new targeting data for this advertiser",
+        );
     }
-    let Some(items) = body.get("Items").and_then(Value::as_array).filter(|i| !i.is_empty()) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"ErrorCode": "MissingData", "Message": "Items are required"}))).into_response();
+    let Some(items) = body
+        .get("Items")
+        .and_then(Value::as_array)
+        .filter(|i| !i.is_empty())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"ErrorCode": "MissingData", "Message": "Items are required"})),
+        )
+            .into_response();
     };
     let now = SystemTime::now();
     let failed: Vec<Value> = items
         .iter()
         .enumerate()
-        .filter_map(|(i, item)| apply(&app, item, now).err().map(|(code, message)| failed_line(i, item, code, &message)))
+        .filter_map(|(i, item)| {
+            apply(&app, item, now)
+                .err()
+                .map(|(code, message)| failed_line(i, item, code, &message))
+        })
         .collect();
     Json(json!({ "FailedLines": failed })).into_response()
 }
 
 fn failed_line(index: usize, item: &Value, code: &str, message: &str) -> Value {
-    let mut line = json!({"ErrorCode": code, "Message": message, "ItemNumber": (index + 1).to_string()});
-    if let Some(tdid) = item.get("TDID").and_then(Value::as_str).filter(|t| is_guid(t)) {
+    let mut line =
+        json!({"ErrorCode": code, "Message": message, "ItemNumber": (index + 1).to_string()});
+    if let Some(tdid) = item
+        .get("TDID")
+        .and_then(Value::as_str)
+        .filter(|t| is_guid(t))
+    {
         line["TDID"] = json!(tdid);
     }
     line
@@ -101,16 +137,33 @@ fn failed_line(index: usize, item: &Value, code: &str, message: &str) -> Value {
 /// Applies one item, or says why it failed.
 fn apply(app: &App, item: &Value, now: SystemTime) -> Result<(), (&'static str, String)> {
     let id = item_id(item)?;
-    let data = item.get("Data").and_then(Value::as_array).filter(|d| !d.is_empty()).ok_or(("MissingData", "Data is required".to_string()))?;
+    let data = item
+        .get("Data")
+        .and_then(Value::as_array)
+        .filter(|d| !d.is_empty())
+        .ok_or(("MissingData", "Data is required".to_string()))?;
     let mut entries = Vec::new();
     for entry in data {
-        let name = entry.get("Name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or(("MissingData", "Name is required".to_string()))?;
+        let name = entry
+            .get("Name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or(("MissingData", "Name is required".to_string()))?;
         if name.len() > MAX_NAME {
-            return Err(("DataNameTooLong", format!("Name is over {MAX_NAME} characters")));
+            return Err((
+                "DataNameTooLong",
+                format!("Name is over {MAX_NAME} characters"),
+            ));
         }
-        let ttl = entry.get("TTLInMinutes").and_then(Value::as_i64).unwrap_or(129_600);
+        let ttl = entry
+            .get("TTLInMinutes")
+            .and_then(Value::as_i64)
+            .unwrap_or(129_600);
         if !(0..=MAX_TTL_MINUTES).contains(&ttl) {
-            return Err(("InvalidTtlInMinutes", format!("TTLInMinutes {ttl} is out of range")));
+            return Err((
+                "InvalidTtlInMinutes",
+                format!("TTLInMinutes {ttl} is out of range"),
+            ));
         }
         entries.push((name.to_string(), ttl));
     }
@@ -127,7 +180,8 @@ fn apply(app: &App, item: &Value, now: SystemTime) -> Result<(), (&'static str, 
         let expires = now + Duration::from_secs(ttl as u64 * 60);
         let live = members.get(&id).is_some_and(|e| *e > now);
         members.insert(id.clone(), expires);
-        app.stats.mutation(&key, if live { "refresh" } else { "add" });
+        app.stats
+            .mutation(&key, if live { "refresh" } else { "add" });
     }
     Ok(())
 }
@@ -140,8 +194,14 @@ fn item_id(item: &Value) -> Result<String, (&'static str, String)> {
         (Some(t), None) if is_guid(t) => Ok(format!("TDID:{}", t.to_ascii_lowercase())),
         (None, Some(d)) if is_guid(d) => Ok(format!("DAID:{}", d.to_ascii_lowercase())),
         (None, None) => Err(("MissingUserId", "the item has no user id".to_string())),
-        (Some(_), Some(_)) => Err(("InvalidParameterFormat", "an item carries exactly one id".to_string())),
-        _ => Err(("InvalidParameterFormat", "the id is not a 36-character GUID".to_string())),
+        (Some(_), Some(_)) => Err((
+            "InvalidParameterFormat",
+            "an item carries exactly one id".to_string(),
+        )),
+        _ => Err((
+            "InvalidParameterFormat",
+            "the id is not a 36-character GUID".to_string(),
+        )),
     }
 }
 
