@@ -2,18 +2,30 @@
 //! picks the one for a destination's catalog type.
 
 mod google;
+mod linkedin;
 mod marketo;
+mod trade_desk;
 
 use super::config::Config;
 use super::vendor::Vendor;
 
 pub use google::Google;
+pub use linkedin::{LINKEDIN_VERSION, SETTLE_AFTER_CREATE};
 
 /// The vendor file of a destination, or why there is none.
 pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
     match config.kind.as_str() {
         "google_customer_match" => Ok(Box::new(google::Google::new(config)?)),
+        "linkedin_companies" => Ok(Box::new(linkedin::LinkedIn::new(
+            config,
+            linkedin::Matched::Companies,
+        )?)),
+        "linkedin_contacts" => Ok(Box::new(linkedin::LinkedIn::new(
+            config,
+            linkedin::Matched::Contacts,
+        )?)),
         "marketo_engage" => Ok(Box::new(marketo::Marketo::new(config)?)),
+        "trade_desk" => Ok(Box::new(trade_desk::TradeDesk::new(config)?)),
         other => Err(format!("{other} has no API delivery in this accord")),
     }
 }
