@@ -15,6 +15,15 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         let Some(lists) = &destination.delivery.lists else {
             continue;
         };
+        // On a file type `lists` is already reported as an unknown key.
+        let api_type = destination
+            .ty
+            .as_ref()
+            .and_then(|t| crate::catalog::lookup(&t.value))
+            .is_none_or(|t| t.is_api());
+        if !api_type {
+            continue;
+        }
         let activated = activated_to(model, destination);
         for (audience, _) in &lists.value.value {
             if activated.contains(&audience.value.as_str()) {

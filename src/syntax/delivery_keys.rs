@@ -33,12 +33,14 @@ pub struct RateLimitSpec {
     pub daily: Option<Sp<u32>>,
 }
 
+/// `lists`: audience reference -> vendor list id, in the order written.
+pub type PinnedLists = Vec<(Sp<String>, Sp<String>)>;
+
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryKeys {
     pub endpoint: Option<Keyed<String>>,
     pub rate_limit: Option<Keyed<RateLimitSpec>>,
-    /// Audience reference -> vendor list id, in the order written.
-    pub lists: Option<Keyed<Vec<(Sp<String>, Sp<String>)>>>,
+    pub lists: Option<Keyed<PinnedLists>>,
     pub list_prefix: Option<Keyed<String>>,
 }
 
@@ -201,11 +203,7 @@ fn seconds(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>, what: &str) -> Option<
     None
 }
 
-fn lists(
-    cx: &mut Cx<'_>,
-    value: &Spanned<DeValue<'_>>,
-    what: &str,
-) -> Option<Sp<Vec<(Sp<String>, Sp<String>)>>> {
+fn lists(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>, what: &str) -> Option<Sp<PinnedLists>> {
     let DeValue::Table(entries) = value.get_ref() else {
         cx.wrong_type(value, "a table of audience = \"list id\"");
         return None;

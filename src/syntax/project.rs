@@ -94,3 +94,14 @@ pub fn guardrails(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Guardrail
     t.finish(cx);
     g
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_modes_are_spelled_as_the_closed_set() {
+        let spelled: Vec<&str> = DeliveryMode::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(spelled, DELIVERY_MODES);
+    }
+}
