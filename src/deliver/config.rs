@@ -61,9 +61,12 @@ impl Config {
 
     /// A secret, resolved.
     pub fn secret(&self, key: &str) -> Result<&SecretString, String> {
-        self.secrets
-            .get(key)
-            .ok_or_else(|| format!("destination `{}`: the secret `{key}` is not set", self.name))
+        self.secrets.get(key).ok_or_else(|| {
+            format!(
+                "destination `{}`: the secret `{key}` is not set",
+                self.name
+            )
+        })
     }
 
     /// The base URL: `endpoint` when set, else the vendor's, without a

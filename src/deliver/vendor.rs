@@ -30,10 +30,7 @@ pub struct Member {
 impl Member {
     /// The value of a mapped column.
     pub fn field(&self, column: &str) -> Option<&Value> {
-        self.fields
-            .iter()
-            .find(|(c, _)| c == column)
-            .map(|(_, v)| v)
+        self.fields.iter().find(|(c, _)| c == column).map(|(_, v)| v)
     }
 }
 
@@ -181,11 +178,7 @@ pub trait Vendor: Send + Sync {
 
     /// The id in a response to [`Vendor::find_list_request`], `Ok(None)`
     /// when no list has the name.
-    fn parse_found_list(
-        &self,
-        name: &str,
-        response: &WireResponse,
-    ) -> Result<Option<String>, String> {
+    fn parse_found_list(&self, name: &str, response: &WireResponse) -> Result<Option<String>, String> {
         let _ = (name, response);
         Ok(None)
     }
@@ -217,12 +210,7 @@ pub trait Vendor: Send + Sync {
 
     /// One request carrying `members` (at most the batch size; the core
     /// splits again when the body is over the byte limit).
-    fn encode(
-        &self,
-        list: Option<&ListRef>,
-        op: Op,
-        members: &[Member],
-    ) -> Result<WireRequest, String>;
+    fn encode(&self, list: Option<&ListRef>, op: Op, members: &[Member]) -> Result<WireRequest, String>;
 
     /// [`Vendor::encode`] for the audience of one activation: what the
     /// core calls. Vendors whose requests name the activation (the

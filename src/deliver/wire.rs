@@ -48,8 +48,7 @@ impl WireRequest {
 
     /// Sets a header whose value is secret (replacing one of the same name).
     pub fn set_secret_header(&mut self, name: &str, value: String) {
-        self.secret_headers
-            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.secret_headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.secret_headers
             .push((name.to_string(), SecretString::from(value)));
     }
