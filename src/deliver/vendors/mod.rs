@@ -5,6 +5,7 @@ mod google;
 mod linkedin;
 mod marketo;
 mod trade_desk;
+pub mod webhook;
 
 use super::config::Config;
 use super::vendor::Vendor;
@@ -25,6 +26,7 @@ pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
             linkedin::Matched::Contacts,
         )?)),
         "marketo_engage" => Ok(Box::new(marketo::Marketo::new(config)?)),
+        "http" => Ok(Box::new(webhook::Webhook::new(config)?)),
         "trade_desk" => Ok(Box::new(trade_desk::TradeDesk::new(config)?)),
         other => Err(format!("{other} has no API delivery in this accord")),
     }
