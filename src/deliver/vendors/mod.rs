@@ -3,6 +3,7 @@
 
 mod linkedin;
 mod trade_desk;
+pub mod webhook;
 
 use super::config::Config;
 use super::vendor::Vendor;
@@ -12,6 +13,7 @@ pub use linkedin::{LINKEDIN_VERSION, SETTLE_AFTER_CREATE};
 /// The vendor file of a destination, or why there is none.
 pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
     match config.kind.as_str() {
+        "http" => Ok(Box::new(webhook::Webhook::new(config)?)),
         "linkedin_companies" => Ok(Box::new(linkedin::LinkedIn::new(
             config,
             linkedin::Matched::Companies,
