@@ -17,6 +17,7 @@ pub use linkedin::{LINKEDIN_VERSION, SETTLE_AFTER_CREATE};
 pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
     match config.kind.as_str() {
         "google_customer_match" => Ok(Box::new(google::Google::new(config)?)),
+        "http" => Ok(Box::new(webhook::Webhook::new(config)?)),
         "linkedin_companies" => Ok(Box::new(linkedin::LinkedIn::new(
             config,
             linkedin::Matched::Companies,
@@ -26,7 +27,6 @@ pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
             linkedin::Matched::Contacts,
         )?)),
         "marketo_engage" => Ok(Box::new(marketo::Marketo::new(config)?)),
-        "http" => Ok(Box::new(webhook::Webhook::new(config)?)),
         "trade_desk" => Ok(Box::new(trade_desk::TradeDesk::new(config)?)),
         other => Err(format!("{other} has no API delivery in this accord")),
     }

@@ -11,8 +11,10 @@
 //! means as [`Outcome`]s.
 //!
 //! A segment is named, not created: the first upload that names it creates
-//! it. So the list of an audience is its name, and the [`ListRef`] id this
-//! file reads is that name. Removal sends the member with `TTLInMinutes: 0`,
+//! it. So this vendor has no lists to find or create ([`Vendor::has_lists`]
+//! is false) and names each audience's segment itself in
+//! [`Vendor::encode_for`]: the audience's id pinned in `lists` when there is
+//! one, else `list_prefix` + audience. Removal sends the member with `TTLInMinutes: 0`,
 //! as the Data API documents; otherwise a membership ends when its TTL
 //! passes, so the run re-sends members before then ([`Vendor::ttl`]).
 //!
@@ -22,6 +24,7 @@
 //! by it). A line that matches no member makes the whole batch refused, so
 //! the executor splits it until the bad member is alone.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -62,6 +65,8 @@ pub struct TradeDesk {
     advertiser_id: String,
     token: SecretString,
     ttl_days: i64,
+    list_prefix: String,
+    pinned: BTreeMap<String, String>,
 }
 
 impl TradeDesk {
@@ -76,7 +81,33 @@ impl TradeDesk {
             advertiser_id: config.require("advertiser_id")?.to_string(),
             token: config.secret("token")?.clone(),
             ttl_days: ttl_days(config)?,
+            list_prefix: config.list_prefix.clone(),
+            pinned: config.lists.clone(),
         })
+    }
+
+    /// The segment an audience's members go to.
+    fn segment_name(&self, audience: &str) -> String {
+        self.pinned
+            .get(audience)
+            .cloned()
+            .unwrap_or_else(|| format!("{}{audience}", self.list_prefix))
+    }
+
+    fn request(&self, segment: &str, op: Op, members: &[Member]) -> Result<WireRequest, String> {
+        if op == Op::Upsert {
+            return Err("The Trade Desk segments have no upsert".into());
+        }
+        if members.is_empty() {
+            return Err("a Trade Desk upload needs at least one member".into());
+        }
+        let data = json!([{ "Name": segment, "TTLInMinutes": self.ttl_minutes(op) }]);
+        let items = members
+            .iter()
+            .map(|m| item(m, &data))
+            .collect::<Result<Vec<_>, _>>()?;
+        let body = json!({ "AdvertiserId": self.advertiser_id, "Items": items });
+        Ok(WireRequest::new("POST", self.url.clone()).json(&body))
     }
 
     fn ttl_minutes(&self, op: Op) -> i64 {
@@ -100,14 +131,15 @@ impl Vendor for TradeDesk {
         request.set_secret_header("TTD-Auth", secret(token).to_string());
     }
 
-    fn placeholder_id(&self, member: &Member) -> String {
-        format!("<segment of {}>", member.key)
+    fn has_lists(&self) -> bool {
+        false
     }
 
     fn ttl(&self) -> Option<Duration> {
         Some(Duration::from_secs(self.ttl_days as u64 * 86_400))
     }
 
+    /// Without an audience, the segment is the list's (its id is its name).
     fn encode(
         &self,
         list: Option<&ListRef>,
@@ -115,19 +147,21 @@ impl Vendor for TradeDesk {
         members: &[Member],
     ) -> Result<WireRequest, String> {
         let segment = list.ok_or("a Trade Desk upload needs its segment name")?;
-        if op == Op::Upsert {
-            return Err("The Trade Desk segments have no upsert".into());
+        self.request(&segment.id, op, members)
+    }
+
+    fn encode_for(
+        &self,
+        _activation: &str,
+        audience: &str,
+        list: Option<&ListRef>,
+        op: Op,
+        members: &[Member],
+    ) -> Result<WireRequest, String> {
+        match list {
+            Some(list) => self.request(&list.id, op, members),
+            None => self.request(&self.segment_name(audience), op, members),
         }
-        if members.is_empty() {
-            return Err("a Trade Desk upload needs at least one member".into());
-        }
-        let data = json!([{ "Name": segment.id, "TTLInMinutes": self.ttl_minutes(op) }]);
-        let items = members
-            .iter()
-            .map(|m| item(m, &data))
-            .collect::<Result<Vec<_>, _>>()?;
-        let body = json!({ "AdvertiserId": self.advertiser_id, "Items": items });
-        Ok(WireRequest::new("POST", self.url.clone()).json(&body))
     }
 
     fn classify(&self, _op: Op, members: &[Member], response: &WireResponse) -> Outcome {
@@ -361,6 +395,22 @@ mod tests {
             0
         );
         assert_eq!(ttd.ttl(), Some(Duration::from_secs(7 * 86_400)));
+    }
+
+    #[test]
+    fn segments_are_named_from_the_audience_or_pinned() {
+        let mut cfg = config(&[]);
+        cfg.list_prefix = "accord_".into();
+        cfg.lists.insert("vips".into(), "Legacy VIPs".into());
+        let ttd = TradeDesk::new(&cfg).unwrap();
+        assert!(!ttd.has_lists());
+        let m = [member("p", "tdid", "T")];
+        let name = |audience: &str| {
+            let request = ttd.encode_for("act", audience, None, Op::Add, &m).unwrap();
+            request.redacted()["body"]["Items"][0]["Data"][0]["Name"].clone()
+        };
+        assert_eq!(name("buyers"), "accord_buyers");
+        assert_eq!(name("vips"), "Legacy VIPs");
     }
 
     #[test]
