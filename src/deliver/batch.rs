@@ -41,21 +41,11 @@ pub fn encode(
     members: &[Member],
     limits: &Limits,
 ) -> (Vec<Encoded>, Vec<Unsendable>) {
-    let mut encoded = Vec::new();
-    let mut unsendable = Vec::new();
+    let mut out = (Vec::new(), Vec::new());
     for chunk in members.chunks(limits.batch_size.max(1)) {
-        encode_within(
-            vendor,
-            scope,
-            list,
-            op,
-            chunk,
-            limits.max_bytes,
-            &mut encoded,
-            &mut unsendable,
-        );
+        encode_within(vendor, scope, list, op, chunk, limits.max_bytes, &mut out);
     }
-    (encoded, unsendable)
+    out
 }
 
 fn encode_within(
@@ -65,15 +55,14 @@ fn encode_within(
     op: Op,
     members: &[Member],
     max_bytes: Option<usize>,
-    encoded: &mut Vec<Encoded>,
-    unsendable: &mut Vec<Unsendable>,
+    out: &mut (Vec<Encoded>, Vec<Unsendable>),
 ) {
     if members.is_empty() {
         return;
     }
     let problem = match vendor.encode_for(scope.0, scope.1, list, op, members) {
         Ok(request) if max_bytes.is_none_or(|max| request.body.len() <= max) => {
-            encoded.push(Encoded {
+            out.0.push(Encoded {
                 members: members.to_vec(),
                 request,
             });
@@ -86,7 +75,7 @@ fn encode_within(
         Err(message) => (UNENCODABLE, message),
     };
     if let [member] = members {
-        unsendable.push(Unsendable {
+        out.1.push(Unsendable {
             member: member.clone(),
             code: problem.0,
             message: problem.1,
@@ -94,12 +83,8 @@ fn encode_within(
         return;
     }
     let (left, right) = members.split_at(members.len() / 2);
-    encode_within(
-        vendor, scope, list, op, left, max_bytes, encoded, unsendable,
-    );
-    encode_within(
-        vendor, scope, list, op, right, max_bytes, encoded, unsendable,
-    );
+    encode_within(vendor, scope, list, op, left, max_bytes, out);
+    encode_within(vendor, scope, list, op, right, max_bytes, out);
 }
 
 fn too_large(bytes: usize, max: usize) -> String {

@@ -12,9 +12,15 @@
 //! - `throttle`: the sliding-window, in-flight and daily limits of one
 //!   destination instance, shared by every activation that sends to it;
 //! - `retry`: full-jitter exponential backoff that honours `Retry-After`;
-//! - `send`: the executor: plans against the store's ledger, batches by
-//!   records and bytes, authenticates, sends, classifies, retries, splits
-//!   refused batches and journals every request.
+//! - `send`: the executor: batches by records and bytes, authenticates,
+//!   sends, classifies, retries, splits refused batches and journals every
+//!   request;
+//! - `changes`: what the executor takes (`Work`) and gives back
+//!   (`DeliveryReport`), and the `Journal` it writes around each request;
+//! - `batch`: members into encoded requests within the batch and byte limits;
+//! - `http`: the one place requests go on the wire (reqwest, rustls);
+//! - `auth`: the token cache (fixed bearer or fetched and refreshed);
+//! - `progress`: the progress bar on a terminal.
 
 pub mod auth;
 pub mod batch;

@@ -211,3 +211,143 @@ fn classify_status(response: &WireResponse) -> Outcome {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::deliver::config::Limits;
+
+    fn config(signing: bool) -> Config {
+        let mut settings = BTreeMap::new();
+        settings.insert(
+            "url".to_string(),
+            SettingPlan::Text("https://hooks.example.com/in".into()),
+        );
+        settings.insert(
+            "headers".to_string(),
+            SettingPlan::List(vec!["X-Team: growth".into()]),
+        );
+        let mut secrets = BTreeMap::new();
+        if signing {
+            settings.insert(
+                "signing_secret".to_string(),
+                SettingPlan::Reference("env:SIGN".into()),
+            );
+            secrets.insert(
+                "signing_secret".to_string(),
+                SecretString::from("key".to_string()),
+            );
+        }
+        Config {
+            name: "hook".into(),
+            kind: "http".into(),
+            endpoint: None,
+            settings,
+            secrets,
+            limits: Limits {
+                batch_size: 10,
+                max_bytes: None,
+                window: None,
+                concurrent: 1,
+                daily: None,
+            },
+            lists: BTreeMap::new(),
+            list_prefix: String::new(),
+        }
+    }
+
+    fn member() -> Member {
+        Member {
+            key: "a1".into(),
+            fields: vec![("email".into(), json!("a@example.com"))],
+            remote_id: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_the_documented_json_signed_over_its_exact_body() {
+        let hook = Webhook::new(&config(true)).unwrap();
+        let request = hook
+            .encode_for("act", "aud", None, Op::Remove, &[member()])
+            .unwrap();
+        assert_eq!(
+            (request.method, request.url.as_str()),
+            ("POST", "https://hooks.example.com/in")
+        );
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"activation": "act", "audience": "aud", "operation": "remove",
+                   "members": [{"key": "a1", "fields": {"email": "a@example.com"}}]})
+        );
+        let (name, value) = &request.secret_headers[0];
+        assert_eq!(name, SIGNATURE_HEADER);
+        assert_eq!(
+            secret(value),
+            format!("sha256={}", signature("key", &request.body))
+        );
+        assert!(
+            request
+                .headers
+                .contains(&("X-Team".into(), "growth".into()))
+        );
+        assert_eq!(
+            request.redacted()["headers"][SIGNATURE_HEADER],
+            "<redacted>"
+        );
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn statuses_classify_as_documented() {
+        let hook = Webhook::new(&config(false)).unwrap();
+        let answer = |status: u16, headers: Vec<(String, String)>| {
+            let response = WireResponse {
+                status,
+                headers,
+                body: b"no".to_vec(),
+            };
+            hook.classify(Op::Add, &[member()], &response)
+        };
+        assert_eq!(answer(204, vec![]), Outcome::Accepted);
+        assert_eq!(
+            answer(429, vec![("retry-after".into(), "2".into())]),
+            Outcome::Throttled {
+                retry_after: Some(std::time::Duration::from_secs(2)),
+                code: "429".into()
+            }
+        );
+        assert!(matches!(answer(503, vec![]), Outcome::Transient { .. }));
+        assert!(matches!(answer(408, vec![]), Outcome::Transient { .. }));
+        assert!(matches!(answer(401, vec![]), Outcome::Fatal { .. }));
+        assert!(matches!(answer(403, vec![]), Outcome::Fatal { .. }));
+        assert!(matches!(
+            answer(422, vec![]),
+            Outcome::Refused { status: 422, .. }
+        ));
+    }
+
+    #[test]
+    fn a_missing_url_or_a_bad_header_is_a_clear_error() {
+        let mut no_url = config(false);
+        no_url.settings.remove("url");
+        assert_eq!(
+            Webhook::new(&no_url).err().unwrap(),
+            "destination `hook` has no `url`"
+        );
+        let mut bad = config(false);
+        bad.settings
+            .insert("headers".into(), SettingPlan::List(vec!["nocolon".into()]));
+        assert!(Webhook::new(&bad).err().unwrap().contains("`nocolon`"));
+    }
+}
