@@ -9,15 +9,18 @@ mod fake;
 #[path = "support/fakes/marketo.rs"]
 mod marketo_fake;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use accord::deliver::changes::{MemoryJournal, Work};
+use accord::deliver::send::{SendOptions, deliver};
+use accord::deliver::throttle::Throttle;
 use accord::deliver::{
     Config, Limits, ListRef, Member, Op, Outcome, RecordResult, Vendor, WireRequest, WireResponse,
     vendors,
 };
 use accord::plan::SettingPlan;
-use fake::{FakeLimits, FakeServer, Policy};
+use fake::{Chaos, FakeLimits, FakeServer, Policy};
 use marketo_fake::{Marketo, Options};
 use secrecy::SecretString;
 use serde_json::json;
@@ -87,6 +90,235 @@ fn person(n: usize) -> Member {
         ],
         remote_id: None,
     }
+}
+
+fn work(list: Option<ListRef>, adds: Vec<Member>, removes: Vec<Member>) -> Work {
+    Work {
+        activation: "intent_marketo".into(),
+        audience: AUDIENCE.into(),
+        list,
+        adds,
+        removes,
+    }
+}
+
+fn options() -> SendOptions {
+    SendOptions {
+        max_attempts: 12,
+        base_backoff: Duration::from_millis(20),
+        // Marketo's advice on 606 is to wait out the window (1 s here).
+        max_backoff: Duration::from_secs(1),
+        ..SendOptions::default()
+    }
+}
+
+/// One run of the executor against the fake.
+struct Run {
+    vendor: Box<dyn Vendor>,
+    config: Config,
+}
+
+impl Run {
+    fn new(server: &FakeServer, limits: Limits) -> Run {
+        let config = config(Some(server.url()), limits);
+        let vendor = vendors::build(&config).expect("marketo builds");
+        Run { vendor, config }
+    }
+
+    async fn send(&self, items: Vec<Work>) -> MemoryJournal {
+        let throttle = Throttle::new(&self.config.limits, 0);
+        let mut journal = MemoryJournal::default();
+        let report = deliver(
+            self.vendor.as_ref(),
+            &self.config,
+            &throttle,
+            items,
+            &mut journal,
+            &options(),
+        )
+        .await;
+        let total = report.total();
+        assert_eq!(total.failed, None, "{report:?}");
+        assert_eq!(total.pending, 0, "{report:?}");
+        journal
+    }
+}
+
+/// The lead ids the upserts returned, by member key: what the store keeps
+/// so that later removes can name the lead.
+fn lead_ids(journal: &MemoryJournal) -> BTreeMap<String, String> {
+    journal
+        .records
+        .iter()
+        .filter(|r| r.op == Op::Upsert)
+        .filter_map(|r| match &r.result {
+            RecordResult::Accepted {
+                remote_id: Some(id),
+            } => Some((r.key.clone(), id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn known(n: usize, ids: &BTreeMap<String, String>) -> Member {
+    let mut member = person(n);
+    member.remote_id = Some(ids[&member.key].clone());
+    member
+}
+
+fn emails(range: impl IntoIterator<Item = usize>) -> BTreeSet<String> {
+    range.into_iter().map(email).collect()
+}
+
+/// Run 1 adds people 0..40; run 2 adds 40..50 and removes 0..15, naming
+/// the leads by the ids run 1 learnt.
+async fn adds_then_removes(server: &FakeServer, client: Limits) {
+    let run = Run::new(server, client);
+    let first = run
+        .send(vec![work(None, (0..40).map(person).collect(), vec![])])
+        .await;
+    let ids = lead_ids(&first);
+    assert_eq!(ids.len(), 40);
+    let list_id = first.list_ids[&("intent_marketo".to_string(), AUDIENCE.to_string())].clone();
+    let list = ListRef {
+        audience: AUDIENCE.into(),
+        name: LIST_NAME.into(),
+        id: list_id,
+    };
+    // Marketo does not count identity calls against its limits, the fake's
+    // gateway does: let run 1's window pass before run 2 fetches its token.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let removes = (0..15).map(|n| known(n, &ids)).collect();
+    run.send(vec![work(
+        Some(list),
+        (40..50).map(person).collect(),
+        removes,
+    )])
+    .await;
+}
+
+#[tokio::test]
+async fn adds_then_removes_leave_exactly_the_audience_within_the_limits() {
+    let policy = Policy::open()
+        .limits(fake_limits(10, 3))
+        .latency(Duration::from_millis(20));
+    let (server, marketo) = Marketo::start(policy, Options::default());
+    adds_then_removes(&server, limits(7, 10, 3)).await;
+
+    assert_eq!(marketo.members(LIST_NAME), emails(15..50));
+    assert_eq!(marketo.list_names(), [LIST_NAME]);
+    let lead = marketo.lead(&email(3)).expect("upserted");
+    assert_eq!(lead.fields["b2bTier"], "high");
+    let snapshot = server.snapshot();
+    assert_eq!(
+        snapshot.violations, 0,
+        "the client kept to the window and the cap"
+    );
+    assert_eq!(snapshot.max_mutations(), 1);
+}
+
+#[tokio::test]
+async fn rate_and_concurrency_refusals_606_and_615_are_waited_out() {
+    // The instance allows less than the client was told: every excess call
+    // is answered 606 (window) or 615 (in flight), inside an HTTP 200.
+    let policy = Policy::open()
+        .limits(fake_limits(6, 2))
+        .latency(Duration::from_millis(40));
+    let (server, marketo) = Marketo::start(policy, Options::default());
+    adds_then_removes(&server, limits(5, 10, 4)).await;
+
+    assert_eq!(marketo.members(LIST_NAME), emails(15..50));
+    let snapshot = server.snapshot();
+    assert!(
+        snapshot.throttled > 0,
+        "the fake refused some calls: {snapshot:?}"
+    );
+    let refused_paths: BTreeSet<_> = snapshot
+        .log
+        .iter()
+        .filter(|e| matches!(e.admission, fake::Admission::Refused(_)))
+        .map(|e| e.path.clone())
+        .collect();
+    assert!(!refused_paths.is_empty());
+    assert_eq!(snapshot.max_mutations(), 1);
+}
+
+#[tokio::test]
+async fn a_token_that_dies_mid_run_is_fetched_again() {
+    // Tokens work for 300 ms but claim an hour: the executor learns of the
+    // expiry only from Marketo's 601/602 answers.
+    let fake_options = Options {
+        token_lifetime: Duration::from_millis(300),
+        stated_lifetime: Some(Duration::from_secs(3600)),
+        ..Options::default()
+    };
+    let policy = Policy::open().latency(Duration::from_millis(30));
+    let (server, marketo) = Marketo::start(policy, fake_options);
+    adds_then_removes(&server, limits(3, 100, 2)).await;
+
+    assert_eq!(marketo.members(LIST_NAME), emails(15..50));
+    assert!(
+        marketo.tokens_issued() >= 2,
+        "issued {}",
+        marketo.tokens_issued()
+    );
+}
+
+#[tokio::test]
+async fn seeded_chaos_ends_exact_with_no_member_changed_twice() {
+    let chaos = Chaos {
+        seed: 20261130,
+        p_429: 0.1,
+        p_500: 0.1,
+        p_drop_after_apply: 0.1,
+    };
+    let policy = Policy::open()
+        .chaos(chaos)
+        .exempt_from_chaos("/identity/oauth/token")
+        // A creation whose answer is lost is resent as is, and Marketo
+        // refuses a second list of one name (709); lists are tested above.
+        .exempt_from_chaos("/rest/asset/v1/staticLists.json");
+    let (server, marketo) = Marketo::start(policy, Options::default());
+    adds_then_removes(&server, limits(4, 200, 4)).await;
+
+    assert_eq!(marketo.members(LIST_NAME), emails(15..50));
+    assert_eq!(marketo.list_names(), [LIST_NAME]);
+    let snapshot = server.snapshot();
+    assert!(snapshot.dropped > 0 && snapshot.chaos_500 > 0 && snapshot.throttled > 0);
+    assert_eq!(snapshot.max_mutations(), 1, "{:?}", snapshot.mutations);
+}
+
+#[tokio::test]
+async fn a_rerun_with_nothing_changed_sends_nothing() {
+    let (server, _marketo) = Marketo::start(Policy::open(), Options::default());
+    let run = Run::new(&server, limits(300, 100, 10));
+    run.send(Vec::new()).await;
+    assert_eq!(server.snapshot().requests, 0);
+}
+
+#[tokio::test]
+async fn a_missing_list_without_a_folder_fails_with_what_to_set() {
+    let (server, _marketo) = Marketo::start(Policy::open(), Options::default());
+    let mut config = config(Some(server.url()), limits(300, 100, 10));
+    config.settings.remove("folder");
+    let vendor = vendors::build(&config).unwrap();
+    let throttle = Throttle::new(&config.limits, 0);
+    let mut journal = MemoryJournal::default();
+    let items = vec![work(None, (0..3).map(person).collect(), vec![])];
+    let report = deliver(
+        vendor.as_ref(),
+        &config,
+        &throttle,
+        items,
+        &mut journal,
+        &options(),
+    )
+    .await;
+    let failed = report.total().failed.expect("no list, no folder");
+    assert!(
+        failed.contains("set `folder`") && failed.contains("`lists`"),
+        "{failed}"
+    );
 }
 
 #[test]
