@@ -16,7 +16,15 @@
 //!   records and bytes, authenticates, sends, classifies, retries, splits
 //!   refused batches and journals every request.
 
+pub mod auth;
+pub mod batch;
+pub mod changes;
 pub mod config;
+pub mod http;
+pub mod progress;
+pub mod retry;
+pub mod send;
+pub mod throttle;
 pub mod vendor;
 pub mod vendors;
 pub mod wire;

@@ -212,6 +212,21 @@ pub trait Vendor: Send + Sync {
     /// splits again when the body is over the byte limit).
     fn encode(&self, list: Option<&ListRef>, op: Op, members: &[Member]) -> Result<WireRequest, String>;
 
+    /// [`Vendor::encode`] for the audience of one activation: what the
+    /// core calls. Vendors whose requests name the activation (the
+    /// webhook) override it; the others need only `encode`.
+    fn encode_for(
+        &self,
+        activation: &str,
+        audience: &str,
+        list: Option<&ListRef>,
+        op: Op,
+        members: &[Member],
+    ) -> Result<WireRequest, String> {
+        let _ = (activation, audience);
+        self.encode(list, op, members)
+    }
+
     /// What a response to an [`Vendor::encode`]d request says.
     fn classify(&self, op: Op, members: &[Member], response: &WireResponse) -> Outcome;
 }

@@ -2,6 +2,7 @@
 //! picks the one for a destination's catalog type.
 
 mod google;
+pub mod webhook;
 
 use super::config::Config;
 use super::vendor::Vendor;
@@ -12,6 +13,7 @@ pub use google::Google;
 pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
     match config.kind.as_str() {
         "google_customer_match" => Ok(Box::new(google::Google::new(config)?)),
+        "http" => Ok(Box::new(webhook::Webhook::new(config)?)),
         other => Err(format!("{other} has no API delivery in this accord")),
     }
 }

@@ -1,0 +1,213 @@
+//! The generic webhook (catalog type `http`): JSON batches sent to an
+//! endpoint the team runs.
+//!
+//! In: the destination's `url` (text, or a secret reference resolved into
+//! the `url` secret; `endpoint` overrides both), `method` (`POST` or `PUT`),
+//! `headers` (a list of `Name: value`), and `signing_secret`. Out: one
+//! request per batch, body
+//! `{"activation", "audience", "operation": "add"|"remove", "members": [{"key", "fields": {column: value}}]}`,
+//! signed when a signing secret is set: `X-Accord-Signature:
+//! sha256=<hex HMAC-SHA256 of the exact body>`, so the receiver can check
+//! the body came from accord unchanged.
+//!
+//! The receiver answers per batch: 2xx applied; 429 throttled (with
+//! `Retry-After`); 408 and 5xx passing; 401 and 403 fatal (the credentials
+//! are wrong); any other 4xx refuses the batch, which the core splits.
+
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::SecretString;
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+
+use crate::deliver::config::Config;
+use crate::deliver::vendor::{Auth, ListRef, Member, Op, Outcome, Vendor, secret};
+use crate::deliver::wire::{WireRequest, WireResponse};
+use crate::plan::SettingPlan;
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "X-Accord-Signature";
+
+pub struct Webhook {
+    url: UrlSource,
+    method: &'static str,
+    headers: Vec<(String, String)>,
+    signing_secret: Option<SecretString>,
+}
+
+enum UrlSource {
+    Text(String),
+    Secret(SecretString),
+}
+
+impl Webhook {
+    pub fn new(config: &Config) -> Result<Webhook, String> {
+        let url = match (&config.endpoint, config.settings.get("url")) {
+            (Some(endpoint), _) => UrlSource::Text(endpoint.clone()),
+            (None, Some(SettingPlan::Text(url))) => UrlSource::Text(url.clone()),
+            (None, Some(SettingPlan::Reference(_))) => {
+                UrlSource::Secret(config.secret("url")?.clone())
+            }
+            (None, _) => return Err(format!("destination `{}` has no `url`", config.name)),
+        };
+        let method = match config.text("method").unwrap_or("POST") {
+            "POST" => "POST",
+            "PUT" => "PUT",
+            other => {
+                return Err(format!(
+                    "destination `{}`: method `{other}` is not POST or PUT",
+                    config.name
+                ));
+            }
+        };
+        let signing_secret = match config.settings.get("signing_secret") {
+            Some(_) => Some(config.secret("signing_secret")?.clone()),
+            None => None,
+        };
+        Ok(Webhook {
+            url,
+            method,
+            headers: headers(config)?,
+            signing_secret,
+        })
+    }
+
+    fn url(&self) -> &str {
+        match &self.url {
+            UrlSource::Text(url) => url,
+            UrlSource::Secret(url) => secret(url),
+        }
+    }
+}
+
+/// `headers = ["Name: value", ...]`.
+fn headers(config: &Config) -> Result<Vec<(String, String)>, String> {
+    let entries = match config.settings.get("headers") {
+        None => return Ok(Vec::new()),
+        Some(SettingPlan::List(entries)) => entries,
+        Some(_) => {
+            return Err(format!(
+                "destination `{}`: `headers` is not a list of `Name: value`",
+                config.name
+            ));
+        }
+    };
+    entries
+        .iter()
+        .map(|entry| match entry.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.trim().to_string()))
+            }
+            _ => Err(format!(
+                "destination `{}`: header `{entry}` is not `Name: value`",
+                config.name
+            )),
+        })
+        .collect()
+}
+
+/// The hex HMAC-SHA256 of `body` under `key`.
+pub fn signature(key: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn member_json(member: &Member) -> Value {
+    let fields: Map<String, Value> = member.fields.iter().cloned().collect();
+    json!({ "key": member.key, "fields": fields })
+}
+
+impl Vendor for Webhook {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn auth(&self) -> Auth {
+        Auth::None
+    }
+
+    fn has_lists(&self) -> bool {
+        false
+    }
+
+    /// The body names the activation, which only `encode_for` is given.
+    fn encode(
+        &self,
+        list: Option<&ListRef>,
+        op: Op,
+        members: &[Member],
+    ) -> Result<WireRequest, String> {
+        let _ = (list, op, members);
+        Err("the webhook's body names the activation: requests are built by `encode_for`".into())
+    }
+
+    fn encode_for(
+        &self,
+        activation: &str,
+        audience: &str,
+        _list: Option<&ListRef>,
+        op: Op,
+        members: &[Member],
+    ) -> Result<WireRequest, String> {
+        let operation = match op {
+            Op::Add => "add",
+            Op::Remove => "remove",
+            Op::Upsert => return Err("the webhook has no upsert".into()),
+        };
+        let body = json!({
+            "activation": activation,
+            "audience": audience,
+            "operation": operation,
+            "members": members.iter().map(member_json).collect::<Vec<_>>(),
+        });
+        let mut request = WireRequest::new(self.method, self.url()).json(&body);
+        for (name, value) in &self.headers {
+            request = request.header(name, value.clone());
+        }
+        if let Some(key) = &self.signing_secret {
+            let signed = format!("sha256={}", signature(secret(key), &request.body));
+            request.set_secret_header(SIGNATURE_HEADER, signed);
+        }
+        Ok(request)
+    }
+
+    fn classify(&self, op: Op, members: &[Member], response: &WireResponse) -> Outcome {
+        let _ = (op, members);
+        classify_status(response)
+    }
+}
+
+fn classify_status(response: &WireResponse) -> Outcome {
+    let status = response.status;
+    let message = || {
+        String::from_utf8_lossy(&response.body)
+            .chars()
+            .take(300)
+            .collect::<String>()
+    };
+    match status {
+        200..=299 => Outcome::Accepted,
+        429 => Outcome::Throttled {
+            retry_after: response.retry_after(),
+            code: "429".into(),
+        },
+        408 | 500..=599 => Outcome::Transient {
+            code: status.to_string(),
+            message: message(),
+        },
+        401 | 403 => Outcome::Fatal {
+            code: status.to_string(),
+            message: message(),
+        },
+        _ => Outcome::Refused {
+            status,
+            code: status.to_string(),
+            message: message(),
+        },
+    }
+}
