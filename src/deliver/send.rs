@@ -205,6 +205,9 @@ struct OpRun<'s> {
     /// The last operation of the member's path: its acceptances are final.
     last: bool,
     queue: VecDeque<Batch>,
+    /// No batch goes out before this: a `Retry-After` holds the whole
+    /// destination, not only the batch it answered.
+    hold: Instant,
     flights: JoinSet<(Flight, Result<WireResponse, String>)>,
     done: OpDone,
 }
@@ -315,6 +318,7 @@ impl Sender<'_> {
             op,
             last,
             queue: VecDeque::new(),
+            hold: Instant::now(),
             flights: JoinSet::new(),
             done: OpDone::default(),
         };
@@ -329,7 +333,11 @@ impl Sender<'_> {
             let sending = run.done.stop.is_none() && run.flights.len() < cap;
             let now = Instant::now();
             let ready = sending
-                .then(|| run.queue.iter().position(|b| b.ready_at <= now))
+                .then(|| {
+                    run.queue
+                        .iter()
+                        .position(|b| b.ready_at.max(run.hold) <= now)
+                })
                 .flatten();
             if let Some(i) = ready {
                 let batch = run.queue.remove(i).expect("the position is in the queue");
@@ -337,7 +345,7 @@ impl Sender<'_> {
                 continue;
             }
             let next_ready = sending
-                .then(|| run.queue.iter().map(|b| b.ready_at).min())
+                .then(|| run.queue.iter().map(|b| b.ready_at.max(run.hold)).min())
                 .flatten();
             if run.flights.is_empty() {
                 let Some(at) = next_ready else { break };
@@ -675,6 +683,9 @@ impl Sender<'_> {
             .backoff()
             .delay(batch.attempts, retry_after, &mut rand::rng());
         batch.ready_at = Instant::now() + delay;
+        if retry_after.is_some() {
+            run.hold = run.hold.max(batch.ready_at);
+        }
         run.queue.push_back(batch);
     }
 
