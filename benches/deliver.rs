@@ -114,6 +114,7 @@ fn config(server: &fake::FakeServer) -> Config {
         },
         lists: BTreeMap::new(),
         list_prefix: String::new(),
+        dry_run: false,
     }
 }
 

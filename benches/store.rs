@@ -98,7 +98,7 @@ fn store_run(dir: &Path, size: usize) -> Timings {
 }
 
 /// The ledger's columns of one member, as the old state kept a row.
-type JsonRow = (String, String, String, &'static str, i64);
+type JsonRow = (String, String, String, String, i64);
 
 fn json_row(i: usize, version: u32) -> JsonRow {
     let payload = String::from_utf8(payload(i, version)).expect("utf-8");
@@ -107,7 +107,7 @@ fn json_row(i: usize, version: u32) -> JsonRow {
         payload,
         hash,
         format!("{}", 1_000_000 + i),
-        "accepted",
+        "accepted".to_string(),
         1_764_504_000_000_000,
     )
 }

@@ -9,6 +9,12 @@ pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
     hex(&Sha256::digest(bytes.as_ref()))
 }
 
+/// SHA-256 of `bytes` as its 32 bytes, for stores that keep digests
+/// compact (the delivery ledger).
+pub fn sha256(bytes: impl AsRef<[u8]>) -> [u8; 32] {
+    Sha256::digest(bytes.as_ref()).into()
+}
+
 /// A digest (or any bytes) as lowercase hex, two digits a byte: for a
 /// hasher fed in pieces, such as the plan's fingerprints.
 pub fn hex(digest: &[u8]) -> String {

@@ -85,6 +85,7 @@ fn config_at(endpoint: Option<String>, limits: Limits, batch_size: usize) -> Con
         },
         lists: BTreeMap::new(),
         list_prefix: "accord_".into(),
+        dry_run: false,
     }
 }
 

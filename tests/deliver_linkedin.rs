@@ -89,6 +89,7 @@ fn config(kind: &str, url: &str, batch_size: usize) -> Config {
         },
         lists: BTreeMap::new(),
         list_prefix: "accord_".into(),
+        dry_run: false,
     }
 }
 

@@ -53,6 +53,7 @@ fn config(endpoint: Option<String>, limits: Limits) -> Config {
         limits,
         lists: BTreeMap::new(),
         list_prefix: "accord_".into(),
+        dry_run: false,
     }
 }
 

@@ -61,6 +61,7 @@ fn config(url: &str, token: &str) -> Config {
         },
         lists: BTreeMap::new(),
         list_prefix: "accord_".into(),
+        dry_run: false,
     }
 }
 

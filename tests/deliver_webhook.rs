@@ -55,6 +55,7 @@ fn config(server: &FakeServer, limits: Limits) -> Config {
         limits,
         lists: BTreeMap::new(),
         list_prefix: String::new(),
+        dry_run: false,
     }
 }
 

@@ -120,8 +120,11 @@ fn every_run_is_logged_as_one_whole_line_failed_runs_too() {
     assert_eq!(report["diagnostics"][0]["code"], "R0105", "{report}");
 
     // A run that stops before its activations is logged as failed.
-    std::fs::remove_dir_all(dir.join(".accord/state")).expect("remove the state");
-    std::fs::write(dir.join(".accord/state"), "not a folder").expect("write");
+    // The store cannot be opened: a folder stands where its file goes.
+    for file in ["store.db", "store.db-wal", "store.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(".accord").join(file));
+    }
+    std::fs::create_dir(dir.join(".accord/store.db")).expect("a folder in the store's place");
     let stopped = accord_run(&dir, &[]).output().expect("accord runs");
     let stderr = String::from_utf8_lossy(&stopped.stderr);
     assert_eq!(stopped.status.code(), Some(2), "{stderr}");

@@ -147,6 +147,12 @@ const LINKEDIN_SETTINGS: &[Setting] = &[
         "refresh_token",
         "refresh token of a member with a role on the ad account (3-legged OAuth)",
     ),
+    // vendor doc: LinkedIn assigns each developer application the platform
+    // name its DMP segments are created under.
+    optional(setting(
+        "source_platform",
+        "your application's sourcePlatform, needed to create segments; absent: pin them in `lists`",
+    )),
 ];
 // vendor doc: LinkedIn publishes no element cap for BATCH_CREATE on the
 // /dmpSegments users and companies streams. accord's choice: 5,000 per
@@ -755,6 +761,18 @@ pub(super) static TYPES: &[DestinationType] = &[
                 "data centre region; absent: the account's default",
             )),
             secret("token", "API token sent as the TTD-Auth header"),
+            // vendor doc: segment membership lives 30 days unless renewed;
+            // at most 180.
+            with_default(
+                with_value(
+                    setting(
+                        "ttl_days",
+                        "days a member stays in the segment unless sent again, 1 to 180",
+                    ),
+                    SettingValue::Integer,
+                ),
+                "30",
+            ),
         ],
         implied_actions: AD_PLATFORM_ACTIONS,
         fixed_actions: &[],

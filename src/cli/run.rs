@@ -37,6 +37,16 @@ pub struct RunArgs {
     /// to start while it holds the project lock.
     #[arg(long)]
     pub wait: bool,
+    /// Send nothing to APIs or remote storage: write the exact requests
+    /// (credentials redacted) under `.accord/runs/`; the store does not
+    /// advance. The environment's `delivery = "dry-run"` does the same.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Fail an activation when more than this share of the members it sent
+    /// were rejected by the destination (0 to 1; invalid rows, never sent,
+    /// do not count).
+    #[arg(long = "max-reject-ratio", value_name = "RATIO", default_value_t = 0.0)]
+    pub max_reject_ratio: f64,
 }
 
 #[cfg(not(feature = "engine"))]
@@ -212,8 +222,17 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         );
         return EXIT_USAGE;
     }
+    if !(0.0..=1.0).contains(&args.max_reject_ratio) {
+        eprintln!(
+            "error: `--max-reject-ratio {}`: a share between 0 and 1",
+            args.max_reject_ratio
+        );
+        return EXIT_USAGE;
+    }
     let run_options = run::Options {
         now,
+        dry_run: args.dry_run,
+        max_reject_ratio: args.max_reject_ratio,
         preview: args.preview,
         out: args.out.clone(),
         fault_after,

@@ -42,6 +42,9 @@ pub struct Config {
     /// Pinned list ids by audience.
     pub lists: BTreeMap<String, String>,
     pub list_prefix: String,
+    /// A dry run: nothing is sent, so no credential is read; vendor files
+    /// build their requests without them.
+    pub dry_run: bool,
 }
 
 impl Config {
@@ -93,6 +96,7 @@ impl Config {
             limits,
             lists: plan.lists.clone(),
             list_prefix: plan.list_prefix.clone().unwrap_or_default(),
+            dry_run: false,
         }
     }
 }

@@ -850,39 +850,62 @@ impl Sender<'_> {
         }))
     }
 
+    /// The id of the list named `name`: found, else created. A create
+    /// whose answer is lost or unclear (a dropped connection, a 5xx, a
+    /// vendor's "name exists") may have made the list, so it is never sent
+    /// again blindly: the list is looked up again first, so that a retry
+    /// never makes a second list of one name.
     async fn find_or_create(
         &mut self,
         name: &str,
         r: &mut ActivationReport,
     ) -> Result<String, Stop> {
         let fatal = |e: String| Stop::Fatal(format!("list `{name}`: {e}"));
-        if let Some(request) = self.vendor.find_list_request(name) {
-            let response = self.list_exchange(request, r).await?;
-            if let Some(id) = self
-                .vendor
-                .parse_found_list(name, &response)
-                .map_err(fatal)?
+        let mut attempts = 0;
+        loop {
+            if let Some(request) = self.vendor.find_list_request(name)
+                && let Some(response) = self.list_exchange(request, r, false).await?
+                && let Some(id) = self
+                    .vendor
+                    .parse_found_list(name, &response)
+                    .map_err(fatal)?
             {
                 return Ok(id);
             }
+            let Some(request) = self.vendor.create_list_request(name) else {
+                return Err(fatal(format!(
+                    "{} cannot create lists; pin its id in `lists`",
+                    self.vendor.kind()
+                )));
+            };
+            let findable = self.vendor.find_list_request(name).is_some();
+            let answer = self.list_exchange(request, r, findable).await?;
+            let problem = match answer.map(|a| self.vendor.parse_created_list(&a)) {
+                Some(Ok(id)) => return Ok(id),
+                Some(Err(e)) if !findable => return Err(fatal(e)),
+                Some(Err(e)) => e,
+                None => "no clear answer".to_string(),
+            };
+            attempts += 1;
+            if attempts >= self.options.max_attempts {
+                return Err(fatal(format!(
+                    "not created after {attempts} attempts; last: {problem}"
+                )));
+            }
+            self.pause(attempts, None, r).await;
         }
-        let Some(request) = self.vendor.create_list_request(name) else {
-            return Err(fatal(format!(
-                "{} cannot create lists; pin its id in `lists`",
-                self.vendor.kind()
-            )));
-        };
-        let response = self.list_exchange(request, r).await?;
-        self.vendor.parse_created_list(&response).map_err(fatal)
     }
 
     /// A list request with its credentials, resent while the vendor says
     /// so; any other answer goes to the vendor's parser.
+    /// With `once`, a request the vendor would have resent is not: `None`
+    /// says its answer was lost or unclear.
     async fn list_exchange(
         &mut self,
         request: WireRequest,
         r: &mut ActivationReport,
-    ) -> Result<WireResponse, Stop> {
+        once: bool,
+    ) -> Result<Option<WireResponse>, Stop> {
         let (mut attempts, mut auth_retried) = (0, false);
         loop {
             let token = self.token(r).await?;
@@ -919,9 +942,12 @@ impl Sender<'_> {
                             self.config.name
                         )));
                     }
-                    _ => return Ok(response),
+                    _ => return Ok(Some(response)),
                 },
             };
+            if once {
+                return Ok(None);
+            }
             auth_retried = false;
             attempts += 1;
             if attempts >= self.options.max_attempts {

@@ -44,6 +44,14 @@ pub enum RunError {
         path: String,
         reason: String,
     },
+    /// A delivery to an API destination cannot start: a secret that is not
+    /// set, a destination without a list to send to (R0109). The reason
+    /// never holds a secret's value.
+    Api {
+        activation: String,
+        destination: String,
+        reason: String,
+    },
     /// A source cannot be read at all (its message names the file).
     Source { source: String, reason: String },
     /// The engine failed on one definition's query: the definition and where
@@ -74,6 +82,7 @@ impl RunError {
             RunError::Outside { .. }
                 | RunError::Store(StoreError::Corrupt { .. })
                 | RunError::Delivery { .. }
+                | RunError::Api { .. }
                 | RunError::Engine {
                     kind: "activation",
                     ..
@@ -119,6 +128,10 @@ impl RunError {
                         "make the destination's folder writable; the next run delivers what this one could not",
                     )
             }
+            RunError::Api { .. } => RunDiagnostic::new(codes::run::API_DELIVERY_FAILED, message)
+                .help(
+                    "set the destination's secrets in the environment, or run with `--dry-run` to see the requests without sending them",
+                ),
             RunError::Engine { .. } | RunError::Audiences { .. } => {
                 RunDiagnostic::new(codes::run::ENGINE_FAILED, message)
                     .help("`accord render` shows the query; `accord explain account` evaluates a rule step by step")
@@ -172,6 +185,14 @@ impl fmt::Display for RunError {
                 folder.display()
             ),
             RunError::Store(e) => e.fmt(f),
+            RunError::Api {
+                activation,
+                destination,
+                reason,
+            } => write!(
+                f,
+                "activation `{activation}`: the delivery to `{destination}` cannot start: {reason}"
+            ),
             RunError::Delivery {
                 activation,
                 destination,

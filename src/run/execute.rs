@@ -19,11 +19,11 @@ use super::report::{
     SourceReport,
 };
 use super::state::{self, Membership, Pending, Store};
-use super::{Options, lock, log, sources, unify};
+use super::{Options, api, lock, log, sources, unify};
 use crate::diag::codes;
 use crate::plan::{
-    ActivationPlan, Enforcement, Entity, EnvEnforcement, ExportMode, Plan, PolicyVerdict,
-    SchemaClass, SettingPlan,
+    ActivationPlan, DeliveryMode, Enforcement, Entity, EnvEnforcement, ExportMode, Plan,
+    PolicyVerdict, SchemaClass, SettingPlan,
 };
 use crate::render::Jobs;
 use crate::render::dialect::NOW_PLACEHOLDER;
@@ -188,7 +188,26 @@ fn run_locked(
     }
 
     let activations_started = Instant::now();
+    let throttles = api::Throttles::default();
+    let delivery_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Data {
+            reason: format!("the delivery runtime cannot start: {e}"),
+        })?;
     let cx = Activating {
+        api: api::ApiRun {
+            plan,
+            root,
+            store: &store,
+            faults,
+            throttles: &throttles,
+            runtime: &delivery_runtime,
+            now: options.now,
+            dry_run: options.dry_run || plan.delivery == Some(DeliveryMode::DryRun),
+            max_reject_ratio: options.max_reject_ratio,
+            progress: options.progress.is_some(),
+        },
         plan,
         jobs,
         root,
@@ -299,6 +318,8 @@ fn overlaps(members: &BTreeMap<String, BTreeSet<String>>) -> Vec<Overlap> {
 
 /// What every activation of one run shares.
 struct Activating<'a> {
+    /// Deliveries to API destinations.
+    api: api::ApiRun<'a>,
     plan: &'a Plan,
     jobs: &'a Jobs,
     root: &'a Path,
@@ -461,6 +482,9 @@ impl Activating<'_> {
         unchanged: bool,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
+        if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
+            return self.deliver_api(name, activation, pending, a);
+        }
         let Some(dir) = destination_dir(self.plan, activation, self.root, self.options)? else {
             // Nothing left: nothing was created, changed or removed there.
             a.status = ActivationStatus::Skipped;
@@ -502,6 +526,36 @@ impl Activating<'_> {
         let location = dir.join(name).join(&pending.run_id);
         a.location = Some(shown(self.root, &location));
         a.run_id = Some(pending.run_id);
+        Ok(())
+    }
+
+    /// The delivery to an API destination, planned against the store's
+    /// ledger (`api`). The membership is committed as the activation's
+    /// state as well (what the removal guard and the change counts compare
+    /// with), unless nothing was sent: a dry run, or a failure.
+    fn deliver_api(
+        &self,
+        name: &str,
+        activation: &ActivationPlan,
+        pending: Pending,
+        a: &mut ActivationReport,
+    ) -> Result<(), RunError> {
+        self.api.deliver(
+            name,
+            activation,
+            &pending.target.rows,
+            &pending.target.columns,
+            &pending.run_id,
+            a,
+        )?;
+        if matches!(
+            a.status,
+            ActivationStatus::Delivered | ActivationStatus::Unchanged
+        ) {
+            self.store.begin(&pending)?;
+            self.store.commit(&pending)?;
+            a.run_id = Some(pending.run_id);
+        }
         Ok(())
     }
 

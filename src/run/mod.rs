@@ -23,6 +23,8 @@
 pub mod report;
 
 #[cfg(feature = "engine")]
+mod api;
+#[cfg(feature = "engine")]
 pub mod deliver;
 #[cfg(feature = "engine")]
 pub mod engine;
@@ -61,6 +63,13 @@ pub struct Options {
     pub now: crate::time::Micros,
     /// Evaluate and report, deliver nothing, change no state.
     pub preview: bool,
+    /// Send nothing that leaves the machine (`--dry-run`, or the
+    /// environment's `delivery = "dry-run"`): describe the requests under
+    /// `.accord/runs/`, keep the store as it is.
+    pub dry_run: bool,
+    /// The share of sent members the destination may reject before the
+    /// activation fails (`--max-reject-ratio`, default 0).
+    pub max_reject_ratio: f64,
     /// Write file deliveries under this folder instead of each destination's
     /// own location (`<out>/<destination>/...`).
     pub out: Option<std::path::PathBuf>,

@@ -240,7 +240,80 @@ pub struct ActivationReport {
     pub bytes: u64,
     /// Relative to the output folder.
     pub location: Option<String>,
+    /// Deliveries to an API: what was planned and sent, what the
+    /// destination said, and the limits it cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiReport>,
     pub warnings: Vec<String>,
+}
+
+/// One activation's delivery to an API destination.
+///
+/// Every planned member ends in exactly one of accepted, rejected or
+/// pending: `planned = accepted + rejected + pending`. Invalid members
+/// (an identity that cannot be sent) are never planned.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiReport {
+    /// Member operations to send: additions, updates, re-sends before
+    /// expiry, removals, and earlier rejections tried again.
+    pub planned: u64,
+    /// Member operations put in a request (a retried one counts once).
+    pub sent: u64,
+    pub accepted: u64,
+    /// Refused by the destination for good in this run; in `rejected.jsonl`,
+    /// and tried again next run.
+    pub rejected: u64,
+    /// Rows never sent: no identity the destination can match.
+    pub invalid: u64,
+    /// Not sent in this run (daily quota, a failure): sent next run.
+    pub pending: u64,
+    /// Requests made, token and list requests included.
+    pub calls: u64,
+    /// The limit the requests kept to, as people read it.
+    pub limit: Option<String>,
+    /// Requests counted against the destination's daily quota today,
+    /// this run's included.
+    pub calls_today: u64,
+    /// Time spent waiting for the throttle or a `Retry-After`.
+    pub throttle_wait_ms: u64,
+    /// A dry run: the minimum time the limits imply for these requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_duration_ms: Option<u64>,
+    /// Where the requests (dry run) or rejected members are written,
+    /// relative to the project.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written: Vec<String>,
+}
+
+impl ApiReport {
+    fn render_text(&self, s: &mut String) {
+        s.push_str(&format!(
+            "      api: planned {}  sent {}  accepted {}  rejected {}  invalid {}  pending {}
+",
+            self.planned, self.sent, self.accepted, self.rejected, self.invalid, self.pending
+        ));
+        let secs = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
+        s.push_str(&format!(
+            "      calls {} ({} today{}), waited {} on limits{}
+",
+            self.calls,
+            self.calls_today,
+            self.limit
+                .as_deref()
+                .map(|l| format!("; limit {l}"))
+                .unwrap_or_default(),
+            secs(self.throttle_wait_ms),
+            self.min_duration_ms
+                .map(|ms| format!("; at least {} when sent", secs(ms)))
+                .unwrap_or_default()
+        ));
+        for w in &self.written {
+            s.push_str(&format!(
+                "      wrote {w}
+"
+            ));
+        }
+    }
 }
 
 impl RunReport {
@@ -360,6 +433,9 @@ impl RunReport {
                         .map(|l| format!(" in {l}"))
                         .unwrap_or_default()
                 ));
+            }
+            if let Some(api) = &a.api {
+                api.render_text(&mut s);
             }
             for w in &a.warnings {
                 s.push_str(&format!("      warning: {w}\n"));

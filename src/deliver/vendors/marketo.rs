@@ -601,6 +601,7 @@ mod tests {
             },
             lists: BTreeMap::new(),
             list_prefix: "accord_".into(),
+            dry_run: false,
         }
     }
 

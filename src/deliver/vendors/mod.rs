@@ -13,6 +13,21 @@ use super::vendor::Vendor;
 pub use google::Google;
 pub use linkedin::{LINKEDIN_VERSION, SETTLE_AFTER_CREATE};
 
+/// The catalog types this accord delivers to through a vendor file.
+const SUPPORTED: &[&str] = &[
+    "google_customer_match",
+    "http",
+    "linkedin_companies",
+    "linkedin_contacts",
+    "marketo_engage",
+    "trade_desk",
+];
+
+/// Whether a catalog type has a vendor file here.
+pub fn supports(kind: &str) -> bool {
+    SUPPORTED.contains(&kind)
+}
+
 /// The vendor file of a destination, or why there is none.
 pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
     match config.kind.as_str() {

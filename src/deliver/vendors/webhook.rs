@@ -255,6 +255,7 @@ mod tests {
             },
             lists: BTreeMap::new(),
             list_prefix: String::new(),
+            dry_run: false,
         }
     }
 

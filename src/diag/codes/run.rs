@@ -24,4 +24,5 @@ declare_codes! {
     DELIVERY_FAILED = "R0106", Error, "a delivery could not be written";
     RUN_FAILED = "R0107", Error, "the run stopped before its activations";
     ENGINE_FAILED = "R0108", Error, "the engine failed on an audience's or an activation's query";
+    API_DELIVERY_FAILED = "R0109", Error, "a delivery to an API destination could not start";
 }

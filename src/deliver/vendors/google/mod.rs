@@ -36,7 +36,8 @@ pub struct Google {
     /// `https://datamanager.googleapis.com` or `endpoint`.
     base: String,
     token_uri: String,
-    account: ServiceAccount,
+    /// The key; `None` in a dry run, which reads no credentials.
+    account: Option<ServiceAccount>,
     kind: ListKind,
 }
 
@@ -45,14 +46,23 @@ impl Google {
     pub fn new(config: &Config) -> Result<Google, String> {
         let customer_id = customer_id(config.require("customer_id")?)
             .map_err(|e| format!("destination `{}`: {e}", config.name))?;
-        let key_path = crate::deliver::vendor::secret(config.secret("service_account")?);
-        let account = ServiceAccount::read(key_path)
-            .map_err(|e| format!("destination `{}`: {e}", config.name))?;
+        let account = if config.dry_run {
+            None
+        } else {
+            let key_path = crate::deliver::vendor::secret(config.secret("service_account")?);
+            Some(
+                ServiceAccount::read(key_path)
+                    .map_err(|e| format!("destination `{}`: {e}", config.name))?,
+            )
+        };
         // With `endpoint`, tokens come from the same server, so that a test
         // or a sandbox never reaches Google.
         let token_uri = match &config.endpoint {
             Some(_) => format!("{}/token", config.base_url(API)),
-            None => account.token_uri.clone(),
+            None => account
+                .as_ref()
+                .map_or(auth::DEFAULT_TOKEN_URI, |a| a.token_uri.as_str())
+                .to_string(),
         };
         Ok(Google {
             customer_id,
@@ -103,7 +113,10 @@ impl Vendor for Google {
     fn token_request(&self, now: SystemTime) -> Option<WireRequest> {
         // The key signed once when it was read, so signing cannot fail here
         // short of a broken clock.
-        self.account.token_request(&self.token_uri, now).ok()
+        self.account
+            .as_ref()?
+            .token_request(&self.token_uri, now)
+            .ok()
     }
 
     fn parse_token(&self, response: &WireResponse) -> Result<Token, String> {
@@ -190,6 +203,7 @@ mod tests {
             },
             lists: BTreeMap::new(),
             list_prefix: "accord_".into(),
+            dry_run: false,
         }
     }
 

@@ -1,0 +1,201 @@
+//! The dry run: the exact requests a live delivery of the same work would
+//! make, without sending any. Pure: no network, no clock, no store.
+//!
+//! It goes through the same batching as the live run (`batch::encode`), so
+//! the bodies are byte for byte what would be sent. What only a live run can
+//! know shows as a placeholder: a list not yet known is looked up (and, for
+//! vendors that create lists, created) as `<list id of NAME>`, and vendor
+//! ids an upsert would return are the vendor's `placeholder_id`
+//! (`<lead id of alice@example.com>`). Credentials are redacted; a token
+//! request is counted, never written.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+use super::batch;
+use super::changes::Work;
+use super::config::{Config, Limits};
+use super::secrets::PLACEHOLDER;
+use super::vendor::{Auth, ListRef, Member, Op, Vendor};
+use super::wire::WireRequest;
+
+/// What a dry run would send.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DryRun {
+    /// The requests, redacted (`WireRequest::redacted`), in sending order.
+    pub requests: Vec<Value>,
+    /// Requests a live run would make, the token request included.
+    pub calls: u64,
+    /// The least time the limits allow these calls in.
+    pub min_duration: Duration,
+    /// Members no request can carry (alone over the byte limit, or not
+    /// encodable), with why: a live run rejects them.
+    pub unsendable: Vec<(String, String)>,
+}
+
+/// The requests of `work`, as a live run would make them.
+pub fn dry_run(vendor: &dyn Vendor, config: &Config, work: &[Work]) -> DryRun {
+    let mut out = DryRun::default();
+    if matches!(vendor.auth(), Auth::Fetched) && !work.is_empty() {
+        out.calls += 1;
+    }
+    for item in work {
+        let list = list(vendor, config, item, &mut out);
+        let scope = (item.activation.as_str(), item.audience.as_str());
+        let mut members = item.adds.clone();
+        for op in vendor.add_ops() {
+            send(
+                vendor,
+                scope,
+                list.as_ref(),
+                *op,
+                &members,
+                &config.limits,
+                &mut out,
+            );
+            if *op == Op::Upsert {
+                members = members
+                    .into_iter()
+                    .map(|m| with_placeholder(vendor, m))
+                    .collect();
+            }
+        }
+        send(
+            vendor,
+            scope,
+            list.as_ref(),
+            Op::Remove,
+            &item.removes,
+            &config.limits,
+            &mut out,
+        );
+    }
+    out.calls += out.requests.len() as u64;
+    out.min_duration = min_duration(out.calls, &config.limits);
+    out
+}
+
+/// The audience's list: known, or looked up (and created) under a
+/// placeholder id.
+fn list(vendor: &dyn Vendor, config: &Config, item: &Work, out: &mut DryRun) -> Option<ListRef> {
+    if !vendor.has_lists() {
+        return None;
+    }
+    if let Some(list) = &item.list {
+        return Some(list.clone());
+    }
+    let name = config.list_name(&item.audience);
+    let id = match config.lists.get(&item.audience) {
+        Some(pinned) => pinned.clone(),
+        None => {
+            let requests = [
+                vendor.find_list_request(&name),
+                vendor.create_list_request(&name),
+            ];
+            out.requests.extend(
+                requests
+                    .into_iter()
+                    .flatten()
+                    .map(|r| authorized(vendor, r).redacted()),
+            );
+            format!("<list id of {name}>")
+        }
+    };
+    Some(ListRef {
+        audience: item.audience.clone(),
+        name,
+        id,
+    })
+}
+
+fn send(
+    vendor: &dyn Vendor,
+    scope: (&str, &str),
+    list: Option<&ListRef>,
+    op: Op,
+    members: &[Member],
+    limits: &Limits,
+    out: &mut DryRun,
+) {
+    let (encoded, unsendable) = batch::encode(vendor, scope, list, op, members, limits);
+    out.requests.extend(
+        encoded
+            .into_iter()
+            .map(|e| authorized(vendor, e.request).redacted()),
+    );
+    out.unsendable.extend(
+        unsendable
+            .into_iter()
+            .map(|u| (u.member.key, format!("{}: {}", u.code, u.message))),
+    );
+}
+
+/// A request with the credentials a live run adds, as placeholders: the
+/// dump shows which header carries them, redacted.
+fn authorized(vendor: &dyn Vendor, mut request: WireRequest) -> WireRequest {
+    if !matches!(vendor.auth(), Auth::None) {
+        vendor.authorize(&mut request, &SecretString::from(PLACEHOLDER));
+    }
+    request
+}
+
+/// A member as the next operation sees it after an upsert: with the id
+/// the vendor would have returned.
+fn with_placeholder(vendor: &dyn Vendor, mut member: Member) -> Member {
+    if member.remote_id.is_none() {
+        member.remote_id = Some(vendor.placeholder_id(&member));
+    }
+    member
+}
+
+/// The least time `calls` take within the limits: full windows of the
+/// sliding-window limit, and whole days where the daily quota is smaller.
+fn min_duration(calls: u64, limits: &Limits) -> Duration {
+    let mut least = Duration::ZERO;
+    if let Some((n, window)) = limits.window
+        && n > 0
+        && calls > u64::from(n)
+    {
+        let windows = (calls - 1) / u64::from(n);
+        least = window * u32::try_from(windows).unwrap_or(u32::MAX);
+    }
+    if let Some(daily) = limits.daily
+        && daily > 0
+        && calls > daily
+    {
+        let days = (calls - 1) / daily;
+        least = least.max(Duration::from_secs(86_400 * days));
+    }
+    least
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(window: Option<(u32, Duration)>, daily: Option<u64>) -> Limits {
+        Limits {
+            batch_size: 100,
+            max_bytes: None,
+            window,
+            concurrent: 1,
+            daily,
+        }
+    }
+
+    #[test]
+    fn calls_within_one_window_take_no_time() {
+        let l = limits(Some((100, Duration::from_secs(20))), None);
+        assert_eq!(min_duration(100, &l), Duration::ZERO);
+        assert_eq!(min_duration(101, &l), Duration::from_secs(20));
+        assert_eq!(min_duration(250, &l), Duration::from_secs(40));
+    }
+
+    #[test]
+    fn a_small_daily_quota_spreads_calls_over_days() {
+        let l = limits(Some((100, Duration::from_secs(20))), Some(1_000));
+        assert_eq!(min_duration(2_500, &l), Duration::from_secs(2 * 86_400));
+    }
+}
