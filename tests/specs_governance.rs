@@ -124,6 +124,14 @@ fn drafts_are_evaluated_on_request() {
         .map(|(name, _)| name.as_str())
         .collect();
     hit.sort();
-    // specs/README.md: the draft would hit both CRM flows.
-    assert_eq!(hit, ["crm_dynamics_targets", "crm_salesforce_targets"]);
+    // specs/README.md: the draft would hit both CRM flows and the sales
+    // alerts webhook, whose targets are chosen by intent.
+    assert_eq!(
+        hit,
+        [
+            "crm_dynamics_targets",
+            "crm_salesforce_targets",
+            "sales_alerts_targets"
+        ]
+    );
 }

@@ -191,7 +191,7 @@ fn api(a: &ActivationPlan, setting: &dyn Fn(&str) -> Option<String>) -> Value {
             "method": "POST",
             "url": "https://datamanager.googleapis.com/v1/audienceMembers:ingest",
             "remove_url": "https://datamanager.googleapis.com/v1/audienceMembers:remove",
-            "body": { "destinations": [{ "operatingAccount": { "accountType": "GOOGLE_ADS", "accountId": s("customer_id").replace('-', "") }, "productDestinationId": "{userListId}" }], "encoding": "HEX", "audienceMembers": "[{\"userData\": {\"userIdentifiers\": [{\"emailAddress\": row.email_sha256}, {\"phoneNumber\": row.phone_sha256_e164}]}}]" },
+            "body": { "destinations": [{ "operatingAccount": { "accountType": "GOOGLE_ADS", "accountId": s("customer_id").replace('-', "") }, "productDestinationId": "{userListId}" }], "encoding": "HEX", "audienceMembers": "[{\"userData\": {\"userIdentifiers\": [{\"emailAddress\": row.email_lc_sha256}, {\"phoneNumber\": row.phone_sha256_e.164}]}}]" },
         }),
         other => json!({ "method": "POST", "url": s("url"), "body": "[{row}]", "type": other }),
     };
