@@ -243,6 +243,21 @@ pub trait Vendor: Send + Sync {
     fn classify(&self, op: Op, members: &[Member], response: &WireResponse) -> Outcome;
 }
 
+/// The token of an OAuth 2.0 token response (RFC 6749 section 5.1:
+/// `access_token` and, optionally, `expires_in` seconds), or `None` when
+/// the response is no successful token response.
+pub fn oauth_token(response: &WireResponse) -> Option<Token> {
+    let body = response.json();
+    let token = body.get("access_token")?.as_str()?;
+    (response.status == 200 && !token.is_empty()).then(|| Token {
+        value: SecretString::from(token.to_string()),
+        expires_in: body
+            .get("expires_in")
+            .and_then(serde_json::Value::as_u64)
+            .map(Duration::from_secs),
+    })
+}
+
 /// The text of a secret, for the one place that puts it on the wire.
 pub fn secret(s: &SecretString) -> &str {
     use secrecy::ExposeSecret;

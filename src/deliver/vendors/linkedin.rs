@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use super::super::config::Config;
 use super::super::vendor::{
-    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, secret,
+    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, oauth_token, secret,
 };
 use super::super::wire::{WireRequest, WireResponse};
 
@@ -180,22 +180,14 @@ impl Vendor for LinkedIn {
     }
 
     fn parse_token(&self, response: &WireResponse) -> Result<Token, String> {
-        let body = response.json();
-        match body.get("access_token").and_then(Value::as_str) {
-            Some(token) if response.status == 200 && !token.is_empty() => Ok(Token {
-                value: SecretString::from(token.to_string()),
-                expires_in: body
-                    .get("expires_in")
-                    .and_then(Value::as_u64)
-                    .map(Duration::from_secs),
-            }),
-            _ => Err(format!(
+        oauth_token(response).ok_or_else(|| {
+            format!(
                 "LinkedIn did not issue a token for destination `{}` (HTTP {}): {}",
                 self.destination,
                 response.status,
-                oauth_error(&body)
-            )),
-        }
+                oauth_error(&response.json())
+            )
+        })
     }
 
     fn find_list_request(&self, _name: &str) -> Option<WireRequest> {
