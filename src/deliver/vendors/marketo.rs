@@ -22,7 +22,7 @@
 //! backoff and sliding-window throttle do. 607 means the day's quota is
 //! spent; it resets at midnight US Central time.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
@@ -569,6 +569,7 @@ mod tests {
 
     use super::*;
     use crate::deliver::config::Limits;
+    use std::time::Duration;
 
     fn config(settings: &[(&str, SettingPlan)]) -> Config {
         let secrets = [("client_id", "id-1"), ("client_secret", "s3cr&t=x")]
