@@ -229,7 +229,7 @@ async fn rate_and_concurrency_refusals_606_and_615_are_waited_out() {
         .limits(fake_limits(6, 2))
         .latency(Duration::from_millis(40));
     let (server, marketo) = Marketo::start(policy, Options::default());
-    adds_then_removes(&server, limits(5, 10, 4)).await;
+    adds_then_removes(&server, limits(5, 8, 3)).await;
 
     assert_eq!(marketo.members(LIST_NAME), emails(15..50));
     let snapshot = server.snapshot();

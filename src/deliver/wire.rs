@@ -108,3 +108,18 @@ impl WireResponse {
             .map(Duration::from_secs_f64)
     }
 }
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters:
+/// valid in a query value, a path segment and a form body (Rest.li 2.0
+/// URNs in LinkedIn's query parameters, Marketo's forms and list names).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

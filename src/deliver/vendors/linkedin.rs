@@ -33,7 +33,7 @@ use super::super::config::Config;
 use super::super::vendor::{
     Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, oauth_token, secret,
 };
-use super::super::wire::{WireRequest, WireResponse};
+use super::super::wire::{WireRequest, WireResponse, percent_encode};
 
 /// The Marketing API version every call asks for (`YYYYMM`). LinkedIn
 /// supports a version for a year after its release; this one is from
@@ -459,20 +459,6 @@ fn form_body(form: &[(&str, &str)]) -> String {
         .map(|(key, value)| format!("{key}={}", percent_encode(value)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters,
-/// as Rest.li 2.0 requires for URNs in query parameters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use super::super::config::Config;
 use super::super::vendor::{
     Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, oauth_token, secret,
 };
-use super::super::wire::{WireRequest, WireResponse};
+use super::super::wire::{WireRequest, WireResponse, percent_encode};
 
 /// The lookup field of every upsert: the catalog's identity for Marketo.
 const EMAIL: &str = "email";
@@ -547,20 +547,6 @@ fn path_segment(id: &str) -> String {
     } else {
         percent_encode(id)
     }
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters,
-/// valid in a query value, a path segment and a form body.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
