@@ -20,7 +20,8 @@
 //! - `batch`: members into encoded requests within the batch and byte limits;
 //! - `http`: the one place requests go on the wire (reqwest, rustls);
 //! - `auth`: the token cache (fixed bearer or fetched and refreshed);
-//! - `progress`: the progress bar on a terminal.
+//! - `progress`: the progress bar on a terminal;
+//! - `storage`: where file deliveries land (folders, buckets, SFTP).
 
 pub mod auth;
 pub mod batch;
@@ -32,6 +33,7 @@ pub mod progress;
 pub mod retry;
 pub mod secrets;
 pub mod send;
+pub mod storage;
 pub mod throttle;
 pub mod vendor;
 pub mod vendors;
