@@ -1,0 +1,126 @@
+//! Real servers for the storage tests (S3, Azure Blob, GCS emulators and
+//! OpenSSH's sshd), started on loopback by the tests that need them and
+//! stopped when dropped.
+//!
+//! `scripts/test` installs them (Python packages in the test virtual
+//! environment, npm packages under the cache, Debian packages); a server
+//! that cannot start fails the test that asked for it, with the command and
+//! its output, never skips it.
+//!
+//! One file per server next to this one; this file holds what they share:
+//! a free loopback port, a child process that dies with its guard, and the
+//! wait until the port answers.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port no one listens on right now (the OS picks it; it is released
+/// before the server binds it, which is racy only against other processes
+/// picking ports the same way at the same instant).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// Where the test tools live: the virtual environment `scripts/test` makes
+/// (`ACCORD_TEST_VENV`, default `~/.cache/accord-test-venv`) and the npm
+/// prefix beside it (`ACCORD_TEST_NPM`, default `~/.cache/accord-test-npm`).
+pub fn tool(relative: &str) -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let (var, default) = if relative.starts_with("node_modules") {
+        ("ACCORD_TEST_NPM", format!("{home}/.cache/accord-test-npm"))
+    } else {
+        ("ACCORD_TEST_VENV", format!("{home}/.cache/accord-test-venv"))
+    };
+    PathBuf::from(std::env::var(var).unwrap_or(default)).join(relative)
+}
+
+/// A server process; killed (and reaped) when dropped.
+pub struct Process {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    child: Child,
+    /// Scratch space the server owns (data folders, configs); removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl Process {
+    /// Starts `command` (its output captured) and waits up to `patience`
+    /// for `port` on 127.0.0.1 to accept connections. Panics, with the
+    /// command and what it printed, when it exits or never listens.
+    pub fn start(
+        name: &'static str,
+        mut command: Command,
+        port: u16,
+        dir: tempfile::TempDir,
+        patience: Duration,
+    ) -> Process {
+        let shown = format!("{command:?}");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{name} cannot start ({e}): `{shown}`; scripts/test installs it")
+            });
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut process = Process {
+            name,
+            addr,
+            child,
+            dir,
+        };
+        let deadline = Instant::now() + patience;
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return process;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!(
+                    "{name} exited ({status}) before listening on {addr}: `{shown}`\n{}",
+                    process.output()
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = process.child.kill();
+                let _ = process.child.wait();
+                panic!(
+                    "{name} did not listen on {addr} within {patience:?}: `{shown}`\n{}",
+                    process.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What the process printed so far (after it exited or was killed).
+    fn output(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(out) = self.child.stdout.as_mut() {
+            let _ = out.read_to_string(&mut text);
+        }
+        if let Some(err) = self.child.stderr.as_mut() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
