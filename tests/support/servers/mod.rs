@@ -12,7 +12,6 @@
 //! wait until the port answers.
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -51,7 +50,8 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts `command` (its output captured) and waits up to `patience`
+    /// Starts `command` (its output in `dir/server.log`: a pipe nobody
+    /// reads would fill and stall a chatty server) and waits up to `patience`
     /// for `port` on 127.0.0.1 to accept connections. Panics, with the
     /// command and what it printed, when it exits or never listens.
     pub fn start(
@@ -62,10 +62,13 @@ impl Process {
         patience: Duration,
     ) -> Process {
         let shown = format!("{command:?}");
+        let log = dir.path().join("server.log");
+        let out = std::fs::File::create(&log).expect("server log");
+        let err = out.try_clone().expect("server log");
         let child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("{name} cannot start ({e}): `{shown}`; scripts/test installs it")
@@ -100,16 +103,9 @@ impl Process {
         }
     }
 
-    /// What the process printed so far (after it exited or was killed).
-    fn output(&mut self) -> String {
-        let mut text = String::new();
-        if let Some(out) = self.child.stdout.as_mut() {
-            let _ = out.read_to_string(&mut text);
-        }
-        if let Some(err) = self.child.stderr.as_mut() {
-            let _ = err.read_to_string(&mut text);
-        }
-        text
+    /// What the process printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     /// `http://127.0.0.1:PORT`.
