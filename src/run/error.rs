@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::report::RunDiagnostic;
+use crate::deliver::storage::StorageErrorKind;
 use crate::diag::codes;
 use crate::plan::Entity;
 use crate::source::SourceSet;
@@ -52,6 +53,16 @@ pub enum RunError {
         destination: String,
         reason: String,
     },
+    /// A bucket or SFTP server cannot be reached, refuses the credentials
+    /// or a write, or its host key is not the pinned one (R0110).
+    /// `location` is where the files go (`s3://bucket/prefix/`).
+    Storage {
+        activation: String,
+        destination: String,
+        location: String,
+        kind: StorageErrorKind,
+        reason: String,
+    },
     /// A source cannot be read at all (its message names the file).
     Source { source: String, reason: String },
     /// The engine failed on one definition's query: the definition and where
@@ -83,6 +94,7 @@ impl RunError {
                 | RunError::Store(StoreError::Corrupt { .. })
                 | RunError::Delivery { .. }
                 | RunError::Api { .. }
+                | RunError::Storage { .. }
                 | RunError::Engine {
                     kind: "activation",
                     ..
@@ -132,6 +144,25 @@ impl RunError {
                 .help(
                     "set the destination's secrets in the environment, or run with `--dry-run` to see the requests without sending them",
                 ),
+            RunError::Storage { kind, .. } => {
+                RunDiagnostic::new(codes::run::FILE_STORE_FAILED, message).help(match kind {
+                    StorageErrorKind::Unreachable => {
+                        "check the destination's host, port or `endpoint` and the network; the next run delivers what this one could not"
+                    }
+                    StorageErrorKind::Denied => {
+                        "check the credentials the destination references and that they may write there; nothing was delivered"
+                    }
+                    StorageErrorKind::HostKeyMismatch => {
+                        "the server is not the one whose key was pinned: confirm the new key with its owner (`ssh-keyscan`) before changing `host_key`"
+                    }
+                    StorageErrorKind::NotFound => {
+                        "create the bucket, container or folder, or fix its name in the destination"
+                    }
+                    StorageErrorKind::Other => {
+                        "the message is the store's own; the next run delivers what this one could not"
+                    }
+                })
+            }
             RunError::Engine { .. } | RunError::Audiences { .. } => {
                 RunDiagnostic::new(codes::run::ENGINE_FAILED, message)
                     .help("`accord render` shows the query; `accord explain account` evaluates a rule step by step")
@@ -201,6 +232,16 @@ impl fmt::Display for RunError {
             } => write!(
                 f,
                 "activation `{activation}`: destination `{destination}` could not be written: {reason}"
+            ),
+            RunError::Storage {
+                activation,
+                destination,
+                location,
+                reason,
+                ..
+            } => write!(
+                f,
+                "activation `{activation}`: destination `{destination}` ({location}): {reason}"
             ),
             RunError::Source { source, reason } => write!(f, "source `{source}`: {reason}"),
             RunError::Engine {

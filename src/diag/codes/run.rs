@@ -25,4 +25,5 @@ declare_codes! {
     RUN_FAILED = "R0107", Error, "the run stopped before its activations";
     ENGINE_FAILED = "R0108", Error, "the engine failed on an audience's or an activation's query";
     API_DELIVERY_FAILED = "R0109", Error, "a delivery to an API destination could not start";
+    FILE_STORE_FAILED = "R0110", Error, "a bucket or SFTP server could not be reached or refused a file";
 }
