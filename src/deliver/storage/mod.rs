@@ -19,6 +19,8 @@
 
 use std::fmt;
 
+pub mod dry_run;
+
 /// One place files are written to: names are relative to the destination's
 /// location (its `prefix` or `path`).
 pub trait FileStore: Send + Sync {
