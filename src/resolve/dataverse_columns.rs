@@ -109,7 +109,12 @@ fn activations(
                 None => {
                     let column = default_column(&audience.value);
                     if !is_logical_name(&column) {
-                        diags.push(no_default_column(destination, audience, &column));
+                        diags.push(no_default_column(
+                            &activation.name.value,
+                            destination,
+                            audience,
+                            &column,
+                        ));
                         continue;
                     }
                     (column, audience.span)
@@ -118,6 +123,7 @@ fn activations(
             match owners.get(&column) {
                 Some((owner, _)) if *owner == audience.value => {}
                 Some((owner, first)) => diags.push(shared_column(
+                    &activation.name.value,
                     destination,
                     &column,
                     (owner, *first),
@@ -173,17 +179,21 @@ fn not_a_logical_name(
     .help(help.to_string())
 }
 
-fn no_default_column(destination: &Destination, audience: &Sp<String>, column: &str) -> Diagnostic {
+fn no_default_column(
+    activation: &str,
+    destination: &Destination,
+    audience: &Sp<String>,
+    column: &str,
+) -> Diagnostic {
     Diagnostic::new(
         codes::spec::INVALID_DATAVERSE_COLUMN,
         audience.span,
         format!(
-            "audience `{}` has no Dataverse column at destination `{}`: its default name {column:?} is not a logical name",
+            "activation `{activation}`: audience `{}` has no Dataverse column at destination `{}`: its default name {column:?} is not a logical name",
             audience.value, destination.name.value
         ),
     )
     .label("the column holding this audience's status")
-    .with_secondary(destination.name.span, "a `dynamics365` destination")
     .help(format!(
         "name its column in the destination: `audience_fields = {{ \"{}\" = \"nw_...\" }}`",
         audience.value
@@ -191,6 +201,7 @@ fn no_default_column(destination: &Destination, audience: &Sp<String>, column: &
 }
 
 fn shared_column(
+    activation: &str,
     destination: &Destination,
     column: &str,
     first: (&str, Span),
@@ -200,7 +211,7 @@ fn shared_column(
         codes::spec::INVALID_DATAVERSE_COLUMN,
         second.1,
         format!(
-            "audiences `{}` and `{}` both write column `{column}` at destination `{}`",
+            "activation `{activation}`: audiences `{}` and `{}` both write column `{column}` at destination `{}`",
             first.0, second.0, destination.name.value
         ),
     )
