@@ -306,6 +306,17 @@ pub(super) static TYPES: &[DestinationType] = &[
             CLIENT_ID,
             CLIENT_SECRET,
             FIELDS,
+            optional(with_value(
+                setting(
+                    "audience_fields",
+                    "Contact column (logical name) of each audience's status: { AUDIENCE = \"nw_column\" }; default: the audience name in lower case, other characters as _",
+                ),
+                SettingValue::Table,
+            )),
+            optional(setting(
+                "alternate_key",
+                "Contact alternate key column contacts are upserted by (emailaddress1); default: the primary key contactid, from contactId",
+            )),
         ],
         implied_actions: &[],
         fixed_actions: &[],

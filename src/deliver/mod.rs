@@ -7,7 +7,7 @@
 //! - `vendor`: the contract a vendor file implements (pure: encode and
 //!   classify, no I/O);
 //! - `vendors/`: one file per vendor (Marketo, LinkedIn, Google Customer
-//!   Match, The Trade Desk, the generic webhook);
+//!   Match, The Trade Desk, Dynamics 365, the generic webhook);
 //! - `config`: a destination's settings, limits and secrets as a vendor reads them;
 //! - `throttle`: the sliding-window, in-flight and daily limits of one
 //!   destination instance, shared by every activation that sends to it;

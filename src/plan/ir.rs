@@ -242,6 +242,8 @@ pub enum SettingPlan {
     List(Vec<String>),
     /// A credential reference, `env:NAME`, `profile:NAME` or `file:PATH`.
     Reference(String),
+    /// A table of text values (`audience_fields = { AUDIENCE = "column" }`).
+    Table(BTreeMap<String, String>),
 }
 
 /// `max_removed_ratio` when an activation does not set it: a fifth of an

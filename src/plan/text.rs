@@ -65,6 +65,7 @@ pub fn render(plan: &Plan) -> String {
                 SettingPlan::Bool(b) => b.to_string(),
                 SettingPlan::List(l) => format!("{l:?}"),
                 SettingPlan::Reference(r) => format!("<{r}>"),
+                SettingPlan::Table(t) => format!("{t:?}"),
             };
             let _ = writeln!(w, "  setting {key} = {value}");
         }

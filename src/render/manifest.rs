@@ -38,6 +38,7 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
                         SettingPlan::Bool(b) => json!(b),
                         SettingPlan::List(l) => json!(l),
                         SettingPlan::Reference(r) => json!({ "secret": r }),
+                        SettingPlan::Table(t) => json!(t),
                     };
                     (k.clone(), v)
                 })

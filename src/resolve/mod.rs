@@ -8,6 +8,7 @@
 
 pub mod activations;
 pub mod audiences;
+mod dataverse_columns;
 pub mod delivery_keys;
 mod destinations;
 mod endpoint;
@@ -123,6 +124,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     model.activation_info = activations::check(&model, &mut diags);
     pinned_lists::check(&model, &mut diags);
     field_overwrites::check(&model, &mut diags);
+    dataverse_columns::check(&model, &mut diags);
     (model, diags)
 }
 

@@ -41,8 +41,9 @@ pub enum SettingValue {
         kind: String,
         name: String,
     },
-    /// A table that is not a reference; kept for the catalog check to report.
-    Table(Vec<(String, String)>),
+    /// A table that is not a reference (`audience_fields`), with the span of
+    /// each key and value; a value that is not a string is `""`.
+    Table(Vec<(Sp<String>, Sp<String>)>),
     Other(&'static str),
 }
 
@@ -105,7 +106,17 @@ fn setting_value(cx: &mut Cx<'_>, value: &toml::Spanned<DeValue<'_>>) -> Setting
                         name: name.clone(),
                     }
                 }
-                _ => SettingValue::Table(pairs),
+                _ => SettingValue::Table(
+                    entries
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                Sp::new(k.get_ref().to_string(), cx.span(k)),
+                                Sp::new(v.get_ref().as_str().unwrap_or("").to_string(), cx.span(v)),
+                            )
+                        })
+                        .collect(),
+                ),
             }
         }
         other => SettingValue::Other(super::reader::type_name(other)),

@@ -1,6 +1,7 @@
 //! One file per vendor, each following its published contract; `build`
 //! picks the one for a destination's catalog type.
 
+mod dynamics;
 mod google;
 mod linkedin;
 mod marketo;
@@ -15,6 +16,7 @@ pub use linkedin::{LINKEDIN_VERSION, SETTLE_AFTER_CREATE};
 
 /// The catalog types this accord delivers to through a vendor file.
 const SUPPORTED: &[&str] = &[
+    "dynamics365",
     "google_customer_match",
     "http",
     "linkedin_companies",
@@ -31,6 +33,7 @@ pub fn supports(kind: &str) -> bool {
 /// The vendor file of a destination, or why there is none.
 pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
     match config.kind.as_str() {
+        "dynamics365" => Ok(Box::new(dynamics::Dynamics::new(config)?)),
         "google_customer_match" => Ok(Box::new(google::Google::new(config)?)),
         "http" => Ok(Box::new(webhook::Webhook::new(config)?)),
         "linkedin_companies" => Ok(Box::new(linkedin::LinkedIn::new(
