@@ -19,6 +19,7 @@ mod pinned_lists;
 mod project;
 mod references;
 mod schemas;
+mod storage_credentials;
 
 use std::collections::BTreeMap;
 

@@ -29,6 +29,9 @@ declare_codes! {
     INVALID_ENDPOINT = "A0112", Error, "a destination URL is not https (http only on loopback) or not a plain absolute URL";
     RATE_LIMIT_RAISED = "A0113", Error, "a destination's rate_limit is above its type's";
     UNUSED_LIST_PIN = "A0114", Warning, "a pinned list names an audience no activation sends to the destination";
+    INCOMPLETE_CREDENTIALS = "A0120", Error, "a storage destination gives part of a credential (a secret key without its key id)";
+    CONFLICTING_CREDENTIALS = "A0121", Error, "a storage destination gives two kinds of credentials at once";
+    WRONG_REFERENCE_KIND = "A0122", Error, "a storage credential is a kind of reference its setting cannot read";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
     AUDIENCE_CYCLE = "A0302", Error, "audiences reference each other in a cycle";
     NESTED_COMPOSITION = "A0303", Error, "a composed audience feeds another composition";
