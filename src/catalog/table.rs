@@ -187,6 +187,12 @@ pub(super) static DELIVERY_SETTINGS: &[Setting] = &[
     )),
 ];
 const PREFIX: Setting = optional(setting("prefix", "key prefix for written files"));
+// Object stores read `endpoint` like API types do (`resolve::delivery_keys`
+// checks it): an S3-compatible store, or an emulator in tests.
+const OBJECT_ENDPOINT: Setting = optional(setting(
+    "endpoint",
+    "base URL replacing the service's (an S3-compatible store, an emulator): https, or http on a loopback host",
+));
 
 // Settings shared by every file destination (REFERENCE: CSV with delimiter,
 // quote, escape, null and gzip; JSON; Parquet; an optional manifest per run).
@@ -272,9 +278,17 @@ pub(super) static TYPES: &[DestinationType] = &[
             setting("account", "storage account name"),
             setting("container", "blob container"),
             PREFIX,
+            OBJECT_ENDPOINT,
+            // vendor doc: Azure Storage authorizes requests with the account's
+            // Shared Key or with a SAS token; absent both, Microsoft Entra ID
+            // (the ambient identity).
             optional(secret(
-                "credentials",
-                "connection string or SAS token; absent: the ambient Azure identity",
+                "access_key",
+                "storage account key (Shared Key); or sas_token; absent both: the ambient Azure identity",
+            )),
+            optional(secret(
+                "sas_token",
+                "shared access signature, the query string Azure issues; or access_key",
             )),
         ],
     ),
@@ -353,9 +367,12 @@ pub(super) static TYPES: &[DestinationType] = &[
         file_settings![
             setting("bucket", "bucket name"),
             PREFIX,
+            OBJECT_ENDPOINT,
+            // vendor doc: a service account key file (JSON), else application
+            // default credentials.
             optional(secret(
                 "credentials",
-                "service account key; absent: application default credentials",
+                "service account key: { file = \"key.json\" } (the key) or { env = \"GOOGLE_APPLICATION_CREDENTIALS\" } (its path); absent: application default credentials",
             )),
         ],
     ),
@@ -652,10 +669,26 @@ pub(super) static TYPES: &[DestinationType] = &[
         file_settings![
             setting("bucket", "bucket name"),
             PREFIX,
-            optional(setting("region", "AWS region; absent: the bucket's region")),
+            with_default(setting("region", "AWS region of the bucket"), "us-east-1"),
+            OBJECT_ENDPOINT,
+            // vendor doc: S3 signs requests with an access key pair (plus a
+            // session token for temporary keys); the SDKs also read named
+            // profiles of the shared credentials file and the default chain.
+            optional(secret(
+                "access_key_id",
+                "access key id, with secret_access_key",
+            )),
+            optional(secret(
+                "secret_access_key",
+                "secret access key, with access_key_id",
+            )),
+            optional(secret(
+                "session_token",
+                "session token of temporary keys, with both keys",
+            )),
             optional(secret(
                 "credentials",
-                "access key or profile; absent: the default AWS credential chain",
+                "{ profile = \"NAME\" }: a profile of the AWS shared credentials file; absent (and no keys): the default AWS credential chain",
             )),
         ],
     ),

@@ -32,6 +32,21 @@ pub fn resolve(
     Ok(out)
 }
 
+/// Every secret reference of a storage destination, read, but its
+/// `profile:` references: a profile names a set of cloud credentials that
+/// the store reads itself (`deliver::storage::aws_profile`).
+pub fn resolve_storage(
+    settings: &BTreeMap<String, SettingPlan>,
+    root: &Path,
+) -> Result<BTreeMap<String, SecretString>, String> {
+    let without_profiles: BTreeMap<String, SettingPlan> = settings
+        .iter()
+        .filter(|(_, v)| !matches!(v, SettingPlan::Reference(r) if r.starts_with("profile:")))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    resolve(&without_profiles, root)
+}
+
 /// A placeholder for every secret reference: what a dry run builds with.
 pub fn placeholders(settings: &BTreeMap<String, SettingPlan>) -> BTreeMap<String, SecretString> {
     settings
@@ -105,6 +120,16 @@ mod tests {
         assert!(absent.contains("`nope.txt`"), "{absent}");
         let profile = resolve(&settings("profile:partner"), dir.path()).unwrap_err();
         assert!(profile.contains("profile"), "{profile}");
+    }
+
+    #[test]
+    fn storage_destinations_leave_profiles_to_the_store() {
+        let dir = tempfile::tempdir().expect("temp");
+        std::fs::write(dir.path().join("key.txt"), "k\n").expect("write");
+        let mut s = settings("profile:partner");
+        s.insert("access_key".into(), SettingPlan::Reference("file:key.txt".into()));
+        let secrets = resolve_storage(&s, dir.path()).expect("read");
+        assert_eq!(secrets.keys().collect::<Vec<_>>(), ["access_key"]);
     }
 
     #[test]

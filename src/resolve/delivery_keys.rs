@@ -1,6 +1,6 @@
 //! The delivery keys of one destination against its catalog type: only API
-//! types take them, URLs are https (http only on loopback), and a
-//! `rate_limit` may only lower the type's.
+//! types take them (object stores take `endpoint`), URLs are https (http
+//! only on loopback), and a `rate_limit` may only lower the type's.
 //!
 //! Input: a destination and its catalog type. Output: diagnostics, and
 //! (for the plan) the effective rate limit: the catalog's, lowered by the
@@ -13,13 +13,16 @@ use crate::syntax::delivery_keys::RateLimitSpec;
 use crate::syntax::{Destination, SettingValue, Sp};
 
 pub fn check(destination: &Destination, ty: &DestinationType, diags: &mut Vec<Diagnostic>) {
+    let keys = &destination.delivery;
+    // Object stores take `endpoint` too (an S3-compatible store, an emulator).
+    if let Some(url) = &keys.endpoint
+        && (ty.is_api() || ty.setting("endpoint").is_some())
+    {
+        check_url(destination, "endpoint", &url.value, diags);
+    }
     if !ty.is_api() {
         not_for_files(destination, ty, diags);
         return;
-    }
-    let keys = &destination.delivery;
-    if let Some(url) = &keys.endpoint {
-        check_url(destination, "endpoint", &url.value, diags);
     }
     if ty.name == "http"
         && let Some(setting) = destination.settings.iter().find(|s| s.key.value == "url")
@@ -40,6 +43,9 @@ pub fn check(destination: &Destination, ty: &DestinationType, diags: &mut Vec<Di
 fn not_for_files(destination: &Destination, ty: &DestinationType, diags: &mut Vec<Diagnostic>) {
     let keys: Vec<&str> = ty.settings.iter().map(|s| s.key).collect();
     for (key, span) in destination.delivery.written() {
+        if ty.setting(key).is_some() {
+            continue;
+        }
         diags.push(
             Diagnostic::new(
                 codes::spec::UNKNOWN_KEY,

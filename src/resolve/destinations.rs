@@ -1,7 +1,8 @@
 //! Destinations against the catalog: the type exists, every setting is one the
 //! type takes with a value of the right kind, required settings are present,
 //! and secrets are references, never literals. The delivery keys of API types
-//! are checked by `delivery_keys`.
+//! are checked by `delivery_keys`, the credentials of object stores by
+//! `storage_credentials`.
 
 use crate::catalog::{self, SettingValue as Kind};
 use crate::diag::{Diagnostic, codes};
@@ -118,6 +119,7 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
     }
     let Some(ty) = ty else { return };
     super::delivery_keys::check(destination, ty, diags);
+    super::storage_credentials::check(destination, ty, diags);
     if !destination.fields.is_empty() && ty.setting("fields").is_none() {
         let span = destination.fields[0].span;
         diags.push(

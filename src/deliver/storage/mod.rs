@@ -14,8 +14,14 @@
 //!   missing.
 //!
 //! The trait is synchronous: a remote store drives its own async client on
-//! the run's runtime handle and blocks, so the run's file delivery stays one
+//! a runtime it owns and blocks, so the run's file delivery stays one
 //! straight-line function for every kind of destination.
+//!
+//! - `object`: S3, Azure Blob Storage and GCS through `object_store`;
+//! - `aws_profile`: the named profiles of the AWS shared credentials file.
+
+pub mod aws_profile;
+pub mod object;
 
 use std::fmt;
 

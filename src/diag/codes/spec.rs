@@ -29,6 +29,9 @@ declare_codes! {
     INVALID_ENDPOINT = "A0112", Error, "a destination URL is not https (http only on loopback) or not a plain absolute URL";
     RATE_LIMIT_RAISED = "A0113", Error, "a destination's rate_limit is above its type's";
     UNUSED_LIST_PIN = "A0114", Warning, "a pinned list names an audience no activation sends to the destination";
+    INCOMPLETE_CREDENTIALS = "A0120", Error, "a storage destination gives part of a credential (a secret key without its key id)";
+    CONFLICTING_CREDENTIALS = "A0121", Error, "a storage destination gives two kinds of credentials at once";
+    WRONG_REFERENCE_KIND = "A0122", Error, "a storage credential is a kind of reference its setting cannot read";
     INVALID_DATAVERSE_COLUMN = "A0128", Error, "a Dynamics 365 audience column or alternate key is no Dataverse logical name, or two audiences share a column";
     ALTERNATE_KEY_NOT_MAPPED = "A0129", Error, "an activation does not map the alternate key its Dynamics 365 destination upserts by";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
