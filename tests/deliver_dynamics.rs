@@ -399,6 +399,20 @@ async fn seeded_chaos_ends_exact_with_no_contact_changed_twice() {
 }
 
 #[tokio::test]
+async fn batches_hold_the_catalogs_thousand_operations_at_most() {
+    let (server, dataverse) = Dataverse::start(Policy::open(), Options::default());
+    let run = Run::new(&server, limits(1000, 100, 10), &[]);
+    run.send(vec![work((0..2500).map(person).collect(), vec![])])
+        .await;
+    assert_eq!(
+        dataverse.batches(),
+        3,
+        "the fake refuses a batch over 1,000"
+    );
+    assert_eq!(dataverse.active(COLUMN), guids(0..2500));
+}
+
+#[tokio::test]
 async fn a_rerun_with_nothing_changed_sends_nothing() {
     let (server, _dataverse) = Dataverse::start(Policy::open(), Options::default());
     let run = Run::new(&server, limits(1000, 100, 10), &[]);
