@@ -127,7 +127,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp");
         std::fs::write(dir.path().join("key.txt"), "k\n").expect("write");
         let mut s = settings("profile:partner");
-        s.insert("access_key".into(), SettingPlan::Reference("file:key.txt".into()));
+        s.insert(
+            "access_key".into(),
+            SettingPlan::Reference("file:key.txt".into()),
+        );
         let secrets = resolve_storage(&s, dir.path()).expect("read");
         assert_eq!(secrets.keys().collect::<Vec<_>>(), ["access_key"]);
     }

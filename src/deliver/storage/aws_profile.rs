@@ -30,8 +30,9 @@ pub fn credentials_file() -> Option<PathBuf> {
 
 /// Reads profile `name` from the shared credentials file.
 pub fn read(name: &str) -> Result<ProfileKeys, String> {
-    let path = credentials_file()
-        .ok_or_else(|| format!("profile `{name}`: neither AWS_SHARED_CREDENTIALS_FILE nor HOME is set"))?;
+    let path = credentials_file().ok_or_else(|| {
+        format!("profile `{name}`: neither AWS_SHARED_CREDENTIALS_FILE nor HOME is set")
+    })?;
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "profile `{name}`: the credentials file `{}` cannot be read: {}",
@@ -67,8 +68,12 @@ fn parse(text: &str, name: &str) -> Result<ProfileKeys, String> {
             "aws_access_key_id" => key_id = Some(value),
             "aws_secret_access_key" => secret = Some(SecretString::from(value)),
             "aws_session_token" => token = Some(SecretString::from(value)),
-            other @ ("role_arn" | "credential_process" | "sso_session" | "sso_start_url"
-            | "source_profile" | "web_identity_token_file") => {
+            other @ ("role_arn"
+            | "credential_process"
+            | "sso_session"
+            | "sso_start_url"
+            | "source_profile"
+            | "web_identity_token_file") => {
                 return Err(format!(
                     "`{other}` profiles are not read; give the profile static keys, or leave `credentials` out to use the environment's credential chain"
                 ));
@@ -131,7 +136,10 @@ aws_access_key_id = AKIAHALF
 
     #[test]
     fn missing_partial_and_role_profiles_are_refused_by_reason() {
-        assert_eq!(parse(FILE, "nope").err().as_deref(), Some("no such profile"));
+        assert_eq!(
+            parse(FILE, "nope").err().as_deref(),
+            Some("no such profile")
+        );
         assert!(parse(FILE, "half").err().unwrap().contains("both"));
         assert!(parse(FILE, "assumed").err().unwrap().contains("role_arn"));
     }

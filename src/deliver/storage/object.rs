@@ -34,7 +34,6 @@ use object_store::{
     BackoffConfig, ClientOptions, GetOptions, ObjectStore, PutMode, PutOptions, PutPayload,
     RetryConfig,
 };
-use futures_core::Stream;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{FileStore, StorageError, StorageErrorKind, aws_profile};
@@ -160,7 +159,10 @@ impl ObjectFileStore {
         Path::parse(&full).map_err(|e| {
             StorageError::new(
                 StorageErrorKind::Other,
-                format!("`{name}` is not an object name under {}: {e}", self.location),
+                format!(
+                    "`{name}` is not an object name under {}: {e}",
+                    self.location
+                ),
             )
         })
     }
@@ -240,7 +242,8 @@ impl FileStore for ObjectFileStore {
             Ok(_) => Ok(true),
             // Azure answers 409 and S3 412: both mean the name is taken.
             Err(
-                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
             ) => Ok(false),
             Err(e) => Err(self.error("creating", name, &e)),
         }
@@ -365,9 +368,7 @@ fn azure(
             )));
         }
     };
-    builder = builder
-        .with_account(account)
-        .with_container_name(container);
+    builder = builder.with_account(account).with_container_name(container);
     if let Some(endpoint) = endpoint {
         // Azurite and other emulators: `http://HOST:PORT/ACCOUNT`.
         builder = builder.with_endpoint(endpoint.trim_end_matches('/').to_string());
@@ -459,7 +460,10 @@ fn describe(error: &object_store::Error) -> String {
         };
     }
     if let Some(http) = http_error(error) {
-        let cause = chain(error).last().map(|e| e.to_string()).unwrap_or_default();
+        let cause = chain(error)
+            .last()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         let what = match http.kind() {
             HttpErrorKind::Connect => "cannot connect",
             HttpErrorKind::Timeout => "timed out",
@@ -492,13 +496,7 @@ fn error_code(body: &str) -> Option<String> {
 /// (and no signature in it) reaches a report.
 fn without_urls(text: &str) -> String {
     text.split_whitespace()
-        .map(|word| {
-            if word.contains("://") {
-                "<url>"
-            } else {
-                word
-            }
-        })
+        .map(|word| if word.contains("://") { "<url>" } else { word })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -509,7 +507,8 @@ mod tests {
 
     #[test]
     fn service_error_codes_are_read_from_xml_bodies() {
-        let s3 = "<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>x</Message></Error>";
+        let s3 =
+            "<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>x</Message></Error>";
         assert_eq!(error_code(s3).as_deref(), Some("NoSuchBucket"));
         assert_eq!(error_code("plain text"), None);
     }

@@ -32,8 +32,8 @@ impl Azurite {
         let mut command = Command::new(tool("node_modules/.bin/azurite-blob"));
         command
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .arg("--location")
-            .arg(dir.path())
+            // In memory; its debug and lock files (if any) in the temp dir.
+            .current_dir(dir.path())
             .args([
                 "--inMemoryPersistence",
                 "--disableProductStyleUrl",

@@ -58,7 +58,13 @@ impl FakeGcs {
             "-log-level",
             "warn",
         ]);
-        let process = Process::start("fake-gcs-server", command, port, dir, Duration::from_secs(30));
+        let process = Process::start(
+            "fake-gcs-server",
+            command,
+            port,
+            dir,
+            Duration::from_secs(30),
+        );
         let (status, body) = http(
             process.addr,
             "POST",
@@ -66,7 +72,10 @@ impl FakeGcs {
             &[("Content-Type", "application/json".to_string())],
             format!(r#"{{"name":"{bucket}"}}"#).as_bytes(),
         );
-        assert_eq!(status, 200, "fake-gcs-server create bucket {bucket}: {body}");
+        assert_eq!(
+            status, 200,
+            "fake-gcs-server create bucket {bucket}: {body}"
+        );
         FakeGcs {
             process,
             bucket: bucket.to_string(),

@@ -39,7 +39,10 @@ pub fn tool(relative: &str) -> PathBuf {
     let (var, default) = if relative.starts_with("node_modules") {
         ("ACCORD_TEST_NPM", format!("{home}/.cache/accord-test-npm"))
     } else {
-        ("ACCORD_TEST_VENV", format!("{home}/.cache/accord-test-venv"))
+        (
+            "ACCORD_TEST_VENV",
+            format!("{home}/.cache/accord-test-venv"),
+        )
     };
     PathBuf::from(std::env::var(var).unwrap_or(default)).join(relative)
 }

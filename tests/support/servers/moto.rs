@@ -74,11 +74,19 @@ impl Moto {
             ),
         );
         let key = iam(&process, "Action=CreateAccessKey&UserName=accord");
-        let access_key_id = xml_text(&key, "AccessKeyId").expect("AccessKeyId").to_string();
+        let access_key_id = xml_text(&key, "AccessKeyId")
+            .expect("AccessKeyId")
+            .to_string();
         let secret_access_key = xml_text(&key, "SecretAccessKey")
             .expect("SecretAccessKey")
             .to_string();
-        let (status, body) = http(process.addr, "PUT", &format!("/{bucket}"), &[scope("s3")], b"");
+        let (status, body) = http(
+            process.addr,
+            "PUT",
+            &format!("/{bucket}"),
+            &[scope("s3")],
+            b"",
+        );
         assert_eq!(status, 200, "moto CreateBucket {bucket}: {body}");
         Moto {
             process,
