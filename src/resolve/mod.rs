@@ -19,6 +19,7 @@ mod pinned_lists;
 mod project;
 mod references;
 mod schemas;
+mod sftp;
 
 use std::collections::BTreeMap;
 

@@ -17,6 +17,8 @@
 //! the run's runtime handle and blocks, so the run's file delivery stays one
 //! straight-line function for every kind of destination.
 
+pub mod sftp;
+
 use std::fmt;
 
 /// One place files are written to: names are relative to the destination's

@@ -29,6 +29,8 @@ declare_codes! {
     INVALID_ENDPOINT = "A0112", Error, "a destination URL is not https (http only on loopback) or not a plain absolute URL";
     RATE_LIMIT_RAISED = "A0113", Error, "a destination's rate_limit is above its type's";
     UNUSED_LIST_PIN = "A0114", Warning, "a pinned list names an audience no activation sends to the destination";
+    INVALID_HOST_KEY = "A0123", Error, "an SFTP destination's host_key is not an OpenSSH public key line";
+    SFTP_LOGIN = "A0124", Error, "an SFTP destination does not have exactly one of password and private_key";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
     AUDIENCE_CYCLE = "A0302", Error, "audiences reference each other in a cycle";
     NESTED_COMPOSITION = "A0303", Error, "a composed audience feeds another composition";

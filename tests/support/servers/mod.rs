@@ -12,6 +12,8 @@
 //! wait until the port answers.
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -35,7 +37,10 @@ pub fn tool(relative: &str) -> PathBuf {
     let (var, default) = if relative.starts_with("node_modules") {
         ("ACCORD_TEST_NPM", format!("{home}/.cache/accord-test-npm"))
     } else {
-        ("ACCORD_TEST_VENV", format!("{home}/.cache/accord-test-venv"))
+        (
+            "ACCORD_TEST_VENV",
+            format!("{home}/.cache/accord-test-venv"),
+        )
     };
     PathBuf::from(std::env::var(var).unwrap_or(default)).join(relative)
 }
@@ -101,6 +106,12 @@ impl Process {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The server's process id (its own children, such as sshd's
+    /// per-connection processes, are found by it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the process printed so far.
