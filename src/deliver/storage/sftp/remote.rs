@@ -2,7 +2,7 @@
 //!
 //! Atomicity, as the `FileStore` contract asks:
 //! - `put` writes the bytes to a hidden temporary name in the same folder
-//!   (`.NAME.accord-tmp`) and renames it over the final name, so a reader
+//!   (`.NAME.RANDOM.accord-tmp`) and renames it over the final name, so a reader
 //!   sees the old file or the whole new one. Over `posix-rename@openssh.com`
 //!   (OpenSSH and most servers offer it) the rename replaces the target in
 //!   one step. Without it (or when the server refuses it), a plain SFTP v3
@@ -14,8 +14,12 @@
 //!   existing file (OpenSSH links the new name, which fails when it exists),
 //!   so of two writers only one manifest lands.
 //!
-//! A temporary file is removed when its upload or rename fails; a crash
-//! leaves it behind, hidden, and the next upload of that name overwrites it.
+//! Temporary names carry a random part, so concurrent writers of one name
+//! (two runs on two machines) never share one. A temporary file is removed
+//! when its upload or rename fails; a crash leaves it behind, hidden
+//! (`.NAME.RANDOM.accord-tmp`), for whoever tidies the folder: the store
+//! never removes a temporary file it did not write, since it may be another
+//! writer's upload in progress.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -145,15 +149,15 @@ impl Remote {
         }
     }
 
-    /// Writes `bytes` to `temporary`, replacing a leftover of a crashed
-    /// upload; removes it again when the upload fails.
+    /// Writes `bytes` to `temporary`; removes it again when the upload
+    /// fails.
     async fn upload(
         &self,
         file: &RemoteFile,
         temporary: &str,
         bytes: &[u8],
     ) -> Result<(), StorageError> {
-        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
         let handle = self
             .sftp
             .open(temporary, flags, FileAttributes::empty())

@@ -146,9 +146,15 @@ impl RemoteFile {
     }
 
     /// The hidden name an upload is written to before it is renamed into
-    /// place, in the same folder so the rename never crosses file systems.
+    /// place: in the same folder, so the rename never crosses file systems,
+    /// and with a random part, so two writers of one name (two runs on two
+    /// machines racing for a manifest) never write into each other's file.
     pub fn temporary_path(&self) -> String {
-        join(&self.folder, &format!(".{}.accord-tmp", self.file_name))
+        let token: u64 = rand::random();
+        join(
+            &self.folder,
+            &format!(".{}.{token:016x}.accord-tmp", self.file_name),
+        )
     }
 }
 
@@ -221,7 +227,14 @@ mod tests {
             let s = settings(path);
             let file = s.file(name).unwrap();
             assert_eq!(file.path(), remote, "{path} {name}");
-            assert_eq!(file.temporary_path(), temporary, "{path} {name}");
+            let (prefix, _) = temporary.rsplit_once(".accord-tmp").unwrap();
+            let made = file.temporary_path();
+            assert!(
+                made.starts_with(&format!("{prefix}.")),
+                "{made} for {temporary}"
+            );
+            assert!(made.ends_with(".accord-tmp") && made.len() == temporary.len() + 17);
+            assert_ne!(made, file.temporary_path(), "each upload has its own name");
             assert_eq!(s.location(), location, "{path}");
             assert_eq!(file.shown, format!("{location}{name}"));
         }
