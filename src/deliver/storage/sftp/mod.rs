@@ -8,12 +8,13 @@
 //! - `remote`: the file operations the store is made of (upload to a
 //!   temporary name and rename, `mkdir -p`, stat, read).
 //!
-//! The store owns a small tokio runtime (one thread, the caller's) and
-//! blocks on it, so the `FileStore` trait stays synchronous. The rule for
-//! callers: call it from a plain thread or from `spawn_blocking`; from a
-//! multi-threaded runtime's worker it steps out with `block_in_place`; from
-//! inside a current-thread runtime it refuses with an error (blocking there
-//! would stall the very runtime it runs on), never a panic.
+//! The store owns a small tokio runtime (current-thread: it runs on the
+//! calling thread) and blocks on it, so the `FileStore` trait stays
+//! synchronous. The rule for callers: every call blocks its thread until
+//! the server answered, so inside an async runtime call it from
+//! `spawn_blocking` (or a thread of its own), or the runtime's other tasks
+//! wait with it. It never panics for being called there: inside a runtime
+//! it drives its own on a scoped thread for the call.
 //!
 //! One SSH connection per store, opened on first use (a run that evaluates
 //! for an hour before its first file does not hold an idle connection that
@@ -25,7 +26,7 @@ mod settings;
 
 use std::future::Future;
 
-use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Mutex;
 
 use super::{FileStore, StorageError, StorageErrorKind};
@@ -63,8 +64,9 @@ impl SftpFileStore {
     /// none or the last one was lost.
     fn with_remote<T, F, Fut>(&self, operation: F) -> Result<T, StorageError>
     where
-        F: FnOnce(Remote) -> Fut,
-        Fut: Future<Output = Result<T, StorageError>>,
+        T: Send,
+        F: FnOnce(Remote) -> Fut + Send,
+        Fut: Future<Output = Result<T, StorageError>> + Send,
     {
         self.block_on(async {
             let remote = {
@@ -82,24 +84,26 @@ impl SftpFileStore {
         })?
     }
 
-    fn block_on<F: Future>(&self, future: F) -> Result<F::Output, StorageError> {
+    /// Runs `future` to completion on the store's runtime. Inside another
+    /// runtime (where starting one panics) it runs on a thread of its own
+    /// for the call, so the caller only ever blocks, never panics.
+    fn block_on<F>(&self, future: F) -> Result<F::Output, StorageError>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
         let Some(runtime) = &self.runtime else {
             unreachable!("the runtime is taken only in drop");
         };
-        match Handle::try_current() {
-            Err(_) => Ok(runtime.block_on(future)),
-            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                Ok(tokio::task::block_in_place(|| runtime.block_on(future)))
-            }
-            Ok(_) => Err(StorageError::new(
-                StorageErrorKind::Other,
-                format!(
-                    "{}: the SFTP store was called from inside a single-threaded async runtime, \
-                     where blocking would stall it; call it from spawn_blocking",
-                    self.location()
-                ),
-            )),
+        if Handle::try_current().is_err() {
+            return Ok(runtime.block_on(future));
         }
+        std::thread::scope(|scope| scope.spawn(|| runtime.block_on(future)).join()).map_err(|_| {
+            StorageError::new(
+                StorageErrorKind::Other,
+                format!("{}: the SFTP client stopped unexpectedly", self.location()),
+            )
+        })
     }
 }
 
