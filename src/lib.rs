@@ -42,6 +42,7 @@ pub mod exit;
 pub mod faults;
 pub mod govern;
 pub mod hash;
+pub mod host_key;
 pub mod load;
 pub mod plan;
 pub mod render;

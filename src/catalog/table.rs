@@ -767,13 +767,24 @@ pub(super) static TYPES: &[DestinationType] = &[
                 with_value(setting("port", "server port"), SettingValue::Integer),
                 "22",
             ),
+            // SPEC: "required: the server's public host key, pinned". A
+            // run never trusts a key on first use: an SFTP server that
+            // answers with another key is refused (`ssh-keyscan` prints it).
+            setting(
+                "host_key",
+                "the server's public host key, pinned: `ssh-ed25519 AAAA...` as ssh-keyscan prints it after the host"
+            ),
             setting("username", "login user"),
-            setting("path", "remote folder"),
+            setting(
+                "path",
+                "remote folder (relative to the login folder, or absolute), created when missing"
+            ),
             optional(secret("password", "password; give this or private_key")),
             optional(secret(
                 "private_key",
-                "SSH private key; give this or password"
+                "OpenSSH private key (the key file's text); give this or password"
             )),
+            optional(secret("passphrase", "unlocks an encrypted private_key")),
         ],
     ),
     DestinationType {

@@ -2,7 +2,7 @@
 //! type takes with a value of the right kind, required settings are present,
 //! and secrets are references, never literals. The delivery keys of API types
 //! are checked by `delivery_keys`, the credentials of object stores by
-//! `storage_credentials`.
+//! `storage_credentials`, the settings only SFTP has by `sftp`.
 
 use crate::catalog::{self, SettingValue as Kind};
 use crate::diag::{Diagnostic, codes};
@@ -120,6 +120,9 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
     let Some(ty) = ty else { return };
     super::delivery_keys::check(destination, ty, diags);
     super::storage_credentials::check(destination, ty, diags);
+    if ty.name == "sftp" {
+        super::sftp::check(destination, diags);
+    }
     if !destination.fields.is_empty() && ty.setting("fields").is_none() {
         let span = destination.fields[0].span;
         diags.push(

@@ -20,6 +20,7 @@ mod pinned_lists;
 mod project;
 mod references;
 mod schemas;
+mod sftp;
 mod storage_credentials;
 
 use std::collections::BTreeMap;

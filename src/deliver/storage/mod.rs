@@ -23,6 +23,8 @@
 pub mod aws_profile;
 pub mod object;
 
+pub mod sftp;
+
 use std::fmt;
 
 pub mod dry_run;

@@ -15,6 +15,7 @@
 pub mod azurite;
 pub mod gcs;
 pub mod moto;
+pub mod sshd;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -108,6 +109,12 @@ impl Process {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The server's process id (its own children, such as sshd's
+    /// per-connection processes, are found by it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the process printed so far.
