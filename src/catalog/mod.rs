@@ -19,6 +19,7 @@
 //! Facts come from the platform's published reference; where it is silent, from the vendors' public
 //! documentation, marked as such in `table.rs`.
 
+pub mod file_name;
 mod rate;
 mod render;
 mod table;

@@ -118,6 +118,9 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
     }
     let Some(ty) = ty else { return };
     super::delivery_keys::check(destination, ty, diags);
+    if !ty.is_api() {
+        super::file_settings::check(destination, ty, diags);
+    }
     if !destination.fields.is_empty() && ty.setting("fields").is_none() {
         let span = destination.fields[0].span;
         diags.push(

@@ -29,6 +29,11 @@ declare_codes! {
     INVALID_ENDPOINT = "A0112", Error, "a destination URL is not https (http only on loopback) or not a plain absolute URL";
     RATE_LIMIT_RAISED = "A0113", Error, "a destination's rate_limit is above its type's";
     UNUSED_LIST_PIN = "A0114", Warning, "a pinned list names an audience no activation sends to the destination";
+    INVALID_FILE_NAME = "A0115", Error, "a file_name pattern cannot name the files of every run";
+    ROWS_PER_FILE_OUT_OF_RANGE = "A0116", Error, "rows_per_file is 0 or above the destination type's limit";
+    INVALID_CSV_CHARACTER = "A0117", Error, "a csv delimiter, quote or escape is not one ASCII character, or the delimiter is the quote";
+    SETTING_NOT_FOR_FORMAT = "A0118", Error, "a file setting does not apply to the destination's format";
+    REMOTE_WITHOUT_MANIFEST = "A0119", Warning, "a remote file destination writes no manifest";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
     AUDIENCE_CYCLE = "A0302", Error, "audiences reference each other in a cycle";
     NESTED_COMPOSITION = "A0303", Error, "a composed audience feeds another composition";
