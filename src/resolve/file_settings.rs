@@ -223,17 +223,27 @@ pub fn check_name_lengths(model: &Model, diags: &mut Vec<Diagnostic>) {
         let act = &activation.name.value;
         let longest = file_name::longest(&pieces, act, audience, &destination.name.value);
         let manifest = file_name::manifest_name(act, Some(&"0".repeat(file_name::RUN_ID_LEN)));
-        let (length, span, what) = if longest > limit {
-            (
-                longest,
-                written.map_or(activation.name.span, |s| s.value.span),
-                "a data file",
-            )
+        let (length, span, owner, what) = if longest > limit {
+            match written {
+                Some(s) => (
+                    longest,
+                    s.value.span,
+                    format!("destination `{}`", destination.name.value),
+                    format!("a data file of activation `{act}`"),
+                ),
+                None => (
+                    longest,
+                    activation.name.span,
+                    format!("activation `{act}`"),
+                    "a data file".to_string(),
+                ),
+            }
         } else if manifest.chars().count() > limit {
             (
                 manifest.chars().count(),
                 activation.name.span,
-                "the manifest",
+                format!("activation `{act}`"),
+                "the manifest".to_string(),
             )
         } else {
             continue;
@@ -243,7 +253,7 @@ pub fn check_name_lengths(model: &Model, diags: &mut Vec<Diagnostic>) {
                 codes::spec::INVALID_FILE_NAME,
                 span,
                 format!(
-                    "activation `{act}`: the name of {what} can reach {length} characters, above the {limit} `{}` allows",
+                    "{owner}: the name of {what} can reach {length} characters, above the {limit} `{}` allows",
                     ty.name
                 ),
             )
