@@ -40,6 +40,7 @@ pub mod diff;
 pub mod duration;
 pub mod exit;
 pub mod faults;
+pub mod file_layout;
 pub mod govern;
 pub mod hash;
 pub mod host_key;

@@ -34,6 +34,7 @@ const STACK: &[&str] = &[
     "resolve",
     "govern",
     "plan",
+    "file_layout",
     "semantics",
     "render",
     "diff",

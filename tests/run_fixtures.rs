@@ -15,6 +15,9 @@
 //! - `lock NOTE`: holds the project lock (`.accord/lock`, the operating
 //!   system lock a run takes) with NOTE as its holder's note, as a run in
 //!   progress would, until `unlock` or the end of the steps;
+//! - `list DIR`: the files under DIR (relative, sorted), into the transcript;
+//! - `show PATH`: a file's contents into the transcript (gzip unpacked,
+//!   parquet as its columns and rows);
 //! - `expect-file PATH` and `expect-no-file PATH`: asserts that a path
 //!   (relative to the project; `..` allowed, to prove nothing escapes) does
 //!   or does not exist after the steps before it.
@@ -188,6 +191,16 @@ fn transcript(dir: &Path) -> String {
             "symlink" => {
                 std::os::unix::fs::symlink(&words[1], inside(&words[2])).expect("symlink");
             }
+            "list" => {
+                out.push_str(&format!("$ {line}\n"));
+                out.push_str(&listing(&inside(&words[1])));
+                out.push('\n');
+            }
+            "show" => {
+                out.push_str(&format!("$ {line}\n"));
+                out.push_str(&shown_file(&inside(&words[1])));
+                out.push('\n');
+            }
             "expect-file" => {
                 assert!(
                     inside(&words[1]).exists(),
@@ -208,6 +221,56 @@ fn transcript(dir: &Path) -> String {
         }
     }
     normalise(&out, &project)
+}
+
+/// The files under a folder, one relative path a line, sorted; hidden
+/// ones too (a temporary file left behind would show).
+fn listing(dir: &Path) -> String {
+    let mut names: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.expect("walk the folder"))
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .expect("inside")
+                .display()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names.iter().map(|n| format!("{n}\n")).collect()
+}
+
+/// A delivered file as text: gzip is unpacked (and said so), a parquet
+/// file is shown as its schema and rows.
+fn shown_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let name = path.to_string_lossy();
+    if name.ends_with(".gz") {
+        use std::io::Read;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .expect("a gzip file of text");
+        return format!("(gzip, {} bytes, unpacked:)\n{text}", bytes.len());
+    }
+    if name.ends_with(".parquet") {
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let file = std::fs::File::open(path).expect("open");
+        let reader = SerializedFileReader::new(file).expect("a parquet file");
+        let schema = reader.metadata().file_metadata().schema_descr();
+        let mut text = String::from("(parquet) columns:");
+        for column in schema.columns() {
+            text.push_str(&format!(" {} {:?}", column.name(), column.physical_type()));
+        }
+        text.push('\n');
+        for row in reader.get_row_iter(None).expect("rows") {
+            text.push_str(&format!("{}\n", row.expect("a row")));
+        }
+        return text;
+    }
+    String::from_utf8(bytes).expect("a text file")
 }
 
 #[test]

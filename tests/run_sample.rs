@@ -60,7 +60,7 @@ fn runs_the_example_project_and_delivers_only_changes() {
     );
     let files = delivered(dir);
     assert!(
-        files.keys().any(|f| f.ends_with("/manifest.json")),
+        files.keys().any(|f| f.ends_with(".manifest.json")),
         "{:?}",
         files.keys()
     );

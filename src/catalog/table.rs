@@ -213,15 +213,45 @@ macro_rules! file_settings {
             ),
             with_default(
                 with_value(
-                    setting("manifest", "write a manifest listing the files of each run"),
+                    setting(
+                        "manifest",
+                        "write `{activation}_{run_id}.manifest.json` after the files of each run, listing them; a reader that sees it sees complete files",
+                    ),
                     SettingValue::Bool,
                 ),
-                "false",
+                "true",
             ),
-            with_default(setting("delimiter", "csv field delimiter"), ","),
-            with_default(setting("quote", "csv quote character"), "\""),
-            with_default(setting("escape", "csv escape character"), "\\"),
-            with_default(setting("null", "csv text written for a missing value"), ""),
+            with_default(
+                setting(
+                    "file_name",
+                    "name of the written files: {activation} {audience} {destination} {run_id} {date} {ext}; must hold {run_id}; with {audience}, one set of files per audience",
+                ),
+                super::file_name::DEFAULT_PATTERN,
+            ),
+            with_default(
+                with_value(
+                    setting(
+                        "rows_per_file",
+                        "rows per file before the next part (NAME_2.ext, ...); at most the type's row limit",
+                    ),
+                    SettingValue::Integer,
+                ),
+                "5000000",
+            ),
+            with_default(
+                with_value(setting("header", "csv: first line names the columns"), SettingValue::Bool),
+                "true",
+            ),
+            with_default(setting("delimiter", "csv field delimiter, one ASCII character"), ","),
+            with_default(setting("quote", "csv quote character, one ASCII character"), "\""),
+            with_default(
+                setting(
+                    "escape",
+                    r#"csv: escapes a quote inside a quoted cell: `"` doubles it (RFC 4180); `\` writes it as `\"` and a backslash as `\\`"#,
+                ),
+                "\"",
+            ),
+            with_default(setting("null", "csv text written for a missing value; a text cell equal to it is quoted"), ""),
             with_default(
                 with_value(
                     setting(

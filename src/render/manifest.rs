@@ -3,19 +3,16 @@
 //! Input: the plan, one activation, the rendered dialects. Output: a JSON
 //! value with the destination (type, connection settings with credentials
 //! only as references), the queries per dialect, the columns, schedule and
-//! export mode, and either the file layout (format, naming with `{audience}`
-//! and `{date}` macros, the 255-character limit, the row limit at which
-//! files split) or the API request shape, batch size and rate limit,
-//! following the vendor's documented format.
+//! export mode, and either the file layout (`file_layout`: format, CSV
+//! dialect, the names the run writes with what only the run knows as
+//! placeholders, the row limit at which files split, the manifest) or the
+//! API request shape, batch size and rate limit, following the vendor's
+//! documented format.
 
 use serde_json::{Value, json};
 
-use crate::plan::{ActivationPlan, Delivery, ExportMode, Plan, SettingPlan};
-
-/// File names are cut to this many characters (the platform's limit: names <= 255).
-const MAX_FILE_NAME: u32 = 255;
-/// Files split at this many rows when the destination sets no other limit.
-const DEFAULT_ROWS_PER_FILE: u64 = 5_000_000;
+use crate::file_layout::{FileLayout, Format, NameValues, manifest_name};
+use crate::plan::{ActivationPlan, ExportMode, Plan, SettingPlan};
 
 pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) -> Value {
     let dest = plan.destinations.get(&a.destination);
@@ -61,17 +58,9 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
             })
         })
         .collect();
-    let delivery = if dest.is_some_and(|d| d.delivery == Delivery::Batch)
-        || a.destination_type == "filesystem"
-    {
-        files(
-            a,
-            name,
-            setting("format"),
-            setting("prefix").or(setting("path")),
-        )
-    } else {
-        api(a, &setting)
+    let delivery = match FileLayout::of(plan, a) {
+        Some(layout) => files(a, name, &layout, setting("prefix").or(setting("path"))),
+        None => api(a, &setting),
     };
     // Verdicts the run must honour or report: anything but allowed or not
     // applicable, per activated audience (warn environments render them).
@@ -124,27 +113,45 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
     })
 }
 
-fn files(a: &ActivationPlan, name: &str, format: Option<String>, prefix: Option<String>) -> Value {
-    let format = format.unwrap_or_else(|| "csv".into());
-    let prefix = prefix
-        .map(|p| {
-            if p.ends_with('/') || p.is_empty() {
-                p
-            } else {
-                format!("{p}/")
-            }
-        })
-        .unwrap_or_default();
+/// The file layout, its names as the run fills them (`file_layout`):
+/// what only the run knows (`{run_id}`, `{date}`, `{audience}`, `{n}`)
+/// stays a placeholder.
+fn files(a: &ActivationPlan, name: &str, layout: &FileLayout, location: Option<String>) -> Value {
+    let values = NameValues {
+        activation: name,
+        destination: &a.destination,
+        ..NameValues::default()
+    };
+    let csv = &layout.csv;
     json!({
         "kind": "files",
-        "format": format,
-        "csv": if format == "csv" { json!({ "delimiter": ",", "quote": "\"", "escape": "\"", "null": "", "header": true, "compression": "none" }) } else { Value::Null },
-        "file_name": format!("{prefix}{name}_{{audience}}_{{date}}.{format}"),
-        "macros": { "{audience}": "the audience name, `.` as `_`", "{date}": "the run date, YYYYMMDD", "{n}": "the file number from 2 when a file splits" },
-        "max_file_name_length": a.limits.max_file_name_len.unwrap_or(MAX_FILE_NAME),
-        "max_rows_per_file": a.limits.max_rows_per_file.unwrap_or(DEFAULT_ROWS_PER_FILE),
-        "split_name": format!("{prefix}{name}_{{audience}}_{{date}}_{{n}}.{format}"),
-        "manifest_file": format!("{prefix}{name}_{{date}}.manifest.json"),
+        "location": location.unwrap_or_default(),
+        "format": layout.format,
+        "compression": if layout.gzip { "gzip" } else { "none" },
+        "csv": if layout.format == Format::Csv {
+            json!({
+                "delimiter": csv.delimiter.to_string(),
+                "quote": csv.quote.to_string(),
+                "escape": csv.escape.to_string(),
+                "null": csv.null,
+                "header": csv.header,
+                "formula_escape": csv.formula_escape,
+            })
+        } else {
+            Value::Null
+        },
+        "file_name": layout.name(&values, 1),
+        "split_name": layout.split_name(&values),
+        "one_set_per_audience": layout.per_audience(),
+        "placeholders": {
+            "{audience}": "the audience name (one set of files per audience)",
+            "{run_id}": "the run id, YYYYMMDDTHHMMSSZ-xxxxxxxx",
+            "{date}": "the run's UTC date, YYYYMMDD",
+            "{n}": "the part number, from 2, when a file splits",
+        },
+        "max_file_name_length": a.limits.max_file_name_len,
+        "rows_per_file": layout.rows_per_file,
+        "manifest_file": layout.manifest.then(|| manifest_name(name, None)),
     })
 }
 

@@ -123,6 +123,9 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
     if ty.name == "sftp" {
         super::sftp::check(destination, diags);
     }
+    if !ty.is_api() {
+        super::file_settings::check(destination, ty, diags);
+    }
     if !destination.fields.is_empty() && ty.setting("fields").is_none() {
         let span = destination.fields[0].span;
         diags.push(

@@ -14,6 +14,7 @@ mod destinations;
 mod endpoint;
 pub mod expressions;
 mod field_overwrites;
+mod file_settings;
 pub mod kinds;
 pub mod names;
 mod pinned_lists;
@@ -125,6 +126,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     model.audience_info = audiences::check(&model, &model.exprs, &mut diags);
     model.activation_info = activations::check(&model, &mut diags);
     pinned_lists::check(&model, &mut diags);
+    file_settings::check_name_lengths(&model, &mut diags);
     field_overwrites::check(&model, &mut diags);
     dataverse_columns::check(&model, &mut diags);
     (model, diags)

@@ -1,16 +1,20 @@
-//! Delivery to file destinations: rows in, files out.
+//! Delivery to file destinations: rows in, files out, in two steps that a
+//! caller may take apart.
 //!
-//! Input: the destination rows of one activation (columns in mapping order,
-//! cells as JSON values), the file settings of the destination, and the run
-//! id. Output: data files split at the row limit (`name.csv`, `name_2.csv`,
-//! ...), optionally gzipped, and a `manifest.json`, all under
-//! `<root>/<activation>/<run id>/`. Identities are normalised and SHA-256
-//! hashed here, per the catalog (`hash_email`, `hash_phone`).
+//! [`encode`] turns the destination rows of one activation (columns in
+//! mapping order, cells as JSON values) into the bytes of every data file
+//! and of the manifest, in memory, named by the activation's `FileLayout`
+//! (`crate::file_layout`, the names the rendered manifest shows). The bytes
+//! are deterministic (gzip without a name or time), so a rerun under the
+//! same run id encodes the same files. A dry run stops here.
 //!
-//! Invariants: every file is written atomically, and a file that already
-//! holds the same bytes is not written again, so delivering a run id twice
-//! (a rerun after a crash) writes exactly the files the crash prevented.
-//! Data files come before the manifest: a manifest names only complete files.
+//! [`write`] puts them through a `FileStore` (a local folder, a bucket, an
+//! SFTP folder: it does not know which): a data file whose size there is
+//! already its length is skipped (a rerun after a crash writes only what
+//! is missing), the others are put whole, and the manifest comes last and
+//! only when absent (`put_new`), so a reader that sees it sees every file
+//! it lists. A manifest that exists with other bytes is never overwritten:
+//! a reader may have picked it up.
 //!
 //! CSV cells that a spreadsheet would run as a formula (text starting with
 //! `=`, `+`, `-`, `@`, a tab or a carriage return) are written with a `'`
@@ -20,54 +24,13 @@
 //! a numeric column, never a formula, and stays as it is.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::io::{self, Faults};
-
-/// How files are written, from the destination's settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileFormat {
-    /// `csv`, `jsonl` or `parquet`.
-    pub format: String,
-    pub gzip: bool,
-    /// Rows per file; the catalog's limit (5,000,000 for object storage).
-    pub max_rows_per_file: u64,
-    pub delimiter: u8,
-    /// CSV: prefix text cells that start a spreadsheet formula with `'`.
-    pub formula_escape: bool,
-}
-
-impl Default for FileFormat {
-    fn default() -> Self {
-        FileFormat {
-            format: "csv".into(),
-            gzip: false,
-            max_rows_per_file: 5_000_000,
-            delimiter: b',',
-            formula_escape: true,
-        }
-    }
-}
-
-/// A file that could not be written, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WriteError {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-/// One delivered file, as the manifest lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRecord {
-    /// Relative to the run folder.
-    pub name: String,
-    pub rows: u64,
-    pub bytes: u64,
-    pub sha256: String,
-}
+use super::io::Faults;
+use crate::deliver::storage::FileStore;
+use crate::file_layout::{CsvDialect, FileLayout, Format, NameValues, manifest_name};
 
 /// A table of destination rows.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -76,12 +39,280 @@ pub struct Rows {
     pub rows: Vec<Vec<Value>>,
 }
 
-fn cell_text(v: &Value) -> String {
+/// What names a delivery and its manifest.
+#[derive(Clone, Copy, Debug)]
+pub struct About<'a> {
+    pub activation: &'a str,
+    pub destination: &'a str,
+    /// `full` or `incremental`.
+    pub export: &'a str,
+    pub run_id: &'a str,
+    /// The run's UTC date, YYYYMMDD.
+    pub date: &'a str,
+    /// The activation's audiences: with `{audience}` in the name, each gets
+    /// its files, an empty one too (its reader sees the run).
+    pub audiences: &'a [String],
+}
+
+/// One encoded file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedFile {
+    pub name: String,
+    /// The audience of its rows, when files are written per audience.
+    pub audience: Option<String>,
+    pub rows: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Every file of one delivery, the manifest last (`None` with
+/// `manifest = false`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    pub files: Vec<EncodedFile>,
+    pub manifest: Option<EncodedFile>,
+}
+
+impl Encoded {
+    /// Data files and bytes, as the report counts them.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.files.len() as u64,
+            self.files.iter().map(|f| f.bytes.len() as u64).sum(),
+        )
+    }
+}
+
+/// One delivered file, as the manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileRecord {
+    /// Relative to the destination's location.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The manifest of one delivery: what a reader needs to pick the files up.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Manifest<'a> {
+    pub run_id: &'a str,
+    pub activation: &'a str,
+    pub destination: &'a str,
+    pub export: &'a str,
+    pub format: Format,
+    pub gzip: bool,
+    /// The dialect of CSV files, `null` for other formats.
+    pub csv: Option<&'a CsvDialect>,
+    pub columns: &'a [String],
+    pub files: Vec<FileRecord>,
+    pub rows: u64,
+}
+
+/// A file that could not be written, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteError {
+    /// The file's name under the destination's location.
+    pub name: String,
+    pub reason: String,
+}
+
+/// Encodes a delivery: the data files (per audience with `{audience}` in
+/// the name, split at `rows_per_file`) and the manifest.
+pub fn encode(layout: &FileLayout, rows: &Rows, about: &About) -> Result<Encoded, String> {
+    let values = NameValues {
+        activation: about.activation,
+        destination: about.destination,
+        audience: None,
+        run_id: Some(about.run_id),
+        date: Some(about.date),
+    };
+    let mut files = Vec::new();
+    for (audience, set) in sets(layout, rows, about.audiences) {
+        let values = NameValues {
+            audience: audience.as_deref(),
+            ..values
+        };
+        let limit = usize::try_from(layout.rows_per_file).unwrap_or(usize::MAX);
+        let chunks: Vec<&[Vec<Value>]> = if set.is_empty() {
+            // An empty delivery still gets a file (a header for CSV), so
+            // its reader sees the run.
+            vec![&[]]
+        } else {
+            set.chunks(limit).collect()
+        };
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let name = layout.name(&values, i + 1);
+            let mut bytes =
+                encode_rows(layout, &rows.columns, chunk).map_err(|e| format!("{name}: {e}"))?;
+            if layout.gzip {
+                bytes = gzip(&bytes).map_err(|e| format!("{name}: {e}"))?;
+            }
+            files.push(EncodedFile {
+                name,
+                audience: audience.clone(),
+                rows: chunk.len() as u64,
+                bytes,
+            });
+        }
+    }
+    let manifest = layout
+        .manifest
+        .then(|| manifest_file(layout, rows, about, &files))
+        .transpose()?;
+    Ok(Encoded { files, manifest })
+}
+
+/// The rows of each set of files: one set, or one per audience (the
+/// activation's audiences in order, then any other a row names, so no
+/// row is left out).
+fn sets(
+    layout: &FileLayout,
+    rows: &Rows,
+    audiences: &[String],
+) -> Vec<(Option<String>, Vec<Vec<Value>>)> {
+    let column = rows.columns.iter().position(|c| c == "audience");
+    let (true, Some(column)) = (layout.per_audience(), column) else {
+        return vec![(None, rows.rows.clone())];
+    };
+    let mut names: Vec<String> = audiences.to_vec();
+    let mut others: Vec<String> = rows
+        .rows
+        .iter()
+        .filter_map(|r| r.get(column).and_then(Value::as_str))
+        .filter(|a| !names.iter().any(|n| n == a))
+        .map(str::to_string)
+        .collect();
+    others.sort();
+    others.dedup();
+    names.extend(others);
+    names
+        .into_iter()
+        .map(|name| {
+            let set = rows
+                .rows
+                .iter()
+                .filter(|r| r.get(column).and_then(Value::as_str) == Some(name.as_str()))
+                .cloned()
+                .collect();
+            (Some(name), set)
+        })
+        .collect()
+}
+
+fn manifest_file(
+    layout: &FileLayout,
+    rows: &Rows,
+    about: &About,
+    files: &[EncodedFile],
+) -> Result<EncodedFile, String> {
+    let manifest = Manifest {
+        run_id: about.run_id,
+        activation: about.activation,
+        destination: about.destination,
+        export: about.export,
+        format: layout.format,
+        gzip: layout.gzip,
+        csv: (layout.format == Format::Csv).then_some(&layout.csv),
+        columns: &rows.columns,
+        files: files
+            .iter()
+            .map(|f| FileRecord {
+                name: f.name.clone(),
+                audience: f.audience.clone(),
+                rows: f.rows,
+                bytes: f.bytes.len() as u64,
+                sha256: crate::hash::sha256_hex(&f.bytes),
+            })
+            .collect(),
+        rows: rows.rows.len() as u64,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    Ok(EncodedFile {
+        name: manifest_name(about.activation, Some(about.run_id)),
+        audience: None,
+        rows: manifest.rows,
+        bytes,
+    })
+}
+
+/// Writes an encoded delivery through a store: missing or short data files
+/// first, the manifest last and only when absent. Each store operation is
+/// a crash test step before and after, so every store gets the same crash
+/// points (a local store's own writes count theirs as well).
+pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Result<(), WriteError> {
+    let failed = |name: &str, reason: String| WriteError {
+        name: name.to_string(),
+        reason,
+    };
+    for file in &encoded.files {
+        faults.step();
+        let size = store
+            .size(&file.name)
+            .map_err(|e| failed(&file.name, e.to_string()))?;
+        faults.step();
+        if size == Some(file.bytes.len() as u64) {
+            continue;
+        }
+        faults.step();
+        store
+            .put(&file.name, &file.bytes)
+            .map_err(|e| failed(&file.name, e.to_string()))?;
+        faults.step();
+    }
+    let Some(manifest) = &encoded.manifest else {
+        return Ok(());
+    };
+    faults.step();
+    let created = store
+        .put_new(&manifest.name, &manifest.bytes)
+        .map_err(|e| failed(&manifest.name, e.to_string()))?;
+    faults.step();
+    if created {
+        return Ok(());
+    }
+    faults.step();
+    let existing = store
+        .get(&manifest.name)
+        .map_err(|e| failed(&manifest.name, e.to_string()))?;
+    faults.step();
+    if existing.as_deref() == Some(manifest.bytes.as_slice()) {
+        return Ok(());
+    }
+    Err(failed(
+        &manifest.name,
+        "a manifest with other contents is there already; it is never replaced, since a reader may have picked it up: move it away if no reader did".into(),
+    ))
+}
+
+/// Encodes one file's rows in the layout's format (without compression).
+fn encode_rows(
+    layout: &FileLayout,
+    columns: &[String],
+    rows: &[Vec<Value>],
+) -> Result<Vec<u8>, String> {
+    match layout.format {
+        Format::Csv => Ok(csv(&layout.csv, columns, rows)),
+        Format::Jsonl => jsonl(columns, rows),
+        Format::Parquet => encode_parquet(columns, rows),
+    }
+}
+
+/// A cell's text: arrays joined with `|`, `None` for a missing value.
+fn cell_text(v: &Value) -> Option<String> {
     match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(cell_text).collect::<Vec<_>>().join("|"),
-        other => other.to_string(),
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .map(|i| cell_text(i).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("|"),
+        ),
+        other => Some(other.to_string()),
     }
 }
 
@@ -89,72 +320,84 @@ fn cell_text(v: &Value) -> String {
 /// CSV injection list).
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
-/// A CSV cell's text, escaped when it is text that would start a formula.
-fn csv_cell(v: &Value, formula_escape: bool) -> String {
-    let text = cell_text(v);
-    let is_text = matches!(v, Value::String(_) | Value::Array(_));
-    if formula_escape && is_text && text.starts_with(FORMULA_STARTS) {
-        format!("'{text}")
-    } else {
-        text
-    }
-}
-
-/// Encodes rows in a format (without compression).
-pub fn encode(rows: &Rows, format: &FileFormat) -> Result<Vec<u8>, String> {
-    match format.format.as_str() {
-        "csv" => {
-            let mut out = Vec::new();
-            let line = |out: &mut Vec<u8>, cells: &mut dyn Iterator<Item = String>| {
-                let mut first = true;
-                for c in cells {
-                    if !first {
-                        out.push(format.delimiter);
-                    }
-                    first = false;
-                    let needs_quotes = c
-                        .bytes()
-                        .any(|b| b == format.delimiter || b == b'"' || b == b'\n' || b == b'\r');
-                    if needs_quotes {
-                        out.push(b'"');
-                        out.extend_from_slice(c.replace('"', "\"\"").as_bytes());
-                        out.push(b'"');
-                    } else {
-                        out.extend_from_slice(c.as_bytes());
-                    }
-                }
-                out.push(b'\n');
+fn csv(dialect: &CsvDialect, columns: &[String], rows: &[Vec<Value>]) -> Vec<u8> {
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = (String, bool)>| {
+        for (i, (text, force_quotes)) in cells.enumerate() {
+            if i > 0 {
+                out.push(dialect.delimiter);
+            }
+            let special = |c: char| {
+                c == dialect.delimiter
+                    || c == dialect.quote
+                    || c == dialect.escape
+                    || c == '\n'
+                    || c == '\r'
             };
-            line(&mut out, &mut rows.columns.iter().cloned());
-            for row in &rows.rows {
-                line(
-                    &mut out,
-                    &mut row.iter().map(|v| csv_cell(v, format.formula_escape)),
-                );
+            if force_quotes || text.contains(special) {
+                out.push(dialect.quote);
+                for c in text.chars() {
+                    if c == dialect.quote
+                        || (c == dialect.escape && dialect.escape != dialect.quote)
+                    {
+                        // `"` as escape doubles the quote (RFC 4180); another
+                        // escape goes before the quote and before itself.
+                        out.push(dialect.escape);
+                    }
+                    out.push(c);
+                }
+                out.push(dialect.quote);
+            } else {
+                out.push_str(&text);
             }
-            Ok(out)
         }
-        "jsonl" | "json" => {
-            let mut out = Vec::new();
-            for row in &rows.rows {
-                let obj: serde_json::Map<String, Value> = rows
-                    .columns
-                    .iter()
-                    .cloned()
-                    .zip(row.iter().cloned())
-                    .collect();
-                serde_json::to_writer(&mut out, &obj).map_err(|e| e.to_string())?;
-                out.push(b'\n');
-            }
-            Ok(out)
-        }
-        "parquet" => encode_parquet(rows),
-        other => Err(format!("unknown file format `{other}`")),
+        out.push('\n');
+    };
+    if dialect.header {
+        line(&mut out, &mut columns.iter().map(|c| (c.clone(), false)));
     }
+    for row in rows {
+        line(
+            &mut out,
+            &mut row.iter().map(|v| match cell_text(v) {
+                None => (dialect.null.clone(), false),
+                Some(mut text) => {
+                    let is_text = matches!(v, Value::String(_) | Value::Array(_));
+                    if dialect.formula_escape && is_text && text.starts_with(FORMULA_STARTS) {
+                        text.insert(0, '\'');
+                    }
+                    // Text that reads as the null text (the empty text by
+                    // default) is quoted: a missing value and a value that
+                    // looks like one stay apart.
+                    let quoted = text == dialect.null;
+                    (text, quoted)
+                }
+            }),
+        );
+    }
+    out.into_bytes()
 }
 
-#[cfg(feature = "engine")]
-fn encode_parquet(rows: &Rows) -> Result<Vec<u8>, String> {
+/// One JSON object per line, its keys in mapping order (a JSON map would
+/// sort them).
+fn jsonl(columns: &[String], rows: &[Vec<Value>]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(b'{');
+        for (i, (column, cell)) in columns.iter().zip(row).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, column).map_err(|e| e.to_string())?;
+            out.push(b':');
+            serde_json::to_writer(&mut out, cell).map_err(|e| e.to_string())?;
+        }
+        out.extend_from_slice(b"}\n");
+    }
+    Ok(out)
+}
+
+fn encode_parquet(columns: &[String], rows: &[Vec<Value>]) -> Result<Vec<u8>, String> {
     use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::arrow::record_batch::RecordBatch;
@@ -163,8 +406,8 @@ fn encode_parquet(rows: &Rows) -> Result<Vec<u8>, String> {
 
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (i, name) in rows.columns.iter().enumerate() {
-        let cells = rows.rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
+    for (i, name) in columns.iter().enumerate() {
+        let cells = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
         let non_null: Vec<&Value> = cells.clone().filter(|v| !v.is_null()).collect();
         let (ty, array): (DataType, ArrayRef) =
             if !non_null.is_empty() && non_null.iter().all(|v| v.is_boolean()) {
@@ -185,11 +428,7 @@ fn encode_parquet(rows: &Rows) -> Result<Vec<u8>, String> {
             } else {
                 (
                     DataType::Utf8,
-                    Arc::new(
-                        cells
-                            .map(|v| (!v.is_null()).then(|| cell_text(v)))
-                            .collect::<StringArray>(),
-                    ),
+                    Arc::new(cells.map(cell_text).collect::<StringArray>()),
                 )
             };
         fields.push(Field::new(name, ty, true));
@@ -204,11 +443,6 @@ fn encode_parquet(rows: &Rows) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-#[cfg(not(feature = "engine"))]
-fn encode_parquet(_rows: &Rows) -> Result<Vec<u8>, String> {
-    Err("parquet files need the `engine` feature".into())
-}
-
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     // No file name or time in the header, so the same rows give the same bytes.
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -216,132 +450,66 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     enc.finish().map_err(|e| e.to_string())
 }
 
-/// The file names for `parts` files: `base.ext`, `base_2.ext`, ...
-pub fn file_name(base: &str, format: &FileFormat, part: usize) -> String {
-    let ext = match format.format.as_str() {
-        "json" => "jsonl",
-        f => f,
-    };
-    let gz = if format.gzip { ".gz" } else { "" };
-    if part <= 1 {
-        format!("{base}.{ext}{gz}")
-    } else {
-        format!("{base}_{part}.{ext}{gz}")
-    }
-}
-
-/// Writes rows as files under `dir`, split at the row limit. An empty table
-/// still gets one file with a header (CSV) so consumers see the run.
-pub fn write_files(
-    dir: &Path,
-    base: &str,
-    rows: &Rows,
-    format: &FileFormat,
-    faults: &Faults,
-) -> Result<Vec<FileRecord>, WriteError> {
-    let limit = format.max_rows_per_file.max(1) as usize;
-    let chunks: Vec<&[Vec<Value>]> = if rows.rows.is_empty() {
-        vec![&[]]
-    } else {
-        rows.rows.chunks(limit).collect()
-    };
-    let mut records = Vec::new();
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        let part = Rows {
-            columns: rows.columns.clone(),
-            rows: chunk.to_vec(),
-        };
-        let name = file_name(base, format, i + 1);
-        let path = dir.join(&name);
-        let failed = |reason: String| WriteError {
-            path: path.clone(),
-            reason,
-        };
-        let mut bytes = encode(&part, format).map_err(failed)?;
-        if format.gzip {
-            bytes = gzip(&bytes).map_err(failed)?;
-        }
-        write_if_changed(&path, &bytes, faults)?;
-        records.push(FileRecord {
-            name,
-            rows: chunk.len() as u64,
-            bytes: bytes.len() as u64,
-            sha256: crate::hash::sha256_hex(&bytes),
-        });
-    }
-    Ok(records)
-}
-
-/// Writes a file atomically unless it already holds these bytes (so
-/// delivering one run id twice is idempotent).
-pub fn write_if_changed(path: &Path, bytes: &[u8], faults: &Faults) -> Result<(), WriteError> {
-    if std::fs::read(path).ok().as_deref() == Some(bytes) {
-        return Ok(());
-    }
-    io::write_atomic(path, bytes, faults).map_err(|e| WriteError {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
-}
-
-/// The manifest of one delivery: what a consumer needs to pick the files up.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub run_id: String,
-    pub activation: String,
-    pub destination: String,
-    /// `full` or `incremental`.
-    pub export: String,
-    pub format: String,
-    pub gzip: bool,
-    pub columns: Vec<String>,
-    pub files: Vec<FileRecord>,
-    pub rows: u64,
-}
-
-pub fn write_manifest(
-    dir: &Path,
-    manifest: &Manifest,
-    faults: &Faults,
-) -> Result<PathBuf, WriteError> {
-    let path = dir.join("manifest.json");
-    let mut bytes = serde_json::to_vec_pretty(manifest).map_err(|e| WriteError {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    bytes.push(b'\n');
-    write_if_changed(&path, &bytes, faults)?;
-    Ok(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn layout() -> FileLayout {
+        FileLayout {
+            format: Format::Csv,
+            gzip: false,
+            csv: CsvDialect {
+                delimiter: ',',
+                quote: '"',
+                escape: '"',
+                null: String::new(),
+                header: true,
+                formula_escape: true,
+            },
+            rows_per_file: 5_000_000,
+            file_name: crate::catalog::file_name::DEFAULT_PATTERN.into(),
+            manifest: true,
+        }
+    }
+
+    fn text(layout: &FileLayout, rows: &Rows) -> String {
+        String::from_utf8(encode_rows(layout, &rows.columns, &rows.rows).unwrap()).unwrap()
+    }
+
     #[test]
-    fn csv_quotes_and_splits() {
+    fn csv_quotes_escapes_and_writes_null_text() {
         let rows = Rows {
             columns: vec!["a".into(), "b".into()],
             rows: vec![
                 vec![json!("x,y"), json!(1)],
                 vec![json!("q\""), Value::Null],
                 vec![json!(["l", "m"]), json!(true)],
+                vec![json!(""), json!("back\\slash \"q\"")],
             ],
         };
-        let text = String::from_utf8(encode(&rows, &FileFormat::default()).unwrap()).unwrap();
-        assert_eq!(text, "a,b\n\"x,y\",1\n\"q\"\"\",\nl|m,true\n");
-        let dir = std::env::temp_dir().join(format!("accord-deliver-{}", std::process::id()));
-        let format = FileFormat {
-            max_rows_per_file: 2,
-            gzip: true,
-            ..FileFormat::default()
+        assert_eq!(
+            text(&layout(), &rows),
+            "a,b\n\"x,y\",1\n\"q\"\"\",\nl|m,true\n\"\",\"back\\slash \"\"q\"\"\"\n"
+        );
+        let mut other = layout();
+        other.csv = CsvDialect {
+            delimiter: ';',
+            quote: '\'',
+            escape: '\\',
+            null: "NULL".into(),
+            header: false,
+            formula_escape: false,
         };
-        let files = write_files(&dir, "out", &rows, &format, &Faults::default()).unwrap();
-        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["out.csv.gz", "out_2.csv.gz"]);
-        assert_eq!(files[1].rows, 1);
-        let _ = std::fs::remove_dir_all(dir);
+        assert_eq!(
+            text(&other, &rows),
+            "x,y;1\nq\";NULL\nl|m;true\n;'back\\\\slash \"q\"'\n"
+        );
+        let rows = Rows {
+            columns: vec!["a".into()],
+            rows: vec![vec![json!("NULL")], vec![json!("it's")]],
+        };
+        assert_eq!(text(&other, &rows), "'NULL'\n'it\\'s'\n");
     }
 
     #[test]
@@ -359,20 +527,84 @@ mod tests {
                 vec![json!("plain = fine"), json!(3)],
             ],
         };
-        let text = String::from_utf8(encode(&rows, &FileFormat::default()).unwrap()).unwrap();
         assert_eq!(
-            text,
+            text(&layout(), &rows),
             "name,n\n\"'=HYPERLINK(\"\"http://x\"\")\",-5\n'+1 555,1.5\n'-5,-0.5\n'@SUM(A1),\n\
              '\tx,true\n\"'\rx\",0\n'=a|b,2\nplain = fine,3\n"
         );
-        let raw = FileFormat {
-            formula_escape: false,
-            ..FileFormat::default()
-        };
-        let text = String::from_utf8(encode(&rows, &raw).unwrap()).unwrap();
+        let mut raw = layout();
+        raw.csv.formula_escape = false;
         assert!(
-            text.contains("\n+1 555,1.5\n-5,-0.5\n@SUM(A1),\n"),
-            "{text}"
+            text(&raw, &rows).contains("\n+1 555,1.5\n-5,-0.5\n@SUM(A1),\n"),
+            "{}",
+            text(&raw, &rows)
         );
+    }
+
+    #[test]
+    fn jsonl_keeps_mapping_order() {
+        let mut jsonl = layout();
+        jsonl.format = Format::Jsonl;
+        let rows = Rows {
+            columns: vec!["zeta".into(), "alpha".into(), "mid".into()],
+            rows: vec![vec![json!("z"), Value::Null, json!(["a", 1])]],
+        };
+        assert_eq!(
+            text(&jsonl, &rows),
+            "{\"zeta\":\"z\",\"alpha\":null,\"mid\":[\"a\",1]}\n"
+        );
+    }
+
+    #[test]
+    fn files_split_per_audience_and_part() {
+        let mut layout = layout();
+        layout.rows_per_file = 2;
+        layout.file_name = "{activation}_{audience}_{run_id}.{ext}".into();
+        layout.gzip = true;
+        let rows = Rows {
+            columns: vec!["audience".into(), "id".into()],
+            rows: ["A", "B", "A", "A", "C"]
+                .iter()
+                .enumerate()
+                .map(|(i, a)| vec![json!(a), json!(i)])
+                .collect(),
+        };
+        let audiences = ["A".to_string(), "B".into(), "Empty".into()];
+        let about = About {
+            activation: "act",
+            destination: "d",
+            export: "full",
+            run_id: "R",
+            date: "20261128",
+            audiences: &audiences,
+        };
+        let encoded = encode(&layout, &rows, &about).unwrap();
+        let names: Vec<(&str, u64)> = encoded
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.rows))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("act_A_R.csv.gz", 2),
+                ("act_A_R_2.csv.gz", 1),
+                ("act_B_R.csv.gz", 1),
+                ("act_Empty_R.csv.gz", 0),
+                ("act_C_R.csv.gz", 1),
+            ]
+        );
+        assert_eq!(
+            encode(&layout, &rows, &about).unwrap(),
+            encoded,
+            "deterministic"
+        );
+        let manifest = encoded.manifest.expect("a manifest");
+        assert_eq!(manifest.name, "act_R.manifest.json");
+        let json: Value = serde_json::from_slice(&manifest.bytes).unwrap();
+        assert_eq!(json["files"][4]["audience"], "C");
+        assert_eq!(json["csv"]["delimiter"], ",");
+        layout.manifest = false;
+        assert!(encode(&layout, &rows, &about).unwrap().manifest.is_none());
     }
 }

@@ -4,23 +4,26 @@
 //! the changes, commit state, record the run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::deliver::{self, FileFormat, Manifest, Rows, WriteError};
+use super::deliver::{self, About, Encoded, Rows};
 use super::engine::{self, Engine};
 use super::error::{Places, RunError};
 use super::io::{self, Faults};
+use super::local_store::LocalFileStore;
 use super::report::{
     ActivationReport, ActivationStatus, LinkReport, Overlap, RunDiagnostic, RunReport, RunStatus,
     SourceReport,
 };
 use super::state::{self, Membership, Pending, Store};
 use super::{Options, api, lock, log, sources, unify};
+use crate::deliver::storage::FileStore;
 use crate::diag::codes;
+use crate::file_layout::{self, FileLayout};
 use crate::plan::{
     ActivationPlan, DeliveryMode, Enforcement, Entity, EnvEnforcement, ExportMode, Plan,
     PolicyVerdict, SchemaClass, SettingPlan,
@@ -485,23 +488,15 @@ impl Activating<'_> {
         if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
             return self.deliver_api(name, activation, pending, a);
         }
-        let Some(dir) = destination_dir(self.plan, activation, self.root, self.options)? else {
+        let Some(store) = local_store(self.plan, activation, self.root, self.options, self.faults)?
+        else {
             // Nothing left: nothing was created, changed or removed there.
             a.status = ActivationStatus::Skipped;
             (a.created, a.updated, a.removed) = (0, 0, 0);
-            a.warnings.push(
-                if FILE_TYPES.contains(&activation.destination_type.as_str()) {
-                    format!(
-                        "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
-                        activation.destination_type
-                    )
-                } else {
-                    format!(
-                        "{} is an API destination, which the local runner does not call yet",
-                        activation.destination_type
-                    )
-                },
-            );
+            a.warnings.push(format!(
+                "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
+                activation.destination_type
+            ));
             return Ok(());
         };
         if unchanged && activation.export != ExportMode::Full {
@@ -509,22 +504,13 @@ impl Activating<'_> {
             return Ok(());
         }
         self.store.begin(&pending)?;
-        let (files, bytes) = deliver_changes(
-            self.plan,
-            name,
-            activation,
-            &dir,
-            old,
-            &pending,
-            self.root,
-            self.faults,
-        )?;
+        let encoded = encode_delivery(self.plan, name, activation, old, &pending)?;
+        check_local_names(&store, &encoded)?;
+        write_delivery(&store, name, activation, &encoded, self.faults)?;
         self.store.commit(&pending)?;
         a.status = ActivationStatus::Delivered;
-        a.files = files;
-        a.bytes = bytes;
-        let location = dir.join(name).join(&pending.run_id);
-        a.location = Some(shown(self.root, &location));
+        (a.files, a.bytes) = encoded.totals();
+        a.location = Some(store.location());
         a.run_id = Some(pending.run_id);
         Ok(())
     }
@@ -639,8 +625,10 @@ fn finish_pending(
         .as_ref()
         .is_some_and(|s| s.run_id == pending.run_id);
     let old = committed.map(|s| s.membership).unwrap_or_default();
-    if let (Some(dir), false) = (destination_dir(plan, activation, root, options)?, done) {
-        deliver_changes(plan, name, activation, &dir, &old, &pending, root, faults)?;
+    if !done && let Some(files) = local_store(plan, activation, root, options, faults)? {
+        let encoded = encode_delivery(plan, name, activation, &old, &pending)?;
+        check_local_names(&files, &encoded)?;
+        write_delivery(&files, name, activation, &encoded, faults)?;
     }
     store.commit(&pending)?;
     Ok(Some(pending.run_id))
@@ -971,75 +959,68 @@ fn audience_failure(
     }
 }
 
-/// Where an activation's files go: a filesystem destination's `path`
-/// (relative to the project), or `<out>/<destination>` with `--out`; `None`
-/// when this runner cannot deliver to the destination. A folder named after
-/// the destination is proven to stay inside its parent (R0101).
-fn destination_dir(
+/// The local folder an activation's files go to: a filesystem
+/// destination's `path` (relative to the project), or `<out>/<destination>`
+/// with `--out`; `None` when this runner has no store for the destination
+/// (a remote one without `--out`). A folder named after the destination is
+/// proven to stay inside its parent (R0101).
+fn local_store(
     plan: &Plan,
     activation: &ActivationPlan,
     root: &Path,
     options: &Options,
-) -> Result<Option<PathBuf>, RunError> {
+    faults: &Faults,
+) -> Result<Option<LocalFileStore>, RunError> {
     if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
         return Ok(None);
     }
     let subject = format!("destination `{}`", activation.destination);
-    if let Some(out) = &options.out {
-        return io::inside(out, &activation.destination, "", &subject).map(Some);
-    }
-    if activation.destination_type != "filesystem" {
+    let dir = if let Some(out) = &options.out {
+        io::inside(out, &activation.destination, "", &subject)?
+    } else if activation.destination_type != "filesystem" {
         return Ok(None);
-    }
-    let Some(dest) = plan.destinations.get(&activation.destination) else {
-        return Ok(None);
+    } else {
+        let Some(dest) = plan.destinations.get(&activation.destination) else {
+            return Ok(None);
+        };
+        match dest.settings.get("path") {
+            Some(SettingPlan::Text(p)) => root.join(p),
+            _ => io::inside(&root.join("out"), &activation.destination, "", &subject)?,
+        }
     };
-    match dest.settings.get("path") {
-        Some(SettingPlan::Text(p)) => Ok(Some(root.join(p))),
-        _ => io::inside(&root.join("out"), &activation.destination, "", &subject).map(Some),
-    }
+    let location = shown(root, &dir);
+    Ok(Some(LocalFileStore::new(
+        dir,
+        location,
+        subject,
+        faults.clone(),
+    )))
 }
 
-fn file_format(plan: &Plan, activation: &ActivationPlan) -> FileFormat {
-    let mut f = FileFormat::default();
-    if let Some(dest) = plan.destinations.get(&activation.destination) {
-        if let Some(SettingPlan::Text(fmt)) = dest.settings.get("format") {
-            f.format = fmt.clone();
-        }
-        // The catalog's `compression` (none | gzip); check refuses others.
-        if let Some(SettingPlan::Text(c)) = dest.settings.get("compression") {
-            f.gzip = c == "gzip";
-        }
-        if let Some(SettingPlan::Bool(escape)) = dest.settings.get("formula_escape") {
-            f.formula_escape = *escape;
-        }
-        if let Some(SettingPlan::Text(d)) = dest.settings.get("delimiter")
-            && d.len() == 1
-        {
-            f.delimiter = d.as_bytes()[0];
-        }
-    }
-    if let Some(max) = activation.limits.max_rows_per_file {
-        f.max_rows_per_file = max;
-    }
-    f
-}
-
-/// Delivers the changes from `old` to the pending target under its run id;
-/// returns (files, bytes). Idempotent: a rerun writes only missing files.
-/// A file that cannot be written is R0106, naming the destination and path.
-#[allow(clippy::too_many_arguments)]
-fn deliver_changes(
+/// The files of the delivery from `old` to the pending target under its
+/// run id, encoded in memory: a full export's membership, or an
+/// incremental one's changes (a `change` column first). The same pending
+/// record always encodes the same bytes, so a rerun finds what a crash
+/// left written. Writing them is [`write_delivery`]'s; a dry run stops here.
+pub fn encode_delivery(
     plan: &Plan,
     name: &str,
     activation: &ActivationPlan,
-    dir: &Path,
     old: &Membership,
     pending: &Pending,
-    root: &Path,
-    faults: &Faults,
-) -> Result<(u64, u64), RunError> {
-    let format = file_format(plan, activation);
+) -> Result<Encoded, RunError> {
+    let failed = |reason: String| RunError::Delivery {
+        activation: name.to_string(),
+        destination: activation.destination.clone(),
+        path: activation.destination.clone(),
+        reason,
+    };
+    let layout = FileLayout::of(plan, activation).ok_or_else(|| {
+        failed(format!(
+            "`{}` destinations take no files",
+            activation.destination_type
+        ))
+    })?;
     let target = &pending.target;
     let rows = if activation.export == ExportMode::Full {
         Rows {
@@ -1068,29 +1049,43 @@ fn deliver_changes(
             rows: rows.into_iter().map(|(_, r)| r).collect(),
         }
     };
-    let subject = format!("activation `{name}`");
-    let run_dir = io::inside(dir, name, "", &subject)?;
-    let run_dir = io::inside(&run_dir, &pending.run_id, "", &subject)?;
-    let failed = |e: WriteError| RunError::Delivery {
+    let export = activation.export.to_string();
+    let about = About {
+        activation: name,
+        destination: &activation.destination,
+        export: &export,
+        run_id: &pending.run_id,
+        date: file_layout::run_date(&pending.run_id),
+        audiences: &activation.audiences,
+    };
+    deliver::encode(&layout, &rows, &about).map_err(failed)
+}
+
+/// A local folder refuses a name that would leave it, or that a symbolic
+/// link holds, with the run's own code (R0101) before anything is written.
+fn check_local_names(store: &LocalFileStore, encoded: &Encoded) -> Result<(), RunError> {
+    for file in encoded.files.iter().chain(&encoded.manifest) {
+        store.path(&file.name)?;
+    }
+    Ok(())
+}
+
+/// Writes an encoded delivery through any file store (`deliver::write`:
+/// missing files, then the manifest only when absent). A file that cannot
+/// be written is R0106, naming the destination and the file.
+pub fn write_delivery(
+    store: &dyn FileStore,
+    name: &str,
+    activation: &ActivationPlan,
+    encoded: &Encoded,
+    faults: &Faults,
+) -> Result<(), RunError> {
+    deliver::write(store, encoded, faults).map_err(|e| RunError::Delivery {
         activation: name.to_string(),
         destination: activation.destination.clone(),
-        path: shown(root, &e.path),
+        path: format!("{}/{}", store.location().trim_end_matches('/'), e.name),
         reason: e.reason,
-    };
-    let files = deliver::write_files(&run_dir, name, &rows, &format, faults).map_err(failed)?;
-    let manifest = Manifest {
-        run_id: pending.run_id.clone(),
-        activation: name.to_string(),
-        destination: activation.destination.clone(),
-        export: activation.export.to_string(),
-        format: format.format.clone(),
-        gzip: format.gzip,
-        columns: rows.columns.clone(),
-        rows: rows.rows.len() as u64,
-        files: files.clone(),
-    };
-    deliver::write_manifest(&run_dir, &manifest, faults).map_err(failed)?;
-    Ok((files.len() as u64, files.iter().map(|f| f.bytes).sum()))
+    })
 }
 
 /// Members (sorted keys) of every audience and split part of one entity,

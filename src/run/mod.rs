@@ -39,6 +39,8 @@ pub mod files;
 #[cfg(feature = "engine")]
 pub mod io;
 #[cfg(feature = "engine")]
+pub mod local_store;
+#[cfg(feature = "engine")]
 pub mod lock;
 #[cfg(feature = "engine")]
 pub mod log;
@@ -52,7 +54,7 @@ pub mod unify;
 #[cfg(feature = "engine")]
 pub use error::{Places, RunError};
 #[cfg(feature = "engine")]
-pub use execute::{Evaluation, evaluate, evaluate_with, run};
+pub use execute::{Evaluation, encode_delivery, evaluate, evaluate_with, run, write_delivery};
 pub use report::{ActivationStatus, RunReport, RunStatus};
 
 /// What the caller chose, as values.

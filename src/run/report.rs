@@ -238,7 +238,8 @@ pub struct ActivationReport {
     pub members: u64,
     pub files: u64,
     pub bytes: u64,
-    /// Relative to the output folder.
+    /// Where the files were written: the destination's folder (relative
+    /// to the project when inside it) or its remote location.
     pub location: Option<String>,
     /// Deliveries to an API: what was planned and sent, what the
     /// destination said, and the limits it cost.
@@ -424,13 +425,18 @@ impl RunReport {
             ));
             if a.files > 0 {
                 s.push_str(&format!(
-                    "      {} file{}, {} bytes{}\n",
+                    "      {} file{}, {} bytes{}{}\n",
                     a.files,
                     if a.files == 1 { "" } else { "s" },
                     a.bytes,
                     a.location
                         .as_deref()
                         .map(|l| format!(" in {l}"))
+                        .unwrap_or_default(),
+                    // Every file's name carries the delivery's run id.
+                    a.run_id
+                        .as_deref()
+                        .map(|id| format!(", named by run {id}"))
                         .unwrap_or_default()
                 ));
             }

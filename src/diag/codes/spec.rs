@@ -29,6 +29,11 @@ declare_codes! {
     INVALID_ENDPOINT = "A0112", Error, "a destination URL is not https (http only on loopback) or not a plain absolute URL";
     RATE_LIMIT_RAISED = "A0113", Error, "a destination's rate_limit is above its type's";
     UNUSED_LIST_PIN = "A0114", Warning, "a pinned list names an audience no activation sends to the destination";
+    INVALID_FILE_NAME = "A0115", Error, "a file_name pattern cannot name the files of every run";
+    ROWS_PER_FILE_OUT_OF_RANGE = "A0116", Error, "rows_per_file is 0 or above the destination type's limit";
+    INVALID_CSV_CHARACTER = "A0117", Error, "a csv delimiter, quote or escape is not one ASCII character, or the delimiter is the quote";
+    SETTING_NOT_FOR_FORMAT = "A0118", Error, "a file setting does not apply to the destination's format";
+    REMOTE_WITHOUT_MANIFEST = "A0119", Warning, "a remote file destination writes no manifest";
     INCOMPLETE_CREDENTIALS = "A0120", Error, "a storage destination gives part of a credential (a secret key without its key id)";
     CONFLICTING_CREDENTIALS = "A0121", Error, "a storage destination gives two kinds of credentials at once";
     WRONG_REFERENCE_KIND = "A0122", Error, "a storage credential is a kind of reference its setting cannot read";
