@@ -21,6 +21,7 @@
 
 mod rate;
 mod render;
+pub mod salesforce;
 mod table;
 
 #[cfg(test)]

@@ -312,7 +312,10 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
                     SettingValue::Reference { kind, name } => {
                         SettingPlan::Reference(format!("{kind}:{name}"))
                     }
-                    SettingValue::Table(_) | SettingValue::Other(_) => return None,
+                    SettingValue::Table(pairs) => {
+                        SettingPlan::Table(pairs.iter().cloned().collect())
+                    }
+                    SettingValue::Other(_) => return None,
                 };
                 Some((s.key.value.clone(), v))
             })

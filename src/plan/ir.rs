@@ -240,6 +240,8 @@ pub enum SettingPlan {
     Integer(i64),
     Bool(bool),
     List(Vec<String>),
+    /// A table of text by key (Salesforce's `audience_fields`).
+    Table(BTreeMap<String, String>),
     /// A credential reference, `env:NAME`, `profile:NAME` or `file:PATH`.
     Reference(String),
 }
