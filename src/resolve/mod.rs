@@ -18,6 +18,7 @@ pub mod names;
 mod pinned_lists;
 mod project;
 mod references;
+mod salesforce;
 mod schemas;
 
 use std::collections::BTreeMap;
@@ -122,6 +123,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     model.audience_info = audiences::check(&model, &model.exprs, &mut diags);
     model.activation_info = activations::check(&model, &mut diags);
     pinned_lists::check(&model, &mut diags);
+    salesforce::check(&model, &mut diags);
     field_overwrites::check(&model, &mut diags);
     (model, diags)
 }

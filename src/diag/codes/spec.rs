@@ -29,6 +29,9 @@ declare_codes! {
     INVALID_ENDPOINT = "A0112", Error, "a destination URL is not https (http only on loopback) or not a plain absolute URL";
     RATE_LIMIT_RAISED = "A0113", Error, "a destination's rate_limit is above its type's";
     UNUSED_LIST_PIN = "A0114", Warning, "a pinned list names an audience no activation sends to the destination";
+    INVALID_AUDIENCE_FIELD = "A0125", Error, "a Salesforce audience field is not a valid custom field name";
+    UNMAPPED_EXTERNAL_ID = "A0126", Error, "an activation to a Salesforce destination does not map its external_id";
+    INVALID_BULK_THRESHOLD = "A0127", Error, "a Salesforce bulk_threshold is below 1";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
     AUDIENCE_CYCLE = "A0302", Error, "audiences reference each other in a cycle";
     NESTED_COMPOSITION = "A0303", Error, "a composed audience feeds another composition";
