@@ -12,7 +12,11 @@ use crate::syntax::{Destination, SettingValue};
 
 pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     for destination in &model.syntax.destinations {
-        if destination.ty.as_ref().is_none_or(|t| t.value != "salesforce") {
+        if destination
+            .ty
+            .as_ref()
+            .is_none_or(|t| t.value != "salesforce")
+        {
             continue;
         }
         bulk_threshold(destination, diags);
@@ -111,7 +115,11 @@ fn external_id(model: &Model, destination: &Destination, diags: &mut Vec<Diagnos
         return;
     }
     for activation in activations_to(model, destination) {
-        if activation.map.iter().any(|(column, _)| column.value == *field) {
+        if activation
+            .map
+            .iter()
+            .any(|(column, _)| column.value == *field)
+        {
             continue;
         }
         diags.push(

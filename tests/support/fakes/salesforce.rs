@@ -701,11 +701,10 @@ async fn job_info(State(org): State<Arc<Salesforce>>, Path(id): Path<String>) ->
     axum::Json(job_json(&id, job)).into_response()
 }
 
-fn results(
-    org: &Salesforce,
-    id: &str,
-    pick: fn(&Job) -> (Vec<String>, &Vec<Vec<String>>),
-) -> Response {
+/// A result set of a job: its header and rows.
+type ResultSet = fn(&Job) -> (Vec<String>, &Vec<Vec<String>>);
+
+fn results(org: &Salesforce, id: &str, pick: ResultSet) -> Response {
     let data = org.data.lock().unwrap();
     let Some(job) = data.jobs.get(id) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such job");
