@@ -23,6 +23,7 @@ pub mod dataverse;
 pub mod file_name;
 mod rate;
 mod render;
+pub mod salesforce;
 mod table;
 
 #[cfg(test)]

@@ -765,6 +765,32 @@ pub(super) static TYPES: &[DestinationType] = &[
             CLIENT_ID,
             CLIENT_SECRET,
             FIELDS,
+            optional(with_value(
+                setting(
+                    "audience_fields",
+                    "custom text field holding each audience's status: { AUDIENCE = \"Field__c\" }; default: the audience name as a field name, NAME__c",
+                ),
+                SettingValue::Table,
+            )),
+            with_default(
+                setting(
+                    "external_id",
+                    "field upserts match records on: Id (the salesforceId column) or an External ID field every activation maps, such as Email",
+                ),
+                "Id",
+            ),
+            // vendor doc: Salesforce advises Bulk API 2.0 above about 2,000
+            // records; below that the REST sObject Collections are faster.
+            with_default(
+                with_value(
+                    setting(
+                        "bulk_threshold",
+                        "members of one audience change above which a run uses a Bulk API 2.0 job instead of sObject Collections",
+                    ),
+                    SettingValue::Integer,
+                ),
+                "2000",
+            ),
         ],
         implied_actions: &[],
         fixed_actions: &[],

@@ -152,6 +152,9 @@ pub struct ActivationReport {
     /// Why the activation failed: a fatal answer or a request that failed
     /// for good.
     pub failed: Option<String>,
+    /// The vendor's API usage of its day as (used, limit), from the last
+    /// answer that reported it (Salesforce's `Sforce-Limit-Info`).
+    pub api_usage: Option<(u64, u64)>,
 }
 
 /// Per activation, what one `deliver` did.
@@ -178,6 +181,7 @@ impl DeliveryReport {
             total.calls += report.calls;
             total.throttle_wait += report.throttle_wait;
             total.quota_exhausted |= report.quota_exhausted;
+            total.api_usage = total.api_usage.max(report.api_usage);
             if total.failed.is_none() {
                 total.failed.clone_from(&report.failed);
             }

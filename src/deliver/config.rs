@@ -11,8 +11,9 @@ use secrecy::SecretString;
 
 use crate::plan::{DestinationPlan, SettingPlan};
 
-/// The limits requests to one destination keep to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The limits requests to one destination keep to (the default: none,
+/// for destinations that send no requests, such as file stores).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Members per request.
     pub batch_size: usize,

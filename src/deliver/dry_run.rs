@@ -8,6 +8,12 @@
 //! ids an upsert would return are the vendor's `placeholder_id`
 //! (`<lead id of alice@example.com>`). Credentials are redacted; a token
 //! request is counted, never written.
+//!
+//! An operation above the vendor's bulk threshold shows as its jobs: the
+//! create, the data upload and the close of each (job ids as `<job N>`),
+//! and counts the three result reads. How many times a live run polls a
+//! job before it is done cannot be known ahead: [`DryRun::bulk_jobs`]
+//! says how many jobs there are, so the run can say so.
 
 use std::time::Duration;
 
@@ -18,7 +24,7 @@ use super::batch;
 use super::changes::Work;
 use super::config::{Config, Limits};
 use super::secrets::PLACEHOLDER;
-use super::vendor::{Auth, ListRef, Member, Op, Vendor};
+use super::vendor::{Auth, BulkJobs, ListRef, Member, Op, Vendor};
 use super::wire::WireRequest;
 
 /// What a dry run would send.
@@ -33,6 +39,8 @@ pub struct DryRun {
     /// Members no request can carry (alone over the byte limit, or not
     /// encodable), with why: a live run rejects them.
     pub unsendable: Vec<(String, String)>,
+    /// Bulk jobs a live run makes; `calls` counts none of their polls.
+    pub bulk_jobs: u64,
 }
 
 /// The requests of `work`, as a live run would make them.
@@ -72,7 +80,7 @@ pub fn dry_run(vendor: &dyn Vendor, config: &Config, work: &[Work]) -> DryRun {
             &mut out,
         );
     }
-    out.calls += out.requests.len() as u64;
+    out.calls += out.requests.len() as u64 + RESULT_READS * out.bulk_jobs;
     out.min_duration = min_duration(out.calls, &config.limits);
     out
 }
@@ -119,6 +127,11 @@ fn send(
     limits: &Limits,
     out: &mut DryRun,
 ) {
+    if let Some(jobs) = vendor.bulk()
+        && members.len() > jobs.threshold()
+    {
+        return bulk(vendor, jobs, scope.1, op, members, out);
+    }
     let (encoded, unsendable) = batch::encode(vendor, scope, list, op, members, limits);
     out.requests.extend(
         encoded
@@ -129,6 +142,40 @@ fn send(
         unsendable
             .into_iter()
             .map(|u| (u.member.key, format!("{}: {}", u.code, u.message))),
+    );
+}
+
+/// The result sets a live run reads of each finished job.
+const RESULT_READS: u64 = 3;
+
+/// The jobs of one operation: per job, its create, upload and close.
+fn bulk(
+    vendor: &dyn Vendor,
+    jobs: &dyn BulkJobs,
+    audience: &str,
+    op: Op,
+    members: &[Member],
+    out: &mut DryRun,
+) {
+    let (uploads, unsendable) = jobs.uploads(audience, op, members);
+    for upload in uploads {
+        out.bulk_jobs += 1;
+        let id = format!("<job {}>", out.bulk_jobs);
+        let requests = [
+            jobs.create_job(),
+            jobs.upload_request(&id, &upload.body),
+            jobs.close_request(&id),
+        ];
+        out.requests.extend(
+            requests
+                .into_iter()
+                .map(|r| authorized(vendor, r).redacted()),
+        );
+    }
+    out.unsendable.extend(
+        unsendable
+            .into_iter()
+            .map(|(member, why)| (member.key, format!("{}: {why}", batch::UNENCODABLE))),
     );
 }
 

@@ -18,6 +18,8 @@
 //! - `changes`: what the executor takes (`Work`) and gives back
 //!   (`DeliveryReport`), and the `Journal` it writes around each request;
 //! - `batch`: members into encoded requests within the batch and byte limits;
+//! - `bulk`: operations above a vendor's bulk threshold as bulk jobs
+//!   (create, upload, close, poll, results), journaled like batches;
 //! - `http`: the one place requests go on the wire (reqwest, rustls);
 //! - `auth`: the token cache (fixed bearer or fetched and refreshed);
 //! - `progress`: the progress bar on a terminal;
@@ -25,6 +27,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod bulk;
 pub mod changes;
 pub mod config;
 pub mod dry_run;
@@ -40,5 +43,8 @@ pub mod vendors;
 pub mod wire;
 
 pub use config::{Config, Limits};
-pub use vendor::{Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor};
+pub use vendor::{
+    Auth, BulkJobs, Job, JobState, ListRef, Member, Op, Outcome, RecordResult, Token, Upload,
+    Vendor,
+};
 pub use wire::{WireRequest, WireResponse};

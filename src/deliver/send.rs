@@ -60,6 +60,9 @@ pub struct SendOptions {
     pub first_request_id: u64,
     /// Draw a progress bar (on a terminal only).
     pub progress: bool,
+    /// How long one bulk job is waited for before its members are left
+    /// pending (see `bulk`).
+    pub max_job_wait: Duration,
 }
 
 impl Default for SendOptions {
@@ -72,12 +75,13 @@ impl Default for SendOptions {
             fault_point: None,
             first_request_id: 1,
             progress: false,
+            max_job_wait: super::bulk::MAX_JOB_WAIT,
         }
     }
 }
 
 impl SendOptions {
-    fn backoff(&self) -> Backoff {
+    pub(super) fn backoff(&self) -> Backoff {
         Backoff {
             base: self.base_backoff,
             max: self.max_backoff,
@@ -149,7 +153,7 @@ fn nothing_sent(work: Vec<Work>, message: String) -> DeliveryReport {
 
 /// Why sending to the destination stops.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Stop {
+pub(super) enum Stop {
     /// The activation fails.
     Fatal(String),
     /// The day's quota is spent: nothing more goes to this destination.
@@ -157,9 +161,9 @@ enum Stop {
 }
 
 /// The (activation, audience) a request belongs to.
-struct Scope {
-    activation: String,
-    audience: String,
+pub(super) struct Scope {
+    pub(super) activation: String,
+    pub(super) audience: String,
 }
 
 /// A member waiting to be sent by one operation.
@@ -190,11 +194,11 @@ struct Flight {
 
 /// What one operation over a set of members ended with.
 #[derive(Default)]
-struct OpDone {
+pub(super) struct OpDone {
     /// Members applied, with the vendor ids an upsert returned.
-    accepted: Vec<Member>,
-    pending: u64,
-    stop: Option<Stop>,
+    pub(super) accepted: Vec<Member>,
+    pub(super) pending: u64,
+    pub(super) stop: Option<Stop>,
 }
 
 /// The state of one operation while its batches go out.
@@ -212,17 +216,17 @@ struct OpRun<'s> {
     done: OpDone,
 }
 
-struct Sender<'a> {
+pub(super) struct Sender<'a> {
     vendor: &'a dyn Vendor,
-    config: &'a Config,
+    pub(super) config: &'a Config,
     throttle: Throttle,
     http: Http,
-    journal: &'a mut dyn Journal,
-    options: &'a SendOptions,
+    pub(super) journal: &'a mut dyn Journal,
+    pub(super) options: &'a SendOptions,
     tokens: TokenCache,
-    next_request_id: u64,
+    pub(super) next_request_id: u64,
     quota_spent: bool,
-    progress: Progress,
+    pub(super) progress: Progress,
 }
 
 impl Sender<'_> {
@@ -312,6 +316,11 @@ impl Sender<'_> {
         members: Vec<Member>,
         r: &mut ActivationReport,
     ) -> OpDone {
+        if let Some(jobs) = self.vendor.bulk()
+            && members.len() > jobs.threshold()
+        {
+            return self.bulk_op(jobs, scope, op, members, r).await;
+        }
         let mut run = OpRun {
             scope,
             list,
@@ -508,13 +517,20 @@ impl Sender<'_> {
         run.done.stop.get_or_insert(stop);
     }
 
+    /// The API usage the vendor reports, kept as the latest seen.
+    fn usage(&self, response: &WireResponse, r: &mut ActivationReport) {
+        if let Some(usage) = self.vendor.api_usage(response) {
+            r.api_usage = Some(usage);
+        }
+    }
+
     fn count_call(&mut self, r: &mut ActivationReport) -> Result<(), Stop> {
         r.calls += 1;
         let destination = self.config.name.clone();
         journaled(self.journal.call(&destination))
     }
 
-    fn fault(&self, point: FaultPoint) {
+    pub(super) fn fault(&self, point: FaultPoint) {
         if let Some(hook) = &self.options.fault_point {
             hook(point);
         }
@@ -540,6 +556,7 @@ impl Sender<'_> {
             Err(message) => return self.resend(run, batch, None, "network", &message),
         };
         self.fault(FaultPoint::AfterResponse);
+        self.usage(&response, r);
         let members: Vec<Member> = batch.members.iter().map(|p| p.member.clone()).collect();
         let outcome = self.vendor.classify(run.op, &members, &response);
         let results = journal_results(&outcome, members.len());
@@ -718,7 +735,7 @@ impl Sender<'_> {
     }
 }
 
-fn journaled(result: Result<(), String>) -> Result<(), Stop> {
+pub(super) fn journaled(result: Result<(), String>) -> Result<(), Stop> {
     result.map_err(|e| Stop::Fatal(format!("cannot record the delivery in the store: {e}")))
 }
 
@@ -807,10 +824,13 @@ impl Sender<'_> {
         self.count_call(r)?;
         let result = self.http.send(request).await;
         drop(permit);
+        if let Ok(response) = &result {
+            self.usage(response, r);
+        }
         Ok(result)
     }
 
-    async fn pause(
+    pub(super) async fn pause(
         &mut self,
         attempt: u32,
         retry_after: Option<Duration>,
@@ -864,7 +884,7 @@ impl Sender<'_> {
         let mut attempts = 0;
         loop {
             if let Some(request) = self.vendor.find_list_request(name)
-                && let Some(response) = self.list_exchange(request, r, false).await?
+                && let Some(response) = self.side_exchange(request, r, false).await?
                 && let Some(id) = self
                     .vendor
                     .parse_found_list(name, &response)
@@ -879,7 +899,7 @@ impl Sender<'_> {
                 )));
             };
             let findable = self.vendor.find_list_request(name).is_some();
-            let answer = self.list_exchange(request, r, findable).await?;
+            let answer = self.side_exchange(request, r, findable).await?;
             let problem = match answer.map(|a| self.vendor.parse_created_list(&a)) {
                 Some(Ok(id)) => return Ok(id),
                 Some(Err(e)) if !findable => return Err(fatal(e)),
@@ -896,11 +916,12 @@ impl Sender<'_> {
         }
     }
 
-    /// A list request with its credentials, resent while the vendor says
-    /// so; any other answer goes to the vendor's parser.
+    /// A request outside the batches (a list's, a bulk job's) with its
+    /// credentials, resent while the vendor says so; any other answer goes
+    /// to the vendor's parser.
     /// With `once`, a request the vendor would have resent is not: `None`
     /// says its answer was lost or unclear.
-    async fn list_exchange(
+    pub(super) async fn side_exchange(
         &mut self,
         request: WireRequest,
         r: &mut ActivationReport,
@@ -952,7 +973,7 @@ impl Sender<'_> {
             attempts += 1;
             if attempts >= self.options.max_attempts {
                 return Err(Stop::Fatal(format!(
-                    "a list request failed {attempts} times; last: {problem}"
+                    "a request failed {attempts} times; last: {problem}"
                 )));
             }
             self.pause(attempts, retry_after, r).await;

@@ -241,6 +241,96 @@ pub trait Vendor: Send + Sync {
 
     /// What a response to an [`Vendor::encode`]d request says.
     fn classify(&self, op: Op, members: &[Member], response: &WireResponse) -> Outcome;
+
+    /// The vendor's bulk jobs, for operations on more members than their
+    /// threshold (Salesforce's Bulk API 2.0); `None`: every operation goes
+    /// in batches through [`Vendor::encode`].
+    fn bulk(&self) -> Option<&dyn BulkJobs> {
+        None
+    }
+
+    /// The org's API usage a response reports, as (used, limit) calls of
+    /// the vendor's day (Salesforce's `Sforce-Limit-Info`).
+    fn api_usage(&self, response: &WireResponse) -> Option<(u64, u64)> {
+        let _ = response;
+        None
+    }
+}
+
+/// The state of a bulk job, as the vendor reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Created; takes uploads until it is closed.
+    Open,
+    /// Closed and queued or being processed.
+    Processing,
+    /// Done: every record was processed, each succeeded or failed.
+    Complete,
+    /// The job failed; some records may have been processed.
+    Failed(String),
+    /// Aborted: nothing more is processed.
+    Aborted,
+}
+
+/// A bulk job as a response describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub id: String,
+    pub state: JobState,
+}
+
+/// The data of one bulk job: the members it carries and the body uploaded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upload {
+    pub members: Vec<Member>,
+    pub body: Vec<u8>,
+}
+
+/// A vendor's bulk-job protocol, as pure requests and parsers: create a
+/// job, upload its data once, close it, poll its state, read its results.
+/// The core (`deliver::bulk`) sends them through the same throttle, token
+/// cache, retries and journal as the batches; [`Vendor::classify`] (with
+/// no members) says what a non-2xx answer to any of them means.
+pub trait BulkJobs: Send + Sync {
+    /// Operations on more members than this go through a bulk job.
+    fn threshold(&self) -> usize;
+
+    /// The members of one operation as job uploads, each within the
+    /// vendor's upload limit, and the members no upload can carry (with
+    /// why).
+    fn uploads(
+        &self,
+        audience: &str,
+        op: Op,
+        members: &[Member],
+    ) -> (Vec<Upload>, Vec<(Member, String)>);
+
+    fn create_job(&self) -> WireRequest;
+
+    /// The job a create or status answer describes.
+    fn parse_job(&self, response: &WireResponse) -> Result<Job, String>;
+
+    fn upload_request(&self, job: &str, body: &[u8]) -> WireRequest;
+
+    /// The request that closes a job for processing.
+    fn close_request(&self, job: &str) -> WireRequest;
+
+    /// The request that aborts a job whose upload may be incomplete.
+    fn abort_request(&self, job: &str) -> WireRequest;
+
+    fn status_request(&self, job: &str) -> WireRequest;
+
+    /// The requests that read a finished job's results: the records that
+    /// succeeded, failed, and were not processed.
+    fn result_requests(&self, job: &str) -> [WireRequest; 3];
+
+    /// Per member of the upload, in its order: what the job did with it,
+    /// or `None` when it was not processed (it stays pending).
+    fn parse_results(
+        &self,
+        members: &[Member],
+        answers: &[WireResponse; 3],
+    ) -> Result<Vec<Option<RecordResult>>, String>;
 }
 
 /// The token of an OAuth 2.0 token response (RFC 6749 section 5.1:

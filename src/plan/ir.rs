@@ -242,7 +242,7 @@ pub enum SettingPlan {
     List(Vec<String>),
     /// A credential reference, `env:NAME`, `profile:NAME` or `file:PATH`.
     Reference(String),
-    /// A table of text values (`audience_fields = { AUDIENCE = "column" }`).
+    /// A table of text values (`audience_fields = { AUDIENCE = "Field__c" }`).
     Table(BTreeMap<String, String>),
 }
 

@@ -64,6 +64,7 @@ pub fn render(plan: &Plan) -> String {
                 SettingPlan::Integer(i) => i.to_string(),
                 SettingPlan::Bool(b) => b.to_string(),
                 SettingPlan::List(l) => format!("{l:?}"),
+                SettingPlan::Table(t) => format!("{t:?}"),
                 SettingPlan::Reference(r) => format!("<{r}>"),
                 SettingPlan::Table(t) => format!("{t:?}"),
             };

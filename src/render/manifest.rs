@@ -34,6 +34,7 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
                         SettingPlan::Integer(i) => json!(i),
                         SettingPlan::Bool(b) => json!(b),
                         SettingPlan::List(l) => json!(l),
+                        SettingPlan::Table(t) => json!(t),
                         SettingPlan::Reference(r) => json!({ "secret": r }),
                         SettingPlan::Table(t) => json!(t),
                     };

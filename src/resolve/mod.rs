@@ -20,6 +20,7 @@ pub mod names;
 mod pinned_lists;
 mod project;
 mod references;
+mod salesforce;
 mod schemas;
 mod sftp;
 mod storage_credentials;
@@ -127,6 +128,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     model.activation_info = activations::check(&model, &mut diags);
     pinned_lists::check(&model, &mut diags);
     file_settings::check_name_lengths(&model, &mut diags);
+    salesforce::check(&model, &mut diags);
     field_overwrites::check(&model, &mut diags);
     dataverse_columns::check(&model, &mut diags);
     (model, diags)

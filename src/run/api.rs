@@ -171,6 +171,13 @@ impl ApiRun<'_> {
                 a.warnings
                     .push(format!("member `{key}` cannot be sent: {why}"));
             }
+            if dry.bulk_jobs > 0 {
+                a.warnings.push(format!(
+                    "{} bulk jobs: a live run also polls each until it is done, \
+                     which no dry run can know; those polls are not in the calls",
+                    dry.bulk_jobs
+                ));
+            }
             let path = folder.join(format!("{name}.requests.jsonl"));
             write_lines(&path, &dry.requests, self.faults).map_err(|e| failed(e.to_string()))?;
             report.calls = dry.calls;
@@ -204,6 +211,7 @@ impl ApiRun<'_> {
                 .map(|(k, m)| (k, payload_of(&m)))
                 .collect(),
             remote_ids: BTreeMap::new(),
+            membership_op: vendor.add_ops().last().copied().unwrap_or(Op::Add),
             request_ids: BTreeMap::new(),
             list_names: activation
                 .audiences
@@ -245,6 +253,9 @@ impl ApiRun<'_> {
         report.pending = outcome.pending;
         report.calls = outcome.calls;
         report.throttle_wait_ms = outcome.throttle_wait.as_millis() as u64;
+        report.vendor_usage = outcome
+            .api_usage
+            .map(|(used, limit)| format!("{used}/{limit}"));
         report.calls_today = self
             .store
             .calls_used(
@@ -486,6 +497,10 @@ struct StoreJournal<'a> {
     payloads: BTreeMap<(String, String), Vec<u8>>,
     /// Vendor ids an upsert returned, by (audience, key).
     remote_ids: BTreeMap<(String, String), String>,
+    /// The add operation whose acceptance puts a member in the audience:
+    /// the vendor's last (`Add`; an `Upsert` where membership is a field
+    /// of the record, as in Salesforce).
+    membership_op: Op,
     /// The store's request id of each executor request id.
     request_ids: BTreeMap<u64, i64>,
     /// The name of each audience's list, as accord creates it.
@@ -522,12 +537,14 @@ impl Journal for StoreJournal<'_> {
         for (key, result) in results {
             let id = (audience.to_string(), key.clone());
             match (op, result) {
-                (Op::Upsert, RecordResult::Accepted { remote_id }) => {
+                (Op::Upsert, RecordResult::Accepted { remote_id })
+                    if self.membership_op != Op::Upsert =>
+                {
                     if let Some(r) = remote_id {
                         self.remote_ids.insert(id, r.clone());
                     }
                 }
-                (Op::Add, RecordResult::Accepted { remote_id }) => {
+                (Op::Add | Op::Upsert, RecordResult::Accepted { remote_id }) => {
                     updates.push(LedgerUpdate::Accepted {
                         member: key.clone(),
                         payload: self.payloads.get(&id).cloned().unwrap_or_default(),

@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::io::Faults;
-use crate::deliver::storage::FileStore;
+use crate::deliver::storage::{FileStore, StorageError, StorageErrorKind};
 use crate::file_layout::{CsvDialect, FileLayout, Format, NameValues, manifest_name};
 
 /// A table of destination rows.
@@ -116,6 +116,9 @@ pub struct WriteError {
     /// The file's name under the destination's location.
     pub name: String,
     pub reason: String,
+    /// What the store said went wrong; `None` when the store did its part
+    /// and the delivery refused (a manifest it must not replace).
+    pub kind: Option<StorageErrorKind>,
 }
 
 /// Encodes a delivery: the data files (per audience with `{audience}` in
@@ -243,15 +246,14 @@ fn manifest_file(
 /// a crash test step before and after, so every store gets the same crash
 /// points (a local store's own writes count theirs as well).
 pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Result<(), WriteError> {
-    let failed = |name: &str, reason: String| WriteError {
+    let failed = |name: &str, e: StorageError| WriteError {
         name: name.to_string(),
-        reason,
+        reason: e.message,
+        kind: Some(e.kind),
     };
     for file in &encoded.files {
         faults.step();
-        let size = store
-            .size(&file.name)
-            .map_err(|e| failed(&file.name, e.to_string()))?;
+        let size = store.size(&file.name).map_err(|e| failed(&file.name, e))?;
         faults.step();
         if size == Some(file.bytes.len() as u64) {
             continue;
@@ -259,7 +261,7 @@ pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Resul
         faults.step();
         store
             .put(&file.name, &file.bytes)
-            .map_err(|e| failed(&file.name, e.to_string()))?;
+            .map_err(|e| failed(&file.name, e))?;
         faults.step();
     }
     let Some(manifest) = &encoded.manifest else {
@@ -268,7 +270,7 @@ pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Resul
     faults.step();
     let created = store
         .put_new(&manifest.name, &manifest.bytes)
-        .map_err(|e| failed(&manifest.name, e.to_string()))?;
+        .map_err(|e| failed(&manifest.name, e))?;
     faults.step();
     if created {
         return Ok(());
@@ -276,15 +278,16 @@ pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Resul
     faults.step();
     let existing = store
         .get(&manifest.name)
-        .map_err(|e| failed(&manifest.name, e.to_string()))?;
+        .map_err(|e| failed(&manifest.name, e))?;
     faults.step();
     if existing.as_deref() == Some(manifest.bytes.as_slice()) {
         return Ok(());
     }
-    Err(failed(
-        &manifest.name,
-        "a manifest with other contents is there already; it is never replaced, since a reader may have picked it up: move it away if no reader did".into(),
-    ))
+    Err(WriteError {
+        name: manifest.name.clone(),
+        kind: None,
+        reason: "a manifest with other contents is there already; it is never replaced, since a reader may have picked it up: move it away if no reader did".into(),
+    })
 }
 
 /// Encodes one file's rows in the layout's format (without compression).

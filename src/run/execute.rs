@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::deliver::{self, About, Encoded, Rows};
 use super::engine::{self, Engine};
 use super::error::{Places, RunError};
+use super::file_targets::{FILE_TYPES, FileTarget, file_target, shown};
 use super::io::{self, Faults};
 use super::local_store::LocalFileStore;
 use super::report::{
@@ -21,7 +22,7 @@ use super::report::{
 };
 use super::state::{self, Membership, Pending, Store};
 use super::{Options, api, lock, log, sources, unify};
-use crate::deliver::storage::FileStore;
+use crate::deliver::storage::{FileStore, StorageErrorKind};
 use crate::diag::codes;
 use crate::file_layout::{self, FileLayout};
 use crate::plan::{
@@ -37,7 +38,6 @@ use crate::time;
 const DIALECT: &str = "datafusion";
 
 /// Destination types whose deliveries are files.
-const FILE_TYPES: &[&str] = &["filesystem", "s3", "azure_blob", "gcs", "sftp"];
 
 /// One run: the lock, the run under it, the report's line in the log. An
 /// error stops the run (it is logged too); problems of one activation end
@@ -488,29 +488,66 @@ impl Activating<'_> {
         if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
             return self.deliver_api(name, activation, pending, a);
         }
-        let Some(store) = local_store(self.plan, activation, self.root, self.options, self.faults)?
+        let Some(target) = file_target(
+            self.plan,
+            name,
+            activation,
+            self.root,
+            self.options,
+            self.faults,
+            self.api.dry_run,
+        )?
         else {
-            // Nothing left: nothing was created, changed or removed there.
             a.status = ActivationStatus::Skipped;
             (a.created, a.updated, a.removed) = (0, 0, 0);
-            a.warnings.push(format!(
-                "uploads to {} are not implemented yet; `--out DIR` writes the files locally",
-                activation.destination_type
-            ));
+            a.warnings
+                .push("the destination is not in the plan: nothing was written".into());
             return Ok(());
         };
         if unchanged && activation.export != ExportMode::Full {
             a.status = ActivationStatus::Unchanged;
             return Ok(());
         }
-        self.store.begin(&pending)?;
         let encoded = encode_delivery(self.plan, name, activation, old, &pending)?;
-        check_local_names(&store, &encoded)?;
-        write_delivery(&store, name, activation, &encoded, self.faults)?;
+        (a.files, a.bytes) = encoded.totals();
+        a.location = Some(target.store().location());
+        if let FileTarget::DryRun(dry) = &target {
+            // Nothing leaves the machine and the store does not advance:
+            // what a live run would upload is described, in order.
+            write_delivery(dry, name, activation, &encoded, self.faults)?;
+            let folder = io::inside(
+                &self.root.join(".accord").join("runs"),
+                &pending.run_id,
+                "",
+                &format!("activation `{name}`"),
+            )?;
+            let path = io::inside(
+                &folder,
+                name,
+                ".objects.jsonl",
+                &format!("activation `{name}`"),
+            )?;
+            let mut lines = Vec::new();
+            for write in dry.writes() {
+                serde_json::to_writer(&mut lines, &write).map_err(|e| RunError::Data {
+                    reason: e.to_string(),
+                })?;
+                lines.push(b'\n');
+            }
+            io::write_atomic(&path, &lines, self.faults).map_err(|e| RunError::Delivery {
+                activation: name.to_string(),
+                destination: activation.destination.clone(),
+                path: shown(self.root, &path),
+                reason: e.to_string(),
+            })?;
+            a.status = ActivationStatus::DryRun;
+            a.written.push(shown(self.root, &path));
+            return Ok(());
+        }
+        self.store.begin(&pending)?;
+        write_target(&target, name, activation, &encoded, self.faults)?;
         self.store.commit(&pending)?;
         a.status = ActivationStatus::Delivered;
-        (a.files, a.bytes) = encoded.totals();
-        a.location = Some(store.location());
         a.run_id = Some(pending.run_id);
         Ok(())
     }
@@ -595,14 +632,6 @@ fn fail(report: &mut RunReport, a: &mut ActivationReport, problem: RunError) {
     report.diagnostics.push(problem.diagnostic());
 }
 
-/// A path as the report shows it: relative to the project when inside it.
-fn shown(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
-}
-
 /// Finishes the delivery a crash left pending for one activation: the same
 /// difference under the same run id (only the files the crash prevented
 /// are written), then the commit. Returns the run id it finished.
@@ -625,10 +654,11 @@ fn finish_pending(
         .as_ref()
         .is_some_and(|s| s.run_id == pending.run_id);
     let old = committed.map(|s| s.membership).unwrap_or_default();
-    if !done && let Some(files) = local_store(plan, activation, root, options, faults)? {
+    if !done
+        && let Some(target) = file_target(plan, name, activation, root, options, faults, false)?
+    {
         let encoded = encode_delivery(plan, name, activation, &old, &pending)?;
-        check_local_names(&files, &encoded)?;
-        write_delivery(&files, name, activation, &encoded, faults)?;
+        write_target(&target, name, activation, &encoded, faults)?;
     }
     store.commit(&pending)?;
     Ok(Some(pending.run_id))
@@ -959,44 +989,6 @@ fn audience_failure(
     }
 }
 
-/// The local folder an activation's files go to: a filesystem
-/// destination's `path` (relative to the project), or `<out>/<destination>`
-/// with `--out`; `None` when this runner has no store for the destination
-/// (a remote one without `--out`). A folder named after the destination is
-/// proven to stay inside its parent (R0101).
-fn local_store(
-    plan: &Plan,
-    activation: &ActivationPlan,
-    root: &Path,
-    options: &Options,
-    faults: &Faults,
-) -> Result<Option<LocalFileStore>, RunError> {
-    if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
-        return Ok(None);
-    }
-    let subject = format!("destination `{}`", activation.destination);
-    let dir = if let Some(out) = &options.out {
-        io::inside(out, &activation.destination, "", &subject)?
-    } else if activation.destination_type != "filesystem" {
-        return Ok(None);
-    } else {
-        let Some(dest) = plan.destinations.get(&activation.destination) else {
-            return Ok(None);
-        };
-        match dest.settings.get("path") {
-            Some(SettingPlan::Text(p)) => root.join(p),
-            _ => io::inside(&root.join("out"), &activation.destination, "", &subject)?,
-        }
-    };
-    let location = shown(root, &dir);
-    Ok(Some(LocalFileStore::new(
-        dir,
-        location,
-        subject,
-        faults.clone(),
-    )))
-}
-
 /// The files of the delivery from `old` to the pending target under its
 /// run id, encoded in memory: a full export's membership, or an
 /// incremental one's changes (a `change` column first). The same pending
@@ -1068,6 +1060,33 @@ fn check_local_names(store: &LocalFileStore, encoded: &Encoded) -> Result<(), Ru
         store.path(&file.name)?;
     }
     Ok(())
+}
+
+/// Writes an encoded delivery to a live target: a local folder's names
+/// checked first (R0101), a remote store's failures as R0110.
+fn write_target(
+    target: &FileTarget,
+    name: &str,
+    activation: &ActivationPlan,
+    encoded: &Encoded,
+    faults: &Faults,
+) -> Result<(), RunError> {
+    match target {
+        FileTarget::Local(local) => {
+            check_local_names(local, encoded)?;
+            write_delivery(local, name, activation, encoded, faults)
+        }
+        FileTarget::Remote(remote) => {
+            deliver::write(remote.as_ref(), encoded, faults).map_err(|e| RunError::Storage {
+                activation: name.to_string(),
+                destination: activation.destination.clone(),
+                location: remote.location(),
+                kind: e.kind.unwrap_or(StorageErrorKind::Other),
+                reason: format!("{}: {}", e.name, e.reason),
+            })
+        }
+        FileTarget::DryRun(dry) => write_delivery(dry, name, activation, encoded, faults),
+    }
 }
 
 /// Writes an encoded delivery through any file store (`deliver::write`:

@@ -4,7 +4,9 @@
 //! One concern per file: `files` locates a source's files, `sources` reads
 //! and types the data, `unify` merges
 //! sources and links people to accounts, `engine` runs the rendered SQL in
-//! DataFusion, `deliver` writes files, `state` keeps the last delivered
+//! DataFusion, `deliver` encodes files and writes them through a store,
+//! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
+//! dry run's recorder), `local_store` is the folder one, `state` keeps the last delivered
 //! membership crash-safely, `lock` holds the project lock, `log` appends the
 //! run log, `report` records the run, `error` says what went wrong. `run`
 //! executes the rendered jobs (`sql/datafusion/...` from `render`); it does
@@ -34,6 +36,8 @@ pub mod error;
 mod execute;
 #[cfg(feature = "engine")]
 pub mod explain;
+#[cfg(feature = "engine")]
+pub mod file_targets;
 #[cfg(feature = "engine")]
 pub mod files;
 #[cfg(feature = "engine")]

@@ -245,6 +245,10 @@ pub struct ActivationReport {
     /// destination said, and the limits it cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<ApiReport>,
+    /// Files a dry run wrote under `.accord/runs/` to describe what a live
+    /// run would upload (relative to the project).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -277,6 +281,10 @@ pub struct ApiReport {
     pub calls_today: u64,
     /// Time spent waiting for the throttle or a `Retry-After`.
     pub throttle_wait_ms: u64,
+    /// The vendor's own count of its day's API calls, `USED/LIMIT`, from
+    /// its last answer that reported it (Salesforce's `Sforce-Limit-Info`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_usage: Option<String>,
     /// A dry run: the minimum time the limits imply for these requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_duration_ms: Option<u64>,
@@ -295,13 +303,17 @@ impl ApiReport {
         ));
         let secs = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
         s.push_str(&format!(
-            "      calls {} ({} today{}), waited {} on limits{}
+            "      calls {} ({} today{}{}), waited {} on limits{}
 ",
             self.calls,
             self.calls_today,
             self.limit
                 .as_deref()
                 .map(|l| format!("; limit {l}"))
+                .unwrap_or_default(),
+            self.vendor_usage
+                .as_deref()
+                .map(|u| format!("; the vendor counts {u}"))
                 .unwrap_or_default(),
             secs(self.throttle_wait_ms),
             self.min_duration_ms

@@ -27,7 +27,38 @@ pub mod sftp;
 
 use std::fmt;
 
+use super::Config;
+
 pub mod dry_run;
+
+/// The store of a remote file destination (`s3`, `azure_blob`, `gcs`,
+/// `sftp`), its secrets resolved in `config`. Nothing is contacted yet:
+/// the first operation connects.
+pub fn open(config: &Config) -> Result<Box<dyn FileStore>, StorageError> {
+    match config.kind.as_str() {
+        "sftp" => Ok(Box::new(sftp::SftpFileStore::new(
+            sftp::SftpSettings::from_config(config)?,
+        )?)),
+        kind => Ok(Box::new(object::ObjectFileStore::new(
+            kind,
+            &config.settings,
+            &config.secrets,
+            config.endpoint.as_deref(),
+        )?)),
+    }
+}
+
+/// Where a remote file destination puts its files, as its store's
+/// `location` shows it, from the settings alone (a dry run connects to
+/// nothing and holds no secrets).
+pub fn location(config: &Config) -> Option<String> {
+    match config.kind.as_str() {
+        "sftp" => sftp::SftpSettings::from_config(config)
+            .ok()
+            .map(|s| s.location()),
+        kind => object::location(kind, &config.settings),
+    }
+}
 
 /// One place files are written to: names are relative to the destination's
 /// location (its `prefix` or `path`).

@@ -64,6 +64,35 @@ fn retry() -> RetryConfig {
     }
 }
 
+/// Where a destination of type `kind` puts its objects, as reports show it
+/// (`s3://bucket/prefix/`), from its settings alone: what a dry run names
+/// without building a client. `None` for a type that is no object store.
+pub fn location(kind: &str, settings: &BTreeMap<String, SettingPlan>) -> Option<String> {
+    let text = |key: &str| match settings.get(key) {
+        Some(SettingPlan::Text(t)) => Some(t.as_str()),
+        _ => None,
+    };
+    let root = match kind {
+        "s3" => format!("s3://{}", text("bucket")?),
+        "azure_blob" => format!("az://{}/{}", text("account")?, text("container")?),
+        "gcs" => format!("gs://{}", text("bucket")?),
+        _ => return None,
+    };
+    Some(with_prefix(
+        &root,
+        text("prefix").unwrap_or("").trim_matches('/'),
+    ))
+}
+
+/// `root/prefix/`, or `root/` without a prefix.
+fn with_prefix(root: &str, prefix: &str) -> String {
+    if prefix.is_empty() {
+        format!("{root}/")
+    } else {
+        format!("{root}/{prefix}/")
+    }
+}
+
 /// An S3 bucket, Azure Blob container or GCS bucket, with a key prefix.
 pub struct ObjectFileStore {
     store: Arc<dyn ObjectStore>,
@@ -137,11 +166,7 @@ impl ObjectFileStore {
             .enable_all()
             .build()
             .map_err(|e| StorageError::new(StorageErrorKind::Other, format!("{root}: {e}")))?;
-        let location = if prefix.is_empty() {
-            format!("{root}/")
-        } else {
-            format!("{root}/{prefix}/")
-        };
+        let location = with_prefix(&root, &prefix);
         Ok(ObjectFileStore {
             store,
             runtime: Some(runtime),

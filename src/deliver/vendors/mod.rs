@@ -5,6 +5,7 @@ mod dynamics;
 mod google;
 mod linkedin;
 mod marketo;
+mod salesforce;
 mod trade_desk;
 pub mod webhook;
 
@@ -13,6 +14,7 @@ use super::vendor::Vendor;
 
 pub use google::Google;
 pub use linkedin::{LINKEDIN_VERSION, SETTLE_AFTER_CREATE};
+pub use salesforce::API_VERSION as SALESFORCE_API_VERSION;
 
 /// The catalog types this accord delivers to through a vendor file.
 const SUPPORTED: &[&str] = &[
@@ -22,6 +24,7 @@ const SUPPORTED: &[&str] = &[
     "linkedin_companies",
     "linkedin_contacts",
     "marketo_engage",
+    "salesforce",
     "trade_desk",
 ];
 
@@ -45,6 +48,7 @@ pub fn build(config: &Config) -> Result<Box<dyn Vendor>, String> {
             linkedin::Matched::Contacts,
         )?)),
         "marketo_engage" => Ok(Box::new(marketo::Marketo::new(config)?)),
+        "salesforce" => Ok(Box::new(salesforce::Salesforce::new(config)?)),
         "trade_desk" => Ok(Box::new(trade_desk::TradeDesk::new(config)?)),
         other => Err(format!("{other} has no API delivery in this accord")),
     }

@@ -39,6 +39,9 @@ declare_codes! {
     WRONG_REFERENCE_KIND = "A0122", Error, "a storage credential is a kind of reference its setting cannot read";
     INVALID_HOST_KEY = "A0123", Error, "an SFTP destination's host_key is not an OpenSSH public key line";
     SFTP_LOGIN = "A0124", Error, "an SFTP destination does not have exactly one of password and private_key";
+    INVALID_AUDIENCE_FIELD = "A0125", Error, "a Salesforce audience field is not a valid custom field name";
+    UNMAPPED_EXTERNAL_ID = "A0126", Error, "an activation to a Salesforce destination does not map its external_id";
+    INVALID_BULK_THRESHOLD = "A0127", Error, "a Salesforce bulk_threshold is below 1";
     INVALID_DATAVERSE_COLUMN = "A0128", Error, "a Dynamics 365 audience column or alternate key is no Dataverse logical name, or two audiences share a column";
     ALTERNATE_KEY_NOT_MAPPED = "A0129", Error, "an activation does not map the alternate key its Dynamics 365 destination upserts by";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
