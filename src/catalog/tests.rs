@@ -308,7 +308,8 @@ fn serialises_to_json() {
     let first = &json[0];
     assert_eq!(first["name"], "azure_blob");
     assert_eq!(first["schedules"][1], "every 3h");
-    assert_eq!(first["settings"][4]["value"]["choice"][0], "csv");
+    // account, container, prefix, endpoint, access_key, sas_token, then format.
+    assert_eq!(first["settings"][6]["value"]["choice"][0], "csv");
 }
 
 fn snapshot(name: &str, text: &str) {
