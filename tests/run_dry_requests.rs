@@ -1,6 +1,7 @@
 //! Golden requests: the example project's `dev` environment is a dry run,
 //! so `accord run specs --env dev` writes the exact requests each API
-//! destination would receive. Their first requests, and how many there
+//! destination would receive, and the uploads each remote file destination
+//! would get. Their first requests, and how many there
 //! are, are snapshotted per activation: a change to a vendor's encoding, or
 //! to what the example sends, shows in review.
 #![cfg(feature = "engine")]
@@ -54,6 +55,29 @@ fn the_example_projects_dry_run_requests() {
     let mut golden = BTreeMap::new();
     for (name, activation) in report["activations"].as_object().expect("activations") {
         if activation["status"] != "dry_run" {
+            continue;
+        }
+        if activation["api"].is_null() {
+            // A remote file destination: the uploads a live run would make,
+            // in order (data files, then the manifest).
+            let file = activation["written"][0].as_str().expect("an objects file");
+            let text = std::fs::read_to_string(dir.join(file)).expect("the objects");
+            let uploads: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("a JSON line"))
+                .collect();
+            assert_eq!(
+                uploads.last().map(|u| &u["op"]),
+                Some(&json!("put_new")),
+                "{name}: the manifest comes last"
+            );
+            golden.insert(
+                name.clone(),
+                json!({
+                    "destination": activation["destination_type"],
+                    "uploads": uploads,
+                }),
+            );
             continue;
         }
         let api = &activation["api"];

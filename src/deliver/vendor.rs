@@ -348,6 +348,45 @@ pub fn oauth_token(response: &WireResponse) -> Option<Token> {
     })
 }
 
+/// A form-encoded POST to an OAuth token endpoint (RFC 6749 section 4:
+/// `application/x-www-form-urlencoded`), the values percent-encoded.
+pub fn token_form(url: String, form: &[(&str, &str)]) -> WireRequest {
+    let body = form
+        .iter()
+        .map(|(key, value)| format!("{key}={}", super::wire::percent_encode(value)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut request =
+        WireRequest::new("POST", url).header("Content-Type", "application/x-www-form-urlencoded");
+    request.body = body.into_bytes();
+    request
+}
+
+/// The token of a token response, or why `issuer` gave none for the
+/// destination: the status and the OAuth error (RFC 6749 section 5.2:
+/// `error` and, optionally, `error_description`), never a credential.
+pub fn issued_token(
+    response: &WireResponse,
+    issuer: &str,
+    destination: &str,
+) -> Result<Token, String> {
+    oauth_token(response).ok_or_else(|| {
+        let body = response.json();
+        let error = body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no error");
+        let error = match body.get("error_description").and_then(Value::as_str) {
+            Some(description) => format!("{error}: {description}"),
+            None => error.to_string(),
+        };
+        format!(
+            "{issuer} did not issue a token for destination `{destination}` (HTTP {}): {error}",
+            response.status
+        )
+    })
+}
+
 /// The text of a secret, for the one place that puts it on the wire.
 pub fn secret(s: &SecretString) -> &str {
     use secrecy::ExposeSecret;

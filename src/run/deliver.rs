@@ -242,9 +242,11 @@ fn manifest_file(
 }
 
 /// Writes an encoded delivery through a store: missing or short data files
-/// first, the manifest last and only when absent. Each store operation is
-/// a crash test step before and after, so every store gets the same crash
-/// points (a local store's own writes count theirs as well).
+/// first, the manifest last and only when absent. Each write (not the
+/// reads: killing the run before a read is killing it after the write
+/// before) is a crash test step before and after, so a remote store gets
+/// crash points too; a local store counts its own finer steps and is
+/// passed a `Faults` that never aborts.
 pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Result<(), WriteError> {
     let failed = |name: &str, e: StorageError| WriteError {
         name: name.to_string(),
@@ -252,9 +254,7 @@ pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Resul
         kind: Some(e.kind),
     };
     for file in &encoded.files {
-        faults.step();
         let size = store.size(&file.name).map_err(|e| failed(&file.name, e))?;
-        faults.step();
         if size == Some(file.bytes.len() as u64) {
             continue;
         }
@@ -275,11 +275,9 @@ pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Resul
     if created {
         return Ok(());
     }
-    faults.step();
     let existing = store
         .get(&manifest.name)
         .map_err(|e| failed(&manifest.name, e))?;
-    faults.step();
     if existing.as_deref() == Some(manifest.bytes.as_slice()) {
         return Ok(());
     }

@@ -514,7 +514,7 @@ impl Activating<'_> {
         if let FileTarget::DryRun(dry) = &target {
             // Nothing leaves the machine and the store does not advance:
             // what a live run would upload is described, in order.
-            write_delivery(dry, name, activation, &encoded, self.faults)?;
+            write_delivery(dry, name, activation, &encoded)?;
             let folder = io::inside(
                 &self.root.join(".accord").join("runs"),
                 &pending.run_id,
@@ -993,7 +993,7 @@ fn audience_failure(
 /// run id, encoded in memory: a full export's membership, or an
 /// incremental one's changes (a `change` column first). The same pending
 /// record always encodes the same bytes, so a rerun finds what a crash
-/// left written. Writing them is [`write_delivery`]'s; a dry run stops here.
+/// left written. Writing them is [`write_target`]'s.
 pub fn encode_delivery(
     plan: &Plan,
     name: &str,
@@ -1074,7 +1074,7 @@ fn write_target(
     match target {
         FileTarget::Local(local) => {
             check_local_names(local, encoded)?;
-            write_delivery(local, name, activation, encoded, faults)
+            write_delivery(local, name, activation, encoded)
         }
         FileTarget::Remote(remote) => {
             deliver::write(remote.as_ref(), encoded, faults).map_err(|e| RunError::Storage {
@@ -1085,21 +1085,21 @@ fn write_target(
                 reason: format!("{}: {}", e.name, e.reason),
             })
         }
-        FileTarget::DryRun(dry) => write_delivery(dry, name, activation, encoded, faults),
+        FileTarget::DryRun(dry) => write_delivery(dry, name, activation, encoded),
     }
 }
 
-/// Writes an encoded delivery through any file store (`deliver::write`:
-/// missing files, then the manifest only when absent). A file that cannot
+/// Writes an encoded delivery to a store that counts its own crash steps
+/// or makes no durable effect (a local folder, a dry run's recorder):
+/// missing files, then the manifest only when absent. A file that cannot
 /// be written is R0106, naming the destination and the file.
-pub fn write_delivery(
+fn write_delivery(
     store: &dyn FileStore,
     name: &str,
     activation: &ActivationPlan,
     encoded: &Encoded,
-    faults: &Faults,
 ) -> Result<(), RunError> {
-    deliver::write(store, encoded, faults).map_err(|e| RunError::Delivery {
+    deliver::write(store, encoded, &Faults::default()).map_err(|e| RunError::Delivery {
         activation: name.to_string(),
         destination: activation.destination.clone(),
         path: format!("{}/{}", store.location().trim_end_matches('/'), e.name),

@@ -79,7 +79,7 @@ pub fn file_target(
         return Ok(Some(FileTarget::DryRun(DryRunStore::new(location))));
     }
     let location = storage::location(&config).unwrap_or_else(|| format!("{ty}://"));
-    config.secrets = secrets::resolve(&destination.settings, root).map_err(|reason| {
+    config.secrets = secrets::resolve_storage(&destination.settings, root).map_err(|reason| {
         failed(
             location.clone(),
             StorageError::new(StorageErrorKind::Denied, reason),

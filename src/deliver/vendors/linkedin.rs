@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use super::super::config::Config;
 use super::super::vendor::{
-    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, oauth_token, secret,
+    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, issued_token, secret, token_form,
 };
 use super::super::wire::{WireRequest, WireResponse, percent_encode};
 
@@ -173,21 +173,11 @@ impl Vendor for LinkedIn {
             ("client_id", secret(&self.client_id)),
             ("client_secret", secret(&self.client_secret)),
         ];
-        let mut request = WireRequest::new("POST", self.token_url.clone())
-            .header("Content-Type", "application/x-www-form-urlencoded");
-        request.body = form_body(&form).into_bytes();
-        Some(request)
+        Some(token_form(self.token_url.clone(), &form))
     }
 
     fn parse_token(&self, response: &WireResponse) -> Result<Token, String> {
-        oauth_token(response).ok_or_else(|| {
-            format!(
-                "LinkedIn did not issue a token for destination `{}` (HTTP {}): {}",
-                self.destination,
-                response.status,
-                oauth_error(&response.json())
-            )
-        })
+        issued_token(response, "LinkedIn", &self.destination)
     }
 
     fn find_list_request(&self, _name: &str) -> Option<WireRequest> {
@@ -443,24 +433,6 @@ fn error_message(body: &Value) -> String {
 }
 
 /// OAuth's error body: `{error, error_description}`.
-fn oauth_error(body: &Value) -> String {
-    let error = body
-        .get("error")
-        .and_then(Value::as_str)
-        .unwrap_or("no error");
-    match body.get("error_description").and_then(Value::as_str) {
-        Some(description) => format!("{error}: {description}"),
-        None => error.to_string(),
-    }
-}
-
-fn form_body(form: &[(&str, &str)]) -> String {
-    form.iter()
-        .map(|(key, value)| format!("{key}={}", percent_encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -35,7 +35,7 @@ use crate::plan::SettingPlan;
 
 use super::super::config::Config;
 use super::super::vendor::{
-    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, oauth_token, secret,
+    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, issued_token, secret, token_form,
 };
 use super::super::wire::{WireRequest, WireResponse, percent_encode};
 use address::{PRIMARY_COLUMN, RecordKey};
@@ -161,45 +161,25 @@ impl Vendor for Dynamics {
     }
 
     fn token_request(&self, _now: SystemTime) -> Option<WireRequest> {
-        let form = [
-            ("client_id", secret(&self.client_id).to_string()),
-            ("client_secret", secret(&self.client_secret).to_string()),
-            ("grant_type", "client_credentials".to_string()),
-            ("scope", format!("{}/.default", self.environment_url)),
-        ];
-        let body = form
-            .iter()
-            .map(|(key, value)| format!("{key}={}", percent_encode(value)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let scope = format!("{}/.default", self.environment_url);
         let url = format!(
             "{}/{}/oauth2/v2.0/token",
             self.login_base,
             percent_encode(secret(&self.tenant_id))
         );
-        let mut request = WireRequest::new("POST", url)
-            .header("Content-Type", "application/x-www-form-urlencoded");
-        request.body = body.into_bytes();
-        Some(request)
+        Some(token_form(
+            url,
+            &[
+                ("client_id", secret(&self.client_id)),
+                ("client_secret", secret(&self.client_secret)),
+                ("grant_type", "client_credentials"),
+                ("scope", &scope),
+            ],
+        ))
     }
 
     fn parse_token(&self, response: &WireResponse) -> Result<Token, String> {
-        oauth_token(response).ok_or_else(|| {
-            let body = response.json();
-            let text = |key: &str| {
-                body.get(key)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            format!(
-                "Microsoft Entra ID did not issue a token for destination `{}` (HTTP {}): {} {}",
-                self.destination,
-                response.status,
-                text("error"),
-                text("error_description")
-            )
-        })
+        issued_token(response, "Microsoft Entra ID", &self.destination)
     }
 
     fn add_ops(&self) -> &'static [Op] {

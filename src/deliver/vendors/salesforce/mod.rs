@@ -36,7 +36,7 @@ use crate::plan::SettingPlan;
 
 use super::super::config::Config;
 use super::super::vendor::{
-    Auth, BulkJobs, ListRef, Member, Op, Outcome, Token, Vendor, oauth_token, secret,
+    Auth, BulkJobs, ListRef, Member, Op, Outcome, Token, Vendor, issued_token, secret, token_form,
 };
 use super::super::wire::{WireRequest, WireResponse, percent_encode};
 
@@ -182,37 +182,18 @@ impl Vendor for Salesforce {
     /// go there too, since it is the `instance_url` Salesforce answers for
     /// a My Domain org.
     fn token_request(&self, _now: SystemTime) -> Option<WireRequest> {
-        let body = format!(
-            "grant_type=client_credentials&client_id={}&client_secret={}",
-            percent_encode(secret(&self.client_id)),
-            percent_encode(secret(&self.client_secret)),
-        );
-        let mut request = WireRequest::new("POST", format!("{}/services/oauth2/token", self.base))
-            .header("Content-Type", "application/x-www-form-urlencoded");
-        request.body = body.into_bytes();
-        Some(request)
+        Some(token_form(
+            format!("{}/services/oauth2/token", self.base),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", secret(&self.client_id)),
+                ("client_secret", secret(&self.client_secret)),
+            ],
+        ))
     }
 
-    /// Salesforce states no `expires_in`: the token lives until the
-    /// session times out, and an `INVALID_SESSION_ID` answer fetches a
-    /// new one through the core's token cache.
     fn parse_token(&self, response: &WireResponse) -> Result<Token, String> {
-        oauth_token(response).ok_or_else(|| {
-            let body = response.json();
-            let text = |key: &str| {
-                body.get(key)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            format!(
-                "Salesforce did not issue a token for destination `{}` (HTTP {}): {} {}",
-                self.destination,
-                response.status,
-                text("error"),
-                text("error_description")
-            )
-        })
+        issued_token(response, "Salesforce", &self.destination)
     }
 
     fn add_ops(&self) -> &'static [Op] {
