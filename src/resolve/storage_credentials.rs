@@ -112,8 +112,8 @@ fn incomplete(name: &str, given: &Setting, missing: &str) -> Diagnostic {
     )
     .label(format!("`{missing}` is missing"))
     .help(format!(
-        "an access key is a pair: add `{missing} = {{ env = \"{}\" }}`, or remove `{}` to use the default AWS credential chain",
-        format!("AWS_{}", missing.to_ascii_uppercase()),
+        "an access key is a pair: add `{missing} = {{ env = \"AWS_{}\" }}`, or remove `{}` to use the default AWS credential chain",
+        missing.to_ascii_uppercase(),
         given.key.value
     ))
 }

@@ -1,4 +1,4 @@
-//! Real servers for the storage tests (S3, Azure Blob, GCS emulators and
+//! Real servers for the storage tests (S3 and Azure Blob emulators and
 //! OpenSSH's sshd), started on loopback by the tests that need them and
 //! stopped when dropped.
 //!
@@ -13,7 +13,6 @@
 #![allow(dead_code)]
 
 pub mod azurite;
-pub mod gcs;
 pub mod moto;
 pub mod sshd;
 
