@@ -8,10 +8,10 @@
 //! else changed), and every limit of both fakes is kept.
 #![cfg(feature = "engine")]
 
-#[path = "support/fake/mod.rs"]
-mod fake;
 #[path = "support/fakes/dynamics.rs"]
 mod dynamics_fake;
+#[path = "support/fake/mod.rs"]
+mod fake;
 #[path = "support/fakes/salesforce.rs"]
 mod salesforce_fake;
 
@@ -91,14 +91,16 @@ fn both_crms_hold_the_audience_in_its_field_and_a_leave_clears_it() {
             ..salesforce_fake::Options::default()
         },
     );
-    let (dv_server, dataverse) =
-        dynamics_fake::Dataverse::start(Policy::open(), dynamics_fake::Options {
+    let (dv_server, dataverse) = dynamics_fake::Dataverse::start(
+        Policy::open(),
+        dynamics_fake::Options {
             columns: ["emailaddress1", "firstname", "lastname", DV_COLUMN]
                 .iter()
                 .map(|c| c.to_string())
                 .collect(),
             ..dynamics_fake::Options::default()
-        });
+        },
+    );
     let dir = project(&sf_server.url(), &dv_server.url());
 
     let first = ok(run(dir.path(), NOW));
@@ -117,7 +119,12 @@ fn both_crms_hold_the_audience_in_its_field_and_a_leave_clears_it() {
     let dv_active: BTreeSet<String> = dataverse
         .active(DV_COLUMN)
         .iter()
-        .map(|id| dataverse.contact(id).expect("contact")["emailaddress1"].as_str().expect("email").to_string())
+        .map(|id| {
+            dataverse.contact(id).expect("contact")["emailaddress1"]
+                .as_str()
+                .expect("email")
+                .to_string()
+        })
         .collect();
     assert_eq!(dv_active, software);
     let alice = salesforce
@@ -130,14 +137,20 @@ fn both_crms_hold_the_audience_in_its_field_and_a_leave_clears_it() {
     // Nothing changed: nothing is sent.
     let rerun = ok(run(dir.path(), LATER));
     for activation in ["targets_salesforce", "targets_dataverse"] {
-        assert_eq!(rerun["activations"][activation]["status"], "unchanged", "{rerun}");
+        assert_eq!(
+            rerun["activations"][activation]["status"], "unchanged",
+            "{rerun}"
+        );
     }
 
     // Initech leaves the audience: Dan's field is cleared, his record kept.
     let accounts = dir.path().join("data/accounts.csv");
     let text = std::fs::read_to_string(&accounts).expect("read");
-    std::fs::write(&accounts, text.replace("a3,Initech,Software", "a3,Initech,Fintech"))
-        .expect("write");
+    std::fs::write(
+        &accounts,
+        text.replace("a3,Initech,Software", "a3,Initech,Fintech"),
+    )
+    .expect("write");
     let left = ok(run(dir.path(), LATER));
     for activation in ["targets_salesforce", "targets_dataverse"] {
         let a = &left["activations"][activation];

@@ -1,7 +1,8 @@
 //! `accord run` delivering files to remote destinations end to end: the
 //! small project in `tests/storage_projects/partner/` run by the built
-//! binary against real servers on loopback (moto for S3, Azurite for Azure
-//! Blob, OpenSSH's sshd for SFTP), as a user runs it.
+//! binary against servers on loopback (moto for S3, Azurite for Azure Blob,
+//! OpenSSH's sshd for SFTP, and for GCS a fake of its XML API, since no
+//! emulator in the registries takes XML uploads), as a user runs it.
 //!
 //! What it proves, per store:
 //! - the delivered objects are byte-identical to the local delivery of the
@@ -16,6 +17,10 @@
 //! The store clients themselves have their own tests (`storage_*.rs`).
 #![cfg(feature = "engine")]
 
+#[path = "support/fake/mod.rs"]
+mod fake;
+#[path = "support/fakes/gcs.rs"]
+mod gcs_fake;
 #[path = "support/servers/mod.rs"]
 mod servers;
 
@@ -31,12 +36,14 @@ use servers::moto::Moto;
 use servers::sshd::{self, Sshd};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
-const ACTIVATIONS: [&str; 3] = ["to_s3", "to_azure", "to_sftp"];
+const ACTIVATIONS: [&str; 4] = ["to_s3", "to_azure", "to_gcs", "to_sftp"];
+const GCS_BUCKET: &str = "partner-inbound";
 
-/// The three servers, each with a fresh bucket, container or folder.
+/// The four servers, each with a fresh bucket, container or folder.
 struct Servers {
     moto: Moto,
     azurite: Azurite,
+    gcs: (fake::FakeServer, Arc<gcs_fake::Gcs>),
     sshd: Sshd,
 }
 
@@ -44,6 +51,7 @@ fn start() -> Servers {
     Servers {
         moto: Moto::start("partner-inbound"),
         azurite: Azurite::start("partner-inbound"),
+        gcs: gcs_fake::start(&[GCS_BUCKET]),
         sshd: sshd::start(),
     }
 }
@@ -74,11 +82,14 @@ fn project(servers: &Servers, prefix: &str, edit: &dyn Fn(String) -> String) -> 
         .replace("@S3_ENDPOINT@", &servers.moto.process.url())
         .replace("@AZURE_CONTAINER@", &servers.azurite.container)
         .replace("@AZURE_ENDPOINT@", &servers.azurite.endpoint())
+        .replace("@GCS_BUCKET@", GCS_BUCKET)
+        .replace("@GCS_ENDPOINT@", &servers.gcs.0.url())
         .replace("@SFTP_PORT@", &servers.sshd.port().to_string())
         .replace("@HOST_KEY@", servers.sshd.host_key_ed25519.trim())
         .replace("@SFTP_USER@", &servers.sshd.user)
         .replace("@PREFIX@", prefix);
     std::fs::write(&spec, edit(text)).expect("write");
+    std::fs::copy(gcs_fake::KEY_FILE, temp.path().join("gcs_key.json")).expect("gcs key");
     temp
 }
 
@@ -181,6 +192,17 @@ fn azure(servers: &Servers) -> Arc<dyn ObjectStore> {
     )
 }
 
+fn list_gcs(servers: &Servers, prefix: &str) -> Listing {
+    let gcs = &servers.gcs.1;
+    gcs.names(GCS_BUCKET)
+        .into_iter()
+        .filter_map(|name| {
+            let short = name.strip_prefix(&format!("{prefix}/"))?.to_string();
+            Some((short, gcs.object(GCS_BUCKET, &name).expect("listed")))
+        })
+        .collect()
+}
+
 /// Every file a folder holds, by name (hidden temporary files included).
 fn list_folder(dir: &Path) -> Listing {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -203,6 +225,7 @@ fn remote(servers: &Servers, prefix: &str) -> BTreeMap<&'static str, Listing> {
     BTreeMap::from([
         ("to_s3", list_objects(s3(servers), prefix)),
         ("to_azure", list_objects(azure(servers), prefix)),
+        ("to_gcs", list_gcs(servers, prefix)),
         ("to_sftp", list_folder(&servers.sshd.files.join(prefix))),
     ])
 }
@@ -245,13 +268,20 @@ fn assert_manifests_cover_complete_files(listing: &Listing, context: &str) {
 
 /// The visible files (no temporary ones): exactly a manifest and its files.
 fn assert_complete_delivery(listing: &Listing, context: &str) -> usize {
-    let visible: BTreeMap<&String, &Vec<u8>> =
-        listing.iter().filter(|(n, _)| !n.starts_with('.')).collect();
+    let visible: BTreeMap<&String, &Vec<u8>> = listing
+        .iter()
+        .filter(|(n, _)| !n.starts_with('.'))
+        .collect();
     let manifests: Vec<&&String> = visible
         .keys()
         .filter(|n| n.ends_with(".manifest.json"))
         .collect();
-    assert_eq!(manifests.len(), 1, "{context}: one manifest: {:?}", visible.keys());
+    assert_eq!(
+        manifests.len(),
+        1,
+        "{context}: one manifest: {:?}",
+        visible.keys()
+    );
     let files = manifest_files(visible[*manifests[0]]);
     assert_eq!(
         visible.len(),
@@ -282,6 +312,7 @@ fn remote_deliveries_are_byte_identical_to_local_ones_and_reruns_write_nothing_n
     assert_eq!(assert_complete_delivery(&delivered["to_sftp"], "sftp"), 2);
     assert_eq!(assert_complete_delivery(&delivered["to_s3"], "s3"), 1);
     assert_eq!(assert_complete_delivery(&delivered["to_azure"], "azure"), 1);
+    assert_eq!(assert_complete_delivery(&delivered["to_gcs"], "gcs"), 1);
 
     // The same run delivered locally (`--out`) from a fresh copy: the same
     // run ids, so the same names and bytes, manifests included.
@@ -297,6 +328,7 @@ fn remote_deliveries_are_byte_identical_to_local_ones_and_reruns_write_nothing_n
     for (activation, destination) in [
         ("to_s3", "partner_s3"),
         ("to_azure", "partner_azure"),
+        ("to_gcs", "partner_gcs"),
         ("to_sftp", "partner_sftp"),
     ] {
         let written = list_folder(&out_dir.join(destination));
@@ -331,7 +363,10 @@ fn killed_at_every_step_and_rerun_each_remote_holds_every_file_once_and_the_mani
         killed += 1;
         assert!(n < 500, "the run never finished");
     }
-    assert!(killed > 20, "only {killed} steps: the crash points are not reached");
+    assert!(
+        killed > 20,
+        "only {killed} steps: the crash points are not reached"
+    );
     let out = run(&servers, dir.path(), None, &[]);
     assert!(out.status.success(), "{}", report(&out));
     for (activation, listing) in remote(&servers, "crash") {
@@ -345,7 +380,8 @@ fn a_failing_store_fails_its_activation_alone_with_r0110() {
     // Wrong S3 secret, an Azure endpoint nobody listens on, and a pinned
     // host key that is not the server's.
     let closed = format!("http://127.0.0.1:{}/devstoreaccount1", servers::free_port());
-    let other_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    let other_key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
     let dir = project(&servers, "refused", &|t| {
         t.replace(&servers.azurite.endpoint(), &closed)
             .replace(servers.sshd.host_key_ed25519.trim(), other_key)
@@ -377,19 +413,31 @@ fn a_failing_store_fails_its_activation_alone_with_r0110() {
         );
     }
     assert_eq!(diagnostics.matches("R0110").count(), 3, "{diagnostics}");
-    assert!(diagnostics.contains("SHA256:"), "the offered key's fingerprint: {diagnostics}");
+    // The run's other activation delivers all the same.
+    assert_eq!(status(&failed, "to_gcs"), "delivered", "{failed}");
+    assert!(
+        diagnostics.contains("SHA256:"),
+        "the offered key's fingerprint: {diagnostics}"
+    );
     assert!(!diagnostics.contains("not-the-secret"), "{diagnostics}");
-    // Nothing reached a store it should not have.
-    assert!(remote(&servers, "refused").values().all(Listing::is_empty));
+    // Nothing reached the stores that refused.
+    let refused = remote(&servers, "refused");
+    for activation in ["to_s3", "to_azure", "to_sftp"] {
+        assert!(refused[activation].is_empty(), "{activation}: {refused:?}");
+    }
+    assert_complete_delivery(&refused["to_gcs"], "gcs");
 
-    // Fixed, the next run delivers all three; one that works alongside a
-    // failing one still delivers (the S3 secret fixed, Azure still down).
+    // The S3 secret fixed (Azure and the host key still wrong): S3 delivers
+    // now, alongside the two that still fail.
     cmd_out = run(&servers, dir.path(), None, &[]);
     let mixed = report(&cmd_out);
     assert_eq!(status(&mixed, "to_s3"), "delivered", "{mixed}");
     assert_eq!(status(&mixed, "to_azure"), "failed", "{mixed}");
     assert_eq!(status(&mixed, "to_sftp"), "failed", "{mixed}");
-    assert_eq!(assert_complete_delivery(&remote(&servers, "refused")["to_s3"], "s3"), 1);
+    assert_eq!(
+        assert_complete_delivery(&remote(&servers, "refused")["to_s3"], "s3"),
+        1
+    );
 }
 
 #[test]
@@ -412,7 +460,10 @@ fn a_dry_run_describes_every_upload_and_writes_nothing_remote() {
         let last = writes.last().expect("writes");
         assert_eq!(last["op"], "put_new", "the manifest comes last: {lines}");
         assert!(
-            last["target"].as_str().expect("target").ends_with(".manifest.json"),
+            last["target"]
+                .as_str()
+                .expect("target")
+                .ends_with(".manifest.json"),
             "{lines}"
         );
         assert!(writes[..writes.len() - 1].iter().all(|w| w["op"] == "put"));

@@ -66,7 +66,6 @@ pub fn render(plan: &Plan) -> String {
                 SettingPlan::List(l) => format!("{l:?}"),
                 SettingPlan::Table(t) => format!("{t:?}"),
                 SettingPlan::Reference(r) => format!("<{r}>"),
-                SettingPlan::Table(t) => format!("{t:?}"),
             };
             let _ = writeln!(w, "  setting {key} = {value}");
         }

@@ -36,7 +36,6 @@ pub fn manifest(plan: &Plan, name: &str, a: &ActivationPlan, dialects: &[&str]) 
                         SettingPlan::List(l) => json!(l),
                         SettingPlan::Table(t) => json!(t),
                         SettingPlan::Reference(r) => json!({ "secret": r }),
-                        SettingPlan::Table(t) => json!(t),
                     };
                     (k.clone(), v)
                 })

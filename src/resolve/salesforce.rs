@@ -52,34 +52,29 @@ fn bulk_threshold(destination: &Destination, diags: &mut Vec<Diagnostic>) {
 }
 
 fn audience_fields(model: &Model, destination: &Destination, diags: &mut Vec<Diagnostic>) {
-    let given: Vec<(String, String)> = match setting(destination, "audience_fields") {
-        Some(s) => match &s.value.value {
-            SettingValue::Table(pairs) => pairs.clone(),
-            _ => Vec::new(),
-        },
-        None => Vec::new(),
+    let given = match setting(destination, "audience_fields").map(|s| &s.value.value) {
+        Some(SettingValue::Table(pairs)) => pairs.as_slice(),
+        _ => &[],
     };
-    if let Some(s) = setting(destination, "audience_fields") {
-        for (audience, field) in &given {
-            if let Some(problem) = custom_field_problem(field) {
-                diags.push(
-                    Diagnostic::new(
-                        codes::spec::INVALID_AUDIENCE_FIELD,
-                        s.value.span,
-                        format!(
-                            "destination `{}`: the field of audience `{audience}` is not a custom field name: {problem}",
-                            destination.name.value
-                        ),
-                    )
-                    .label("not a Salesforce custom field API name")
-                    .help("a custom field's API name is a letter, then letters, digits and single `_`, at most 40 characters, then `__c` (such as `Intent_Surging__c`)"),
-                );
-            }
+    for (audience, field) in given {
+        if let Some(problem) = custom_field_problem(&field.value) {
+            diags.push(
+                Diagnostic::new(
+                    codes::spec::INVALID_AUDIENCE_FIELD,
+                    field.span,
+                    format!(
+                        "destination `{}`: the field of audience `{}` is not a custom field name: {problem}",
+                        destination.name.value, audience.value
+                    ),
+                )
+                .label("not a Salesforce custom field API name")
+                .help("a custom field's API name is a letter, then letters, digits and single `_`, at most 40 characters, then `__c` (such as `Intent_Surging__c`)"),
+            );
         }
     }
     for activation in activations_to(model, destination) {
         for audience in &activation.audiences {
-            if given.iter().any(|(a, _)| *a == audience.value) {
+            if given.iter().any(|(a, _)| a.value == audience.value) {
                 continue;
             }
             let field = default_audience_field(&audience.value);

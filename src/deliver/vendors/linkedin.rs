@@ -31,7 +31,8 @@ use serde_json::{Value, json};
 
 use super::super::config::Config;
 use super::super::vendor::{
-    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, issued_token, secret, token_form,
+    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, issued_token, secret,
+    token_form,
 };
 use super::super::wire::{WireRequest, WireResponse, percent_encode};
 

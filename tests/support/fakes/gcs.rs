@@ -90,6 +90,12 @@ pub struct Gcs {
 }
 
 impl Gcs {
+    /// The bytes of `name` in `bucket`, `None` when there is no such object.
+    pub fn object(&self, bucket: &str, name: &str) -> Option<Vec<u8>> {
+        let buckets = self.buckets.lock().unwrap();
+        buckets.get(bucket)?.get(name).map(|o| o.bytes.to_vec())
+    }
+
     /// The names in `bucket`, in order.
     pub fn names(&self, bucket: &str) -> BTreeSet<String> {
         let buckets = self.buckets.lock().unwrap();

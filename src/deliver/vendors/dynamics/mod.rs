@@ -35,7 +35,8 @@ use crate::plan::SettingPlan;
 
 use super::super::config::Config;
 use super::super::vendor::{
-    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, issued_token, secret, token_form,
+    Auth, ListRef, Member, Op, Outcome, RecordResult, Token, Vendor, issued_token, secret,
+    token_form,
 };
 use super::super::wire::{WireRequest, WireResponse, percent_encode};
 use address::{PRIMARY_COLUMN, RecordKey};
