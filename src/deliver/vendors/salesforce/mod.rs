@@ -38,7 +38,7 @@ use super::super::config::Config;
 use super::super::vendor::{
     Auth, BulkJobs, ListRef, Member, Op, Outcome, Token, Vendor, issued_token, secret, token_form,
 };
-use super::super::wire::{WireRequest, WireResponse, percent_encode};
+use super::super::wire::{WireRequest, WireResponse};
 
 /// The REST API version of every request.
 pub const API_VERSION: &str = "v62.0";
