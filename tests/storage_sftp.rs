@@ -5,6 +5,8 @@
 //! failing fast, and the blocking rule around async runtimes.
 #![cfg(feature = "deliver")]
 
+// Only `next` is used here.
+#[allow(dead_code)]
 #[path = "support/rng.rs"]
 mod rng;
 #[path = "support/servers/mod.rs"]
