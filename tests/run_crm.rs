@@ -27,8 +27,9 @@ const LATER: &str = "2026-11-28T13:00:00Z";
 const SF_FIELD: &str = "B2B_Software__c";
 const DV_COLUMN: &str = "b2b_software";
 
-/// A scratch copy of the project with both endpoints pointed at the fakes.
-fn project(salesforce: &str, dataverse: &str) -> tempfile::TempDir {
+/// A scratch copy of the project with both endpoints pointed at the fakes
+/// and the Salesforce ids of its people (`@SF_p1@`, ...) filled in.
+fn project(salesforce: &str, dataverse: &str, sf_ids: &[(&str, String)]) -> tempfile::TempDir {
     let temp = tempfile::Builder::new()
         .prefix("accord-crm-")
         .tempdir()
@@ -51,6 +52,12 @@ fn project(salesforce: &str, dataverse: &str) -> tempfile::TempDir {
         .replace("http://127.0.0.1:9", salesforce)
         .replace("http://127.0.0.1:8", dataverse);
     std::fs::write(&spec, text).expect("write");
+    let people = temp.path().join("data/people.csv");
+    let mut text = std::fs::read_to_string(&people).expect("read");
+    for (person, id) in sf_ids {
+        text = text.replace(&format!("@SF_{person}@"), id);
+    }
+    std::fs::write(&people, text).expect("write");
     temp
 }
 
@@ -101,7 +108,22 @@ fn both_crms_hold_the_audience_in_its_field_and_a_leave_clears_it() {
             ..dynamics_fake::Options::default()
         },
     );
-    let dir = project(&sf_server.url(), &dv_server.url());
+    // The people exist in Salesforce already (upserts match on their Id).
+    let sf_ids: Vec<(&str, String)> = [
+        ("p1", "Archer", "alice@acme.example"),
+        ("p2", "Baker", "bob@acme.example"),
+        ("p3", "Cole", "carol@globex.example"),
+        ("p4", "Drake", "dan@initech.example"),
+    ]
+    .iter()
+    .map(|(p, last, email)| {
+        (
+            *p,
+            salesforce.create(&[("LastName", last), ("Email", email)]),
+        )
+    })
+    .collect();
+    let dir = project(&sf_server.url(), &dv_server.url(), &sf_ids);
 
     let first = ok(run(dir.path(), NOW));
     for activation in ["targets_salesforce", "targets_dataverse"] {
@@ -167,7 +189,7 @@ fn both_crms_hold_the_audience_in_its_field_and_a_leave_clears_it() {
         .expect("Dan's record stays");
     assert!(dan.get(SF_FIELD).is_none_or(Value::is_null), "{dan:?}");
     let dan = dataverse
-        .contact_by("emailaddress1", "dan@initech.example")
+        .contact("0a3c1e5e-0004-4d6e-9a51-000000000004")
         .expect("Dan's contact stays");
     assert!(dan.get(DV_COLUMN).is_none_or(Value::is_null), "{dan:?}");
     assert_eq!(dataverse.contact_count(), 3);

@@ -147,7 +147,7 @@ fn list_objects(store: Arc<dyn ObjectStore>, prefix: &str) -> Listing {
         let mut out = Listing::new();
         for meta in listed.objects {
             let bytes = store
-                .get(&meta.location)
+                .get_opts(&meta.location, object_store::GetOptions::default())
                 .await
                 .expect("get")
                 .bytes()
@@ -247,8 +247,7 @@ fn manifest_files(manifest: &[u8]) -> BTreeMap<String, String> {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("{:x}", sha2::Sha256::digest(bytes))
+    accord::hash::sha256_hex(bytes)
 }
 
 /// A reader's view: a manifest names only files that are there, complete.

@@ -509,8 +509,7 @@ impl Activating<'_> {
             return Ok(());
         }
         let encoded = encode_delivery(self.plan, name, activation, old, &pending)?;
-        (a.files, a.bytes) = encoded.totals();
-        a.location = Some(target.store().location());
+        let location = target.store().location();
         if let FileTarget::DryRun(dry) = &target {
             // Nothing leaves the machine and the store does not advance:
             // what a live run would upload is described, in order.
@@ -541,12 +540,17 @@ impl Activating<'_> {
                 reason: e.to_string(),
             })?;
             a.status = ActivationStatus::DryRun;
+            (a.files, a.bytes) = encoded.totals();
+            a.location = Some(location);
             a.written.push(shown(self.root, &path));
             return Ok(());
         }
         self.store.begin(&pending)?;
         write_target(&target, name, activation, &encoded, self.faults)?;
         self.store.commit(&pending)?;
+        // Counted once written: a failed activation reports no files.
+        (a.files, a.bytes) = encoded.totals();
+        a.location = Some(location);
         a.status = ActivationStatus::Delivered;
         a.run_id = Some(pending.run_id);
         Ok(())
