@@ -119,7 +119,7 @@ fn the_token_comes_from_entra_id_for_the_environment() {
         r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#,
     );
     let error = d.parse_token(&refused).unwrap_err();
-    assert!(error.contains("invalid_client AADSTS7000215"), "{error}");
+    assert!(error.contains("invalid_client: AADSTS7000215"), "{error}");
 }
 
 #[test]
