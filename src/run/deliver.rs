@@ -608,4 +608,103 @@ mod tests {
         layout.manifest = false;
         assert!(encode(&layout, &rows, &about).unwrap().manifest.is_none());
     }
+
+    /// A store in memory that records the names it was asked to write.
+    #[derive(Default)]
+    struct Memory {
+        files: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+        puts: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl FileStore for Memory {
+        fn location(&self) -> String {
+            "memory:".into()
+        }
+        fn size(&self, name: &str) -> Result<Option<u64>, crate::deliver::storage::StorageError> {
+            Ok(self.files.lock().unwrap().get(name).map(|b| b.len() as u64))
+        }
+        fn put(
+            &self,
+            name: &str,
+            bytes: &[u8],
+        ) -> Result<(), crate::deliver::storage::StorageError> {
+            self.puts.lock().unwrap().push(name.to_string());
+            self.files
+                .lock()
+                .unwrap()
+                .insert(name.into(), bytes.to_vec());
+            Ok(())
+        }
+        fn put_new(
+            &self,
+            name: &str,
+            bytes: &[u8],
+        ) -> Result<bool, crate::deliver::storage::StorageError> {
+            let mut files = self.files.lock().unwrap();
+            if files.contains_key(name) {
+                return Ok(false);
+            }
+            self.puts.lock().unwrap().push(name.to_string());
+            files.insert(name.into(), bytes.to_vec());
+            Ok(true)
+        }
+        fn get(
+            &self,
+            name: &str,
+        ) -> Result<Option<Vec<u8>>, crate::deliver::storage::StorageError> {
+            Ok(self.files.lock().unwrap().get(name).cloned())
+        }
+    }
+
+    #[test]
+    fn a_rerun_writes_only_what_is_missing_and_never_replaces_a_manifest() {
+        let mut layout = layout();
+        layout.rows_per_file = 1;
+        let rows = Rows {
+            columns: vec!["id".into()],
+            rows: vec![vec![json!("a")], vec![json!("b")]],
+        };
+        let about = About {
+            activation: "act",
+            destination: "d",
+            export: "full",
+            run_id: "R",
+            date: "20261128",
+            audiences: &[],
+        };
+        let encoded = encode(&layout, &rows, &about).unwrap();
+        let store = Memory::default();
+        // A crash left the first file whole and the second cut short.
+        store
+            .files
+            .lock()
+            .unwrap()
+            .insert("act_R.csv".into(), encoded.files[0].bytes.clone());
+        store
+            .files
+            .lock()
+            .unwrap()
+            .insert("act_R_2.csv".into(), b"i".to_vec());
+        let faults = Faults::default();
+        write(&store, &encoded, &faults).unwrap();
+        assert_eq!(
+            *store.puts.lock().unwrap(),
+            ["act_R_2.csv", "act_R.manifest.json"]
+        );
+        // Two sizes, one put, one put_new: a step before and after each.
+        assert_eq!(faults.operations(), 8);
+        // Again: nothing to write, the same manifest is fine.
+        store.puts.lock().unwrap().clear();
+        write(&store, &encoded, &faults).unwrap();
+        assert!(store.puts.lock().unwrap().is_empty());
+        // A manifest with other bytes is an error naming it, and stays.
+        store
+            .files
+            .lock()
+            .unwrap()
+            .insert("act_R.manifest.json".into(), b"{}".to_vec());
+        let refused = write(&store, &encoded, &faults).unwrap_err();
+        assert_eq!(refused.name, "act_R.manifest.json");
+        assert_eq!(store.get("act_R.manifest.json").unwrap().unwrap(), b"{}");
+    }
 }
