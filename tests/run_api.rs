@@ -13,6 +13,8 @@
 mod fake;
 #[path = "support/fakes/marketo.rs"]
 mod marketo_fake;
+#[path = "support/project.rs"]
+mod project;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -27,22 +29,7 @@ const LATER: &str = "2026-11-28T13:00:00Z";
 
 /// A scratch copy of the project with `endpoint` pointed at `url`.
 fn project(url: &str) -> tempfile::TempDir {
-    let temp = tempfile::Builder::new()
-        .prefix("accord-api-")
-        .tempdir()
-        .expect("temp dir");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_projects/marketo");
-    for entry in walkdir::WalkDir::new(&src) {
-        let entry = entry.expect("walk");
-        let target = temp
-            .path()
-            .join(entry.path().strip_prefix(&src).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
+    let temp = project::copy_of("tests/api_projects/marketo", "api");
     let spec = temp.path().join("accord.toml");
     let text = std::fs::read_to_string(&spec).expect("read");
     std::fs::write(&spec, text.replace("http://127.0.0.1:9", url)).expect("write");

@@ -12,6 +12,8 @@
 mod dynamics_fake;
 #[path = "support/fake/mod.rs"]
 mod fake;
+#[path = "support/project.rs"]
+mod project;
 #[path = "support/fakes/salesforce.rs"]
 mod salesforce_fake;
 
@@ -30,22 +32,7 @@ const DV_COLUMN: &str = "b2b_software";
 /// A scratch copy of the project with both endpoints pointed at the fakes
 /// and the Salesforce ids of its people (`@SF_p1@`, ...) filled in.
 fn project(salesforce: &str, dataverse: &str, sf_ids: &[(&str, String)]) -> tempfile::TempDir {
-    let temp = tempfile::Builder::new()
-        .prefix("accord-crm-")
-        .tempdir()
-        .expect("temp dir");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_projects/crm");
-    for entry in walkdir::WalkDir::new(&src) {
-        let entry = entry.expect("walk");
-        let target = temp
-            .path()
-            .join(entry.path().strip_prefix(&src).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
+    let temp = project::copy_of("tests/api_projects/crm", "crm");
     let spec = temp.path().join("accord.toml");
     let text = std::fs::read_to_string(&spec)
         .expect("read")

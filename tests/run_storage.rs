@@ -21,6 +21,8 @@
 mod fake;
 #[path = "support/fakes/gcs.rs"]
 mod gcs_fake;
+#[path = "support/project.rs"]
+mod project;
 #[path = "support/servers/mod.rs"]
 mod servers;
 
@@ -59,22 +61,7 @@ fn start() -> Servers {
 /// A scratch copy of the project, its placeholders filled in: every
 /// destination writes under `prefix`, and `edit` changes the spec last.
 fn project(servers: &Servers, prefix: &str, edit: &dyn Fn(String) -> String) -> tempfile::TempDir {
-    let temp = tempfile::Builder::new()
-        .prefix("accord-storage-")
-        .tempdir()
-        .expect("temp dir");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/storage_projects/partner");
-    for entry in walkdir::WalkDir::new(&src) {
-        let entry = entry.expect("walk");
-        let target = temp
-            .path()
-            .join(entry.path().strip_prefix(&src).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
+    let temp = project::copy_of("tests/storage_projects/partner", "storage");
     let spec = temp.path().join("accord.toml");
     let text = std::fs::read_to_string(&spec)
         .expect("read")

@@ -27,7 +27,7 @@ use crate::diag::codes;
 use crate::file_layout::{self, FileLayout};
 use crate::plan::{
     ActivationPlan, DeliveryMode, Enforcement, Entity, EnvEnforcement, ExportMode, Plan,
-    PolicyVerdict, SchemaClass, SettingPlan,
+    PolicyVerdict, SchemaClass,
 };
 use crate::render::Jobs;
 use crate::render::dialect::NOW_PLACEHOLDER;

@@ -12,15 +12,22 @@ pub const LATER: &str = "2026-12-05T12:00:00Z";
 /// A fresh copy of `specs/` (without outputs or run state) in a temp
 /// folder, removed when the returned handle drops (also on a panic).
 pub fn scratch(tag: &str) -> tempfile::TempDir {
+    copy_of("specs", tag)
+}
+
+/// A fresh copy of the project at `rel` (relative to the repository, such
+/// as `tests/api_projects/crm`), without outputs or run state, in a temp
+/// folder removed when the returned handle drops.
+pub fn copy_of(rel: &str, tag: &str) -> tempfile::TempDir {
     let temp = tempfile::Builder::new()
         .prefix(&format!("accord-{tag}-"))
         .tempdir()
         .expect("temp dir");
     let dir = temp.path();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
     for entry in walkdir::WalkDir::new(&src) {
-        let entry = entry.expect("walk specs");
-        let rel = entry.path().strip_prefix(&src).expect("inside specs");
+        let entry = entry.expect("walk the project");
+        let rel = entry.path().strip_prefix(&src).expect("inside the project");
         let first = rel
             .components()
             .next()
