@@ -37,8 +37,6 @@ use crate::time;
 /// The dialect of the embedded engine's jobs.
 const DIALECT: &str = "datafusion";
 
-/// Destination types whose deliveries are files.
-
 /// One run: the lock, the run under it, the report's line in the log. An
 /// error stops the run (it is logged too); problems of one activation end
 /// that activation `failed` in the report instead.
