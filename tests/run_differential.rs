@@ -197,14 +197,11 @@ fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path, words: &[&str]) {
         .map(|s| {
             (
                 format!("src_{s}"),
-                SourcePlan {
-                    schema: s.clone(),
-                    path: format!("data/{s}.jsonl"),
-                    format: accord::plan::SourceFormat::Jsonl,
-                    max_age: None,
-                    precedence: 1,
-                    fingerprint: String::new(),
-                },
+                SourcePlan::files(
+                    s,
+                    &format!("data/{s}.jsonl"),
+                    accord::plan::SourceFormat::Jsonl,
+                ),
             )
         })
         .collect();

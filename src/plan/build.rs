@@ -141,22 +141,53 @@ fn sources(model: &Model) -> BTreeMap<String, SourcePlan> {
     let mut out = BTreeMap::new();
     for (name, index) in model.sources.iter() {
         let s = &model.syntax.sources[index];
-        let (Some(schema), Some(path)) = (&s.schema, &s.path) else {
+        let Some(schema) = &s.schema else {
             continue;
+        };
+        let postgres = s.postgres.as_ref().and_then(|url| match &url.value {
+            SettingValue::Reference { kind, name } => Some(PostgresSourcePlan {
+                url: format!("{kind}:{name}"),
+                table: value(&s.table),
+                query: value(&s.query),
+            }),
+            _ => None,
+        });
+        let marketo = s.marketo.as_ref().map(|destination| MarketoSourcePlan {
+            destination: destination.value.clone(),
+            activity_types: s.activity_types.iter().map(|t| t.value.clone()).collect(),
+        });
+        let path = match &s.path {
+            Some(path) => path.value.clone(),
+            None if postgres.is_some() || marketo.is_some() => String::new(),
+            None => continue,
         };
         let format = s
             .format
             .as_ref()
             .and_then(|f| SourceFormat::parse(&f.value))
-            .unwrap_or_else(|| infer_format(&path.value));
+            .unwrap_or_else(|| infer_format(&path));
         out.insert(
             name.to_string(),
             SourcePlan {
                 schema: schema.value.clone(),
-                path: path.value.clone(),
+                path,
                 format,
                 max_age: value(&s.max_age),
                 precedence: s.precedence.as_ref().map_or(1, |p| p.value),
+                endpoint: value(&s.endpoint),
+                settings: s
+                    .settings
+                    .iter()
+                    .filter_map(|s| Some((s.key.value.clone(), setting_plan(&s.value.value)?)))
+                    .collect(),
+                postgres,
+                marketo,
+                append_only: s.append_only.as_ref().is_some_and(|a| a.value),
+                on_stale: s.on_stale.as_ref().map(|o| match o.value.as_str() {
+                    "block" => OnStale::Block,
+                    _ => OnStale::Warn,
+                }),
+                freshness_column: value(&s.freshness_column),
                 fingerprint: String::new(),
             },
         );
@@ -293,6 +324,25 @@ fn audiences(model: &Model) -> BTreeMap<String, AudiencePlan> {
     out
 }
 
+/// A setting as the plan keeps it; `None` for a value of no setting's type
+/// (`check` has reported it).
+fn setting_plan(value: &SettingValue) -> Option<SettingPlan> {
+    Some(match value {
+        SettingValue::String(v) => SettingPlan::Text(v.clone()),
+        SettingValue::Integer(i) => SettingPlan::Integer(*i),
+        SettingValue::Boolean(b) => SettingPlan::Bool(*b),
+        SettingValue::List(l) => SettingPlan::List(l.clone()),
+        SettingValue::Reference { kind, name } => SettingPlan::Reference(format!("{kind}:{name}")),
+        SettingValue::Table(pairs) => SettingPlan::Table(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.value.clone(), v.value.clone()))
+                .collect(),
+        ),
+        SettingValue::Other(_) => return None,
+    })
+}
+
 fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
     let mut out = BTreeMap::new();
     for (name, index) in model.destinations.iter() {
@@ -303,25 +353,7 @@ fn destinations(model: &Model) -> BTreeMap<String, DestinationPlan> {
         let settings = d
             .settings
             .iter()
-            .filter_map(|s| {
-                let v = match &s.value.value {
-                    SettingValue::String(v) => SettingPlan::Text(v.clone()),
-                    SettingValue::Integer(i) => SettingPlan::Integer(*i),
-                    SettingValue::Boolean(b) => SettingPlan::Bool(*b),
-                    SettingValue::List(l) => SettingPlan::List(l.clone()),
-                    SettingValue::Reference { kind, name } => {
-                        SettingPlan::Reference(format!("{kind}:{name}"))
-                    }
-                    SettingValue::Table(pairs) => SettingPlan::Table(
-                        pairs
-                            .iter()
-                            .map(|(k, v)| (k.value.clone(), v.value.clone()))
-                            .collect(),
-                    ),
-                    SettingValue::Other(_) => return None,
-                };
-                Some((s.key.value.clone(), v))
-            })
+            .filter_map(|s| Some((s.key.value.clone(), setting_plan(&s.value.value)?)))
             .collect();
         out.insert(
             name.to_string(),

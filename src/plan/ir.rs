@@ -92,14 +92,109 @@ pub struct LinkPlan {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourcePlan {
     pub schema: String,
-    /// Relative to the project root, `/`-separated; a file, folder or glob.
+    /// A file, folder or glob: relative to the project root (`/`-separated),
+    /// absolute, or an object-store URI (`s3://BUCKET/...`,
+    /// `az://ACCOUNT/CONTAINER/...`, `gs://BUCKET/...`). Empty for a
+    /// PostgreSQL or Marketo source.
     pub path: String,
     /// Inferred from the extension when not set.
     pub format: SourceFormat,
     pub max_age: Option<String>,
     /// Lower wins per field when several sources feed one schema.
     pub precedence: i64,
+    /// Object-store sources: the store's base URL (`endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Object-store sources: the credential settings, with the keys and
+    /// values of the storage destination of the same store.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, SettingPlan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresSourcePlan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketo: Option<MarketoSourcePlan>,
+    /// Remember what was read; read only what is new next run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_only: bool,
+    /// What a stale source does; `None`: the environment's enforcement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_stale: Option<OnStale>,
+    /// The timestamp field freshness is judged on; `None`: the schema's
+    /// event time, else every timestamp field, else the files' times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness_column: Option<String>,
     pub fingerprint: String,
+}
+
+/// Where the kind of a source is decided: its plan says where it reads.
+impl SourcePlan {
+    /// A local source of `path` in `format`, with every other key at its
+    /// default: what tests build plans with.
+    pub fn files(schema: &str, path: &str, format: SourceFormat) -> SourcePlan {
+        SourcePlan {
+            schema: schema.to_string(),
+            path: path.to_string(),
+            format,
+            max_age: None,
+            precedence: 1,
+            endpoint: None,
+            settings: BTreeMap::new(),
+            postgres: None,
+            marketo: None,
+            append_only: false,
+            on_stale: None,
+            freshness_column: None,
+            fingerprint: String::new(),
+        }
+    }
+
+    /// `s3`, `azure_blob` or `gcs` when the path is an object-store URI:
+    /// the storage destination type whose credentials it takes.
+    pub fn object_store(&self) -> Option<&'static str> {
+        object_store_of(&self.path)
+    }
+}
+
+/// The storage destination type of an object-store URI (`s3://`, `az://`
+/// or `azure://`, `gs://`), `None` for a local path.
+pub fn object_store_of(path: &str) -> Option<&'static str> {
+    let (scheme, _) = path.split_once("://")?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "s3" => Some("s3"),
+        "az" | "azure" => Some("azure_blob"),
+        "gs" => Some("gcs"),
+        _ => None,
+    }
+}
+
+/// A source read from PostgreSQL: one of `table` and `query`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PostgresSourcePlan {
+    /// Where the connection URL is: a reference, `env:NAME` or `file:PATH`.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
+/// A source read from Marketo's lead activities.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarketoSourcePlan {
+    /// The `marketo_engage` destination whose connection is reused.
+    pub destination: String,
+    /// Activity type names, as Marketo spells them (`Open Email`).
+    pub activity_types: Vec<String>,
+}
+
+/// What a stale source does to the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStale {
+    /// Activations reading the source end `blocked`.
+    Block,
+    /// The run warns and goes on.
+    Warn,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

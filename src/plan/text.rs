@@ -11,6 +11,18 @@ use super::ir::*;
 
 /// Expressions on one line: runs of whitespace (newlines included) become
 /// one space, so a re-indented rule does not show up as a change.
+/// A setting as the text plan shows it: references as `<env:NAME>`.
+fn setting_text(value: &SettingPlan) -> String {
+    match value {
+        SettingPlan::Text(t) => format!("{t:?}"),
+        SettingPlan::Integer(i) => i.to_string(),
+        SettingPlan::Bool(b) => b.to_string(),
+        SettingPlan::List(l) => format!("{l:?}"),
+        SettingPlan::Table(t) => format!("{t:?}"),
+        SettingPlan::Reference(r) => format!("<{r}>"),
+    }
+}
+
 pub fn one_line(expr: &str) -> String {
     expr.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -59,15 +71,7 @@ pub fn render(plan: &Plan) -> String {
             let _ = writeln!(w, "  action {action} ({source})");
         }
         for (key, value) in &d.settings {
-            let value = match value {
-                SettingPlan::Text(t) => format!("{t:?}"),
-                SettingPlan::Integer(i) => i.to_string(),
-                SettingPlan::Bool(b) => b.to_string(),
-                SettingPlan::List(l) => format!("{l:?}"),
-                SettingPlan::Table(t) => format!("{t:?}"),
-                SettingPlan::Reference(r) => format!("<{r}>"),
-            };
-            let _ = writeln!(w, "  setting {key} = {value}");
+            let _ = writeln!(w, "  setting {key} = {}", setting_text(value));
         }
         for field in &d.fields {
             let _ = writeln!(w, "  field {field}");
@@ -92,9 +96,37 @@ pub fn render(plan: &Plan) -> String {
     for (name, s) in &plan.sources {
         let _ = writeln!(w, "\nsource {name}");
         let _ = writeln!(w, "  schema = {}", s.schema);
-        let _ = writeln!(w, "  path = {} ({})", s.path, s.format);
+        if let Some(pg) = &s.postgres {
+            let _ = writeln!(w, "  postgres = <{}>", pg.url);
+            if let Some(table) = &pg.table {
+                let _ = writeln!(w, "  table = {table}");
+            }
+            if let Some(query) = &pg.query {
+                let _ = writeln!(w, "  query = {}", one_line(query));
+            }
+        } else if let Some(m) = &s.marketo {
+            let _ = writeln!(w, "  marketo = {}", m.destination);
+            let _ = writeln!(w, "  activity_types = {}", m.activity_types.join(", "));
+        } else {
+            let _ = writeln!(w, "  path = {} ({})", s.path, s.format);
+        }
+        if let Some(endpoint) = &s.endpoint {
+            let _ = writeln!(w, "  endpoint = {endpoint}");
+        }
+        for (key, value) in &s.settings {
+            let _ = writeln!(w, "  {key} = {}", setting_text(value));
+        }
         if let Some(age) = &s.max_age {
             let _ = writeln!(w, "  max_age = {age}");
+        }
+        if let Some(on_stale) = &s.on_stale {
+            let _ = writeln!(w, "  on_stale = {on_stale:?}");
+        }
+        if let Some(column) = &s.freshness_column {
+            let _ = writeln!(w, "  freshness_column = {column}");
+        }
+        if s.append_only {
+            let _ = writeln!(w, "  append_only = true");
         }
         let _ = writeln!(w, "  precedence = {}", s.precedence);
     }

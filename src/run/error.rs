@@ -63,6 +63,16 @@ pub enum RunError {
         kind: StorageErrorKind,
         reason: String,
     },
+    /// A source's bucket, database or API cannot be reached, or refuses the
+    /// credentials (R0011). `location` is where it reads
+    /// (`s3://lake/crm/`, `postgres://db.internal:5432/crm`, the Marketo
+    /// instance), never with a secret.
+    SourceAccess {
+        source: String,
+        location: String,
+        kind: StorageErrorKind,
+        reason: String,
+    },
     /// A source cannot be read at all (its message names the file).
     Source { source: String, reason: String },
     /// The engine failed on one definition's query: the definition and where
@@ -163,6 +173,22 @@ impl RunError {
                     }
                 })
             }
+            RunError::SourceAccess { kind, .. } => {
+                RunDiagnostic::new(codes::run::SOURCE_UNREACHABLE, message).help(match kind {
+                    StorageErrorKind::Unreachable => {
+                        "check the source's host, port or `endpoint` and the network; nothing was read, nothing delivered"
+                    }
+                    StorageErrorKind::Denied => {
+                        "check the credentials the source references and that they may read there; nothing was read, nothing delivered"
+                    }
+                    StorageErrorKind::NotFound => {
+                        "check the bucket, container, table or instance the source names"
+                    }
+                    StorageErrorKind::HostKeyMismatch | StorageErrorKind::Other => {
+                        "the message is the server's own; nothing was read, nothing delivered"
+                    }
+                })
+            }
             RunError::Engine { .. } | RunError::Audiences { .. } => {
                 RunDiagnostic::new(codes::run::ENGINE_FAILED, message)
                     .help("`accord render` shows the query; `accord explain account` evaluates a rule step by step")
@@ -243,6 +269,12 @@ impl fmt::Display for RunError {
                 f,
                 "activation `{activation}`: destination `{destination}` ({location}): {reason}"
             ),
+            RunError::SourceAccess {
+                source,
+                location,
+                reason,
+                ..
+            } => write!(f, "source `{source}` ({location}): {reason}"),
             RunError::Source { source, reason } => write!(f, "source `{source}`: {reason}"),
             RunError::Engine {
                 kind,

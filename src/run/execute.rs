@@ -745,6 +745,7 @@ fn read_data(plan: &Plan, root: &Path, now: time::Micros) -> Result<Data, RunErr
     let mut diagnostics = Vec::new();
     let mut sources_report = BTreeMap::new();
     let mut loaded = Vec::new();
+    let read_cx = sources::ReadContext { root, plan, now };
     for (name, source) in &plan.sources {
         let schema = plan.schemas.get(&source.schema).ok_or_else(|| {
             data(format!(
@@ -752,11 +753,7 @@ fn read_data(plan: &Plan, root: &Path, now: time::Micros) -> Result<Data, RunErr
                 source.schema
             ))
         })?;
-        let l =
-            sources::read(root, name, source, schema, now).map_err(|reason| RunError::Source {
-                source: name.clone(),
-                reason,
-            })?;
+        let l = sources::read(&read_cx, name, source, schema)?;
         if l.report.freshness == "stale" {
             warnings.push(format!(
                 "source `{name}` is stale: newest record {} is older than max_age {}",

@@ -2,6 +2,7 @@
 
 use toml::de::{DeTable, DeValue};
 
+use super::destination::{Setting, SettingValue, setting_value};
 use super::reader::{Cx, Sp, Table};
 use crate::diag::{Diagnostic, codes};
 use crate::source::Span;
@@ -19,9 +20,46 @@ pub struct DataSource {
     /// When several sources feed one schema, the lower value wins per field.
     pub precedence: Option<Sp<i64>>,
     pub description: Option<Sp<String>>,
+    /// Object-store sources: the base URL of an S3-compatible store, an
+    /// Azure emulator or a GCS endpoint.
+    pub endpoint: Option<Sp<String>>,
+    /// Object-store sources: the credential keys of the storage destination
+    /// of the same store ([`STORE_KEYS`]), as destination settings.
+    pub settings: Vec<Setting>,
+    /// PostgreSQL sources: where the connection URL is (`{ env = ... }` or
+    /// `{ file = ... }`); the URL holds the password, so never a literal.
+    pub postgres: Option<Sp<SettingValue>>,
+    /// PostgreSQL sources: the table (`schema.table`) or the query read.
+    pub table: Option<Sp<String>>,
+    pub query: Option<Sp<String>>,
+    /// Marketo activity sources: the `marketo_engage` destination whose
+    /// connection is reused, and the activity type names read.
+    pub marketo: Option<Sp<String>>,
+    pub activity_types: Vec<Sp<String>>,
+    /// Remember what was read; read only what is new next run.
+    pub append_only: Option<Sp<bool>>,
+    /// `block` or `warn` when the source is stale.
+    pub on_stale: Option<Sp<String>>,
+    /// The timestamp field freshness is judged on.
+    pub freshness_column: Option<Sp<String>>,
 }
 
 pub const FORMATS: &[&str] = &["csv", "jsonl", "parquet"];
+
+/// What a stale source does to the run.
+pub const ON_STALE: &[&str] = &["block", "warn"];
+
+/// The credential settings an object-store source may carry: those of the
+/// `s3`, `azure_blob` and `gcs` destinations.
+pub const STORE_KEYS: &[&str] = &[
+    "credentials",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "region",
+    "access_key",
+    "sas_token",
+];
 
 pub fn data_source(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> DataSource {
     let mut t = Table::new(table, name.span, format!("source `{}`", name.value));
@@ -35,6 +73,10 @@ pub fn data_source(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Da
                 cx.span(value),
             ));
             None
+        }
+        // A database or Marketo source has no path.
+        _ if table.contains_key("postgres") || table.contains_key("marketo") => {
+            t.string(cx, "path")
         }
         _ => t.required_string(cx, "path"),
     };
@@ -53,6 +95,28 @@ pub fn data_source(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Da
             .filter(|age| valid_max_age(cx, &name, age)),
         precedence: t.int(cx, "precedence"),
         description: t.string(cx, "description"),
+        endpoint: t.string(cx, "endpoint"),
+        settings: STORE_KEYS
+            .iter()
+            .filter_map(|key| {
+                let value = t.raw(key)?;
+                let (k, _) = table.get_key_value(*key)?;
+                Some(Setting {
+                    key: Sp::new(key.to_string(), cx.span(k)),
+                    value: Sp::new(setting_value(cx, value), cx.span(value)),
+                })
+            })
+            .collect(),
+        postgres: t
+            .raw("postgres")
+            .map(|value| Sp::new(setting_value(cx, value), cx.span(value))),
+        table: t.string(cx, "table"),
+        query: t.string(cx, "query"),
+        marketo: t.string(cx, "marketo"),
+        activity_types: t.string_list(cx, "activity_types"),
+        append_only: t.bool(cx, "append_only"),
+        on_stale: t.choice(cx, "on_stale", ON_STALE),
+        freshness_column: t.string(cx, "freshness_column"),
         name,
     };
     t.finish(cx);

@@ -76,7 +76,7 @@ pub fn destination(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> De
     }
 }
 
-fn setting_value(cx: &mut Cx<'_>, value: &toml::Spanned<DeValue<'_>>) -> SettingValue {
+pub(super) fn setting_value(cx: &mut Cx<'_>, value: &toml::Spanned<DeValue<'_>>) -> SettingValue {
     match value.get_ref() {
         DeValue::String(s) => SettingValue::String(s.to_string()),
         DeValue::Integer(_) => super::reader::as_int(cx, value)

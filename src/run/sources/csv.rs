@@ -180,7 +180,7 @@ fn swallowing_quote(record: &csv::StringRecord, header_len: usize, line: u64) ->
 
 #[cfg(test)]
 mod tests {
-    use super::super::read;
+    use super::super::read_files as read;
     use super::super::tests::{Scratch, accounts, codes_of, text_source};
 
     /// A quote opened and never closed swallows the rest of the file into

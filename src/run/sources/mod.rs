@@ -44,8 +44,9 @@ use self::parquet::{check_parquet_rows, read_parquet};
 use self::typing::Builder;
 pub use self::typing::{arrow_schema, arrow_type};
 use super::files;
+use super::error::RunError;
 use super::report::{RunDiagnostic, SourceReport};
-use crate::plan::{SchemaPlan, SourcePlan};
+use crate::plan::{Plan, SchemaPlan, SourcePlan};
 use crate::time::{self, Micros};
 
 /// How many bad rows a source report lists (all are counted).
@@ -67,8 +68,34 @@ pub struct Loaded {
     pub diagnostics: Vec<RunDiagnostic>,
 }
 
-/// Reads one source. `now` is for the freshness check.
+/// What reading a source may need besides its own plan.
+pub struct ReadContext<'a> {
+    /// The project folder: local paths and `file:` references are relative
+    /// to it.
+    pub root: &'a Path,
+    /// The whole plan: a Marketo source reuses a destination's connection.
+    pub plan: &'a Plan,
+    /// The evaluation time, for the freshness check.
+    pub now: Micros,
+}
+
+/// Reads one source from where its plan says: local files, an object
+/// store, PostgreSQL or Marketo. Errors name the source.
 pub fn read(
+    cx: &ReadContext<'_>,
+    name: &str,
+    source: &SourcePlan,
+    schema: &SchemaPlan,
+) -> Result<Loaded, RunError> {
+    read_files(cx.root, name, source, schema, cx.now).map_err(|reason| RunError::Source {
+        source: name.to_string(),
+        reason,
+    })
+}
+
+/// Reads a local source: a file, a folder or a glob under the project.
+/// `now` is for the freshness check.
+fn read_files(
     root: &Path,
     name: &str,
     source: &SourcePlan,
@@ -214,12 +241,9 @@ mod tests {
     /// The source of `t.parquet` in the project folder.
     pub(super) fn parquet_source(max_age: Option<&str>) -> SourcePlan {
         SourcePlan {
-            schema: "t".into(),
-            path: "t.parquet".into(),
-            format: crate::plan::SourceFormat::Parquet,
             max_age: max_age.map(String::from),
             precedence: 0,
-            fingerprint: String::new(),
+            ..SourcePlan::files("t", "t.parquet", crate::plan::SourceFormat::Parquet)
         }
     }
 
@@ -290,7 +314,7 @@ mod tests {
         std::os::unix::fs::symlink("../elsewhere/b.csv", dir.0.join("data/b.csv")).expect("link");
         std::os::unix::fs::symlink("../elsewhere/more", dir.0.join("data/more")).expect("link");
         let source = text_source("data", "csv");
-        let loaded = read(&dir.0, "t", &source, &accounts(), 0).expect("reads");
+        let loaded = read_files(&dir.0, "t", &source, &accounts(), 0).expect("reads");
         assert_eq!(loaded.report.rows, 3, "{:?}", loaded.report.files);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
 
@@ -298,7 +322,7 @@ mod tests {
         std::os::unix::fs::symlink(".", dir.0.join("data/again")).expect("link");
         // An editor's lock file is a hidden dangling link: skipped.
         std::os::unix::fs::symlink("nobody@host", dir.0.join("data/.#a.csv")).expect("link");
-        let loaded = read(&dir.0, "t", &source, &accounts(), 0).expect("reads");
+        let loaded = read_files(&dir.0, "t", &source, &accounts(), 0).expect("reads");
         assert_eq!(
             codes_of(&loaded),
             vec![
@@ -317,12 +341,12 @@ mod tests {
         let dir = Scratch::new("files");
         dir.write("twice/t.csv", "id,name,name\na1,Acme,Acme Corp\n");
         let loaded =
-            read(&dir.0, "t", &text_source("twice", "csv"), &accounts(), 0).expect("reads");
+            read_files(&dir.0, "t", &text_source("twice", "csv"), &accounts(), 0).expect("reads");
         assert_eq!(codes_of(&loaded), vec![("R0008", Some("twice/t.csv:1"))]);
         assert_eq!(loaded.report.rows, 0);
 
         dir.write("typo/t.csv", "id,name,employes\na1,Acme,5\n");
-        let loaded = read(&dir.0, "t", &text_source("typo", "csv"), &accounts(), 0).expect("reads");
+        let loaded = read_files(&dir.0, "t", &text_source("typo", "csv"), &accounts(), 0).expect("reads");
         assert_eq!(codes_of(&loaded), vec![("R0005", Some("typo/t.csv:1"))]);
         assert!(
             loaded.diagnostics[0]
@@ -340,7 +364,7 @@ mod tests {
             "{\"id\": \"a1\", \"name\": \"Acme\", \"name\": \"Other\"}\n{\"id\": \"a2\", \"region\": \"EMEA\"}\n",
         );
         let loaded =
-            read(&dir.0, "t", &text_source("json", "jsonl"), &accounts(), 0).expect("reads");
+            read_files(&dir.0, "t", &text_source("json", "jsonl"), &accounts(), 0).expect("reads");
         assert_eq!(
             codes_of(&loaded),
             vec![
@@ -354,7 +378,7 @@ mod tests {
         dir.write("empty/b.csv", "id,name,employees\n");
         dir.write("empty/c.jsonl", "\n\n");
         let loaded =
-            read(&dir.0, "t", &text_source("empty/*", "csv"), &accounts(), 0).expect("reads");
+            read_files(&dir.0, "t", &text_source("empty/*", "csv"), &accounts(), 0).expect("reads");
         assert_eq!(
             codes_of(&loaded),
             vec![

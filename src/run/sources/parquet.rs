@@ -218,7 +218,7 @@ mod tests {
     use datafusion::arrow::datatypes::{Field, TimeUnit};
     use datafusion::parquet::file::properties::WriterProperties;
 
-    use super::super::read;
+    use super::super::read_files as read;
     use super::super::tests::{field, parquet_source, schema_of};
     use super::*;
 
