@@ -134,7 +134,7 @@ fn run_locked(
             plan.audiences.len()
         ),
     );
-    let data = read_data(plan, root, options.now)?;
+    let data = read_data(plan, root, options.now, Some(&store), !options.preview)?;
     // Data that did not read cleanly (an error, such as a quote that
     // swallowed rows or a schema without data) stops every delivery: the
     // audiences are evaluated together and linked across schemas, so any of
@@ -705,7 +705,7 @@ pub fn evaluate_with(
     now: time::Micros,
     places: &Places,
 ) -> Result<Evaluation, RunError> {
-    let data = read_data(plan, root, now)?;
+    let data = read_data(plan, root, now, None, false)?;
     let started = Instant::now();
     let now_sql = now_sql(now);
     let members = evaluate_audiences(&data.engine, plan, jobs, &now_sql, places)?;
@@ -735,8 +735,16 @@ struct Data {
 }
 
 /// Step 2: reads and types every source, then unifies them (merging the
-/// sources of a schema, linking people to accounts).
-fn read_data(plan: &Plan, root: &Path, now: time::Micros) -> Result<Data, RunError> {
+/// sources of a schema, linking people to accounts). `store` is the run's
+/// (none when only evaluating); `remember`: what is read may be recorded in
+/// it (not in a preview).
+fn read_data(
+    plan: &Plan,
+    root: &Path,
+    now: time::Micros,
+    store: Option<&crate::store::Store>,
+    remember: bool,
+) -> Result<Data, RunError> {
     let data = |reason: String| RunError::Data { reason };
     let mut phases_ms = BTreeMap::new();
     let started = Instant::now();
@@ -745,7 +753,13 @@ fn read_data(plan: &Plan, root: &Path, now: time::Micros) -> Result<Data, RunErr
     let mut diagnostics = Vec::new();
     let mut sources_report = BTreeMap::new();
     let mut loaded = Vec::new();
-    let read_cx = sources::ReadContext { root, plan, now };
+    let read_cx = sources::ReadContext {
+        root,
+        plan,
+        now,
+        store,
+        remember,
+    };
     for (name, source) in &plan.sources {
         let schema = plan.schemas.get(&source.schema).ok_or_else(|| {
             data(format!(

@@ -43,8 +43,8 @@ use self::jsonl::read_jsonl;
 use self::parquet::{check_parquet_rows, read_parquet};
 use self::typing::Builder;
 pub use self::typing::{arrow_schema, arrow_type};
-use super::files;
 use super::error::RunError;
+use super::files;
 use super::report::{RunDiagnostic, SourceReport};
 use crate::plan::{Plan, SchemaPlan, SourcePlan};
 use crate::time::{self, Micros};
@@ -77,6 +77,11 @@ pub struct ReadContext<'a> {
     pub plan: &'a Plan,
     /// The evaluation time, for the freshness check.
     pub now: Micros,
+    /// The run's store (lead ids of upserts, what append-only sources
+    /// read); `None` when only evaluating (`explain`, tests).
+    pub store: Option<&'a crate::store::Store>,
+    /// Whether what is read may be recorded in the store: not in a preview.
+    pub remember: bool,
 }
 
 /// Reads one source from where its plan says: local files, an object
@@ -346,7 +351,8 @@ mod tests {
         assert_eq!(loaded.report.rows, 0);
 
         dir.write("typo/t.csv", "id,name,employes\na1,Acme,5\n");
-        let loaded = read_files(&dir.0, "t", &text_source("typo", "csv"), &accounts(), 0).expect("reads");
+        let loaded =
+            read_files(&dir.0, "t", &text_source("typo", "csv"), &accounts(), 0).expect("reads");
         assert_eq!(codes_of(&loaded), vec![("R0005", Some("typo/t.csv:1"))]);
         assert!(
             loaded.diagnostics[0]
