@@ -20,6 +20,7 @@
 //! documentation, marked as such in `table.rs`.
 
 pub mod dataverse;
+pub mod marketo_activities;
 pub mod file_name;
 mod rate;
 mod render;

@@ -120,7 +120,11 @@ pub fn render(plan: &Plan) -> String {
             let _ = writeln!(w, "  max_age = {age}");
         }
         if let Some(on_stale) = &s.on_stale {
-            let _ = writeln!(w, "  on_stale = {on_stale:?}");
+            let on_stale = match on_stale {
+                OnStale::Block => "block",
+                OnStale::Warn => "warn",
+            };
+            let _ = writeln!(w, "  on_stale = {on_stale}");
         }
         if let Some(column) = &s.freshness_column {
             let _ = writeln!(w, "  freshness_column = {column}");

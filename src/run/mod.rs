@@ -2,7 +2,7 @@
 //! files and new state.
 //!
 //! One concern per file: `files` locates a source's files, `sources` reads
-//! and types the data, `unify` merges
+//! and types the data, `stale` says which stale sources block which activations, `unify` merges
 //! sources and links people to accounts, `engine` runs the rendered SQL in
 //! DataFusion, `deliver` encodes files and writes them through a store,
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
@@ -50,6 +50,8 @@ pub mod lock;
 pub mod log;
 #[cfg(feature = "engine")]
 pub mod sources;
+#[cfg(feature = "engine")]
+mod stale;
 #[cfg(feature = "engine")]
 pub mod state;
 #[cfg(feature = "engine")]

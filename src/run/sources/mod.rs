@@ -109,6 +109,9 @@ fn read_files(
 ) -> Result<Loaded, String> {
     let (files, link_problems) = files::resolve(root, name, &source.path, source.format.as_str())?;
     let mut b = Builder::new(&source.schema, schema);
+    if let Some(column) = &source.freshness_column {
+        b.judge_freshness_on(column);
+    }
     b.source = name.to_string();
     b.diagnostics = link_problems;
     let mut present = vec![false; b.names.len()];
@@ -150,18 +153,11 @@ fn read_files(
     }
     for batch in parquet_batches.into_iter().flatten() {
         report.rows += batch.num_rows() as u64;
-        newest = newest.max(newest_in(&batch, schema));
+        newest = newest.max(newest_in(&batch, schema, source.freshness_column.as_deref()));
         batches.push(batch);
     }
     report.newest = newest.map(time::format_timestamp);
-    report.freshness = match (
-        source.max_age.as_deref().and_then(time::parse_duration),
-        newest,
-    ) {
-        (Some(max), Some(n)) if now - n > max => "stale".into(),
-        (Some(_), Some(_)) => "fresh".into(),
-        _ => "unknown".into(),
-    };
+    report.freshness = freshness(source, newest, now).into();
     Ok(Loaded {
         name: name.to_string(),
         schema: source.schema.clone(),
@@ -183,15 +179,36 @@ fn open(file: &Path) -> Result<std::fs::File, String> {
     std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))
 }
 
-fn newest_in(batch: &RecordBatch, schema: &SchemaPlan) -> Option<Micros> {
+/// How fresh a source is whose newest judged time is `newest`: `stale`
+/// when it is older than `max_age` at `now`, `fresh`, or `unknown` (no
+/// `max_age`, or no time to judge). Every kind of source is judged here.
+pub fn freshness(source: &SourcePlan, newest: Option<Micros>, now: Micros) -> &'static str {
+    match (
+        source.max_age.as_deref().and_then(time::parse_duration),
+        newest,
+    ) {
+        (Some(max), Some(n)) if now - n > max => "stale",
+        (Some(_), Some(_)) => "fresh",
+        _ => "unknown",
+    }
+}
+
+/// Whether freshness reads field `name`: the source's `freshness_column`
+/// when it has one, else the event time of an event schema, else every
+/// timestamp field.
+pub(super) fn judges_freshness(schema: &SchemaPlan, column: Option<&str>, name: &str) -> bool {
+    match (column, &schema.timestamp) {
+        (Some(column), _) => column == name,
+        (None, Some(t)) => t == name,
+        (None, None) => schema.fields.get(name).is_some_and(|f| f.ty == "timestamp"),
+    }
+}
+
+fn newest_in(batch: &RecordBatch, schema: &SchemaPlan, column: Option<&str>) -> Option<Micros> {
     use datafusion::arrow::array::TimestampMicrosecondArray;
     let mut newest: Option<Micros> = None;
-    for (name, field) in &schema.fields {
-        let wanted = match &schema.timestamp {
-            Some(t) => t == name,
-            None => field.ty == "timestamp",
-        };
-        if !wanted {
+    for name in schema.fields.keys() {
+        if !judges_freshness(schema, column, name) {
             continue;
         }
         if let Some(col) = batch
