@@ -61,7 +61,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
 /// The one place a source reads (`A0130` when there are two), with its
 /// object-store URI checked (`A0131`).
 fn place<'a>(what: &str, source: &'a DataSource, diags: &mut Vec<Diagnostic>) -> Place<'a> {
-    let given: Vec<(&str, Span)> = [
+    let mut given: Vec<(&str, Span)> = [
         source.path.as_ref().map(|p| ("path", p.span)),
         source.postgres.as_ref().map(|p| ("postgres", p.span)),
         source.marketo.as_ref().map(|m| ("marketo", m.span)),
@@ -69,20 +69,26 @@ fn place<'a>(what: &str, source: &'a DataSource, diags: &mut Vec<Diagnostic>) ->
     .into_iter()
     .flatten()
     .collect();
-    if let [(first, first_span), (second, second_span), ..] = given.as_slice() {
-        diags.push(
-            Diagnostic::new(
-                codes::spec::SOURCE_LOCATION,
-                *second_span,
-                format!("{what} reads from both `{first}` and `{second}`"),
-            )
-            .label("a second place to read from")
-            .with_secondary(*first_span, "the first")
-            .help(
-                "a source reads one place: keep one, and define another `[source.NAME]` \
-                 of the same schema for the other (`precedence` decides between them per field)",
-            ),
-        );
+    // In the order written: the second is the one reported.
+    given.sort_by_key(|(_, span)| (span.source, span.start));
+    if let [(first, first_span), (second, second_span), rest @ ..] = given.as_slice() {
+        let mut d = Diagnostic::new(
+            codes::spec::SOURCE_LOCATION,
+            *second_span,
+            match rest {
+                [] => format!("{what} reads from both `{first}` and `{second}`"),
+                _ => format!("{what} reads from `path`, `postgres` and `marketo` at once"),
+            },
+        )
+        .label("a second place to read from")
+        .with_secondary(*first_span, "the first");
+        for (_, span) in rest {
+            d = d.with_secondary(*span, "and a third");
+        }
+        diags.push(d.help(
+            "a source reads one place: keep one, and define another `[source.NAME]` \
+             of the same schema for the other (`precedence` decides between them per field)",
+        ));
         return Place::Unknown;
     }
     if let Some(url) = &source.postgres {
@@ -148,8 +154,8 @@ fn store_uri(uri: &str) -> Result<&'static str, UriProblem> {
 }
 
 fn invalid_uri(what: &str, path: &Sp<String>, problem: UriProblem) -> Diagnostic {
-    let forms = "object stores are `s3://BUCKET/PATH` (with `endpoint` for an S3-compatible \
-                 server), `az://ACCOUNT/CONTAINER/PATH` and `gs://BUCKET/PATH`";
+    let forms = "write `s3://BUCKET/PATH` (with `endpoint` for an S3-compatible server), \
+                 `az://ACCOUNT/CONTAINER/PATH` or `gs://BUCKET/PATH`";
     let d = |message: String, label: &str| {
         Diagnostic::new(codes::spec::INVALID_SOURCE_URI, path.span, message).label(label)
     };
@@ -162,7 +168,7 @@ fn invalid_uri(what: &str, path: &Sp<String>, problem: UriProblem) -> Diagnostic
             );
             match lower.as_str() {
                 "http" | "https" => d.help(format!(
-                    "accord reads object stores through their own APIs, not plain URLs: {forms}"
+                    "accord reads object stores through their APIs, not from plain URLs: {forms}"
                 )),
                 "file" => d.help("write a local path without `file://`, relative to the project or absolute"),
                 _ => d.suggest(&lower, ["s3", "az", "azure", "gs"], forms),
@@ -232,8 +238,8 @@ fn keys_of_place(what: &str, source: &DataSource, place: &Place<'_>, diags: &mut
             refuse(
                 &setting.key.value,
                 setting.key.span,
-                "a credential of object-store sources",
-                "remove it; only sources on s3://, az:// or gs:// take store credentials",
+                "a setting of object-store sources",
+                "remove it; only sources on s3://, az:// or gs:// take store settings",
             );
         }
     }
@@ -308,9 +314,9 @@ fn store_settings(what: &str, source: &DataSource, store: &str, diags: &mut Vec<
                 Diagnostic::new(
                     codes::spec::KEY_NOT_FOR_SOURCE,
                     setting.key.span,
-                    format!("{what} reads `{scheme}://`: `{key}` is not one of its credentials"),
+                    format!("{what} reads `{scheme}://`: `{key}` is not one of its settings"),
                 )
-                .label(format!("a credential of another store, not of `{}`", ty.name))
+                .label(format!("a setting of another store, not of `{}`", ty.name))
                 .help(format!(
                     "`{scheme}://` sources take {}; absent, the store's default credentials are used",
                     own.iter()
@@ -328,6 +334,8 @@ fn store_settings(what: &str, source: &DataSource, store: &str, diags: &mut Vec<
                 setting,
                 &format!("{}_{key}", source.name.value),
             ));
+            // Given, if wrongly: the pair and conflict rules still see it.
+            valid.push(setting.clone());
             continue;
         }
         if !spec.secret && !is_reference && !matches!(setting.value.value, SettingValue::String(_))
@@ -655,7 +663,7 @@ fn append_only(
                 ),
             )
             .label("only events are never changed once written")
-            .with_secondary(class.span, format!("a `{}` schema", class.value))
+            .with_secondary(class.span, format!("its class: `{}`", class.value))
             .help("remove `append_only`: a changed or deleted row of this schema would be missed by reading only what is new"),
         );
         return;
