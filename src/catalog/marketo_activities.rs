@@ -88,7 +88,12 @@ pub fn classify(name: &str) -> Known {
         w.sort();
         w
     };
-    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let flat = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
     let (wanted_words, wanted) = (words(name), flat(name));
     // The closest by letters, ties to the first in name order.
     let mut best: Option<(usize, &'static str)> = None;

@@ -20,8 +20,8 @@
 //! documentation, marked as such in `table.rs`.
 
 pub mod dataverse;
-pub mod marketo_activities;
 pub mod file_name;
+pub mod marketo_activities;
 mod rate;
 mod render;
 pub mod salesforce;

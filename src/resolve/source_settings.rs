@@ -170,7 +170,9 @@ fn invalid_uri(what: &str, path: &Sp<String>, problem: UriProblem) -> Diagnostic
                 "http" | "https" => d.help(format!(
                     "accord reads object stores through their APIs, not from plain URLs: {forms}"
                 )),
-                "file" => d.help("write a local path without `file://`, relative to the project or absolute"),
+                "file" => d.help(
+                    "write a local path without `file://`, relative to the project or absolute",
+                ),
                 _ => d.suggest(&lower, ["s3", "az", "azure", "gs"], forms),
             }
         }
@@ -412,7 +414,9 @@ fn postgres(what: &str, source: &DataSource, url: &Sp<SettingValue>, diags: &mut
                 "a second thing to read",
             )
             .with_secondary(table.span, "the first")
-            .help("keep one: `table` reads the whole table, `query` the rows and columns it selects"),
+            .help(
+                "keep one: `table` reads the whole table, `query` the rows and columns it selects",
+            ),
         ),
         (Some(table), None) => {
             if !is_table_name(&table.value) {

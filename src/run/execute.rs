@@ -20,8 +20,8 @@ use super::report::{
     ActivationReport, ActivationStatus, LinkReport, Overlap, RunDiagnostic, RunReport, RunStatus,
     SourceReport,
 };
-use super::state::{self, Membership, Pending, Store};
 use super::stale::{self, Stale};
+use super::state::{self, Membership, Pending, Store};
 use super::{Options, api, lock, log, sources, unify};
 use crate::deliver::storage::{FileStore, StorageErrorKind};
 use crate::diag::codes;

@@ -87,7 +87,11 @@ pub fn stale_sources(plan: &Plan, reports: &BTreeMap<String, SourceReport>) -> V
 }
 
 /// The blocking stale sources among `stale` that `activation` reads.
-pub fn blocking<'a>(plan: &Plan, activation: &ActivationPlan, stale: &'a [Stale]) -> Vec<&'a Stale> {
+pub fn blocking<'a>(
+    plan: &Plan,
+    activation: &ActivationPlan,
+    stale: &'a [Stale],
+) -> Vec<&'a Stale> {
     let read = schemas_read(plan, activation);
     stale
         .iter()

@@ -153,7 +153,11 @@ fn read_files(
     }
     for batch in parquet_batches.into_iter().flatten() {
         report.rows += batch.num_rows() as u64;
-        newest = newest.max(newest_in(&batch, schema, source.freshness_column.as_deref()));
+        newest = newest.max(newest_in(
+            &batch,
+            schema,
+            source.freshness_column.as_deref(),
+        ));
         batches.push(batch);
     }
     report.newest = newest.map(time::format_timestamp);
