@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod jobs;
+mod paths;
 mod render;
 mod run;
 
@@ -110,6 +111,10 @@ struct CheckArgs {
     /// The date waivers are judged on (YYYY-MM-DD); defaults to today.
     #[arg(long)]
     today: Option<String>,
+    /// Name files relative to this folder (default: the current one), so
+    /// that CI annotations and editors find them.
+    #[arg(long, value_name = "DIR")]
+    path_base: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -301,10 +306,10 @@ fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
             color: false,
             width: 100,
         };
-        out!(
-            "{}",
-            render::human(&compiled.diagnostics, &compiled.sources, style)
-        );
+        let sources = compiled
+            .sources
+            .shown_from(&paths::shown_prefix(&dir, None));
+        out!("{}", render::human(&compiled.diagnostics, &sources, style));
         eprintln!("error: the project has errors; fix them before explaining an activation");
         return EXIT_ERRORS;
     };
@@ -339,11 +344,13 @@ fn check(args: CheckArgs) -> u8 {
         Err(code) => return code,
     };
     let diags = &compiled.diagnostics;
+    let sources = compiled
+        .sources
+        .shown_from(&paths::shown_prefix(&args.dir, args.path_base.as_deref()));
     let text = match args.format {
         Format::Human => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let mut text =
-                render::human(diags, &compiled.sources, HumanStyle { color, width: 100 });
+            let mut text = render::human(diags, &sources, HumanStyle { color, width: 100 });
             let files = compiled.sources.len();
             text.push_str(&format!(
                 "checked {files} file{} in {}: {}\n",
@@ -353,9 +360,9 @@ fn check(args: CheckArgs) -> u8 {
             ));
             text
         }
-        Format::Json => render::json(diags, &compiled.sources),
-        Format::Sarif => render::sarif(diags, &compiled.sources),
-        Format::Github => render::github(diags, &compiled.sources),
+        Format::Json => render::json(diags, &sources),
+        Format::Sarif => render::sarif(diags, &sources),
+        Format::Github => render::github(diags, &sources),
     };
     write_stdout(&text);
     if compiled.has_errors() {
@@ -374,6 +381,7 @@ pub const EXIT_DIFF_CHANGED: u8 = 2;
 /// `Err` carries the exit code.
 fn compile_plan(
     compiled: Result<compile::Compiled, crate::load::LoadError>,
+    dir: &std::path::Path,
     what: &str,
     error_code: u8,
 ) -> Result<crate::plan::Plan, u8> {
@@ -386,9 +394,10 @@ fn compile_plan(
     }
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let diags = &compiled.diagnostics;
+    let sources = compiled.sources.shown_from(&paths::shown_prefix(dir, None));
     eprint!(
         "{}",
-        render::human(diags, &compiled.sources, HumanStyle { color, width: 100 })
+        render::human(diags, &sources, HumanStyle { color, width: 100 })
     );
     eprintln!(
         "error: {what} has errors, so it has no plan: {}",
@@ -407,6 +416,7 @@ fn plan(args: PlanArgs) -> u8 {
     };
     let plan = match compile_plan(
         compile::check(&args.dir, &options),
+        &args.dir,
         "the project",
         EXIT_USAGE,
     ) {
@@ -466,11 +476,13 @@ fn diff(args: DiffArgs) -> u8 {
             };
             let old = compile_plan(
                 compile::check_revision(&dir, base, &options),
+                &dir,
                 &format!("the project at {base}"),
                 EXIT_DIFF_ERROR,
             );
             let new = compile_plan(
                 compile::check(&dir, &options),
+                &dir,
                 "the working tree",
                 EXIT_DIFF_ERROR,
             );
