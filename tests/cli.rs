@@ -74,7 +74,11 @@ fn diagnostics_name_files_from_the_current_folder() {
         stdout(&out)
     );
     let out = accord(&["check", dir, "--format", "github", "--path-base", dir]);
-    assert!(stdout(&out).contains("file=accord.toml,"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("file=accord.toml,"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

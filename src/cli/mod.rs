@@ -16,6 +16,7 @@ mod jobs;
 mod paths;
 mod render;
 mod run;
+mod suggest;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -441,10 +442,17 @@ fn plan(args: PlanArgs) -> u8 {
             Err(e) => format!("{} cannot be compared: {e}\n", path.display()),
         };
         out!("{text}");
+        let out = path.display().to_string();
         eprintln!(
-            "error: the compiled plan differs from {}; review the changes above and run `accord plan --out {}` to update it",
+            "error: the compiled plan differs from {}; review the changes above and run `{}` to update it",
             path.display(),
-            path.display()
+            suggest::command(
+                &["plan"],
+                &args.dir,
+                args.env.as_deref(),
+                args.today.as_deref(),
+                &["--out", &out]
+            )
         );
         return EXIT_ERRORS;
     }
