@@ -138,6 +138,10 @@ struct PlanArgs {
     /// Compare with this committed plan file; exit 1 with the diff when they differ.
     #[arg(long)]
     check: Option<PathBuf>,
+    /// List every policy verdict in the text plan, the allowed ones too
+    /// (counted by default; the JSON plan always lists them).
+    #[arg(long)]
+    verbose: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -465,7 +469,7 @@ fn plan(args: PlanArgs) -> u8 {
         return EXIT_OK;
     }
     match args.format {
-        DataFormat::Text => out!("{}", crate::plan::text::render(&plan)),
+        DataFormat::Text => out!("{}", crate::plan::text::render_with(&plan, args.verbose)),
         DataFormat::Json => out!("{json}"),
     }
     EXIT_OK

@@ -35,7 +35,14 @@ fn join(items: &[String]) -> String {
     }
 }
 
+/// The plan as reviewers read it: policies that allow a flow are counted,
+/// not listed.
 pub fn render(plan: &Plan) -> String {
+    render_with(plan, false)
+}
+
+/// [`render`], or with every policy verdict listed (`verbose`).
+pub fn render_with(plan: &Plan, verbose: bool) -> String {
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "plan {}", plan.project);
@@ -48,7 +55,7 @@ pub fn render(plan: &Plan) -> String {
     );
     let _ = writeln!(w, "  fingerprint = {}", plan.fingerprint);
     for (name, a) in &plan.activations {
-        activation(w, name, a, plan);
+        activation(w, name, a, plan, verbose);
     }
     for (name, a) in &plan.audiences {
         audience(w, name, a);
@@ -150,7 +157,7 @@ pub fn render(plan: &Plan) -> String {
     out
 }
 
-fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan) {
+fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan, verbose: bool) {
     let _ = writeln!(w, "\nactivation {name}");
     let delivery = plan
         .destinations
@@ -208,8 +215,18 @@ fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan) {
         }
     }
     for (audience, g) in &a.governance {
+        let mut allowed = 0;
         for (policy, verdict) in &g.policies {
+            if *verdict == PolicyVerdict::Allowed && !verbose {
+                allowed += 1;
+                continue;
+            }
             let _ = writeln!(w, "  policy {policy} {audience} {verdict}");
+        }
+        // What a reviewer must read is what is not allowed; the allowed
+        // ones are counted (listed with `--verbose`, and always in JSON).
+        if allowed > 0 {
+            let _ = writeln!(w, "  policies {audience}: {allowed} allowed");
         }
     }
     let l = &a.limits;
