@@ -45,6 +45,10 @@ fn diff_pairs_match_their_snapshots() {
         }, {
             insta::assert_snapshot!(format!("{name}_text"), accord::diff::render(&d));
             insta::assert_snapshot!(format!("{name}_json"), json);
+            insta::assert_snapshot!(
+                format!("{name}_markdown"),
+                accord::diff::markdown::render(&d)
+            );
         });
     }
 }

@@ -158,9 +158,17 @@ struct DiffArgs {
     /// With `--base`: the date waivers are judged on (YYYY-MM-DD).
     #[arg(long)]
     today: Option<String>,
-    /// `text` for review, `json` for tools.
-    #[arg(long, value_enum, default_value_t = DataFormat::Text)]
-    format: DataFormat,
+    /// `text` for review, `markdown` for a pull-request comment, `json` for
+    /// tools.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    format: DiffFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -523,8 +531,9 @@ fn diff(args: DiffArgs) -> u8 {
     };
     let d = crate::diff::diff(&old, &new);
     match args.format {
-        DataFormat::Text => out!("{}", crate::diff::render(&d)),
-        DataFormat::Json => {
+        DiffFormat::Text => out!("{}", crate::diff::render(&d)),
+        DiffFormat::Markdown => out!("{}", crate::diff::markdown::render(&d)),
+        DiffFormat::Json => {
             out!(
                 "{}",
                 serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"

@@ -270,12 +270,12 @@ fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan, verbo
     let _ = writeln!(w, "  fingerprint = {}", a.fingerprint);
 }
 
-fn audience(w: &mut String, name: &str, a: &AudiencePlan) {
-    let _ = writeln!(w, "\naudience {name} ({}, {})", a.entity, a.evaluation);
-    match &a.definition {
-        AudienceDefinition::Rule { expr } => {
-            let _ = writeln!(w, "  rule = {}", one_line(expr));
-        }
+/// An audience's definition, one fact per line: `rule = ...` on one line,
+/// or the `compose ...` steps in the order they apply.
+pub fn definition_lines(definition: &AudienceDefinition) -> Vec<String> {
+    let mut lines = Vec::new();
+    match definition {
+        AudienceDefinition::Rule { expr } => lines.push(format!("rule = {}", one_line(expr))),
         AudienceDefinition::Compose {
             from,
             merge,
@@ -284,41 +284,48 @@ fn audience(w: &mut String, name: &str, a: &AudiencePlan) {
             rank,
             split,
         } => {
-            let _ = writeln!(w, "  compose {merge} of {}", join(from));
+            lines.push(format!("compose {merge} of {}", join(from)));
             for e in exclude {
-                let _ = writeln!(w, "  compose exclude {e}");
+                lines.push(format!("compose exclude {e}"));
             }
             if let Some(rule) = exclude_rule {
-                let _ = writeln!(w, "  compose exclude_rule = {}", one_line(rule));
+                lines.push(format!("compose exclude_rule = {}", one_line(rule)));
             }
             if let Some(r) = rank {
                 let limit = r.limit.map(|l| format!(" limit {l}")).unwrap_or_default();
-                let _ = writeln!(
-                    w,
-                    "  compose rank by {} {}{limit}",
+                lines.push(format!(
+                    "compose rank by {} {}{limit}",
                     one_line(&r.by),
                     r.order
-                );
+                ));
             }
             match split {
                 Some(SplitPlan::Percent { seed, parts }) => {
-                    let _ = writeln!(w, "  compose split seed {seed:?}");
+                    lines.push(format!("compose split seed {seed:?}"));
                     for p in parts {
-                        let _ = writeln!(w, "  compose part {} = {}%", p.name, p.percent);
+                        lines.push(format!("compose part {} = {}%", p.name, p.percent));
                     }
                 }
                 Some(SplitPlan::ByAttribute { by, parts, other }) => {
-                    let _ = writeln!(w, "  compose split by {}", one_line(by));
+                    lines.push(format!("compose split by {}", one_line(by)));
                     for p in parts {
-                        let _ = writeln!(w, "  compose part {} = {}", p.name, join(&p.values));
+                        lines.push(format!("compose part {} = {}", p.name, join(&p.values)));
                     }
                     if let Some(o) = other {
-                        let _ = writeln!(w, "  compose part {o} = other");
+                        lines.push(format!("compose part {o} = other"));
                     }
                 }
                 None => {}
             }
         }
+    }
+    lines
+}
+
+fn audience(w: &mut String, name: &str, a: &AudiencePlan) {
+    let _ = writeln!(w, "\naudience {name} ({}, {})", a.entity, a.evaluation);
+    for line in definition_lines(&a.definition) {
+        let _ = writeln!(w, "  {line}");
     }
     let _ = writeln!(w, "  labels: {}", join(&a.labels));
     let _ = writeln!(w, "  reads: {}", join(&a.reads));
