@@ -12,6 +12,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::write_stdout(&format!("{}\n", format_args!($($arg)*))) };
 }
 
+mod init;
 mod jobs;
 mod paths;
 mod render;
@@ -43,6 +44,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start a project: a schema pair, a label and its policy, an audience,
+    /// a file destination, an activation and sample data, ready to check
+    /// and run.
+    Init(init::InitArgs),
     /// Check a spec project: structure, references, types and policies.
     Check(CheckArgs),
     /// Compile the activation plan: what will be activated where, with which
@@ -194,6 +199,7 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(match cli.command {
+        Command::Init(args) => init::init_cmd(args),
         Command::Check(args) => check(args),
         Command::Plan(args) => plan(args),
         Command::Diff(args) => diff(args),
