@@ -347,7 +347,7 @@ fn the_gitlab_job_checks_locks_and_posts_a_note() {
 #[test]
 fn the_pre_commit_hooks_run_accord() {
     let hooks = std::fs::read_to_string(root().join(".pre-commit-hooks.yaml")).expect("hooks");
-    for id in ["accord-check", "accord-plan-lock"] {
+    for id in ["accord-fmt", "accord-check", "accord-plan-lock"] {
         assert!(hooks.contains(&format!("- id: {id}")), "{id}");
     }
     assert!(hooks.contains("entry: accord check"));

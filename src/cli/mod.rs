@@ -12,6 +12,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::write_stdout(&format!("{}\n", format_args!($($arg)*))) };
 }
 
+mod fmt;
 mod init;
 mod jobs;
 mod paths;
@@ -50,6 +51,10 @@ enum Command {
     Init(init::InitArgs),
     /// Check a spec project: structure, references, types and policies.
     Check(CheckArgs),
+    /// Write every spec file in its canonical layout (keys in one order per
+    /// kind, `=` aligned, comments kept); `--check` changes nothing and exits
+    /// 1 with the files it would change.
+    Fmt(fmt::FmtArgs),
     /// Compile the activation plan: what will be activated where, with which
     /// data. `--out FILE` writes the plan file, `--check FILE` fails when the
     /// committed plan file differs from the compiled plan.
@@ -201,6 +206,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Init(args) => init::init_cmd(args),
         Command::Check(args) => check(args),
+        Command::Fmt(args) => fmt::fmt_cmd(args),
         Command::Plan(args) => plan(args),
         Command::Diff(args) => diff(args),
         Command::Render(args) => jobs::render_cmd(args),
