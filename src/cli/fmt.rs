@@ -53,9 +53,9 @@ pub fn fmt_cmd(args: FmtArgs) -> u8 {
     }
     for path in &unformatted {
         if args.check {
-            println!("would format {path}");
+            outln!("would format {path}");
         } else {
-            println!("formatted {path}");
+            outln!("formatted {path}");
         }
     }
     if unreadable {

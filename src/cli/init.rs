@@ -64,10 +64,10 @@ pub fn init_cmd(args: InitArgs) -> u8 {
     match init(&args.dir, args.name.as_deref()) {
         Ok(written) => {
             for file in &written {
-                println!("created {}", file.display());
+                outln!("created {}", file.display());
             }
             let dir = args.dir.display();
-            println!(
+            outln!(
                 "\nnext: `accord check {dir} --env dev`, then `accord run {dir} --env dev` (with the engine)"
             );
             EXIT_OK

@@ -18,6 +18,7 @@ mod jobs;
 mod paths;
 mod render;
 mod run;
+mod status;
 mod suggest;
 
 use std::io::{IsTerminal, Write};
@@ -69,6 +70,9 @@ enum Command {
     /// Run the plan on data with the embedded engine: read sources, evaluate
     /// audiences, deliver what changed, record the run.
     Run(run::RunArgs),
+    /// Each activation's last runs and each audience's size trend, from the
+    /// run log (`.accord/runs.jsonl`).
+    Status(status::StatusArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -211,6 +215,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff(args),
         Command::Render(args) => jobs::render_cmd(args),
         Command::Run(args) => run::run_cmd(args),
+        Command::Status(args) => status::status_cmd(args),
         Command::Explain {
             words,
             env,
