@@ -5,14 +5,37 @@
 //! and fakes of `gh` and `curl` on the PATH that record what they were asked
 //! to post. Only the step that installs accord from the network is skipped.
 
+#[path = "support/git.rs"]
+mod git;
+#[path = "support/project.rs"]
+mod project;
 #[path = "support/temp.rs"]
 mod temp;
 
-use std::path::{Path, PathBuf};
+use git::git;
+
+use std::path::PathBuf;
 use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The lines indented deeper than `indent` from `lines[start]` on, with
+/// that indentation and two more spaces taken off: a YAML block scalar's
+/// text. Also the index of the first line after it.
+fn block(lines: &[&str], start: usize, indent: usize) -> (String, usize) {
+    let mut text = Vec::new();
+    let mut i = start;
+    while i < lines.len() {
+        let l = lines[i];
+        if !l.trim().is_empty() && l.len() - l.trim_start().len() <= indent {
+            break;
+        }
+        text.push(l.get(indent + 2..).unwrap_or("").to_string());
+        i += 1;
+    }
+    (text.join("\n"), i)
 }
 
 /// The `run: |` blocks of a GitHub workflow, with their step names.
@@ -22,24 +45,14 @@ fn github_steps(workflow: &str) -> Vec<(String, String)> {
     let mut name = String::new();
     let mut i = 0;
     while i < lines.len() {
-        let line = lines[i];
-        let trimmed = line.trim_start();
+        let trimmed = lines[i].trim_start();
         if let Some(n) = trimmed.strip_prefix("- name: ") {
             name = n.to_string();
         }
         if trimmed == "run: |" {
-            let indent = line.len() - trimmed.len();
-            let mut block = Vec::new();
-            i += 1;
-            while i < lines.len() {
-                let l = lines[i];
-                if !l.trim().is_empty() && l.len() - l.trim_start().len() <= indent {
-                    break;
-                }
-                block.push(l.get(indent + 2..).unwrap_or("").to_string());
-                i += 1;
-            }
-            steps.push((name.clone(), block.join("\n")));
+            let (script, next) = block(&lines, i + 1, lines[i].len() - trimmed.len());
+            steps.push((name.clone(), script));
+            i = next;
             continue;
         }
         i += 1;
@@ -57,24 +70,15 @@ fn gitlab_script(job: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut i = start + 1;
     while i < lines.len() {
-        let line = lines[i];
-        let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
-        if indent <= 2 && !line.trim().is_empty() {
+        let trimmed = lines[i].trim_start();
+        let indent = lines[i].len() - trimmed.len();
+        if indent <= 2 && !trimmed.is_empty() {
             break;
         }
         if trimmed == "- |" {
-            let mut block = Vec::new();
-            i += 1;
-            while i < lines.len() {
-                let l = lines[i];
-                if !l.trim().is_empty() && l.len() - l.trim_start().len() <= indent {
-                    break;
-                }
-                block.push(l.get(indent + 2..).unwrap_or("").to_string());
-                i += 1;
-            }
-            commands.push(block.join("\n"));
+            let (script, next) = block(&lines, i + 1, indent);
+            commands.push(script);
+            i = next;
             continue;
         }
         if let Some(command) = trimmed.strip_prefix("- ") {
@@ -83,35 +87,6 @@ fn gitlab_script(job: &str) -> Vec<String> {
         i += 1;
     }
     commands
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "accord")
-        .env("GIT_AUTHOR_EMAIL", "accord@example.com")
-        .env("GIT_COMMITTER_NAME", "accord")
-        .env("GIT_COMMITTER_EMAIL", "accord@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// A repository whose `main` holds the example project and its plan lock,
@@ -132,7 +107,7 @@ impl Repo {
         let bin = dir.path().join("bin");
         let log = dir.path().join("posted.log");
         std::fs::create_dir_all(&bin).expect("mkdir");
-        copy_dir(&root().join("specs"), &path.join("specs"));
+        project::copy_tree(&root().join("specs"), &path.join("specs"));
         // The example's waiver expires on 2027-03-31 by design; the
         // workflow judges it on the day it runs, so push it out of reach.
         let waivers = path.join("specs/governance/waivers.toml");
@@ -155,7 +130,7 @@ impl Repo {
         };
         fake("gh", true);
         fake("curl", false);
-        git(&path, &["init", "-q", "-b", "main"]);
+        git(&path, &["init", "-q"]);
         let accord = Command::new(env!("CARGO_BIN_EXE_accord"))
             .args([
                 "plan",

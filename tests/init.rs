@@ -1,28 +1,12 @@
 //! `accord init`: the project it writes checks clean in every environment,
 //! runs (with the engine) and exports the audience; it never overwrites.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/temp.rs"]
 mod temp;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn accord(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the accord binary runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use cli::{accord_in as accord, printed as text};
 
 #[test]
 fn a_new_project_checks_clean_in_every_environment() {

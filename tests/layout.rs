@@ -4,6 +4,8 @@
 //! the layout does not depend on the order keys were written in (a property
 //! test shuffles them).
 
+#[path = "support/project.rs"]
+mod project;
 #[path = "support/temp.rs"]
 mod temp;
 
@@ -57,24 +59,12 @@ fn spec_files(dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn copy_project(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn formatting_keeps_the_plan_and_is_idempotent() {
-    for project in projects() {
+    for dir in projects() {
         let tmp = temp::dir("layout");
         let copy = tmp.path().join("p");
-        copy_project(&project, &copy);
+        project::copy_tree(&dir, &copy);
         let before = fingerprint(&copy);
         for (path, text) in spec_files(&copy) {
             let once = accord::layout::format(&text).expect("formats");
@@ -83,7 +73,7 @@ fn formatting_keeps_the_plan_and_is_idempotent() {
                 once,
                 twice,
                 "{}/{path}: formatting twice changes it",
-                project.display()
+                dir.display()
             );
             std::fs::write(copy.join(&path), once).expect("write");
         }
@@ -91,7 +81,7 @@ fn formatting_keeps_the_plan_and_is_idempotent() {
             fingerprint(&copy),
             before,
             "{}: formatting changed the plan",
-            project.display()
+            dir.display()
         );
     }
 }

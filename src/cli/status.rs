@@ -35,7 +35,8 @@ pub fn status_cmd(args: StatusArgs) -> u8 {
         }
     };
     let mut h = history::history(&log, args.last);
-    h.project.get_or_insert_with(|| args.dir.display().to_string());
+    h.project
+        .get_or_insert_with(|| args.dir.display().to_string());
     match args.format {
         DataFormat::Text => out!("{}", h.render_text()),
         DataFormat::Json => outln!("{}", serde_json::to_string_pretty(&h).unwrap_or_default()),
