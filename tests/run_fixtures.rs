@@ -141,7 +141,10 @@ fn transcript(dir: &Path) -> String {
                 if words[0] == "run" {
                     cmd.arg("run").arg(&project);
                 }
+                // From the project's folder, as a user runs it: paths in
+                // diagnostics are relative to it.
                 cmd.args(&words[1..])
+                    .current_dir(&project)
                     .env_remove("ACCORD_FAULT_AFTER")
                     .env("NO_COLOR", "1")
                     .env("TZ", "UTC");
