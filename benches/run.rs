@@ -23,7 +23,6 @@ use std::time::Instant;
 #[allow(dead_code)]
 #[path = "../tests/support/rng.rs"]
 mod rng;
-#[allow(dead_code)]
 #[path = "../tests/support/servers/mod.rs"]
 mod servers;
 
