@@ -194,6 +194,15 @@ pub struct SourceReport {
     pub newest: Option<String>,
     /// `fresh`, `stale` or `unknown` (no max_age or no timestamps).
     pub freshness: String,
+    /// The fields whose values were read and checked, when not every field
+    /// was (Parquet reads only the columns the plan needs), and always for
+    /// an object-store source; empty: every field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns_checked: Vec<String>,
+    /// Bytes fetched from an object store (whole CSV and JSONL objects,
+    /// Parquet footers and column chunks); `None` for local files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_read: Option<u64>,
 }
 
 /// How the people of a person schema link to accounts.
@@ -382,6 +391,15 @@ impl RunReport {
                     .map(|n| format!(" (newest {n})"))
                     .unwrap_or_default()
             ));
+            if let Some(bytes) = src.bytes_read {
+                s.push_str(&format!("      read {bytes} bytes\n"));
+            }
+            if !src.columns_checked.is_empty() {
+                s.push_str(&format!(
+                    "      columns read and checked: {}\n",
+                    src.columns_checked.join(", ")
+                ));
+            }
             for sample in &src.bad_row_samples {
                 s.push_str(&format!("      bad row: {sample}\n"));
             }
