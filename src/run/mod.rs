@@ -25,7 +25,7 @@
 pub mod report;
 
 #[cfg(feature = "engine")]
-mod api;
+pub mod api;
 #[cfg(feature = "engine")]
 pub mod deliver;
 #[cfg(feature = "engine")]

@@ -23,13 +23,15 @@
 //!
 //! One concern per file: `typing` types values into Arrow columns and
 //! accounts for bad rows; `csv`, `jsonl` and `parquet` decode their
-//! format; `keys` finds keys repeated among Parquet rows. This file drives
-//! them: it resolves the source's files, reads each by its format and
-//! judges the source's freshness.
+//! format; `keys` finds keys repeated among Parquet rows; `marketo` reads
+//! lead activities from Marketo's API (a source with `marketo = ...`).
+//! This file drives them: it resolves the source's files, reads each by
+//! its format and judges the source's freshness.
 
 mod csv;
 mod jsonl;
 mod keys;
+pub mod marketo;
 mod parquet;
 mod typing;
 
@@ -82,6 +84,9 @@ pub struct ReadContext<'a> {
     pub store: Option<&'a crate::store::Store>,
     /// Whether what is read may be recorded in the store: not in a preview.
     pub remember: bool,
+    /// The run's API throttles, one per destination instance: a Marketo
+    /// source reads within the limits its destination's deliveries share.
+    pub throttles: &'a crate::run::api::Throttles,
 }
 
 /// Reads one source from where its plan says: local files, an object
@@ -92,6 +97,9 @@ pub fn read(
     source: &SourcePlan,
     schema: &SchemaPlan,
 ) -> Result<Loaded, RunError> {
+    if let Some(marketo) = &source.marketo {
+        return marketo::read(cx, name, source, marketo, schema);
+    }
     read_files(cx.root, name, source, schema, cx.now).map_err(|reason| RunError::Source {
         source: name.to_string(),
         reason,
@@ -154,14 +162,7 @@ fn read_files(
         batches.push(batch);
     }
     report.newest = newest.map(time::format_timestamp);
-    report.freshness = match (
-        source.max_age.as_deref().and_then(time::parse_duration),
-        newest,
-    ) {
-        (Some(max), Some(n)) if now - n > max => "stale".into(),
-        (Some(_), Some(_)) => "fresh".into(),
-        _ => "unknown".into(),
-    };
+    report.freshness = freshness(source, newest, now);
     Ok(Loaded {
         name: name.to_string(),
         schema: source.schema.clone(),
@@ -177,6 +178,19 @@ fn read_files(
         report,
         diagnostics,
     })
+}
+
+/// `stale`, `fresh` or `unknown` (no `max_age`, or no timestamp read):
+/// the newest timestamp read against the source's `max_age` at `now`.
+fn freshness(source: &SourcePlan, newest: Option<Micros>, now: Micros) -> String {
+    match (
+        source.max_age.as_deref().and_then(time::parse_duration),
+        newest,
+    ) {
+        (Some(max), Some(n)) if now - n > max => "stale".into(),
+        (Some(_), Some(_)) => "fresh".into(),
+        _ => "unknown".into(),
+    }
 }
 
 fn open(file: &Path) -> Result<std::fs::File, String> {
