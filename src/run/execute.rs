@@ -135,7 +135,17 @@ fn run_locked(
             plan.audiences.len()
         ),
     );
-    let data = read_data(plan, root, options.now, Some(&store), !options.preview)?;
+    // Made before the sources are read: a Marketo source reads through its
+    // destination's throttle, which the deliveries then go on using.
+    let throttles = api::Throttles::default();
+    let data = read_data(
+        plan,
+        root,
+        options.now,
+        Some(&store),
+        !options.preview,
+        &throttles,
+    )?;
     // Data that did not read cleanly (an error, such as a quote that
     // swallowed rows or a schema without data) stops every delivery: the
     // audiences are evaluated together and linked across schemas, so any of
@@ -206,7 +216,6 @@ fn run_locked(
     }
 
     let activations_started = Instant::now();
-    let throttles = api::Throttles::default();
     let delivery_runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -746,7 +755,7 @@ pub fn evaluate_with(
     now: time::Micros,
     places: &Places,
 ) -> Result<Evaluation, RunError> {
-    let data = read_data(plan, root, now, None, false)?;
+    let data = read_data(plan, root, now, None, false, &api::Throttles::default())?;
     let started = Instant::now();
     let now_sql = now_sql(now);
     let members = evaluate_audiences(&data.engine, plan, jobs, &now_sql, places)?;
@@ -798,6 +807,7 @@ fn read_data(
     now: time::Micros,
     store: Option<&crate::store::Store>,
     remember: bool,
+    throttles: &api::Throttles,
 ) -> Result<Data, RunError> {
     let data = |reason: String| RunError::Data { reason };
     let mut phases_ms = BTreeMap::new();
@@ -813,6 +823,7 @@ fn read_data(
         now,
         store,
         remember,
+        throttles,
     };
     for (name, source) in &plan.sources {
         let schema = plan.schemas.get(&source.schema).ok_or_else(|| {
@@ -828,6 +839,12 @@ fn read_data(
         }
         sources_report.insert(name.clone(), l.report.clone());
         loaded.push(l);
+    }
+    // Marketo activities whose lead only Marketo knew link to the person
+    // with their lead's email, now that the people are read.
+    sources::marketo::link_people(plan, &mut loaded).map_err(data)?;
+    for l in loaded.iter().filter(|l| l.report.marketo.is_some()) {
+        sources_report.insert(l.name.clone(), l.report.clone());
     }
     diagnostics.extend(missing_data(plan, &loaded));
     // A stale source that does not block is a warning of the run; one that

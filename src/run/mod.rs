@@ -26,7 +26,7 @@ pub mod history;
 pub mod report;
 
 #[cfg(feature = "engine")]
-mod api;
+pub mod api;
 #[cfg(feature = "engine")]
 pub mod deliver;
 #[cfg(feature = "engine")]

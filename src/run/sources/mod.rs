@@ -29,7 +29,8 @@
 //! accounts for bad rows; `csv`, `jsonl` and `parquet` decode their
 //! format; `keys` finds keys repeated among Parquet rows; `columns` says
 //! which columns the plan reads; `object` lists and fetches the objects of
-//! an `s3://`, `az://` or `gs://` source. This file drives them: it
+//! an `s3://`, `az://` or `gs://` source; `marketo` reads lead activities
+//! from Marketo's API (a source with `marketo = ...`). This file drives them: it
 //! resolves the source's files (local files or objects), reads each by its
 //! format through one path, and judges the source's freshness.
 
@@ -37,6 +38,7 @@ mod columns;
 mod csv;
 mod jsonl;
 mod keys;
+pub mod marketo;
 mod object;
 mod parquet;
 mod typing;
@@ -92,6 +94,9 @@ pub struct ReadContext<'a> {
     pub store: Option<&'a crate::store::Store>,
     /// Whether what is read may be recorded in the store: not in a preview.
     pub remember: bool,
+    /// The run's API throttles, one per destination instance: a Marketo
+    /// source reads within the limits its destination's deliveries share.
+    pub throttles: &'a crate::run::api::Throttles,
 }
 
 /// Reads one source from where its plan says: local files, an object
@@ -102,6 +107,9 @@ pub fn read(
     source: &SourcePlan,
     schema: &SchemaPlan,
 ) -> Result<Loaded, RunError> {
+    if let Some(marketo) = &source.marketo {
+        return marketo::read(cx, name, source, marketo, schema);
+    }
     let needed = columns::needed(cx.plan, &source.schema, schema, source);
     if source.object_store().is_some() {
         let remote = Remote::open(cx.root, name, source)?;
