@@ -112,14 +112,24 @@ fn point_sources(dir: &Path, file: &str, base: &str, extra: &str) {
     let spec = dir.join(file);
     let text = std::fs::read_to_string(&spec).expect("read specs");
     let mut out = String::new();
+    let mut pointed = 0;
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("path = \"data/") {
-            out.push_str(&format!("path = \"{base}/data/{rest}\n{extra}\n"));
-        } else {
-            out.push_str(line);
-            out.push('\n');
+        let local = line
+            .split_once('=')
+            .filter(|(key, _)| key.trim() == "path")
+            .and_then(|(_, value)| value.trim().strip_prefix("\"data/"));
+        match local {
+            Some(rest) => {
+                pointed += 1;
+                out.push_str(&format!("path = \"{base}/data/{rest}\n{extra}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
         }
     }
+    assert!(pointed > 0, "no `path = \"data/...\"` in {file}");
     std::fs::write(spec, out).expect("write specs");
 }
 
