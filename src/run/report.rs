@@ -194,6 +194,24 @@ pub struct SourceReport {
     pub newest: Option<String>,
     /// `fresh`, `stale` or `unknown` (no max_age or no timestamps).
     pub freshness: String,
+    /// An append-only source: what this run reused of what earlier runs
+    /// read, and what it read anew (absent for other sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalReport>,
+}
+
+/// How an append-only source was read (`docs/run.md`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IncrementalReport {
+    /// `incremental` (cached rows plus new files), or `full` with the
+    /// reason: `first read`, `source or schema changed`, `cache missing`,
+    /// `files changed` (R0015).
+    pub read: String,
+    /// Files whose rows came from the cache, and those rows.
+    pub files_reused: u64,
+    pub rows_reused: u64,
+    /// Files decoded and type-checked by this run.
+    pub files_read: u64,
 }
 
 /// How the people of a person schema link to accounts.
@@ -382,6 +400,21 @@ impl RunReport {
                     .map(|n| format!(" (newest {n})"))
                     .unwrap_or_default()
             ));
+            if let Some(i) = &src.incremental {
+                let files = |n: u64| format!("{n} file{}", if n == 1 { "" } else { "s" });
+                s.push_str(&match i.read.strip_prefix("full: ") {
+                    Some(why) => format!(
+                        "      append-only, read in full ({why}): {} read\n",
+                        files(i.files_read)
+                    ),
+                    None => format!(
+                        "      append-only, read incrementally: {} read, {} ({} rows) from the cache\n",
+                        files(i.files_read),
+                        files(i.files_reused),
+                        i.rows_reused
+                    ),
+                });
+            }
             for sample in &src.bad_row_samples {
                 s.push_str(&format!("      bad row: {sample}\n"));
             }

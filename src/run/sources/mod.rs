@@ -31,6 +31,7 @@ mod csv;
 mod jsonl;
 mod keys;
 mod parquet;
+mod remember;
 mod typing;
 
 use std::path::Path;
@@ -85,13 +86,17 @@ pub struct ReadContext<'a> {
 }
 
 /// Reads one source from where its plan says: local files, an object
-/// store, PostgreSQL or Marketo. Errors name the source.
+/// store, PostgreSQL or Marketo. Errors name the source. An append-only
+/// source reads only what is new since the runs before (`remember`).
 pub fn read(
     cx: &ReadContext<'_>,
     name: &str,
     source: &SourcePlan,
     schema: &SchemaPlan,
 ) -> Result<Loaded, RunError> {
+    if source.append_only {
+        return remember::read_append_only(cx, name, source, schema);
+    }
     read_files(cx.root, name, source, schema, cx.now).map_err(|reason| RunError::Source {
         source: name.to_string(),
         reason,
@@ -108,17 +113,91 @@ fn read_files(
     now: Micros,
 ) -> Result<Loaded, String> {
     let (files, link_problems) = files::resolve(root, name, &source.path, source.format.as_str())?;
+    read_these(
+        root,
+        name,
+        source,
+        schema,
+        now,
+        &files,
+        link_problems,
+        Earlier::default(),
+    )
+}
+
+/// What a read starts from: the rows of an append-only source that earlier
+/// runs read and checked (its cache), or nothing.
+#[derive(Default)]
+pub(super) struct Earlier {
+    /// The files those rows came from, as shown.
+    pub(super) files: Vec<String>,
+    pub(super) batches: Vec<RecordBatch>,
+    pub(super) present: Vec<String>,
+    pub(super) bad_rows: u64,
+    pub(super) samples: Vec<String>,
+}
+
+/// The text files first, then the Parquet files, each in path order: the
+/// order rows are read in (and so which of two rows with one key stays).
+pub(super) fn read_order(files: &[std::path::PathBuf], format: &str) -> Vec<usize> {
+    let is_parquet =
+        |f: &Path| files::format_of(f).unwrap_or_else(|| format.to_string()) == "parquet";
+    let mut order: Vec<usize> = (0..files.len())
+        .filter(|&i| !is_parquet(&files[i]))
+        .collect();
+    order.extend((0..files.len()).filter(|&i| is_parquet(&files[i])));
+    order
+}
+
+/// Reads `files` after the rows of `earlier`: keys must be unique across
+/// both, and the result holds both (earlier batches first).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn read_these(
+    root: &Path,
+    name: &str,
+    source: &SourcePlan,
+    schema: &SchemaPlan,
+    now: Micros,
+    files: &[std::path::PathBuf],
+    link_problems: Vec<RunDiagnostic>,
+    earlier: Earlier,
+) -> Result<Loaded, String> {
     let mut b = Builder::new(&source.schema, schema);
     b.source = name.to_string();
     b.diagnostics = link_problems;
-    let mut present = vec![false; b.names.len()];
-    let mut parquet_files = Vec::new();
-    for file in &files {
-        let shown = file
-            .strip_prefix(root)
+    b.report.files = earlier.files;
+    b.report.bad_rows = earlier.bad_rows;
+    b.report.bad_row_samples = earlier.samples;
+    let mut present: Vec<bool> = b
+        .names
+        .iter()
+        .map(|n| earlier.present.contains(n))
+        .collect();
+    let shown_of = |file: &Path| {
+        file.strip_prefix(root)
             .unwrap_or(file)
             .to_string_lossy()
-            .replace('\\', "/");
+            .replace('\\', "/")
+    };
+    // Text rows check their keys in the builder's set: it starts with the
+    // earlier rows' keys when there are text files to read.
+    let any_text = files
+        .iter()
+        .any(|f| files::format_of(f).unwrap_or_else(|| source.format.to_string()) != "parquet");
+    if any_text && let Some(k) = b.key {
+        for batch in &earlier.batches {
+            let col = batch.column(k);
+            for i in 0..col.len() {
+                if col.is_valid(i) {
+                    b.keys.insert(typing::key_text(col, i));
+                }
+            }
+        }
+    }
+    let mut parquet_files = Vec::new();
+    for &i in &read_order(files, source.format.as_str()) {
+        let file = &files[i];
+        let shown = shown_of(file);
         b.report.files.push(shown.clone());
         let format = files::format_of(file).unwrap_or_else(|| source.format.to_string());
         match format.as_str() {
@@ -138,17 +217,25 @@ fn read_files(
     }
     // After the text files, so a key they hold and a Parquet row repeats is
     // reported on the Parquet row.
-    let mut parquet_batches = Vec::new();
-    for (shown, decoded) in parquet_files {
-        parquet_batches.push(check_parquet_rows(&mut b, &shown, decoded)?);
-    }
+    let parquet_batches = if parquet_files.is_empty() {
+        Vec::new()
+    } else {
+        check_parquet_rows(&mut b, parquet_files, &earlier.batches)?
+    };
     let arrow = arrow_schema(schema);
     let (columns, mut report, mut newest, diagnostics) = b.finish();
     let mut batches = Vec::new();
-    if columns.first().map(|c| c.len()).unwrap_or(0) > 0 || parquet_batches.is_empty() {
+    for batch in earlier.batches {
+        report.rows += batch.num_rows() as u64;
+        newest = newest.max(newest_in(&batch, schema));
+        batches.push(batch);
+    }
+    if columns.first().map(|c| c.len()).unwrap_or(0) > 0
+        || (parquet_batches.is_empty() && batches.is_empty())
+    {
         batches.push(RecordBatch::try_new(arrow.clone(), columns).map_err(|e| e.to_string())?);
     }
-    for batch in parquet_batches.into_iter().flatten() {
+    for batch in parquet_batches {
         report.rows += batch.num_rows() as u64;
         newest = newest.max(newest_in(&batch, schema));
         batches.push(batch);
