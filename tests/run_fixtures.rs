@@ -102,12 +102,12 @@ fn normalise(text: &str, project: &Path) -> String {
     let parent = project.parent().expect("a scratch parent");
     text = text.replace(&parent.display().to_string(), "<scratch>");
     let durations = regex::Regex::new(
-        r"(?m)(done in )[0-9.]+(?:s|ms|m|h)[^\n]*|(\x22(?:duration_ms|read|unify|audiences|activations)\x22: )[0-9]+",
+        r"(?m)(done in )[0-9.]+(?:s|ms|m|h)[^\n]*|(\x22(?:duration_ms|run_duration_ms|read|unify|audiences|activations)\x22: )[0-9]+|(  run )[0-9.]+ (?:s|ms)$",
     )
     .expect("a valid pattern");
     durations
         .replace_all(&text, |c: &regex::Captures| {
-            if let Some(prefix) = c.get(1) {
+            if let Some(prefix) = c.get(1).or_else(|| c.get(3)) {
                 format!("{}<time>", prefix.as_str())
             } else {
                 format!("{}0", &c[2])

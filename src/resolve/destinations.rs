@@ -118,6 +118,7 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
         );
     }
     let Some(ty) = ty else { return };
+    credential_headers(destination, diags);
     super::delivery_keys::check(destination, ty, diags);
     super::storage_credentials::check(destination, ty, diags);
     if ty.name == "sftp" {
@@ -162,6 +163,46 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
                 }),
             );
         }
+    }
+}
+
+/// Header names that carry a credential whatever their value.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// A0110 for a `headers` entry that carries a credential: header values are
+/// literals in the spec (and so in git and the plan), which a credential
+/// must never be.
+fn credential_headers(destination: &Destination, diags: &mut Vec<Diagnostic>) {
+    let Some(SettingValue::Table(entries)) = destination
+        .settings
+        .iter()
+        .find(|s| s.key.value == "headers")
+        .map(|s| &s.value.value)
+    else {
+        return;
+    };
+    for (name, value) in entries {
+        let lower = name.value.to_ascii_lowercase();
+        if !CREDENTIAL_HEADERS.contains(&lower.as_str()) && !looks_secret(&lower.replace('-', "_"))
+        {
+            continue;
+        }
+        diags.push(
+            Diagnostic::new(
+                codes::spec::LITERAL_CREDENTIAL,
+                value.span,
+                format!(
+                    "header `{}` of destination `{}` carries a credential written as a literal",
+                    name.value, destination.name.value
+                ),
+            )
+            .label("a secret must not be written into a spec")
+            .with_secondary(name.span, "this header authenticates")
+            .help(
+                "authenticate with `signing_secret = { env = \"...\" }` (an HMAC of every body), \
+                 keep only non-secret headers here, and remove the secret from git history",
+            ),
+        );
     }
 }
 

@@ -22,6 +22,7 @@
 //! and the definitions' places (`Places`) from what it compiled. The clock enters as `Options::now`, except
 //! the wall-clock start the lock file records and the report's durations.
 
+pub mod history;
 pub mod report;
 
 #[cfg(feature = "engine")]
