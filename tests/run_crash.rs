@@ -75,8 +75,8 @@ fn append_only_project(tag: &str) -> tempfile::TempDir {
     let sources = dir.join("sources.toml");
     let text = std::fs::read_to_string(&sources).expect("sources.toml");
     let marked = text.replace(
-        "path = \"data/email_opened/*.jsonl\"\n",
-        "path = \"data/email_opened/*.jsonl\"\nappend_only = true\n",
+        "\"data/email_opened/*.jsonl\"\n",
+        "\"data/email_opened/*.jsonl\"\nappend_only = true\n",
     );
     assert_ne!(marked, text);
     std::fs::write(&sources, marked).expect("write");
@@ -95,6 +95,38 @@ fn append_december(dir: &std::path::Path) {
         })
         .collect();
     std::fs::write(dir.join("data/email_opened/2026-12.jsonl"), opens).expect("append december");
+}
+
+/// The binary, copied once: the build folder is shared by worktrees, and
+/// another's build may replace `accord` while this long test runs.
+fn own_binary() -> std::path::PathBuf {
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let to = std::env::temp_dir().join(format!("accord-crash-bin-{}", std::process::id()));
+        std::fs::copy(env!("CARGO_BIN_EXE_accord"), &to).expect("copy the binary");
+        to
+    })
+    .clone()
+}
+
+/// `project::run` with the copied binary.
+fn run_own(
+    dir: &std::path::Path,
+    now: &str,
+    fault_after: Option<u64>,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(own_binary());
+    cmd.arg("run")
+        .arg(dir)
+        .args(["--env", "dev", "--now", now, "--out"])
+        .arg(dir.join("delivered"))
+        .args(extra);
+    match fault_after {
+        Some(n) => cmd.env("ACCORD_FAULT_AFTER", n.to_string()),
+        None => cmd.env_remove("ACCORD_FAULT_AFTER"),
+    };
+    cmd.output().expect("accord runs")
 }
 
 /// How the email opens were read, and the run's audiences.
@@ -124,11 +156,11 @@ fn a_killed_incremental_read_leaves_a_consistent_record() {
     let json = ["--format", "json"];
     let reference_dir = append_only_project("crash-incr-ref");
     let reference = reference_dir.path();
-    ok(run(reference, NOW, None, &[]));
+    ok(run_own(reference, NOW, None, &[]));
     append_december(reference);
-    ok(run(reference, LATER, None, &[]));
+    ok(run_own(reference, LATER, None, &[]));
     let expected = delivered(reference);
-    let (how, rows, audiences) = opens(run(reference, LATER, None, &json));
+    let (how, rows, audiences) = opens(run_own(reference, LATER, None, &json));
     assert_eq!(how, "incremental");
     drop(reference_dir);
 
@@ -138,22 +170,22 @@ fn a_killed_incremental_read_leaves_a_consistent_record() {
             let scratch_dir = append_only_project("crash-incr");
             let dir = scratch_dir.path();
             if phase == 1 {
-                ok(run(dir, NOW, None, &[]));
+                ok(run_own(dir, NOW, None, &[]));
                 append_december(dir);
             }
             let now = if phase == 0 { NOW } else { LATER };
-            let killed = run(dir, now, Some(n), &[]);
+            let killed = run_own(dir, now, Some(n), &[]);
             let finished = killed.status.success();
-            ok(run(dir, now, None, &[]));
+            ok(run_own(dir, now, None, &[]));
             if phase == 0 {
                 append_december(dir);
-                ok(run(dir, LATER, None, &[]));
+                ok(run_own(dir, LATER, None, &[]));
             }
             assert!(
                 delivered(dir) == expected,
                 "phase {phase}, killed after {n}: the deliveries differ"
             );
-            let (how, after, members) = opens(run(dir, LATER, None, &json));
+            let (how, after, members) = opens(run_own(dir, LATER, None, &json));
             assert_eq!(
                 (how.as_str(), after, &members),
                 ("incremental", rows, &audiences),

@@ -24,8 +24,8 @@ fn append_only(dir: &Path) {
     let path = dir.join("sources.toml");
     let text = std::fs::read_to_string(&path).expect("sources.toml");
     let marked = text.replace(
-        "path = \"data/email_opened/*.jsonl\"\n",
-        "path = \"data/email_opened/*.jsonl\"\nappend_only = true\n",
+        "\"data/email_opened/*.jsonl\"\n",
+        "\"data/email_opened/*.jsonl\"\nappend_only = true\n",
     );
     assert_ne!(marked, text, "the email opens source is where it was");
     std::fs::write(path, marked).expect("write sources.toml");

@@ -57,7 +57,7 @@ fn fingerprint(source: &SourcePlan, schema: &SchemaPlan) -> String {
         "key": schema.key,
         "fields": schema.fields.iter().map(|(n, f)| (n.clone(), f.ty.clone(), f.values.clone())).collect::<Vec<_>>(),
     });
-    crate::hash::sha256_hex(&what.to_string())
+    crate::hash::sha256_hex(what.to_string())
 }
 
 /// A file's size and modification time (µs since the epoch).
@@ -471,9 +471,7 @@ mod tests {
         );
 
         let shrunk = vec![item("d/1.jsonl", 9, 1), item("d/2.jsonl", 10, 1)];
-        let full = decide(Some(&old), "f", &shrunk, &[0, 1])
-            .err()
-            .expect("full");
+        let full = decide(Some(&old), "f", &shrunk, &[0, 1]).expect_err("full");
         assert_eq!(
             full.changes,
             vec![(
@@ -502,9 +500,7 @@ mod tests {
             item("d/15.jsonl", 3, 2),
             item("d/2.jsonl", 10, 1),
         ];
-        let full = decide(Some(&old), "f", &between, &[0, 1, 2])
-            .err()
-            .expect("full");
+        let full = decide(Some(&old), "f", &between, &[0, 1, 2]).expect_err("full");
         assert_eq!(full.changes[0].0, "d/15.jsonl");
     }
 }
