@@ -67,3 +67,135 @@ fn a_killed_run_is_finished_by_the_next_one() {
         assert!(n > 5, "phase {phase}: the run did only {n} file operations");
     }
 }
+
+/// Marks the example project's email opens append-only.
+fn append_only_project(tag: &str) -> tempfile::TempDir {
+    let scratch_dir = scratch(tag);
+    let dir = scratch_dir.path();
+    let sources = dir.join("sources.toml");
+    let text = std::fs::read_to_string(&sources).expect("sources.toml");
+    let marked = text.replace(
+        "\"data/email_opened/*.jsonl\"\n",
+        "\"data/email_opened/*.jsonl\"\nappend_only = true\n",
+    );
+    assert_ne!(marked, text);
+    std::fs::write(&sources, marked).expect("write");
+    scratch_dir
+}
+
+/// A new file of opens, read incrementally by the second run.
+fn append_december(dir: &std::path::Path) {
+    let opens: String = (0..3)
+        .map(|i| {
+            format!(
+                "{{\"eventId\":\"EO-900000{i}\",\"personId\":\"P-00000{}\",\"occurredAt\":\"2026-12-0{}T10:00:00Z\",\"campaign\":\"dw-nurture-2026-q4\"}}\n",
+                i + 1,
+                i + 1
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("data/email_opened/2026-12.jsonl"), opens).expect("append december");
+}
+
+/// The binary, copied once: the build folder is shared by worktrees, and
+/// another's build may replace `accord` while this long test runs.
+fn own_binary() -> std::path::PathBuf {
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let to = std::env::temp_dir().join(format!("accord-crash-bin-{}", std::process::id()));
+        std::fs::copy(env!("CARGO_BIN_EXE_accord"), &to).expect("copy the binary");
+        to
+    })
+    .clone()
+}
+
+/// `project::run` with the copied binary.
+fn run_own(
+    dir: &std::path::Path,
+    now: &str,
+    fault_after: Option<u64>,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(own_binary());
+    cmd.arg("run")
+        .arg(dir)
+        .args(["--env", "dev", "--now", now, "--out"])
+        .arg(dir.join("delivered"))
+        .args(extra);
+    match fault_after {
+        Some(n) => cmd.env("ACCORD_FAULT_AFTER", n.to_string()),
+        None => cmd.env_remove("ACCORD_FAULT_AFTER"),
+    };
+    cmd.output().expect("accord runs")
+}
+
+/// How the email opens were read, and the run's audiences.
+fn opens(out: std::process::Output) -> (String, u64, serde_json::Value) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let source = &report["sources"]["marketo_email_opens"];
+    (
+        source["incremental"]["read"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string(),
+        source["rows"].as_u64().unwrap_or(0),
+        report["audiences"].clone(),
+    )
+}
+
+/// An append-only source's record and cache survive a kill at any step:
+/// the rerun delivers what an uninterrupted pair of runs delivers, and the
+/// run after it reads incrementally the rows a full read gives.
+#[test]
+fn a_killed_incremental_read_leaves_a_consistent_record() {
+    let json = ["--format", "json"];
+    let reference_dir = append_only_project("crash-incr-ref");
+    let reference = reference_dir.path();
+    ok(run_own(reference, NOW, None, &[]));
+    append_december(reference);
+    ok(run_own(reference, LATER, None, &[]));
+    let expected = delivered(reference);
+    let (how, rows, audiences) = opens(run_own(reference, LATER, None, &json));
+    assert_eq!(how, "incremental");
+    drop(reference_dir);
+
+    for phase in 0..2 {
+        let mut n = 0u64;
+        loop {
+            let scratch_dir = append_only_project("crash-incr");
+            let dir = scratch_dir.path();
+            if phase == 1 {
+                ok(run_own(dir, NOW, None, &[]));
+                append_december(dir);
+            }
+            let now = if phase == 0 { NOW } else { LATER };
+            let killed = run_own(dir, now, Some(n), &[]);
+            let finished = killed.status.success();
+            ok(run_own(dir, now, None, &[]));
+            if phase == 0 {
+                append_december(dir);
+                ok(run_own(dir, LATER, None, &[]));
+            }
+            assert!(
+                delivered(dir) == expected,
+                "phase {phase}, killed after {n}: the deliveries differ"
+            );
+            let (how, after, members) = opens(run_own(dir, LATER, None, &json));
+            assert_eq!(
+                (how.as_str(), after, &members),
+                ("incremental", rows, &audiences),
+                "phase {phase}, killed after {n}"
+            );
+            drop(scratch_dir);
+            if finished {
+                break;
+            }
+            n += if n < 16 { 1 } else { 4 };
+        }
+    }
+}

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use accord::faults::Faults;
 use accord::store::{
-    self, Intent, LedgerUpdate, ListRecord, Membership, Pending, State, Status, Store, StoreError,
+    self, Intent, LedgerUpdate, ListRecord, Membership, Pending, ReadItem, ReadRecord, ReadUpdate,
+    Segment, State, Status, Store, StoreError,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -297,7 +298,12 @@ fn a_store_of_a_newer_format_or_no_store_at_all_is_refused() {
         }
     );
     assert!(refused.refused());
-    assert!(refused.to_string().contains("format 2"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("format {}", store::VERSION + 1)),
+        "{refused}"
+    );
     assert!(Store::peek(scratch.path()).unwrap_err().refused());
 
     std::fs::write(&db, "these are not the members you are looking for").unwrap();
@@ -475,4 +481,135 @@ fn stored_rows_that_do_not_decode_are_refused_as_corrupt() {
         matches!(&corrupt, StoreError::Corrupt { activation, .. } if activation == "files"),
         "{corrupt:?}"
     );
+}
+
+fn read_item(item: &str, size: u64) -> ReadItem {
+    ReadItem {
+        item: item.into(),
+        size,
+        modified: Some(7),
+    }
+}
+
+/// What an append-only source read: replaced by a full read, extended by
+/// an incremental one, each one transaction (two crash steps), forgotten on
+/// demand; a preview reads it and cannot write it.
+#[test]
+fn what_append_only_sources_read_is_replaced_extended_and_forgotten() {
+    let scratch = temp::dir("store-reads");
+    let root = scratch.path();
+    let faults = Faults::default();
+    let store = Store::open(root, &faults).unwrap();
+    assert_eq!(store.read_record("events").unwrap(), None);
+    let first = ReadRecord {
+        fingerprint: "f1".into(),
+        kind: "files".into(),
+        mark: None,
+        present: vec!["id".into(), "at".into()],
+        bad_rows: 1,
+        samples: vec!["d/1.csv:3: `x` is not an int".into()],
+        items: vec![read_item("d/2.csv", 20), read_item("d/1.csv", 10)],
+        segments: vec![Segment {
+            seq: 1,
+            file: "000001.arrow".into(),
+            rows: 30,
+        }],
+    };
+    let before = faults.operations();
+    store
+        .remember_read("events", &ReadUpdate::Replace(first.clone()))
+        .unwrap();
+    assert_eq!(faults.operations(), before + 2);
+    let mut expected = first.clone();
+    expected.items.sort_by(|a, b| a.item.cmp(&b.item));
+    assert_eq!(store.read_record("events").unwrap(), Some(expected.clone()));
+
+    let segment = Segment {
+        seq: 2,
+        file: "000002.arrow".into(),
+        rows: 4,
+    };
+    store
+        .remember_read(
+            "events",
+            &ReadUpdate::Extend {
+                items: vec![read_item("d/3.csv", 5)],
+                segment: Some(segment.clone()),
+                present: vec!["id".into()],
+                bad_rows: 2,
+                samples: vec!["a".into(), "b".into()],
+                mark: None,
+            },
+        )
+        .unwrap();
+    let extended = store.read_record("events").unwrap().unwrap();
+    assert_eq!(extended.items.len(), 3);
+    assert_eq!(extended.segments, vec![first.segments[0].clone(), segment]);
+    assert_eq!((extended.bad_rows, extended.present.len()), (2, 1));
+
+    // A record is per source; extending one that has none is refused.
+    let extend_nothing = ReadUpdate::Extend {
+        items: vec![],
+        segment: None,
+        present: vec![],
+        bad_rows: 0,
+        samples: vec![],
+        mark: Some("2026-11-30".into()),
+    };
+    assert!(store.remember_read("other", &extend_nothing).is_err());
+    assert_eq!(store.read_record("other").unwrap(), None);
+
+    let peeked = Store::peek(root).unwrap();
+    assert_eq!(peeked.read_record("events").unwrap(), Some(extended));
+    assert!(peeked.forget_read("events").is_err(), "a peek wrote");
+    drop(peeked);
+    store.forget_read("events").unwrap();
+    assert_eq!(store.read_record("events").unwrap(), None);
+}
+
+/// A store of format 1 (before append-only sources) opens as format 2,
+/// keeping what it held; a preview reads it as it is, with no records.
+#[test]
+fn a_store_of_format_1_is_upgraded_when_a_run_opens_it() {
+    let scratch = temp::dir("store-upgrade");
+    let root = scratch.path();
+    let store = open(root);
+    store.set_last_delivered("files", 42).unwrap();
+    drop(store);
+    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
+    raw.execute_batch(
+        "DROP TABLE source_read; DROP TABLE source_items; DROP TABLE source_segments; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(raw);
+
+    let peeked = Store::peek(root).unwrap();
+    assert_eq!(peeked.read_record("events").unwrap(), None);
+    assert_eq!(peeked.last_delivered("files").unwrap(), Some(42));
+    drop(peeked);
+
+    let store = open(root);
+    assert_eq!(store.last_delivered("files").unwrap(), Some(42));
+    assert_eq!(store.read_record("events").unwrap(), None);
+    store
+        .remember_read(
+            "events",
+            &ReadUpdate::Replace(ReadRecord {
+                fingerprint: "f".into(),
+                kind: "files".into(),
+                mark: None,
+                present: vec![],
+                bad_rows: 0,
+                samples: vec![],
+                items: vec![],
+                segments: vec![],
+            }),
+        )
+        .unwrap();
+    drop(store);
+    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, store::VERSION);
 }

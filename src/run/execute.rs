@@ -755,7 +755,22 @@ pub fn evaluate_with(
     now: time::Micros,
     places: &Places,
 ) -> Result<Evaluation, RunError> {
-    let data = read_data(plan, root, now, None, false, &api::Throttles::default())?;
+    evaluate_in(plan, jobs, root, now, places, None, false)
+}
+
+/// [`evaluate_with`], reading append-only sources incrementally from what
+/// `store` remembers, and (with `remember`) recording what was read, as a
+/// run does.
+pub fn evaluate_in(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    now: time::Micros,
+    places: &Places,
+    store: Option<&crate::store::Store>,
+    remember: bool,
+) -> Result<Evaluation, RunError> {
+    let data = read_data(plan, root, now, store, remember, &api::Throttles::default())?;
     let started = Instant::now();
     let now_sql = now_sql(now);
     let members = evaluate_audiences(&data.engine, plan, jobs, &now_sql, places)?;

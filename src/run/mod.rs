@@ -61,7 +61,7 @@ pub mod unify;
 #[cfg(feature = "engine")]
 pub use error::{Places, RunError};
 #[cfg(feature = "engine")]
-pub use execute::{Evaluation, encode_delivery, evaluate, evaluate_with, run};
+pub use execute::{Evaluation, encode_delivery, evaluate, evaluate_in, evaluate_with, run};
 pub use report::{ActivationStatus, RunReport, RunStatus};
 
 /// What the caller chose, as values.

@@ -206,6 +206,10 @@ pub struct SourceReport {
     /// A Marketo activity source: what it read and how its leads linked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marketo: Option<MarketoReport>,
+    /// An append-only source: what this run reused of what earlier runs
+    /// read, and what it read anew (absent for other sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalReport>,
 }
 
 /// What a Marketo activity source read (docs/destinations.md, "Marketo
@@ -237,6 +241,20 @@ pub struct MarketoReport {
     pub linked_by_email: u64,
     /// Activities linked to no person (their lead is no known person).
     pub unlinked: u64,
+}
+
+/// How an append-only source was read (`docs/run.md`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IncrementalReport {
+    /// `incremental` (cached rows plus new files), or `full` with the
+    /// reason: `first read`, `source or schema changed`, `cache missing`,
+    /// `files changed` (R0015).
+    pub read: String,
+    /// Files whose rows came from the cache, and those rows.
+    pub files_reused: u64,
+    pub rows_reused: u64,
+    /// Files decoded and type-checked by this run.
+    pub files_read: u64,
 }
 
 /// How the people of a person schema link to accounts.
@@ -450,6 +468,21 @@ impl RunReport {
                     m.linked_by_email,
                     m.unlinked,
                 ));
+            }
+            if let Some(i) = &src.incremental {
+                let files = |n: u64| format!("{n} file{}", if n == 1 { "" } else { "s" });
+                s.push_str(&match i.read.strip_prefix("full: ") {
+                    Some(why) => format!(
+                        "      append-only, read in full ({why}): {} read\n",
+                        files(i.files_read)
+                    ),
+                    None => format!(
+                        "      append-only, read incrementally: {} read, {} ({} rows) from the cache\n",
+                        files(i.files_read),
+                        files(i.files_reused),
+                        i.rows_reused
+                    ),
+                });
             }
             for sample in &src.bad_row_samples {
                 s.push_str(&format!("      bad row: {sample}\n"));

@@ -17,6 +17,8 @@
 //!   destination and vendor day, each activation's last delivery time;
 //! - `files`: the file deliveries' committed membership and pending record
 //!   (the crash-safe protocol of `run::state`);
+//! - `reads`: per append-only source what was already read (files and
+//!   their sizes, or a high-water mark) and where its typed rows are cached;
 //! - `migrate`: the one-time import of the JSON state files that came
 //!   before the store (`.accord/state/`, renamed `.accord/state.migrated/`).
 //!
@@ -41,6 +43,7 @@ pub mod files;
 pub mod journal;
 pub mod ledger;
 mod migrate;
+pub mod reads;
 mod schema;
 pub mod tallies;
 
@@ -54,6 +57,7 @@ pub use error::{SHOWN, StoreError};
 pub use files::{FORMAT, Membership, Pending, State};
 pub use journal::{Intent, OpenIntent};
 pub use ledger::{LedgerRow, LedgerUpdate, RemoteMember, Status};
+pub use reads::{ReadItem, ReadRecord, ReadUpdate, Segment};
 pub use schema::VERSION;
 pub use tallies::ListRecord;
 
@@ -88,8 +92,9 @@ impl Store {
             if found == 0 {
                 schema::create(tx)?;
                 migrate::import(tx, &old_state)?;
+                return Ok(());
             }
-            schema::readable(found)
+            schema::upgrade(tx, found)
         })?;
         migrate::retire(project_root, faults)?;
         Ok(store)
@@ -124,6 +129,12 @@ impl Store {
         let store = Store::over(Connection::open_in_memory()?, Faults::default())?;
         store.write(schema::create)?;
         Ok(store)
+    }
+
+    /// The crash test hook of this store's run, for the files written
+    /// beside it (the cached rows of append-only sources).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     fn over(connection: Connection, faults: Faults) -> Result<Store, StoreError> {

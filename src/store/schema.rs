@@ -14,9 +14,11 @@ use rusqlite::Transaction;
 
 use super::StoreError;
 
-/// The format this accord reads and writes.
-pub const VERSION: i64 = 1;
+/// The format this accord reads and writes. 2 added what append-only
+/// sources read (`source_read`, `source_items`, `source_segments`).
+pub const VERSION: i64 = 2;
 
+/// The tables of format 1.
 const TABLES: &str = "
 CREATE TABLE ledger (
     activation    TEXT NOT NULL,
@@ -93,6 +95,40 @@ CREATE TABLE file_pending_rows (
 ) WITHOUT ROWID;
 ";
 
+/// The tables format 2 added: per append-only source what was read (see
+/// `reads`). One record per source: `kind` says what `source_items` hold
+/// (`files`: local paths; `objects`: object-store URIs, both with size and
+/// last-modified time) or whether `mark` is the high-water mark of a column
+/// (`column`: PostgreSQL, Marketo), and `source_segments` name the cached
+/// typed rows of the part already read, under `.accord/sources/`.
+const TABLES_2: &str = "
+CREATE TABLE source_read (
+    source      TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('files', 'objects', 'column')),
+    mark        TEXT,
+    present     TEXT NOT NULL,
+    bad_rows    INTEGER NOT NULL,
+    samples     TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE source_items (
+    source   TEXT NOT NULL,
+    item     TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    modified INTEGER,
+    PRIMARY KEY (source, item)
+) WITHOUT ROWID;
+
+CREATE TABLE source_segments (
+    source TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    file   TEXT NOT NULL,
+    rows   INTEGER NOT NULL,
+    PRIMARY KEY (source, seq)
+) WITHOUT ROWID;
+";
+
 /// The format of a store (0: nothing written yet).
 pub fn version(tx: &Transaction) -> Result<i64, StoreError> {
     Ok(tx.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -101,13 +137,12 @@ pub fn version(tx: &Transaction) -> Result<i64, StoreError> {
 /// Creates the tables of a store nothing was written to yet.
 pub fn create(tx: &Transaction) -> Result<(), StoreError> {
     tx.execute_batch(TABLES)?;
+    tx.execute_batch(TABLES_2)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     Ok(())
 }
 
-/// Refuses a store of a newer format. Format 1 is the first, so no older
-/// format needs upgrading yet; when format 2 comes, its upgrade from 1 goes
-/// here, in the transaction that opens the store.
+/// Refuses a store of a newer format.
 pub fn readable(found: i64) -> Result<(), StoreError> {
     if found > VERSION {
         return Err(StoreError::Newer {
@@ -116,4 +151,59 @@ pub fn readable(found: i64) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+/// Brings a store of an older format (`found`, at least 1) up to
+/// [`VERSION`], one step per format, in the transaction that opens the
+/// store; refuses a newer one. Nothing already stored changes.
+pub fn upgrade(tx: &Transaction, found: i64) -> Result<(), StoreError> {
+    readable(found)?;
+    if found < 2 {
+        // 1 -> 2: the records of append-only sources, empty (every such
+        // source is read in full once, then incrementally).
+        tx.execute_batch(TABLES_2)?;
+    }
+    if found < VERSION {
+        tx.pragma_update(None, "user_version", VERSION)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    /// A store of format 1 gains the tables of format 2, keeps its rows,
+    /// and is of format 2 after; a store of format 2 is left alone.
+    #[test]
+    fn format_1_upgrades_to_2() {
+        let mut c = Connection::open_in_memory().expect("a database");
+        c.execute_batch(TABLES).expect("format 1 tables");
+        c.pragma_update(None, "user_version", 1).expect("version");
+        c.execute("INSERT INTO delivered (activation, at) VALUES ('a', 5)", [])
+            .expect("a row");
+        let tx = c.transaction().expect("tx");
+        assert_eq!(version(&tx).expect("version"), 1);
+        upgrade(&tx, 1).expect("upgrades");
+        tx.commit().expect("commit");
+        let tx = c.transaction().expect("tx");
+        assert_eq!(version(&tx).expect("version"), 2);
+        let n: i64 = tx
+            .query_row("SELECT count(*) FROM source_read", [], |r| r.get(0))
+            .expect("the new table");
+        assert_eq!(n, 0);
+        let at: i64 = tx
+            .query_row("SELECT at FROM delivered WHERE activation = 'a'", [], |r| {
+                r.get(0)
+            })
+            .expect("the old row");
+        assert_eq!(at, 5);
+        upgrade(&tx, 2).expect("nothing to do");
+        assert!(matches!(
+            upgrade(&tx, VERSION + 1),
+            Err(StoreError::Newer { .. })
+        ));
+    }
 }

@@ -19,6 +19,7 @@ declare_codes! {
     SOURCE_UNREACHABLE = "R0011", Error, "a source's bucket, database or API could not be reached or refused the credentials";
     SOURCE_STALE = "R0012", Error, "a stale source blocks the activations that read its schema";
     UNKNOWN_ACTIVITY_TYPE = "R0014", Error, "a Marketo activity source names an activity type the instance does not have";
+    APPEND_ONLY_CHANGED = "R0015", Warning, "a file an append-only source read before is gone, shrank, grew or was rewritten, or a new file comes before it";
     PATH_OUTSIDE_ROOT = "R0101", Error, "a path built from a name would leave its folder";
     PROJECT_LOCKED = "R0102", Error, "another run holds the project's lock";
     REMOVALS_HELD = "R0103", Error, "a delivery would remove more members than the activation allows";

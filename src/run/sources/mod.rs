@@ -29,7 +29,8 @@
 //! accounts for bad rows; `csv`, `jsonl` and `parquet` decode their
 //! format; `keys` finds keys repeated among Parquet rows; `columns` says
 //! which columns the plan reads; `object` lists and fetches the objects of
-//! an `s3://`, `az://` or `gs://` source; `marketo` reads lead activities
+//! an `s3://`, `az://` or `gs://` source; `remember` reads an append-only
+//! source incrementally (cached rows plus new files); `marketo` reads lead activities
 //! from Marketo's API (a source with `marketo = ...`). This file drives them: it
 //! resolves the source's files (local files or objects), reads each by its
 //! format through one path, and judges the source's freshness.
@@ -41,6 +42,7 @@ mod keys;
 pub mod marketo;
 mod object;
 mod parquet;
+mod remember;
 mod typing;
 
 use std::collections::BTreeSet;
@@ -110,6 +112,9 @@ pub fn read(
     if let Some(marketo) = &source.marketo {
         return marketo::read(cx, name, source, marketo, schema);
     }
+    if source.append_only {
+        return remember::read_append_only(cx, name, source, schema);
+    }
     let needed = columns::needed(cx.plan, &source.schema, schema, source);
     if source.object_store().is_some() {
         let remote = Remote::open(cx.root, name, source)?;
@@ -126,6 +131,7 @@ pub fn read(
                 remote: Some(&remote),
                 problems: Vec::new(),
             },
+            Earlier::default(),
         );
     }
     let failed = |reason: String| RunError::Source {
@@ -152,6 +158,7 @@ pub fn read(
             remote: None,
             problems,
         },
+        Earlier::default(),
     )
 }
 
@@ -178,7 +185,60 @@ fn read_files(
         remote: None,
         problems,
     };
-    decode(name, source, schema, now, None, inputs).map_err(|e| e.to_string())
+    decode(name, source, schema, now, None, inputs, Earlier::default()).map_err(|e| e.to_string())
+}
+
+/// What a read starts from: the rows of an append-only source that earlier
+/// runs read and checked (its cache), or nothing.
+#[derive(Default)]
+pub(super) struct Earlier {
+    /// The files those rows came from, as shown.
+    pub(super) files: Vec<String>,
+    pub(super) batches: Vec<RecordBatch>,
+    pub(super) present: Vec<String>,
+    pub(super) bad_rows: u64,
+    pub(super) samples: Vec<String>,
+}
+
+/// The text files first, then the Parquet files, each in path order: the
+/// order rows are read in (and so which of two rows with one key stays).
+pub(super) fn read_order(files: &[PathBuf], format: &str) -> Vec<usize> {
+    let is_parquet =
+        |f: &Path| files::format_of(f).unwrap_or_else(|| format.to_string()) == "parquet";
+    let mut order: Vec<usize> = (0..files.len())
+        .filter(|&i| !is_parquet(&files[i]))
+        .collect();
+    order.extend((0..files.len()).filter(|&i| is_parquet(&files[i])));
+    order
+}
+
+/// Reads the local `files` after the rows of `earlier`, every column (the
+/// cache must hold whatever a later plan reads): keys must be unique across
+/// both, and the result holds both (earlier batches first).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn read_these(
+    root: &Path,
+    name: &str,
+    source: &SourcePlan,
+    schema: &SchemaPlan,
+    now: Micros,
+    files: &[PathBuf],
+    problems: Vec<RunDiagnostic>,
+    earlier: Earlier,
+) -> Result<Loaded, RunError> {
+    let inputs = read_order(files, source.format.as_str())
+        .into_iter()
+        .map(|i| Input::Local {
+            shown: shown_path(root, &files[i]),
+            file: files[i].clone(),
+        })
+        .collect();
+    let inputs = Inputs {
+        inputs,
+        remote: None,
+        problems,
+    };
+    decode(name, source, schema, now, None, inputs, earlier)
 }
 
 /// A file of a source: on local disk, or an object in a store.
@@ -222,6 +282,7 @@ fn decode(
     now: Micros,
     needed: Option<&BTreeSet<String>>,
     inputs: Inputs<'_>,
+    earlier: Earlier,
 ) -> Result<Loaded, RunError> {
     let failed = |reason: String| RunError::Source {
         source: name.to_string(),
@@ -238,7 +299,14 @@ fn decode(
     }
     b.source = name.to_string();
     b.diagnostics = problems;
-    let mut present = vec![false; b.names.len()];
+    b.report.files = earlier.files;
+    b.report.bad_rows = earlier.bad_rows;
+    b.report.bad_row_samples = earlier.samples;
+    let mut present: Vec<bool> = b
+        .names
+        .iter()
+        .map(|n| earlier.present.contains(n))
+        .collect();
     let format_of = |input: &Input| {
         files::format_of(Path::new(input.shown())).unwrap_or_else(|| source.format.to_string())
     };
@@ -259,6 +327,20 @@ fn decode(
         None => Vec::new(),
     }
     .into_iter();
+    // Text rows check their keys in the builder's set: it starts with the
+    // earlier rows' keys when there are text files to read.
+    if inputs.iter().any(|i| format_of(i) != "parquet")
+        && let Some(k) = b.key
+    {
+        for batch in &earlier.batches {
+            let col = batch.column(k);
+            for i in 0..col.len() {
+                if col.is_valid(i) {
+                    b.keys.insert(typing::key_text(col, i));
+                }
+            }
+        }
+    }
     let mut parquet_files = Vec::new();
     let mut text_files = false;
     for input in &inputs {
@@ -302,19 +384,31 @@ fn decode(
     }
     // After the text files, so a key they hold and a Parquet row repeats is
     // reported on the Parquet row.
-    let mut parquet_batches = Vec::new();
     let parquet = !parquet_files.is_empty();
-    for (shown, decoded) in parquet_files {
-        parquet_batches.push(check_parquet_rows(&mut b, &shown, decoded).map_err(failed)?);
-    }
+    let parquet_batches = if parquet {
+        check_parquet_rows(&mut b, parquet_files, &earlier.batches).map_err(failed)?
+    } else {
+        Vec::new()
+    };
     let arrow = arrow_schema(schema);
     let (columns, mut report, mut newest, diagnostics) = b.finish();
     let mut batches = Vec::new();
-    if columns.first().map(|c| c.len()).unwrap_or(0) > 0 || parquet_batches.is_empty() {
+    for batch in earlier.batches {
+        report.rows += batch.num_rows() as u64;
+        newest = newest.max(newest_in(
+            &batch,
+            schema,
+            source.freshness_column.as_deref(),
+        ));
+        batches.push(batch);
+    }
+    if columns.first().map(|c| c.len()).unwrap_or(0) > 0
+        || (parquet_batches.is_empty() && batches.is_empty())
+    {
         batches
             .push(RecordBatch::try_new(arrow.clone(), columns).map_err(|e| failed(e.to_string()))?);
     }
-    for batch in parquet_batches.into_iter().flatten() {
+    for batch in parquet_batches {
         report.rows += batch.num_rows() as u64;
         newest = newest.max(newest_in(
             &batch,

@@ -210,15 +210,37 @@ fn untyped_rows(
     bad
 }
 
-/// The checks of text rows, for a Parquet file's decoded batches in file
-/// order: untyped values (found while decoding) and a missing or duplicate
-/// key. Bad rows are counted and sampled (`file:row N: reason`) and left
-/// out of the batches returned.
+/// The checks of text rows, for the decoded batches of a source's Parquet
+/// files (`(shown, batches)` in file order): untyped values (found while
+/// decoding) and a missing or duplicate key, across every file of the
+/// source. `earlier`: rows already read and checked (the cached part of an
+/// append-only source), whose keys come first. Bad rows are counted and
+/// sampled (`file:row N: reason`) and left out of the batches returned.
 pub(super) fn check_parquet_rows(
     b: &mut Builder,
-    shown: &str,
-    decoded: Vec<Decoded>,
+    files: Vec<(String, Vec<Decoded>)>,
+    earlier: &[RecordBatch],
 ) -> Result<Vec<RecordBatch>, String> {
+    // One list of batches: the earlier rows, then every file's, with the
+    // file each batch is from (`None`: earlier).
+    let mut owner: Vec<Option<usize>> = Vec::new();
+    let mut decoded: Vec<Decoded> = Vec::new();
+    let mut shown_of = Vec::new();
+    for batch in earlier {
+        owner.push(None);
+        decoded.push(Decoded {
+            first_row: 1,
+            batch: batch.clone(),
+            bad: Vec::new(),
+        });
+    }
+    for (fi, (shown, batches)) in files.into_iter().enumerate() {
+        shown_of.push(shown);
+        for d in batches {
+            owner.push(Some(fi));
+            decoded.push(d);
+        }
+    }
     let mut bad_rows: Vec<std::collections::BTreeMap<usize, String>> = decoded
         .iter()
         .map(|d| {
@@ -235,9 +257,9 @@ pub(super) fn check_parquet_rows(
             datafusion::arrow::util::display::array_value_to_string(col, i).unwrap_or_default()
         };
         // Missing keys, and keys the source's text files already hold.
-        for (d, bad) in decoded.iter().zip(bad_rows.iter_mut()) {
+        for ((d, bad), who) in decoded.iter().zip(bad_rows.iter_mut()).zip(&owner) {
             let col = d.batch.column(k);
-            if col.null_count() == 0 && b.keys.is_empty() {
+            if who.is_none() || (col.null_count() == 0 && b.keys.is_empty()) {
                 continue;
             }
             for i in 0..col.len() {
@@ -251,14 +273,66 @@ pub(super) fn check_parquet_rows(
                 }
             }
         }
-        // Keys repeated within the Parquet rows: the first stays.
-        for (batch, i) in repeated_keys(&decoded, &bad_rows, k) {
+        // Keys repeated among the Parquet rows of every file: the first
+        // stays.
+        let first_new = earlier.len();
+        for (batch, i) in repeated_keys(&decoded[first_new..], &bad_rows[first_new..], k) {
+            let batch = first_new + batch;
             let key = text(decoded[batch].batch.column(k), i);
             bad_rows[batch].insert(i, format!("duplicate key `{key}`"));
         }
+        // Keys the earlier rows hold (checked when they were read, and
+        // first): the new keys are few, so the earlier keys are looked up
+        // in a set of the new ones, on every core, rather than all hashed
+        // together.
+        if first_new > 0 {
+            let key_of = |col: &ArrayRef, i: usize| -> String {
+                match col.data_type() {
+                    DataType::Utf8 => col.as_string::<i32>().value(i).to_string(),
+                    _ => text(col, i),
+                }
+            };
+            let mut new_keys: std::collections::HashMap<String, Vec<(usize, usize)>> =
+                std::collections::HashMap::new();
+            for (bi, d) in decoded.iter().enumerate().skip(first_new) {
+                let col = d.batch.column(k);
+                for i in 0..col.len() {
+                    if col.is_valid(i) && !bad_rows[bi].contains_key(&i) {
+                        new_keys.entry(key_of(col, i)).or_default().push((bi, i));
+                    }
+                }
+            }
+            if !new_keys.is_empty() {
+                let seen: Vec<String> = decoded[..first_new]
+                    .par_iter()
+                    .flat_map_iter(|d| {
+                        let col = d.batch.column(k);
+                        let utf8 = col.data_type() == &DataType::Utf8;
+                        (0..col.len())
+                            .filter(|&i| col.is_valid(i))
+                            .filter_map(|i| {
+                                let found = if utf8 {
+                                    new_keys.contains_key(col.as_string::<i32>().value(i))
+                                } else {
+                                    new_keys.contains_key(&key_of(col, i))
+                                };
+                                found.then(|| key_of(col, i))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                for key in seen {
+                    for &(bi, i) in new_keys.get(&key).into_iter().flatten() {
+                        bad_rows[bi].insert(i, format!("duplicate key `{key}`"));
+                    }
+                }
+            }
+        }
     }
     let mut out = Vec::new();
-    for (d, bad) in decoded.into_iter().zip(bad_rows) {
+    for ((d, bad), who) in decoded.into_iter().zip(bad_rows).zip(owner) {
+        let Some(fi) = who else { continue };
+        let shown = &shown_of[fi];
         if bad.is_empty() {
             out.push(d.batch);
             continue;

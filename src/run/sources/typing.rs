@@ -249,6 +249,31 @@ pub(super) fn from_json(value: &Value, field: &FieldPlan) -> Result<Cell, String
     })
 }
 
+/// The key of row `i` of a typed key column as [`Builder::row`] keeps it
+/// in its set of keys: a string as it is, another value as its `Cell`.
+pub(super) fn key_text(col: &ArrayRef, i: usize) -> String {
+    use datafusion::arrow::array::{AsArray, BooleanArray};
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+    let cell = match col.data_type() {
+        DataType::Utf8 => return col.as_string::<i32>().value(i).to_string(),
+        DataType::Int64 => Cell::Int(col.as_primitive::<Int64Type>().value(i)),
+        DataType::Float64 => Cell::Float(col.as_primitive::<Float64Type>().value(i)),
+        DataType::Boolean => Cell::Bool(
+            col.as_any()
+                .downcast_ref::<BooleanArray>()
+                .is_some_and(|b| b.value(i)),
+        ),
+        DataType::Timestamp(..) => {
+            Cell::Ts(col.as_primitive::<TimestampMicrosecondType>().value(i))
+        }
+        _ => {
+            return datafusion::arrow::util::display::array_value_to_string(col, i)
+                .unwrap_or_default();
+        }
+    };
+    format!("{cell:?}")
+}
+
 /// Reads rows into typed columns, checking keys and closed domains.
 pub(super) struct Builder<'a> {
     pub(super) schema: &'a SchemaPlan,
