@@ -31,6 +31,7 @@ mod csv;
 mod jsonl;
 mod keys;
 mod parquet;
+mod postgres;
 mod typing;
 
 use std::path::Path;
@@ -92,6 +93,9 @@ pub fn read(
     source: &SourcePlan,
     schema: &SchemaPlan,
 ) -> Result<Loaded, RunError> {
+    if let Some(pg) = &source.postgres {
+        return postgres::read(cx, name, source, pg, schema);
+    }
     read_files(cx.root, name, source, schema, cx.now).map_err(|reason| RunError::Source {
         source: name.to_string(),
         reason,
