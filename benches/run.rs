@@ -8,7 +8,11 @@
 //! `cargo bench --features engine --bench run`; environment:
 //! - `ACCORD_BENCH_SCALE` (default 1.0) scales the data (0.1 = 10k accounts);
 //! - `ACCORD_BENCH_AUDIENCES` (default `5,50`) the audience counts to time,
-//!   to show how the time grows with the number of audiences.
+//!   to show how the time grows with the number of audiences;
+//! - `ACCORD_BENCH_OBJECT` (default `1`; `0` skips it): also run the first
+//!   audience count with the same Parquet files read from a local S3 server
+//!   (moto, from `scripts/test-deps`) instead of local disk, and print the
+//!   ratio of the two runs and the bytes fetched against the bytes stored.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +23,8 @@ use std::time::Instant;
 #[allow(dead_code)]
 #[path = "../tests/support/rng.rs"]
 mod rng;
+#[path = "../tests/support/servers/mod.rs"]
+mod servers;
 
 use accord::compile::{self, Options};
 use accord::run;
@@ -315,6 +321,12 @@ accountId = "account.accountId"
 
 /// `accord run` through the library, end to end; returns (seconds, sizes).
 fn time_accord(dir: &Path) -> (f64, Vec<u64>, String) {
+    let (secs, sizes, phases, _) = run_accord(dir);
+    (secs, sizes, phases)
+}
+
+/// [`time_accord`], with the run report.
+fn run_accord(dir: &Path) -> (f64, Vec<u64>, String, run::RunReport) {
     let _ = std::fs::remove_dir_all(dir.join(".accord"));
     let _ = std::fs::remove_dir_all(dir.join("out"));
     let started = Instant::now();
@@ -357,7 +369,64 @@ fn time_accord(dir: &Path) -> (f64, Vec<u64>, String) {
         .map(|(p, ms)| format!("{p} {:.2}s", *ms as f64 / 1000.0))
         .collect::<Vec<_>>()
         .join(", ");
-    (secs, sizes.into_iter().map(|(_, s)| s).collect(), phases)
+    (
+        secs,
+        sizes.into_iter().map(|(_, s)| s).collect(),
+        phases,
+        report,
+    )
+}
+
+/// The same project and data, read from local disk and from a local S3
+/// server: (local seconds, S3 seconds, bytes fetched, bytes stored).
+fn time_object_store(dir: &Path, audiences: usize) -> (f64, f64, u64, u64) {
+    use object_store::ObjectStoreExt;
+    let moto = servers::moto::Moto::start("bench");
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("bench")
+        .with_region("us-east-1")
+        .with_endpoint(moto.process.url())
+        .with_allow_http(true)
+        .with_access_key_id(&moto.access_key_id)
+        .with_secret_access_key(&moto.secret_access_key)
+        .build()
+        .expect("s3 client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut stored = 0;
+    for name in ["accounts", "people", "email_opened"] {
+        let bytes = std::fs::read(dir.join(format!("data/{name}.parquet"))).expect("read");
+        stored += bytes.len() as u64;
+        let path = object_store::path::Path::from(format!("data/{name}.parquet"));
+        runtime
+            .block_on(store.put(&path, bytes.into()))
+            .expect("upload to moto");
+    }
+    let remote = tempfile::Builder::new()
+        .prefix("accord-bench-s3-")
+        .tempdir()
+        .expect("temp");
+    write_project(remote.path(), audiences);
+    std::fs::write(remote.path().join("key_id"), &moto.access_key_id).expect("key");
+    std::fs::write(remote.path().join("secret"), &moto.secret_access_key).expect("key");
+    let spec = remote.path().join("accord.toml");
+    let text = std::fs::read_to_string(&spec).expect("specs").replace(
+        "path = \"data/",
+        &format!(
+            "endpoint = \"{}\"\naccess_key_id = {{ file = \"key_id\" }}\nsecret_access_key = {{ file = \"secret\" }}\npath = \"s3://bench/data/",
+            moto.process.url()
+        ),
+    );
+    std::fs::write(&spec, text).expect("specs");
+    write_project(dir, audiences);
+    let (local_s, local_sizes, _) = time_accord(dir);
+    let (s3_s, s3_sizes, phases, report) = run_accord(remote.path());
+    assert_eq!(local_sizes, s3_sizes, "S3 and local disk disagree");
+    println!("object store run's phases: {phases}");
+    let fetched = report.sources.values().filter_map(|s| s.bytes_read).sum();
+    (local_s, s3_s, fetched, stored)
 }
 
 /// The hand-written DuckDB queries; returns (seconds, sizes).
@@ -418,6 +487,7 @@ fn main() {
         "audiences", "accord (s)", "duckdb (s)", "ratio"
     );
     let mut phases = Vec::new();
+    let first_count = counts.clone();
     for n in counts {
         write_project(&dir, n);
         let (accord_s, accord_sizes, accord_phases) = time_accord(&dir);
@@ -435,5 +505,17 @@ fn main() {
     println!("accord's phases (compile and render not included):");
     for p in phases {
         println!("{p}");
+    }
+    let object = std::env::var("ACCORD_BENCH_OBJECT").as_deref() != Ok("0");
+    if let (true, Some(&n)) = (object, first_count.first()) {
+        let (local_s, s3_s, fetched, stored) = time_object_store(&dir, n);
+        println!(
+            "{n} audiences, sources on local disk: {local_s:.2}s; on a local S3 server (moto): {s3_s:.2}s; ratio {:.2}",
+            s3_s / local_s.max(1e-9)
+        );
+        println!(
+            "fetched {fetched} of the {stored} bytes stored ({:.0}%)",
+            fetched as f64 * 100.0 / stored.max(1) as f64
+        );
     }
 }

@@ -128,6 +128,19 @@ impl SourceSet {
         set
     }
 
+    /// The same files, their paths prefixed with `prefix` (`specs/`): how
+    /// diagnostics name them from a folder other than the project's, so
+    /// that editors and CI annotations find the files. Ids are unchanged.
+    pub fn shown_from(&self, prefix: &str) -> SourceSet {
+        let mut set = self.clone();
+        if !prefix.is_empty() {
+            for file in &mut set.files {
+                file.path = format!("{prefix}{}", file.path);
+            }
+        }
+        set
+    }
+
     /// The links that could not be followed, with the id of each link's
     /// (empty) file.
     pub fn broken_links(&self) -> impl Iterator<Item = (SourceId, &BrokenLink)> {

@@ -52,6 +52,35 @@ fn errors_exit_1_in_every_format() {
     }
 }
 
+/// Every format names files from the folder the command runs in (here the
+/// repository's root), so GitHub annotations and SARIF results attach to
+/// the file; `--path-base` names them from another folder.
+#[test]
+fn diagnostics_name_files_from_the_current_folder() {
+    let dir = "tests/fixtures/A0105_activation_of_unknown_audience";
+    let file = format!("{dir}/accord.toml");
+    for format in ["human", "json", "sarif", "github"] {
+        let out = accord(&["check", dir, "--format", format]);
+        assert!(
+            stdout(&out).contains(&file),
+            "format {format}: {}",
+            stdout(&out)
+        );
+    }
+    let out = accord(&["check", dir, "--format", "github", "--path-base", "tests"]);
+    assert!(
+        stdout(&out).contains("file=fixtures/A0105_activation_of_unknown_audience/accord.toml,"),
+        "{}",
+        stdout(&out)
+    );
+    let out = accord(&["check", dir, "--format", "github", "--path-base", dir]);
+    assert!(
+        stdout(&out).contains("file=accord.toml,"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn a_missing_folder_is_a_usage_error() {
     let out = accord(&["check", "no/such/folder"]);

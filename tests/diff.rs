@@ -3,26 +3,26 @@
 //! snapshotted in `snapshots/diff/`. Plus the exit codes, two plan files,
 //! and `--base REV` against a real git repository.
 
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "support/git.rs"]
+mod git;
 #[path = "support/plans.rs"]
 mod plans;
 #[path = "support/temp.rs"]
 mod temp;
+use git::git;
 use plans::root;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn plan_of(dir: &Path) -> accord::plan::Plan {
     plans::plan_of(dir, "prod")
 }
 
 fn accord(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the accord binary runs")
+    cli::accord_in(dir, args)
 }
 
 #[test]
@@ -45,6 +45,10 @@ fn diff_pairs_match_their_snapshots() {
         }, {
             insta::assert_snapshot!(format!("{name}_text"), accord::diff::render(&d));
             insta::assert_snapshot!(format!("{name}_json"), json);
+            insta::assert_snapshot!(
+                format!("{name}_markdown"),
+                accord::diff::markdown::render(&d)
+            );
         });
     }
 }
@@ -80,31 +84,6 @@ fn two_plan_files_diff_with_terraform_exit_codes() {
     assert_eq!(json["activations_removed"][0], "fintech_files");
     let out = accord(tmp.path(), &["diff", &old, "no-such-plan.json"]);
     assert_eq!(out.status.code(), Some(1));
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=accord",
-            "-c",
-            "user.email=accord@example.com",
-        ])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -41,6 +41,9 @@ const STACK: &[&str] = &[
     "store",
     "deliver",
     "run",
+    // The canonical layout of spec files (`accord fmt`): beside the
+    // pipeline, on the files' text alone.
+    "layout",
     // The drivers.
     "compile",
     "cli",

@@ -142,6 +142,22 @@ fn the_ledger_keeps_what_the_destination_accepted() {
     assert_eq!(store.held("mkto", "Small").unwrap().len(), 1);
     assert!(store.held("other", "Big").unwrap().is_empty());
     assert!(store.held("mkto", "Nobody").unwrap().is_empty());
+    // The vendor's ids lead back to the members, over the activation's
+    // audiences (what a Marketo activity source links leads with).
+    let remote: Vec<(String, String)> = store
+        .remote_members("mkto")
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.remote_id, r.member))
+        .collect();
+    assert_eq!(
+        remote,
+        [
+            ("1001".to_string(), "a@x.com".to_string()),
+            ("1002".to_string(), "b@x.com".to_string())
+        ]
+    );
+    assert!(store.remote_members("other").unwrap().is_empty());
 }
 
 #[test]

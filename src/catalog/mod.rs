@@ -21,6 +21,7 @@
 
 pub mod dataverse;
 pub mod file_name;
+pub mod marketo_activities;
 mod rate;
 mod render;
 pub mod salesforce;

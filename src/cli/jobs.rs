@@ -40,9 +40,15 @@ pub fn render_cmd(args: RenderArgs) -> u8 {
         };
     let Some(plan) = compile::plan(&compiled) else {
         eprintln!(
-            "error: {} has errors; `accord check {} --env ...` shows them",
+            "error: {} has errors; `{}` shows them",
             args.dir.display(),
-            args.dir.display()
+            super::suggest::command(
+                &["check"],
+                &args.dir,
+                args.env.as_deref(),
+                args.today.as_deref(),
+                &[]
+            )
         );
         return EXIT_ERRORS;
     };

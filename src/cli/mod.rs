@@ -12,9 +12,14 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::write_stdout(&format!("{}\n", format_args!($($arg)*))) };
 }
 
+mod fmt;
+mod init;
 mod jobs;
+mod paths;
 mod render;
 mod run;
+mod status;
+mod suggest;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -41,8 +46,16 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start a project: a schema pair, a label and its policy, an audience,
+    /// a file destination, an activation and sample data, ready to check
+    /// and run.
+    Init(init::InitArgs),
     /// Check a spec project: structure, references, types and policies.
     Check(CheckArgs),
+    /// Write every spec file in its canonical layout (keys in one order per
+    /// kind, `=` aligned, comments kept); `--check` changes nothing and exits
+    /// 1 with the files it would change.
+    Fmt(fmt::FmtArgs),
     /// Compile the activation plan: what will be activated where, with which
     /// data. `--out FILE` writes the plan file, `--check FILE` fails when the
     /// committed plan file differs from the compiled plan.
@@ -57,6 +70,9 @@ enum Command {
     /// Run the plan on data with the embedded engine: read sources, evaluate
     /// audiences, deliver what changed, record the run.
     Run(run::RunArgs),
+    /// Each activation's last runs and each audience's size trend, from the
+    /// run log (`.accord/runs.jsonl`).
+    Status(status::StatusArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -110,6 +126,10 @@ struct CheckArgs {
     /// The date waivers are judged on (YYYY-MM-DD); defaults to today.
     #[arg(long)]
     today: Option<String>,
+    /// Name files relative to this folder (default: the current one), so
+    /// that CI annotations and editors find them.
+    #[arg(long, value_name = "DIR")]
+    path_base: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -132,6 +152,10 @@ struct PlanArgs {
     /// Compare with this committed plan file; exit 1 with the diff when they differ.
     #[arg(long)]
     check: Option<PathBuf>,
+    /// List every policy verdict in the text plan, the allowed ones too
+    /// (counted by default; the JSON plan always lists them).
+    #[arg(long)]
+    verbose: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -148,9 +172,17 @@ struct DiffArgs {
     /// With `--base`: the date waivers are judged on (YYYY-MM-DD).
     #[arg(long)]
     today: Option<String>,
-    /// `text` for review, `json` for tools.
-    #[arg(long, value_enum, default_value_t = DataFormat::Text)]
-    format: DataFormat,
+    /// `text` for review, `markdown` for a pull-request comment, `json` for
+    /// tools.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    format: DiffFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -176,11 +208,14 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(match cli.command {
+        Command::Init(args) => init::init_cmd(args),
         Command::Check(args) => check(args),
+        Command::Fmt(args) => fmt::fmt_cmd(args),
         Command::Plan(args) => plan(args),
         Command::Diff(args) => diff(args),
         Command::Render(args) => jobs::render_cmd(args),
         Command::Run(args) => run::run_cmd(args),
+        Command::Status(args) => status::status_cmd(args),
         Command::Explain {
             words,
             env,
@@ -301,10 +336,10 @@ fn explain_activation(rest: &[String], args: ExplainOptions) -> u8 {
             color: false,
             width: 100,
         };
-        out!(
-            "{}",
-            render::human(&compiled.diagnostics, &compiled.sources, style)
-        );
+        let sources = compiled
+            .sources
+            .shown_from(&paths::shown_prefix(&dir, None));
+        out!("{}", render::human(&compiled.diagnostics, &sources, style));
         eprintln!("error: the project has errors; fix them before explaining an activation");
         return EXIT_ERRORS;
     };
@@ -339,11 +374,13 @@ fn check(args: CheckArgs) -> u8 {
         Err(code) => return code,
     };
     let diags = &compiled.diagnostics;
+    let sources = compiled
+        .sources
+        .shown_from(&paths::shown_prefix(&args.dir, args.path_base.as_deref()));
     let text = match args.format {
         Format::Human => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let mut text =
-                render::human(diags, &compiled.sources, HumanStyle { color, width: 100 });
+            let mut text = render::human(diags, &sources, HumanStyle { color, width: 100 });
             let files = compiled.sources.len();
             text.push_str(&format!(
                 "checked {files} file{} in {}: {}\n",
@@ -353,9 +390,9 @@ fn check(args: CheckArgs) -> u8 {
             ));
             text
         }
-        Format::Json => render::json(diags, &compiled.sources),
-        Format::Sarif => render::sarif(diags, &compiled.sources),
-        Format::Github => render::github(diags, &compiled.sources),
+        Format::Json => render::json(diags, &sources),
+        Format::Sarif => render::sarif(diags, &sources),
+        Format::Github => render::github(diags, &sources),
     };
     write_stdout(&text);
     if compiled.has_errors() {
@@ -374,6 +411,7 @@ pub const EXIT_DIFF_CHANGED: u8 = 2;
 /// `Err` carries the exit code.
 fn compile_plan(
     compiled: Result<compile::Compiled, crate::load::LoadError>,
+    dir: &std::path::Path,
     what: &str,
     error_code: u8,
 ) -> Result<crate::plan::Plan, u8> {
@@ -386,9 +424,10 @@ fn compile_plan(
     }
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let diags = &compiled.diagnostics;
+    let sources = compiled.sources.shown_from(&paths::shown_prefix(dir, None));
     eprint!(
         "{}",
-        render::human(diags, &compiled.sources, HumanStyle { color, width: 100 })
+        render::human(diags, &sources, HumanStyle { color, width: 100 })
     );
     eprintln!(
         "error: {what} has errors, so it has no plan: {}",
@@ -407,6 +446,7 @@ fn plan(args: PlanArgs) -> u8 {
     };
     let plan = match compile_plan(
         compile::check(&args.dir, &options),
+        &args.dir,
         "the project",
         EXIT_USAGE,
     ) {
@@ -431,10 +471,17 @@ fn plan(args: PlanArgs) -> u8 {
             Err(e) => format!("{} cannot be compared: {e}\n", path.display()),
         };
         out!("{text}");
+        let out = path.display().to_string();
         eprintln!(
-            "error: the compiled plan differs from {}; review the changes above and run `accord plan --out {}` to update it",
+            "error: the compiled plan differs from {}; review the changes above and run `{}` to update it",
             path.display(),
-            path.display()
+            suggest::command(
+                &["plan"],
+                &args.dir,
+                args.env.as_deref(),
+                args.today.as_deref(),
+                &["--out", &out]
+            )
         );
         return EXIT_ERRORS;
     }
@@ -447,7 +494,7 @@ fn plan(args: PlanArgs) -> u8 {
         return EXIT_OK;
     }
     match args.format {
-        DataFormat::Text => out!("{}", crate::plan::text::render(&plan)),
+        DataFormat::Text => out!("{}", crate::plan::text::render_with(&plan, args.verbose)),
         DataFormat::Json => out!("{json}"),
     }
     EXIT_OK
@@ -466,11 +513,13 @@ fn diff(args: DiffArgs) -> u8 {
             };
             let old = compile_plan(
                 compile::check_revision(&dir, base, &options),
+                &dir,
                 &format!("the project at {base}"),
                 EXIT_DIFF_ERROR,
             );
             let new = compile_plan(
                 compile::check(&dir, &options),
+                &dir,
                 "the working tree",
                 EXIT_DIFF_ERROR,
             );
@@ -499,8 +548,9 @@ fn diff(args: DiffArgs) -> u8 {
     };
     let d = crate::diff::diff(&old, &new);
     match args.format {
-        DataFormat::Text => out!("{}", crate::diff::render(&d)),
-        DataFormat::Json => {
+        DiffFormat::Text => out!("{}", crate::diff::render(&d)),
+        DiffFormat::Markdown => out!("{}", crate::diff::markdown::render(&d)),
+        DiffFormat::Json => {
             out!(
                 "{}",
                 serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"

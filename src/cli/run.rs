@@ -106,6 +106,8 @@ fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Res
             .map_or(0, |d| d.as_micros() as i64),
     };
     let today = time::format_timestamp(now);
+    let check_command =
+        super::suggest::command(&["check"], dir, env.as_deref(), Some(&today[..10]), &[]);
     let options = Options {
         environment: env,
         today: compile::parse_date(&today[..10]),
@@ -117,8 +119,7 @@ fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Res
     })?;
     let Some(plan) = compile::plan(&compiled) else {
         eprintln!(
-            "error: {} has errors; `accord check {} --env ...` shows them",
-            dir.display(),
+            "error: {} has errors; `{check_command}` shows them",
             dir.display()
         );
         return Err(EXIT_ERRORS);

@@ -12,6 +12,8 @@
 //! - `throttle`: the sliding-window, in-flight and daily limits of one
 //!   destination instance, shared by every activation that sends to it;
 //! - `retry`: full-jitter exponential backoff that honours `Retry-After`;
+//! - `read`: requests that read from a vendor (a Marketo activity
+//!   source) through the same throttle, token cache and retries;
 //! - `send`: the executor: batches by records and bytes, authenticates,
 //!   sends, classifies, retries, splits refused batches and journals every
 //!   request;
@@ -33,6 +35,7 @@ pub mod config;
 pub mod dry_run;
 pub mod http;
 pub mod progress;
+pub mod read;
 pub mod retry;
 pub mod secrets;
 pub mod send;

@@ -111,18 +111,7 @@ pub async fn deliver(
         true => Progress::new(total, &config.name),
         false => Progress::hidden(),
     };
-    let mut sender = Sender {
-        vendor,
-        config,
-        throttle: throttle.clone(),
-        http,
-        journal,
-        options,
-        tokens: TokenCache::new(vendor.auth()),
-        next_request_id: options.first_request_id,
-        quota_spent: false,
-        progress,
-    };
+    let mut sender = Sender::new(vendor, config, throttle, http, journal, options, progress);
     for item in work {
         let r = report.activation(&item.activation);
         let members = (item.adds.len() + item.removes.len()) as u64;
@@ -156,6 +145,11 @@ fn nothing_sent(work: Vec<Work>, message: String) -> DeliveryReport {
 pub(super) enum Stop {
     /// The activation fails.
     Fatal(String),
+    /// The vendor refused the credentials (no token issued, or a fresh
+    /// token refused): nothing sent to it can succeed.
+    Denied(String),
+    /// The vendor could not be reached on any attempt.
+    Unreachable(String),
     /// The day's quota is spent: nothing more goes to this destination.
     Quota,
 }
@@ -229,6 +223,32 @@ pub(super) struct Sender<'a> {
     pub(super) progress: Progress,
 }
 
+impl<'a> Sender<'a> {
+    /// A sender for one destination, with no token yet.
+    pub(super) fn new(
+        vendor: &'a dyn Vendor,
+        config: &'a Config,
+        throttle: &Throttle,
+        http: Http,
+        journal: &'a mut dyn Journal,
+        options: &'a SendOptions,
+        progress: Progress,
+    ) -> Sender<'a> {
+        Sender {
+            vendor,
+            config,
+            throttle: throttle.clone(),
+            http,
+            journal,
+            options,
+            tokens: TokenCache::new(vendor.auth()),
+            next_request_id: options.first_request_id,
+            quota_spent: false,
+            progress,
+        }
+    }
+}
+
 impl Sender<'_> {
     async fn work(&mut self, item: Work, r: &mut ActivationReport) {
         let scope = Scope {
@@ -295,7 +315,9 @@ impl Sender<'_> {
 
     fn stopped(&mut self, stop: Stop, r: &mut ActivationReport) {
         match stop {
-            Stop::Fatal(message) => r.failed = r.failed.take().or(Some(message)),
+            Stop::Fatal(message) | Stop::Denied(message) | Stop::Unreachable(message) => {
+                r.failed = r.failed.take().or(Some(message))
+            }
             Stop::Quota => {
                 self.quota_spent = true;
                 r.quota_exhausted = true;
@@ -788,25 +810,32 @@ impl Sender<'_> {
                 )));
             };
             let requested_at = Instant::now();
-            let (retry_after, problem) = match self.exchange(request, r).await? {
-                Ok(response) if passing(response.status) => {
-                    (response.retry_after(), format!("HTTP {}", response.status))
-                }
+            let (retry_after, problem, network) = match self.exchange(request, r).await? {
+                Ok(response) if passing(response.status) => (
+                    response.retry_after(),
+                    format!("HTTP {}", response.status),
+                    false,
+                ),
                 Ok(response) => {
                     let token = self.vendor.parse_token(&response).map_err(|e| {
-                        Stop::Fatal(format!("{}: authentication failed: {e}", self.config.name))
+                        Stop::Denied(format!("{}: authentication failed: {e}", self.config.name))
                     })?;
                     self.tokens.store(token, requested_at);
                     return Ok(());
                 }
-                Err(network) => (None, network),
+                Err(network) => (None, network, true),
             };
             attempts += 1;
             if attempts >= self.options.max_attempts {
-                return Err(Stop::Fatal(format!(
+                let message = format!(
                     "{}: the token request failed {attempts} times; last: {problem}",
                     self.config.name
-                )));
+                );
+                return Err(if network {
+                    Stop::Unreachable(message)
+                } else {
+                    Stop::Fatal(message)
+                });
             }
             self.pause(attempts, retry_after, r).await;
         }
@@ -934,15 +963,17 @@ impl Sender<'_> {
             if let Some((token, _)) = &token {
                 self.vendor.authorize(&mut authorized, token);
             }
-            let (retry_after, problem) = match self.exchange(authorized, r).await? {
-                Err(network) => (None, network),
+            let (retry_after, problem, network) = match self.exchange(authorized, r).await? {
+                Err(network) => (None, network, true),
                 Ok(response) => match self.vendor.classify(Op::Add, &[], &response) {
-                    Outcome::Throttled { retry_after, code } => (retry_after, code),
-                    Outcome::Transient { code, message } => (None, format!("{code}: {message}")),
+                    Outcome::Throttled { retry_after, code } => (retry_after, code, false),
+                    Outcome::Transient { code, message } => {
+                        (None, format!("{code}: {message}"), false)
+                    }
                     Outcome::AuthExpired if !auth_retried => {
                         let generation = token.map_or(0, |(_, generation)| generation);
                         if self.tokens.refused(generation) {
-                            return Err(Stop::Fatal(format!(
+                            return Err(Stop::Denied(format!(
                                 "{} refused the credentials",
                                 self.config.name
                             )));
@@ -951,7 +982,7 @@ impl Sender<'_> {
                         continue;
                     }
                     Outcome::AuthExpired => {
-                        return Err(Stop::Fatal(format!(
+                        return Err(Stop::Denied(format!(
                             "{} refused the credentials",
                             self.config.name
                         )));
@@ -972,9 +1003,12 @@ impl Sender<'_> {
             auth_retried = false;
             attempts += 1;
             if attempts >= self.options.max_attempts {
-                return Err(Stop::Fatal(format!(
-                    "a request failed {attempts} times; last: {problem}"
-                )));
+                let message = format!("a request failed {attempts} times; last: {problem}");
+                return Err(if network {
+                    Stop::Unreachable(message)
+                } else {
+                    Stop::Fatal(message)
+                });
             }
             self.pause(attempts, retry_after, r).await;
         }

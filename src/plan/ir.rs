@@ -158,13 +158,7 @@ impl SourcePlan {
 /// The storage destination type of an object-store URI (`s3://`, `az://`
 /// or `azure://`, `gs://`), `None` for a local path.
 pub fn object_store_of(path: &str) -> Option<&'static str> {
-    let (scheme, _) = path.split_once("://")?;
-    match scheme.to_ascii_lowercase().as_str() {
-        "s3" => Some("s3"),
-        "az" | "azure" => Some("azure_blob"),
-        "gs" => Some("gcs"),
-        _ => None,
-    }
+    crate::syntax::data_source::object_store_of(path)
 }
 
 /// A source read from PostgreSQL: one of `table` and `query`.

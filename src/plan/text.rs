@@ -35,7 +35,14 @@ fn join(items: &[String]) -> String {
     }
 }
 
+/// The plan as reviewers read it: policies that allow a flow are counted,
+/// not listed.
 pub fn render(plan: &Plan) -> String {
+    render_with(plan, false)
+}
+
+/// [`render`], or with every policy verdict listed (`verbose`).
+pub fn render_with(plan: &Plan, verbose: bool) -> String {
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "plan {}", plan.project);
@@ -48,7 +55,7 @@ pub fn render(plan: &Plan) -> String {
     );
     let _ = writeln!(w, "  fingerprint = {}", plan.fingerprint);
     for (name, a) in &plan.activations {
-        activation(w, name, a, plan);
+        activation(w, name, a, plan, verbose);
     }
     for (name, a) in &plan.audiences {
         audience(w, name, a);
@@ -120,7 +127,11 @@ pub fn render(plan: &Plan) -> String {
             let _ = writeln!(w, "  max_age = {age}");
         }
         if let Some(on_stale) = &s.on_stale {
-            let _ = writeln!(w, "  on_stale = {on_stale:?}");
+            let on_stale = match on_stale {
+                OnStale::Block => "block",
+                OnStale::Warn => "warn",
+            };
+            let _ = writeln!(w, "  on_stale = {on_stale}");
         }
         if let Some(column) = &s.freshness_column {
             let _ = writeln!(w, "  freshness_column = {column}");
@@ -150,7 +161,7 @@ pub fn render(plan: &Plan) -> String {
     out
 }
 
-fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan) {
+fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan, verbose: bool) {
     let _ = writeln!(w, "\nactivation {name}");
     let delivery = plan
         .destinations
@@ -208,8 +219,18 @@ fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan) {
         }
     }
     for (audience, g) in &a.governance {
+        let mut allowed = 0;
         for (policy, verdict) in &g.policies {
+            if *verdict == PolicyVerdict::Allowed && !verbose {
+                allowed += 1;
+                continue;
+            }
             let _ = writeln!(w, "  policy {policy} {audience} {verdict}");
+        }
+        // What a reviewer must read is what is not allowed; the allowed
+        // ones are counted (listed with `--verbose`, and always in JSON).
+        if allowed > 0 {
+            let _ = writeln!(w, "  policies {audience}: {allowed} allowed");
         }
     }
     let l = &a.limits;
@@ -253,12 +274,12 @@ fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan) {
     let _ = writeln!(w, "  fingerprint = {}", a.fingerprint);
 }
 
-fn audience(w: &mut String, name: &str, a: &AudiencePlan) {
-    let _ = writeln!(w, "\naudience {name} ({}, {})", a.entity, a.evaluation);
-    match &a.definition {
-        AudienceDefinition::Rule { expr } => {
-            let _ = writeln!(w, "  rule = {}", one_line(expr));
-        }
+/// An audience's definition, one fact per line: `rule = ...` on one line,
+/// or the `compose ...` steps in the order they apply.
+pub fn definition_lines(definition: &AudienceDefinition) -> Vec<String> {
+    let mut lines = Vec::new();
+    match definition {
+        AudienceDefinition::Rule { expr } => lines.push(format!("rule = {}", one_line(expr))),
         AudienceDefinition::Compose {
             from,
             merge,
@@ -267,41 +288,48 @@ fn audience(w: &mut String, name: &str, a: &AudiencePlan) {
             rank,
             split,
         } => {
-            let _ = writeln!(w, "  compose {merge} of {}", join(from));
+            lines.push(format!("compose {merge} of {}", join(from)));
             for e in exclude {
-                let _ = writeln!(w, "  compose exclude {e}");
+                lines.push(format!("compose exclude {e}"));
             }
             if let Some(rule) = exclude_rule {
-                let _ = writeln!(w, "  compose exclude_rule = {}", one_line(rule));
+                lines.push(format!("compose exclude_rule = {}", one_line(rule)));
             }
             if let Some(r) = rank {
                 let limit = r.limit.map(|l| format!(" limit {l}")).unwrap_or_default();
-                let _ = writeln!(
-                    w,
-                    "  compose rank by {} {}{limit}",
+                lines.push(format!(
+                    "compose rank by {} {}{limit}",
                     one_line(&r.by),
                     r.order
-                );
+                ));
             }
             match split {
                 Some(SplitPlan::Percent { seed, parts }) => {
-                    let _ = writeln!(w, "  compose split seed {seed:?}");
+                    lines.push(format!("compose split seed {seed:?}"));
                     for p in parts {
-                        let _ = writeln!(w, "  compose part {} = {}%", p.name, p.percent);
+                        lines.push(format!("compose part {} = {}%", p.name, p.percent));
                     }
                 }
                 Some(SplitPlan::ByAttribute { by, parts, other }) => {
-                    let _ = writeln!(w, "  compose split by {}", one_line(by));
+                    lines.push(format!("compose split by {}", one_line(by)));
                     for p in parts {
-                        let _ = writeln!(w, "  compose part {} = {}", p.name, join(&p.values));
+                        lines.push(format!("compose part {} = {}", p.name, join(&p.values)));
                     }
                     if let Some(o) = other {
-                        let _ = writeln!(w, "  compose part {o} = other");
+                        lines.push(format!("compose part {o} = other"));
                     }
                 }
                 None => {}
             }
         }
+    }
+    lines
+}
+
+fn audience(w: &mut String, name: &str, a: &AudiencePlan) {
+    let _ = writeln!(w, "\naudience {name} ({}, {})", a.entity, a.evaluation);
+    for line in definition_lines(&a.definition) {
+        let _ = writeln!(w, "  {line}");
     }
     let _ = writeln!(w, "  labels: {}", join(&a.labels));
     let _ = writeln!(w, "  reads: {}", join(&a.reads));

@@ -443,7 +443,10 @@ fn check_mapping_targets(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
 
 /// P0105: the identity columns the type matches on are mapped.
 fn check_identity_columns(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
-    let Flow { a, ty, .. } = *flow;
+    let Flow { a, d, ty, .. } = *flow;
+    if upserts_by_another_key(d, ty) {
+        return;
+    }
     let name = &a.name;
     let mapped = |c: &str| a.map.iter().any(|(k, _)| k.value == c);
     let ids: Vec<&str> = ty.identities.iter().map(|i| i.column).collect();
@@ -478,21 +481,36 @@ fn check_identity_columns(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Whether the destination matches records on a key of its own choosing
+/// (Salesforce `external_id` other than `Id`, Dataverse `alternate_key`)
+/// instead of the type's identity columns: then that key is what every
+/// activation must map, and A0126 / A0129 say so at the setting.
+fn upserts_by_another_key(d: &Destination, ty: &DestinationType) -> bool {
+    let text = |key: &str| text_setting(d, key);
+    match ty.name {
+        "salesforce" => text("external_id").is_some_and(|key| key != "Id"),
+        "dynamics365" => text("alternate_key").is_some(),
+        _ => false,
+    }
+}
+
+/// A text setting of the destination, as written.
+fn text_setting<'a>(d: &'a Destination, key: &str) -> Option<&'a str> {
+    d.settings
+        .iter()
+        .find(|s| s.key.value == key)
+        .and_then(|s| match &s.value.value {
+            SettingValue::String(v) => Some(v.as_str()),
+            _ => None,
+        })
+}
+
 /// P0105: the columns the type requires are mapped.
 fn check_required_columns(flow: &Flow<'_>, diags: &mut Vec<Diagnostic>) {
     let Flow { a, d, ty, .. } = *flow;
     let name = &a.name;
     let mapped = |c: &str| a.map.iter().any(|(k, _)| k.value == c);
-    let setting = |key: &str| -> Option<&str> {
-        d.settings
-            .iter()
-            .find(|s| s.key.value == key)
-            .and_then(|s| match &s.value.value {
-                SettingValue::String(v) => Some(v.as_str()),
-                _ => None,
-            })
-    };
-    for column in ty.required_columns_with(setting) {
+    for column in ty.required_columns_with(|key| text_setting(d, key)) {
         if !mapped(column) {
             diags.push(
                 Diagnostic::new(

@@ -55,19 +55,11 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
         let spec = ty.and_then(|t| t.setting(key));
         let secret = spec.map_or_else(|| looks_secret(key), |s| s.secret);
         if secret && !matches!(setting.value.value, SettingValue::Reference { .. }) {
-            diags.push(
-                Diagnostic::new(
-                    codes::spec::LITERAL_CREDENTIAL,
-                    setting.value.span,
-                    format!("`{key}` of destination `{}` is written as a literal", destination.name.value),
-                )
-                .label("a secret must not be written into a spec")
-                .with_secondary(setting.key.span, "this key holds a credential")
-                .help(format!(
-                    "reference it instead, e.g. `{key} = {{ env = \"{}\" }}`, and remove the secret from git history",
-                    format!("{}_{key}", destination.name.value).to_ascii_uppercase()
-                )),
-            );
+            diags.push(literal_credential(
+                &format!("destination `{}`", destination.name.value),
+                setting,
+                &format!("{}_{key}", destination.name.value),
+            ));
             continue;
         }
         if ty.is_some_and(|t| t.name == "filesystem") && key == "path" {
@@ -118,8 +110,14 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
         );
     }
     let Some(ty) = ty else { return };
+    credential_headers(destination, diags);
     super::delivery_keys::check(destination, ty, diags);
-    super::storage_credentials::check(destination, ty, diags);
+    super::storage_credentials::check(
+        &format!("destination `{}`", destination.name.value),
+        &destination.settings,
+        ty.name,
+        diags,
+    );
     if ty.name == "sftp" {
         super::sftp::check(destination, diags);
     }
@@ -162,6 +160,73 @@ pub fn check(destination: &Destination, diags: &mut Vec<Diagnostic>) {
                 }),
             );
         }
+    }
+}
+
+/// `A0110` for a secret `setting` of `what` (such as "destination `x`")
+/// written as a literal; `variable` is the environment variable the help
+/// suggests (upper-cased here). Destinations and sources share it, and the
+/// human output masks the value at its primary span.
+pub(super) fn literal_credential(
+    what: &str,
+    setting: &crate::syntax::Setting,
+    variable: &str,
+) -> Diagnostic {
+    let key = &setting.key.value;
+    let mut d = Diagnostic::new(
+        codes::spec::LITERAL_CREDENTIAL,
+        setting.value.span,
+        format!("`{key}` of {what} is written as a literal"),
+    )
+    .label("a secret must not be written into a spec");
+    // A key without a place of its own (a synthesised setting) has no
+    // secondary label.
+    if setting.key.span != setting.value.span {
+        d = d.with_secondary(setting.key.span, "this key holds a credential");
+    }
+    d.help(format!(
+        "reference it instead, e.g. `{key} = {{ env = \"{}\" }}`, and remove the secret from git history",
+        variable.to_ascii_uppercase()
+    ))
+}
+
+/// Header names that carry a credential whatever their value.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// A0110 for a `headers` entry that carries a credential: header values are
+/// literals in the spec (and so in git and the plan), which a credential
+/// must never be.
+fn credential_headers(destination: &Destination, diags: &mut Vec<Diagnostic>) {
+    let Some(SettingValue::Table(entries)) = destination
+        .settings
+        .iter()
+        .find(|s| s.key.value == "headers")
+        .map(|s| &s.value.value)
+    else {
+        return;
+    };
+    for (name, value) in entries {
+        let lower = name.value.to_ascii_lowercase();
+        if !CREDENTIAL_HEADERS.contains(&lower.as_str()) && !looks_secret(&lower.replace('-', "_"))
+        {
+            continue;
+        }
+        diags.push(
+            Diagnostic::new(
+                codes::spec::LITERAL_CREDENTIAL,
+                value.span,
+                format!(
+                    "header `{}` of destination `{}` carries a credential written as a literal",
+                    name.value, destination.name.value
+                ),
+            )
+            .label("a secret must not be written into a spec")
+            .with_secondary(name.span, "this header authenticates")
+            .help(
+                "authenticate with `signing_secret = { env = \"...\" }` (an HMAC of every body), \
+                 keep only non-secret headers here, and remove the secret from git history",
+            ),
+        );
     }
 }
 

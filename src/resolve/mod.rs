@@ -23,6 +23,7 @@ mod references;
 mod salesforce;
 mod schemas;
 mod sftp;
+mod source_settings;
 mod storage_credentials;
 
 use std::collections::BTreeMap;
@@ -122,6 +123,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     model.schema_info = schemas::check(&model, &mut diags);
     model.roots = expressions::roots(&model);
     references::check(&model, &mut diags);
+    source_settings::check(&model, &mut diags);
     model.cel_env = std::sync::Arc::new(expressions::env(&model, &model.roots));
     model.exprs = expressions::check_all(&model, sources, &mut diags);
     model.audience_info = audiences::check(&model, &model.exprs, &mut diags);

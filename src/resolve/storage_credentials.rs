@@ -1,20 +1,22 @@
-//! The credentials of an object-store destination (`s3`, `azure_blob`,
-//! `gcs`) hang together: a secret key comes with its key id, one kind of
+//! The credentials of an object store (`s3`, `azure_blob`, `gcs`), of a
+//! storage destination or of a source on `s3://`, `az://` or `gs://`, hang
+//! together: a secret key comes with its key id, one kind of
 //! credential at a time, and each reference is of a kind its setting can
 //! read. What a run would otherwise find out at the first request (or
 //! never: a half-given key silently falling back to the ambient identity)
 //! is reported here, at the settings.
 //!
-//! Input: a destination and its catalog type. Output: diagnostics. Pure.
+//! Input: what holds the settings (for messages, such as "destination
+//! `x`" or "source `y`"), its settings and the store's catalog type name.
+//! Output: diagnostics. Pure.
 
-use crate::catalog::DestinationType;
 use crate::diag::{Diagnostic, codes};
-use crate::syntax::{Destination, Setting, SettingValue};
+use crate::syntax::{Setting, SettingValue};
 
-pub fn check(destination: &Destination, ty: &DestinationType, diags: &mut Vec<Diagnostic>) {
-    let find = |key: &str| destination.settings.iter().find(|s| s.key.value == key);
-    let name = &destination.name.value;
-    match ty.name {
+pub fn check(what: &str, settings: &[Setting], store: &str, diags: &mut Vec<Diagnostic>) {
+    let find = |key: &str| settings.iter().find(|s| s.key.value == key);
+    let name = what;
+    match store {
         "s3" => {
             let key_id = find("access_key_id");
             let secret = find("secret_access_key");
@@ -37,7 +39,7 @@ pub fn check(destination: &Destination, ty: &DestinationType, diags: &mut Vec<Di
                     Diagnostic::new(
                         codes::spec::INCOMPLETE_CREDENTIALS,
                         token.key.span,
-                        format!("destination `{name}`: `session_token` without both access keys"),
+                        format!("{name}: `session_token` without both access keys"),
                     )
                     .label("a session token belongs to a temporary key pair")
                     .help("give `access_key_id` and `secret_access_key` of the same temporary keys, or remove `session_token`"),
@@ -49,7 +51,7 @@ pub fn check(destination: &Destination, ty: &DestinationType, diags: &mut Vec<Di
                         Diagnostic::new(
                             codes::spec::CONFLICTING_CREDENTIALS,
                             profile.key.span,
-                            format!("destination `{name}`: both a profile and access keys"),
+                            format!("{name}: both a profile and access keys"),
                         )
                         .label("a profile names its own keys")
                         .with_secondary(keys.key.span, "and so does this")
@@ -75,7 +77,7 @@ pub fn check(destination: &Destination, ty: &DestinationType, diags: &mut Vec<Di
                     Diagnostic::new(
                         codes::spec::CONFLICTING_CREDENTIALS,
                         sas.key.span,
-                        format!("destination `{name}`: both `access_key` and `sas_token`"),
+                        format!("{name}: both `access_key` and `sas_token`"),
                     )
                     .label("a SAS token")
                     .with_secondary(key.key.span, "and the account key")
@@ -106,7 +108,7 @@ fn incomplete(name: &str, given: &Setting, missing: &str) -> Diagnostic {
         codes::spec::INCOMPLETE_CREDENTIALS,
         given.key.span,
         format!(
-            "destination `{name}`: `{}` without `{missing}`",
+            "{name}: `{}` without `{missing}`",
             given.key.value
         ),
     )
@@ -123,7 +125,7 @@ fn wrong_kind(name: &str, setting: &Setting, label: &str, help: &str) -> Diagnos
         codes::spec::WRONG_REFERENCE_KIND,
         setting.value.span,
         format!(
-            "destination `{name}`: `{}` cannot be read from this reference",
+            "{name}: `{}` cannot be read from this reference",
             setting.key.value
         ),
     )

@@ -46,7 +46,10 @@ pub struct Throttles {
 }
 
 impl Throttles {
-    fn get(
+    /// The throttle of `destination`, made on first use with its limits
+    /// and the calls the store counted today: deliveries and reads (a
+    /// Marketo activity source) share it.
+    pub(crate) fn get(
         &self,
         destination: &str,
         limits: &Limits,
@@ -354,13 +357,23 @@ impl ApiRun<'_> {
 /// The limits requests to a destination keep to: the catalog's batch and
 /// payload sizes, the destination's effective rate limit.
 fn limits(activation: &ActivationPlan, destination: &DestinationPlan) -> Limits {
-    let rate = destination.rate_limit;
     Limits {
         batch_size: activation
             .limits
             .batch_size
             .map_or(DEFAULT_BATCH, |b| b as usize),
         max_bytes: activation.limits.max_payload_bytes.map(|b| b as usize),
+        ..rate_limits(destination)
+    }
+}
+
+/// The destination's effective rate limit as the throttle takes it: the
+/// window, the in-flight cap and the daily quota (no batching).
+pub(crate) fn rate_limits(destination: &DestinationPlan) -> Limits {
+    let rate = destination.rate_limit;
+    Limits {
+        batch_size: 0,
+        max_bytes: None,
         window: rate.map(|r| (r.calls, Duration::from_secs(u64::from(r.per_seconds)))),
         concurrent: rate.and_then(|r| r.concurrent).map_or(4, |c| c as usize),
         daily: rate.and_then(|r| r.daily).map(u64::from),
@@ -408,7 +421,7 @@ fn by_audience<'r>(
 /// Pacific time (UTC-8 is taken all year: during daylight time the day
 /// turns an hour later than Google's, which only ever counts too much);
 /// the others count UTC days.
-fn quota_day(destination_type: &str, now: Micros) -> String {
+pub(crate) fn quota_day(destination_type: &str, now: Micros) -> String {
     let offset = match destination_type {
         "marketo_engage" => -6,
         "google_customer_match" => -8,

@@ -83,6 +83,14 @@ pub enum RunError {
         schema: String,
         mismatches: Vec<ColumnMismatch>,
     },
+    /// A Marketo activity source names activity types the instance does
+    /// not have (R0014). `known` is every type name the instance lists.
+    ActivityTypes {
+        source: String,
+        instance: String,
+        unknown: Vec<String>,
+        known: Vec<String>,
+    },
     /// A source cannot be read at all (its message names the file).
     Source { source: String, reason: String },
     /// The engine failed on one definition's query: the definition and where
@@ -216,6 +224,24 @@ impl RunError {
                     ),
                 }
             }
+            RunError::ActivityTypes { unknown, known, .. } => {
+                let suggestions: Vec<String> = unknown
+                    .iter()
+                    .filter_map(|name| {
+                        crate::diag::did_you_mean(name, known.iter().map(String::as_str))
+                            .map(|best| format!("`{best}` for `{name}`"))
+                    })
+                    .collect();
+                let help = if suggestions.is_empty() {
+                    "write the names as Marketo lists them (Admin > Activity types, or `GET /rest/v1/activities/types.json`)".to_string()
+                } else {
+                    format!(
+                        "did you mean {}? activity type names are Marketo's, spelled as it lists them",
+                        suggestions.join(", ")
+                    )
+                };
+                RunDiagnostic::new(codes::run::UNKNOWN_ACTIVITY_TYPE, message).help(help)
+            }
             RunError::Engine { .. } | RunError::Audiences { .. } => {
                 RunDiagnostic::new(codes::run::ENGINE_FAILED, message)
                     .help("`accord render` shows the query; `accord explain account` evaluates a rule step by step")
@@ -332,6 +358,20 @@ impl fmt::Display for RunError {
                 }
                 Ok(())
             }
+            RunError::ActivityTypes {
+                source,
+                instance,
+                unknown,
+                ..
+            } => write!(
+                f,
+                "source `{source}` ({instance}): the instance has no activity type {}",
+                unknown
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             RunError::Source { source, reason } => write!(f, "source `{source}`: {reason}"),
             RunError::Engine {
                 kind,

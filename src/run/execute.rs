@@ -20,6 +20,7 @@ use super::report::{
     ActivationReport, ActivationStatus, LinkReport, Overlap, RunDiagnostic, RunReport, RunStatus,
     SourceReport,
 };
+use super::stale::{self, Stale};
 use super::state::{self, Membership, Pending, Store};
 use super::{Options, api, lock, log, sources, unify};
 use crate::deliver::storage::{FileStore, StorageErrorKind};
@@ -134,7 +135,17 @@ fn run_locked(
             plan.audiences.len()
         ),
     );
-    let data = read_data(plan, root, options.now, Some(&store), !options.preview)?;
+    // Made before the sources are read: a Marketo source reads through its
+    // destination's throttle, which the deliveries then go on using.
+    let throttles = api::Throttles::default();
+    let data = read_data(
+        plan,
+        root,
+        options.now,
+        Some(&store),
+        !options.preview,
+        &throttles,
+    )?;
     // Data that did not read cleanly (an error, such as a quote that
     // swallowed rows or a schema without data) stops every delivery: the
     // audiences are evaluated together and linked across schemas, so any of
@@ -157,6 +168,22 @@ fn run_locked(
     report.links = data.links;
     report.warnings.extend(data.warnings);
     report.phases_ms = data.phases_ms;
+    // A stale source that blocks stops only the activations that read its
+    // schema (R0012), not every delivery.
+    let stale_blocks = |stale: &Stale| {
+        let names: Vec<&str> = plan
+            .activations
+            .iter()
+            .filter(|(_, a)| !stale::blocking(plan, a, std::slice::from_ref(stale)).is_empty())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        stale.diagnostic(&names)
+    };
+    if !options.preview {
+        report
+            .diagnostics
+            .extend(data.stale.iter().filter(|s| s.blocks).map(stale_blocks));
+    }
 
     let now_sql = now_sql(options.now);
     let audiences_started = Instant::now();
@@ -189,7 +216,6 @@ fn run_locked(
     }
 
     let activations_started = Instant::now();
-    let throttles = api::Throttles::default();
     let delivery_runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -217,6 +243,7 @@ fn run_locked(
         store: &store,
         engine: &data.engine,
         now_sql: &now_sql,
+        stale: &data.stale,
         undeliverable: undeliverable.as_deref(),
         audiences_failed,
     };
@@ -329,6 +356,9 @@ struct Activating<'a> {
     store: &'a Store,
     engine: &'a Engine,
     now_sql: &'a str,
+    /// The stale sources of the run; those that block, block the
+    /// activations that read their schema.
+    stale: &'a [Stale],
     /// Why no activation may deliver in this run (data errors, audiences
     /// the engine could not evaluate), if so.
     undeliverable: Option<&'a str>,
@@ -428,15 +458,35 @@ impl Activating<'_> {
                 "{removals}: let through by `--allow-removals {name}`"
             ));
         }
+        let stale = stale::blocking(plan, activation, self.stale);
+        let stale_sources = stale
+            .iter()
+            .map(|s| format!("`{}`", s.source))
+            .collect::<Vec<_>>()
+            .join(", ");
         if options.preview {
             a.status = ActivationStatus::Preview;
             if too_many_removals && !allowed {
                 a.warnings.push(format!("a run would hold it: {removals}"));
             }
+            if !stale.is_empty() {
+                a.warnings.push(format!(
+                    "a run would block it: source {stale_sources} is stale ({})",
+                    codes::run::SOURCE_STALE.as_str()
+                ));
+            }
         } else if !blocked.is_empty() {
             a.status = ActivationStatus::Blocked;
             (a.created, a.updated, a.removed) = (0, 0, 0);
             a.members = previous;
+        } else if !stale.is_empty() {
+            a.status = ActivationStatus::Blocked;
+            (a.created, a.updated, a.removed) = (0, 0, 0);
+            a.members = previous;
+            a.warnings.push(format!(
+                "not delivered: source {stale_sources} is stale ({}); nothing was sent or removed",
+                codes::run::SOURCE_STALE.as_str()
+            ));
         } else if let Some(why) = self.undeliverable {
             a.status = ActivationStatus::Failed;
             (a.created, a.updated, a.removed) = (0, 0, 0);
@@ -705,7 +755,7 @@ pub fn evaluate_with(
     now: time::Micros,
     places: &Places,
 ) -> Result<Evaluation, RunError> {
-    let data = read_data(plan, root, now, None, false)?;
+    let data = read_data(plan, root, now, None, false, &api::Throttles::default())?;
     let started = Instant::now();
     let now_sql = now_sql(now);
     let members = evaluate_audiences(&data.engine, plan, jobs, &now_sql, places)?;
@@ -716,7 +766,18 @@ pub fn evaluate_with(
         members,
         sources: data.sources,
         links: data.links,
-        warnings: data.warnings,
+        // Evaluating delivers nothing: a stale source that would block a
+        // run is a warning here.
+        warnings: data
+            .warnings
+            .into_iter()
+            .chain(data.stale.iter().filter(|s| s.blocks).map(|s| {
+                format!(
+                    "{} (on_stale: block; a run blocks the activations that read it)",
+                    s.warning()
+                )
+            }))
+            .collect(),
         diagnostics: data.diagnostics,
         now_sql,
         phases_ms,
@@ -730,6 +791,8 @@ struct Data {
     links: Vec<LinkReport>,
     warnings: Vec<String>,
     diagnostics: Vec<RunDiagnostic>,
+    /// The stale sources (those that do not block are in `warnings` too).
+    stale: Vec<Stale>,
     /// `read` and `unify`.
     phases_ms: BTreeMap<String, u64>,
 }
@@ -744,6 +807,7 @@ fn read_data(
     now: time::Micros,
     store: Option<&crate::store::Store>,
     remember: bool,
+    throttles: &api::Throttles,
 ) -> Result<Data, RunError> {
     let data = |reason: String| RunError::Data { reason };
     let mut phases_ms = BTreeMap::new();
@@ -759,6 +823,7 @@ fn read_data(
         now,
         store,
         remember,
+        throttles,
     };
     for (name, source) in &plan.sources {
         let schema = plan.schemas.get(&source.schema).ok_or_else(|| {
@@ -768,13 +833,6 @@ fn read_data(
             ))
         })?;
         let l = sources::read(&read_cx, name, source, schema)?;
-        if l.report.freshness == "stale" {
-            warnings.push(format!(
-                "source `{name}` is stale: newest record {} is older than max_age {}",
-                l.report.newest.as_deref().unwrap_or("?"),
-                source.max_age.as_deref().unwrap_or("?")
-            ));
-        }
         diagnostics.extend(l.diagnostics.iter().cloned());
         if l.report.bad_rows > 0 {
             diagnostics.push(bad_rows(name, &l.report));
@@ -782,7 +840,17 @@ fn read_data(
         sources_report.insert(name.clone(), l.report.clone());
         loaded.push(l);
     }
+    // Marketo activities whose lead only Marketo knew link to the person
+    // with their lead's email, now that the people are read.
+    sources::marketo::link_people(plan, &mut loaded).map_err(data)?;
+    for l in loaded.iter().filter(|l| l.report.marketo.is_some()) {
+        sources_report.insert(l.name.clone(), l.report.clone());
+    }
     diagnostics.extend(missing_data(plan, &loaded));
+    // A stale source that does not block is a warning of the run; one that
+    // blocks is R0012 of the run (`run_locked`).
+    let stale = stale::stale_sources(plan, &sources_report);
+    warnings.extend(stale.iter().filter(|s| !s.blocks).map(Stale::warning));
     phases_ms.insert("read".into(), started.elapsed().as_millis() as u64);
     let started = Instant::now();
     let links = unify::unify(&engine, plan, loaded).map_err(data)?;
@@ -793,6 +861,7 @@ fn read_data(
         links,
         warnings,
         diagnostics,
+        stale,
         phases_ms,
     })
 }

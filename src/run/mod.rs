@@ -2,7 +2,7 @@
 //! files and new state.
 //!
 //! One concern per file: `files` locates a source's files, `sources` reads
-//! and types the data, `unify` merges
+//! and types the data, `stale` says which stale sources block which activations, `unify` merges
 //! sources and links people to accounts, `engine` runs the rendered SQL in
 //! DataFusion, `deliver` encodes files and writes them through a store,
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
@@ -22,10 +22,11 @@
 //! and the definitions' places (`Places`) from what it compiled. The clock enters as `Options::now`, except
 //! the wall-clock start the lock file records and the report's durations.
 
+pub mod history;
 pub mod report;
 
 #[cfg(feature = "engine")]
-mod api;
+pub mod api;
 #[cfg(feature = "engine")]
 pub mod deliver;
 #[cfg(feature = "engine")]
@@ -50,6 +51,8 @@ pub mod lock;
 pub mod log;
 #[cfg(feature = "engine")]
 pub mod sources;
+#[cfg(feature = "engine")]
+mod stale;
 #[cfg(feature = "engine")]
 pub mod state;
 #[cfg(feature = "engine")]

@@ -194,6 +194,49 @@ pub struct SourceReport {
     pub newest: Option<String>,
     /// `fresh`, `stale` or `unknown` (no max_age or no timestamps).
     pub freshness: String,
+    /// The fields whose values were read and checked, when not every field
+    /// was (Parquet reads only the columns the plan needs), and always for
+    /// an object-store source; empty: every field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns_checked: Vec<String>,
+    /// Bytes fetched from an object store (whole CSV and JSONL objects,
+    /// Parquet footers and column chunks); `None` for local files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_read: Option<u64>,
+    /// A Marketo activity source: what it read and how its leads linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketo: Option<MarketoReport>,
+}
+
+/// What a Marketo activity source read (docs/destinations.md, "Marketo
+/// activity as a source").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MarketoReport {
+    /// The instance's base URL (no secret).
+    pub instance: String,
+    /// The activity types read, by name, with the instance's ids.
+    pub activity_types: BTreeMap<String, i64>,
+    /// Activities from this time on were read (`sinceDatetime`).
+    pub since: String,
+    pub pages: u64,
+    /// Requests made, token requests included; each counts against the
+    /// destination's daily quota.
+    pub calls: u64,
+    /// Time spent waiting for the destination's throttle and retries.
+    pub throttle_wait_ms: u64,
+    pub activities: u64,
+    /// Distinct leads the activities belong to.
+    pub leads: u64,
+    /// Leads the store knows from accord's upserts (lead id -> person).
+    pub leads_from_store: u64,
+    /// Leads whose email was looked up in Marketo.
+    pub leads_looked_up: u64,
+    /// Looked-up leads Marketo no longer has, or that have no email.
+    pub leads_without_email: u64,
+    /// Activities linked to a person by the email of their lead.
+    pub linked_by_email: u64,
+    /// Activities linked to no person (their lead is no known person).
+    pub unlinked: u64,
 }
 
 /// How the people of a person schema link to accounts.
@@ -382,6 +425,32 @@ impl RunReport {
                     .map(|n| format!(" (newest {n})"))
                     .unwrap_or_default()
             ));
+            if let Some(bytes) = src.bytes_read {
+                s.push_str(&format!("      read {bytes} bytes\n"));
+            }
+            if !src.columns_checked.is_empty() {
+                s.push_str(&format!(
+                    "      columns read and checked: {}\n",
+                    src.columns_checked.join(", ")
+                ));
+            }
+            if let Some(m) = &src.marketo {
+                s.push_str(&format!(
+                    "      marketo {}: {} activities ({}) since {}; {} pages, {} calls; {} leads: {} from the store, {} looked up ({} without email); {} linked by email, {} unlinked\n",
+                    m.instance,
+                    m.activities,
+                    m.activity_types.keys().cloned().collect::<Vec<_>>().join(", "),
+                    m.since,
+                    m.pages,
+                    m.calls,
+                    m.leads,
+                    m.leads_from_store,
+                    m.leads_looked_up,
+                    m.leads_without_email,
+                    m.linked_by_email,
+                    m.unlinked,
+                ));
+            }
             for sample in &src.bad_row_samples {
                 s.push_str(&format!("      bad row: {sample}\n"));
             }

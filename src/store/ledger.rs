@@ -114,7 +114,40 @@ const HELD: &str = "
 SELECT member, payload, payload_hash, remote_id, status, attempts, error_code, error_message, accepted_at
 FROM ledger WHERE activation = ?1 AND audience = ?2 ORDER BY member";
 
+/// A member the destination knows by its own id (a Marketo lead id), as
+/// an upsert recorded it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteMember {
+    pub remote_id: String,
+    pub member: String,
+    /// The JSON of the columns the destination last accepted.
+    pub payload: Option<Vec<u8>>,
+}
+
+const REMOTE: &str = "
+SELECT remote_id, member, payload FROM ledger
+WHERE activation = ?1 AND remote_id IS NOT NULL ORDER BY remote_id, member";
+
 impl Store {
+    /// Every member of an activation (any audience) that the destination
+    /// gave an id, in id then member order: what links the destination's
+    /// records back to accord's members.
+    pub fn remote_members(&self, activation: &str) -> Result<Vec<RemoteMember>, StoreError> {
+        self.read(|c| {
+            let mut select = c.prepare_cached(REMOTE)?;
+            let mut rows = select.query([activation])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(RemoteMember {
+                    remote_id: r.get(0)?,
+                    member: r.get(1)?,
+                    payload: r.get(2)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// Every member the ledger holds for one audience of an activation, in
     /// member order.
     pub fn held(&self, activation: &str, audience: &str) -> Result<Vec<LedgerRow>, StoreError> {

@@ -53,7 +53,7 @@ pub use crate::faults::Faults;
 pub use error::{SHOWN, StoreError};
 pub use files::{FORMAT, Membership, Pending, State};
 pub use journal::{Intent, OpenIntent};
-pub use ledger::{LedgerRow, LedgerUpdate, Status};
+pub use ledger::{LedgerRow, LedgerUpdate, RemoteMember, Status};
 pub use schema::VERSION;
 pub use tallies::ListRecord;
 

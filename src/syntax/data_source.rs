@@ -74,11 +74,14 @@ pub fn data_source(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Da
             ));
             None
         }
-        // A database or Marketo source has no path.
-        _ if table.contains_key("postgres") || table.contains_key("marketo") => {
+        // A database or Marketo source has no path; two places at once
+        // are reported in `resolve` (`source_settings`), at the second.
+        _ => {
+            if !PLACES.iter().any(|key| table.contains_key(*key)) {
+                cx.report(reads_from_nowhere(&name));
+            }
             t.string(cx, "path")
         }
-        _ => t.required_string(cx, "path"),
     };
     if let Some(diagnostic) = path
         .as_ref()
@@ -121,6 +124,37 @@ pub fn data_source(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Da
     };
     t.finish(cx);
     s
+}
+
+/// The storage destination type of an object-store URI (`s3://`, `az://`
+/// or `azure://`, `gs://`), `None` for a local path or another scheme: the
+/// one place that maps schemes to stores (`check` and the plan use it).
+pub fn object_store_of(path: &str) -> Option<&'static str> {
+    let (scheme, _) = path.split_once("://")?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "s3" => Some("s3"),
+        "az" | "azure" => Some("azure_blob"),
+        "gs" => Some("gcs"),
+        _ => None,
+    }
+}
+
+/// The keys that say where a source reads; exactly one is given.
+pub const PLACES: &[&str] = &["path", "postgres", "marketo"];
+
+/// `A0130` for a source with none of [`PLACES`]: it would read nothing.
+fn reads_from_nowhere(name: &Sp<String>) -> Diagnostic {
+    Diagnostic::new(
+        codes::spec::SOURCE_LOCATION,
+        name.span,
+        format!("source `{}` reads from nowhere", name.value),
+    )
+    .label("no `path`, `postgres` or `marketo`")
+    .help(
+        "add one: `path = \"data/accounts.csv\"` (local files, or an s3://, az:// or gs:// URI), \
+         `postgres = { env = \"DATABASE_URL\" }` with `table`, or `marketo = \"DESTINATION\"` \
+         with `activity_types`",
+    )
 }
 
 /// `A0006` when `max_age` is not a duration: a run could not judge the

@@ -106,17 +106,21 @@ pub(super) fn setting_value(cx: &mut Cx<'_>, value: &toml::Spanned<DeValue<'_>>)
                         name: name.clone(),
                     }
                 }
-                _ => SettingValue::Table(
-                    entries
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                Sp::new(k.get_ref().to_string(), cx.span(k)),
-                                Sp::new(v.get_ref().as_str().unwrap_or("").to_string(), cx.span(v)),
-                            )
-                        })
-                        .collect(),
-                ),
+                _ => {
+                    let mut pairs = Vec::new();
+                    for (k, v) in entries.iter() {
+                        // A value such as `{ env = ... }` inside a table
+                        // would otherwise arrive as "": said, not lost.
+                        if v.get_ref().as_str().is_none() {
+                            cx.wrong_type(v, "a string");
+                        }
+                        pairs.push((
+                            Sp::new(k.get_ref().to_string(), cx.span(k)),
+                            Sp::new(v.get_ref().as_str().unwrap_or("").to_string(), cx.span(v)),
+                        ));
+                    }
+                    SettingValue::Table(pairs)
+                }
             }
         }
         other => SettingValue::Other(super::reader::type_name(other)),

@@ -23,11 +23,19 @@ pub fn copy_of(rel: &str, tag: &str) -> tempfile::TempDir {
         .prefix(&format!("accord-{tag}-"))
         .tempdir()
         .expect("temp dir");
-    let dir = temp.path();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    for entry in walkdir::WalkDir::new(&src) {
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
+        temp.path(),
+    );
+    temp
+}
+
+/// Copies the project at `from` into `to` (created when missing), without
+/// its outputs (`out/`) or run state (`.accord/`).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
         let entry = entry.expect("walk the project");
-        let rel = entry.path().strip_prefix(&src).expect("inside the project");
+        let rel = entry.path().strip_prefix(from).expect("inside the project");
         let first = rel
             .components()
             .next()
@@ -35,14 +43,13 @@ pub fn copy_of(rel: &str, tag: &str) -> tempfile::TempDir {
         if matches!(first.as_deref(), Some("out") | Some(".accord")) {
             continue;
         }
-        let target = dir.join(rel);
+        let target = to.join(rel);
         if entry.file_type().is_dir() {
             std::fs::create_dir_all(&target).expect("mkdir");
         } else {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
-    temp
 }
 
 /// Runs `accord run DIR --env dev --now NOW --out DIR/delivered ARGS`.

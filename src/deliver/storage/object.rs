@@ -93,6 +93,78 @@ fn with_prefix(root: &str, prefix: &str) -> String {
     }
 }
 
+/// Which bucket (S3, GCS) or container (Azure) of a store a client is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bucket<'a> {
+    S3(&'a str),
+    Azure {
+        account: &'a str,
+        container: &'a str,
+    },
+    Gcs(&'a str),
+}
+
+impl Bucket<'_> {
+    /// `s3://bucket`, `az://account/container`, `gs://bucket`: what reports
+    /// and errors show.
+    pub fn root(&self) -> String {
+        match self {
+            Bucket::S3(bucket) => format!("s3://{bucket}"),
+            Bucket::Azure { account, container } => format!("az://{account}/{container}"),
+            Bucket::Gcs(bucket) => format!("gs://{bucket}"),
+        }
+    }
+}
+
+/// The one place an object_store client is built, for storage destinations
+/// and object-store sources alike: the credentials of `settings` (secrets
+/// resolved into `secrets`, a `profile:` reference read here), else the
+/// environment's default chain; `endpoint` for S3-compatible stores and
+/// emulators; bounded timeouts and retries. `settings` keys and values are
+/// those of the `s3`, `azure_blob` and `gcs` destinations (`region`,
+/// `access_key_id`, `credentials`, ...); keys naming the place (`bucket`,
+/// `prefix`) are ignored here, `bucket` says it.
+pub fn client(
+    bucket: &Bucket<'_>,
+    settings: &BTreeMap<String, SettingPlan>,
+    secrets: &BTreeMap<String, SecretString>,
+    endpoint: Option<&str>,
+) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    let region = match settings.get("region") {
+        Some(SettingPlan::Text(t)) => Some(t.as_str()),
+        _ => None,
+    };
+    let options = ClientOptions::new()
+        .with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")))
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout(REQUEST_TIMEOUT);
+    let root = bucket.root();
+    let built = |e: object_store::Error| config_error(format!("{root}: {e}"));
+    Ok(match *bucket {
+        Bucket::S3(name) => Arc::new(
+            s3(settings, secrets, name, region, endpoint)?
+                .with_client_options(options)
+                .with_retry(retry())
+                .build()
+                .map_err(built)?,
+        ),
+        Bucket::Azure { account, container } => Arc::new(
+            azure(secrets, account, container, endpoint)?
+                .with_client_options(options)
+                .with_retry(retry())
+                .build()
+                .map_err(built)?,
+        ),
+        Bucket::Gcs(name) => Arc::new(
+            gcs(secrets, name, endpoint)?
+                .with_client_options(options)
+                .with_retry(retry())
+                .build()
+                .map_err(built)?,
+        ),
+    })
+}
+
 /// An S3 bucket, Azure Blob container or GCS bucket, with a key prefix.
 pub struct ObjectFileStore {
     store: Arc<dyn ObjectStore>,
@@ -123,45 +195,21 @@ impl ObjectFileStore {
             text(key).ok_or_else(|| config_error(format!("`{kind}` destination has no `{key}`")))
         };
         let prefix = text("prefix").unwrap_or("").trim_matches('/').to_string();
-        let options = ClientOptions::new()
-            .with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")))
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT);
-        let (store, root): (Arc<dyn ObjectStore>, String) = match kind {
-            "s3" => {
-                let bucket = required("bucket")?;
-                let store = s3(settings, secrets, bucket, text("region"), endpoint)?
-                    .with_client_options(options)
-                    .with_retry(retry())
-                    .build()
-                    .map_err(|e| config_error(format!("s3://{bucket}: {e}")))?;
-                (Arc::new(store), format!("s3://{bucket}"))
-            }
-            "azure_blob" => {
-                let account = required("account")?;
-                let container = required("container")?;
-                let store = azure(secrets, account, container, endpoint)?
-                    .with_client_options(options)
-                    .with_retry(retry())
-                    .build()
-                    .map_err(|e| config_error(format!("az://{account}/{container}: {e}")))?;
-                (Arc::new(store), format!("az://{account}/{container}"))
-            }
-            "gcs" => {
-                let bucket = required("bucket")?;
-                let store = gcs(secrets, bucket, endpoint)?
-                    .with_client_options(options)
-                    .with_retry(retry())
-                    .build()
-                    .map_err(|e| config_error(format!("gs://{bucket}: {e}")))?;
-                (Arc::new(store), format!("gs://{bucket}"))
-            }
+        let bucket = match kind {
+            "s3" => Bucket::S3(required("bucket")?),
+            "azure_blob" => Bucket::Azure {
+                account: required("account")?,
+                container: required("container")?,
+            },
+            "gcs" => Bucket::Gcs(required("bucket")?),
             other => {
                 return Err(config_error(format!(
                     "`{other}` is not an object store type (s3, azure_blob, gcs)"
                 )));
             }
         };
+        let store = client(&bucket, settings, secrets, endpoint)?;
+        let root = bucket.root();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -425,7 +473,7 @@ fn gcs(
 }
 
 /// The kind of a failed request, for the run report.
-fn kind_of(error: &object_store::Error) -> StorageErrorKind {
+pub fn kind_of(error: &object_store::Error) -> StorageErrorKind {
     use object_store::Error as E;
     match error {
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => StorageErrorKind::Denied,
@@ -477,7 +525,7 @@ fn answer(error: &object_store::Error) -> Option<(u16, String)> {
 /// Azure SAS token rides in the query string): the status and the service's
 /// error code when it answered, else the innermost cause (refused, DNS,
 /// timeout).
-fn describe(error: &object_store::Error) -> String {
+pub fn describe(error: &object_store::Error) -> String {
     if let Some((status, body)) = answer(error) {
         return match error_code(&body) {
             Some(code) => format!("the store answered HTTP {status} ({code})"),

@@ -280,7 +280,7 @@ impl Marketo {
 }
 
 /// `https://{munchkin_id}.mktorest.com`, or the destination's `endpoint`.
-fn base_url(config: &Config) -> Result<String, String> {
+pub(super) fn base_url(config: &Config) -> Result<String, String> {
     if config.endpoint.is_some() {
         return Ok(config.base_url(""));
     }
@@ -473,7 +473,7 @@ fn first_reason(result: &Value, status: &str) -> (String, String) {
 
 /// The first entry of a response's `errors`, when `success` is false or
 /// errors are present.
-fn first_error(body: &Value) -> Option<(String, String)> {
+pub(super) fn first_error(body: &Value) -> Option<(String, String)> {
     let first = body
         .get("errors")
         .and_then(Value::as_array)

@@ -5,6 +5,7 @@ mod dynamics;
 mod google;
 mod linkedin;
 mod marketo;
+pub mod marketo_activities;
 mod salesforce;
 mod trade_desk;
 pub mod webhook;

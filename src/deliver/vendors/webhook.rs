@@ -3,7 +3,7 @@
 //!
 //! In: the destination's `url` (text, or a secret reference resolved into
 //! the `url` secret; `endpoint` overrides both), `method` (`POST` or `PUT`),
-//! `headers` (a list of `Name: value`), and `signing_secret`. Out: one
+//! `headers` (a table of `Name = "value"`), and `signing_secret`. Out: one
 //! request per batch, body
 //! `{"activation", "audience", "operation": "add"|"remove", "members": [{"key", "fields": {column: value}}]}`,
 //! signed when a signing secret is set: `X-Accord-Signature:
@@ -79,30 +79,20 @@ impl Webhook {
     }
 }
 
-/// `headers = ["Name: value", ...]`.
+/// `headers = { Name = "value", ... }`, as the catalog declares them
+/// (`check` keeps credentials out of them).
 fn headers(config: &Config) -> Result<Vec<(String, String)>, String> {
-    let entries = match config.settings.get("headers") {
-        None => return Ok(Vec::new()),
-        Some(SettingPlan::List(entries)) => entries,
-        Some(_) => {
-            return Err(format!(
-                "destination `{}`: `headers` is not a list of `Name: value`",
-                config.name
-            ));
-        }
-    };
-    entries
-        .iter()
-        .map(|entry| match entry.split_once(':') {
-            Some((name, value)) if !name.trim().is_empty() => {
-                Ok((name.trim().to_string(), value.trim().to_string()))
-            }
-            _ => Err(format!(
-                "destination `{}`: header `{entry}` is not `Name: value`",
-                config.name
-            )),
-        })
-        .collect()
+    match config.settings.get("headers") {
+        None => Ok(Vec::new()),
+        Some(SettingPlan::Table(entries)) => Ok(entries
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()),
+        Some(_) => Err(format!(
+            "destination `{}`: `headers` is not a table of `Name = \"value\"`",
+            config.name
+        )),
+    }
 }
 
 /// The hex HMAC-SHA256 of `body` under `key`.
@@ -227,7 +217,10 @@ mod tests {
         );
         settings.insert(
             "headers".to_string(),
-            SettingPlan::List(vec!["X-Team: growth".into()]),
+            SettingPlan::Table(BTreeMap::from([(
+                "X-Team".to_string(),
+                "growth".to_string(),
+            )])),
         );
         let mut secrets = BTreeMap::new();
         if signing {
@@ -347,8 +340,15 @@ mod tests {
             "destination `hook` has no `url`"
         );
         let mut bad = config(false);
-        bad.settings
-            .insert("headers".into(), SettingPlan::List(vec!["nocolon".into()]));
-        assert!(Webhook::new(&bad).err().unwrap().contains("`nocolon`"));
+        bad.settings.insert(
+            "headers".into(),
+            SettingPlan::List(vec!["X-Team: growth".into()]),
+        );
+        assert!(
+            Webhook::new(&bad)
+                .err()
+                .unwrap()
+                .contains("not a table of `Name = \"value\"`")
+        );
     }
 }

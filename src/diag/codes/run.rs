@@ -17,7 +17,9 @@ declare_codes! {
     DUPLICATE_JSON_KEY = "R0009", Warning, "a JSON line holds a key twice";
     BAD_ROWS = "R0010", Warning, "rows of a source could not be read or typed and were left out";
     SOURCE_UNREACHABLE = "R0011", Error, "a source's bucket, database or API could not be reached or refused the credentials";
+    SOURCE_STALE = "R0012", Error, "a stale source blocks the activations that read its schema";
     SOURCE_COLUMNS_MISMATCH = "R0013", Error, "a database source lacks a column of its schema, or holds it in a type that does not convert";
+    UNKNOWN_ACTIVITY_TYPE = "R0014", Error, "a Marketo activity source names an activity type the instance does not have";
     PATH_OUTSIDE_ROOT = "R0101", Error, "a path built from a name would leave its folder";
     PROJECT_LOCKED = "R0102", Error, "another run holds the project's lock";
     REMOVALS_HELD = "R0103", Error, "a delivery would remove more members than the activation allows";

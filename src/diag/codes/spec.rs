@@ -44,6 +44,16 @@ declare_codes! {
     INVALID_BULK_THRESHOLD = "A0127", Error, "a Salesforce bulk_threshold is below 1";
     INVALID_DATAVERSE_COLUMN = "A0128", Error, "a Dynamics 365 audience column or alternate key is no Dataverse logical name, or two audiences share a column";
     ALTERNATE_KEY_NOT_MAPPED = "A0129", Error, "an activation does not map the alternate key its Dynamics 365 destination upserts by";
+    SOURCE_LOCATION = "A0130", Error, "a source does not read from exactly one of path, postgres and marketo";
+    INVALID_SOURCE_URI = "A0131", Error, "a source's object-store URI is malformed or of a scheme accord cannot read";
+    KEY_NOT_FOR_SOURCE = "A0132", Error, "a source key does not apply to where the source reads";
+    POSTGRES_TABLE_OR_QUERY = "A0133", Error, "a PostgreSQL source does not have exactly one of table and query, or its table is not an identifier";
+    MARKETO_SOURCE_DESTINATION = "A0134", Error, "a Marketo activity source names a destination that is not marketo_engage";
+    INVALID_ACTIVITY_TYPES = "A0135", Error, "a Marketo activity source has no activity_types, or misspells a standard one";
+    CUSTOM_ACTIVITY_TYPE = "A0136", Warning, "a Marketo activity type is not a standard one: it must be a custom activity of the instance";
+    FRESHNESS_COLUMN_NOT_TIMESTAMP = "A0137", Error, "a source's freshness_column is not a timestamp field of its schema";
+    ON_STALE_WITHOUT_MAX_AGE = "A0138", Warning, "a source sets on_stale without max_age, so it never fires";
+    APPEND_ONLY_NOT_ALLOWED = "A0139", Error, "append_only on a source that cannot tell what is new";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
     AUDIENCE_CYCLE = "A0302", Error, "audiences reference each other in a cycle";
     NESTED_COMPOSITION = "A0303", Error, "a composed audience feeds another composition";

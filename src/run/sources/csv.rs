@@ -3,22 +3,21 @@
 //! names a column twice, a column no field declares, a quoted field that
 //! swallows the lines after it) as diagnostics and bad rows.
 
-use std::path::Path;
-
-use super::open;
 use super::typing::{Builder, from_text};
 use crate::diag::codes;
 use crate::run::report::RunDiagnostic;
 
+/// Reads one CSV file (a local file or a fetched object: `input`), shown
+/// in messages as `shown`.
 pub(super) fn read_csv(
-    file: &Path,
+    input: impl std::io::Read,
     shown: &str,
     b: &mut Builder<'_>,
     present: &mut [bool],
 ) -> Result<(), String> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(std::io::BufReader::new(open(file)?));
+        .from_reader(std::io::BufReader::new(input));
     let headers = reader
         .headers()
         .map_err(|e| format!("{shown}: {e}"))?

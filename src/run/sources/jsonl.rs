@@ -2,23 +2,22 @@
 //! source's `Builder` out, with a key written twice on a line, keys no
 //! field declares and an empty file as diagnostics.
 
-use std::path::Path;
-
 use serde_json::Value;
 
-use super::open;
 use super::typing::{Builder, Cell, from_json};
 use crate::diag::codes;
 use crate::run::report::RunDiagnostic;
 
+/// Reads one JSON lines file (a local file or a fetched object: `input`),
+/// shown in messages as `shown`.
 pub(super) fn read_jsonl(
-    file: &Path,
+    input: impl std::io::Read,
     shown: &str,
     b: &mut Builder<'_>,
     present: &mut [bool],
 ) -> Result<(), String> {
     use std::io::BufRead;
-    let reader = std::io::BufReader::new(open(file)?);
+    let reader = std::io::BufReader::new(input);
     let mut lines_with_data = 0u64;
     // Keys no field declares, with the first line that holds each.
     let mut unknown: Vec<(String, usize)> = Vec::new();

@@ -1,6 +1,7 @@
 //! Reading sources: one `[source.*]` (a file, a folder or a glob of CSV,
-//! JSONL or Parquet files) in, one Arrow batch typed by its schema out, with
-//! a report of its bad rows (file and line) and its freshness.
+//! JSONL or Parquet files, on local disk or in an object store) in, one
+//! Arrow batch typed by its schema out, with a report of its bad rows (file
+//! and line) and its freshness.
 //!
 //! Typing: every schema field becomes a nullable column of its type
 //! (`string` Utf8, `int` Int64, `double` Float64, `bool` Boolean,
@@ -21,26 +22,37 @@
 //! a symbolic link that points nowhere or loops. Folder and glob sources
 //! follow symbolic links to files and folders.
 //!
+//! Parquet files are read by the columns the run needs (`columns`): the
+//! row checks cover those, and the report names them.
+//!
 //! One concern per file: `typing` types values into Arrow columns and
 //! accounts for bad rows; `csv`, `jsonl` and `parquet` decode their
-//! format; `keys` finds keys repeated among Parquet rows. This file drives
-//! them: it resolves the source's files, reads each by its format and
-//! judges the source's freshness.
+//! format; `keys` finds keys repeated among Parquet rows; `columns` says
+//! which columns the plan reads; `object` lists and fetches the objects of
+//! an `s3://`, `az://` or `gs://` source; `marketo` reads lead activities
+//! from Marketo's API (a source with `marketo = ...`). This file drives them: it
+//! resolves the source's files (local files or objects), reads each by its
+//! format through one path, and judges the source's freshness.
 
+mod columns;
 mod csv;
 mod jsonl;
 mod keys;
+pub mod marketo;
+mod object;
 mod parquet;
 mod postgres;
 mod typing;
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use self::csv::read_csv;
 use self::jsonl::read_jsonl;
+use self::object::{Object, Remote};
 use self::parquet::{check_parquet_rows, read_parquet};
 use self::typing::Builder;
 pub use self::typing::{arrow_schema, arrow_type};
@@ -83,6 +95,9 @@ pub struct ReadContext<'a> {
     pub store: Option<&'a crate::store::Store>,
     /// Whether what is read may be recorded in the store: not in a preview.
     pub remember: bool,
+    /// The run's API throttles, one per destination instance: a Marketo
+    /// source reads within the limits its destination's deliveries share.
+    pub throttles: &'a crate::run::api::Throttles,
 }
 
 /// Reads one source from where its plan says: local files, an object
@@ -96,14 +111,57 @@ pub fn read(
     if let Some(pg) = &source.postgres {
         return postgres::read(cx, name, source, pg, schema);
     }
-    read_files(cx.root, name, source, schema, cx.now).map_err(|reason| RunError::Source {
+    if let Some(marketo) = &source.marketo {
+        return marketo::read(cx, name, source, marketo, schema);
+    }
+    let needed = columns::needed(cx.plan, &source.schema, schema, source);
+    if source.object_store().is_some() {
+        let remote = Remote::open(cx.root, name, source)?;
+        let objects = remote.list(source.format.as_str())?;
+        let inputs = objects.into_iter().map(Input::Object).collect();
+        return decode(
+            name,
+            source,
+            schema,
+            cx.now,
+            Some(&needed),
+            Inputs {
+                inputs,
+                remote: Some(&remote),
+                problems: Vec::new(),
+            },
+        );
+    }
+    let failed = |reason: String| RunError::Source {
         source: name.to_string(),
         reason,
-    })
+    };
+    let (files, problems) =
+        files::resolve(cx.root, name, &source.path, source.format.as_str()).map_err(failed)?;
+    let inputs = files
+        .into_iter()
+        .map(|file| Input::Local {
+            shown: shown_path(cx.root, &file),
+            file,
+        })
+        .collect();
+    decode(
+        name,
+        source,
+        schema,
+        cx.now,
+        Some(&needed),
+        Inputs {
+            inputs,
+            remote: None,
+            problems,
+        },
+    )
 }
 
-/// Reads a local source: a file, a folder or a glob under the project.
-/// `now` is for the freshness check.
+/// Reads a local source (a file, a folder or a glob under the project),
+/// every column of it: what the format modules' tests read through.
+#[cfg(test)]
 fn read_files(
     root: &Path,
     name: &str,
@@ -111,61 +169,191 @@ fn read_files(
     schema: &SchemaPlan,
     now: Micros,
 ) -> Result<Loaded, String> {
-    let (files, link_problems) = files::resolve(root, name, &source.path, source.format.as_str())?;
+    let (files, problems) = files::resolve(root, name, &source.path, source.format.as_str())?;
+    let inputs = files
+        .into_iter()
+        .map(|file| Input::Local {
+            shown: shown_path(root, &file),
+            file,
+        })
+        .collect();
+    let inputs = Inputs {
+        inputs,
+        remote: None,
+        problems,
+    };
+    decode(name, source, schema, now, None, inputs).map_err(|e| e.to_string())
+}
+
+/// A file of a source: on local disk, or an object in a store.
+enum Input {
+    Local { file: PathBuf, shown: String },
+    Object(Object),
+}
+
+impl Input {
+    /// The name reports show: relative to the project, or the object's URI.
+    fn shown(&self) -> &str {
+        match self {
+            Input::Local { shown, .. } => shown,
+            Input::Object(o) => &o.shown,
+        }
+    }
+}
+
+/// The files of a source, the store they are in (object stores), and the
+/// problems found locating them (broken links).
+struct Inputs<'a> {
+    inputs: Vec<Input>,
+    remote: Option<&'a Remote>,
+    problems: Vec<RunDiagnostic>,
+}
+
+fn shown_path(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// Decodes a source's files by their format, checks their rows, and
+/// judges the source's freshness. `needed`: the columns of Parquet files
+/// to read (`None`: all). `now` is for the freshness check.
+fn decode(
+    name: &str,
+    source: &SourcePlan,
+    schema: &SchemaPlan,
+    now: Micros,
+    needed: Option<&BTreeSet<String>>,
+    inputs: Inputs<'_>,
+) -> Result<Loaded, RunError> {
+    let failed = |reason: String| RunError::Source {
+        source: name.to_string(),
+        reason,
+    };
+    let Inputs {
+        inputs,
+        remote,
+        problems,
+    } = inputs;
     let mut b = Builder::new(&source.schema, schema);
+    if let Some(column) = &source.freshness_column {
+        b.judge_freshness_on(column);
+    }
     b.source = name.to_string();
-    b.diagnostics = link_problems;
+    b.diagnostics = problems;
     let mut present = vec![false; b.names.len()];
+    let format_of = |input: &Input| {
+        files::format_of(Path::new(input.shown())).unwrap_or_else(|| source.format.to_string())
+    };
+    // Parquet objects are fetched all at once (objects and row groups in
+    // parallel), before the loop takes them in order.
+    let mut remote_parquet = match remote {
+        Some(remote) => {
+            let objects: Vec<&Object> = inputs
+                .iter()
+                .filter(|i| format_of(i) == "parquet")
+                .filter_map(|i| match i {
+                    Input::Object(o) => Some(o),
+                    Input::Local { .. } => None,
+                })
+                .collect();
+            remote.read_parquet(&objects, schema, needed)?
+        }
+        None => Vec::new(),
+    }
+    .into_iter();
     let mut parquet_files = Vec::new();
-    for file in &files {
-        let shown = file
-            .strip_prefix(root)
-            .unwrap_or(file)
-            .to_string_lossy()
-            .replace('\\', "/");
+    let mut text_files = false;
+    for input in &inputs {
+        let shown = input.shown().to_string();
         b.report.files.push(shown.clone());
-        let format = files::format_of(file).unwrap_or_else(|| source.format.to_string());
-        match format.as_str() {
-            "csv" => read_csv(file, &shown, &mut b, &mut present)?,
-            "parquet" => {
-                let (decoded, columns) = read_parquet(file, &shown, schema, &mut present)?;
-                for column in columns.iter().filter(|c| !schema.fields.contains_key(*c)) {
-                    b.unknown_column(&shown, &shown, "column", column);
+        let format = format_of(input);
+        if format == "parquet" {
+            let (decoded, columns) = match input {
+                Input::Local { file, .. } => {
+                    read_parquet(file, &shown, schema, needed).map_err(failed)?
                 }
-                if decoded.iter().all(|d| d.batch.num_rows() == 0) {
-                    b.empty_file(&shown, "holds no rows");
-                }
-                parquet_files.push((shown.clone(), decoded));
+                Input::Object(_) => remote_parquet
+                    .next()
+                    .ok_or_else(|| failed(format!("{shown}: not read")))?,
+            };
+            for (i, field) in b.names.iter().enumerate() {
+                present[i] |= columns.iter().any(|c| c == *field);
             }
-            _ => read_jsonl(file, &shown, &mut b, &mut present)?,
+            for column in columns.iter().filter(|c| !schema.fields.contains_key(*c)) {
+                b.unknown_column(&shown, &shown, "column", column);
+            }
+            if decoded.iter().all(|d| d.batch.num_rows() == 0) {
+                b.empty_file(&shown, "holds no rows");
+            }
+            parquet_files.push((shown, decoded));
+            continue;
+        }
+        text_files = true;
+        let reader: Box<dyn std::io::Read> = match input {
+            Input::Local { file, .. } => Box::new(open(file).map_err(failed)?),
+            Input::Object(object) => {
+                let remote = remote.ok_or_else(|| failed(format!("{shown}: no store")))?;
+                Box::new(std::io::Cursor::new(remote.fetch(object)?))
+            }
+        };
+        if format == "csv" {
+            read_csv(reader, &shown, &mut b, &mut present).map_err(failed)?;
+        } else {
+            read_jsonl(reader, &shown, &mut b, &mut present).map_err(failed)?;
         }
     }
     // After the text files, so a key they hold and a Parquet row repeats is
     // reported on the Parquet row.
     let mut parquet_batches = Vec::new();
+    let parquet = !parquet_files.is_empty();
     for (shown, decoded) in parquet_files {
-        parquet_batches.push(check_parquet_rows(&mut b, &shown, decoded)?);
+        parquet_batches.push(check_parquet_rows(&mut b, &shown, decoded).map_err(failed)?);
     }
     let arrow = arrow_schema(schema);
     let (columns, mut report, mut newest, diagnostics) = b.finish();
     let mut batches = Vec::new();
     if columns.first().map(|c| c.len()).unwrap_or(0) > 0 || parquet_batches.is_empty() {
-        batches.push(RecordBatch::try_new(arrow.clone(), columns).map_err(|e| e.to_string())?);
+        batches
+            .push(RecordBatch::try_new(arrow.clone(), columns).map_err(|e| failed(e.to_string()))?);
     }
     for batch in parquet_batches.into_iter().flatten() {
         report.rows += batch.num_rows() as u64;
-        newest = newest.max(newest_in(&batch, schema));
+        newest = newest.max(newest_in(
+            &batch,
+            schema,
+            source.freshness_column.as_deref(),
+        ));
         batches.push(batch);
     }
+    // Which columns the row checks covered: every field of text files, the
+    // columns read of Parquet ones. Shown for object stores, and where
+    // Parquet columns were left out.
+    let checked: Vec<String> = schema
+        .fields
+        .keys()
+        .filter(|f| text_files || !parquet || needed.is_none_or(|n| n.contains(*f)))
+        .cloned()
+        .collect();
+    if remote.is_some() || checked.len() < schema.fields.len() {
+        report.columns_checked = checked;
+    }
+    if let Some(remote) = remote {
+        report.bytes_read = Some(remote.bytes_read());
+        // No timestamp in the data: the newest object's time.
+        if newest.is_none() {
+            newest = inputs
+                .iter()
+                .filter_map(|i| match i {
+                    Input::Object(o) => Some(o.meta.last_modified.timestamp_micros()),
+                    Input::Local { .. } => None,
+                })
+                .max();
+        }
+    }
     report.newest = newest.map(time::format_timestamp);
-    report.freshness = match (
-        source.max_age.as_deref().and_then(time::parse_duration),
-        newest,
-    ) {
-        (Some(max), Some(n)) if now - n > max => "stale".into(),
-        (Some(_), Some(_)) => "fresh".into(),
-        _ => "unknown".into(),
-    };
+    report.freshness = freshness(source, newest, now).into();
     Ok(Loaded {
         name: name.to_string(),
         schema: source.schema.clone(),
@@ -187,15 +375,36 @@ fn open(file: &Path) -> Result<std::fs::File, String> {
     std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))
 }
 
-fn newest_in(batch: &RecordBatch, schema: &SchemaPlan) -> Option<Micros> {
+/// How fresh a source is whose newest judged time is `newest`: `stale`
+/// when it is older than `max_age` at `now`, `fresh`, or `unknown` (no
+/// `max_age`, or no time to judge). Every kind of source is judged here.
+pub fn freshness(source: &SourcePlan, newest: Option<Micros>, now: Micros) -> &'static str {
+    match (
+        source.max_age.as_deref().and_then(time::parse_duration),
+        newest,
+    ) {
+        (Some(max), Some(n)) if now - n > max => "stale",
+        (Some(_), Some(_)) => "fresh",
+        _ => "unknown",
+    }
+}
+
+/// Whether freshness reads field `name`: the source's `freshness_column`
+/// when it has one, else the event time of an event schema, else every
+/// timestamp field.
+pub(super) fn judges_freshness(schema: &SchemaPlan, column: Option<&str>, name: &str) -> bool {
+    match (column, &schema.timestamp) {
+        (Some(column), _) => column == name,
+        (None, Some(t)) => t == name,
+        (None, None) => schema.fields.get(name).is_some_and(|f| f.ty == "timestamp"),
+    }
+}
+
+fn newest_in(batch: &RecordBatch, schema: &SchemaPlan, column: Option<&str>) -> Option<Micros> {
     use datafusion::arrow::array::TimestampMicrosecondArray;
     let mut newest: Option<Micros> = None;
-    for (name, field) in &schema.fields {
-        let wanted = match &schema.timestamp {
-            Some(t) => t == name,
-            None => field.ty == "timestamp",
-        };
-        if !wanted {
+    for name in schema.fields.keys() {
+        if !judges_freshness(schema, column, name) {
             continue;
         }
         if let Some(col) = batch

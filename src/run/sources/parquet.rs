@@ -1,21 +1,29 @@
-//! Decoding Parquet: one file in, its row groups decoded on every core and
-//! cast to the schema's Arrow types out (`Decoded`, with the values that
+//! Decoding Parquet: one file in (local, or an object through
+//! `object::read_parquet`, which shares [`layout`] and [`typed`]), the
+//! columns the run needs of its row groups decoded on every core and cast
+//! to the schema's Arrow types out (`Decoded`, with the values that
 //! did not type); then the checks text rows get (untyped values, closed
 //! domains, missing and duplicate keys) leave the bad rows out of the
 //! batches and count them in the source's `Builder`.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, new_null_array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use rayon::prelude::*;
 
 use super::keys::repeated_keys;
 use super::open;
 use super::typing::{Builder, a_type, arrow_schema, outside_domain};
 use crate::plan::{FieldPlan, SchemaPlan};
+
+/// Rows per decoded batch.
+pub(super) const BATCH_ROWS: usize = 65_536;
 
 /// Batches of one Parquet file, typed, with the rows that did not type.
 pub(super) struct Decoded {
@@ -27,89 +35,147 @@ pub(super) struct Decoded {
     bad: Vec<(usize, String)>,
 }
 
-/// Reads a Parquet file and casts its columns to the schema's types. Row
-/// groups are decoded on every core (each thread its own reader over a
-/// contiguous run of row groups), and come back in file order.
-pub(super) fn read_parquet(
-    file: &Path,
-    shown: &str,
-    schema: &SchemaPlan,
-    present: &mut [bool],
-) -> Result<(Vec<Decoded>, Vec<String>), String> {
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
-    let builder = ParquetRecordBatchReaderBuilder::try_new(open(file)?).map_err(|e| err(&e))?;
-    let file_schema = builder.schema().clone();
+/// What to read of one Parquet file, from its footer (read once, shared
+/// by every reader of the file): the columns it carries, the projection
+/// of the columns the run needs, and the row groups to decode in runs of
+/// contiguous groups (one run per core), each with the 1-based row number
+/// of its first row. Row groups without rows are not read.
+pub(super) struct Layout {
+    pub(super) metadata: ArrowReaderMetadata,
+    pub(super) columns: Vec<String>,
+    pub(super) mask: ProjectionMask,
+    pub(super) runs: Vec<(Vec<usize>, usize)>,
+}
+
+/// The [`Layout`] of a file whose footer is `metadata`; `needed` is the
+/// schema fields the run reads (`None`: every column).
+pub(super) fn layout(metadata: ArrowReaderMetadata, needed: Option<&BTreeSet<String>>) -> Layout {
+    let file_schema = metadata.schema().clone();
     let columns: Vec<String> = file_schema
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let group_rows: Vec<usize> = builder
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| g.num_rows().max(0) as usize)
-        .collect();
-    let groups = group_rows.len();
-    let target = arrow_schema(schema);
-    for (i, field) in target.fields().iter().enumerate() {
-        present[i] |= file_schema.field_with_name(field.name()).is_ok();
+    let mask = match needed {
+        Some(needed) => ProjectionMask::roots(
+            metadata.metadata().file_metadata().schema_descr(),
+            columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| needed.contains(*c))
+                .map(|(i, _)| i),
+        ),
+        None => ProjectionMask::all(),
+    };
+    let mut groups = Vec::new();
+    let mut first_rows = Vec::new();
+    let mut next_row = 1;
+    for (i, g) in metadata.metadata().row_groups().iter().enumerate() {
+        let rows = g.num_rows().max(0) as usize;
+        if rows > 0 {
+            groups.push(i);
+            first_rows.push(next_row);
+        }
+        next_row += rows;
     }
-    let threads = crate::run::engine::cores().clamp(1, groups.max(1));
-    let per_thread = groups.div_ceil(threads).max(1);
-    let runs: Vec<Vec<usize>> = (0..groups)
-        .step_by(per_thread)
-        .map(|start| (start..groups.min(start + per_thread)).collect())
+    let threads = crate::run::engine::cores().clamp(1, groups.len().max(1));
+    let per_thread = groups.len().div_ceil(threads).max(1);
+    let runs = groups
+        .chunks(per_thread)
+        .zip(first_rows.chunks(per_thread))
+        .map(|(g, first)| (g.to_vec(), first[0]))
         .collect();
-    let decode = |row_groups: Vec<usize>| -> Result<Vec<Decoded>, String> {
-        let mut next_row = 1 + group_rows[..row_groups.first().copied().unwrap_or(0)]
-            .iter()
-            .sum::<usize>();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(open(file)?)
-            .map_err(|e| err(&e))?
-            .with_row_groups(row_groups)
-            .with_batch_size(65_536)
-            .build()
-            .map_err(|e| err(&e))?;
+    Layout {
+        metadata,
+        columns,
+        mask,
+        runs,
+    }
+}
+
+/// Reads a local Parquet file: only the columns `needed` (every column
+/// when `None`), its row groups decoded on every core (each thread its own
+/// reader over a run of row groups, the footer read once), in file order.
+pub(super) fn read_parquet(
+    file: &Path,
+    shown: &str,
+    schema: &SchemaPlan,
+    needed: Option<&BTreeSet<String>>,
+) -> Result<(Vec<Decoded>, Vec<String>), String> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    let metadata =
+        ArrowReaderMetadata::load(&open(file)?, Default::default()).map_err(|e| err(&e))?;
+    let layout = layout(metadata, needed);
+    let target = arrow_schema(schema);
+    let decode = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<Vec<Decoded>, String> {
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            open(file)?,
+            layout.metadata.clone(),
+        )
+        .with_projection(layout.mask.clone())
+        .with_row_groups(row_groups)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| err(&e))?;
         let mut out = Vec::new();
+        let mut next_row = first_row;
         for batch in reader {
             let batch = batch.map_err(|e| err(&e))?;
-            let mut columns = Vec::new();
-            let mut bad = Vec::new();
-            for (field, (name, plan)) in target.fields().iter().zip(&schema.fields) {
-                let Some(col) = batch.column_by_name(field.name()) else {
-                    columns.push(new_null_array(field.data_type(), batch.num_rows()));
-                    continue;
-                };
-                // A zoned timestamp becomes its UTC wall time.
-                let typed = cast(col, field.data_type())
-                    .map_err(|e| err(&format!("`{}`: {e}", field.name())))?;
-                bad.extend(untyped_rows(col, &typed, name, plan));
-                columns.push(typed);
-            }
-            let rows = batch.num_rows();
-            out.push(Decoded {
-                first_row: next_row,
-                batch: RecordBatch::try_new(target.clone(), columns).map_err(|e| err(&e))?,
-                bad,
-            });
-            next_row += rows;
+            let decoded = typed(&batch, &target, schema, next_row, shown)?;
+            next_row += batch.num_rows();
+            out.push(decoded);
         }
         Ok(out)
     };
+    let runs = layout.runs.clone();
     if runs.len() <= 1 {
-        return Ok((
-            decode(runs.into_iter().next().unwrap_or_default())?,
-            columns,
-        ));
+        let out = match runs.into_iter().next() {
+            Some(run) => decode(run)?,
+            None => Vec::new(),
+        };
+        return Ok((out, layout.columns));
     }
     let results: Vec<Result<Vec<Decoded>, String>> = runs.into_par_iter().map(decode).collect();
     let mut out = Vec::new();
     for r in results {
         out.extend(r?);
     }
-    Ok((out, columns))
+    Ok((out, layout.columns))
+}
+
+/// The rows of one decoded batch, cast to the schema's types (`target`):
+/// a schema field the batch lacks (not in the file, or not read) is all
+/// null; the values that did not type are kept for the checks.
+/// `first_row` is the batch's first row in the file (1-based).
+pub(super) fn typed(
+    batch: &RecordBatch,
+    target: &SchemaRef,
+    schema: &SchemaPlan,
+    first_row: usize,
+    shown: &str,
+) -> Result<Decoded, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    let mut columns = Vec::new();
+    let mut bad = Vec::new();
+    for (field, (name, plan)) in target.fields().iter().zip(&schema.fields) {
+        let Some(col) = batch.column_by_name(field.name()) else {
+            columns.push(new_null_array(field.data_type(), batch.num_rows()));
+            continue;
+        };
+        // A zoned timestamp becomes its UTC wall time.
+        let typed =
+            cast(col, field.data_type()).map_err(|e| err(&format!("`{}`: {e}", field.name())))?;
+        bad.extend(untyped_rows(col, &typed, name, plan));
+        columns.push(typed);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(Decoded {
+        first_row,
+        batch: RecordBatch::try_new_with_options(target.clone(), columns, &options)
+            .map_err(|e| err(&e))?,
+        bad,
+    })
 }
 
 /// The rows of one column that did not type: a value the cast turned into

@@ -700,7 +700,7 @@ impl Job<'_> {
             Some(_) => newest_extra,
             None => batches
                 .iter()
-                .filter_map(|batch| newest_in(batch, job.schema))
+                .filter_map(|batch| newest_in(batch, job.schema, None))
                 .max(),
         };
         report.newest = newest.map(time::format_timestamp);

@@ -274,17 +274,7 @@ impl<'a> Builder<'a> {
             .key
             .as_ref()
             .and_then(|k| names.iter().position(|n| *n == k));
-        // Freshness reads the event time of an event schema, else every
-        // timestamp field.
-        let timestamp_columns = names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| match &schema.timestamp {
-                Some(t) => *n == &t,
-                None => schema.fields[**n].ty == "timestamp",
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let timestamp_columns = freshness_columns(schema, &names, None);
         Builder {
             schema,
             columns: schema.fields.values().map(|f| Column::new(&f.ty)).collect(),
@@ -301,6 +291,12 @@ impl<'a> Builder<'a> {
             diagnostics: Vec::new(),
             unknown: HashSet::new(),
         }
+    }
+
+    /// Judges freshness on `column` (the source's `freshness_column`)
+    /// instead of the schema's event time or timestamp fields.
+    pub(super) fn judge_freshness_on(&mut self, column: &str) {
+        self.timestamp_columns = freshness_columns(self.schema, &self.names, Some(column));
     }
 
     pub(super) fn bad(&mut self, at: &str, reason: String) {
@@ -424,6 +420,17 @@ impl<'a> Builder<'a> {
             self.diagnostics,
         )
     }
+}
+
+/// The positions in `names` of the fields freshness reads
+/// ([`super::judges_freshness`]).
+fn freshness_columns(schema: &SchemaPlan, names: &[&String], column: Option<&str>) -> Vec<usize> {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| super::judges_freshness(schema, column, n))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,15 @@
 //! A Marketo Engage instance on loopback, written from Adobe's published
-//! REST API: the identity endpoint, lead upserts by email, static-list
-//! membership by lead id, and static lists found by name and created in a
-//! folder.
+//! REST API: the identity endpoint, lead upserts by email, leads read by
+//! id or email, static-list membership by lead id, static lists found by
+//! name and created in a folder, and lead activities (activity types,
+//! paging tokens, activity pages).
+//!
+//! Activities follow the published paging contract: a paging token stands
+//! for a point in time; each `activities.json` call scans the next
+//! activities of all types (300, or [`Options::activity_scan`]) in date
+//! order and returns those of the requested types, so a page may be short
+//! or empty, without `result`, while `moreResult` is still true; the
+//! `nextPageToken` of each page starts the next.
 //!
 //! In: a gateway [`Policy`] (limits scaled down, chaos) and [`Options`]
 //! (credentials, token lifetime). Out: the running server and a handle on
@@ -43,6 +51,9 @@ pub struct Options {
     /// lifetime, it makes a token die mid-run, as a token revoked in
     /// LaunchPoint does, so that 601/602 answers can be tested.
     pub stated_lifetime: Option<Duration>,
+    /// Activities of all types each `activities.json` call scans (300 in
+    /// Marketo); lowered, a test pages through few activities.
+    pub activity_scan: usize,
 }
 
 impl Default for Options {
@@ -52,8 +63,104 @@ impl Default for Options {
             client_secret: "fake-secret".into(),
             token_lifetime: Duration::from_secs(3600),
             stated_lifetime: None,
+            activity_scan: MAX_RECORDS,
         }
     }
+}
+
+/// The standard activity types of an instance that this fake knows:
+/// `(id, name, primary attribute, attributes)`, as `types.json` lists them.
+const ACTIVITY_TYPES: &[(i64, &str, &str, &[&str])] = &[
+    (
+        1,
+        "Visit Webpage",
+        "Webpage ID",
+        &[
+            "Client IP Address",
+            "Query Parameters",
+            "Referrer URL",
+            "User Agent",
+            "Webpage URL",
+        ],
+    ),
+    (
+        2,
+        "Fill Out Form",
+        "Webform ID",
+        &[
+            "Client IP Address",
+            "Form Fields",
+            "Query Parameters",
+            "Referrer URL",
+            "User Agent",
+            "Webpage ID",
+        ],
+    ),
+    (
+        6,
+        "Send Email",
+        "Mailing ID",
+        &[
+            "Campaign Run ID",
+            "Choice Number",
+            "Step ID",
+            "Test Variant",
+        ],
+    ),
+    (
+        7,
+        "Email Delivered",
+        "Mailing ID",
+        &[
+            "Campaign Run ID",
+            "Choice Number",
+            "Step ID",
+            "Test Variant",
+        ],
+    ),
+    (
+        10,
+        "Open Email",
+        "Mailing ID",
+        &[
+            "Campaign Run ID",
+            "Choice Number",
+            "Device",
+            "Is Mobile Device",
+            "Platform",
+            "Step ID",
+            "Test Variant",
+            "User Agent",
+            "Is Bot Activity",
+        ],
+    ),
+    (
+        11,
+        "Click Email",
+        "Mailing ID",
+        &[
+            "Campaign Run ID",
+            "Choice Number",
+            "Device",
+            "Is Mobile Device",
+            "Link",
+            "Platform",
+            "Step ID",
+            "Test Variant",
+            "User Agent",
+            "Is Bot Activity",
+        ],
+    ),
+    (12, "New Lead", "", &["Source Type", "Form Name"]),
+];
+
+/// An activity as the instance keeps it: the JSON it answers with, and
+/// where it sorts (date, then id).
+#[derive(Clone, Debug)]
+pub struct Activity {
+    pub at: i64,
+    pub id: u64,
+    pub json: Value,
 }
 
 /// A lead: its id and its fields (including `email`).
@@ -76,6 +183,9 @@ struct Data {
     lists: BTreeMap<u64, StaticList>,
     next_lead: u64,
     next_list: u64,
+    /// By (date in µs, id): the order pages scan them in.
+    activities: BTreeMap<(i64, u64), Activity>,
+    next_activity: u64,
 }
 
 /// The instance's state, shared by its handlers and the test.
@@ -98,6 +208,7 @@ impl Marketo {
                 data: Mutex::new(Data {
                     next_lead: 1000,
                     next_list: 5000,
+                    next_activity: 700_000,
                     ..Data::default()
                 }),
                 tokens: Tokens::default(),
@@ -133,6 +244,69 @@ impl Marketo {
             .filter(|l| l.name == list_name)
             .flat_map(|l| l.members.iter().map(|id| emails[id].clone()))
             .collect()
+    }
+
+    /// Deletes a lead (its activities stay, as Marketo's do until purged).
+    pub fn delete_lead(&self, email: &str) {
+        self.data.lock().unwrap().leads.remove(email);
+    }
+
+    /// Records an activity of the type named `kind` for lead `lead` at
+    /// `date` (RFC 3339): its primary attribute's id and value, its campaign
+    /// and attributes (`(name, value)`, in Marketo's names). Returns its id.
+    pub fn add_activity(
+        &self,
+        lead: u64,
+        kind: &str,
+        date: &str,
+        primary: (u64, &str),
+        campaign: Option<u64>,
+        attributes: &[(&str, Value)],
+    ) -> u64 {
+        let type_id = ACTIVITY_TYPES
+            .iter()
+            .find(|t| t.1 == kind)
+            .map(|t| t.0)
+            .unwrap_or_else(|| panic!("the fake has no activity type {kind:?}"));
+        let mut json = json!({
+            "leadId": lead,
+            "activityDate": date,
+            "activityTypeId": type_id,
+            "primaryAttributeValueId": primary.0,
+            "primaryAttributeValue": primary.1,
+            "attributes": attributes
+                .iter()
+                .map(|(name, value)| json!({"name": name, "value": value}))
+                .collect::<Vec<_>>(),
+        });
+        if let Some(campaign) = campaign {
+            json["campaignId"] = json!(campaign);
+        }
+        self.insert_activity(json, date)
+    }
+
+    /// Records an activity as raw JSON (its `id` and `marketoGUID` are
+    /// given here), sorted at `sorts_at` (RFC 3339): how a test puts in one
+    /// that Marketo would not write, such as a date that does not exist.
+    pub fn insert_activity(&self, mut json: Value, sorts_at: &str) -> u64 {
+        let mut data = self.data.lock().unwrap();
+        data.next_activity += 1;
+        let id = data.next_activity;
+        json["id"] = json!(id);
+        json["marketoGUID"] = json!(id.to_string());
+        let at = micros(sorts_at).unwrap_or_else(|| panic!("{sorts_at:?} is no time"));
+        data.activities.insert((at, id), Activity { at, id, json });
+        id
+    }
+
+    /// How many `activities.json` calls arrived (refused ones too).
+    pub fn activity_calls(&self) -> usize {
+        self.stats
+            .snapshot()
+            .log
+            .iter()
+            .filter(|e| e.path == "/rest/v1/activities.json")
+            .count()
     }
 
     pub fn lead(&self, email: &str) -> Option<Lead> {
@@ -174,7 +348,10 @@ fn refusal(refusal: Refusal) -> Response {
 fn router(marketo: Arc<Marketo>) -> Router {
     Router::new()
         .route("/identity/oauth/token", get(token).post(token))
-        .route("/rest/v1/leads.json", post(upsert))
+        .route("/rest/v1/leads.json", post(upsert).get(leads_by_filter))
+        .route("/rest/v1/activities/types.json", get(activity_types))
+        .route("/rest/v1/activities/pagingtoken.json", get(paging_token))
+        .route("/rest/v1/activities.json", get(activities))
         .route(
             "/rest/v1/lists/{list}/leads.json",
             post(add_to_list).delete(remove_from_list),
@@ -480,4 +657,228 @@ fn skipped(id: Option<&Value>, code: &str, message: &str) -> Value {
         record["id"] = id.clone();
     }
     record
+}
+
+/// `GET /rest/v1/leads.json?filterType=id&filterValues=1,2&fields=email`:
+/// the leads found (those that are not found are left out), each with its
+/// `id` and the fields asked for.
+async fn leads_by_filter(
+    State(marketo): State<Arc<Marketo>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(answer) = marketo.unauthorized(&headers) {
+        return answer;
+    }
+    let (Some(filter), Some(values)) = (query.get("filterType"), query.get("filterValues")) else {
+        return failure("1002", "Missing value for required parameter 'filterType'");
+    };
+    let values: Vec<&str> = values.split(',').filter(|v| !v.is_empty()).collect();
+    if values.is_empty() || values.len() > MAX_RECORDS {
+        return failure("1003", "Invalid data");
+    }
+    let batch_ok =
+        |b: &String| matches!(b.parse::<usize>(), Ok(b) if (1..=MAX_RECORDS).contains(&b));
+    if query.get("batchSize").is_some_and(|b| !batch_ok(b)) {
+        return failure("1003", "Invalid batchSize");
+    }
+    let fields: Vec<&str> = query
+        .get("fields")
+        .map(|f| f.split(',').collect())
+        .unwrap_or_else(|| {
+            vec![
+                "id",
+                "email",
+                "firstName",
+                "lastName",
+                "updatedAt",
+                "createdAt",
+            ]
+        });
+    let data = marketo.data.lock().unwrap();
+    let found: Vec<&Lead> = match filter.as_str() {
+        "id" => values
+            .iter()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .filter_map(|id| data.leads.values().find(|l| l.id == id))
+            .collect(),
+        "email" => values.iter().filter_map(|e| data.leads.get(*e)).collect(),
+        _ => return failure("1003", "Invalid filterType"),
+    };
+    let result = found
+        .into_iter()
+        .map(|lead| {
+            let mut record = Map::new();
+            record.insert("id".into(), json!(lead.id));
+            for field in &fields {
+                if *field != "id" {
+                    let value = lead.fields.get(*field).cloned().unwrap_or(Value::Null);
+                    record.insert(field.to_string(), value);
+                }
+            }
+            Value::Object(record)
+        })
+        .collect();
+    success(result)
+}
+
+async fn activity_types(State(marketo): State<Arc<Marketo>>, headers: HeaderMap) -> Response {
+    if let Some(answer) = marketo.unauthorized(&headers) {
+        return answer;
+    }
+    let result = ACTIVITY_TYPES
+        .iter()
+        .map(|(id, name, primary, attributes)| {
+            let mut t = json!({
+                "id": id,
+                "name": name,
+                "description": format!("{name} (fake)"),
+                "attributes": attributes
+                    .iter()
+                    .map(|a| json!({"name": a, "dataType": "string"}))
+                    .collect::<Vec<_>>(),
+            });
+            if !primary.is_empty() {
+                t["primaryAttribute"] = json!({"name": primary, "dataType": "integer"});
+            }
+            t
+        })
+        .collect();
+    success(result)
+}
+
+/// A paging token: an opaque text that stands for "from (date, id) on".
+fn token_of(at: i64, id: u64) -> String {
+    format!("{at}.{id}")
+        .bytes()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+fn token_position(token: &str) -> Option<(i64, u64)> {
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let (at, id) = text.split_once('.')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
+}
+
+/// RFC 3339 (with `Z` or an offset) or a date, in µs; `None` otherwise.
+fn micros(text: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros());
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z") {
+        return Some(t.timestamp_micros());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_micros())
+}
+
+/// `GET /rest/v1/activities/pagingtoken.json?sinceDatetime=...`.
+async fn paging_token(
+    State(marketo): State<Arc<Marketo>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(answer) = marketo.unauthorized(&headers) {
+        return answer;
+    }
+    let Some(since) = query.get("sinceDatetime") else {
+        return failure(
+            "1002",
+            "Missing value for required parameter 'sinceDatetime'",
+        );
+    };
+    let Some(at) = micros(since) else {
+        return failure("1001", "Invalid value for parameter 'sinceDatetime'");
+    };
+    axum::Json(json!({
+        "requestId": request_id(),
+        "success": true,
+        "nextPageToken": token_of(at, 0),
+    }))
+    .into_response()
+}
+
+/// `GET /rest/v1/activities.json?nextPageToken=...&activityTypeIds=...`.
+async fn activities(
+    State(marketo): State<Arc<Marketo>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(answer) = marketo.unauthorized(&headers) {
+        return answer;
+    }
+    let Some(token) = query.get("nextPageToken") else {
+        return failure(
+            "1002",
+            "Missing value for required parameter 'nextPageToken'",
+        );
+    };
+    let Some(from) = token_position(token) else {
+        return failure("1003", "Invalid paging token");
+    };
+    let Some(types) = query.get("activityTypeIds") else {
+        return failure(
+            "1002",
+            "Missing value for required parameter 'activityTypeIds'",
+        );
+    };
+    let types: Option<BTreeSet<i64>> = types.split(',').map(|t| t.trim().parse().ok()).collect();
+    let types = match types {
+        Some(t) if !t.is_empty() && t.len() <= 10 => t,
+        _ => return failure("1003", "Invalid value for 'activityTypeIds'"),
+    };
+    if let Some(unknown) = types
+        .iter()
+        .find(|t| !ACTIVITY_TYPES.iter().any(|k| k.0 == **t))
+    {
+        return failure("1003", &format!("Invalid activity type id {unknown}"));
+    }
+    let batch = match query.get("batchSize").map(|b| b.parse::<usize>()) {
+        None => MAX_RECORDS,
+        Some(Ok(b)) if (1..=MAX_RECORDS).contains(&b) => b,
+        _ => return failure("1003", "Invalid batchSize"),
+    };
+    let data = marketo.data.lock().unwrap();
+    let mut result = Vec::new();
+    let mut last = None;
+    for (position, activity) in data
+        .activities
+        .range(from..)
+        .take(marketo.options.activity_scan)
+    {
+        last = Some(*position);
+        let kind = activity.json["activityTypeId"].as_i64().unwrap_or(-1);
+        if types.contains(&kind) {
+            result.push(activity.json.clone());
+            if result.len() == batch {
+                break;
+            }
+        }
+    }
+    let next = match last {
+        Some((at, id)) => (at, id + 1),
+        None => from,
+    };
+    let more = data.activities.range(next..).next().is_some();
+    let mut body = json!({
+        "requestId": request_id(),
+        "success": true,
+        "nextPageToken": token_of(next.0, next.1),
+        "moreResult": more,
+    });
+    if !result.is_empty() {
+        body["result"] = Value::Array(result);
+    }
+    axum::Json(body).into_response()
 }

@@ -11,7 +11,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::text::one_line;
+pub mod lines;
+pub mod markdown;
+
+use crate::plan::text::{definition_lines, one_line};
 use crate::plan::{ActivationPlan, AudienceDefinition, Plan};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -21,7 +24,8 @@ pub struct PlanDiff {
     pub activations_added: Vec<AddedActivation>,
     pub activations_removed: Vec<String>,
     pub activations_changed: BTreeMap<String, ActivationChange>,
-    /// Audiences whose definition changed: name -> old and new rule text.
+    /// Audiences whose definition changed: name -> old and new definition,
+    /// as written (a multi-line rule keeps its lines).
     pub rules_changed: BTreeMap<String, RuleChange>,
     pub audiences_added: Vec<String>,
     pub audiences_removed: Vec<String>,
@@ -53,6 +57,13 @@ pub struct ActivationChange {
     pub exclude_removed: Vec<String>,
     /// Sent audiences (base names) whose definition changed.
     pub rules_changed: Vec<String>,
+    /// Changes upstream of what the activation sends, each as the path
+    /// from the changed definition to a sent audience (`computed
+    /// account.tier -> audience B2B_Tiers -> audience B2B_ABM_Top`): an
+    /// audience composed from, or testing `in_audience` of, a changed one
+    /// changes its members too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_changed: Vec<String>,
     pub mapping_added: Vec<String>,
     pub mapping_removed: Vec<String>,
     /// Columns whose expression or transform changed.
@@ -106,10 +117,31 @@ fn labels(a: &ActivationPlan) -> Vec<String> {
     set.into_iter().cloned().collect()
 }
 
+/// A definition as reviewers read it: a rule as written (its lines, without
+/// the indentation and blank lines around them), a composition as its
+/// steps, one per line.
 fn definition_text(d: &AudienceDefinition) -> String {
     match d {
-        AudienceDefinition::Rule { expr } => one_line(expr),
-        other => serde_json::to_string(other).unwrap_or_default(),
+        AudienceDefinition::Rule { expr } => {
+            let lines: Vec<&str> = expr.lines().map(str::trim_end).collect();
+            let first = lines.iter().position(|l| !l.trim().is_empty());
+            let last = lines.iter().rposition(|l| !l.trim().is_empty());
+            let (Some(first), Some(last)) = (first, last) else {
+                return String::new();
+            };
+            let body = &lines[first..=last];
+            let indent = body
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.len() - l.trim_start().len())
+                .min()
+                .unwrap_or(0);
+            body.iter()
+                .map(|l| l.get(indent..).unwrap_or(l.trim_start()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        compose => definition_lines(compose).join("\n"),
     }
 }
 
@@ -149,7 +181,9 @@ pub fn diff(old: &Plan, new: &Plan) -> PlanDiff {
             definition_text(&o.definition),
             definition_text(&n.definition),
         );
-        if old_text != new_text {
+        // Compared as one line, so re-indenting a rule is not a rule change
+        // (its fingerprint still says the audience changed).
+        if one_line(&old_text) != one_line(&new_text) {
             out.rules_changed.insert(
                 name.clone(),
                 RuleChange {
@@ -163,11 +197,13 @@ pub fn diff(old: &Plan, new: &Plan) -> PlanDiff {
             out.other_changed.push(format!("audience {name}"));
         }
     }
+    let changed = Upstream::of(old, new, &out.rules_changed);
     for (name, n) in &new.activations {
         let Some(o) = old.activations.get(name) else {
             continue;
         };
-        let change = activation(o, n, &out.rules_changed);
+        let mut change = activation(o, n, &out.rules_changed);
+        change.upstream_changed = changed.paths_into(n);
         if change != ActivationChange::default() || o.fingerprint != n.fingerprint {
             out.activations_changed.insert(name.clone(), change);
         }
@@ -198,6 +234,139 @@ pub fn diff(old: &Plan, new: &Plan) -> PlanDiff {
         out.other_changed.push("environment".to_string());
     }
     out
+}
+
+/// The definitions a change touched, and how audiences reach them: what
+/// the impact of a change on an activation is followed through.
+struct Upstream<'a> {
+    /// Audiences (base names) whose definition or other facts changed.
+    audiences: BTreeSet<&'a str>,
+    /// Computed attributes (`schema.name`) that changed, or read one that
+    /// did, with the path from the changed one (`computed a -> computed b`).
+    computed: BTreeMap<&'a str, String>,
+    /// Per audience, the audiences it reads, in either plan (a dependency
+    /// the change removed still changed the members).
+    depends_on: BTreeMap<&'a str, BTreeSet<&'a str>>,
+    /// Per audience, the fields it reads, in either plan.
+    reads: BTreeMap<&'a str, BTreeSet<&'a str>>,
+}
+
+impl<'a> Upstream<'a> {
+    fn of(old: &'a Plan, new: &'a Plan, rules: &'a BTreeMap<String, RuleChange>) -> Upstream<'a> {
+        let mut audiences: BTreeSet<&str> = rules.keys().map(String::as_str).collect();
+        for (name, n) in &new.audiences {
+            if old
+                .audiences
+                .get(name)
+                .is_some_and(|o| o.fingerprint != n.fingerprint)
+            {
+                audiences.insert(name);
+            }
+        }
+        let mut computed: BTreeMap<&str, String> = old
+            .computed
+            .keys()
+            .chain(new.computed.keys())
+            .filter(|k| {
+                old.computed.get(*k).map(|c| &c.fingerprint)
+                    != new.computed.get(*k).map(|c| &c.fingerprint)
+            })
+            .map(|k| (k.as_str(), format!("computed {k}")))
+            .collect();
+        // A computed attribute that reads a changed one changes too; its
+        // path goes through the one it reads.
+        loop {
+            let more: Vec<(&str, String)> = new
+                .computed
+                .iter()
+                .filter(|(k, _)| !computed.contains_key(k.as_str()))
+                .filter_map(|(k, c)| {
+                    let via = c.reads.iter().find_map(|r| computed.get(r.as_str()))?;
+                    Some((k.as_str(), format!("{via} -> computed {k}")))
+                })
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            computed.extend(more);
+        }
+        let mut depends_on: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let mut reads: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for plan in [old, new] {
+            for (name, a) in &plan.audiences {
+                depends_on
+                    .entry(name)
+                    .or_default()
+                    .extend(a.depends_on.iter().map(String::as_str));
+                reads
+                    .entry(name)
+                    .or_default()
+                    .extend(a.reads.iter().map(String::as_str));
+            }
+        }
+        Upstream {
+            audiences,
+            computed,
+            depends_on,
+            reads,
+        }
+    }
+
+    /// The paths from a changed definition to each audience the activation
+    /// sends or excludes, shortest first per changed definition; a sent
+    /// audience that changed itself is `rules_changed`'s (or the audience
+    /// node's), not a path.
+    fn paths_into(&self, a: &ActivationPlan) -> Vec<String> {
+        let mut found: BTreeMap<String, String> = BTreeMap::new();
+        let sent: BTreeSet<&str> = a
+            .audiences
+            .iter()
+            .chain(&a.exclude)
+            .map(|x| x.split('.').next().unwrap_or(x))
+            .collect();
+        for start in sent {
+            // Breadth first from the sent audience, upstream, so each
+            // changed definition is reached by a shortest path.
+            let mut seen: BTreeSet<&str> = BTreeSet::from([start]);
+            let mut queue: std::collections::VecDeque<Vec<&str>> =
+                std::collections::VecDeque::from([vec![start]]);
+            while let Some(path) = queue.pop_front() {
+                let at = *path.last().unwrap_or(&start);
+                let through = |first: String| {
+                    let mut text = first;
+                    for audience in path.iter().rev() {
+                        text.push_str(&format!(" -> audience {audience}"));
+                    }
+                    text
+                };
+                for field in self.reads.get(at).into_iter().flatten() {
+                    if let Some(chain) = self.computed.get(field) {
+                        found
+                            .entry(format!("computed {field}"))
+                            .or_insert_with(|| through(chain.clone()));
+                    }
+                }
+                if path.len() > 1 && self.audiences.contains(at) {
+                    let key = format!("audience {at}");
+                    let mut rest = path.clone();
+                    rest.pop();
+                    let mut text = key.clone();
+                    for audience in rest.iter().rev() {
+                        text.push_str(&format!(" -> audience {audience}"));
+                    }
+                    found.entry(key).or_insert(text);
+                }
+                for next in self.depends_on.get(at).into_iter().flatten() {
+                    if seen.insert(next) {
+                        let mut longer = path.clone();
+                        longer.push(next);
+                        queue.push_back(longer);
+                    }
+                }
+            }
+        }
+        found.into_values().collect()
+    }
 }
 
 fn activation(
@@ -327,6 +496,9 @@ pub fn render(d: &PlanDiff) -> String {
         for a in &c.rules_changed {
             let _ = writeln!(w, "    ~ rule of {a}");
         }
+        for path in &c.upstream_changed {
+            let _ = writeln!(w, "    ~ upstream: {path}");
+        }
         for m in &c.mapping_added {
             let _ = writeln!(w, "    + map {m}");
         }
@@ -361,8 +533,9 @@ pub fn render(d: &PlanDiff) -> String {
     }
     for (name, r) in &d.rules_changed {
         let _ = writeln!(w, "~ audience {name}");
-        let _ = writeln!(w, "    - {}", r.old);
-        let _ = writeln!(w, "    + {}", r.new);
+        for line in lines::diff(&r.old, &r.new) {
+            let _ = writeln!(w, "    {line}");
+        }
     }
     for o in &d.other_changed {
         let _ = writeln!(w, "~ {o}");
