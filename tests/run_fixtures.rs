@@ -18,6 +18,11 @@
 //! - `list DIR`: the files under DIR (relative, sorted), into the transcript;
 //! - `show PATH`: a file's contents into the transcript (gzip unpacked,
 //!   parquet as its columns and rows);
+//! - `postgres FILE`: starts a PostgreSQL server for the fixture (the first
+//!   time), makes a database `fixture`, runs the SQL file FILE of the project
+//!   in it with psql (in the project's folder, so `\copy` reads its files),
+//!   and sets `ACCORD_FIXTURE_DATABASE_URL` to its URL for the steps after;
+//!   the server's port shows as `<port>`, and its password must show nowhere;
 //! - `expect-file PATH` and `expect-no-file PATH`: asserts that a path
 //!   (relative to the project; `..` allowed, to prove nothing escapes) does
 //!   or does not exist after the steps before it.
@@ -37,6 +42,12 @@ mod temp;
 
 #[path = "support/folders.rs"]
 mod folders;
+
+#[path = "support/servers/mod.rs"]
+mod servers;
+
+/// The variable a `postgres` step sets to its database's URL.
+const DATABASE_URL_VAR: &str = "ACCORD_FIXTURE_DATABASE_URL";
 
 fn fixture_dirs() -> Vec<PathBuf> {
     folders::fixture_folders("run_fixtures")
@@ -127,6 +138,7 @@ fn transcript(dir: &Path) -> String {
     copy_tree(dir, &project);
     let mut out = String::new();
     let mut held: Vec<std::fs::File> = Vec::new();
+    let mut postgres: Option<servers::postgres::Postgres> = None;
     for line in steps.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -139,10 +151,19 @@ fn transcript(dir: &Path) -> String {
         let inside = |p: &str| project.join(p);
         match words[0].as_str() {
             "run" | "accord" => {
-                let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
+                // `ACCORD_TEST_BIN`: another binary than cargo's, for a
+                // target folder several checkouts share.
+                let mut cmd = Command::new(
+                    std::env::var("ACCORD_TEST_BIN")
+                        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_accord").to_string()),
+                );
                 if words[0] == "run" {
                     cmd.arg("run").arg(&project);
                 }
+                match &postgres {
+                    Some(server) => cmd.env(DATABASE_URL_VAR, server.url("fixture")),
+                    None => cmd.env_remove(DATABASE_URL_VAR),
+                };
                 // From the project's folder, as a user runs it: paths in
                 // diagnostics are relative to it.
                 cmd.args(&words[1..])
@@ -193,6 +214,14 @@ fn transcript(dir: &Path) -> String {
                 held.push(file);
             }
             "unlock" => held.clear(),
+            "postgres" => {
+                let server = postgres.get_or_insert_with(|| {
+                    let server = servers::postgres::start();
+                    server.psql("postgres", "CREATE DATABASE fixture");
+                    server
+                });
+                server.psql_file(&project, "fixture", &words[1]);
+            }
             "symlink" => {
                 std::os::unix::fs::symlink(&words[1], inside(&words[2])).expect("symlink");
             }
@@ -224,6 +253,14 @@ fn transcript(dir: &Path) -> String {
             }
             other => panic!("{}: unknown step `{other}`", dir.display()),
         }
+    }
+    if let Some(server) = &postgres {
+        assert!(
+            !out.contains(&server.password),
+            "{}: the database password shows in the output:\n{out}",
+            dir.display()
+        );
+        out = out.replace(&format!("127.0.0.1:{}", server.port()), "127.0.0.1:<port>");
     }
     normalise(&out, &project)
 }

@@ -56,7 +56,9 @@ pub fn placeholders(settings: &BTreeMap<String, SettingPlan>) -> BTreeMap<String
         .collect()
 }
 
-fn read(key: &str, reference: &str, root: &Path) -> Result<SecretString, String> {
+/// One secret reference (`env:NAME`, `file:PATH`) read; errors name `key`
+/// and the reference, never a value.
+pub(crate) fn read(key: &str, reference: &str, root: &Path) -> Result<SecretString, String> {
     let (kind, name) = reference.split_once(':').unwrap_or(("", reference));
     match kind {
         "env" => match std::env::var(name) {

@@ -73,6 +73,16 @@ pub enum RunError {
         kind: StorageErrorKind,
         reason: String,
     },
+    /// A database source's columns do not fit its schema (R0013): a field
+    /// without a column, or a column whose type does not convert to the
+    /// field's. `relation` is what it reads (`table crm.contacts`, `query`).
+    SourceColumns {
+        source: String,
+        location: String,
+        relation: String,
+        schema: String,
+        mismatches: Vec<ColumnMismatch>,
+    },
     /// A Marketo activity source names activity types the instance does
     /// not have (R0014). `known` is every type name the instance lists.
     ActivityTypes {
@@ -197,6 +207,23 @@ impl RunError {
                     }
                 })
             }
+            RunError::SourceColumns {
+                relation,
+                mismatches,
+                ..
+            } => {
+                let d = RunDiagnostic::new(codes::run::SOURCE_COLUMNS_MISMATCH, message)
+                    .at(relation.clone());
+                match mismatches.iter().find_map(|m| m.near.as_ref().map(|n| (m, n))) {
+                    Some((m, near)) => d.help(format!(
+                        "did you mean `{near}`? rename the field `{}` in the schema, or select the column under the field's name in a `query` (`SELECT \"{near}\" AS \"{}\" ...`)",
+                        m.column, m.column
+                    )),
+                    None => d.help(
+                        "change the field's type in the schema, or read the source through a `query` that casts the column (`SELECT employees::bigint AS employees ...`)",
+                    ),
+                }
+            }
             RunError::ActivityTypes { unknown, known, .. } => {
                 let suggestions: Vec<String> = unknown
                     .iter()
@@ -301,6 +328,36 @@ impl fmt::Display for RunError {
                 reason,
                 ..
             } => write!(f, "source `{source}` ({location}): {reason}"),
+            RunError::SourceColumns {
+                source,
+                location,
+                relation,
+                schema,
+                mismatches,
+            } => {
+                write!(
+                    f,
+                    "source `{source}` ({location}, {relation}): the columns do not fit schema `{schema}`: "
+                )?;
+                for (i, m) in mismatches.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    match &m.found {
+                        Some(found) => write!(
+                            f,
+                            "column `{}` is {found}, which does not convert to {}",
+                            m.column, m.expected
+                        )?,
+                        None => write!(
+                            f,
+                            "column `{}` is missing ({} expected)",
+                            m.column, m.expected
+                        )?,
+                    }
+                }
+                Ok(())
+            }
             RunError::ActivityTypes {
                 source,
                 instance,
@@ -341,6 +398,20 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+/// One schema field a database source cannot provide (R0013).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnMismatch {
+    /// The field, and the column of that name.
+    pub column: String,
+    /// The column's PostgreSQL type (`text`, `numeric`), `None` when the
+    /// source has no such column.
+    pub found: Option<String>,
+    /// What the field needs: `an int`, `a timestamp`.
+    pub expected: String,
+    /// A column of a close name, when the field has none.
+    pub near: Option<String>,
+}
 
 impl From<StoreError> for RunError {
     fn from(e: StoreError) -> RunError {

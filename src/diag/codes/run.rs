@@ -18,6 +18,7 @@ declare_codes! {
     BAD_ROWS = "R0010", Warning, "rows of a source could not be read or typed and were left out";
     SOURCE_UNREACHABLE = "R0011", Error, "a source's bucket, database or API could not be reached or refused the credentials";
     SOURCE_STALE = "R0012", Error, "a stale source blocks the activations that read its schema";
+    SOURCE_COLUMNS_MISMATCH = "R0013", Error, "a database source lacks a column of its schema, or holds it in a type that does not convert";
     UNKNOWN_ACTIVITY_TYPE = "R0014", Error, "a Marketo activity source names an activity type the instance does not have";
     APPEND_ONLY_CHANGED = "R0015", Warning, "a file an append-only source read before is gone, shrank, grew or was rewritten, or a new file comes before it";
     PATH_OUTSIDE_ROOT = "R0101", Error, "a path built from a name would leave its folder";

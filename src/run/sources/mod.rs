@@ -42,6 +42,7 @@ mod keys;
 pub mod marketo;
 mod object;
 mod parquet;
+mod postgres;
 mod remember;
 mod typing;
 
@@ -109,10 +110,15 @@ pub fn read(
     source: &SourcePlan,
     schema: &SchemaPlan,
 ) -> Result<Loaded, RunError> {
+    if let Some(pg) = &source.postgres {
+        return postgres::read(cx, name, source, pg, schema);
+    }
     if let Some(marketo) = &source.marketo {
         return marketo::read(cx, name, source, marketo, schema);
     }
-    if source.append_only {
+    // Incremental reading covers local files; an append-only object-store
+    // source is read in full (`docs/run.md`, "Append-only sources").
+    if source.append_only && source.object_store().is_none() {
         return remember::read_append_only(cx, name, source, schema);
     }
     let needed = columns::needed(cx.plan, &source.schema, schema, source);

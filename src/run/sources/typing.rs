@@ -414,6 +414,22 @@ impl<'a> Builder<'a> {
         self.report.rows += 1;
     }
 
+    /// The rows added so far as columns, with fresh builders for the next:
+    /// a source read as a stream (PostgreSQL) is typed in batches, while the
+    /// keys, the report and the newest timestamp carry on.
+    pub(super) fn take_columns(&mut self) -> Vec<ArrayRef> {
+        let fresh = self
+            .schema
+            .fields
+            .values()
+            .map(|f| Column::new(&f.ty))
+            .collect();
+        std::mem::replace(&mut self.columns, fresh)
+            .into_iter()
+            .map(Column::finish)
+            .collect()
+    }
+
     pub(super) fn finish(
         self,
     ) -> (

@@ -1,5 +1,5 @@
-//! Real servers for the storage tests (S3 and Azure Blob emulators and
-//! OpenSSH's sshd), started on loopback by the tests that need them and
+//! Real servers for the storage and source tests (S3 and Azure Blob
+//! emulators, OpenSSH's sshd, PostgreSQL), started on loopback by the tests that need them and
 //! stopped when dropped.
 //!
 //! `scripts/test` installs them (Python packages in the test virtual
@@ -14,6 +14,7 @@
 
 pub mod azurite;
 pub mod moto;
+pub mod postgres;
 pub mod sshd;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -114,6 +115,11 @@ impl Process {
     /// per-connection processes, are found by it).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether the process has exited (it is reaped if so).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// What the process printed so far.
