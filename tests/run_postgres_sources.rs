@@ -275,17 +275,23 @@ fn the_example_project_reads_people_and_opportunities_from_postgresql() {
 
     let pg = project::scratch("pgsrc-pg");
     let sources = pg.path().join("sources.toml");
-    let spec = std::fs::read_to_string(&sources)
+    // The `path` lines, however they are aligned, become the database's.
+    let spec: String = std::fs::read_to_string(&sources)
         .expect("read")
-        .replace(
-            "path = \"data/people.csv\"",
-            "postgres = { env = \"ACCORD_TEST_CRM_DATABASE_URL\" }\ntable = \"crm.contacts\"",
-        )
-        .replace(
-            "path = \"data/opportunities.csv\"",
-            "postgres = { env = \"ACCORD_TEST_CRM_DATABASE_URL\" }\n\
-             query = \"SELECT id AS \\\"opportunityId\\\", * FROM crm.opportunities ORDER BY id\"",
-        );
+        .lines()
+        .map(|line| {
+            if line.starts_with("path") && line.contains("\"data/people.csv\"") {
+                "postgres = { env = \"ACCORD_TEST_CRM_DATABASE_URL\" }\ntable = \"crm.contacts\"\n"
+                    .to_string()
+            } else if line.starts_with("path") && line.contains("\"data/opportunities.csv\"") {
+                "postgres = { env = \"ACCORD_TEST_CRM_DATABASE_URL\" }\n\
+                 query = \"SELECT id AS \\\"opportunityId\\\", * FROM crm.opportunities ORDER BY id\"\n"
+                    .to_string()
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
     assert!(spec.contains("crm.contacts") && spec.contains("crm.opportunities"));
     std::fs::write(&sources, spec).expect("write");
     let out = run(pg.path(), Some(&url), &[]);
