@@ -245,18 +245,10 @@ impl ObjectFileStore {
     where
         F::Output: Send,
     {
-        let runtime = self.runtime.as_ref().expect("runtime lives until drop");
-        if tokio::runtime::Handle::try_current().is_err() {
-            return runtime.block_on(future);
-        }
-        // Blocking on a runtime from inside another panics: the caller's
-        // thread waits on a helper thread that owns no runtime context.
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| runtime.block_on(future))
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        block_on(
+            self.runtime.as_ref().expect("runtime lives until drop"),
+            future,
+        )
     }
 
     fn error(&self, op: &str, name: &str, error: &object_store::Error) -> StorageError {
@@ -355,6 +347,24 @@ impl Drop for ObjectFileStore {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Runs `future` to completion on `runtime`, from any thread: blocking on
+/// a runtime from inside another panics, so there the caller's thread waits
+/// on a helper thread that owns no runtime context.
+pub fn block_on<F: Future + Send>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| runtime.block_on(future))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 fn config_error(message: String) -> StorageError {

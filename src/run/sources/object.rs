@@ -188,16 +188,10 @@ impl Remote {
     where
         F::Output: Send,
     {
-        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
-        if tokio::runtime::Handle::try_current().is_err() {
-            return runtime.block_on(future);
-        }
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| runtime.block_on(future))
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        crate::deliver::storage::object::block_on(
+            self.runtime.as_ref().expect("the runtime lives until drop"),
+            future,
+        )
     }
 
     /// The source's objects of `format` (a folder) or matching its glob,
