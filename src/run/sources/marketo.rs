@@ -48,7 +48,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
 use super::typing::{Builder, Cell, arrow_schema, from_json, from_text};
-use super::{Loaded, ReadContext, freshness};
+use super::{Loaded, ReadContext, judge, present_fields};
 use crate::deliver::read::{CallsOnly, ReadError, ReadFailure, Reader};
 use crate::deliver::send::SendOptions;
 use crate::deliver::storage::StorageErrorKind;
@@ -266,20 +266,13 @@ pub(super) fn read(
     let (columns, mut source_report, newest, diagnostics) = b.finish();
     let batch =
         RecordBatch::try_new(arrow_schema(schema), columns).map_err(|e| failed(e.to_string()))?;
-    source_report.newest = newest.map(time::format_timestamp);
-    source_report.freshness = freshness(source, newest, cx.now).into();
+    judge(&mut source_report, source, newest, cx.now);
     source_report.marketo = Some(report);
     Ok(Loaded {
         name: name.to_string(),
         schema: source.schema.clone(),
         precedence: source.precedence,
-        present: schema
-            .fields
-            .keys()
-            .zip(&present)
-            .filter(|(_, p)| **p)
-            .map(|(n, _)| n.clone())
-            .collect(),
+        present: present_fields(schema, &present),
         batches: vec![batch],
         report: source_report,
         diagnostics,

@@ -448,23 +448,40 @@ fn decode(
                 .max();
         }
     }
-    report.newest = newest.map(time::format_timestamp);
-    report.freshness = freshness(source, newest, now).into();
+    judge(&mut report, source, newest, now);
     Ok(Loaded {
         name: name.to_string(),
         schema: source.schema.clone(),
         precedence: source.precedence,
-        present: schema
-            .fields
-            .keys()
-            .zip(&present)
-            .filter(|(_, p)| **p)
-            .map(|(n, _)| n.clone())
-            .collect(),
+        present: present_fields(schema, &present),
         batches,
         report,
         diagnostics,
     })
+}
+
+/// The fields `present` flags (one flag per field, in schema order): the
+/// fields a source's data carried.
+pub(super) fn present_fields(schema: &SchemaPlan, present: &[bool]) -> Vec<String> {
+    schema
+        .fields
+        .keys()
+        .zip(present)
+        .filter(|(_, p)| **p)
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+/// Records the newest judged time of a source in its report, and its
+/// freshness at `now`: every kind of source ends its read here.
+pub(super) fn judge(
+    report: &mut SourceReport,
+    source: &SourcePlan,
+    newest: Option<Micros>,
+    now: Micros,
+) {
+    report.newest = newest.map(time::format_timestamp);
+    report.freshness = freshness(source, newest, now).into();
 }
 
 fn open(file: &Path) -> Result<std::fs::File, String> {

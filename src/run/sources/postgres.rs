@@ -52,12 +52,12 @@ use tokio_postgres::types::{FromSql, Kind, Type};
 use tokio_rustls::rustls;
 
 use super::typing::{Builder, Cell, a_type, arrow_schema};
-use super::{Loaded, ReadContext, newest_in};
+use super::{Loaded, ReadContext, judge, newest_in};
 use crate::deliver::storage::StorageErrorKind;
 use crate::diag::did_you_mean;
 use crate::plan::{PostgresSourcePlan, SchemaPlan, SourcePlan};
 use crate::run::error::{ColumnMismatch, RunError};
-use crate::time::{self, Micros};
+use crate::time::Micros;
 
 /// Rows per Arrow batch.
 const BATCH_ROWS: usize = 65_536;
@@ -522,12 +522,7 @@ impl Job<'_> {
         ));
         let selected = self.check_columns(&columns, &mut b, &shown)?;
 
-        let freshness = self.source.freshness_column.as_deref();
-        let extra_freshness = freshness.filter(|f| !self.schema.fields.contains_key(*f));
-        let mut select: Vec<String> = selected.clone();
-        if let Some(column) = extra_freshness {
-            select.push(format!("{}::timestamptz", quote_ident(column)));
-        }
+        let select = selected;
         let copy = format!(
             "COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)",
             if select.is_empty() {
@@ -546,16 +541,12 @@ impl Job<'_> {
         if select.is_empty() {
             wire = vec![Type::INT4];
         }
-        if extra_freshness.is_some() {
-            wire.push(Type::TIMESTAMPTZ);
-        }
         let stream = client
             .copy_out(copy.as_str())
             .await
             .map_err(|e| self.failed(&format!("cannot read {}", self.relation.described()), &e))?;
         let rows = BinaryCopyOutStream::new(stream, &wire);
-        self.stream(rows, b, &shown, extra_freshness.is_some())
-            .await
+        self.stream(rows, b, &shown).await
     }
 
     /// Checks the fields against the described columns: R0013 for every
@@ -587,19 +578,6 @@ impl Job<'_> {
                 Some(_) => select.push(format!("{}::{}", quote_ident(field), cast(&plan.ty))),
             }
         }
-        if let Some(column) = self.source.freshness_column.as_deref()
-            && !self.schema.fields.contains_key(column)
-        {
-            match columns.iter().find(|(c, _)| c == column) {
-                Some((_, ty)) if conversion(ty, "timestamp") => {}
-                found => mismatches.push(ColumnMismatch {
-                    column: column.to_string(),
-                    found: found.map(|(_, ty)| type_name(ty)),
-                    expected: "a timestamp (the `freshness_column`)".into(),
-                    near: None,
-                }),
-            }
-        }
         if !mismatches.is_empty() {
             return Err(RunError::SourceColumns {
                 source: self.name.to_string(),
@@ -610,9 +588,7 @@ impl Job<'_> {
             });
         }
         for (column, _) in columns {
-            if !self.schema.fields.contains_key(column)
-                && self.source.freshness_column.as_deref() != Some(column.as_str())
-            {
+            if !self.schema.fields.contains_key(column) {
                 b.unknown_column(shown, shown, "column", column);
             }
         }
@@ -627,7 +603,6 @@ impl Job<'_> {
         rows: BinaryCopyOutStream,
         mut b: Builder<'_>,
         shown: &str,
-        extra_freshness: bool,
     ) -> Result<Loaded, RunError> {
         use futures_util::StreamExt;
         let job = self;
@@ -638,7 +613,6 @@ impl Job<'_> {
         let mut batches = Vec::new();
         let mut pending = 0usize;
         let mut n = 0usize;
-        let mut newest_extra: Option<Micros> = None;
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| {
                 job.failed(&format!("cannot read {}", job.relation.described()), &e)
@@ -657,14 +631,6 @@ impl Job<'_> {
                         error = Some(format!("`{}`: {e}", names[i]));
                         break;
                     }
-                }
-            }
-            if extra_freshness {
-                let raw: Raw = row
-                    .try_get(fields.len())
-                    .map_err(|e| job.failed("cannot decode a row", &e))?;
-                if let Ok(Cell::Ts(t)) = decode(raw.0, "timestamp") {
-                    newest_extra = Some(newest_extra.map_or(t, |n| n.max(t)));
                 }
             }
             match error {
@@ -693,25 +659,14 @@ impl Job<'_> {
         }
         let mut report = std::mem::take(&mut b.report);
         let diagnostics = std::mem::take(&mut b.diagnostics);
-        let newest = match job.source.freshness_column.as_deref() {
-            Some(column) if job.schema.fields.contains_key(column) => {
-                newest_of_column(&batches, column)
-            }
-            Some(_) => newest_extra,
-            None => batches
-                .iter()
-                .filter_map(|batch| newest_in(batch, job.schema, None))
-                .max(),
-        };
-        report.newest = newest.map(time::format_timestamp);
-        report.freshness = match (
-            job.source.max_age.as_deref().and_then(time::parse_duration),
-            newest,
-        ) {
-            (Some(max), Some(n)) if job.now - n > max => "stale".into(),
-            (Some(_), Some(_)) => "fresh".into(),
-            _ => "unknown".into(),
-        };
+        // `check` holds `freshness_column` to a timestamp field (A0137).
+        let newest = batches
+            .iter()
+            .filter_map(|batch| {
+                newest_in(batch, job.schema, job.source.freshness_column.as_deref())
+            })
+            .max();
+        judge(&mut report, job.source, newest, job.now);
         Ok(Loaded {
             name: job.name.to_string(),
             schema: job.source.schema.clone(),
@@ -722,19 +677,6 @@ impl Job<'_> {
             diagnostics,
         })
     }
-}
-
-fn newest_of_column(batches: &[RecordBatch], column: &str) -> Option<Micros> {
-    use datafusion::arrow::array::TimestampMicrosecondArray;
-    batches
-        .iter()
-        .filter_map(|b| {
-            b.column_by_name(column)?
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .and_then(datafusion::arrow::compute::max)
-        })
-        .max()
 }
 
 /// The PostgreSQL type a field's column is cast to for the wire.
