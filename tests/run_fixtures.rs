@@ -151,12 +151,7 @@ fn transcript(dir: &Path) -> String {
         let inside = |p: &str| project.join(p);
         match words[0].as_str() {
             "run" | "accord" => {
-                // `ACCORD_TEST_BIN`: another binary than cargo's, for a
-                // target folder several checkouts share.
-                let mut cmd = Command::new(
-                    std::env::var("ACCORD_TEST_BIN")
-                        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_accord").to_string()),
-                );
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
                 if words[0] == "run" {
                     cmd.arg("run").arg(&project);
                 }

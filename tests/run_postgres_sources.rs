@@ -62,16 +62,10 @@ fn load(server: &Postgres) {
     server.psql_file(&dir, "crm", "load.sql");
 }
 
-/// The binary under test: cargo's, or `ACCORD_TEST_BIN` when set (a target
-/// folder several checkouts share holds the binary of whichever built last).
-fn accord() -> String {
-    std::env::var("ACCORD_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_accord").to_string())
-}
-
 /// `accord run DIR --env dev --now NOW --out DIR/delivered`, with the
 /// connection URL in the environment.
 fn run(dir: &Path, url: Option<&str>, extra: &[&str]) -> Output {
-    let mut cmd = Command::new(accord());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
     cmd.arg("run")
         .arg(dir)
         .args(["--env", "dev", "--now", NOW, "--out"])
