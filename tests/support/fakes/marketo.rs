@@ -783,6 +783,14 @@ fn micros(text: &str) -> Option<i64> {
         .map(|d| d.and_utc().timestamp_micros())
 }
 
+/// Marketo's answer to a request without a parameter the endpoint requires.
+fn missing(name: &str) -> Response {
+    failure(
+        "1002",
+        &format!("Missing value for required parameter '{name}'"),
+    )
+}
+
 /// `GET /rest/v1/activities/pagingtoken.json?sinceDatetime=...`.
 async fn paging_token(
     State(marketo): State<Arc<Marketo>>,
@@ -793,10 +801,7 @@ async fn paging_token(
         return answer;
     }
     let Some(since) = query.get("sinceDatetime") else {
-        return failure(
-            "1002",
-            "Missing value for required parameter 'sinceDatetime'",
-        );
+        return missing("sinceDatetime");
     };
     let Some(at) = micros(since) else {
         return failure("1001", "Invalid value for parameter 'sinceDatetime'");
@@ -819,19 +824,13 @@ async fn activities(
         return answer;
     }
     let Some(token) = query.get("nextPageToken") else {
-        return failure(
-            "1002",
-            "Missing value for required parameter 'nextPageToken'",
-        );
+        return missing("nextPageToken");
     };
     let Some(from) = token_position(token) else {
         return failure("1003", "Invalid paging token");
     };
     let Some(types) = query.get("activityTypeIds") else {
-        return failure(
-            "1002",
-            "Missing value for required parameter 'activityTypeIds'",
-        );
+        return missing("activityTypeIds");
     };
     let types: Option<BTreeSet<i64>> = types.split(',').map(|t| t.trim().parse().ok()).collect();
     let types = match types {
