@@ -97,18 +97,7 @@ pub(super) fn read(
         target: &target,
         relation: &relation,
     };
-    let future = job.run();
-    // Blocking on a runtime from inside another panics: then the read runs
-    // on a helper thread that owns no runtime context.
-    if tokio::runtime::Handle::try_current().is_err() {
-        return runtime.block_on(future);
-    }
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| runtime.block_on(future))
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    crate::deliver::storage::object::block_on(&runtime, job.run())
 }
 
 /// What the source reads: a table, or a query.
