@@ -95,14 +95,21 @@ fn the_committed_schema_is_what_accord_schema_prints() {
     assert_eq!(written.status.code(), Some(0), "{}", cli::printed(&written));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), printed);
     // The example project points Taplo at the committed file.
-    let taplo =
-        std::fs::read_to_string(root().join("specs/.taplo.toml")).expect("specs/.taplo.toml");
-    let taplo: toml::Table = toml::from_str(&taplo).expect("specs/.taplo.toml is TOML");
-    let path = taplo["schema"]["path"].as_str().expect("schema.path");
     assert_eq!(
-        std::fs::canonicalize(root().join("specs").join(path)).unwrap(),
+        taplo_schema(&root().join("specs")),
         std::fs::canonicalize(root().join(COMMITTED)).unwrap()
     );
+}
+
+/// The schema file the project's `.taplo.toml` points Taplo at (a path
+/// relative to the configuration file, as Taplo resolves it).
+fn taplo_schema(project: &Path) -> PathBuf {
+    let config = project.join(".taplo.toml");
+    let text =
+        std::fs::read_to_string(&config).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+    let config: toml::Table = toml::from_str(&text).expect(".taplo.toml is TOML");
+    let path = config["schema"]["path"].as_str().expect("schema.path");
+    std::fs::canonicalize(project.join(path)).expect("the schema file exists")
 }
 
 /// Every folder holding a project: the example, and the fixture projects
@@ -175,6 +182,9 @@ fn the_project_accord_init_writes_validates() {
     let dir = tmp.path().join("p");
     assert!(checks_clean(&dir));
     assert_project_validates(&validator(), &dir);
+    // It carries the schema of the accord that wrote it, for Taplo.
+    let schema = std::fs::read_to_string(taplo_schema(&dir)).unwrap();
+    assert_eq!(schema, accord::json_schema::text());
 }
 
 /// The value of `# NAME: VALUE` in a file's header.
