@@ -148,10 +148,6 @@ fn definitions() -> Value {
     def("name", name_schema(names::NameUse::File));
     def("identifier", name_schema(names::NameUse::Identifier));
     def(
-        "secret_reference",
-        secret_reference(destination::REFERENCE_KINDS),
-    );
-    def(
         "label_name",
         vocabulary(
             CORE_LABELS,
@@ -167,8 +163,6 @@ fn definitions() -> Value {
             "a custom marketing action declared with `[marketing_action.NAME]`",
         ),
     );
-    def("duration", duration());
-    def("schedule", schedule());
     def("project", project_table());
     def("guardrails", guardrails());
     def("environment", environment());
@@ -783,8 +777,8 @@ fn setting_schema(setting: &catalog::Setting) -> Value {
         _ => {}
     }
     if setting.secret {
-        return reference_described(
-            "secret_reference",
+        return described(
+            secret_reference(destination::REFERENCE_KINDS),
             &format!(
                 "{} (a reference such as `{{ env = \"NAME\" }}`, never a literal)",
                 setting.description
@@ -809,7 +803,7 @@ fn setting_schema(setting: &catalog::Setting) -> Value {
         };
     }
     // `check` takes a reference for any setting (`url = { env = ... }`).
-    let mut schema = json!({ "anyOf": [value, reference("secret_reference")] });
+    let mut schema = json!({ "anyOf": [value, secret_reference(destination::REFERENCE_KINDS)] });
     schema["description"] = json!(setting.description);
     schema
 }
@@ -859,8 +853,16 @@ fn destination_table() -> Value {
             })
         })
         .collect();
-    object.insert("allOf".into(), Value::Array(per_type));
-    Value::Object(object)
+    // The common keys are the first member of `allOf`, not beside it:
+    // Taplo completes keys from the members of an `allOf` only.
+    let base = Value::Object(std::mem::take(&mut object));
+    let mut members = vec![base];
+    members.extend(per_type);
+    json!({
+        "description": "A connection to a destination of a catalog type. Credentials are references, never literals.",
+        "type": "object",
+        "allOf": members,
+    })
 }
 
 fn rate_limit() -> Value {
@@ -876,7 +878,7 @@ fn rate_limit() -> Value {
             "calls" => Some(part("calls", "Calls allowed per `per`.")),
             "per" => Some(key(
                 "per",
-                reference_described("duration", "The window of `calls`, such as \"20s\"."),
+                described(duration(), "The window of `calls`, such as \"20s\"."),
             )),
             "concurrent" => Some(part("concurrent", "Calls in flight at once.")),
             "daily" => Some(part("daily", "Calls per day.")),
@@ -909,8 +911,8 @@ fn activation_table() -> Value {
             ),
             key(
                 "schedule",
-                reference_described(
-                    "schedule",
+                described(
+                    schedule(),
                     "When deliveries happen; the destination type allows some schedules.",
                 ),
             ),
@@ -949,6 +951,12 @@ fn activation_table() -> Value {
 }
 
 fn source() -> Value {
+    // A connection URL is not a credential profile (`check` says A0122).
+    let postgres_kinds: Vec<&'static str> = destination::REFERENCE_KINDS
+        .iter()
+        .copied()
+        .filter(|kind| *kind != "profile")
+        .collect();
     let mut keys = vec![
         required(
             "schema",
@@ -969,8 +977,8 @@ fn source() -> Value {
         ),
         key(
             "max_age",
-            reference_described(
-                "duration",
+            described(
+                duration(),
                 "The newest record must be younger than this (freshness check).",
             ),
         ),
@@ -985,8 +993,8 @@ fn source() -> Value {
         ),
         key(
             "postgres",
-            reference_described(
-                "secret_reference",
+            described(
+                secret_reference(&postgres_kinds),
                 "PostgreSQL: `{ env = \"NAME\" }` or `{ file = \"PATH\" }` holding the connection URL.",
             ),
         ),
@@ -1045,5 +1053,8 @@ fn source() -> Value {
             .map(|place| json!({ "required": [place] }))
             .collect(),
     );
+    // A PostgreSQL source reads exactly one of a table and a query (A0133).
+    schema["if"] = json!({ "required": ["postgres"] });
+    schema["then"] = json!({ "oneOf": [{ "required": ["table"] }, { "required": ["query"] }] });
     schema
 }

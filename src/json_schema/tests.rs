@@ -212,8 +212,8 @@ fn every_destination_type_has_the_reader_keys_and_its_catalog_settings() {
         .filter(|k| *k != "fields" && !delivery.contains(*k))
         .cloned()
         .collect();
-    assert_eq!(common, schema_keys(&schema, "/$defs/destination"));
-    let per_type = schema["$defs"]["destination"]["allOf"].as_array().unwrap();
+    assert_eq!(common, schema_keys(&schema, "/$defs/destination/allOf/0"));
+    let per_type = &schema["$defs"]["destination"]["allOf"].as_array().unwrap()[1..];
     assert_eq!(per_type.len(), crate::catalog::all().len());
     for (ty, branch) in crate::catalog::all().iter().zip(per_type) {
         assert_eq!(branch["if"]["properties"]["type"]["const"], ty.name);
@@ -398,4 +398,16 @@ fn the_duration_pattern_accepts_what_the_parser_reads() {
 fn the_text_is_the_same_every_time() {
     assert_eq!(super::text(), super::text());
     assert!(super::text().ends_with("}\n"));
+}
+
+#[test]
+fn every_definition_is_used() {
+    let text = super::text();
+    let schema = schema();
+    for name in schema["$defs"].as_object().unwrap().keys() {
+        assert!(
+            text.contains(&format!("\"#/$defs/{name}\"")),
+            "`$defs/{name}` is never referred to"
+        );
+    }
 }
