@@ -264,28 +264,6 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 }
 
-/// The keys each table read on this thread knew when it was finished, by
-/// the table's name in messages: the JSON Schema's tests compare them with
-/// the schema's keys, so a key added to a reader cannot miss the schema.
-#[cfg(test)]
-pub mod known_keys {
-    use std::cell::RefCell;
-    use std::collections::BTreeSet;
-
-    thread_local! {
-        static LOG: RefCell<Vec<(String, BTreeSet<&'static str>)>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub(super) fn record(what: &str, known: &BTreeSet<&'static str>) {
-        LOG.with(|log| log.borrow_mut().push((what.to_string(), known.clone())));
-    }
-
-    /// Everything recorded since the last call, in order.
-    pub fn take() -> Vec<(String, BTreeSet<&'static str>)> {
-        LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
-    }
-}
-
 pub fn as_string(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Sp<String>> {
     match value.get_ref() {
         DeValue::String(s) => Some(Sp::new(s.to_string(), cx.span(value))),
@@ -352,4 +330,26 @@ pub fn definitions<'t, 'i>(
         }
     }
     out
+}
+
+/// The keys each table read on this thread knew when it was finished, by
+/// the table's name in messages: the JSON Schema's tests compare them with
+/// the schema's keys, so a key added to a reader cannot miss the schema.
+#[cfg(test)]
+pub mod known_keys {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static LOG: RefCell<Vec<(String, BTreeSet<&'static str>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn record(what: &str, known: &BTreeSet<&'static str>) {
+        LOG.with(|log| log.borrow_mut().push((what.to_string(), known.clone())));
+    }
+
+    /// Everything recorded since the last call, in order.
+    pub fn take() -> Vec<(String, BTreeSet<&'static str>)> {
+        LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
+    }
 }
