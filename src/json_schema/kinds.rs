@@ -802,10 +802,13 @@ fn setting_schema(setting: &catalog::Setting) -> Value {
             _ => json!(default),
         };
     }
-    // `check` takes a reference for any setting (`url = { env = ... }`).
-    let mut schema = json!({ "anyOf": [value, secret_reference(destination::REFERENCE_KINDS)] });
-    schema["description"] = json!(setting.description);
-    schema
+    // A text setting may come from a reference (`url = { env = ... }`);
+    // `check` takes one for any kind of setting, but a reference where a
+    // number, a flag or a choice goes would only clutter completion.
+    if setting.value == SettingValue::Text {
+        value = json!({ "anyOf": [value, secret_reference(destination::REFERENCE_KINDS)] });
+    }
+    described(value, setting.description)
 }
 
 /// A destination: the keys of every type, then per type (`if type = T`)
