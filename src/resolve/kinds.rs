@@ -119,7 +119,9 @@ impl Schedule {
         }
         if let Some(time) = text.strip_prefix("daily@") {
             let (h, m) = time.split_once(':')?;
-            if h.len() != 2 || m.len() != 2 {
+            // Two ASCII digits each: `u8::parse` alone would take `+1`.
+            let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+            if !two_digits(h) || !two_digits(m) {
                 return None;
             }
             let (hour, minute) = (h.parse::<u8>().ok()?, m.parse::<u8>().ok()?);
@@ -244,5 +246,12 @@ mod tests {
             );
         }
         assert!(serde_json::from_str::<Schedule>("\"hourly\"").is_err());
+    }
+
+    #[test]
+    fn schedule_times_are_two_digits() {
+        for text in ["daily@+1:00", "daily@1:00", "daily@01:-1", "daily@24:00", "daily@01:60"] {
+            assert_eq!(Schedule::parse(text), None, "{text}");
+        }
     }
 }
