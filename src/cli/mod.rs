@@ -17,6 +17,7 @@ mod init;
 mod jobs;
 mod paths;
 mod render;
+mod report;
 mod run;
 mod status;
 mod suggest;
@@ -73,6 +74,10 @@ enum Command {
     /// Each activation's last runs and each audience's size trend, from the
     /// run log (`.accord/runs.jsonl`).
     Status(status::StatusArgs),
+    /// Write the plan as one self-contained HTML page: activations,
+    /// destinations and the labels reaching them with their verdicts,
+    /// audiences with their last sizes, waivers, and a lineage picture.
+    Report(report::ReportArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -216,6 +221,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => jobs::render_cmd(args),
         Command::Run(args) => run::run_cmd(args),
         Command::Status(args) => status::status_cmd(args),
+        Command::Report(args) => report::report_cmd(args),
         Command::Explain {
             words,
             env,
@@ -419,7 +425,17 @@ fn compile_plan(
         eprintln!("error: {e}");
         error_code
     })?;
-    if let Some(plan) = compile::plan(&compiled) {
+    plan_of(&compiled, dir, what)
+}
+
+/// The plan of a checked project; when it has errors, its diagnostics on
+/// stderr and `Err` with the exit code.
+pub(crate) fn plan_of(
+    compiled: &compile::Compiled,
+    dir: &std::path::Path,
+    what: &str,
+) -> Result<crate::plan::Plan, u8> {
+    if let Some(plan) = compile::plan(compiled) {
         return Ok(plan);
     }
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
