@@ -128,6 +128,9 @@ pub struct Lineage {
     /// Per activation name: its node, and the nodes upstream of it (itself
     /// and its destination included), sorted.
     pub activations: BTreeMap<String, (usize, Vec<usize>)>,
+    /// Per node: the edges into it.
+    pub incoming: Vec<Vec<usize>>,
+    outgoing_edges: Vec<Vec<usize>>,
     /// Per activation node: the violated and waived verdicts of its audiences.
     blames: BTreeMap<usize, Vec<Blame>>,
     index: BTreeMap<(Kind, String), usize>,
@@ -167,15 +170,16 @@ impl Lineage {
         });
     }
 
+    /// The edges out of `node`.
+    pub fn outgoing(&self, node: usize) -> impl Iterator<Item = &usize> {
+        self.outgoing_edges.get(node).into_iter().flatten()
+    }
+
     /// The verdict of each edge for the dataflows of `activations` (nodes):
     /// an edge is violated (or waived) when a label a violated (or waived)
     /// policy blames flows along it into one of those dataflows.
     pub fn verdicts(&self, activations: &[usize]) -> Vec<EdgeVerdict> {
         let mut marks = vec![EdgeVerdict::None; self.edges.len()];
-        let mut incoming: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for (i, e) in self.edges.iter().enumerate() {
-            incoming.entry(e.to).or_default().push(i);
-        }
         let carries =
             |node: usize, labels: &BTreeSet<String>| !self.nodes[node].labels.is_disjoint(labels);
         for &activation in activations {
@@ -189,7 +193,7 @@ impl Lineage {
                     if !seen.insert(node) {
                         continue;
                     }
-                    for &i in incoming.get(&node).into_iter().flatten() {
+                    for &i in self.incoming.get(node).into_iter().flatten() {
                         let e = &self.edges[i];
                         let relevant = match e.step {
                             Step::Activates => Some(e.from) == base,
@@ -202,8 +206,8 @@ impl Lineage {
                         }
                     }
                 }
-                for (i, e) in self.edges.iter().enumerate() {
-                    if e.from == activation && e.step == Step::Delivers {
+                for &i in self.outgoing(activation) {
+                    if self.edges[i].step == Step::Delivers {
                         marks[i] = marks[i].max(blame.verdict);
                     }
                 }
@@ -311,9 +315,11 @@ pub fn build(plan: &Plan, verdicts: &Verdicts) -> Lineage {
             break;
         }
     }
-    let mut incoming: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for e in &g.edges {
-        incoming.entry(e.to).or_default().push(e.from);
+    g.incoming = vec![Vec::new(); g.nodes.len()];
+    g.outgoing_edges = vec![Vec::new(); g.nodes.len()];
+    for (i, e) in g.edges.iter().enumerate() {
+        g.incoming[e.to].push(i);
+        g.outgoing_edges[e.from].push(i);
     }
     let mut upstream = BTreeMap::new();
     for name in plan.activations.keys() {
@@ -324,13 +330,13 @@ pub fn build(plan: &Plan, verdicts: &Verdicts) -> Lineage {
         let mut stack = vec![at];
         while let Some(node) = stack.pop() {
             if seen.insert(node) {
-                stack.extend(incoming.get(&node).into_iter().flatten());
+                stack.extend(g.incoming[node].iter().map(|&i| g.edges[i].from));
             }
         }
         seen.extend(
-            g.edges
-                .iter()
-                .filter(|e| e.from == at && e.step == Step::Delivers)
+            g.outgoing(at)
+                .map(|&i| &g.edges[i])
+                .filter(|e| e.step == Step::Delivers)
                 .map(|e| e.to),
         );
         upstream.insert(name.clone(), (at, seen.into_iter().collect()));

@@ -9,9 +9,11 @@
 //! The page is made of the tera template and the CSS and JavaScript under
 //! `templates/report/`, built into the binary; it loads nothing (no
 //! network, no fonts, no scripts from elsewhere). Every value a user wrote
-//! is escaped by the template (tera escapes `.html` templates); the script
-//! reads names only through the DOM (`textContent`, `dataset`), never as
-//! markup.
+//! is escaped by the template (tera escapes `.html` templates). The lineage
+//! pictures travel as JSON in a data block (escaped by [`script_json`]) and
+//! the script draws the one shown as inline SVG, writing names only through
+//! the DOM (`textContent`, `setAttribute`), never as markup: a thousand
+//! pictures of SVG markup would take seconds to parse.
 //!
 //! - [`lineage`]: the graph field -> computed attribute -> audience ->
 //!   activation -> destination, with the verdicts its edges carry;
@@ -80,6 +82,7 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Report, String> {
     let crossings: usize = page.pictures.iter().map(|p| p.picture.crossings).sum();
     context.insert("crossings", &crossings);
     context.insert("has_run", &page.last_run.is_some());
+    context.insert("pictures_json", &script_json(&page.pictures)?);
     context.insert("style", STYLE);
     context.insert("script", SCRIPT);
     context.insert("script_hash", &script_hash());
@@ -92,6 +95,18 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Report, String> {
         pictures: page.pictures.len(),
         crossings,
     })
+}
+
+/// `value` as JSON that can sit inside a `<script>` element: `<`, `>` and
+/// `&` are written as `\u` escapes, so no text a user wrote can close the
+/// element or open a comment.
+fn script_json(value: &impl serde::Serialize) -> Result<String, String> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| format!("the report's pictures do not serialise: {e}"))?;
+    Ok(json
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
 }
 
 /// The Content-Security-Policy source of the page's one script: only that

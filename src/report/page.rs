@@ -41,6 +41,8 @@ pub struct Page {
     pub waivers: Vec<WaiverRow>,
     /// `whole` (one picture) or `per-activation`.
     pub lineage_mode: &'static str,
+    /// Not in the template's context: the page carries them as JSON.
+    #[serde(skip)]
     pub pictures: Vec<PictureView>,
 }
 
@@ -160,7 +162,9 @@ pub struct WaiverRow {
 #[derive(Debug, Serialize)]
 pub struct PictureView {
     /// The activation id it is the picture of; `None` for the whole project.
+    #[serde(rename = "a")]
     pub activation: Option<String>,
+    #[serde(rename = "t")]
     pub title: String,
     #[serde(flatten)]
     pub picture: Picture,

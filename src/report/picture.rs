@@ -24,31 +24,45 @@ const MAX_CHARS: usize = 34;
 const TOP: f64 = 26.0;
 const MARGIN: f64 = 8.0;
 
+/// A picture as the page's script draws it. The page carries every
+/// picture as JSON (short keys: a 4,000-audience project has a thousand
+/// pictures) and draws one when it is shown.
 #[derive(Clone, Debug, Serialize)]
 pub struct Picture {
+    #[serde(rename = "w")]
     pub width: i64,
+    #[serde(rename = "h")]
     pub height: i64,
+    #[serde(rename = "x")]
     pub crossings: usize,
+    #[serde(rename = "c")]
     pub columns: Vec<Column>,
+    #[serde(rename = "n")]
     pub nodes: Vec<PictureNode>,
+    #[serde(rename = "e")]
     pub edges: Vec<PictureEdge>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Column {
     pub x: i64,
+    #[serde(rename = "l")]
     pub label: &'static str,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PictureNode {
+    #[serde(rename = "k")]
     pub kind: &'static str,
+    #[serde(rename = "n")]
     pub name: String,
-    /// The name as shown in the box (cut when long).
-    pub text: String,
+    /// The name as shown in the box, when cut (long names).
+    #[serde(rename = "s", skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     pub x: i64,
     pub y: i64,
     pub w: i64,
+    #[serde(rename = "l", skip_serializing_if = "String::is_empty")]
     pub labels: String,
 }
 
@@ -56,12 +70,21 @@ pub struct PictureNode {
 pub struct PictureEdge {
     /// SVG path data.
     pub d: String,
-    /// `kind:name` of both ends.
-    pub from: String,
-    pub to: String,
+    /// Indices of both ends in the picture's nodes.
+    #[serde(rename = "f")]
+    pub from: usize,
+    #[serde(rename = "t")]
+    pub to: usize,
+    #[serde(rename = "s")]
     pub step: &'static str,
+    #[serde(rename = "v", skip_serializing_if = "is_none")]
     pub verdict: &'static str,
+    #[serde(rename = "p", skip_serializing_if = "String::is_empty")]
     pub parts: String,
+}
+
+fn is_none(verdict: &&str) -> bool {
+    *verdict == EdgeVerdict::None.as_str()
 }
 
 /// Draws `nodes` of `lineage` (sorted node indices) with the edges between
@@ -85,12 +108,17 @@ pub fn draw(
             width: text.chars().count() as f64 * CHAR_WIDTH + PADDING,
         })
         .collect();
-    let edges: Vec<usize> = (0..lineage.edges.len())
+    // The edges between drawn nodes, in the lineage's order.
+    let mut edges: Vec<usize> = nodes
+        .iter()
+        .flat_map(|&n| &lineage.incoming[n])
+        .copied()
         .filter(|&i| {
             let e = &lineage.edges[i];
-            steps(e.step) && local.contains_key(&e.from) && local.contains_key(&e.to)
+            steps(e.step) && local.contains_key(&e.from)
         })
         .collect();
+    edges.sort_unstable();
     let pairs: Vec<(usize, usize)> = edges
         .iter()
         .map(|&i| (local[&lineage.edges[i].from], local[&lineage.edges[i].to]))
@@ -108,13 +136,6 @@ pub fn draw(
         let entry = columns.entry(lineage.nodes[n].kind).or_insert(x);
         *entry = (*entry).min(x);
     }
-    let key = |n: usize| {
-        format!(
-            "{}:{}",
-            lineage.nodes[n].kind.as_str(),
-            lineage.nodes[n].name
-        )
-    };
     Picture {
         width: (layout.width + 2.0 * MARGIN).ceil() as i64,
         height: (layout.height + TOP + MARGIN).ceil() as i64,
@@ -135,7 +156,7 @@ pub fn draw(
                 PictureNode {
                     kind: lineage.nodes[n].kind.as_str(),
                     name: lineage.nodes[n].name.clone(),
-                    text,
+                    text: (text != lineage.nodes[n].name).then_some(text),
                     x: at.x.round() as i64,
                     y: at.y.round() as i64,
                     w: layout_nodes[i].width.round() as i64,
@@ -155,8 +176,8 @@ pub fn draw(
                 let e = &lineage.edges[i];
                 PictureEdge {
                     d: path(&points.iter().map(|&p| shift(p)).collect::<Vec<_>>()),
-                    from: key(e.from),
-                    to: key(e.to),
+                    from: local[&e.from],
+                    to: local[&e.to],
                     step: e.step.as_str(),
                     verdict: verdicts
                         .get(i)

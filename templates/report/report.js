@@ -19,8 +19,6 @@
   var rows = Array.prototype.slice.call(document.querySelectorAll(".row"));
   var lineage = byId("lineage");
   var perActivation = lineage.getAttribute("data-mode") === "per-activation";
-  var figures = Array.prototype.slice.call(lineage.querySelectorAll("figure"));
-  var marks = Array.prototype.slice.call(lineage.querySelectorAll("[data-node]"));
   var texts = null;
 
   function has(list, token) {
@@ -56,14 +54,76 @@
     });
     // The picked activation's picture; with none picked, the whole
     // project's, or (when there is none) the first activation's left.
-    var want = a || (perActivation ? firstActivation : "");
-    figures.forEach(function (f) { f.hidden = (f.dataset.act || "") !== want; });
-    byId("no-picture").hidden = !perActivation || !!want;
-    marks.forEach(function (m) {
-      var name = m.getAttribute("data-node").toLowerCase();
-      m.classList.toggle("hit", !!q && name.indexOf(q) >= 0);
-    });
+    var shown = show(a || (perActivation ? firstActivation : ""));
+    byId("no-picture").hidden = !!shown;
+    if (shown) {
+      shown.querySelectorAll("[data-node]").forEach(function (m) {
+        var name = m.getAttribute("data-node").toLowerCase();
+        m.classList.toggle("hit", !!q && name.indexOf(q) >= 0);
+      });
+    }
     writeFragment({ activation: a, destination: d, verdict: v, q: search.value.trim() });
+  }
+
+  // The pictures: data (JSON) until shown, then inline SVG, drawn once.
+  var pictures = null;
+  var drawn = {};
+  function show(act) {
+    if (!pictures) pictures = JSON.parse(byId("picture-data").textContent);
+    var figure = drawn[act];
+    if (!figure) {
+      var picture = pictures.filter(function (p) { return (p.a || "") === act; })[0];
+      if (picture) figure = drawn[act] = byId("pictures").appendChild(draw(picture));
+    }
+    Object.keys(drawn).forEach(function (k) { drawn[k].hidden = drawn[k] !== figure; });
+    return figure;
+  }
+
+  var SVG = "http://www.w3.org/2000/svg";
+  function svg(name, attributes, text) {
+    var e = document.createElementNS(SVG, name);
+    Object.keys(attributes).forEach(function (k) { e.setAttribute(k, attributes[k]); });
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function draw(p) {
+    var figure = document.createElement("figure");
+    figure.className = "picture";
+    if (p.a) figure.setAttribute("data-act", p.a);
+    var caption = figure.appendChild(document.createElement("figcaption"));
+    caption.textContent = p.t + " ";
+    var count = caption.appendChild(document.createElement("span"));
+    count.className = "muted";
+    count.textContent = "· " + p.x + " crossings";
+    var picture = figure.appendChild(svg("svg", {
+      "class": "lineage", width: p.w, height: p.h, viewBox: "0 0 " + p.w + " " + p.h,
+      role: "img", "aria-label": p.t,
+      "data-crossings": p.x, "data-edges": p.e.length, "data-nodes": p.n.length
+    }));
+    p.c.forEach(function (c) { picture.appendChild(svg("text", { "class": "col", x: c.x, y: 14 }, c.l)); });
+    var key = function (n) { return n.k + ":" + n.n; };
+    var edges = picture.appendChild(svg("g", { "class": "edges" }));
+    p.e.forEach(function (e) {
+      var verdict = e.v || "none";
+      var from = key(p.n[e.f]);
+      var to = key(p.n[e.t]);
+      var path = edges.appendChild(svg("path", {
+        "class": "e " + e.s + " " + verdict, d: e.d,
+        "data-from": from, "data-to": to, "data-step": e.s, "data-verdict": verdict
+      }));
+      path.appendChild(svg("title", {}, from + " → " + to + ": " + e.s +
+        (e.p ? " " + e.p : "") + (verdict !== "none" ? ", " + verdict : "")));
+    });
+    var nodes = picture.appendChild(svg("g", { "class": "nodes" }));
+    p.n.forEach(function (n) {
+      var box = nodes.appendChild(svg("g", {
+        "class": "n " + n.k, transform: "translate(" + n.x + "," + n.y + ")", "data-node": key(n)
+      }));
+      box.appendChild(svg("rect", { width: n.w, height: 20, rx: 3 }));
+      box.appendChild(svg("text", { x: 6, y: 14 }, n.s || n.n));
+      box.appendChild(svg("title", {}, n.k + " " + n.n + (n.l ? " · labels " + n.l : "")));
+    });
+    return figure;
   }
 
   function readFragment() {

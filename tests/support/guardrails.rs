@@ -820,7 +820,7 @@ fn destinations(rng: &mut Rng) -> Destinations {
             match ty {
                 "linkedin_companies" => writeln!(
                     text,
-                    "ad_account = \"urn:li:sponsoredAccount:{}\"\ntoken = {{ env = \"{env}_TOKEN\" }}",
+                    "ad_account = \"urn:li:sponsoredAccount:{}\"\nclient_id = {{ env = \"{env}_CLIENT_ID\" }}\nclient_secret = {{ env = \"{env}_CLIENT_SECRET\" }}\nrefresh_token = {{ env = \"{env}_REFRESH_TOKEN\" }}",
                     5000 + n
                 ),
                 "marketo_engage" => writeln!(
@@ -835,7 +835,7 @@ fn destinations(rng: &mut Rng) -> Destinations {
                 ),
                 "google_customer_match" => writeln!(
                     text,
-                    "customer_id = \"123-456-{:04}\"\ntoken = {{ env = \"{env}_TOKEN\" }}",
+                    "customer_id = \"123-456-{:04}\"\nservice_account = {{ env = \"{env}_SERVICE_ACCOUNT\" }}",
                     n
                 ),
                 "s3" => writeln!(
