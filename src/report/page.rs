@@ -170,6 +170,10 @@ pub struct PictureView {
     pub picture: Picture,
 }
 
+/// Where one label reaches a destination: the dataflows (`activation /
+/// audience`), their activation ids, and the verdicts that blame it.
+type LabelReach<'a> = (Vec<String>, BTreeSet<&'a str>, Vec<VerdictItem>);
+
 pub fn build(inputs: &Inputs<'_>, lineage: &Lineage) -> Page {
     let plan = inputs.plan;
     let act_id: BTreeMap<&str, String> = plan
@@ -289,8 +293,7 @@ pub fn build(inputs: &Inputs<'_>, lineage: &Lineage) -> Page {
                 .iter()
                 .filter(|(_, a)| &a.destination == name)
                 .collect();
-            let mut by_label: BTreeMap<&str, (Vec<String>, BTreeSet<&str>, Vec<VerdictItem>)> =
-                BTreeMap::new();
+            let mut by_label: BTreeMap<&str, LabelReach> = BTreeMap::new();
             for (act, a) in &feeding {
                 for (audience, g) in &a.governance {
                     for label in &g.labels {

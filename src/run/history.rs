@@ -140,7 +140,7 @@ pub struct LastSizes {
 pub fn last_sizes(log: &str) -> Option<LastSizes> {
     log.lines().rev().find_map(|line| {
         let report = serde_json::from_str::<RunReport>(line).ok()?;
-        (!report.audiences.is_empty()).then(|| LastSizes {
+        (!report.audiences.is_empty()).then_some(LastSizes {
             run_id: report.run_id,
             at: report.now,
             audiences: report.audiences,
