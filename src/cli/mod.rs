@@ -19,6 +19,7 @@ mod paths;
 mod render;
 mod report;
 mod run;
+mod schema;
 mod status;
 mod suggest;
 
@@ -78,6 +79,9 @@ enum Command {
     /// destinations and the labels reaching them with their verdicts,
     /// audiences with their last sizes, waivers, and a lineage picture.
     Report(report::ReportArgs),
+    /// Print the JSON Schema of spec files (draft 2020-12), for editors'
+    /// completion and validation; `--out FILE` writes it.
+    Schema(schema::SchemaArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -257,6 +261,7 @@ pub fn main() -> ExitCode {
                 EXIT_USAGE
             }
         },
+        Command::Schema(args) => schema::schema_cmd(args),
         Command::Destinations { r#type, format } => destinations(r#type.as_deref(), format),
     })
 }
