@@ -16,6 +16,7 @@
 //! store     run memory       -> .accord/store.db (ledger, journal, file state; behind `deliver`)
 //! deliver   changes + store -> requests (vendor APIs; behind the `deliver` feature)
 //! run       Plan + Jobs + data -> RunReport (behind the `engine` feature)
+//! report    Plan + Verdicts + run log -> one HTML page (tables, filters, lineage pictures)
 //! ```
 //!
 //! The SQL that `render` emits agrees with `semantics` (the differential
@@ -49,6 +50,7 @@ pub mod layout;
 pub mod load;
 pub mod plan;
 pub mod render;
+pub mod report;
 pub mod resolve;
 pub mod run;
 pub mod semantics;

@@ -41,6 +41,9 @@ const STACK: &[&str] = &[
     "store",
     "deliver",
     "run",
+    // The plan as one HTML page (`accord report`), with the sizes of the
+    // last run from the run log.
+    "report",
     // The canonical layout of spec files (`accord fmt`): beside the
     // pipeline, on the files' text alone.
     "layout",

@@ -11,6 +11,7 @@
 mod data;
 #[path = "support/plans.rs"]
 mod plans;
+#[allow(dead_code)]
 #[path = "support/rng.rs"]
 mod rng;
 

@@ -17,6 +17,7 @@ mod init;
 mod jobs;
 mod paths;
 mod render;
+mod report;
 mod run;
 mod schema;
 mod status;
@@ -74,6 +75,10 @@ enum Command {
     /// Each activation's last runs and each audience's size trend, from the
     /// run log (`.accord/runs.jsonl`).
     Status(status::StatusArgs),
+    /// Write the plan as one self-contained HTML page: activations,
+    /// destinations and the labels reaching them with their verdicts,
+    /// audiences with their last sizes, waivers, and a lineage picture.
+    Report(report::ReportArgs),
     /// Print the JSON Schema of spec files (draft 2020-12), for editors'
     /// completion and validation; `--out FILE` writes it.
     Schema(schema::SchemaArgs),
@@ -220,6 +225,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => jobs::render_cmd(args),
         Command::Run(args) => run::run_cmd(args),
         Command::Status(args) => status::status_cmd(args),
+        Command::Report(args) => report::report_cmd(args),
         Command::Explain {
             words,
             env,
@@ -424,7 +430,17 @@ fn compile_plan(
         eprintln!("error: {e}");
         error_code
     })?;
-    if let Some(plan) = compile::plan(&compiled) {
+    plan_of(&compiled, dir, what)
+}
+
+/// The plan of a checked project; when it has errors, its diagnostics on
+/// stderr and `Err` with the exit code.
+pub(crate) fn plan_of(
+    compiled: &compile::Compiled,
+    dir: &std::path::Path,
+    what: &str,
+) -> Result<crate::plan::Plan, u8> {
+    if let Some(plan) = compile::plan(compiled) {
         return Ok(plan);
     }
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

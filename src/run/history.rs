@@ -123,6 +123,31 @@ pub fn history(log: &str, last: usize) -> History {
     h
 }
 
+/// The audience sizes of the newest run in the log that recorded any (a
+/// run that failed before evaluating records none): what `accord report`
+/// shows beside each audience.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LastSizes {
+    pub run_id: String,
+    /// The run's evaluation time, RFC 3339.
+    pub at: String,
+    /// Members per audience and `NAME.part`.
+    pub audiences: BTreeMap<String, u64>,
+}
+
+/// The last line of `log` that is a run report with audience sizes; lines
+/// that are not run reports are passed over (`accord status` names them).
+pub fn last_sizes(log: &str) -> Option<LastSizes> {
+    log.lines().rev().find_map(|line| {
+        let report = serde_json::from_str::<RunReport>(line).ok()?;
+        (!report.audiences.is_empty()).then_some(LastSizes {
+            run_id: report.run_id,
+            at: report.now,
+            audiences: report.audiences,
+        })
+    })
+}
+
 impl History {
     /// What `accord status` prints.
     pub fn render_text(&self) -> String {
@@ -259,6 +284,25 @@ mod tests {
             text.contains("failed     +12 ~0 -0  rejected 0  members 12  run 1.5 s"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn sizes_come_from_the_last_run_that_recorded_any() {
+        let mut failed: RunReport =
+            serde_json::from_str(&line("2026-11-30T12:00:00Z", 0, ActivationStatus::Failed))
+                .expect("a report");
+        failed.audiences.clear();
+        let log = [
+            line("2026-11-28T12:00:00Z", 10, ActivationStatus::Delivered),
+            line("2026-11-29T12:00:00Z", 8, ActivationStatus::Unchanged),
+            serde_json::to_string(&failed).expect("serialises"),
+            "{a partial line".to_string(),
+        ]
+        .join("\n");
+        let last = last_sizes(&log).expect("sizes");
+        assert_eq!(last.at, "2026-11-29T12:00:00Z");
+        assert_eq!(last.audiences["B2B_X"], 8);
+        assert_eq!(last_sizes(""), None);
     }
 
     #[test]

@@ -19,4 +19,21 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
+    /// A value in `low..=high`.
+    pub fn range(&mut self, low: i64, high: i64) -> i64 {
+        low + (self.next() % (high - low + 1) as u64) as i64
+    }
+    /// `n` distinct items, in the order of `items`.
+    pub fn some<'a, T>(&mut self, items: &'a [T], n: usize) -> Vec<&'a T> {
+        let n = n.min(items.len());
+        let mut chosen: Vec<usize> = Vec::with_capacity(n);
+        while chosen.len() < n {
+            let i = self.below(items.len() as u64) as usize;
+            if !chosen.contains(&i) {
+                chosen.push(i);
+            }
+        }
+        chosen.sort_unstable();
+        chosen.into_iter().map(|i| &items[i]).collect()
+    }
 }
