@@ -99,6 +99,10 @@ fn spec_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("readable") {
         let path = entry.expect("entry").path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // Hidden files (the editor's `.taplo.toml`) are not specs, as in the loader.
+        if name.starts_with('.') {
+            continue;
+        }
         if path.is_dir() && !["data", "out"].contains(&name.as_str()) {
             spec_files(&path, out);
         } else if name.ends_with(".toml") && name != "accord.toml" {

@@ -15,7 +15,7 @@ pub mod lines;
 pub mod markdown;
 
 use crate::plan::text::{definition_lines, one_line};
-use crate::plan::{ActivationPlan, AudienceDefinition, Plan};
+use crate::plan::{ActivationPlan, AudienceDefinition, AudiencePlan, Plan};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanDiff {
@@ -236,6 +236,18 @@ pub fn diff(old: &Plan, new: &Plan) -> PlanDiff {
     out
 }
 
+/// Whether an audience's members can differ between two plans: anything but
+/// its labels changed (labels reach activations as labels and verdicts, which
+/// are compared on their own, and do not change who is a member).
+fn members_may_differ(o: &AudiencePlan, n: &AudiencePlan) -> bool {
+    o.entity != n.entity
+        || o.evaluation != n.evaluation
+        || o.definition != n.definition
+        || o.depends_on != n.depends_on
+        || o.parts != n.parts
+        || o.reads != n.reads
+}
+
 /// The definitions a change touched, and how audiences reach them: what
 /// the impact of a change on an activation is followed through.
 struct Upstream<'a> {
@@ -258,7 +270,7 @@ impl<'a> Upstream<'a> {
             if old
                 .audiences
                 .get(name)
-                .is_some_and(|o| o.fingerprint != n.fingerprint)
+                .is_some_and(|o| members_may_differ(o, n))
             {
                 audiences.insert(name);
             }
@@ -313,7 +325,8 @@ impl<'a> Upstream<'a> {
     }
 
     /// The paths from a changed definition to each audience the activation
-    /// sends or excludes, shortest first per changed definition; a sent
+    /// sends or excludes, or to a column it maps, shortest first per changed
+    /// definition; a sent
     /// audience that changed itself is `rules_changed`'s (or the audience
     /// node's), not a path.
     fn paths_into(&self, a: &ActivationPlan) -> Vec<String> {
@@ -362,6 +375,17 @@ impl<'a> Upstream<'a> {
                         longer.push(next);
                         queue.push_back(longer);
                     }
+                }
+            }
+        }
+        // A mapped column computed from a changed attribute changes the
+        // delivered rows as well, whatever the audiences do.
+        for m in &a.mapping {
+            for field in &m.reads {
+                if let Some(chain) = self.computed.get(field.as_str()) {
+                    found
+                        .entry(format!("computed {field}"))
+                        .or_insert_with(|| format!("{chain} -> column {}", m.column));
                 }
             }
         }

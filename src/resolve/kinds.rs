@@ -250,7 +250,13 @@ mod tests {
 
     #[test]
     fn schedule_times_are_two_digits() {
-        for text in ["daily@+1:00", "daily@1:00", "daily@01:-1", "daily@24:00", "daily@01:60"] {
+        for text in [
+            "daily@+1:00",
+            "daily@1:00",
+            "daily@01:-1",
+            "daily@24:00",
+            "daily@01:60",
+        ] {
             assert_eq!(Schedule::parse(text), None, "{text}");
         }
     }
