@@ -14,11 +14,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "../tests/support/plans.rs"]
+mod plans;
 #[allow(dead_code)]
 #[path = "../tests/support/rng.rs"]
 mod rng;
 
-use accord::compile;
 use accord::run;
 use accord::store::{Faults, Store};
 use accord::time;
@@ -181,25 +182,6 @@ fn generate(dir: &Path, days: usize, per_day: usize) {
     }
 }
 
-fn compiled(dir: &Path) -> (accord::plan::Plan, accord::render::Jobs) {
-    let options = compile::Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..compile::Options::default()
-    };
-    let checked = compile::check(dir, &options).expect("the bench project loads");
-    let plan = compile::plan(&checked).expect("the bench project compiles");
-    let (jobs, problems) = accord::render::render(
-        &plan,
-        &accord::render::Options {
-            dialects: vec!["datafusion".into()],
-            ..accord::render::Options::default()
-        },
-    );
-    assert!(problems.is_empty(), "{problems:?}");
-    (plan, jobs)
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
     for entry in walkdir::WalkDir::new(from) {
@@ -256,7 +238,7 @@ fn main() {
         SPECS.replace("APPEND_ONLY", "append_only = true"),
     )
     .expect("specs");
-    let (plan, jobs) = compiled(&project);
+    let (plan, jobs) = plans::datafusion_jobs(&project, "dev");
     {
         let store = Store::open(&project, &Faults::default()).expect("store");
         run::evaluate_in(

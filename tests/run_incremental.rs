@@ -5,12 +5,13 @@
 //! nothing; a file that changes under the source is R0015 and a full read.
 #![cfg(feature = "engine")]
 
+#[path = "support/plans.rs"]
+mod plans;
 #[path = "support/project.rs"]
 mod project;
 
 use std::path::Path;
 
-use accord::compile;
 use accord::run;
 use accord::store::{Faults, Store};
 use accord::time;
@@ -45,25 +46,6 @@ fn hold_after(dir: &Path, keep: &str) {
 
 fn release(dir: &Path, name: &str) {
     std::fs::rename(dir.join("held").join(name), dir.join(EVENTS).join(name)).expect("release");
-}
-
-fn compiled(dir: &Path) -> (accord::plan::Plan, accord::render::Jobs) {
-    let options = compile::Options {
-        environment: Some("dev".into()),
-        today: compile::parse_date("2026-11-28"),
-        ..compile::Options::default()
-    };
-    let checked = compile::check(dir, &options).expect("the project loads");
-    let plan = compile::plan(&checked).expect("the project compiles");
-    let (jobs, problems) = accord::render::render(
-        &plan,
-        &accord::render::Options {
-            dialects: vec!["datafusion".into()],
-            ..accord::render::Options::default()
-        },
-    );
-    assert!(problems.is_empty(), "{problems:?}");
-    (plan, jobs)
 }
 
 /// The first line of an event file, with its key and campaign replaced.
@@ -144,7 +126,7 @@ fn incremental_reads_give_the_audiences_of_full_reads() {
     let dir = scratch.path();
     append_only(dir);
     hold_after(dir, "2026-07.jsonl");
-    let (plan, jobs) = compiled(dir);
+    let (plan, jobs) = plans::datafusion_jobs(dir, "dev");
     let store = Store::open(dir, &Faults::default()).expect("the store opens");
     let first_key = std::fs::read_to_string(dir.join(EVENTS).join("2026-06.jsonl"))
         .expect("june")

@@ -33,3 +33,19 @@ pub fn plan_of(dir: impl AsRef<Path>, env: &str) -> Plan {
         .unwrap_or_else(|e| panic!("{} does not load: {e:?}", dir.display()));
     compile::plan(&compiled).unwrap_or_else(|| panic!("{} has no plan", dir.display()))
 }
+
+/// The plan of the project in `dir` for `env` and its jobs rendered for the
+/// embedded engine (the `datafusion` dialect), as `accord run` renders them;
+/// panics on a render problem.
+pub fn datafusion_jobs(dir: impl AsRef<Path>, env: &str) -> (Plan, accord::render::Jobs) {
+    let plan = plan_of(dir, env);
+    let (jobs, problems) = accord::render::render(
+        &plan,
+        &accord::render::Options {
+            dialects: vec!["datafusion".into()],
+            ..accord::render::Options::default()
+        },
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    (plan, jobs)
+}
