@@ -237,6 +237,15 @@ async fn rate_and_concurrency_refusals_606_and_615_are_waited_out() {
         snapshot.throttled > 0,
         "the fake refused some calls: {snapshot:?}"
     );
+    // The fake counts refused calls in its window, as Marketo does: a
+    // client that kept to the limit it was told would be refused on and
+    // on. It learns the instance's limits from the first refusals instead.
+    assert!(
+        snapshot.throttled <= 12,
+        "refusals are a handful, not a storm: {} of {} calls",
+        snapshot.throttled,
+        snapshot.requests
+    );
     let refused_paths: BTreeSet<_> = snapshot
         .log
         .iter()
@@ -548,10 +557,7 @@ async fn marketo_refusals_inside_http_200_are_classified() {
         vendor.classify(Op::Upsert, &people, &b),
     ];
     assert!(
-        outcomes.contains(&Outcome::Throttled {
-            retry_after: None,
-            code: "615".into()
-        }),
+        outcomes.contains(&Outcome::Busy { code: "615".into() }),
         "{outcomes:?}"
     );
 }

@@ -195,6 +195,15 @@ pub(super) struct OpDone {
     pub(super) stop: Option<Stop>,
 }
 
+/// Who waits before a refused batch is sent again.
+enum Wait {
+    /// The vendor's window is full: no batch to the destination goes out
+    /// before this one's backoff (at least the `Retry-After`) has passed.
+    Everyone(Option<Duration>),
+    /// Only the refused batch backs off.
+    Batch,
+}
+
 /// The state of one operation while its batches go out.
 struct OpRun<'s> {
     scope: &'s Scope,
@@ -359,8 +368,9 @@ impl Sender<'_> {
             sent: false,
         });
         self.enqueue(&mut run, fresh.collect(), Instant::now(), r);
-        let cap = self.throttle.concurrency();
         loop {
+            // Read each time: a refusal for requests in flight lowers it.
+            let cap = self.throttle.concurrency();
             let sending = run.done.stop.is_none() && run.flights.len() < cap;
             let now = Instant::now();
             let ready = sending
@@ -575,7 +585,7 @@ impl Sender<'_> {
         } = flight;
         let response = match result {
             Ok(response) => response,
-            Err(message) => return self.resend(run, batch, None, "network", &message),
+            Err(message) => return self.resend(run, batch, Wait::Batch, "network", &message),
         };
         self.fault(FaultPoint::AfterResponse);
         self.usage(&response, r);
@@ -625,9 +635,22 @@ impl Sender<'_> {
                 self.records(run, batch, accepted, r)
             }
             Outcome::Throttled { retry_after, code } => {
-                self.resend(run, batch, retry_after, &code, "throttled")
+                self.throttle.refused_for_window();
+                self.resend(run, batch, Wait::Everyone(retry_after), &code, "throttled")
             }
-            Outcome::Transient { code, message } => self.resend(run, batch, None, &code, &message),
+            Outcome::Busy { code } => {
+                self.throttle.refused_for_concurrency();
+                self.resend(
+                    run,
+                    batch,
+                    Wait::Batch,
+                    &code,
+                    "too many requests in flight",
+                )
+            }
+            Outcome::Transient { code, message } => {
+                self.resend(run, batch, Wait::Batch, &code, &message)
+            }
             Outcome::AuthExpired if batch.auth_retried || self.tokens.refused(token_generation) => {
                 let message = format!("{} refused the credentials", self.config.name);
                 self.halt(run, Stop::Fatal(message), batch)
@@ -696,14 +719,7 @@ impl Sender<'_> {
     }
 
     /// Sends the batch again after a backoff, or fails it for good.
-    fn resend(
-        &mut self,
-        run: &mut OpRun,
-        mut batch: Batch,
-        retry_after: Option<Duration>,
-        code: &str,
-        message: &str,
-    ) {
+    fn resend(&mut self, run: &mut OpRun, mut batch: Batch, wait: Wait, code: &str, message: &str) {
         batch.attempts += 1;
         batch.auth_retried = false;
         if run.done.stop.is_some() {
@@ -717,12 +733,16 @@ impl Sender<'_> {
             );
             return self.halt(run, Stop::Fatal(message), batch);
         }
+        let retry_after = match wait {
+            Wait::Everyone(retry_after) => retry_after,
+            Wait::Batch => None,
+        };
         let delay = self
             .options
             .backoff()
             .delay(batch.attempts, retry_after, &mut rand::rng());
         batch.ready_at = Instant::now() + delay;
-        if retry_after.is_some() {
+        if let Wait::Everyone(_) = wait {
             run.hold = run.hold.max(batch.ready_at);
         }
         run.queue.push_back(batch);
@@ -772,7 +792,7 @@ fn journal_results(outcome: &Outcome, members: usize) -> Vec<RecordResult> {
         Outcome::Records(results) if results.len() == members => results.clone(),
         Outcome::Records(_) => every(retry("malformed", "the answer does not match the request")),
         Outcome::Accepted => every(RecordResult::Accepted { remote_id: None }),
-        Outcome::Throttled { code, .. } => every(retry(code, "throttled")),
+        Outcome::Throttled { code, .. } | Outcome::Busy { code } => every(retry(code, "throttled")),
         Outcome::Transient { code, message } | Outcome::QuotaExhausted { code, message } => {
             every(retry(code, message))
         }
@@ -966,7 +986,14 @@ impl Sender<'_> {
             let (retry_after, problem, network) = match self.exchange(authorized, r).await? {
                 Err(network) => (None, network, true),
                 Ok(response) => match self.vendor.classify(Op::Add, &[], &response) {
-                    Outcome::Throttled { retry_after, code } => (retry_after, code, false),
+                    Outcome::Throttled { retry_after, code } => {
+                        self.throttle.refused_for_window();
+                        (retry_after, code, false)
+                    }
+                    Outcome::Busy { code } => {
+                        self.throttle.refused_for_concurrency();
+                        (None, code, false)
+                    }
                     Outcome::Transient { code, message } => {
                         (None, format!("{code}: {message}"), false)
                     }

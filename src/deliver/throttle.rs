@@ -10,11 +10,19 @@
 //! started; since at most `N` slots are ever held, no window of `W` at the
 //! vendor can see more than `N` arrivals, whatever the latency.
 //!
+//! The stated limits are a ceiling, not a promise: other integrations share
+//! the instance's window and its cap on requests in flight. So a refusal
+//! narrows them for the rest of the run (a window refusal takes a quarter
+//! off the window, at most once per window, and each quiet window gives one
+//! call back; a refusal for requests in flight takes one off the cap).
+//! Without that, a vendor that counts refused calls in its window (Marketo
+//! does) keeps refusing a client that keeps to the stated limit.
+//!
 //! In: the destination's `Limits` and the requests the store says were
 //! already made today. Out: a [`Permit`] per request (or
 //! [`QuotaExhausted`]), and the time spent waiting for one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +42,13 @@ pub struct QuotaExhausted {
 #[derive(Debug)]
 pub struct Window {
     limit: usize,
+    /// The stated limit: widening stops there.
+    stated: usize,
     span: Duration,
+    /// The last narrowing, the last widening and the last refusal.
+    narrowed: Option<Instant>,
+    widened: Option<Instant>,
+    refused: Option<Instant>,
     /// Per slot: `None` while in flight, else when its request completed.
     slots: Vec<(u64, Option<Instant>)>,
     next_id: u64,
@@ -57,7 +71,11 @@ impl Window {
     pub fn new(limit: u32, span: Duration) -> Window {
         Window {
             limit: limit.max(1) as usize,
+            stated: limit.max(1) as usize,
             span,
+            narrowed: None,
+            widened: None,
+            refused: None,
             slots: Vec::new(),
             next_id: 0,
         }
@@ -66,6 +84,11 @@ impl Window {
     /// Takes a slot for a request starting at `now`, or says how long until one frees.
     pub fn try_start(&mut self, now: Instant) -> Result<Slot, Busy> {
         let span = self.span;
+        let quiet = |at: Option<Instant>| at.is_none_or(|at| now.duration_since(at) >= span);
+        if self.limit < self.stated && quiet(self.refused) && quiet(self.widened) {
+            self.limit += 1;
+            self.widened = Some(now);
+        }
         self.slots
             .retain(|(_, done)| done.is_none_or(|done| done + span > now));
         if self.slots.len() < self.limit {
@@ -77,6 +100,26 @@ impl Window {
             Some(done) => Err(Busy::Until(done + span)),
             None => Err(Busy::UntilACompletion),
         }
+    }
+
+    /// The vendor refused a call for its window at `now`: it allows fewer
+    /// calls than stated. Takes a quarter off the limit (at least one, never
+    /// below one), once per window: the refusals of one burst are one signal.
+    pub fn narrow(&mut self, now: Instant) {
+        self.refused = Some(now);
+        if self
+            .narrowed
+            .is_some_and(|at| now.duration_since(at) < self.span)
+        {
+            return;
+        }
+        self.limit = self.limit.saturating_sub((self.limit / 4).max(1)).max(1);
+        self.narrowed = Some(now);
+    }
+
+    /// The calls a window allows now.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// The request of `slot` completed at `now`: the slot frees one window later.
@@ -97,7 +140,11 @@ struct Shared {
     window: Option<Mutex<Window>>,
     completed: Notify,
     in_flight: Arc<Semaphore>,
-    concurrent: usize,
+    /// The cap on requests in flight, lowered by refusals.
+    concurrent: AtomicUsize,
+    /// Permits to retire as requests in flight complete: the cap was
+    /// lowered while every permit was out.
+    owed: AtomicUsize,
     daily: Option<u64>,
     used: AtomicU64,
     waited_nanos: AtomicU64,
@@ -108,11 +155,20 @@ struct Shared {
 pub struct Permit {
     shared: Arc<Shared>,
     slot: Option<Slot>,
-    _in_flight: OwnedSemaphorePermit,
+    in_flight: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        let owed = self
+            .shared
+            .owed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if owed.is_ok()
+            && let Some(permit) = self.in_flight.take()
+        {
+            permit.forget();
+        }
         if let (Some(window), Some(slot)) = (&self.shared.window, self.slot) {
             window
                 .lock()
@@ -132,7 +188,8 @@ impl Throttle {
                 window: limits.window.map(|(n, w)| Mutex::new(Window::new(n, w))),
                 completed: Notify::new(),
                 in_flight: Arc::new(Semaphore::new(limits.concurrent.max(1))),
-                concurrent: limits.concurrent.max(1),
+                concurrent: AtomicUsize::new(limits.concurrent.max(1)),
+                owed: AtomicUsize::new(0),
                 daily: limits.daily,
                 used: AtomicU64::new(used_today),
                 waited_nanos: AtomicU64::new(0),
@@ -140,9 +197,33 @@ impl Throttle {
         }
     }
 
-    /// The in-flight cap.
+    /// The in-flight cap, as refusals have lowered it.
     pub fn concurrency(&self) -> usize {
-        self.shared.concurrent
+        self.shared.concurrent.load(Ordering::SeqCst)
+    }
+
+    /// The vendor refused a call for its window (Marketo's 606, a 429).
+    pub fn refused_for_window(&self) {
+        if let Some(window) = &self.shared.window {
+            window
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .narrow(Instant::now());
+        }
+    }
+
+    /// The vendor refused a call for its cap on requests in flight
+    /// (Marketo's 615): one fewer at once from now on, never below one.
+    pub fn refused_for_concurrency(&self) {
+        let lowered =
+            self.shared
+                .concurrent
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n > 1).then(|| n - 1)
+                });
+        if lowered.is_ok() && self.shared.in_flight.forget_permits(1) == 0 {
+            self.shared.owed.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Waits until a request may start; counts it against the daily quota.
@@ -180,7 +261,7 @@ impl Throttle {
             return Ok(Permit {
                 shared: self.shared.clone(),
                 slot: None,
-                _in_flight: in_flight,
+                in_flight: Some(in_flight),
             });
         };
         loop {
@@ -195,7 +276,7 @@ impl Throttle {
                     return Ok(Permit {
                         shared: self.shared.clone(),
                         slot: Some(slot),
-                        _in_flight: in_flight,
+                        in_flight: Some(in_flight),
                     });
                 }
                 Err(Busy::Until(at)) => {
@@ -305,6 +386,54 @@ mod tests {
             Err(Busy::Until(at))
         );
         assert!(window.try_start(at).is_ok());
+    }
+
+    #[test]
+    fn a_window_refusal_narrows_once_per_window_and_quiet_windows_widen_it_back() {
+        let t0 = Instant::now();
+        let span = Duration::from_millis(100);
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut window = Window::new(8, span);
+        window.narrow(t0);
+        assert_eq!(window.limit(), 6, "a quarter off");
+        window.narrow(ms(50));
+        assert_eq!(window.limit(), 6, "the same burst is one signal");
+        window.narrow(ms(100));
+        assert_eq!(window.limit(), 5);
+        // Refused at 100 ms: the window widens one call per quiet window.
+        assert!(window.try_start(ms(150)).is_ok());
+        assert_eq!(window.limit(), 5);
+        assert!(window.try_start(ms(200)).is_ok());
+        assert_eq!(window.limit(), 6);
+        assert!(window.try_start(ms(250)).is_ok());
+        assert_eq!(window.limit(), 6, "one call per window");
+        for at in [300, 400, 500] {
+            let _ = window.try_start(ms(at));
+        }
+        assert_eq!(window.limit(), 8, "never past the stated limit");
+        let mut one = Window::new(1, span);
+        one.narrow(t0);
+        assert_eq!(one.limit(), 1, "never below one");
+    }
+
+    #[tokio::test]
+    async fn a_concurrency_refusal_lowers_the_cap_even_with_every_permit_out() {
+        let throttle = Throttle::new(&limits(None, 3, None), 0);
+        let mut permits = Vec::new();
+        for _ in 0..3 {
+            permits.push(throttle.acquire().await.unwrap());
+        }
+        throttle.refused_for_concurrency();
+        assert_eq!(throttle.concurrency(), 2);
+        permits.clear();
+        let a = throttle.acquire().await.unwrap();
+        let _b = throttle.acquire().await.unwrap();
+        let third = tokio::time::timeout(Duration::from_millis(50), throttle.acquire()).await;
+        assert!(third.is_err(), "two in flight at most");
+        drop(a);
+        throttle.refused_for_concurrency();
+        throttle.refused_for_concurrency();
+        assert_eq!(throttle.concurrency(), 1, "never below one");
     }
 
     fn limits(window: Option<(u32, Duration)>, concurrent: usize, daily: Option<u64>) -> Limits {

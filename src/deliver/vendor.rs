@@ -96,12 +96,15 @@ pub enum Outcome {
     Records(Vec<RecordResult>),
     /// The whole request succeeded (vendors without per-record results).
     Accepted,
-    /// Over a rate or concurrency limit: wait (at least `retry_after`) and
-    /// send again.
+    /// Over the vendor's rate window: every request to the destination
+    /// waits (at least `retry_after`), then this one is sent again.
     Throttled {
         retry_after: Option<Duration>,
         code: String,
     },
+    /// Over the vendor's cap on requests in flight (Marketo's 615): sent
+    /// again after a backoff, and the destination sends one fewer at once.
+    Busy { code: String },
     /// Timeouts, 5xx and the like: send again after a backoff.
     Transient { code: String, message: String },
     /// The token expired or was refused: authenticate again, once, and

@@ -387,10 +387,11 @@ fn classify_error(status: u16, code: String, message: String) -> Outcome {
         // Empty, invalid and expired access tokens.
         "600" | "601" | "602" => Outcome::AuthExpired,
         // 606: over 100 calls in 20 s; 615: over 10 calls in flight.
-        "606" | "615" => Outcome::Throttled {
+        "606" => Outcome::Throttled {
             retry_after: None,
             code,
         },
+        "615" => Outcome::Busy { code },
         "607" => Outcome::QuotaExhausted { code, message },
         // Timed out, temporarily unavailable, system error, transient
         // error, lock wait timeout: Marketo's own advice is to retry.
@@ -908,15 +909,17 @@ mod tests {
             classify("602", "Access token expired"),
             Outcome::AuthExpired
         );
-        for code in ["606", "615"] {
-            assert_eq!(
-                classify(code, "Max rate limit '100' exceeded with in '20' secs"),
-                Outcome::Throttled {
-                    retry_after: None,
-                    code: code.into()
-                }
-            );
-        }
+        assert_eq!(
+            classify("606", "Max rate limit '100' exceeded with in '20' secs"),
+            Outcome::Throttled {
+                retry_after: None,
+                code: "606".into()
+            }
+        );
+        assert_eq!(
+            classify("615", "Concurrent access limit '10' reached"),
+            Outcome::Busy { code: "615".into() }
+        );
         assert_eq!(
             classify("607", "Daily quota reached"),
             Outcome::QuotaExhausted {
