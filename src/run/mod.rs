@@ -7,7 +7,7 @@
 //! DataFusion, `deliver` encodes files and writes them through a store,
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
 //! dry run's recorder), `local_store` is the folder one, `state` keeps the last delivered
-//! membership crash-safely, `lock` holds the project lock, `log` appends the
+//! membership crash-safely, `schedule` says when an activation is due, `lock` holds the project lock, `log` appends the
 //! run log, `report` records the run, `error` says what went wrong. `run`
 //! executes the rendered jobs (`sql/datafusion/...` from `render`); it does
 //! not re-derive audience SQL. What it adds is what the destination needs:
@@ -24,6 +24,7 @@
 
 pub mod history;
 pub mod report;
+pub mod schedule;
 
 #[cfg(feature = "engine")]
 pub mod api;
@@ -97,4 +98,21 @@ pub struct Options {
     /// engine fails on one; the caller has compiled the specs, the run does
     /// not read them again. Empty: messages name no place.
     pub places: Places,
+    /// Which activations this run considers and whether their schedules
+    /// decide (`--all`, `--activation NAME`).
+    pub select: Select,
+}
+
+/// The activations a run considers, and whether their schedules decide.
+#[cfg(feature = "engine")]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Select {
+    /// Every activation, each delivered when its schedule is due.
+    #[default]
+    Due,
+    /// Every activation, due whatever its schedule says (`--all`).
+    All,
+    /// Only these activations, due whatever their schedules say
+    /// (`--activation NAME`, repeatable); the others are not in the run.
+    Only(std::collections::BTreeSet<String>),
 }
