@@ -70,7 +70,10 @@ fn runs_the_example_project_and_delivers_only_changes() {
     let again = report(&run(dir, NOW, None, &["--format", "json"]));
     let tiers = &again["activations"]["engagement_tiers_local"];
     assert_eq!(tiers["status"], "not_due", "{tiers}");
-    assert_eq!(tiers["schedule"]["next_due"], "2026-11-28T18:00:00Z", "{tiers}");
+    assert_eq!(
+        tiers["schedule"]["next_due"], "2026-11-28T18:00:00Z",
+        "{tiers}"
+    );
     // ... and forced with `--all`, the same data has nothing new for
     // incremental exports.
     let again = report(&run(dir, NOW, None, &["--format", "json", "--all"]));

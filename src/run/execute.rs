@@ -191,9 +191,13 @@ fn run_locked(
             // has what it may not have.
             a.status = ActivationStatus::Failed;
         } else if let (Some(cx), true) = (&cx, options.preview || timing.runs()) {
-            if let Err(problem) =
-                cx.activate(name, activation, &mut a, &mut report.diagnostics, &mut run_hash)
-            {
+            if let Err(problem) = cx.activate(
+                name,
+                activation,
+                &mut a,
+                &mut report.diagnostics,
+                &mut run_hash,
+            ) {
                 if !problem.fails_one_activation() {
                     return Err(problem);
                 }
@@ -219,10 +223,7 @@ fn run_locked(
         a.schedule = Some(ScheduleReport {
             schedule: activation.schedule.to_string(),
             due: timing.due,
-            forced_by: timing
-                .forced_by
-                .filter(|_| !timing.due)
-                .map(str::to_string),
+            forced_by: timing.forced_by.filter(|_| !timing.due).map(str::to_string),
             last_delivered: last.map(time::format_timestamp),
             next_due: schedule::next_due(activation.schedule, last).map(time::format_timestamp),
         });

@@ -527,6 +527,15 @@ impl RunReport {
             }
         ));
         s.push_str("\nsources\n");
+        if self.sources.is_empty()
+            && !self.activations.is_empty()
+            && self
+                .activations
+                .values()
+                .all(|a| a.status == ActivationStatus::NotDue)
+        {
+            s.push_str("  none read: no activation is due\n");
+        }
         for (name, src) in &self.sources {
             s.push_str(&format!(
                 "  {name:<28} {:<18} {:>9} rows  {:>5} bad  {}{}\n",

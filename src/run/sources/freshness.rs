@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::super::report::{FutureTimestamps, RunDiagnostic, SourceReport};
 use crate::diag::codes;
 use crate::plan::{SchemaPlan, SourcePlan};
+use crate::run::report::{FutureTimestamps, RunDiagnostic, SourceReport};
 use crate::time::{self, Micros};
 
 /// A modification time to judge freshness on when no row carries one.

@@ -65,7 +65,7 @@ use super::error::RunError;
 use super::files;
 use super::report::{RunDiagnostic, SourceReport};
 use crate::plan::{Plan, SchemaPlan, SourcePlan};
-use crate::time::{self, Micros};
+use crate::time::Micros;
 
 /// How many bad rows a source report lists (all are counted).
 const BAD_ROW_SAMPLES: usize = 10;
