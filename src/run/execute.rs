@@ -356,15 +356,13 @@ fn evaluate_for_delivery(
     // A stale source that blocks stops only the activations that read its
     // schema (R0012), not every delivery; those not due this run are not
     // blocked by it.
-    let reads = |stale: &Stale, (name, a): (&String, &ActivationPlan)| {
-        (!stale::blocking(plan, a, std::slice::from_ref(stale)).is_empty()).then_some(name)
-    };
     if !options.preview {
         for stale in data.stale.iter().filter(|s| s.blocks) {
             let readers: Vec<&String> = plan
                 .activations
                 .iter()
-                .filter_map(|a| reads(stale, a))
+                .filter(|(_, a)| !stale::blocking(plan, a, std::slice::from_ref(stale)).is_empty())
+                .map(|(name, _)| name)
                 .collect();
             let blocked: Vec<&str> = readers
                 .iter()
