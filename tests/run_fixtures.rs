@@ -11,6 +11,8 @@
 //! - `write PATH TEXT`: writes TEXT (with `\n` for line breaks) to PATH
 //!   inside the project, replacing it;
 //! - `copy FROM TO`, `remove PATH`: files inside the project;
+//! - `touch PATH TIME`: sets a file's modification time to TIME (RFC 3339),
+//!   as an export that wrote it then would;
 //! - `symlink TARGET LINK`: a symbolic link at LINK pointing to TARGET;
 //! - `lock NOTE`: holds the project lock (`.accord/lock`, the operating
 //!   system lock a run takes) with NOTE as its holder's note, as a run in
@@ -191,6 +193,17 @@ fn transcript(dir: &Path) -> String {
             }
             "remove" => {
                 std::fs::remove_file(inside(&words[1])).expect("remove");
+            }
+            "touch" => {
+                let micros = accord::time::parse_timestamp(&words[2])
+                    .unwrap_or_else(|| panic!("{}: `{}` is not a time", dir.display(), words[2]));
+                let at = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_micros(u64::try_from(micros).expect("after 1970"));
+                std::fs::File::options()
+                    .write(true)
+                    .open(inside(&words[1]))
+                    .and_then(|f| f.set_modified(at))
+                    .expect("set the modification time");
             }
             "lock" => {
                 use std::io::Write;

@@ -185,6 +185,14 @@ fn assert_same_sources(local: &serde_json::Value, remote: &serde_json::Value, ba
             assert!(theirs["newest"].is_string(), "{name}: {theirs}");
             theirs["newest"] = serde_json::Value::Null;
             theirs["freshness"] = source["freshness"].clone();
+            assert_eq!(
+                theirs["freshness_basis"], "object modification time",
+                "{name}: {theirs}"
+            );
+            theirs
+                .as_object_mut()
+                .expect("a source")
+                .remove("freshness_basis");
         }
     }
     assert_eq!(l, r);

@@ -65,8 +65,18 @@ fn runs_the_example_project_and_delivers_only_changes() {
         files.keys()
     );
 
-    // The same data at the same time: nothing new for incremental exports.
+    // The same time again: the batch schedules are not due (the streaming
+    // ones are, on every run) ...
     let again = report(&run(dir, NOW, None, &["--format", "json"]));
+    let tiers = &again["activations"]["engagement_tiers_local"];
+    assert_eq!(tiers["status"], "not_due", "{tiers}");
+    assert_eq!(
+        tiers["schedule"]["next_due"], "2026-11-28T18:00:00Z",
+        "{tiers}"
+    );
+    // ... and forced with `--all`, the same data has nothing new for
+    // incremental exports.
+    let again = report(&run(dir, NOW, None, &["--format", "json", "--all"]));
     assert_eq!(
         again["activations"]["engagement_tiers_local"]["status"],
         "unchanged"
@@ -87,7 +97,7 @@ fn runs_the_example_project_and_delivers_only_changes() {
 
     // The run log has one line per delivering run.
     let log = std::fs::read_to_string(dir.join(".accord/runs.jsonl")).expect("run log");
-    assert_eq!(log.lines().count(), 3);
+    assert_eq!(log.lines().count(), 4);
 }
 
 #[test]

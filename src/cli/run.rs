@@ -47,6 +47,13 @@ pub struct RunArgs {
     /// do not count).
     #[arg(long = "max-reject-ratio", value_name = "RATIO", default_value_t = 0.0)]
     pub max_reject_ratio: f64,
+    /// Deliver every activation, whether its schedule is due or not.
+    #[arg(long, conflicts_with = "activation")]
+    pub all: bool,
+    /// Run only this activation, whether its schedule is due or not;
+    /// repeatable. The others are left out of the run.
+    #[arg(long, value_name = "NAME")]
+    pub activation: Vec<String>,
 }
 
 #[cfg(not(feature = "engine"))]
@@ -210,19 +217,30 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         .and_then(|v| v.parse().ok());
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // A name that is no activation would let nothing through, silently.
-    if let Some(unknown) = args
-        .allow_removals
-        .iter()
-        .find(|n| !plan.activations.contains_key(n.as_str()))
-    {
-        eprintln!(
-            "error: `--allow-removals {unknown}`: the project has no activation `{unknown}`{}",
-            crate::diag::did_you_mean(unknown, plan.activations.keys().map(String::as_str))
-                .map(|m| format!("; did you mean `{m}`?"))
-                .unwrap_or_default()
-        );
-        return EXIT_USAGE;
+    for (flag, names) in [
+        ("--allow-removals", &args.allow_removals),
+        ("--activation", &args.activation),
+    ] {
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !plan.activations.contains_key(n.as_str()))
+        {
+            eprintln!(
+                "error: `{flag} {unknown}`: the project has no activation `{unknown}`{}",
+                crate::diag::did_you_mean(unknown, plan.activations.keys().map(String::as_str))
+                    .map(|m| format!("; did you mean `{m}`?"))
+                    .unwrap_or_default()
+            );
+            return EXIT_USAGE;
+        }
     }
+    let select = if args.all {
+        run::Select::All
+    } else if !args.activation.is_empty() {
+        run::Select::Only(args.activation.iter().cloned().collect())
+    } else {
+        run::Select::Due
+    };
     if !(0.0..=1.0).contains(&args.max_reject_ratio) {
         eprintln!(
             "error: `--max-reject-ratio {}`: a share between 0 and 1",
@@ -241,6 +259,7 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         wait: args.wait,
         allow_removals: args.allow_removals.iter().cloned().collect(),
         places,
+        select,
     };
     let result = run::run(&plan, &jobs, &args.dir, &run_options);
     if terminal {

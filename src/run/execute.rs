@@ -18,11 +18,11 @@ use super::io::{self, Faults};
 use super::local_store::LocalFileStore;
 use super::report::{
     ActivationReport, ActivationStatus, LinkReport, Overlap, RunDiagnostic, RunReport, RunStatus,
-    SourceReport,
+    ScheduleReport, SourceReport,
 };
 use super::stale::{self, Stale};
 use super::state::{self, Membership, Pending, Store};
-use super::{Options, api, lock, log, sources, unify};
+use super::{Options, Select, api, lock, log, schedule, sources, unify};
 use crate::deliver::storage::{FileStore, StorageErrorKind};
 use crate::diag::codes;
 use crate::file_layout::{self, FileLayout};
@@ -126,7 +126,192 @@ fn run_locked(
     } else {
         finish_unfinished(plan, root, options, &store, faults, report)?
     };
+    let timings = timings(plan, &store, options)?;
+    // A run where no activation is due reads no data: the schedules, not
+    // the data, said there is nothing to deliver. A preview evaluates every
+    // activation it considers, due or not, and says which a run would deliver.
+    let any_runs = options.preview || timings.values().any(Timing::runs);
+    let evaluated = if any_runs {
+        Some(evaluate_for_delivery(
+            plan, jobs, root, options, &store, &timings, report,
+        )?)
+    } else {
+        None
+    };
+    let activations_started = Instant::now();
+    let delivery_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Data {
+            reason: format!("the delivery runtime cannot start: {e}"),
+        })?;
+    let cx = evaluated.as_ref().map(|e| Activating {
+        api: api::ApiRun {
+            plan,
+            root,
+            store: &store,
+            faults,
+            throttles: &e.throttles,
+            runtime: &delivery_runtime,
+            now: options.now,
+            dry_run: options.dry_run || plan.delivery == Some(DeliveryMode::DryRun),
+            max_reject_ratio: options.max_reject_ratio,
+            progress: options.progress.is_some(),
+        },
+        plan,
+        jobs,
+        root,
+        options,
+        faults,
+        store: &store,
+        engine: &e.data.engine,
+        now_sql: &e.now_sql,
+        stale: &e.data.stale,
+        undeliverable: e.undeliverable.as_deref(),
+        audiences_failed: e.audiences_failed,
+    });
+    let mut run_hash = Sha256::new();
+    for (i, (name, timing)) in timings.iter().enumerate() {
+        let Some(activation) = plan.activations.get(name) else {
+            continue;
+        };
+        progress(
+            options,
+            &format!("activation {}/{}: {name}", i + 1, timings.len()),
+        );
+        let mut a = ActivationReport {
+            destination: activation.destination.clone(),
+            destination_type: activation.destination_type.clone(),
+            export: activation.export.to_string(),
+            ..ActivationReport::default()
+        };
+        if unfinished.contains(name) {
+            // Its unfinished delivery failed above (the reason is in the
+            // diagnostics): a new one on top would assume the destination
+            // has what it may not have.
+            a.status = ActivationStatus::Failed;
+        } else if let (Some(cx), true) = (&cx, options.preview || timing.runs()) {
+            if let Err(problem) = cx.activate(
+                name,
+                activation,
+                &mut a,
+                &mut report.diagnostics,
+                &mut run_hash,
+            ) {
+                if !problem.fails_one_activation() {
+                    return Err(problem);
+                }
+                fail(report, &mut a, problem);
+            }
+        } else {
+            // Not due: not evaluated, nothing sent; the destination keeps
+            // what the last delivery gave it.
+            a.status = ActivationStatus::NotDue;
+            a.members = previous_members(&store, name)?;
+        }
+        // A delivery that reached the destination, or found it up to date,
+        // serves the window it was due for; a dry run, a preview, a failed,
+        // held or blocked activation serve none.
+        let mut last = timing.last;
+        if matches!(
+            a.status,
+            ActivationStatus::Delivered | ActivationStatus::Unchanged
+        ) {
+            store.set_last_delivered(name, options.now)?;
+            last = Some(options.now);
+        }
+        a.schedule = Some(ScheduleReport {
+            schedule: activation.schedule.to_string(),
+            due: timing.due,
+            forced_by: timing.forced_by.filter(|_| !timing.due).map(str::to_string),
+            last_delivered: last.map(time::format_timestamp),
+            next_due: schedule::next_due(activation.schedule, last).map(time::format_timestamp),
+        });
+        report.activations.insert(name.clone(), a);
+    }
+    let run_digest = crate::hash::hex(&run_hash.finalize()[..4]);
+    report.run_id = format!("{}-{run_digest}", time::compact_timestamp(options.now));
+    report.phases_ms.insert(
+        "activations".into(),
+        activations_started.elapsed().as_millis() as u64,
+    );
+    Ok(())
+}
 
+/// An activation's schedule as the run starts.
+struct Timing {
+    /// Its last successful delivery.
+    last: Option<time::Micros>,
+    /// Whether its schedule calls for a delivery at the run's `now`.
+    due: bool,
+    /// `--all` or `--activation`: delivered whether due or not.
+    forced_by: Option<&'static str>,
+}
+
+impl Timing {
+    /// Whether the run evaluates and delivers the activation.
+    fn runs(&self) -> bool {
+        self.due || self.forced_by.is_some()
+    }
+}
+
+/// The activations the run considers (all, or those `--activation`
+/// names), with their schedules at `now`, read from the store.
+fn timings(
+    plan: &Plan,
+    store: &Store,
+    options: &Options,
+) -> Result<BTreeMap<String, Timing>, RunError> {
+    let mut out = BTreeMap::new();
+    for (name, activation) in &plan.activations {
+        let forced_by = match &options.select {
+            Select::Due => None,
+            Select::All => Some("--all"),
+            Select::Only(names) if names.contains(name) => Some("--activation"),
+            Select::Only(_) => continue,
+        };
+        let last = store.last_delivered(name)?;
+        out.insert(
+            name.clone(),
+            Timing {
+                last,
+                due: schedule::is_due(activation.schedule, last, options.now),
+                forced_by,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The members the destination holds from an activation's last delivery.
+fn previous_members(store: &Store, name: &str) -> Result<u64, RunError> {
+    Ok(store
+        .load(name)?
+        .map_or(0, |s| s.membership.rows.len() as u64))
+}
+
+/// What the activations of a run share once the data is read and the
+/// audiences are evaluated.
+struct Evaluated {
+    data: Data,
+    throttles: api::Throttles,
+    now_sql: String,
+    /// Why no activation may deliver in this run, if so.
+    undeliverable: Option<String>,
+    audiences_failed: bool,
+}
+
+/// Steps 2 and 3 for a run with something to evaluate: reads the data
+/// into the report, then evaluates the audiences.
+fn evaluate_for_delivery(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    options: &Options,
+    store: &Store,
+    timings: &BTreeMap<String, Timing>,
+    report: &mut RunReport,
+) -> Result<Evaluated, RunError> {
     progress(
         options,
         &format!(
@@ -138,11 +323,11 @@ fn run_locked(
     // Made before the sources are read: a Marketo source reads through its
     // destination's throttle, which the deliveries then go on using.
     let throttles = api::Throttles::default();
-    let data = read_data(
+    let mut data = read_data(
         plan,
         root,
         options.now,
-        Some(&store),
+        Some(store),
         !options.preview,
         &throttles,
     )?;
@@ -164,25 +349,35 @@ fn run_locked(
         )
     });
     report.diagnostics.extend(data.diagnostics.iter().cloned());
-    report.sources = data.sources;
-    report.links = data.links;
-    report.warnings.extend(data.warnings);
-    report.phases_ms = data.phases_ms;
+    report.sources = std::mem::take(&mut data.sources);
+    report.links = std::mem::take(&mut data.links);
+    report.warnings.append(&mut data.warnings);
+    report.phases_ms = data.phases_ms.clone();
     // A stale source that blocks stops only the activations that read its
-    // schema (R0012), not every delivery.
-    let stale_blocks = |stale: &Stale| {
-        let names: Vec<&str> = plan
-            .activations
-            .iter()
-            .filter(|(_, a)| !stale::blocking(plan, a, std::slice::from_ref(stale)).is_empty())
-            .map(|(n, _)| n.as_str())
-            .collect();
-        stale.diagnostic(&names)
-    };
+    // schema (R0012), not every delivery; those not due this run are not
+    // blocked by it.
     if !options.preview {
-        report
-            .diagnostics
-            .extend(data.stale.iter().filter(|s| s.blocks).map(stale_blocks));
+        for stale in data.stale.iter().filter(|s| s.blocks) {
+            let readers: Vec<&String> = plan
+                .activations
+                .iter()
+                .filter(|(_, a)| !stale::blocking(plan, a, std::slice::from_ref(stale)).is_empty())
+                .map(|(name, _)| name)
+                .collect();
+            let blocked: Vec<&str> = readers
+                .iter()
+                .filter(|n| timings.get(n.as_str()).is_some_and(Timing::runs))
+                .map(|n| n.as_str())
+                .collect();
+            if blocked.is_empty() && !readers.is_empty() {
+                report.warnings.push(format!(
+                    "{} (no activation that reads it is due in this run)",
+                    stale.warning()
+                ));
+            } else {
+                report.diagnostics.push(stale.diagnostic(&blocked));
+            }
+        }
     }
 
     let now_sql = now_sql(options.now);
@@ -214,77 +409,13 @@ fn run_locked(
     if options.preview {
         report.overlaps = overlaps(&members);
     }
-
-    let activations_started = Instant::now();
-    let delivery_runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunError::Data {
-            reason: format!("the delivery runtime cannot start: {e}"),
-        })?;
-    let cx = Activating {
-        api: api::ApiRun {
-            plan,
-            root,
-            store: &store,
-            faults,
-            throttles: &throttles,
-            runtime: &delivery_runtime,
-            now: options.now,
-            dry_run: options.dry_run || plan.delivery == Some(DeliveryMode::DryRun),
-            max_reject_ratio: options.max_reject_ratio,
-            progress: options.progress.is_some(),
-        },
-        plan,
-        jobs,
-        root,
-        options,
-        faults,
-        store: &store,
-        engine: &data.engine,
-        now_sql: &now_sql,
-        stale: &data.stale,
-        undeliverable: undeliverable.as_deref(),
+    Ok(Evaluated {
+        data,
+        throttles,
+        now_sql,
+        undeliverable,
         audiences_failed,
-    };
-    let mut run_hash = Sha256::new();
-    for (i, (name, activation)) in plan.activations.iter().enumerate() {
-        progress(
-            options,
-            &format!("activation {}/{}: {name}", i + 1, plan.activations.len()),
-        );
-        let mut a = ActivationReport {
-            destination: activation.destination.clone(),
-            destination_type: activation.destination_type.clone(),
-            export: activation.export.to_string(),
-            ..ActivationReport::default()
-        };
-        if unfinished.contains(name) {
-            // Its unfinished delivery failed above (the reason is in the
-            // diagnostics): a new one on top would assume the destination
-            // has what it may not have.
-            a.status = ActivationStatus::Failed;
-        } else if let Err(problem) = cx.activate(
-            name,
-            activation,
-            &mut a,
-            &mut report.diagnostics,
-            &mut run_hash,
-        ) {
-            if !problem.fails_one_activation() {
-                return Err(problem);
-            }
-            fail(report, &mut a, problem);
-        }
-        report.activations.insert(name.clone(), a);
-    }
-    let run_digest = crate::hash::hex(&run_hash.finalize()[..4]);
-    report.run_id = format!("{}-{run_digest}", time::compact_timestamp(options.now));
-    report.phases_ms.insert(
-        "activations".into(),
-        activations_started.elapsed().as_millis() as u64,
-    );
-    Ok(())
+    })
 }
 
 fn progress(options: &Options, what: &str) {
@@ -636,10 +767,7 @@ impl Activating<'_> {
 
     /// The members the destination holds from the last delivery.
     fn previous_members(&self, name: &str) -> Result<u64, RunError> {
-        Ok(self
-            .store
-            .load(name)?
-            .map_or(0, |s| s.membership.rows.len() as u64))
+        previous_members(self.store, name)
     }
 }
 
@@ -864,7 +992,7 @@ fn read_data(
     diagnostics.extend(missing_data(plan, &loaded));
     // A stale source that does not block is a warning of the run; one that
     // blocks is R0012 of the run (`run_locked`).
-    let stale = stale::stale_sources(plan, &sources_report);
+    let stale = stale::stale_sources(plan, &sources_report, now);
     warnings.extend(stale.iter().filter(|s| !s.blocks).map(Stale::warning));
     phases_ms.insert("read".into(), started.elapsed().as_millis() as u64);
     let started = Instant::now();

@@ -38,6 +38,9 @@ pub struct History {
     pub last_run: Option<String>,
     /// Per activation, its last runs, newest first.
     pub activations: BTreeMap<String, Vec<ActivationRun>>,
+    /// Per activation, when its schedule next calls for a delivery, as its
+    /// last logged run left it.
+    pub schedules: BTreeMap<String, NextDue>,
     /// Per audience, its size in the last runs that evaluated it, oldest
     /// first.
     pub audiences: BTreeMap<String, Vec<Size>>,
@@ -61,6 +64,18 @@ pub struct ActivationRun {
     pub members: u64,
     /// The whole run's duration (activations share a run).
     pub run_duration_ms: u64,
+}
+
+/// When an activation is next due, from the last run that logged it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NextDue {
+    /// As written: `daily@02:00`, `every 6h`, `streaming`.
+    pub schedule: String,
+    /// RFC 3339; absent: due on every run (streaming, or never delivered).
+    pub next_due: Option<String>,
+    /// Whether `next_due` had come by that run's time: the window is
+    /// unserved, and the next run delivers.
+    pub overdue: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -87,6 +102,21 @@ pub fn history(log: &str, last: usize) -> History {
         h.last_run = Some(report.now.clone());
         h.project = Some(report.project.clone());
         for (name, a) in &report.activations {
+            if let Some(schedule) = &a.schedule {
+                // RFC 3339 UTC texts of one shape compare as times.
+                let overdue = schedule
+                    .next_due
+                    .as_deref()
+                    .is_some_and(|next| next <= report.now.as_str());
+                h.schedules.insert(
+                    name.clone(),
+                    NextDue {
+                        schedule: schedule.schedule.clone(),
+                        next_due: schedule.next_due.clone(),
+                        overdue,
+                    },
+                );
+            }
             let rejected = a.api.as_ref().map_or(a.failed, |api| api.rejected);
             h.activations
                 .entry(name.clone())
@@ -182,7 +212,20 @@ impl History {
         }
         for (name, runs) in &self.activations {
             let destination = runs.first().map_or("", |r| r.destination.as_str());
-            let _ = writeln!(w, "\nactivation {name} -> {destination}");
+            let due = self.schedules.get(name).map(|s| {
+                let when = match (&s.next_due, s.overdue) {
+                    (Some(t), false) => format!("next due {t}"),
+                    (Some(t), true) => format!("due since {t}"),
+                    (None, _) if s.schedule == "streaming" => "due on every run".into(),
+                    (None, _) => "due on the next run".into(),
+                };
+                format!("  ({}; {when})", s.schedule)
+            });
+            let _ = writeln!(
+                w,
+                "\nactivation {name} -> {destination}{}",
+                due.unwrap_or_default()
+            );
             for r in runs {
                 let _ = writeln!(
                     w,

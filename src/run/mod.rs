@@ -7,14 +7,16 @@
 //! DataFusion, `deliver` encodes files and writes them through a store,
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
 //! dry run's recorder), `local_store` is the folder one, `state` keeps the last delivered
-//! membership crash-safely, `lock` holds the project lock, `log` appends the
-//! run log, `report` records the run, `error` says what went wrong. `run`
+//! membership crash-safely, `schedule` says when an activation is due (pure,
+//! like `report`, outside the engine gate), `lock` holds the project lock,
+//! `log` appends the run log, `report` records the run, `error` says what
+//! went wrong. `run`
 //! executes the rendered jobs (`sql/datafusion/...` from `render`); it does
 //! not re-derive audience SQL. What it adds is what the destination needs:
 //! per-audience membership state and changes, identities, policy verdicts,
 //! files.
 //!
-//! Everything but `report` needs the embedded engine (the `engine`
+//! Everything but `report`, `history` and `schedule` needs the embedded engine (the `engine`
 //! feature): the report is what commands without it (reading the run log)
 //! share. Many modules touch files (`sources` reads the data, `state`,
 //! `deliver`, `lock` and `log` write through `io`, which holds the crash
@@ -24,6 +26,7 @@
 
 pub mod history;
 pub mod report;
+pub mod schedule;
 
 #[cfg(feature = "engine")]
 pub mod api;
@@ -97,4 +100,21 @@ pub struct Options {
     /// engine fails on one; the caller has compiled the specs, the run does
     /// not read them again. Empty: messages name no place.
     pub places: Places,
+    /// Which activations this run considers and whether their schedules
+    /// decide (`--all`, `--activation NAME`).
+    pub select: Select,
+}
+
+/// The activations a run considers, and whether their schedules decide.
+#[cfg(feature = "engine")]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Select {
+    /// Every activation, each delivered when its schedule is due.
+    #[default]
+    Due,
+    /// Every activation, due whatever its schedule says (`--all`).
+    All,
+    /// Only these activations, due whatever their schedules say
+    /// (`--activation NAME`, repeatable); the others are not in the run.
+    Only(std::collections::BTreeSet<String>),
 }

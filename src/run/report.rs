@@ -190,8 +190,18 @@ pub struct SourceReport {
     pub bad_rows: u64,
     /// The first bad rows, `file:line: reason`.
     pub bad_row_samples: Vec<String>,
-    /// The newest timestamp in the source, RFC 3339.
+    /// The newest timestamp in the source, RFC 3339 (never later than the
+    /// run's `now`: later ones are in `future_timestamps`).
     pub newest: Option<String>,
+    /// What `newest` was read from: `column NAME` (the source's
+    /// `freshness_column`), `event time field NAME`, `timestamp field NAME`,
+    /// `file modification time` or `object modification time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness_basis: Option<String>,
+    /// Timestamps of the fields freshness reads that are later than the
+    /// run's `now` (R0020): left out of `newest`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub future_timestamps: Vec<FutureTimestamps>,
     /// `fresh`, `stale` or `unknown` (no max_age or no timestamps).
     pub freshness: String,
     /// The fields whose values were read and checked, when not every field
@@ -210,6 +220,15 @@ pub struct SourceReport {
     /// read, and what it read anew (absent for other sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<IncrementalReport>,
+}
+
+/// Values of one field later than the run's `now` (R0020).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FutureTimestamps {
+    pub field: String,
+    pub rows: u64,
+    /// The latest of them, RFC 3339.
+    pub latest: String,
 }
 
 /// What a Marketo activity source read (docs/destinations.md, "Marketo
@@ -310,7 +329,32 @@ pub struct ActivationReport {
     /// run would upload (relative to the project).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub written: Vec<String>,
+    /// The activation's schedule at this run (absent in logs of runs
+    /// before schedules were honoured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleReport>,
     pub warnings: Vec<String>,
+}
+
+/// An activation's schedule as one run found it (`docs/operate.md`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleReport {
+    /// As written: `daily@02:00`, `every 6h`, `streaming`.
+    pub schedule: String,
+    /// Whether the schedule called for a delivery at this run's `now`.
+    pub due: bool,
+    /// What made the run deliver an activation its schedule did not call
+    /// for: `--all` or `--activation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced_by: Option<String>,
+    /// The last successful delivery (`delivered` or `unchanged`), after
+    /// this run, RFC 3339.
+    pub last_delivered: Option<String>,
+    /// When the schedule next calls for a delivery, after this run: the
+    /// first window that opens after `last_delivered` (at or before `now`
+    /// when the window this run was due for is still unserved). Absent:
+    /// due on every run (streaming, or never delivered).
+    pub next_due: Option<String>,
 }
 
 /// One activation's delivery to an API destination.
@@ -390,6 +434,58 @@ impl ApiReport {
     }
 }
 
+impl ScheduleReport {
+    /// `not due until <time>` for an activation its schedule skipped; what
+    /// made the run deliver one that was not due; in a preview, whether a
+    /// run would deliver it. Nothing for a run that was due, as most are.
+    fn render_text(&self, status: ActivationStatus, members: u64, s: &mut String) {
+        let until = || {
+            self.next_due
+                .as_deref()
+                .map(|t| format!("not due until {t}"))
+                .unwrap_or_else(|| "not due".into())
+        };
+        let last = || {
+            self.last_delivered
+                .as_deref()
+                .map(|t| format!("; last delivered {t}"))
+                .unwrap_or_default()
+        };
+        let line = if status == ActivationStatus::NotDue {
+            format!(
+                "{} ({}{}); members {members}",
+                until(),
+                self.schedule,
+                last()
+            )
+        } else if let Some(by) = &self.forced_by {
+            if self.due {
+                return;
+            }
+            format!(
+                "run by {by}, though {} ({}{})",
+                until(),
+                self.schedule,
+                last()
+            )
+        } else if status == ActivationStatus::Preview {
+            if self.due {
+                format!("a run would deliver it: {} is due", self.schedule)
+            } else {
+                format!(
+                    "a run would not deliver it: {} ({}{})",
+                    until(),
+                    self.schedule,
+                    last()
+                )
+            }
+        } else {
+            return;
+        };
+        s.push_str(&format!("      {line}\n"));
+    }
+}
+
 impl RunReport {
     /// The exit code of `accord run` for this report, the run contract's:
     ///
@@ -431,6 +527,15 @@ impl RunReport {
             }
         ));
         s.push_str("\nsources\n");
+        if self.sources.is_empty()
+            && !self.activations.is_empty()
+            && self
+                .activations
+                .values()
+                .all(|a| a.status == ActivationStatus::NotDue)
+        {
+            s.push_str("  none read: no activation is due\n");
+        }
         for (name, src) in &self.sources {
             s.push_str(&format!(
                 "  {name:<28} {:<18} {:>9} rows  {:>5} bad  {}{}\n",
@@ -440,9 +545,24 @@ impl RunReport {
                 src.freshness,
                 src.newest
                     .as_deref()
-                    .map(|n| format!(" (newest {n})"))
+                    .map(|n| format!(
+                        " (newest {n}{})",
+                        src.freshness_basis
+                            .as_deref()
+                            .map(|b| format!(", by {b}"))
+                            .unwrap_or_default()
+                    ))
                     .unwrap_or_default()
             ));
+            for f in &src.future_timestamps {
+                s.push_str(&format!(
+                    "      {} row{} with `{}` later than the run's time, the latest {}: not counted as newest\n",
+                    f.rows,
+                    if f.rows == 1 { "" } else { "s" },
+                    f.field,
+                    f.latest
+                ));
+            }
             if let Some(bytes) = src.bytes_read {
                 s.push_str(&format!("      read {bytes} bytes\n"));
             }
@@ -529,6 +649,12 @@ impl RunReport {
                 "  {name} -> {} ({}, {}): {}\n",
                 a.destination, a.destination_type, a.export, a.status
             ));
+            if let Some(schedule) = &a.schedule {
+                schedule.render_text(a.status, a.members, &mut s);
+            }
+            if a.status == ActivationStatus::NotDue {
+                continue;
+            }
             s.push_str(&format!(
                 "      received {}  created {}  updated {}  removed {}  members {}\n",
                 a.profiles_received, a.created, a.updated, a.removed, a.members

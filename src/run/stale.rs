@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::report::{RunDiagnostic, SourceReport};
 use crate::diag::codes;
 use crate::plan::{ActivationPlan, Entity, EnvEnforcement, OnStale, Plan, SchemaClass, SourcePlan};
+use crate::time::{self, Micros};
 
 /// A stale source.
 #[derive(Clone, Debug)]
@@ -20,6 +21,11 @@ pub struct Stale {
     pub schema: String,
     /// The newest time freshness was judged on.
     pub newest: String,
+    /// What that time was read from (`column updatedAt`, `file
+    /// modification time`, ...).
+    pub basis: Option<String>,
+    /// How old `newest` is at the run's `now`, as people read it.
+    pub age: String,
     pub max_age: String,
     /// Whether it blocks the activations that read its schema.
     pub blocks: bool,
@@ -28,9 +34,20 @@ pub struct Stale {
 impl Stale {
     /// The warning of a stale source that does not block.
     pub fn warning(&self) -> String {
+        format!("source `{}` is stale: {}", self.source, self.why())
+    }
+
+    /// `newest record T (by BASIS) is AGE old, older than max_age M`.
+    fn why(&self) -> String {
         format!(
-            "source `{}` is stale: newest record {} is older than max_age {}",
-            self.source, self.newest, self.max_age
+            "newest record {}{} is {} old, older than max_age {}",
+            self.newest,
+            self.basis
+                .as_deref()
+                .map(|b| format!(" (by {b})"))
+                .unwrap_or_default(),
+            self.age,
+            self.max_age
         )
     }
 
@@ -51,8 +68,10 @@ impl Stale {
         RunDiagnostic::new(
             codes::run::SOURCE_STALE,
             format!(
-                "source `{}` is stale: newest record {} is older than max_age {}; activations reading schema `{}` {blocked}",
-                self.source, self.newest, self.max_age, self.schema
+                "source `{}` is stale: {}; activations reading schema `{}` {blocked}",
+                self.source,
+                self.why(),
+                self.schema
             ),
         )
         .help(
@@ -71,17 +90,28 @@ fn blocks(source: &SourcePlan, enforcement: Option<EnvEnforcement>) -> bool {
     }
 }
 
-/// The stale sources of a run, by name, from their reports.
-pub fn stale_sources(plan: &Plan, reports: &BTreeMap<String, SourceReport>) -> Vec<Stale> {
+/// The stale sources of a run, by name, from their reports, judged at `now`.
+pub fn stale_sources(
+    plan: &Plan,
+    reports: &BTreeMap<String, SourceReport>,
+    now: Micros,
+) -> Vec<Stale> {
     plan.sources
         .iter()
-        .filter(|(name, _)| reports.get(*name).is_some_and(|r| r.freshness == "stale"))
-        .map(|(name, source)| Stale {
-            source: name.clone(),
-            schema: source.schema.clone(),
-            newest: reports[name].newest.clone().unwrap_or_else(|| "?".into()),
-            max_age: source.max_age.clone().unwrap_or_else(|| "?".into()),
-            blocks: blocks(source, plan.enforcement),
+        .filter_map(|(name, source)| {
+            let report = reports.get(name).filter(|r| r.freshness == "stale")?;
+            let newest = report.newest.clone().unwrap_or_else(|| "?".into());
+            let age = time::parse_timestamp(&newest)
+                .map_or_else(|| "?".into(), |t| time::format_duration(now - t));
+            Some(Stale {
+                source: name.clone(),
+                schema: source.schema.clone(),
+                newest,
+                basis: report.freshness_basis.clone(),
+                age,
+                max_age: source.max_age.clone().unwrap_or_else(|| "?".into()),
+                blocks: blocks(source, plan.enforcement),
+            })
         })
         .collect()
 }

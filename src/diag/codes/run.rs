@@ -21,6 +21,7 @@ declare_codes! {
     SOURCE_COLUMNS_MISMATCH = "R0013", Error, "a database source lacks a column of its schema, or holds it in a type that does not convert";
     UNKNOWN_ACTIVITY_TYPE = "R0014", Error, "a Marketo activity source names an activity type the instance does not have";
     APPEND_ONLY_CHANGED = "R0015", Warning, "a file an append-only source read before is gone, shrank, grew or was rewritten, or a new file comes before it";
+    FUTURE_TIMESTAMPS = "R0020", Warning, "a source holds times later than the run's time in the fields its freshness reads";
     PATH_OUTSIDE_ROOT = "R0101", Error, "a path built from a name would leave its folder";
     PROJECT_LOCKED = "R0102", Error, "another run holds the project's lock";
     REMOVALS_HELD = "R0103", Error, "a delivery would remove more members than the activation allows";

@@ -263,10 +263,18 @@ pub(super) fn read(
         row(&mut b, &mut present, &takes, activity, &types, &leads);
     }
     report.activities = activities.len() as u64;
-    let (columns, mut source_report, newest, diagnostics) = b.finish();
+    let (columns, mut source_report, mut diagnostics) = b.finish();
     let batch =
         RecordBatch::try_new(arrow_schema(schema), columns).map_err(|e| failed(e.to_string()))?;
-    judge(&mut source_report, source, newest, cx.now);
+    judge(
+        &mut source_report,
+        &mut diagnostics,
+        name,
+        (source, schema),
+        std::slice::from_ref(&batch),
+        None,
+        cx.now,
+    );
     source_report.marketo = Some(report);
     Ok(Loaded {
         name: name.to_string(),

@@ -37,6 +37,7 @@
 
 mod columns;
 mod csv;
+mod freshness;
 mod jsonl;
 mod keys;
 pub mod marketo;
@@ -53,6 +54,8 @@ use datafusion::arrow::array::Array;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use self::csv::read_csv;
+pub use self::freshness::freshness;
+use self::freshness::{Modified, judge};
 use self::jsonl::read_jsonl;
 use self::object::{Object, Remote};
 use self::parquet::{check_parquet_rows, read_parquet};
@@ -62,7 +65,7 @@ use super::error::RunError;
 use super::files;
 use super::report::{RunDiagnostic, SourceReport};
 use crate::plan::{Plan, SchemaPlan, SourcePlan};
-use crate::time::{self, Micros};
+use crate::time::Micros;
 
 /// How many bad rows a source report lists (all are counted).
 const BAD_ROW_SAMPLES: usize = 10;
@@ -300,9 +303,6 @@ fn decode(
         problems,
     } = inputs;
     let mut b = Builder::new(&source.schema, schema);
-    if let Some(column) = &source.freshness_column {
-        b.judge_freshness_on(column);
-    }
     b.source = name.to_string();
     b.diagnostics = problems;
     b.report.files = earlier.files;
@@ -397,15 +397,10 @@ fn decode(
         Vec::new()
     };
     let arrow = arrow_schema(schema);
-    let (columns, mut report, mut newest, diagnostics) = b.finish();
+    let (columns, mut report, mut diagnostics) = b.finish();
     let mut batches = Vec::new();
     for batch in earlier.batches {
         report.rows += batch.num_rows() as u64;
-        newest = newest.max(newest_in(
-            &batch,
-            schema,
-            source.freshness_column.as_deref(),
-        ));
         batches.push(batch);
     }
     if columns.first().map(|c| c.len()).unwrap_or(0) > 0
@@ -416,11 +411,6 @@ fn decode(
     }
     for batch in parquet_batches {
         report.rows += batch.num_rows() as u64;
-        newest = newest.max(newest_in(
-            &batch,
-            schema,
-            source.freshness_column.as_deref(),
-        ));
         batches.push(batch);
     }
     // Which columns the row checks covered: every field of text files, the
@@ -437,18 +427,16 @@ fn decode(
     }
     if let Some(remote) = remote {
         report.bytes_read = Some(remote.bytes_read());
-        // No timestamp in the data: the newest object's time.
-        if newest.is_none() {
-            newest = inputs
-                .iter()
-                .filter_map(|i| match i {
-                    Input::Object(o) => Some(o.meta.last_modified.timestamp_micros()),
-                    Input::Local { .. } => None,
-                })
-                .max();
-        }
     }
-    judge(&mut report, source, newest, now);
+    judge(
+        &mut report,
+        &mut diagnostics,
+        name,
+        (source, schema),
+        &batches,
+        modified(source, &inputs),
+        now,
+    );
     Ok(Loaded {
         name: name.to_string(),
         schema: source.schema.clone(),
@@ -472,63 +460,41 @@ pub(super) fn present_fields(schema: &SchemaPlan, present: &[bool]) -> Vec<Strin
         .collect()
 }
 
-/// Records the newest judged time of a source in its report, and its
-/// freshness at `now`: every kind of source ends its read here.
-pub(super) fn judge(
-    report: &mut SourceReport,
-    source: &SourcePlan,
-    newest: Option<Micros>,
-    now: Micros,
-) {
-    report.newest = newest.map(time::format_timestamp);
-    report.freshness = freshness(source, newest, now).into();
+/// The newest modification time of a source's inputs, for freshness when
+/// no row carries a time: objects always (the store lists it), local files
+/// only for a source with `max_age` (see `freshness`).
+fn modified(source: &SourcePlan, inputs: &[Input]) -> Option<Modified> {
+    let objects = inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::Object(o) => Some(o.meta.last_modified.timestamp_micros()),
+            Input::Local { .. } => None,
+        })
+        .max();
+    if let Some(at) = objects {
+        return Some(Modified {
+            at,
+            basis: "object modification time",
+        });
+    }
+    source.max_age.as_ref()?;
+    inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::Local { file, .. } => std::fs::metadata(file).and_then(|m| m.modified()).ok(),
+            Input::Object(_) => None,
+        })
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as Micros)
+        .max()
+        .map(|at| Modified {
+            at,
+            basis: "file modification time",
+        })
 }
 
 fn open(file: &Path) -> Result<std::fs::File, String> {
     std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))
-}
-
-/// How fresh a source is whose newest judged time is `newest`: `stale`
-/// when it is older than `max_age` at `now`, `fresh`, or `unknown` (no
-/// `max_age`, or no time to judge). Every kind of source is judged here.
-pub fn freshness(source: &SourcePlan, newest: Option<Micros>, now: Micros) -> &'static str {
-    match (
-        source.max_age.as_deref().and_then(time::parse_duration),
-        newest,
-    ) {
-        (Some(max), Some(n)) if now - n > max => "stale",
-        (Some(_), Some(_)) => "fresh",
-        _ => "unknown",
-    }
-}
-
-/// Whether freshness reads field `name`: the source's `freshness_column`
-/// when it has one, else the event time of an event schema, else every
-/// timestamp field.
-pub(super) fn judges_freshness(schema: &SchemaPlan, column: Option<&str>, name: &str) -> bool {
-    match (column, &schema.timestamp) {
-        (Some(column), _) => column == name,
-        (None, Some(t)) => t == name,
-        (None, None) => schema.fields.get(name).is_some_and(|f| f.ty == "timestamp"),
-    }
-}
-
-fn newest_in(batch: &RecordBatch, schema: &SchemaPlan, column: Option<&str>) -> Option<Micros> {
-    use datafusion::arrow::array::TimestampMicrosecondArray;
-    let mut newest: Option<Micros> = None;
-    for name in schema.fields.keys() {
-        if !judges_freshness(schema, column, name) {
-            continue;
-        }
-        if let Some(col) = batch
-            .column_by_name(name)
-            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
-            && let Some(max) = datafusion::arrow::compute::max(col)
-        {
-            newest = Some(newest.map_or(max, |n| n.max(max)));
-        }
-    }
-    newest
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ use tokio_postgres::types::{FromSql, Kind, Type};
 use tokio_rustls::rustls;
 
 use super::typing::{Builder, Cell, a_type, arrow_schema};
-use super::{Loaded, ReadContext, judge, newest_in};
+use super::{Loaded, ReadContext, judge};
 use crate::deliver::storage::StorageErrorKind;
 use crate::diag::did_you_mean;
 use crate::plan::{PostgresSourcePlan, SchemaPlan, SourcePlan};
@@ -647,15 +647,17 @@ impl Job<'_> {
             b.empty_file(shown, "holds no rows");
         }
         let mut report = std::mem::take(&mut b.report);
-        let diagnostics = std::mem::take(&mut b.diagnostics);
+        let mut diagnostics = std::mem::take(&mut b.diagnostics);
         // `check` holds `freshness_column` to a timestamp field (A0137).
-        let newest = batches
-            .iter()
-            .filter_map(|batch| {
-                newest_in(batch, job.schema, job.source.freshness_column.as_deref())
-            })
-            .max();
-        judge(&mut report, job.source, newest, job.now);
+        judge(
+            &mut report,
+            &mut diagnostics,
+            job.name,
+            (job.source, job.schema),
+            &batches,
+            None,
+            job.now,
+        );
         Ok(Loaded {
             name: job.name.to_string(),
             schema: job.source.schema.clone(),

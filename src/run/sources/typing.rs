@@ -2,8 +2,7 @@
 //! (JSONL) and the field it belongs to in, a typed `Cell` (or why it does
 //! not type) out; the schema's Arrow types; and the `Builder` that pushes
 //! rows of cells into one column per field, checking keys and closed
-//! domains, counting and sampling bad rows, and tracking the newest
-//! timestamp for freshness.
+//! domains, counting and sampling bad rows.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -282,8 +281,6 @@ pub(super) struct Builder<'a> {
     pub(super) key: Option<usize>,
     pub(super) keys: HashSet<String>,
     pub(super) report: SourceReport,
-    newest: Option<Micros>,
-    timestamp_columns: Vec<usize>,
     /// The source's name, for diagnostics.
     pub(super) source: String,
     pub(super) diagnostics: Vec<RunDiagnostic>,
@@ -299,7 +296,6 @@ impl<'a> Builder<'a> {
             .key
             .as_ref()
             .and_then(|k| names.iter().position(|n| *n == k));
-        let timestamp_columns = freshness_columns(schema, &names, None);
         Builder {
             schema,
             columns: schema.fields.values().map(|f| Column::new(&f.ty)).collect(),
@@ -310,18 +306,10 @@ impl<'a> Builder<'a> {
                 schema: schema_name.to_string(),
                 ..SourceReport::default()
             },
-            newest: None,
-            timestamp_columns,
             source: String::new(),
             diagnostics: Vec::new(),
             unknown: HashSet::new(),
         }
-    }
-
-    /// Judges freshness on `column` (the source's `freshness_column`)
-    /// instead of the schema's event time or timestamp fields.
-    pub(super) fn judge_freshness_on(&mut self, column: &str) {
-        self.timestamp_columns = freshness_columns(self.schema, &self.names, Some(column));
     }
 
     pub(super) fn bad(&mut self, at: &str, reason: String) {
@@ -403,11 +391,6 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        for &i in &self.timestamp_columns {
-            if let Cell::Ts(t) = cells[i] {
-                self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
-            }
-        }
         for (col, cell) in self.columns.iter_mut().zip(&cells) {
             col.push(cell);
         }
@@ -416,7 +399,7 @@ impl<'a> Builder<'a> {
 
     /// The rows added so far as columns, with fresh builders for the next:
     /// a source read as a stream (PostgreSQL) is typed in batches, while the
-    /// keys, the report and the newest timestamp carry on.
+    /// keys and the report carry on.
     pub(super) fn take_columns(&mut self) -> Vec<ArrayRef> {
         let fresh = self
             .schema
@@ -430,32 +413,13 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    pub(super) fn finish(
-        self,
-    ) -> (
-        Vec<ArrayRef>,
-        SourceReport,
-        Option<Micros>,
-        Vec<RunDiagnostic>,
-    ) {
+    pub(super) fn finish(self) -> (Vec<ArrayRef>, SourceReport, Vec<RunDiagnostic>) {
         (
             self.columns.into_iter().map(Column::finish).collect(),
             self.report,
-            self.newest,
             self.diagnostics,
         )
     }
-}
-
-/// The positions in `names` of the fields freshness reads
-/// ([`super::judges_freshness`]).
-fn freshness_columns(schema: &SchemaPlan, names: &[&String], column: Option<&str>) -> Vec<usize> {
-    names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| super::judges_freshness(schema, column, n))
-        .map(|(i, _)| i)
-        .collect()
 }
 
 #[cfg(test)]
