@@ -8,7 +8,9 @@
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
 //! dry run's recorder), `local_store` is the folder one, `state` keeps the last delivered
 //! membership crash-safely, `lock` holds the project lock, `log` appends the
-//! run log, `report` records the run, `error` says what went wrong. `run`
+//! run log, `alerts` judges and sends the alerts after the activations,
+//! `report` records the run (and `metrics` writes its counters for a
+//! metrics collector), `error` says what went wrong. `run`
 //! executes the rendered jobs (`sql/datafusion/...` from `render`); it does
 //! not re-derive audience SQL. What it adds is what the destination needs:
 //! per-audience membership state and changes, identities, policy verdicts,
@@ -23,8 +25,11 @@
 //! the wall-clock start the lock file records and the report's durations.
 
 pub mod history;
+pub mod metrics;
 pub mod report;
 
+#[cfg(feature = "engine")]
+pub mod alerts;
 #[cfg(feature = "engine")]
 pub mod api;
 #[cfg(feature = "engine")]

@@ -19,6 +19,7 @@
 //!   (the crash-safe protocol of `run::state`);
 //! - `reads`: per append-only source what was already read (files and
 //!   their sizes, or a high-water mark) and where its typed rows are cached;
+//! - `alerts`: per alert, the breach it fired for (`repeat = "once"`);
 //! - `migrate`: the one-time import of the JSON state files that came
 //!   before the store (`.accord/state/`, renamed `.accord/state.migrated/`).
 //!
@@ -38,6 +39,7 @@
 //! The store is `Send` and `Sync`: one connection behind a mutex, since a
 //! run's writes are sequential anyway and SQLite allows one writer.
 
+pub mod alerts;
 mod error;
 pub mod files;
 pub mod journal;
@@ -54,6 +56,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use crate::faults::Faults;
 pub use error::{SHOWN, StoreError};
+pub use alerts::Breach;
 pub use files::{FORMAT, Membership, Pending, State};
 pub use journal::{Intent, OpenIntent};
 pub use ledger::{LedgerRow, LedgerUpdate, RemoteMember, Status};
