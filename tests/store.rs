@@ -639,6 +639,8 @@ fn a_store_of_format_2_gains_alert_breaches_when_a_run_opens_it() {
         fingerprint: "f".into(),
         run_id: "r".into(),
         at: 7,
+        baseline: None,
+        notified: false,
     };
     store.set_alert_breach("icp_shrinks", &breach).unwrap();
     assert_eq!(store.alert_breach("icp_shrinks").unwrap(), Some(breach));

@@ -127,11 +127,12 @@ pub struct AlertReport {
     pub on: String,
     pub when: AlertKind,
     pub severity: AlertSeverity,
-    /// Fired in this run; `false`: still breached, fired by `fired_by`
-    /// (`repeat = "once"`), so not notified again.
+    /// Fired in this run; `false`: a breach that began in an earlier run
+    /// and was notified then (`repeat = "once"`).
     pub fired: bool,
+    /// The run in which the breach began, when it began before this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fired_by: Option<String>,
+    pub breached_since: Option<String>,
     /// Why it holds, with the figures, as people read it.
     pub reason: String,
     pub figures: AlertFigures,
@@ -637,10 +638,14 @@ impl RunReport {
             s.push_str("\nalerts\n");
         }
         for (name, a) in &self.alerts {
-            let state = match (&a.fired, &a.fired_by) {
-                (true, _) => "fired".to_string(),
-                (false, Some(run)) => format!("still breached (fired by run {run})"),
-                (false, None) => "still breached".to_string(),
+            let since = a
+                .breached_since
+                .as_deref()
+                .map(|run| format!(", breached since run {run}"))
+                .unwrap_or_default();
+            let state = match a.fired {
+                true => format!("fired{since}"),
+                false => format!("still breached{since}, notified then"),
             };
             s.push_str(&format!(
                 "  {name} ({}) on {}, {}: {state}\n      {}\n",
@@ -744,7 +749,7 @@ mod tests {
             when: AlertKind::SizeDrop,
             severity,
             fired,
-            fired_by: None,
+            breached_since: None,
             reason: "fell".into(),
             figures: AlertFigures::default(),
             channel: None,

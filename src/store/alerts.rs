@@ -1,26 +1,32 @@
-//! Per alert, the breach it already fired for: so that `repeat = "once"`
-//! notifies once per breach, not once per run.
+//! Per alert, the breach in progress: so that `repeat = "once"` notifies
+//! once per breach, not once per run, and a size alert keeps comparing with
+//! the size before the breach while it lasts.
 //!
-//! A row means "breached, and fired": written when a live run fires the
-//! alert (and its notification, if any, was sent), kept while the
-//! condition holds, deleted by the first live run in which it no longer
-//! holds, which re-arms the alert. The row carries the fingerprint of the
-//! alert's plan node: an alert whose definition changed (another threshold,
-//! another target) is a new alert, armed again.
+//! A row means "breached": written by the live run in which the condition
+//! starts to hold, with the size it compared with (size alerts) and whether
+//! the notification got through; kept while the condition holds; deleted by
+//! the first live run in which it no longer holds, which re-arms the alert.
+//! The row carries the fingerprint of the alert's plan node: an alert whose
+//! definition changed (another threshold, another target) is a new alert.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
 use crate::time::Micros;
 
-/// The breach an alert fired for.
+/// An alert's breach in progress.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Breach {
-    /// The alert's plan fingerprint when it fired.
+    /// The alert's plan fingerprint when the breach began.
     pub fingerprint: String,
-    /// The run that fired it, and when (its `now`).
+    /// The run in which it began, and when (its `now`).
     pub run_id: String,
     pub at: Micros,
+    /// Size alerts: the size before the breach, and the run that had it.
+    pub baseline: Option<(u64, String)>,
+    /// Whether the breach was notified (or had nothing to notify): a send
+    /// that failed is tried again by the next run.
+    pub notified: bool,
 }
 
 impl Store {
@@ -38,13 +44,17 @@ impl Store {
                 return Ok(None);
             }
             Ok(c.query_row(
-                "SELECT fingerprint, run_id, at FROM alert_breaches WHERE alert = ?1",
+                "SELECT fingerprint, run_id, at, baseline, baseline_run, notified FROM alert_breaches WHERE alert = ?1",
                 [alert],
                 |r| {
+                    let size: Option<i64> = r.get(3)?;
+                    let run: Option<String> = r.get(4)?;
                     Ok(Breach {
                         fingerprint: r.get(0)?,
                         run_id: r.get(1)?,
                         at: r.get(2)?,
+                        baseline: size.zip(run).map(|(n, run)| (n.max(0) as u64, run)),
+                        notified: r.get(5)?,
                     })
                 },
             )
@@ -52,12 +62,16 @@ impl Store {
         })
     }
 
-    /// Records that `alert` fired for its current breach.
+    /// Records `alert`'s breach (replacing the one it had).
     pub fn set_alert_breach(&self, alert: &str, breach: &Breach) -> Result<(), StoreError> {
+        let (size, run) = match &breach.baseline {
+            Some((n, run)) => (Some(i64::try_from(*n).unwrap_or(i64::MAX)), Some(run.as_str())),
+            None => (None, None),
+        };
         self.write(|tx| {
             tx.execute(
-                "INSERT OR REPLACE INTO alert_breaches (alert, fingerprint, run_id, at) VALUES (?1, ?2, ?3, ?4)",
-                params![alert, breach.fingerprint, breach.run_id, breach.at],
+                "INSERT OR REPLACE INTO alert_breaches (alert, fingerprint, run_id, at, baseline, baseline_run, notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![alert, breach.fingerprint, breach.run_id, breach.at, size, run, breach.notified],
             )?;
             Ok(())
         })
@@ -84,6 +98,8 @@ mod tests {
             fingerprint: "f".into(),
             run_id: "r1".into(),
             at: 5,
+            baseline: Some((10, "r0".into())),
+            notified: true,
         };
         store.set_alert_breach("a", &breach).expect("write");
         assert_eq!(store.alert_breach("a").expect("read"), Some(breach));

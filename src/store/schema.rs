@@ -130,14 +130,17 @@ CREATE TABLE source_segments (
 ) WITHOUT ROWID;
 ";
 
-/// The table format 3 added: per alert, the breach it fired for (see
+/// The table format 3 added: per alert, the breach in progress (see
 /// `alerts`); no row: armed.
 const TABLES_3: &str = "
 CREATE TABLE alert_breaches (
-    alert       TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    run_id      TEXT NOT NULL,
-    at          INTEGER NOT NULL
+    alert        TEXT PRIMARY KEY,
+    fingerprint  TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    at           INTEGER NOT NULL,
+    baseline     INTEGER,
+    baseline_run TEXT,
+    notified     INTEGER NOT NULL CHECK (notified IN (0, 1))
 ) WITHOUT ROWID;
 ";
 
@@ -217,7 +220,7 @@ mod tests {
             .expect("the old row");
         assert_eq!(mark, "7");
         tx.execute(
-            "INSERT INTO alert_breaches (alert, fingerprint, run_id, at) VALUES ('a', 'f', 'r', 1)",
+            "INSERT INTO alert_breaches (alert, fingerprint, run_id, at, notified) VALUES ('a', 'f', 'r', 1, 1)",
             [],
         )
         .expect("the new table takes rows");

@@ -11,14 +11,17 @@
 //! builds and sends the requests.
 //!
 //! Firing (`docs/alerts.md`):
-//! - `repeat = "once"` (the default) fires when the condition starts to
-//!   hold: the store remembers the breach (`store::alerts`), later runs
-//!   report the alert as still breached without sending it again, and the
-//!   first run where the condition no longer holds re-arms it;
+//! - the live run in which the condition starts to hold records the breach
+//!   in the store (`store::alerts`), with the size it compared with: while
+//!   the breach lasts, a size alert keeps comparing with that size (so a
+//!   drop that persists is still a breach), and the first live run where
+//!   the condition no longer holds deletes it, which re-arms the alert;
+//! - `repeat = "once"` (the default) fires when the breach begins: later
+//!   runs report the alert as still breached without sending it again;
 //!   `repeat = "every_run"` fires in every run while it holds;
 //! - a live run sends; a send that failed is a warning (R0025), the alert
-//!   is still reported, and the breach is not remembered, so the next run
-//!   tries again;
+//!   is still reported, and the breach is recorded as not notified, so the
+//!   next run that finds it holding sends it again;
 //! - a dry run describes the request under `.accord/runs/<run id>/`
 //!   (`alerts.jsonl`), sends nothing and leaves the breach state as it is,
 //!   like every other store record; a preview reports only.
@@ -29,7 +32,7 @@ pub mod notify;
 
 use std::path::Path;
 
-use condition::Verdict;
+use condition::{Baseline, Verdict};
 use notify::{Context, Secrets};
 
 use super::error::RunError;
@@ -74,9 +77,22 @@ pub fn check(cx: &AlertRun<'_>, report: &mut RunReport) -> Result<(), RunError> 
     let mut described = Vec::new();
     let mut http = None;
     for (name, alert) in &cx.plan.alerts {
-        let (reason, figures) = match condition::evaluate(alert, report, baselines.get(name)) {
+        let recorded = cx.store.alert_breach(name)?;
+        // A breach recorded for another definition of the alert is not
+        // this alert's: a changed alert starts armed.
+        let standing = recorded
+            .clone()
+            .filter(|b| b.fingerprint == alert.fingerprint);
+        // While a breach lasts, a size alert compares with the size before
+        // it, so a drop that persists stays a breach (and is not notified
+        // again) until the size comes back.
+        let baseline = match standing.as_ref().and_then(|b| b.baseline.clone()) {
+            Some((size, run_id)) => Some(Baseline { run_id, size }),
+            None => baselines.get(name).cloned(),
+        };
+        let (reason, figures) = match condition::evaluate(alert, report, baseline.as_ref()) {
             Verdict::Clear => {
-                if live && cx.store.alert_breach(name)?.is_some() {
+                if live && recorded.is_some() {
                     cx.store.clear_alert_breach(name)?;
                 }
                 continue;
@@ -93,37 +109,34 @@ pub fn check(cx: &AlertRun<'_>, report: &mut RunReport) -> Result<(), RunError> 
             }
             Verdict::Holds { reason, figures } => (reason, figures),
         };
-        // A breach remembered for another definition of the alert is not
-        // this alert's: a changed alert starts armed.
-        let standing = cx
-            .store
-            .alert_breach(name)?
-            .filter(|b| b.fingerprint == alert.fingerprint);
-        let fired = alert.repeat == AlertRepeat::EveryRun || standing.is_none();
+        let notified_before = standing.as_ref().is_some_and(|b| b.notified);
+        let fired = alert.repeat == AlertRepeat::EveryRun || !notified_before;
         let mut a = AlertReport {
             on: alert.on.clone(),
             when: alert.when,
             severity: alert.severity,
             fired,
-            fired_by: (!fired).then(|| standing.map(|b| b.run_id)).flatten(),
+            breached_since: standing.as_ref().map(|b| b.run_id.clone()),
             reason,
             figures,
             channel: alert.notify.as_ref().map(|n| n.channel().to_string()),
             notified: None,
             written: None,
         };
-        if fired {
-            let sent = notify_one(cx, name, alert, &mut a, report, &mut described, &mut http);
-            if live && sent {
-                cx.store.set_alert_breach(
-                    name,
-                    &Breach {
-                        fingerprint: alert.fingerprint.clone(),
-                        run_id: report.run_id.clone(),
-                        at: cx.now,
-                    },
-                )?;
-            }
+        let sent = fired && notify_one(cx, name, alert, &mut a, report, &mut described, &mut http);
+        let notified = notified_before || sent;
+        if live && (standing.is_none() || notified != notified_before) {
+            let breach = match standing {
+                Some(b) => Breach { notified, ..b },
+                None => Breach {
+                    fingerprint: alert.fingerprint.clone(),
+                    run_id: report.run_id.clone(),
+                    at: cx.now,
+                    baseline: a.figures.previous.zip(a.figures.previous_run.clone()),
+                    notified,
+                },
+            };
+            cx.store.set_alert_breach(name, &breach)?;
         }
         report.alerts.insert(name.clone(), a);
     }
@@ -208,7 +221,12 @@ fn describe(
     run_id: &str,
     lines: &[serde_json::Value],
 ) -> Result<String, RunError> {
-    let folder = io::inside(&cx.root.join(".accord").join("runs"), run_id, "", "the run")?;
+    let folder = io::inside(
+        &cx.root.join(".accord").join("runs"),
+        run_id,
+        "",
+        "the run",
+    )?;
     let path = folder.join("alerts.jsonl");
     let mut bytes = Vec::new();
     for line in lines {

@@ -215,7 +215,7 @@ mod tests {
             when: AlertKind::SizeDrop,
             severity: AlertSeverity::Error,
             fired: true,
-            fired_by: None,
+            breached_since: None,
             reason: "audience `icp` fell".into(),
             figures: AlertFigures {
                 previous: Some(10),
