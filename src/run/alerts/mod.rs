@@ -189,9 +189,14 @@ fn notify_one(
     }
     let sent = Secrets::read(notify, cx.root).and_then(|secrets| {
         let request = notify::request(notify, &context, a, Some(&secrets));
-        let client = match http {
-            Some(client) => client.clone(),
-            None => http.insert(Http::new()?).clone(),
+        // One client for the run's alerts (it pools connections).
+        let client = match http.clone() {
+            Some(client) => client,
+            None => {
+                let client = Http::new()?;
+                *http = Some(client.clone());
+                client
+            }
         };
         cx.runtime
             .block_on(notify::send(&client, request, &secrets))
