@@ -9,10 +9,10 @@
 //! nothing, and the URLs and the key show nowhere.
 #![cfg(feature = "engine")]
 
-#[path = "support/fake/mod.rs"]
-mod fake;
 #[path = "support/fakes/alerts.rs"]
 mod alerts_fake;
+#[path = "support/fake/mod.rs"]
+mod fake;
 #[path = "support/project.rs"]
 mod project;
 
@@ -29,7 +29,8 @@ const SECRET: &str = "alert-signing-k3y-5ecret";
 
 const ALL: &str = "accountId,name,employees\na1,Acme,5000\na2,Globex,1200\na3,Initech,1500\na4,Umbrella,1000\na5,Hooli,3000\na6,Small,10\n";
 /// Three of the five large accounts: a drop of 40%.
-const SHRUNK: &str = "accountId,name,employees\na1,Acme,5000\na2,Globex,1200\na3,Initech,1500\na6,Small,10\n";
+const SHRUNK: &str =
+    "accountId,name,employees\na1,Acme,5000\na2,Globex,1200\na3,Initech,1500\na6,Small,10\n";
 
 fn start() -> (FakeServer, Arc<Receiver>) {
     let slot = Arc::new(Mutex::new(None));
@@ -95,7 +96,10 @@ impl Project {
             WEBHOOK_PATH,
             SLACK_PATH,
         ] {
-            assert!(!text.contains(secret), "`{secret}` shows in {what}:\n{text}");
+            assert!(
+                !text.contains(secret),
+                "`{secret}` shows in {what}:\n{text}"
+            );
         }
     }
 
@@ -137,7 +141,12 @@ fn a_drop_fires_once_per_breach_and_every_run_fires_each_run() {
 
     // The first run has nothing to compare with.
     let first = p.run(1, &[]);
-    assert_eq!(code(&first), 0, "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(
+        code(&first),
+        0,
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(report(&first).get("alerts").is_none());
 
     // 5 -> 3 members: both alerts fire; the error one fails the run.
@@ -175,10 +184,17 @@ fn a_drop_fires_once_per_breach_and_every_run_fires_each_run() {
     // Slack's payload: an object with a text, nothing else.
     let slack = receiver.slack();
     assert_eq!(slack.len(), 1);
-    assert_eq!(slack[0].as_object().map(|o| o.len()), Some(1), "{}", slack[0]);
+    assert_eq!(
+        slack[0].as_object().map(|o| o.len()),
+        Some(1),
+        "{}",
+        slack[0]
+    );
     let text = slack[0]["text"].as_str().unwrap();
     assert!(
-        text.starts_with("[warning] accord alert `every` (size_drop on audience.B2B_Large) in drops --env dev"),
+        text.starts_with(
+            "[warning] accord alert `every` (size_drop on audience.B2B_Large) in drops --env dev"
+        ),
         "{text}"
     );
 
@@ -253,7 +269,11 @@ fn a_500_is_retried_and_a_send_that_keeps_failing_is_r0025_then_sent_by_the_next
     assert_eq!(r["alerts"]["shrinks"]["notified"], "sent");
     assert_eq!(receiver.slack().len(), 1);
     assert_eq!(receiver.webhooks().len(), 1);
-    assert_eq!(receiver.arrivals.load(Ordering::SeqCst), 4, "3 to Slack, 1 webhook");
+    assert_eq!(
+        receiver.arrivals.load(Ordering::SeqCst),
+        4,
+        "3 to Slack, 1 webhook"
+    );
 
     // Recover, drop again with the receiver down for every attempt.
     p.data(ALL);
@@ -308,7 +328,10 @@ fn a_dry_run_describes_the_requests_sends_nothing_and_keeps_the_breach_state() {
     let written = r["alerts"]["shrinks"]["written"].as_str().unwrap();
     assert_eq!(
         written,
-        format!(".accord/runs/{}/alerts.jsonl", r["run_id"].as_str().unwrap())
+        format!(
+            ".accord/runs/{}/alerts.jsonl",
+            r["run_id"].as_str().unwrap()
+        )
     );
     assert_eq!(receiver.arrivals.load(Ordering::SeqCst), 0, "nothing sent");
     let lines: Vec<Value> = std::fs::read_to_string(p.path().join(written))
@@ -346,7 +369,14 @@ fn a_missing_secret_is_r0025_without_naming_a_value() {
     let out = Command::new(env!("CARGO_BIN_EXE_accord"))
         .arg("run")
         .arg(p.path())
-        .args(["--env", "dev", "--format", "json", "--now", "2026-11-28T02:00:00Z"])
+        .args([
+            "--env",
+            "dev",
+            "--format",
+            "json",
+            "--now",
+            "2026-11-28T02:00:00Z",
+        ])
         .env("ALERT_WEBHOOK_URL", &p.webhook_url)
         .env_remove("ALERT_SECRET")
         .env("SLACK_WEBHOOK_URL", &p.slack_url)

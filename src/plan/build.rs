@@ -533,14 +533,22 @@ fn alerts(model: &Model) -> BTreeMap<String, AlertPlan> {
             continue;
         };
         let reference = |key: &str| {
-            a.notify.as_ref()?.entries.iter().find_map(|s| match &s.value.value {
-                SettingValue::Reference { kind, name } if s.key.value == key => {
-                    Some(format!("{kind}:{name}"))
-                }
-                _ => None,
-            })
+            a.notify
+                .as_ref()?
+                .entries
+                .iter()
+                .find_map(|s| match &s.value.value {
+                    SettingValue::Reference { kind, name } if s.key.value == key => {
+                        Some(format!("{kind}:{name}"))
+                    }
+                    _ => None,
+                })
         };
-        let notify = match (reference("webhook"), reference("secret"), reference("slack")) {
+        let notify = match (
+            reference("webhook"),
+            reference("secret"),
+            reference("slack"),
+        ) {
             (Some(url), Some(secret), None) => Some(NotifyPlan::Webhook { url, secret }),
             (None, None, Some(url)) => Some(NotifyPlan::Slack { url }),
             _ => None,

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::catalog::{Delivery, ExportMode, Rows};
 pub use crate::govern::{ActionSource, Enforcement, Status};
+pub use crate::resolve::alerts::{AlertKind, AlertRepeat, AlertSeverity, AlertTargetKind};
 pub use crate::resolve::kinds::{
     Entity, LinkFallback, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform,
 };
-pub use crate::resolve::alerts::{AlertKind, AlertRepeat, AlertSeverity, AlertTargetKind};
 pub use crate::resolve::{Enforcement as EnvEnforcement, Evaluation};
 pub use crate::syntax::DeliveryMode;
 

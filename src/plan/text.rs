@@ -168,10 +168,7 @@ pub fn render_with(plan: &Plan, verbose: bool) -> String {
 /// the channel's URL and key only as the references they are read from.
 fn alert(w: &mut String, name: &str, a: &AlertPlan) {
     let _ = writeln!(w, "\nalert {name}");
-    let threshold = a
-        .threshold
-        .map(|t| format!(" > {t}"))
-        .unwrap_or_default();
+    let threshold = a.threshold.map(|t| format!(" > {t}")).unwrap_or_default();
     let _ = writeln!(w, "  on {} when {}{threshold}", a.on, a.when);
     let _ = writeln!(w, "  severity = {}, repeat = {}", a.severity, a.repeat);
     match &a.notify {

@@ -102,7 +102,10 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
 
 fn check_one(model: &Model, alert: &Alert, diags: &mut Vec<Diagnostic>) {
     let what = format!("alert `{}`", alert.name.value);
-    let target = alert.on.as_ref().and_then(|on| target(model, &what, on, diags));
+    let target = alert
+        .on
+        .as_ref()
+        .and_then(|on| target(model, &what, on, diags));
     let kind = alert
         .when
         .as_ref()
@@ -127,7 +130,9 @@ fn check_one(model: &Model, alert: &Alert, diags: &mut Vec<Diagnostic>) {
                 when_span,
                 format!(
                     "{what}: `{kind}` does not apply to {target_kind} `{}`",
-                    on.value.split_once('.').map_or(on.value.as_str(), |(_, name)| name)
+                    on.value
+                        .split_once('.')
+                        .map_or(on.value.as_str(), |(_, name)| name)
                 ),
             )
             .label(format!("`{kind}` watches {fits}"))
@@ -227,9 +232,8 @@ fn threshold(
     alert: &Alert,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let problem = |span, message: String| {
-        Diagnostic::new(codes::spec::ALERT_THRESHOLD, span, message)
-    };
+    let problem =
+        |span, message: String| Diagnostic::new(codes::spec::ALERT_THRESHOLD, span, message);
     match (&alert.threshold, kind.takes_threshold()) {
         (None, true) if !alert.threshold_written => diags.push(
             problem(when_span, format!("{what}: `{kind}` needs a `threshold`"))
@@ -245,9 +249,12 @@ fn threshold(
         (Some(t), true) => {
             if let Err(range) = kind.threshold_fits(t.value) {
                 diags.push(
-                    problem(t.span, format!("{what}: threshold {} is out of range for `{kind}`", t.value))
-                        .label(range)
-                        .help("write a ratio such as 0.3 (30%)"),
+                    problem(
+                        t.span,
+                        format!("{what}: threshold {} is out of range for `{kind}`", t.value),
+                    )
+                    .label(range)
+                    .help("write a ratio such as 0.3 (30%)"),
                 );
             }
         }
@@ -269,19 +276,32 @@ fn check_notify(what: &str, name: &str, notify: &Notify, diags: &mut Vec<Diagnos
                     format!("unknown key `{key}` in the `notify` of {what}"),
                 )
                 .label("not a key of `notify`; it is ignored")
-                .suggest(key, CHANNEL_KEYS.iter().copied(), "`notify` takes `webhook` and `secret`, or `slack`"),
+                .suggest(
+                    key,
+                    CHANNEL_KEYS.iter().copied(),
+                    "`notify` takes `webhook` and `secret`, or `slack`",
+                ),
             );
             continue;
         }
         match &entry.value.value {
             SettingValue::Reference { kind, .. } if kind == "env" || kind == "file" => {}
             SettingValue::Reference { kind, .. } => diags.push(
-                shape(entry.value.span, format!("{what}: `{key}` cannot be read from a `{kind}` reference"))
-                    .label("a profile names cloud credentials, not a URL or a key")
-                    .help(format!("write `{key} = {{ env = \"VARIABLE\" }}` or `{{ file = \"PATH\" }}`")),
+                shape(
+                    entry.value.span,
+                    format!("{what}: `{key}` cannot be read from a `{kind}` reference"),
+                )
+                .label("a profile names cloud credentials, not a URL or a key")
+                .help(format!(
+                    "write `{key} = {{ env = \"VARIABLE\" }}` or `{{ file = \"PATH\" }}`"
+                )),
             ),
             SettingValue::String(_) if key == "secret" => {
-                diags.push(literal_credential(what, entry, &format!("{name}_alert_secret")));
+                diags.push(literal_credential(
+                    what,
+                    entry,
+                    &format!("{name}_alert_secret"),
+                ));
             }
             SettingValue::String(_) => {
                 let variable = format!("{name}_alert_url").to_ascii_uppercase();
@@ -290,9 +310,12 @@ fn check_notify(what: &str, name: &str, notify: &Notify, diags: &mut Vec<Diagnos
                 )));
             }
             _ => diags.push(
-                shape(entry.value.span, format!("{what}: `{key}` is not a credential reference"))
-                    .label("expected `{ env = \"NAME\" }` or `{ file = \"PATH\" }`")
-                    .help(format!("write `{key} = {{ env = \"VARIABLE\" }}`")),
+                shape(
+                    entry.value.span,
+                    format!("{what}: `{key}` is not a credential reference"),
+                )
+                .label("expected `{ env = \"NAME\" }` or `{ file = \"PATH\" }`")
+                .help(format!("write `{key} = {{ env = \"VARIABLE\" }}`")),
             ),
         }
     }

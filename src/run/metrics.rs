@@ -89,7 +89,9 @@ pub fn render(report: &RunReport, alerts: &BTreeSet<String>) -> String {
 
     type SourceFigure = fn(&super::report::SourceReport) -> u64;
     let source_figures: [(&str, &str, SourceFigure); 3] = [
-        ("accord_source_rows", "rows read from the source", |s| s.rows),
+        ("accord_source_rows", "rows read from the source", |s| {
+            s.rows
+        }),
         (
             "accord_source_bad_rows",
             "rows of the source that could not be read or typed and were left out",
@@ -224,11 +226,7 @@ pub fn render(report: &RunReport, alerts: &BTreeSet<String>) -> String {
             .values()
             .filter(|a| a.fired && a.severity == *severity)
             .count() as u64;
-        m.sample(
-            "accord_alerts_fired",
-            &[("severity", severity.as_str())],
-            n,
-        );
+        m.sample("accord_alerts_fired", &[("severity", severity.as_str())], n);
     }
     m.out.push_str("# EOF\n");
     m.out
@@ -322,7 +320,11 @@ mod tests {
         ));
         assert!(text.contains("accord_source_age_seconds{project=\"p\\\"q\",environment=\"\",source=\"crm\"} 3600.000\n"));
         assert!(text.contains("accord_activation_delivered{project=\"p\\\"q\",environment=\"\",activation=\"files\"} 3\n"));
-        assert!(text.contains("accord_run_duration_seconds{project=\"p\\\"q\",environment=\"\"} 1.500\n"));
+        assert!(
+            text.contains(
+                "accord_run_duration_seconds{project=\"p\\\"q\",environment=\"\"} 1.500\n"
+            )
+        );
         // Every sample's family is declared, once, before it.
         let mut declared = BTreeSet::new();
         for line in text.lines() {

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::closed_set::closed_set;
-use crate::plan::{AlertKind, AlertSeverity};
 use crate::diag::{Code, Severity};
 use crate::exit::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use crate::plan::{AlertKind, AlertSeverity};
 use crate::time;
 
 closed_set! {
@@ -759,9 +759,11 @@ mod tests {
         let mut r = report(&[ActivationStatus::Delivered]);
         r.alerts
             .insert("w".into(), alert(AlertSeverity::Warning, true));
-        r.alerts.insert("e".into(), alert(AlertSeverity::Error, false));
+        r.alerts
+            .insert("e".into(), alert(AlertSeverity::Error, false));
         assert_eq!(r.exit_code(), EXIT_OK);
-        r.alerts.insert("e".into(), alert(AlertSeverity::Error, true));
+        r.alerts
+            .insert("e".into(), alert(AlertSeverity::Error, true));
         assert_eq!(r.exit_code(), EXIT_ERRORS);
     }
 

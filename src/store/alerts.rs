@@ -65,7 +65,10 @@ impl Store {
     /// Records `alert`'s breach (replacing the one it had).
     pub fn set_alert_breach(&self, alert: &str, breach: &Breach) -> Result<(), StoreError> {
         let (size, run) = match &breach.baseline {
-            Some((n, run)) => (Some(i64::try_from(*n).unwrap_or(i64::MAX)), Some(run.as_str())),
+            Some((n, run)) => (
+                Some(i64::try_from(*n).unwrap_or(i64::MAX)),
+                Some(run.as_str()),
+            ),
             None => (None, None),
         };
         self.write(|tx| {

@@ -55,8 +55,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use crate::faults::Faults;
-pub use error::{SHOWN, StoreError};
 pub use alerts::Breach;
+pub use error::{SHOWN, StoreError};
 pub use files::{FORMAT, Membership, Pending, State};
 pub use journal::{Intent, OpenIntent};
 pub use ledger::{LedgerRow, LedgerUpdate, RemoteMember, Status};

@@ -220,11 +220,20 @@ mod tests {
         );
         assert_eq!(figures.ratio, Some(0.4));
         // Exactly the threshold is not past it; growth is not a drop.
-        assert_eq!(evaluate(&a, &with_audience(7), Some(&last(10))), Verdict::Clear);
-        assert_eq!(evaluate(&a, &with_audience(20), Some(&last(10))), Verdict::Clear);
+        assert_eq!(
+            evaluate(&a, &with_audience(7), Some(&last(10))),
+            Verdict::Clear
+        );
+        assert_eq!(
+            evaluate(&a, &with_audience(20), Some(&last(10))),
+            Verdict::Clear
+        );
         // No last run, or a last size of 0: no ratio.
         assert_eq!(evaluate(&a, &with_audience(0), None), Verdict::Clear);
-        assert_eq!(evaluate(&a, &with_audience(0), Some(&last(0))), Verdict::Clear);
+        assert_eq!(
+            evaluate(&a, &with_audience(0), Some(&last(0))),
+            Verdict::Clear
+        );
         assert!(matches!(
             evaluate(&a, &RunReport::default(), Some(&last(10))),
             Verdict::Unknown(_)
@@ -238,8 +247,14 @@ mod tests {
             evaluate(&a, &with_audience(25), Some(&last(10))),
             Verdict::Holds { .. }
         ));
-        assert_eq!(evaluate(&a, &with_audience(20), Some(&last(10))), Verdict::Clear);
-        assert_eq!(evaluate(&a, &with_audience(2), Some(&last(10))), Verdict::Clear);
+        assert_eq!(
+            evaluate(&a, &with_audience(20), Some(&last(10))),
+            Verdict::Clear
+        );
+        assert_eq!(
+            evaluate(&a, &with_audience(2), Some(&last(10))),
+            Verdict::Clear
+        );
     }
 
     #[test]
@@ -273,7 +288,10 @@ mod tests {
             },
         );
         let rejected = alert("activation.api", AlertKind::RejectedRatio, Some(0.2));
-        assert!(matches!(evaluate(&rejected, &r, None), Verdict::Holds { .. }));
+        assert!(matches!(
+            evaluate(&rejected, &r, None),
+            Verdict::Holds { .. }
+        ));
         let strict = alert("activation.api", AlertKind::RejectedRatio, Some(0.3));
         assert_eq!(evaluate(&strict, &r, None), Verdict::Clear);
         let failed = alert("activation.held", AlertKind::Failed, None);

@@ -226,12 +226,7 @@ fn describe(
     run_id: &str,
     lines: &[serde_json::Value],
 ) -> Result<String, RunError> {
-    let folder = io::inside(
-        &cx.root.join(".accord").join("runs"),
-        run_id,
-        "",
-        "the run",
-    )?;
+    let folder = io::inside(&cx.root.join(".accord").join("runs"), run_id, "", "the run")?;
     let path = folder.join("alerts.jsonl");
     let mut bytes = Vec::new();
     for line in lines {

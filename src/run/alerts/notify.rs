@@ -181,9 +181,7 @@ pub async fn send(http: &Http, request: WireRequest, secrets: &Secrets) -> Resul
             Err(network) => (network, None),
             Ok(response) => match classify_status(&response) {
                 Outcome::Accepted => return Ok(()),
-                Outcome::Throttled { retry_after, .. } => {
-                    ("answered 429".to_string(), retry_after)
-                }
+                Outcome::Throttled { retry_after, .. } => ("answered 429".to_string(), retry_after),
                 Outcome::Transient { code, message } => {
                     (format!("answered {code}: {message}"), None)
                 }
@@ -281,7 +279,10 @@ mod tests {
         let described = request(&slack, &cx(), &alert(), None).redacted();
         assert_eq!(described["url"], "<file:slack.url>");
         let text = described["body"]["text"].as_str().expect("a text");
-        assert!(text.starts_with("[error] accord alert `icp_shrinks`"), "{text}");
+        assert!(
+            text.starts_with("[error] accord alert `icp_shrinks`"),
+            "{text}"
+        );
         assert_eq!(described["body"].as_object().map(|o| o.len()), Some(1));
     }
 
