@@ -103,9 +103,9 @@ impl Project {
         }
     }
 
-    /// Every file the runs wrote under `.accord/` (the log, the reports,
-    /// dry-run requests), but the store (binary; it holds no secret either:
-    /// only references are ever in the plan).
+    /// Every file the runs wrote under `.accord/`: the log, dry-run
+    /// requests, and the store (read as bytes: a URL or key written into
+    /// it would show as text).
     fn no_secret_in_files(&self) {
         for entry in walkdir::WalkDir::new(self.path().join(".accord")) {
             let entry = entry.expect("walk .accord");
