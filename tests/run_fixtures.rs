@@ -111,18 +111,18 @@ fn words(line: &str) -> Vec<String> {
 }
 
 /// Replaces what differs between machines and runs: the scratch folder,
-/// wall-clock durations.
+/// wall-clock durations (in reports and in `--metrics` files).
 fn normalise(text: &str, project: &Path) -> String {
     let mut text = text.replace(&project.display().to_string(), "<project>");
     let parent = project.parent().expect("a scratch parent");
     text = text.replace(&parent.display().to_string(), "<scratch>");
     let durations = regex::Regex::new(
-        r"(?m)(done in )[0-9.]+(?:s|ms|m|h)[^\n]*|(\x22(?:duration_ms|run_duration_ms|read|unify|audiences|activations)\x22: )[0-9]+|(  run )[0-9.]+ (?:s|ms)$",
+        r"(?m)(done in )[0-9.]+(?:s|ms|m|h)[^\n]*|(\x22(?:duration_ms|run_duration_ms|read|unify|audiences|activations)\x22: )[0-9]+|(  run )[0-9.]+ (?:s|ms)$|(^accord_run(?:_phase)?_duration_seconds\{[^}]*\} )[0-9.]+$",
     )
     .expect("a valid pattern");
     durations
         .replace_all(&text, |c: &regex::Captures| {
-            if let Some(prefix) = c.get(1).or_else(|| c.get(3)) {
+            if let Some(prefix) = c.get(1).or_else(|| c.get(3)).or_else(|| c.get(4)) {
                 format!("{}<time>", prefix.as_str())
             } else {
                 format!("{}0", &c[2])

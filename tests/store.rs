@@ -613,3 +613,41 @@ fn a_store_of_format_1_is_upgraded_when_a_run_opens_it() {
         .unwrap();
     assert_eq!(version, store::VERSION);
 }
+
+/// A store of format 2 (before alerts) opens as the current format,
+/// keeping what it held, every alert armed; a preview peeking at it (which
+/// upgrades nothing) reads no breach rather than failing.
+#[test]
+fn a_store_of_format_2_gains_alert_breaches_when_a_run_opens_it() {
+    let scratch = temp::dir("store-upgrade-alerts");
+    let root = scratch.path();
+    let store = open(root);
+    store.set_last_delivered("files", 42).unwrap();
+    drop(store);
+    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
+    raw.execute_batch("DROP TABLE alert_breaches; PRAGMA user_version = 2;")
+        .unwrap();
+    drop(raw);
+
+    let peeked = Store::peek(root).unwrap();
+    assert_eq!(peeked.alert_breach("icp_shrinks").unwrap(), None);
+    drop(peeked);
+
+    let store = open(root);
+    assert_eq!(store.last_delivered("files").unwrap(), Some(42));
+    let breach = store::Breach {
+        fingerprint: "f".into(),
+        run_id: "r".into(),
+        at: 7,
+        baseline: None,
+        notified: false,
+    };
+    store.set_alert_breach("icp_shrinks", &breach).unwrap();
+    assert_eq!(store.alert_breach("icp_shrinks").unwrap(), Some(breach));
+    drop(store);
+    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, store::VERSION);
+}

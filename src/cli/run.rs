@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// repeatable. The others are left out of the run.
     #[arg(long, value_name = "NAME")]
     pub activation: Vec<String>,
+    /// Write the run's counters to FILE in the OpenMetrics text format
+    /// (for node_exporter's textfile collector), replacing it atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
 }
 
 #[cfg(not(feature = "engine"))]
@@ -266,6 +270,29 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         // Clear the progress line.
         eprint!("\r\x1b[K");
     }
+    let written = args.metrics.as_deref().map(|path| {
+        let stopped;
+        let report = match &result {
+            Ok(report) => report,
+            // A run that stopped still replaces the file: a collector
+            // must not go on reading the last good run's figures.
+            Err(_) => {
+                stopped = run::RunReport {
+                    status: run::RunStatus::Failed,
+                    project: plan.project.clone(),
+                    environment: plan.environment.clone(),
+                    now: crate::time::format_timestamp(now),
+                    ..run::RunReport::default()
+                };
+                &stopped
+            }
+        };
+        write_metrics(path, report, &plan)
+    });
+    if let Some(Err(e)) = &written {
+        eprintln!("error: {e}");
+    }
+    let metrics_failed = matches!(written, Some(Err(_)));
     match result {
         Ok(report) => {
             match args.format {
@@ -275,6 +302,10 @@ pub fn run_cmd(args: RunArgs) -> u8 {
                     serde_json::to_string_pretty(&report).unwrap_or_default()
                 ),
             }
+            // The metrics file could not be written: an I/O error.
+            if metrics_failed {
+                return EXIT_USAGE;
+            }
             report.exit_code()
         }
         // Stopped before its activations: usage, I/O or configuration.
@@ -283,4 +314,19 @@ pub fn run_cmd(args: RunArgs) -> u8 {
             EXIT_USAGE
         }
     }
+}
+
+/// `--metrics FILE`: the run's counters (`run::metrics`), written through
+/// a temporary file renamed over FILE, so a collector reads the old file
+/// or the new one, never a part.
+#[cfg(feature = "engine")]
+fn write_metrics(
+    path: &std::path::Path,
+    report: &crate::run::RunReport,
+    plan: &crate::plan::Plan,
+) -> Result<(), String> {
+    let alerts = plan.alerts.keys().cloned().collect();
+    let text = crate::run::metrics::render(report, &alerts);
+    crate::run::io::write_atomic(path, text.as_bytes(), &crate::run::io::Faults::default())
+        .map_err(|e| format!("`--metrics {}`: {e}", path.display()))
 }

@@ -224,6 +224,7 @@ pub fn diff(old: &Plan, new: &Plan) -> PlanDiff {
     others!("destination", destinations);
     others!("schema", schemas);
     others!("source", sources);
+    others!("alert", alerts);
     let keys: BTreeSet<&String> = old.policies.keys().chain(new.policies.keys()).collect();
     for key in keys {
         if old.policies.get(key) != new.policies.get(key) {

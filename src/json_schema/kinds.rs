@@ -13,7 +13,7 @@ use crate::builtins::{CORE_ACTIONS, CORE_LABELS, CORE_POLICIES};
 use crate::catalog::{self, ScheduleKind, SettingValue};
 use crate::resolve::{FieldType, Guardrails};
 use crate::syntax::{
-    self, activation, audience, data_source, delivery_keys, destination, governance, names,
+    self, activation, alert, audience, data_source, delivery_keys, destination, governance, names,
     project, schema,
 };
 
@@ -136,6 +136,10 @@ pub(super) fn kind_schema(kind: &str) -> Option<Value> {
             "source",
             "`[source.NAME]`: where `accord run` reads the data of a schema.",
         ),
+        "alert" => named(
+            "alert",
+            "`[alert.NAME]`: a condition on a run's figures that is reported, may fail the run, and may notify a webhook or Slack.",
+        ),
         _ => return None,
     })
 }
@@ -194,6 +198,7 @@ fn definitions() -> Value {
     def("lists", lists());
     def("activation", activation_table());
     def("source", source());
+    def("alert", alert_table());
     Value::Object(defs)
 }
 
@@ -577,6 +582,80 @@ fn consent() -> Value {
                 string("A CEL condition over `person` that consenting people satisfy."),
             ),
             key("description", string("What the consent is.")),
+        ],
+    )
+}
+
+fn alert_table() -> Value {
+    // A channel's URL and a webhook's key: references only, never values.
+    let credential = |what: &str| described(secret_reference(&["env", "file"]), what);
+    let webhook = json!({
+        "type": "object",
+        "description": "A webhook: a JSON body signed with HMAC-SHA256 under `secret` (header `X-Accord-Signature`).",
+        "properties": {
+            "webhook": credential("Where the webhook's URL is (a URL is a credential)."),
+            "secret": credential("Where the signing key is."),
+        },
+        "required": ["webhook", "secret"],
+        "additionalProperties": false,
+    });
+    let slack = json!({
+        "type": "object",
+        "description": "A Slack incoming webhook: `{\"text\": ...}`.",
+        "properties": {
+            "slack": credential("Where the incoming webhook's URL is (the URL is the credential)."),
+        },
+        "required": ["slack"],
+        "additionalProperties": false,
+    });
+    table(
+        "An alert: `when` holds for `on` in a run, compared with the last live run where it compares.",
+        vec![
+            required(
+                "on",
+                json!({
+                    "type": "string",
+                    "pattern": "^(activation|audience|source)\\..+$",
+                    "description": "What it watches: `activation.NAME`, `audience.NAME` (or `audience.NAME.part`) or `source.NAME`.",
+                }),
+            ),
+            required(
+                "when",
+                one_of(
+                    alert::WHEN,
+                    "`size_drop`, `size_growth` (activations, audiences), `rejected_ratio`, `failed` (activations), `stale` (sources).",
+                ),
+            ),
+            key(
+                "threshold",
+                json!({
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "The ratio the condition compares with (0.3 = 30%): required by size_drop, size_growth and rejected_ratio, below 1 for a drop or a share.",
+                }),
+            ),
+            key(
+                "severity",
+                one_of(
+                    alert::SEVERITIES,
+                    "`error`: a run in which it fires exits 1; `warning` (the default).",
+                ),
+            ),
+            key(
+                "repeat",
+                one_of(
+                    alert::REPEATS,
+                    "`once` per breach (the default) or `every_run` while it holds.",
+                ),
+            ),
+            key(
+                "notify",
+                json!({
+                    "description": "Where a fired alert is sent: `{ webhook = ..., secret = ... }` or `{ slack = ... }`.",
+                    "oneOf": [webhook, slack],
+                }),
+            ),
+            key("description", string("What the alert is for.")),
         ],
     )
 }

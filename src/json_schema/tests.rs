@@ -142,6 +142,12 @@ const PROBES: &[Probe] = &[
         what: "source `s`",
         pointer: "/$defs/source",
     },
+    Probe {
+        accord_toml: PROJECT,
+        spec: "[alert.a]\non = \"audience.x\"\nwhen = \"failed\"\n",
+        what: "alert `a`",
+        pointer: "/$defs/alert",
+    },
 ];
 
 /// The keys the reader knew when it finished the table `what` of a project.

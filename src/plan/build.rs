@@ -43,6 +43,7 @@ pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
                 (name.clone(), policy)
             })
             .collect(),
+        alerts: alerts(model),
         fingerprint: String::new(),
         typed: super::typed::TypedExprs::of(model),
     };
@@ -521,6 +522,58 @@ fn activations(model: &Model, verdicts: &Verdicts) -> BTreeMap<String, Activatio
 
 /// sha256 of the canonical JSON of a node whose fingerprint is blank,
 /// as lowercase hex. The JSON is streamed into the hash, never held whole.
+fn alerts(model: &Model) -> BTreeMap<String, AlertPlan> {
+    let mut out = BTreeMap::new();
+    for (name, i) in model.alerts.iter() {
+        let a = &model.syntax.alerts[i];
+        let (Some(on), Some(when)) = (
+            &a.on,
+            a.when.as_ref().and_then(|w| AlertKind::parse(&w.value)),
+        ) else {
+            continue;
+        };
+        let reference = |key: &str| {
+            a.notify
+                .as_ref()?
+                .entries
+                .iter()
+                .find_map(|s| match &s.value.value {
+                    SettingValue::Reference { kind, name } if s.key.value == key => {
+                        Some(format!("{kind}:{name}"))
+                    }
+                    _ => None,
+                })
+        };
+        let notify = match (
+            reference("webhook"),
+            reference("secret"),
+            reference("slack"),
+        ) {
+            (Some(url), Some(secret), None) => Some(NotifyPlan::Webhook { url, secret }),
+            (None, None, Some(url)) => Some(NotifyPlan::Slack { url }),
+            _ => None,
+        };
+        let choice = |value: &Option<syntax::Sp<String>>| value.as_ref().map(|v| v.value.clone());
+        let plan = AlertPlan {
+            on: on.value.clone(),
+            when,
+            threshold: a.threshold.as_ref().map(|t| t.value),
+            // Absent: a warning, which notifies without failing the run;
+            // failing it is a choice the spec writes out.
+            severity: choice(&a.severity)
+                .and_then(|s| AlertSeverity::parse(&s))
+                .unwrap_or(AlertSeverity::Warning),
+            repeat: choice(&a.repeat)
+                .and_then(|r| AlertRepeat::parse(&r))
+                .unwrap_or(AlertRepeat::Once),
+            notify,
+            fingerprint: String::new(),
+        };
+        out.insert(name.to_string(), plan);
+    }
+    out
+}
+
 pub fn fingerprint_of<T: serde::Serialize>(node: &T) -> String {
     struct HashWriter(Sha256);
     impl std::io::Write for HashWriter {
@@ -555,6 +608,9 @@ struct PlanDigest<'a> {
     destinations: BTreeMap<&'a str, &'a str>,
     activations: BTreeMap<&'a str, &'a str>,
     policies: &'a BTreeMap<String, PolicyPlan>,
+    /// Absent when the plan has no alerts, so their fingerprints stay.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    alerts: BTreeMap<&'a str, &'a str>,
 }
 
 fn fingerprint_all(plan: &mut Plan) {
@@ -572,6 +628,7 @@ fn fingerprint_all(plan: &mut Plan) {
     stamp!(plan.audiences);
     stamp!(plan.destinations);
     stamp!(plan.activations);
+    stamp!(plan.alerts);
     macro_rules! prints {
         ($map:expr) => {
             $map.iter()
@@ -591,6 +648,7 @@ fn fingerprint_all(plan: &mut Plan) {
         destinations: prints!(plan.destinations),
         activations: prints!(plan.activations),
         policies: &plan.policies,
+        alerts: prints!(plan.alerts),
     };
     let fingerprint = fingerprint_of(&digest);
     plan.fingerprint = fingerprint;

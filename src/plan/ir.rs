@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::catalog::{Delivery, ExportMode, Rows};
 pub use crate::govern::{ActionSource, Enforcement, Status};
+pub use crate::resolve::alerts::{AlertKind, AlertRepeat, AlertSeverity, AlertTargetKind};
 pub use crate::resolve::kinds::{
     Entity, LinkFallback, Merge, Order, Schedule, SchemaClass, SourceFormat, Transform,
 };
@@ -44,6 +45,10 @@ pub struct Plan {
     pub destinations: BTreeMap<String, DestinationPlan>,
     pub activations: BTreeMap<String, ActivationPlan>,
     pub policies: BTreeMap<String, PolicyPlan>,
+    /// Alerts by name, only when the project declares some: plans of
+    /// projects without alerts keep their bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alerts: BTreeMap<String, AlertPlan>,
     pub fingerprint: String,
     /// The typed trees of the expressions, from the check; not in the file.
     #[serde(skip)]
@@ -512,4 +517,42 @@ pub struct PolicyPlan {
     pub deny: String,
     pub enforcement: Enforcement,
     pub status: Status,
+}
+
+/// An alert: a condition on a run's figures, checked after the
+/// activations end (`run::alerts`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertPlan {
+    /// What it watches: `activation.NAME`, `audience.NAME` (or
+    /// `audience.NAME.part`) or `source.NAME`.
+    pub on: String,
+    pub when: AlertKind,
+    /// The ratio the condition compares with (0.3 = 30%), for the kinds
+    /// that compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    pub severity: AlertSeverity,
+    pub repeat: AlertRepeat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyPlan>,
+    pub fingerprint: String,
+}
+
+impl AlertPlan {
+    /// The kind and name of what it watches.
+    pub fn target(&self) -> Option<(AlertTargetKind, &str)> {
+        let (kind, name) = self.on.split_once('.')?;
+        Some((AlertTargetKind::parse(kind)?, name))
+    }
+}
+
+/// Where a fired alert is sent; the URLs and the key only as references
+/// (`env:NAME`, `file:PATH`): a webhook URL is a credential.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "channel")]
+pub enum NotifyPlan {
+    /// A JSON body signed with HMAC-SHA256 under `secret`.
+    Webhook { url: String, secret: String },
+    /// A Slack incoming webhook: `{"text": ...}`.
+    Slack { url: String },
 }

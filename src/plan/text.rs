@@ -141,6 +141,9 @@ pub fn render_with(plan: &Plan, verbose: bool) -> String {
         }
         let _ = writeln!(w, "  precedence = {}", s.precedence);
     }
+    for (name, a) in &plan.alerts {
+        alert(w, name, a);
+    }
     for (name, s) in &plan.schemas {
         let _ = writeln!(w, "\nschema {name} ({})", s.class);
         for (field, f) in &s.fields {
@@ -159,6 +162,27 @@ pub fn render_with(plan: &Plan, verbose: bool) -> String {
         let _ = writeln!(w, "  fingerprint = {}", s.fingerprint);
     }
     out
+}
+
+/// An alert: its condition on one line, then what it does when it fires;
+/// the channel's URL and key only as the references they are read from.
+fn alert(w: &mut String, name: &str, a: &AlertPlan) {
+    let _ = writeln!(w, "\nalert {name}");
+    let threshold = a.threshold.map(|t| format!(" > {t}")).unwrap_or_default();
+    let _ = writeln!(w, "  on {} when {}{threshold}", a.on, a.when);
+    let _ = writeln!(w, "  severity = {}, repeat = {}", a.severity, a.repeat);
+    match &a.notify {
+        Some(NotifyPlan::Webhook { url, secret }) => {
+            let _ = writeln!(w, "  notify webhook <{url}> signed with <{secret}>");
+        }
+        Some(NotifyPlan::Slack { url }) => {
+            let _ = writeln!(w, "  notify slack <{url}>");
+        }
+        None => {
+            let _ = writeln!(w, "  notify: - (reported in the run only)");
+        }
+    }
+    let _ = writeln!(w, "  fingerprint = {}", a.fingerprint);
 }
 
 fn activation(w: &mut String, name: &str, a: &ActivationPlan, plan: &Plan, verbose: bool) {

@@ -7,11 +7,12 @@
 //! checks still run on everything else.
 
 pub mod activations;
+pub mod alerts;
 pub mod audiences;
 mod dataverse_columns;
 pub mod delivery_keys;
 mod destinations;
-mod endpoint;
+pub(crate) mod endpoint;
 pub mod expressions;
 mod field_overwrites;
 mod file_settings;
@@ -62,6 +63,7 @@ pub struct Model {
     pub destinations: NameIndex,
     pub activations: NameIndex,
     pub sources: NameIndex,
+    pub alerts: NameIndex,
     /// The schemas the CEL variables `account` and `person` denote.
     pub roots: expressions::Roots,
     /// What CEL expressions are checked against: the schemas, computed
@@ -108,6 +110,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
             &mut diags,
         ),
         sources: NameIndex::build("source", syntax.sources.iter().map(|s| &s.name), &mut diags),
+        alerts: NameIndex::build("alert", syntax.alerts.iter().map(|a| &a.name), &mut diags),
         computed: computed_index(&syntax, &mut diags),
         labels: references::labels(&syntax, &mut diags),
         actions: references::actions(&syntax, &mut diags),
@@ -133,6 +136,7 @@ pub fn resolve(syntax: Syntax, sources: &SourceSet) -> (Model, Vec<Diagnostic>) 
     salesforce::check(&model, &mut diags);
     field_overwrites::check(&model, &mut diags);
     dataverse_columns::check(&model, &mut diags);
+    alerts::check(&model, &mut diags);
     (model, diags)
 }
 

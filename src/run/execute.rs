@@ -22,7 +22,7 @@ use super::report::{
 };
 use super::stale::{self, Stale};
 use super::state::{self, Membership, Pending, Store};
-use super::{Options, Select, api, lock, log, schedule, sources, unify};
+use super::{Options, Select, alerts, api, lock, log, schedule, sources, unify};
 use crate::deliver::storage::{FileStore, StorageErrorKind};
 use crate::diag::codes;
 use crate::file_layout::{self, FileLayout};
@@ -56,6 +56,7 @@ pub fn run(
         environment: plan.environment.clone(),
         now: time::format_timestamp(options.now),
         preview: options.preview,
+        dry_run: !options.preview && dry_run(plan, options),
         ..RunReport::default()
     };
     let outcome = run_locked(plan, jobs, root, options, &faults, &mut report);
@@ -154,7 +155,7 @@ fn run_locked(
             throttles: &e.throttles,
             runtime: &delivery_runtime,
             now: options.now,
-            dry_run: options.dry_run || plan.delivery == Some(DeliveryMode::DryRun),
+            dry_run: dry_run(plan, options),
             max_reject_ratio: options.max_reject_ratio,
             progress: options.progress.is_some(),
         },
@@ -235,7 +236,25 @@ fn run_locked(
         "activations".into(),
         activations_started.elapsed().as_millis() as u64,
     );
-    Ok(())
+    alerts::check(
+        &alerts::AlertRun {
+            plan,
+            root,
+            store: &store,
+            faults,
+            runtime: &delivery_runtime,
+            now: options.now,
+            preview: options.preview,
+            dry_run: dry_run(plan, options),
+        },
+        report,
+    )
+}
+
+/// Whether nothing may leave the machine: `--dry-run`, or the
+/// environment's `delivery = "dry-run"`.
+fn dry_run(plan: &Plan, options: &Options) -> bool {
+    options.dry_run || plan.delivery == Some(DeliveryMode::DryRun)
 }
 
 /// An activation's schedule as the run starts.

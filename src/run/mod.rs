@@ -9,8 +9,9 @@
 //! dry run's recorder), `local_store` is the folder one, `state` keeps the last delivered
 //! membership crash-safely, `schedule` says when an activation is due (pure,
 //! like `report`, outside the engine gate), `lock` holds the project lock,
-//! `log` appends the run log, `report` records the run, `error` says what
-//! went wrong. `run`
+//! `log` appends the run log, `alerts` judges and sends the alerts after the
+//! activations, `report` records the run (and `metrics` writes its counters
+//! for a metrics collector), `error` says what went wrong. `run`
 //! executes the rendered jobs (`sql/datafusion/...` from `render`); it does
 //! not re-derive audience SQL. What it adds is what the destination needs:
 //! per-audience membership state and changes, identities, policy verdicts,
@@ -25,9 +26,12 @@
 //! the wall-clock start the lock file records and the report's durations.
 
 pub mod history;
+pub mod metrics;
 pub mod report;
 pub mod schedule;
 
+#[cfg(feature = "engine")]
+pub mod alerts;
 #[cfg(feature = "engine")]
 pub mod api;
 #[cfg(feature = "engine")]

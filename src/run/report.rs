@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::closed_set::closed_set;
 use crate::diag::{Code, Severity};
 use crate::exit::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use crate::plan::{AlertKind, AlertSeverity};
 use crate::time;
 
 closed_set! {
@@ -90,6 +91,10 @@ pub struct RunReport {
     /// The evaluation time, RFC 3339.
     pub now: String,
     pub preview: bool,
+    /// Nothing left the machine (`--dry-run`, or the environment's
+    /// `delivery = "dry-run"`); absent in live runs' lines.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     pub sources: BTreeMap<String, SourceReport>,
     pub links: Vec<LinkReport>,
     /// Members per audience (and `NAME.part`).
@@ -98,6 +103,11 @@ pub struct RunReport {
     /// only pairs that share members.
     pub overlaps: Vec<Overlap>,
     pub activations: BTreeMap<String, ActivationReport>,
+    /// Alerts whose condition holds in this run, by name: fired now, or
+    /// still breached since an earlier run fired them (`repeat = "once"`).
+    /// Absent when none holds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alerts: BTreeMap<String, AlertReport>,
     /// Run-wide warnings, such as stale sources.
     pub warnings: Vec<String>,
     /// Coded problems found while running (`R0xxx`), in the order found.
@@ -108,6 +118,64 @@ pub struct RunReport {
     /// to see where a long run spends its time.
     #[serde(default)]
     pub phases_ms: BTreeMap<String, u64>,
+}
+
+/// An alert whose condition holds in a run (`docs/alerts.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertReport {
+    /// `activation.NAME`, `audience.NAME` or `source.NAME`.
+    pub on: String,
+    pub when: AlertKind,
+    pub severity: AlertSeverity,
+    /// Fired in this run; `false`: a breach that began in an earlier run
+    /// and was notified then (`repeat = "once"`).
+    pub fired: bool,
+    /// The run in which the breach began, when it began before this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breached_since: Option<String>,
+    /// Why it holds, with the figures, as people read it.
+    pub reason: String,
+    pub figures: AlertFigures,
+    /// Where a fired alert went: `webhook` or `slack`; absent when the
+    /// alert has no `notify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// `sent`, `failed` (R0025), `dry_run` (described, not sent) or
+    /// `preview` (neither); absent when nothing was to be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified: Option<String>,
+    /// A dry run's description of the request, relative to the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<String>,
+}
+
+/// The figures an alert compared; only those of its condition are set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertFigures {
+    /// Size kinds: the size in the last live run, and that run's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_run: Option<String>,
+    /// Size kinds: the size in this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<u64>,
+    /// `rejected_ratio`: members rejected, of those sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<u64>,
+    /// The ratio compared: the drop, the growth or the share rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// `failed`: how the activation ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `stale`: the source's newest record (RFC 3339), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<String>,
 }
 
 /// A coded problem found while running: the run-time counterpart of the
@@ -493,8 +561,9 @@ impl RunReport {
     /// |----------------------------------------------------------|------|
     /// | every activation `delivered`, `unchanged`, `not_due`,    | 0    |
     /// | `dry_run`, `preview` or `skipped`; no error diagnostic   |      |
-    /// | any activation `failed`, `held` or `blocked`, or an      | 1    |
-    /// | error-level diagnostic (the run's alerts)                |      |
+    /// | any activation `failed`, `held` or `blocked`, an         | 1    |
+    /// | error-level diagnostic, or an alert of severity `error`  |      |
+    /// | fired                                                    |      |
     /// | stopped before its activations (`status: failed`)       | 2    |
     ///
     pub fn exit_code(&self) -> u8 {
@@ -502,7 +571,11 @@ impl RunReport {
             return EXIT_USAGE;
         }
         let failed = self.activations.values().any(|a| a.status.is_failure())
-            || self.diagnostics.iter().any(RunDiagnostic::is_error);
+            || self.diagnostics.iter().any(RunDiagnostic::is_error)
+            || self
+                .alerts
+                .values()
+                .any(|a| a.fired && a.severity == AlertSeverity::Error);
         if failed { EXIT_ERRORS } else { EXIT_OK }
     }
 
@@ -687,6 +760,30 @@ impl RunReport {
                 s.push_str(&format!("      warning: {w}\n"));
             }
         }
+        if !self.alerts.is_empty() {
+            s.push_str("\nalerts\n");
+        }
+        for (name, a) in &self.alerts {
+            let since = a
+                .breached_since
+                .as_deref()
+                .map(|run| format!(", breached since run {run}"))
+                .unwrap_or_default();
+            let state = match a.fired {
+                true => format!("fired{since}"),
+                false => format!("still breached{since}, notified then"),
+            };
+            s.push_str(&format!(
+                "  {name} ({}) on {}, {}: {state}\n      {}\n",
+                a.severity, a.on, a.when, a.reason
+            ));
+            if let (Some(channel), Some(notified)) = (&a.channel, &a.notified) {
+                s.push_str(&format!("      notify {channel}: {notified}\n"));
+            }
+            if let Some(w) = &a.written {
+                s.push_str(&format!("      wrote {w}\n"));
+            }
+        }
         for w in &self.warnings {
             s.push_str(&format!("warning: {w}\n"));
         }
@@ -767,6 +864,32 @@ mod tests {
         assert_eq!(r.exit_code(), EXIT_OK);
         r.diagnostics
             .push(RunDiagnostic::new(codes::run::LOG_PARTIAL_LINE, "raised").error());
+        assert_eq!(r.exit_code(), EXIT_ERRORS);
+    }
+
+    #[test]
+    fn a_fired_error_alert_exits_1_and_a_warning_or_a_standing_one_does_not() {
+        use crate::exit::{EXIT_ERRORS, EXIT_OK};
+        let alert = |severity, fired| AlertReport {
+            on: "audience.a".into(),
+            when: AlertKind::SizeDrop,
+            severity,
+            fired,
+            breached_since: None,
+            reason: "fell".into(),
+            figures: AlertFigures::default(),
+            channel: None,
+            notified: None,
+            written: None,
+        };
+        let mut r = report(&[ActivationStatus::Delivered]);
+        r.alerts
+            .insert("w".into(), alert(AlertSeverity::Warning, true));
+        r.alerts
+            .insert("e".into(), alert(AlertSeverity::Error, false));
+        assert_eq!(r.exit_code(), EXIT_OK);
+        r.alerts
+            .insert("e".into(), alert(AlertSeverity::Error, true));
         assert_eq!(r.exit_code(), EXIT_ERRORS);
     }
 

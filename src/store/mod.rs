@@ -19,6 +19,7 @@
 //!   (the crash-safe protocol of `run::state`);
 //! - `reads`: per append-only source what was already read (files and
 //!   their sizes, or a high-water mark) and where its typed rows are cached;
+//! - `alerts`: per alert, the breach it fired for (`repeat = "once"`);
 //! - `migrate`: the one-time import of the JSON state files that came
 //!   before the store (`.accord/state/`, renamed `.accord/state.migrated/`).
 //!
@@ -38,6 +39,7 @@
 //! The store is `Send` and `Sync`: one connection behind a mutex, since a
 //! run's writes are sequential anyway and SQLite allows one writer.
 
+pub mod alerts;
 mod error;
 pub mod files;
 pub mod journal;
@@ -53,6 +55,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use crate::faults::Faults;
+pub use alerts::Breach;
 pub use error::{SHOWN, StoreError};
 pub use files::{FORMAT, Membership, Pending, State};
 pub use journal::{Intent, OpenIntent};

@@ -15,8 +15,9 @@ use rusqlite::Transaction;
 use super::StoreError;
 
 /// The format this accord reads and writes. 2 added what append-only
-/// sources read (`source_read`, `source_items`, `source_segments`).
-pub const VERSION: i64 = 2;
+/// sources read (`source_read`, `source_items`, `source_segments`); 3 the
+/// breaches alerts fired for (`alert_breaches`).
+pub const VERSION: i64 = 3;
 
 /// The tables of format 1.
 const TABLES: &str = "
@@ -129,6 +130,20 @@ CREATE TABLE source_segments (
 ) WITHOUT ROWID;
 ";
 
+/// The table format 3 added: per alert, the breach in progress (see
+/// `alerts`); no row: armed.
+const TABLES_3: &str = "
+CREATE TABLE alert_breaches (
+    alert        TEXT PRIMARY KEY,
+    fingerprint  TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    at           INTEGER NOT NULL,
+    baseline     INTEGER,
+    baseline_run TEXT,
+    notified     INTEGER NOT NULL CHECK (notified IN (0, 1))
+) WITHOUT ROWID;
+";
+
 /// The format of a store (0: nothing written yet).
 pub fn version(tx: &Transaction) -> Result<i64, StoreError> {
     Ok(tx.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -138,6 +153,7 @@ pub fn version(tx: &Transaction) -> Result<i64, StoreError> {
 pub fn create(tx: &Transaction) -> Result<(), StoreError> {
     tx.execute_batch(TABLES)?;
     tx.execute_batch(TABLES_2)?;
+    tx.execute_batch(TABLES_3)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     Ok(())
 }
@@ -163,6 +179,10 @@ pub fn upgrade(tx: &Transaction, found: i64) -> Result<(), StoreError> {
         // source is read in full once, then incrementally).
         tx.execute_batch(TABLES_2)?;
     }
+    if found < 3 {
+        // 2 -> 3: no alert has fired yet; every alert starts armed.
+        tx.execute_batch(TABLES_3)?;
+    }
     if found < VERSION {
         tx.pragma_update(None, "user_version", VERSION)?;
     }
@@ -175,10 +195,42 @@ mod tests {
 
     use super::*;
 
-    /// A store of format 1 gains the tables of format 2, keeps its rows,
-    /// and is of format 2 after; a store of format 2 is left alone.
+    /// A store of format 2 (append-only records included) gains
+    /// `alert_breaches` and keeps every row.
     #[test]
-    fn format_1_upgrades_to_2() {
+    fn format_2_upgrades_to_3() {
+        let mut c = Connection::open_in_memory().expect("a database");
+        c.execute_batch(TABLES).expect("format 1 tables");
+        c.execute_batch(TABLES_2).expect("format 2 tables");
+        c.pragma_update(None, "user_version", 2).expect("version");
+        c.execute(
+            "INSERT INTO source_read (source, fingerprint, kind, mark, present, bad_rows, samples) VALUES ('s', 'f', 'column', '7', '[]', 0, '[]')",
+            [],
+        )
+        .expect("a row");
+        let tx = c.transaction().expect("tx");
+        upgrade(&tx, 2).expect("upgrades");
+        tx.commit().expect("commit");
+        let tx = c.transaction().expect("tx");
+        assert_eq!(version(&tx).expect("version"), 3);
+        let mark: String = tx
+            .query_row("SELECT mark FROM source_read WHERE source = 's'", [], |r| {
+                r.get(0)
+            })
+            .expect("the old row");
+        assert_eq!(mark, "7");
+        tx.execute(
+            "INSERT INTO alert_breaches (alert, fingerprint, run_id, at, notified) VALUES ('a', 'f', 'r', 1, 1)",
+            [],
+        )
+        .expect("the new table takes rows");
+    }
+
+    /// A store of format 1 gains the tables of formats 2 and 3, keeps its
+    /// rows, and is of the current format after; a current store is left
+    /// alone.
+    #[test]
+    fn format_1_upgrades_to_the_current_format() {
         let mut c = Connection::open_in_memory().expect("a database");
         c.execute_batch(TABLES).expect("format 1 tables");
         c.pragma_update(None, "user_version", 1).expect("version");
@@ -189,18 +241,20 @@ mod tests {
         upgrade(&tx, 1).expect("upgrades");
         tx.commit().expect("commit");
         let tx = c.transaction().expect("tx");
-        assert_eq!(version(&tx).expect("version"), 2);
-        let n: i64 = tx
-            .query_row("SELECT count(*) FROM source_read", [], |r| r.get(0))
-            .expect("the new table");
-        assert_eq!(n, 0);
+        assert_eq!(version(&tx).expect("version"), VERSION);
+        for table in ["source_read", "alert_breaches"] {
+            let n: i64 = tx
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .expect("the new table");
+            assert_eq!(n, 0, "{table}");
+        }
         let at: i64 = tx
             .query_row("SELECT at FROM delivered WHERE activation = 'a'", [], |r| {
                 r.get(0)
             })
             .expect("the old row");
         assert_eq!(at, 5);
-        upgrade(&tx, 2).expect("nothing to do");
+        upgrade(&tx, VERSION).expect("nothing to do");
         assert!(matches!(
             upgrade(&tx, VERSION + 1),
             Err(StoreError::Newer { .. })

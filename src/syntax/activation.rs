@@ -1,8 +1,8 @@
 //! `[activation.NAME]`: a dataflow from audiences to a destination.
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
-use super::reader::{Cx, Sp, Table, as_string};
+use super::reader::{Cx, Sp, Table, as_number, as_string};
 use crate::diag::{Diagnostic, codes};
 
 #[derive(Clone, Debug)]
@@ -30,16 +30,9 @@ pub const EXPORTS: &[&str] = &["incremental", "full"];
 fn ratio(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, activation: &str) -> Option<Sp<f64>> {
     let value = t.raw("max_removed_ratio")?;
     let span = cx.span(value);
-    let number = match value.get_ref() {
-        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
-        DeValue::Integer(i) => i.as_str().replace('_', "").parse::<f64>().ok(),
-        _ => {
-            cx.wrong_type(value, "a number from 0 to 1");
-            return None;
-        }
-    };
+    let number = as_number(cx, value, "a number from 0 to 1")?.value;
     match number {
-        Some(n) if (0.0..=1.0).contains(&n) => Some(Sp::new(n, span)),
+        n if (0.0..=1.0).contains(&n) => Some(Sp::new(n, span)),
         _ => {
             cx.report(
                 Diagnostic::new(

@@ -7,6 +7,7 @@
 //! Names are not bound here (that is `resolve`), so duplicates survive.
 
 pub mod activation;
+pub mod alert;
 pub mod audience;
 pub mod data_source;
 pub mod delivery_keys;
@@ -18,6 +19,7 @@ pub mod reader;
 pub mod schema;
 
 pub use activation::Activation;
+pub use alert::{Alert, Notify};
 pub use audience::{Audience, Compose, Computed, Rank, Split};
 pub use data_source::DataSource;
 pub use destination::{Destination, Setting, SettingValue};
@@ -54,6 +56,7 @@ pub struct Syntax {
     pub destinations: Vec<Destination>,
     pub activations: Vec<Activation>,
     pub sources: Vec<DataSource>,
+    pub alerts: Vec<Alert>,
 }
 
 /// The spec kinds allowed in any file, then those allowed only in accord.toml.
@@ -69,6 +72,7 @@ pub const KINDS: &[&str] = &[
     "destination",
     "activation",
     "source",
+    "alert",
 ];
 pub const PROJECT_KINDS: &[&str] = &["project", "environment", "guardrails"];
 
@@ -181,6 +185,7 @@ fn parse_file(cx: &mut Cx<'_>, syntax: &mut Syntax, text: &str, is_project_file:
                         "activation" => {
                             syntax.activations.push(activation::activation(cx, name, t))
                         }
+                        "alert" => syntax.alerts.push(alert::alert(cx, name, t)),
                         _ => syntax.sources.push(data_source::data_source(cx, name, t)),
                     }
                 }

@@ -290,6 +290,24 @@ pub fn as_int(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Option<Sp<i64>> 
     }
 }
 
+/// A number (a float, or an integer such as `1`), with its span; anything
+/// else is `A0004`, where `expected` names what is wanted ("a number from
+/// 0 to 1"). TOML's `nan` and `inf` are numbers: callers check the range.
+pub fn as_number(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>, expected: &str) -> Option<Sp<f64>> {
+    let number = match value.get_ref() {
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+        DeValue::Integer(i) => i.as_str().replace('_', "").parse::<f64>().ok(),
+        _ => None,
+    };
+    match number {
+        Some(n) => Some(Sp::new(n, cx.span(value))),
+        None => {
+            cx.wrong_type(value, expected);
+            None
+        }
+    }
+}
+
 pub fn as_string_list(cx: &mut Cx<'_>, value: &Spanned<DeValue<'_>>) -> Vec<Sp<String>> {
     match value.get_ref() {
         DeValue::Array(items) => items

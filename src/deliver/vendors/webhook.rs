@@ -172,7 +172,9 @@ impl Vendor for Webhook {
     }
 }
 
-fn classify_status(response: &WireResponse) -> Outcome {
+/// How an answer to a webhook request classifies: also what an alert
+/// channel's answers mean (`run::alerts::notify`).
+pub(crate) fn classify_status(response: &WireResponse) -> Outcome {
     let status = response.status;
     let message = || {
         String::from_utf8_lossy(&response.body)

@@ -3,7 +3,8 @@
 //! its subject (source, activation, destination), with a location when one
 //! is known (a data file and row, a spec file and line).
 //!
-//! `R00xx`: reading and typing the data. `R01xx`: state, locks and delivery.
+//! `R00xx`: reading and typing the data, and alerts (`R0025`-`R0029`).
+//! `R01xx`: state, locks and delivery.
 
 declare_codes! {
     UNTERMINATED_QUOTE = "R0001", Error, "a quoted CSV field is never closed and swallows the lines after it";
@@ -22,6 +23,8 @@ declare_codes! {
     UNKNOWN_ACTIVITY_TYPE = "R0014", Error, "a Marketo activity source names an activity type the instance does not have";
     APPEND_ONLY_CHANGED = "R0015", Warning, "a file an append-only source read before is gone, shrank, grew or was rewritten, or a new file comes before it";
     FUTURE_TIMESTAMPS = "R0020", Warning, "a source holds times later than the run's time in the fields its freshness reads";
+    ALERT_NOT_SENT = "R0025", Warning, "a fired alert could not be sent to its webhook or Slack channel";
+    ALERT_NOT_EVALUATED = "R0026", Warning, "an alert could not be evaluated: its target has no figure in this run";
     PATH_OUTSIDE_ROOT = "R0101", Error, "a path built from a name would leave its folder";
     PROJECT_LOCKED = "R0102", Error, "another run holds the project's lock";
     REMOVALS_HELD = "R0103", Error, "a delivery would remove more members than the activation allows";

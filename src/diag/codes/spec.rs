@@ -54,6 +54,10 @@ declare_codes! {
     FRESHNESS_COLUMN_NOT_TIMESTAMP = "A0137", Error, "a source's freshness_column is not a timestamp field of its schema";
     ON_STALE_WITHOUT_MAX_AGE = "A0138", Warning, "a source sets on_stale without max_age, so it never fires";
     APPEND_ONLY_NOT_ALLOWED = "A0139", Error, "append_only on a source that cannot tell what is new";
+    ALERT_TARGET = "A0140", Error, "an alert's `on` names no activation, audience or source";
+    ALERT_KIND_NOT_FOR_TARGET = "A0141", Error, "an alert watches a condition its target does not have";
+    ALERT_THRESHOLD = "A0142", Error, "an alert's threshold is missing, not taken by its condition, or out of range";
+    ALERT_NOTIFY = "A0143", Error, "an alert's notify is not one channel with its credentials as references";
     COMPUTED_CYCLE = "A0301", Error, "computed attributes depend on each other in a cycle";
     AUDIENCE_CYCLE = "A0302", Error, "audiences reference each other in a cycle";
     NESTED_COMPOSITION = "A0303", Error, "a composed audience feeds another composition";
