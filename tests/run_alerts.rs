@@ -67,13 +67,19 @@ impl Project {
         std::fs::write(self.path().join("data/accounts.csv"), csv).expect("write the data");
     }
 
-    /// `accord run` at hour `hour` of 2026-11-28, JSON report.
+    /// `accord run --all` at hour `hour` of 2026-11-28, JSON report: the
+    /// activation is daily, and these runs are about alerts, not schedules.
     fn run(&self, hour: u32, extra: &[&str]) -> Output {
+        self.run_at(&format!("2026-11-28T{hour:02}:00:00Z"), &["--all"], extra)
+    }
+
+    /// `accord run` at `now` as a scheduler would start it, JSON report.
+    fn run_at(&self, now: &str, select: &[&str], extra: &[&str]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_accord"))
             .arg("run")
             .arg(self.path())
-            .args(["--env", "dev", "--format", "json"])
-            .args(["--now", &format!("2026-11-28T{hour:02}:00:00Z")])
+            .args(["--env", "dev", "--format", "json", "--now", now])
+            .args(select)
             .args(extra)
             .env("ALERT_WEBHOOK_URL", &self.webhook_url)
             .env("ALERT_SECRET", SECRET)
@@ -236,7 +242,7 @@ fn a_drop_fires_once_per_breach_and_every_run_fires_each_run() {
     let text = Command::new(env!("CARGO_BIN_EXE_accord"))
         .arg("run")
         .arg(p.path())
-        .args(["--env", "dev", "--now", "2026-11-28T07:00:00Z"])
+        .args(["--env", "dev", "--now", "2026-11-28T07:00:00Z", "--all"])
         .env("ALERT_WEBHOOK_URL", &p.webhook_url)
         .env("ALERT_SECRET", SECRET)
         .env("SLACK_WEBHOOK_URL", &p.slack_url)
@@ -249,6 +255,14 @@ fn a_drop_fires_once_per_breach_and_every_run_fires_each_run() {
         "{stdout}"
     );
     assert!(stdout.contains("      notify webhook: sent\n"), "{stdout}");
+
+    // Half an hour later nothing is due: the audience is not evaluated, so
+    // the alerts wait for the next run that evaluates it, without a warning.
+    let idle = p.run_at("2026-11-28T07:30:00Z", &[], &[]);
+    let r = report(&idle);
+    assert_eq!(r["activations"]["large_files"]["status"], "not_due");
+    assert!(r.get("alerts").is_none(), "{r}");
+    assert!(!String::from_utf8_lossy(&idle.stdout).contains("R0026"));
     p.no_secret_in_files();
     drop(server);
 }

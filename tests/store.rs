@@ -578,7 +578,7 @@ fn a_store_of_format_1_is_upgraded_when_a_run_opens_it() {
     drop(store);
     let raw = rusqlite::Connection::open(store::path(root)).unwrap();
     raw.execute_batch(
-        "DROP TABLE source_read; DROP TABLE source_items; DROP TABLE source_segments; PRAGMA user_version = 1;",
+        "DROP TABLE source_read; DROP TABLE source_items; DROP TABLE source_segments; DROP TABLE alert_breaches; PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(raw);

@@ -38,11 +38,12 @@ use notify::{Context, Secrets};
 use super::error::RunError;
 use super::file_targets::shown;
 use super::io::{self, Faults};
+use super::report::ActivationStatus;
 use super::report::{AlertReport, RunDiagnostic, RunReport};
 use super::state::Store;
 use crate::deliver::http::Http;
 use crate::diag::codes;
-use crate::plan::{AlertPlan, AlertRepeat, Plan};
+use crate::plan::{AlertPlan, AlertRepeat, AlertTargetKind, Plan};
 use crate::store::Breach;
 use crate::time::{self, Micros};
 
@@ -90,6 +91,11 @@ pub fn check(cx: &AlertRun<'_>, report: &mut RunReport) -> Result<(), RunError> 
             Some((size, run_id)) => Some(Baseline { run_id, size }),
             None => baselines.get(name).cloned(),
         };
+        if not_evaluated_by_schedule(cx.plan, alert, report) {
+            // The run evaluated nothing this alert watches: the alert waits,
+            // with its state, for the run that does.
+            continue;
+        }
         let (reason, figures) = match condition::evaluate(alert, report, baseline.as_ref()) {
             Verdict::Clear => {
                 if live && recorded.is_some() {
@@ -239,4 +245,37 @@ fn describe(
         reason: format!("{}: {e}", shown(cx.root, &path)),
     })?;
     Ok(shown(cx.root, &path))
+}
+
+/// Whether the run left the alert's target out because no activation that
+/// needs it was due: then the missing figure is the schedule's doing, not a
+/// problem (R0026 is for figures a due run should have had).
+fn not_evaluated_by_schedule(plan: &Plan, alert: &AlertPlan, report: &RunReport) -> bool {
+    let not_due = |name: &str| {
+        report
+            .activations
+            .get(name)
+            .is_some_and(|a| a.status == ActivationStatus::NotDue)
+    };
+    let nothing_due = || report.activations.keys().all(|n| not_due(n));
+    match alert.target() {
+        Some((AlertTargetKind::Activation, name)) => not_due(name),
+        Some((AlertTargetKind::Audience, name)) => {
+            let base = name.split('.').next().unwrap_or(name);
+            !report.audiences.contains_key(name)
+                && plan
+                    .activations
+                    .iter()
+                    .filter(|(_, a)| {
+                        a.audiences
+                            .iter()
+                            .any(|r| r.split('.').next() == Some(base))
+                    })
+                    .all(|(n, _)| not_due(n))
+        }
+        Some((AlertTargetKind::Source, name)) => {
+            !report.sources.contains_key(name) && nothing_due()
+        }
+        None => false,
+    }
 }
