@@ -20,6 +20,8 @@ mod render;
 mod run;
 mod status;
 mod suggest;
+#[cfg(feature = "engine")]
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
