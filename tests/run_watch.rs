@@ -416,7 +416,7 @@ fn a_watch_killed_mid_delivery_and_restarted_loses_nothing_and_repeats_nothing()
     change_the_data(dir);
     let watching = Watching::start(dir, None);
     let line = watching.line();
-    assert_eq!(hook_part(&line), "large_hook delivered +0 ~1 -1", "{line}");
+    assert_eq!(hook_part(&line), "large_hook delivered +1 ~1 -1", "{line}");
     drop(watching);
     let expected_members = receiver.members("large_hook", "B2B_Large");
     let expected_files = file_rows(dir);
@@ -437,7 +437,7 @@ fn a_watch_killed_mid_delivery_and_restarted_loses_nothing_and_repeats_nothing()
         let mut killed = Watching::start(dir, Some(n));
         let finished = match killed.line_within(WITHIN) {
             Some(line) => {
-                assert_eq!(hook_part(&line), "large_hook delivered +0 ~1 -1", "{line}");
+                assert_eq!(hook_part(&line), "large_hook delivered +1 ~1 -1", "{line}");
                 true
             }
             None => {

@@ -300,8 +300,8 @@ fn changes_content(kind: &EventKind) -> bool {
 /// What reaches the loop.
 enum Wake {
     Files(notify::Result<notify::Event>),
-    /// SIGINT or SIGTERM (its name).
-    Stop(&'static str),
+    /// SIGINT or SIGTERM.
+    Stop,
 }
 
 /// Runs cycles until a signal stops the loop. Errors only before the first
@@ -365,7 +365,7 @@ fn next_trigger(
             });
         }
         match rx.recv_timeout(due - now) {
-            Ok(Wake::Stop(_)) => return None,
+            Ok(Wake::Stop) => return None,
             Ok(Wake::Files(Ok(event))) => {
                 // The kernel's queue overflowed: changes were lost, so read
                 // everything again.
@@ -451,7 +451,7 @@ fn listen_for_signals(tx: Sender<Wake>) -> std::io::Result<()> {
                     eprintln!(
                         "[accord run] {name}: stopping once the cycle in progress has ended (again to stop now)"
                     );
-                    let _ = tx.send(Wake::Stop(name));
+                    let _ = tx.send(Wake::Stop);
                 }
             })
         });
@@ -460,7 +460,7 @@ fn listen_for_signals(tx: Sender<Wake>) -> std::io::Result<()> {
     std::thread::spawn(move || {
         runtime.block_on(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = tx.send(Wake::Stop("Ctrl-C"));
+                let _ = tx.send(Wake::Stop);
             }
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
