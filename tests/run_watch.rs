@@ -230,7 +230,11 @@ fn dropped_files_reach_the_webhook_as_their_changes_within_seconds() {
 
     let first = watching.line();
     assert!(first.contains(" start: "), "{first}");
-    assert_eq!(hook_part(&first), "large_hook delivered +2 ~0 -0", "{first}");
+    assert_eq!(
+        hook_part(&first),
+        "large_hook delivered +2 ~0 -0",
+        "{first}"
+    );
     assert_eq!(
         applied(&receiver),
         [
@@ -242,7 +246,10 @@ fn dropped_files_reach_the_webhook_as_their_changes_within_seconds() {
     // A file dropped in, written in chunks a little apart (under the quiet
     // time): read whole, once.
     let path = dir.join("data/accounts/2026-12.csv");
-    let chunks = ["accountId,name,employees\nA-004,Wide W", "orld Importers,1200\n"];
+    let chunks = [
+        "accountId,name,employees\nA-004,Wide W",
+        "orld Importers,1200\n",
+    ];
     let mut file = std::fs::File::create(&path).expect("create");
     for (i, chunk) in chunks.iter().enumerate() {
         std::io::Write::write_all(&mut file, chunk.as_bytes()).expect("write");
@@ -255,7 +262,10 @@ fn dropped_files_reach_the_webhook_as_their_changes_within_seconds() {
     let dropped = Instant::now();
     let added = arrived(&receiver, 3, dropped, &watching);
     let line = watching.line();
-    assert!(line.contains(" change data/accounts/2026-12.csv: "), "{line}");
+    assert!(
+        line.contains(" change data/accounts/2026-12.csv: "),
+        "{line}"
+    );
     assert_eq!(hook_part(&line), "large_hook delivered +1 ~0 -0", "{line}");
 
     // A file rewritten: one account renamed, one no longer large.
@@ -276,7 +286,10 @@ fn dropped_files_reach_the_webhook_as_their_changes_within_seconds() {
     let removed_at = Instant::now();
     let removed = arrived(&receiver, 6, removed_at, &watching);
     let line = watching.line();
-    assert!(line.contains(" change data/accounts/2026-12.csv: "), "{line}");
+    assert!(
+        line.contains(" change data/accounts/2026-12.csv: "),
+        "{line}"
+    );
     assert_eq!(hook_part(&line), "large_hook delivered +0 ~0 -1", "{line}");
 
     // Hidden and temporary files, and the run's own reads and writes
@@ -318,7 +331,11 @@ fn sigterm_while_idle_exits_0_with_the_lock_released() {
     let dir = scratch.path();
     let mut watching = Watching::start(dir, None);
     let first = watching.line();
-    assert_eq!(hook_part(&first), "large_hook delivered +2 ~0 -0", "{first}");
+    assert_eq!(
+        hook_part(&first),
+        "large_hook delivered +2 ~0 -0",
+        "{first}"
+    );
 
     // The watcher holds the lock between cycles: another run is refused,
     // naming it.
@@ -333,7 +350,11 @@ fn sigterm_while_idle_exits_0_with_the_lock_released() {
 
     watching.signal("TERM");
     assert_eq!(watching.exit_within(WITHIN).code(), Some(0));
-    assert!(watching.stderr().contains("SIGTERM"), "{}", watching.stderr());
+    assert!(
+        watching.stderr().contains("SIGTERM"),
+        "{}",
+        watching.stderr()
+    );
 
     // Free at once (no `--wait`), with the state committed: nothing is
     // left to finish or to send again.
@@ -358,7 +379,10 @@ fn usage_errors_exit_2_before_anything_runs() {
             &["--watch", "--poll-interval", "0s"][..],
             "`--poll-interval 0s` is not a duration",
         ),
-        (&["--watch", "--poll-interval", "5 min"][..], "not a duration"),
+        (
+            &["--watch", "--poll-interval", "5 min"][..],
+            "not a duration",
+        ),
         (&["--poll-interval", "5m"][..], "--watch"),
         (&["--watch", "--now", "2026-11-28T12:00:00Z"][..], "--now"),
         (&["--watch", "--preview"][..], "--preview"),

@@ -99,7 +99,11 @@ pub(super) struct Prepared {
 }
 
 #[cfg(feature = "engine")]
-pub(super) fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Result<Prepared, u8> {
+pub(super) fn prepare(
+    dir: &std::path::Path,
+    env: Option<String>,
+    now: Option<&str>,
+) -> Result<Prepared, u8> {
     use crate::compile::{self, Options};
     use crate::time;
 

@@ -128,7 +128,9 @@ struct Interest {
 enum Reads {
     File,
     /// A folder's files of one format (any file: `None`), recursively.
-    Folder { format: Option<String> },
+    Folder {
+        format: Option<String>,
+    },
     /// The files under `base` a glob matches.
     Glob(GlobMatcher),
 }
@@ -320,7 +322,10 @@ pub fn watch(
     .map_err(|e| WatchError::Events(e.to_string()))?;
     let mut watched = BTreeMap::new();
     let mut interests = first;
-    if let Some(problem) = rewatch(&mut watcher, &mut watched, &interests).into_iter().next() {
+    if let Some(problem) = rewatch(&mut watcher, &mut watched, &interests)
+        .into_iter()
+        .next()
+    {
         return Err(WatchError::Events(problem));
     }
     let mut trigger = Trigger::Start;
