@@ -198,6 +198,7 @@ fn cycle_line(at: &str, trigger: &Trigger, started: Instant, outcome: &Outcome) 
                 .filter(|d| d.is_error())
                 .map(|d| d.code.as_str())
                 .collect();
+            codes.sort_unstable();
             codes.dedup();
             let mut what = parts.join(", ");
             if !codes.is_empty() {
