@@ -22,6 +22,8 @@ mod run;
 mod schema;
 mod status;
 mod suggest;
+#[cfg(feature = "engine")]
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

@@ -58,6 +58,15 @@ pub struct RunArgs {
     /// (for node_exporter's textfile collector), replacing it atomically.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Keep running: hold the project lock, run again whenever a local
+    /// source's files change and at least every `--poll-interval` (remote
+    /// sources, schedules), one line per run; stop on SIGINT or SIGTERM.
+    #[arg(long, conflicts_with_all = ["preview", "now", "allow_removals", "metrics"])]
+    pub watch: bool,
+    /// With `--watch`: the longest wait between two runs, such as `30s` or
+    /// `5m` [default: 60s].
+    #[arg(long = "poll-interval", value_name = "DURATION", requires = "watch")]
+    pub poll_interval: Option<String>,
 }
 
 #[cfg(not(feature = "engine"))]
@@ -93,15 +102,19 @@ fn run_cmd_missing_engine(what: &str) -> u8 {
 /// rendered `datafusion` jobs, where each definition is written (for the
 /// engine's errors), and `now`.
 #[cfg(feature = "engine")]
-struct Prepared {
-    plan: crate::plan::Plan,
-    jobs: crate::render::Jobs,
-    places: crate::run::Places,
-    now: i64,
+pub(super) struct Prepared {
+    pub plan: crate::plan::Plan,
+    pub jobs: crate::render::Jobs,
+    pub places: crate::run::Places,
+    pub now: i64,
 }
 
 #[cfg(feature = "engine")]
-fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Result<Prepared, u8> {
+pub(super) fn prepare(
+    dir: &std::path::Path,
+    env: Option<String>,
+    now: Option<&str>,
+) -> Result<Prepared, u8> {
     use crate::compile::{self, Options};
     use crate::time;
 
@@ -265,6 +278,15 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         places,
         select,
     };
+    if args.watch {
+        let first = Prepared {
+            plan,
+            jobs,
+            places: run_options.places.clone(),
+            now,
+        };
+        return super::watch::watch_cmd(&args, first, run_options);
+    }
     let result = run::run(&plan, &jobs, &args.dir, &run_options);
     if terminal {
         // Clear the progress line.

@@ -48,8 +48,34 @@ pub fn run(
     options: &Options,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let faults = Faults::after(options.fault_after);
     let _lock = lock_project(plan, root, options)?;
+    run_from(plan, jobs, root, options, started)
+}
+
+/// One run by a process that holds the project's lock already, for as
+/// long as it lives: `accord run --watch` takes it once and runs cycle
+/// after cycle under it, so that no other run interleaves. Otherwise
+/// [`run`].
+pub fn run_held(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    options: &Options,
+    _held: &lock::ProjectLock,
+) -> Result<RunReport, RunError> {
+    run_from(plan, jobs, root, options, Instant::now())
+}
+
+/// The run under the lock, from `started` (the duration counts a wait for
+/// the lock).
+fn run_from(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    options: &Options,
+    started: Instant,
+) -> Result<RunReport, RunError> {
+    let faults = Faults::after(options.fault_after);
     let mut report = RunReport {
         status: RunStatus::Completed,
         project: plan.project.clone(),

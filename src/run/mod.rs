@@ -64,11 +64,15 @@ mod stale;
 pub mod state;
 #[cfg(feature = "engine")]
 pub mod unify;
+#[cfg(feature = "engine")]
+pub mod watch;
 
 #[cfg(feature = "engine")]
 pub use error::{Places, RunError};
 #[cfg(feature = "engine")]
-pub use execute::{Evaluation, encode_delivery, evaluate, evaluate_in, evaluate_with, run};
+pub use execute::{
+    Evaluation, encode_delivery, evaluate, evaluate_in, evaluate_with, run, run_held,
+};
 pub use report::{ActivationStatus, RunReport, RunStatus};
 
 /// What the caller chose, as values.
