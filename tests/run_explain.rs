@@ -93,10 +93,7 @@ fn an_unknown_account_or_audience_is_a_clear_error() {
 fn a_ranked_composition_shows_the_position_and_the_cutoff() {
     let mut text = String::new();
     for account in ["A3", "A4", "A5"] {
-        text += &explained(
-            &["account", account, PEOPLE],
-            &["--audience", "B2B_Top3"],
-        );
+        text += &explained(&["account", account, PEOPLE], &["--audience", "B2B_Top3"]);
     }
     assert!(
         text.contains("position 3 of 5 candidates; the audience keeps the top 3  => kept"),
@@ -155,7 +152,10 @@ fn a_split_part_shows_the_bucket_and_the_seed() {
     );
     assert_eq!(code, 0, "{json}");
     let json: Value = serde_json::from_str(&json).expect("JSON");
-    assert_eq!(json["split"]["candidate"], false, "A6 is not engaged: {json}");
+    assert_eq!(
+        json["split"]["candidate"], false,
+        "A6 is not engaged: {json}"
+    );
     assert_eq!(json["split"]["seed"], "holdout-2026");
     snapshot("split_part", &text);
 }
@@ -211,10 +211,7 @@ fn why_a_person_is_or_is_not_exported() {
         ("P06", "people_google"),
         ("P12", "people_files"),
     ] {
-        text += &explained(
-            &["person", person, PEOPLE],
-            &["--activation", activation],
-        );
+        text += &explained(&["person", person, PEOPLE], &["--activation", activation]);
         text.push('\n');
     }
     for (needle, why) in [
@@ -226,7 +223,10 @@ fn why_a_person_is_or_is_not_exported() {
             "every identity column is empty: the run leaves the row out",
             "P04 has no identity",
         ),
-        ("without phone_sha256_e.164", "P10's phone is no E.164 number"),
+        (
+            "without phone_sha256_e.164",
+            "P10's phone is no E.164 number",
+        ),
         ("the person is linked to no account", "P08 has no account"),
         (
             "account A5 is in the excluded audience B2B_Customers",
@@ -259,11 +259,19 @@ fn every_persons_explanation_agrees_with_the_run() {
         .into_iter()
         .filter(|(name, _)| name.contains("people_files") && name.ends_with(".csv"))
         .collect();
-    assert_eq!(files.len(), 1, "{:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert_eq!(
+        files.len(),
+        1,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
     let csv = String::from_utf8(files[0].1.clone()).expect("UTF-8");
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let person_col = header.iter().position(|h| *h == "personId").expect("personId");
+    let person_col = header
+        .iter()
+        .position(|h| *h == "personId")
+        .expect("personId");
     let delivered: BTreeSet<(String, String)> = lines
         .map(|l| {
             let cells: Vec<&str> = l.split(',').collect();
@@ -272,8 +280,12 @@ fn every_persons_explanation_agrees_with_the_run() {
         .collect();
     assert!(!delivered.is_empty(), "{csv}");
 
-    let people = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(PEOPLE).join("data/people.csv"))
-        .expect("people.csv");
+    let people = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(PEOPLE)
+            .join("data/people.csv"),
+    )
+    .expect("people.csv");
     let ids: Vec<String> = people
         .lines()
         .skip(1)
@@ -286,7 +298,14 @@ fn every_persons_explanation_agrees_with_the_run() {
         for activation in ["people_files", "people_google"] {
             let (code, text) = explain(
                 &["person", id, &dir_arg],
-                &["--activation", activation, "--env", "dev", "--format", "json"],
+                &[
+                    "--activation",
+                    activation,
+                    "--env",
+                    "dev",
+                    "--format",
+                    "json",
+                ],
             );
             assert_eq!(code, 0, "{id} {activation}: {text}");
             let json: Value = serde_json::from_str(&text).expect("JSON");
@@ -333,21 +352,51 @@ fn every_persons_explanation_agrees_with_the_run() {
 fn bad_input_is_a_clear_usage_error() {
     let mut text = String::new();
     for (words, args) in [
-        (vec!["person", "P99", PEOPLE], vec!["--activation", "people_files"]),
-        (vec!["person", "P01", PEOPLE], vec!["--activation", "people_file"]),
-        (vec!["person", "P01", PEOPLE], vec!["--activation", "holdout_files"]),
+        (
+            vec!["person", "P99", PEOPLE],
+            vec!["--activation", "people_files"],
+        ),
+        (
+            vec!["person", "P01", PEOPLE],
+            vec!["--activation", "people_file"],
+        ),
+        (
+            vec!["person", "P01", PEOPLE],
+            vec!["--activation", "holdout_files"],
+        ),
         (vec!["person", "P01", PEOPLE], vec![]),
         (
             vec!["person", "P01", PEOPLE],
-            vec!["--activation", "people_files", "--audience", "B2B_Webinar_People"],
+            vec![
+                "--activation",
+                "people_files",
+                "--audience",
+                "B2B_Webinar_People",
+            ],
         ),
-        (vec!["person", "P01", PEOPLE], vec!["--audience", "B2B_Top3"]),
-        (vec!["account", "A1", PEOPLE], vec!["--audience", "B2B_Webinar_People"]),
-        (vec!["account", "A1", PEOPLE], vec!["--audience", "B2B_Holdout.treatment"]),
-        (vec!["account", "A1", PEOPLE], vec!["--activation", "people_files"]),
+        (
+            vec!["person", "P01", PEOPLE],
+            vec!["--audience", "B2B_Top3"],
+        ),
+        (
+            vec!["account", "A1", PEOPLE],
+            vec!["--audience", "B2B_Webinar_People"],
+        ),
+        (
+            vec!["account", "A1", PEOPLE],
+            vec!["--audience", "B2B_Holdout.treatment"],
+        ),
+        (
+            vec!["account", "A1", PEOPLE],
+            vec!["--activation", "people_files"],
+        ),
     ] {
         let (code, out) = explain(&words, &args);
-        text += &format!("$ accord explain {} {}\n{out}\n", words.join(" "), args.join(" "));
+        text += &format!(
+            "$ accord explain {} {}\n{out}\n",
+            words.join(" "),
+            args.join(" ")
+        );
         assert_eq!(code, 2, "{words:?} {args:?}: {out}");
         assert!(out.contains("= help: "), "{words:?} {args:?}: {out}");
     }

@@ -139,7 +139,11 @@ impl Steps {
     }
 }
 
-fn account_query(model: &Model, d: &dyn Dialect, explained: bool) -> Result<Built, Vec<LowerError>> {
+fn account_query(
+    model: &Model,
+    d: &dyn Dialect,
+    explained: bool,
+) -> Result<Built, Vec<LowerError>> {
     let mut query = AccountQuery {
         model,
         d,

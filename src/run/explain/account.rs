@@ -18,16 +18,14 @@ use serde_json::Value as Json;
 use super::records::{account_record, person_record};
 use super::steps::{Step, render_steps, walk};
 use super::{Members, Problem, audience_of, count};
-use crate::plan::{
-    AudienceDefinition, Entity, Order, Plan, RankPlan, SplitPlan, percent_ranges,
-};
+use crate::plan::{AudienceDefinition, Entity, Order, Plan, RankPlan, SplitPlan, percent_ranges};
 use crate::render::Jobs;
 use crate::render::dialect::{self, NOW_PLACEHOLDER};
 use crate::render::query::{self, Steps};
 use crate::run::engine::{self, Engine, ident, literal};
 use crate::run::execute::{Evaluation, evaluate_with};
-use crate::semantics::eval::{self, EvalCtx, Value};
 use crate::semantics::Model;
+use crate::semantics::eval::{self, EvalCtx, Value};
 use crate::time;
 
 #[derive(Clone, Debug, Serialize)]
@@ -181,11 +179,9 @@ pub fn explain_account(
                 }
             }
             if audience != base {
-                explanation.steps.push(Step::new(
-                    0,
-                    format!("part {audience}"),
-                    flag(audience),
-                ));
+                explanation
+                    .steps
+                    .push(Step::new(0, format!("part {audience}"), flag(audience)));
             }
         }
     }
@@ -427,7 +423,10 @@ impl<'e> StepsTable<'e> {
 fn rank_steps(r: &RankStep, steps: &mut Vec<Step>) {
     steps.push(Step::new(
         0,
-        format!("rank by {} ({}; ties by account key, ascending)", r.by, r.order),
+        format!(
+            "rank by {} ({}; ties by account key, ascending)",
+            r.by, r.order
+        ),
         "",
     ));
     if !r.candidate {
@@ -448,7 +447,10 @@ fn rank_steps(r: &RankStep, steps: &mut Vec<Step>) {
             format!("the audience keeps the top {}", count(limit.max(0) as u64)),
             position <= limit.max(0) as u64,
         ),
-        None => ("no limit: the audience keeps every candidate".to_string(), true),
+        None => (
+            "no limit: the audience keeps every candidate".to_string(),
+            true,
+        ),
     };
     steps.push(Step::new(
         1,
@@ -467,7 +469,11 @@ fn rank_steps(r: &RankStep, steps: &mut Vec<Step>) {
         };
         steps.push(Step::new(
             1,
-            format!("{} of the last kept, position {}{tie}", r.by, count(limit as u64)),
+            format!(
+                "{} of the last kept, position {}{tie}",
+                r.by,
+                count(limit as u64)
+            ),
             cutoff.to_string(),
         ));
     }
@@ -495,7 +501,11 @@ fn split_steps(s: &SplitStep, name: &str, steps: &mut Vec<Step>) {
     steps.push(Step::new(
         1,
         format!("{name} before its split (merge and exclusions)"),
-        if s.candidate { "in" } else { "out: no part holds it" },
+        if s.candidate {
+            "in"
+        } else {
+            "out: no part holds it"
+        },
     ));
     for part in &s.parts {
         let what = match (part.from, part.to) {

@@ -22,9 +22,7 @@ mod steps;
 
 use std::collections::BTreeMap;
 
-pub use account::{
-    Explanation, RankStep, SplitPart, SplitStep, explain_account, explain_person,
-};
+pub use account::{Explanation, RankStep, SplitPart, SplitStep, explain_account, explain_person};
 pub use person::{
     AudienceExport, ConsentCheck, ExportExplanation, IdentityCheck, Route, explain_person_export,
 };
@@ -87,11 +85,8 @@ fn audience_of<'p>(
             Entity::Person => ("a person audience", "explain person ID --audience"),
             Entity::Account => ("an account audience", "explain account ID --audience"),
         };
-        return Err(
-            Problem::new(format!("`{base}` is {other}")).help(format!(
-                "`accord {command} {base}` explains its members"
-            )),
-        );
+        return Err(Problem::new(format!("`{base}` is {other}"))
+            .help(format!("`accord {command} {base}` explains its members")));
     }
     if let Some(part) = part
         && !definition.parts.iter().any(|p| p == part)

@@ -274,7 +274,9 @@ pub fn explain_person_export(
     for list in routes.values_mut() {
         // The order the export tries them in: own account, then relation;
         // then by account key.
-        list.sort_by(|a, b| (a.via != "own account", &a.account).cmp(&(b.via != "own account", &b.account)));
+        list.sort_by(|a, b| {
+            (a.via != "own account", &a.account).cmp(&(b.via != "own account", &b.account))
+        });
     }
 
     // The records the interpreter reads.
@@ -353,7 +355,9 @@ pub fn explain_person_export(
                     Some(a) => format!("through account {a} ({})", route.via),
                     None => "without an account".to_string(),
                 },
-                refusal.clone().unwrap_or_else(|| "passes every filter".into()),
+                refusal
+                    .clone()
+                    .unwrap_or_else(|| "passes every filter".into()),
             ));
             let flag = |b: bool| if b { "in" } else { "out" };
             steps.push(Step::new(
@@ -396,7 +400,10 @@ pub fn explain_person_export(
                 ));
                 let interpreted = eval::eval(rule, &vars, &ctx).truthy();
                 if interpreted != (check.value == Json::Bool(true)) {
-                    warnings.push(disagreement(&format!("consent {}", check.policy), interpreted));
+                    warnings.push(disagreement(
+                        &format!("consent {}", check.policy),
+                        interpreted,
+                    ));
                 }
                 walk(rule, &vars, &ctx, 2, &mut steps);
             }

@@ -63,7 +63,13 @@ pub(super) fn show(v: &Value) -> String {
 
 /// Records sub-expression values: logical operators are opened up, other
 /// nodes are shown whole with their value.
-pub(super) fn walk(t: &Typed, vars: &[(String, Value)], ctx: &EvalCtx, depth: usize, steps: &mut Vec<Step>) {
+pub(super) fn walk(
+    t: &Typed,
+    vars: &[(String, Value)],
+    ctx: &EvalCtx,
+    depth: usize,
+    steps: &mut Vec<Step>,
+) {
     let value = eval::eval(t, vars, ctx);
     let mut step = Step {
         depth,
@@ -202,4 +208,3 @@ fn paren(t: &Typed) -> String {
         _ => print(t),
     }
 }
-
