@@ -297,7 +297,7 @@ fn every_persons_explanation_agrees_with_the_run() {
     for id in &ids {
         for activation in ["people_files", "people_google"] {
             let (code, text) = explain(
-                &["person", id, &dir_arg],
+                &["person", id.as_str(), dir_arg.as_str()],
                 &[
                     "--activation",
                     activation,

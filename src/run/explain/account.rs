@@ -327,7 +327,14 @@ impl<'e> StepsTable<'e> {
 
     fn rank(&self, name: &str, rank: &RankPlan, id: &str) -> Result<RankStep, String> {
         let steps = Steps::of(name);
-        let row = self.row(id, &[&steps.candidate, &steps.position, &steps.rank_value])?;
+        let row = self.row(
+            id,
+            &[
+                steps.candidate.as_str(),
+                steps.position.as_str(),
+                steps.rank_value.as_str(),
+            ],
+        )?;
         let candidate = row[0] == Json::Bool(true);
         let candidates = self
             .value(&format!(
@@ -373,7 +380,7 @@ impl<'e> StepsTable<'e> {
         };
         Ok(match split {
             SplitPlan::Percent { seed, parts } => {
-                let row = self.row(id, &[&steps.candidate, &steps.bucket])?;
+                let row = self.row(id, &[steps.candidate.as_str(), steps.bucket.as_str()])?;
                 SplitStep {
                     candidate: row[0] == Json::Bool(true),
                     seed: Some(seed.clone()),
@@ -393,7 +400,7 @@ impl<'e> StepsTable<'e> {
                 }
             }
             SplitPlan::ByAttribute { by, parts, other } => {
-                let row = self.row(id, &[&steps.candidate, &steps.split_value])?;
+                let row = self.row(id, &[steps.candidate.as_str(), steps.split_value.as_str()])?;
                 SplitStep {
                     candidate: row[0] == Json::Bool(true),
                     seed: None,

@@ -57,6 +57,12 @@ impl From<String> for Problem {
     }
 }
 
+impl From<&str> for Problem {
+    fn from(message: &str) -> Problem {
+        Problem::new(message)
+    }
+}
+
 /// The audience (or split part) `reference` names, checked to be of
 /// `entity`: its base name and definition.
 fn audience_of<'p>(
