@@ -837,7 +837,7 @@ fn below_minimum(activation: &ActivationPlan, target: &Membership, a: &mut Activ
 }
 
 /// A rendered job of the engine's dialect, `now` filled in.
-fn job(jobs: &Jobs, path: &str, now_sql: &str) -> Option<String> {
+pub(super) fn job(jobs: &Jobs, path: &str, now_sql: &str) -> Option<String> {
     jobs.get(&format!("sql/{DIALECT}/{path}"))
         .map(|sql| sql.replace(NOW_PLACEHOLDER, now_sql))
 }
@@ -1412,7 +1412,7 @@ fn memberships(
 /// `violated` where enforcement blocks, unless the policy is advisory (the
 /// rule is `govern::violation_blocks`, the one `check` applies). Every
 /// violation is a warning in the report.
-fn blocked_audiences(
+pub(super) fn blocked_audiences(
     plan: &Plan,
     activation: &ActivationPlan,
     report: &mut ActivationReport,
@@ -1458,6 +1458,25 @@ fn blocked_audiences(
     blocked
 }
 
+/// Whether a mapped value is there: not null, not empty.
+pub(super) fn is_present(value: &Value) -> bool {
+    !value.is_null() && *value != Value::String(String::new())
+}
+
+/// Whether a row (its mapped values, in mapping order) is left out for
+/// want of an identity: the activation maps identity columns and none of
+/// them has a value.
+pub(super) fn lacks_identity(activation: &ActivationPlan, values: &[Value]) -> bool {
+    let identities: Vec<&Value> = activation
+        .mapping
+        .iter()
+        .zip(values)
+        .filter(|(m, _)| m.identity.is_some())
+        .map(|(_, v)| v)
+        .collect();
+    !identities.is_empty() && !identities.into_iter().any(is_present)
+}
+
 /// Rows consent removed, from the rendered `exports/<name>.consent.sql`
 /// (per audience); audiences not delivered for a policy are not counted.
 fn consent_excluded(engine: &Engine, sql: &str, blocked: &BTreeSet<String>) -> Result<u64, String> {
@@ -1483,7 +1502,7 @@ fn consent_excluded(engine: &Engine, sql: &str, blocked: &BTreeSet<String>) -> R
 /// hashing applied by the SQL), less rows without any identity and rows of
 /// `blocked` audiences. Keyed by `audience/member`, so changes are per
 /// audience.
-fn destination_rows(
+pub(super) fn destination_rows(
     engine: &Engine,
     activation: &ActivationPlan,
     sql: &str,
@@ -1506,7 +1525,7 @@ fn destination_rows(
         let col = batch
             .column_by_name(&m.column)
             .ok_or_else(|| format!("the export query has no column `{}`", m.column))?;
-        columns.push((m, col.clone()));
+        columns.push(col.clone());
     }
     let mut membership = Membership {
         columns: std::iter::once("audience".to_string())
@@ -1514,7 +1533,6 @@ fn destination_rows(
             .collect(),
         rows: BTreeMap::new(),
     };
-    let has_identity = activation.mapping.iter().any(|m| m.identity.is_some());
     for i in 0..batch.num_rows() {
         report.profiles_received += 1;
         let (Some(key), Some(audience)) = (&row_keys[i], &audiences[i]) else {
@@ -1525,18 +1543,14 @@ fn destination_rows(
             report.excluded_policy += 1;
             continue;
         }
-        let mut row = vec![Value::String(audience.clone())];
-        let mut any_identity = false;
-        for (m, col) in &columns {
-            let value = engine::cell(col, i);
-            let present = !value.is_null() && value != Value::String(String::new());
-            any_identity |= m.identity.is_some() && present;
-            row.push(value);
-        }
-        if has_identity && !any_identity {
+        let values: Vec<Value> = columns.iter().map(|col| engine::cell(col, i)).collect();
+        if lacks_identity(activation, &values) {
             report.excluded_missing_identity += 1;
             continue;
         }
+        let row = std::iter::once(Value::String(audience.clone()))
+            .chain(values)
+            .collect();
         membership.rows.insert(format!("{audience}/{key}"), row);
     }
     Ok(membership)
