@@ -152,7 +152,10 @@ fn main() {
     write_parquet(
         &dir.join("data/people.parquet"),
         vec![
-            ("personId", (0..people).map(|i| format!("P{i:08}")).collect()),
+            (
+                "personId",
+                (0..people).map(|i| format!("P{i:08}")).collect(),
+            ),
             (
                 "accountId",
                 (0..people)

@@ -469,7 +469,12 @@ fn time_object_store(dir: &Path, audiences: usize) -> (f64, f64, u64, u64) {
 /// (seconds, sizes).
 fn time_duckdb(dir: &Path, audiences: usize) -> (f64, Vec<u64>) {
     let statements: Vec<String> = (0..audiences)
-        .map(|i| format!("SELECT count(*) FROM {DUCK_ACCOUNTS} WHERE {}", audience(i).1))
+        .map(|i| {
+            format!(
+                "SELECT count(*) FROM {DUCK_ACCOUNTS} WHERE {}",
+                audience(i).1
+            )
+        })
         .collect();
     duckdb(dir, &statements)
 }

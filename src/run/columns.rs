@@ -88,9 +88,8 @@ pub fn lists_as_text(batch: &RecordBatch) -> Result<RecordBatch, String> {
         .iter()
         .map(|c| match c.data_type() {
             DataType::List(_) => {
-                let texts: StringArray = (0..c.len())
-                    .map(|i| text_of(&engine::cell(c, i)))
-                    .collect();
+                let texts: StringArray =
+                    (0..c.len()).map(|i| text_of(&engine::cell(c, i))).collect();
                 Arc::new(texts) as ArrayRef
             }
             _ => c.clone(),
@@ -123,7 +122,11 @@ pub fn text_of(v: &Value) -> Option<String> {
 }
 
 /// A batch of nullable columns named `names`.
-pub fn assemble(names: &[String], columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch, String> {
+pub fn assemble(
+    names: &[String],
+    columns: Vec<ArrayRef>,
+    rows: usize,
+) -> Result<RecordBatch, String> {
     let fields: Vec<Field> = names
         .iter()
         .zip(&columns)
@@ -149,10 +152,8 @@ fn delivered_column(column: &ArrayRef) -> Result<ArrayRef, String> {
             if floats.iter().flatten().all(f64::is_finite) {
                 column.clone()
             } else {
-                let finite: Float64Array = floats
-                    .iter()
-                    .map(|v| v.filter(|v| v.is_finite()))
-                    .collect();
+                let finite: Float64Array =
+                    floats.iter().map(|v| v.filter(|v| v.is_finite())).collect();
                 Arc::new(finite)
             }
         }
@@ -165,9 +166,7 @@ fn delivered_column(column: &ArrayRef) -> Result<ArrayRef, String> {
             Arc::new(texts)
         }
         _ => {
-            let cells: Vec<Value> = (0..column.len())
-                .map(|i| engine::cell(column, i))
-                .collect();
+            let cells: Vec<Value> = (0..column.len()).map(|i| engine::cell(column, i)).collect();
             return column_of(&cells.iter().collect::<Vec<_>>());
         }
     };
@@ -246,10 +245,17 @@ mod tests {
                 "large",
                 Arc::new(LargeStringArray::from(vec![Some("y"), Some("z"), None])),
             ),
-            ("int", Arc::new(Int32Array::from(vec![Some(-5), None, Some(7)]))),
+            (
+                "int",
+                Arc::new(Int32Array::from(vec![Some(-5), None, Some(7)])),
+            ),
             (
                 "float",
-                Arc::new(Float64Array::from(vec![Some(1.5), Some(f64::NAN), Some(2.0)])),
+                Arc::new(Float64Array::from(vec![
+                    Some(1.5),
+                    Some(f64::NAN),
+                    Some(2.0),
+                ])),
             ),
             (
                 "flag",
@@ -296,8 +302,15 @@ mod tests {
         assert_eq!(
             types,
             [
-                "Utf8", "Utf8", "Int64", "Float64", "Boolean", "Utf8",
-                "List(Utf8)", "Utf8", "Float64"
+                "Utf8",
+                "Utf8",
+                "Int64",
+                "Float64",
+                "Boolean",
+                "Utf8",
+                "List(Utf8)",
+                "Utf8",
+                "Float64"
             ]
         );
         let texts = lists_as_text(&direct).unwrap();

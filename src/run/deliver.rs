@@ -212,7 +212,10 @@ fn sets(
     names
         .into_iter()
         .map(|name| {
-            let mask: BooleanArray = column.iter().map(|a| Some(a == Some(name.as_str()))).collect();
+            let mask: BooleanArray = column
+                .iter()
+                .map(|a| Some(a == Some(name.as_str())))
+                .collect();
             let set = filter_record_batch(rows, &mask).map_err(|e| e.to_string())?;
             Ok((Some(name), set))
         })
@@ -496,10 +499,7 @@ mod tests {
             rows: vec![vec![json!("NULL")], vec![json!("it's")], vec![json!("\\")]],
         };
         other.csv.header = true;
-        assert_eq!(
-            text(&other, &rows),
-            "'a\\\\b'\nNULL\n'it\\'s'\n'\\\\'\n"
-        );
+        assert_eq!(text(&other, &rows), "'a\\\\b'\nNULL\n'it\\'s'\n'\\\\'\n");
     }
 
     #[test]
@@ -601,7 +601,12 @@ mod tests {
         assert_eq!(json["files"][4]["audience"], "C");
         assert_eq!(json["csv"]["delimiter"], ",");
         layout.manifest = false;
-        assert!(encode(&layout, &rows.batch().unwrap(), &about).unwrap().manifest.is_none());
+        assert!(
+            encode(&layout, &rows.batch().unwrap(), &about)
+                .unwrap()
+                .manifest
+                .is_none()
+        );
     }
 
     /// A store in memory that records the names it was asked to write.

@@ -516,7 +516,15 @@ impl Activating<'_> {
                 run_id: format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]),
                 target,
             };
-            self.deliver(name, activation, &old, pending, &rows, changes.is_empty(), a)?;
+            self.deliver(
+                name,
+                activation,
+                &old,
+                pending,
+                &rows,
+                changes.is_empty(),
+                a,
+            )?;
         }
         Ok(())
     }
