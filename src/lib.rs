@@ -44,6 +44,7 @@ pub mod file_layout;
 pub mod govern;
 pub mod hash;
 pub mod host_key;
+pub mod json_schema;
 pub mod layout;
 pub mod load;
 pub mod plan;

@@ -44,6 +44,9 @@ const STACK: &[&str] = &[
     // The canonical layout of spec files (`accord fmt`): beside the
     // pipeline, on the files' text alone.
     "layout",
+    // The JSON Schema of spec files (`accord schema`), for editors: from
+    // the reader's closed sets, the vocabulary and the catalog.
+    "json_schema",
     // The drivers.
     "compile",
     "cli",

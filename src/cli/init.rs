@@ -50,6 +50,18 @@ const FILES: &[(&str, &str)] = &[
 /// What the project's `.gitignore` must hold (`templates/init/gitignore`).
 const GITIGNORE: &str = include_str!("../../templates/init/gitignore");
 
+/// The files written besides [`FILES`]: the editor support (Taplo's
+/// configuration and the JSON Schema of this accord's spec language).
+fn editor_files() -> [(&'static str, String); 2] {
+    [
+        (
+            ".taplo.toml",
+            include_str!("../../templates/init/taplo.toml").to_string(),
+        ),
+        (crate::json_schema::FILE_NAME, crate::json_schema::text()),
+    ]
+}
+
 #[derive(clap::Args, Debug)]
 pub struct InitArgs {
     /// The folder to create the project in (created when missing).
@@ -87,7 +99,17 @@ pub fn init(dir: &Path, name: Option<&str>) -> Result<Vec<PathBuf>, String> {
             dir.display()
         ));
     }
-    let taken: Vec<String> = FILES
+    let editor_files = editor_files();
+    let files: Vec<(&str, &str)> = FILES
+        .iter()
+        .copied()
+        .chain(
+            editor_files
+                .iter()
+                .map(|(path, text)| (*path, text.as_str())),
+        )
+        .collect();
+    let taken: Vec<String> = files
         .iter()
         .filter(|(path, _)| dir.join(path).exists())
         .map(|(path, _)| path.to_string())
@@ -105,7 +127,7 @@ pub fn init(dir: &Path, name: Option<&str>) -> Result<Vec<PathBuf>, String> {
         None => project_name(dir),
     };
     let mut written = Vec::new();
-    for (path, contents) in FILES {
+    for (path, contents) in files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)

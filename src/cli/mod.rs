@@ -18,6 +18,7 @@ mod jobs;
 mod paths;
 mod render;
 mod run;
+mod schema;
 mod status;
 mod suggest;
 
@@ -73,6 +74,9 @@ enum Command {
     /// Each activation's last runs and each audience's size trend, from the
     /// run log (`.accord/runs.jsonl`).
     Status(status::StatusArgs),
+    /// Print the JSON Schema of spec files (draft 2020-12), for editors'
+    /// completion and validation; `--out FILE` writes it.
+    Schema(schema::SchemaArgs),
     /// List the destination catalog, or show everything about one type.
     Destinations {
         /// A catalog type such as `linkedin_companies`.
@@ -251,6 +255,7 @@ pub fn main() -> ExitCode {
                 EXIT_USAGE
             }
         },
+        Command::Schema(args) => schema::schema_cmd(args),
         Command::Destinations { r#type, format } => destinations(r#type.as_deref(), format),
     })
 }

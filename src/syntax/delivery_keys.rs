@@ -45,7 +45,7 @@ pub struct DeliveryKeys {
 }
 
 pub const KEYS: &[&str] = &["endpoint", "rate_limit", "lists", "list_prefix"];
-const RATE_LIMIT_KEYS: &[&str] = &["calls", "per", "concurrent", "daily"];
+pub const RATE_LIMIT_KEYS: &[&str] = &["calls", "per", "concurrent", "daily"];
 
 impl DeliveryKeys {
     /// The keys written, with their spans, in `KEYS` order.

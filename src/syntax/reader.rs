@@ -212,6 +212,8 @@ impl<'t, 'i> Table<'t, 'i> {
             &'t Spanned<DeValue<'i>>,
         ),
     > {
+        #[cfg(test)]
+        known_keys::record(&self.what, &self.known);
         let known = self.known.clone();
         self.entries
             .iter()
@@ -232,6 +234,8 @@ impl<'t, 'i> Table<'t, 'i> {
 
     /// Warns about every key no reader asked for.
     pub fn finish(self, cx: &mut Cx<'_>) {
+        #[cfg(test)]
+        known_keys::record(&self.what, &self.known);
         for (key, _) in self.entries.iter() {
             let name = key.get_ref().as_ref();
             if self.known.contains(name) {
@@ -326,4 +330,26 @@ pub fn definitions<'t, 'i>(
         }
     }
     out
+}
+
+/// The keys each table read on this thread knew when it was finished, by
+/// the table's name in messages: the JSON Schema's tests compare them with
+/// the schema's keys, so a key added to a reader cannot miss the schema.
+#[cfg(test)]
+pub mod known_keys {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static LOG: RefCell<Vec<(String, BTreeSet<&'static str>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn record(what: &str, known: &BTreeSet<&'static str>) {
+        LOG.with(|log| log.borrow_mut().push((what.to_string(), known.clone())));
+    }
+
+    /// Everything recorded since the last call, in order.
+    pub fn take() -> Vec<(String, BTreeSet<&'static str>)> {
+        LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
+    }
 }
