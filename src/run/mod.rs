@@ -4,7 +4,8 @@
 //! One concern per file: `files` locates a source's files, `sources` reads
 //! and types the data, `stale` says which stale sources block which activations, `unify` merges
 //! sources and links people to accounts, `engine` runs the rendered SQL in
-//! DataFusion, `deliver` encodes files and writes them through a store,
+//! DataFusion, `columns` brings destination rows to the Arrow columns files
+//! are written from, `deliver` encodes files and writes them through a store,
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
 //! dry run's recorder), `local_store` is the folder one, `state` keeps the last delivered
 //! membership crash-safely, `schedule` says when an activation is due (pure,
@@ -34,6 +35,8 @@ pub mod schedule;
 pub mod alerts;
 #[cfg(feature = "engine")]
 pub mod api;
+#[cfg(feature = "engine")]
+pub mod columns;
 #[cfg(feature = "engine")]
 pub mod deliver;
 #[cfg(feature = "engine")]

@@ -197,6 +197,7 @@ pub fn explain_person_export(
     let exported_rows = destination_rows(engine, activation, &sql, &blocked, &mut report)?;
     let exported = |audience: &str| {
         exported_rows
+            .membership
             .rows
             .contains_key(&format!("{audience}/{person}"))
     };
