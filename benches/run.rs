@@ -5,6 +5,13 @@
 //! files in the same process run, the same audiences written by hand as one
 //! SQL query each in DuckDB (the `duckdb` python package).
 //!
+//! With `-- --activated`, every audience is activated instead, each by its
+//! own activation to a file destination (full export, four columns), once
+//! with CSV files and once with Parquet, against DuckDB writing each
+//! hand-written audience's members (the same columns) to Parquet in the
+//! same run, and both against a floor: one DuckDB query that scans each
+//! table once.
+//!
 //! `cargo bench --features engine --bench run`; environment:
 //! - `ACCORD_BENCH_SCALE` (default 1.0) scales the data (0.1 = 10k accounts);
 //! - `ACCORD_BENCH_AUDIENCES` (default `5,50`) the audience counts to time,
@@ -182,22 +189,21 @@ fn generate(dir: &Path, scale: f64) -> (usize, usize, usize) {
     (accounts, people, events)
 }
 
-/// Audience `i`: a CEL rule and the hand-written DuckDB query counting it.
+/// Audience `i`: a CEL rule and the hand-written DuckDB condition on its
+/// accounts (`a`, the accounts table), which counts its members or writes
+/// them out.
 fn audience(i: usize) -> (String, String) {
     let industry = INDUSTRIES[i % 5];
     let country = COUNTRIES[(i / 5) % 5];
     let k = 1000 + (i * 137) % 8000;
     let days = 3 + i % 60;
-    let accounts = "read_parquet('data/accounts.parquet')";
     let people = "read_parquet('data/people.parquet')";
     let events = "read_parquet('data/email_opened.parquet')";
     let now = "TIMESTAMPTZ '2026-11-28 12:00:00+00'";
     match i % 5 {
         0 => (
             format!(r#"account.industry == "{industry}" && account.employees >= {k}"#),
-            format!(
-                "SELECT count(*) FROM {accounts} WHERE industry = '{industry}' AND employees >= {k}"
-            ),
+            format!("a.industry = '{industry}' AND a.employees >= {k}"),
         ),
         1 => (
             format!(
@@ -205,7 +211,7 @@ fn audience(i: usize) -> (String, String) {
                 SENIORITY[i % 5]
             ),
             format!(
-                "SELECT count(*) FROM {accounts} a WHERE a.country = '{country}' AND EXISTS (SELECT 1 FROM {people} p WHERE p.accountId = a.accountId AND p.seniority = '{}')",
+                "a.country = '{country}' AND EXISTS (SELECT 1 FROM {people} p WHERE p.accountId = a.accountId AND p.seniority = '{}')",
                 SENIORITY[i % 5]
             ),
         ),
@@ -214,7 +220,7 @@ fn audience(i: usize) -> (String, String) {
                 "account.people.exists(p, p.emailOpens.exists(e, e.occurredAt > now - days({days})))"
             ),
             format!(
-                "SELECT count(*) FROM {accounts} a WHERE a.accountId IN (SELECT p.accountId FROM {people} p JOIN {events} e ON e.personId = p.personId WHERE e.occurredAt > {now} - INTERVAL {days} DAY)"
+                "a.accountId IN (SELECT p.accountId FROM {people} p JOIN {events} e ON e.personId = p.personId WHERE e.occurredAt > {now} - INTERVAL {days} DAY)"
             ),
         ),
         3 => (
@@ -224,7 +230,7 @@ fn audience(i: usize) -> (String, String) {
                 1 + i % 4
             ),
             format!(
-                "SELECT count(*) FROM {accounts} a WHERE a.accountId IN (SELECT accountId FROM {people} WHERE department = '{}' GROUP BY accountId HAVING count(*) >= {})",
+                "a.accountId IN (SELECT accountId FROM {people} WHERE department = '{}' GROUP BY accountId HAVING count(*) >= {})",
                 DEPARTMENTS[i % 5],
                 1 + i % 4
             ),
@@ -235,14 +241,31 @@ fn audience(i: usize) -> (String, String) {
                 i % 40
             ),
             format!(
-                "SELECT count(*) FROM {accounts} a WHERE a.industry <> '{industry}' AND a.accountId IN (SELECT p.accountId FROM {people} p JOIN {events} e ON e.personId = p.personId WHERE e.campaign = 'c{}')",
+                "a.industry <> '{industry}' AND a.accountId IN (SELECT p.accountId FROM {people} p JOIN {events} e ON e.personId = p.personId WHERE e.campaign = 'c{}')",
                 i % 40
             ),
         ),
     }
 }
 
-fn write_project(dir: &Path, audiences: usize) {
+/// The accounts table as the DuckDB queries read it.
+const DUCK_ACCOUNTS: &str = "read_parquet('data/accounts.parquet') a";
+
+/// The columns every activation of the activated mode delivers, as accord
+/// maps them and as the DuckDB queries select them.
+const EXPORT_COLUMNS: &[&str] = &["accountId", "industry", "country", "employees"];
+
+/// What the project activates.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Activated {
+    /// One activation of the first audience (the evaluation benchmark).
+    One,
+    /// Every audience, each by its own activation, to a file destination
+    /// of this format, full export (what real projects do).
+    Every(&'static str),
+}
+
+fn write_project(dir: &Path, audiences: usize, activated: Activated) {
     let mut specs = String::from(
         r#"[project]
 name = "bench"
@@ -298,20 +321,33 @@ path = "data/people.parquet"
 schema = "email_opened"
 path = "data/email_opened.parquet"
 
-[destination.files]
-type = "filesystem"
-path = "out"
-format = "csv"
-
-[activation.bench_files]
-destination = "files"
-audiences = ["B2B_Bench_0"]
-schedule = "daily@02:00"
-export = "full"
-[activation.bench_files.map]
-accountId = "account.accountId"
 "#,
     );
+    let format = match activated {
+        Activated::One => "csv",
+        Activated::Every(format) => format,
+    };
+    let _ = write!(
+        specs,
+        "\n[destination.files]\ntype = \"filesystem\"\npath = \"out\"\nformat = \"{format}\"\n"
+    );
+    let activations: Vec<usize> = match activated {
+        Activated::One => vec![0],
+        Activated::Every(_) => (0..audiences).collect(),
+    };
+    for i in activations {
+        let _ = write!(
+            specs,
+            "\n[activation.bench_{i}]\ndestination = \"files\"\naudiences = [\"B2B_Bench_{i}\"]\nschedule = \"daily@02:00\"\nexport = \"full\"\n[activation.bench_{i}.map]\n"
+        );
+        let columns = match activated {
+            Activated::One => &EXPORT_COLUMNS[..1],
+            Activated::Every(_) => EXPORT_COLUMNS,
+        };
+        for c in columns {
+            let _ = writeln!(specs, "{c} = \"account.{c}\"");
+        }
+    }
     for i in 0..audiences {
         let (rule, _) = audience(i);
         let _ = write!(specs, "\n[audience.B2B_Bench_{i}]\nrule = '''{rule}'''\n");
@@ -408,7 +444,7 @@ fn time_object_store(dir: &Path, audiences: usize) -> (f64, f64, u64, u64) {
         .prefix("accord-bench-s3-")
         .tempdir()
         .expect("temp");
-    write_project(remote.path(), audiences);
+    write_project(remote.path(), audiences, Activated::One);
     std::fs::write(remote.path().join("key_id"), &moto.access_key_id).expect("key");
     std::fs::write(remote.path().join("secret"), &moto.secret_access_key).expect("key");
     let spec = remote.path().join("accord.toml");
@@ -420,7 +456,7 @@ fn time_object_store(dir: &Path, audiences: usize) -> (f64, f64, u64, u64) {
         ),
     );
     std::fs::write(&spec, text).expect("specs");
-    write_project(dir, audiences);
+    write_project(dir, audiences, Activated::One);
     let (local_s, local_sizes, _) = time_accord(dir);
     let (s3_s, s3_sizes, phases, report) = run_accord(remote.path());
     assert_eq!(local_sizes, s3_sizes, "S3 and local disk disagree");
@@ -429,9 +465,55 @@ fn time_object_store(dir: &Path, audiences: usize) -> (f64, f64, u64, u64) {
     (local_s, s3_s, fetched, stored)
 }
 
-/// The hand-written DuckDB queries; returns (seconds, sizes).
+/// The hand-written DuckDB queries counting each audience; returns
+/// (seconds, sizes).
 fn time_duckdb(dir: &Path, audiences: usize) -> (f64, Vec<u64>) {
-    let queries: Vec<String> = (0..audiences).map(|i| audience(i).1).collect();
+    let statements: Vec<String> = (0..audiences)
+        .map(|i| {
+            format!(
+                "SELECT count(*) FROM {DUCK_ACCOUNTS} WHERE {}",
+                audience(i).1
+            )
+        })
+        .collect();
+    duckdb(dir, &statements)
+}
+
+/// Each hand-written audience's members written to Parquet by DuckDB (the
+/// columns accord's activations deliver); returns (seconds, rows written).
+fn time_duckdb_export(dir: &Path, audiences: usize) -> (f64, Vec<u64>) {
+    let out = dir.join("duck_out");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("duckdb's output folder");
+    let columns = EXPORT_COLUMNS
+        .iter()
+        .map(|c| format!("a.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statements: Vec<String> = (0..audiences)
+        .map(|i| {
+            format!(
+                "COPY (SELECT {columns} FROM {DUCK_ACCOUNTS} WHERE {}) TO 'duck_out/bench_{i}.parquet' (FORMAT parquet)",
+                audience(i).1
+            )
+        })
+        .collect();
+    duckdb(dir, &statements)
+}
+
+/// The floor: one DuckDB query that scans each table once, reading every
+/// column the audiences read; returns seconds.
+fn time_duckdb_floor(dir: &Path) -> f64 {
+    let statement = "SELECT \
+         (SELECT sum(length(accountId) + length(industry) + length(country) + employees) FROM read_parquet('data/accounts.parquet')) + \
+         (SELECT sum(length(personId) + length(accountId) + length(seniority) + length(department)) FROM read_parquet('data/people.parquet')) + \
+         (SELECT sum(length(personId) + length(campaign)) + count(occurredAt) FROM read_parquet('data/email_opened.parquet'))";
+    duckdb(dir, &[statement.to_string()]).0
+}
+
+/// Runs statements in one DuckDB connection (the `duckdb` python package);
+/// returns (seconds, the first value of each statement's result).
+fn duckdb(dir: &Path, statements: &[String]) -> (f64, Vec<u64>) {
     let script = "import duckdb, json, sys, time\n\
          t = time.time()\n\
          con = duckdb.connect()\n\
@@ -441,7 +523,7 @@ fn time_duckdb(dir: &Path, audiences: usize) -> (f64, Vec<u64>) {
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
-        .arg(serde_json::to_string(&queries).expect("json"))
+        .arg(serde_json::to_string(statements).expect("json"))
         .current_dir(dir)
         .output()
         .expect("python3 runs (the duckdb python package is needed)");
@@ -460,6 +542,59 @@ fn time_duckdb(dir: &Path, audiences: usize) -> (f64, Vec<u64>) {
     )
 }
 
+/// The activated mode: per audience count and format, every audience
+/// activated to files by accord against DuckDB writing each audience's
+/// members to Parquet, and both against the floor.
+fn activated_mode(dir: &Path, counts: &[usize]) {
+    let floor = time_duckdb_floor(dir);
+    println!("floor: one DuckDB query scanning each table once: {floor:.2}s");
+    println!(
+        "{:>10} {:>8} {:>12} {:>14} {:>12} {:>14} {:>14}",
+        "audiences",
+        "format",
+        "accord (s)",
+        "duckdb->pq (s)",
+        "accord/duck",
+        "accord/floor",
+        "duck/floor"
+    );
+    let mut phases = Vec::new();
+    for &n in counts {
+        for format in ["csv", "parquet"] {
+            write_project(dir, n, Activated::Every(format));
+            let (accord_s, _, accord_phases, report) = run_accord(dir);
+            phases.push(format!("{n:>10} audiences, {format}: {accord_phases}"));
+            let delivered: Vec<u64> = (0..n)
+                .map(|i| {
+                    let a = &report.activations[&format!("bench_{i}")];
+                    assert_eq!(
+                        a.status,
+                        run::ActivationStatus::Delivered,
+                        "bench_{i} was not delivered: {:?}",
+                        a.warnings
+                    );
+                    a.members
+                })
+                .collect();
+            let (duck_s, duck_rows) = time_duckdb_export(dir, n);
+            assert_eq!(
+                delivered, duck_rows,
+                "accord's deliveries and DuckDB's files disagree on members"
+            );
+            println!(
+                "{n:>10} {format:>8} {accord_s:>12.2} {duck_s:>14.2} {:>12.2} {:>14.2} {:>14.2}",
+                accord_s / duck_s.max(1e-9),
+                accord_s / floor.max(1e-9),
+                duck_s / floor.max(1e-9)
+            );
+        }
+    }
+    println!("accord's phases (compile and render not included):");
+    for p in phases {
+        println!("{p}");
+    }
+}
+
 fn main() {
     let scale: f64 = std::env::var("ACCORD_BENCH_SCALE")
         .ok()
@@ -470,6 +605,8 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    // `--activated` (cargo passes `--bench` too): the activated mode.
+    let activated = std::env::args().any(|a| a == "--activated");
     // Removed when `temp` drops, however the measurement ends.
     let temp = tempfile::Builder::new()
         .prefix("accord-bench-run-")
@@ -482,6 +619,10 @@ fn main() {
         "data: {a} accounts, {p} people, {e} events (Parquet), generated in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    if activated {
+        activated_mode(&dir, &counts);
+        return;
+    }
     println!(
         "{:>10} {:>12} {:>12} {:>8}",
         "audiences", "accord (s)", "duckdb (s)", "ratio"
@@ -489,7 +630,7 @@ fn main() {
     let mut phases = Vec::new();
     let first_count = counts.clone();
     for n in counts {
-        write_project(&dir, n);
+        write_project(&dir, n, Activated::One);
         let (accord_s, accord_sizes, accord_phases) = time_accord(&dir);
         phases.push(format!("{n:>10} audiences: {accord_phases}"));
         let (duck_s, duck_sizes) = time_duckdb(&dir, n);

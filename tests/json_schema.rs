@@ -123,6 +123,8 @@ fn projects() -> Vec<PathBuf> {
         "source_projects",
         "storage_projects",
         "api_projects",
+        "explain_projects",
+        "watch_projects",
     ] {
         dirs.extend(folders::fixture_folders(under));
     }

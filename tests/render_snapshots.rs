@@ -139,3 +139,102 @@ fn the_cli_writes_the_jobs() {
         assert_eq!(&written, text, "{path}");
     }
 }
+
+/// `accord explain account` reads the account query with the steps of each
+/// composition as columns: the same lowering, so the same membership SQL,
+/// plus the candidate flag, the rank position and value, the bucket and the
+/// split value.
+#[test]
+fn the_explained_account_query_is_the_jobs_with_the_composition_steps() {
+    let plan = plan();
+    let model = render::query::Model::new(&plan);
+    let d = render::dialect::by_name("datafusion").expect("the datafusion dialect");
+    let job = render::query::accounts(&model, d.as_ref())
+        .expect("lowers")
+        .sql;
+    let explained = render::query::accounts_explained(&model, d.as_ref())
+        .expect("lowers")
+        .sql;
+    // Every membership column of the job, expression and all, is in the
+    // explained query unchanged.
+    let memberships: Vec<&str> = job
+        .lines()
+        .flat_map(|l| l.split(", "))
+        .filter(|c| c.contains(") AS \"B2B_") || c.contains("ROW_NUMBER()"))
+        .collect();
+    assert!(!memberships.is_empty());
+    for m in memberships {
+        assert!(explained.contains(m), "{m}");
+    }
+    for (audience, columns) in [
+        ("B2B_ABM_Top", vec!["candidate", "position", "rank_value"]),
+        ("B2B_Webinar_Invite", vec!["candidate", "bucket"]),
+        ("B2B_Engagement_Tiers", vec!["candidate", "split_value"]),
+    ] {
+        let steps = render::query::Steps::of(audience);
+        for c in columns {
+            let name = match c {
+                "candidate" => &steps.candidate,
+                "position" => &steps.position,
+                "rank_value" => &steps.rank_value,
+                "bucket" => &steps.bucket,
+                _ => &steps.split_value,
+            };
+            assert!(
+                explained.contains(&format!("r.\"{name}\"")),
+                "{audience}: {name} is not selected"
+            );
+            if c != "candidate" && c != "bucket" {
+                assert!(!job.contains(name.as_str()), "the job computes {name}");
+            }
+        }
+    }
+}
+
+/// `accord explain person` reads the export's conditions as columns: the
+/// same people filter, consent and mapped SQL as the export job.
+#[test]
+fn the_explained_export_has_the_exports_conditions_as_columns() {
+    let plan = plan();
+    let model = render::query::Model::new(&plan);
+    let d = render::dialect::by_name("datafusion").expect("the datafusion dialect");
+    let name = "abm_nurture_marketo";
+    let activation = &plan.activations[name];
+    let export = render::export::export_sql(&model, d.as_ref(), name, activation)
+        .expect("lowers")
+        .rows;
+    let explained =
+        render::export::explain_sql(&model, d.as_ref(), name, activation).expect("lowers");
+    use render::export::ExplainColumns;
+    for column in [
+        ExplainColumns::MEMBER.to_string(),
+        ExplainColumns::ROUTE.to_string(),
+        ExplainColumns::PEOPLE.to_string(),
+        ExplainColumns::excluded(0),
+        ExplainColumns::consent(0),
+    ] {
+        assert!(explained.contains(&format!(" AS {column}")), "{column}");
+    }
+    // Each filter of the export is a column of the explanation.
+    let wheres: Vec<&str> = export
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("AND "))
+        .collect();
+    assert!(!wheres.is_empty());
+    for w in wheres {
+        let condition = w.strip_prefix("NOT ").unwrap_or(w);
+        assert!(explained.contains(condition), "{condition}");
+    }
+    // Nothing is filtered: the export's WHERE per audience is gone, the
+    // person view's own are kept.
+    assert_eq!(
+        explained.matches("WHERE ").count(),
+        export
+            .split("\nSELECT ")
+            .next()
+            .unwrap_or_default()
+            .matches("WHERE ")
+            .count(),
+        "{explained}"
+    );
+}

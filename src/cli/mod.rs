@@ -22,6 +22,8 @@ mod run;
 mod schema;
 mod status;
 mod suggest;
+#[cfg(feature = "engine")]
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -91,12 +93,15 @@ enum Command {
         format: DataFormat,
     },
     /// Explain a diagnostic code (`accord explain A0103`), why an activation
-    /// is allowed or blocked (`accord explain activation NAME [DIR]`), or why
-    /// an account is in or out of an audience (`accord explain account ID
-    /// [DIR] --audience NAME`, with the engine).
+    /// is allowed or blocked (`accord explain activation NAME [DIR]`), why
+    /// an account or a person is in or out of an audience (`accord explain
+    /// account ID [DIR] --audience NAME`, `accord explain person ID [DIR]
+    /// --audience NAME`), or why a person is or is not exported (`accord
+    /// explain person ID [DIR] --activation NAME`); the last three with the
+    /// engine.
     Explain {
         /// A code (A0103), `codes` to list them all, `activation NAME [DIR]`,
-        /// or `account ID [DIR]`.
+        /// `account ID [DIR]` or `person ID [DIR]`.
         #[arg(required = true, num_args = 1..=3)]
         words: Vec<String>,
         /// For `activation`: the environment to judge against.
@@ -109,13 +114,19 @@ enum Command {
         /// For `activation`: also evaluate draft policies.
         #[arg(long)]
         drafts: bool,
-        /// For `account ID [DIR]`: the audience (or `NAME.part`) to explain.
+        /// For `account ID [DIR]`: the audience (or `NAME.part`) to explain;
+        /// for `person ID [DIR]`: the person audience.
         #[arg(long)]
         audience: Option<String>,
-        /// For `account`: the evaluation time (RFC 3339); defaults to now.
+        /// For `person ID [DIR]`: the activation (of person rows) whose
+        /// export of the person to explain.
+        #[arg(long)]
+        activation: Option<String>,
+        /// For `account` and `person`: the evaluation time (RFC 3339);
+        /// defaults to now.
         #[arg(long)]
         now: Option<String>,
-        /// For `activation`: `text` for people, `json` (the verdict as data) for tools.
+        /// `text` for people, `json` (the verdict as data) for tools.
         #[arg(long, value_enum, default_value_t = DataFormat::Text)]
         format: DataFormat,
     },
@@ -233,17 +244,23 @@ pub fn main() -> ExitCode {
             drafts,
             format,
             audience,
+            activation,
             now,
         } => match words.as_slice() {
-            [first, rest @ ..] if first == "account" => run::explain_account_cmd(
-                rest,
-                run::ExplainAccountArgs {
+            [first, rest @ ..] if first == "account" || first == "person" => {
+                let args = run::ExplainDataArgs {
                     env,
                     audience,
+                    activation,
                     now,
                     format,
-                },
-            ),
+                };
+                if first == "account" {
+                    run::explain_account_cmd(rest, args)
+                } else {
+                    run::explain_person_cmd(rest, args)
+                }
+            }
             [first, rest @ ..] if first == "activation" => explain_activation(
                 rest,
                 ExplainOptions {
@@ -256,7 +273,7 @@ pub fn main() -> ExitCode {
             [code] => explain(code),
             _ => {
                 eprintln!(
-                    "error: `accord explain` takes a code, `activation NAME [DIR]` or `account ID [DIR] --audience NAME`"
+                    "error: `accord explain` takes a code, `activation NAME [DIR]`, `account ID [DIR] --audience NAME` or `person ID [DIR] --audience NAME | --activation NAME`"
                 );
                 EXIT_USAGE
             }

@@ -58,6 +58,15 @@ pub struct RunArgs {
     /// (for node_exporter's textfile collector), replacing it atomically.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Keep running: hold the project lock, run again whenever a local
+    /// source's files change and at least every `--poll-interval` (remote
+    /// sources, schedules), one line per run; stop on SIGINT or SIGTERM.
+    #[arg(long, conflicts_with_all = ["preview", "now", "allow_removals", "metrics"])]
+    pub watch: bool,
+    /// With `--watch`: the longest wait between two runs, such as `30s` or
+    /// `5m` [default: 60s].
+    #[arg(long = "poll-interval", value_name = "DURATION", requires = "watch")]
+    pub poll_interval: Option<String>,
 }
 
 #[cfg(not(feature = "engine"))]
@@ -65,18 +74,24 @@ pub fn run_cmd(_args: RunArgs) -> u8 {
     run_cmd_missing_engine("accord run")
 }
 
-/// Options of `accord explain account`.
+/// Options of `accord explain account` and `accord explain person`.
 #[cfg_attr(not(feature = "engine"), allow(dead_code))]
-pub struct ExplainAccountArgs {
+pub struct ExplainDataArgs {
     pub env: Option<String>,
     pub audience: Option<String>,
+    pub activation: Option<String>,
     pub now: Option<String>,
     pub format: super::DataFormat,
 }
 
 #[cfg(not(feature = "engine"))]
-pub fn explain_account_cmd(_rest: &[String], _args: ExplainAccountArgs) -> u8 {
+pub fn explain_account_cmd(_rest: &[String], _args: ExplainDataArgs) -> u8 {
     run_cmd_missing_engine("accord explain account")
+}
+
+#[cfg(not(feature = "engine"))]
+pub fn explain_person_cmd(_rest: &[String], _args: ExplainDataArgs) -> u8 {
+    run_cmd_missing_engine("accord explain person")
 }
 
 #[cfg(not(feature = "engine"))]
@@ -93,15 +108,19 @@ fn run_cmd_missing_engine(what: &str) -> u8 {
 /// rendered `datafusion` jobs, where each definition is written (for the
 /// engine's errors), and `now`.
 #[cfg(feature = "engine")]
-struct Prepared {
-    plan: crate::plan::Plan,
-    jobs: crate::render::Jobs,
-    places: crate::run::Places,
-    now: i64,
+pub(super) struct Prepared {
+    pub plan: crate::plan::Plan,
+    pub jobs: crate::render::Jobs,
+    pub places: crate::run::Places,
+    pub now: i64,
 }
 
 #[cfg(feature = "engine")]
-fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Result<Prepared, u8> {
+pub(super) fn prepare(
+    dir: &std::path::Path,
+    env: Option<String>,
+    now: Option<&str>,
+) -> Result<Prepared, u8> {
     use crate::compile::{self, Options};
     use crate::time;
 
@@ -160,13 +179,23 @@ fn prepare(dir: &std::path::Path, env: Option<String>, now: Option<&str>) -> Res
 }
 
 #[cfg(feature = "engine")]
-pub fn explain_account_cmd(rest: &[String], args: ExplainAccountArgs) -> u8 {
+pub fn explain_account_cmd(rest: &[String], args: ExplainDataArgs) -> u8 {
     let Some(id) = rest.first() else {
-        eprintln!("error: `accord explain account` needs an account id");
+        eprintln!(
+            "error: `accord explain account` needs an account id\n  = help: `accord explain account ID [DIR] --audience NAME`"
+        );
         return EXIT_USAGE;
     };
+    if let Some(activation) = &args.activation {
+        eprintln!(
+            "error: `accord explain account` takes `--audience NAME`, not `--activation {activation}`\n  = help: `accord explain person ID [DIR] --activation {activation}` explains a person's export"
+        );
+        return EXIT_USAGE;
+    }
     let Some(audience) = args.audience else {
-        eprintln!("error: `accord explain account {id}` needs `--audience NAME`");
+        eprintln!(
+            "error: `accord explain account {id}` needs `--audience NAME`\n  = help: name the audience (or `NAME.part`) to explain the account's membership of"
+        );
         return EXIT_USAGE;
     };
     let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
@@ -174,20 +203,90 @@ pub fn explain_account_cmd(rest: &[String], args: ExplainAccountArgs) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    match crate::run::explain::explain_account(
+    let result = crate::run::explain::explain_account(
         &p.plan, &p.jobs, &dir, p.now, id, &audience, &p.places,
-    ) {
+    );
+    print_explanation(result, args.format, |e| e.render_text())
+}
+
+/// `accord explain person ID [DIR]`: with `--audience`, the person's
+/// membership of a person audience; with `--activation`, why the person is
+/// or is not exported.
+#[cfg(feature = "engine")]
+pub fn explain_person_cmd(rest: &[String], args: ExplainDataArgs) -> u8 {
+    let usage = "`accord explain person ID [DIR] --activation NAME` (or `--audience NAME` for a person audience)";
+    let Some(id) = rest.first() else {
+        eprintln!("error: `accord explain person` needs a person id\n  = help: {usage}");
+        return EXIT_USAGE;
+    };
+    let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
+    let target = match (args.audience, args.activation) {
+        (Some(audience), None) => Ok(audience),
+        (None, Some(activation)) => Err(activation),
+        (Some(_), Some(_)) => {
+            eprintln!(
+                "error: `accord explain person {id}` takes `--audience` or `--activation`, not both\n  = help: {usage}"
+            );
+            return EXIT_USAGE;
+        }
+        (None, None) => {
+            eprintln!(
+                "error: `accord explain person {id}` needs `--activation NAME` or `--audience NAME`\n  = help: {usage}"
+            );
+            return EXIT_USAGE;
+        }
+    };
+    let p = match prepare(&dir, args.env, args.now.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match target {
+        Ok(audience) => print_explanation(
+            crate::run::explain::explain_person(
+                &p.plan, &p.jobs, &dir, p.now, id, &audience, &p.places,
+            ),
+            args.format,
+            |e| e.render_text(),
+        ),
+        Err(activation) => print_explanation(
+            crate::run::explain::explain_person_export(
+                &p.plan,
+                &p.jobs,
+                &dir,
+                p.now,
+                id,
+                &activation,
+                &p.places,
+            ),
+            args.format,
+            |e| e.render_text(),
+        ),
+    }
+}
+
+/// Prints an explanation as text or JSON, or the problem with its help:
+/// input the explanation cannot take is a usage error.
+#[cfg(feature = "engine")]
+fn print_explanation<T: serde::Serialize>(
+    result: Result<T, crate::run::explain::Problem>,
+    format: super::DataFormat,
+    text: impl Fn(&T) -> String,
+) -> u8 {
+    match result {
         Ok(e) => {
-            match args.format {
-                super::DataFormat::Text => out!("{}", e.render_text()),
+            match format {
+                super::DataFormat::Text => out!("{}", text(&e)),
                 super::DataFormat::Json => {
                     outln!("{}", serde_json::to_string_pretty(&e).unwrap_or_default())
                 }
             }
             EXIT_OK
         }
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err(problem) => {
+            eprintln!("error: {}", problem.message);
+            if let Some(help) = &problem.help {
+                eprintln!("  = help: {help}");
+            }
             EXIT_USAGE
         }
     }
@@ -265,6 +364,15 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         places,
         select,
     };
+    if args.watch {
+        let first = Prepared {
+            plan,
+            jobs,
+            places: run_options.places.clone(),
+            now,
+        };
+        return super::watch::watch_cmd(&args, first, run_options);
+    }
     let result = run::run(&plan, &jobs, &args.dir, &run_options);
     if terminal {
         // Clear the progress line.

@@ -277,6 +277,21 @@ pub struct PercentPart {
     pub percent: i64,
 }
 
+/// The bucket range `lo..hi` (of 0..100) of each part of a percent split:
+/// cumulative, parts in the order written.
+pub fn percent_ranges(parts: &[PercentPart]) -> Vec<(&PercentPart, i64, i64)> {
+    let mut lo = 0;
+    parts
+        .iter()
+        .map(|part| {
+            let hi = lo + part.percent;
+            let range = (part, lo, hi);
+            lo = hi;
+            range
+        })
+        .collect()
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ValuePart {
     pub name: String,

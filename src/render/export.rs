@@ -293,8 +293,8 @@ fn audience_select(
         ..
     } = source;
     let mut wheres = vec![source.member.clone()];
-    for e in &activation.exclude {
-        wheres.push(format!("NOT COALESCE(r.{}, FALSE)", q(&audience_column(e))));
+    for e in excluded_in(d, activation) {
+        wheres.push(format!("NOT {e}"));
     }
     wheres.extend(lowered.filters.iter().cloned());
     let label = format!("{} AS __audience", d.string(audience));
@@ -343,6 +343,100 @@ fn audience_select(
     } else {
         select
     });
+}
+
+/// Per excluded audience of the activation, whether the row's account is
+/// in it (unknown as not).
+fn excluded_in(d: &dyn Dialect, activation: &ActivationPlan) -> Vec<String> {
+    activation
+        .exclude
+        .iter()
+        .map(|e| format!("COALESCE(r.{}, FALSE)", d.ident(&audience_column(e))))
+        .collect()
+}
+
+/// The columns of [`explain_sql`]'s rows besides the keys, `__audience` and
+/// the mapped columns.
+pub struct ExplainColumns;
+
+impl ExplainColumns {
+    /// Whether the row's account (or person) is in the audience.
+    pub const MEMBER: &'static str = "__member";
+    /// The way to the person: 0 the person's own account, 1 a relation.
+    pub const ROUTE: &'static str = "__route";
+    /// The people filter's value.
+    pub const PEOPLE: &'static str = "__people";
+
+    /// Whether the row's account is in the `i`th excluded audience.
+    pub fn excluded(i: usize) -> String {
+        format!("__excluded_{i}")
+    }
+
+    /// The `i`th consent requirement's value.
+    pub fn consent(i: usize) -> String {
+        format!("__consent_{i}")
+    }
+}
+
+/// Every candidate row of a person-row activation with each condition the
+/// export query filters on as a column of its own ([`ExplainColumns`]),
+/// nothing filtered: what `accord explain person` reads to say which
+/// condition keeps a person out. The conditions and mapped columns are the
+/// export query's own SQL.
+pub fn explain_sql(
+    model: &Model,
+    d: &dyn Dialect,
+    name: &str,
+    activation: &ActivationPlan,
+) -> Result<String, Vec<LowerError>> {
+    let person_rows = activation.rows == Entity::Person;
+    let lowered = lower_expressions(model, d, name, activation, person_rows)?;
+    let relation = model
+        .person
+        .as_ref()
+        .and_then(|p| account_relation(model, p))
+        .filter(|_| person_rows);
+    let mut reads_person_view = false;
+    let mut selects = Vec::new();
+    for audience in &activation.audiences {
+        let source = audience_source(model, d, audience, person_rows, relation.is_some());
+        reads_person_view |= source.reads_person_view;
+        let mut cols = vec![
+            source.keys.clone(),
+            format!("{} AS __audience", d.string(audience)),
+            format!(
+                "COALESCE({}, FALSE) AS {}",
+                source.member,
+                ExplainColumns::MEMBER
+            ),
+            format!(
+                "{} AS {}",
+                if source.routes { "ap.__route" } else { "0" },
+                ExplainColumns::ROUTE
+            ),
+        ];
+        for (i, e) in excluded_in(d, activation).into_iter().enumerate() {
+            cols.push(format!("{e} AS {}", ExplainColumns::excluded(i)));
+        }
+        if let Some(filter) = lowered.filters.first() {
+            cols.push(format!("{filter} AS {}", ExplainColumns::PEOPLE));
+        }
+        for (i, c) in lowered.consent.iter().enumerate() {
+            cols.push(format!("{c} AS {}", ExplainColumns::consent(i)));
+        }
+        cols.extend(lowered.columns.iter().cloned());
+        selects.push(format!(
+            "SELECT {}\nFROM {}",
+            cols.join(",\n  "),
+            source.from
+        ));
+    }
+    let with = if reads_person_view {
+        with_person_view(model, d, relation.as_ref())
+    } else {
+        String::new()
+    };
+    Ok(format!("{with}{}\n", selects.join("\nUNION ALL\n")))
 }
 
 /// The `WITH` clause of the person view that person rows of account

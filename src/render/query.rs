@@ -19,6 +19,7 @@ use super::lower::{Binding, Features, Lowerer, Scope};
 use super::views::{account_link, link_column, views};
 use crate::plan::{
     AudienceDefinition, Entity, Merge, Order, PercentPart, Plan, RankPlan, SplitPlan, ValuePart,
+    percent_ranges,
 };
 use crate::resolve::ExprSite;
 use crate::semantics::{self, audience_column, audience_order, computed_order};
@@ -99,6 +100,50 @@ fn account_scope(account: &str) -> Scope {
 
 /// The account query, or every expression that cannot be lowered.
 pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>> {
+    account_query(model, d, false)
+}
+
+/// The account query with, besides, the steps of every composition as
+/// columns (see [`Steps`]): what `accord explain account` reads, so that
+/// a position or a bucket it shows is the one the run's SQL computes.
+pub fn accounts_explained(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>> {
+    account_query(model, d, true)
+}
+
+/// The columns of a composition's steps in [`accounts_explained`].
+pub struct Steps {
+    /// Whether the account survives merge, exclude and exclude_rule: a
+    /// candidate of the rank or split.
+    pub candidate: String,
+    /// A ranked composition's order: 1 for the first candidate (every
+    /// candidate sorts before every other account).
+    pub position: String,
+    /// The rank value (`rank.by`).
+    pub rank_value: String,
+    /// A percent split's bucket, 0..100.
+    pub bucket: String,
+    /// A split by attribute's value (`split.by`).
+    pub split_value: String,
+}
+
+impl Steps {
+    pub fn of(audience: &str) -> Steps {
+        let column = audience_column(audience);
+        Steps {
+            candidate: format!("__pre_{column}"),
+            position: format!("__position_{column}"),
+            rank_value: format!("__rank_value_{column}"),
+            bucket: format!("__bucket_{column}"),
+            split_value: format!("__split_value_{column}"),
+        }
+    }
+}
+
+fn account_query(
+    model: &Model,
+    d: &dyn Dialect,
+    explained: bool,
+) -> Result<Built, Vec<LowerError>> {
     let mut query = AccountQuery {
         model,
         d,
@@ -111,6 +156,8 @@ pub fn accounts(model: &Model, d: &dyn Dialect) -> Result<Built, Vec<LowerError>
         key_col: format!("r.{}", d.ident(&model.key(&model.account))),
         errors: Vec::new(),
         layers: Vec::new(),
+        explained,
+        steps: Vec::new(),
     };
     let computed = query.computed();
     query.audiences();
@@ -134,6 +181,10 @@ struct AccountQuery<'m, 'd> {
     /// Audience columns by layer: an audience sits one layer after the
     /// audiences it reads (a composition takes two).
     layers: Vec<Layer>,
+    /// Whether the compositions' steps are columns of the result too.
+    explained: bool,
+    /// Those step columns, when `explained`.
+    steps: Vec<String>,
 }
 
 impl<'m, 'd> AccountQuery<'m, 'd>
@@ -278,20 +329,24 @@ where
                 pre.push(format!("NOT {sql}"));
             }
         }
-        let pre_col = format!("__pre_{}", audience_column(name));
+        let steps = Steps::of(name);
+        let pre_col = steps.candidate.clone();
         self.put(first, pre_col.clone(), format!("({})", pre.join(" AND ")));
+        self.step(&pre_col);
         let pre_ref = format!("r.{}", self.q(&pre_col));
+        let mut finals = Vec::new();
         let membership = match rank {
-            Some(rank) => self.ranked(name, rank, &pre_ref),
+            Some(rank) => self.ranked(name, rank, &pre_ref, &mut finals),
             None => pre_ref.clone(),
         };
-        let mut finals = vec![(audience_column(name), membership)];
+        finals.insert(0, (audience_column(name), membership));
         match split {
             Some(SplitPlan::Percent { seed, parts }) => {
                 finals.extend(self.percent_parts(name, seed, parts, &pre_ref, first));
             }
             Some(SplitPlan::ByAttribute { by, parts, other }) => {
-                finals.extend(self.value_parts(name, by, parts, other.as_deref(), &pre_ref));
+                let parts = self.value_parts(name, by, parts, other.as_deref(), &pre_ref);
+                finals.extend(parts);
             }
             None => {}
         }
@@ -317,12 +372,26 @@ where
         }
     }
 
+    /// Records a step column of the explained query.
+    fn step(&mut self, column: &str) {
+        if self.explained {
+            self.steps.push(column.to_string());
+        }
+    }
+
     /// The membership of a ranked composition: the first `limit` members by
     /// `rank.by`, ties by the account key; all members without a limit.
-    fn ranked(&mut self, name: &str, rank: &RankPlan, pre_ref: &str) -> String {
+    /// Explained, the position and the rank value join `finals`.
+    fn ranked(
+        &mut self,
+        name: &str,
+        rank: &RankPlan,
+        pre_ref: &str,
+        finals: &mut Vec<(String, String)>,
+    ) -> String {
         let place = format!("audience {name}, rank");
         let site = ExprSite::RankBy(name.to_string());
-        let (Some(by), Some(limit)) = (self.lower(place, site, &rank.by, false), rank.limit) else {
+        let Some(by) = self.lower(place, site, &rank.by, false) else {
             return pre_ref.to_string();
         };
         let order = match rank.order {
@@ -330,9 +399,21 @@ where
             Order::Desc => "DESC",
         };
         let key_col = &self.key_col;
-        format!(
-            "({pre_ref} AND ROW_NUMBER() OVER (ORDER BY CASE WHEN {pre_ref} THEN 0 ELSE 1 END ASC NULLS LAST, CASE WHEN {by} IS NULL THEN 1 ELSE 0 END ASC NULLS LAST, {by} {order} NULLS LAST, {key_col} ASC NULLS LAST) <= {limit})"
-        )
+        let position = format!(
+            "ROW_NUMBER() OVER (ORDER BY CASE WHEN {pre_ref} THEN 0 ELSE 1 END ASC NULLS LAST, CASE WHEN {by} IS NULL THEN 1 ELSE 0 END ASC NULLS LAST, {by} {order} NULLS LAST, {key_col} ASC NULLS LAST)"
+        );
+        let membership = match rank.limit {
+            Some(limit) => format!("({pre_ref} AND {position} <= {limit})"),
+            None => pre_ref.to_string(),
+        };
+        if self.explained {
+            let steps = Steps::of(name);
+            finals.push((steps.position.clone(), position));
+            finals.push((steps.rank_value.clone(), by));
+            self.step(&steps.position);
+            self.step(&steps.rank_value);
+        }
+        membership
     }
 
     /// The parts of a percent split: each the members whose bucket (computed
@@ -345,21 +426,18 @@ where
         pre_ref: &str,
         first: usize,
     ) -> Vec<(String, String)> {
-        let bucket_col = format!("__bucket_{}", audience_column(name));
+        let bucket_col = Steps::of(name).bucket;
         let bucket_sql = bucket_sql(self.d, seed, &self.key_col);
         self.put(first, bucket_col.clone(), bucket_sql);
+        self.step(&bucket_col);
         let bucket = format!("r.{}", self.q(&bucket_col));
-        let mut lo = 0;
-        parts
-            .iter()
-            .map(|part| {
-                let hi = lo + part.percent;
-                let column = (
+        percent_ranges(parts)
+            .into_iter()
+            .map(|(part, lo, hi)| {
+                (
                     audience_column(&format!("{name}.{}", part.name)),
                     format!("({pre_ref} AND {bucket} >= {lo} AND {bucket} < {hi})"),
-                );
-                lo = hi;
-                column
+                )
             })
             .collect()
     }
@@ -379,6 +457,12 @@ where
         let Some(v) = self.lower(place, site, by, false) else {
             return Vec::new();
         };
+        let mut columns = Vec::new();
+        if self.explained {
+            let value = Steps::of(name).split_value;
+            self.step(&value);
+            columns.push((value, v.clone()));
+        }
         let d = self.d;
         let in_list = |vals: &[String]| {
             if vals.is_empty() {
@@ -388,7 +472,6 @@ where
                 format!("COALESCE({v} IN ({}), FALSE)", vals.join(", "))
             }
         };
-        let mut columns = Vec::new();
         let mut earlier: Vec<String> = Vec::new();
         for part in parts {
             let fresh: Vec<String> = part
@@ -449,6 +532,7 @@ where
         out.extend(
             audience_columns(model.plan, "account")
                 .iter()
+                .chain(&self.steps)
                 .map(|c| format!("r.{}", q(c))),
         );
         let count = features

@@ -1,12 +1,14 @@
 //! Delivery to file destinations: rows in, files out, in two steps that a
 //! caller may take apart.
 //!
-//! [`encode`] turns the destination rows of one activation (columns in
-//! mapping order, cells as JSON values) into the bytes of every data file
-//! and of the manifest, in memory, named by the activation's `FileLayout`
-//! (`crate::file_layout`, the names the rendered manifest shows). The bytes
-//! are deterministic (gzip without a name or time), so a rerun under the
-//! same run id encodes the same files. A dry run stops here.
+//! [`encode`] turns the destination rows of one activation (an Arrow batch,
+//! columns in mapping order) into the bytes of every data file and of the
+//! manifest, in memory, named by the activation's `FileLayout`
+//! (`crate::file_layout`, the names the rendered manifest shows), through
+//! Arrow's writers: `arrow-csv`, `arrow-json`, `parquet`. The bytes are
+//! deterministic (gzip without a name or time; the columns brought to one
+//! delivered form by `columns`), so a rerun under the same run id encodes
+//! the same files. A dry run stops here.
 //!
 //! [`write`] puts them through a `FileStore` (a local folder, a bucket, an
 //! SFTP folder: it does not know which): a data file whose size there is
@@ -24,19 +26,34 @@
 //! a numeric column, never a formula, and stays as it is.
 
 use std::io::Write;
+use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, StringArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::columns;
 use super::io::Faults;
 use crate::deliver::storage::{FileStore, StorageError, StorageErrorKind};
 use crate::file_layout::{CsvDialect, FileLayout, Format, NameValues, manifest_name};
 
-/// A table of destination rows.
+/// A table of destination rows as JSON values (the store's form).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Rows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
+}
+
+impl Rows {
+    /// The rows as the Arrow columns files are encoded from.
+    pub fn batch(&self) -> Result<RecordBatch, String> {
+        let rows: Vec<&[Value]> = self.rows.iter().map(Vec::as_slice).collect();
+        columns::from_values(&self.columns, &rows)
+    }
 }
 
 /// What names a delivery and its manifest.
@@ -122,8 +139,11 @@ pub struct WriteError {
 }
 
 /// Encodes a delivery: the data files (per audience with `{audience}` in
-/// the name, split at `rows_per_file`) and the manifest.
-pub fn encode(layout: &FileLayout, rows: &Rows, about: &About) -> Result<Encoded, String> {
+/// the name, split at `rows_per_file`) and the manifest. `rows` are the
+/// destination rows in the order they are written, as Arrow columns
+/// (brought to their delivered types here, `columns::delivered`).
+pub fn encode(layout: &FileLayout, rows: &RecordBatch, about: &About) -> Result<Encoded, String> {
+    let rows = columns::delivered(rows)?;
     let values = NameValues {
         activation: about.activation,
         destination: about.destination,
@@ -132,37 +152,34 @@ pub fn encode(layout: &FileLayout, rows: &Rows, about: &About) -> Result<Encoded
         date: Some(about.date),
     };
     let mut files = Vec::new();
-    for (audience, set) in sets(layout, rows, about.audiences) {
+    for (audience, set) in sets(layout, &rows, about.audiences)? {
         let values = NameValues {
             audience: audience.as_deref(),
             ..values
         };
         let limit = usize::try_from(layout.rows_per_file).unwrap_or(usize::MAX);
-        let chunks: Vec<&[Vec<Value>]> = if set.is_empty() {
-            // An empty delivery still gets a file (a header for CSV), so
-            // its reader sees the run.
-            vec![&[]]
-        } else {
-            set.chunks(limit).collect()
-        };
-        for (i, chunk) in chunks.into_iter().enumerate() {
+        // An empty delivery still gets a file (a header for CSV), so its
+        // reader sees the run.
+        let parts = set.num_rows().div_ceil(limit).max(1);
+        for i in 0..parts {
             let name = layout.name(&values, i + 1);
-            let mut bytes =
-                encode_rows(layout, &rows.columns, chunk).map_err(|e| format!("{name}: {e}"))?;
+            let start = i * limit;
+            let chunk = set.slice(start, limit.min(set.num_rows() - start));
+            let mut bytes = encode_rows(layout, &chunk).map_err(|e| format!("{name}: {e}"))?;
             if layout.gzip {
                 bytes = gzip(&bytes).map_err(|e| format!("{name}: {e}"))?;
             }
             files.push(EncodedFile {
                 name,
                 audience: audience.clone(),
-                rows: chunk.len() as u64,
+                rows: chunk.num_rows() as u64,
                 bytes,
             });
         }
     }
     let manifest = layout
         .manifest
-        .then(|| manifest_file(layout, rows, about, &files))
+        .then(|| manifest_file(layout, &rows, about, &files))
         .transpose()?;
     Ok(Encoded { files, manifest })
 }
@@ -172,18 +189,20 @@ pub fn encode(layout: &FileLayout, rows: &Rows, about: &About) -> Result<Encoded
 /// row is left out).
 fn sets(
     layout: &FileLayout,
-    rows: &Rows,
+    rows: &RecordBatch,
     audiences: &[String],
-) -> Vec<(Option<String>, Vec<Vec<Value>>)> {
-    let column = rows.columns.iter().position(|c| c == "audience");
+) -> Result<Vec<(Option<String>, RecordBatch)>, String> {
+    let column = rows
+        .column_by_name("audience")
+        .filter(|c| c.data_type() == &DataType::Utf8);
     let (true, Some(column)) = (layout.per_audience(), column) else {
-        return vec![(None, rows.rows.clone())];
+        return Ok(vec![(None, rows.clone())]);
     };
+    let column = column.as_string::<i32>();
     let mut names: Vec<String> = audiences.to_vec();
-    let mut others: Vec<String> = rows
-        .rows
+    let mut others: Vec<String> = column
         .iter()
-        .filter_map(|r| r.get(column).and_then(Value::as_str))
+        .flatten()
         .filter(|a| !names.iter().any(|n| n == a))
         .map(str::to_string)
         .collect();
@@ -193,20 +212,19 @@ fn sets(
     names
         .into_iter()
         .map(|name| {
-            let set = rows
-                .rows
+            let mask: BooleanArray = column
                 .iter()
-                .filter(|r| r.get(column).and_then(Value::as_str) == Some(name.as_str()))
-                .cloned()
+                .map(|a| Some(a == Some(name.as_str())))
                 .collect();
-            (Some(name), set)
+            let set = filter_record_batch(rows, &mask).map_err(|e| e.to_string())?;
+            Ok((Some(name), set))
         })
         .collect()
 }
 
 fn manifest_file(
     layout: &FileLayout,
-    rows: &Rows,
+    rows: &RecordBatch,
     about: &About,
     files: &[EncodedFile],
 ) -> Result<EncodedFile, String> {
@@ -218,7 +236,12 @@ fn manifest_file(
         format: layout.format,
         gzip: layout.gzip,
         csv: (layout.format == Format::Csv).then_some(&layout.csv),
-        columns: &rows.columns,
+        columns: &rows
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect::<Vec<_>>(),
         files: files
             .iter()
             .map(|f| FileRecord {
@@ -229,7 +252,7 @@ fn manifest_file(
                 sha256: crate::hash::sha256_hex(&f.bytes),
             })
             .collect(),
-        rows: rows.rows.len() as u64,
+        rows: rows.num_rows() as u64,
     };
     let mut bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
     bytes.push(b'\n');
@@ -289,158 +312,121 @@ pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Resul
 }
 
 /// Encodes one file's rows in the layout's format (without compression).
-fn encode_rows(
-    layout: &FileLayout,
-    columns: &[String],
-    rows: &[Vec<Value>],
-) -> Result<Vec<u8>, String> {
+fn encode_rows(layout: &FileLayout, rows: &RecordBatch) -> Result<Vec<u8>, String> {
+    // A file's columns are delivered alone: a column without a value in
+    // this file is text, whatever the other files hold.
+    let rows = columns::delivered(rows)?;
     match layout.format {
-        Format::Csv => Ok(csv(&layout.csv, columns, rows)),
-        Format::Jsonl => jsonl(columns, rows),
-        Format::Parquet => encode_parquet(columns, rows),
+        Format::Csv => csv(&layout.csv, &rows),
+        Format::Jsonl => jsonl(&rows),
+        Format::Parquet => parquet(&rows),
     }
-}
-
-/// A cell's text: arrays joined with `|`, `None` for a missing value.
-fn cell_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .map(|i| cell_text(i).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("|"),
-        ),
-        other => Some(other.to_string()),
-    }
+    .map_err(|e| e.to_string())
 }
 
 /// The characters a spreadsheet reads as the start of a formula (OWASP's
 /// CSV injection list).
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
-fn csv(dialect: &CsvDialect, columns: &[String], rows: &[Vec<Value>]) -> Vec<u8> {
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &mut dyn Iterator<Item = (String, bool)>| {
-        for (i, (text, force_quotes)) in cells.enumerate() {
-            if i > 0 {
-                out.push(dialect.delimiter);
-            }
-            let special = |c: char| {
-                c == dialect.delimiter
-                    || c == dialect.quote
-                    || c == dialect.escape
-                    || c == '\n'
-                    || c == '\r'
-            };
-            if force_quotes || text.contains(special) {
-                out.push(dialect.quote);
-                for c in text.chars() {
-                    if c == dialect.quote
-                        || (c == dialect.escape && dialect.escape != dialect.quote)
-                    {
-                        // `"` as escape doubles the quote (RFC 4180); another
-                        // escape goes before the quote and before itself.
-                        out.push(dialect.escape);
-                    }
-                    out.push(c);
-                }
-                out.push(dialect.quote);
-            } else {
-                out.push_str(&text);
-            }
+/// CSV through Arrow's writer (`arrow-csv`): a cell is quoted when it holds
+/// the delimiter, the quote, a line feed or a carriage return (or, with an
+/// escape other than the quote, the escape); a quote inside is doubled, or
+/// written after the escape. Before it, lists become their text, and text
+/// cells get the `'` of `formula_escape` and, with an escape other than the
+/// quote, their escapes doubled (Arrow's writer escapes only quotes; a
+/// reader takes an escape as "the next character as it is", so a lone one
+/// would be lost).
+fn csv(dialect: &CsvDialect, rows: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+    use datafusion::arrow::csv::{QuoteStyle, WriterBuilder};
+    let rows = columns::lists_as_text(rows).map_err(ArrowError::CsvError)?;
+    let doubled = |text: &str| -> String {
+        if dialect.escape == dialect.quote {
+            return text.to_string();
         }
-        out.push('\n');
+        let mut out = String::with_capacity(text.len() + 1);
+        for c in text.chars() {
+            if c == dialect.escape {
+                out.push(c);
+            }
+            out.push(c);
+        }
+        out
     };
-    if dialect.header {
-        line(&mut out, &mut columns.iter().map(|c| (c.clone(), false)));
-    }
-    for row in rows {
-        line(
-            &mut out,
-            &mut row.iter().map(|v| match cell_text(v) {
-                None => (dialect.null.clone(), false),
-                Some(mut text) => {
-                    let is_text = matches!(v, Value::String(_) | Value::Array(_));
-                    if dialect.formula_escape && is_text && text.starts_with(FORMULA_STARTS) {
-                        text.insert(0, '\'');
-                    }
-                    // Text that reads as the null text (the empty text by
-                    // default) is quoted: a missing value and a value that
-                    // looks like one stay apart.
-                    let quoted = text == dialect.null;
-                    (text, quoted)
-                }
-            }),
-        );
-    }
-    out.into_bytes()
-}
-
-/// One JSON object per line, its keys in mapping order (a JSON map would
-/// sort them).
-fn jsonl(columns: &[String], rows: &[Vec<Value>]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(b'{');
-        for (i, (column, cell)) in columns.iter().zip(row).enumerate() {
-            if i > 0 {
-                out.push(b',');
+    let needs = |text: &str| {
+        (dialect.formula_escape && text.starts_with(FORMULA_STARTS))
+            || (dialect.escape != dialect.quote && text.contains(dialect.escape))
+    };
+    let mut names = Vec::new();
+    let mut cells = Vec::new();
+    for (field, column) in rows.schema().fields().iter().zip(rows.columns()) {
+        names.push(doubled(field.name()));
+        let text = match column.data_type() {
+            DataType::Utf8 => column.as_string::<i32>(),
+            _ => {
+                cells.push(column.clone());
+                continue;
             }
-            serde_json::to_writer(&mut out, column).map_err(|e| e.to_string())?;
-            out.push(b':');
-            serde_json::to_writer(&mut out, cell).map_err(|e| e.to_string())?;
+        };
+        if !text.iter().flatten().any(|t| needs(t)) {
+            cells.push(column.clone());
+            continue;
         }
-        out.extend_from_slice(b"}\n");
+        let written: StringArray = text
+            .iter()
+            .map(|v| {
+                v.map(|v| {
+                    if dialect.formula_escape && v.starts_with(FORMULA_STARTS) {
+                        doubled(&format!("'{v}"))
+                    } else {
+                        doubled(v)
+                    }
+                })
+            })
+            .collect();
+        cells.push(Arc::new(written));
     }
-    Ok(out)
+    let rows = columns::assemble(&names, cells, rows.num_rows()).map_err(ArrowError::CsvError)?;
+    let mut writer = WriterBuilder::new()
+        .with_header(dialect.header)
+        .with_delimiter(ascii(dialect.delimiter))
+        .with_quote(ascii(dialect.quote))
+        .with_escape(ascii(dialect.escape))
+        .with_double_quote(dialect.escape == dialect.quote)
+        .with_null(dialect.null.clone())
+        .with_quote_style(QuoteStyle::Necessary)
+        .build(Vec::new());
+    writer.write(&rows)?;
+    Ok(writer.into_inner())
 }
 
-fn encode_parquet(columns: &[String], rows: &[Vec<Value>]) -> Result<Vec<u8>, String> {
-    use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::arrow::record_batch::RecordBatch;
-    use datafusion::parquet::arrow::ArrowWriter;
-    use std::sync::Arc;
+/// A dialect character as the writer takes it: `check` holds every one to
+/// one ASCII character (A0117), and `FileLayout` falls back to the
+/// catalog's default for any other.
+fn ascii(c: char) -> u8 {
+    u8::try_from(c).unwrap_or(b'"')
+}
 
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (i, name) in columns.iter().enumerate() {
-        let cells = rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
-        let non_null: Vec<&Value> = cells.clone().filter(|v| !v.is_null()).collect();
-        let (ty, array): (DataType, ArrayRef) =
-            if !non_null.is_empty() && non_null.iter().all(|v| v.is_boolean()) {
-                (
-                    DataType::Boolean,
-                    Arc::new(cells.map(|v| v.as_bool()).collect::<BooleanArray>()),
-                )
-            } else if !non_null.is_empty() && non_null.iter().all(|v| v.is_i64()) {
-                (
-                    DataType::Int64,
-                    Arc::new(cells.map(|v| v.as_i64()).collect::<Int64Array>()),
-                )
-            } else if !non_null.is_empty() && non_null.iter().all(|v| v.is_number()) {
-                (
-                    DataType::Float64,
-                    Arc::new(cells.map(|v| v.as_f64()).collect::<Float64Array>()),
-                )
-            } else {
-                (
-                    DataType::Utf8,
-                    Arc::new(cells.map(cell_text).collect::<StringArray>()),
-                )
-            };
-        fields.push(Field::new(name, ty, true));
-        arrays.push(array);
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;
+/// One JSON object per line (`arrow-json`), its keys in mapping order (a
+/// JSON map would sort them), a missing value as `null`.
+fn jsonl(rows: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+    use datafusion::arrow::json::{WriterBuilder, writer::LineDelimited};
+    let mut writer = WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, LineDelimited>(Vec::new());
+    writer.write(rows)?;
+    writer.finish()?;
+    Ok(writer.into_inner())
+}
+
+/// One Parquet file (one row group up to the writer's million rows), lists
+/// as their text.
+fn parquet(rows: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    let rows = columns::lists_as_text(rows).map_err(ArrowError::ParquetError)?;
     let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, schema, None).map_err(|e| e.to_string())?;
-    writer.write(&batch).map_err(|e| e.to_string())?;
-    writer.close().map_err(|e| e.to_string())?;
+    let mut writer = ArrowWriter::try_new(&mut out, rows.schema(), None)?;
+    writer.write(&rows)?;
+    writer.close()?;
     Ok(out)
 }
 
@@ -475,7 +461,7 @@ mod tests {
     }
 
     fn text(layout: &FileLayout, rows: &Rows) -> String {
-        String::from_utf8(encode_rows(layout, &rows.columns, &rows.rows).unwrap()).unwrap()
+        String::from_utf8(encode_rows(layout, &rows.batch().unwrap()).unwrap()).unwrap()
     }
 
     #[test]
@@ -483,15 +469,17 @@ mod tests {
         let rows = Rows {
             columns: vec!["a".into(), "b".into()],
             rows: vec![
-                vec![json!("x,y"), json!(1)],
+                vec![json!("x,y"), json!("1")],
                 vec![json!("q\""), Value::Null],
-                vec![json!(["l", "m"]), json!(true)],
+                vec![json!(["l", "m"]), json!("true")],
                 vec![json!(""), json!("back\\slash \"q\"")],
             ],
         };
+        // Arrow's writer quotes by content alone: the empty text and a
+        // missing value (the empty `null` text) are written alike.
         assert_eq!(
             text(&layout(), &rows),
-            "a,b\n\"x,y\",1\n\"q\"\"\",\nl|m,true\n\"\",\"back\\slash \"\"q\"\"\"\n"
+            "a,b\n\"x,y\",1\n\"q\"\"\",\nl|m,true\n,\"back\\slash \"\"q\"\"\"\n"
         );
         let mut other = layout();
         other.csv = CsvDialect {
@@ -507,36 +495,37 @@ mod tests {
             "x,y;1\nq\";NULL\nl|m;true\n;'back\\\\slash \"q\"'\n"
         );
         let rows = Rows {
-            columns: vec!["a".into()],
-            rows: vec![vec![json!("NULL")], vec![json!("it's")]],
+            columns: vec!["a\\b".into()],
+            rows: vec![vec![json!("NULL")], vec![json!("it's")], vec![json!("\\")]],
         };
-        assert_eq!(text(&other, &rows), "'NULL'\n'it\\'s'\n");
+        other.csv.header = true;
+        assert_eq!(text(&other, &rows), "'a\\\\b'\nNULL\n'it\\'s'\n'\\\\'\n");
     }
 
     #[test]
     fn csv_escapes_text_that_starts_a_formula() {
         let rows = Rows {
-            columns: vec!["name".into(), "n".into()],
+            columns: vec!["name".into(), "n".into(), "x".into()],
             rows: vec![
-                vec![json!("=HYPERLINK(\"http://x\")"), json!(-5)],
-                vec![json!("+1 555"), json!(1.5)],
-                vec![json!("-5"), json!(-0.5)],
-                vec![json!("@SUM(A1)"), Value::Null],
-                vec![json!("\tx"), json!(true)],
-                vec![json!("\rx"), json!(0)],
-                vec![json!(["=a", "b"]), json!(2)],
-                vec![json!("plain = fine"), json!(3)],
+                vec![json!("=HYPERLINK(\"http://x\")"), json!(-5), json!(1.5)],
+                vec![json!("+1 555"), json!(1), json!(-0.5)],
+                vec![json!("-5"), Value::Null, json!(2.0)],
+                vec![json!("@SUM(A1)"), json!(0), Value::Null],
+                vec![json!("\tx"), json!(2), json!(0.25)],
+                vec![json!("\rx"), json!(3), json!(1e21)],
+                vec![json!(["=a", "b"]), json!(4), json!(-1.0)],
+                vec![json!("plain = fine"), json!(5), json!(3.0)],
             ],
         };
         assert_eq!(
             text(&layout(), &rows),
-            "name,n\n\"'=HYPERLINK(\"\"http://x\"\")\",-5\n'+1 555,1.5\n'-5,-0.5\n'@SUM(A1),\n\
-             '\tx,true\n\"'\rx\",0\n'=a|b,2\nplain = fine,3\n"
+            "name,n,x\n\"'=HYPERLINK(\"\"http://x\"\")\",-5,1.5\n'+1 555,1,-0.5\n'-5,,2.0\n'@SUM(A1),0,\n\
+             '\tx,2,0.25\n\"'\rx\",3,1e21\n'=a|b,4,-1.0\nplain = fine,5,3.0\n"
         );
         let mut raw = layout();
         raw.csv.formula_escape = false;
         assert!(
-            text(&raw, &rows).contains("\n+1 555,1.5\n-5,-0.5\n@SUM(A1),\n"),
+            text(&raw, &rows).contains("\n+1 555,1,-0.5\n-5,,2.0\n@SUM(A1),0,\n"),
             "{}",
             text(&raw, &rows)
         );
@@ -548,11 +537,17 @@ mod tests {
         jsonl.format = Format::Jsonl;
         let rows = Rows {
             columns: vec!["zeta".into(), "alpha".into(), "mid".into()],
-            rows: vec![vec![json!("z"), Value::Null, json!(["a", 1])]],
+            rows: vec![
+                vec![json!("z\"\u{1}"), Value::Null, json!(["a", null])],
+                vec![json!("y"), json!(-2), json!([])],
+                vec![json!("x"), json!(3), Value::Null],
+            ],
         };
         assert_eq!(
             text(&jsonl, &rows),
-            "{\"zeta\":\"z\",\"alpha\":null,\"mid\":[\"a\",1]}\n"
+            "{\"zeta\":\"z\\\"\\u0001\",\"alpha\":null,\"mid\":[\"a\",null]}\n\
+             {\"zeta\":\"y\",\"alpha\":-2,\"mid\":[]}\n\
+             {\"zeta\":\"x\",\"alpha\":3,\"mid\":null}\n"
         );
     }
 
@@ -579,7 +574,7 @@ mod tests {
             date: "20261128",
             audiences: &audiences,
         };
-        let encoded = encode(&layout, &rows, &about).unwrap();
+        let encoded = encode(&layout, &rows.batch().unwrap(), &about).unwrap();
         let names: Vec<(&str, u64)> = encoded
             .files
             .iter()
@@ -596,7 +591,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            encode(&layout, &rows, &about).unwrap(),
+            encode(&layout, &rows.batch().unwrap(), &about).unwrap(),
             encoded,
             "deterministic"
         );
@@ -606,7 +601,12 @@ mod tests {
         assert_eq!(json["files"][4]["audience"], "C");
         assert_eq!(json["csv"]["delimiter"], ",");
         layout.manifest = false;
-        assert!(encode(&layout, &rows, &about).unwrap().manifest.is_none());
+        assert!(
+            encode(&layout, &rows.batch().unwrap(), &about)
+                .unwrap()
+                .manifest
+                .is_none()
+        );
     }
 
     /// A store in memory that records the names it was asked to write.
@@ -672,7 +672,7 @@ mod tests {
             date: "20261128",
             audiences: &[],
         };
-        let encoded = encode(&layout, &rows, &about).unwrap();
+        let encoded = encode(&layout, &rows.batch().unwrap(), &about).unwrap();
         let store = Memory::default();
         // A crash left the first file whole and the second cut short.
         store

@@ -48,8 +48,34 @@ pub fn run(
     options: &Options,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let faults = Faults::after(options.fault_after);
     let _lock = lock_project(plan, root, options)?;
+    run_from(plan, jobs, root, options, started)
+}
+
+/// One run by a process that holds the project's lock already, for as
+/// long as it lives: `accord run --watch` takes it once and runs cycle
+/// after cycle under it, so that no other run interleaves. Otherwise
+/// [`run`].
+pub fn run_held(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    options: &Options,
+    _held: &lock::ProjectLock,
+) -> Result<RunReport, RunError> {
+    run_from(plan, jobs, root, options, Instant::now())
+}
+
+/// The run under the lock, from `started` (the duration counts a wait for
+/// the lock).
+fn run_from(
+    plan: &Plan,
+    jobs: &Jobs,
+    root: &Path,
+    options: &Options,
+    started: Instant,
+) -> Result<RunReport, RunError> {
+    let faults = Faults::after(options.fault_after);
     let mut report = RunReport {
         status: RunStatus::Completed,
         project: plan.project.clone(),
@@ -558,8 +584,10 @@ impl Activating<'_> {
             place: options.places.of("activation", name),
             reason,
         };
-        let target =
-            destination_rows(self.engine, activation, &sql, &blocked, a).map_err(engine_failed)?;
+        let DestinationRows {
+            batch: rows,
+            membership: target,
+        } = destination_rows(self.engine, activation, &sql, &blocked, a).map_err(engine_failed)?;
         if let Some(consent) = job(
             self.jobs,
             &format!("exports/{name}.consent.sql"),
@@ -664,7 +692,15 @@ impl Activating<'_> {
                 run_id: format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]),
                 target,
             };
-            self.deliver(name, activation, &old, pending, changes.is_empty(), a)?;
+            self.deliver(
+                name,
+                activation,
+                &old,
+                pending,
+                &rows,
+                changes.is_empty(),
+                a,
+            )?;
         }
         Ok(())
     }
@@ -673,13 +709,17 @@ impl Activating<'_> {
     /// this runner cannot deliver, `unchanged` when an incremental export
     /// has nothing to send, else the files under the pending record and the
     /// commit. A delivery that fails keeps its pending record: the next run
-    /// finishes it first, under the same run id.
+    /// finishes it first, under the same run id. `rows` are the pending
+    /// target's rows as the engine returned them, which a full export
+    /// writes.
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
         name: &str,
         activation: &ActivationPlan,
         old: &Membership,
         pending: Pending,
+        rows: &datafusion::arrow::record_batch::RecordBatch,
         unchanged: bool,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
@@ -706,7 +746,7 @@ impl Activating<'_> {
             a.status = ActivationStatus::Unchanged;
             return Ok(());
         }
-        let encoded = encode_delivery(self.plan, name, activation, old, &pending)?;
+        let encoded = encode_delivery(self.plan, name, activation, old, &pending, Some(rows))?;
         let location = target.store().location();
         if let FileTarget::DryRun(dry) = &target {
             // Nothing leaves the machine and the store does not advance:
@@ -811,7 +851,7 @@ fn below_minimum(activation: &ActivationPlan, target: &Membership, a: &mut Activ
 }
 
 /// A rendered job of the engine's dialect, `now` filled in.
-fn job(jobs: &Jobs, path: &str, now_sql: &str) -> Option<String> {
+pub(super) fn job(jobs: &Jobs, path: &str, now_sql: &str) -> Option<String> {
     jobs.get(&format!("sql/{DIALECT}/{path}"))
         .map(|sql| sql.replace(NOW_PLACEHOLDER, now_sql))
 }
@@ -856,7 +896,7 @@ fn finish_pending(
     if !done
         && let Some(target) = file_target(plan, name, activation, root, options, faults, false)?
     {
-        let encoded = encode_delivery(plan, name, activation, &old, &pending)?;
+        let encoded = encode_delivery(plan, name, activation, &old, &pending, None)?;
         write_target(&target, name, activation, &encoded, faults)?;
     }
     store.commit(&pending)?;
@@ -1235,15 +1275,19 @@ fn audience_failure(
 
 /// The files of the delivery from `old` to the pending target under its
 /// run id, encoded in memory: a full export's membership, or an
-/// incremental one's changes (a `change` column first). The same pending
-/// record always encodes the same bytes, so a rerun finds what a crash
-/// left written. Writing them is [`write_target`]'s.
+/// incremental one's changes (a `change` column first). A full export is
+/// written from `fresh`, the target's rows as the engine returned them,
+/// when the caller has them (the run that evaluated them), else from the
+/// pending record's rows: the same pending record always encodes the same
+/// bytes either way (`columns`), so a rerun finds what a crash left
+/// written. Writing them is [`write_target`]'s.
 pub fn encode_delivery(
     plan: &Plan,
     name: &str,
     activation: &ActivationPlan,
     old: &Membership,
     pending: &Pending,
+    fresh: Option<&datafusion::arrow::record_batch::RecordBatch>,
 ) -> Result<Encoded, RunError> {
     let failed = |reason: String| RunError::Delivery {
         activation: name.to_string(),
@@ -1259,9 +1303,12 @@ pub fn encode_delivery(
     })?;
     let target = &pending.target;
     let rows = if activation.export == ExportMode::Full {
-        Rows {
-            columns: target.columns.clone(),
-            rows: target.rows.values().cloned().collect(),
+        match fresh {
+            Some(batch) => batch.clone(),
+            None => {
+                let rows: Vec<&[Value]> = target.rows.values().map(Vec::as_slice).collect();
+                super::columns::from_values(&target.columns, &rows).map_err(failed)?
+            }
         }
     } else {
         let c = state::changes(old, target);
@@ -1284,6 +1331,8 @@ pub fn encode_delivery(
             columns,
             rows: rows.into_iter().map(|(_, r)| r).collect(),
         }
+        .batch()
+        .map_err(failed)?
     };
     let export = activation.export.to_string();
     let about = About {
@@ -1386,7 +1435,7 @@ fn memberships(
 /// `violated` where enforcement blocks, unless the policy is advisory (the
 /// rule is `govern::violation_blocks`, the one `check` applies). Every
 /// violation is a warning in the report.
-fn blocked_audiences(
+pub(super) fn blocked_audiences(
     plan: &Plan,
     activation: &ActivationPlan,
     report: &mut ActivationReport,
@@ -1432,6 +1481,25 @@ fn blocked_audiences(
     blocked
 }
 
+/// Whether a mapped value is there: not null, not empty.
+pub(super) fn is_present(value: &Value) -> bool {
+    !value.is_null() && *value != Value::String(String::new())
+}
+
+/// Whether a row (its mapped values, in mapping order) is left out for
+/// want of an identity: the activation maps identity columns and none of
+/// them has a value.
+pub(super) fn lacks_identity(activation: &ActivationPlan, values: &[Value]) -> bool {
+    let identities: Vec<&Value> = activation
+        .mapping
+        .iter()
+        .zip(values)
+        .filter(|(m, _)| m.identity.is_some())
+        .map(|(_, v)| v)
+        .collect();
+    !identities.is_empty() && !identities.into_iter().any(is_present)
+}
+
 /// Rows consent removed, from the rendered `exports/<name>.consent.sql`
 /// (per audience); audiences not delivered for a policy are not counted.
 fn consent_excluded(engine: &Engine, sql: &str, blocked: &BTreeSet<String>) -> Result<u64, String> {
@@ -1457,13 +1525,28 @@ fn consent_excluded(engine: &Engine, sql: &str, blocked: &BTreeSet<String>) -> R
 /// hashing applied by the SQL), less rows without any identity and rows of
 /// `blocked` audiences. Keyed by `audience/member`, so changes are per
 /// audience.
-fn destination_rows(
+pub(super) struct DestinationRows {
+    /// The rows as Arrow columns (`audience`, then the mapping's columns),
+    /// ordered by key: what a full export's files are written from.
+    pub(super) batch: datafusion::arrow::record_batch::RecordBatch,
+    /// The same rows as JSON values by key: what the store keeps and the
+    /// change set compares (the columnar state is a later step).
+    pub(super) membership: Membership,
+}
+
+/// The [`DestinationRows`] of an activation; what it leaves out is counted
+/// in `report`.
+pub(super) fn destination_rows(
     engine: &Engine,
     activation: &ActivationPlan,
     sql: &str,
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
-) -> Result<Membership, String> {
+) -> Result<DestinationRows, String> {
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt32Array};
+    use datafusion::arrow::compute::take;
+    use datafusion::arrow::datatypes::DataType;
+
     let batch = engine.query(sql)?;
     let person_rows = activation.rows == Entity::Person;
     let row_keys = engine::keys(
@@ -1475,20 +1558,29 @@ fn destination_rows(
         },
     )?;
     let audiences = engine::keys(&batch, "__audience")?;
-    let mut columns = Vec::new();
+    let mut columns: Vec<(&crate::plan::MappingPlan, ArrayRef)> = Vec::new();
     for m in &activation.mapping {
         let col = batch
             .column_by_name(&m.column)
             .ok_or_else(|| format!("the export query has no column `{}`", m.column))?;
         columns.push((m, col.clone()));
     }
-    let mut membership = Membership {
-        columns: std::iter::once("audience".to_string())
-            .chain(activation.mapping.iter().map(|m| m.column.clone()))
-            .collect(),
-        rows: BTreeMap::new(),
+    // An identity is present when it has a value other than empty text.
+    let present = |col: &ArrayRef, i: usize| {
+        col.is_valid(i)
+            && match col.data_type() {
+                DataType::Utf8 => !col.as_string::<i32>().value(i).is_empty(),
+                DataType::LargeUtf8 => !col.as_string::<i64>().value(i).is_empty(),
+                DataType::Utf8View => !col.as_string_view().value(i).is_empty(),
+                _ => true,
+            }
     };
-    let has_identity = activation.mapping.iter().any(|m| m.identity.is_some());
+    let identities: Vec<&ArrayRef> = columns
+        .iter()
+        .filter(|(m, _)| m.identity.is_some())
+        .map(|(_, c)| c)
+        .collect();
+    let mut kept: Vec<(String, u32)> = Vec::new();
     for i in 0..batch.num_rows() {
         report.profiles_received += 1;
         let (Some(key), Some(audience)) = (&row_keys[i], &audiences[i]) else {
@@ -1499,19 +1591,47 @@ fn destination_rows(
             report.excluded_policy += 1;
             continue;
         }
-        let mut row = vec![Value::String(audience.clone())];
-        let mut any_identity = false;
-        for (m, col) in &columns {
-            let value = engine::cell(col, i);
-            let present = !value.is_null() && value != Value::String(String::new());
-            any_identity |= m.identity.is_some() && present;
-            row.push(value);
-        }
-        if has_identity && !any_identity {
+        if !identities.is_empty() && !identities.iter().any(|c| present(c, i)) {
             report.excluded_missing_identity += 1;
             continue;
         }
-        membership.rows.insert(format!("{audience}/{key}"), row);
+        let row = u32::try_from(i).map_err(|_| "the export query has too many rows")?;
+        kept.push((format!("{audience}/{key}"), row));
     }
-    Ok(membership)
+    // Ordered by key; of two rows with one key, the later one stays (the
+    // last written, as a map by key keeps it).
+    kept.sort();
+    let mut unique: Vec<(String, u32)> = Vec::with_capacity(kept.len());
+    for (key, row) in kept {
+        match unique.last_mut() {
+            Some(last) if last.0 == key => last.1 = row,
+            _ => unique.push((key, row)),
+        }
+    }
+    let rows = UInt32Array::from_iter_values(unique.iter().map(|(_, row)| *row));
+    let mut names = vec!["audience".to_string()];
+    let audience: StringArray = rows
+        .values()
+        .iter()
+        .map(|&i| audiences[i as usize].as_deref())
+        .collect();
+    let mut arrays: Vec<ArrayRef> = vec![std::sync::Arc::new(audience)];
+    for (m, col) in &columns {
+        names.push(m.column.clone());
+        arrays.push(take(col.as_ref(), &rows, None).map_err(|e| e.to_string())?);
+    }
+    let batch = super::columns::assemble(&names, arrays, unique.len())?;
+    // The store's form, converted here, at its boundary.
+    let membership = Membership {
+        columns: names,
+        rows: unique
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, _))| {
+                let row = batch.columns().iter().map(|c| engine::cell(c, i)).collect();
+                (key, row)
+            })
+            .collect(),
+    };
+    Ok(DestinationRows { batch, membership })
 }

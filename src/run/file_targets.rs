@@ -10,7 +10,7 @@
 //! their references, only for a live run; a missing one is the
 //! activation's R0110, named by its reference, never by a value.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Options;
 use super::error::RunError;
@@ -101,18 +101,8 @@ fn local_store(
     faults: &Faults,
 ) -> Result<Option<LocalFileStore>, RunError> {
     let subject = format!("destination `{}`", activation.destination);
-    let dir = if let Some(out) = &options.out {
-        io::inside(out, &activation.destination, "", &subject)?
-    } else if activation.destination_type != "filesystem" {
+    let Some(dir) = local_folder(plan, activation, root, options.out.as_deref())? else {
         return Ok(None);
-    } else {
-        let Some(dest) = plan.destinations.get(&activation.destination) else {
-            return Ok(None);
-        };
-        match dest.settings.get("path") {
-            Some(SettingPlan::Text(p)) => root.join(p),
-            _ => io::inside(&root.join("out"), &activation.destination, "", &subject)?,
-        }
     };
     let location = shown(root, &dir);
     Ok(Some(LocalFileStore::new(
@@ -121,6 +111,31 @@ fn local_store(
         subject,
         faults.clone(),
     )))
+}
+
+/// The local folder an activation's files go to (see [`local_store`]),
+/// `None` for a remote destination without `out`. Also what `accord run
+/// --watch` leaves unwatched, so that a delivery never triggers a run.
+pub fn local_folder(
+    plan: &Plan,
+    activation: &ActivationPlan,
+    root: &Path,
+    out: Option<&Path>,
+) -> Result<Option<PathBuf>, RunError> {
+    let subject = format!("destination `{}`", activation.destination);
+    if let Some(out) = out {
+        return io::inside(out, &activation.destination, "", &subject).map(Some);
+    }
+    if activation.destination_type != "filesystem" {
+        return Ok(None);
+    }
+    let Some(dest) = plan.destinations.get(&activation.destination) else {
+        return Ok(None);
+    };
+    match dest.settings.get("path") {
+        Some(SettingPlan::Text(p)) => Ok(Some(root.join(p))),
+        _ => io::inside(&root.join("out"), &activation.destination, "", &subject).map(Some),
+    }
 }
 
 /// A path as the report shows it: relative to the project when inside it.

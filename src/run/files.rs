@@ -25,6 +25,19 @@ pub fn glob(pattern: &str) -> Result<GlobMatcher, globset::Error> {
         .compile_matcher())
 }
 
+/// A glob source path split where the walk starts: the folders before the
+/// first part with a pattern, and the pattern, which matches paths
+/// relative to them (`data/**/*.csv` -> `data`, `**/*.csv`). `None` for a
+/// path without a pattern.
+pub fn glob_base(path: &str) -> Option<(String, String)> {
+    if !is_glob(path) {
+        return None;
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let first_glob = parts.iter().position(|p| is_glob(p)).unwrap_or(0);
+    Some((parts[..first_glob].join("/"), parts[first_glob..].join("/")))
+}
+
 /// The files of a source path: a file, a folder (its files of the source's
 /// format, recursively) or a glob ([`glob`]), sorted; hidden files
 /// (temporary files of writers) are skipped. Symbolic links to files and
@@ -55,16 +68,12 @@ pub fn resolve(
             return Err(format!("{path}: no such file or folder"));
         }
     }
-    let (base, pattern) = if has_glob {
-        let parts: Vec<&str> = path.split('/').collect();
-        // The walk starts at the folders before the first part with a
-        // pattern; the pattern matches paths relative to it.
-        let first_glob = parts.iter().position(|p| is_glob(p)).unwrap_or(0);
-        let pattern =
-            glob(&parts[first_glob..].join("/")).map_err(|e| format!("{path}: not a glob: {e}"))?;
-        (root.join(parts[..first_glob].join("/")), Some(pattern))
-    } else {
-        (full, None)
+    let (base, pattern) = match glob_base(path) {
+        Some((base, pattern)) => {
+            let pattern = glob(&pattern).map_err(|e| format!("{path}: not a glob: {e}"))?;
+            (root.join(base), Some(pattern))
+        }
+        None => (full, None),
     };
     let relative = |p: &Path| {
         p.strip_prefix(&base)

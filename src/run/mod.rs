@@ -4,7 +4,8 @@
 //! One concern per file: `files` locates a source's files, `sources` reads
 //! and types the data, `stale` says which stale sources block which activations, `unify` merges
 //! sources and links people to accounts, `engine` runs the rendered SQL in
-//! DataFusion, `deliver` encodes files and writes them through a store,
+//! DataFusion, `columns` brings destination rows to the Arrow columns files
+//! are written from, `deliver` encodes files and writes them through a store,
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
 //! dry run's recorder), `local_store` is the folder one, `state` keeps the last delivered
 //! membership crash-safely, `schedule` says when an activation is due (pure,
@@ -35,6 +36,8 @@ pub mod alerts;
 #[cfg(feature = "engine")]
 pub mod api;
 #[cfg(feature = "engine")]
+pub mod columns;
+#[cfg(feature = "engine")]
 pub mod deliver;
 #[cfg(feature = "engine")]
 pub mod engine;
@@ -64,11 +67,15 @@ mod stale;
 pub mod state;
 #[cfg(feature = "engine")]
 pub mod unify;
+#[cfg(feature = "engine")]
+pub mod watch;
 
 #[cfg(feature = "engine")]
 pub use error::{Places, RunError};
 #[cfg(feature = "engine")]
-pub use execute::{Evaluation, encode_delivery, evaluate, evaluate_in, evaluate_with, run};
+pub use execute::{
+    Evaluation, encode_delivery, evaluate, evaluate_in, evaluate_with, run, run_held,
+};
 pub use report::{ActivationStatus, RunReport, RunStatus};
 
 /// What the caller chose, as values.

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use super::eval::{self, EvalCtx, Record, Value, order};
 use super::model::{Model, audience_column, audience_order, computed_order};
 use crate::hash::sha256_hex;
-use crate::plan::{AudienceDefinition, Entity, Merge, Order, Plan, SplitPlan};
+use crate::plan::{AudienceDefinition, Entity, Merge, Order, Plan, SplitPlan, percent_ranges};
 
 /// Members (keys) per audience column.
 pub type Memberships = BTreeMap<String, BTreeSet<String>>;
@@ -158,9 +158,7 @@ pub fn account_memberships(
                 let set: BTreeSet<String> = pre.iter().map(|&i| keys[i].clone()).collect();
                 match split {
                     Some(SplitPlan::Percent { seed, parts }) => {
-                        let mut lo = 0i64;
-                        for part in parts {
-                            let hi = lo + part.percent;
+                        for (part, lo, hi) in percent_ranges(parts) {
                             let in_part = set
                                 .iter()
                                 .filter(|k| {
@@ -171,7 +169,6 @@ pub fn account_memberships(
                                 .collect();
                             members
                                 .insert(audience_column(&format!("{name}.{}", part.name)), in_part);
-                            lo = hi;
                         }
                     }
                     Some(SplitPlan::ByAttribute { by, parts, other }) => {
