@@ -3,6 +3,7 @@
 //! Input: catalog entries. Output: plain text without colour or trailing
 //! spaces, the same on every machine (the snapshots hold it to that).
 
+use crate::diag::thousands;
 use std::fmt::Write as _;
 
 use super::{
@@ -129,11 +130,11 @@ pub fn render_one(t: &DestinationType) -> String {
     fact("  min audience size", &opt(l.min_audience_size));
     fact(
         "  audiences/dataflow",
-        &number(u64::from(l.max_audiences_per_dataflow)),
+        &thousands(u64::from(l.max_audiences_per_dataflow)),
     );
     fact(
         "  mapped attributes",
-        &number(u64::from(l.max_mapped_attributes)),
+        &thousands(u64::from(l.max_mapped_attributes)),
     );
     fact("  rows per file", &opt(l.max_rows_per_file));
     fact(
@@ -147,15 +148,15 @@ pub fn render_one(t: &DestinationType) -> String {
             if let Some(w) = r.window {
                 parts.push(format!(
                     "{} calls per {} s",
-                    number(u64::from(w.calls)),
-                    number(u64::from(w.per_seconds))
+                    thousands(u64::from(w.calls)),
+                    thousands(u64::from(w.per_seconds))
                 ));
             }
             if let Some(c) = r.concurrency {
-                parts.push(format!("{} concurrent", number(u64::from(c))));
+                parts.push(format!("{} concurrent", thousands(u64::from(c))));
             }
             if let Some(d) = r.daily {
-                parts.push(format!("{} per day", number(u64::from(d))));
+                parts.push(format!("{} per day", thousands(u64::from(d))));
             }
             parts.join(", ")
         }
@@ -276,18 +277,5 @@ fn list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 fn opt(n: Option<u64>) -> String {
-    n.map_or_else(|| "-".to_string(), number)
-}
-
-/// `1234567` as `1,234,567`: limits are read by people.
-fn number(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    n.map_or_else(|| "-".to_string(), thousands)
 }

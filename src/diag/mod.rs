@@ -6,9 +6,11 @@
 //! related places, and a help line that says how to fix it.
 
 pub mod codes;
+mod number;
 mod suggest;
 
 pub use codes::{Code, CodeInfo};
+pub use number::thousands;
 pub use suggest::did_you_mean;
 
 use crate::source::Span;

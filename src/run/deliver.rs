@@ -367,7 +367,7 @@ fn csv(dialect: &CsvDialect, rows: &RecordBatch) -> Result<Vec<u8>, ArrowError> 
                 continue;
             }
         };
-        if !text.iter().flatten().any(|t| needs(t)) {
+        if !text.iter().flatten().any(&needs) {
             cells.push(column.clone());
             continue;
         }

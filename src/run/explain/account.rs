@@ -17,7 +17,8 @@ use serde_json::Value as Json;
 
 use super::records::{account_record, person_record};
 use super::steps::{Step, render_steps, walk};
-use super::{Members, Problem, audience_of, count};
+use super::{Members, Problem, audience_of};
+use crate::diag::thousands;
 use crate::plan::{AudienceDefinition, Entity, Order, Plan, RankPlan, SplitPlan, percent_ranges};
 use crate::render::Jobs;
 use crate::render::dialect::{self, NOW_PLACEHOLDER};
@@ -441,7 +442,7 @@ fn rank_steps(r: &RankStep, steps: &mut Vec<Step>) {
             1,
             format!(
                 "not a candidate: merge and exclusions leave it out ({} candidates)",
-                count(r.candidates)
+                thousands(r.candidates)
             ),
             "not ranked",
         ));
@@ -451,7 +452,10 @@ fn rank_steps(r: &RankStep, steps: &mut Vec<Step>) {
     let position = r.position.unwrap_or(0);
     let (keeps, kept) = match r.limit {
         Some(limit) => (
-            format!("the audience keeps the top {}", count(limit.max(0) as u64)),
+            format!(
+                "the audience keeps the top {}",
+                thousands(limit.max(0) as u64)
+            ),
             position <= limit.max(0) as u64,
         ),
         None => (
@@ -463,8 +467,8 @@ fn rank_steps(r: &RankStep, steps: &mut Vec<Step>) {
         1,
         format!(
             "position {} of {} candidates; {keeps}",
-            count(position),
-            count(r.candidates)
+            thousands(position),
+            thousands(r.candidates)
         ),
         if kept { "kept" } else { "cut" },
     ));
@@ -479,7 +483,7 @@ fn rank_steps(r: &RankStep, steps: &mut Vec<Step>) {
             format!(
                 "{} of the last kept, position {}{tie}",
                 r.by,
-                count(limit as u64)
+                thousands(limit as u64)
             ),
             cutoff.to_string(),
         ));

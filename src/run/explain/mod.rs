@@ -115,29 +115,5 @@ fn audience_of<'p>(
     Ok((name.as_str(), definition))
 }
 
-/// A count with thousands separated by commas: `1,204`.
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Members per audience reference, as the engine evaluated them.
 type Members = BTreeMap<String, std::collections::BTreeSet<String>>;
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn counts_group_thousands() {
-        assert_eq!(super::count(0), "0");
-        assert_eq!(super::count(999), "999");
-        assert_eq!(super::count(1204), "1,204");
-        assert_eq!(super::count(1234567), "1,234,567");
-    }
-}

@@ -18,10 +18,11 @@ use std::rc::Rc;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use super::Problem;
 use super::account::no_such;
 use super::records::{account_record, person_record};
 use super::steps::{Step, render_steps, walk};
-use super::{Problem, count};
+use crate::diag::thousands;
 use crate::plan::{ActivationPlan, Entity, Plan};
 use crate::render::Jobs;
 use crate::render::dialect::{self, NOW_PLACEHOLDER};
@@ -607,8 +608,8 @@ impl ExportExplanation {
             let n = self.audiences.iter().filter(|a| a.exported).count() as u64;
             s.push_str(&format!(
                 "  exported for {} of {} audiences\n",
-                count(n),
-                count(total)
+                thousands(n),
+                thousands(total)
             ));
         }
         s
