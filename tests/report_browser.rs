@@ -173,6 +173,15 @@ fn root_attribute(dom: &str, name: &str) -> String {
     html[at..at + html[at..].find('"').expect("quoted")].to_string()
 }
 
+/// The rows the page's script renders, from the page's `row-data` block.
+fn row_data(page: &Path) -> Value {
+    let html = std::fs::read_to_string(page).expect("the page");
+    let start = "<script type=\"application/json\" id=\"row-data\">";
+    let at = html.find(start).expect("the row data") + start.len();
+    serde_json::from_str(&html[at..at + html[at..].find("</script>").expect("its end")])
+        .expect("the row data is JSON")
+}
+
 /// The start tag of the element holding `attribute`.
 fn tag_with<'a>(dom: &'a str, attribute: &str) -> Option<&'a str> {
     let at = dom.find(attribute)?;
@@ -373,19 +382,22 @@ fn the_filters_and_the_search_act_through_the_fragment() {
     let dir = project::scratch("report-filters");
     let page = dir.path().join("report.html");
     write_report(dir.path(), &page);
-    let hidden = |dom: &str, activation: &str| {
-        tag_with(dom, &format!("data-activation=\"{activation}\" data-acts="))
-            .unwrap_or_else(|| panic!("the row of {activation}"))
-            .contains("hidden")
+    // The script renders the rows the filters leave (the example's sixteen
+    // activations fit in its first page), and says how many match.
+    let shown = |dom: &str, activation: &str| {
+        tag_with(dom, &format!("data-activation=\"{activation}\" data-acts=")).is_some()
     };
+    let dom = dump_dom(&page, "");
+    assert!(shown(&dom, "intent_marketo") && shown(&dom, "partner_contoso_s3"));
     let dom = dump_dom(&page, "#verdict=violated");
-    assert!(!hidden(&dom, "intent_marketo"), "violated: shown");
-    assert!(hidden(&dom, "partner_contoso_s3"), "waived only: hidden");
-    assert!(hidden(&dom, "icp_linkedin"), "allowed: hidden");
+    assert!(shown(&dom, "intent_marketo"), "violated: shown");
+    assert!(!shown(&dom, "partner_contoso_s3"), "waived only: left out");
+    assert!(!shown(&dom, "icp_linkedin"), "allowed: left out");
+    assert!(dom.contains(" of 16 shown</span>"), "the count says so");
 
     let dom = dump_dom(&page, "#q=contoso");
-    assert!(!hidden(&dom, "partner_contoso_s3"));
-    assert!(hidden(&dom, "intent_marketo"));
+    assert!(shown(&dom, "partner_contoso_s3"));
+    assert!(!shown(&dom, "intent_marketo"));
 
     // Picking an activation shows its own picture, mapped fields included.
     let dom = dump_dom(&page, "#activation=a2");
@@ -461,25 +473,61 @@ fn the_report_of_4000_audiences_loads_in_the_browser() {
         png.display()
     );
     assert_eq!(root_attribute(&dom, "data-lineage-mode"), "per-activation");
+    // Every activation is in the page's data; the first hundred are
+    // rendered at load, the rest when scrolled to or searched for.
     let activations = plan["activations"].as_object().expect("activations");
     assert_eq!(activations.len(), 1000);
-    for name in activations.keys() {
-        assert!(
-            dom.contains(&format!("data-activation=\"{name}\" data-acts=")),
-            "{name}"
-        );
-    }
-    let second = plan["audiences"]
+    let data = row_data(&page);
+    let names: BTreeSet<&str> = data["activations"]
+        .as_array()
+        .expect("activation rows")
+        .iter()
+        .map(|a| a["name"].as_str().expect("a name"))
+        .collect();
+    assert!(activations.keys().all(|n| names.contains(n.as_str())));
+    assert_eq!(
+        dom.matches("<tr class=\"row\" id=\"activation-").count(),
+        100,
+        "one page of activations rendered"
+    );
+    let (first, last) = (activations.keys().next(), activations.keys().last());
+    assert!(dom.contains(&format!(
+        "data-activation=\"{}\" data-acts=",
+        first.expect("one")
+    )));
+    assert!(dom.contains("show 100 more (900 not shown yet)"));
+    let audiences: Vec<&String> = plan["audiences"]
         .as_object()
         .expect("audiences")
         .keys()
-        .nth(1)
-        .expect("a second audience");
-    let row = tag_with(&dom, &format!("data-audience=\"{second}\" data-acts=")).expect("its row");
-    let after = &dom[dom.find(row).expect("the row")..];
+        .collect();
+    let size_shown = |dom: &str, i: usize| {
+        let row = tag_with(
+            dom,
+            &format!("data-audience=\"{}\" data-acts=", audiences[i]),
+        )
+        .unwrap_or_else(|| panic!("the row of {}", audiences[i]));
+        let after = &dom[dom.find(row).expect("the row")..];
+        after[..after.find("</tr>").expect("row end")]
+            .contains(&format!(">{}<", (i as u64 * 7919) % 100_000))
+    };
     assert!(
-        after[..after.find("</tr>").expect("row end")].contains(">7919"),
-        "{second} shows its size from the run log"
+        size_shown(&dom, 1),
+        "the second audience shows its size from the run log"
+    );
+    // The search reaches rows past the first page: the last activation and
+    // the last audience, with its size.
+    let last = last.expect("one");
+    let searched = dump_dom(&page, &format!("#q={last}"));
+    assert!(searched.contains(&format!("data-activation=\"{last}\" data-acts=")));
+    assert!(!searched.contains(&format!(
+        "data-activation=\"{}\" data-acts=",
+        first.expect("one")
+    )));
+    let searched = dump_dom(&page, &format!("#q={}", audiences[3999]));
+    assert!(
+        size_shown(&searched, 3999),
+        "the last audience shows its size"
     );
     assert!(
         median_load < LOAD_CEILING_MS,

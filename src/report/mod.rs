@@ -83,6 +83,8 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Report, String> {
     context.insert("crossings", &crossings);
     context.insert("has_run", &page.last_run.is_some());
     context.insert("pictures_json", &script_json(&page.pictures)?);
+    context.insert("rows_json", &script_json(&page.rows())?);
+    context.insert("waiver_count", &page.waivers.len());
     context.insert("style", STYLE);
     context.insert("script", SCRIPT);
     context.insert("script_hash", &script_hash());
@@ -102,7 +104,7 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Report, String> {
 /// element or open a comment.
 fn script_json(value: &impl serde::Serialize) -> Result<String, String> {
     let json = serde_json::to_string(value)
-        .map_err(|e| format!("the report's pictures do not serialise: {e}"))?;
+        .map_err(|e| format!("the report's data does not serialise: {e}"))?;
     Ok(json
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
