@@ -162,12 +162,8 @@ fn hostile_names_in_the_plan_are_escaped_in_every_slot() {
     })
     .expect("the page renders");
     assert!(!report.html.contains("<script>alert"), "escaped");
-    // In the filters (markup escaped by the template) and in the rows' data
-    // (JSON escaped by `\u`).
-    for what in ["activation", "destination"] {
-        let escaped = format!("&lt;script&gt;alert(&#x27;{what}&#x27;)&lt;&#x2F;script&gt;");
-        assert!(report.html.contains(&escaped), "{what} is shown, escaped");
-    }
+    // In the rows' data (JSON escaped by `\u`), which the script writes
+    // only as text.
     for what in ["activation", "audience", "destination"] {
         let escaped = format!("\\u003cscript\\u003ealert('{what}')\\u003c/script\\u003e");
         assert!(

@@ -5,8 +5,9 @@
 //! tests read: every activation and every violated or waived verdict of
 //! the plan is on the page, the SVG has an edge for every lineage step, the
 //! filters act, and the report of the check benchmark's 4,000-audience
-//! project loads (the page writes `performance.now()` at `load`, after a
-//! forced layout, into `data-load-ms`; the target is one second, not yet met).
+//! project loads in under a second (the page writes `performance.now()` at
+//! `load`, after a forced layout, into `data-load-ms`), its rows rendered a
+//! page at a time and the search reaching the rest.
 //!
 //! A missing Chromium fails the tests; they never skip.
 
@@ -28,12 +29,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const TODAY: &str = "2026-11-30";
-/// The target of the 4,000-audience page, from navigation start to loaded
-/// and laid out, is one second; the page renders its 4,000 rows as markup
-/// and misses it on two busy cores (median 1.3 s measured), so until rows
-/// render on demand this ceiling only catches a regression, and the test
-/// prints the figure.
-const LOAD_CEILING_MS: f64 = 3000.0;
+/// The 4,000-audience page loads (from navigation start to loaded and laid
+/// out) in under one second. Its rows are data the script renders a page
+/// at a time: a median of about 0.5 s on two cores busy with other builds,
+/// where the page that rendered every row as markup took 1.3 to 2 s.
+const LOAD_CEILING_MS: f64 = 1000.0;
 
 /// The browser: `chromium` on PATH, or `ACCORD_CHROMIUM`.
 fn chromium() -> PathBuf {
@@ -473,7 +473,7 @@ fn the_report_of_4000_audiences_loads_in_the_browser() {
         png.display()
     );
     assert_eq!(root_attribute(&dom, "data-lineage-mode"), "per-activation");
-    // Every activation is in the page's data; the first hundred are
+    // Every activation is in the page's data; the first page of them is
     // rendered at load, the rest when scrolled to or searched for.
     let activations = plan["activations"].as_object().expect("activations");
     assert_eq!(activations.len(), 1000);
@@ -485,17 +485,20 @@ fn the_report_of_4000_audiences_loads_in_the_browser() {
         .map(|a| a["name"].as_str().expect("a name"))
         .collect();
     assert!(activations.keys().all(|n| names.contains(n.as_str())));
-    assert_eq!(
-        dom.matches("<tr class=\"row\" id=\"activation-").count(),
-        100,
-        "one page of activations rendered"
+    let rendered = dom.matches("<tr class=\"row\" id=\"activation-").count();
+    assert!(
+        (20..=100).contains(&rendered),
+        "one page of activations rendered: {rendered}"
     );
     let (first, last) = (activations.keys().next(), activations.keys().last());
     assert!(dom.contains(&format!(
         "data-activation=\"{}\" data-acts=",
         first.expect("one")
     )));
-    assert!(dom.contains("show 100 more (900 not shown yet)"));
+    assert!(dom.contains(&format!(
+        "show {rendered} more ({} not shown yet)",
+        1000 - rendered
+    )));
     let audiences: Vec<&String> = plan["audiences"]
         .as_object()
         .expect("audiences")

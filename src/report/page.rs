@@ -35,10 +35,12 @@ pub struct Page {
     pub generator: String,
     pub last_run: Option<LastRunView>,
     pub counts: Counts,
-    /// The template lists activations and destinations in the filters; all
-    /// four tables are rendered by the page's script from [`Page::rows`],
-    /// which the page carries as JSON.
+    /// Not in the template's context: the four tables (and the filters'
+    /// lists) are rendered by the page's script from [`Page::rows`], which
+    /// the page carries as JSON.
+    #[serde(skip)]
     pub activations: Vec<ActivationRow>,
+    #[serde(skip)]
     pub destinations: Vec<DestinationSection>,
     #[serde(skip)]
     pub audiences: Vec<AudienceRow>,
