@@ -490,6 +490,23 @@ fn the_report_of_4000_audiences_loads_in_the_browser() {
         (20..=100).contains(&rendered),
         "one page of activations rendered: {rendered}"
     );
+    // A window taller than a page of rows: the rows near the screen are
+    // rendered as if scrolled to (virtual time lets the script run after
+    // the load).
+    let tall = browse(
+        &page,
+        "",
+        &[
+            "--dump-dom",
+            "--window-size=1600,12000",
+            "--virtual-time-budget=5000",
+        ],
+    );
+    let scrolled = tall.matches("<tr class=\"row\" id=\"activation-").count();
+    assert!(
+        scrolled > rendered && scrolled < 1000,
+        "rows near the screen rendered: {scrolled} (at load {rendered})"
+    );
     let (first, last) = (
         activations.keys().next().expect("one"),
         activations.keys().next_back().expect("one"),

@@ -10,10 +10,13 @@
 //! `templates/report/`, built into the binary; it loads nothing (no
 //! network, no fonts, no scripts from elsewhere). Every value a user wrote
 //! is escaped by the template (tera escapes `.html` templates). The lineage
-//! pictures travel as JSON in a data block (escaped by [`script_json`]) and
-//! the script draws the one shown as inline SVG, writing names only through
+//! pictures and the rows of the tables travel as JSON in data blocks
+//! (escaped by [`script_json`]); the script draws the picture shown as
+//! inline SVG and renders the rows a page at a time (more on scroll), the
+//! filters and the search acting on the data. It writes names only through
 //! the DOM (`textContent`, `setAttribute`), never as markup: a thousand
-//! pictures of SVG markup would take seconds to parse.
+//! pictures of SVG markup would take seconds to parse, and 4,000 audience
+//! rows as markup most of a second.
 //!
 //! - [`lineage`]: the graph field -> computed attribute -> audience ->
 //!   activation -> destination, with the verdicts its edges carry;

@@ -184,12 +184,16 @@
     { name: "audiences", render: audienceRow, page: PAGE },
     { name: "waivers", render: waiverRow, page: PAGE }
   ];
-  // Rendering the next page when "show more" comes near the screen.
+  // Rendering the next pages when "show more" comes near the screen, until
+  // it is pushed out of reach (a tall window takes several).
+  var reach = 800;
   var near = "IntersectionObserver" in window ? new IntersectionObserver(function (seen) {
     seen.forEach(function (s) {
-      if (s.isIntersecting) more(tables.filter(function (t) { return t.more === s.target; })[0]);
+      var t = tables.filter(function (t) { return t.more === s.target; })[0];
+      if (!s.isIntersecting) return;
+      do { more(t); } while (!t.more.hidden && t.more.getBoundingClientRect().top < innerHeight + reach);
     });
-  }, { rootMargin: "800px 0px" }) : null;
+  }, { rootMargin: reach + "px 0px" }) : null;
   tables.forEach(function (t) {
     var section = byId(t.name);
     t.rows = data[t.name];
@@ -200,6 +204,7 @@
     t.matching = [];
     t.rendered = 0;
     if (t.more) t.more.addEventListener("click", function () { more(t); });
+    if (t.more && near) near.observe(t.more);
   });
 
   function kept(row, filter) {
@@ -208,7 +213,6 @@
       (!filter.v || has(row.verdicts, filter.v));
   }
   function more(t) {
-    if (!t) return;
     var rows = document.createDocumentFragment();
     var end = Math.min(t.matching.length, t.rendered + t.page);
     for (; t.rendered < end; t.rendered++) rows.appendChild(t.render(t.matching[t.rendered], t.filter));
@@ -216,11 +220,6 @@
     var left = t.matching.length - t.rendered;
     t.more.hidden = left <= 0;
     t.more.textContent = "show " + Math.min(left, t.page) + " more (" + left + " not shown yet)";
-    // Observed afresh: if the button is still near the screen, one more page.
-    if (near) {
-      near.unobserve(t.more);
-      if (left > 0) near.observe(t.more);
-    }
   }
 
   function apply() {
