@@ -89,11 +89,22 @@ fn user_text_is_escaped_everywhere() {
     );
     assert!(!page.contains("<img"));
     assert!(page.contains("&lt;script&gt;alert(&#x27;project&#x27;)&lt;&#x2F;script&gt;"));
-    assert!(page.contains("&lt;img src=x onerror=alert(&#x27;owner&#x27;)&gt;"));
-    assert!(page.contains("&lt;&#x2F;td&gt;&lt;script&gt;alert(&#x27;reason&#x27;)"));
-    // The page's own script is the only one, beside the pictures' data.
+    // The waiver's owner and reason are in the rows' data, `<` and `>`
+    // written as `\u` escapes, and read back whole.
+    assert!(page.contains("\\u003cimg src=x onerror=alert('owner')\\u003e"));
+    assert!(page.contains("\\u003c/td\\u003e\\u003cscript\\u003ealert('reason')"));
+    let waiver = &row_data(&page)["waivers"][0];
+    assert_eq!(waiver["owner"], "<img src=x onerror=alert('owner')>");
+    assert!(
+        waiver["reason"]
+            .as_str()
+            .expect("a reason")
+            .starts_with("</td><script>alert('reason')</script> ")
+    );
+    // The page's own script is the only one, beside the pictures' and the
+    // rows' data.
     assert_eq!(page.matches("<script>").count(), 1);
-    assert_eq!(page.matches("<script").count(), 2);
+    assert_eq!(page.matches("<script").count(), 3);
 }
 
 /// Names cannot hold `<` in a spec (A0010), but a page is only as safe as
@@ -151,10 +162,23 @@ fn hostile_names_in_the_plan_are_escaped_in_every_slot() {
     })
     .expect("the page renders");
     assert!(!report.html.contains("<script>alert"), "escaped");
+    // In the rows' data (JSON escaped by `\u`), which the script writes
+    // only as text.
     for what in ["activation", "audience", "destination"] {
-        let escaped = format!("&lt;script&gt;alert(&#x27;{what}&#x27;)&lt;&#x2F;script&gt;");
-        assert!(report.html.contains(&escaped), "{what} is shown, escaped");
+        let escaped = format!("\\u003cscript\\u003ealert('{what}')\\u003c/script\\u003e");
+        assert!(
+            report.html.contains(&escaped),
+            "{what} is in the data, escaped"
+        );
     }
+}
+
+/// The rows the page's script renders, from the page's `row-data` block.
+fn row_data(page: &str) -> serde_json::Value {
+    let start = "<script type=\"application/json\" id=\"row-data\">";
+    let at = page.find(start).expect("the row data") + start.len();
+    serde_json::from_str(&page[at..at + page[at..].find("</script>").expect("its end")])
+        .expect("the row data is JSON")
 }
 
 fn rename<T>(map: &mut std::collections::BTreeMap<String, T>, from: &str, to: String) {
@@ -180,7 +204,9 @@ fn sizes_come_from_the_last_run_that_recorded_them() {
     let (_, page) = report(dir.path(), &[]);
     let page = page.expect("the page is written");
     assert!(page.contains("<b id=\"last-run\">no run yet</b>"));
-    assert!(page.contains("no run yet</td>"), "audience rows say so");
+    let data = row_data(&page);
+    assert_eq!(data["has_run"], false, "audience rows say `no run yet`");
+    assert!(data["audiences"][0]["size"].is_null());
 
     std::fs::create_dir_all(dir.path().join(".accord")).expect(".accord");
     let log = [
@@ -218,21 +244,31 @@ fn sizes_come_from_the_last_run_that_recorded_them() {
         page.contains("run 20261129T120000Z-good at 2026-11-29T12:00:00Z"),
         "the last run with sizes"
     );
-    let row = |name: &str| {
-        let at = page
-            .find(&format!("<tr class=\"row\" data-audience=\"{name}\""))
-            .unwrap_or_else(|| panic!("a row for {name}"));
-        &page[at..at + page[at..].find("</tr>").expect("row end")]
+    // The rows are data the page's script renders (`tests/report_browser.rs`
+    // loads them in a browser): a size, or `null` for `–`.
+    let data = row_data(&page);
+    assert_eq!(data["has_run"], true);
+    let audience = |name: &str| {
+        data["audiences"]
+            .as_array()
+            .expect("audience rows")
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("a row for {name}"))
+            .clone()
     };
+    assert_eq!(audience("B2B_ABM_Top")["size"], 4242);
+    let parts = audience("B2B_Engagement_Tiers")["parts"].clone();
     assert!(
-        row("B2B_ABM_Top").contains(">4242<"),
-        "{}",
-        row("B2B_ABM_Top")
+        parts
+            .as_array()
+            .expect("parts")
+            .contains(&serde_json::json!({"name": "high", "size": 31})),
+        "{parts}"
     );
-    assert!(row("B2B_Engagement_Tiers").contains("high: 31"));
     assert!(
-        row("B2B_Exec_Related").contains(">–<"),
-        "not in the last run: a dash, not a number"
+        audience("B2B_Exec_Related")["size"].is_null(),
+        "not in the last run: no number"
     );
 }
 

@@ -5,8 +5,9 @@
 //! tests read: every activation and every violated or waived verdict of
 //! the plan is on the page, the SVG has an edge for every lineage step, the
 //! filters act, and the report of the check benchmark's 4,000-audience
-//! project loads (the page writes `performance.now()` at `load`, after a
-//! forced layout, into `data-load-ms`; the target is one second, not yet met).
+//! project loads in under a second (the page writes `performance.now()` at
+//! `load`, after a forced layout, into `data-load-ms`), its rows rendered a
+//! page at a time and the search reaching the rest.
 //!
 //! A missing Chromium fails the tests; they never skip.
 
@@ -28,12 +29,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const TODAY: &str = "2026-11-30";
-/// The target of the 4,000-audience page, from navigation start to loaded
-/// and laid out, is one second; the page renders its 4,000 rows as markup
-/// and misses it on two busy cores (median 1.3 s measured), so until rows
-/// render on demand this ceiling only catches a regression, and the test
-/// prints the figure.
-const LOAD_CEILING_MS: f64 = 3000.0;
+/// The 4,000-audience page loads (from navigation start to loaded and laid
+/// out) in under one second. Its rows are data the script renders a page
+/// at a time: a median of about 0.5 s on two cores busy with other builds,
+/// where the page that rendered every row as markup took 1.3 to 2 s.
+const LOAD_CEILING_MS: f64 = 1000.0;
 
 /// The browser: `chromium` on PATH, or `ACCORD_CHROMIUM`.
 fn chromium() -> PathBuf {
@@ -171,6 +171,15 @@ fn root_attribute(dom: &str, name: &str) -> String {
         + name.len()
         + 2;
     html[at..at + html[at..].find('"').expect("quoted")].to_string()
+}
+
+/// The rows the page's script renders, from the page's `row-data` block.
+fn row_data(page: &Path) -> Value {
+    let html = std::fs::read_to_string(page).expect("the page");
+    let start = "<script type=\"application/json\" id=\"row-data\">";
+    let at = html.find(start).expect("the row data") + start.len();
+    serde_json::from_str(&html[at..at + html[at..].find("</script>").expect("its end")])
+        .expect("the row data is JSON")
 }
 
 /// The start tag of the element holding `attribute`.
@@ -373,19 +382,22 @@ fn the_filters_and_the_search_act_through_the_fragment() {
     let dir = project::scratch("report-filters");
     let page = dir.path().join("report.html");
     write_report(dir.path(), &page);
-    let hidden = |dom: &str, activation: &str| {
-        tag_with(dom, &format!("data-activation=\"{activation}\" data-acts="))
-            .unwrap_or_else(|| panic!("the row of {activation}"))
-            .contains("hidden")
+    // The script renders the rows the filters leave (the example's sixteen
+    // activations fit in its first page), and says how many match.
+    let shown = |dom: &str, activation: &str| {
+        tag_with(dom, &format!("data-activation=\"{activation}\" data-acts=")).is_some()
     };
+    let dom = dump_dom(&page, "");
+    assert!(shown(&dom, "intent_marketo") && shown(&dom, "partner_contoso_s3"));
     let dom = dump_dom(&page, "#verdict=violated");
-    assert!(!hidden(&dom, "intent_marketo"), "violated: shown");
-    assert!(hidden(&dom, "partner_contoso_s3"), "waived only: hidden");
-    assert!(hidden(&dom, "icp_linkedin"), "allowed: hidden");
+    assert!(shown(&dom, "intent_marketo"), "violated: shown");
+    assert!(!shown(&dom, "partner_contoso_s3"), "waived only: left out");
+    assert!(!shown(&dom, "icp_linkedin"), "allowed: left out");
+    assert!(dom.contains(" of 16 shown</span>"), "the count says so");
 
     let dom = dump_dom(&page, "#q=contoso");
-    assert!(!hidden(&dom, "partner_contoso_s3"));
-    assert!(hidden(&dom, "intent_marketo"));
+    assert!(shown(&dom, "partner_contoso_s3"));
+    assert!(!shown(&dom, "intent_marketo"));
 
     // Picking an activation shows its own picture, mapped fields included.
     let dom = dump_dom(&page, "#activation=a2");
@@ -461,25 +473,77 @@ fn the_report_of_4000_audiences_loads_in_the_browser() {
         png.display()
     );
     assert_eq!(root_attribute(&dom, "data-lineage-mode"), "per-activation");
+    // Every activation is in the page's data; the first page of them is
+    // rendered at load, the rest when scrolled to or searched for.
     let activations = plan["activations"].as_object().expect("activations");
     assert_eq!(activations.len(), 1000);
-    for name in activations.keys() {
-        assert!(
-            dom.contains(&format!("data-activation=\"{name}\" data-acts=")),
-            "{name}"
-        );
-    }
-    let second = plan["audiences"]
+    let data = row_data(&page);
+    let names: BTreeSet<&str> = data["activations"]
+        .as_array()
+        .expect("activation rows")
+        .iter()
+        .map(|a| a["name"].as_str().expect("a name"))
+        .collect();
+    assert!(activations.keys().all(|n| names.contains(n.as_str())));
+    let rendered = dom.matches("<tr class=\"row\" id=\"activation-").count();
+    assert!(
+        (20..=100).contains(&rendered),
+        "one page of activations rendered: {rendered}"
+    );
+    // A window taller than a page of rows: the rows near the screen are
+    // rendered as if scrolled to (virtual time lets the script run after
+    // the load).
+    let tall = browse(
+        &page,
+        "",
+        &[
+            "--dump-dom",
+            "--window-size=1600,12000",
+            "--virtual-time-budget=5000",
+        ],
+    );
+    let scrolled = tall.matches("<tr class=\"row\" id=\"activation-").count();
+    assert!(
+        scrolled > rendered && scrolled < 1000,
+        "rows near the screen rendered: {scrolled} (at load {rendered})"
+    );
+    let (first, last) = (
+        activations.keys().next().expect("one"),
+        activations.keys().next_back().expect("one"),
+    );
+    assert!(dom.contains(&format!("data-activation=\"{}\" data-acts=", first)));
+    assert!(dom.contains(&format!(
+        "show {rendered} more ({} not shown yet)",
+        1000 - rendered
+    )));
+    let audiences: Vec<&String> = plan["audiences"]
         .as_object()
         .expect("audiences")
         .keys()
-        .nth(1)
-        .expect("a second audience");
-    let row = tag_with(&dom, &format!("data-audience=\"{second}\" data-acts=")).expect("its row");
-    let after = &dom[dom.find(row).expect("the row")..];
+        .collect();
+    let size_shown = |dom: &str, i: usize| {
+        let row = tag_with(
+            dom,
+            &format!("data-audience=\"{}\" data-acts=", audiences[i]),
+        )
+        .unwrap_or_else(|| panic!("the row of {}", audiences[i]));
+        let after = &dom[dom.find(row).expect("the row")..];
+        after[..after.find("</tr>").expect("row end")]
+            .contains(&format!(">{}<", (i as u64 * 7919) % 100_000))
+    };
     assert!(
-        after[..after.find("</tr>").expect("row end")].contains(">7919"),
-        "{second} shows its size from the run log"
+        size_shown(&dom, 1),
+        "the second audience shows its size from the run log"
+    );
+    // The search reaches rows past the first page: the last activation and
+    // the last audience, with its size.
+    let searched = dump_dom(&page, &format!("#q={last}"));
+    assert!(searched.contains(&format!("data-activation=\"{last}\" data-acts=")));
+    assert!(!searched.contains(&format!("data-activation=\"{}\" data-acts=", first)));
+    let searched = dump_dom(&page, &format!("#q={}", audiences[3999]));
+    assert!(
+        size_shown(&searched, 3999),
+        "the last audience shows its size"
     );
     assert!(
         median_load < LOAD_CEILING_MS,

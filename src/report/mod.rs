@@ -10,10 +10,13 @@
 //! `templates/report/`, built into the binary; it loads nothing (no
 //! network, no fonts, no scripts from elsewhere). Every value a user wrote
 //! is escaped by the template (tera escapes `.html` templates). The lineage
-//! pictures travel as JSON in a data block (escaped by [`script_json`]) and
-//! the script draws the one shown as inline SVG, writing names only through
+//! pictures and the rows of the tables travel as JSON in data blocks
+//! (escaped by [`script_json`]); the script draws the picture shown as
+//! inline SVG and renders the rows a page at a time (more on scroll), the
+//! filters and the search acting on the data. It writes names only through
 //! the DOM (`textContent`, `setAttribute`), never as markup: a thousand
-//! pictures of SVG markup would take seconds to parse.
+//! pictures of SVG markup would take seconds to parse, and 4,000 audience
+//! rows as markup most of a second.
 //!
 //! - [`lineage`]: the graph field -> computed attribute -> audience ->
 //!   activation -> destination, with the verdicts its edges carry;
@@ -83,6 +86,8 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Report, String> {
     context.insert("crossings", &crossings);
     context.insert("has_run", &page.last_run.is_some());
     context.insert("pictures_json", &script_json(&page.pictures)?);
+    context.insert("rows_json", &script_json(&page.rows())?);
+    context.insert("waiver_count", &page.waivers.len());
     context.insert("style", STYLE);
     context.insert("script", SCRIPT);
     context.insert("script_hash", &script_hash());
@@ -102,7 +107,7 @@ pub fn render(inputs: &Inputs<'_>) -> Result<Report, String> {
 /// element or open a comment.
 fn script_json(value: &impl serde::Serialize) -> Result<String, String> {
     let json = serde_json::to_string(value)
-        .map_err(|e| format!("the report's pictures do not serialise: {e}"))?;
+        .map_err(|e| format!("the report's data does not serialise: {e}"))?;
     Ok(json
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")

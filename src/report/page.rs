@@ -35,15 +35,48 @@ pub struct Page {
     pub generator: String,
     pub last_run: Option<LastRunView>,
     pub counts: Counts,
+    /// Not in the template's context: the four tables (and the filters'
+    /// lists) are rendered by the page's script from [`Page::rows`], which
+    /// the page carries as JSON.
+    #[serde(skip)]
     pub activations: Vec<ActivationRow>,
+    #[serde(skip)]
     pub destinations: Vec<DestinationSection>,
+    #[serde(skip)]
     pub audiences: Vec<AudienceRow>,
+    #[serde(skip)]
     pub waivers: Vec<WaiverRow>,
     /// `whole` (one picture) or `per-activation`.
     pub lineage_mode: &'static str,
     /// Not in the template's context: the page carries them as JSON.
     #[serde(skip)]
     pub pictures: Vec<PictureView>,
+}
+
+/// The rows of the page's four tables, as the page's script reads them: a
+/// table of thousands of rows is data until scrolled to, not markup the
+/// browser must parse and lay out before the page opens.
+#[derive(Debug, Serialize)]
+pub struct Rows<'a> {
+    /// Whether a run recorded sizes: an audience without one shows `–`,
+    /// else `no run yet`.
+    pub has_run: bool,
+    pub activations: &'a [ActivationRow],
+    pub destinations: &'a [DestinationSection],
+    pub audiences: &'a [AudienceRow],
+    pub waivers: &'a [WaiverRow],
+}
+
+impl Page {
+    pub fn rows(&self) -> Rows<'_> {
+        Rows {
+            has_run: self.last_run.is_some(),
+            activations: &self.activations,
+            destinations: &self.destinations,
+            audiences: &self.audiences,
+            waivers: &self.waivers,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
