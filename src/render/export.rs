@@ -36,6 +36,20 @@ pub struct ExportSql {
     pub consent_excluded: Option<String>,
 }
 
+/// People reach a member account through their own account link and,
+/// with a many-to-many link from person to account, through its relation:
+/// that relation, for person rows.
+fn person_relation(
+    model: &Model,
+    person_rows: bool,
+) -> Option<(String, crate::plan::RelationPath)> {
+    model
+        .person
+        .as_ref()
+        .and_then(|p| account_relation(model, p))
+        .filter(|_| person_rows)
+}
+
 /// The export queries of `activation`, or what cannot be lowered.
 pub fn export_sql(
     model: &Model,
@@ -45,13 +59,7 @@ pub fn export_sql(
 ) -> Result<ExportSql, Vec<LowerError>> {
     let person_rows = activation.rows == Entity::Person;
     let lowered = lower_expressions(model, d, name, activation, person_rows)?;
-    // People reach a member account through their own account link and,
-    // with a many-to-many link from person to account, through its relation.
-    let relation = model
-        .person
-        .as_ref()
-        .and_then(|p| account_relation(model, p))
-        .filter(|_| person_rows);
+    let relation = person_relation(model, person_rows);
     let mut selects = Selects::default();
     for audience in &activation.audiences {
         let source = audience_source(model, d, audience, person_rows, relation.is_some());
@@ -391,11 +399,7 @@ pub fn explain_sql(
 ) -> Result<String, Vec<LowerError>> {
     let person_rows = activation.rows == Entity::Person;
     let lowered = lower_expressions(model, d, name, activation, person_rows)?;
-    let relation = model
-        .person
-        .as_ref()
-        .and_then(|p| account_relation(model, p))
-        .filter(|_| person_rows);
+    let relation = person_relation(model, person_rows);
     let mut reads_person_view = false;
     let mut selects = Vec::new();
     for audience in &activation.audiences {

@@ -48,13 +48,17 @@ pub fn delivered(batch: &RecordBatch) -> Result<RecordBatch, String> {
         .iter()
         .map(delivered_column)
         .collect::<Result<Vec<_>, _>>()?;
-    let names: Vec<String> = batch
+    assemble(&names(batch), columns, batch.num_rows())
+}
+
+/// The column names of `batch`, in order.
+fn names(batch: &RecordBatch) -> Vec<String> {
+    batch
         .schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
-        .collect();
-    assemble(&names, columns, batch.num_rows())
+        .collect()
 }
 
 /// Rows of JSON values (one value per column, in `columns`' order) as
@@ -95,13 +99,7 @@ pub fn lists_as_text(batch: &RecordBatch) -> Result<RecordBatch, String> {
             _ => c.clone(),
         })
         .collect();
-    let names: Vec<String> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    assemble(&names, columns, batch.num_rows())
+    assemble(&names(batch), columns, batch.num_rows())
 }
 
 /// A JSON value's text in a CSV cell or a Parquet text column: arrays
