@@ -1486,6 +1486,20 @@ pub(super) fn is_present(value: &Value) -> bool {
     !value.is_null() && *value != Value::String(String::new())
 }
 
+/// [`is_present`] on row `i` of an engine column, without making the cell a
+/// JSON value: the run tests every identity cell of an export this way.
+fn is_present_at(col: &datafusion::arrow::array::ArrayRef, i: usize) -> bool {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::DataType;
+    col.is_valid(i)
+        && match col.data_type() {
+            DataType::Utf8 => !col.as_string::<i32>().value(i).is_empty(),
+            DataType::LargeUtf8 => !col.as_string::<i64>().value(i).is_empty(),
+            DataType::Utf8View => !col.as_string_view().value(i).is_empty(),
+            _ => true,
+        }
+}
+
 /// Whether a row (its mapped values, in mapping order) is left out for
 /// want of an identity: the activation maps identity columns and none of
 /// them has a value.
@@ -1543,9 +1557,8 @@ pub(super) fn destination_rows(
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
 ) -> Result<DestinationRows, String> {
-    use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt32Array};
+    use datafusion::arrow::array::{ArrayRef, StringArray, UInt32Array};
     use datafusion::arrow::compute::take;
-    use datafusion::arrow::datatypes::DataType;
 
     let batch = engine.query(sql)?;
     let person_rows = activation.rows == Entity::Person;
@@ -1565,16 +1578,6 @@ pub(super) fn destination_rows(
             .ok_or_else(|| format!("the export query has no column `{}`", m.column))?;
         columns.push((m, col.clone()));
     }
-    // An identity is present when it has a value other than empty text.
-    let present = |col: &ArrayRef, i: usize| {
-        col.is_valid(i)
-            && match col.data_type() {
-                DataType::Utf8 => !col.as_string::<i32>().value(i).is_empty(),
-                DataType::LargeUtf8 => !col.as_string::<i64>().value(i).is_empty(),
-                DataType::Utf8View => !col.as_string_view().value(i).is_empty(),
-                _ => true,
-            }
-    };
     let identities: Vec<&ArrayRef> = columns
         .iter()
         .filter(|(m, _)| m.identity.is_some())
@@ -1591,7 +1594,7 @@ pub(super) fn destination_rows(
             report.excluded_policy += 1;
             continue;
         }
-        if !identities.is_empty() && !identities.iter().any(|c| present(c, i)) {
+        if !identities.is_empty() && !identities.iter().any(|c| is_present_at(c, i)) {
             report.excluded_missing_identity += 1;
             continue;
         }
@@ -1634,4 +1637,32 @@ pub(super) fn destination_rows(
             .collect(),
     };
     Ok(DestinationRows { batch, membership })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+
+    use super::{engine, is_present, is_present_at};
+
+    /// The columnar test and the value test are one rule: explain reads
+    /// values, the run reads columns, and they must leave out the same rows.
+    #[test]
+    fn presence_is_the_same_on_columns_and_on_values() {
+        let columns: [ArrayRef; 2] = [
+            Arc::new(StringArray::from(vec![Some("a@x.com"), Some(""), None])),
+            Arc::new(Int64Array::from(vec![Some(0), None, Some(7)])),
+        ];
+        for col in &columns {
+            for i in 0..col.len() {
+                assert_eq!(
+                    is_present_at(col, i),
+                    is_present(&engine::cell(col, i)),
+                    "row {i} of {col:?}"
+                );
+            }
+        }
+    }
 }
