@@ -247,6 +247,7 @@ fn main() {
             &project,
             now - DAY,
             &run::Places::default(),
+            &run::engine::Choice::Embedded,
             Some(&store),
             true,
         )
@@ -269,6 +270,7 @@ fn main() {
             &project,
             now,
             &run::Places::default(),
+            &run::engine::Choice::Embedded,
             Some(&store),
             true,
         )

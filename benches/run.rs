@@ -12,6 +12,9 @@
 //! same run, and both against a floor: one DuckDB query that scans each
 //! table once.
 //!
+//! With `-- --spark` (built with `--features spark`), the same project runs
+//! on a Spark Connect server on this machine against the embedded engine.
+//!
 //! `cargo bench --features engine --bench run`; environment:
 //! - `ACCORD_BENCH_SCALE` (default 1.0) scales the data (0.1 = 10k accounts);
 //! - `ACCORD_BENCH_AUDIENCES` (default `5,50`) the audience counts to time,
@@ -363,6 +366,18 @@ fn time_accord(dir: &Path) -> (f64, Vec<u64>, String) {
 
 /// [`time_accord`], with the run report.
 fn run_accord(dir: &Path) -> (f64, Vec<u64>, String, run::RunReport) {
+    run_accord_on(dir, &run::engine::Choice::Embedded)
+}
+
+/// [`run_accord`] on the chosen engine.
+fn run_accord_on(
+    dir: &Path,
+    engine: &run::engine::Choice,
+) -> (f64, Vec<u64>, String, run::RunReport) {
+    let dialect = match engine {
+        run::engine::Choice::Embedded => "datafusion",
+        run::engine::Choice::Spark(_) => "spark",
+    };
     let _ = std::fs::remove_dir_all(dir.join(".accord"));
     let _ = std::fs::remove_dir_all(dir.join("out"));
     let started = Instant::now();
@@ -377,7 +392,7 @@ fn run_accord(dir: &Path) -> (f64, Vec<u64>, String, run::RunReport) {
     let (jobs, problems) = accord::render::render(
         &plan,
         &accord::render::Options {
-            dialects: vec!["datafusion".into()],
+            dialects: vec![dialect.into()],
             ..accord::render::Options::default()
         },
     );
@@ -388,6 +403,7 @@ fn run_accord(dir: &Path) -> (f64, Vec<u64>, String, run::RunReport) {
         dir,
         &run::Options {
             now: time::parse_timestamp(NOW).expect("now"),
+            engine: engine.clone(),
             ..run::Options::default()
         },
     )
@@ -595,6 +611,57 @@ fn activated_mode(dir: &Path, counts: &[usize]) {
     }
 }
 
+/// The Spark mode (`-- --spark`, a build with `--features spark`): a Spark
+/// Connect server on this machine (two local cores, from the pyspark
+/// package `scripts/test-deps` installs) runs the same project, which must
+/// find the same audience sizes as the embedded engine; prints where
+/// Spark's time goes: the server's start, the session's setup, and the
+/// run's phases (`read`: Spark reading and checking the Parquet sources;
+/// `unify`; `audiences`: the audience job and the memberships coming back;
+/// `activations`: the export job, its rows coming back, and the files).
+#[cfg(feature = "spark")]
+fn spark_mode(dir: &Path, counts: &[usize]) {
+    let started = Instant::now();
+    let server = servers::spark::Spark::start();
+    let start_s = started.elapsed().as_secs_f64();
+    let remote = run::engine::SparkRemote {
+        remote: server.remote(),
+        token: None,
+    };
+    let started = Instant::now();
+    let session =
+        run::engine::open(&run::engine::Choice::Spark(remote.clone())).expect("a Spark session");
+    drop(session);
+    let session_s = started.elapsed().as_secs_f64();
+    println!(
+        "Spark Connect server: listening after {start_s:.1}s; a session set up in {session_s:.2}s"
+    );
+    println!(
+        "{:>10} {:>14} {:>12} {:>8}",
+        "audiences", "embedded (s)", "spark (s)", "ratio"
+    );
+    let mut phases = Vec::new();
+    for &n in counts {
+        write_project(dir, n, Activated::One);
+        let (embedded_s, embedded_sizes, _, _) = run_accord(dir);
+        let (spark_s, spark_sizes, spark_phases, _) =
+            run_accord_on(dir, &run::engine::Choice::Spark(remote.clone()));
+        assert_eq!(
+            spark_sizes, embedded_sizes,
+            "Spark and the embedded engine disagree on audience sizes"
+        );
+        phases.push(format!("{n:>10} audiences: {spark_phases}"));
+        println!(
+            "{n:>10} {embedded_s:>14.2} {spark_s:>12.2} {:>8.2}",
+            spark_s / embedded_s.max(1e-9)
+        );
+    }
+    println!("Spark's phases (compile and render not included):");
+    for p in phases {
+        println!("{p}");
+    }
+}
+
 fn main() {
     let scale: f64 = std::env::var("ACCORD_BENCH_SCALE")
         .ok()
@@ -621,6 +688,14 @@ fn main() {
     );
     if activated {
         activated_mode(&dir, &counts);
+        return;
+    }
+    if std::env::args().any(|a| a == "--spark") {
+        #[cfg(feature = "spark")]
+        spark_mode(&dir, &counts);
+        #[cfg(not(feature = "spark"))]
+        panic!("`--spark` needs a build with `--features spark`");
+        #[allow(unreachable_code)]
         return;
     }
     println!(

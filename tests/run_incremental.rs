@@ -169,8 +169,17 @@ fn incremental_reads_give_the_audiences_of_full_reads() {
         change(dir, &first_key);
         let now = start + day as i64 * 86_400_000_000;
         let places = run::Places::default();
-        let incremental = run::evaluate_in(&plan, &jobs, dir, now, &places, Some(&store), true)
-            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let incremental = run::evaluate_in(
+            &plan,
+            &jobs,
+            dir,
+            now,
+            &places,
+            &run::engine::Choice::Embedded,
+            Some(&store),
+            true,
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
         let full = run::evaluate(&plan, &jobs, dir, now).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(
             incremental.members, full.members,

@@ -129,6 +129,8 @@ enum Command {
         /// `text` for people, `json` (the verdict as data) for tools.
         #[arg(long, value_enum, default_value_t = DataFormat::Text)]
         format: DataFormat,
+        #[command(flatten)]
+        engine: run::EngineArgs,
     },
 }
 
@@ -246,6 +248,7 @@ pub fn main() -> ExitCode {
             audience,
             activation,
             now,
+            engine,
         } => match words.as_slice() {
             [first, rest @ ..] if first == "account" || first == "person" => {
                 let args = run::ExplainDataArgs {
@@ -254,6 +257,7 @@ pub fn main() -> ExitCode {
                     activation,
                     now,
                     format,
+                    engine,
                 };
                 if first == "account" {
                     run::explain_account_cmd(rest, args)

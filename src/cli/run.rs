@@ -1,4 +1,5 @@
-//! `accord run`: compile, render, and run the jobs on the embedded engine.
+//! `accord run`: compile, render, and run the jobs on the embedded engine
+//! or on Spark (`--engine spark`).
 //!
 //! The clock (`now`) and the crash-test hook (`ACCORD_FAULT_AFTER`, see
 //! `run::io`) are read here, and handed to the run stage as values.
@@ -67,6 +68,28 @@ pub struct RunArgs {
     /// `5m` [default: 60s].
     #[arg(long = "poll-interval", value_name = "DURATION", requires = "watch")]
     pub poll_interval: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Which engine runs the jobs, when not the environment's.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EngineArgs {
+    /// The engine that runs the jobs: `datafusion` (embedded) or `spark`
+    /// (a Spark Connect server) [default: the environment's `engine`, else
+    /// datafusion].
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineName>,
+    /// With `--engine spark`: the Spark Connect server, `sc://HOST:PORT`
+    /// [default: the environment's `spark_remote`].
+    #[arg(long = "spark-remote", value_name = "URL")]
+    pub spark_remote: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineName {
+    Datafusion,
+    Spark,
 }
 
 #[cfg(not(feature = "engine"))]
@@ -82,6 +105,7 @@ pub struct ExplainDataArgs {
     pub activation: Option<String>,
     pub now: Option<String>,
     pub format: super::DataFormat,
+    pub engine: EngineArgs,
 }
 
 #[cfg(not(feature = "engine"))]
@@ -105,7 +129,7 @@ fn run_cmd_missing_engine(what: &str) -> u8 {
 }
 
 /// What a command on the engine needs from the specs: the plan, the
-/// rendered `datafusion` jobs, where each definition is written (for the
+/// engine and its rendered jobs, where each definition is written (for the
 /// engine's errors), and `now`.
 #[cfg(feature = "engine")]
 pub(super) struct Prepared {
@@ -113,6 +137,22 @@ pub(super) struct Prepared {
     pub jobs: crate::render::Jobs,
     pub places: crate::run::Places,
     pub now: i64,
+    pub engine: crate::run::engine::Choice,
+}
+
+#[cfg(feature = "engine")]
+impl Prepared {
+    /// What an explanation of the project in `dir` evaluates.
+    fn explaining<'a>(&'a self, dir: &'a std::path::Path) -> crate::run::explain::Context<'a> {
+        crate::run::explain::Context {
+            plan: &self.plan,
+            jobs: &self.jobs,
+            root: dir,
+            now: self.now,
+            places: &self.places,
+            choice: &self.engine,
+        }
+    }
 }
 
 #[cfg(feature = "engine")]
@@ -120,6 +160,7 @@ pub(super) fn prepare(
     dir: &std::path::Path,
     env: Option<String>,
     now: Option<&str>,
+    engine: &EngineArgs,
 ) -> Result<Prepared, u8> {
     use crate::compile::{self, Options};
     use crate::time;
@@ -154,10 +195,18 @@ pub(super) fn prepare(
         );
         return Err(EXIT_ERRORS);
     };
+    let engine = engine_choice(&plan, engine, dir).map_err(|(why, help)| {
+        eprintln!("error: {why}\n  = help: {help}");
+        EXIT_USAGE
+    })?;
+    let dialect = match engine {
+        crate::run::engine::Choice::Embedded => "datafusion",
+        crate::run::engine::Choice::Spark(_) => "spark",
+    };
     let (jobs, problems) = crate::render::render(
         &plan,
         &crate::render::Options {
-            dialects: vec!["datafusion".into()],
+            dialects: vec![dialect.into()],
             ..crate::render::Options::default()
         },
     );
@@ -175,7 +224,56 @@ pub(super) fn prepare(
             None => crate::run::Places::default(),
         },
         now,
+        engine,
     })
+}
+
+/// The engine of a command: `--engine` and `--spark-remote` over the
+/// environment's `engine` and `spark_remote`; the token is read from where
+/// `spark_token` says. An error is (what is wrong, how to fix it).
+#[cfg(feature = "engine")]
+fn engine_choice(
+    plan: &crate::plan::Plan,
+    args: &EngineArgs,
+    root: &std::path::Path,
+) -> Result<crate::run::engine::Choice, (String, String)> {
+    use crate::run::engine::{Choice, SparkRemote};
+    let settings = plan.engine.clone().unwrap_or_default();
+    let spark = match args.engine {
+        Some(name) => name == EngineName::Spark,
+        None => settings.engine.as_deref() == Some("spark"),
+    };
+    if !spark {
+        if let Some(remote) = &args.spark_remote {
+            return Err((
+                format!(
+                    "`--spark-remote {remote}` is for the Spark engine, and this run uses the embedded one"
+                ),
+                "add `--engine spark`, or set `engine = \"spark\"` in the environment".into(),
+            ));
+        }
+        return Ok(Choice::Embedded);
+    }
+    let Some(remote) = args.spark_remote.clone().or(settings.spark_remote) else {
+        return Err((
+            "the Spark engine needs a Spark Connect server".into(),
+            "pass `--spark-remote sc://HOST:PORT`, or set `spark_remote` in the environment".into(),
+        ));
+    };
+    if !remote.starts_with("sc://") {
+        return Err((
+            format!("`{remote}` is not a Spark Connect address"),
+            "write it as `sc://HOST:PORT` (Spark Connect listens on 15002 by default)".into(),
+        ));
+    }
+    let token = match &settings.spark_token {
+        Some(reference) => Some(
+            crate::deliver::secrets::read("spark_token", reference, root)
+                .map_err(|why| (why, "set the variable or file `spark_token` names".into()))?,
+        ),
+        None => None,
+    };
+    Ok(Choice::Spark(SparkRemote { remote, token }))
 }
 
 #[cfg(feature = "engine")]
@@ -199,13 +297,11 @@ pub fn explain_account_cmd(rest: &[String], args: ExplainDataArgs) -> u8 {
         return EXIT_USAGE;
     };
     let dir = PathBuf::from(rest.get(1).map_or(".", String::as_str));
-    let p = match prepare(&dir, args.env, args.now.as_deref()) {
+    let p = match prepare(&dir, args.env, args.now.as_deref(), &args.engine) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let result = crate::run::explain::explain_account(
-        &p.plan, &p.jobs, &dir, p.now, id, &audience, &p.places,
-    );
+    let result = crate::run::explain::explain_account(&p.explaining(&dir), id, &audience);
     print_explanation(result, args.format, |e| e.render_text())
 }
 
@@ -236,28 +332,18 @@ pub fn explain_person_cmd(rest: &[String], args: ExplainDataArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let p = match prepare(&dir, args.env, args.now.as_deref()) {
+    let p = match prepare(&dir, args.env, args.now.as_deref(), &args.engine) {
         Ok(p) => p,
         Err(code) => return code,
     };
     match target {
         Ok(audience) => print_explanation(
-            crate::run::explain::explain_person(
-                &p.plan, &p.jobs, &dir, p.now, id, &audience, &p.places,
-            ),
+            crate::run::explain::explain_person(&p.explaining(&dir), id, &audience),
             args.format,
             |e| e.render_text(),
         ),
         Err(activation) => print_explanation(
-            crate::run::explain::explain_person_export(
-                &p.plan,
-                &p.jobs,
-                &dir,
-                p.now,
-                id,
-                &activation,
-                &p.places,
-            ),
+            crate::run::explain::explain_person_export(&p.explaining(&dir), id, &activation),
             args.format,
             |e| e.render_text(),
         ),
@@ -310,7 +396,13 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         jobs,
         places,
         now,
-    } = match prepare(&args.dir, args.env.clone(), args.now.as_deref()) {
+        engine,
+    } = match prepare(
+        &args.dir,
+        args.env.clone(),
+        args.now.as_deref(),
+        &args.engine,
+    ) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -363,6 +455,7 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         allow_removals: args.allow_removals.iter().cloned().collect(),
         places,
         select,
+        engine: engine.clone(),
     };
     if args.watch {
         let first = Prepared {
@@ -370,6 +463,7 @@ pub fn run_cmd(args: RunArgs) -> u8 {
             jobs,
             places: run_options.places.clone(),
             now,
+            engine,
         };
         return super::watch::watch_cmd(&args, first, run_options);
     }

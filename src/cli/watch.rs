@@ -98,7 +98,7 @@ impl Cycles for CliCycles<'_> {
         // spec edits apply as they would for a plain `accord run`.
         let prepared = match self.first.take() {
             Some(first) => first,
-            None => match prepare(dir, self.args.env.clone(), None) {
+            None => match prepare(dir, self.args.env.clone(), None, &self.args.engine) {
                 Ok(p) => p,
                 // `prepare` has said why.
                 Err(_) => {
@@ -109,6 +109,7 @@ impl Cycles for CliCycles<'_> {
         };
         self.options.now = prepared.now;
         self.options.places = prepared.places;
+        self.options.engine = prepared.engine;
         let result = run::run_held(
             &prepared.plan,
             &prepared.jobs,

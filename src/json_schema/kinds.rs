@@ -398,6 +398,27 @@ fn environment() -> Value {
                 ),
             ),
             key("description", string("What the environment is for.")),
+            key(
+                "engine",
+                described(
+                    one_of(project::ENGINES, ""),
+                    "The engine `accord run` evaluates on: `datafusion` (embedded, the default) or `spark` (a Spark Connect server).",
+                ),
+            ),
+            key(
+                "spark_remote",
+                described(
+                    json!({"type": "string", "pattern": "^sc://[^/:;]+"}),
+                    "The Spark Connect server of `engine = \"spark\"`: `sc://HOST:PORT`, without a token.",
+                ),
+            ),
+            key(
+                "spark_token",
+                described(
+                    secret_reference(&["env", "file"]),
+                    "The Spark Connect token, by reference: `{ env = \"NAME\" }` or `{ file = \"PATH\" }`.",
+                ),
+            ),
         ],
     )
 }

@@ -23,6 +23,7 @@ pub fn build(model: &Model, verdicts: &Verdicts) -> Plan {
         environment: verdicts.environment.clone(),
         enforcement: verdicts.enforcement,
         delivery: delivery_mode(model, verdicts.environment.as_deref()),
+        engine: engine(model, verdicts.environment.as_deref()),
         schemas: schemas(model),
         sources: sources(model),
         computed: computed(model),
@@ -62,6 +63,23 @@ fn delivery_mode(model: &Model, environment: Option<&str>) -> Option<DeliveryMod
         .delivery
         .as_ref()
         .map(|d| d.value)
+}
+
+/// The compiled environment's engine settings, when it writes any.
+fn engine(model: &Model, environment: Option<&str>) -> Option<EnginePlan> {
+    let environment = environment?;
+    let env = model
+        .syntax
+        .environments
+        .iter()
+        .find(|e| e.name.value == environment)?;
+    let value = |s: &Option<crate::syntax::reader::Sp<String>>| s.as_ref().map(|s| s.value.clone());
+    let plan = EnginePlan {
+        engine: value(&env.engine),
+        spark_remote: value(&env.spark_remote),
+        spark_token: value(&env.spark_token),
+    };
+    (plan != EnginePlan::default()).then_some(plan)
 }
 
 fn reads_of(model: &Model, site: &ExprSite) -> Vec<String> {

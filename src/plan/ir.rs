@@ -22,6 +22,20 @@ pub use crate::resolve::kinds::{
 pub use crate::resolve::{Enforcement as EnvEnforcement, Evaluation};
 pub use crate::syntax::DeliveryMode;
 
+/// The engine an environment runs on (`engine`, `spark_remote`,
+/// `spark_token` of `[environment.NAME]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnginePlan {
+    /// `datafusion` or `spark`; absent means the embedded `datafusion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_remote: Option<String>,
+    /// Where the token is: `env:NAME` or `file:PATH`, never the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_token: Option<String>,
+}
+
 /// Bumped on any change of meaning; readers refuse versions they do not know.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -37,6 +51,10 @@ pub struct Plan {
     /// keep their bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryMode>,
+    /// The environment's engine settings, only when it writes any (plans
+    /// of projects that never do keep their bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EnginePlan>,
     pub schemas: BTreeMap<String, SchemaPlan>,
     pub sources: BTreeMap<String, SourcePlan>,
     /// Computed attributes by `entity.name` (`account.engagementScore`).

@@ -35,9 +35,6 @@ use crate::render::dialect::NOW_PLACEHOLDER;
 use crate::semantics::audience_column;
 use crate::time;
 
-/// The dialect of the embedded engine's jobs.
-const DIALECT: &str = "datafusion";
-
 /// One run: the lock, the run under it, the report's line in the log. An
 /// error stops the run (it is logged too); problems of one activation end
 /// that activation `failed` in the report instead.
@@ -191,7 +188,7 @@ fn run_locked(
         options,
         faults,
         store: &store,
-        engine: &e.data.engine,
+        engine: e.data.engine.as_ref(),
         now_sql: &e.now_sql,
         stale: &e.data.stale,
         undeliverable: e.undeliverable.as_deref(),
@@ -370,6 +367,7 @@ fn evaluate_for_delivery(
     let throttles = api::Throttles::default();
     let mut data = read_data(
         plan,
+        &options.engine,
         root,
         options.now,
         Some(store),
@@ -428,22 +426,23 @@ fn evaluate_for_delivery(
     let now_sql = now_sql(options.now);
     let audiences_started = Instant::now();
     let mut audiences_failed = false;
-    let members = match evaluate_audiences(&data.engine, plan, jobs, &now_sql, &options.places) {
-        Ok(members) => members,
-        // An audience the engine cannot evaluate leaves every activation
-        // without rows: they fail (exit 1), and the report still shows the
-        // data. Any other error stops the run.
-        Err(e @ (RunError::Engine { .. } | RunError::Audiences { .. })) => {
-            undeliverable = Some(format!(
-                "the audiences could not be evaluated ({})",
-                codes::run::ENGINE_FAILED.as_str()
-            ));
-            report.diagnostics.push(e.diagnostic());
-            audiences_failed = true;
-            BTreeMap::new()
-        }
-        Err(e) => return Err(e),
-    };
+    let members =
+        match evaluate_audiences(data.engine.as_ref(), plan, jobs, &now_sql, &options.places) {
+            Ok(members) => members,
+            // An audience the engine cannot evaluate leaves every activation
+            // without rows: they fail (exit 1), and the report still shows the
+            // data. Any other error stops the run.
+            Err(e @ (RunError::Engine { .. } | RunError::Audiences { .. })) => {
+                undeliverable = Some(format!(
+                    "the audiences could not be evaluated ({})",
+                    codes::run::ENGINE_FAILED.as_str()
+                ));
+                report.diagnostics.push(e.diagnostic());
+                audiences_failed = true;
+                BTreeMap::new()
+            }
+            Err(e) => return Err(e),
+        };
     report.phases_ms.insert(
         "audiences".into(),
         audiences_started.elapsed().as_millis() as u64,
@@ -530,7 +529,7 @@ struct Activating<'a> {
     options: &'a Options,
     faults: &'a Faults,
     store: &'a Store,
-    engine: &'a Engine,
+    engine: &'a dyn Engine,
     now_sql: &'a str,
     /// The stale sources of the run; those that block, block the
     /// activations that read their schema.
@@ -566,7 +565,12 @@ impl Activating<'_> {
             ));
             return Ok(());
         }
-        let Some(sql) = job(self.jobs, &format!("exports/{name}.sql"), self.now_sql) else {
+        let Some(sql) = job(
+            self.engine,
+            self.jobs,
+            &format!("exports/{name}.sql"),
+            self.now_sql,
+        ) else {
             a.status = ActivationStatus::Skipped;
             a.warnings
                 .push("no rendered export job for this activation".into());
@@ -589,6 +593,7 @@ impl Activating<'_> {
             membership: target,
         } = destination_rows(self.engine, activation, &sql, &blocked, a).map_err(engine_failed)?;
         if let Some(consent) = job(
+            self.engine,
             self.jobs,
             &format!("exports/{name}.consent.sql"),
             self.now_sql,
@@ -850,9 +855,9 @@ fn below_minimum(activation: &ActivationPlan, target: &Membership, a: &mut Activ
     }
 }
 
-/// A rendered job of the engine's dialect, `now` filled in.
-pub(super) fn job(jobs: &Jobs, path: &str, now_sql: &str) -> Option<String> {
-    jobs.get(&format!("sql/{DIALECT}/{path}"))
+/// A rendered job in the engine's dialect, `now` filled in.
+pub(super) fn job(engine: &dyn Engine, jobs: &Jobs, path: &str, now_sql: &str) -> Option<String> {
+    jobs.get(&format!("sql/{}/{path}", engine.dialect()))
         .map(|sql| sql.replace(NOW_PLACEHOLDER, now_sql))
 }
 
@@ -907,7 +912,7 @@ fn finish_pending(
 pub struct Evaluation {
     /// The session, holding the unified tables and `accord_accounts`
     /// (and `accord_people`), which the export queries read.
-    pub engine: Engine,
+    pub engine: Box<dyn Engine>,
     /// Members (sorted keys) per audience and `NAME.part`.
     pub members: BTreeMap<String, BTreeSet<String>>,
     pub sources: BTreeMap<String, SourceReport>,
@@ -931,36 +936,56 @@ pub fn evaluate(
     root: &Path,
     now: time::Micros,
 ) -> Result<Evaluation, String> {
-    evaluate_with(plan, jobs, root, now, &Places::default()).map_err(|e| e.to_string())
+    evaluate_with(
+        plan,
+        jobs,
+        root,
+        now,
+        &Places::default(),
+        &engine::Choice::Embedded,
+    )
+    .map_err(|e| e.to_string())
 }
 
-/// [`evaluate`], with where the definitions are written.
+/// [`evaluate`], with where the definitions are written, on the chosen
+/// engine.
 pub fn evaluate_with(
     plan: &Plan,
     jobs: &Jobs,
     root: &Path,
     now: time::Micros,
     places: &Places,
+    choice: &engine::Choice,
 ) -> Result<Evaluation, RunError> {
-    evaluate_in(plan, jobs, root, now, places, None, false)
+    evaluate_in(plan, jobs, root, now, places, choice, None, false)
 }
 
 /// [`evaluate_with`], reading append-only sources incrementally from what
 /// `store` remembers, and (with `remember`) recording what was read, as a
 /// run does.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_in(
     plan: &Plan,
     jobs: &Jobs,
     root: &Path,
     now: time::Micros,
     places: &Places,
+    choice: &engine::Choice,
     store: Option<&crate::store::Store>,
     remember: bool,
 ) -> Result<Evaluation, RunError> {
-    let data = read_data(plan, root, now, store, remember, &api::Throttles::default())?;
+    let data = read_data(
+        plan,
+        choice,
+        root,
+        now,
+        store,
+        remember,
+        &api::Throttles::default(),
+    )?;
     let started = Instant::now();
     let now_sql = now_sql(now);
-    let members = evaluate_audiences(&data.engine, plan, jobs, &now_sql, places)?;
+    let members = evaluate_audiences(data.engine.as_ref(), plan, jobs, &now_sql, places)?;
     let mut phases_ms = data.phases_ms;
     phases_ms.insert("audiences".into(), started.elapsed().as_millis() as u64);
     Ok(Evaluation {
@@ -988,7 +1013,7 @@ pub fn evaluate_in(
 
 /// The data read, typed and unified into the engine's tables.
 struct Data {
-    engine: Engine,
+    engine: Box<dyn Engine>,
     sources: BTreeMap<String, SourceReport>,
     links: Vec<LinkReport>,
     warnings: Vec<String>,
@@ -1005,6 +1030,7 @@ struct Data {
 /// it (not in a preview).
 fn read_data(
     plan: &Plan,
+    choice: &engine::Choice,
     root: &Path,
     now: time::Micros,
     store: Option<&crate::store::Store>,
@@ -1014,7 +1040,7 @@ fn read_data(
     let data = |reason: String| RunError::Data { reason };
     let mut phases_ms = BTreeMap::new();
     let started = Instant::now();
-    let engine = Engine::new().map_err(data)?;
+    let engine = engine::open(choice).map_err(data)?;
     let mut warnings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut sources_report = BTreeMap::new();
@@ -1034,7 +1060,10 @@ fn read_data(
                 source.schema
             ))
         })?;
-        let l = sources::read(&read_cx, name, source, schema)?;
+        let l = match read_in_engine(engine.as_ref(), &read_cx, name, source, schema)? {
+            Some(l) => l,
+            None => sources::read(&read_cx, name, source, schema)?,
+        };
         diagnostics.extend(l.diagnostics.iter().cloned());
         if l.report.bad_rows > 0 {
             diagnostics.push(bad_rows(name, &l.report));
@@ -1055,7 +1084,7 @@ fn read_data(
     warnings.extend(stale.iter().filter(|s| !s.blocks).map(Stale::warning));
     phases_ms.insert("read".into(), started.elapsed().as_millis() as u64);
     let started = Instant::now();
-    let links = unify::unify(&engine, plan, loaded).map_err(data)?;
+    let links = unify::unify(engine.as_ref(), plan, loaded).map_err(data)?;
     phases_ms.insert("unify".into(), started.elapsed().as_millis() as u64);
     Ok(Data {
         engine,
@@ -1066,6 +1095,23 @@ fn read_data(
         stale,
         phases_ms,
     })
+}
+
+/// A source the engine reads itself (Spark reading Parquet files), or
+/// `None`: accord reads it and registers its rows.
+#[cfg_attr(not(feature = "spark"), allow(unused_variables))]
+fn read_in_engine(
+    engine: &dyn Engine,
+    cx: &sources::ReadContext<'_>,
+    name: &str,
+    source: &crate::plan::SourcePlan,
+    schema: &crate::plan::SchemaPlan,
+) -> Result<Option<sources::Loaded>, RunError> {
+    #[cfg(feature = "spark")]
+    if let Some(spark) = engine.spark() {
+        return sources::in_spark::read(cx, spark, name, source, schema);
+    }
+    Ok(None)
 }
 
 /// R0010: the bad rows of one source, located at the first.
@@ -1093,7 +1139,7 @@ fn bad_rows(name: &str, report: &SourceReport) -> RunDiagnostic {
 /// export queries read (`accord_accounts`, `accord_people`); the members of
 /// every audience and part.
 fn evaluate_audiences(
-    engine: &Engine,
+    engine: &dyn Engine,
     plan: &Plan,
     jobs: &Jobs,
     now_sql: &str,
@@ -1101,24 +1147,18 @@ fn evaluate_audiences(
 ) -> Result<BTreeMap<String, BTreeSet<String>>, RunError> {
     let data = |reason: String| RunError::Data { reason };
     let audiences_sql =
-        job(jobs, "audiences.sql", now_sql).ok_or_else(|| RunError::MissingJob {
-            path: format!("sql/{DIALECT}/audiences.sql"),
+        job(engine, jobs, "audiences.sql", now_sql).ok_or_else(|| RunError::MissingJob {
+            path: format!("sql/{}/audiences.sql", engine.dialect()),
         })?;
     let accounts = engine
-        .query(&audiences_sql)
+        .materialize("accord_accounts", &audiences_sql)
         .map_err(|e| audience_failure(engine, plan, places, Entity::Account, &audiences_sql, e))?;
-    engine
-        .register("accord_accounts", accounts.clone())
-        .map_err(data)?;
     let mut members =
         memberships(plan, &accounts, Entity::Account, "__account_key").map_err(data)?;
-    if let Some(sql) = job(jobs, "person_audiences.sql", now_sql) {
+    if let Some(sql) = job(engine, jobs, "person_audiences.sql", now_sql) {
         let people = engine
-            .query(&sql)
+            .materialize("accord_people", &sql)
             .map_err(|e| audience_failure(engine, plan, places, Entity::Person, &sql, e))?;
-        engine
-            .register("accord_people", people.clone())
-            .map_err(data)?;
         members.extend(memberships(plan, &people, Entity::Person, "__person_key").map_err(data)?);
     }
     Ok(members)
@@ -1227,7 +1267,7 @@ fn missing_data(plan: &Plan, loaded: &[sources::Loaded]) -> Vec<RunDiagnostic> {
 /// audience column is queried alone (the engine computes only what a column
 /// needs) and the first failing one whose own audiences pass is blamed.
 fn audience_failure(
-    engine: &Engine,
+    engine: &dyn Engine,
     plan: &Plan,
     places: &Places,
     entity: Entity,
@@ -1516,7 +1556,11 @@ pub(super) fn lacks_identity(activation: &ActivationPlan, values: &[Value]) -> b
 
 /// Rows consent removed, from the rendered `exports/<name>.consent.sql`
 /// (per audience); audiences not delivered for a policy are not counted.
-fn consent_excluded(engine: &Engine, sql: &str, blocked: &BTreeSet<String>) -> Result<u64, String> {
+fn consent_excluded(
+    engine: &dyn Engine,
+    sql: &str,
+    blocked: &BTreeSet<String>,
+) -> Result<u64, String> {
     let batch = engine.query(sql)?;
     let audiences = engine::keys(&batch, "__audience")?;
     let counts = batch
@@ -1551,7 +1595,7 @@ pub(super) struct DestinationRows {
 /// The [`DestinationRows`] of an activation; what it leaves out is counted
 /// in `report`.
 pub(super) fn destination_rows(
-    engine: &Engine,
+    engine: &dyn Engine,
     activation: &ActivationPlan,
     sql: &str,
     blocked: &BTreeSet<String>,

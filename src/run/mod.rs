@@ -114,6 +114,9 @@ pub struct Options {
     /// Which activations this run considers and whether their schedules
     /// decide (`--all`, `--activation NAME`).
     pub select: Select,
+    /// The engine that runs the rendered SQL (`--engine`, or the
+    /// environment's `engine`).
+    pub engine: engine::Choice,
 }
 
 /// The activations a run considers, and whether their schedules decide.

@@ -24,7 +24,11 @@ use super::sources::Loaded;
 use crate::plan::{LinkFallback, Plan, SchemaClass, SchemaPlan};
 
 /// Registers one table per schema with data; returns the link reports.
-pub fn unify(engine: &Engine, plan: &Plan, loaded: Vec<Loaded>) -> Result<Vec<LinkReport>, String> {
+pub fn unify(
+    engine: &dyn Engine,
+    plan: &Plan,
+    loaded: Vec<Loaded>,
+) -> Result<Vec<LinkReport>, String> {
     let mut by_schema: BTreeMap<String, Vec<Loaded>> = BTreeMap::new();
     for l in loaded {
         by_schema.entry(l.schema.clone()).or_default().push(l);
@@ -69,14 +73,19 @@ pub fn unify(engine: &Engine, plan: &Plan, loaded: Vec<Loaded>) -> Result<Vec<Li
 }
 
 fn merge(
-    engine: &Engine,
+    engine: &dyn Engine,
     name: &str,
     schema: &SchemaPlan,
     mut sources: Vec<Loaded>,
 ) -> Result<(), String> {
     if sources.len() == 1 {
         let only = sources.pop().expect("one source");
-        return engine.register_batches(name, super::sources::arrow_schema(schema), only.batches);
+        return match &only.table {
+            Some(table) => engine.alias(name, table),
+            None => {
+                engine.register_batches(name, super::sources::arrow_schema(schema), only.batches)
+            }
+        };
     }
     let key = schema.key.as_ref().ok_or_else(|| {
         format!("schema `{name}` has several sources but no key to merge them by")
@@ -85,7 +94,14 @@ fn merge(
     let mut tables = Vec::new();
     for (i, s) in sources.iter().enumerate() {
         let t = format!("__source_{i}");
-        engine.register_batches(&t, super::sources::arrow_schema(schema), s.batches.clone())?;
+        match &s.table {
+            Some(table) => engine.alias(&t, table)?,
+            None => engine.register_batches(
+                &t,
+                super::sources::arrow_schema(schema),
+                s.batches.clone(),
+            )?,
+        }
         tables.push(t);
     }
     let keys = tables
@@ -125,13 +141,12 @@ fn merge(
         .collect::<Vec<_>>()
         .join(" ");
     let sql = format!("SELECT {columns} FROM ({keys}) k {joins} ORDER BY k.__key");
-    let merged = engine.query(&sql)?;
-    engine.register(name, merged)
+    engine.materialize(name, &sql).map(|_| ())
 }
 
 #[allow(clippy::too_many_arguments)]
 fn link_people(
-    engine: &Engine,
+    engine: &dyn Engine,
     plan: &Plan,
     name: &str,
     schema: &SchemaPlan,
@@ -196,7 +211,7 @@ fn link_people(
         None => (
             String::new(),
             String::new(),
-            "CAST(NULL AS VARCHAR)".to_string(),
+            "CAST(NULL AS STRING)".to_string(),
         ),
     };
     let columns = read
@@ -213,8 +228,7 @@ fn link_people(
     let sql = format!(
         "WITH p AS ({direct}){domains} SELECT {columns}, CASE WHEN p.__direct IS NOT NULL THEN 'key' WHEN {domain_id} IS NOT NULL THEN 'email_domain' END AS __link FROM p {domain_join}"
     );
-    let linked = engine.query(&sql)?;
-    engine.register("__linked", linked)?;
+    engine.materialize("__linked", &sql)?;
     let mut report = LinkReport {
         from: name.to_string(),
         to: account_name.to_string(),

@@ -4,6 +4,7 @@ use toml::de::DeTable;
 
 use super::reader::{Cx, Sp, Table};
 use crate::closed_set::closed_set;
+use crate::diag::{Diagnostic, codes};
 use crate::source::Span;
 
 closed_set! {
@@ -35,6 +36,13 @@ pub struct Environment {
     /// `live` or `dry-run`; `live` when omitted.
     pub delivery: Option<Sp<DeliveryMode>>,
     pub description: Option<Sp<String>>,
+    /// `datafusion` or `spark`: the engine `accord run` uses; `datafusion`
+    /// (embedded) when omitted.
+    pub engine: Option<Sp<String>>,
+    /// The Spark Connect server (`sc://host:port`) of `engine = "spark"`.
+    pub spark_remote: Option<Sp<String>>,
+    /// Where the Spark Connect token is (`env:NAME` or `file:PATH`).
+    pub spark_token: Option<Sp<String>>,
 }
 
 /// Limits from the platform this mirrors; every field is optional and
@@ -65,6 +73,7 @@ pub fn project(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Project {
 
 pub const ENFORCEMENTS: &[&str] = &["block", "warn"];
 pub const DELIVERY_MODES: &[&str] = &["live", "dry-run"];
+pub const ENGINES: &[&str] = &["datafusion", "spark"];
 
 pub fn environment(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> Environment {
     let mut t = Table::new(table, name.span, format!("environment `{}`", name.value));
@@ -74,10 +83,77 @@ pub fn environment(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> En
             .choice(cx, "delivery", DELIVERY_MODES)
             .and_then(|d| DeliveryMode::parse(&d.value).map(|mode| Sp::new(mode, d.span))),
         description: t.string(cx, "description"),
+        engine: t.choice(cx, "engine", ENGINES),
+        spark_remote: spark_remote(cx, &mut t, &name.value),
+        spark_token: spark_token(cx, &mut t, &name.value),
         name,
     };
     t.finish(cx);
     env
+}
+
+/// `spark_remote`: a Spark Connect address, `sc://HOST[:PORT][/;k=v...]`.
+/// A token written in it would be a literal credential (A0110).
+fn spark_remote(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, env: &str) -> Option<Sp<String>> {
+    let remote = t.string(cx, "spark_remote")?;
+    let host = remote
+        .value
+        .strip_prefix("sc://")
+        .map(|rest| rest.split(['/', ';', ':']).next().unwrap_or(""));
+    if host.is_none_or(str::is_empty) {
+        cx.report(
+            Diagnostic::new(
+                codes::spec::INVALID_VALUE,
+                remote.span,
+                format!(
+                    "environment `{env}`: `{}` is not a Spark Connect address",
+                    remote.value
+                ),
+            )
+            .label("expected `sc://HOST:PORT`")
+            .help("write the server's address as `sc://HOST:PORT` (Spark Connect listens on 15002 by default)"),
+        );
+        return None;
+    }
+    if remote.value.contains(";token=") {
+        cx.report(
+            Diagnostic::new(
+                codes::spec::LITERAL_CREDENTIAL,
+                remote.span,
+                format!(
+                    "environment `{env}`: the Spark Connect token is written in `spark_remote`"
+                ),
+            )
+            .label("a literal credential")
+            .help("remove `;token=...` and set `spark_token = { env = \"NAME\" }`"),
+        );
+        return None;
+    }
+    Some(remote)
+}
+
+/// `spark_token`: a reference (`{ env = "NAME" }` or `{ file = "PATH" }`),
+/// kept as `env:NAME`; a literal is A0110.
+fn spark_token(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, env: &str) -> Option<Sp<String>> {
+    let value = t.raw("spark_token")?;
+    let span = cx.span(value);
+    match super::destination::setting_value(cx, value) {
+        super::destination::SettingValue::Reference { kind, name } if kind != "profile" => {
+            Some(Sp::new(format!("{kind}:{name}"), span))
+        }
+        _ => {
+            cx.report(
+                Diagnostic::new(
+                    codes::spec::LITERAL_CREDENTIAL,
+                    span,
+                    format!("environment `{env}`: `spark_token` is not a reference to the token"),
+                )
+                .label("expected `{ env = \"NAME\" }` or `{ file = \"PATH\" }`")
+                .help("keep the token out of the specs: `spark_token = { env = \"SPARK_TOKEN\" }`"),
+            );
+            None
+        }
+    }
 }
 
 pub fn guardrails(cx: &mut Cx<'_>, table: &DeTable<'_>, span: Span) -> Guardrails {

@@ -75,6 +75,7 @@ mod tests {
             environment: None,
             enforcement: None,
             delivery: None,
+            engine: None,
             schemas: BTreeMap::new(),
             sources: BTreeMap::new(),
             computed: BTreeMap::new(),

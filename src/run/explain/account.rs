@@ -9,7 +9,6 @@
 //! steps as columns (`render::query::accounts_explained`), so a position or
 //! a bucket is the one the run computes, ties broken as it breaks them.
 
-use std::path::Path;
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -17,17 +16,15 @@ use serde_json::Value as Json;
 
 use super::records::{account_record, person_record};
 use super::steps::{Step, render_steps, walk};
-use super::{Members, Problem, audience_of};
+use super::{Context, Members, Problem, audience_of};
 use crate::diag::thousands;
 use crate::plan::{AudienceDefinition, Entity, Order, Plan, RankPlan, SplitPlan, percent_ranges};
-use crate::render::Jobs;
 use crate::render::dialect::{self, NOW_PLACEHOLDER};
 use crate::render::query::{self, Steps};
 use crate::run::engine::{self, Engine, ident, literal};
 use crate::run::execute::{Evaluation, evaluate_with};
 use crate::semantics::Model;
 use crate::semantics::eval::{self, EvalCtx, Value};
-use crate::time;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Explanation {
@@ -106,18 +103,23 @@ pub struct SplitPart {
 
 /// Why account `account` is in or out of `audience` (a name or `NAME.part`).
 pub fn explain_account(
-    plan: &Plan,
-    jobs: &Jobs,
-    root: &Path,
-    now: time::Micros,
+    cx: &Context<'_>,
     account: &str,
     audience: &str,
-    places: &crate::run::Places,
 ) -> Result<Explanation, Problem> {
+    let Context {
+        plan,
+        jobs,
+        root,
+        now,
+        places,
+        choice,
+    } = *cx;
     let (base, definition) = audience_of(plan, audience, Entity::Account)?;
-    let evaluation = evaluate_with(plan, jobs, root, now, places).map_err(|e| e.to_string())?;
+    let evaluation =
+        evaluate_with(plan, jobs, root, now, places, choice).map_err(|e| e.to_string())?;
     let members = &evaluation.members;
-    let Some(record) = account_record(&evaluation.engine, plan, account, now)? else {
+    let Some(record) = account_record(evaluation.engine.as_ref(), plan, account, now)? else {
         return Err(no_such(plan, Entity::Account, account));
     };
     let record = Rc::new(record);
@@ -191,17 +193,22 @@ pub fn explain_account(
 
 /// Why person `person` is in or out of the person audience `audience`.
 pub fn explain_person(
-    plan: &Plan,
-    jobs: &Jobs,
-    root: &Path,
-    now: time::Micros,
+    cx: &Context<'_>,
     person: &str,
     audience: &str,
-    places: &crate::run::Places,
 ) -> Result<Explanation, Problem> {
+    let Context {
+        plan,
+        jobs,
+        root,
+        now,
+        places,
+        choice,
+    } = *cx;
     let (_, definition) = audience_of(plan, audience, Entity::Person)?;
-    let evaluation = evaluate_with(plan, jobs, root, now, places).map_err(|e| e.to_string())?;
-    let engine = &evaluation.engine;
+    let evaluation =
+        evaluate_with(plan, jobs, root, now, places, choice).map_err(|e| e.to_string())?;
+    let engine = evaluation.engine.as_ref();
     // The person's account as the person query links it.
     let account_key = person_account(engine, person)?;
     let account = match &account_key {
@@ -249,9 +256,9 @@ pub fn explain_person(
 }
 
 /// The account the person query (`accord_people`) links `person` to.
-fn person_account(engine: &Engine, person: &str) -> Result<Option<String>, String> {
+fn person_account(engine: &dyn Engine, person: &str) -> Result<Option<String>, String> {
     let batch = engine.query(&format!(
-        "SELECT CAST(__account_key AS VARCHAR) AS k FROM accord_people WHERE CAST(__person_key AS VARCHAR) = {}",
+        "SELECT CAST(__account_key AS STRING) AS k FROM accord_people WHERE CAST(__person_key AS STRING) = {}",
         literal(person)
     ))?;
     Ok(engine::keys(&batch, "k")?.into_iter().flatten().next())
@@ -277,14 +284,16 @@ pub(super) fn no_such(plan: &Plan, entity: Entity, id: &str) -> Problem {
 /// The account query with its composition steps as columns, evaluated on
 /// the run's tables and registered for the few queries an explanation asks.
 struct StepsTable<'e> {
-    engine: &'e Engine,
+    engine: &'e dyn Engine,
 }
 
 impl<'e> StepsTable<'e> {
     const NAME: &'static str = "accord_explained_accounts";
 
     fn evaluate(evaluation: &'e Evaluation, plan: &Plan) -> Result<StepsTable<'e>, String> {
-        let d = dialect::by_name("datafusion").ok_or("no datafusion dialect")?;
+        let engine = evaluation.engine.as_ref();
+        let d = dialect::by_name(engine.dialect())
+            .ok_or_else(|| format!("no {} dialect", engine.dialect()))?;
         let model = query::Model::new(plan);
         let built = query::accounts_explained(&model, d.as_ref()).map_err(|errors| {
             errors
@@ -293,9 +302,10 @@ impl<'e> StepsTable<'e> {
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-        let engine = &evaluation.engine;
-        let batch = engine.query(&built.sql.replace(NOW_PLACEHOLDER, &evaluation.now_sql))?;
-        engine.register(Self::NAME, batch)?;
+        engine.materialize(
+            Self::NAME,
+            &built.sql.replace(NOW_PLACEHOLDER, &evaluation.now_sql),
+        )?;
         Ok(StepsTable { engine })
     }
 
@@ -303,7 +313,7 @@ impl<'e> StepsTable<'e> {
     fn row(&self, id: &str, columns: &[&str]) -> Result<Vec<Json>, String> {
         let list: Vec<String> = columns.iter().map(|c| ident(c)).collect();
         let batch = self.engine.query(&format!(
-            "SELECT {} FROM {} WHERE CAST(__account_key AS VARCHAR) = {}",
+            "SELECT {} FROM {} WHERE CAST(__account_key AS STRING) = {}",
             list.join(", "),
             Self::NAME,
             literal(id)

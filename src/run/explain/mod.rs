@@ -29,6 +29,23 @@ pub use person::{
 pub use steps::{Step, print};
 
 use crate::plan::{AudiencePlan, Entity, Plan};
+use crate::render::Jobs;
+use crate::run::Places;
+use crate::run::engine::Choice;
+use crate::time;
+
+/// What every explanation evaluates, as the run would: the plan, its
+/// rendered jobs (of the engine's dialect), the project's data, `now`, and
+/// the engine that runs them.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub plan: &'a Plan,
+    pub jobs: &'a Jobs,
+    pub root: &'a std::path::Path,
+    pub now: time::Micros,
+    pub places: &'a Places,
+    pub choice: &'a Choice,
+}
 
 /// Input the explanation cannot take: what is wrong, and what to do.
 #[derive(Clone, Debug, PartialEq)]

@@ -12,19 +12,17 @@
 //! consent requirements are also shown step by step by the interpreter.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::rc::Rc;
 
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::Problem;
 use super::account::no_such;
 use super::records::{account_record, person_record};
 use super::steps::{Step, render_steps, walk};
+use super::{Context, Problem};
 use crate::diag::thousands;
 use crate::plan::{ActivationPlan, Entity, Plan};
-use crate::render::Jobs;
 use crate::render::dialect::{self, NOW_PLACEHOLDER};
 use crate::render::export::{ExplainColumns, explain_sql};
 use crate::render::query;
@@ -35,7 +33,6 @@ use crate::run::execute::{
 use crate::run::report::ActivationReport;
 use crate::semantics::Model;
 use crate::semantics::eval::{self, EvalCtx, Record, Value};
-use crate::time;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ExportExplanation {
@@ -174,17 +171,22 @@ fn person_activation<'p>(plan: &'p Plan, name: &str) -> Result<&'p ActivationPla
 
 /// Why person `person` is or is not exported by the activation `name`.
 pub fn explain_person_export(
-    plan: &Plan,
-    jobs: &Jobs,
-    root: &Path,
-    now: time::Micros,
+    cx: &Context<'_>,
     person: &str,
     name: &str,
-    places: &crate::run::Places,
 ) -> Result<ExportExplanation, Problem> {
+    let Context {
+        plan,
+        jobs,
+        root,
+        now,
+        places,
+        choice,
+    } = *cx;
     let activation = person_activation(plan, name)?;
-    let evaluation = evaluate_with(plan, jobs, root, now, places).map_err(|e| e.to_string())?;
-    let engine = &evaluation.engine;
+    let evaluation =
+        evaluate_with(plan, jobs, root, now, places, choice).map_err(|e| e.to_string())?;
+    let engine = evaluation.engine.as_ref();
 
     // The verdict, as the run reaches it.
     let mut report = ActivationReport::default();
@@ -193,8 +195,13 @@ pub fn explain_person_export(
         // As the run: one blocked audience stops the whole dataflow.
         blocked = activation.audiences.iter().cloned().collect();
     }
-    let sql = job(jobs, &format!("exports/{name}.sql"), &evaluation.now_sql)
-        .ok_or_else(|| Problem::new(format!("no rendered export job for `{name}`")))?;
+    let sql = job(
+        engine,
+        jobs,
+        &format!("exports/{name}.sql"),
+        &evaluation.now_sql,
+    )
+    .ok_or_else(|| Problem::new(format!("no rendered export job for `{name}`")))?;
     let exported_rows = destination_rows(engine, activation, &sql, &blocked, &mut report)?;
     let exported = |audience: &str| {
         exported_rows
@@ -214,7 +221,7 @@ pub fn explain_person_export(
             .join("; ")
     })?;
     let batch = engine.query(&format!(
-        "SELECT * FROM (\n{}\n) __q WHERE CAST(__person_key AS VARCHAR) = {}",
+        "SELECT * FROM (\n{}\n) __q WHERE CAST(__person_key AS STRING) = {}",
         conditions.replace(NOW_PLACEHOLDER, &evaluation.now_sql),
         literal(person)
     ))?;

@@ -16,7 +16,7 @@ use crate::time;
 /// The account `id` with its collections and computed attributes; `None`
 /// when the data has no such account.
 pub(super) fn account_record(
-    engine: &Engine,
+    engine: &dyn Engine,
     plan: &Plan,
     id: &str,
     now: time::Micros,
@@ -47,7 +47,7 @@ pub(super) fn account_record(
 /// account schema that rules read as `person.account`; `None` when the
 /// data has no such person.
 pub(super) fn person_record(
-    engine: &Engine,
+    engine: &dyn Engine,
     plan: &Plan,
     id: &str,
     account: Option<Rc<Record>>,
@@ -76,7 +76,7 @@ pub(super) fn person_record(
 
 /// The SQL condition "the key column is `id`", whatever the key's type.
 fn key_is(key: &str, id: &str) -> String {
-    format!("CAST({} AS VARCHAR) = {}", ident(key), literal(id))
+    format!("CAST({} AS STRING) = {}", ident(key), literal(id))
 }
 
 /// A value from the engine, typed by the schema field.
@@ -106,7 +106,12 @@ fn to_value(json: &Json, ty: &str) -> Value {
 }
 
 /// Rows of `schema` matching `filter`, as records keyed by their key.
-fn rows(engine: &Engine, plan: &Plan, schema: &str, filter: &str) -> Result<Vec<Record>, String> {
+fn rows(
+    engine: &dyn Engine,
+    plan: &Plan,
+    schema: &str,
+    filter: &str,
+) -> Result<Vec<Record>, String> {
     let s = &plan.schemas[schema];
     let batch = engine.query(&format!("SELECT * FROM {} WHERE {filter}", ident(schema)))?;
     let mut out = Vec::new();
@@ -136,7 +141,7 @@ fn key_text(r: &Record, key: &str) -> Option<String> {
 
 /// Attaches the collections of `records` (of `schema`), depth-first.
 fn attach(
-    engine: &Engine,
+    engine: &dyn Engine,
     plan: &Plan,
     schema: &str,
     records: &mut [Record],
@@ -167,7 +172,7 @@ fn attach(
                 // Many-to-many: the rows the relation pairs each record
                 // with, each once (as the rendered SQL reads them).
                 let pairs = engine.query(&format!(
-                    "SELECT DISTINCT CAST({p} AS VARCHAR) AS parent, CAST({c} AS VARCHAR) AS child FROM {t} WHERE {p} IN ({in_list}) AND {c} IS NOT NULL",
+                    "SELECT DISTINCT CAST({p} AS STRING) AS parent, CAST({c} AS STRING) AS child FROM {t} WHERE {p} IN ({in_list}) AND {c} IS NOT NULL",
                     p = ident(&path.parent_fk),
                     c = ident(&path.child_fk),
                     t = ident(&path.table)
@@ -196,7 +201,7 @@ fn attach(
                         plan,
                         child,
                         &format!(
-                            "CAST({} AS VARCHAR) IN ({})",
+                            "CAST({} AS STRING) IN ({})",
                             ident(&child_key),
                             wanted.join(", ")
                         ),

@@ -36,15 +36,20 @@ pub(super) struct Modified {
 
 /// The newest judged time of a source's batches, and the times later than
 /// `now` found on the way.
-struct Newest {
+pub(super) struct Newest {
     /// The newest time at or before `now`, and the field holding it.
-    newest: Option<(Micros, String)>,
+    pub(super) newest: Option<(Micros, String)>,
     /// Per field: rows later than `now`, and the latest of them.
-    future: BTreeMap<String, (u64, Micros)>,
+    pub(super) future: BTreeMap<String, (u64, Micros)>,
 }
 
 impl Newest {
-    fn of(batches: &[RecordBatch], schema: &SchemaPlan, source: &SourcePlan, now: Micros) -> Self {
+    pub(super) fn of(
+        batches: &[RecordBatch],
+        schema: &SchemaPlan,
+        source: &SourcePlan,
+        now: Micros,
+    ) -> Self {
         let mut out = Newest {
             newest: None,
             future: BTreeMap::new(),
@@ -123,6 +128,28 @@ pub(super) fn judge(
     now: Micros,
 ) {
     let found = Newest::of(batches, schema, source, now);
+    judge_found(
+        report,
+        diagnostics,
+        name,
+        (source, schema),
+        found,
+        modified,
+        now,
+    );
+}
+
+/// [`judge`], from the timestamps already found (an engine that holds the
+/// rows computed them).
+pub(super) fn judge_found(
+    report: &mut SourceReport,
+    diagnostics: &mut Vec<RunDiagnostic>,
+    name: &str,
+    (source, schema): (&SourcePlan, &SchemaPlan),
+    found: Newest,
+    modified: Option<Modified>,
+    now: Micros,
+) {
     let (newest, basis) = match (found.newest, modified) {
         (Some((t, field)), _) => (Some(t), Some(field_basis(schema, source, &field))),
         (None, Some(m)) => (Some(m.at), Some(m.basis.to_string())),

@@ -284,6 +284,7 @@ pub(super) fn read(
         batches: vec![batch],
         report: source_report,
         diagnostics,
+        table: None,
     })
 }
 

@@ -30,7 +30,8 @@
 //! format; `keys` finds keys repeated among Parquet rows; `columns` says
 //! which columns the plan reads; `object` lists and fetches the objects of
 //! an `s3://`, `az://` or `gs://` source; `remember` reads an append-only
-//! source incrementally (cached rows plus new files); `marketo` reads lead activities
+//! source incrementally (cached rows plus new files); `in_spark` has Spark
+//! read a Parquet source itself (`--engine spark`); `marketo` reads lead activities
 //! from Marketo's API (a source with `marketo = ...`). This file drives them: it
 //! resolves the source's files (local files or objects), reads each by its
 //! format through one path, and judges the source's freshness.
@@ -38,6 +39,8 @@
 mod columns;
 mod csv;
 mod freshness;
+#[cfg(feature = "spark")]
+pub mod in_spark;
 mod jsonl;
 mod keys;
 pub mod marketo;
@@ -84,6 +87,9 @@ pub struct Loaded {
     pub report: SourceReport,
     /// Problems with the source's files (not single rows), in file order.
     pub diagnostics: Vec<RunDiagnostic>,
+    /// The engine's table that holds the rows, when the engine read the
+    /// files itself (Spark reading Parquet): `batches` is then empty.
+    pub table: Option<String>,
 }
 
 /// What reading a source may need besides its own plan.
@@ -445,6 +451,7 @@ fn decode(
         batches,
         report,
         diagnostics,
+        table: None,
     })
 }
 

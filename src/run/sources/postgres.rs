@@ -666,6 +666,7 @@ impl Job<'_> {
             batches,
             report,
             diagnostics,
+            table: None,
         })
     }
 }

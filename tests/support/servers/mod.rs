@@ -1,6 +1,6 @@
-//! Real servers for the storage and source tests (S3 and Azure Blob
-//! emulators, OpenSSH's sshd, PostgreSQL), started on loopback by the tests that need them and
-//! stopped when dropped.
+//! Real servers for the storage, source and engine tests (S3 and Azure
+//! Blob emulators, OpenSSH's sshd, PostgreSQL, Spark Connect), started on
+//! loopback by the tests that need them and stopped when dropped.
 //!
 //! `scripts/test` installs them (Python packages in the test virtual
 //! environment, npm packages under the cache, Debian packages); a server
@@ -15,6 +15,7 @@
 pub mod azurite;
 pub mod moto;
 pub mod postgres;
+pub mod spark;
 pub mod sshd;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -151,11 +152,6 @@ pub fn http(
     body: &[u8],
 ) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{method} {target}: cannot connect to {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
     let mut head = format!(
         "{method} {target} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -167,8 +163,27 @@ pub fn http(
         head.push_str(&format!("{key}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("request head");
-    stream.write_all(body).expect("request body");
+    // A server that has just begun to listen may still drop a connection
+    // before it reads it (seen with moto under load): the request never
+    // reached it, so sending it again is safe. Only failures to send are
+    // retried, never one after the server could have acted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        let sent = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            s.write_all(head.as_bytes())?;
+            s.write_all(body)?;
+            Ok(s)
+        });
+        match sent {
+            Ok(stream) => break stream,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("{method} {target} to {addr}: {e}; sending again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("{method} {target}: cannot send to {addr}: {e}"),
+        }
+    };
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).expect("response");
     let answer = String::from_utf8_lossy(&answer).into_owned();

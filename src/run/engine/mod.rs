@@ -1,108 +1,113 @@
-//! The embedded engine: a DataFusion session holding the unified tables
-//! (one per schema, named after it), running the rendered SQL.
+//! The engines that run the rendered SQL: the embedded DataFusion session
+//! (`embedded`, the default) and Apache Spark through Spark Connect
+//! (`spark`, behind the `spark` feature). Both hold the unified tables (one
+//! per schema, named after it) and answer queries with Arrow record batches.
 //!
 //! Input: record batches and SQL text. Output: record batches, or cells as
 //! JSON values for delivery. No files are read here (sources did that) and
 //! no SQL is written here beyond registering tables: the SQL comes from
-//! `render` (and from `unify`, for merging and linking).
+//! `render` (in the engine's dialect) and from `unify`, `execute` and
+//! `explain`, whose few statements are plain SQL both engines read (the
+//! Spark session reads double-quoted names as identifiers, as the others do).
+//!
+//! Nothing after evaluation knows which engine ran: results arrive in the
+//! types the embedded engine gives (`conform`), so delivery, state and
+//! reports see the same batches.
 
-use std::sync::Arc;
+mod embedded;
+#[cfg(feature = "spark")]
+pub mod spark;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
 use serde_json::Value;
 
+pub use self::embedded::Embedded;
 use crate::time;
 
-/// Rows per batch in registered tables: DataFusion's default batch size.
-const BATCH_ROWS: usize = 8192;
-
-pub struct Engine {
-    ctx: SessionContext,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Engine {
-    pub fn new() -> Result<Engine, String> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        // Rendered SQL quotes every name from the specs, so the default
-        // identifier normalisation leaves them as written.
-        let config = SessionConfig::new().with_information_schema(false);
-        Ok(Engine {
-            ctx: SessionContext::new_with_config(config),
-            runtime,
-        })
-    }
-
-    /// Registers (or replaces) a table.
-    pub fn register(&self, name: &str, batch: RecordBatch) -> Result<(), String> {
-        self.register_batches(name, batch.schema(), vec![batch])
-    }
+/// An engine: tables in, SQL run, record batches out.
+pub trait Engine {
+    /// The dialect of the rendered jobs it runs (`sql/<dialect>/...`).
+    fn dialect(&self) -> &'static str;
 
     /// Registers (or replaces) a table made of `batches` (all of `schema`).
-    pub fn register_batches(
+    fn register_batches(
         &self,
         name: &str,
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
-    ) -> Result<(), String> {
-        // Partitions so DataFusion can use every core, each a list of
-        // batches of the session's batch size (zero-copy slices): operators
-        // then work on cache-sized pieces, not millions of rows at once.
-        let parts = cores();
-        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
-        let mut next = 0;
-        for batch in batches {
-            let rows = batch.num_rows();
-            for start in (0..rows).step_by(BATCH_ROWS) {
-                partitions[next % parts].push(batch.slice(start, BATCH_ROWS.min(rows - start)));
-                next += 1;
-            }
-        }
-        partitions.retain(|p| !p.is_empty());
-        if partitions.is_empty() {
-            partitions.push(vec![RecordBatch::new_empty(schema.clone())]);
-        }
-        let table = MemTable::try_new(schema, partitions).map_err(|e| e.to_string())?;
-        let _ = self.ctx.deregister_table(name);
-        self.ctx
-            .register_table(name, Arc::new(table))
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    }
+    ) -> Result<(), String>;
 
     /// Runs one statement or query and collects its result. An error is
     /// the engine's reason alone: the SQL is rendered (or internal), and
     /// the caller names the definition that failed.
-    pub fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, String> {
-        self.runtime.block_on(async {
-            let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
-            df.collect().await.map_err(|e| e.to_string())
-        })
+    fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, String>;
+
+    /// Runs a query and concatenates its result into one batch (an empty
+    /// result keeps the query's schema).
+    fn query(&self, sql: &str) -> Result<RecordBatch, String>;
+
+    /// Runs a query, keeps its result as table `name` where the engine
+    /// holds its tables, and returns it. A remote engine keeps the table on
+    /// its side rather than receiving and sending it back.
+    fn materialize(&self, name: &str, sql: &str) -> Result<RecordBatch, String> {
+        let batch = self.query(sql)?;
+        self.register(name, batch.clone())?;
+        Ok(batch)
     }
 
-    /// Runs a query and concatenates its result into one batch.
-    pub fn query(&self, sql: &str) -> Result<RecordBatch, String> {
-        let batches = self.sql(sql)?;
-        let schema = match batches.first() {
-            Some(b) => b.schema(),
-            None => {
-                // An empty result still has a schema.
-                return self.runtime.block_on(async {
-                    let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
-                    Ok(RecordBatch::new_empty(Arc::new(
-                        df.schema().as_arrow().clone(),
-                    )))
-                });
-            }
-        };
-        datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
+    /// Registers (or replaces) a table of one batch.
+    fn register(&self, name: &str, batch: RecordBatch) -> Result<(), String> {
+        self.register_batches(name, batch.schema(), vec![batch])
+    }
+
+    /// Makes `name` another name of the table `table` (a source the
+    /// engine read itself, become its schema's table).
+    fn alias(&self, name: &str, table: &str) -> Result<(), String> {
+        self.materialize(name, &format!("SELECT * FROM {}", ident(table)))
+            .map(|_| ())
+    }
+
+    /// The Spark session, when this engine is one: it reads some sources
+    /// itself (`sources::in_spark`).
+    #[cfg(feature = "spark")]
+    fn spark(&self) -> Option<&spark::Spark> {
+        None
+    }
+}
+
+/// Which engine a run uses, and how to reach it.
+#[derive(Clone, Debug, Default)]
+pub enum Choice {
+    /// The embedded DataFusion session (the default).
+    #[default]
+    Embedded,
+    /// A Spark Connect server.
+    Spark(SparkRemote),
+}
+
+/// Where a Spark Connect server listens, and the token it asks for.
+#[derive(Clone, Debug)]
+pub struct SparkRemote {
+    /// `sc://host:port[/;param=value...]`.
+    pub remote: String,
+    /// Sent as `Authorization: Bearer`; only over TLS, or to a loopback host.
+    pub token: Option<secrecy::SecretString>,
+}
+
+/// Opens the chosen engine.
+pub fn open(choice: &Choice) -> Result<Box<dyn Engine>, String> {
+    match choice {
+        Choice::Embedded => Ok(Box::new(Embedded::new()?)),
+        #[cfg(feature = "spark")]
+        Choice::Spark(remote) => Ok(Box::new(spark::Spark::connect(remote)?)),
+        #[cfg(not(feature = "spark"))]
+        Choice::Spark(_) => Err(
+            "this accord was built without Spark: build it with `--features spark` to run on \
+             `--engine spark`"
+                .into(),
+        ),
     }
 }
 
