@@ -38,6 +38,18 @@ use accord::semantics::{self, audience_column};
 use serde_json::Value;
 
 const NOW: &str = "2026-11-28T12:00:00Z";
+/// `accord run --preview` of the project in the working folder, as JSON.
+const PREVIEW: &[&str] = &[
+    "run",
+    ".",
+    "--env",
+    "dev",
+    "--preview",
+    "--now",
+    NOW,
+    "--format",
+    "json",
+];
 
 #[test]
 fn spark_agrees_with_the_embedded_engine_and_the_interpreter() {
@@ -49,24 +61,9 @@ fn spark_agrees_with_the_embedded_engine_and_the_interpreter() {
     let parquet = parquet_project();
     let report = same_run(parquet.path(), &remote, None);
     assert!(report > 0);
-    let out = cli::accord_in(
-        parquet.path(),
-        &[
-            "run",
-            ".",
-            "--env",
-            "dev",
-            "--preview",
-            "--now",
-            NOW,
-            "--format",
-            "json",
-            "--engine",
-            "spark",
-            "--spark-remote",
-            &remote,
-        ],
-    );
+    let mut args = PREVIEW.to_vec();
+    args.extend(["--engine", "spark", "--spark-remote", &remote]);
+    let out = cli::accord_in(parquet.path(), &args);
     let preview: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", cli::printed(&out)));
     let accounts = &preview["sources"]["accounts"];
@@ -510,17 +507,7 @@ fn same_preview_and_explanations(specs: &Path, remote: &str) {
         );
         (embedded, spark)
     };
-    let (embedded, spark) = both(&[
-        "run",
-        ".",
-        "--env",
-        "dev",
-        "--preview",
-        "--now",
-        NOW,
-        "--format",
-        "json",
-    ]);
+    let (embedded, spark) = both(PREVIEW);
     let e: Value = serde_json::from_slice(&embedded.stdout).expect("embedded preview");
     let s: Value = serde_json::from_slice(&spark.stdout).expect("spark preview");
     assert_eq!(comparable(&s), comparable(&e), "the previews differ");

@@ -177,12 +177,10 @@ fn random_data(plan: &mut Plan, rng: &mut Rng, root: &Path, words: &[&str]) {
         .collect();
 }
 
-/// A random boolean expression over `var` (a row of `schema`), depth-bounded.
-pub fn predicate(plan: &Plan, schema: &str, var: &str, depth: u32, rng: &mut Rng) -> String {
-    let s = &plan.schemas[schema];
-    // Collections of this schema: links of other schemas pointing here.
-    let collections: Vec<(String, String)> = plan
-        .schemas
+/// The collections of `schema`'s rows, `(name, child schema)`: the
+/// reverse links of other schemas pointing here.
+fn collections_of(plan: &Plan, schema: &str) -> Vec<(String, String)> {
+    plan.schemas
         .iter()
         .flat_map(|(child, cs)| {
             cs.links
@@ -190,7 +188,13 @@ pub fn predicate(plan: &Plan, schema: &str, var: &str, depth: u32, rng: &mut Rng
                 .filter(|l| l.to == schema && l.reverse.is_some())
                 .map(move |l| (l.reverse.clone().unwrap_or_default(), child.clone()))
         })
-        .collect();
+        .collect()
+}
+
+/// A random boolean expression over `var` (a row of `schema`), depth-bounded.
+pub fn predicate(plan: &Plan, schema: &str, var: &str, depth: u32, rng: &mut Rng) -> String {
+    let s = &plan.schemas[schema];
+    let collections = collections_of(plan, schema);
     let choice = rng.below(10);
     if depth > 0 && choice < 2 {
         let a = predicate(plan, schema, var, depth - 1, rng);
@@ -252,16 +256,7 @@ pub fn edge_predicate(plan: &Plan, schema: &str, var: &str, depth: u32, rng: &mu
             .collect()
     };
     let (ints, strings) = (of_type("int"), of_type("string"));
-    let collections: Vec<(String, String)> = plan
-        .schemas
-        .iter()
-        .flat_map(|(child, cs)| {
-            cs.links
-                .values()
-                .filter(|l| l.to == schema && l.reverse.is_some())
-                .map(move |l| (l.reverse.clone().unwrap_or_default(), child.clone()))
-        })
-        .collect();
+    let collections = collections_of(plan, schema);
     let op = *rng.pick(&["==", "!=", "<", "<=", ">", ">="]);
     let big = *rng.pick(&[
         "9223372036854775807",

@@ -246,7 +246,7 @@ impl Engine for Spark {
         let mut pieces: Vec<Vec<RecordBatch>> = vec![Vec::new()];
         let mut size = 0;
         for batch in &batches {
-            let batch = for_spark(batch, &schema)?;
+            let batch = cast_to(batch, &schema)?;
             let bytes = batch.get_array_memory_size();
             if size > 0 && size + bytes > PIECE_BYTES {
                 pieces.push(Vec::new());
@@ -371,7 +371,9 @@ fn for_spark_schema(schema: &SchemaRef) -> SchemaRef {
     ))
 }
 
-fn for_spark(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
+/// `batch` with its columns cast to `schema`'s types (Spark's, or, coming
+/// back, the embedded engine's).
+fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
     let columns = batch
         .columns()
         .iter()
@@ -409,13 +411,7 @@ pub fn conform(batch: &RecordBatch) -> Result<RecordBatch, String> {
             .map(|f| Field::new(f.name(), embedded_type(f.data_type()), f.is_nullable()))
             .collect::<Vec<_>>(),
     ));
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(column, field)| retype(column, field.data_type()))
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())
+    cast_to(batch, &schema)
 }
 
 /// One column in `to`. A timestamp keeps its instants: only the zone
@@ -522,7 +518,7 @@ mod tests {
         )
         .unwrap();
         let to = for_spark_schema(&schema);
-        let sent = for_spark(&batch, &to).unwrap();
+        let sent = cast_to(&batch, &to).unwrap();
         assert_eq!(
             sent.schema().field(0).data_type(),
             &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))

@@ -22,7 +22,7 @@ use crate::plan::{AudienceDefinition, Entity, Order, Plan, RankPlan, SplitPlan, 
 use crate::render::dialect::{self, NOW_PLACEHOLDER};
 use crate::render::query::{self, Steps};
 use crate::run::engine::{self, Engine, ident, literal};
-use crate::run::execute::{Evaluation, evaluate_with};
+use crate::run::execute::Evaluation;
 use crate::semantics::Model;
 use crate::semantics::eval::{self, EvalCtx, Value};
 
@@ -107,17 +107,9 @@ pub fn explain_account(
     account: &str,
     audience: &str,
 ) -> Result<Explanation, Problem> {
-    let Context {
-        plan,
-        jobs,
-        root,
-        now,
-        places,
-        choice,
-    } = *cx;
+    let Context { plan, now, .. } = *cx;
     let (base, definition) = audience_of(plan, audience, Entity::Account)?;
-    let evaluation =
-        evaluate_with(plan, jobs, root, now, places, choice).map_err(|e| e.to_string())?;
+    let evaluation = cx.evaluate()?;
     let members = &evaluation.members;
     let Some(record) = account_record(evaluation.engine.as_ref(), plan, account, now)? else {
         return Err(no_such(plan, Entity::Account, account));
@@ -197,17 +189,9 @@ pub fn explain_person(
     person: &str,
     audience: &str,
 ) -> Result<Explanation, Problem> {
-    let Context {
-        plan,
-        jobs,
-        root,
-        now,
-        places,
-        choice,
-    } = *cx;
+    let Context { plan, now, .. } = *cx;
     let (_, definition) = audience_of(plan, audience, Entity::Person)?;
-    let evaluation =
-        evaluate_with(plan, jobs, root, now, places, choice).map_err(|e| e.to_string())?;
+    let evaluation = cx.evaluate()?;
     let engine = evaluation.engine.as_ref();
     // The person's account as the person query links it.
     let account_key = person_account(engine, person)?;

@@ -47,6 +47,21 @@ pub struct Context<'a> {
     pub choice: &'a Choice,
 }
 
+impl Context<'_> {
+    /// The run's evaluation of the audiences, on the chosen engine.
+    fn evaluate(&self) -> Result<crate::run::execute::Evaluation, Problem> {
+        crate::run::execute::evaluate_with(
+            self.plan,
+            self.jobs,
+            self.root,
+            self.now,
+            self.places,
+            self.choice,
+        )
+        .map_err(|e| Problem::new(e.to_string()))
+    }
+}
+
 /// Input the explanation cannot take: what is wrong, and what to do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Problem {

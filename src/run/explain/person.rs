@@ -27,9 +27,7 @@ use crate::render::dialect::{self, NOW_PLACEHOLDER};
 use crate::render::export::{ExplainColumns, explain_sql};
 use crate::render::query;
 use crate::run::engine::{self, literal};
-use crate::run::execute::{
-    blocked_audiences, destination_rows, evaluate_with, is_present, job, lacks_identity,
-};
+use crate::run::execute::{blocked_audiences, destination_rows, is_present, job, lacks_identity};
 use crate::run::report::ActivationReport;
 use crate::semantics::Model;
 use crate::semantics::eval::{self, EvalCtx, Record, Value};
@@ -176,16 +174,10 @@ pub fn explain_person_export(
     name: &str,
 ) -> Result<ExportExplanation, Problem> {
     let Context {
-        plan,
-        jobs,
-        root,
-        now,
-        places,
-        choice,
+        plan, jobs, now, ..
     } = *cx;
     let activation = person_activation(plan, name)?;
-    let evaluation =
-        evaluate_with(plan, jobs, root, now, places, choice).map_err(|e| e.to_string())?;
+    let evaluation = cx.evaluate()?;
     let engine = evaluation.engine.as_ref();
 
     // The verdict, as the run reaches it.
