@@ -38,7 +38,9 @@ use accord::semantics::{self, audience_column};
 use serde_json::Value;
 
 const NOW: &str = "2026-11-28T12:00:00Z";
-/// `accord run --preview` of the project in the working folder, as JSON.
+/// `accord run --preview` of the project in the working folder.
+const RUN_PREVIEW: &[&str] = &["run", ".", "--env", "dev", "--preview", "--now", NOW];
+/// [`RUN_PREVIEW`], as JSON.
 const PREVIEW: &[&str] = &[
     "run",
     ".",
@@ -678,7 +680,7 @@ fn a_spark_run_without_a_server_is_a_usage_error_that_says_what_to_do() {
         ),
     ];
     for (extra, expected) in cases {
-        let mut args = vec!["run", ".", "--env", "dev", "--preview", "--now", NOW];
+        let mut args = RUN_PREVIEW.to_vec();
         args.extend_from_slice(extra);
         let out = cli::accord_in(&specs, &args);
         let text = cli::printed(&out);
@@ -690,22 +692,9 @@ fn a_spark_run_without_a_server_is_a_usage_error_that_says_what_to_do() {
     let port = servers::free_port();
     let remote = format!("sc://127.0.0.1:{port}");
     let started = std::time::Instant::now();
-    let out = cli::accord_in(
-        &specs,
-        &[
-            "run",
-            ".",
-            "--env",
-            "dev",
-            "--preview",
-            "--now",
-            NOW,
-            "--engine",
-            "spark",
-            "--spark-remote",
-            &remote,
-        ],
-    );
+    let mut args = RUN_PREVIEW.to_vec();
+    args.extend(["--engine", "spark", "--spark-remote", &remote]);
+    let out = cli::accord_in(&specs, &args);
     let text = cli::printed(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
