@@ -4,6 +4,7 @@
 //! a preview writes nothing.
 #![cfg(feature = "deliver")]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use accord::faults::Faults;
@@ -33,6 +34,7 @@ fn pending(activation: &str, run_id: &str, rows: &[(&str, i64)]) -> Pending {
         activation: activation.into(),
         run_id: run_id.into(),
         target: membership(rows),
+        file: None,
     }
 }
 
@@ -336,6 +338,7 @@ fn old_state(activation: &str, run_id: &str, rows: &[(&str, i64)]) -> String {
         activation: activation.into(),
         run_id: run_id.into(),
         membership: membership(rows),
+        file: None,
     })
     .unwrap()
 }
@@ -578,7 +581,7 @@ fn a_store_of_format_1_is_upgraded_when_a_run_opens_it() {
     drop(store);
     let raw = rusqlite::Connection::open(store::path(root)).unwrap();
     raw.execute_batch(
-        "DROP TABLE source_read; DROP TABLE source_items; DROP TABLE source_segments; DROP TABLE alert_breaches; PRAGMA user_version = 1;",
+        "DROP TABLE source_read; DROP TABLE source_items; DROP TABLE source_segments; DROP TABLE alert_breaches; ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file; PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(raw);
@@ -625,7 +628,7 @@ fn a_store_of_format_2_gains_alert_breaches_when_a_run_opens_it() {
     store.set_last_delivered("files", 42).unwrap();
     drop(store);
     let raw = rusqlite::Connection::open(store::path(root)).unwrap();
-    raw.execute_batch("DROP TABLE alert_breaches; PRAGMA user_version = 2;")
+    raw.execute_batch("DROP TABLE alert_breaches; ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file; PRAGMA user_version = 2;")
         .unwrap();
     drop(raw);
 
@@ -644,6 +647,59 @@ fn a_store_of_format_2_gains_alert_breaches_when_a_run_opens_it() {
     };
     store.set_alert_breach("icp_shrinks", &breach).unwrap();
     assert_eq!(store.alert_breach("icp_shrinks").unwrap(), Some(breach));
+    drop(store);
+    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, store::VERSION);
+}
+
+/// A store of format 3 keeps the rows of its states in the database: a
+/// preview reads them where they are, a run upgrades the store to format 4
+/// and reads the same rows (no file yet); a commit that names a members
+/// file replaces them.
+#[test]
+fn a_store_of_format_3_keeps_its_rows_until_the_next_commit() {
+    let scratch = temp::dir("store-upgrade-members");
+    let root = scratch.path();
+    let store = open(root);
+    let old = pending("files", "r1", &[("a1", 1), ("a2", 2)]);
+    store.begin(&old).unwrap();
+    store.commit(&old).unwrap();
+    drop(store);
+    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
+    raw.execute_batch(
+        "ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file; PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(raw);
+
+    let peeked = Store::peek(root).unwrap();
+    let state = peeked.load("files").unwrap().expect("the state");
+    assert_eq!(state.membership, old.target);
+    assert_eq!(state.file, None);
+    drop(peeked);
+
+    let store = open(root);
+    let state = store.load("files").unwrap().expect("the state");
+    assert_eq!((state.membership, state.file), (old.target.clone(), None));
+    let next = Pending {
+        target: Membership {
+            columns: old.target.columns.clone(),
+            rows: BTreeMap::new(),
+        },
+        file: Some("files.r2.parquet".into()),
+        ..pending("files", "r2", &[])
+    };
+    store.begin(&next).unwrap();
+    store.commit(&next).unwrap();
+    let state = store.load("files").unwrap().expect("the state");
+    assert_eq!(state.file.as_deref(), Some("files.r2.parquet"));
+    assert!(
+        state.membership.rows.is_empty(),
+        "the rows moved to the file"
+    );
     drop(store);
     let raw = rusqlite::Connection::open(store::path(root)).unwrap();
     let version: i64 = raw

@@ -10,18 +10,20 @@ use std::time::Instant;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::deliver::{self, About, Encoded, Rows};
+use super::deliver::{self, About, Encoded};
+use super::delta::{self, Delta};
 use super::engine::{self, Engine};
 use super::error::{Places, RunError};
 use super::file_targets::{FILE_TYPES, FileTarget, file_target, shown};
 use super::io::{self, Faults};
 use super::local_store::LocalFileStore;
+use super::members::Members;
 use super::report::{
     ActivationReport, ActivationStatus, LinkReport, Overlap, RunDiagnostic, RunReport, RunStatus,
     ScheduleReport, SourceReport,
 };
 use super::stale::{self, Stale};
-use super::state::{self, Membership, Pending, Store};
+use super::state::{self, Store};
 use super::{Options, Select, alerts, api, lock, log, schedule, sources, unify};
 use crate::deliver::storage::{FileStore, StorageErrorKind};
 use crate::diag::codes;
@@ -231,7 +233,7 @@ fn run_locked(
             // Not due: not evaluated, nothing sent; the destination keeps
             // what the last delivery gave it.
             a.status = ActivationStatus::NotDue;
-            a.members = previous_members(&store, name)?;
+            a.members = previous_members(root, &store, name)?;
         }
         // A delivery that reached the destination, or found it up to date,
         // serves the window it was due for; a dry run, a preview, a failed,
@@ -326,10 +328,11 @@ fn timings(
 }
 
 /// The members the destination holds from an activation's last delivery.
-fn previous_members(store: &Store, name: &str) -> Result<u64, RunError> {
-    Ok(store
-        .load(name)?
-        .map_or(0, |s| s.membership.rows.len() as u64))
+fn previous_members(root: &Path, store: &Store, name: &str) -> Result<u64, RunError> {
+    match state::committed(root, store, name)? {
+        Some(record) => record.members_count(),
+        None => Ok(0),
+    }
 }
 
 /// What the activations of a run share once the data is read and the
@@ -588,10 +591,8 @@ impl Activating<'_> {
             place: options.places.of("activation", name),
             reason,
         };
-        let DestinationRows {
-            batch: rows,
-            membership: target,
-        } = destination_rows(self.engine, activation, &sql, &blocked, a).map_err(engine_failed)?;
+        let target =
+            destination_rows(self.engine, activation, &sql, &blocked, a).map_err(engine_failed)?;
         if let Some(consent) = job(
             self.engine,
             self.jobs,
@@ -604,30 +605,28 @@ impl Activating<'_> {
         // Received: every candidate row, before consent and the other
         // exclusions (the export query's rows are after consent).
         a.profiles_received += a.excluded_consent;
-        a.members = target.rows.len() as u64;
+        a.members = target.len() as u64;
         if blocked.is_empty() {
             below_minimum(activation, &target, a);
         }
-        let old = self
-            .store
-            .load(name)?
-            .map(|s| s.membership)
-            .unwrap_or_default();
-        let changes = state::changes(&old, &target);
-        a.created = changes.added.len() as u64;
-        a.updated = changes.updated.len() as u64;
-        a.removed = changes.removed.len() as u64;
+        let old = state::committed(self.root, self.store, name)?;
+        let delta = match &old {
+            Some(record) => delta::between(record.old(), &target),
+            None => delta::between(delta::Old::Nothing, &target),
+        }
+        .map_err(engine_failed)?;
+        (a.created, a.updated, a.removed) = (delta.added, delta.updated, delta.removed);
         // The run id's suffix comes from what every activation evaluated
         // to, so two runs (previews too) that differ in content differ in id.
-        let target_json = serde_json::to_vec(&target).map_err(|e| RunError::Data {
-            reason: e.to_string(),
-        })?;
-        let digest = crate::hash::sha256_hex(&target_json);
+        let digest = target.digest();
         run_hash.update(digest.as_bytes());
         // The removal guard: "its members" are the members delivered last
         // time; the removals, the ones of them the new evaluation no longer
         // has, whatever the export mode (a full export drops them too).
-        let previous = old.rows.len() as u64;
+        let previous = match &old {
+            Some(record) => record.members_count()?,
+            None => 0,
+        };
         let ratio = activation.max_removed_ratio;
         let too_many_removals = previous > 0 && a.removed as f64 > ratio * previous as f64;
         let allowed = options.allow_removals.contains(name);
@@ -691,21 +690,8 @@ impl Activating<'_> {
                 )),
             );
         } else {
-            let pending = Pending {
-                format: state::FORMAT,
-                activation: name.to_string(),
-                run_id: format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]),
-                target,
-            };
-            self.deliver(
-                name,
-                activation,
-                &old,
-                pending,
-                &rows,
-                changes.is_empty(),
-                a,
-            )?;
+            let run_id = format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]);
+            self.deliver(name, activation, &run_id, &target, &delta, a)?;
         }
         Ok(())
     }
@@ -714,24 +700,20 @@ impl Activating<'_> {
     /// this runner cannot deliver, `unchanged` when an incremental export
     /// has nothing to send, else the files under the pending record and the
     /// commit. A delivery that fails keeps its pending record: the next run
-    /// finishes it first, under the same run id. `rows` are the pending
-    /// target's rows as the engine returned them, which a full export
-    /// writes.
-    #[allow(clippy::too_many_arguments)]
+    /// finishes it first, under the same run id.
     fn deliver(
         &self,
         name: &str,
         activation: &ActivationPlan,
-        old: &Membership,
-        pending: Pending,
-        rows: &datafusion::arrow::record_batch::RecordBatch,
-        unchanged: bool,
+        run_id: &str,
+        target: &Members,
+        delta: &Delta,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
         if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
-            return self.deliver_api(name, activation, pending, a);
+            return self.deliver_api(name, activation, run_id, target, a);
         }
-        let Some(target) = file_target(
+        let Some(files) = file_target(
             self.plan,
             name,
             activation,
@@ -747,19 +729,19 @@ impl Activating<'_> {
                 .push("the destination is not in the plan: nothing was written".into());
             return Ok(());
         };
-        if unchanged && activation.export != ExportMode::Full {
+        if delta.is_empty() && activation.export != ExportMode::Full {
             a.status = ActivationStatus::Unchanged;
             return Ok(());
         }
-        let encoded = encode_delivery(self.plan, name, activation, old, &pending, Some(rows))?;
-        let location = target.store().location();
-        if let FileTarget::DryRun(dry) = &target {
+        let encoded = encode_delivery(self.plan, name, activation, run_id, target, delta)?;
+        let location = files.store().location();
+        if let FileTarget::DryRun(dry) = &files {
             // Nothing leaves the machine and the store does not advance:
             // what a live run would upload is described, in order.
             write_delivery(dry, name, activation, &encoded)?;
             let folder = io::inside(
                 &self.root.join(".accord").join("runs"),
-                &pending.run_id,
+                run_id,
                 "",
                 &format!("activation `{name}`"),
             )?;
@@ -788,15 +770,23 @@ impl Activating<'_> {
             a.written.push(shown(self.root, &path));
             return Ok(());
         }
+        let pending = state::save(self.root, name, run_id, target, self.faults)?;
         self.store.begin(&pending)?;
-        write_target(&target, name, activation, &encoded, self.faults)?;
-        self.store.commit(&pending)?;
+        write_target(&files, name, activation, &encoded, self.faults)?;
+        self.commit(&pending)?;
         // Counted once written: a failed activation reports no files.
         (a.files, a.bytes) = encoded.totals();
         a.location = Some(location);
         a.status = ActivationStatus::Delivered;
         a.run_id = Some(pending.run_id);
         Ok(())
+    }
+
+    /// Commits a delivered pending record, then removes the members files
+    /// no record names any more.
+    fn commit(&self, pending: &state::Pending) -> Result<(), RunError> {
+        self.store.commit(pending)?;
+        state::tidy(self.root, self.store, &pending.activation, self.faults)
     }
 
     /// The delivery to an API destination, planned against the store's
@@ -807,23 +797,27 @@ impl Activating<'_> {
         &self,
         name: &str,
         activation: &ActivationPlan,
-        pending: Pending,
+        run_id: &str,
+        target: &Members,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
+        // The vendors take members one by one, so here (and only here) the
+        // rows become JSON values.
         self.api.deliver(
             name,
             activation,
-            &pending.target.rows,
-            &pending.target.columns,
-            &pending.run_id,
+            &target.json_rows(),
+            &target.columns(),
+            run_id,
             a,
         )?;
         if matches!(
             a.status,
             ActivationStatus::Delivered | ActivationStatus::Unchanged
         ) {
+            let pending = state::save(self.root, name, run_id, target, self.faults)?;
             self.store.begin(&pending)?;
-            self.store.commit(&pending)?;
+            self.commit(&pending)?;
             a.run_id = Some(pending.run_id);
         }
         Ok(())
@@ -831,21 +825,17 @@ impl Activating<'_> {
 
     /// The members the destination holds from the last delivery.
     fn previous_members(&self, name: &str) -> Result<u64, RunError> {
-        previous_members(self.store, name)
+        previous_members(self.root, self.store, name)
     }
 }
 
 /// Warns of activated audiences below the destination's minimum size.
-fn below_minimum(activation: &ActivationPlan, target: &Membership, a: &mut ActivationReport) {
+fn below_minimum(activation: &ActivationPlan, target: &Members, a: &mut ActivationReport) {
     let Some(min) = activation.limits.min_audience_size else {
         return;
     };
     for audience in &activation.audiences {
-        let n = target
-            .rows
-            .values()
-            .filter(|r| r.first() == Some(&Value::String(audience.clone())))
-            .count() as u64;
+        let n = target.count_in(audience) as u64;
         if n < min {
             a.warnings.push(format!(
                 "`{audience}` has {n} members, below the {} minimum of {min}: the destination will not serve it",
@@ -888,23 +878,34 @@ fn finish_pending(
     store: &Store,
     faults: &Faults,
 ) -> Result<Option<String>, RunError> {
-    let Some(pending) = store.load_pending(name)? else {
+    let Some((pending, target)) = state::pending(root, store, name)? else {
         return Ok(None);
     };
-    let committed = store.load(name)?;
+    let committed = state::committed(root, store, name)?;
     // A crash between committing the state and removing the pending
     // record: the delivery is complete already.
     let done = committed
         .as_ref()
         .is_some_and(|s| s.run_id == pending.run_id);
-    let old = committed.map(|s| s.membership).unwrap_or_default();
-    if !done
-        && let Some(target) = file_target(plan, name, activation, root, options, faults, false)?
+    if !done && let Some(files) = file_target(plan, name, activation, root, options, faults, false)?
     {
-        let encoded = encode_delivery(plan, name, activation, &old, &pending, None)?;
-        write_target(&target, name, activation, &encoded, faults)?;
+        let members = target.members()?;
+        let old = match &committed {
+            Some(record) => record.old(),
+            None => delta::Old::Nothing,
+        };
+        let engine_failed = |reason: String| RunError::Engine {
+            kind: "activation",
+            name: name.to_string(),
+            place: options.places.of("activation", name),
+            reason,
+        };
+        let delta = delta::between(old, &members).map_err(engine_failed)?;
+        let encoded = encode_delivery(plan, name, activation, &pending.run_id, &members, &delta)?;
+        write_target(&files, name, activation, &encoded, faults)?;
     }
     store.commit(&pending)?;
+    state::tidy(root, store, name, faults)?;
     Ok(Some(pending.run_id))
 }
 
@@ -1313,21 +1314,20 @@ fn audience_failure(
     }
 }
 
-/// The files of the delivery from `old` to the pending target under its
-/// run id, encoded in memory: a full export's membership, or an
-/// incremental one's changes (a `change` column first). A full export is
-/// written from `fresh`, the target's rows as the engine returned them,
-/// when the caller has them (the run that evaluated them), else from the
-/// pending record's rows: the same pending record always encodes the same
-/// bytes either way (`columns`), so a rerun finds what a crash left
-/// written. Writing them is [`write_target`]'s.
+/// The files of a delivery of `target` under its run id, encoded in
+/// memory: a full export's membership, or an incremental one's changes
+/// (`delta`, a `change` column first). The run that evaluated the target
+/// and a rerun that finishes its pending record read the same columns (the
+/// members file holds the delivered types), so they encode the same bytes
+/// and the rerun finds what a crash left written. Writing them is
+/// [`write_target`]'s.
 pub fn encode_delivery(
     plan: &Plan,
     name: &str,
     activation: &ActivationPlan,
-    old: &Membership,
-    pending: &Pending,
-    fresh: Option<&datafusion::arrow::record_batch::RecordBatch>,
+    run_id: &str,
+    target: &Members,
+    delta: &Delta,
 ) -> Result<Encoded, RunError> {
     let failed = |reason: String| RunError::Delivery {
         activation: name.to_string(),
@@ -1341,46 +1341,20 @@ pub fn encode_delivery(
             activation.destination_type
         ))
     })?;
-    let target = &pending.target;
+    // A full export writes every member, an incremental one its changes
+    // (`change` first); both in member order.
     let rows = if activation.export == ExportMode::Full {
-        match fresh {
-            Some(batch) => batch.clone(),
-            None => {
-                let rows: Vec<&[Value]> = target.rows.values().map(Vec::as_slice).collect();
-                super::columns::from_values(&target.columns, &rows).map_err(failed)?
-            }
-        }
+        target.payload()
     } else {
-        let c = state::changes(old, target);
-        let mut columns = vec!["change".to_string()];
-        columns.extend(target.columns.iter().cloned());
-        let mut rows: Vec<(String, Vec<Value>)> = Vec::new();
-        for (kind, keys, from) in [
-            ("added", &c.added, target),
-            ("updated", &c.updated, target),
-            ("removed", &c.removed, old),
-        ] {
-            for key in keys {
-                let mut row = vec![Value::String(kind.into())];
-                row.extend(from.rows[key].iter().cloned());
-                rows.push((key.clone(), row));
-            }
-        }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        Rows {
-            columns,
-            rows: rows.into_iter().map(|(_, r)| r).collect(),
-        }
-        .batch()
-        .map_err(failed)?
+        delta.rows.clone()
     };
     let export = activation.export.to_string();
     let about = About {
         activation: name,
         destination: &activation.destination,
         export: &export,
-        run_id: &pending.run_id,
-        date: file_layout::run_date(&pending.run_id),
+        run_id,
+        date: file_layout::run_date(run_id),
         audiences: &activation.audiences,
     };
     deliver::encode(&layout, &rows, &about).map_err(failed)
@@ -1581,40 +1555,38 @@ fn consent_excluded(
 /// The rows an activation delivers: the rendered export query's rows (one
 /// per member and activated audience, exclusions, people filter, consent and
 /// hashing applied by the SQL), less rows without any identity and rows of
-/// `blocked` audiences. Keyed by `audience/member`, so changes are per
-/// audience.
-pub(super) struct DestinationRows {
-    /// The rows as Arrow columns (`audience`, then the mapping's columns),
-    /// ordered by key: what a full export's files are written from.
-    pub(super) batch: datafusion::arrow::record_batch::RecordBatch,
-    /// The same rows as JSON values by key: what the store keeps and the
-    /// change set compares (the columnar state is a later step).
-    pub(super) membership: Membership,
-}
-
-/// The [`DestinationRows`] of an activation; what it leaves out is counted
-/// in `report`.
+/// `blocked` audiences, as [`Members`] keyed by `audience/member` (so changes
+/// are per audience) in key order; what it leaves out is counted in
+/// `report`. The rows stay columns: the kept rows are picked, sorted and
+/// deduplicated by index.
 pub(super) fn destination_rows(
     engine: &dyn Engine,
     activation: &ActivationPlan,
     sql: &str,
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
-) -> Result<DestinationRows, String> {
-    use datafusion::arrow::array::{ArrayRef, StringArray, UInt32Array};
-    use datafusion::arrow::compute::take;
+) -> Result<Members, String> {
+    use std::fmt::Write;
+
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder, UInt32Array};
+    use datafusion::arrow::compute::{SortColumn, SortOptions, cast, lexsort_to_indices, take};
+    use datafusion::arrow::datatypes::DataType;
 
     let batch = engine.query(sql)?;
-    let person_rows = activation.rows == Entity::Person;
-    let row_keys = engine::keys(
-        &batch,
-        if person_rows {
-            "__person_key"
-        } else {
-            "__account_key"
-        },
-    )?;
-    let audiences = engine::keys(&batch, "__audience")?;
+    let text = |name: &str| -> Result<ArrayRef, String> {
+        let column = batch
+            .column_by_name(name)
+            .ok_or_else(|| format!("the export query has no column `{name}`"))?;
+        cast(column, &DataType::Utf8).map_err(|e| e.to_string())
+    };
+    let row_keys = text(if activation.rows == Entity::Person {
+        "__person_key"
+    } else {
+        "__account_key"
+    })?;
+    let row_keys = row_keys.as_string::<i32>();
+    let audiences = text("__audience")?;
+    let audiences = audiences.as_string::<i32>();
     let mut columns: Vec<(&crate::plan::MappingPlan, ArrayRef)> = Vec::new();
     for m in &activation.mapping {
         let col = batch
@@ -1627,13 +1599,15 @@ pub(super) fn destination_rows(
         .filter(|(m, _)| m.identity.is_some())
         .map(|(_, c)| c)
         .collect();
-    let mut kept: Vec<(String, u32)> = Vec::new();
+    let mut kept: Vec<u32> = Vec::new();
+    let mut keys = StringBuilder::new();
     for i in 0..batch.num_rows() {
         report.profiles_received += 1;
-        let (Some(key), Some(audience)) = (&row_keys[i], &audiences[i]) else {
+        if row_keys.is_null(i) || audiences.is_null(i) {
             report.failed += 1;
             continue;
-        };
+        }
+        let audience = audiences.value(i);
         if blocked.contains(audience) {
             report.excluded_policy += 1;
             continue;
@@ -1642,45 +1616,54 @@ pub(super) fn destination_rows(
             report.excluded_missing_identity += 1;
             continue;
         }
-        let row = u32::try_from(i).map_err(|_| "the export query has too many rows")?;
-        kept.push((format!("{audience}/{key}"), row));
+        kept.push(u32::try_from(i).map_err(|_| "the export query has too many rows")?);
+        write!(keys, "{audience}/{}", row_keys.value(i)).map_err(|e| e.to_string())?;
+        keys.append_value("");
     }
+    let keys: ArrayRef = std::sync::Arc::new(keys.finish());
     // Ordered by key; of two rows with one key, the later one stays (the
-    // last written, as a map by key keeps it).
-    kept.sort();
-    let mut unique: Vec<(String, u32)> = Vec::with_capacity(kept.len());
-    for (key, row) in kept {
-        match unique.last_mut() {
-            Some(last) if last.0 == key => last.1 = row,
-            _ => unique.push((key, row)),
+    // last written, as a map by key keeps it): later rows sort first.
+    let positions: ArrayRef = std::sync::Arc::new(UInt32Array::from_iter_values(
+        0..u32::try_from(kept.len()).map_err(|_| "the export query has too many rows")?,
+    ));
+    let order = lexsort_to_indices(
+        &[
+            SortColumn {
+                values: keys.clone(),
+                options: None,
+            },
+            SortColumn {
+                values: positions,
+                options: Some(SortOptions {
+                    descending: true,
+                    nulls_first: false,
+                }),
+            },
+        ],
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    let texts = keys.as_string::<i32>();
+    let mut unique: Vec<u32> = Vec::with_capacity(order.len());
+    let mut last: Option<&str> = None;
+    for &j in order.values() {
+        let key = texts.value(j as usize);
+        if last != Some(key) {
+            unique.push(j);
+            last = Some(key);
         }
     }
-    let rows = UInt32Array::from_iter_values(unique.iter().map(|(_, row)| *row));
+    let unique = UInt32Array::from(unique);
+    let members = take(keys.as_ref(), &unique, None).map_err(|e| e.to_string())?;
+    let rows = UInt32Array::from_iter_values(unique.values().iter().map(|&j| kept[j as usize]));
     let mut names = vec!["audience".to_string()];
-    let audience: StringArray = rows
-        .values()
-        .iter()
-        .map(|&i| audiences[i as usize].as_deref())
-        .collect();
-    let mut arrays: Vec<ArrayRef> = vec![std::sync::Arc::new(audience)];
+    let mut arrays: Vec<ArrayRef> = vec![take(audiences, &rows, None).map_err(|e| e.to_string())?];
     for (m, col) in &columns {
         names.push(m.column.clone());
         arrays.push(take(col.as_ref(), &rows, None).map_err(|e| e.to_string())?);
     }
-    let batch = super::columns::assemble(&names, arrays, unique.len())?;
-    // The store's form, converted here, at its boundary.
-    let membership = Membership {
-        columns: names,
-        rows: unique
-            .into_iter()
-            .enumerate()
-            .map(|(i, (key, _))| {
-                let row = batch.columns().iter().map(|c| engine::cell(c, i)).collect();
-                (key, row)
-            })
-            .collect(),
-    };
-    Ok(DestinationRows { batch, membership })
+    let payload = super::columns::assemble(&names, arrays, rows.len())?;
+    Members::new(members.as_string::<i32>().clone(), &payload)
 }
 
 #[cfg(test)]

@@ -16,6 +16,16 @@ pub use crate::faults::Faults;
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the
 /// new one, never a part. Creates missing parent folders.
 pub fn write_atomic(path: &Path, bytes: &[u8], faults: &Faults) -> io::Result<()> {
+    write_atomic_with(path, faults, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`], the content written by `write` into the temporary
+/// file (a writer that streams, so the content need not be in memory).
+pub fn write_atomic_with(
+    path: &Path,
+    faults: &Faults,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     faults.step();
     fs::create_dir_all(dir)?;
@@ -23,7 +33,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], faults: &Faults) -> io::Result<()
     faults.step();
     let mut file = File::create(&tmp)?;
     faults.step();
-    file.write_all(bytes)?;
+    write(&mut file)?;
     faults.step();
     file.sync_all()?;
     drop(file);

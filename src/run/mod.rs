@@ -40,6 +40,8 @@ pub mod columns;
 #[cfg(feature = "engine")]
 pub mod deliver;
 #[cfg(feature = "engine")]
+pub mod delta;
+#[cfg(feature = "engine")]
 pub mod engine;
 #[cfg(feature = "engine")]
 pub mod error;
@@ -59,6 +61,8 @@ pub mod local_store;
 pub mod lock;
 #[cfg(feature = "engine")]
 pub mod log;
+#[cfg(feature = "engine")]
+pub mod members;
 #[cfg(feature = "engine")]
 pub mod sources;
 #[cfg(feature = "engine")]

@@ -52,7 +52,7 @@ impl StoreError {
                 "restore this activation's own state file, or remove it to deliver a full backfill on the next run",
             ),
             StoreError::Corrupt { .. } => Some(
-                "restore `.accord/store.db` from a backup, or move it away to deliver a full backfill on the next run",
+                "restore `.accord/store.db` and `.accord/members/` from a backup, or move both away to deliver a full backfill on the next run",
             ),
             StoreError::Database { .. } | StoreError::Io { .. } => None,
         }
@@ -79,7 +79,7 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt { activation, why } => {
                 write!(
                     f,
-                    "activation `{activation}`: a stored row cannot be read: {why}"
+                    "activation `{activation}`: its stored state cannot be read: {why}"
                 )
             }
         }

@@ -38,7 +38,12 @@ pub struct State {
     pub format: u32,
     pub activation: String,
     pub run_id: String,
+    /// The rows, when they are held here (JSON, older stores); empty rows
+    /// and the columns when they are in `file`.
     pub membership: Membership,
+    /// The columnar file of the rows (its name under `.accord/members/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// A delivery in progress.
@@ -48,7 +53,11 @@ pub struct Pending {
     pub format: u32,
     pub activation: String,
     pub run_id: String,
+    /// As [`State::membership`].
     pub target: Membership,
+    /// As [`State::file`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// The two tables of one kind of record: the committed state, or the
@@ -80,11 +89,12 @@ impl Store {
     pub fn load(&self, activation: &str) -> Result<Option<State>, StoreError> {
         self.read(|c| read(c, Record::Committed, activation))
             .map(|found| {
-                found.map(|(run_id, membership)| State {
+                found.map(|(run_id, membership, file)| State {
                     format: FORMAT,
                     activation: activation.to_string(),
                     run_id,
                     membership,
+                    file,
                 })
             })
     }
@@ -93,11 +103,12 @@ impl Store {
     pub fn load_pending(&self, activation: &str) -> Result<Option<Pending>, StoreError> {
         self.read(|c| read(c, Record::Pending, activation))
             .map(|found| {
-                found.map(|(run_id, target)| Pending {
+                found.map(|(run_id, target, file)| Pending {
                     format: FORMAT,
                     activation: activation.to_string(),
                     run_id,
                     target,
+                    file,
                 })
             })
     }
@@ -136,7 +147,7 @@ impl Store {
                 [&pending.activation],
             )?;
             tx.execute(
-                "INSERT OR REPLACE INTO file_state SELECT activation, run_id, columns FROM file_pending WHERE activation = ?1",
+                "INSERT OR REPLACE INTO file_state (activation, run_id, columns, file) SELECT activation, run_id, columns, file FROM file_pending WHERE activation = ?1",
                 [&pending.activation],
             )?;
             clear(tx, Record::Pending, &pending.activation)
@@ -152,6 +163,7 @@ pub(super) fn write_pending(tx: &Transaction, pending: &Pending) -> Result<(), S
         &pending.activation,
         &pending.run_id,
         &pending.target,
+        pending.file.as_deref(),
     )
 }
 
@@ -163,6 +175,7 @@ pub(super) fn write_state(tx: &Transaction, state: &State) -> Result<(), StoreEr
         &state.activation,
         &state.run_id,
         &state.membership,
+        state.file.as_deref(),
     )
 }
 
@@ -172,14 +185,15 @@ fn write(
     activation: &str,
     run_id: &str,
     membership: &Membership,
+    file: Option<&str>,
 ) -> Result<(), StoreError> {
     clear(tx, record, activation)?;
     tx.execute(
         &format!(
-            "INSERT INTO {} (activation, run_id, columns) VALUES (?1, ?2, ?3)",
+            "INSERT INTO {} (activation, run_id, columns, file) VALUES (?1, ?2, ?3, ?4)",
             record.head()
         ),
-        params![activation, run_id, to_json(&membership.columns)?],
+        params![activation, run_id, to_json(&membership.columns)?, file],
     )?;
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO {} (activation, member, row) VALUES (?1, ?2, ?3)",
@@ -205,18 +219,26 @@ fn read(
     c: &Connection,
     record: Record,
     activation: &str,
-) -> Result<Option<(String, Membership)>, StoreError> {
-    let head: Option<(String, String)> = c
+) -> Result<Option<(String, Membership, Option<String>)>, StoreError> {
+    // A store of format 3 or older that `--preview` reads as it is has no
+    // `file` column: its rows are all in the database.
+    let has_file: bool = c.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = 'file'",
+        [record.head()],
+        |r| r.get(0),
+    )?;
+    let file = if has_file { "file" } else { "NULL" };
+    let head: Option<(String, String, Option<String>)> = c
         .query_row(
             &format!(
-                "SELECT run_id, columns FROM {} WHERE activation = ?1",
+                "SELECT run_id, columns, {file} FROM {} WHERE activation = ?1",
                 record.head()
             ),
             [activation],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((run_id, columns)) = head else {
+    let Some((run_id, columns, file)) = head else {
         return Ok(None);
     };
     let corrupt = |e: serde_json::Error| StoreError::Corrupt {
@@ -238,7 +260,7 @@ fn read(
             .rows
             .insert(r.get(0)?, serde_json::from_str(&row).map_err(corrupt)?);
     }
-    Ok(Some((run_id, membership)))
+    Ok(Some((run_id, membership, file)))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {

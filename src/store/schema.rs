@@ -16,8 +16,9 @@ use super::StoreError;
 
 /// The format this accord reads and writes. 2 added what append-only
 /// sources read (`source_read`, `source_items`, `source_segments`); 3 the
-/// breaches alerts fired for (`alert_breaches`).
-pub const VERSION: i64 = 3;
+/// breaches alerts fired for (`alert_breaches`); 4 the columnar file of a
+/// file delivery's rows (`file_state.file`, `file_pending.file`).
+pub const VERSION: i64 = 4;
 
 /// The tables of format 1.
 const TABLES: &str = "
@@ -144,6 +145,14 @@ CREATE TABLE alert_breaches (
 ) WITHOUT ROWID;
 ";
 
+/// What format 4 added: the name of the columnar file that holds a
+/// record's rows (`.accord/members/`). NULL: the rows are JSON in
+/// `file_rows` or `file_pending_rows`, as every older store wrote them.
+const TABLES_4: &str = "
+ALTER TABLE file_state ADD COLUMN file TEXT;
+ALTER TABLE file_pending ADD COLUMN file TEXT;
+";
+
 /// The format of a store (0: nothing written yet).
 pub fn version(tx: &Transaction) -> Result<i64, StoreError> {
     Ok(tx.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -154,6 +163,7 @@ pub fn create(tx: &Transaction) -> Result<(), StoreError> {
     tx.execute_batch(TABLES)?;
     tx.execute_batch(TABLES_2)?;
     tx.execute_batch(TABLES_3)?;
+    tx.execute_batch(TABLES_4)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     Ok(())
 }
@@ -183,6 +193,11 @@ pub fn upgrade(tx: &Transaction, found: i64) -> Result<(), StoreError> {
         // 2 -> 3: no alert has fired yet; every alert starts armed.
         tx.execute_batch(TABLES_3)?;
     }
+    if found < 4 {
+        // 3 -> 4: every record keeps its JSON rows (no file) until its
+        // activation's next commit writes them as a file.
+        tx.execute_batch(TABLES_4)?;
+    }
     if found < VERSION {
         tx.pragma_update(None, "user_version", VERSION)?;
     }
@@ -198,7 +213,7 @@ mod tests {
     /// A store of format 2 (append-only records included) gains
     /// `alert_breaches` and keeps every row.
     #[test]
-    fn format_2_upgrades_to_3() {
+    fn format_2_upgrades_to_the_current_format() {
         let mut c = Connection::open_in_memory().expect("a database");
         c.execute_batch(TABLES).expect("format 1 tables");
         c.execute_batch(TABLES_2).expect("format 2 tables");
@@ -212,7 +227,7 @@ mod tests {
         upgrade(&tx, 2).expect("upgrades");
         tx.commit().expect("commit");
         let tx = c.transaction().expect("tx");
-        assert_eq!(version(&tx).expect("version"), 3);
+        assert_eq!(version(&tx).expect("version"), VERSION);
         let mark: String = tx
             .query_row("SELECT mark FROM source_read WHERE source = 's'", [], |r| {
                 r.get(0)

@@ -195,12 +195,7 @@ pub fn explain_person_export(
     )
     .ok_or_else(|| Problem::new(format!("no rendered export job for `{name}`")))?;
     let exported_rows = destination_rows(engine, activation, &sql, &blocked, &mut report)?;
-    let exported = |audience: &str| {
-        exported_rows
-            .membership
-            .rows
-            .contains_key(&format!("{audience}/{person}"))
-    };
+    let exported = |audience: &str| exported_rows.contains(&format!("{audience}/{person}"));
 
     // The reasons: the export's conditions as columns, for this person.
     let d = dialect::by_name("datafusion").ok_or("no datafusion dialect")?;

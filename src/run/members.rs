@@ -1,0 +1,437 @@
+//! An activation's membership as columns: what a run delivers, what the
+//! store keeps of it, and what the next run compares against.
+//!
+//! One Arrow batch, sorted by member and with one row per member:
+//! - `__member`: the member's key, `audience/key` (account or person key);
+//! - the payload: the destination's columns in their delivered types
+//!   (`columns::delivered`), `audience` first;
+//! - `__hash`: the payload hash, 32 bytes of BLAKE3 over the column names
+//!   and the row's values in a stable encoding ([`payload_hashes`]).
+//!
+//! The change set compares hashes (`delta`); the payload stays so that a
+//! removed member is still written with the values it was delivered with.
+//! Nothing here holds a member as a Rust value: the rows stay columns from
+//! the engine's result to the store's file, and JSON values are made only
+//! for the API destinations that send members one by one
+//! ([`Members::json_rows`]) and for the JSON rows of stores written before
+//! the columnar state ([`Members::from_legacy`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeBinaryArray, FixedSizeBinaryBuilder, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::columns;
+use super::engine;
+use super::state::Membership;
+
+/// The member key column.
+pub const MEMBER: &str = "__member";
+/// The payload hash column.
+pub const HASH: &str = "__hash";
+/// Bytes of a payload hash.
+pub const HASH_BYTES: i32 = 32;
+
+/// Rows hashed per task: large enough to amortise the task, small enough
+/// that both cores share the work of a small activation too.
+const HASH_CHUNK: usize = 16 * 1024;
+
+/// An activation's members (see the module doc).
+#[derive(Clone, Debug)]
+pub struct Members {
+    batch: RecordBatch,
+}
+
+impl Members {
+    /// Members from their keys (sorted, unique) and their payload (any
+    /// Arrow types, brought to the delivered ones here).
+    pub fn new(members: StringArray, payload: &RecordBatch) -> Result<Members, String> {
+        if members.len() != payload.num_rows() {
+            return Err(format!(
+                "{} member keys for {} rows",
+                members.len(),
+                payload.num_rows()
+            ));
+        }
+        let payload = columns::delivered(payload)?;
+        let hashes = payload_hashes(&payload);
+        let mut fields = vec![Field::new(MEMBER, DataType::Utf8, false)];
+        fields.extend(payload.schema().fields().iter().map(|f| (**f).clone()));
+        fields.push(Field::new(
+            HASH,
+            DataType::FixedSizeBinary(HASH_BYTES),
+            false,
+        ));
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(members)];
+        arrays.extend(payload.columns().iter().cloned());
+        arrays.push(Arc::new(hashes));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+            .map_err(|e| e.to_string())?;
+        Ok(Members { batch })
+    }
+
+    /// No members, and no columns.
+    pub fn empty() -> Members {
+        let payload = RecordBatch::new_empty(Arc::new(Schema::empty()));
+        Members::new(StringArray::from(Vec::<String>::new()), &payload)
+            .expect("an empty batch is a membership")
+    }
+
+    /// Members read back from the store's file: the batch must have the
+    /// member and hash columns around the payload, as [`Members::new`]
+    /// made it.
+    pub fn from_stored(batch: RecordBatch) -> Result<Members, String> {
+        stored_schema(&batch.schema())?;
+        Ok(Members { batch })
+    }
+
+    /// The JSON rows of a store written before the columnar state, as
+    /// members: the same delivered columns a run would have made.
+    pub fn from_legacy(membership: &Membership) -> Result<Members, String> {
+        let rows: Vec<&[Value]> = membership.rows.values().map(Vec::as_slice).collect();
+        let payload = columns::from_values(&membership.columns, &rows)?;
+        let keys = StringArray::from_iter_values(membership.rows.keys());
+        Members::new(keys, &payload)
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole batch: member, payload, hash.
+    pub fn batch(&self) -> &RecordBatch {
+        &self.batch
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.batch.schema()
+    }
+
+    /// The payload's column names, in order.
+    pub fn columns(&self) -> Vec<String> {
+        let schema = self.batch.schema();
+        let fields = schema.fields();
+        fields[1..fields.len() - 1]
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// The payload: the destination's rows in member order.
+    pub fn payload(&self) -> RecordBatch {
+        let width = self.batch.num_columns();
+        self.batch
+            .project(&(1..width - 1).collect::<Vec<_>>())
+            .expect("the payload columns are in the batch")
+    }
+
+    /// The member keys.
+    pub fn keys(&self) -> &StringArray {
+        self.batch.column(0).as_string::<i32>()
+    }
+
+    /// Whether `member` (`audience/key`) is one of the members.
+    pub fn contains(&self, member: &str) -> bool {
+        let keys = self.keys();
+        let (mut low, mut high) = (0, keys.len());
+        while low < high {
+            let mid = (low + high) / 2;
+            match keys.value(mid).cmp(member) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+
+    fn hashes(&self) -> &FixedSizeBinaryArray {
+        self.batch
+            .column(self.batch.num_columns() - 1)
+            .as_fixed_size_binary()
+    }
+
+    /// A digest of the whole membership (column names, members, payload
+    /// hashes), hex: two memberships differ in digest when they differ at
+    /// all. It names a run's deliveries (the run id's suffix). The buffers
+    /// are hashed whole, so BLAKE3 works on large inputs at full speed.
+    pub fn digest(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        for name in self.columns() {
+            hasher.update(&(name.len() as u64).to_le_bytes());
+            hasher.update(name.as_bytes());
+        }
+        let keys = self.keys();
+        let offsets = keys.value_offsets();
+        let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
+        if first == 0 {
+            // The offsets buffer as bytes: one large update.
+            hasher.update(keys.offsets().inner().inner().as_slice());
+        } else {
+            for offset in offsets {
+                hasher.update(&(offset - first).to_le_bytes());
+            }
+        }
+        hasher.update(&keys.value_data()[first as usize..last as usize]);
+        hasher.update(self.hashes().value_data());
+        hasher.finalize().to_hex().to_string()
+    }
+
+    /// Members per audience (the `audience` column).
+    pub fn count_in(&self, audience: &str) -> usize {
+        let Some(column) = self.batch.column_by_name("audience") else {
+            return 0;
+        };
+        match column.as_string_opt::<i32>() {
+            Some(names) => names.iter().filter(|a| *a == Some(audience)).count(),
+            None => 0,
+        }
+    }
+
+    /// The rows as JSON values by member: what the API destinations send
+    /// member by member and compare in their ledger.
+    pub fn json_rows(&self) -> BTreeMap<String, Vec<Value>> {
+        let payload = self.payload();
+        let keys = self.keys();
+        (0..self.len())
+            .map(|i| {
+                let row = payload
+                    .columns()
+                    .iter()
+                    .map(|c| engine::cell(c, i))
+                    .collect();
+                (keys.value(i).to_string(), row)
+            })
+            .collect()
+    }
+}
+
+/// Whether a stored file's schema is a membership's: the member and hash
+/// columns around the payload, as [`Members::new`] makes them.
+pub fn stored_schema(schema: &Schema) -> Result<(), String> {
+    let fields = schema.fields();
+    let first = fields.first().map(|f| (f.name().as_str(), f.data_type()));
+    let last = fields.last().map(|f| (f.name().as_str(), f.data_type()));
+    if first != Some((MEMBER, &DataType::Utf8))
+        || last != Some((HASH, &DataType::FixedSizeBinary(HASH_BYTES)))
+        || fields.len() < 2
+    {
+        return Err(format!(
+            "its columns are not a membership's (`{MEMBER}` text first, `{HASH}` of {HASH_BYTES} bytes last)"
+        ));
+    }
+    Ok(())
+}
+
+/// The payload hash of every row: BLAKE3, keyed by the column names, over
+/// each value's type tag and bytes (text length-prefixed, numbers
+/// little-endian, other types as their JSON text). The encoding is accord's
+/// own, not Arrow's row format, so a hash stored by one version of accord
+/// compares with the next. A null is its own tag whatever the column's
+/// type, so a column that was all missing (text) and now holds integers
+/// still compares equal on its missing values.
+pub fn payload_hashes(payload: &RecordBatch) -> FixedSizeBinaryArray {
+    let mut names = blake3::Hasher::new();
+    for field in payload.schema().fields() {
+        names.update(&(field.name().len() as u64).to_le_bytes());
+        names.update(field.name().as_bytes());
+    }
+    let key: [u8; 32] = names.finalize().into();
+    let columns: Vec<Encoder> = payload.columns().iter().map(Encoder::of).collect();
+    let rows = payload.num_rows();
+    let starts: Vec<usize> = (0..rows).step_by(HASH_CHUNK).collect();
+    let chunks: Vec<Vec<[u8; 32]>> = starts
+        .par_iter()
+        .map(|&start| {
+            let mut buffer = Vec::with_capacity(256);
+            (start..rows.min(start + HASH_CHUNK))
+                .map(|row| {
+                    buffer.clear();
+                    for column in &columns {
+                        column.encode(row, &mut buffer);
+                    }
+                    blake3::keyed_hash(&key, &buffer).into()
+                })
+                .collect()
+        })
+        .collect();
+    let mut out = FixedSizeBinaryBuilder::with_capacity(rows, HASH_BYTES);
+    for hash in chunks.iter().flatten() {
+        out.append_value(hash).expect("32 bytes");
+    }
+    out.finish()
+}
+
+/// How one column's values are encoded for the payload hash.
+enum Encoder<'a> {
+    Text(&'a StringArray),
+    Integer(&'a datafusion::arrow::array::Int64Array),
+    Float(&'a datafusion::arrow::array::Float64Array),
+    Boolean(&'a datafusion::arrow::array::BooleanArray),
+    Other(&'a ArrayRef),
+}
+
+impl<'a> Encoder<'a> {
+    fn of(column: &'a ArrayRef) -> Encoder<'a> {
+        match column.data_type() {
+            DataType::Utf8 => Encoder::Text(column.as_string::<i32>()),
+            DataType::Int64 => Encoder::Integer(column.as_primitive::<Int64Type>()),
+            DataType::Float64 => Encoder::Float(column.as_primitive::<Float64Type>()),
+            DataType::Boolean => Encoder::Boolean(column.as_boolean()),
+            _ => Encoder::Other(column),
+        }
+    }
+
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        let null = match self {
+            Encoder::Text(a) => a.is_null(row),
+            Encoder::Integer(a) => a.is_null(row),
+            Encoder::Float(a) => a.is_null(row),
+            Encoder::Boolean(a) => a.is_null(row),
+            Encoder::Other(a) => a.is_null(row),
+        };
+        if null {
+            out.push(0);
+            return;
+        }
+        match self {
+            Encoder::Text(a) => text(1, a.value(row), out),
+            Encoder::Integer(a) => {
+                out.push(2);
+                out.extend_from_slice(&a.value(row).to_le_bytes());
+            }
+            Encoder::Float(a) => {
+                out.push(3);
+                out.extend_from_slice(&a.value(row).to_bits().to_le_bytes());
+            }
+            Encoder::Boolean(a) => out.extend_from_slice(&[4, u8::from(a.value(row))]),
+            Encoder::Other(a) => text(5, &engine::cell(a, row).to_string(), out),
+        }
+    }
+}
+
+fn text(tag: u8, value: &str, out: &mut Vec<u8>) {
+    out.push(tag);
+    out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    out.extend_from_slice(value.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Int64Array, ListArray};
+    use datafusion::arrow::datatypes::Int32Type;
+    use serde_json::json;
+
+    use super::*;
+
+    fn payload(names: &[&str], columns: Vec<ArrayRef>) -> RecordBatch {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let rows = columns.first().map_or(0, |c| c.len());
+        columns::assemble(&names, columns, rows).expect("a batch")
+    }
+
+    fn hashes(batch: &RecordBatch) -> Vec<Vec<u8>> {
+        let h = payload_hashes(batch);
+        (0..h.len()).map(|i| h.value(i).to_vec()).collect()
+    }
+
+    /// Equal rows hash equal, any difference in a value, its type, its
+    /// presence or the column names changes the hash, and text is
+    /// length-prefixed so values cannot run into each other.
+    #[test]
+    fn payload_hashes_tell_rows_apart() {
+        let batch = payload(
+            &["audience", "n"],
+            vec![
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("a"),
+                    Some("ab"),
+                    Some("a"),
+                    None,
+                ])),
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(1),
+                    Some(1),
+                    Some(2),
+                    Some(1),
+                ])),
+            ],
+        );
+        let h = hashes(&batch);
+        assert_eq!(h[0], h[1]);
+        for other in &h[2..] {
+            assert_ne!(&h[0], other);
+        }
+        let renamed = payload(
+            &["audience", "m"],
+            vec![batch.column(0).clone(), batch.column(1).clone()],
+        );
+        assert_ne!(hashes(&renamed)[0], h[0]);
+        // "a" + "b|" and "ab" + "|": the same bytes run together.
+        let joined = payload(
+            &["x", "y"],
+            vec![
+                Arc::new(StringArray::from(vec!["a", "ab"])),
+                Arc::new(StringArray::from(vec!["b|", "|"])),
+            ],
+        );
+        let j = hashes(&joined);
+        assert_ne!(j[0], j[1]);
+        // Lists hash through their values.
+        let lists = payload(
+            &["l"],
+            vec![Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(
+                vec![Some(vec![Some(1), Some(2)]), Some(vec![Some(12)])],
+            ))],
+        );
+        let l = hashes(&lists);
+        assert_ne!(l[0], l[1]);
+    }
+
+    /// A membership of JSON rows (an older store) and the same rows from
+    /// the engine are the same members: same columns, same hashes, same
+    /// digest.
+    #[test]
+    fn legacy_rows_are_the_same_members() {
+        let legacy = Membership {
+            columns: vec!["audience".into(), "n".into(), "missing".into()],
+            rows: [
+                ("a/1".to_string(), vec![json!("a"), json!(5), Value::Null]),
+                ("a/2".to_string(), vec![json!("a"), json!(7), Value::Null]),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let from_json = Members::from_legacy(&legacy).expect("members");
+        let typed = Members::new(
+            StringArray::from(vec!["a/1", "a/2"]),
+            &payload(
+                &["audience", "n", "missing"],
+                vec![
+                    Arc::new(StringArray::from(vec!["a", "a"])),
+                    Arc::new(datafusion::arrow::array::Int32Array::from(vec![5, 7])),
+                    Arc::new(Int64Array::from(vec![None, None])),
+                ],
+            ),
+        )
+        .expect("members");
+        assert_eq!(from_json.batch(), typed.batch());
+        assert_eq!(from_json.digest(), typed.digest());
+        assert_eq!(typed.json_rows(), legacy.rows);
+        assert_eq!(typed.columns(), legacy.columns);
+        assert_eq!(typed.count_in("a"), 2);
+        assert_ne!(typed.digest(), Members::empty().digest());
+    }
+}
