@@ -16,7 +16,10 @@
 //! on a Spark Connect server on this machine against the embedded engine.
 //!
 //! `cargo bench --features engine --bench run`; environment:
-//! - `ACCORD_BENCH_SCALE` (default 1.0) scales the data (0.1 = 10k accounts);
+//! - `ACCORD_BENCH_SCALE` (default 1.0) scales the data (0.1 = 10k accounts,
+//!   10 = the 10x set: 1M accounts, 10M people, 100M events);
+//! - `ACCORD_BENCH_DATA` (default `~/.cache/accord-bench-data`): where the
+//!   data is generated on first use and kept, one folder per scale;
 //! - `ACCORD_BENCH_AUDIENCES` (default `5,50`) the audience counts to time,
 //!   to show how the time grows with the number of audiences;
 //! - `ACCORD_BENCH_OBJECT` (default `1`; `0` skips it): also run the first
@@ -380,6 +383,7 @@ fn run_accord_on(
     };
     let _ = std::fs::remove_dir_all(dir.join(".accord"));
     let _ = std::fs::remove_dir_all(dir.join("out"));
+    reset_peak_memory();
     let started = Instant::now();
     let options = Options {
         environment: Some("dev".into()),
@@ -415,12 +419,13 @@ fn run_accord_on(
         .map(|(n, s)| (n.trim_start_matches("B2B_Bench_").parse().unwrap_or(0), *s))
         .collect();
     sizes.sort();
-    let phases = report
+    let mut phases = report
         .phases_ms
         .iter()
         .map(|(p, ms)| format!("{p} {:.2}s", *ms as f64 / 1000.0))
         .collect::<Vec<_>>()
         .join(", ");
+    phases.push_str(&format!("; peak memory {:.2} GB", peak_memory_gb()));
     (
         secs,
         sizes.into_iter().map(|(_, s)| s).collect(),
@@ -662,6 +667,39 @@ fn spark_mode(dir: &Path, counts: &[usize]) {
     }
 }
 
+/// Where the data of one scale is generated on first use and kept for the
+/// next runs, outside the repository: `ACCORD_BENCH_DATA` (default
+/// `~/.cache/accord-bench-data`), one folder per scale. The 10x data set
+/// takes minutes to write and several GB.
+fn data_folder(scale: f64) -> PathBuf {
+    let base = std::env::var_os("ACCORD_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+                .join(".cache")
+                .join("accord-bench-data")
+        });
+    base.join(format!("scale-{scale}"))
+}
+
+/// Starts a new peak of this process's resident memory (Linux: writing 5
+/// to `clear_refs` resets `VmHWM`).
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak resident memory since the last reset, in GB.
+fn peak_memory_gb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1e6)
+}
+
 fn main() {
     let scale: f64 = std::env::var("ACCORD_BENCH_SCALE")
         .ok()
@@ -674,18 +712,27 @@ fn main() {
         .collect();
     // `--activated` (cargo passes `--bench` too): the activated mode.
     let activated = std::env::args().any(|a| a == "--activated");
-    // Removed when `temp` drops, however the measurement ends.
-    let temp = tempfile::Builder::new()
-        .prefix("accord-bench-run-")
-        .tempdir()
-        .expect("the temporary folder can be created");
-    let dir: PathBuf = temp.path().to_path_buf();
+    let dir = data_folder(scale);
+    let done = dir.join(".generated");
     let started = Instant::now();
-    let (a, p, e) = generate(&dir, scale);
-    println!(
-        "data: {a} accounts, {p} people, {e} events (Parquet), generated in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    if let Ok(text) = std::fs::read_to_string(&done) {
+        println!(
+            "data: {} (Parquet, cached in {})",
+            text.trim(),
+            dir.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the data folder can be created");
+        let (a, p, e) = generate(&dir, scale);
+        let what = format!("{a} accounts, {p} people, {e} events");
+        std::fs::write(&done, &what).expect("the data folder takes its marker");
+        println!(
+            "data: {what} (Parquet), generated in {:.1}s into {}",
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
+    }
     if activated {
         activated_mode(&dir, &counts);
         return;

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 /// One evaluation: member `i` for `i` in `ids`, its payload at `version`.
 fn payload(ids: &[u64], version: impl Fn(u64) -> u64) -> (StringArray, RecordBatch) {
     let keys = StringArray::from_iter_values(ids.iter().map(|i| format!("buyers/{i:010}")));
-    let hex = |i: u64, v: u64| format!("{:064x}", (i * 0x9E37_79B9_7F4A_7C15) ^ v);
+    let hex = |i: u64, v: u64| format!("{:064x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ v);
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(ids.iter().map(|_| "buyers"))),
         Arc::new(StringArray::from_iter_values(
@@ -149,7 +149,10 @@ fn baseline(size: u64) -> (Duration, (u64, u64, u64)) {
                     format!("buyers/{i:010}"),
                     vec![
                         json!("buyers"),
-                        json!(format!("{:064x}", (i * 0x9E37_79B9_7F4A_7C15) ^ version(i))),
+                        json!(format!(
+                            "{:064x}",
+                            i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ version(i)
+                        )),
                         json!(format!("Company {}", i % 100_000)),
                         json!((i % 5_000) as i64 + version(i) as i64),
                     ],

@@ -41,12 +41,13 @@ use std::path::{Path, PathBuf};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 
 use super::delta::Old;
 use super::error::RunError;
 use super::io::{self, Faults};
-use super::members::{Members, stored_schema};
+use super::members::{HASH, Members, stored_schema};
 use crate::store::StoreError;
 pub use crate::store::{FORMAT, Membership, Pending, State, Store};
 
@@ -224,9 +225,15 @@ pub fn save(
         &format!("activation `{activation}`"),
     )?;
     // LZ4: the file is read back on every run, so decoding speed counts
-    // more than its size.
+    // more than its size; the hashes do not compress, and keys and hashes
+    // are unique, so neither gets a dictionary; nothing reads statistics
+    // (the join reads every row).
     let properties = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
+        .set_column_compression(ColumnPath::from(HASH), Compression::UNCOMPRESSED)
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("audience"), true)
+        .set_statistics_enabled(EnabledStatistics::None)
         .set_max_row_group_row_count(Some(ROW_GROUP))
         .build();
     let batch = members.batch();
