@@ -81,11 +81,8 @@ async fn join(old: Old<'_>, new: &Members) -> datafusion::error::Result<Delta> {
     let old_df = match old {
         Old::Nothing => ctx.read_table(Arc::new(in_memory(&Members::empty())?))?,
         Old::File(path) => {
-            ctx.read_parquet(
-                path.to_string_lossy().as_ref(),
-                ParquetReadOptions::default(),
-            )
-            .await?
+            ctx.read_parquet(file_url(path)?, ParquetReadOptions::default())
+                .await?
         }
         Old::Rows(members) => ctx.read_table(Arc::new(in_memory(members)?))?,
     };
@@ -167,6 +164,23 @@ async fn join(old: Old<'_>, new: &Members) -> datafusion::error::Result<Delta> {
         updated,
         removed,
     })
+}
+
+/// `path` as a `file://` URL, every byte but the unreserved ones
+/// percent-encoded: a path is taken for a glob where it holds `*`, `?` or
+/// `[`, and a URL is not.
+fn file_url(path: &Path) -> datafusion::error::Result<String> {
+    let absolute = std::path::absolute(path)?;
+    let mut url = String::from("file://");
+    for byte in absolute.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                url.push(char::from(*byte));
+            }
+            _ => url.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    Ok(url)
 }
 
 /// An old column under the new column's type: as it is when the types
@@ -260,6 +274,25 @@ mod tests {
         assert!(same.is_empty());
         let first = between(Old::Nothing, &new).expect("a delta");
         assert_eq!(first.added, 3);
+    }
+
+    /// The committed members are read from their file wherever the project
+    /// is, even in a folder whose name the engine could take for a glob or
+    /// a URL.
+    #[test]
+    fn the_old_members_come_from_their_file() {
+        let scratch = tempfile::Builder::new()
+            .prefix("accord delta [a] %20 ")
+            .tempdir()
+            .expect("a folder");
+        let old = members(&[("1", 1), ("2", 2)], "v");
+        let faults = crate::faults::Faults::default();
+        let pending =
+            crate::run::state::save(scratch.path(), "files", "r1", &old, &faults).expect("saved");
+        let path = crate::run::state::folder(scratch.path()).join(pending.file.expect("a file"));
+        let new = members(&[("2", 3)], "v");
+        let delta = between(Old::File(&path), &new).expect("a delta");
+        assert_eq!(changes(&delta), ["removed:1", "updated:3"]);
     }
 
     /// New columns update every member; a removed member's value in a
