@@ -1,33 +1,38 @@
-//! The change set of an activation, computed by the engine: the members
-//! added, updated and removed between the committed state and the new
-//! evaluation, as one join of two columnar memberships (`members`).
+//! The change set of an activation: the members added, updated and
+//! removed between the committed state and the new evaluation, as one merge
+//! join of two columnar memberships (`members`), both in member order.
 //!
-//! In: the old members (the store's file, streamed from disk by the
-//! engine, or rows in memory) and the new ones. Out: the changes as one
-//! batch, `change` (`added`, `updated`, `removed`) then the new payload's
-//! columns, in member order, and their counts. A member is updated when its
-//! payload hash differs; a removed member keeps the values it was last
-//! delivered with.
+//! In: the old members (the store's file, or rows in memory) and the new
+//! ones. Out: the changes as one batch, `change` (`added`, `updated`,
+//! `removed`) then the new payload's columns, in member order, and their
+//! counts. A member is updated when its payload hash differs; a removed
+//! member keeps the values it was last delivered with.
 //!
-//! The join runs in its own DataFusion session, whichever engine evaluated
-//! the audiences: the state is local, and a remote engine would have to be
-//! sent all of it.
+//! Why a merge and not the engine's hash join: both sides are already
+//! sorted by member (a members file is written so), so one pass over the
+//! keys and hashes finds every change. The old file is read twice, neither
+//! time whole: first its key and hash columns, a batch at a time, then the
+//! payload of the removed members only (a row selection, so the pages of
+//! the others are skipped). DataFusion's hash join of the same two sides
+//! took 16.9 s at 10M members; the merge takes a fraction of a second
+//! (`benches/state.rs`, figures in `docs/scale.md`).
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::MemTable;
-use datafusion::prelude::{
-    Expr, JoinType, ParquetReadOptions, SessionConfig, SessionContext, ident, lit, try_cast, when,
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeBinaryArray, RecordBatch, StringArray, new_null_array,
 };
+use datafusion::arrow::compute::{CastOptions, cast_with_options, concat_batches, interleave};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 
-use super::engine::cores;
-use super::members::{HASH, MEMBER, Members};
+use super::members::Members;
 
-/// Rows per batch of the in-memory side: DataFusion's batch size.
-const BATCH_ROWS: usize = 8192;
+/// Rows per batch read from a members file.
+const BATCH_ROWS: usize = 64 * 1024;
 
 /// The column that says what changed.
 pub const CHANGE: &str = "change";
@@ -59,168 +64,196 @@ impl Delta {
     }
 }
 
-/// The changes from `old` to `new` (see the module doc).
-pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores())
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(join(old, new)).map_err(|e| e.to_string())
+/// One change, by where its row is: the new members' row, or the removed
+/// members' row.
+#[derive(Clone, Copy)]
+enum Change {
+    Added(usize),
+    Updated(usize),
+    Removed(usize),
 }
 
-async fn join(old: Old<'_>, new: &Members) -> datafusion::error::Result<Delta> {
-    // Text stays `Utf8` as written (not views), so both sides of the union
-    // have the delivered types.
-    let config = SessionConfig::new().set_bool(
-        "datafusion.execution.parquet.schema_force_view_types",
-        false,
-    );
-    let ctx = SessionContext::new_with_config(config);
-    let new_df = ctx.read_table(Arc::new(in_memory(new)?))?;
-    let old_df = match old {
-        Old::Nothing => ctx.read_table(Arc::new(in_memory(&Members::empty())?))?,
+/// The changes from `old` to `new` (see the module doc).
+pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
+    let new_keys = new.keys();
+    let new_hashes = new.hashes();
+    let mut changes: Vec<Change> = Vec::new();
+    // The old rows that are removed (their positions in the old members).
+    let mut gone: Vec<usize> = Vec::new();
+    let mut next = 0;
+    let mut position = 0;
+    let mut last: Option<String> = None;
+    let mut merge = |keys: &StringArray, hashes: &FixedSizeBinaryArray| -> Result<(), String> {
+        for i in 0..keys.len() {
+            let key = keys.value(i);
+            if last.as_deref().is_some_and(|l| l >= key) {
+                return Err(format!(
+                    "the old members are not in member order at `{key}`"
+                ));
+            }
+            while next < new_keys.len() && new_keys.value(next) < key {
+                changes.push(Change::Added(next));
+                next += 1;
+            }
+            if next < new_keys.len() && new_keys.value(next) == key {
+                if new_hashes.value(next) != hashes.value(i) {
+                    changes.push(Change::Updated(next));
+                }
+                next += 1;
+            } else {
+                changes.push(Change::Removed(gone.len()));
+                gone.push(position);
+            }
+            position += 1;
+            if i + 1 == keys.len() {
+                last = Some(key.to_string());
+            }
+        }
+        Ok(())
+    };
+    match &old {
+        Old::Nothing => {}
+        Old::Rows(members) => merge(members.keys(), members.hashes())?,
         Old::File(path) => {
-            ctx.read_parquet(file_url(path)?, ParquetReadOptions::default())
-                .await?
-        }
-        Old::Rows(members) => ctx.read_table(Arc::new(in_memory(members)?))?,
-    };
-    let payload = new.columns();
-    let new_schema = new.schema();
-    let old_schema = old_df.schema().as_arrow().clone();
-
-    // Added and updated: the new rows whose member is not in the old state,
-    // or whose hash differs.
-    let old_keys = old_df.clone().select(vec![
-        ident(MEMBER).alias("__old_member"),
-        ident(HASH).alias("__old_hash"),
-    ])?;
-    let mut changed_columns = vec![
-        when(ident("__old_member").is_null(), lit("added"))
-            .otherwise(lit("updated"))?
-            .alias(CHANGE),
-        ident(MEMBER),
-    ];
-    changed_columns.extend(payload.iter().map(|c| ident(c.as_str())));
-    let changed = new_df
-        .clone()
-        .join_on(
-            old_keys,
-            JoinType::Left,
-            [ident(MEMBER).eq(ident("__old_member"))],
-        )?
-        .filter(
-            ident("__old_member")
-                .is_null()
-                .or(ident(HASH).not_eq(ident("__old_hash"))),
-        )?
-        .select(changed_columns)?;
-
-    // Removed: the old rows whose member is gone, with their last values
-    // under the new columns.
-    let new_keys = new_df.select(vec![ident(MEMBER).alias("__new_member")])?;
-    let mut removed_columns = vec![lit("removed").alias(CHANGE), ident(MEMBER)];
-    for name in &payload {
-        let ty = new_schema
-            .field_with_name(name)
-            .map_err(datafusion::error::DataFusionError::from)?
-            .data_type()
-            .clone();
-        removed_columns.push(old_column(&old_schema, name, ty).alias(name.as_str()));
-    }
-    let removed = old_df
-        .join_on(
-            new_keys,
-            JoinType::LeftAnti,
-            [ident(MEMBER).eq(ident("__new_member"))],
-        )?
-        .select(removed_columns)?;
-
-    let mut batches = changed
-        .union(removed)?
-        .sort(vec![ident(MEMBER).sort(true, false)])?
-        .collect()
-        .await?;
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => changes_schema(new),
-    };
-    batches.retain(|b| b.num_rows() > 0);
-    let all = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
-    let (mut added, mut updated, mut removed) = (0, 0, 0);
-    for change in all.column(0).as_string::<i32>().iter().flatten() {
-        match change {
-            "added" => added += 1,
-            "updated" => updated += 1,
-            _ => removed += 1,
+            let reader = open(path)?;
+            let schema = reader.parquet_schema();
+            let width = reader.schema().fields().len();
+            let keys_and_hashes = ProjectionMask::roots(schema, [0, width - 1]);
+            let batches = reader
+                .with_projection(keys_and_hashes)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| e.to_string())?;
+            for batch in batches {
+                let batch = batch.map_err(|e| e.to_string())?;
+                merge(
+                    batch.column(0).as_string::<i32>(),
+                    batch.column(1).as_fixed_size_binary(),
+                )?;
+            }
         }
     }
-    // The member column ordered the rows; the delivery does not write it.
-    let keep: Vec<usize> = (0..all.num_columns()).filter(|&i| i != 1).collect();
+    changes.extend((next..new_keys.len()).map(Change::Added));
+    let removed = removed_rows(&old, &gone, new)?;
+    let payload = new.payload();
+    let (mut added, mut updated) = (0, 0);
+    let mut change_names = Vec::with_capacity(changes.len());
+    let mut from: Vec<(usize, usize)> = Vec::with_capacity(changes.len());
+    for change in &changes {
+        let (name, at) = match *change {
+            Change::Added(row) => {
+                added += 1;
+                ("added", (0, row))
+            }
+            Change::Updated(row) => {
+                updated += 1;
+                ("updated", (0, row))
+            }
+            Change::Removed(row) => ("removed", (1, row)),
+        };
+        change_names.push(name);
+        from.push(at);
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(change_names))];
+    for (c, column) in payload.columns().iter().enumerate() {
+        let sides: [&dyn Array; 2] = [column.as_ref(), removed.column(c).as_ref()];
+        columns.push(interleave(&sides, &from).map_err(|e| e.to_string())?);
+    }
+    let mut fields = vec![Field::new(CHANGE, DataType::Utf8, false)];
+    fields.extend(payload.schema().fields().iter().map(|f| (**f).clone()));
+    let rows =
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())?;
     Ok(Delta {
-        rows: all.project(&keep)?,
+        rows,
         added,
         updated,
-        removed,
+        removed: gone.len() as u64,
     })
 }
 
-/// `path` as a `file://` URL, every byte but the unreserved ones
-/// percent-encoded: a path is taken for a glob where it holds `*`, `?` or
-/// `[`, and a URL is not.
-fn file_url(path: &Path) -> datafusion::error::Result<String> {
-    let absolute = std::path::absolute(path)?;
-    let mut url = String::from("file://");
-    for byte in absolute.as_os_str().as_encoded_bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                url.push(char::from(*byte));
-            }
-            _ => url.push_str(&format!("%{byte:02X}")),
+fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())
+}
+
+/// The payload of the removed old members (at `gone`, in order) under the
+/// new payload's columns.
+fn removed_rows(old: &Old, gone: &[usize], new: &Members) -> Result<RecordBatch, String> {
+    let payload = match old {
+        Old::Nothing => None,
+        _ if gone.is_empty() => None,
+        Old::Rows(members) => {
+            let indices = datafusion::arrow::array::UInt64Array::from_iter_values(
+                gone.iter().map(|&i| i as u64),
+            );
+            let all = members.payload();
+            let taken = all
+                .columns()
+                .iter()
+                .map(|c| datafusion::arrow::compute::take(c.as_ref(), &indices, None))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            Some(
+                RecordBatch::try_new_with_options(
+                    all.schema(),
+                    taken,
+                    &datafusion::arrow::record_batch::RecordBatchOptions::new()
+                        .with_row_count(Some(gone.len())),
+                )
+                .map_err(|e| e.to_string())?,
+            )
         }
-    }
-    Ok(url)
-}
-
-/// An old column under the new column's type: as it is when the types
-/// agree, converted when the column's type changed since the delivery (a
-/// value that does not convert is left empty), empty when the column is
-/// new.
-fn old_column(old: &Schema, name: &str, ty: DataType) -> Expr {
-    match old.field_with_name(name) {
-        Ok(field) if field.data_type() == &ty => ident(name),
-        Ok(_) => try_cast(ident(name), ty),
-        Err(_) => try_cast(lit(datafusion::common::ScalarValue::Null), ty),
-    }
-}
-
-/// The schema of an empty change set.
-fn changes_schema(new: &Members) -> Arc<Schema> {
-    let mut fields = vec![
-        Field::new(CHANGE, DataType::Utf8, false),
-        Field::new(MEMBER, DataType::Utf8, false),
-    ];
-    let schema = new.schema();
-    let payload = &schema.fields()[1..schema.fields().len() - 1];
-    fields.extend(payload.iter().map(|f| (**f).clone()));
-    Arc::new(Schema::new(fields))
-}
-
-/// Members as a table split across the cores, in batch-sized slices.
-fn in_memory(members: &Members) -> datafusion::error::Result<MemTable> {
-    let batch = members.batch();
-    let parts = cores();
-    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
-    let rows = batch.num_rows();
-    for (n, start) in (0..rows).step_by(BATCH_ROWS).enumerate() {
-        partitions[n % parts].push(batch.slice(start, BATCH_ROWS.min(rows - start)));
-    }
-    partitions.retain(|p| !p.is_empty());
-    if partitions.is_empty() {
-        partitions.push(vec![RecordBatch::new_empty(batch.schema())]);
-    }
-    MemTable::try_new(batch.schema(), partitions)
+        Old::File(path) => {
+            let reader = open(path)?;
+            let total = usize::try_from(reader.metadata().file_metadata().num_rows())
+                .map_err(|e| e.to_string())?;
+            let width = reader.schema().fields().len();
+            let payload_columns = ProjectionMask::roots(reader.parquet_schema(), 1..width - 1);
+            let selection =
+                RowSelection::from_consecutive_ranges(gone.iter().map(|&i| i..i + 1), total);
+            let batches = reader
+                .with_projection(payload_columns)
+                .with_row_selection(selection)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let schema = datafusion::arrow::record_batch::RecordBatchReader::schema(&batches);
+            let batches = batches
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            Some(concat_batches(&schema, &batches).map_err(|e| e.to_string())?)
+        }
+    };
+    // Under the new columns: as it is where the types agree, converted where
+    // the column's type changed since the delivery (a value that does not
+    // convert is left empty), empty where the column is new.
+    let target = new.payload().schema();
+    let safe = CastOptions {
+        safe: true,
+        ..CastOptions::default()
+    };
+    let columns = target
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = payload
+                .as_ref()
+                .and_then(|p| p.column_by_name(field.name()));
+            match column {
+                Some(c) if c.data_type() == field.data_type() => Ok(c.clone()),
+                Some(c) => cast_with_options(c, field.data_type(), &safe)
+                    .or_else(|_| Ok(new_null_array(field.data_type(), gone.len()))),
+                None => Ok(new_null_array(field.data_type(), gone.len())),
+            }
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    RecordBatch::try_new_with_options(
+        target,
+        columns,
+        &datafusion::arrow::record_batch::RecordBatchOptions::new()
+            .with_row_count(Some(gone.len())),
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -293,6 +326,61 @@ mod tests {
         let new = members(&[("2", 3)], "v");
         let delta = between(Old::File(&path), &new).expect("a delta");
         assert_eq!(changes(&delta), ["removed:1", "updated:3"]);
+    }
+
+    /// Against the changes a map of every member finds, on memberships of
+    /// every shape (empty, disjoint, equal, interleaved), from memory and
+    /// from a file.
+    #[test]
+    fn the_merge_finds_what_maps_find() {
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut random = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        let scratch = tempfile::tempdir().expect("a folder");
+        let faults = crate::faults::Faults::default();
+        for round in 0..40 {
+            let mut pick = |n: u64| -> std::collections::BTreeMap<String, i64> {
+                (0..random(n + 1))
+                    .map(|_| (format!("{:04}", random(400)), random(3) as i64))
+                    .collect()
+            };
+            let (old_rows, new_rows) = (pick(300), pick(300));
+            let as_members = |rows: &std::collections::BTreeMap<String, i64>| {
+                let rows: Vec<(&str, i64)> = rows.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+                members(&rows, "v")
+            };
+            let (old, new) = (as_members(&old_rows), as_members(&new_rows));
+            let mut expected = Vec::new();
+            for key in old_rows
+                .keys()
+                .chain(new_rows.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                match (old_rows.get(key), new_rows.get(key)) {
+                    (None, Some(v)) => expected.push(format!("added:{v}")),
+                    (Some(o), Some(v)) if o != v => expected.push(format!("updated:{v}")),
+                    (Some(o), None) => expected.push(format!("removed:{o}")),
+                    _ => {}
+                }
+            }
+            let in_memory = between(Old::Rows(&old), &new).expect("a delta");
+            assert_eq!(changes(&in_memory), expected, "round {round}, in memory");
+            let run_id = format!("r{round}");
+            let pending = crate::run::state::save(scratch.path(), "files", &run_id, &old, &faults)
+                .expect("saved");
+            let path =
+                crate::run::state::folder(scratch.path()).join(pending.file.expect("a file"));
+            let from_file = between(Old::File(&path), &new).expect("a delta");
+            assert_eq!(changes(&from_file), expected, "round {round}, from a file");
+            assert_eq!(
+                from_file.added + from_file.updated + from_file.removed,
+                expected.len() as u64
+            );
+        }
     }
 
     /// New columns update every member; a removed member's value in a

@@ -155,7 +155,8 @@ impl Members {
         false
     }
 
-    fn hashes(&self) -> &FixedSizeBinaryArray {
+    /// The payload hashes.
+    pub fn hashes(&self) -> &FixedSizeBinaryArray {
         self.batch
             .column(self.batch.num_columns() - 1)
             .as_fixed_size_binary()
