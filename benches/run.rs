@@ -532,6 +532,9 @@ fn time_duckdb_floor(dir: &Path) -> f64 {
     duckdb(dir, &[statement.to_string()]).0
 }
 
+/// The peak resident memory of the last DuckDB process, in GB (f64 bits).
+static DUCKDB_PEAK_GB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Runs statements in one DuckDB connection (the `duckdb` python package);
 /// returns (seconds, the first value of each statement's result).
 fn duckdb(dir: &Path, statements: &[String]) -> (f64, Vec<u64>) {
@@ -539,8 +542,11 @@ fn duckdb(dir: &Path, statements: &[String]) -> (f64, Vec<u64>) {
          t = time.time()\n\
          con = duckdb.connect()\n\
          con.execute(\"SET TimeZone = 'UTC'\")\n\
+         con.execute('SET enable_progress_bar = false')\n\
          sizes = [con.execute(q).fetchone()[0] for q in json.loads(sys.argv[1])]\n\
-         print(json.dumps({'seconds': time.time() - t, 'sizes': sizes}))\n";
+         hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n\
+         peak = int(hwm[0].split()[1]) / 1e6 if hwm else 0.0\n\
+         print(json.dumps({'seconds': time.time() - t, 'sizes': sizes, 'peak_gb': peak}))\n";
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
@@ -553,7 +559,13 @@ fn duckdb(dir: &Path, statements: &[String]) -> (f64, Vec<u64>) {
         "duckdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // The last line: anything DuckDB prints goes before it.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(last).expect("json");
+    if let Some(peak) = v["peak_gb"].as_f64() {
+        DUCKDB_PEAK_GB.store(peak.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
     (
         v["seconds"].as_f64().unwrap_or(0.0),
         v["sizes"]
@@ -764,6 +776,10 @@ fn main() {
             "{n:>10} {accord_s:>12.2} {duck_s:>12.2} {:>8.2}",
             accord_s / duck_s.max(1e-9)
         );
+        let duck_peak = f64::from_bits(DUCKDB_PEAK_GB.load(std::sync::atomic::Ordering::Relaxed));
+        phases.push(format!(
+            "{n:>10} audiences, DuckDB's peak memory {duck_peak:.2} GB"
+        ));
     }
     println!("accord's phases (compile and render not included):");
     for p in phases {
