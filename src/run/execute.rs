@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::deliver::{self, About, Encoded};
-use super::delta::{self, Delta};
+use super::delta::Delta;
 use super::engine::{self, Engine};
 use super::error::{Places, RunError};
 use super::file_targets::{FILE_TYPES, FileTarget, file_target, shown};
@@ -610,11 +610,7 @@ impl Activating<'_> {
             below_minimum(activation, &target, a);
         }
         let old = state::committed(self.root, self.store, name)?;
-        let delta = match &old {
-            Some(record) => delta::between(record.old(), &target),
-            None => delta::between(delta::Old::Nothing, &target),
-        }
-        .map_err(engine_failed)?;
+        let delta = state::changes(name, old.as_ref(), &target)?;
         (a.created, a.updated, a.removed) = (delta.added, delta.updated, delta.removed);
         // The run id's suffix comes from what every activation evaluated
         // to, so two runs (previews too) that differ in content differ in id.
@@ -890,17 +886,7 @@ fn finish_pending(
     if !done && let Some(files) = file_target(plan, name, activation, root, options, faults, false)?
     {
         let members = target.members()?;
-        let old = match &committed {
-            Some(record) => record.old(),
-            None => delta::Old::Nothing,
-        };
-        let engine_failed = |reason: String| RunError::Engine {
-            kind: "activation",
-            name: name.to_string(),
-            place: options.places.of("activation", name),
-            reason,
-        };
-        let delta = delta::between(old, &members).map_err(engine_failed)?;
+        let delta = state::changes(name, committed.as_ref(), &members)?;
         let encoded = encode_delivery(plan, name, activation, &pending.run_id, &members, &delta)?;
         write_target(&files, name, activation, &encoded, faults)?;
     }

@@ -44,7 +44,7 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 
-use super::delta::Old;
+use super::delta::{self, Delta, Old};
 use super::error::RunError;
 use super::io::{self, Faults};
 use super::members::{HASH, Members, stored_schema};
@@ -115,7 +115,7 @@ impl Record {
         Ok(record)
     }
 
-    /// The members, for the delta's join (a file is streamed by it).
+    /// The members, for the change set's merge (a file is streamed by it).
     pub fn old(&self) -> Old<'_> {
         match &self.rows {
             Rows::File(path) => Old::File(path),
@@ -166,6 +166,18 @@ impl Record {
             format!("the members file `.accord/members/{name}`: {why}"),
         )
     }
+}
+
+/// The changes from an activation's committed state (none: its first
+/// delivery) to `target`. The old members that cannot be read, or are out
+/// of member order, are the store's problem (R0104), not the run's.
+pub fn changes(
+    activation: &str,
+    committed: Option<&Record>,
+    target: &Members,
+) -> Result<Delta, RunError> {
+    let old = committed.map_or(Old::Nothing, Record::old);
+    delta::between(old, target).map_err(|why| corrupt(activation, why))
 }
 
 fn corrupt(activation: &str, why: String) -> RunError {
