@@ -38,6 +38,25 @@ fn pending(activation: &str, run_id: &str, rows: &[(&str, i64)]) -> Pending {
     }
 }
 
+/// What format 4 added, removed again: the members file column.
+const WITHOUT_MEMBERS_FILES: &str =
+    "ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file;";
+
+/// Turns the project's store back into format `version`: `undo` drops what
+/// the later formats added.
+fn make_older(root: &Path, undo: &str, version: i64) {
+    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
+    raw.execute_batch(&format!("{undo} PRAGMA user_version = {version};"))
+        .unwrap();
+}
+
+/// The format the project's store is in.
+fn format_of(root: &Path) -> i64 {
+    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
+    raw.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
 fn accepted(member: &str, payload: &str, remote_id: Option<&str>, at: i64) -> LedgerUpdate {
     LedgerUpdate::Accepted {
         member: member.into(),
@@ -579,12 +598,13 @@ fn a_store_of_format_1_is_upgraded_when_a_run_opens_it() {
     let store = open(root);
     store.set_last_delivered("files", 42).unwrap();
     drop(store);
-    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
-    raw.execute_batch(
-        "DROP TABLE source_read; DROP TABLE source_items; DROP TABLE source_segments; DROP TABLE alert_breaches; ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file; PRAGMA user_version = 1;",
-    )
-    .unwrap();
-    drop(raw);
+    make_older(
+        root,
+        &format!(
+            "DROP TABLE source_read; DROP TABLE source_items; DROP TABLE source_segments; DROP TABLE alert_breaches; {WITHOUT_MEMBERS_FILES}"
+        ),
+        1,
+    );
 
     let peeked = Store::peek(root).unwrap();
     assert_eq!(peeked.read_record("events").unwrap(), None);
@@ -610,11 +630,7 @@ fn a_store_of_format_1_is_upgraded_when_a_run_opens_it() {
         )
         .unwrap();
     drop(store);
-    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
-    let version: i64 = raw
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, store::VERSION);
+    assert_eq!(format_of(root), store::VERSION);
 }
 
 /// A store of format 2 (before alerts) opens as the current format,
@@ -627,10 +643,11 @@ fn a_store_of_format_2_gains_alert_breaches_when_a_run_opens_it() {
     let store = open(root);
     store.set_last_delivered("files", 42).unwrap();
     drop(store);
-    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
-    raw.execute_batch("DROP TABLE alert_breaches; ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file; PRAGMA user_version = 2;")
-        .unwrap();
-    drop(raw);
+    make_older(
+        root,
+        &format!("DROP TABLE alert_breaches; {WITHOUT_MEMBERS_FILES}"),
+        2,
+    );
 
     let peeked = Store::peek(root).unwrap();
     assert_eq!(peeked.alert_breach("icp_shrinks").unwrap(), None);
@@ -648,11 +665,7 @@ fn a_store_of_format_2_gains_alert_breaches_when_a_run_opens_it() {
     store.set_alert_breach("icp_shrinks", &breach).unwrap();
     assert_eq!(store.alert_breach("icp_shrinks").unwrap(), Some(breach));
     drop(store);
-    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
-    let version: i64 = raw
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, store::VERSION);
+    assert_eq!(format_of(root), store::VERSION);
 }
 
 /// A store of format 3 keeps the rows of its states in the database: a
@@ -668,12 +681,7 @@ fn a_store_of_format_3_keeps_its_rows_until_the_next_commit() {
     store.begin(&old).unwrap();
     store.commit(&old).unwrap();
     drop(store);
-    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
-    raw.execute_batch(
-        "ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file; PRAGMA user_version = 3;",
-    )
-    .unwrap();
-    drop(raw);
+    make_older(root, WITHOUT_MEMBERS_FILES, 3);
 
     let peeked = Store::peek(root).unwrap();
     let state = peeked.load("files").unwrap().expect("the state");
@@ -701,9 +709,5 @@ fn a_store_of_format_3_keeps_its_rows_until_the_next_commit() {
         "the rows moved to the file"
     );
     drop(store);
-    let raw = rusqlite::Connection::open(store::path(root)).unwrap();
-    let version: i64 = raw
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, store::VERSION);
+    assert_eq!(format_of(root), store::VERSION);
 }
