@@ -7,8 +7,11 @@
 //! DataFusion, `columns` brings destination rows to the Arrow columns files
 //! are written from, `deliver` encodes files and writes them through a store,
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
-//! dry run's recorder), `local_store` is the folder one, `state` keeps the last delivered
-//! membership crash-safely, `schedule` says when an activation is due (pure,
+//! dry run's recorder), `local_store` is the folder one, `members` holds an
+//! activation's membership as columns (key, payload, payload hash), `delta`
+//! computes the changes between two of them, `state` keeps the last delivered
+//! membership crash-safely (the store's records and the members files),
+//! `schedule` says when an activation is due (pure,
 //! like `report`, outside the engine gate), `lock` holds the project lock,
 //! `log` appends the run log, `alerts` judges and sends the alerts after the
 //! activations, `report` records the run (and `metrics` writes its counters
