@@ -3,7 +3,7 @@
 //! removed, 0.25% added). Timed from the evaluated audience to the committed
 //! store, not counting the delivered files:
 //! - members: the payload hashes of the new evaluation (`Members::new`);
-//! - delta: the engine's join of the committed members file against them;
+//! - delta: the merge of the committed members file against them;
 //! - save: the new members file, written and synced;
 //! - commit: the pending record, the commit, and the old file removed.
 //!

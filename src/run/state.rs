@@ -51,7 +51,7 @@ use super::members::{HASH, Members, stored_schema};
 use crate::store::StoreError;
 pub use crate::store::{FORMAT, Membership, Pending, State, Store};
 
-/// Rows per row group of a members file: a reader (the delta's join)
+/// Rows per row group of a members file: a reader (the change set's merge)
 /// streams it a group at a time.
 const ROW_GROUP: usize = 1 << 20;
 
@@ -239,7 +239,7 @@ pub fn save(
     // LZ4: the file is read back on every run, so decoding speed counts
     // more than its size; the hashes do not compress, and keys and hashes
     // are unique, so neither gets a dictionary; nothing reads statistics
-    // (the join reads every row).
+    // (the change set reads every key and hash).
     let properties = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
         .set_column_compression(ColumnPath::from(HASH), Compression::UNCOMPRESSED)
