@@ -34,27 +34,11 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::columns;
 use super::io::Faults;
 use crate::deliver::storage::{FileStore, StorageError, StorageErrorKind};
 use crate::file_layout::{CsvDialect, FileLayout, Format, NameValues, manifest_name};
-
-/// A table of destination rows as JSON values (the store's form).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Rows {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
-}
-
-impl Rows {
-    /// The rows as the Arrow columns files are encoded from.
-    pub fn batch(&self) -> Result<RecordBatch, String> {
-        let rows: Vec<&[Value]> = self.rows.iter().map(Vec::as_slice).collect();
-        columns::from_values(&self.columns, &rows)
-    }
-}
 
 /// What names a delivery and its manifest.
 #[derive(Clone, Copy, Debug)]
@@ -440,7 +424,20 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// Destination rows written as JSON values, for the tests to read.
+    struct Rows {
+        columns: Vec<String>,
+        rows: Vec<Vec<Value>>,
+    }
+
+    impl Rows {
+        fn batch(&self) -> Result<RecordBatch, String> {
+            let rows: Vec<&[Value]> = self.rows.iter().map(Vec::as_slice).collect();
+            columns::from_values(&self.columns, &rows)
+        }
+    }
+    use serde_json::{Value, json};
 
     fn layout() -> FileLayout {
         FileLayout {

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeBinaryArray, RecordBatch, StringArray, new_null_array,
 };
-use datafusion::arrow::compute::{CastOptions, cast_with_options, concat_batches, interleave};
+use datafusion::arrow::compute::{
+    CastOptions, cast_with_options, concat_batches, interleave, take_record_batch,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
@@ -186,22 +188,7 @@ fn removed_rows(old: &Old, gone: &[usize], new: &Members) -> Result<RecordBatch,
             let indices = datafusion::arrow::array::UInt64Array::from_iter_values(
                 gone.iter().map(|&i| i as u64),
             );
-            let all = members.payload();
-            let taken = all
-                .columns()
-                .iter()
-                .map(|c| datafusion::arrow::compute::take(c.as_ref(), &indices, None))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-            Some(
-                RecordBatch::try_new_with_options(
-                    all.schema(),
-                    taken,
-                    &datafusion::arrow::record_batch::RecordBatchOptions::new()
-                        .with_row_count(Some(gone.len())),
-                )
-                .map_err(|e| e.to_string())?,
-            )
+            Some(take_record_batch(&members.payload(), &indices).map_err(|e| e.to_string())?)
         }
         Old::File(path) => {
             let reader = open(path)?;

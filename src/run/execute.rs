@@ -329,10 +329,7 @@ fn timings(
 
 /// The members the destination holds from an activation's last delivery.
 fn previous_members(root: &Path, store: &Store, name: &str) -> Result<u64, RunError> {
-    match state::committed(root, store, name)? {
-        Some(record) => record.members_count(),
-        None => Ok(0),
-    }
+    Ok(state::committed(root, store, name)?.map_or(0, |r| r.members_count()))
 }
 
 /// What the activations of a run share once the data is read and the
@@ -619,10 +616,7 @@ impl Activating<'_> {
         // The removal guard: "its members" are the members delivered last
         // time; the removals, the ones of them the new evaluation no longer
         // has, whatever the export mode (a full export drops them too).
-        let previous = match &old {
-            Some(record) => record.members_count()?,
-            None => 0,
-        };
+        let previous = old.as_ref().map_or(0, |r| r.members_count());
         let ratio = activation.max_removed_ratio;
         let too_many_removals = previous > 0 && a.removed as f64 > ratio * previous as f64;
         let allowed = options.allow_removals.contains(name);

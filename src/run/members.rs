@@ -19,10 +19,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, FixedSizeBinaryArray, FixedSizeBinaryBuilder, StringArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryArray, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -113,10 +111,6 @@ impl Members {
         &self.batch
     }
 
-    pub fn schema(&self) -> SchemaRef {
-        self.batch.schema()
-    }
-
     /// The payload's column names, in order.
     pub fn columns(&self) -> Vec<String> {
         let schema = self.batch.schema();
@@ -167,11 +161,7 @@ impl Members {
     /// all. It names a run's deliveries (the run id's suffix). The buffers
     /// are hashed whole, so BLAKE3 works on large inputs at full speed.
     pub fn digest(&self) -> String {
-        let mut hasher = blake3::Hasher::new();
-        for name in self.columns() {
-            hasher.update(&(name.len() as u64).to_le_bytes());
-            hasher.update(name.as_bytes());
-        }
+        let mut hasher = names_hasher(&self.payload());
         let keys = self.keys();
         let offsets = keys.value_offsets();
         let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
@@ -242,35 +232,36 @@ pub fn stored_schema(schema: &Schema) -> Result<(), String> {
 /// type, so a column that was all missing (text) and now holds integers
 /// still compares equal on its missing values.
 pub fn payload_hashes(payload: &RecordBatch) -> FixedSizeBinaryArray {
-    let mut names = blake3::Hasher::new();
-    for field in payload.schema().fields() {
-        names.update(&(field.name().len() as u64).to_le_bytes());
-        names.update(field.name().as_bytes());
-    }
-    let key: [u8; 32] = names.finalize().into();
+    let key: [u8; 32] = names_hasher(payload).finalize().into();
     let columns: Vec<Encoder> = payload.columns().iter().map(Encoder::of).collect();
-    let rows = payload.num_rows();
-    let starts: Vec<usize> = (0..rows).step_by(HASH_CHUNK).collect();
-    let chunks: Vec<Vec<[u8; 32]>> = starts
-        .par_iter()
-        .map(|&start| {
+    // Each task hashes its rows straight into its part of one buffer.
+    let width = HASH_BYTES as usize;
+    let mut hashes = vec![0u8; payload.num_rows() * width];
+    hashes
+        .par_chunks_mut(HASH_CHUNK * width)
+        .enumerate()
+        .for_each(|(chunk, out)| {
             let mut buffer = Vec::with_capacity(256);
-            (start..rows.min(start + HASH_CHUNK))
-                .map(|row| {
-                    buffer.clear();
-                    for column in &columns {
-                        column.encode(row, &mut buffer);
-                    }
-                    blake3::keyed_hash(&key, &buffer).into()
-                })
-                .collect()
-        })
-        .collect();
-    let mut out = FixedSizeBinaryBuilder::with_capacity(rows, HASH_BYTES);
-    for hash in chunks.iter().flatten() {
-        out.append_value(hash).expect("32 bytes");
+            for (i, hash) in out.chunks_exact_mut(width).enumerate() {
+                buffer.clear();
+                for column in &columns {
+                    column.encode(chunk * HASH_CHUNK + i, &mut buffer);
+                }
+                hash.copy_from_slice(blake3::keyed_hash(&key, &buffer).as_bytes());
+            }
+        });
+    FixedSizeBinaryArray::new(HASH_BYTES, hashes.into(), None)
+}
+
+/// A hasher that has taken the payload's column names (length-prefixed):
+/// what both the payload hashes and the digest start from.
+fn names_hasher(payload: &RecordBatch) -> blake3::Hasher {
+    let mut hasher = blake3::Hasher::new();
+    for field in payload.schema().fields() {
+        hasher.update(&(field.name().len() as u64).to_le_bytes());
+        hasher.update(field.name().as_bytes());
     }
-    out.finish()
+    hasher
 }
 
 /// How one column's values are encoded for the payload hash.
@@ -293,15 +284,18 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    fn array(&self) -> &dyn Array {
+        match self {
+            Encoder::Text(a) => *a,
+            Encoder::Integer(a) => *a,
+            Encoder::Float(a) => *a,
+            Encoder::Boolean(a) => *a,
+            Encoder::Other(a) => a.as_ref(),
+        }
+    }
+
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        let null = match self {
-            Encoder::Text(a) => a.is_null(row),
-            Encoder::Integer(a) => a.is_null(row),
-            Encoder::Float(a) => a.is_null(row),
-            Encoder::Boolean(a) => a.is_null(row),
-            Encoder::Other(a) => a.is_null(row),
-        };
-        if null {
+        if self.array().is_null(row) {
             out.push(0);
             return;
         }

@@ -83,6 +83,8 @@ pub struct Record {
     pub activation: String,
     pub run_id: String,
     pub rows: Rows,
+    /// How many members (a file's count is read from its footer once).
+    members: u64,
 }
 
 impl Record {
@@ -93,26 +95,33 @@ impl Record {
         membership: &Membership,
         file: Option<String>,
     ) -> Result<Record, RunError> {
-        let rows = match file {
-            Some(name) => Rows::File(io::inside(
-                &folder(root),
-                &name,
-                "",
-                &format!("activation `{activation}`"),
-            )?),
-            None => Rows::Held(
-                Members::from_legacy(membership).map_err(|why| corrupt(activation, why))?,
-            ),
+        let (rows, members) = match file {
+            Some(name) => {
+                let path = io::inside(
+                    &folder(root),
+                    &name,
+                    "",
+                    &format!("activation `{activation}`"),
+                )?;
+                // A file that is gone, or is no members file, is found here,
+                // where the store is refused (R0104), not halfway through
+                // the change set.
+                let members = footer_count(activation, &path)?;
+                (Rows::File(path), members)
+            }
+            None => {
+                let members =
+                    Members::from_legacy(membership).map_err(|why| corrupt(activation, why))?;
+                let count = members.len() as u64;
+                (Rows::Held(members), count)
+            }
         };
-        let record = Record {
+        Ok(Record {
             activation: activation.to_string(),
             run_id,
             rows,
-        };
-        // A file that is gone, or is no members file, is found here, where
-        // the store is refused (R0104), not halfway through the delta.
-        record.members_count()?;
-        Ok(record)
+            members,
+        })
     }
 
     /// The members, for the change set's merge (a file is streamed by it).
@@ -123,17 +132,9 @@ impl Record {
         }
     }
 
-    /// How many members (a file's count is in its footer).
-    pub fn members_count(&self) -> Result<u64, RunError> {
-        match &self.rows {
-            Rows::File(path) => {
-                let reader = ParquetRecordBatchReaderBuilder::try_new(self.open(path)?)
-                    .map_err(|e| self.unreadable(path, e.to_string()))?;
-                stored_schema(reader.schema()).map_err(|why| self.unreadable(path, why))?;
-                Ok(u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0))
-            }
-            Rows::Held(members) => Ok(members.len() as u64),
-        }
+    /// How many members.
+    pub fn members_count(&self) -> u64 {
+        self.members
     }
 
     /// Every member, read whole (a delivery of the full membership that a
@@ -143,29 +144,40 @@ impl Record {
             Rows::File(path) => path,
             Rows::Held(members) => return Ok(members.clone()),
         };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(self.open(path)?)
+        let unreadable = |why: String| unreadable(&self.activation, path, why);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(&self.activation, path)?)
             .and_then(|b| b.build())
-            .map_err(|e| self.unreadable(path, e.to_string()))?;
+            .map_err(|e| unreadable(e.to_string()))?;
         let schema = datafusion::arrow::record_batch::RecordBatchReader::schema(&reader);
         let batches = reader
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.unreadable(path, e.to_string()))?;
+            .map_err(|e| unreadable(e.to_string()))?;
         let batch = datafusion::arrow::compute::concat_batches(&schema, &batches)
-            .map_err(|e| self.unreadable(path, e.to_string()))?;
-        Members::from_stored(batch).map_err(|why| self.unreadable(path, why))
+            .map_err(|e| unreadable(e.to_string()))?;
+        Members::from_stored(batch).map_err(unreadable)
     }
+}
 
-    fn open(&self, path: &Path) -> Result<File, RunError> {
-        File::open(path).map_err(|e| self.unreadable(path, e.to_string()))
-    }
+/// The members in a file, from its footer, once its columns are checked to
+/// be a membership's.
+fn footer_count(activation: &str, path: &Path) -> Result<u64, RunError> {
+    let unreadable = |why: String| unreadable(activation, path, why);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(activation, path)?)
+        .map_err(|e| unreadable(e.to_string()))?;
+    stored_schema(reader.schema()).map_err(unreadable)?;
+    Ok(u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0))
+}
 
-    fn unreadable(&self, path: &Path, why: String) -> RunError {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        corrupt(
-            &self.activation,
-            format!("the members file `.accord/members/{name}`: {why}"),
-        )
-    }
+fn open_file(activation: &str, path: &Path) -> Result<File, RunError> {
+    File::open(path).map_err(|e| unreadable(activation, path, e.to_string()))
+}
+
+fn unreadable(activation: &str, path: &Path, why: String) -> RunError {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    corrupt(
+        activation,
+        format!("the members file `.accord/members/{name}`: {why}"),
+    )
 }
 
 /// The changes from an activation's committed state (none: its first
