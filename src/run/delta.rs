@@ -88,7 +88,12 @@ pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
     let mut merge = |keys: &StringArray, hashes: &FixedSizeBinaryArray| -> Result<(), String> {
         for i in 0..keys.len() {
             let key = keys.value(i);
-            if last.as_deref().is_some_and(|l| l >= key) {
+            let previous = if i > 0 {
+                Some(keys.value(i - 1))
+            } else {
+                last.as_deref()
+            };
+            if previous.is_some_and(|p| p >= key) {
                 return Err(format!(
                     "the old members are not in member order at `{key}`"
                 ));
@@ -368,6 +373,19 @@ mod tests {
                 expected.len() as u64
             );
         }
+    }
+
+    /// Old members out of member order (a file written by hand, or
+    /// damaged) are refused, not merged into wrong changes.
+    #[test]
+    fn old_members_out_of_order_are_refused() {
+        let unsorted = members(&[("2", 2), ("1", 1)], "v");
+        let new = members(&[("1", 1)], "v");
+        let refused = between(Old::Rows(&unsorted), &new).expect_err("refused");
+        assert!(
+            refused.contains("not in member order at `a/1`"),
+            "{refused}"
+        );
     }
 
     /// New columns update every member; a removed member's value in a
