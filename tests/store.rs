@@ -35,12 +35,19 @@ fn pending(activation: &str, run_id: &str, rows: &[(&str, i64)]) -> Pending {
         run_id: run_id.into(),
         target: membership(rows),
         file: None,
+        changes: None,
     }
 }
 
-/// What format 4 added, removed again: the members file column.
-const WITHOUT_MEMBERS_FILES: &str =
-    "ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file;";
+/// What format 5 added, removed again: the changes file column.
+const WITHOUT_CHANGES_FILES: &str =
+    "ALTER TABLE file_state DROP COLUMN changes; ALTER TABLE file_pending DROP COLUMN changes;";
+
+/// What formats 4 and 5 added, removed again: the members file columns.
+const WITHOUT_MEMBERS_FILES: &str = concat!(
+    "ALTER TABLE file_state DROP COLUMN changes; ALTER TABLE file_pending DROP COLUMN changes;",
+    "ALTER TABLE file_state DROP COLUMN file; ALTER TABLE file_pending DROP COLUMN file;"
+);
 
 /// Turns the project's store back into format `version`: `undo` drops what
 /// the later formats added.
@@ -358,6 +365,7 @@ fn old_state(activation: &str, run_id: &str, rows: &[(&str, i64)]) -> String {
         run_id: run_id.into(),
         membership: membership(rows),
         file: None,
+        changes: None,
     })
     .unwrap()
 }
@@ -707,6 +715,50 @@ fn a_store_of_format_3_keeps_its_rows_until_the_next_commit() {
     assert!(
         state.membership.rows.is_empty(),
         "the rows moved to the file"
+    );
+    drop(store);
+    assert_eq!(format_of(root), store::VERSION);
+}
+
+/// A store of format 4 names one members file per record: a preview reads
+/// it as it is, a run upgrades the store to format 5 (no changes file yet),
+/// and a commit may then name a changes file beside the base.
+#[test]
+fn a_store_of_format_4_gains_changes_files() {
+    let scratch = temp::dir("store-upgrade-changes");
+    let root = scratch.path();
+    let store = open(root);
+    let first = Pending {
+        file: Some("files.r1.parquet".into()),
+        ..pending("files", "r1", &[])
+    };
+    store.begin(&first).unwrap();
+    store.commit(&first).unwrap();
+    drop(store);
+    make_older(root, WITHOUT_CHANGES_FILES, 4);
+
+    let peeked = Store::peek(root).unwrap();
+    let state = peeked.load("files").unwrap().expect("the state");
+    assert_eq!(
+        (state.file.as_deref(), state.changes),
+        (Some("files.r1.parquet"), None)
+    );
+    drop(peeked);
+    assert_eq!(format_of(root), 4, "a preview writes nothing");
+
+    let store = open(root);
+    let next = Pending {
+        file: Some("files.r1.parquet".into()),
+        changes: Some("files.r2.changes.parquet".into()),
+        ..pending("files", "r2", &[])
+    };
+    store.begin(&next).unwrap();
+    assert_eq!(store.load_pending("files").unwrap(), Some(next.clone()));
+    store.commit(&next).unwrap();
+    let state = store.load("files").unwrap().expect("the state");
+    assert_eq!(
+        (state.file.as_deref(), state.changes.as_deref()),
+        (Some("files.r1.parquet"), Some("files.r2.changes.parquet"))
     );
     drop(store);
     assert_eq!(format_of(root), store::VERSION);

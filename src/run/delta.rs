@@ -1,40 +1,58 @@
 //! The change set of an activation: the members added, updated and
 //! removed between the committed state and the new evaluation, as one merge
-//! join of two columnar memberships (`members`), both in member order.
+//! join of columnar memberships (`members`), all in member order.
 //!
-//! In: the old members (the store's file, or rows in memory) and the new
+//! In: the old members (the store's files, or rows in memory) and the new
 //! ones. Out: the changes as one batch, `change` (`added`, `updated`,
 //! `removed`) then the new payload's columns, in member order, and their
 //! counts. A member is updated when its payload hash differs; a removed
 //! member keeps the values it was last delivered with.
 //!
-//! Why a merge and not the engine's hash join: both sides are already
+//! The old members in files are a base file (every member, as one delivery
+//! wrote them) and, optionally, a changes file against it: the members
+//! added or updated since (their rows) and removed since (a tombstone: a
+//! key with no hash). The same pass that finds the changes from the old
+//! members also finds the new members' changes against the base
+//! ([`Delta::since_base`]): what the next changes file holds, so a
+//! delivery that changes few members writes few rows (`state::save`).
+//!
+//! Why a merge and not the engine's hash join: every side is already
 //! sorted by member (a members file is written so), so one pass over the
-//! keys and hashes finds every change. The old file is read twice, neither
-//! time whole: first its key and hash columns, a batch at a time, then the
-//! payload of the removed members only (a row selection, so the pages of
-//! the others are skipped). DataFusion's hash join of the same two sides
-//! took 16.9 s at 10M members; the merge takes a fraction of a second
-//! (`benches/state.rs`, figures in `docs/scale.md`).
+//! keys and hashes finds every change. The base file is read twice,
+//! neither time whole: first its key and hash columns, a batch at a time,
+//! then the payload of the removed members only (a row selection, so the
+//! pages of the others are skipped). DataFusion's hash join of the same two
+//! sides took 16.9 s at 10M members; the merge takes a fraction of a
+//! second (`benches/state.rs`, figures in `docs/scale.md`).
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, FixedSizeBinaryArray, RecordBatch, StringArray, new_null_array,
+    Array, ArrayRef, AsArray, FixedSizeBinaryArray, RecordBatch, StringArray, UInt64Array,
+    new_null_array,
 };
 use datafusion::arrow::compute::{
     CastOptions, cast_with_options, concat_batches, interleave, take_record_batch,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatchOptions, RecordBatchReader};
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection,
+};
+use rayon::prelude::*;
 
 use super::members::Members;
 
 /// Rows per batch read from a members file.
 const BATCH_ROWS: usize = 64 * 1024;
+
+/// A changes file is kept while it holds at most one row per this many
+/// members of its base; past that, a delivery writes a new base instead,
+/// so reading the old members never costs much more than the base alone.
+pub const BASE_SHARE: u64 = 10;
 
 /// The column that says what changed.
 pub const CHANGE: &str = "change";
@@ -43,8 +61,12 @@ pub const CHANGE: &str = "change";
 pub enum Old<'a> {
     /// No delivery yet.
     Nothing,
-    /// The store's file of the committed state.
-    File(&'a Path),
+    /// The store's files of the committed state: a base file and the
+    /// changes file applied to it, if any.
+    Files {
+        base: &'a Path,
+        changes: Option<&'a Path>,
+    },
     /// Members in memory (a store of JSON rows, before the columnar state).
     Rows(&'a Members),
 }
@@ -58,12 +80,25 @@ pub struct Delta {
     pub added: u64,
     pub updated: u64,
     pub removed: u64,
+    /// The new members' changes against the old members' base file, in
+    /// member order; `None` when the old members are not in a file, or
+    /// when these changes outgrow [`BASE_SHARE`].
+    pub since_base: Option<Vec<SinceBase>>,
 }
 
 impl Delta {
     pub fn is_empty(&self) -> bool {
         self.rows.num_rows() == 0
     }
+}
+
+/// One row of a changes file, against its base.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinceBase {
+    /// Added or updated since the base: the new members' row.
+    Row(usize),
+    /// In the base, and removed since: the member's key.
+    Removed(String),
 }
 
 /// One change, by where its row is: the new members' row, or the removed
@@ -75,78 +110,220 @@ enum Change {
     Removed(usize),
 }
 
+/// Where a removed member's last delivered row is.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// The base (its row in the file, or in the members in memory).
+    Base(usize),
+    /// The changes file.
+    Changes(usize),
+}
+
+/// Keys and hashes of one side of the merge (a hash is null in a changes
+/// file's tombstone).
+struct Keyed<'a> {
+    keys: &'a StringArray,
+    hashes: &'a FixedSizeBinaryArray,
+}
+
+impl<'a> Keyed<'a> {
+    fn key(&self, i: usize) -> Option<&'a str> {
+        (i < self.keys.len()).then(|| self.keys.value(i))
+    }
+
+    fn hash(&self, i: usize) -> Option<&'a [u8]> {
+        self.hashes.is_valid(i).then(|| self.hashes.value(i))
+    }
+}
+
+/// The merge in progress: the new members and the changes file in memory,
+/// the base streamed through [`Merge::base_row`].
+struct Merge<'a> {
+    new: Keyed<'a>,
+    next: usize,
+    changes: Option<Keyed<'a>>,
+    next_change: usize,
+    out: Vec<Change>,
+    /// Where the removed members' rows are, in member order.
+    gone: Vec<Origin>,
+    since_base: Option<Vec<SinceBase>>,
+    /// The most rows `since_base` may hold.
+    since_limit: usize,
+}
+
+impl<'a> Merge<'a> {
+    /// The next member of the base: first every member before it that
+    /// only the changes file or the new members have, then it.
+    fn base_row(&mut self, key: &str, hash: &[u8], position: usize) {
+        self.before(Some(key));
+        let change = self.take_change(key);
+        let new = self.take_new(key);
+        self.member(key, Some((hash, position)), change, new);
+    }
+
+    /// The members before `key` (every one left, for `None`) that are not
+    /// in the base.
+    fn before(&mut self, key: Option<&str>) {
+        loop {
+            let below = |k: Option<&'a str>| k.filter(|k| key.is_none_or(|key| *k < key));
+            let change = self
+                .changes
+                .as_ref()
+                .and_then(|c| below(c.key(self.next_change)));
+            let new = below(self.new.key(self.next));
+            let first = match (change, new) {
+                (Some(c), Some(n)) => c.min(n),
+                (Some(k), None) | (None, Some(k)) => k,
+                (None, None) => return,
+            };
+            let change = self.take_change(first);
+            let new = self.take_new(first);
+            self.member(first, None, change, new);
+        }
+    }
+
+    fn take_change(&mut self, key: &str) -> Option<usize> {
+        let changes = self.changes.as_ref()?;
+        (changes.key(self.next_change) == Some(key)).then(|| {
+            self.next_change += 1;
+            self.next_change - 1
+        })
+    }
+
+    fn take_new(&mut self, key: &str) -> Option<usize> {
+        (self.new.key(self.next) == Some(key)).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+
+    /// One member, as the base, the changes file and the new members have
+    /// it (each, if they do).
+    fn member(
+        &mut self,
+        key: &str,
+        base: Option<(&[u8], usize)>,
+        change: Option<usize>,
+        new: Option<usize>,
+    ) {
+        // The old members: the changes file's row where it has one (none
+        // for a tombstone), else the base's.
+        let old = match (change, &self.changes) {
+            (Some(c), Some(changes)) => changes.hash(c).map(|h| (h, Origin::Changes(c))),
+            _ => base.map(|(h, at)| (h, Origin::Base(at))),
+        };
+        let new_hash = new.map(|n| (n, self.new.hashes.value(n)));
+        match (old, new_hash) {
+            (None, Some((n, _))) => self.out.push(Change::Added(n)),
+            (Some((old, _)), Some((n, new))) if old != new => self.out.push(Change::Updated(n)),
+            (Some((_, origin)), None) => {
+                self.out.push(Change::Removed(self.gone.len()));
+                self.gone.push(origin);
+            }
+            _ => {}
+        }
+        let Some(since) = &mut self.since_base else {
+            return;
+        };
+        match (base, new_hash) {
+            (None, Some((n, _))) => since.push(SinceBase::Row(n)),
+            (Some((old, _)), Some((n, new))) if old != new => since.push(SinceBase::Row(n)),
+            (Some(_), None) => since.push(SinceBase::Removed(key.to_string())),
+            _ => {}
+        }
+        if since.len() > self.since_limit {
+            self.since_base = None;
+        }
+    }
+}
+
+/// Checks that keys are in member order (strictly increasing), after
+/// `last`, the key before the first.
+fn in_order(keys: &StringArray, last: Option<&str>, side: &str) -> Result<(), String> {
+    let mut previous = last;
+    for key in keys.iter().flatten() {
+        if previous.is_some_and(|p| p >= key) {
+            return Err(format!("the {side} are not in member order at `{key}`"));
+        }
+        previous = Some(key);
+    }
+    Ok(())
+}
+
 /// The changes from `old` to `new` (see the module doc).
 pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
-    let new_keys = new.keys();
-    let new_hashes = new.hashes();
-    let mut changes: Vec<Change> = Vec::new();
-    // The old rows that are removed (their positions in the old members).
-    let mut gone: Vec<usize> = Vec::new();
-    let mut next = 0;
-    let mut position = 0;
-    let mut last: Option<String> = None;
-    let mut merge = |keys: &StringArray, hashes: &FixedSizeBinaryArray| -> Result<(), String> {
-        for i in 0..keys.len() {
-            let key = keys.value(i);
-            let previous = if i > 0 {
-                Some(keys.value(i - 1))
-            } else {
-                last.as_deref()
-            };
-            if previous.is_some_and(|p| p >= key) {
-                return Err(format!(
-                    "the old members are not in member order at `{key}`"
-                ));
-            }
-            while next < new_keys.len() && new_keys.value(next) < key {
-                changes.push(Change::Added(next));
-                next += 1;
-            }
-            if next < new_keys.len() && new_keys.value(next) == key {
-                if new_hashes.value(next) != hashes.value(i) {
-                    changes.push(Change::Updated(next));
-                }
-                next += 1;
-            } else {
-                changes.push(Change::Removed(gone.len()));
-                gone.push(position);
-            }
-            position += 1;
-            if i + 1 == keys.len() {
-                last = Some(key.to_string());
-            }
-        }
-        Ok(())
+    let changes = match &old {
+        Old::Files {
+            changes: Some(path),
+            ..
+        } => Some(read_keyed(path)?),
+        _ => None,
+    };
+    let changes_keyed = changes.as_ref().map(|batch| Keyed {
+        keys: batch.column(0).as_string::<i32>(),
+        hashes: batch.column(1).as_fixed_size_binary(),
+    });
+    if let Some(c) = &changes_keyed {
+        in_order(c.keys, None, "changes since the base")?;
+    }
+    let mut merge = Merge {
+        new: Keyed {
+            keys: new.keys(),
+            hashes: new.hashes(),
+        },
+        next: 0,
+        changes: changes_keyed,
+        next_change: 0,
+        out: Vec::new(),
+        gone: Vec::new(),
+        since_base: None,
+        since_limit: 0,
     };
     match &old {
         Old::Nothing => {}
-        Old::Rows(members) => merge(members.keys(), members.hashes())?,
-        Old::File(path) => {
-            let reader = open(path)?;
-            let schema = reader.parquet_schema();
-            let width = reader.schema().fields().len();
-            let keys_and_hashes = ProjectionMask::roots(schema, [0, width - 1]);
-            let batches = reader
-                .with_projection(keys_and_hashes)
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| e.to_string())?;
+        Old::Rows(members) => {
+            let (keys, hashes) = (members.keys(), members.hashes());
+            in_order(keys, None, "old members")?;
+            for i in 0..keys.len() {
+                merge.base_row(keys.value(i), hashes.value(i), i);
+            }
+        }
+        Old::Files { base, .. } => {
+            let (members, batches) = key_batches(base)?;
+            merge.since_base = Some(Vec::new());
+            merge.since_limit = usize::try_from(members / BASE_SHARE).unwrap_or(usize::MAX);
+            let mut position = 0;
+            let mut last: Option<String> = None;
             for batch in batches {
-                let batch = batch.map_err(|e| e.to_string())?;
-                merge(
+                let batch = batch?;
+                let (keys, hashes) = (
                     batch.column(0).as_string::<i32>(),
                     batch.column(1).as_fixed_size_binary(),
-                )?;
+                );
+                in_order(keys, last.as_deref(), "old members")?;
+                for i in 0..keys.len() {
+                    merge.base_row(keys.value(i), hashes.value(i), position);
+                    position += 1;
+                }
+                if !keys.is_empty() {
+                    last = Some(keys.value(keys.len() - 1).to_string());
+                }
             }
         }
     }
-    changes.extend((next..new_keys.len()).map(Change::Added));
+    merge.before(None);
+    let Merge {
+        out: changes_found,
+        gone,
+        since_base,
+        ..
+    } = merge;
     let removed = removed_rows(&old, &gone, new)?;
     let payload = new.payload();
     let (mut added, mut updated) = (0, 0);
-    let mut change_names = Vec::with_capacity(changes.len());
-    let mut from: Vec<(usize, usize)> = Vec::with_capacity(changes.len());
-    for change in &changes {
+    let mut change_names = Vec::with_capacity(changes_found.len());
+    let mut from: Vec<(usize, usize)> = Vec::with_capacity(changes_found.len());
+    for change in &changes_found {
         let (name, at) = match *change {
             Change::Added(row) => {
                 added += 1;
@@ -175,6 +352,7 @@ pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
         added,
         updated,
         removed: gone.len() as u64,
+        since_base,
     })
 }
 
@@ -183,43 +361,162 @@ fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, String> {
     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())
 }
 
+/// The key and hash columns of a members file, a batch at a time, and its
+/// number of rows. Its row groups are decoded a few at a time, one per
+/// core, while the merge takes them in order: decoding is most of the
+/// merge's time. Each group gets its own handle on the file (handles
+/// cloned from one would share its position).
+type KeyBatches = Box<dyn Iterator<Item = Result<RecordBatch, String>>>;
+
+fn key_batches(path: &Path) -> Result<(u64, KeyBatches), String> {
+    let footer = ArrowReaderMetadata::load(
+        &File::open(path).map_err(|e| e.to_string())?,
+        Default::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let rows = footer.metadata().file_metadata().num_rows().max(0) as u64;
+    let width = footer.schema().fields().len();
+    let mask = ProjectionMask::roots(
+        footer.metadata().file_metadata().schema_descr(),
+        [0, width - 1],
+    );
+    let groups: Vec<usize> = (0..footer.metadata().num_row_groups()).collect();
+    let path = path.to_path_buf();
+    let decode = move |group: usize| -> Result<Vec<RecordBatch>, String> {
+        let file = File::open(&path).map_err(|e| e.to_string())?;
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, footer.clone())
+            .with_projection(mask.clone())
+            .with_row_groups(vec![group])
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| e.to_string())?
+            .map(|b| b.map_err(|e| e.to_string()))
+            .collect()
+    };
+    let cores = crate::run::engine::cores().max(1);
+    let windows: Vec<Vec<usize>> = groups.chunks(cores).map(<[usize]>::to_vec).collect();
+    let batches = windows.into_iter().flat_map(move |window| {
+        let decoded: Vec<Result<Vec<RecordBatch>, String>> =
+            window.into_par_iter().map(&decode).collect();
+        decoded.into_iter().flat_map(|group| match group {
+            Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        })
+    });
+    Ok((rows, Box::new(batches)))
+}
+
+/// The key and hash columns of a (small) members file, whole.
+fn read_keyed(path: &Path) -> Result<RecordBatch, String> {
+    let batches = key_batches(path)?.1.collect::<Result<Vec<_>, _>>()?;
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("hash", DataType::FixedSizeBinary(32), true),
+        ])),
+    };
+    concat_batches(&schema, &batches).map_err(|e| e.to_string())
+}
+
+/// The payload of the rows at `rows` (in order) of a members file.
+fn file_rows(path: &Path, rows: &[usize]) -> Result<Option<RecordBatch>, String> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let reader = open(path)?;
+    let total =
+        usize::try_from(reader.metadata().file_metadata().num_rows()).map_err(|e| e.to_string())?;
+    let width = reader.schema().fields().len();
+    let payload_columns = ProjectionMask::roots(reader.parquet_schema(), 1..width - 1);
+    let selection = RowSelection::from_consecutive_ranges(rows.iter().map(|&i| i..i + 1), total);
+    let batches = reader
+        .with_projection(payload_columns)
+        .with_row_selection(selection)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let schema = RecordBatchReader::schema(&batches);
+    let batches = batches
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok(Some(
+        concat_batches(&schema, &batches).map_err(|e| e.to_string())?,
+    ))
+}
+
 /// The payload of the removed old members (at `gone`, in order) under the
 /// new payload's columns.
-fn removed_rows(old: &Old, gone: &[usize], new: &Members) -> Result<RecordBatch, String> {
-    let payload = match old {
-        Old::Nothing => None,
-        _ if gone.is_empty() => None,
-        Old::Rows(members) => {
-            let indices = datafusion::arrow::array::UInt64Array::from_iter_values(
-                gone.iter().map(|&i| i as u64),
-            );
-            Some(take_record_batch(&members.payload(), &indices).map_err(|e| e.to_string())?)
+fn removed_rows(old: &Old, gone: &[Origin], new: &Members) -> Result<RecordBatch, String> {
+    let (mut in_base, mut in_changes) = (Vec::new(), Vec::new());
+    for origin in gone {
+        match *origin {
+            Origin::Base(at) => in_base.push(at),
+            Origin::Changes(at) => in_changes.push(at),
         }
-        Old::File(path) => {
-            let reader = open(path)?;
-            let total = usize::try_from(reader.metadata().file_metadata().num_rows())
-                .map_err(|e| e.to_string())?;
-            let width = reader.schema().fields().len();
-            let payload_columns = ProjectionMask::roots(reader.parquet_schema(), 1..width - 1);
-            let selection =
-                RowSelection::from_consecutive_ranges(gone.iter().map(|&i| i..i + 1), total);
-            let batches = reader
-                .with_projection(payload_columns)
-                .with_row_selection(selection)
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| e.to_string())?;
-            let schema = datafusion::arrow::record_batch::RecordBatchReader::schema(&batches);
-            let batches = batches
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-            Some(concat_batches(&schema, &batches).map_err(|e| e.to_string())?)
+    }
+    let (base, changes) = match old {
+        Old::Nothing => (None, None),
+        Old::Rows(members) if !in_base.is_empty() => {
+            let indices = UInt64Array::from_iter_values(in_base.iter().map(|&i| i as u64));
+            let rows =
+                take_record_batch(&members.payload(), &indices).map_err(|e| e.to_string())?;
+            (Some(rows), None)
         }
+        Old::Rows(_) => (None, None),
+        Old::Files { base, changes } => (
+            file_rows(base, &in_base)?,
+            match changes {
+                Some(path) => file_rows(path, &in_changes)?,
+                None => None,
+            },
+        ),
     };
-    // Under the new columns: as it is where the types agree, converted where
-    // the column's type changed since the delivery (a value that does not
-    // convert is left empty), empty where the column is new.
     let target = new.payload().schema();
+    let base = conform(base.as_ref(), &target, in_base.len())?;
+    if in_changes.is_empty() {
+        return Ok(base);
+    }
+    let changes = conform(changes.as_ref(), &target, in_changes.len())?;
+    // Back in member order: the n-th removed member is the next row of the
+    // side it came from.
+    let (mut b, mut c) = (0, 0);
+    let from: Vec<(usize, usize)> = gone
+        .iter()
+        .map(|origin| match origin {
+            Origin::Base(_) => {
+                b += 1;
+                (0, b - 1)
+            }
+            Origin::Changes(_) => {
+                c += 1;
+                (1, c - 1)
+            }
+        })
+        .collect();
+    let columns = (0..target.fields().len())
+        .map(|i| {
+            let sides: [&dyn Array; 2] = [base.column(i).as_ref(), changes.column(i).as_ref()];
+            interleave(&sides, &from).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new_with_options(
+        target,
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(gone.len())),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// `rows` payload rows (none: `rows` of nothing) under the `target`
+/// columns: as they are where the types agree, converted where a column's
+/// type changed since the delivery (a value that does not convert is left
+/// empty), empty where the column is new.
+fn conform(
+    payload: Option<&RecordBatch>,
+    target: &SchemaRef,
+    rows: usize,
+) -> Result<RecordBatch, String> {
     let safe = CastOptions {
         safe: true,
         ..CastOptions::default()
@@ -228,22 +525,19 @@ fn removed_rows(old: &Old, gone: &[usize], new: &Members) -> Result<RecordBatch,
         .fields()
         .iter()
         .map(|field| {
-            let column = payload
-                .as_ref()
-                .and_then(|p| p.column_by_name(field.name()));
+            let column = payload.and_then(|p| p.column_by_name(field.name()));
             match column {
                 Some(c) if c.data_type() == field.data_type() => Ok(c.clone()),
                 Some(c) => cast_with_options(c, field.data_type(), &safe)
-                    .or_else(|_| Ok(new_null_array(field.data_type(), gone.len()))),
-                None => Ok(new_null_array(field.data_type(), gone.len())),
+                    .or_else(|_| Ok(new_null_array(field.data_type(), rows))),
+                None => Ok(new_null_array(field.data_type(), rows)),
             }
         })
         .collect::<Result<Vec<_>, String>>()?;
     RecordBatch::try_new_with_options(
-        target,
+        target.clone(),
         columns,
-        &datafusion::arrow::record_batch::RecordBatchOptions::new()
-            .with_row_count(Some(gone.len())),
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
     .map_err(|e| e.to_string())
 }
@@ -312,11 +606,18 @@ mod tests {
             .expect("a folder");
         let old = members(&[("1", 1), ("2", 2)], "v");
         let faults = crate::faults::Faults::default();
-        let pending =
-            crate::run::state::save(scratch.path(), "files", "r1", &old, &faults).expect("saved");
+        let pending = crate::run::state::save(scratch.path(), "files", "r1", &old, None, &faults)
+            .expect("saved");
         let path = crate::run::state::folder(scratch.path()).join(pending.file.expect("a file"));
         let new = members(&[("2", 3)], "v");
-        let delta = between(Old::File(&path), &new).expect("a delta");
+        let delta = between(
+            Old::Files {
+                base: &path,
+                changes: None,
+            },
+            &new,
+        )
+        .expect("a delta");
         assert_eq!(changes(&delta), ["removed:1", "updated:3"]);
     }
 
@@ -362,17 +663,143 @@ mod tests {
             let in_memory = between(Old::Rows(&old), &new).expect("a delta");
             assert_eq!(changes(&in_memory), expected, "round {round}, in memory");
             let run_id = format!("r{round}");
-            let pending = crate::run::state::save(scratch.path(), "files", &run_id, &old, &faults)
-                .expect("saved");
+            let pending =
+                crate::run::state::save(scratch.path(), "files", &run_id, &old, None, &faults)
+                    .expect("saved");
             let path =
                 crate::run::state::folder(scratch.path()).join(pending.file.expect("a file"));
-            let from_file = between(Old::File(&path), &new).expect("a delta");
+            let old_files = Old::Files {
+                base: &path,
+                changes: None,
+            };
+            let from_file = between(old_files, &new).expect("a delta");
             assert_eq!(changes(&from_file), expected, "round {round}, from a file");
             assert_eq!(
                 from_file.added + from_file.updated + from_file.removed,
                 expected.len() as u64
             );
         }
+    }
+
+    /// Deliveries that change a few members at a time write changes files
+    /// against one base: the next change set from base plus changes is
+    /// what maps find, the record reads back as the members it delivered,
+    /// and once the changes outgrow a tenth of the base, a new base is
+    /// written.
+    #[test]
+    fn changes_files_chain_on_one_base() {
+        use std::collections::BTreeMap;
+
+        use crate::run::state::{self, Rows, Store};
+
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut random = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        let scratch = tempfile::tempdir().expect("a folder");
+        let root = scratch.path();
+        let faults = crate::faults::Faults::default();
+        let store = Store::open(root, &faults).expect("a store");
+        let as_members = |rows: &BTreeMap<String, i64>| {
+            let rows: Vec<(&str, i64)> = rows.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            members(&rows, "v")
+        };
+        let mut current: BTreeMap<String, i64> = (0..500)
+            .map(|i| (format!("{i:04}"), (i % 3) as i64))
+            .collect();
+        let first = as_members(&current);
+        let pending = state::save(root, "files", "r0", &first, None, &faults).expect("saved");
+        store.begin(&pending).expect("begun");
+        store.commit(&pending).expect("committed");
+        let (mut with_changes, mut new_bases) = (0, 0);
+        for round in 1..60 {
+            // A few members added, updated or removed; now and then many.
+            let mut next = current.clone();
+            let touched = if round % 15 == 0 { 200 } else { 1 + random(12) };
+            for _ in 0..touched {
+                let key = format!("{:04}", random(700));
+                match random(3) {
+                    0 => {
+                        next.remove(&key);
+                    }
+                    _ => {
+                        next.insert(key, random(5) as i64);
+                    }
+                }
+            }
+            let mut expected = Vec::new();
+            for key in current
+                .keys()
+                .chain(next.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                match (current.get(key), next.get(key)) {
+                    (None, Some(v)) => expected.push(format!("added:{v}")),
+                    (Some(o), Some(v)) if o != v => expected.push(format!("updated:{v}")),
+                    (Some(o), None) => expected.push(format!("removed:{o}")),
+                    _ => {}
+                }
+            }
+            let record = state::committed(root, &store, "files")
+                .expect("the state")
+                .expect("a delivery");
+            assert_eq!(
+                record.members_count(),
+                current.len() as u64,
+                "round {round}"
+            );
+            let held = record.members().expect("the members");
+            assert_eq!(held.batch(), as_members(&current).batch(), "round {round}");
+            let target = as_members(&next);
+            let delta = state::changes("files", Some(&record), &target).expect("a delta");
+            assert_eq!(changes(&delta), expected, "round {round}");
+            let run_id = format!("r{round}");
+            let pending = state::save(
+                root,
+                "files",
+                &run_id,
+                &target,
+                Some((&record, &delta)),
+                &faults,
+            )
+            .expect("saved");
+            if pending.changes.is_some() {
+                with_changes += 1;
+            } else {
+                new_bases += 1;
+            }
+            store.begin(&pending).expect("begun");
+            store.commit(&pending).expect("committed");
+            state::tidy(root, &store, "files", &faults).expect("tidied");
+            let kept = std::fs::read_dir(state::folder(root))
+                .expect("the folder")
+                .count();
+            assert_eq!(
+                kept,
+                1 + usize::from(pending.changes.is_some()),
+                "round {round}"
+            );
+            if let Rows::Files {
+                changes: Some(path),
+                ..
+            } = &state::committed(root, &store, "files")
+                .expect("the state")
+                .expect("a delivery")
+                .rows
+            {
+                let rows = crate::run::state::folder(root).join(path);
+                assert!(rows.is_file());
+            }
+            current = next;
+        }
+        assert!(
+            with_changes > 30,
+            "{with_changes} deliveries wrote changes files"
+        );
+        assert!(new_bases >= 3, "{new_bases} deliveries wrote a new base");
     }
 
     /// Old members out of member order (a file written by hand, or

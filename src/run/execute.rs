@@ -681,7 +681,7 @@ impl Activating<'_> {
             );
         } else {
             let run_id = format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]);
-            self.deliver(name, activation, &run_id, &target, &delta, a)?;
+            self.deliver(name, activation, &run_id, &target, old.as_ref(), &delta, a)?;
         }
         Ok(())
     }
@@ -697,11 +697,15 @@ impl Activating<'_> {
         activation: &ActivationPlan,
         run_id: &str,
         target: &Members,
+        committed: Option<&state::Record>,
         delta: &Delta,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
+        // The store writes only the changes against the committed members
+        // where they are few.
+        let from = committed.map(|record| (record, delta));
         if !FILE_TYPES.contains(&activation.destination_type.as_str()) {
-            return self.deliver_api(name, activation, run_id, target, a);
+            return self.deliver_api(name, activation, run_id, target, from, a);
         }
         let Some(files) = file_target(
             self.plan,
@@ -760,7 +764,7 @@ impl Activating<'_> {
             a.written.push(shown(self.root, &path));
             return Ok(());
         }
-        let pending = state::save(self.root, name, run_id, target, self.faults)?;
+        let pending = state::save(self.root, name, run_id, target, from, self.faults)?;
         self.store.begin(&pending)?;
         write_target(&files, name, activation, &encoded, self.faults)?;
         self.commit(&pending)?;
@@ -789,6 +793,7 @@ impl Activating<'_> {
         activation: &ActivationPlan,
         run_id: &str,
         target: &Members,
+        from: Option<(&state::Record, &Delta)>,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
         // The vendors take members one by one, so here (and only here) the
@@ -805,7 +810,7 @@ impl Activating<'_> {
             a.status,
             ActivationStatus::Delivered | ActivationStatus::Unchanged
         ) {
-            let pending = state::save(self.root, name, run_id, target, self.faults)?;
+            let pending = state::save(self.root, name, run_id, target, from, self.faults)?;
             self.store.begin(&pending)?;
             self.commit(&pending)?;
             a.run_id = Some(pending.run_id);

@@ -14,8 +14,9 @@
 //!
 //! The protocol, per activation:
 //! 1. Compute the target membership; if it equals the committed one, stop.
-//! 2. Write the target's members file (atomically, synced), then the
-//!    pending record that names it (one transaction): run id + target.
+//! 2. Write the target's members file or changes file (atomically, synced),
+//!    then the pending record that names it (one transaction): run id +
+//!    target.
 //! 3. Deliver the difference between committed and target under the run id
 //!    (file writes are idempotent: an identical file is not rewritten).
 //! 4. Commit: the pending target becomes the state and the pending record
@@ -38,16 +39,24 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, new_null_array,
+};
+use datafusion::arrow::compute::interleave;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 
-use super::delta::{self, Delta, Old};
+use super::delta::{self, Delta, Old, SinceBase};
 use super::error::RunError;
 use super::io::{self, Faults};
-use super::members::{HASH, Members, stored_schema};
+use super::members::{HASH, MEMBER, Members, stored_schema};
 use crate::store::StoreError;
 pub use crate::store::{FORMAT, Membership, Pending, State, Store};
 
@@ -72,9 +81,14 @@ pub fn folder(root: &Path) -> PathBuf {
     root.join(".accord").join("members")
 }
 
-/// A record's members: a file, or the JSON rows of an older store.
+/// A record's members: files, or the JSON rows of an older store.
 pub enum Rows {
-    File(PathBuf),
+    Files {
+        base: PathBuf,
+        /// The base's columns (from its footer).
+        schema: SchemaRef,
+        changes: Option<PathBuf>,
+    },
     Held(Members),
 }
 
@@ -83,9 +97,13 @@ pub struct Record {
     pub activation: String,
     pub run_id: String,
     pub rows: Rows,
-    /// How many members (a file's count is read from its footer once).
+    /// How many members (read from the files' footers once).
     members: u64,
 }
+
+/// The key-value metadata of a changes file that holds how many members
+/// its base and it make together.
+const MEMBERS_KEY: &str = "accord:members";
 
 impl Record {
     fn of(
@@ -94,20 +112,37 @@ impl Record {
         run_id: String,
         membership: &Membership,
         file: Option<String>,
+        changes: Option<String>,
     ) -> Result<Record, RunError> {
+        let path = |name: &str| {
+            io::inside(
+                &folder(root),
+                name,
+                "",
+                &format!("activation `{activation}`"),
+            )
+        };
         let (rows, members) = match file {
             Some(name) => {
-                let path = io::inside(
-                    &folder(root),
-                    &name,
-                    "",
-                    &format!("activation `{activation}`"),
-                )?;
+                let base = path(&name)?;
                 // A file that is gone, or is no members file, is found here,
                 // where the store is refused (R0104), not halfway through
                 // the change set.
-                let members = footer_count(activation, &path)?;
-                (Rows::File(path), members)
+                let (schema, mut members) = footer(activation, &base)?;
+                let changes = match changes {
+                    Some(name) => {
+                        let changes = path(&name)?;
+                        members = changes_count(activation, &changes)?;
+                        Some(changes)
+                    }
+                    None => None,
+                };
+                let rows = Rows::Files {
+                    base,
+                    schema,
+                    changes,
+                };
+                (rows, members)
             }
             None => {
                 let members =
@@ -124,10 +159,13 @@ impl Record {
         })
     }
 
-    /// The members, for the change set's merge (a file is streamed by it).
+    /// The members, for the change set's merge (files are streamed by it).
     pub fn old(&self) -> Old<'_> {
         match &self.rows {
-            Rows::File(path) => Old::File(path),
+            Rows::Files { base, changes, .. } => Old::Files {
+                base,
+                changes: changes.as_deref(),
+            },
             Rows::Held(members) => Old::Rows(members),
         }
     }
@@ -138,34 +176,114 @@ impl Record {
     }
 
     /// Every member, read whole (a delivery of the full membership that a
-    /// crash left to finish).
+    /// crash left to finish): the base, with the changes file applied.
     pub fn members(&self) -> Result<Members, RunError> {
-        let path = match &self.rows {
-            Rows::File(path) => path,
+        let (base, changes) = match &self.rows {
+            Rows::Files { base, changes, .. } => (base, changes),
             Rows::Held(members) => return Ok(members.clone()),
         };
-        let unreadable = |why: String| unreadable(&self.activation, path, why);
-        let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(&self.activation, path)?)
-            .and_then(|b| b.build())
-            .map_err(|e| unreadable(e.to_string()))?;
-        let schema = datafusion::arrow::record_batch::RecordBatchReader::schema(&reader);
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| unreadable(e.to_string()))?;
-        let batch = datafusion::arrow::compute::concat_batches(&schema, &batches)
-            .map_err(|e| unreadable(e.to_string()))?;
-        Members::from_stored(batch).map_err(unreadable)
+        let base_rows = read_whole(&self.activation, base)?;
+        let Some(changes) = changes else {
+            return Members::from_stored(base_rows)
+                .map_err(|e| unreadable(&self.activation, base, e));
+        };
+        let changes_rows = read_whole(&self.activation, changes)?;
+        applied(&base_rows, &changes_rows)
+            .and_then(Members::from_stored)
+            .map_err(|e| unreadable(&self.activation, changes, e))
     }
 }
 
-/// The members in a file, from its footer, once its columns are checked to
-/// be a membership's.
-fn footer_count(activation: &str, path: &Path) -> Result<u64, RunError> {
+/// A members file, every row.
+fn read_whole(activation: &str, path: &Path) -> Result<RecordBatch, RunError> {
+    let unreadable = |why: String| unreadable(activation, path, why);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(activation, path)?)
+        .and_then(|b| b.build())
+        .map_err(|e| unreadable(e.to_string()))?;
+    let schema = datafusion::arrow::record_batch::RecordBatchReader::schema(&reader);
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unreadable(e.to_string()))?;
+    datafusion::arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| unreadable(e.to_string()))
+}
+
+/// The base's rows with the changes applied: a member's row from the
+/// changes where they have it (none where it is a tombstone), else the
+/// base's; both in member order, and so the result.
+fn applied(base: &RecordBatch, changes: &RecordBatch) -> Result<RecordBatch, String> {
+    let width = base.num_columns();
+    if changes.num_columns() != width
+        || (0..width)
+            .any(|i| base.schema().field(i).data_type() != changes.schema().field(i).data_type())
+    {
+        return Err("the changes file's columns are not its base's".into());
+    }
+    let (base_keys, change_keys) = (
+        base.column(0).as_string::<i32>(),
+        changes.column(0).as_string::<i32>(),
+    );
+    let change_hashes = changes.column(width - 1);
+    let mut from: Vec<(usize, usize)> = Vec::with_capacity(base.num_rows());
+    let (mut b, mut c) = (0, 0);
+    while b < base_keys.len() || c < change_keys.len() {
+        let order = match (b < base_keys.len(), c < change_keys.len()) {
+            (true, true) => base_keys.value(b).cmp(change_keys.value(c)),
+            (true, false) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        if order.is_lt() {
+            from.push((0, b));
+            b += 1;
+            continue;
+        }
+        if order.is_eq() {
+            b += 1;
+        }
+        if change_hashes.is_valid(c) {
+            from.push((1, c));
+        }
+        c += 1;
+    }
+    let columns = (0..width)
+        .map(|i| {
+            let sides: [&dyn Array; 2] = [base.column(i).as_ref(), changes.column(i).as_ref()];
+            interleave(&sides, &from).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(base.schema(), columns).map_err(|e| e.to_string())
+}
+
+/// A base file's columns and members, from its footer, once its columns
+/// are checked to be a membership's.
+fn footer(activation: &str, path: &Path) -> Result<(SchemaRef, u64), RunError> {
     let unreadable = |why: String| unreadable(activation, path, why);
     let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(activation, path)?)
         .map_err(|e| unreadable(e.to_string()))?;
     stored_schema(reader.schema()).map_err(unreadable)?;
-    Ok(u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0))
+    let rows = u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
+    Ok((reader.schema().clone(), rows))
+}
+
+/// The members a changes file and its base make, from its footer.
+fn changes_count(activation: &str, path: &Path) -> Result<u64, RunError> {
+    let unreadable = |why: String| unreadable(activation, path, why);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(activation, path)?)
+        .map_err(|e| unreadable(e.to_string()))?;
+    stored_schema(reader.schema()).map_err(unreadable)?;
+    reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key == MEMBERS_KEY)
+        .and_then(|kv| kv.value.as_deref()?.parse().ok())
+        .ok_or_else(|| {
+            unreadable(format!(
+                "it does not say how many members it makes (`{MEMBERS_KEY}`)"
+            ))
+        })
 }
 
 fn open_file(activation: &str, path: &Path) -> Result<File, RunError> {
@@ -203,7 +321,7 @@ fn corrupt(activation: &str, why: String) -> RunError {
 pub fn committed(root: &Path, store: &Store, activation: &str) -> Result<Option<Record>, RunError> {
     store
         .load(activation)?
-        .map(|s| Record::of(root, activation, s.run_id, &s.membership, s.file))
+        .map(|s| Record::of(root, activation, s.run_id, &s.membership, s.file, s.changes))
         .transpose()
 }
 
@@ -223,6 +341,7 @@ pub fn pending(
         pending.run_id.clone(),
         &pending.target,
         pending.file.clone(),
+        pending.changes.clone(),
     )?;
     Ok(Some((pending, record)))
 }
@@ -232,19 +351,125 @@ fn file_name(activation: &str, run_id: &str) -> String {
     format!("{activation}.{run_id}.parquet")
 }
 
-/// Writes the members of a delivery to their file (atomically, synced)
-/// and returns the pending record that names it, for [`Store::begin`].
+/// The name of the changes file of one delivery.
+fn changes_name(activation: &str, run_id: &str) -> String {
+    format!("{activation}.{run_id}.changes.parquet")
+}
+
+/// Writes the members of a delivery (atomically, synced) and returns the
+/// pending record that names them, for [`Store::begin`]. Given the
+/// committed record and the change set from it, a delivery whose changes
+/// against the committed base are few writes only those (a changes file
+/// naming that base); else, and on a first delivery, every member (a new
+/// base).
 pub fn save(
     root: &Path,
     activation: &str,
     run_id: &str,
     members: &Members,
+    from: Option<(&Record, &Delta)>,
     faults: &Faults,
 ) -> Result<Pending, RunError> {
+    let mut pending = Pending {
+        format: FORMAT,
+        activation: activation.to_string(),
+        run_id: run_id.to_string(),
+        target: Membership {
+            columns: members.columns(),
+            rows: Default::default(),
+        },
+        file: None,
+        changes: None,
+    };
+    if let Some((base, since)) = from.and_then(|(record, delta)| {
+        let since = delta.since_base.as_deref()?;
+        let Rows::Files { base, schema, .. } = &record.rows else {
+            return None;
+        };
+        same_columns(schema, &members.batch().schema()).then_some((base, since))
+    }) {
+        let name = changes_name(activation, run_id);
+        let rows = changes_rows(members, since).map_err(|why| corrupt(activation, why))?;
+        let count = KeyValue::new(MEMBERS_KEY.to_string(), members.len().to_string());
+        write_members(root, activation, &name, &rows, vec![count], faults)?;
+        pending.file = base.file_name().map(|n| n.to_string_lossy().into_owned());
+        pending.changes = Some(name);
+        return Ok(pending);
+    }
     let name = file_name(activation, run_id);
+    write_members(root, activation, &name, members.batch(), Vec::new(), faults)?;
+    pending.file = Some(name);
+    Ok(pending)
+}
+
+/// Whether two members files have the same columns, of the same types.
+fn same_columns(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields()
+            .iter()
+            .zip(b.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+}
+
+/// The rows of a changes file: per change against the base, the new
+/// member's row, or a tombstone (its key; no payload, no hash).
+fn changes_rows(members: &Members, since: &[SinceBase]) -> Result<RecordBatch, String> {
+    let batch = members.batch();
+    let removed: Vec<&str> = since
+        .iter()
+        .filter_map(|s| match s {
+            SinceBase::Removed(key) => Some(key.as_str()),
+            SinceBase::Row(_) => None,
+        })
+        .collect();
+    let mut gone = 0;
+    let from: Vec<(usize, usize)> = since
+        .iter()
+        .map(|s| match s {
+            SinceBase::Row(row) => (0, *row),
+            SinceBase::Removed(_) => {
+                gone += 1;
+                (1, gone - 1)
+            }
+        })
+        .collect();
+    let tombstone_keys: ArrayRef = Arc::new(StringArray::from(removed.clone()));
+    let schema = batch.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            // A tombstone's key is its own; its payload and hash are null.
+            let other = if field.name() == MEMBER {
+                tombstone_keys.clone()
+            } else {
+                new_null_array(field.data_type(), removed.len())
+            };
+            let sides: [&dyn Array; 2] = [batch.column(i).as_ref(), other.as_ref()];
+            interleave(&sides, &from).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| (**f).clone().with_nullable(f.name() != MEMBER))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+/// Writes one members file (a base or a changes file) atomically.
+fn write_members(
+    root: &Path,
+    activation: &str,
+    name: &str,
+    batch: &RecordBatch,
+    metadata: Vec<KeyValue>,
+    faults: &Faults,
+) -> Result<(), RunError> {
     let path = io::inside(
         &folder(root),
-        &name,
+        name,
         "",
         &format!("activation `{activation}`"),
     )?;
@@ -259,8 +484,8 @@ pub fn save(
         .set_column_dictionary_enabled(ColumnPath::from("audience"), true)
         .set_statistics_enabled(EnabledStatistics::None)
         .set_max_row_group_row_count(Some(ROW_GROUP))
+        .set_key_value_metadata(Some(metadata).filter(|m| !m.is_empty()))
         .build();
-    let batch = members.batch();
     io::write_atomic_with(&path, faults, |file| {
         let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
             .map_err(std::io::Error::other)?;
@@ -273,16 +498,6 @@ pub fn save(
             path: format!(".accord/members/{name}"),
             reason: e.to_string(),
         })
-    })?;
-    Ok(Pending {
-        format: FORMAT,
-        activation: activation.to_string(),
-        run_id: run_id.to_string(),
-        target: Membership {
-            columns: members.columns(),
-            rows: Default::default(),
-        },
-        file: Some(name),
     })
 }
 
@@ -293,9 +508,11 @@ pub fn tidy(root: &Path, store: &Store, activation: &str, faults: &Faults) -> Re
     let mut named = Vec::new();
     if let Some(state) = store.load(activation)? {
         named.extend(state.file);
+        named.extend(state.changes);
     }
     if let Some(pending) = store.load_pending(activation)? {
         named.extend(pending.file);
+        named.extend(pending.changes);
     }
     let dir = folder(root);
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -314,8 +531,12 @@ pub fn tidy(root: &Path, store: &Store, activation: &str, faults: &Faults) -> Re
         };
         // Another activation's file would have a dot in what follows the
         // prefix before the run id (`a.b.RUN.parquet` for `a`); run ids
-        // have none.
-        if rest.matches('.').count() != 1 || named.contains(&name) {
+        // have none, and none is `changes`.
+        let run_id = rest
+            .strip_suffix(".changes.parquet")
+            .or_else(|| rest.strip_suffix(".parquet"));
+        let ours = run_id.is_some_and(|r| !r.contains('.') && r != "changes");
+        if !ours || named.contains(&name) {
             continue;
         }
         io::remove(&entry.path(), faults).map_err(|e| {

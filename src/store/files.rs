@@ -44,6 +44,10 @@ pub struct State {
     /// The columnar file of the rows (its name under `.accord/members/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The changes file that, applied to `file`, gives the rows: the
+    /// members added, updated or removed since `file` was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<String>,
 }
 
 /// A delivery in progress.
@@ -58,6 +62,9 @@ pub struct Pending {
     /// As [`State::file`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// As [`State::changes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<String>,
 }
 
 /// The two tables of one kind of record: the committed state, or the
@@ -89,12 +96,13 @@ impl Store {
     pub fn load(&self, activation: &str) -> Result<Option<State>, StoreError> {
         self.read(|c| read(c, Record::Committed, activation))
             .map(|found| {
-                found.map(|(run_id, membership, file)| State {
+                found.map(|(run_id, membership, Files { file, changes })| State {
                     format: FORMAT,
                     activation: activation.to_string(),
                     run_id,
                     membership,
                     file,
+                    changes,
                 })
             })
     }
@@ -103,12 +111,13 @@ impl Store {
     pub fn load_pending(&self, activation: &str) -> Result<Option<Pending>, StoreError> {
         self.read(|c| read(c, Record::Pending, activation))
             .map(|found| {
-                found.map(|(run_id, target, file)| Pending {
+                found.map(|(run_id, target, Files { file, changes })| Pending {
                     format: FORMAT,
                     activation: activation.to_string(),
                     run_id,
                     target,
                     file,
+                    changes,
                 })
             })
     }
@@ -147,7 +156,7 @@ impl Store {
                 [&pending.activation],
             )?;
             tx.execute(
-                "INSERT OR REPLACE INTO file_state (activation, run_id, columns, file) SELECT activation, run_id, columns, file FROM file_pending WHERE activation = ?1",
+                "INSERT OR REPLACE INTO file_state (activation, run_id, columns, file, changes) SELECT activation, run_id, columns, file, changes FROM file_pending WHERE activation = ?1",
                 [&pending.activation],
             )?;
             clear(tx, Record::Pending, &pending.activation)
@@ -163,7 +172,10 @@ pub(super) fn write_pending(tx: &Transaction, pending: &Pending) -> Result<(), S
         &pending.activation,
         &pending.run_id,
         &pending.target,
-        pending.file.as_deref(),
+        &Files {
+            file: pending.file.clone(),
+            changes: pending.changes.clone(),
+        },
     )
 }
 
@@ -175,7 +187,10 @@ pub(super) fn write_state(tx: &Transaction, state: &State) -> Result<(), StoreEr
         &state.activation,
         &state.run_id,
         &state.membership,
-        state.file.as_deref(),
+        &Files {
+            file: state.file.clone(),
+            changes: state.changes.clone(),
+        },
     )
 }
 
@@ -185,15 +200,21 @@ fn write(
     activation: &str,
     run_id: &str,
     membership: &Membership,
-    file: Option<&str>,
+    files: &Files,
 ) -> Result<(), StoreError> {
     clear(tx, record, activation)?;
     tx.execute(
         &format!(
-            "INSERT INTO {} (activation, run_id, columns, file) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO {} (activation, run_id, columns, file, changes) VALUES (?1, ?2, ?3, ?4, ?5)",
             record.head()
         ),
-        params![activation, run_id, to_json(&membership.columns)?, file],
+        params![
+            activation,
+            run_id,
+            to_json(&membership.columns)?,
+            files.file,
+            files.changes
+        ],
     )?;
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO {} (activation, member, row) VALUES (?1, ?2, ?3)",
@@ -215,30 +236,50 @@ fn clear(tx: &Transaction, record: Record, activation: &str) -> Result<(), Store
     Ok(())
 }
 
+/// The members files a record names (none: its rows are JSON in the
+/// database, as stores before format 4 kept them).
+struct Files {
+    file: Option<String>,
+    changes: Option<String>,
+}
+
 fn read(
     c: &Connection,
     record: Record,
     activation: &str,
-) -> Result<Option<(String, Membership, Option<String>)>, StoreError> {
-    // A store of format 3 or older that `--preview` reads as it is has no
-    // `file` column: its rows are all in the database.
-    let has_file: bool = c.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = 'file'",
-        [record.head()],
-        |r| r.get(0),
-    )?;
-    let file = if has_file { "file" } else { "NULL" };
-    let head: Option<(String, String, Option<String>)> = c
+) -> Result<Option<(String, Membership, Files)>, StoreError> {
+    // A store of an older format that `--preview` reads as it is may lack
+    // the `file` column (format 3 and older: its rows are all in the
+    // database) or the `changes` column (format 4: no changes files yet).
+    let column = |name: &'static str| -> Result<&'static str, StoreError> {
+        let present: bool = c.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [record.head(), name],
+            |r| r.get(0),
+        )?;
+        Ok(if present { name } else { "NULL" })
+    };
+    let (file, changes) = (column("file")?, column("changes")?);
+    let head: Option<(String, String, Files)> = c
         .query_row(
             &format!(
-                "SELECT run_id, columns, {file} FROM {} WHERE activation = ?1",
+                "SELECT run_id, columns, {file}, {changes} FROM {} WHERE activation = ?1",
                 record.head()
             ),
             [activation],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    Files {
+                        file: r.get(2)?,
+                        changes: r.get(3)?,
+                    },
+                ))
+            },
         )
         .optional()?;
-    let Some((run_id, columns, file)) = head else {
+    let Some((run_id, columns, files)) = head else {
         return Ok(None);
     };
     let corrupt = |e: serde_json::Error| StoreError::Corrupt {
@@ -260,7 +301,7 @@ fn read(
             .rows
             .insert(r.get(0)?, serde_json::from_str(&row).map_err(corrupt)?);
     }
-    Ok(Some((run_id, membership, file)))
+    Ok(Some((run_id, membership, files)))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {

@@ -17,8 +17,9 @@ use super::StoreError;
 /// The format this accord reads and writes. 2 added what append-only
 /// sources read (`source_read`, `source_items`, `source_segments`); 3 the
 /// breaches alerts fired for (`alert_breaches`); 4 the columnar file of a
-/// file delivery's rows (`file_state.file`, `file_pending.file`).
-pub const VERSION: i64 = 4;
+/// file delivery's rows (`file_state.file`, `file_pending.file`); 5 the
+/// changes file applied to it (`file_state.changes`, `file_pending.changes`).
+pub const VERSION: i64 = 5;
 
 /// The tables of format 1.
 const TABLES: &str = "
@@ -153,6 +154,14 @@ ALTER TABLE file_state ADD COLUMN file TEXT;
 ALTER TABLE file_pending ADD COLUMN file TEXT;
 ";
 
+/// What format 5 added: the name of a changes file (`.accord/members/`)
+/// that, applied to the record's `file`, gives its rows. NULL: `file`
+/// holds them all, as every format 4 store wrote them.
+const TABLES_5: &str = "
+ALTER TABLE file_state ADD COLUMN changes TEXT;
+ALTER TABLE file_pending ADD COLUMN changes TEXT;
+";
+
 /// The format of a store (0: nothing written yet).
 pub fn version(tx: &Transaction) -> Result<i64, StoreError> {
     Ok(tx.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -164,6 +173,7 @@ pub fn create(tx: &Transaction) -> Result<(), StoreError> {
     tx.execute_batch(TABLES_2)?;
     tx.execute_batch(TABLES_3)?;
     tx.execute_batch(TABLES_4)?;
+    tx.execute_batch(TABLES_5)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     Ok(())
 }
@@ -197,6 +207,10 @@ pub fn upgrade(tx: &Transaction, found: i64) -> Result<(), StoreError> {
         // 3 -> 4: every record keeps its JSON rows (no file) until its
         // activation's next commit writes them as a file.
         tx.execute_batch(TABLES_4)?;
+    }
+    if found < 5 {
+        // 4 -> 5: every record's file holds all its rows.
+        tx.execute_batch(TABLES_5)?;
     }
     if found < VERSION {
         tx.pragma_update(None, "user_version", VERSION)?;
