@@ -48,6 +48,11 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use rng::Rng;
 
+// The `accord` binary's allocator, so that time and peak memory are what a
+// user's run has (the system allocator differs in both).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NOW: &str = "2026-11-28T12:00:00Z";
 const INDUSTRIES: &[&str] = &[
     "Software",

@@ -12,16 +12,49 @@ use super::parquet::Decoded;
 /// rows in `bad` aside. Millions of event ids are the common case, so this
 /// is a radix partition: every key's hash goes to one of 256 buckets (in
 /// file order), then each bucket is checked with a set small enough for the
-/// cache, the buckets shared among the cores.
+/// cache, the buckets shared among the cores. An entry is 8 bytes: 32 bits
+/// of the hash beside the 8 that chose the bucket, and the row's number
+/// among all rows (so 100M event ids take 800 MB while they are checked).
+/// Equal hashes are confirmed by the keys' text, so a hash shared by two
+/// keys only costs a comparison.
 pub(super) fn repeated_keys(
     decoded: &[Decoded],
     bad: &[std::collections::BTreeMap<usize, String>],
     k: usize,
-) -> Vec<(usize, usize)> {
-    use std::collections::HashMap;
+) -> Result<Vec<(usize, usize)>, String> {
     use std::hash::BuildHasher;
-    const BUCKETS: usize = 256;
     let hasher = foldhash::fast::FixedState::with_seed(0);
+    repeated_keys_by(decoded, bad, k, |text| hasher.hash_one(text))
+}
+
+/// [`repeated_keys`] with the key hash as a parameter (tests give a poor
+/// one, to make every key's hash shared).
+fn repeated_keys_by(
+    decoded: &[Decoded],
+    bad: &[std::collections::BTreeMap<usize, String>],
+    k: usize,
+    hash: impl Fn(&str) -> u64 + Sync,
+) -> Result<Vec<(usize, usize)>, String> {
+    use std::collections::HashMap;
+    const BUCKETS: usize = 256;
+    // The number of each batch's first row among all rows, and the total.
+    let mut starts = Vec::with_capacity(decoded.len() + 1);
+    let mut total = 0usize;
+    for d in decoded {
+        starts.push(total);
+        total += d.batch.num_rows();
+    }
+    if u32::try_from(total).is_err() {
+        return Err(format!(
+            "{total} rows are more than the duplicate-key check numbers ({})",
+            u32::MAX
+        ));
+    }
+    let locate = |row: u32| -> (usize, usize) {
+        let row = row as usize;
+        let batch = starts.partition_point(|&s| s <= row) - 1;
+        (batch, row - starts[batch])
+    };
     // Strings are read in place; other key types through their text.
     let owned: Vec<Option<Vec<String>>> = decoded
         .iter()
@@ -48,51 +81,61 @@ pub(super) fn repeated_keys(
         }
     };
     let parts = crate::run::engine::cores().clamp(1, BUCKETS);
-    // 1. Partition: (hash, batch, row) per bucket, in file order; each core
-    //    hashes a contiguous run of batches, and the runs join in order.
+    // 1. Partition: (hash, row) per bucket, in file order; each core hashes
+    //    a contiguous run of batches. Buckets start at about their share of
+    //    the rows, so they rarely grow (a doubling copies them and can leave
+    //    half unused).
     let partition = |batches: std::ops::Range<usize>| {
-        let mut buckets: Vec<Vec<(u64, u32, u32)>> = vec![Vec::new(); BUCKETS];
+        let rows: usize = decoded[batches.clone()]
+            .iter()
+            .map(|d| d.batch.num_rows())
+            .sum();
+        let share = rows / BUCKETS;
+        let mut buckets: Vec<Vec<(u32, u32)>> = (0..BUCKETS)
+            .map(|_| Vec::with_capacity(share + share / 16 + 16))
+            .collect();
         for bi in batches {
             for i in 0..decoded[bi].batch.num_rows() {
                 if let Some(text) = key(bi, i) {
-                    let h = hasher.hash_one(text);
-                    buckets[(h >> 56) as usize].push((h, bi as u32, i as u32));
+                    let h = hash(text);
+                    // `total` fits in u32 (checked above), so every row does.
+                    let row = (starts[bi] + i) as u32;
+                    buckets[(h >> 56) as usize].push((h as u32, row));
                 }
             }
         }
         buckets
     };
     let per_part = decoded.len().div_ceil(parts).max(1);
-    let runs: Vec<Vec<Vec<(u64, u32, u32)>>> = (0..decoded.len().div_ceil(per_part))
+    let runs: Vec<Vec<Vec<(u32, u32)>>> = (0..decoded.len().div_ceil(per_part))
         .into_par_iter()
         .map(|p| partition(p * per_part..decoded.len().min((p + 1) * per_part)))
         .collect();
-    let mut buckets: Vec<Vec<(u64, u32, u32)>> = vec![Vec::new(); BUCKETS];
-    for run in runs {
-        for (bucket, part) in buckets.iter_mut().zip(run) {
-            bucket.extend(part);
-        }
-    }
     // 2. Per bucket, the first row of each key stays; a later row whose
-    //    hash matches is compared by its text.
-    let check = |bucket: &[(u64, u32, u32)]| -> Vec<(usize, usize)> {
-        let mut first: HashMap<u64, (u32, u32), foldhash::fast::FixedState> =
-            HashMap::with_capacity_and_hasher(bucket.len(), hasher.clone());
+    //    hash matches is compared by its text. A bucket is its part of each
+    //    run, the runs in file order (not copied into one list: that would
+    //    hold every entry twice).
+    let check = |bucket: usize| -> Vec<(usize, usize)> {
+        let entries = runs.iter().flat_map(|run| run[bucket].iter());
+        let size = runs.iter().map(|run| run[bucket].len()).sum();
+        let mut first: HashMap<u32, u32, foldhash::fast::FixedState> =
+            HashMap::with_capacity_and_hasher(size, foldhash::fast::FixedState::with_seed(0));
         let mut colliding: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut repeated = Vec::new();
-        for &(h, bi, i) in bucket {
+        for &(h, row) in entries {
             match first.get(&h) {
                 None => {
-                    first.insert(h, (bi, i));
+                    first.insert(h, row);
                 }
-                Some(&(fb, fi)) => {
+                Some(&earlier_row) => {
                     // Texts are read only on a hash match: reading every
                     // key again would be a cache miss per row.
-                    let (bi, i) = (bi as usize, i as usize);
+                    let (bi, i) = locate(row);
+                    let (fb, fi) = locate(earlier_row);
                     let text = key(bi, i).unwrap_or_default();
-                    let earlier = key(fb as usize, fi as usize).unwrap_or_default();
-                    // Equal hashes of different keys are rare enough for a
-                    // plain set of the texts that differ from the first.
+                    let earlier = key(fb, fi).unwrap_or_default();
+                    // A text that differs from the first with its hash is
+                    // kept in a set: seen there again, it is repeated.
                     if text == earlier || !colliding.insert(text) {
                         repeated.push((bi, i));
                     }
@@ -101,10 +144,74 @@ pub(super) fn repeated_keys(
         }
         repeated
     };
-    let mut all: Vec<(usize, usize)> = buckets
-        .par_iter()
-        .flat_map_iter(|bucket| check(bucket))
-        .collect();
+    let mut all: Vec<(usize, usize)> = (0..BUCKETS).into_par_iter().flat_map_iter(check).collect();
     all.sort_unstable();
-    all
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    use super::*;
+
+    fn batch(keys: &[Option<String>]) -> Decoded {
+        let column: ArrayRef = Arc::new(StringArray::from(keys.to_vec()));
+        let schema = Schema::new(vec![Field::new("id", DataType::Utf8, true)]);
+        Decoded::of(RecordBatch::try_new(Arc::new(schema), vec![column]).expect("a batch"))
+    }
+
+    /// Against a set of the keys seen, in file order: over several
+    /// batches, with missing keys, rows already bad, and many repeats.
+    #[test]
+    fn the_repeats_are_what_a_set_finds() {
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut random = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        for round in 0..20 {
+            let batches: Vec<Decoded> = (0..1 + random(6))
+                .map(|_| {
+                    let keys: Vec<Option<String>> = (0..random(3000))
+                        .map(|_| (random(20) != 0).then(|| format!("e{}", random(2000))))
+                        .collect();
+                    batch(&keys)
+                })
+                .collect();
+            let bad: Vec<BTreeMap<usize, String>> = batches
+                .iter()
+                .map(|d| {
+                    (0..d.batch.num_rows())
+                        .filter(|i| i % 97 == 5)
+                        .map(|i| (i, "bad".to_string()))
+                        .collect()
+                })
+                .collect();
+            let mut seen = HashSet::new();
+            let mut expected = Vec::new();
+            for (bi, (d, bad)) in batches.iter().zip(&bad).enumerate() {
+                let keys = d.batch.column(0).as_string::<i32>();
+                for i in 0..keys.len() {
+                    if keys.is_valid(i) && !bad.contains_key(&i) && !seen.insert(keys.value(i)) {
+                        expected.push((bi, i));
+                    }
+                }
+            }
+            let found = repeated_keys(&batches, &bad, 0).expect("checked");
+            assert_eq!(found, expected, "round {round}");
+            // Keys that share their hash in tens are still told apart by
+            // their text.
+            let poor = |text: &str| u64::from(*text.as_bytes().last().unwrap_or(&0));
+            let found = repeated_keys_by(&batches, &bad, 0, poor).expect("checked");
+            assert_eq!(found, expected, "round {round}, shared hashes");
+        }
+    }
 }

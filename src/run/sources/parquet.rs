@@ -35,6 +35,18 @@ pub(super) struct Decoded {
     bad: Vec<(usize, String)>,
 }
 
+#[cfg(test)]
+impl Decoded {
+    /// A batch that typed without a bad value, as the file's first rows.
+    pub(super) fn of(batch: RecordBatch) -> Decoded {
+        Decoded {
+            first_row: 1,
+            batch,
+            bad: Vec::new(),
+        }
+    }
+}
+
 /// What to read of one Parquet file, from its footer (read once, shared
 /// by every reader of the file): the columns it carries, the projection
 /// of the columns the run needs, and the row groups to decode in runs of
@@ -276,7 +288,7 @@ pub(super) fn check_parquet_rows(
         // Keys repeated among the Parquet rows of every file: the first
         // stays.
         let first_new = earlier.len();
-        for (batch, i) in repeated_keys(&decoded[first_new..], &bad_rows[first_new..], k) {
+        for (batch, i) in repeated_keys(&decoded[first_new..], &bad_rows[first_new..], k)? {
             let batch = first_new + batch;
             let key = text(decoded[batch].batch.column(k), i);
             bad_rows[batch].insert(i, format!("duplicate key `{key}`"));
