@@ -681,7 +681,7 @@ impl Activating<'_> {
             );
         } else {
             let run_id = format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]);
-            self.deliver(name, activation, &run_id, &target, old.as_ref(), &delta, a)?;
+            self.deliver(name, activation, &run_id, &target, (old.as_ref(), &delta), a)?;
         }
         Ok(())
     }
@@ -690,15 +690,15 @@ impl Activating<'_> {
     /// this runner cannot deliver, `unchanged` when an incremental export
     /// has nothing to send, else the files under the pending record and the
     /// commit. A delivery that fails keeps its pending record: the next run
-    /// finishes it first, under the same run id.
+    /// finishes it first, under the same run id. `committed` and `delta`:
+    /// the state the change set is from, and the change set.
     fn deliver(
         &self,
         name: &str,
         activation: &ActivationPlan,
         run_id: &str,
         target: &Members,
-        committed: Option<&state::Record>,
-        delta: &Delta,
+        (committed, delta): (Option<&state::Record>, &Delta),
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
         // The store writes only the changes against the committed members
