@@ -574,6 +574,29 @@ mod tests {
         .expect("members")
     }
 
+    /// Members of a map of keys to values (column `v`).
+    fn as_members(rows: &std::collections::BTreeMap<String, i64>) -> Members {
+        let rows: Vec<(&str, i64)> = rows.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        members(&rows, "v")
+    }
+
+    /// The changes from `old` to `new` as a map of every member finds
+    /// them, in the form of [`changes`].
+    fn by_maps(
+        old: &std::collections::BTreeMap<String, i64>,
+        new: &std::collections::BTreeMap<String, i64>,
+    ) -> Vec<String> {
+        let keys: std::collections::BTreeSet<_> = old.keys().chain(new.keys()).collect();
+        keys.into_iter()
+            .filter_map(|key| match (old.get(key), new.get(key)) {
+                (None, Some(v)) => Some(format!("added:{v}")),
+                (Some(o), Some(v)) if o != v => Some(format!("updated:{v}")),
+                (Some(o), None) => Some(format!("removed:{o}")),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn changes(delta: &Delta) -> Vec<String> {
         let change = delta.rows.column(0).as_string::<i32>();
         let value = delta.rows.column(2);
@@ -626,13 +649,7 @@ mod tests {
     /// from a file.
     #[test]
     fn the_merge_finds_what_maps_find() {
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut random = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut random = crate::test_random::numbers(0x2545_F491_4F6C_DD1D);
         let scratch = tempfile::tempdir().expect("a folder");
         let faults = crate::faults::Faults::default();
         for round in 0..40 {
@@ -642,24 +659,8 @@ mod tests {
                     .collect()
             };
             let (old_rows, new_rows) = (pick(300), pick(300));
-            let as_members = |rows: &std::collections::BTreeMap<String, i64>| {
-                let rows: Vec<(&str, i64)> = rows.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-                members(&rows, "v")
-            };
             let (old, new) = (as_members(&old_rows), as_members(&new_rows));
-            let mut expected = Vec::new();
-            for key in old_rows
-                .keys()
-                .chain(new_rows.keys())
-                .collect::<std::collections::BTreeSet<_>>()
-            {
-                match (old_rows.get(key), new_rows.get(key)) {
-                    (None, Some(v)) => expected.push(format!("added:{v}")),
-                    (Some(o), Some(v)) if o != v => expected.push(format!("updated:{v}")),
-                    (Some(o), None) => expected.push(format!("removed:{o}")),
-                    _ => {}
-                }
-            }
+            let expected = by_maps(&old_rows, &new_rows);
             let in_memory = between(Old::Rows(&old), &new).expect("a delta");
             assert_eq!(changes(&in_memory), expected, "round {round}, in memory");
             let run_id = format!("r{round}");
@@ -692,21 +693,11 @@ mod tests {
 
         use crate::run::state::{self, Rows, Store};
 
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut random = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut random = crate::test_random::numbers(0x9E37_79B9_7F4A_7C15);
         let scratch = tempfile::tempdir().expect("a folder");
         let root = scratch.path();
         let faults = crate::faults::Faults::default();
         let store = Store::open(root, &faults).expect("a store");
-        let as_members = |rows: &BTreeMap<String, i64>| {
-            let rows: Vec<(&str, i64)> = rows.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            members(&rows, "v")
-        };
         let mut current: BTreeMap<String, i64> = (0..500)
             .map(|i| (format!("{i:04}"), (i % 3) as i64))
             .collect();
@@ -730,19 +721,7 @@ mod tests {
                     }
                 }
             }
-            let mut expected = Vec::new();
-            for key in current
-                .keys()
-                .chain(next.keys())
-                .collect::<std::collections::BTreeSet<_>>()
-            {
-                match (current.get(key), next.get(key)) {
-                    (None, Some(v)) => expected.push(format!("added:{v}")),
-                    (Some(o), Some(v)) if o != v => expected.push(format!("updated:{v}")),
-                    (Some(o), None) => expected.push(format!("removed:{o}")),
-                    _ => {}
-                }
-            }
+            let expected = by_maps(&current, &next);
             let record = state::committed(root, &store, "files")
                 .expect("the state")
                 .expect("a delivery");

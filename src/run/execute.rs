@@ -681,7 +681,14 @@ impl Activating<'_> {
             );
         } else {
             let run_id = format!("{}-{}", time::compact_timestamp(options.now), &digest[..8]);
-            self.deliver(name, activation, &run_id, &target, (old.as_ref(), &delta), a)?;
+            self.deliver(
+                name,
+                activation,
+                &run_id,
+                &target,
+                (old.as_ref(), &delta),
+                a,
+            )?;
         }
         Ok(())
     }
