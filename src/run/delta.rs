@@ -239,7 +239,7 @@ impl<'a> Merge<'a> {
 
 /// Checks that keys are in member order (strictly increasing), after
 /// `last`, the key before the first.
-fn in_order(keys: &StringArray, last: Option<&str>, side: &str) -> Result<(), String> {
+pub(super) fn in_order(keys: &StringArray, last: Option<&str>, side: &str) -> Result<(), String> {
     let mut previous = last;
     for key in keys.iter().flatten() {
         if previous.is_some_and(|p| p >= key) {

@@ -223,6 +223,8 @@ fn applied(base: &RecordBatch, changes: &RecordBatch) -> Result<RecordBatch, Str
         base.column(0).as_string::<i32>(),
         changes.column(0).as_string::<i32>(),
     );
+    delta::in_order(base_keys, None, "members of the base")?;
+    delta::in_order(change_keys, None, "changes since the base")?;
     let change_hashes = changes.column(width - 1);
     let mut from: Vec<(usize, usize)> = Vec::with_capacity(base.num_rows());
     let (mut b, mut c) = (0, 0);
@@ -433,7 +435,8 @@ fn changes_rows(members: &Members, since: &[SinceBase]) -> Result<RecordBatch, S
             }
         })
         .collect();
-    let tombstone_keys: ArrayRef = Arc::new(StringArray::from(removed.clone()));
+    let tombstones = removed.len();
+    let tombstone_keys: ArrayRef = Arc::new(StringArray::from(removed));
     let schema = batch.schema();
     let columns = schema
         .fields()
@@ -444,7 +447,7 @@ fn changes_rows(members: &Members, since: &[SinceBase]) -> Result<RecordBatch, S
             let other = if field.name() == MEMBER {
                 tombstone_keys.clone()
             } else {
-                new_null_array(field.data_type(), removed.len())
+                new_null_array(field.data_type(), tombstones)
             };
             let sides: [&dyn Array; 2] = [batch.column(i).as_ref(), other.as_ref()];
             interleave(&sides, &from).map_err(|e| e.to_string())
