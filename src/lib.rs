@@ -58,7 +58,4 @@ pub mod source;
 #[cfg(feature = "deliver")]
 pub mod store;
 pub mod syntax;
-// The unit tests that draw random inputs are the engine's.
-#[cfg(all(test, feature = "engine"))]
-mod test_random;
 pub mod time;

@@ -649,7 +649,7 @@ mod tests {
     /// from a file.
     #[test]
     fn the_merge_finds_what_maps_find() {
-        let mut random = crate::test_random::numbers(0x2545_F491_4F6C_DD1D);
+        let mut random = crate::run::test_random::numbers(0x2545_F491_4F6C_DD1D);
         let scratch = tempfile::tempdir().expect("a folder");
         let faults = crate::faults::Faults::default();
         for round in 0..40 {
@@ -693,7 +693,7 @@ mod tests {
 
         use crate::run::state::{self, Rows, Store};
 
-        let mut random = crate::test_random::numbers(0x9E37_79B9_7F4A_7C15);
+        let mut random = crate::run::test_random::numbers(0x9E37_79B9_7F4A_7C15);
         let scratch = tempfile::tempdir().expect("a folder");
         let root = scratch.path();
         let faults = crate::faults::Faults::default();

@@ -72,6 +72,9 @@ pub mod sources;
 mod stale;
 #[cfg(feature = "engine")]
 pub mod state;
+// Seeded random inputs for the unit tests (the change set, the key check).
+#[cfg(all(test, feature = "engine"))]
+mod test_random;
 #[cfg(feature = "engine")]
 pub mod unify;
 #[cfg(feature = "engine")]

@@ -170,7 +170,7 @@ mod tests {
     /// batches, with missing keys, rows already bad, and many repeats.
     #[test]
     fn the_repeats_are_what_a_set_finds() {
-        let mut random = crate::test_random::numbers(0x2545_F491_4F6C_DD1D);
+        let mut random = crate::run::test_random::numbers(0x2545_F491_4F6C_DD1D);
         for round in 0..20 {
             let batches: Vec<Decoded> = (0..1 + random(6))
                 .map(|_| {
