@@ -93,8 +93,7 @@ fn columnar(size: u64) -> Columnar {
         let pending =
             state::save(root.path(), "files", run_id, members, None, &faults).expect("saved");
         store.begin(&pending).expect("begun");
-        store.commit(&pending).expect("committed");
-        state::tidy(root.path(), &store, "files", &faults).expect("tidied");
+        state::commit(root.path(), &store, &pending, &faults).expect("committed");
     };
     // The first run: everyone added.
     let ids: Vec<u64> = (0..size).collect();
@@ -115,7 +114,7 @@ fn columnar(size: u64) -> Columnar {
     let delta = delta::between(old.old(), &members).expect("a delta");
     let joined = started.elapsed();
     // The baseline: the same members as a new base, saved under another
-    // run id and left for `tidy` to remove after the commit.
+    // run id and left for the commit to remove.
     let started = Instant::now();
     let base = state::save(
         root.path(),
@@ -150,8 +149,7 @@ fn columnar(size: u64) -> Columnar {
     );
     let started = Instant::now();
     store.begin(&pending).expect("begun");
-    store.commit(&pending).expect("committed");
-    state::tidy(root.path(), &store, "files", &faults).expect("tidied");
+    state::commit(root.path(), &store, &pending, &faults).expect("committed");
     let committed = started.elapsed();
     let file_bytes = bytes(pending.changes.as_deref());
     Columnar {

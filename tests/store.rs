@@ -677,8 +677,8 @@ fn a_store_of_format_2_gains_alert_breaches_when_a_run_opens_it() {
 }
 
 /// A store of format 3 keeps the rows of its states in the database: a
-/// preview reads them where they are, a run upgrades the store to format 4
-/// and reads the same rows (no file yet); a commit that names a members
+/// preview reads them where they are, a run upgrades the store to the
+/// current format and reads the same rows (no file yet); a commit that names a members
 /// file replaces them.
 #[test]
 fn a_store_of_format_3_keeps_its_rows_until_the_next_commit() {

@@ -356,11 +356,6 @@ pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
     })
 }
 
-fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())
-}
-
 /// The key and hash columns of a members file, a batch at a time, and its
 /// number of rows. Its row groups are decoded a few at a time, one per
 /// core, while the merge takes them in order: decoding is most of the
@@ -424,25 +419,40 @@ fn file_rows(path: &Path, rows: &[usize]) -> Result<Option<RecordBatch>, String>
     if rows.is_empty() {
         return Ok(None);
     }
-    let reader = open(path)?;
-    let total =
-        usize::try_from(reader.metadata().file_metadata().num_rows()).map_err(|e| e.to_string())?;
-    let width = reader.schema().fields().len();
-    let payload_columns = ProjectionMask::roots(reader.parquet_schema(), 1..width - 1);
-    let selection = RowSelection::from_consecutive_ranges(rows.iter().map(|&i| i..i + 1), total);
-    let batches = reader
-        .with_projection(payload_columns)
-        .with_row_selection(selection)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| e.to_string())?;
+    read_file(path, Read::Payload(rows)).map(Some)
+}
+
+/// What [`read_file`] reads of a members file.
+pub(super) enum Read<'a> {
+    /// Every column of every row.
+    Whole,
+    /// The payload columns of the rows at these positions (in order).
+    Payload(&'a [usize]),
+}
+
+/// Rows of a members file, as one batch.
+pub(super) fn read_file(path: &Path, what: Read) -> Result<RecordBatch, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| e.to_string())?
+        .with_batch_size(BATCH_ROWS);
+    if let Read::Payload(rows) = what {
+        let total = usize::try_from(reader.metadata().file_metadata().num_rows())
+            .map_err(|e| e.to_string())?;
+        let width = reader.schema().fields().len();
+        let payload_columns = ProjectionMask::roots(reader.parquet_schema(), 1..width - 1);
+        let selection =
+            RowSelection::from_consecutive_ranges(rows.iter().map(|&i| i..i + 1), total);
+        reader = reader
+            .with_projection(payload_columns)
+            .with_row_selection(selection);
+    }
+    let batches = reader.build().map_err(|e| e.to_string())?;
     let schema = RecordBatchReader::schema(&batches);
     let batches = batches
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    Ok(Some(
-        concat_batches(&schema, &batches).map_err(|e| e.to_string())?,
-    ))
+    concat_batches(&schema, &batches).map_err(|e| e.to_string())
 }
 
 /// The payload of the removed old members (at `gone`, in order) under the
@@ -704,7 +714,7 @@ mod tests {
         let first = as_members(&current);
         let pending = state::save(root, "files", "r0", &first, None, &faults).expect("saved");
         store.begin(&pending).expect("begun");
-        store.commit(&pending).expect("committed");
+        state::commit(root, &store, &pending, &faults).expect("committed");
         let (mut with_changes, mut new_bases) = (0, 0);
         for round in 1..60 {
             // A few members added, updated or removed; now and then many.
@@ -751,8 +761,7 @@ mod tests {
                 new_bases += 1;
             }
             store.begin(&pending).expect("begun");
-            store.commit(&pending).expect("committed");
-            state::tidy(root, &store, "files", &faults).expect("tidied");
+            state::commit(root, &store, &pending, &faults).expect("committed");
             let kept = std::fs::read_dir(state::folder(root))
                 .expect("the folder")
                 .count();

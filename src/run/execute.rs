@@ -774,20 +774,13 @@ impl Activating<'_> {
         let pending = state::save(self.root, name, run_id, target, from, self.faults)?;
         self.store.begin(&pending)?;
         write_target(&files, name, activation, &encoded, self.faults)?;
-        self.commit(&pending)?;
+        state::commit(self.root, self.store, &pending, self.faults)?;
         // Counted once written: a failed activation reports no files.
         (a.files, a.bytes) = encoded.totals();
         a.location = Some(location);
         a.status = ActivationStatus::Delivered;
         a.run_id = Some(pending.run_id);
         Ok(())
-    }
-
-    /// Commits a delivered pending record, then removes the members files
-    /// no record names any more.
-    fn commit(&self, pending: &state::Pending) -> Result<(), RunError> {
-        self.store.commit(pending)?;
-        state::tidy(self.root, self.store, &pending.activation, self.faults)
     }
 
     /// The delivery to an API destination, planned against the store's
@@ -819,7 +812,7 @@ impl Activating<'_> {
         ) {
             let pending = state::save(self.root, name, run_id, target, from, self.faults)?;
             self.store.begin(&pending)?;
-            self.commit(&pending)?;
+            state::commit(self.root, self.store, &pending, self.faults)?;
             a.run_id = Some(pending.run_id);
         }
         Ok(())
@@ -896,8 +889,7 @@ fn finish_pending(
         let encoded = encode_delivery(plan, name, activation, &pending.run_id, &members, &delta)?;
         write_target(&files, name, activation, &encoded, faults)?;
     }
-    store.commit(&pending)?;
-    state::tidy(root, store, name, faults)?;
+    state::commit(root, store, &pending, faults)?;
     Ok(Some(pending.run_id))
 }
 

@@ -53,7 +53,7 @@ use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 
-use super::delta::{self, Delta, Old, SinceBase};
+use super::delta::{self, Delta, Old, Read, SinceBase};
 use super::error::RunError;
 use super::io::{self, Faults};
 use super::members::{HASH, MEMBER, Members, stored_schema};
@@ -128,14 +128,22 @@ impl Record {
                 // A file that is gone, or is no members file, is found here,
                 // where the store is refused (R0104), not halfway through
                 // the change set.
-                let (schema, mut members) = footer(activation, &base)?;
-                let changes = match changes {
+                let Footer { schema, rows, .. } = footer(activation, &base)?;
+                let (changes, members) = match changes {
                     Some(name) => {
                         let changes = path(&name)?;
-                        members = changes_count(activation, &changes)?;
-                        Some(changes)
+                        let members = footer(activation, &changes)?.members.ok_or_else(|| {
+                            unreadable(
+                                activation,
+                                &changes,
+                                format!(
+                                    "it does not say how many members it makes (`{MEMBERS_KEY}`)"
+                                ),
+                            )
+                        })?;
+                        (Some(changes), members)
                     }
-                    None => None,
+                    None => (None, rows),
                 };
                 let rows = Rows::Files {
                     base,
@@ -196,16 +204,7 @@ impl Record {
 
 /// A members file, every row.
 fn read_whole(activation: &str, path: &Path) -> Result<RecordBatch, RunError> {
-    let unreadable = |why: String| unreadable(activation, path, why);
-    let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(activation, path)?)
-        .and_then(|b| b.build())
-        .map_err(|e| unreadable(e.to_string()))?;
-    let schema = datafusion::arrow::record_batch::RecordBatchReader::schema(&reader);
-    let batches = reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| unreadable(e.to_string()))?;
-    datafusion::arrow::compute::concat_batches(&schema, &batches)
-        .map_err(|e| unreadable(e.to_string()))
+    delta::read_file(path, Read::Whole).map_err(|why| unreadable(activation, path, why))
 }
 
 /// The base's rows with the changes applied: a member's row from the
@@ -256,36 +255,33 @@ fn applied(base: &RecordBatch, changes: &RecordBatch) -> Result<RecordBatch, Str
     RecordBatch::try_new(base.schema(), columns).map_err(|e| e.to_string())
 }
 
-/// A base file's columns and members, from its footer, once its columns
-/// are checked to be a membership's.
-fn footer(activation: &str, path: &Path) -> Result<(SchemaRef, u64), RunError> {
-    let unreadable = |why: String| unreadable(activation, path, why);
-    let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(activation, path)?)
-        .map_err(|e| unreadable(e.to_string()))?;
-    stored_schema(reader.schema()).map_err(unreadable)?;
-    let rows = u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
-    Ok((reader.schema().clone(), rows))
+/// What a members file's footer says.
+struct Footer {
+    schema: SchemaRef,
+    rows: u64,
+    /// A changes file's: how many members it and its base make.
+    members: Option<u64>,
 }
 
-/// The members a changes file and its base make, from its footer.
-fn changes_count(activation: &str, path: &Path) -> Result<u64, RunError> {
+/// The footer of a members file (a base or a changes file), once its
+/// columns are checked to be a membership's.
+fn footer(activation: &str, path: &Path) -> Result<Footer, RunError> {
     let unreadable = |why: String| unreadable(activation, path, why);
     let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(activation, path)?)
         .map_err(|e| unreadable(e.to_string()))?;
     stored_schema(reader.schema()).map_err(unreadable)?;
-    reader
-        .metadata()
-        .file_metadata()
+    let metadata = reader.metadata().file_metadata();
+    let members = metadata
         .key_value_metadata()
         .into_iter()
         .flatten()
         .find(|kv| kv.key == MEMBERS_KEY)
-        .and_then(|kv| kv.value.as_deref()?.parse().ok())
-        .ok_or_else(|| {
-            unreadable(format!(
-                "it does not say how many members it makes (`{MEMBERS_KEY}`)"
-            ))
-        })
+        .and_then(|kv| kv.value.as_deref()?.parse().ok());
+    Ok(Footer {
+        schema: reader.schema().clone(),
+        rows: u64::try_from(metadata.num_rows()).unwrap_or(0),
+        members,
+    })
 }
 
 fn open_file(activation: &str, path: &Path) -> Result<File, RunError> {
@@ -504,10 +500,23 @@ fn write_members(
     })
 }
 
+/// Step 4 of the protocol: the delivered pending record becomes the
+/// activation's state, then the members files no record names any more are
+/// removed.
+pub fn commit(
+    root: &Path,
+    store: &Store,
+    pending: &Pending,
+    faults: &Faults,
+) -> Result<(), RunError> {
+    store.commit(pending)?;
+    tidy(root, store, &pending.activation, faults)
+}
+
 /// Removes the members files of an activation that neither its committed
 /// state nor its pending record names: left by the commit just made, or by
 /// a run killed before it could remove them.
-pub fn tidy(root: &Path, store: &Store, activation: &str, faults: &Faults) -> Result<(), RunError> {
+fn tidy(root: &Path, store: &Store, activation: &str, faults: &Faults) -> Result<(), RunError> {
     let mut named = Vec::new();
     if let Some(state) = store.load(activation)? {
         named.extend(state.file);
