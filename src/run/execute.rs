@@ -1037,6 +1037,8 @@ fn read_data(
         store,
         remember,
         throttles,
+        stream: matches!(choice, engine::Choice::Embedded)
+            && plan.sources.values().all(|s| s.marketo.is_none()),
     };
     for (name, source) in &plan.sources {
         let schema = plan.schemas.get(&source.schema).ok_or_else(|| {

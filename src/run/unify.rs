@@ -72,6 +72,22 @@ pub fn unify(
     Ok(reports)
 }
 
+/// Registers a source's rows (batches or streams) as table `name`; the
+/// source keeps them too (Arrow arrays and streams are shared, not copied).
+fn register(
+    engine: &dyn Engine,
+    name: &str,
+    schema: &SchemaPlan,
+    source: &Loaded,
+) -> Result<(), String> {
+    let arrow = super::sources::arrow_schema(schema);
+    if source.streams.is_empty() {
+        engine.register_batches(name, arrow, source.batches.clone())
+    } else {
+        engine.register_streams(name, arrow, source.streams.clone())
+    }
+}
+
 fn merge(
     engine: &dyn Engine,
     name: &str,
@@ -82,9 +98,7 @@ fn merge(
         let only = sources.pop().expect("one source");
         return match &only.table {
             Some(table) => engine.alias(name, table),
-            None => {
-                engine.register_batches(name, super::sources::arrow_schema(schema), only.batches)
-            }
+            None => register(engine, name, schema, &only),
         };
     }
     let key = schema.key.as_ref().ok_or_else(|| {
@@ -96,11 +110,7 @@ fn merge(
         let t = format!("__source_{i}");
         match &s.table {
             Some(table) => engine.alias(&t, table)?,
-            None => engine.register_batches(
-                &t,
-                super::sources::arrow_schema(schema),
-                s.batches.clone(),
-            )?,
+            None => register(engine, &t, schema, s)?,
         }
         tables.push(t);
     }

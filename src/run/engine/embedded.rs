@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::{Engine, cores};
@@ -62,6 +64,23 @@ impl Engine for Embedded {
             partitions.push(vec![RecordBatch::new_empty(schema.clone())]);
         }
         let table = MemTable::try_new(schema, partitions).map_err(|e| e.to_string())?;
+        let _ = self.ctx.deregister_table(name);
+        self.ctx
+            .register_table(name, Arc::new(table))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn register_streams(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        streams: Vec<Arc<dyn PartitionStream>>,
+    ) -> Result<(), String> {
+        if streams.is_empty() {
+            return self.register_batches(name, schema, Vec::new());
+        }
+        let table = StreamingTable::try_new(schema, streams).map_err(|e| e.to_string())?;
         let _ = self.ctx.deregister_table(name);
         self.ctx
             .register_table(name, Arc::new(table))

@@ -18,9 +18,12 @@ mod embedded;
 #[cfg(feature = "spark")]
 pub mod spark;
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_plan::streaming::PartitionStream;
 use serde_json::Value;
 
 pub use self::embedded::Embedded;
@@ -38,6 +41,21 @@ pub trait Engine {
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
     ) -> Result<(), String>;
+
+    /// Registers (or replaces) a table whose rows are `streams` (each a
+    /// partition, all of `schema`), read again on every scan. Only the
+    /// embedded engine holds such tables: a source is streamed only where
+    /// the run uses it (`sources::ReadContext::stream`).
+    fn register_streams(
+        &self,
+        name: &str,
+        _schema: SchemaRef,
+        _streams: Vec<Arc<dyn PartitionStream>>,
+    ) -> Result<(), String> {
+        Err(format!(
+            "table `{name}`: this engine reads rows, not streams of them"
+        ))
+    }
 
     /// Runs one statement or query and collects its result. An error is
     /// the engine's reason alone: the SQL is rendered (or internal), and

@@ -237,6 +237,7 @@ pub fn read(
         precedence: source.precedence,
         present: present_fields(schema, &present),
         batches: Vec::new(),
+        streams: Vec::new(),
         report,
         diagnostics,
         table: Some(views.rows),

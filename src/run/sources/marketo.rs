@@ -282,6 +282,7 @@ pub(super) fn read(
         precedence: source.precedence,
         present: present_fields(schema, &present),
         batches: vec![batch],
+        streams: Vec::new(),
         report: source_report,
         diagnostics,
         table: None,

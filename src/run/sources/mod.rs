@@ -23,7 +23,10 @@
 //! follow symbolic links to files and folders.
 //!
 //! Parquet files are read by the columns the run needs (`columns`): the
-//! row checks cover those, and the report names them.
+//! row checks cover those, and the report names them. A source of local
+//! Parquet files is streamed when the run allows it
+//! ([`ReadContext::stream`]): checked first, then read by the engine a
+//! batch at a time on every scan (`streamed`), never held whole.
 //!
 //! One concern per file: `typing` types values into Arrow columns and
 //! accounts for bad rows; `csv`, `jsonl` and `parquet` decode their
@@ -32,7 +35,8 @@
 //! an `s3://`, `az://` or `gs://` source; `remember` reads an append-only
 //! source incrementally (cached rows plus new files); `in_spark` has Spark
 //! read a Parquet source itself (`--engine spark`); `marketo` reads lead activities
-//! from Marketo's API (a source with `marketo = ...`). This file drives them: it
+//! from Marketo's API (a source with `marketo = ...`); `streamed` checks local
+//! Parquet files and streams them into the engine. This file drives them: it
 //! resolves the source's files (local files or objects), reads each by its
 //! format through one path, and judges the source's freshness.
 
@@ -48,6 +52,7 @@ mod object;
 mod parquet;
 mod postgres;
 mod remember;
+mod streamed;
 mod typing;
 
 use std::collections::BTreeSet;
@@ -82,8 +87,11 @@ pub struct Loaded {
     pub present: Vec<String>,
     /// Every schema field, in schema (sorted) order; one batch per file
     /// (Parquet: per row group), not concatenated: the engine scans them
-    /// as they are.
+    /// as they are. Empty when the rows are streamed.
     pub batches: Vec<RecordBatch>,
+    /// The rows as streams the engine reads a batch at a time, on every
+    /// scan (local Parquet files, `streamed`): `batches` is then empty.
+    pub streams: Vec<std::sync::Arc<dyn datafusion::physical_plan::streaming::PartitionStream>>,
     pub report: SourceReport,
     /// Problems with the source's files (not single rows), in file order.
     pub diagnostics: Vec<RunDiagnostic>,
@@ -109,6 +117,10 @@ pub struct ReadContext<'a> {
     /// The run's API throttles, one per destination instance: a Marketo
     /// source reads within the limits its destination's deliveries share.
     pub throttles: &'a crate::run::api::Throttles,
+    /// Whether local Parquet sources may be streamed (`Loaded::streams`):
+    /// the embedded engine reads streams, and nothing else needs the rows
+    /// (Marketo sources link their activities through the people's rows).
+    pub stream: bool,
 }
 
 /// Reads one source from where its plan says: local files, an object
@@ -155,6 +167,19 @@ pub fn read(
     };
     let (files, problems) =
         files::resolve(cx.root, name, &source.path, source.format.as_str()).map_err(failed)?;
+    let all_parquet = files
+        .iter()
+        .all(|f| files::format_of(f).unwrap_or_else(|| source.format.to_string()) == "parquet");
+    if cx.stream && all_parquet {
+        let files = files
+            .into_iter()
+            .map(|file| {
+                let shown = shown_path(cx.root, &file);
+                (file, shown)
+            })
+            .collect();
+        return streamed::read_streamed(name, (source, schema), cx.now, &needed, files, problems);
+    }
     let inputs = files
         .into_iter()
         .map(|file| Input::Local {
@@ -398,7 +423,9 @@ fn decode(
     // reported on the Parquet row.
     let parquet = !parquet_files.is_empty();
     let parquet_batches = if parquet {
-        check_parquet_rows(&mut b, parquet_files, &earlier.batches).map_err(failed)?
+        check_parquet_rows(&mut b, parquet_files, &earlier.batches)
+            .map_err(failed)?
+            .batches
     } else {
         Vec::new()
     };
@@ -449,6 +476,7 @@ fn decode(
         precedence: source.precedence,
         present: present_fields(schema, &present),
         batches,
+        streams: Vec::new(),
         report,
         diagnostics,
         table: None,

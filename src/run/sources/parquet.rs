@@ -14,7 +14,9 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use rayon::prelude::*;
 
 use super::keys::repeated_keys;
@@ -114,26 +116,30 @@ pub(super) fn read_parquet(
     schema: &SchemaPlan,
     needed: Option<&BTreeSet<String>>,
 ) -> Result<(Vec<Decoded>, Vec<String>), String> {
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
-    let metadata =
-        ArrowReaderMetadata::load(&open(file)?, Default::default()).map_err(|e| err(&e))?;
-    let layout = layout(metadata, needed);
+    let layout = layout(footer(file, shown)?, needed);
+    let decoded = decode_layout(file, shown, schema, &layout)?;
+    Ok((decoded, layout.columns))
+}
+
+/// The footer of a local Parquet file.
+pub(super) fn footer(file: &Path, shown: &str) -> Result<ArrowReaderMetadata, String> {
+    ArrowReaderMetadata::load(&open(file)?, Default::default()).map_err(|e| format!("{shown}: {e}"))
+}
+
+/// The row groups of `layout` decoded (its runs on every core) and typed,
+/// in file order.
+pub(super) fn decode_layout(
+    file: &Path,
+    shown: &str,
+    schema: &SchemaPlan,
+    layout: &Layout,
+) -> Result<Vec<Decoded>, String> {
     let target = arrow_schema(schema);
     let decode = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<Vec<Decoded>, String> {
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            open(file)?,
-            layout.metadata.clone(),
-        )
-        .with_projection(layout.mask.clone())
-        .with_row_groups(row_groups)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| err(&e))?;
         let mut out = Vec::new();
         let mut next_row = first_row;
-        for batch in reader {
-            let batch = batch.map_err(|e| err(&e))?;
+        for batch in row_group_reader(file, shown, layout, row_groups, BATCH_ROWS)? {
+            let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let decoded = typed(&batch, &target, schema, next_row, shown)?;
             next_row += batch.num_rows();
             out.push(decoded);
@@ -142,18 +148,56 @@ pub(super) fn read_parquet(
     };
     let runs = layout.runs.clone();
     if runs.len() <= 1 {
-        let out = match runs.into_iter().next() {
-            Some(run) => decode(run)?,
-            None => Vec::new(),
+        return match runs.into_iter().next() {
+            Some(run) => decode(run),
+            None => Ok(Vec::new()),
         };
-        return Ok((out, layout.columns));
     }
     let results: Vec<Result<Vec<Decoded>, String>> = runs.into_par_iter().map(decode).collect();
     let mut out = Vec::new();
     for r in results {
         out.extend(r?);
     }
-    Ok((out, layout.columns))
+    Ok(out)
+}
+
+/// A reader of the columns `layout` projects of `row_groups`, in batches
+/// of `batch_rows`, over the footer already read.
+pub(super) fn row_group_reader(
+    file: &Path,
+    shown: &str,
+    layout: &Layout,
+    row_groups: Vec<usize>,
+    batch_rows: usize,
+) -> Result<ParquetRecordBatchReader, String> {
+    ParquetRecordBatchReaderBuilder::new_with_metadata(open(file)?, layout.metadata.clone())
+        .with_projection(layout.mask.clone())
+        .with_row_groups(row_groups)
+        .with_batch_size(batch_rows)
+        .build()
+        .map_err(|e| format!("{shown}: {e}"))
+}
+
+/// `batch` cast to the schema's types (`target`): a schema field the batch
+/// lacks (not in the file, or not read) is all null. A value that does not
+/// convert becomes null; [`typed`] finds those.
+pub(super) fn conformed(
+    batch: &RecordBatch,
+    target: &SchemaRef,
+    shown: &str,
+) -> Result<RecordBatch, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    let mut columns = Vec::with_capacity(target.fields().len());
+    for field in target.fields() {
+        columns.push(match batch.column_by_name(field.name()) {
+            // A zoned timestamp becomes its UTC wall time.
+            Some(col) => cast(col, field.data_type())
+                .map_err(|e| err(&format!("`{}`: {e}", field.name())))?,
+            None => new_null_array(field.data_type(), batch.num_rows()),
+        });
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(target.clone(), columns, &options).map_err(|e| err(&e))
 }
 
 /// The rows of one decoded batch, cast to the schema's types (`target`):
@@ -167,25 +211,16 @@ pub(super) fn typed(
     first_row: usize,
     shown: &str,
 ) -> Result<Decoded, String> {
-    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
-    let mut columns = Vec::new();
+    let conformed = conformed(batch, target, shown)?;
     let mut bad = Vec::new();
-    for (field, (name, plan)) in target.fields().iter().zip(&schema.fields) {
-        let Some(col) = batch.column_by_name(field.name()) else {
-            columns.push(new_null_array(field.data_type(), batch.num_rows()));
-            continue;
-        };
-        // A zoned timestamp becomes its UTC wall time.
-        let typed =
-            cast(col, field.data_type()).map_err(|e| err(&format!("`{}`: {e}", field.name())))?;
-        bad.extend(untyped_rows(col, &typed, name, plan));
-        columns.push(typed);
+    for (typed, (name, plan)) in conformed.columns().iter().zip(&schema.fields) {
+        if let Some(raw) = batch.column_by_name(name) {
+            bad.extend(untyped_rows(raw, typed, name, plan));
+        }
     }
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     Ok(Decoded {
         first_row,
-        batch: RecordBatch::try_new_with_options(target.clone(), columns, &options)
-            .map_err(|e| err(&e))?,
+        batch: conformed,
         bad,
     })
 }
@@ -222,6 +257,14 @@ fn untyped_rows(
     bad
 }
 
+/// The Parquet rows that passed the checks, and those left out.
+pub(super) struct Checked {
+    /// The rows of every file that passed, file after file.
+    pub(super) batches: Vec<RecordBatch>,
+    /// Per file: the rows left out, numbered from 0 in the file, in order.
+    pub(super) left_out: Vec<Vec<usize>>,
+}
+
 /// The checks of text rows, for the decoded batches of a source's Parquet
 /// files (`(shown, batches)` in file order): untyped values (found while
 /// decoding) and a missing or duplicate key, across every file of the
@@ -232,7 +275,7 @@ pub(super) fn check_parquet_rows(
     b: &mut Builder,
     files: Vec<(String, Vec<Decoded>)>,
     earlier: &[RecordBatch],
-) -> Result<Vec<RecordBatch>, String> {
+) -> Result<Checked, String> {
     // One list of batches: the earlier rows, then every file's, with the
     // file each batch is from (`None`: earlier).
     let mut owner: Vec<Option<usize>> = Vec::new();
@@ -342,6 +385,7 @@ pub(super) fn check_parquet_rows(
         }
     }
     let mut out = Vec::new();
+    let mut left_out = vec![Vec::new(); shown_of.len()];
     for ((d, bad), who) in decoded.into_iter().zip(bad_rows).zip(owner) {
         let Some(fi) = who else { continue };
         let shown = &shown_of[fi];
@@ -351,6 +395,7 @@ pub(super) fn check_parquet_rows(
         }
         for (i, reason) in &bad {
             b.bad(&format!("{shown}:row {}", d.first_row + i), reason.clone());
+            left_out[fi].push(d.first_row - 1 + i);
         }
         let keep: datafusion::arrow::array::BooleanArray = (0..d.batch.num_rows())
             .map(|i| Some(!bad.contains_key(&i)))
@@ -360,7 +405,10 @@ pub(super) fn check_parquet_rows(
                 .map_err(|e| format!("{shown}: {e}"))?,
         );
     }
-    Ok(out)
+    Ok(Checked {
+        batches: out,
+        left_out,
+    })
 }
 
 #[cfg(test)]

@@ -664,6 +664,7 @@ impl Job<'_> {
             precedence: job.source.precedence,
             present: job.schema.fields.keys().cloned().collect(),
             batches,
+            streams: Vec::new(),
             report,
             diagnostics,
             table: None,

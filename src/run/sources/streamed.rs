@@ -1,0 +1,510 @@
+//! Local Parquet sources streamed into the embedded engine, so a run never
+//! holds a source's rows: the rows are checked first, then read again, a
+//! batch at a time, each time the engine scans the table.
+//!
+//! 1. The check pass decodes only the columns whose values can be bad: the
+//!    key (missing or repeated), closed domains, columns whose Parquet type
+//!    is not the field's type (a value may not convert), and what freshness
+//!    judges. A column whose Parquet type is the field's type, with no
+//!    domain, holds nothing a check could refuse. The pass records the
+//!    rows left out, by their number in the file, and the freshness; its
+//!    columns are then dropped.
+//! 2. The table: one [`PartitionStream`] per run of row groups (one per core
+//!    and file) decodes the columns the run needs, types them, and leaves
+//!    out the rows the check pass refused. A file changed between the two
+//!    passes (its size or modification time) fails the scan rather than
+//!    giving rows that were not checked.
+//!
+//! The report is the one a whole read gives: the same bad rows, samples,
+//! row count and freshness. Text files, object stores, append-only sources
+//! and the Spark engine read whole (`super::decode`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+
+use super::freshness::{judge, judges_freshness};
+use super::parquet::{
+    Layout, check_parquet_rows, conformed, decode_layout, footer, layout, row_group_reader,
+};
+use super::typing::{Builder, arrow_schema, arrow_type};
+use super::{Input, Loaded, modified, present_fields};
+use crate::plan::{SchemaPlan, SourcePlan};
+use crate::run::error::RunError;
+use crate::run::report::RunDiagnostic;
+use crate::time::Micros;
+
+/// Rows per streamed batch: the engine's batch size, so operators work on
+/// cache-sized pieces.
+const STREAM_ROWS: usize = 8192;
+
+/// Checks the local Parquet `files` (`(path, shown)`, in read order) of a
+/// source and returns it as streams over them: `needed` is the columns
+/// the run reads, `problems` what was found locating the files.
+pub(super) fn read_streamed(
+    name: &str,
+    (source, schema): (&SourcePlan, &SchemaPlan),
+    now: Micros,
+    needed: &BTreeSet<String>,
+    files: Vec<(PathBuf, String)>,
+    problems: Vec<RunDiagnostic>,
+) -> Result<Loaded, RunError> {
+    let failed = |reason: String| RunError::Source {
+        source: name.to_string(),
+        reason,
+    };
+    let mut b = Builder::new(&source.schema, schema);
+    b.source = name.to_string();
+    b.diagnostics = problems;
+    let target = arrow_schema(schema);
+    let mut present = vec![false; b.names.len()];
+    let mut checked_files = Vec::new();
+    let mut tables = Vec::new();
+    let mut rows = 0usize;
+    for (file, shown) in &files {
+        b.report.files.push(shown.clone());
+        let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
+        let metadata = footer(file, shown).map_err(failed)?;
+        let check = check_columns(source, schema, needed, metadata.schema());
+        let check_layout = layout(metadata.clone(), Some(&check));
+        let columns = check_layout.columns.clone();
+        for (i, field) in b.names.iter().enumerate() {
+            present[i] |= columns.iter().any(|c| c == *field);
+        }
+        for column in columns.iter().filter(|c| !schema.fields.contains_key(*c)) {
+            b.unknown_column(shown, shown, "column", column);
+        }
+        let file_rows = metadata.metadata().file_metadata().num_rows().max(0) as usize;
+        if file_rows == 0 {
+            b.empty_file(shown, "holds no rows");
+        }
+        rows += file_rows;
+        let decoded = if check.is_empty() {
+            Vec::new()
+        } else {
+            decode_layout(file, shown, schema, &check_layout).map_err(failed)?
+        };
+        checked_files.push((shown.clone(), decoded));
+        tables.push((layout(metadata, Some(needed)), stamp));
+    }
+    let checked = check_parquet_rows(&mut b, checked_files, &[]).map_err(failed)?;
+    let (_, mut report, mut diagnostics) = b.finish();
+    let left_out: usize = checked.left_out.iter().map(Vec::len).sum();
+    report.rows = (rows - left_out) as u64;
+    let read: Vec<String> = schema
+        .fields
+        .keys()
+        .filter(|f| needed.contains(*f))
+        .cloned()
+        .collect();
+    if read.len() < schema.fields.len() {
+        report.columns_checked = read;
+    }
+    let inputs: Vec<Input> = files
+        .iter()
+        .map(|(file, shown)| Input::Local {
+            file: file.clone(),
+            shown: shown.clone(),
+        })
+        .collect();
+    judge(
+        &mut report,
+        &mut diagnostics,
+        name,
+        (source, schema),
+        &checked.batches,
+        modified(source, &inputs),
+        now,
+    );
+    drop(checked.batches);
+    let mut streams: Vec<Arc<dyn PartitionStream>> = Vec::new();
+    for (((file, shown), (layout, stamp)), left_out) in
+        files.into_iter().zip(tables).zip(checked.left_out)
+    {
+        let file = Arc::new(File {
+            path: file,
+            shown,
+            layout,
+            stamp,
+            left_out,
+            target: target.clone(),
+        });
+        for (row_groups, first_row) in file.layout.runs.clone() {
+            streams.push(Arc::new(RowGroups {
+                file: file.clone(),
+                row_groups,
+                first_row,
+            }));
+        }
+    }
+    Ok(Loaded {
+        name: name.to_string(),
+        schema: source.schema.clone(),
+        precedence: source.precedence,
+        present: present_fields(schema, &present),
+        batches: Vec::new(),
+        streams,
+        report,
+        diagnostics,
+        table: None,
+    })
+}
+
+/// The columns of `needed` the check pass reads, for a file whose columns
+/// are `file_schema`: those whose values can be refused or that freshness
+/// judges.
+fn check_columns(
+    source: &SourcePlan,
+    schema: &SchemaPlan,
+    needed: &BTreeSet<String>,
+    file_schema: &SchemaRef,
+) -> BTreeSet<String> {
+    let column = source.freshness_column.as_deref();
+    needed
+        .iter()
+        .filter(|name| {
+            let Some(field) = schema.fields.get(*name) else {
+                return false;
+            };
+            let Ok(in_file) = file_schema.field_with_name(name) else {
+                // Not in the file: all null, nothing to check.
+                return false;
+            };
+            schema.key.as_deref() == Some(name.as_str())
+                || field.values.is_some()
+                || in_file.data_type() != &arrow_type(&field.ty)
+                || judges_freshness(schema, column, name)
+        })
+        .cloned()
+        .collect()
+}
+
+/// What a file looked like when it was checked: its size and modification
+/// time.
+#[derive(Debug, PartialEq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+fn stamp(file: &Path) -> std::io::Result<Stamp> {
+    let meta = std::fs::metadata(file)?;
+    Ok(Stamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
+}
+
+/// One checked Parquet file of a streamed source.
+struct File {
+    path: PathBuf,
+    shown: String,
+    /// The footer read by the check pass, projected on the columns the run
+    /// needs.
+    layout: Layout,
+    stamp: Stamp,
+    /// The rows the check pass left out, numbered from 0, in order.
+    left_out: Vec<usize>,
+    target: SchemaRef,
+}
+
+/// A run of contiguous row groups of one file: a partition of the table.
+struct RowGroups {
+    file: Arc<File>,
+    row_groups: Vec<usize>,
+    /// The 1-based number in the file of the run's first row.
+    first_row: usize,
+}
+
+impl std::fmt::Debug for RowGroups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowGroups")
+            .field("file", &self.file.shown)
+            .field("row_groups", &self.row_groups)
+            .finish()
+    }
+}
+
+impl PartitionStream for RowGroups {
+    fn schema(&self) -> &SchemaRef {
+        &self.file.target
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let batches = self.batches();
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.file.target.clone(),
+            futures_util::stream::iter(batches),
+        ))
+    }
+}
+
+impl RowGroups {
+    /// The run's rows, typed, without the rows the check pass left out.
+    fn batches(&self) -> Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>> + Send> {
+        let file = self.file.clone();
+        let fail = move |reason: String| DataFusionError::Execution(reason);
+        let reader = match stamp(&file.path) {
+            Ok(now) if now == file.stamp => row_group_reader(
+                &file.path,
+                &file.shown,
+                &file.layout,
+                self.row_groups.clone(),
+                STREAM_ROWS,
+            ),
+            Ok(_) => Err(format!(
+                "{}: the file changed while the run read it; run again",
+                file.shown
+            )),
+            Err(e) => Err(format!("{}: {e}", file.shown)),
+        };
+        let reader = match reader {
+            Ok(reader) => reader,
+            Err(reason) => return Box::new(std::iter::once(Err(fail(reason)))),
+        };
+        let mut next = self.first_row - 1;
+        Box::new(reader.map(move |batch| {
+            let batch = batch.map_err(|e| fail(format!("{}: {e}", file.shown)))?;
+            let start = next;
+            next += batch.num_rows();
+            let typed = conformed(&batch, &file.target, &file.shown).map_err(fail)?;
+            without(&typed, &file.left_out, start).map_err(|e| fail(format!("{}: {e}", file.shown)))
+        }))
+    }
+}
+
+/// `batch` (whose first row is row `start` of its file) without the rows
+/// of `left_out` (sorted row numbers of the file).
+fn without(
+    batch: &RecordBatch,
+    left_out: &[usize],
+    start: usize,
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let end = start + batch.num_rows();
+    let from = left_out.partition_point(|&r| r < start);
+    let to = left_out.partition_point(|&r| r < end);
+    if from == to {
+        return Ok(batch.clone());
+    }
+    let mut keep = vec![true; batch.num_rows()];
+    for &r in &left_out[from..to] {
+        keep[r - start] = false;
+    }
+    filter_record_batch(batch, &BooleanArray::from(keep))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::properties::WriterProperties;
+
+    use super::super::tests::{Scratch, field, schema_of, text_source};
+    use super::*;
+    use crate::run::engine::{Embedded, Engine};
+
+    fn strings(values: &[Option<&str>]) -> ArrayRef {
+        Arc::new(StringArray::from(values.to_vec()))
+    }
+
+    /// A file of rows `(id, n, tier, at)`: `n` is text in the file (the
+    /// field is an int, so it is cast and checked), `at` a zoned time.
+    fn write(dir: &Scratch, path: &str, rows: &[(Option<&str>, &str, &str, i64)]) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("n", DataType::Utf8, true),
+            Field::new("tier", DataType::Utf8, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("note", DataType::Utf8, true),
+        ]));
+        let ids: Vec<Option<&str>> = rows.iter().map(|r| r.0).collect();
+        let ns: Vec<Option<&str>> = rows.iter().map(|r| Some(r.1)).collect();
+        let tiers: Vec<Option<&str>> = rows.iter().map(|r| Some(r.2)).collect();
+        let notes: Vec<Option<&str>> = rows.iter().map(|_| Some("free text")).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                strings(&ids),
+                strings(&ns),
+                strings(&tiers),
+                Arc::new(
+                    TimestampMicrosecondArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+                        .with_timezone("UTC"),
+                ),
+                strings(&notes),
+            ],
+        )
+        .expect("batch");
+        let path = dir.0.join(path);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("mkdir");
+        // Row groups of 4 rows: several per file, so the rows left out fall
+        // in several partitions and batches.
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(4))
+            .build();
+        let mut writer = ArrowWriter::try_new(
+            std::fs::File::create(path).expect("create"),
+            schema,
+            Some(props),
+        )
+        .expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    }
+
+    /// The rows of a source, registered as the engine registers it, in key
+    /// order.
+    fn rows_of(loaded: &Loaded) -> Vec<RecordBatch> {
+        let engine = Embedded::new().expect("engine");
+        let arrow = loaded
+            .batches
+            .first()
+            .map(|b| b.schema())
+            .or_else(|| loaded.streams.first().map(|s| s.schema().clone()))
+            .expect("rows");
+        if loaded.streams.is_empty() {
+            engine.register_batches("t", arrow, loaded.batches.clone())
+        } else {
+            engine.register_streams("t", arrow, loaded.streams.clone())
+        }
+        .expect("registers");
+        // Scanned twice: a stream is read again on every scan.
+        engine.sql("SELECT COUNT(*) FROM t").expect("counts");
+        engine.sql("SELECT * FROM t ORDER BY id").expect("queries")
+    }
+
+    /// A streamed source gives what reading it whole gives: the same rows
+    /// and the same report (rows, bad rows and their samples, freshness,
+    /// file problems), with bad values of every kind in several files and
+    /// row groups.
+    #[test]
+    fn a_streamed_source_is_the_source_read_whole() {
+        let dir = Scratch::new("streamed");
+        let hour = 3_600_000_000;
+        let now = 1_000 * hour;
+        write(
+            &dir,
+            "data/a.parquet",
+            &[
+                (Some("a1"), "1", "gold", now - hour),
+                (Some("a2"), "five", "gold", now - hour),
+                (None, "3", "gold", now - hour),
+                (Some("a4"), "4", "tin", now - 2 * hour),
+                (Some("a5"), "5", "silver", now + hour),
+                (Some("a1"), "6", "gold", now - hour),
+                (Some("a7"), "7", "silver", now - 3 * hour),
+                (Some("a8"), "8", "gold", now - hour),
+                (Some("a9"), "9", "gold", now - hour),
+            ],
+        );
+        write(
+            &dir,
+            "data/b.parquet",
+            &[
+                (Some("b1"), "10", "gold", now - hour),
+                (Some("a8"), "11", "gold", now - hour),
+                (Some("b3"), "", "silver", now - 30 * hour),
+                (Some("b4"), "12", "gold", now - hour),
+                (Some("b5"), "13", "gold", now - hour),
+            ],
+        );
+        write(&dir, "data/c.parquet", &[]);
+        let schema = schema_of(
+            "account",
+            None,
+            vec![
+                ("id", field("string", None)),
+                ("n", field("int", None)),
+                (
+                    "tier",
+                    field("string", Some(vec!["gold".into(), "silver".into()])),
+                ),
+                ("at", field("timestamp", None)),
+                ("note", field("string", None)),
+                ("absent", field("string", None)),
+            ],
+        );
+        let source = text_source("data", "parquet");
+        let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
+        let (files, problems) =
+            crate::run::files::resolve(&dir.0, "t", "data", "parquet").expect("resolves");
+        let files = files
+            .into_iter()
+            .map(|f| (f.clone(), super::super::shown_path(&dir.0, &f)))
+            .collect();
+        let needed: BTreeSet<String> = schema.fields.keys().cloned().collect();
+        let streamed =
+            read_streamed("t", (&source, &schema), now, &needed, files, problems).expect("reads");
+        assert!(streamed.batches.is_empty() && streamed.streams.len() > 3);
+        assert_eq!(streamed.report, whole.report);
+        assert_eq!(streamed.report.rows, 8, "{:?}", streamed.report);
+        assert_eq!(streamed.report.bad_rows, 6, "{:?}", streamed.report);
+        assert_eq!(streamed.present, whole.present);
+        assert_eq!(
+            format!("{:?}", streamed.diagnostics),
+            format!("{:?}", whole.diagnostics)
+        );
+        assert_eq!(
+            codes(&streamed),
+            vec!["R0007", "R0020"],
+            "{:?}",
+            streamed.diagnostics
+        );
+        let (s, w) = (rows_of(&streamed), rows_of(&whole));
+        assert_eq!(
+            datafusion::arrow::util::pretty::pretty_format_batches(&s)
+                .expect("shows")
+                .to_string(),
+            datafusion::arrow::util::pretty::pretty_format_batches(&w)
+                .expect("shows")
+                .to_string()
+        );
+
+        // A file rewritten after the check fails the scan, naming it.
+        write(&dir, "data/b.parquet", &[(Some("b1"), "1", "gold", now)]);
+        let engine = Embedded::new().expect("engine");
+        engine
+            .register_streams("t", arrow_schema(&schema), streamed.streams.clone())
+            .expect("registers");
+        let err = engine.sql("SELECT * FROM t").expect_err("refused");
+        assert!(err.contains("data/b.parquet: the file changed"), "{err}");
+    }
+
+    fn codes(loaded: &Loaded) -> Vec<&str> {
+        loaded.diagnostics.iter().map(|d| d.code.as_str()).collect()
+    }
+
+    /// Only the rows of the batch's range are left out, wherever the list
+    /// of the file's rows starts and ends.
+    #[test]
+    fn leaves_out_the_rows_in_its_range() {
+        use datafusion::arrow::array::{AsArray, Int64Array};
+        use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(10..15))])
+                .expect("batch");
+        let kept = |left_out: &[usize]| -> Vec<i64> {
+            let b = without(&batch, left_out, 10).expect("filters");
+            b.column(0).as_primitive::<Int64Type>().values().to_vec()
+        };
+        assert_eq!(kept(&[]), vec![10, 11, 12, 13, 14]);
+        assert_eq!(kept(&[2, 9, 15, 40]), vec![10, 11, 12, 13, 14]);
+        assert_eq!(kept(&[3, 10, 12, 14, 15]), vec![11, 13]);
+    }
+}
