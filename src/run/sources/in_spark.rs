@@ -212,12 +212,7 @@ pub fn read(
             ident(&views.checked)
         ))
         .map_err(spark_failed)?;
-    let checked_columns: Vec<String> = schema
-        .fields
-        .keys()
-        .filter(|f| needed.contains(*f))
-        .cloned()
-        .collect();
+    let checked_columns = super::columns_read(schema, &needed);
     if source.object_store().is_some() || checked_columns.len() < schema.fields.len() {
         report.columns_checked = checked_columns;
     }

@@ -483,6 +483,18 @@ fn decode(
     })
 }
 
+/// The schema fields among `needed`, in schema order: the columns a
+/// Parquet source's checks covered, which its report names when some
+/// fields were left out.
+pub(super) fn columns_read(schema: &SchemaPlan, needed: &BTreeSet<String>) -> Vec<String> {
+    schema
+        .fields
+        .keys()
+        .filter(|f| needed.contains(*f))
+        .cloned()
+        .collect()
+}
+
 /// The fields `present` flags (one flag per field, in schema order): the
 /// fields a source's data carried.
 pub(super) fn present_fields(schema: &SchemaPlan, present: &[bool]) -> Vec<String> {
@@ -568,6 +580,21 @@ mod tests {
             links: BTreeMap::new(),
             fingerprint: String::new(),
         }
+    }
+
+    /// A schema keyed by `id` with an int `n` and a `tier` of gold or
+    /// silver, then `more` fields: the Parquet checks' tests read it.
+    pub(super) fn tiered(more: Vec<(&str, FieldPlan)>) -> SchemaPlan {
+        let mut fields = vec![
+            ("id", field("string", None)),
+            ("n", field("int", None)),
+            (
+                "tier",
+                field("string", Some(vec!["gold".into(), "silver".into()])),
+            ),
+        ];
+        fields.extend(more);
+        schema_of("account", None, fields)
     }
 
     /// The source of `t.parquet` in the project folder.

@@ -419,7 +419,7 @@ mod tests {
     use datafusion::parquet::file::properties::WriterProperties;
 
     use super::super::read_files as read;
-    use super::super::tests::{field, parquet_source, schema_of};
+    use super::super::tests::{field, parquet_source, schema_of, tiered};
     use super::*;
 
     fn write_parquet(dir: &Path, batch: &RecordBatch, props: Option<WriterProperties>) {
@@ -565,18 +565,7 @@ mod tests {
         )
         .expect("batch");
         write_parquet(&dir, &batch, None);
-        let schema = schema_of(
-            "account",
-            None,
-            vec![
-                ("id", field("string", None)),
-                ("n", field("int", None)),
-                (
-                    "tier",
-                    field("string", Some(vec!["gold".into(), "silver".into()])),
-                ),
-            ],
-        );
+        let schema = tiered(Vec::new());
         let source = parquet_source(None);
         let loaded = read(&dir, "t", &source, &schema, 0).expect("reads");
         let _ = std::fs::remove_dir_all(&dir);

@@ -38,7 +38,7 @@ use super::parquet::{
     Layout, check_parquet_rows, conformed, decode_layout, footer, layout, row_group_reader,
 };
 use super::typing::{Builder, arrow_schema, arrow_type};
-use super::{Input, Loaded, modified, present_fields};
+use super::{Input, Loaded, columns_read, modified, present_fields};
 use crate::plan::{SchemaPlan, SourcePlan};
 use crate::run::error::RunError;
 use crate::run::report::RunDiagnostic;
@@ -101,12 +101,7 @@ pub(super) fn read_streamed(
     let (_, mut report, mut diagnostics) = b.finish();
     let left_out: usize = checked.left_out.iter().map(Vec::len).sum();
     report.rows = (rows - left_out) as u64;
-    let read: Vec<String> = schema
-        .fields
-        .keys()
-        .filter(|f| needed.contains(*f))
-        .cloned()
-        .collect();
+    let read = columns_read(schema, needed);
     if read.len() < schema.fields.len() {
         report.columns_checked = read;
     }
@@ -310,7 +305,7 @@ mod tests {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::file::properties::WriterProperties;
 
-    use super::super::tests::{Scratch, field, schema_of, text_source};
+    use super::super::tests::{Scratch, field, text_source, tiered};
     use super::*;
     use crate::run::engine::{Embedded, Engine};
 
@@ -424,21 +419,11 @@ mod tests {
             ],
         );
         write(&dir, "data/c.parquet", &[]);
-        let schema = schema_of(
-            "account",
-            None,
-            vec![
-                ("id", field("string", None)),
-                ("n", field("int", None)),
-                (
-                    "tier",
-                    field("string", Some(vec!["gold".into(), "silver".into()])),
-                ),
-                ("at", field("timestamp", None)),
-                ("note", field("string", None)),
-                ("absent", field("string", None)),
-            ],
-        );
+        let schema = tiered(vec![
+            ("at", field("timestamp", None)),
+            ("note", field("string", None)),
+            ("absent", field("string", None)),
+        ]);
         let source = text_source("data", "parquet");
         let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
         let (files, problems) =
