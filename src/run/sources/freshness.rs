@@ -91,6 +91,35 @@ impl Newest {
     }
 }
 
+impl Newest {
+    /// What `of` finds over the batches of both (`self`'s first): the
+    /// newest time, the first field in schema (name) order on a tie, and
+    /// the future times of both.
+    pub(super) fn merge(&mut self, other: Newest) {
+        if let Some((t, field)) = other.newest
+            && self
+                .newest
+                .as_ref()
+                .is_none_or(|(n, f)| t > *n || (t == *n && field < *f))
+        {
+            self.newest = Some((t, field));
+        }
+        for (field, (rows, latest)) in other.future {
+            let entry = self.future.entry(field).or_insert((0, latest));
+            entry.0 += rows;
+            entry.1 = entry.1.max(latest);
+        }
+    }
+
+    /// Nothing found.
+    pub(super) fn none() -> Newest {
+        Newest {
+            newest: None,
+            future: BTreeMap::new(),
+        }
+    }
+}
+
 /// Whether freshness reads field `name`: the source's `freshness_column`
 /// when it has one, else the event time of an event schema, else every
 /// timestamp field.

@@ -41,7 +41,6 @@ use object_store::path::Path;
 use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use super::parquet::{BATCH_ROWS, Decoded, layout, typed};
-use super::typing::arrow_schema;
 use crate::deliver::secrets;
 use crate::deliver::storage::object::{Bucket, client, describe, kind_of};
 use crate::plan::{SchemaPlan, SourcePlan};
@@ -278,7 +277,7 @@ impl Remote {
         schema: &SchemaPlan,
         needed: Option<&BTreeSet<String>>,
     ) -> Result<Vec<(Vec<Decoded>, Vec<String>)>, RunError> {
-        let target = arrow_schema(schema);
+        let target = Arc::new(super::parquet::Target::of(schema));
         let readers: Vec<Counted> = objects
             .iter()
             .map(|o| Counted {

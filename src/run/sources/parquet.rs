@@ -117,7 +117,7 @@ pub(super) fn read_parquet(
     needed: Option<&BTreeSet<String>>,
 ) -> Result<(Vec<Decoded>, Vec<String>), String> {
     let layout = layout(footer(file, shown)?, needed);
-    let decoded = decode_layout(file, shown, schema, &layout)?;
+    let decoded = decode_layout(file, shown, schema, &layout, None)?;
     Ok((decoded, layout.columns))
 }
 
@@ -127,20 +127,26 @@ pub(super) fn footer(file: &Path, shown: &str) -> Result<ArrowReaderMetadata, St
 }
 
 /// The row groups of `layout` decoded (its runs on every core) and typed,
-/// in file order.
+/// in file order. `keep`: the fields whose columns the batches keep once
+/// typed (one flag per field; `None`: all); the others become nulls, so a
+/// check pass holds only what it checks across batches.
 pub(super) fn decode_layout(
     file: &Path,
     shown: &str,
     schema: &SchemaPlan,
     layout: &Layout,
+    keep: Option<&[bool]>,
 ) -> Result<Vec<Decoded>, String> {
-    let target = arrow_schema(schema);
+    let target = Target::of(schema);
     let decode = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<Vec<Decoded>, String> {
         let mut out = Vec::new();
         let mut next_row = first_row;
         for batch in row_group_reader(file, shown, layout, row_groups, BATCH_ROWS)? {
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
-            let decoded = typed(&batch, &target, schema, next_row, shown)?;
+            let mut decoded = typed(&batch, &target, schema, next_row, shown)?;
+            if let Some(keep) = keep {
+                decoded.batch = target.only(&decoded.batch, keep, shown)?;
+            }
             next_row += batch.num_rows();
             out.push(decoded);
         }
@@ -178,26 +184,80 @@ pub(super) fn row_group_reader(
         .map_err(|e| format!("{shown}: {e}"))
 }
 
+/// The Arrow schema a source's rows are typed to, with one all-null column
+/// per field, shared: a field a batch lacks is a slice of it rather than
+/// new nulls per batch (a text column's nulls still take 4 bytes a row,
+/// 400 MB for 100M events).
+pub(super) struct Target {
+    pub(super) schema: SchemaRef,
+    nulls: Vec<ArrayRef>,
+}
+
+impl Target {
+    pub(super) fn of(schema: &SchemaPlan) -> Target {
+        let schema = arrow_schema(schema);
+        let nulls = schema
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), BATCH_ROWS))
+            .collect();
+        Target { schema, nulls }
+    }
+
+    /// `batch` (of this schema) with only the columns of the fields `keep`
+    /// flags; the others are nulls.
+    fn only(&self, batch: &RecordBatch, keep: &[bool], shown: &str) -> Result<RecordBatch, String> {
+        let rows = batch.num_rows();
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(keep)
+            .enumerate()
+            .map(|(i, (col, keep))| {
+                if *keep {
+                    col.clone()
+                } else {
+                    self.nulls(i, rows)
+                }
+            })
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+            .map_err(|e| format!("{shown}: {e}"))
+    }
+
+    /// `rows` nulls of field `i`.
+    fn nulls(&self, i: usize, rows: usize) -> ArrayRef {
+        let shared = &self.nulls[i];
+        if rows <= shared.len() {
+            shared.slice(0, rows)
+        } else {
+            new_null_array(shared.data_type(), rows)
+        }
+    }
+}
+
 /// `batch` cast to the schema's types (`target`): a schema field the batch
 /// lacks (not in the file, or not read) is all null. A value that does not
 /// convert becomes null; [`typed`] finds those.
 pub(super) fn conformed(
     batch: &RecordBatch,
-    target: &SchemaRef,
+    target: &Target,
     shown: &str,
 ) -> Result<RecordBatch, String> {
     let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
-    let mut columns = Vec::with_capacity(target.fields().len());
-    for field in target.fields() {
+    let fields = target.schema.fields();
+    let mut columns = Vec::with_capacity(fields.len());
+    for (i, field) in fields.iter().enumerate() {
         columns.push(match batch.column_by_name(field.name()) {
             // A zoned timestamp becomes its UTC wall time.
             Some(col) => cast(col, field.data_type())
                 .map_err(|e| err(&format!("`{}`: {e}", field.name())))?,
-            None => new_null_array(field.data_type(), batch.num_rows()),
+            None => target.nulls(i, batch.num_rows()),
         });
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(target.clone(), columns, &options).map_err(|e| err(&e))
+    RecordBatch::try_new_with_options(target.schema.clone(), columns, &options).map_err(|e| err(&e))
 }
 
 /// The rows of one decoded batch, cast to the schema's types (`target`):
@@ -206,7 +266,7 @@ pub(super) fn conformed(
 /// `first_row` is the batch's first row in the file (1-based).
 pub(super) fn typed(
     batch: &RecordBatch,
-    target: &SchemaRef,
+    target: &Target,
     schema: &SchemaPlan,
     first_row: usize,
     shown: &str,

@@ -3,12 +3,13 @@
 //! batch at a time, each time the engine scans the table.
 //!
 //! 1. The check pass decodes only the columns whose values can be bad: the
-//!    key (missing or repeated), closed domains, columns whose Parquet type
-//!    is not the field's type (a value may not convert), and what freshness
-//!    judges. A column whose Parquet type is the field's type, with no
-//!    domain, holds nothing a check could refuse. The pass records the
-//!    rows left out, by their number in the file, and the freshness; its
-//!    columns are then dropped.
+//!    key (missing or repeated), closed domains, and columns whose Parquet
+//!    type is not the field's type (a value may not convert). A column
+//!    whose Parquet type is the field's type, with no domain, holds nothing
+//!    a check could refuse. Once a batch is checked, only its keys are kept
+//!    (repeated keys are found across every file); the pass records the
+//!    rows left out, by their number in the file. Freshness then decodes
+//!    the columns it judges, a batch at a time, without those rows.
 //! 2. The table: one [`PartitionStream`] per run of row groups (one per core
 //!    and file) decodes the columns the run needs, types them, and leaves
 //!    out the rows the check pass refused. A file changed between the two
@@ -33,11 +34,11 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 
-use super::freshness::{judge, judges_freshness};
+use super::freshness::{Newest, judge_found, judges_freshness};
 use super::parquet::{
-    Layout, check_parquet_rows, conformed, decode_layout, footer, layout, row_group_reader,
+    Layout, Target, check_parquet_rows, conformed, decode_layout, footer, layout, row_group_reader,
 };
-use super::typing::{Builder, arrow_schema, arrow_type};
+use super::typing::{Builder, arrow_type};
 use super::{Input, Loaded, columns_read, modified, present_fields};
 use crate::plan::{SchemaPlan, SourcePlan};
 use crate::run::error::RunError;
@@ -66,16 +67,23 @@ pub(super) fn read_streamed(
     let mut b = Builder::new(&source.schema, schema);
     b.source = name.to_string();
     b.diagnostics = problems;
-    let target = arrow_schema(schema);
+    let target = Arc::new(Target::of(schema));
     let mut present = vec![false; b.names.len()];
     let mut checked_files = Vec::new();
     let mut tables = Vec::new();
     let mut rows = 0usize;
+    // Once a batch's values are checked, only its keys are kept: repeated
+    // keys are found across every batch of every file.
+    let key_only: Vec<bool> = schema
+        .fields
+        .keys()
+        .map(|f| schema.key.as_deref() == Some(f.as_str()))
+        .collect();
     for (file, shown) in &files {
         b.report.files.push(shown.clone());
         let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
         let metadata = footer(file, shown).map_err(failed)?;
-        let check = check_columns(source, schema, needed, metadata.schema());
+        let check = check_columns(schema, needed, metadata.schema());
         let check_layout = layout(metadata.clone(), Some(&check));
         let columns = check_layout.columns.clone();
         for (i, field) in b.names.iter().enumerate() {
@@ -92,7 +100,7 @@ pub(super) fn read_streamed(
         let decoded = if check.is_empty() {
             Vec::new()
         } else {
-            decode_layout(file, shown, schema, &check_layout).map_err(failed)?
+            decode_layout(file, shown, schema, &check_layout, Some(&key_only)).map_err(failed)?
         };
         checked_files.push((shown.clone(), decoded));
         tables.push((layout(metadata, Some(needed)), stamp));
@@ -112,16 +120,32 @@ pub(super) fn read_streamed(
             shown: shown.clone(),
         })
         .collect();
-    judge(
+    drop(checked.batches);
+    let mut found = Newest::none();
+    for (((file, shown), (layout, _)), left_out) in files.iter().zip(&tables).zip(&checked.left_out)
+    {
+        found.merge(
+            newest(
+                file,
+                shown,
+                (source, schema),
+                layout,
+                left_out,
+                &target,
+                now,
+            )
+            .map_err(failed)?,
+        );
+    }
+    judge_found(
         &mut report,
         &mut diagnostics,
         name,
         (source, schema),
-        &checked.batches,
+        found,
         modified(source, &inputs),
         now,
     );
-    drop(checked.batches);
     let mut streams: Vec<Arc<dyn PartitionStream>> = Vec::new();
     for (((file, shown), (layout, stamp)), left_out) in
         files.into_iter().zip(tables).zip(checked.left_out)
@@ -155,16 +179,64 @@ pub(super) fn read_streamed(
     })
 }
 
+/// What freshness finds in one file: its columns that freshness judges,
+/// decoded again a batch at a time (the check pass kept only the keys),
+/// without the rows left out. `layout` is the file's, projected on the
+/// columns the run needs.
+fn newest(
+    file: &Path,
+    shown: &str,
+    (source, schema): (&SourcePlan, &SchemaPlan),
+    layout: &Layout,
+    left_out: &[usize],
+    target: &Target,
+    now: Micros,
+) -> Result<Newest, String> {
+    use rayon::prelude::*;
+    let column = source.freshness_column.as_deref();
+    let judged: BTreeSet<String> = layout
+        .columns
+        .iter()
+        .filter(|c| schema.fields.contains_key(*c) && judges_freshness(schema, column, c))
+        .cloned()
+        .collect();
+    if judged.is_empty() {
+        return Ok(Newest::none());
+    }
+    let layout = super::parquet::layout(layout.metadata.clone(), Some(&judged));
+    let run = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<Newest, String> {
+        let mut found = Newest::none();
+        let mut next = first_row - 1;
+        for batch in row_group_reader(file, shown, &layout, row_groups, STREAM_ROWS)? {
+            let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
+            let start = next;
+            next += batch.num_rows();
+            let typed = conformed(&batch, target, shown)?;
+            let kept = without(&typed, left_out, start).map_err(|e| format!("{shown}: {e}"))?;
+            found.merge(Newest::of(&[kept], schema, source, now));
+        }
+        Ok(found)
+    };
+    let mut found = Newest::none();
+    for part in layout
+        .runs
+        .clone()
+        .into_par_iter()
+        .map(run)
+        .collect::<Vec<_>>()
+    {
+        found.merge(part?);
+    }
+    Ok(found)
+}
+
 /// The columns of `needed` the check pass reads, for a file whose columns
-/// are `file_schema`: those whose values can be refused or that freshness
-/// judges.
+/// are `file_schema`: those whose values can be refused.
 fn check_columns(
-    source: &SourcePlan,
     schema: &SchemaPlan,
     needed: &BTreeSet<String>,
     file_schema: &SchemaRef,
 ) -> BTreeSet<String> {
-    let column = source.freshness_column.as_deref();
     needed
         .iter()
         .filter(|name| {
@@ -178,7 +250,6 @@ fn check_columns(
             schema.key.as_deref() == Some(name.as_str())
                 || field.values.is_some()
                 || in_file.data_type() != &arrow_type(&field.ty)
-                || judges_freshness(schema, column, name)
         })
         .cloned()
         .collect()
@@ -210,7 +281,7 @@ struct File {
     stamp: Stamp,
     /// The rows the check pass left out, numbered from 0, in order.
     left_out: Vec<usize>,
-    target: SchemaRef,
+    target: Arc<Target>,
 }
 
 /// A run of contiguous row groups of one file: a partition of the table.
@@ -232,13 +303,13 @@ impl std::fmt::Debug for RowGroups {
 
 impl PartitionStream for RowGroups {
     fn schema(&self) -> &SchemaRef {
-        &self.file.target
+        &self.file.target.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let batches = self.batches();
         Box::pin(RecordBatchStreamAdapter::new(
-            self.file.target.clone(),
+            self.file.target.schema.clone(),
             futures_util::stream::iter(batches),
         ))
     }
@@ -305,6 +376,7 @@ mod tests {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::file::properties::WriterProperties;
 
+    use super::super::arrow_schema;
     use super::super::tests::{Scratch, field, text_source, tiered};
     use super::*;
     use crate::run::engine::{Embedded, Engine};
@@ -401,7 +473,8 @@ mod tests {
                 (None, "3", "gold", now - hour),
                 (Some("a4"), "4", "tin", now - 2 * hour),
                 (Some("a5"), "5", "silver", now + hour),
-                (Some("a1"), "6", "gold", now - hour),
+                // The newest time is on a repeated key's row: left out.
+                (Some("a1"), "6", "gold", now - 1),
                 (Some("a7"), "7", "silver", now - 3 * hour),
                 (Some("a8"), "8", "gold", now - hour),
                 (Some("a9"), "9", "gold", now - hour),
@@ -439,6 +512,12 @@ mod tests {
         assert_eq!(streamed.report, whole.report);
         assert_eq!(streamed.report.rows, 8, "{:?}", streamed.report);
         assert_eq!(streamed.report.bad_rows, 6, "{:?}", streamed.report);
+        assert_eq!(
+            streamed.report.newest,
+            Some(crate::time::format_timestamp(now - hour)),
+            "{:?}",
+            streamed.report
+        );
         assert_eq!(streamed.present, whole.present);
         assert_eq!(
             format!("{:?}", streamed.diagnostics),
