@@ -88,6 +88,13 @@ impl Engine for Embedded {
         Ok(())
     }
 
+    fn forget(&self, name: &str) -> Result<(), String> {
+        self.ctx
+            .deregister_table(name)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, String> {
         self.runtime.block_on(async {
             let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;

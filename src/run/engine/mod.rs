@@ -57,6 +57,13 @@ pub trait Engine {
         ))
     }
 
+    /// Lets go of table `name` once nothing reads it again, so its rows
+    /// are not held to the end of the run. A remote engine's tables are
+    /// its own to manage: the default keeps them.
+    fn forget(&self, _name: &str) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Runs one statement or query and collects its result. An error is
     /// the engine's reason alone: the SQL is rendered (or internal), and
     /// the caller names the definition that failed.
