@@ -22,9 +22,7 @@ pub(super) fn repeated_keys(
     bad: &[std::collections::BTreeMap<usize, String>],
     k: usize,
 ) -> Result<Vec<(usize, usize)>, String> {
-    use std::hash::BuildHasher;
-    let hasher = foldhash::fast::FixedState::with_seed(0);
-    repeated_keys_by(decoded, bad, k, |text| hasher.hash_one(text))
+    repeated_keys_by(decoded, bad, k, key_hash)
 }
 
 /// [`repeated_keys`] with the key hash as a parameter (tests give a poor
@@ -36,7 +34,6 @@ fn repeated_keys_by(
     hash: impl Fn(&str) -> u64 + Sync,
 ) -> Result<Vec<(usize, usize)>, String> {
     use std::collections::HashMap;
-    const BUCKETS: usize = 256;
     // The number of each batch's first row among all rows, and the total.
     let mut starts = Vec::with_capacity(decoded.len() + 1);
     let mut total = 0usize;
@@ -149,6 +146,84 @@ fn repeated_keys_by(
     Ok(all)
 }
 
+/// The hash of a key's text that [`repeated_keys`] and [`KeyHashes`] use.
+pub(super) fn key_hash(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0).hash_one(text)
+}
+
+/// The duplicate-key check of a streamed source, which keeps no key
+/// text while it reads: key hashes are bucketed as batches are decoded
+/// (one `KeyHashes` per run of row groups; the runs in file order), the
+/// rows whose hash an earlier row has are then the only candidates
+/// ([`KeyHashes::matches`]), and only their keys are read again to be
+/// compared ([`repeated_among`]). The outcome is [`repeated_keys`]'s.
+pub(super) struct KeyHashes {
+    buckets: Vec<Vec<(u32, u32)>>,
+}
+
+const BUCKETS: usize = 256;
+
+impl KeyHashes {
+    /// Buckets for about `rows` keys.
+    pub(super) fn new(rows: usize) -> KeyHashes {
+        let share = rows / BUCKETS;
+        KeyHashes {
+            buckets: (0..BUCKETS)
+                .map(|_| Vec::with_capacity(share + share / 16 + 16))
+                .collect(),
+        }
+    }
+
+    /// The key of row `row` (numbered among every row of the source).
+    pub(super) fn push(&mut self, hash: u64, row: u32) {
+        self.buckets[(hash >> 56) as usize].push((hash as u32, row));
+    }
+
+    /// Per bucket, in the rows' order: each row whose hash an earlier row
+    /// has, with the first row of that hash. `runs` are in file order.
+    pub(super) fn matches(runs: &[KeyHashes]) -> Vec<(u32, u32)> {
+        use std::collections::HashMap;
+        let check = |bucket: usize| -> Vec<(u32, u32)> {
+            let size = runs.iter().map(|run| run.buckets[bucket].len()).sum();
+            let mut first: HashMap<u32, u32, foldhash::fast::FixedState> =
+                HashMap::with_capacity_and_hasher(size, foldhash::fast::FixedState::with_seed(0));
+            let mut out = Vec::new();
+            for &(h, row) in runs.iter().flat_map(|run| run.buckets[bucket].iter()) {
+                match first.get(&h) {
+                    None => {
+                        first.insert(h, row);
+                    }
+                    Some(&earlier) => out.push((row, earlier)),
+                }
+            }
+            out
+        };
+        (0..BUCKETS).into_par_iter().flat_map_iter(check).collect()
+    }
+}
+
+/// The rows among `matches` (from [`KeyHashes::matches`]) whose key an
+/// earlier row holds, sorted: `text` gives the key of every row named in
+/// `matches`. A key that differs from the first with its hash is
+/// remembered: seen again, it is repeated.
+pub(super) fn repeated_among(
+    matches: &[(u32, u32)],
+    text: &std::collections::HashMap<u32, String>,
+) -> Vec<u32> {
+    let mut colliding = std::collections::HashSet::new();
+    let mut repeated = Vec::new();
+    for (row, first) in matches {
+        let key = text.get(row).map(String::as_str).unwrap_or_default();
+        let earlier = text.get(first).map(String::as_str).unwrap_or_default();
+        if key == earlier || !colliding.insert(key) {
+            repeated.push(*row);
+        }
+    }
+    repeated.sort_unstable();
+    repeated
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashSet};
@@ -164,6 +239,47 @@ mod tests {
         let column: ArrayRef = Arc::new(StringArray::from(keys.to_vec()));
         let schema = Schema::new(vec![Field::new("id", DataType::Utf8, true)]);
         Decoded::of(RecordBatch::try_new(Arc::new(schema), vec![column]).expect("a batch"))
+    }
+
+    /// The hash-first check of streamed sources against a set of the keys
+    /// seen, in row order: over several runs, with many repeats, and with a
+    /// poor hash (every key of a length shares one) in every other round,
+    /// so that keys sharing a hash are told apart by their text.
+    #[test]
+    fn hashed_keys_repeat_where_a_set_says() {
+        use std::collections::HashMap;
+        let mut random = crate::run::test_random::numbers(0x9E37_79B9_7F4A_7C15);
+        for round in 0..20 {
+            let n = 1 + random(4000) as usize;
+            let keys: Vec<String> = (0..n)
+                .map(|_| format!("e{}", random(1 + n as u64 / 2)))
+                .collect();
+            let hash = |text: &str| {
+                if round % 2 == 0 {
+                    let len = text.len() as u64;
+                    (len << 56) | len
+                } else {
+                    key_hash(text)
+                }
+            };
+            let runs_of = 1 + random(4) as usize;
+            let per_run = n.div_ceil(runs_of);
+            let mut runs: Vec<KeyHashes> = (0..runs_of).map(|_| KeyHashes::new(per_run)).collect();
+            for (row, key) in keys.iter().enumerate() {
+                runs[row / per_run].push(hash(key), row as u32);
+            }
+            let matches = KeyHashes::matches(&runs);
+            let text: HashMap<u32, String> = matches
+                .iter()
+                .flat_map(|&(row, first)| [row, first])
+                .map(|row| (row, keys[row as usize].clone()))
+                .collect();
+            let mut seen = HashSet::new();
+            let expected: Vec<u32> = (0..n as u32)
+                .filter(|&row| !seen.insert(keys[row as usize].as_str()))
+                .collect();
+            assert_eq!(repeated_among(&matches, &text), expected, "round {round}");
+        }
     }
 
     /// Against a set of the keys seen, in file order: over several

@@ -423,9 +423,7 @@ fn decode(
     // reported on the Parquet row.
     let parquet = !parquet_files.is_empty();
     let parquet_batches = if parquet {
-        check_parquet_rows(&mut b, parquet_files, &earlier.batches)
-            .map_err(failed)?
-            .batches
+        check_parquet_rows(&mut b, parquet_files, &earlier.batches).map_err(failed)?
     } else {
         Vec::new()
     };

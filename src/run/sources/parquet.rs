@@ -34,7 +34,7 @@ pub(super) struct Decoded {
     pub(super) batch: RecordBatch,
     /// (row in batch, reason): a value that does not convert to its field's
     /// type (a plain cast would make it null) or is outside a closed domain.
-    bad: Vec<(usize, String)>,
+    pub(super) bad: Vec<(usize, String)>,
 }
 
 #[cfg(test)]
@@ -117,7 +117,7 @@ pub(super) fn read_parquet(
     needed: Option<&BTreeSet<String>>,
 ) -> Result<(Vec<Decoded>, Vec<String>), String> {
     let layout = layout(footer(file, shown)?, needed);
-    let decoded = decode_layout(file, shown, schema, &layout, None)?;
+    let decoded = decode_layout(file, shown, schema, &layout)?;
     Ok((decoded, layout.columns))
 }
 
@@ -127,15 +127,12 @@ pub(super) fn footer(file: &Path, shown: &str) -> Result<ArrowReaderMetadata, St
 }
 
 /// The row groups of `layout` decoded (its runs on every core) and typed,
-/// in file order. `keep`: the fields whose columns the batches keep once
-/// typed (one flag per field; `None`: all); the others become nulls, so a
-/// check pass holds only what it checks across batches.
-pub(super) fn decode_layout(
+/// in file order.
+fn decode_layout(
     file: &Path,
     shown: &str,
     schema: &SchemaPlan,
     layout: &Layout,
-    keep: Option<&[bool]>,
 ) -> Result<Vec<Decoded>, String> {
     let target = Target::of(schema);
     let decode = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<Vec<Decoded>, String> {
@@ -143,10 +140,7 @@ pub(super) fn decode_layout(
         let mut next_row = first_row;
         for batch in row_group_reader(file, shown, layout, row_groups, BATCH_ROWS)? {
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
-            let mut decoded = typed(&batch, &target, schema, next_row, shown)?;
-            if let Some(keep) = keep {
-                decoded.batch = target.only(&decoded.batch, keep, shown)?;
-            }
+            let decoded = typed(&batch, &target, schema, next_row, shown)?;
             next_row += batch.num_rows();
             out.push(decoded);
         }
@@ -202,28 +196,6 @@ impl Target {
             .map(|f| new_null_array(f.data_type(), BATCH_ROWS))
             .collect();
         Target { schema, nulls }
-    }
-
-    /// `batch` (of this schema) with only the columns of the fields `keep`
-    /// flags; the others are nulls.
-    fn only(&self, batch: &RecordBatch, keep: &[bool], shown: &str) -> Result<RecordBatch, String> {
-        let rows = batch.num_rows();
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(keep)
-            .enumerate()
-            .map(|(i, (col, keep))| {
-                if *keep {
-                    col.clone()
-                } else {
-                    self.nulls(i, rows)
-                }
-            })
-            .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
-            .map_err(|e| format!("{shown}: {e}"))
     }
 
     /// `rows` nulls of field `i`.
@@ -317,14 +289,6 @@ fn untyped_rows(
     bad
 }
 
-/// The Parquet rows that passed the checks, and those left out.
-pub(super) struct Checked {
-    /// The rows of every file that passed, file after file.
-    pub(super) batches: Vec<RecordBatch>,
-    /// Per file: the rows left out, numbered from 0 in the file, in order.
-    pub(super) left_out: Vec<Vec<usize>>,
-}
-
 /// The checks of text rows, for the decoded batches of a source's Parquet
 /// files (`(shown, batches)` in file order): untyped values (found while
 /// decoding) and a missing or duplicate key, across every file of the
@@ -335,7 +299,7 @@ pub(super) fn check_parquet_rows(
     b: &mut Builder,
     files: Vec<(String, Vec<Decoded>)>,
     earlier: &[RecordBatch],
-) -> Result<Checked, String> {
+) -> Result<Vec<RecordBatch>, String> {
     // One list of batches: the earlier rows, then every file's, with the
     // file each batch is from (`None`: earlier).
     let mut owner: Vec<Option<usize>> = Vec::new();
@@ -445,7 +409,6 @@ pub(super) fn check_parquet_rows(
         }
     }
     let mut out = Vec::new();
-    let mut left_out = vec![Vec::new(); shown_of.len()];
     for ((d, bad), who) in decoded.into_iter().zip(bad_rows).zip(owner) {
         let Some(fi) = who else { continue };
         let shown = &shown_of[fi];
@@ -455,7 +418,6 @@ pub(super) fn check_parquet_rows(
         }
         for (i, reason) in &bad {
             b.bad(&format!("{shown}:row {}", d.first_row + i), reason.clone());
-            left_out[fi].push(d.first_row - 1 + i);
         }
         let keep: datafusion::arrow::array::BooleanArray = (0..d.batch.num_rows())
             .map(|i| Some(!bad.contains_key(&i)))
@@ -465,10 +427,7 @@ pub(super) fn check_parquet_rows(
                 .map_err(|e| format!("{shown}: {e}"))?,
         );
     }
-    Ok(Checked {
-        batches: out,
-        left_out,
-    })
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -20,14 +20,14 @@
 //! row count and freshness. Text files, object stores, append-only sources
 //! and the Spark engine read whole (`super::decode`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -35,8 +35,9 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::freshness::{Newest, judge_found, judges_freshness};
+use super::keys::{KeyHashes, key_hash, repeated_among};
 use super::parquet::{
-    Layout, Target, check_parquet_rows, conformed, decode_layout, footer, layout, row_group_reader,
+    BATCH_ROWS, Layout, Target, conformed, footer, layout, row_group_reader, typed,
 };
 use super::typing::{Builder, arrow_type};
 use super::{Input, Loaded, columns_read, modified, present_fields};
@@ -69,16 +70,9 @@ pub(super) fn read_streamed(
     b.diagnostics = problems;
     let target = Arc::new(Target::of(schema));
     let mut present = vec![false; b.names.len()];
-    let mut checked_files = Vec::new();
     let mut tables = Vec::new();
+    let mut checks = Vec::new();
     let mut rows = 0usize;
-    // Once a batch's values are checked, only its keys are kept: repeated
-    // keys are found across every batch of every file.
-    let key_only: Vec<bool> = schema
-        .fields
-        .keys()
-        .map(|f| schema.key.as_deref() == Some(f.as_str()))
-        .collect();
     for (file, shown) in &files {
         b.report.files.push(shown.clone());
         let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
@@ -96,19 +90,60 @@ pub(super) fn read_streamed(
         if file_rows == 0 {
             b.empty_file(shown, "holds no rows");
         }
+        let first = rows;
         rows += file_rows;
-        let decoded = if check.is_empty() {
+        if u32::try_from(rows).is_err() {
+            return Err(failed(format!(
+                "{rows} rows are more than the duplicate-key check numbers ({})",
+                u32::MAX
+            )));
+        }
+        let checked = if check.is_empty() {
             Vec::new()
         } else {
-            decode_layout(file, shown, schema, &check_layout, Some(&key_only)).map_err(failed)?
+            check_file(file, shown, schema, &check_layout, &target, first).map_err(failed)?
         };
-        checked_files.push((shown.clone(), decoded));
+        checks.push((first, checked));
         tables.push((layout(metadata, Some(needed)), stamp));
     }
-    let checked = check_parquet_rows(&mut b, checked_files, &[]).map_err(failed)?;
+    // Per file: the rows left out, numbered from 0, and why.
+    let mut bad: Vec<BTreeMap<usize, String>> = Vec::with_capacity(files.len());
+    let mut hashes = Vec::new();
+    for (_, runs) in &mut checks {
+        let mut rows = BTreeMap::new();
+        for run in runs.iter_mut() {
+            rows.extend(std::mem::take(&mut run.bad));
+            hashes.extend(run.keys.take());
+        }
+        bad.push(rows);
+    }
+    let matches = KeyHashes::matches(&hashes);
+    drop(hashes);
+    if !matches.is_empty() {
+        let firsts: Vec<usize> = checks.iter().map(|(first, _)| *first).collect();
+        let mut wanted: Vec<u32> = matches.iter().flat_map(|&(r, f)| [r, f]).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut text = HashMap::new();
+        for (((file, shown), (layout, _)), &first) in files.iter().zip(&tables).zip(&firsts) {
+            keys_of(file, shown, schema, layout, first, &wanted, &mut text).map_err(failed)?;
+        }
+        for row in repeated_among(&matches, &text) {
+            let row = row as usize;
+            let f = firsts.partition_point(|&first| first <= row) - 1;
+            let key = text.get(&(row as u32)).cloned().unwrap_or_default();
+            bad[f].insert(row - firsts[f], format!("duplicate key `{key}`"));
+        }
+    }
+    let mut left_out = Vec::with_capacity(files.len());
+    for ((_, shown), rows) in files.iter().zip(bad) {
+        for (row, reason) in &rows {
+            b.bad(&format!("{shown}:row {}", row + 1), reason.clone());
+        }
+        left_out.push(rows.into_keys().collect::<Vec<usize>>());
+    }
     let (_, mut report, mut diagnostics) = b.finish();
-    let left_out: usize = checked.left_out.iter().map(Vec::len).sum();
-    report.rows = (rows - left_out) as u64;
+    report.rows = (rows - left_out.iter().map(Vec::len).sum::<usize>()) as u64;
     let read = columns_read(schema, needed);
     if read.len() < schema.fields.len() {
         report.columns_checked = read;
@@ -120,10 +155,8 @@ pub(super) fn read_streamed(
             shown: shown.clone(),
         })
         .collect();
-    drop(checked.batches);
     let mut found = Newest::none();
-    for (((file, shown), (layout, _)), left_out) in files.iter().zip(&tables).zip(&checked.left_out)
-    {
+    for (((file, shown), (layout, _)), left_out) in files.iter().zip(&tables).zip(&left_out) {
         found.merge(
             newest(
                 file,
@@ -147,8 +180,7 @@ pub(super) fn read_streamed(
         now,
     );
     let mut streams: Vec<Arc<dyn PartitionStream>> = Vec::new();
-    for (((file, shown), (layout, stamp)), left_out) in
-        files.into_iter().zip(tables).zip(checked.left_out)
+    for (((file, shown), (layout, stamp)), left_out) in files.into_iter().zip(tables).zip(left_out)
     {
         let file = Arc::new(File {
             path: file,
@@ -177,6 +209,135 @@ pub(super) fn read_streamed(
         diagnostics,
         table: None,
     })
+}
+
+/// What the check pass found in one run of row groups.
+struct RunChecked {
+    /// The rows left out (numbered from 0 in the file) and why: the first
+    /// value that did not type or is outside its domain, or a missing key.
+    bad: BTreeMap<usize, String>,
+    /// The hashes of the other rows' keys (a schema with a key).
+    keys: Option<KeyHashes>,
+}
+
+/// The check pass over one file (its runs of row groups on every core):
+/// the columns of `layout` typed and checked a batch at a time, the keys
+/// hashed and nothing kept. `first` is the number of the file's first row
+/// among every row of the source.
+fn check_file(
+    file: &Path,
+    shown: &str,
+    schema: &SchemaPlan,
+    layout: &Layout,
+    target: &Target,
+    first: usize,
+) -> Result<Vec<RunChecked>, String> {
+    use rayon::prelude::*;
+    let key = schema
+        .key
+        .as_ref()
+        .and_then(|k| schema.fields.keys().position(|f| f == k).map(|i| (i, k)));
+    let groups = layout.metadata.metadata().row_groups();
+    let run = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<RunChecked, String> {
+        let rows: usize = row_groups
+            .iter()
+            .map(|&g| groups[g].num_rows().max(0) as usize)
+            .sum();
+        let mut out = RunChecked {
+            bad: BTreeMap::new(),
+            keys: key.map(|_| KeyHashes::new(rows)),
+        };
+        let mut next = first_row - 1;
+        for batch in row_group_reader(file, shown, layout, row_groups, BATCH_ROWS)? {
+            let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
+            let start = next;
+            next += batch.num_rows();
+            let decoded = typed(&batch, target, schema, start + 1, shown)?;
+            for (i, reason) in decoded.bad {
+                out.bad.entry(start + i).or_insert(reason);
+            }
+            let (Some((k, key_name)), Some(hashes)) = (key, out.keys.as_mut()) else {
+                continue;
+            };
+            let col = decoded.batch.column(k);
+            for i in 0..col.len() {
+                if out.bad.contains_key(&(start + i)) {
+                    continue;
+                }
+                if col.is_null(i) {
+                    out.bad
+                        .insert(start + i, format!("missing key `{key_name}`"));
+                } else {
+                    // The source's rows fit in u32 (checked by the caller).
+                    hashes.push(key_hash(&key_text(col, i)), (first + start + i) as u32);
+                }
+            }
+        }
+        Ok(out)
+    };
+    layout.runs.clone().into_par_iter().map(run).collect()
+}
+
+/// The key of a row as the checks compare it: a string as it is, another
+/// type by its text.
+fn key_text(col: &ArrayRef, i: usize) -> std::borrow::Cow<'_, str> {
+    match col.data_type() {
+        DataType::Utf8 => col.as_string::<i32>().value(i).into(),
+        _ => datafusion::arrow::util::display::array_value_to_string(col, i)
+            .unwrap_or_default()
+            .into(),
+    }
+}
+
+/// The keys of the rows `wanted` (numbered among every row of the source,
+/// sorted) that are in one file, whose first row is `first`: its key column
+/// decoded again, a batch at a time.
+fn keys_of(
+    file: &Path,
+    shown: &str,
+    schema: &SchemaPlan,
+    layout: &Layout,
+    first: usize,
+    wanted: &[u32],
+    text: &mut HashMap<u32, String>,
+) -> Result<(), String> {
+    let Some(key) = &schema.key else {
+        return Ok(());
+    };
+    let rows = layout.metadata.metadata().file_metadata().num_rows().max(0) as usize;
+    let from = wanted.partition_point(|&r| (r as usize) < first);
+    let to = wanted.partition_point(|&r| (r as usize) < first + rows);
+    if from == to {
+        return Ok(());
+    }
+    let k = schema
+        .fields
+        .keys()
+        .position(|f| f == key)
+        .ok_or_else(|| format!("{shown}: no key field"))?;
+    let only_key = BTreeSet::from([key.clone()]);
+    let layout = super::parquet::layout(layout.metadata.clone(), Some(&only_key));
+    let target = Target::of(schema);
+    let mut next = first;
+    let mut wanted = wanted[from..to].iter().peekable();
+    for (row_groups, _) in layout.runs.clone() {
+        for batch in row_group_reader(file, shown, &layout, row_groups, BATCH_ROWS)? {
+            let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
+            let start = next;
+            next += batch.num_rows();
+            let typed = conformed(&batch, &target, shown)?;
+            let col = typed.column(k);
+            while let Some(&&row) = wanted.peek() {
+                let row_at = row as usize;
+                if row_at >= next {
+                    break;
+                }
+                text.insert(row, key_text(col, row_at - start).into_owned());
+                wanted.next();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What freshness finds in one file: its columns that freshness judges,
