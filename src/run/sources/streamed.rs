@@ -31,6 +31,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 
@@ -291,7 +292,7 @@ fn key_text(col: &ArrayRef, i: usize) -> std::borrow::Cow<'_, str> {
 
 /// The keys of the rows `wanted` (numbered among every row of the source,
 /// sorted) that are in one file, whose first row is `first`: its key column
-/// decoded again, a batch at a time.
+/// decoded again, only those rows selected.
 fn keys_of(
     file: &Path,
     shown: &str,
@@ -318,23 +319,33 @@ fn keys_of(
     let only_key = BTreeSet::from([key.clone()]);
     let layout = super::parquet::layout(layout.metadata.clone(), Some(&only_key));
     let target = Target::of(schema);
-    let mut next = first;
-    let mut wanted = wanted[from..to].iter().peekable();
-    for (row_groups, _) in layout.runs.clone() {
-        for batch in row_group_reader(file, shown, &layout, row_groups, BATCH_ROWS)? {
-            let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
-            let start = next;
-            next += batch.num_rows();
-            let typed = conformed(&batch, &target, shown)?;
-            let col = typed.column(k);
-            while let Some(&&row) = wanted.peek() {
-                let row_at = row as usize;
-                if row_at >= next {
-                    break;
-                }
-                text.insert(row, key_text(col, row_at - start).into_owned());
-                wanted.next();
-            }
+    // Only the pages that hold a wanted row are decoded.
+    let wanted = &wanted[from..to];
+    let selection = RowSelection::from_consecutive_ranges(
+        wanted
+            .iter()
+            .map(|&r| r as usize - first..r as usize - first + 1),
+        rows,
+    );
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+        super::open(file)?,
+        layout.metadata.clone(),
+    )
+    .with_projection(layout.mask.clone())
+    .with_row_selection(selection)
+    .with_batch_size(BATCH_ROWS)
+    .build()
+    .map_err(|e| format!("{shown}: {e}"))?;
+    let mut wanted = wanted.iter();
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
+        let typed = conformed(&batch, &target, shown)?;
+        let col = typed.column(k);
+        for i in 0..col.len() {
+            let row = wanted
+                .next()
+                .ok_or_else(|| format!("{shown}: more rows than were selected"))?;
+            text.insert(*row, key_text(col, i).into_owned());
         }
     }
     Ok(())
