@@ -10,9 +10,10 @@
 //!    (repeated keys are found across every file); the pass records the
 //!    rows left out, by their number in the file. Freshness then decodes
 //!    the columns it judges, a batch at a time, without those rows.
-//! 2. The table: one [`PartitionStream`] per run of row groups (one per core
-//!    and file) decodes the columns the run needs, types them, and leaves
-//!    out the rows the check pass refused. A file changed between the two
+//! 2. The table: one [`PartitionStream`] per core, each reading its share
+//!    of the files' runs of row groups one after the other, decodes the
+//!    columns the run needs, types them, and leaves out the rows the check
+//!    pass refused. A file changed between the two
 //!    passes (its size or modification time) fails the scan rather than
 //!    giving rows that were not checked.
 //!
