@@ -3,12 +3,14 @@
 //! (`spark`, behind the `spark` feature). Both hold the unified tables (one
 //! per schema, named after it) and answer queries with Arrow record batches.
 //!
-//! Input: record batches and SQL text. Output: record batches, or cells as
-//! JSON values for delivery. No files are read here (sources did that) and
-//! no SQL is written here beyond registering tables: the SQL comes from
-//! `render` (in the engine's dialect) and from `unify`, `execute` and
-//! `explain`, whose few statements are plain SQL both engines read (the
-//! Spark session reads double-quoted names as identifiers, as the others do).
+//! Input: record batches (or, for the embedded engine, streams of them that
+//! a source hands over: `sources::streamed`) and SQL text. Output: record
+//! batches, or cells as JSON values for delivery. No file is opened here
+//! (sources do that) and no SQL is written here beyond registering tables:
+//! the SQL comes from `render` (in the engine's dialect) and from `unify`,
+//! `execute` and `explain`, whose few statements are plain SQL both engines
+//! read (the Spark session reads double-quoted names as identifiers, as the
+//! others do).
 //!
 //! Nothing after evaluation knows which engine ran: results arrive in the
 //! types the embedded engine gives (`conform`), so delivery, state and
