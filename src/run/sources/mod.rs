@@ -167,10 +167,7 @@ pub fn read(
     };
     let (files, problems) =
         files::resolve(cx.root, name, &source.path, source.format.as_str()).map_err(failed)?;
-    let all_parquet = files
-        .iter()
-        .all(|f| files::format_of(f).unwrap_or_else(|| source.format.to_string()) == "parquet");
-    if cx.stream && all_parquet {
+    if cx.stream && files.iter().all(|f| is_parquet(f, source.format.as_str())) {
         let files = files
             .into_iter()
             .map(|file| {
@@ -243,13 +240,17 @@ pub(super) struct Earlier {
 /// The text files first, then the Parquet files, each in path order: the
 /// order rows are read in (and so which of two rows with one key stays).
 pub(super) fn read_order(files: &[PathBuf], format: &str) -> Vec<usize> {
-    let is_parquet =
-        |f: &Path| files::format_of(f).unwrap_or_else(|| format.to_string()) == "parquet";
     let mut order: Vec<usize> = (0..files.len())
-        .filter(|&i| !is_parquet(&files[i]))
+        .filter(|&i| !is_parquet(&files[i], format))
         .collect();
-    order.extend((0..files.len()).filter(|&i| is_parquet(&files[i])));
+    order.extend((0..files.len()).filter(|&i| is_parquet(&files[i], format)));
     order
+}
+
+/// Whether a source's file is read as Parquet: by its name, else by the
+/// source's `format`.
+fn is_parquet(file: &Path, format: &str) -> bool {
+    files::format_of(file).unwrap_or_else(|| format.to_string()) == "parquet"
 }
 
 /// Reads the local `files` after the rows of `earlier`, every column (the

@@ -128,7 +128,16 @@ pub(super) fn read_streamed(
         wanted.dedup();
         let mut text = HashMap::new();
         for (((file, shown), (layout, _)), &first) in files.iter().zip(&tables).zip(&firsts) {
-            keys_of(file, shown, schema, layout, first, &wanted, &mut text).map_err(failed)?;
+            keys_of(
+                file,
+                shown,
+                (schema, &target),
+                layout,
+                first,
+                &wanted,
+                &mut text,
+            )
+            .map_err(failed)?;
         }
         for row in repeated_among(&matches, &text) {
             let row = row as usize;
@@ -315,7 +324,7 @@ fn key_text(col: &ArrayRef, i: usize) -> std::borrow::Cow<'_, str> {
 fn keys_of(
     file: &Path,
     shown: &str,
-    schema: &SchemaPlan,
+    (schema, target): (&SchemaPlan, &Target),
     layout: &Layout,
     first: usize,
     wanted: &[u32],
@@ -337,7 +346,6 @@ fn keys_of(
         .ok_or_else(|| format!("{shown}: no key field"))?;
     let only_key = BTreeSet::from([key.clone()]);
     let layout = super::parquet::layout(layout.metadata.clone(), Some(&only_key));
-    let target = Target::of(schema);
     // Only the pages that hold a wanted row are decoded.
     let wanted = &wanted[from..to];
     let selection = RowSelection::from_consecutive_ranges(
@@ -358,7 +366,7 @@ fn keys_of(
     let mut wanted = wanted.iter();
     for batch in reader {
         let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
-        let typed = conformed(&batch, &target, shown)?;
+        let typed = conformed(&batch, target, shown)?;
         let col = typed.column(k);
         for i in 0..col.len() {
             let row = wanted
@@ -638,6 +646,18 @@ mod tests {
         writer.close().expect("close");
     }
 
+    /// The Parquet files under `data` of `dir`, streamed, every field read.
+    fn stream_data(dir: &Scratch, plans: (&SourcePlan, &SchemaPlan), now: Micros) -> Loaded {
+        let (files, problems) =
+            crate::run::files::resolve(&dir.0, "t", "data", "parquet").expect("resolves");
+        let files = files
+            .into_iter()
+            .map(|f| (f.clone(), super::super::shown_path(&dir.0, &f)))
+            .collect();
+        let needed: BTreeSet<String> = plans.1.fields.keys().cloned().collect();
+        read_streamed("t", plans, now, &needed, files, problems).expect("reads")
+    }
+
     /// The rows of a source, registered as the engine registers it, in key
     /// order.
     fn rows_of(loaded: &Loaded) -> Vec<RecordBatch> {
@@ -703,15 +723,7 @@ mod tests {
         ]);
         let source = text_source("data", "parquet");
         let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
-        let (files, problems) =
-            crate::run::files::resolve(&dir.0, "t", "data", "parquet").expect("resolves");
-        let files = files
-            .into_iter()
-            .map(|f| (f.clone(), super::super::shown_path(&dir.0, &f)))
-            .collect();
-        let needed: BTreeSet<String> = schema.fields.keys().cloned().collect();
-        let streamed =
-            read_streamed("t", (&source, &schema), now, &needed, files, problems).expect("reads");
+        let streamed = stream_data(&dir, (&source, &schema), now);
         assert!(streamed.batches.is_empty());
         assert!((1..=crate::run::engine::cores()).contains(&streamed.streams.len()));
         assert_eq!(streamed.report, whole.report);
@@ -769,15 +781,7 @@ mod tests {
         }
         let schema = tiered(vec![("at", field("timestamp", None))]);
         let source = text_source("data", "parquet");
-        let (files, problems) =
-            crate::run::files::resolve(&dir.0, "t", "data", "parquet").expect("resolves");
-        let files = files
-            .into_iter()
-            .map(|f| (f.clone(), super::super::shown_path(&dir.0, &f)))
-            .collect();
-        let needed: BTreeSet<String> = schema.fields.keys().cloned().collect();
-        let loaded =
-            read_streamed("t", (&source, &schema), 1, &needed, files, problems).expect("reads");
+        let loaded = stream_data(&dir, (&source, &schema), 1);
         assert!((1..=crate::run::engine::cores()).contains(&loaded.streams.len()));
         let rows = rows_of(&loaded);
         let shown = datafusion::arrow::util::pretty::pretty_format_batches(&rows)
