@@ -569,6 +569,12 @@ fn parquet_objects_are_read_by_the_columns_the_plan_needs() {
         serde_json::Value::Null
     );
     assert_eq!(accounts["freshness"], "fresh");
+    // The objects were streamed through local copies of the columns read,
+    // removed once the run ended.
+    let copies = std::fs::read_dir(remote.path().join(".accord/tmp"))
+        .expect("the copies' folder")
+        .count();
+    assert_eq!(copies, 0);
 }
 
 // --- Errors ------------------------------------------------------------

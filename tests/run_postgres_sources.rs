@@ -209,6 +209,10 @@ fn a_table_reads_as_its_csv_does() {
     );
     assert!(shown.contains("warning[R0010]"), "{shown}");
     assert_no_secret(pg.path(), &out, &[&server.password, &url]);
+    // Sources smaller than a spill batch are held: no spill folder.
+    for dir in [files.path(), pg.path()] {
+        assert!(!dir.join(".accord/tmp").exists());
+    }
 }
 
 #[test]
@@ -438,13 +442,14 @@ fn tls_reads_the_same_rows_and_refuses_an_unknown_certificate() {
 
 /// Reading many rows from PostgreSQL against the same rows from a local
 /// CSV file: prints the read phase's rows/s of each and their ratio
-/// (`ACCORD_PG_BENCH_ROWS`, 50,000 by default).
+/// (`ACCORD_PG_BENCH_ROWS`, 100,000 by default: more than a spill batch,
+/// so both are streamed from spill files, and deliver the same).
 #[test]
 fn benchmark_postgresql_against_a_local_file() {
     let rows: usize = std::env::var("ACCORD_PG_BENCH_ROWS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(50_000);
+        .unwrap_or(100_000);
     let server = server();
     server.psql(
         "crm",
@@ -464,9 +469,9 @@ fn benchmark_postgresql_against_a_local_file() {
     server.psql(
         "crm",
         &format!(
-            "\\copy (SELECT \"accountId\", name, employees, tier, array_to_string(tags, '|'), revenue, \
-             CASE WHEN active THEN 'true' ELSE 'false' END, \
-             to_char(\"updatedAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM crm.many) \
+            "\\copy (SELECT \"accountId\", name, employees, tier, array_to_string(tags, '|') AS tags, revenue, \
+             CASE WHEN active THEN 'true' ELSE 'false' END AS active, \
+             to_char(\"updatedAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS \"updatedAt\" FROM crm.many) \
              TO '{}' CSV HEADER",
             csv_path.display()
         ),
@@ -479,11 +484,18 @@ fn benchmark_postgresql_against_a_local_file() {
         assert!(out.status.success(), "{}", text(&out));
         let r = report(dir.path());
         assert_eq!(r["sources"]["accounts"]["rows"], rows, "{}", text(&out));
-        r["phases_ms"]["read"].as_f64().expect("a read phase") / 1000.0
+        // Spilled, and the spill files removed once the run ended.
+        let tmp = dir.path().join(".accord/tmp");
+        let left = std::fs::read_dir(&tmp).expect("the spill folder").count();
+        assert_eq!(left, 0, "{}", tmp.display());
+        let seconds = r["phases_ms"]["read"].as_f64().expect("a read phase") / 1000.0;
+        (seconds, delivered(dir.path()))
     };
-    let pg_s =
+    let (pg_s, from_pg) =
         read_seconds("postgres = { env = \"ACCORD_TEST_CRM_DATABASE_URL\" }\ntable = \"crm.many\"");
-    let csv_s = read_seconds("path = \"data/many.csv\"");
+    let (csv_s, from_csv) = read_seconds("path = \"data/many.csv\"");
+    assert_eq!(from_pg, from_csv);
+    assert!(!from_pg.is_empty());
     println!(
         "read {rows} rows: PostgreSQL {pg_s:.3}s ({:.0} rows/s), local CSV {csv_s:.3}s ({:.0} rows/s); \
          PostgreSQL takes {:.2}x the time of the CSV",

@@ -226,16 +226,10 @@ pub fn read(
         modified(source, &inputs),
         cx.now,
     );
+    let present = present_fields(schema, &present);
     Ok(Some(Loaded {
-        name: name.to_string(),
-        schema: source.schema.clone(),
-        precedence: source.precedence,
-        present: present_fields(schema, &present),
-        batches: Vec::new(),
-        streams: Vec::new(),
-        report,
-        diagnostics,
         table: Some(views.rows),
+        ..Loaded::of(name, source, present, report, diagnostics)
     }))
 }
 

@@ -1,12 +1,56 @@
-//! The duplicate-key check of Parquet rows: a file's decoded batches and
+//! The duplicate-key checks. Parquet rows: a file's decoded batches and
 //! the rows already found bad in, the (batch, row) of every row whose key
-//! an earlier row holds out. Hashed into buckets, checked in parallel.
+//! an earlier row holds out, hashed into buckets, checked in parallel; or
+//! (streamed) the key hashes of every row, the repeated ones confirmed by
+//! their text. Text rows: the set of keys seen so far ([`KeySet`]).
+
+use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use rayon::prelude::*;
 
 use super::parquet::Decoded;
+
+/// The keys a text source has shown so far, for its duplicate-key check
+/// row by row: 128 bits of hash per key (two 64-bit hashes under random
+/// seeds), 16 bytes a key where its text took 50 or more (10M event ids:
+/// about 200 MB, not 700). Two keys sharing all 128 bits would be taken
+/// for one; with seeds drawn per read, the chance among a billion keys is
+/// below 10^-20, far below that of a disk returning a wrong byte.
+pub(super) struct KeySet {
+    seen: HashSet<u128, foldhash::fast::FixedState>,
+    seeds: [foldhash::quality::RandomState; 2],
+}
+
+impl KeySet {
+    pub(super) fn new() -> KeySet {
+        KeySet {
+            seen: HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0)),
+            seeds: Default::default(),
+        }
+    }
+
+    fn hash(&self, key: &str) -> u128 {
+        let [a, b] = &self.seeds;
+        (u128::from(a.hash_one(key)) << 64) | u128::from(b.hash_one(key))
+    }
+
+    /// Whether `key` is new; it is seen from now on.
+    pub(super) fn insert(&mut self, key: &str) -> bool {
+        let hash = self.hash(key);
+        self.seen.insert(hash)
+    }
+
+    pub(super) fn contains(&self, key: &str) -> bool {
+        self.seen.contains(&self.hash(key))
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
 
 /// The (batch, row) of every row whose key an earlier row already has,
 /// rows in `bad` aside. Millions of event ids are the common case, so this
@@ -245,6 +289,23 @@ mod tests {
     /// seen, in row order: over several runs, with many repeats, and with a
     /// poor hash (every key of a length shares one) in every other round,
     /// so that keys sharing a hash are told apart by their text.
+    /// A key set says a key is new exactly once, across a million keys of
+    /// one shape (event ids), and two sets draw different seeds.
+    #[test]
+    fn a_key_set_knows_the_keys_it_has_seen() {
+        let mut set = KeySet::new();
+        assert!(set.is_empty());
+        for i in 0..1_000_000 {
+            assert!(set.insert(&format!("E{i:09}")), "E{i:09}");
+        }
+        for i in (0..1_000_000).step_by(997) {
+            assert!(!set.insert(&format!("E{i:09}")));
+            assert!(set.contains(&format!("E{i:09}")));
+        }
+        assert!(!set.contains("E1000000000") && !set.contains(""));
+        assert_ne!(KeySet::new().hash("k"), KeySet::new().hash("k"));
+    }
+
     #[test]
     fn hashed_keys_repeat_where_a_set_says() {
         use std::collections::HashMap;

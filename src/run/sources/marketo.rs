@@ -276,16 +276,10 @@ pub(super) fn read(
         cx.now,
     );
     source_report.marketo = Some(report);
+    let present = present_fields(schema, &present);
     Ok(Loaded {
-        name: name.to_string(),
-        schema: source.schema.clone(),
-        precedence: source.precedence,
-        present: present_fields(schema, &present),
         batches: vec![batch],
-        streams: Vec::new(),
-        report: source_report,
-        diagnostics,
-        table: None,
+        ..Loaded::of(name, source, present, source_report, diagnostics)
     })
 }
 

@@ -23,10 +23,13 @@
 //! follow symbolic links to files and folders.
 //!
 //! Parquet files are read by the columns the run needs (`columns`): the
-//! row checks cover those, and the report names them. A source of local
-//! Parquet files is streamed when the run allows it
-//! ([`ReadContext::stream`]): checked first, then read by the engine a
-//! batch at a time on every scan (`streamed`), never held whole.
+//! row checks cover those, and the report names them. A source of Parquet
+//! files is streamed when the run allows it ([`ReadContext::stream`]):
+//! checked first, then read by the engine a batch at a time on every scan
+//! (`streamed`), never held whole; objects are copied to local disk first,
+//! by the columns the run needs. A text or PostgreSQL source in such a run
+//! has its typed rows written to a local Parquet file a batch at a time
+//! (`spill`), and is streamed from there.
 //!
 //! One concern per file: `typing` types values into Arrow columns and
 //! accounts for bad rows; `csv`, `jsonl` and `parquet` decode their
@@ -35,8 +38,10 @@
 //! an `s3://`, `az://` or `gs://` source; `remember` reads an append-only
 //! source incrementally (cached rows plus new files); `in_spark` has Spark
 //! read a Parquet source itself (`--engine spark`); `marketo` reads lead activities
-//! from Marketo's API (a source with `marketo = ...`); `streamed` checks local
-//! Parquet files and streams them into the engine. This file drives them: it
+//! from Marketo's API (a source with `marketo = ...`); `streamed` checks
+//! Parquet files (local, or copies of objects) and streams them into the
+//! engine; `spill` writes typed rows (text files, PostgreSQL) to a file
+//! streamed the same way. This file drives them: it
 //! resolves the source's files (local files or objects), reads each by its
 //! format through one path, and judges the source's freshness.
 
@@ -52,6 +57,7 @@ mod object;
 mod parquet;
 mod postgres;
 mod remember;
+mod spill;
 mod streamed;
 mod typing;
 
@@ -67,6 +73,8 @@ use self::freshness::{Modified, judge};
 use self::jsonl::read_jsonl;
 use self::object::{Object, Remote};
 use self::parquet::{check_parquet_rows, read_parquet};
+use self::spill::{Rows, Spill};
+use self::streamed::Origin;
 use self::typing::Builder;
 pub use self::typing::{arrow_schema, arrow_type};
 use super::error::RunError;
@@ -90,7 +98,7 @@ pub struct Loaded {
     /// as they are. Empty when the rows are streamed.
     pub batches: Vec<RecordBatch>,
     /// The rows as streams the engine reads a batch at a time, on every
-    /// scan (local Parquet files, `streamed`): `batches` is then empty.
+    /// scan (Parquet files, `streamed`): `batches` is then empty.
     pub streams: Vec<std::sync::Arc<dyn datafusion::physical_plan::streaming::PartitionStream>>,
     pub report: SourceReport,
     /// Problems with the source's files (not single rows), in file order.
@@ -98,6 +106,30 @@ pub struct Loaded {
     /// The engine's table that holds the rows, when the engine read the
     /// files itself (Spark reading Parquet): `batches` is then empty.
     pub table: Option<String>,
+}
+
+impl Loaded {
+    /// A source read, its rows not given yet (no batches, streams or
+    /// table): `present` is its fields the files carry.
+    fn of(
+        name: &str,
+        source: &SourcePlan,
+        present: Vec<String>,
+        report: SourceReport,
+        diagnostics: Vec<RunDiagnostic>,
+    ) -> Loaded {
+        Loaded {
+            name: name.to_string(),
+            schema: source.schema.clone(),
+            precedence: source.precedence,
+            present,
+            batches: Vec::new(),
+            streams: Vec::new(),
+            report,
+            diagnostics,
+            table: None,
+        }
+    }
 }
 
 /// What reading a source may need besides its own plan.
@@ -117,9 +149,11 @@ pub struct ReadContext<'a> {
     /// The run's API throttles, one per destination instance: a Marketo
     /// source reads within the limits its destination's deliveries share.
     pub throttles: &'a crate::run::api::Throttles,
-    /// Whether local Parquet sources may be streamed (`Loaded::streams`):
-    /// the embedded engine reads streams, and nothing else needs the rows
-    /// (Marketo sources link their activities through the people's rows).
+    /// Whether sources may be streamed (`Loaded::streams`): Parquet files
+    /// (local or objects), and text and PostgreSQL sources through a spill
+    /// file. The embedded engine reads streams, and nothing else needs the
+    /// rows (Marketo sources link their activities through the people's
+    /// rows).
     pub stream: bool,
 }
 
@@ -146,6 +180,21 @@ pub fn read(
     if source.object_store().is_some() {
         let remote = Remote::open(cx.root, name, source)?;
         let objects = remote.list(source.format.as_str())?;
+        let parquet = objects
+            .iter()
+            .all(|o| is_parquet(Path::new(&o.shown), source.format.as_str()));
+        if let Some(folder) = (cx.stream && parquet)
+            .then(|| spill_folder(cx.root, name))
+            .flatten()
+        {
+            let plans = (source, schema);
+            return read_copies((cx.now, folder), name, plans, &needed, &remote, objects);
+        }
+        // Text objects are typed and checked as they are read, then spilled.
+        let text = !objects
+            .iter()
+            .any(|o| is_parquet(Path::new(&o.shown), source.format.as_str()));
+        let spill = (cx.stream && text).then_some(cx.root);
         let inputs = objects.into_iter().map(Input::Object).collect();
         return decode(
             name,
@@ -157,6 +206,7 @@ pub fn read(
                 inputs,
                 remote: Some(&remote),
                 problems: Vec::new(),
+                spill,
             },
             Earlier::default(),
         );
@@ -175,8 +225,18 @@ pub fn read(
                 (file, shown)
             })
             .collect();
-        return streamed::read_streamed(name, (source, schema), cx.now, &needed, files, problems);
+        return streamed::read_streamed(
+            name,
+            (source, schema),
+            cx.now,
+            &needed,
+            (files, Origin::Local),
+            problems,
+        );
     }
+    // Text files are typed and checked as they are read, then spilled.
+    let text = !files.iter().any(|f| is_parquet(f, source.format.as_str()));
+    let spill = (cx.stream && text).then_some(cx.root);
     let inputs = files
         .into_iter()
         .map(|file| Input::Local {
@@ -194,9 +254,88 @@ pub fn read(
             inputs,
             remote: None,
             problems,
+            spill,
         },
         Earlier::default(),
     )
+}
+
+/// A new folder for the run's files of a source (copies of objects, spilled
+/// rows) under `.accord/tmp/`, named after the process so that a later run
+/// can tell it from a live run's; removed when the last holder lets go.
+/// `None` when it cannot be made (a read-only project, a symbolic link at
+/// `.accord/tmp`): the source is then read whole, as before streaming.
+fn spill_folder(root: &Path, name: &str) -> Option<std::sync::Arc<tempfile::TempDir>> {
+    let subject = format!("source `{name}`");
+    let tmp = crate::run::io::inside(&root.join(".accord"), "tmp", "", &subject).ok()?;
+    remove_orphan_copies(&tmp);
+    let owner = std::process::id();
+    std::fs::create_dir_all(&tmp)
+        .and_then(|()| {
+            tempfile::Builder::new()
+                .prefix(&format!("{owner}-{name}-"))
+                .tempdir_in(&tmp)
+        })
+        .map(std::sync::Arc::new)
+        .ok()
+}
+
+/// Streams an object-store source of Parquet objects: the objects are
+/// copied, by the columns the run reads, into a folder under
+/// `.accord/tmp/` (removed once the run lets go of the source), and the
+/// copies are streamed like local files.
+fn read_copies(
+    (now, folder): (Micros, std::sync::Arc<tempfile::TempDir>),
+    name: &str,
+    (source, schema): (&SourcePlan, &SchemaPlan),
+    needed: &BTreeSet<String>,
+    remote: &Remote,
+    objects: Vec<Object>,
+) -> Result<Loaded, RunError> {
+    let copies = remote.copy_parquet(&objects, needed, folder.path())?;
+    let files = copies
+        .into_iter()
+        .zip(&objects)
+        .map(|(copy, object)| (copy, object.shown.clone()))
+        .collect();
+    let origin = Origin::Copies {
+        bytes_read: remote.bytes_read(),
+        objects: objects.into_iter().map(Input::Object).collect(),
+        folder,
+    };
+    streamed::read_streamed(
+        name,
+        (source, schema),
+        now,
+        needed,
+        (files, origin),
+        Vec::new(),
+    )
+}
+
+/// Removes the copies (`<pid>-<source>-...` under `tmp`) of runs whose
+/// process is gone, killed before they could remove their own. Where
+/// processes cannot be looked up (no `/proc`), nothing is removed.
+fn remove_orphan_copies(tmp: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner = name.to_str().and_then(|n| n.split('-').next());
+        let Some(pid) = owner.filter(|p| p.parse::<u32>().is_ok()) else {
+            continue;
+        };
+        if !proc.join(pid).exists() {
+            // Best effort: a folder that cannot be removed now is removed
+            // by a later run.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Reads a local source (a file, a folder or a glob under the project),
@@ -221,6 +360,7 @@ fn read_files(
         inputs,
         remote: None,
         problems,
+        spill: None,
     };
     decode(name, source, schema, now, None, inputs, Earlier::default()).map_err(|e| e.to_string())
 }
@@ -278,6 +418,7 @@ pub(super) fn read_these(
         inputs,
         remote: None,
         problems,
+        spill: None,
     };
     decode(name, source, schema, now, None, inputs, earlier)
 }
@@ -304,6 +445,10 @@ struct Inputs<'a> {
     inputs: Vec<Input>,
     remote: Option<&'a Remote>,
     problems: Vec<RunDiagnostic>,
+    /// The project whose `.accord/tmp/` typed rows spill to (text files
+    /// only, in a run that streams): the source is then streamed from
+    /// there once it fills a batch (`spill`).
+    spill: Option<&'a Path>,
 }
 
 fn shown_path(root: &Path, file: &Path) -> String {
@@ -333,8 +478,12 @@ fn decode(
         inputs,
         remote,
         problems,
+        spill,
     } = inputs;
     let mut b = Builder::new(&source.schema, schema);
+    if let Some(root) = spill {
+        b.spill = Some(Spill::new((root, name), (source, schema), now));
+    }
     b.source = name.to_string();
     b.diagnostics = problems;
     b.report.files = earlier.files;
@@ -374,7 +523,7 @@ fn decode(
             let col = batch.column(k);
             for i in 0..col.len() {
                 if col.is_valid(i) {
-                    b.keys.insert(typing::key_text(col, i));
+                    b.keys.insert(&typing::key_text(col, i));
                 }
             }
         }
@@ -428,8 +577,36 @@ fn decode(
     } else {
         Vec::new()
     };
-    let arrow = arrow_schema(schema);
+    if let Some(e) = b.spill_failed.take() {
+        return Err(failed(e));
+    }
+    let spill = b.spill.take();
     let (columns, mut report, mut diagnostics) = b.finish();
+    if let Some(spill) = spill {
+        let (rows, found) = spill.finish(columns).map_err(failed)?;
+        let present = present_fields(schema, &present);
+        let mut loaded = Loaded::of(name, source, present, report, diagnostics);
+        match rows {
+            Rows::Held(batches) => loaded.batches = batches,
+            Rows::Streamed(streams) => loaded.streams = streams,
+        }
+        if let Some(remote) = remote {
+            // Every field of a text file is typed, so checked.
+            loaded.report.columns_checked = schema.fields.keys().cloned().collect();
+            loaded.report.bytes_read = Some(remote.bytes_read());
+        }
+        freshness::judge_found(
+            &mut loaded.report,
+            &mut loaded.diagnostics,
+            name,
+            (source, schema),
+            found,
+            modified(source, &inputs),
+            now,
+        );
+        return Ok(loaded);
+    }
+    let arrow = arrow_schema(schema);
     let mut batches = Vec::new();
     for batch in earlier.batches {
         report.rows += batch.num_rows() as u64;
@@ -469,16 +646,10 @@ fn decode(
         modified(source, &inputs),
         now,
     );
+    let present = present_fields(schema, &present);
     Ok(Loaded {
-        name: name.to_string(),
-        schema: source.schema.clone(),
-        precedence: source.precedence,
-        present: present_fields(schema, &present),
         batches,
-        streams: Vec::new(),
-        report,
-        diagnostics,
-        table: None,
+        ..Loaded::of(name, source, present, report, diagnostics)
     })
 }
 

@@ -12,8 +12,9 @@
 //! like a local file; of a Parquet object, its footer once, then only the
 //! column chunks of the columns the run needs (`columns::needed`), of the
 //! row groups that hold rows, as ranged GETs (adjacent ranges coalesced by
-//! object_store), row groups fetched and decoded on every core. Every byte
-//! fetched is counted for the source report.
+//! object_store), row groups fetched on every core, then either decoded
+//! (`read_parquet`) or written into a local copy that `streamed` reads
+//! (`copy_parquet`). Every byte fetched is counted for the source report.
 //!
 //! Objects are matched like local files: a glob (`s3://lake/crm/*.parquet`,
 //! `**` across folders), a folder (`s3://lake/events/`: every object of the
@@ -69,6 +70,9 @@ pub(super) struct Remote {
     /// The path names one object (neither a glob nor ending in `/`).
     single: bool,
     bytes: Arc<AtomicU64>,
+    /// Bytes the first GET of a copy's footer asks for ([`FOOTER_HINT`];
+    /// tests make it small, so their small objects are copied in parts).
+    footer_hint: u64,
 }
 
 /// An object of the source, and its name as reports show it
@@ -169,7 +173,38 @@ impl Remote {
             pattern,
             single,
             bytes: Arc::new(AtomicU64::new(0)),
+            footer_hint: FOOTER_HINT,
         })
+    }
+
+    /// A store's objects under `prefix`, as the source `source` reads them
+    /// (`root` is how names are shown: `s3://lake`).
+    #[cfg(test)]
+    pub(super) fn over(
+        store: Arc<dyn ObjectStore>,
+        source: &str,
+        root: &str,
+        prefix: &str,
+    ) -> Remote {
+        Remote {
+            store,
+            runtime: Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime"),
+            ),
+            source: source.to_string(),
+            root: root.to_string(),
+            location: format!("{root}/{prefix}/"),
+            prefix: prefix.to_string(),
+            pattern: None,
+            single: false,
+            bytes: Arc::new(AtomicU64::new(0)),
+            // The footer's length and magic only.
+            footer_hint: 8,
+        }
     }
 
     /// Bytes fetched so far (listings aside).
@@ -183,7 +218,7 @@ impl Remote {
 
     /// Runs `future` on the store's runtime, from any thread (inside
     /// another runtime, on a scoped helper thread).
-    fn block_on<F: Future + Send>(&self, future: F) -> F::Output
+    pub(super) fn block_on<F: Future + Send>(&self, future: F) -> F::Output
     where
         F::Output: Send,
     {
@@ -363,6 +398,102 @@ impl Remote {
         })
     }
 
+    /// Local copies of Parquet `objects` in `dir` (`0.parquet`, `1.parquet`,
+    /// ... in order), for the streamed read (`super::streamed`). A copy is a
+    /// file of the object's size holding only what a read projected on
+    /// `needed` touches: the footer and, of every row group with rows, the
+    /// column chunks of the `needed` columns, each at its offset. The rest
+    /// is a hole: it takes no disk and nothing reads it, since every read of
+    /// a streamed source is projected on `needed`. The footers are fetched
+    /// first, then the row groups, several at once, each written as it
+    /// comes: memory holds only the chunks in flight.
+    pub(super) fn copy_parquet(
+        &self,
+        objects: &[Object],
+        needed: &BTreeSet<String>,
+        dir: &std::path::Path,
+    ) -> Result<Vec<std::path::PathBuf>, RunError> {
+        let copies: Vec<std::path::PathBuf> = (0..objects.len())
+            .map(|i| dir.join(format!("{i}.parquet")))
+            .collect();
+        let copy_failed = |object: &Object, e: std::io::Error| RunError::Source {
+            source: self.source.clone(),
+            reason: format!("{}: copying it to {}: {e}", object.shown, dir.display()),
+        };
+        self.block_on(async {
+            let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, (object, copy)) in objects.iter().zip(&copies).enumerate() {
+                let (permits, store, bytes) =
+                    (permits.clone(), self.store.clone(), self.bytes.clone());
+                let (path, size, copy) =
+                    (object.meta.location.clone(), object.meta.size, copy.clone());
+                let hint = self.footer_hint;
+                tasks.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    let object = (&*store, &path, size);
+                    (i, copy_footer(object, hint, &copy, &bytes).await)
+                });
+            }
+            let mut row_groups = tokio::task::JoinSet::new();
+            while let Some(done) = tasks.join_next().await {
+                let (i, footer) = done.map_err(|e| self.panicked(e))?;
+                let object = &objects[i];
+                match footer {
+                    Err(Copy::Store(e)) => return Err(access(&self.source, &object.shown, &e)),
+                    Err(Copy::File(e)) => return Err(copy_failed(object, e)),
+                    Ok(()) => {}
+                }
+                // A footer that does not parse is the whole read's error.
+                let metadata =
+                    super::parquet::footer(&copies[i], &object.shown).map_err(|reason| {
+                        RunError::Source {
+                            source: self.source.clone(),
+                            reason,
+                        }
+                    })?;
+                let layout = layout(metadata, Some(needed));
+                for group in layout.runs.iter().flat_map(|(groups, _)| groups) {
+                    let meta = layout.metadata.metadata().row_group(*group);
+                    let ranges: Vec<Range<u64>> = (0..meta.num_columns())
+                        .filter(|&c| layout.mask.leaf_included(c))
+                        .map(|c| {
+                            let (start, len) = meta.column(c).byte_range();
+                            start..start.saturating_add(len)
+                        })
+                        .collect();
+                    let (permits, store, bytes) =
+                        (permits.clone(), self.store.clone(), self.bytes.clone());
+                    let (path, copy) = (object.meta.location.clone(), copies[i].clone());
+                    row_groups.spawn(async move {
+                        let _permit = permits.acquire_owned().await;
+                        let copied = async {
+                            let got = store
+                                .get_ranges(&path, &ranges)
+                                .await
+                                .map_err(Copy::Store)?;
+                            let n: usize = got.iter().map(Bytes::len).sum();
+                            bytes.fetch_add(n as u64, Ordering::Relaxed);
+                            let pieces = ranges.iter().map(|r| r.start).zip(got);
+                            write_at(&copy, pieces).map_err(Copy::File)
+                        }
+                        .await;
+                        (i, copied)
+                    });
+                }
+            }
+            while let Some(done) = row_groups.join_next().await {
+                let (i, copied) = done.map_err(|e| self.panicked(e))?;
+                match copied {
+                    Err(Copy::Store(e)) => return Err(access(&self.source, &objects[i].shown, &e)),
+                    Err(Copy::File(e)) => return Err(copy_failed(&objects[i], e)),
+                    Ok(()) => {}
+                }
+            }
+            Ok(copies)
+        })
+    }
+
     fn panicked(&self, error: tokio::task::JoinError) -> RunError {
         match error.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
@@ -397,6 +528,73 @@ fn access(source: &str, location: &str, error: &object_store::Error) -> RunError
         kind: kind_of(error),
         reason: describe(error),
     }
+}
+
+/// Why a copy failed: a request (R0011), or the local file.
+enum Copy {
+    Store(object_store::Error),
+    File(std::io::Error),
+}
+
+/// Bytes a footer's first GET fetches: the file's last 64 KiB, which
+/// holds most footers whole.
+const FOOTER_HINT: u64 = 64 * 1024;
+
+/// Starts the copy of an object (of `size` bytes) at `copy`: the file, of
+/// the object's size, and the object's tail (its footer and length) at
+/// their offsets, the last `hint` bytes fetched first. A tail that is not
+/// a Parquet footer is copied as it is, and reading the copy then says
+/// what is wrong.
+async fn copy_footer(
+    (store, path, size): (&dyn ObjectStore, &Path, u64),
+    hint: u64,
+    copy: &std::path::Path,
+    bytes: &AtomicU64,
+) -> Result<(), Copy> {
+    std::fs::File::create(copy)
+        .and_then(|file| file.set_len(size))
+        .map_err(Copy::File)?;
+    if size == 0 {
+        return Ok(());
+    }
+    let start = size.saturating_sub(hint.max(8));
+    let tail = store
+        .get_range(path, start..size)
+        .await
+        .map_err(Copy::Store)?;
+    bytes.fetch_add(tail.len() as u64, Ordering::Relaxed);
+    // `<footer><footer length: 4 bytes LE>PAR1` ends the file.
+    let footer_start = match tail.len().checked_sub(8) {
+        Some(at) if tail.ends_with(b"PAR1") => {
+            let length = u32::from_le_bytes(tail[at..at + 4].try_into().expect("4 bytes"));
+            size.checked_sub(8 + u64::from(length))
+        }
+        _ => None,
+    };
+    let mut pieces = vec![(start, tail)];
+    if let Some(footer_start) = footer_start.filter(|&at| at < start) {
+        let rest = store
+            .get_range(path, footer_start..start)
+            .await
+            .map_err(Copy::Store)?;
+        bytes.fetch_add(rest.len() as u64, Ordering::Relaxed);
+        pieces.push((footer_start, rest));
+    }
+    write_at(copy, pieces).map_err(Copy::File)
+}
+
+/// Writes each `(offset, bytes)` into the file at `copy`.
+fn write_at(
+    copy: &std::path::Path,
+    pieces: impl IntoIterator<Item = (u64, Bytes)>,
+) -> Result<(), std::io::Error> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(copy)?;
+    for (offset, bytes) in pieces {
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(&bytes)?;
+    }
+    Ok(())
 }
 
 /// A Parquet object read through ranged GETs, counting the bytes fetched.

@@ -42,6 +42,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_plan::streaming::PartitionStream;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
@@ -51,12 +52,15 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 use tokio_postgres::types::{FromSql, Kind, Type};
 use tokio_rustls::rustls;
 
+use super::freshness::judge_found;
+use super::spill::{Rows, Spill};
 use super::typing::{Builder, Cell, a_type, arrow_schema};
 use super::{Loaded, ReadContext, judge};
 use crate::deliver::storage::StorageErrorKind;
 use crate::diag::did_you_mean;
 use crate::plan::{PostgresSourcePlan, SchemaPlan, SourcePlan};
 use crate::run::error::{ColumnMismatch, RunError};
+use crate::run::report::{RunDiagnostic, SourceReport};
 use crate::time::Micros;
 
 /// Rows per Arrow batch.
@@ -89,6 +93,8 @@ pub(super) fn read(
         .enable_all()
         .build()
         .map_err(|e| plain(e.to_string()))?;
+    // In a run that streams, the rows go to a spill file, not memory.
+    let spill = cx.stream.then_some(cx.root);
     let job = Job {
         name,
         source,
@@ -96,6 +102,7 @@ pub(super) fn read(
         now: cx.now,
         target: &target,
         relation: &relation,
+        spill,
     };
     crate::deliver::storage::object::block_on(&runtime, job.run())
 }
@@ -399,6 +406,9 @@ struct Job<'a> {
     now: Micros,
     target: &'a Target,
     relation: &'a Relation,
+    /// The project whose `.accord/tmp/` the typed rows spill to
+    /// (`super::spill`), in a run that streams.
+    spill: Option<&'a Path>,
 }
 
 impl Job<'_> {
@@ -510,6 +520,10 @@ impl Job<'_> {
             self.relation.described()
         ));
         let selected = self.check_columns(&columns, &mut b, &shown)?;
+        if let Some(root) = self.spill {
+            let plans = (self.source, self.schema);
+            b.spill = Some(Spill::new((root, self.name), plans, self.now));
+        }
 
         let select = selected;
         let copy = format!(
@@ -629,7 +643,7 @@ impl Job<'_> {
                     pending += 1;
                 }
             }
-            if pending >= BATCH_ROWS {
+            if pending >= BATCH_ROWS && b.spill.is_none() {
                 batches.push(
                     RecordBatch::try_new(arrow.clone(), b.take_columns())
                         .map_err(|e| job.access(StorageErrorKind::Other, e.to_string()))?,
@@ -637,14 +651,35 @@ impl Job<'_> {
                 pending = 0;
             }
         }
+        if n == 0 {
+            b.empty_file(shown, "holds no rows");
+        }
+        if let Some(e) = b.spill_failed.take() {
+            return Err(job.local(e));
+        }
+        if let Some(spill) = b.spill.take() {
+            let (rows, found) = spill.finish(b.take_columns()).map_err(|e| job.local(e))?;
+            let (mut report, mut diagnostics) = (b.report, b.diagnostics);
+            judge_found(
+                &mut report,
+                &mut diagnostics,
+                job.name,
+                (job.source, job.schema),
+                found,
+                None,
+                job.now,
+            );
+            let (batches, streams) = match rows {
+                Rows::Held(batches) => (batches, Vec::new()),
+                Rows::Streamed(streams) => (Vec::new(), streams),
+            };
+            return Ok(job.loaded(batches, streams, report, diagnostics));
+        }
         if pending > 0 || batches.is_empty() {
             batches.push(
                 RecordBatch::try_new(arrow.clone(), b.take_columns())
                     .map_err(|e| job.access(StorageErrorKind::Other, e.to_string()))?,
             );
-        }
-        if n == 0 {
-            b.empty_file(shown, "holds no rows");
         }
         let mut report = std::mem::take(&mut b.report);
         let mut diagnostics = std::mem::take(&mut b.diagnostics);
@@ -658,17 +693,31 @@ impl Job<'_> {
             None,
             job.now,
         );
-        Ok(Loaded {
-            name: job.name.to_string(),
-            schema: job.source.schema.clone(),
-            precedence: job.source.precedence,
-            present: job.schema.fields.keys().cloned().collect(),
+        Ok(job.loaded(batches, Vec::new(), report, diagnostics))
+    }
+
+    /// The source read: its rows as `batches` or `streams`.
+    fn loaded(
+        &self,
+        batches: Vec<RecordBatch>,
+        streams: Vec<Arc<dyn PartitionStream>>,
+        report: SourceReport,
+        diagnostics: Vec<RunDiagnostic>,
+    ) -> Loaded {
+        let present = self.schema.fields.keys().cloned().collect();
+        Loaded {
             batches,
-            streams: Vec::new(),
-            report,
-            diagnostics,
-            table: None,
-        })
+            streams,
+            ..Loaded::of(self.name, self.source, present, report, diagnostics)
+        }
+    }
+
+    /// A problem with the run's own files (the spill file), not the server.
+    fn local(&self, reason: String) -> RunError {
+        RunError::Source {
+            source: self.name.to_string(),
+            reason,
+        }
     }
 }
 

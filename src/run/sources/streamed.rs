@@ -1,4 +1,4 @@
-//! Local Parquet sources streamed into the embedded engine, so a run never
+//! Parquet sources streamed into the embedded engine, so a run never
 //! holds a source's rows: the rows are checked first, then read again, a
 //! batch at a time, each time the engine scans the table.
 //!
@@ -18,8 +18,10 @@
 //!    giving rows that were not checked.
 //!
 //! The report is the one a whole read gives: the same bad rows, samples,
-//! row count and freshness. Text files, object stores, append-only sources
-//! and the Spark engine read whole (`super::decode`).
+//! row count and freshness. The files are the project's, or local copies
+//! of a store's objects holding the columns the run reads
+//! (`object::Remote::copy_parquet`; [`Origin`]). Text files, append-only
+//! sources and the Spark engine read whole (`super::decode`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -52,15 +54,29 @@ use crate::time::Micros;
 /// cache-sized pieces.
 const STREAM_ROWS: usize = 8192;
 
-/// Checks the local Parquet `files` (`(path, shown)`, in read order) of a
-/// source and returns it as streams over them: `needed` is the columns
-/// the run reads, `problems` what was found locating the files.
+/// Where the files of a streamed source are.
+pub(super) enum Origin {
+    /// The project's own files.
+    Local,
+    /// Local copies of a store's objects (`object::Remote::copy_parquet`),
+    /// in a folder removed once the engine lets go of the streams.
+    Copies {
+        /// The objects, for their modification times.
+        objects: Vec<Input>,
+        bytes_read: u64,
+        folder: Arc<tempfile::TempDir>,
+    },
+}
+
+/// Checks the Parquet `files` (`(path, shown)`, in read order) of a source
+/// and returns it as streams over them: `needed` is the columns the run
+/// reads, `problems` what was found locating the files.
 pub(super) fn read_streamed(
     name: &str,
     (source, schema): (&SourcePlan, &SchemaPlan),
     now: Micros,
     needed: &BTreeSet<String>,
-    files: Vec<(PathBuf, String)>,
+    (files, origin): (Vec<(PathBuf, String)>, Origin),
     problems: Vec<RunDiagnostic>,
 ) -> Result<Loaded, RunError> {
     let failed = |reason: String| RunError::Source {
@@ -156,16 +172,31 @@ pub(super) fn read_streamed(
     let (_, mut report, mut diagnostics) = b.finish();
     report.rows = (rows - left_out.iter().map(Vec::len).sum::<usize>()) as u64;
     let read = columns_read(schema, needed);
+    let (inputs, folder) = match origin {
+        Origin::Local => {
+            let inputs = files
+                .iter()
+                .map(|(file, shown)| Input::Local {
+                    file: file.clone(),
+                    shown: shown.clone(),
+                })
+                .collect();
+            (inputs, None)
+        }
+        Origin::Copies {
+            objects,
+            bytes_read,
+            folder,
+        } => {
+            // An object store's report always names the columns checked.
+            report.bytes_read = Some(bytes_read);
+            report.columns_checked = read.clone();
+            (objects, Some(folder))
+        }
+    };
     if read.len() < schema.fields.len() {
         report.columns_checked = read;
     }
-    let inputs: Vec<Input> = files
-        .iter()
-        .map(|(file, shown)| Input::Local {
-            file: file.clone(),
-            shown: shown.clone(),
-        })
-        .collect();
     let mut found = Newest::none();
     for (((file, shown), (layout, _)), left_out) in files.iter().zip(&tables).zip(&left_out) {
         found.merge(
@@ -190,53 +221,25 @@ pub(super) fn read_streamed(
         modified(source, &inputs),
         now,
     );
-    let mut runs = Vec::new();
-    for (((file, shown), (layout, stamp)), left_out) in files.into_iter().zip(tables).zip(left_out)
-    {
-        let file = Arc::new(File {
-            path: file,
+    let checked = files
+        .into_iter()
+        .zip(tables)
+        .zip(left_out)
+        .map(|(((path, shown), (layout, stamp)), left_out)| File {
+            path,
             shown,
             layout,
             stamp,
             left_out,
             target: target.clone(),
-        });
-        for (row_groups, first_row) in file.layout.runs.clone() {
-            runs.push(RowGroups {
-                file: file.clone(),
-                row_groups,
-                first_row,
-            });
-        }
-    }
-    // One partition per core, each a share of the runs read one after the
-    // other: a source of a thousand files opens two at a time, not a
-    // thousand.
-    let parts = crate::run::engine::cores().clamp(1, runs.len().max(1));
-    let mut partitions: Vec<Partition> = (0..parts)
-        .map(|_| Partition {
-            target: target.clone(),
-            runs: Vec::new(),
+            _folder: folder.clone(),
         })
         .collect();
-    for (i, run) in runs.into_iter().enumerate() {
-        partitions[i % parts].runs.push(run);
-    }
-    let streams: Vec<Arc<dyn PartitionStream>> = partitions
-        .into_iter()
-        .filter(|p| !p.runs.is_empty())
-        .map(|p| Arc::new(p) as Arc<dyn PartitionStream>)
-        .collect();
+    let streams = streams(checked, &target);
+    let present = present_fields(schema, &present);
     Ok(Loaded {
-        name: name.to_string(),
-        schema: source.schema.clone(),
-        precedence: source.precedence,
-        present: present_fields(schema, &present),
-        batches: Vec::new(),
         streams,
-        report,
-        diagnostics,
-        table: None,
+        ..Loaded::of(name, source, present, report, diagnostics)
     })
 }
 
@@ -457,12 +460,12 @@ fn check_columns(
 /// What a file looked like when it was checked: its size and modification
 /// time.
 #[derive(Debug, PartialEq)]
-struct Stamp {
+pub(super) struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
 }
 
-fn stamp(file: &Path) -> std::io::Result<Stamp> {
+pub(super) fn stamp(file: &Path) -> std::io::Result<Stamp> {
     let meta = std::fs::metadata(file)?;
     Ok(Stamp {
         len: meta.len(),
@@ -471,16 +474,51 @@ fn stamp(file: &Path) -> std::io::Result<Stamp> {
 }
 
 /// One checked Parquet file of a streamed source.
-struct File {
-    path: PathBuf,
-    shown: String,
+pub(super) struct File {
+    pub(super) path: PathBuf,
+    pub(super) shown: String,
     /// The footer read by the check pass, projected on the columns the run
     /// needs.
-    layout: Layout,
-    stamp: Stamp,
+    pub(super) layout: Layout,
+    /// The file when it was checked.
+    pub(super) stamp: Stamp,
     /// The rows the check pass left out, numbered from 0, in order.
-    left_out: Vec<usize>,
-    target: Arc<Target>,
+    pub(super) left_out: Vec<usize>,
+    pub(super) target: Arc<Target>,
+    /// The folder of a copy, kept while the file is read.
+    pub(super) _folder: Option<Arc<tempfile::TempDir>>,
+}
+
+/// The table over checked `files`: one partition per core, each a share
+/// of the files' runs of row groups read one after the other (a source of
+/// a thousand files opens two at a time, not a thousand).
+pub(super) fn streams(files: Vec<File>, target: &Arc<Target>) -> Vec<Arc<dyn PartitionStream>> {
+    let mut runs = Vec::new();
+    for file in files {
+        let file = Arc::new(file);
+        for (row_groups, first_row) in file.layout.runs.clone() {
+            runs.push(RowGroups {
+                file: file.clone(),
+                row_groups,
+                first_row,
+            });
+        }
+    }
+    let parts = crate::run::engine::cores().clamp(1, runs.len().max(1));
+    let mut partitions: Vec<Partition> = (0..parts)
+        .map(|_| Partition {
+            target: target.clone(),
+            runs: Vec::new(),
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        partitions[i % parts].runs.push(run);
+    }
+    partitions
+        .into_iter()
+        .filter(|p| !p.runs.is_empty())
+        .map(|p| Arc::new(p) as Arc<dyn PartitionStream>)
+        .collect()
 }
 
 /// A partition of the table: runs of row groups, read one after the
@@ -582,7 +620,7 @@ fn without(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use datafusion::parquet::arrow::ArrowWriter;
@@ -655,12 +693,12 @@ mod tests {
             .map(|f| (f.clone(), super::super::shown_path(&dir.0, &f)))
             .collect();
         let needed: BTreeSet<String> = plans.1.fields.keys().cloned().collect();
-        read_streamed("t", plans, now, &needed, files, problems).expect("reads")
+        read_streamed("t", plans, now, &needed, (files, Origin::Local), problems).expect("reads")
     }
 
     /// The rows of a source, registered as the engine registers it, in key
     /// order.
-    fn rows_of(loaded: &Loaded) -> Vec<RecordBatch> {
+    pub(in crate::run::sources) fn rows_of(loaded: &Loaded) -> Vec<RecordBatch> {
         let engine = Embedded::new().expect("engine");
         let arrow = loaded
             .batches
@@ -679,17 +717,14 @@ mod tests {
         engine.sql("SELECT * FROM t ORDER BY id").expect("queries")
     }
 
-    /// A streamed source gives what reading it whole gives: the same rows
-    /// and the same report (rows, bad rows and their samples, freshness,
-    /// file problems), with bad values of every kind in several files and
-    /// row groups.
-    #[test]
-    fn a_streamed_source_is_the_source_read_whole() {
-        let dir = Scratch::new("streamed");
+    /// Three files (row groups of 4 rows) with bad values of every kind:
+    /// a value that does not type, one outside its domain, a missing key,
+    /// a key repeated within a file and one across files, a future time,
+    /// an empty file, and the newest time on a repeated key's row.
+    fn write_bad_rows(dir: &Scratch, now: i64) {
         let hour = 3_600_000_000;
-        let now = 1_000 * hour;
         write(
-            &dir,
+            dir,
             "data/a.parquet",
             &[
                 (Some("a1"), "1", "gold", now - hour),
@@ -705,7 +740,7 @@ mod tests {
             ],
         );
         write(
-            &dir,
+            dir,
             "data/b.parquet",
             &[
                 (Some("b1"), "10", "gold", now - hour),
@@ -715,7 +750,19 @@ mod tests {
                 (Some("b5"), "13", "gold", now - hour),
             ],
         );
-        write(&dir, "data/c.parquet", &[]);
+        write(dir, "data/c.parquet", &[]);
+    }
+
+    /// A streamed source gives what reading it whole gives: the same rows
+    /// and the same report (rows, bad rows and their samples, freshness,
+    /// file problems), with bad values of every kind in several files and
+    /// row groups.
+    #[test]
+    fn a_streamed_source_is_the_source_read_whole() {
+        let dir = Scratch::new("streamed");
+        let hour = 3_600_000_000;
+        let now = 1_000 * hour;
+        write_bad_rows(&dir, now);
         let schema = tiered(vec![
             ("at", field("timestamp", None)),
             ("note", field("string", None)),
@@ -764,6 +811,130 @@ mod tests {
             .expect("registers");
         let err = engine.sql("SELECT * FROM t").expect_err("refused");
         assert!(err.contains("data/b.parquet: the file changed"), "{err}");
+    }
+
+    /// The files of `a_streamed_source_is_the_source_read_whole` as
+    /// objects of a store: copied and streamed, they give what reading the
+    /// objects whole gives, fetching less; the copies go once the source
+    /// is let go of.
+    #[test]
+    fn streamed_objects_are_the_objects_read_whole() {
+        use object_store::{ObjectStore, ObjectStoreExt, PutPayload, memory::InMemory};
+
+        use super::super::{Earlier, Inputs, decode, read_copies, spill_folder};
+        use crate::run::report::SourceReport;
+        use crate::run::sources::object::Remote;
+
+        let dir = Scratch::new("streamed-objects");
+        let now = 1_000 * 3_600_000_000;
+        write_bad_rows(&dir, now);
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let remote = || Remote::over(store.clone(), "t", "s3://lake", "data");
+        let setup = remote();
+        for name in ["a", "b", "c"] {
+            let bytes = std::fs::read(dir.0.join(format!("data/{name}.parquet"))).expect("file");
+            let path = object_store::path::Path::from(format!("data/{name}.parquet"));
+            setup
+                .block_on(store.put(&path, PutPayload::from(bytes)))
+                .expect("put");
+        }
+        let schema = tiered(vec![
+            ("at", field("timestamp", None)),
+            ("note", field("string", None)),
+            ("absent", field("string", None)),
+        ]);
+        let source = text_source("s3://lake/data/", "parquet");
+        // `note` is read by nothing: not fetched.
+        let needed: BTreeSet<String> = ["id", "n", "tier", "at", "absent"].map(String::from).into();
+        let (one, two) = (remote(), remote());
+        let whole = decode(
+            "t",
+            &source,
+            &schema,
+            now,
+            Some(&needed),
+            Inputs {
+                inputs: one
+                    .list("parquet")
+                    .expect("lists")
+                    .into_iter()
+                    .map(Input::Object)
+                    .collect(),
+                remote: Some(&one),
+                problems: Vec::new(),
+                spill: None,
+            },
+            Earlier::default(),
+        )
+        .expect("reads");
+        let objects = two.list("parquet").expect("lists");
+        let folder = spill_folder(&dir.0, "t").expect("a folder");
+        let streamed = read_copies(
+            (now, folder),
+            "t",
+            (&source, &schema),
+            &needed,
+            &two,
+            objects,
+        )
+        .expect("streams");
+        assert!(streamed.batches.is_empty() && !streamed.streams.is_empty());
+        // The copies fetch each footer exactly (the test's hint) and the
+        // chunks of the columns read once: less than the objects. The whole
+        // read fetches their last 64 KiB (here every byte), then the chunks.
+        let bytes = |l: &Loaded| l.report.bytes_read.expect("bytes read");
+        let total: u64 = ["a", "b", "c"]
+            .iter()
+            .map(|n| {
+                let file = dir.0.join(format!("data/{n}.parquet"));
+                std::fs::metadata(file).expect("file").len()
+            })
+            .sum();
+        assert!(bytes(&whole) > total, "{}", bytes(&whole));
+        assert!(bytes(&streamed) < total, "{}", bytes(&streamed));
+        let without_bytes = |l: &Loaded| SourceReport {
+            bytes_read: None,
+            ..l.report.clone()
+        };
+        assert_eq!(without_bytes(&streamed), without_bytes(&whole));
+        assert_eq!(streamed.report.bad_rows, 6, "{:?}", streamed.report);
+        assert_eq!(
+            format!("{:?}", streamed.diagnostics),
+            format!("{:?}", whole.diagnostics)
+        );
+        let (s, w) = (rows_of(&streamed), rows_of(&whole));
+        let shown = |b: &[RecordBatch]| {
+            datafusion::arrow::util::pretty::pretty_format_batches(b)
+                .expect("shows")
+                .to_string()
+        };
+        assert_eq!(shown(&s), shown(&w));
+        let tmp = dir.0.join(".accord/tmp");
+        let copies = || std::fs::read_dir(&tmp).expect("the folder").count();
+        assert_eq!(copies(), 1);
+        drop(streamed);
+        assert_eq!(copies(), 0);
+
+        // The copies of a run killed before it removed them (its process
+        // gone) are removed by the next read; a live run's stay.
+        let dead = tmp.join("4294967295-t-abc");
+        let live = tmp.join(format!("{}-t-def", std::process::id()));
+        for folder in [&dead, &live] {
+            std::fs::create_dir_all(folder).expect("a folder");
+        }
+        let three = remote();
+        let objects = three.list("parquet").expect("lists");
+        let folder = spill_folder(&dir.0, "t").expect("a folder");
+        read_copies(
+            (now, folder),
+            "t",
+            (&source, &schema),
+            &needed,
+            &three,
+            objects,
+        )
+        .expect("streams");
+        assert!(!dead.exists() && live.exists());
     }
 
     /// A folder of many files is as many partitions as there are cores,

@@ -15,6 +15,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use serde_json::Value;
 
 use super::BAD_ROW_SAMPLES;
+use super::keys::KeySet;
+use super::spill::{SPILL_ROWS, Spill};
 use crate::diag::{codes, did_you_mean};
 use crate::plan::{FieldPlan, SchemaPlan};
 use crate::run::report::{RunDiagnostic, SourceReport};
@@ -279,7 +281,7 @@ pub(super) struct Builder<'a> {
     pub(super) names: Vec<&'a String>,
     columns: Vec<Column>,
     pub(super) key: Option<usize>,
-    pub(super) keys: HashSet<String>,
+    pub(super) keys: KeySet,
     pub(super) report: SourceReport,
     /// The source's name, for diagnostics.
     pub(super) source: String,
@@ -287,6 +289,12 @@ pub(super) struct Builder<'a> {
     /// Unknown columns already reported: once per source, not per file of
     /// a folder of exports that all carry it.
     unknown: HashSet<String>,
+    /// Where full batches of typed rows go instead of being held: a text
+    /// source streamed (`spill`); its first error, the read's.
+    pub(super) spill: Option<Spill<'a>>,
+    pub(super) spill_failed: Option<String>,
+    /// Rows typed since the columns were last taken.
+    pending: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -301,7 +309,7 @@ impl<'a> Builder<'a> {
             columns: schema.fields.values().map(|f| Column::new(&f.ty)).collect(),
             names,
             key,
-            keys: HashSet::new(),
+            keys: KeySet::new(),
             report: SourceReport {
                 schema: schema_name.to_string(),
                 ..SourceReport::default()
@@ -309,6 +317,9 @@ impl<'a> Builder<'a> {
             source: String::new(),
             diagnostics: Vec::new(),
             unknown: HashSet::new(),
+            spill: None,
+            spill_failed: None,
+            pending: 0,
         }
     }
 
@@ -378,14 +389,14 @@ impl<'a> Builder<'a> {
         if let Some(k) = self.key {
             match &cells[k] {
                 Cell::Str(key) => {
-                    if !self.keys.insert(key.clone()) {
+                    if !self.keys.insert(key) {
                         return self.bad(at, format!("duplicate key `{key}`"));
                     }
                 }
                 Cell::Null => return self.bad(at, format!("missing key `{}`", self.names[k])),
                 other => {
                     let key = format!("{other:?}");
-                    if !self.keys.insert(key.clone()) {
+                    if !self.keys.insert(&key) {
                         return self.bad(at, format!("duplicate key {key}"));
                     }
                 }
@@ -395,6 +406,15 @@ impl<'a> Builder<'a> {
             col.push(cell);
         }
         self.report.rows += 1;
+        self.pending += 1;
+        if self.pending >= SPILL_ROWS && self.spill.is_some() {
+            let columns = self.take_columns();
+            if let Some(spill) = self.spill.as_mut()
+                && let Err(e) = spill.write(columns)
+            {
+                self.spill_failed.get_or_insert(e);
+            }
+        }
     }
 
     /// The rows added so far as columns, with fresh builders for the next:
@@ -407,6 +427,7 @@ impl<'a> Builder<'a> {
             .values()
             .map(|f| Column::new(&f.ty))
             .collect();
+        self.pending = 0;
         std::mem::replace(&mut self.columns, fresh)
             .into_iter()
             .map(Column::finish)
