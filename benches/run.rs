@@ -25,7 +25,12 @@
 //! - `ACCORD_BENCH_OBJECT` (default `1`; `0` skips it): also run the first
 //!   audience count with the same Parquet files read from a local S3 server
 //!   (moto, from `scripts/test-deps`) instead of local disk, and print the
-//!   ratio of the two runs and the bytes fetched against the bytes stored.
+//!   ratio of the two runs and the bytes fetched against the bytes stored;
+//! - `ACCORD_BENCH_CSV` (default `1`; `0` skips it): also run the first
+//!   audience count with the same data as CSV files (written once by DuckDB
+//!   into `csv/` beside the Parquet files): text sources are typed, checked
+//!   and spilled to local Parquet files, then streamed; prints the time,
+//!   the phases and the peak memory against the Parquet run's.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -491,6 +496,41 @@ fn time_object_store(dir: &Path, audiences: usize) -> (f64, f64, u64, u64) {
     (local_s, s3_s, fetched, stored)
 }
 
+/// The same project and data as CSV files (`csv/` in `dir`, written once
+/// by DuckDB, timestamps as RFC 3339 UTC): (CSV seconds, its phases),
+/// after asserting it finds the audiences the Parquet files give.
+fn time_csv(dir: &Path, audiences: usize) -> (f64, String) {
+    let csv = dir.join("csv");
+    if !csv.join(".written").exists() {
+        let _ = std::fs::remove_dir_all(&csv);
+        std::fs::create_dir_all(csv.join("data")).expect("the CSV folder");
+        let iso = "'%Y-%m-%dT%H:%M:%SZ'";
+        let statements = [
+            format!(
+                "COPY (SELECT * REPLACE (strftime(updatedAt, {iso}) AS updatedAt) FROM 'data/accounts.parquet') TO 'csv/data/accounts.csv' (HEADER)"
+            ),
+            "COPY (SELECT * FROM 'data/people.parquet') TO 'csv/data/people.csv' (HEADER)".into(),
+            format!(
+                "COPY (SELECT * REPLACE (strftime(occurredAt, {iso}) AS occurredAt) FROM 'data/email_opened.parquet') TO 'csv/data/email_opened.csv' (HEADER)"
+            ),
+        ];
+        // A COPY returns its row count, as the queries `duckdb` runs do.
+        duckdb(dir, &statements);
+        std::fs::write(csv.join(".written"), "").expect("the CSV folder takes its marker");
+    }
+    write_project(dir, audiences, Activated::One);
+    let (_, parquet_sizes, _) = time_accord(dir);
+    let specs = std::fs::read_to_string(dir.join("accord.toml")).expect("specs");
+    std::fs::write(
+        csv.join("accord.toml"),
+        specs.replace(".parquet\"", ".csv\""),
+    )
+    .expect("the CSV project");
+    let (csv_s, csv_sizes, phases) = time_accord(&csv);
+    assert_eq!(csv_sizes, parquet_sizes, "CSV and Parquet disagree");
+    (csv_s, phases)
+}
+
 /// The hand-written DuckDB queries counting each audience; returns
 /// (seconds, sizes).
 fn time_duckdb(dir: &Path, audiences: usize) -> (f64, Vec<u64>) {
@@ -800,6 +840,16 @@ fn main() {
         println!(
             "fetched {fetched} of the {stored} bytes stored ({:.0}%)",
             fetched as f64 * 100.0 / stored.max(1) as f64
+        );
+    }
+    let csv = std::env::var("ACCORD_BENCH_CSV").as_deref() != Ok("0");
+    if let (true, Some(&n)) = (csv, first_count.first()) {
+        write_project(&dir, n, Activated::One);
+        let (parquet_s, _, parquet_phases) = time_accord(&dir);
+        let (csv_s, csv_phases) = time_csv(&dir, n);
+        println!(
+            "{n} audiences, sources as Parquet: {parquet_s:.2}s ({parquet_phases}); as CSV: {csv_s:.2}s ({csv_phases}); ratio {:.2}",
+            csv_s / parquet_s.max(1e-9)
         );
     }
 }
