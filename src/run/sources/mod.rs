@@ -184,7 +184,7 @@ pub fn read(
             .iter()
             .all(|o| is_parquet(Path::new(&o.shown), source.format.as_str()));
         if let Some(folder) = (cx.stream && parquet)
-            .then(|| spill_folder(cx.root, name))
+            .then(|| run_folder(cx.root, name))
             .flatten()
         {
             let plans = (source, schema);
@@ -265,10 +265,10 @@ pub fn read(
 /// can tell it from a live run's; removed when the last holder lets go.
 /// `None` when it cannot be made (a read-only project, a symbolic link at
 /// `.accord/tmp`): the source is then read whole, as before streaming.
-fn spill_folder(root: &Path, name: &str) -> Option<std::sync::Arc<tempfile::TempDir>> {
+fn run_folder(root: &Path, name: &str) -> Option<std::sync::Arc<tempfile::TempDir>> {
     let subject = format!("source `{name}`");
     let tmp = crate::run::io::inside(&root.join(".accord"), "tmp", "", &subject).ok()?;
-    remove_orphan_copies(&tmp);
+    remove_orphan_folders(&tmp);
     let owner = std::process::id();
     std::fs::create_dir_all(&tmp)
         .and_then(|()| {
@@ -313,10 +313,10 @@ fn read_copies(
     )
 }
 
-/// Removes the copies (`<pid>-<source>-...` under `tmp`) of runs whose
+/// Removes the folders (`<pid>-<source>-...` under `tmp`) of runs whose
 /// process is gone, killed before they could remove their own. Where
 /// processes cannot be looked up (no `/proc`), nothing is removed.
-fn remove_orphan_copies(tmp: &Path) {
+fn remove_orphan_folders(tmp: &Path) {
     let proc = Path::new("/proc");
     if !proc.join("self").exists() {
         return;

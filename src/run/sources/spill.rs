@@ -124,7 +124,7 @@ impl<'a> Spill<'a> {
 
     /// The file, in a new folder; `None` where no folder can be made.
     fn create(&self) -> Result<Option<Writing>, String> {
-        let Some(folder) = super::spill_folder(&self.root, &self.name) else {
+        let Some(folder) = super::run_folder(&self.root, &self.name) else {
             return Ok(None);
         };
         let path = folder.path().join("rows.parquet");
@@ -188,7 +188,7 @@ mod tests {
 
     use super::super::streamed::tests::rows_of;
     use super::super::tests::{Scratch, field, text_source, tiered};
-    use super::super::{Earlier, Input, Inputs, Loaded, decode, shown_path, spill_folder};
+    use super::super::{Earlier, Input, Inputs, Loaded, decode, run_folder, shown_path};
     use super::*;
 
     /// Every row of a source, in key order, as one batch.
@@ -298,7 +298,7 @@ mod tests {
         }
         dir.write("data/a.csv", &csv);
         dir.write(".accord/tmp", "not a folder");
-        assert!(spill_folder(&dir.0, "t").is_none());
+        assert!(run_folder(&dir.0, "t").is_none());
         let held = read(&dir, "csv", 0, true);
         assert!(held.streams.is_empty());
         assert_eq!(held.report, read(&dir, "csv", 0, false).report);

@@ -821,7 +821,7 @@ pub(super) mod tests {
     fn streamed_objects_are_the_objects_read_whole() {
         use object_store::{ObjectStore, ObjectStoreExt, PutPayload, memory::InMemory};
 
-        use super::super::{Earlier, Inputs, decode, read_copies, spill_folder};
+        use super::super::{Earlier, Inputs, decode, read_copies, run_folder};
         use crate::run::report::SourceReport;
         use crate::run::sources::object::Remote;
 
@@ -868,7 +868,7 @@ pub(super) mod tests {
         )
         .expect("reads");
         let objects = two.list("parquet").expect("lists");
-        let folder = spill_folder(&dir.0, "t").expect("a folder");
+        let folder = run_folder(&dir.0, "t").expect("a folder");
         let streamed = read_copies(
             (now, folder),
             "t",
@@ -924,7 +924,7 @@ pub(super) mod tests {
         }
         let three = remote();
         let objects = three.list("parquet").expect("lists");
-        let folder = spill_folder(&dir.0, "t").expect("a folder");
+        let folder = run_folder(&dir.0, "t").expect("a folder");
         read_copies(
             (now, folder),
             "t",
