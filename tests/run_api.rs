@@ -37,7 +37,23 @@ fn project(url: &str) -> tempfile::TempDir {
 }
 
 fn run(dir: &Path, now: &str, fault_after: Option<u64>, extra: &[&str]) -> Output {
+    run_in_chunks(dir, now, fault_after, extra, None)
+}
+
+/// [`run`], its API changes planned and sent `chunk` members at a time
+/// (the run's test hook), so that four members cross chunk edges.
+fn run_in_chunks(
+    dir: &Path,
+    now: &str,
+    fault_after: Option<u64>,
+    extra: &[&str],
+    chunk: Option<u32>,
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
+    match chunk {
+        Some(n) => cmd.env("ACCORD_API_CHUNK", n.to_string()),
+        None => cmd.env_remove("ACCORD_API_CHUNK"),
+    };
     cmd.arg("run")
         .arg(dir)
         .args(["--env", "test", "--now", now, "--format", "json"])
@@ -172,6 +188,52 @@ fn a_dry_run_sends_nothing_and_keeps_the_store() {
     expected_first(&marketo);
 }
 
+/// A dry run planned a member at a time describes the same members, and
+/// looks each list up once, as a live run in chunks does.
+#[test]
+fn a_dry_run_in_chunks_looks_each_list_up_once() {
+    let (server, _marketo) = start();
+    let dir = project(&server.url());
+    let lines = |chunk| {
+        let report = ok(run_in_chunks(dir.path(), NOW, None, &["--dry-run"], chunk));
+        let api = &report["activations"]["nurture_marketo"]["api"];
+        assert_eq!(api["planned"], 4, "{api}");
+        let written = api["written"][0].as_str().expect("a requests file");
+        let text = std::fs::read_to_string(dir.path().join(written)).expect("requests");
+        let requests: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a request"))
+            .collect();
+        (requests, api["calls"].clone())
+    };
+    let (whole, whole_calls) = lines(None);
+    let (chunked, chunked_calls) = lines(Some(1));
+    let paths = |requests: &[serde_json::Value], part: &str| -> usize {
+        requests
+            .iter()
+            .filter(|r| r["url"].as_str().is_some_and(|u| u.contains(part)))
+            .count()
+    };
+    // Found by name, else created: once per audience either way.
+    for part in ["/staticList/byName.json", "/staticLists.json"] {
+        assert_eq!(paths(&chunked, part), 2, "{part}");
+        assert_eq!(paths(&whole, part), 2, "{part}");
+    }
+    let leads = |requests: &[serde_json::Value]| -> BTreeSet<String> {
+        let text = serde_json::to_string(requests).expect("json");
+        ["alice", "bob", "carol", "dan"]
+            .into_iter()
+            .filter(|who| text.contains(&format!("{who}@")))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(leads(&whole), leads(&chunked));
+    assert_eq!(leads(&chunked).len(), 4);
+    assert!(chunked.len() > whole.len(), "members go a request each");
+    assert!(chunked_calls.as_u64() > whole_calls.as_u64());
+    assert_eq!(server.snapshot().requests, 0);
+}
+
 #[test]
 fn a_missing_secret_fails_the_activation_with_r0109() {
     let (server, _marketo) = start();
@@ -193,20 +255,32 @@ fn a_missing_secret_fails_the_activation_with_r0109() {
 
 #[test]
 fn a_killed_run_is_finished_by_the_next_one() {
+    killed_runs_are_finished(None);
+}
+
+/// The same, the changes planned and sent a member at a time: a run killed
+/// between chunks leaves the ledger at a chunk's edge, and the next run
+/// plans from there.
+#[test]
+fn a_run_killed_between_chunks_is_finished_by_the_next_one() {
+    killed_runs_are_finished(Some(1));
+}
+
+fn killed_runs_are_finished(chunk: Option<u32>) {
     let mut n = 0u64;
     loop {
         let (server, marketo) = start();
         let dir = project(&server.url());
-        let killed = run(dir.path(), NOW, Some(n), &[]);
+        let killed = run_in_chunks(dir.path(), NOW, Some(n), &[], chunk);
         let finished = killed.status.success();
-        ok(run(dir.path(), NOW, None, &[]));
+        ok(run_in_chunks(dir.path(), NOW, None, &[], chunk));
         expected_first(&marketo);
         assert_eq!(
             marketo.list_names().len(),
             2,
             "killed after {n}: a list created twice"
         );
-        let again = ok(run(dir.path(), LATER, None, &[]));
+        let again = ok(run_in_chunks(dir.path(), LATER, None, &[], chunk));
         assert_eq!(
             status(&again),
             "unchanged",

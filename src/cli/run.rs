@@ -410,6 +410,10 @@ pub fn run_cmd(args: RunArgs) -> u8 {
     let fault_after = std::env::var("ACCORD_FAULT_AFTER")
         .ok()
         .and_then(|v| v.parse().ok());
+    // The tests' hook for small chunks of API changes: see `run::api`.
+    let api_chunk = std::env::var("ACCORD_API_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // A name that is no activation would let nothing through, silently.
     for (flag, names) in [
@@ -450,6 +454,7 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         preview: args.preview,
         out: args.out.clone(),
         fault_after,
+        api_chunk,
         progress: terminal.then_some(progress as fn(&str)),
         wait: args.wait,
         allow_removals: args.allow_removals.iter().cloned().collect(),

@@ -15,6 +15,7 @@
 //! job before it is done cannot be known ahead: [`DryRun::bulk_jobs`]
 //! says how many jobs there are, so the run can say so.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -31,8 +32,11 @@ use super::wire::WireRequest;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DryRun {
     /// The requests, redacted (`WireRequest::redacted`), in sending order.
+    /// A caller that adds work an item at a time may take them after each
+    /// ([`DryRun::add`]); `calls` counts them all the same.
     pub requests: Vec<Value>,
-    /// Requests a live run would make, the token request included.
+    /// Requests a live run would make, the token request included (once
+    /// [`DryRun::finish`] has run).
     pub calls: u64,
     /// The least time the limits allow these calls in.
     pub min_duration: Duration,
@@ -41,16 +45,29 @@ pub struct DryRun {
     pub unsendable: Vec<(String, String)>,
     /// Bulk jobs a live run makes; `calls` counts none of their polls.
     pub bulk_jobs: u64,
+    /// The lists looked up so far, by audience: an audience whose work
+    /// comes in several items looks its list up once, as a live run does.
+    lists: BTreeMap<String, ListRef>,
+    /// Whether any work was added (a live run fetches a token then).
+    any: bool,
 }
 
 /// The requests of `work`, as a live run would make them.
 pub fn dry_run(vendor: &dyn Vendor, config: &Config, work: &[Work]) -> DryRun {
     let mut out = DryRun::default();
-    if matches!(vendor.auth(), Auth::Fetched) && !work.is_empty() {
-        out.calls += 1;
-    }
     for item in work {
-        let list = list(vendor, config, item, &mut out);
+        out.add(vendor, config, item);
+    }
+    out.finish(vendor, config);
+    out
+}
+
+impl DryRun {
+    /// The requests of one more work item, after those of the items added
+    /// before it.
+    pub fn add(&mut self, vendor: &dyn Vendor, config: &Config, item: &Work) {
+        self.any = true;
+        let list = list(vendor, config, item, self);
         let scope = (item.activation.as_str(), item.audience.as_str());
         let mut members = item.adds.clone();
         for op in vendor.add_ops() {
@@ -61,7 +78,7 @@ pub fn dry_run(vendor: &dyn Vendor, config: &Config, work: &[Work]) -> DryRun {
                 *op,
                 &members,
                 &config.limits,
-                &mut out,
+                self,
             );
             if *op == Op::Upsert {
                 members = members
@@ -77,12 +94,24 @@ pub fn dry_run(vendor: &dyn Vendor, config: &Config, work: &[Work]) -> DryRun {
             Op::Remove,
             &item.removes,
             &config.limits,
-            &mut out,
+            self,
         );
     }
-    out.calls += out.requests.len() as u64 + RESULT_READS * out.bulk_jobs;
-    out.min_duration = min_duration(out.calls, &config.limits);
-    out
+
+    /// Counts the calls no request shows (the token, the jobs' result
+    /// reads) and the least time they all take, once every item is added.
+    pub fn finish(&mut self, vendor: &dyn Vendor, config: &Config) {
+        if matches!(vendor.auth(), Auth::Fetched) && self.any {
+            self.calls += 1;
+        }
+        self.calls += RESULT_READS * self.bulk_jobs;
+        self.min_duration = min_duration(self.calls, &config.limits);
+    }
+
+    fn push(&mut self, vendor: &dyn Vendor, request: WireRequest) {
+        self.calls += 1;
+        self.requests.push(authorized(vendor, request).redacted());
+    }
 }
 
 /// The audience's list: known, or looked up (and created) under a
@@ -94,6 +123,9 @@ fn list(vendor: &dyn Vendor, config: &Config, item: &Work, out: &mut DryRun) -> 
     if let Some(list) = &item.list {
         return Some(list.clone());
     }
+    if let Some(list) = out.lists.get(&item.audience) {
+        return Some(list.clone());
+    }
     let name = config.list_name(&item.audience);
     let id = match config.lists.get(&item.audience) {
         Some(pinned) => pinned.clone(),
@@ -102,20 +134,19 @@ fn list(vendor: &dyn Vendor, config: &Config, item: &Work, out: &mut DryRun) -> 
                 vendor.find_list_request(&name),
                 vendor.create_list_request(&name),
             ];
-            out.requests.extend(
-                requests
-                    .into_iter()
-                    .flatten()
-                    .map(|r| authorized(vendor, r).redacted()),
-            );
+            for request in requests.into_iter().flatten() {
+                out.push(vendor, request);
+            }
             format!("<list id of {name}>")
         }
     };
-    Some(ListRef {
+    let list = ListRef {
         audience: item.audience.clone(),
         name,
         id,
-    })
+    };
+    out.lists.insert(item.audience.clone(), list.clone());
+    Some(list)
 }
 
 fn send(
@@ -133,11 +164,9 @@ fn send(
         return bulk(vendor, jobs, scope.1, op, members, out);
     }
     let (encoded, unsendable) = batch::encode(vendor, scope, list, op, members, limits);
-    out.requests.extend(
-        encoded
-            .into_iter()
-            .map(|e| authorized(vendor, e.request).redacted()),
-    );
+    for e in encoded {
+        out.push(vendor, e.request);
+    }
     out.unsendable.extend(
         unsendable
             .into_iter()
@@ -166,11 +195,9 @@ fn bulk(
             jobs.upload_request(&id, &upload.body),
             jobs.close_request(&id),
         ];
-        out.requests.extend(
-            requests
-                .into_iter()
-                .map(|r| authorized(vendor, r).redacted()),
-        );
+        for request in requests {
+            out.push(vendor, request);
+        }
     }
     out.unsendable.extend(
         unsendable

@@ -11,7 +11,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar of `total` members, drawn only on a terminal.
+    /// A bar of `total` members, drawn only on a terminal; [`Progress::planned`]
+    /// adds to it as more are planned.
     pub fn new(total: u64, destination: &str) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(total), draw_target());
         if let Ok(style) =
@@ -28,6 +29,11 @@ impl Progress {
         Progress {
             bar: ProgressBar::hidden(),
         }
+    }
+
+    /// More members to finish with.
+    pub fn planned(&self, members: u64) {
+        self.bar.inc_length(members);
     }
 
     pub fn done(&self, members: u64) {

@@ -90,11 +90,14 @@ impl SendOptions {
 }
 
 /// Sends `work` to one destination; never panics on what the vendor answers.
+/// The work items are taken one at a time, each once the one before is
+/// done: a caller may plan them as they are asked for (the run plans an
+/// audience's changes a chunk at a time), so what is held is one item.
 pub async fn deliver(
     vendor: &dyn Vendor,
     config: &Config,
     throttle: &Throttle,
-    work: Vec<Work>,
+    work: impl IntoIterator<Item = Work>,
     journal: &mut dyn Journal,
     options: &SendOptions,
 ) -> DeliveryReport {
@@ -103,12 +106,8 @@ pub async fn deliver(
         Ok(http) => http,
         Err(message) => return nothing_sent(work, message),
     };
-    let total = work
-        .iter()
-        .map(|w| (w.adds.len() + w.removes.len()) as u64)
-        .sum();
     let progress = match options.progress {
-        true => Progress::new(total, &config.name),
+        true => Progress::new(0, &config.name),
         false => Progress::hidden(),
     };
     let mut sender = Sender::new(vendor, config, throttle, http, journal, options, progress);
@@ -116,6 +115,7 @@ pub async fn deliver(
         let r = report.activation(&item.activation);
         let members = (item.adds.len() + item.removes.len()) as u64;
         r.planned += members;
+        sender.progress.planned(members);
         if r.failed.is_some() || sender.quota_spent {
             r.pending += members;
             r.quota_exhausted |= sender.quota_spent;
@@ -128,7 +128,7 @@ pub async fn deliver(
     report
 }
 
-fn nothing_sent(work: Vec<Work>, message: String) -> DeliveryReport {
+fn nothing_sent(work: impl IntoIterator<Item = Work>, message: String) -> DeliveryReport {
     let mut report = DeliveryReport::default();
     for item in work {
         let r = report.activation(&item.activation);

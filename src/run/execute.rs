@@ -183,6 +183,7 @@ fn run_locked(
             dry_run: dry_run(plan, options),
             max_reject_ratio: options.max_reject_ratio,
             progress: options.progress.is_some(),
+            chunk: options.api_chunk.unwrap_or(api::CHUNK),
         },
         plan,
         jobs,
@@ -796,16 +797,7 @@ impl Activating<'_> {
         from: Option<(&state::Record, &Delta)>,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
-        // The vendors take members one by one, so here (and only here) the
-        // rows become JSON values.
-        self.api.deliver(
-            name,
-            activation,
-            &target.json_rows(),
-            &target.columns(),
-            run_id,
-            a,
-        )?;
+        self.api.deliver(name, activation, target, run_id, a)?;
         if matches!(
             a.status,
             ActivationStatus::Delivered | ActivationStatus::Unchanged

@@ -11,12 +11,11 @@
 //! The change set compares hashes (`delta`); the payload stays so that a
 //! removed member is still written with the values it was delivered with.
 //! Nothing here holds a member as a Rust value: the rows stay columns from
-//! the engine's result to the store's file, and JSON values are made only
-//! for the API destinations that send members one by one
-//! ([`Members::json_rows`]) and for the JSON rows of stores written before
-//! the columnar state ([`Members::from_legacy`]).
+//! the engine's result to the store's file. JSON values are made only for
+//! the members of the chunk an API delivery is sending (`api`), and for the
+//! JSON rows of stores written before the columnar state
+//! ([`Members::from_legacy`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryArray, StringArray};
@@ -181,23 +180,6 @@ impl Members {
             None => 0,
         }
     }
-
-    /// The rows as JSON values by member: what the API destinations send
-    /// member by member and compare in their ledger.
-    pub fn json_rows(&self) -> BTreeMap<String, Vec<Value>> {
-        let payload = self.payload();
-        let keys = self.keys();
-        (0..self.len())
-            .map(|i| {
-                let row = payload
-                    .columns()
-                    .iter()
-                    .map(|c| engine::cell(c, i))
-                    .collect();
-                (keys.value(i).to_string(), row)
-            })
-            .collect()
-    }
 }
 
 /// Whether a stored file's schema is a membership's: the member and hash
@@ -318,6 +300,8 @@ fn text(tag: u8, value: &str, out: &mut Vec<u8>) {
 mod tests {
     use datafusion::arrow::array::{Int64Array, ListArray};
     use datafusion::arrow::datatypes::Int32Type;
+    use std::collections::BTreeMap;
+
     use serde_json::json;
 
     use super::*;
@@ -417,7 +401,14 @@ mod tests {
         .expect("members");
         assert_eq!(from_json.batch(), typed.batch());
         assert_eq!(from_json.digest(), typed.digest());
-        assert_eq!(typed.json_rows(), legacy.rows);
+        let payload = typed.payload();
+        let rows: BTreeMap<String, Vec<Value>> = (0..typed.len())
+            .map(|i| {
+                let row = payload.columns().iter().map(|c| engine::cell(c, i));
+                (typed.keys().value(i).to_string(), row.collect())
+            })
+            .collect();
+        assert_eq!(rows, legacy.rows);
         assert_eq!(typed.columns(), legacy.columns);
         assert_eq!(typed.count_in("a"), 2);
         let nobody = Members::new(

@@ -108,6 +108,10 @@ pub struct Options {
     pub out: Option<std::path::PathBuf>,
     /// The crash test hook (see `io`): abort before the N+1-th file operation.
     pub fault_after: Option<u64>,
+    /// Changes an API delivery plans and sends per work item
+    /// (`ACCORD_API_CHUNK`, a test hook like the crash test's, so that tests
+    /// cross chunk edges on small data); `None`: `api::CHUNK`.
+    pub api_chunk: Option<usize>,
     /// Wait for the project lock (`lock`) instead of refusing to run when
     /// another run holds it.
     pub wait: bool,

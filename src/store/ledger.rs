@@ -114,6 +114,14 @@ const HELD: &str = "
 SELECT member, payload, payload_hash, remote_id, status, attempts, error_code, error_message, accepted_at
 FROM ledger WHERE activation = ?1 AND audience = ?2 ORDER BY member";
 
+const HELD_FIRST: &str = "
+SELECT member, payload, payload_hash, remote_id, status, attempts, error_code, error_message, accepted_at
+FROM ledger WHERE activation = ?1 AND audience = ?2 ORDER BY member LIMIT ?3";
+
+const HELD_AFTER: &str = "
+SELECT member, payload, payload_hash, remote_id, status, attempts, error_code, error_message, accepted_at
+FROM ledger WHERE activation = ?1 AND audience = ?2 AND member > ?3 ORDER BY member LIMIT ?4";
+
 /// A member the destination knows by its own id (a Marketo lead id), as
 /// an upsert recorded it.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,6 +165,41 @@ impl Store {
             let mut held = Vec::new();
             while let Some(r) = rows.next()? {
                 held.push(row(activation, r)?);
+            }
+            Ok(held)
+        })
+    }
+
+    /// At most `limit` members the ledger holds for one audience, in member
+    /// order, after `after` (from the first when `None`): the ledger a page
+    /// at a time, so that planning a delivery never holds it whole. Pages
+    /// read by key, not by offset, stay right while earlier members'
+    /// outcomes are recorded between them.
+    pub fn held_page(
+        &self,
+        activation: &str,
+        audience: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LedgerRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let mut held = Vec::new();
+            let mut collect = |mut rows: rusqlite::Rows| -> Result<(), StoreError> {
+                while let Some(r) = rows.next()? {
+                    held.push(row(activation, r)?);
+                }
+                Ok(())
+            };
+            match after {
+                None => {
+                    let mut select = c.prepare_cached(HELD_FIRST)?;
+                    collect(select.query(params![activation, audience, limit])?)?;
+                }
+                Some(after) => {
+                    let mut select = c.prepare_cached(HELD_AFTER)?;
+                    collect(select.query(params![activation, audience, after, limit])?)?;
+                }
             }
             Ok(held)
         })

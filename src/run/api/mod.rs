@@ -1,8 +1,8 @@
 //! Delivery of one activation to an API destination, through `crate::deliver`.
 //!
-//! Input: the activation's destination rows (keys `AUDIENCE/MEMBER`, first
-//! column the audience, then the mapped columns), the store, the run's
-//! options. Output: the requests sent (or, in a dry run, written to
+//! Input: the activation's members (`members::Members`: keys
+//! `AUDIENCE/MEMBER`, first payload column the audience, then the mapped
+//! columns), the store, the run's options. Output: the requests sent (or, in a dry run, written to
 //! `.accord/runs/<delivery id>/requests.jsonl`), the store's ledger brought
 //! up to what the destination accepted, rejected members in
 //! `.accord/runs/<delivery id>/rejected.jsonl`, and the activation's `api`
@@ -12,23 +12,32 @@
 //! evaluation (see docs/destinations.md): a member is sent when the payload
 //! the destination holds differs from the one evaluated (new, changed,
 //! rejected or never sent), or when its membership is about to expire; it
-//! is removed only when the ledger says the destination holds it.
+//! is removed only when the ledger says the destination holds it. The
+//! changes are planned a chunk at a time as the executor takes them
+//! ([`changes`]), so a large audience is never held as JSON values whole.
+
+mod changes;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 
+pub use changes::CHUNK;
+use changes::{Changes, InFlight};
+
 use super::error::RunError;
 use super::io;
+use super::members::Members;
 use super::report::{ActivationReport, ActivationStatus, ApiReport};
 use crate::deliver::changes::{ActivationReport as Delivered, Intent, Journal, Work};
-use crate::deliver::{self, Config, Limits, ListRef, Member, Op, RecordResult, Vendor};
+use crate::deliver::{self, Config, Limits, ListRef, Op, RecordResult, Vendor};
 use crate::faults::Faults;
 use crate::plan::{ActivationPlan, DestinationPlan, Plan};
-use crate::store::{LedgerRow, LedgerUpdate, Store};
+use crate::store::{LedgerUpdate, Store};
 use crate::time::{self, Micros};
 
 /// Microseconds in an hour.
@@ -78,12 +87,9 @@ pub struct ApiRun<'a> {
     pub max_reject_ratio: f64,
     /// Draw a progress bar of members sent (on a terminal).
     pub progress: bool,
-}
-
-/// One member as evaluated: its mapped columns and their JSON.
-struct Evaluated {
-    fields: Vec<(String, Value)>,
-    payload: Vec<u8>,
+    /// Changes planned and sent per work item ([`CHUNK`]; the tests make
+    /// it small to cross chunk edges).
+    pub chunk: usize,
 }
 
 impl ApiRun<'_> {
@@ -92,8 +98,7 @@ impl ApiRun<'_> {
         &self,
         name: &str,
         activation: &ActivationPlan,
-        rows: &BTreeMap<String, Vec<Value>>,
-        columns: &[String],
+        members: &Members,
         delivery_id: &str,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
@@ -127,41 +132,38 @@ impl ApiRun<'_> {
             deliver::secrets::resolve(&destination.settings, self.root).map_err(failed)?
         };
         let vendor = deliver::vendors::build(&config).map_err(failed)?;
-        let evaluated = by_audience(rows, columns);
         let mut report = ApiReport {
             invalid: a.excluded_missing_identity,
             limit: destination.rate_limit.map(|r| describe_limit(&r)),
             ..ApiReport::default()
         };
-        let mut work = Vec::new();
-        for audience in &activation.audiences {
-            let members = evaluated.get(audience.as_str());
-            let held = self
-                .store
-                .held(name, audience)
-                .map_err(|e| failed(e.to_string()))?;
-            let list = self.known_list(name, audience, &config, vendor.as_ref())?;
-            let (adds, removes) = changes(members, &held, vendor.ttl(), self.now);
-            if adds.is_empty() && removes.is_empty() {
-                continue;
-            }
-            work.push(Work {
-                activation: name.to_string(),
-                audience: audience.clone(),
-                list,
-                adds,
-                removes,
-            });
+        let in_flight = Arc::new(Mutex::new(InFlight::default()));
+        let list_of = {
+            let (config, vendor) = (&config, vendor.as_ref());
+            Box::new(move |audience: &str| {
+                self.known_list(name, audience, config, vendor)
+                    .map_err(|e| e.to_string())
+            })
+        };
+        let mut changes = Changes::new(
+            self.store,
+            name,
+            members,
+            &activation.audiences,
+            list_of,
+            in_flight.clone(),
+            (vendor.ttl(), self.now),
+            self.chunk,
+        );
+        let first = changes.next();
+        if let Some(why) = changes.failed() {
+            return Err(failed(why.to_string()));
         }
-        report.planned = work
-            .iter()
-            .map(|w| (w.adds.len() + w.removes.len()) as u64)
-            .sum();
-        if work.is_empty() {
+        let Some(first) = first else {
             a.status = ActivationStatus::Unchanged;
             a.api = Some(report);
             return Ok(());
-        }
+        };
         let folder = io::inside(
             &self.root.join(".accord").join("runs"),
             delivery_id,
@@ -169,27 +171,14 @@ impl ApiRun<'_> {
             &format!("activation `{name}`"),
         )?;
         if self.dry_run {
-            let dry = deliver::dry_run::dry_run(vendor.as_ref(), &config, &work);
-            for (key, why) in &dry.unsendable {
-                a.warnings
-                    .push(format!("member `{key}` cannot be sent: {why}"));
-            }
-            if dry.bulk_jobs > 0 {
-                a.warnings.push(format!(
-                    "{} bulk jobs: a live run also polls each until it is done, \
-                     which no dry run can know; those polls are not in the calls",
-                    dry.bulk_jobs
-                ));
-            }
-            let path = folder.join(format!("{name}.requests.jsonl"));
-            write_lines(&path, &dry.requests, self.faults).map_err(|e| failed(e.to_string()))?;
-            report.calls = dry.calls;
-            report.pending = report.planned;
-            report.min_duration_ms = Some(dry.min_duration.as_millis() as u64);
-            report.written.push(shown(self.root, &path));
-            a.status = ActivationStatus::DryRun;
-            a.api = Some(report);
-            return Ok(());
+            return self.dry_run(
+                name,
+                (vendor.as_ref(), &config),
+                (first, changes),
+                &folder,
+                report,
+                a,
+            );
         }
         let day = quota_day(&activation.destination_type, self.now);
         let used = self
@@ -204,16 +193,7 @@ impl ApiRun<'_> {
             run_id: delivery_id,
             day: &day,
             now: self.now,
-            payloads: work
-                .iter()
-                .flat_map(|w| {
-                    w.adds
-                        .iter()
-                        .map(move |m| ((w.audience.clone(), m.key.clone()), m.clone()))
-                })
-                .map(|(k, m)| (k, payload_of(&m)))
-                .collect(),
-            remote_ids: BTreeMap::new(),
+            in_flight,
             membership_op: vendor.add_ops().last().copied().unwrap_or(Op::Add),
             request_ids: BTreeMap::new(),
             list_names: activation
@@ -231,12 +211,72 @@ impl ApiRun<'_> {
             vendor.as_ref(),
             &config,
             &throttle,
-            work,
+            std::iter::once(first).chain(&mut changes),
             &mut journal,
             &options,
         ));
+        if let Some(why) = changes.failed() {
+            return Err(failed(why.to_string()));
+        }
+        report.planned = changes.planned;
         let outcome = delivered.activations.remove(name).unwrap_or_default();
         self.finish(name, activation, outcome, &folder, report, a)
+    }
+
+    /// A dry run: the requests a live run would make, written a chunk at a
+    /// time to `<folder>/<activation>.requests.jsonl`; nothing is sent and
+    /// the store is not touched.
+    fn dry_run(
+        &self,
+        name: &str,
+        (vendor, config): (&dyn Vendor, &Config),
+        (first, mut changes): (Work, Changes),
+        folder: &Path,
+        mut report: ApiReport,
+        a: &mut ActivationReport,
+    ) -> Result<(), RunError> {
+        let failed = |reason: String| RunError::Api {
+            activation: name.to_string(),
+            destination: config.name.clone(),
+            reason,
+        };
+        let mut dry = deliver::dry_run::DryRun::default();
+        let path = folder.join(format!("{name}.requests.jsonl"));
+        io::write_atomic_with(&path, self.faults, |file| {
+            let mut out = std::io::BufWriter::new(file);
+            for item in std::iter::once(first).chain(&mut changes) {
+                dry.add(vendor, config, &item);
+                for request in dry.requests.drain(..) {
+                    serde_json::to_writer(&mut out, &request).map_err(std::io::Error::other)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.flush()
+        })
+        .map_err(|e| failed(e.to_string()))?;
+        if let Some(why) = changes.failed() {
+            return Err(failed(why.to_string()));
+        }
+        dry.finish(vendor, config);
+        for (key, why) in &dry.unsendable {
+            a.warnings
+                .push(format!("member `{key}` cannot be sent: {why}"));
+        }
+        if dry.bulk_jobs > 0 {
+            a.warnings.push(format!(
+                "{} bulk jobs: a live run also polls each until it is done, \
+                 which no dry run can know; those polls are not in the calls",
+                dry.bulk_jobs
+            ));
+        }
+        report.planned = changes.planned;
+        report.calls = dry.calls;
+        report.pending = report.planned;
+        report.min_duration_ms = Some(dry.min_duration.as_millis() as u64);
+        report.written.push(shown(self.root, &path));
+        a.status = ActivationStatus::DryRun;
+        a.api = Some(report);
+        Ok(())
     }
 
     /// The report, the rejected members' file and the status.
@@ -391,30 +431,6 @@ fn describe_limit(r: &crate::plan::RateLimitPlan) -> String {
     s
 }
 
-/// The evaluated members of each audience, by member key.
-fn by_audience<'r>(
-    rows: &'r BTreeMap<String, Vec<Value>>,
-    columns: &[String],
-) -> BTreeMap<&'r str, BTreeMap<&'r str, Evaluated>> {
-    let mut out: BTreeMap<&str, BTreeMap<&str, Evaluated>> = BTreeMap::new();
-    for (key, row) in rows {
-        let Some((audience, member)) = key.split_once('/') else {
-            continue;
-        };
-        let fields: Vec<(String, Value)> = columns
-            .iter()
-            .skip(1)
-            .cloned()
-            .zip(row.iter().skip(1).cloned())
-            .collect();
-        let payload = payload_json(&fields);
-        out.entry(audience)
-            .or_default()
-            .insert(member, Evaluated { fields, payload });
-    }
-    out
-}
-
 /// The vendor's day a request counts against, `YYYY-MM-DD`: daily quotas
 /// reset at the vendor's midnight, not at UTC's. Marketo's resets at
 /// 00:00 US Central Standard Time (UTC-6) and Google's at midnight US
@@ -432,73 +448,6 @@ pub(crate) fn quota_day(destination_type: &str, now: Micros) -> String {
         .unwrap_or_default()
 }
 
-/// The JSON the ledger keeps of a member's columns (and hashes).
-fn payload_json(fields: &[(String, Value)]) -> Vec<u8> {
-    let map: serde_json::Map<String, Value> = fields.iter().cloned().collect();
-    serde_json::to_vec(&map).expect("JSON values serialise")
-}
-
-fn payload_of(member: &Member) -> Vec<u8> {
-    payload_json(&member.fields)
-}
-
-/// The members to send and to remove, against what the ledger says the
-/// destination holds.
-fn changes(
-    evaluated: Option<&BTreeMap<&str, Evaluated>>,
-    held: &[LedgerRow],
-    ttl: Option<Duration>,
-    now: Micros,
-) -> (Vec<Member>, Vec<Member>) {
-    let held_by_key: BTreeMap<&str, &LedgerRow> =
-        held.iter().map(|r| (r.member.as_str(), r)).collect();
-    let mut adds = Vec::new();
-    if let Some(evaluated) = evaluated {
-        for (key, e) in evaluated {
-            let row = held_by_key.get(key);
-            let hash = crate::hash::sha256(&e.payload);
-            let current = row.is_some_and(|r| {
-                r.status == crate::store::Status::Accepted
-                    && r.payload_hash == Some(hash)
-                    && !expiring(r, ttl, now)
-            });
-            if !current {
-                adds.push(Member {
-                    key: key.to_string(),
-                    fields: e.fields.clone(),
-                    remote_id: row.and_then(|r| r.remote_id.clone()),
-                });
-            }
-        }
-    }
-    let removes = held
-        .iter()
-        .filter(|r| r.payload.is_some())
-        .filter(|r| evaluated.is_none_or(|e| !e.contains_key(r.member.as_str())))
-        .map(|r| Member {
-            key: r.member.clone(),
-            fields: r
-                .payload
-                .as_deref()
-                .and_then(|p| serde_json::from_slice::<serde_json::Map<String, Value>>(p).ok())
-                .map(|m| m.into_iter().collect())
-                .unwrap_or_default(),
-            remote_id: r.remote_id.clone(),
-        })
-        .collect();
-    (adds, removes)
-}
-
-/// Whether a member's membership passes half of its lifetime by `now`:
-/// sent again then, so that it never lapses between runs.
-fn expiring(row: &LedgerRow, ttl: Option<Duration>, now: Micros) -> bool {
-    let (Some(ttl), Some(at)) = (ttl, row.accepted_at) else {
-        return false;
-    };
-    let half = (ttl.as_micros() / 2) as i64;
-    now.saturating_sub(at) >= half
-}
-
 /// The journal of the executor, over the store: intents before requests,
 /// outcomes into the ledger after them.
 struct StoreJournal<'a> {
@@ -506,10 +455,9 @@ struct StoreJournal<'a> {
     run_id: &'a str,
     day: &'a str,
     now: Micros,
-    /// The payload of every member to add, by (audience, key).
-    payloads: BTreeMap<(String, String), Vec<u8>>,
-    /// Vendor ids an upsert returned, by (audience, key).
-    remote_ids: BTreeMap<(String, String), String>,
+    /// The payloads of the members the chunk being sent adds, and the
+    /// vendor ids an upsert returned for them.
+    in_flight: Arc<Mutex<InFlight>>,
     /// The add operation whose acceptance puts a member in the audience:
     /// the vendor's last (`Add`; an `Upsert` where membership is a field
     /// of the record, as in Salesforce).
@@ -547,6 +495,7 @@ impl Journal for StoreJournal<'_> {
         _attempts: u32,
     ) -> Result<(), String> {
         let mut updates = Vec::new();
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         for (key, result) in results {
             let id = (audience.to_string(), key.clone());
             match (op, result) {
@@ -554,16 +503,16 @@ impl Journal for StoreJournal<'_> {
                     if self.membership_op != Op::Upsert =>
                 {
                     if let Some(r) = remote_id {
-                        self.remote_ids.insert(id, r.clone());
+                        in_flight.remote_ids.insert(id, r.clone());
                     }
                 }
                 (Op::Add | Op::Upsert, RecordResult::Accepted { remote_id }) => {
                     updates.push(LedgerUpdate::Accepted {
                         member: key.clone(),
-                        payload: self.payloads.get(&id).cloned().unwrap_or_default(),
+                        payload: in_flight.payloads.get(&id).cloned().unwrap_or_default(),
                         remote_id: remote_id
                             .clone()
-                            .or_else(|| self.remote_ids.get(&id).cloned()),
+                            .or_else(|| in_flight.remote_ids.get(&id).cloned()),
                         at: self.now,
                     })
                 }
@@ -582,6 +531,7 @@ impl Journal for StoreJournal<'_> {
                 (_, RecordResult::Retry { .. }) => {}
             }
         }
+        drop(in_flight);
         self.store
             .record(activation, audience, &updates)
             .map_err(|e| e.to_string())?;
