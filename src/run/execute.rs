@@ -1544,11 +1544,10 @@ pub(super) fn destination_rows(
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
 ) -> Result<Members, String> {
-    use std::fmt::Write;
-
     use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder, UInt32Array};
-    use datafusion::arrow::compute::{SortColumn, SortOptions, cast, lexsort_to_indices, take};
+    use datafusion::arrow::compute::{cast, take};
     use datafusion::arrow::datatypes::DataType;
+    use rayon::prelude::*;
 
     let batch = engine.query(sql)?;
     let text = |name: &str| -> Result<ArrayRef, String> {
@@ -1578,7 +1577,6 @@ pub(super) fn destination_rows(
         .map(|(_, c)| c)
         .collect();
     let mut kept: Vec<u32> = Vec::new();
-    let mut keys = StringBuilder::new();
     for i in 0..batch.num_rows() {
         report.profiles_received += 1;
         if row_keys.is_null(i) || audiences.is_null(i) {
@@ -1595,53 +1593,44 @@ pub(super) fn destination_rows(
             continue;
         }
         kept.push(u32::try_from(i).map_err(|_| "the export query has too many rows")?);
-        write!(keys, "{audience}/{}", row_keys.value(i)).map_err(|e| e.to_string())?;
-        keys.append_value("");
     }
-    let keys: ArrayRef = std::sync::Arc::new(keys.finish());
-    // Ordered by key; of two rows with one key, the later one stays (the
-    // last written, as a map by key keeps it): later rows sort first.
-    let positions: ArrayRef = std::sync::Arc::new(UInt32Array::from_iter_values(
-        0..u32::try_from(kept.len()).map_err(|_| "the export query has too many rows")?,
-    ));
-    let order = lexsort_to_indices(
-        &[
-            SortColumn {
-                values: keys.clone(),
-                options: None,
-            },
-            SortColumn {
-                values: positions,
-                options: Some(SortOptions {
-                    descending: true,
-                    nulls_first: false,
-                }),
-            },
-        ],
-        None,
-    )
-    .map_err(|e| e.to_string())?;
-    let texts = keys.as_string::<i32>();
-    let mut unique: Vec<u32> = Vec::with_capacity(order.len());
-    let mut last: Option<&str> = None;
-    for &j in order.values() {
-        let key = texts.value(j as usize);
-        if last != Some(key) {
-            unique.push(j);
-            last = Some(key);
+    // Ordered by key; of two rows with one key, the later one stays.
+    let rows = UInt32Array::from(super::members::member_order(audiences, row_keys, &kept));
+    // The keys and the payload are gathered in member order, on every
+    // core: at 10M rows each is a pass of random reads.
+    let keys = || {
+        let bytes = rows
+            .values()
+            .iter()
+            .map(|&i| audiences.value(i as usize).len() + 1 + row_keys.value(i as usize).len())
+            .sum();
+        let mut keys = StringBuilder::with_capacity(rows.len(), bytes);
+        let mut key = String::new();
+        for &i in rows.values() {
+            key.clear();
+            key.push_str(audiences.value(i as usize));
+            key.push('/');
+            key.push_str(row_keys.value(i as usize));
+            keys.append_value(&key);
         }
-    }
-    let unique = UInt32Array::from(unique);
-    let members = take(keys.as_ref(), &unique, None).map_err(|e| e.to_string())?;
-    let rows = UInt32Array::from_iter_values(unique.values().iter().map(|&j| kept[j as usize]));
+        keys.finish()
+    };
     let mut names = vec!["audience".to_string()];
-    let mut arrays: Vec<ArrayRef> = vec![take(audiences, &rows, None).map_err(|e| e.to_string())?];
+    let mut sources: Vec<&dyn Array> = vec![audiences];
     for (m, col) in &columns {
         names.push(m.column.clone());
-        arrays.push(take(col.as_ref(), &rows, None).map_err(|e| e.to_string())?);
+        sources.push(col.as_ref());
     }
+    let payload = || {
+        sources
+            .par_iter()
+            .map(|column| take(*column, &rows, None).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<ArrayRef>, String>>()
+    };
+    let (members, arrays) = rayon::join(keys, payload);
+    let arrays = arrays?;
     let payload = super::columns::assemble(&names, arrays, rows.len())?;
-    Members::new(members.as_string::<i32>().clone(), &payload)
+    Members::new(members, &payload)
 }
 
 #[cfg(test)]
