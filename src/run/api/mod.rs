@@ -2,11 +2,11 @@
 //!
 //! Input: the activation's members (`members::Members`: keys
 //! `AUDIENCE/MEMBER`, first payload column the audience, then the mapped
-//! columns), the store, the run's options. Output: the requests sent (or, in a dry run, written to
-//! `.accord/runs/<delivery id>/requests.jsonl`), the store's ledger brought
-//! up to what the destination accepted, rejected members in
-//! `.accord/runs/<delivery id>/rejected.jsonl`, and the activation's `api`
-//! report.
+//! columns), the store, the run's options. Output: the requests sent (or,
+//! in a dry run, written to `.accord/runs/<delivery id>/requests.jsonl`),
+//! the store's ledger brought up to what the destination accepted,
+//! rejected members in `.accord/runs/<delivery id>/rejected.jsonl`, and the
+//! activation's `api` report.
 //!
 //! The delivery is planned against the ledger, not against the last
 //! evaluation (see docs/destinations.md): a member is sent when the payload
@@ -140,10 +140,7 @@ impl ApiRun<'_> {
         let in_flight = Arc::new(Mutex::new(InFlight::default()));
         let list_of = {
             let (config, vendor) = (&config, vendor.as_ref());
-            Box::new(move |audience: &str| {
-                self.known_list(name, audience, config, vendor)
-                    .map_err(|e| e.to_string())
-            })
+            Box::new(move |audience: &str| self.known_list(name, audience, config, vendor))
         };
         let mut changes = Changes::new(
             self.store,
@@ -251,12 +248,13 @@ impl ApiRun<'_> {
                     out.write_all(b"\n")?;
                 }
             }
+            // A plan cut short is no dump of it: the file is not put in place.
+            if let Some(why) = changes.failed() {
+                return Err(std::io::Error::other(why.to_string()));
+            }
             out.flush()
         })
         .map_err(|e| failed(e.to_string()))?;
-        if let Some(why) = changes.failed() {
-            return Err(failed(why.to_string()));
-        }
         dry.finish(vendor, config);
         for (key, why) in &dry.unsendable {
             a.warnings
@@ -356,15 +354,15 @@ impl ApiRun<'_> {
     }
 
     /// The list id of an audience when it is known: pinned in the spec,
-    /// or found or created by an earlier run. In a dry run a list not yet
-    /// known shows as a placeholder.
+    /// or found or created by an earlier run or chunk. In a dry run a list
+    /// not yet known shows as a placeholder. Errors are the store's.
     fn known_list(
         &self,
         activation: &str,
         audience: &str,
         config: &Config,
         vendor: &dyn Vendor,
-    ) -> Result<Option<ListRef>, RunError> {
+    ) -> Result<Option<ListRef>, String> {
         if !vendor.has_lists() {
             return Ok(None);
         }
@@ -374,11 +372,7 @@ impl ApiRun<'_> {
             None => self
                 .store
                 .list_id(activation, audience)
-                .map_err(|e| RunError::Api {
-                    activation: activation.to_string(),
-                    destination: config.name.clone(),
-                    reason: e.to_string(),
-                })?
+                .map_err(|e| e.to_string())?
                 .map(|l| l.id),
         };
         Ok(id.map(|id| ListRef {
