@@ -28,8 +28,9 @@
 //!   ratio of the two runs and the bytes fetched against the bytes stored;
 //! - `ACCORD_BENCH_CSV` (default `1`; `0` skips it): also run the first
 //!   audience count with the same data as CSV files (written once by DuckDB
-//!   into `csv/` beside the Parquet files): text sources are typed, checked
-//!   and spilled to local Parquet files, then streamed; prints the time,
+//!   into `<data folder>-csv/`, beside the Parquet project): text sources
+//!   are typed, checked and spilled to local Parquet files, then streamed;
+//!   prints the time,
 //!   the phases and the peak memory against the Parquet run's.
 
 use std::fmt::Write as _;
@@ -496,22 +497,26 @@ fn time_object_store(dir: &Path, audiences: usize) -> (f64, f64, u64, u64) {
     (local_s, s3_s, fetched, stored)
 }
 
-/// The same project and data as CSV files (`csv/` in `dir`, written once
-/// by DuckDB, timestamps as RFC 3339 UTC): (CSV seconds, its phases),
+/// The same project and data as CSV files (in `<dir>-csv/` beside `dir`,
+/// not in it, where its specs would join the Parquet project's; written
+/// once by DuckDB, timestamps as RFC 3339 UTC): (CSV seconds, its phases),
 /// after asserting it finds the audiences the Parquet files give.
 fn time_csv(dir: &Path, audiences: usize) -> (f64, String) {
-    let csv = dir.join("csv");
+    let name = dir.file_name().expect("the data folder has a name");
+    let csv = dir.with_file_name(format!("{}-csv", name.to_string_lossy()));
+    let out = csv.join("data");
+    let out = out.display();
     if !csv.join(".written").exists() {
         let _ = std::fs::remove_dir_all(&csv);
         std::fs::create_dir_all(csv.join("data")).expect("the CSV folder");
         let iso = "'%Y-%m-%dT%H:%M:%SZ'";
         let statements = [
             format!(
-                "COPY (SELECT * REPLACE (strftime(updatedAt, {iso}) AS updatedAt) FROM 'data/accounts.parquet') TO 'csv/data/accounts.csv' (HEADER)"
+                "COPY (SELECT * REPLACE (strftime(updatedAt, {iso}) AS updatedAt) FROM 'data/accounts.parquet') TO '{out}/accounts.csv' (HEADER)"
             ),
-            "COPY (SELECT * FROM 'data/people.parquet') TO 'csv/data/people.csv' (HEADER)".into(),
+            format!("COPY (SELECT * FROM 'data/people.parquet') TO '{out}/people.csv' (HEADER)"),
             format!(
-                "COPY (SELECT * REPLACE (strftime(occurredAt, {iso}) AS occurredAt) FROM 'data/email_opened.parquet') TO 'csv/data/email_opened.csv' (HEADER)"
+                "COPY (SELECT * REPLACE (strftime(occurredAt, {iso}) AS occurredAt) FROM 'data/email_opened.parquet') TO '{out}/email_opened.csv' (HEADER)"
             ),
         ];
         // A COPY returns its row count, as the queries `duckdb` runs do.

@@ -475,9 +475,11 @@ fn with_person_view(
 fn rows_query(with: &str, selects: &[String], person_rows: bool) -> String {
     // Engines disagree on where NULLs sort by default (Spark and BigQuery
     // first, DuckDB and DataFusion last), and a person without an account
-    // has a NULL account key: every key says where NULLs go.
+    // has a NULL account key: every key says where NULLs go. Rows come in
+    // member order (audience, then the member's key): the run keeps its
+    // members so, and only checks rows that arrive in it.
     let order = if person_rows {
-        "__audience ASC NULLS LAST, __account_key ASC NULLS LAST, __person_key ASC NULLS LAST"
+        "__audience ASC NULLS LAST, __person_key ASC NULLS LAST, __account_key ASC NULLS LAST"
     } else {
         "__audience ASC NULLS LAST, __account_key ASC NULLS LAST"
     };
