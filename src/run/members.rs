@@ -126,19 +126,26 @@ impl Members {
         self.batch.column(0).as_string::<i32>()
     }
 
-    /// Whether `member` (`audience/key`) is one of the members.
-    pub fn contains(&self, member: &str) -> bool {
+    /// The first row whose key is `bound` or after it (the keys are
+    /// sorted): where `bound` is, or would be.
+    pub fn position(&self, bound: &str) -> usize {
         let keys = self.keys();
         let (mut low, mut high) = (0, keys.len());
         while low < high {
             let mid = (low + high) / 2;
-            match keys.value(mid).cmp(member) {
-                std::cmp::Ordering::Less => low = mid + 1,
-                std::cmp::Ordering::Greater => high = mid,
-                std::cmp::Ordering::Equal => return true,
+            if keys.value(mid) < bound {
+                low = mid + 1;
+            } else {
+                high = mid;
             }
         }
-        false
+        low
+    }
+
+    /// Whether `member` (`audience/key`) is one of the members.
+    pub fn contains(&self, member: &str) -> bool {
+        let at = self.position(member);
+        at < self.len() && self.keys().value(at) == member
     }
 
     /// The payload hashes.

@@ -26,7 +26,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use serde_json::Value;
 
 use crate::deliver::changes::Work;
@@ -286,21 +286,7 @@ impl Iterator for Changes<'_> {
 /// `AUDIENCE/MEMBER`, sorted, so they are one range (`AUDIENCE/` up to
 /// `AUDIENCE0`, the next prefix: `0` follows `/`).
 fn audience_rows(members: &Members, audience: &str) -> Range<usize> {
-    let keys = members.keys();
-    let (low, high) = (format!("{audience}/"), format!("{audience}0"));
-    let first = |bound: &str| {
-        let (mut lo, mut hi) = (0, keys.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if keys.value(mid) < bound {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    };
-    first(&low)..first(&high)
+    members.position(&format!("{audience}/"))..members.position(&format!("{audience}0"))
 }
 
 /// The member part of row `row`'s key (after `AUDIENCE/`).
@@ -336,7 +322,7 @@ fn removed(row: LedgerRow) -> Member {
 }
 
 /// The JSON the ledger keeps of a member's columns (and hashes).
-pub(super) fn payload_json(fields: &[(String, Value)]) -> Vec<u8> {
+fn payload_json(fields: &[(String, Value)]) -> Vec<u8> {
     let map: serde_json::Map<String, Value> = fields.iter().cloned().collect();
     serde_json::to_vec(&map).expect("JSON values serialise")
 }

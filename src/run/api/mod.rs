@@ -132,7 +132,7 @@ impl ApiRun<'_> {
             deliver::secrets::resolve(&destination.settings, self.root).map_err(failed)?
         };
         let vendor = deliver::vendors::build(&config).map_err(failed)?;
-        let mut report = ApiReport {
+        let report = ApiReport {
             invalid: a.excluded_missing_identity,
             limit: destination.rate_limit.map(|r| describe_limit(&r)),
             ..ApiReport::default()
@@ -215,7 +215,6 @@ impl ApiRun<'_> {
         if let Some(why) = changes.failed() {
             return Err(failed(why.to_string()));
         }
-        report.planned = changes.planned;
         let outcome = delivered.activations.remove(name).unwrap_or_default();
         self.finish(name, activation, outcome, &folder, report, a)
     }
