@@ -49,6 +49,43 @@ pub fn parse_timestamp(text: &str) -> Option<Micros> {
 /// (`+99:99`) is refused, never rolled over into the next day. A leap
 /// second (`23:59:60`) is read as the next second, as Unix time does.
 pub fn check_timestamp(text: &str) -> Result<Micros, String> {
+    match canonical(text.as_bytes()) {
+        Some(t) => Ok(t),
+        None => any_timestamp(text),
+    }
+}
+
+/// The timestamp of `YYYY-MM-DDTHH:MM:SSZ` exactly, the shape exports
+/// write (and accord's own), read by position; `None` for any other text,
+/// which [`any_timestamp`] then reads (or refuses, saying why). Splitting
+/// each text by its separators cost about a twentieth of reading a CSV
+/// source of events.
+fn canonical(b: &[u8]) -> Option<Micros> {
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let n = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
+    let (h, mi, sec) = (n(11, 13)?, n(14, 16)?, n(17, 19)?);
+    // A leap second, and every refusal, are the general reading's.
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
+    let days = i64::from(date.to_epoch_days());
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec);
+    Some(secs * MICROS_PER_SECOND)
+}
+
+/// [`check_timestamp`] of any text: every shape it reads, or why not.
+fn any_timestamp(text: &str) -> Result<Micros, String> {
     let shape = || "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ".to_string();
     let s = text.trim();
     if s.len() < 10 || !s.is_char_boundary(10) {
@@ -236,6 +273,45 @@ pub fn format_duration(d: Micros) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The canonical shape read by position gives what the general reading
+    /// gives, for every text: random fields in and out of range (month 13,
+    /// day 31 of a short month, hour 24, a leap second, year 0), a wrong
+    /// separator or a letter for a digit now and then.
+    #[test]
+    fn the_canonical_shape_reads_as_any_shape_does() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut random = |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let mut read_by_position = 0;
+        for _ in 0..200_000 {
+            let mut text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                random(10_000),
+                random(14),
+                random(33),
+                random(26),
+                random(62),
+                random(62)
+            )
+            .into_bytes();
+            if random(8) == 0 {
+                let at = random(20) as usize;
+                text[at] = b"0T:-Zx +"[random(8) as usize];
+            }
+            let text = String::from_utf8(text).expect("ascii");
+            if let Some(t) = canonical(text.as_bytes()) {
+                read_by_position += 1;
+                assert_eq!(any_timestamp(&text), Ok(t), "{text}");
+            }
+            assert_eq!(check_timestamp(&text), any_timestamp(&text), "{text}");
+        }
+        assert!(read_by_position > 50_000, "{read_by_position}");
+    }
 
     #[test]
     fn round_trips_rfc3339() {

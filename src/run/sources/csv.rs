@@ -3,7 +3,7 @@
 //! names a column twice, a column no field declares, a quoted field that
 //! swallows the lines after it) as diagnostics and bad rows.
 
-use super::typing::{Builder, from_text};
+use super::typing::{Builder, Line, from_text};
 use crate::diag::codes;
 use crate::run::report::RunDiagnostic;
 
@@ -68,13 +68,14 @@ pub(super) fn read_csv(
     }
     let mut records = 0u64;
     let mut record = csv::StringRecord::new();
+    let file = b.file(format!("{shown}:"));
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
                 records += 1;
                 let line = record.position().map(|p| p.line()).unwrap_or(0);
-                let at = format!("{shown}:{line}");
+                let at = || format!("{shown}:{line}");
                 if let Some(opened) = swallowing_quote(&record, headers.len(), line) {
                     // The record and every line it took in were rows.
                     // (A quote that runs to the end of the file holds the
@@ -114,7 +115,7 @@ pub(super) fn read_csv(
                 }
                 if record.len() != headers.len() {
                     b.bad(
-                        &at,
+                        &at(),
                         format!("{} fields, the header has {}", record.len(), headers.len()),
                     );
                     continue;
@@ -123,7 +124,7 @@ pub(super) fn read_csv(
                 let mut error = None;
                 for (i, idx) in index.iter().enumerate() {
                     let text = idx.and_then(|j| record.get(j)).unwrap_or("");
-                    match from_text(text, &b.schema.fields[b.names[i]]) {
+                    match from_text(text, b.fields[i]) {
                         Ok(c) => cells.push(c),
                         Err(e) => {
                             error = Some(format!("`{}`: {e}", b.names[i]));
@@ -132,8 +133,8 @@ pub(super) fn read_csv(
                     }
                 }
                 match error {
-                    Some(e) => b.bad(&at, e),
-                    None => b.row(&at, cells),
+                    Some(e) => b.bad(&at(), e),
+                    None => b.row_at(Line { file, number: line }, cells),
                 }
             }
             Err(e) => {
@@ -158,6 +159,11 @@ pub(super) fn read_csv(
 /// row (as many separators as the header has). A genuine multi-line value
 /// (an address) has neither.
 fn swallowing_quote(record: &csv::StringRecord, header_len: usize, line: u64) -> Option<u64> {
+    // Most records hold no line break: one search of the record's bytes
+    // says so, where searching each field took a twentieth of the read.
+    if !record.as_byte_record().as_slice().contains(&b'\n') {
+        return None;
+    }
     let multi = record.iter().position(|f| f.contains('\n'))?;
     let holds_a_row = header_len > 1
         && record.iter().any(|f| {

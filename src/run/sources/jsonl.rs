@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::typing::{Builder, Cell, from_json};
+use super::typing::{Builder, Cell, Line, from_json};
 use crate::diag::codes;
 use crate::run::report::RunDiagnostic;
 
@@ -24,13 +24,14 @@ pub(super) fn read_jsonl(
     // Lines with a key written twice: (first line, key), count.
     let mut duplicated: Option<(usize, String)> = None;
     let mut duplicates = 0u64;
+    let file = b.file(format!("{shown}:"));
     for (n, line) in reader.lines().enumerate() {
-        let at = format!("{shown}:{}", n + 1);
+        let at = || format!("{shown}:{}", n + 1);
         let line = match line {
             Ok(l) => l,
             Err(e) => {
                 lines_with_data += 1;
-                b.bad(&at, e.to_string());
+                b.bad(&at(), e.to_string());
                 continue;
             }
         };
@@ -41,18 +42,18 @@ pub(super) fn read_jsonl(
         let obj = match serde_json::from_str::<Object>(&line) {
             Ok(o) => o,
             Err(e) if e.classify() == serde_json::error::Category::Data => {
-                b.bad(&at, "not a JSON object".into());
+                b.bad(&at(), "not a JSON object".into());
                 continue;
             }
             Err(e) => {
-                b.bad(&at, format!("not JSON: {e}"));
+                b.bad(&at(), format!("not JSON: {e}"));
                 continue;
             }
         };
         if let Some(key) = obj.duplicate {
             duplicates += 1;
             duplicated.get_or_insert((n + 1, key.clone()));
-            b.bad(&at, format!("the key `{key}` appears twice"));
+            b.bad(&at(), format!("the key `{key}` appears twice"));
             continue;
         }
         let obj = obj.map;
@@ -65,7 +66,7 @@ pub(super) fn read_jsonl(
                 Some(v) => {
                     found += 1;
                     present[i] = true;
-                    match from_json(v, &b.schema.fields[*name]) {
+                    match from_json(v, b.fields[i]) {
                         Ok(c) => cells.push(c),
                         Err(e) => {
                             error = Some(format!("`{name}`: {e}"));
@@ -85,8 +86,14 @@ pub(super) fn read_jsonl(
             }
         }
         match error {
-            Some(e) => b.bad(&at, e),
-            None => b.row(&at, cells),
+            Some(e) => b.bad(&at(), e),
+            None => b.row_at(
+                Line {
+                    file,
+                    number: n as u64 + 1,
+                },
+                cells,
+            ),
         }
     }
     for (key, line) in unknown {

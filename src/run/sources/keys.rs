@@ -32,7 +32,8 @@ impl KeySet {
         }
     }
 
-    fn hash(&self, key: &str) -> u128 {
+    /// The 128 bits a key is known by in this set.
+    pub(super) fn hash(&self, key: &str) -> u128 {
         let [a, b] = &self.seeds;
         (u128::from(a.hash_one(key)) << 64) | u128::from(b.hash_one(key))
     }
@@ -40,6 +41,11 @@ impl KeySet {
     /// Whether `key` is new; it is seen from now on.
     pub(super) fn insert(&mut self, key: &str) -> bool {
         let hash = self.hash(key);
+        self.seen.insert(hash)
+    }
+
+    /// [`KeySet::insert`] of a key by its [`KeySet::hash`].
+    pub(super) fn insert_hash(&mut self, hash: u128) -> bool {
         self.seen.insert(hash)
     }
 

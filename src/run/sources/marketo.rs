@@ -553,11 +553,11 @@ fn row(
         };
         present[i] = true;
         match typed(&value, field) {
-            Ok(cell) => cells.push(cell),
+            Ok(cell) => cells.push(cell.into_owned()),
             Err(e) => return b.bad(&at, format!("`{name}`: {e}")),
         }
     }
-    b.row(&at, cells);
+    b.row(|| at.clone(), cells);
 }
 
 /// The attribute of an activity whose squashed name is `squashed`, else
@@ -584,9 +584,9 @@ fn attribute(activity: &Value, kind: Option<&&ActivityType>, squashed: &str) -> 
 
 /// A JSON value as the field's type, as in JSON lines; a number or a
 /// boolean for a string field is its text.
-fn typed(value: &Value, field: &FieldPlan) -> Result<Cell, String> {
+fn typed<'v>(value: &'v Value, field: &FieldPlan) -> Result<Cell<'v>, String> {
     match (field.ty.as_str(), value) {
-        ("string", Value::Number(_) | Value::Bool(_)) => Ok(Cell::Str(value.to_string())),
+        ("string", Value::Number(_) | Value::Bool(_)) => Ok(Cell::Str(value.to_string().into())),
         _ => from_json(value, field),
     }
 }

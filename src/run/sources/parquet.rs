@@ -300,6 +300,8 @@ pub(super) fn check_parquet_rows(
     files: Vec<(String, Vec<Decoded>)>,
     earlier: &[RecordBatch],
 ) -> Result<Vec<RecordBatch>, String> {
+    // The text rows' keys, every one in the set.
+    b.settle();
     // One list of batches: the earlier rows, then every file's, with the
     // file each batch is from (`None`: earlier).
     let mut owner: Vec<Option<usize>> = Vec::new();

@@ -54,7 +54,7 @@ use tokio_rustls::rustls;
 
 use super::freshness::judge_found;
 use super::spill::{Rows, Spill};
-use super::typing::{Builder, Cell, a_type, arrow_schema};
+use super::typing::{Builder, Cell, Line, a_type, arrow_schema};
 use super::{Loaded, ReadContext, judge};
 use crate::deliver::storage::StorageErrorKind;
 use crate::diag::did_you_mean;
@@ -616,12 +616,13 @@ impl Job<'_> {
         let mut batches = Vec::new();
         let mut pending = 0usize;
         let mut n = 0usize;
+        let rows_of = b.file(format!("{shown}:row "));
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| {
                 job.failed(&format!("cannot read {}", job.relation.described()), &e)
             })?;
             n += 1;
-            let at = format!("{shown}:row {n}");
+            let at = || format!("{shown}:row {n}");
             let mut cells = Vec::with_capacity(fields.len());
             let mut error = None;
             for (i, ty) in fields.iter().enumerate() {
@@ -637,9 +638,15 @@ impl Job<'_> {
                 }
             }
             match error {
-                Some(e) => b.bad(&at, e),
+                Some(e) => b.bad(&at(), e),
                 None => {
-                    b.row(&at, cells);
+                    b.row_at(
+                        Line {
+                            file: rows_of,
+                            number: n as u64,
+                        },
+                        cells,
+                    );
                     pending += 1;
                 }
             }
@@ -821,7 +828,7 @@ impl<'a> FromSql<'a> for Raw<'a> {
 
 /// Decodes one value of the wire type of a field of type `ty` (see
 /// [`wire_type`]) into a cell, or says why it does not type.
-fn decode(raw: Option<&[u8]>, ty: &str) -> Result<Cell, String> {
+fn decode<'r>(raw: Option<&'r [u8]>, ty: &str) -> Result<Cell<'r>, String> {
     let Some(raw) = raw else {
         return Ok(Cell::Null);
     };
@@ -848,7 +855,7 @@ fn decode(raw: Option<&[u8]>, ty: &str) -> Result<Cell, String> {
                 .map(|item| Ok::<_, String>(f64::from_bits(int8(item?)? as u64)))
                 .collect::<Result<_, _>>()?,
         ),
-        _ => Cell::Str(text(raw)?),
+        _ => Cell::Str(text(raw)?.into()),
     })
 }
 

@@ -4,6 +4,7 @@
 //! rows of cells into one column per field, checking keys and closed
 //! domains, counting and sampling bad rows.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -46,11 +47,13 @@ pub fn arrow_schema(schema: &SchemaPlan) -> SchemaRef {
     ))
 }
 
-/// A typed cell, before it goes into a column.
+/// A typed cell, before it goes into a column. A string borrows the text
+/// it was read from where it can: a CSV field or a JSON string is copied
+/// once, into its column.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) enum Cell {
+pub(super) enum Cell<'a> {
     Null,
-    Str(String),
+    Str(Cow<'a, str>),
     Int(i64),
     Float(f64),
     Bool(bool),
@@ -58,6 +61,23 @@ pub(super) enum Cell {
     Strs(Vec<String>),
     Ints(Vec<i64>),
     Floats(Vec<f64>),
+}
+
+impl Cell<'_> {
+    /// The cell with its text copied, when what it borrows from goes first.
+    pub(super) fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Null => Cell::Null,
+            Cell::Str(s) => Cell::Str(Cow::Owned(s.into_owned())),
+            Cell::Int(v) => Cell::Int(v),
+            Cell::Float(v) => Cell::Float(v),
+            Cell::Bool(v) => Cell::Bool(v),
+            Cell::Ts(v) => Cell::Ts(v),
+            Cell::Strs(v) => Cell::Strs(v),
+            Cell::Ints(v) => Cell::Ints(v),
+            Cell::Floats(v) => Cell::Floats(v),
+        }
+    }
 }
 
 enum Column {
@@ -85,9 +105,9 @@ impl Column {
         }
     }
 
-    fn push(&mut self, cell: &Cell) {
+    fn push(&mut self, cell: &Cell<'_>) {
         match (self, cell) {
-            (Column::Str(b), Cell::Str(s)) => b.append_value(s),
+            (Column::Str(b), Cell::Str(s)) => b.append_value(s.as_ref()),
             (Column::Str(b), _) => b.append_null(),
             (Column::Int(b), Cell::Int(v)) => b.append_value(*v),
             (Column::Int(b), _) => b.append_null(),
@@ -122,6 +142,19 @@ impl Column {
         }
     }
 
+    /// The text of row `row` of a string column (the key of a row found
+    /// repeated, for its sample).
+    fn text(&self, row: usize) -> String {
+        match self {
+            Column::Str(b) => {
+                let offsets = b.offsets_slice();
+                let (from, to) = (offsets[row] as usize, offsets[row + 1] as usize);
+                String::from_utf8_lossy(&b.values_slice()[from..to]).into_owned()
+            }
+            _ => String::new(),
+        }
+    }
+
     fn finish(self) -> ArrayRef {
         match self {
             Column::Str(mut b) => Arc::new(b.finish()),
@@ -137,7 +170,7 @@ impl Column {
 }
 
 /// Types a text cell (CSV). Empty is null.
-pub(super) fn from_text(text: &str, field: &FieldPlan) -> Result<Cell, String> {
+pub(super) fn from_text<'t>(text: &'t str, field: &FieldPlan) -> Result<Cell<'t>, String> {
     if text.is_empty() {
         return Ok(Cell::Null);
     }
@@ -195,7 +228,7 @@ pub(super) fn from_text(text: &str, field: &FieldPlan) -> Result<Cell, String> {
                 })
                 .collect::<Result<_, _>>()?,
         ),
-        _ => Cell::Str(text.to_string()),
+        _ => Cell::Str(Cow::Borrowed(text)),
     })
 }
 
@@ -217,7 +250,7 @@ pub(super) fn a_type(ty: &str) -> String {
 }
 
 /// Types a JSON value (JSONL). Strict: a number is not a string.
-pub(super) fn from_json(value: &Value, field: &FieldPlan) -> Result<Cell, String> {
+pub(super) fn from_json<'v>(value: &'v Value, field: &FieldPlan) -> Result<Cell<'v>, String> {
     let wrong = || format!("{value} is not {}", a_type(&field.ty));
     Ok(match (field.ty.as_str(), value) {
         (_, Value::Null) => Cell::Null,
@@ -227,7 +260,7 @@ pub(super) fn from_json(value: &Value, field: &FieldPlan) -> Result<Cell, String
         ("timestamp", Value::String(s)) => Cell::Ts(
             time::check_timestamp(s).map_err(|why| format!("{value} is not a timestamp: {why}"))?,
         ),
-        ("string", Value::String(s)) => Cell::Str(s.clone()),
+        ("string", Value::String(s)) => Cell::Str(Cow::Borrowed(s)),
         ("list<string>", Value::Array(items)) => Cell::Strs(
             items
                 .iter()
@@ -279,6 +312,8 @@ pub(super) fn key_text(col: &ArrayRef, i: usize) -> String {
 pub(super) struct Builder<'a> {
     pub(super) schema: &'a SchemaPlan,
     pub(super) names: Vec<&'a String>,
+    /// The field of each name: looked up once, not per cell.
+    pub(super) fields: Vec<&'a FieldPlan>,
     columns: Vec<Column>,
     pub(super) key: Option<usize>,
     pub(super) keys: KeySet,
@@ -295,6 +330,35 @@ pub(super) struct Builder<'a> {
     pub(super) spill_failed: Option<String>,
     /// Rows typed since the columns were last taken.
     pending: usize,
+    /// The rows added by [`Builder::row_at`] whose keys are not checked
+    /// yet (see [`Builder::settle`]), and the files their lines are in.
+    unchecked: Vec<Unchecked>,
+    files: Vec<String>,
+    /// Rows of the columns whose key an earlier row holds: left out when
+    /// the columns are taken.
+    dropped: Vec<usize>,
+    /// For each bad-row sample taken since the keys were last settled, the
+    /// number of rows in the columns when it was found: where a repeated
+    /// key found later goes among them.
+    samples_after: Vec<usize>,
+}
+
+/// A row whose key is checked later: the key's hash, its row in the
+/// columns, where it is, and the key's text when it is not a string (a
+/// string key is read back from its column).
+struct Unchecked {
+    hash: u128,
+    row: usize,
+    at: Line,
+    text: Option<String>,
+}
+
+/// Where a row is: a file registered with [`Builder::file`] and a line
+/// (or row) number in it.
+#[derive(Clone, Copy)]
+pub(super) struct Line {
+    pub(super) file: u32,
+    pub(super) number: u64,
 }
 
 impl<'a> Builder<'a> {
@@ -307,6 +371,7 @@ impl<'a> Builder<'a> {
         Builder {
             schema,
             columns: schema.fields.values().map(|f| Column::new(&f.ty)).collect(),
+            fields: schema.fields.values().collect(),
             names,
             key,
             keys: KeySet::new(),
@@ -320,7 +385,23 @@ impl<'a> Builder<'a> {
             spill: None,
             spill_failed: None,
             pending: 0,
+            unchecked: Vec::new(),
+            files: Vec::new(),
+            dropped: Vec::new(),
+            samples_after: Vec::new(),
         }
+    }
+
+    /// Registers a file whose rows are added with [`Builder::row_at`]:
+    /// `prefix` and a line's number are where a row is (`t.csv:` and 7:
+    /// `t.csv:7`).
+    pub(super) fn file(&mut self, prefix: String) -> u32 {
+        self.files.push(prefix);
+        (self.files.len() - 1) as u32
+    }
+
+    fn place(&self, at: Line) -> String {
+        format!("{}{}", self.files[at.file as usize], at.number)
     }
 
     pub(super) fn bad(&mut self, at: &str, reason: String) {
@@ -332,6 +413,9 @@ impl<'a> Builder<'a> {
         self.report.bad_rows += n;
         if self.report.bad_row_samples.len() < BAD_ROW_SAMPLES {
             self.report.bad_row_samples.push(format!("{at}: {reason}"));
+            if !self.unchecked.is_empty() {
+                self.samples_after.push(self.pending);
+            }
         }
     }
 
@@ -377,31 +461,84 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds one row of cells (one per schema field), or counts it as bad.
-    pub(super) fn row(&mut self, at: &str, cells: Vec<Cell>) {
+    /// `at` says where the row is, asked only for a bad row: most rows are
+    /// good, and a location's text per row cost a tenth of reading a CSV
+    /// file. The key is checked now.
+    pub(super) fn row(&mut self, at: impl Fn() -> String, cells: Vec<Cell<'_>>) {
+        self.settle();
+        let Some(key) = self.check(&cells, &|_| at()) else {
+            return;
+        };
+        if let Some((hash, text)) = key
+            && !self.keys.insert_hash(hash)
+        {
+            let key = match text {
+                None => format!("`{}`", key_str(&cells, self.key)),
+                Some(text) => text,
+            };
+            return self.bad(&at(), format!("duplicate key {key}"));
+        }
+        self.push(cells);
+    }
+
+    /// [`Builder::row`] for a row of a file, whose key is checked with the
+    /// keys of the rows around it when they are taken ([`Builder::settle`]):
+    /// checked a row at a time, between typing the rows, each key cost a
+    /// miss of the processor's caches (the set of keys outgrows them), and
+    /// checking a key took a fifth of reading a large CSV file. Checked
+    /// together, the misses overlap. The outcome is the same: a row whose
+    /// key an earlier row holds is bad, with its sample in file order.
+    pub(super) fn row_at(&mut self, at: Line, cells: Vec<Cell<'_>>) {
+        let Some(key) = self.check(&cells, &|b| b.place(at)) else {
+            return;
+        };
+        if let Some((hash, text)) = key {
+            self.unchecked.push(Unchecked {
+                hash,
+                row: self.pending,
+                at,
+                text,
+            });
+        }
+        self.push(cells);
+    }
+
+    /// Checks a row's closed domains and that it has a key. `None` for a
+    /// bad row (counted); else the key's hash and, when it is not a
+    /// string, its text (`None` where the schema has no key).
+    #[allow(clippy::option_option)]
+    fn check(
+        &mut self,
+        cells: &[Cell<'_>],
+        at: &dyn Fn(&Self) -> String,
+    ) -> Option<Option<(u128, Option<String>)>> {
         for (i, cell) in cells.iter().enumerate() {
-            let field = &self.schema.fields[self.names[i]];
-            if let (Some(values), Cell::Str(s)) = (&field.values, cell)
-                && !values.contains(s)
+            if let (Some(values), Cell::Str(s)) = (&self.fields[i].values, cell)
+                && !values.iter().any(|v| v == s)
             {
-                return self.bad(at, outside_domain(s, self.names[i], values));
+                let at = at(self);
+                self.bad(&at, outside_domain(s, self.names[i], values));
+                return None;
             }
         }
-        if let Some(k) = self.key {
-            match &cells[k] {
-                Cell::Str(key) => {
-                    if !self.keys.insert(key) {
-                        return self.bad(at, format!("duplicate key `{key}`"));
-                    }
-                }
-                Cell::Null => return self.bad(at, format!("missing key `{}`", self.names[k])),
-                other => {
-                    let key = format!("{other:?}");
-                    if !self.keys.insert(&key) {
-                        return self.bad(at, format!("duplicate key {key}"));
-                    }
-                }
+        let Some(k) = self.key else {
+            return Some(None);
+        };
+        match &cells[k] {
+            Cell::Str(key) => Some(Some((self.keys.hash(key), None))),
+            Cell::Null => {
+                let at = at(self);
+                self.bad(&at, format!("missing key `{}`", self.names[k]));
+                None
+            }
+            other => {
+                let key = format!("{other:?}");
+                Some(Some((self.keys.hash(&key), Some(key))))
             }
         }
+    }
+
+    fn push(&mut self, cells: Vec<Cell<'_>>) {
         for (col, cell) in self.columns.iter_mut().zip(&cells) {
             col.push(cell);
         }
@@ -417,10 +554,59 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Checks the keys of the rows added by [`Builder::row_at`] since the
+    /// last time, in their order: a row whose key an earlier row holds is
+    /// bad (left out when the columns are taken), and its sample goes
+    /// where it was found among the others. Called before the columns or
+    /// the set of keys are used.
+    pub(super) fn settle(&mut self) {
+        let unchecked = std::mem::take(&mut self.unchecked);
+        let after = std::mem::take(&mut self.samples_after);
+        let first = self.report.bad_row_samples.len() - after.len();
+        let mut repeated = Vec::new();
+        for u in unchecked {
+            if !self.keys.insert_hash(u.hash) {
+                repeated.push(u);
+            }
+        }
+        if repeated.is_empty() {
+            return;
+        }
+        // This batch's samples and its repeated keys, in file order; then
+        // the first ones, as a read in order samples them.
+        let mut samples: Vec<((usize, bool), String)> = self
+            .report
+            .bad_row_samples
+            .drain(first..)
+            .zip(after)
+            .map(|(text, after)| ((after, false), text))
+            .collect();
+        for u in &repeated {
+            let key = match &u.text {
+                Some(text) => text.clone(),
+                None => format!("`{}`", self.columns[self.key.unwrap_or(0)].text(u.row)),
+            };
+            samples.push((
+                (u.row, true),
+                format!("{}: duplicate key {key}", self.place(u.at)),
+            ));
+            self.dropped.push(u.row);
+        }
+        samples.sort_by_key(|(at, _)| *at);
+        self.report
+            .bad_row_samples
+            .extend(samples.into_iter().map(|(_, text)| text));
+        self.report.bad_row_samples.truncate(BAD_ROW_SAMPLES);
+        let n = repeated.len() as u64;
+        self.report.rows -= n;
+        self.report.bad_rows += n;
+    }
+
     /// The rows added so far as columns, with fresh builders for the next:
     /// a source read as a stream (PostgreSQL) is typed in batches, while the
     /// keys and the report carry on.
     pub(super) fn take_columns(&mut self) -> Vec<ArrayRef> {
+        self.settle();
         let fresh = self
             .schema
             .fields
@@ -428,24 +614,147 @@ impl<'a> Builder<'a> {
             .map(|f| Column::new(&f.ty))
             .collect();
         self.pending = 0;
-        std::mem::replace(&mut self.columns, fresh)
+        let columns = std::mem::replace(&mut self.columns, fresh)
             .into_iter()
             .map(Column::finish)
-            .collect()
+            .collect();
+        without_rows(columns, std::mem::take(&mut self.dropped))
     }
 
-    pub(super) fn finish(self) -> (Vec<ArrayRef>, SourceReport, Vec<RunDiagnostic>) {
+    pub(super) fn finish(mut self) -> (Vec<ArrayRef>, SourceReport, Vec<RunDiagnostic>) {
+        self.settle();
+        let columns = self.columns.into_iter().map(Column::finish).collect();
         (
-            self.columns.into_iter().map(Column::finish).collect(),
+            without_rows(columns, self.dropped),
             self.report,
             self.diagnostics,
         )
     }
 }
 
+/// `columns` without the rows numbered in `dropped` (ascending).
+fn without_rows(columns: Vec<ArrayRef>, dropped: Vec<usize>) -> Vec<ArrayRef> {
+    use datafusion::arrow::array::BooleanArray;
+    let Some(len) = columns.first().map(|c| c.len()) else {
+        return columns;
+    };
+    if dropped.is_empty() {
+        return columns;
+    }
+    let mut keep = vec![true; len];
+    for row in dropped {
+        keep[row] = false;
+    }
+    let keep = BooleanArray::from(keep);
+    columns
+        .iter()
+        .map(|c| {
+            datafusion::arrow::compute::filter(c, &keep).expect("a filter as long as its columns")
+        })
+        .collect()
+}
+
+/// The text of a string key among `cells`.
+fn key_str<'c>(cells: &'c [Cell<'_>], key: Option<usize>) -> &'c str {
+    match key.map(|k| &cells[k]) {
+        Some(Cell::Str(s)) => s,
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys checked later, a batch at a time (`row_at`, settled at random
+    /// points, as the columns are taken or a Parquet file's rows are
+    /// checked), give what checking each key at once (`row`) gives: the
+    /// same rows, the same counts, the same samples in file order (a
+    /// repeated key among rows bad for other reasons, and past the tenth
+    /// sample), over string and int keys, across two files.
+    #[test]
+    fn keys_checked_later_are_keys_checked_at_once() {
+        use super::super::tests::{field, schema_of, tiered};
+        let mut random = crate::run::test_random::numbers(0xA076_1D64_78BD_642F);
+        let by_int = schema_of(
+            "account",
+            None,
+            vec![("id", field("int", None)), ("n", field("int", None))],
+        );
+        let by_text = tiered(vec![]);
+        for round in 0..60 {
+            let schema = if round % 3 == 2 { &by_int } else { &by_text };
+            let rows = 1 + random(400) as usize;
+            let keys = 1 + random(rows as u64);
+            // (file, line, cells as text)
+            let lines: Vec<(usize, u64, [String; 3])> = (0..rows)
+                .map(|i| {
+                    let id = match random(30) {
+                        0 => String::new(),
+                        _ => random(keys).to_string(),
+                    };
+                    let tier = ["gold", "silver", "tin"][(random(20) / 9) as usize].to_string();
+                    let file = usize::from(i >= rows / 2);
+                    (file, i as u64 + 2, [id, i.to_string(), tier])
+                })
+                .collect();
+            let typed = |cells: &[String; 3]| -> Vec<Cell<'static>> {
+                let names: Vec<&String> = schema.fields.keys().collect();
+                names
+                    .iter()
+                    .map(|name| {
+                        let text = match name.as_str() {
+                            "id" => &cells[0],
+                            "n" => &cells[1],
+                            _ => &cells[2],
+                        };
+                        from_text(text, &schema.fields[*name])
+                            .expect("types")
+                            .into_owned()
+                    })
+                    .collect()
+            };
+            let at_once = {
+                let mut b = Builder::new("t", schema);
+                let mut taken = Vec::new();
+                for (file, line, cells) in &lines {
+                    b.row(|| format!("f{file}.csv:{line}"), typed(cells));
+                }
+                taken.push(b.take_columns());
+                (taken, b.report)
+            };
+            let later = {
+                let mut b = Builder::new("t", schema);
+                let files = [b.file("f0.csv:".into()), b.file("f1.csv:".into())];
+                let mut taken = Vec::new();
+                for (file, line, cells) in &lines {
+                    let at = Line {
+                        file: files[*file],
+                        number: *line,
+                    };
+                    b.row_at(at, typed(cells));
+                    match random(40) {
+                        0 => taken.push(b.take_columns()),
+                        1 => b.settle(),
+                        _ => {}
+                    }
+                }
+                taken.push(b.take_columns());
+                (taken, b.report)
+            };
+            assert_eq!(later.1, at_once.1, "round {round}");
+            let concat = |taken: &[Vec<ArrayRef>]| -> Vec<ArrayRef> {
+                (0..taken[0].len())
+                    .map(|c| {
+                        let parts: Vec<&dyn datafusion::arrow::array::Array> =
+                            taken.iter().map(|t| t[c].as_ref()).collect();
+                        datafusion::arrow::compute::concat(&parts).expect("concats")
+                    })
+                    .collect()
+            };
+            assert_eq!(concat(&later.0), concat(&at_once.0), "round {round}");
+        }
+    }
 
     #[test]
     fn types_text_cells() {
