@@ -735,11 +735,12 @@ impl Activating<'_> {
             a.status = ActivationStatus::Unchanged;
             return Ok(());
         }
-        let encoded = encode_delivery(self.plan, name, activation, run_id, target, delta)?;
+        let encode = || encode_delivery(self.plan, name, activation, run_id, target, delta);
         let location = files.store().location();
         if let FileTarget::DryRun(dry) = &files {
             // Nothing leaves the machine and the store does not advance:
             // what a live run would upload is described, in order.
+            let encoded = encode()?;
             write_delivery(dry, name, activation, &encoded)?;
             let folder = io::inside(
                 &self.root.join(".accord").join("runs"),
@@ -772,7 +773,16 @@ impl Activating<'_> {
             a.written.push(shown(self.root, &path));
             return Ok(());
         }
-        let pending = state::save(self.root, name, run_id, target, from, self.faults)?;
+        // Encoding the files writes nothing, and the members file is the
+        // first durable step: the two run side by side (each about as long
+        // as the other, seconds at millions of members). An encoding that
+        // fails leaves a members file no record names, as a crash before
+        // the pending record does; the next commit removes it.
+        let (encoded, pending) = rayon::join(encode, || {
+            state::save(self.root, name, run_id, target, from, self.faults)
+        });
+        let encoded = encoded?;
+        let pending = pending?;
         self.store.begin(&pending)?;
         write_target(&files, name, activation, &encoded, self.faults)?;
         state::commit(self.root, self.store, &pending, self.faults)?;
