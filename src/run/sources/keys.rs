@@ -21,21 +21,36 @@ use super::parquet::Decoded;
 /// below 10^-20, far below that of a disk returning a wrong byte.
 pub(super) struct KeySet {
     seen: HashSet<u128, foldhash::fast::FixedState>,
-    seeds: [foldhash::quality::RandomState; 2],
+    hasher: KeyHasher,
+}
+
+/// The 128 bits a key is known by in one [`KeySet`]: its seeds, shared
+/// with the cores that type rows for it.
+#[derive(Clone, Default)]
+pub(super) struct KeyHasher([foldhash::quality::RandomState; 2]);
+
+impl KeyHasher {
+    pub(super) fn hash(&self, key: &str) -> u128 {
+        let [a, b] = &self.0;
+        (u128::from(a.hash_one(key)) << 64) | u128::from(b.hash_one(key))
+    }
 }
 
 impl KeySet {
     pub(super) fn new() -> KeySet {
         KeySet {
             seen: HashSet::with_hasher(foldhash::fast::FixedState::with_seed(0)),
-            seeds: Default::default(),
+            hasher: KeyHasher::default(),
         }
     }
 
     /// The 128 bits a key is known by in this set.
     pub(super) fn hash(&self, key: &str) -> u128 {
-        let [a, b] = &self.seeds;
-        (u128::from(a.hash_one(key)) << 64) | u128::from(b.hash_one(key))
+        self.hasher.hash(key)
+    }
+
+    pub(super) fn hasher(&self) -> KeyHasher {
+        self.hasher.clone()
     }
 
     /// Whether `key` is new; it is seen from now on.

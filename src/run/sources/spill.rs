@@ -31,7 +31,8 @@ use super::typing::arrow_schema;
 use crate::plan::{SchemaPlan, SourcePlan};
 use crate::time::Micros;
 
-/// Typed rows per batch written: the Builder holds at most this many.
+/// Typed rows per batch written: the Builder holds at most this many, and
+/// one part of a file typed on another core (a few thousand rows) more.
 pub(super) const SPILL_ROWS: usize = 64 * 1024;
 
 /// Rows per row group of the file: two batches, so a large source is many

@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use serde_json::Value;
 
 use super::BAD_ROW_SAMPLES;
-use super::keys::KeySet;
+use super::keys::{KeyHasher, KeySet};
 use super::spill::{SPILL_ROWS, Spill};
 use crate::diag::{codes, did_you_mean};
 use crate::plan::{FieldPlan, SchemaPlan};
@@ -308,13 +308,162 @@ pub(super) fn key_text(col: &ArrayRef, i: usize) -> String {
     format!("{cell:?}")
 }
 
+/// What typing a row needs of its schema: the fields in column order, the
+/// key's column and the hash the key set knows keys by. Shared by the
+/// builder and the cores that type parts of a file for it ([`Part`]).
+#[derive(Clone)]
+pub(super) struct Fields<'a> {
+    pub(super) names: Vec<&'a String>,
+    pub(super) fields: Vec<&'a FieldPlan>,
+    pub(super) key: Option<usize>,
+    hasher: KeyHasher,
+}
+
+/// A good row's key, for the key set: its hash, and its text when it is
+/// not a string (a string key is read back from its column).
+type RowKey = (u128, Option<String>);
+
+impl Fields<'_> {
+    /// A row's closed domains and key: why the row is bad, or its key
+    /// (`None` where the schema has none).
+    fn check(&self, cells: &[Cell<'_>]) -> Result<Option<RowKey>, String> {
+        for (i, cell) in cells.iter().enumerate() {
+            if let (Some(values), Cell::Str(s)) = (&self.fields[i].values, cell)
+                && !values.iter().any(|v| v == s)
+            {
+                return Err(outside_domain(s, self.names[i], values));
+            }
+        }
+        let Some(k) = self.key else {
+            return Ok(None);
+        };
+        match &cells[k] {
+            Cell::Str(key) => Ok(Some((self.hasher.hash(key), None))),
+            Cell::Null => Err(format!("missing key `{}`", self.names[k])),
+            other => {
+                let key = format!("{other:?}");
+                Ok(Some((self.hasher.hash(&key), Some(key))))
+            }
+        }
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.fields.iter().map(|f| Column::new(&f.ty)).collect()
+    }
+}
+
+/// Rows of a file typed and checked away from the builder (on another
+/// core), in file order: their columns, their bad rows, and the keys to
+/// check against the source's ([`Builder::absorb`] takes them in).
+pub(super) struct Part<'a> {
+    of: Fields<'a>,
+    columns: Vec<Column>,
+    rows: usize,
+    /// Each bad row (or run of rows) with the number of good rows before it
+    /// in the part; a sample's text only while the part has fewer than
+    /// [`BAD_ROW_SAMPLES`] (a later one could never be sampled).
+    bad: Vec<(usize, Option<String>, u64)>,
+    unchecked: Vec<Unchecked>,
+    /// Rows whose key an earlier row holds, when the part checked its keys
+    /// itself ([`Part::settle`]).
+    dropped: Vec<usize>,
+}
+
+impl<'a> Part<'a> {
+    pub(super) fn new(of: &Fields<'a>) -> Part<'a> {
+        Part {
+            columns: of.columns(),
+            of: of.clone(),
+            rows: 0,
+            bad: Vec::new(),
+            unchecked: Vec::new(),
+            dropped: Vec::new(),
+        }
+    }
+
+    /// Checks the part's keys in `keys`, which holds every key before the
+    /// part, as [`Builder::settle`] would once the part is taken in: on
+    /// the core that typed it, so that the core parsing the file only
+    /// parses (`place`: where a line is, for a repeated key's sample).
+    pub(super) fn settle(&mut self, keys: &mut KeySet, place: &dyn Fn(Line) -> String) {
+        let mut repeated = Vec::new();
+        for u in std::mem::take(&mut self.unchecked) {
+            if !keys.insert_hash(u.hash) {
+                repeated.push(u);
+            }
+        }
+        if repeated.is_empty() {
+            return;
+        }
+        // The repeated keys among the other bad rows, in file order.
+        let mut bad: Vec<((usize, bool), Option<String>, u64)> = std::mem::take(&mut self.bad)
+            .into_iter()
+            .map(|(after, sample, n)| ((after, false), sample, n))
+            .collect();
+        let k = self.of.key.unwrap_or(0);
+        for u in repeated {
+            let key = match u.text {
+                Some(text) => text,
+                None => format!("`{}`", self.columns[k].text(u.row)),
+            };
+            let sample = format!("{}: duplicate key {key}", place(u.at));
+            bad.push(((u.row, true), Some(sample), 1));
+            self.dropped.push(u.row);
+        }
+        bad.sort_by_key(|(at, ..)| *at);
+        self.bad = bad
+            .into_iter()
+            .map(|((after, _), sample, n)| (after, sample, n))
+            .collect();
+    }
+
+    /// `n` bad rows at `at` (asked only for a sample).
+    pub(super) fn bad(
+        &mut self,
+        at: impl FnOnce() -> String,
+        reason: impl FnOnce() -> String,
+        n: u64,
+    ) {
+        let sample = (self.bad.len() < BAD_ROW_SAMPLES).then(|| format!("{}: {}", at(), reason()));
+        self.bad.push((self.rows, sample, n));
+    }
+
+    /// A row at line `at` (shown as `prefix` and its number), as
+    /// [`Builder::row_at`] adds one.
+    pub(super) fn row_at(&mut self, at: Line, prefix: &str, cells: Vec<Cell<'_>>) {
+        match self.of.check(&cells) {
+            Err(reason) => self.bad(|| format!("{prefix}{}", at.number), || reason, 1),
+            Ok(key) => {
+                if let Some((hash, text)) = key {
+                    self.unchecked.push(Unchecked {
+                        hash,
+                        row: self.rows,
+                        at,
+                        text,
+                    });
+                }
+                for (col, cell) in self.columns.iter_mut().zip(&cells) {
+                    col.push(cell);
+                }
+                self.rows += 1;
+            }
+        }
+    }
+}
+
 /// Reads rows into typed columns, checking keys and closed domains.
 pub(super) struct Builder<'a> {
     pub(super) schema: &'a SchemaPlan,
     pub(super) names: Vec<&'a String>,
     /// The field of each name: looked up once, not per cell.
     pub(super) fields: Vec<&'a FieldPlan>,
+    /// The same, for typing rows here or on other cores.
+    of: Fields<'a>,
+    /// Rows added one at a time, after the sealed ones.
     columns: Vec<Column>,
+    /// Rows already in arrays (parts typed on other cores, and the rows
+    /// added before each), in order, before those of `columns`.
+    sealed: Vec<Vec<ArrayRef>>,
     pub(super) key: Option<usize>,
     pub(super) keys: KeySet,
     pub(super) report: SourceReport,
@@ -328,10 +477,11 @@ pub(super) struct Builder<'a> {
     /// source streamed (`spill`); its first error, the read's.
     pub(super) spill: Option<Spill<'a>>,
     pub(super) spill_failed: Option<String>,
-    /// Rows typed since the columns were last taken.
+    /// Rows typed since the columns were last taken (sealed and not).
     pending: usize,
-    /// The rows added by [`Builder::row_at`] whose keys are not checked
-    /// yet (see [`Builder::settle`]), and the files their lines are in.
+    /// The rows added by [`Builder::row_at`] or [`Builder::absorb`] whose
+    /// keys are not checked yet (see [`Builder::settle`]), and the files
+    /// their lines are in.
     unchecked: Vec<Unchecked>,
     files: Vec<String>,
     /// Rows of the columns whose key an earlier row holds: left out when
@@ -368,13 +518,22 @@ impl<'a> Builder<'a> {
             .key
             .as_ref()
             .and_then(|k| names.iter().position(|n| *n == k));
+        let keys = KeySet::new();
+        let of = Fields {
+            names: names.clone(),
+            fields: schema.fields.values().collect(),
+            key,
+            hasher: keys.hasher(),
+        };
         Builder {
             schema,
-            columns: schema.fields.values().map(|f| Column::new(&f.ty)).collect(),
-            fields: schema.fields.values().collect(),
+            columns: of.columns(),
+            sealed: Vec::new(),
+            fields: of.fields.clone(),
+            of,
             names,
             key,
-            keys: KeySet::new(),
+            keys,
             report: SourceReport {
                 schema: schema_name.to_string(),
                 ..SourceReport::default()
@@ -390,6 +549,11 @@ impl<'a> Builder<'a> {
             dropped: Vec::new(),
             samples_after: Vec::new(),
         }
+    }
+
+    /// What typing a row needs, for parts typed on other cores.
+    pub(super) fn of(&self) -> Fields<'a> {
+        self.of.clone()
     }
 
     /// Registers a file whose rows are added with [`Builder::row_at`]:
@@ -412,13 +576,17 @@ impl<'a> Builder<'a> {
     pub(super) fn bad_rows(&mut self, at: &str, reason: String, n: u64) {
         self.report.bad_rows += n;
         if self.report.bad_row_samples.len() < BAD_ROW_SAMPLES {
-            self.report.bad_row_samples.push(format!("{at}: {reason}"));
-            if !self.unchecked.is_empty() {
-                self.samples_after.push(self.pending);
-            }
+            self.sample(format!("{at}: {reason}"), self.pending);
         }
     }
 
+    /// A bad row's sample, found when `after` rows were in the columns.
+    fn sample(&mut self, text: String, after: usize) {
+        self.report.bad_row_samples.push(text);
+        if !self.unchecked.is_empty() {
+            self.samples_after.push(after);
+        }
+    }
     /// A column or key of `shown` that no field declares (R0005), with the
     /// closest field when one is near; once per source.
     pub(super) fn unknown_column(&mut self, shown: &str, at: &str, what: &str, name: &str) {
@@ -466,8 +634,9 @@ impl<'a> Builder<'a> {
     /// file. The key is checked now.
     pub(super) fn row(&mut self, at: impl Fn() -> String, cells: Vec<Cell<'_>>) {
         self.settle();
-        let Some(key) = self.check(&cells, &|_| at()) else {
-            return;
+        let key = match self.of.check(&cells) {
+            Err(reason) => return self.bad(&at(), reason),
+            Ok(key) => key,
         };
         if let Some((hash, text)) = key
             && !self.keys.insert_hash(hash)
@@ -489,8 +658,9 @@ impl<'a> Builder<'a> {
     /// together, the misses overlap. The outcome is the same: a row whose
     /// key an earlier row holds is bad, with its sample in file order.
     pub(super) fn row_at(&mut self, at: Line, cells: Vec<Cell<'_>>) {
-        let Some(key) = self.check(&cells, &|b| b.place(at)) else {
-            return;
+        let key = match self.of.check(&cells) {
+            Err(reason) => return self.bad(&self.place(at), reason),
+            Ok(key) => key,
         };
         if let Some((hash, text)) = key {
             self.unchecked.push(Unchecked {
@@ -503,47 +673,17 @@ impl<'a> Builder<'a> {
         self.push(cells);
     }
 
-    /// Checks a row's closed domains and that it has a key. `None` for a
-    /// bad row (counted); else the key's hash and, when it is not a
-    /// string, its text (`None` where the schema has no key).
-    #[allow(clippy::option_option)]
-    fn check(
-        &mut self,
-        cells: &[Cell<'_>],
-        at: &dyn Fn(&Self) -> String,
-    ) -> Option<Option<(u128, Option<String>)>> {
-        for (i, cell) in cells.iter().enumerate() {
-            if let (Some(values), Cell::Str(s)) = (&self.fields[i].values, cell)
-                && !values.iter().any(|v| v == s)
-            {
-                let at = at(self);
-                self.bad(&at, outside_domain(s, self.names[i], values));
-                return None;
-            }
-        }
-        let Some(k) = self.key else {
-            return Some(None);
-        };
-        match &cells[k] {
-            Cell::Str(key) => Some(Some((self.keys.hash(key), None))),
-            Cell::Null => {
-                let at = at(self);
-                self.bad(&at, format!("missing key `{}`", self.names[k]));
-                None
-            }
-            other => {
-                let key = format!("{other:?}");
-                Some(Some((self.keys.hash(&key), Some(key))))
-            }
-        }
-    }
-
     fn push(&mut self, cells: Vec<Cell<'_>>) {
         for (col, cell) in self.columns.iter_mut().zip(&cells) {
             col.push(cell);
         }
         self.report.rows += 1;
         self.pending += 1;
+        self.spill_when_full();
+    }
+
+    /// A full batch goes to the spill file, when there is one.
+    fn spill_when_full(&mut self) {
         if self.pending >= SPILL_ROWS && self.spill.is_some() {
             let columns = self.take_columns();
             if let Some(spill) = self.spill.as_mut()
@@ -552,6 +692,61 @@ impl<'a> Builder<'a> {
                 self.spill_failed.get_or_insert(e);
             }
         }
+    }
+
+    /// Takes in a part of a file typed on another core, after every row
+    /// added before it: its rows, its bad rows (samples in order) and its
+    /// keys, checked with the others when the rows are taken.
+    pub(super) fn absorb(&mut self, part: Part<'_>) {
+        self.seal();
+        let base = self.pending;
+        self.unchecked
+            .extend(part.unchecked.into_iter().map(|u| Unchecked {
+                row: base + u.row,
+                ..u
+            }));
+        for (after, sample, n) in part.bad {
+            self.report.bad_rows += n;
+            if let Some(text) = sample
+                && self.report.bad_row_samples.len() < BAD_ROW_SAMPLES
+            {
+                self.sample(text, base + after);
+            }
+        }
+        if part.rows > 0 {
+            self.sealed
+                .push(part.columns.into_iter().map(Column::finish).collect());
+        }
+        self.dropped
+            .extend(part.dropped.iter().map(|row| base + row));
+        self.report.rows += (part.rows - part.dropped.len()) as u64;
+        self.pending += part.rows;
+        self.spill_when_full();
+    }
+
+    /// The rows added one at a time so far, into arrays behind the sealed
+    /// ones, so that a part taken in next comes after them.
+    fn seal(&mut self) {
+        let sealed: usize = self.sealed.iter().map(|c| c[0].len()).sum();
+        if self.pending > sealed {
+            let fresh = self.of.columns();
+            let columns = std::mem::replace(&mut self.columns, fresh);
+            self.sealed
+                .push(columns.into_iter().map(Column::finish).collect());
+        }
+    }
+
+    /// The text of the string key of row `row` of the columns.
+    fn key_text_at(&self, mut row: usize) -> String {
+        let k = self.key.unwrap_or(0);
+        for columns in &self.sealed {
+            let n = columns[k].len();
+            if row < n {
+                return key_text(&columns[k], row);
+            }
+            row -= n;
+        }
+        self.columns[k].text(row)
     }
 
     /// Checks the keys of the rows added by [`Builder::row_at`] since the
@@ -584,7 +779,7 @@ impl<'a> Builder<'a> {
         for u in &repeated {
             let key = match &u.text {
                 Some(text) => text.clone(),
-                None => format!("`{}`", self.columns[self.key.unwrap_or(0)].text(u.row)),
+                None => format!("`{}`", self.key_text_at(u.row)),
             };
             samples.push((
                 (u.row, true),
@@ -607,28 +802,33 @@ impl<'a> Builder<'a> {
     /// keys and the report carry on.
     pub(super) fn take_columns(&mut self) -> Vec<ArrayRef> {
         self.settle();
-        let fresh = self
-            .schema
-            .fields
-            .values()
-            .map(|f| Column::new(&f.ty))
-            .collect();
+        self.seal();
         self.pending = 0;
-        let columns = std::mem::replace(&mut self.columns, fresh)
-            .into_iter()
-            .map(Column::finish)
-            .collect();
-        without_rows(columns, std::mem::take(&mut self.dropped))
+        let sealed = std::mem::take(&mut self.sealed);
+        without_rows(
+            joined(sealed, &self.of.fields),
+            std::mem::take(&mut self.dropped),
+        )
     }
 
     pub(super) fn finish(mut self) -> (Vec<ArrayRef>, SourceReport, Vec<RunDiagnostic>) {
-        self.settle();
-        let columns = self.columns.into_iter().map(Column::finish).collect();
-        (
-            without_rows(columns, self.dropped),
-            self.report,
-            self.diagnostics,
-        )
+        let columns = self.take_columns();
+        (columns, self.report, self.diagnostics)
+    }
+}
+
+/// Runs of columns as one run of columns (empty ones where there are none).
+fn joined(mut runs: Vec<Vec<ArrayRef>>, fields: &[&FieldPlan]) -> Vec<ArrayRef> {
+    match runs.len() {
+        0 => fields.iter().map(|f| Column::new(&f.ty).finish()).collect(),
+        1 => runs.remove(0),
+        _ => (0..fields.len())
+            .map(|c| {
+                let parts: Vec<&dyn datafusion::arrow::array::Array> =
+                    runs.iter().map(|run| run[c].as_ref()).collect();
+                datafusion::arrow::compute::concat(&parts).expect("columns of one type")
+            })
+            .collect(),
     }
 }
 
@@ -668,7 +868,8 @@ mod tests {
 
     /// Keys checked later, a batch at a time (`row_at`, settled at random
     /// points, as the columns are taken or a Parquet file's rows are
-    /// checked), give what checking each key at once (`row`) gives: the
+    /// checked; runs of rows typed as parts, as on another core, and taken
+    /// in), give what checking each key at once (`row`) gives: the
     /// same rows, the same counts, the same samples in file order (a
     /// repeated key among rows bad for other reasons, and past the tenth
     /// sample), over string and int keys, across two files.
@@ -727,17 +928,39 @@ mod tests {
                 let mut b = Builder::new("t", schema);
                 let files = [b.file("f0.csv:".into()), b.file("f1.csv:".into())];
                 let mut taken = Vec::new();
+                // Some runs of lines are typed as a part, as on another core.
+                let mut part: Option<Part<'_>> = None;
                 for (file, line, cells) in &lines {
                     let at = Line {
                         file: files[*file],
                         number: *line,
                     };
-                    b.row_at(at, typed(cells));
+                    match &mut part {
+                        Some(p) => p.row_at(at, &format!("f{file}.csv:"), typed(cells)),
+                        None => b.row_at(at, typed(cells)),
+                    }
                     match random(40) {
                         0 => taken.push(b.take_columns()),
                         1 => b.settle(),
+                        2..=4 => match part.take() {
+                            Some(mut p) => {
+                                // Checked by the part itself, as on the
+                                // core that typed it, or with the builder's.
+                                if random(2) == 0 {
+                                    b.settle();
+                                    p.settle(&mut b.keys, &|at| {
+                                        format!("f{}.csv:{}", at.file, at.number)
+                                    });
+                                }
+                                b.absorb(p)
+                            }
+                            None => part = Some(Part::new(&b.of())),
+                        },
                         _ => {}
                     }
+                }
+                if let Some(p) = part.take() {
+                    b.absorb(p);
                 }
                 taken.push(b.take_columns());
                 (taken, b.report)
