@@ -9,9 +9,9 @@
 //! in a local JSONL file, bad activities are reported as bad rows are in
 //! the file; leads are linked to people through the store's lead ids from
 //! accord's own upserts first, then through the email Marketo holds for
-//! the others; many pages are read, within the destination's throttle
-//! (the fake counts every request against its window and in-flight cap),
-//! the calls counting against the daily quota the deliveries share; wrong
+//! the others, the people read whole however many there are; many pages
+//! are read, within the destination's throttle (the fake counts every
+//! request against its window and in-flight cap), the calls counting against the daily quota the deliveries share; wrong
 //! credentials and an unreachable instance stop the run with R0011 naming
 //! the source and the instance; an unknown activity type is R0014; a dry
 //! run still reads; and no secret appears in any output.
@@ -317,6 +317,31 @@ fn clicks_in_marketo_drive_the_same_audience_as_the_same_activities_in_a_file() 
     assert_eq!(report["audiences"]["B2B_Clicked_30d"], 2);
     assert_eq!(report["sources"]["marketo_activity"]["rows"], 6);
     assert_eq!(written_rows(local.path()), from_marketo);
+}
+
+/// The people that activities link to by email are read whole, even with
+/// more rows than a source streamed in batches holds at once (the other
+/// sources of the project are streamed): their emails are read once every
+/// source is.
+#[test]
+fn people_linked_by_email_are_read_whole_at_any_size() {
+    use std::fmt::Write;
+    let (server, marketo) = start(Options::default(), open());
+    let dir = project(&server.url());
+    let people = dir.path().join("data/people.csv");
+    let mut text = std::fs::read_to_string(&people).expect("read the people");
+    // People of a Fintech account: no activation sends them anywhere.
+    for i in 0..70_000 {
+        writeln!(text, "q{i},a4,q{i}@umbrella.example,Q{i}").expect("writes");
+    }
+    std::fs::write(&people, text).expect("write the people");
+    ok(run(dir.path(), NOW, &[]));
+    seed(&marketo);
+    let report = ok(run(dir.path(), LATER, &[]));
+    assert_eq!(report["sources"]["people"]["rows"], 70_005);
+    let m = marketo_report(&report);
+    assert_eq!(m["linked_by_email"], 1, "Carol, by her email: {m}");
+    assert_eq!(report["audiences"]["B2B_Clicked_30d"], 2);
 }
 
 #[test]

@@ -1039,10 +1039,16 @@ fn read_data(
         store,
         remember,
         throttles,
-        stream: matches!(choice, engine::Choice::Embedded)
-            && plan.sources.values().all(|s| s.marketo.is_none()),
+        stream: matches!(choice, engine::Choice::Embedded),
     };
+    // Marketo activities link to people through the people's rows, read
+    // once every source is: those sources are held.
+    let held = sources::marketo::people_linked_by_email(plan);
     for (name, source) in &plan.sources {
+        let read_cx = sources::ReadContext {
+            stream: read_cx.stream && !held.contains(source.schema.as_str()),
+            ..read_cx
+        };
         let schema = plan.schemas.get(&source.schema).ok_or_else(|| {
             data(format!(
                 "source `{name}` reads unknown schema `{}`",

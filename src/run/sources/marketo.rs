@@ -56,7 +56,9 @@ use crate::deliver::vendors::marketo_activities::{
     self as api, ActivityApi, ActivityType, MAX_LEADS_PER_CALL, MAX_TYPES_PER_CALL,
 };
 use crate::deliver::{Config, WireRequest, WireResponse};
-use crate::plan::{FieldPlan, MarketoSourcePlan, Plan, SchemaClass, SchemaPlan, SourcePlan};
+use crate::plan::{
+    FieldPlan, LinkPlan, MarketoSourcePlan, Plan, SchemaClass, SchemaPlan, SourcePlan,
+};
 use crate::run::error::RunError;
 use crate::run::report::MarketoReport;
 use crate::time::{self, Micros};
@@ -606,22 +608,7 @@ pub fn link_people(plan: &Plan, loaded: &mut [Loaded]) -> Result<(), String> {
         let Some(schema) = plan.schemas.get(&source.schema) else {
             continue;
         };
-        let takes = takes(plan, schema);
-        let names: Vec<&String> = schema.fields.keys().collect();
-        let email_field = names
-            .iter()
-            .zip(&takes)
-            .find(|(_, t)| **t == Take::Email)
-            .map(|(n, _)| n.as_str());
-        let person_link = schema.links.values().find(|l| {
-            l.by.as_deref().is_some_and(|by| {
-                names
-                    .iter()
-                    .zip(&takes)
-                    .any(|(n, t)| n.as_str() == by && *t == Take::Person)
-            })
-        });
-        let (Some(email_field), Some(link)) = (email_field, person_link) else {
+        let Some((email_field, link)) = email_link(plan, schema) else {
             count_unlinked(&mut loaded[i], None);
             continue;
         };
@@ -642,6 +629,38 @@ pub fn link_people(plan: &Plan, loaded: &mut [Loaded]) -> Result<(), String> {
         count_unlinked(l, Some(&by));
     }
     Ok(())
+}
+
+/// The person schemas whose rows [`link_people`] reads: those that some
+/// Marketo source's activities link to by email. Their sources are held
+/// in memory, not streamed, so that their emails can be read once every
+/// source is.
+pub fn people_linked_by_email(plan: &Plan) -> BTreeSet<&str> {
+    plan.sources
+        .values()
+        .filter(|source| source.marketo.is_some())
+        .filter_map(|source| plan.schemas.get(&source.schema))
+        .filter_map(|schema| email_link(plan, schema))
+        .map(|(_, link)| link.to.as_str())
+        .collect()
+}
+
+/// What linking the activities of a Marketo source of `schema` by email
+/// needs: the field that holds the lead's email, and the link to people
+/// whose key field it fills.
+fn email_link<'p>(plan: &Plan, schema: &'p SchemaPlan) -> Option<(&'p str, &'p LinkPlan)> {
+    let fields: Vec<(&'p str, Take)> = schema
+        .fields
+        .keys()
+        .map(String::as_str)
+        .zip(takes(plan, schema))
+        .collect();
+    let email = fields.iter().find(|(_, t)| *t == Take::Email)?.0;
+    let link = schema.links.values().find(|l| {
+        l.by.as_deref()
+            .is_some_and(|by| fields.iter().any(|(n, t)| *n == by && *t == Take::Person))
+    })?;
+    Some((email, link))
 }
 
 /// Person keys by lower-cased email, from every source of the person

@@ -152,8 +152,9 @@ pub struct ReadContext<'a> {
     /// Whether sources may be streamed (`Loaded::streams`): Parquet files
     /// (local or objects), and text and PostgreSQL sources through a spill
     /// file. The embedded engine reads streams, and nothing else needs the
-    /// rows (Marketo sources link their activities through the people's
-    /// rows).
+    /// rows but linking Marketo activities to people by email, which reads
+    /// the people's rows
+    /// ([`marketo::people_linked_by_email`]).
     pub stream: bool,
 }
 
