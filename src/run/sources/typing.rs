@@ -455,9 +455,8 @@ impl<'a> Part<'a> {
 pub(super) struct Builder<'a> {
     pub(super) schema: &'a SchemaPlan,
     pub(super) names: Vec<&'a String>,
-    /// The field of each name: looked up once, not per cell.
-    pub(super) fields: Vec<&'a FieldPlan>,
-    /// The same, for typing rows here or on other cores.
+    /// The field of each name (looked up once, not per cell) and the key,
+    /// for typing rows here or on other cores.
     of: Fields<'a>,
     /// Rows added one at a time, after the sealed ones.
     columns: Vec<Column>,
@@ -529,7 +528,6 @@ impl<'a> Builder<'a> {
             schema,
             columns: of.columns(),
             sealed: Vec::new(),
-            fields: of.fields.clone(),
             of,
             names,
             key,
