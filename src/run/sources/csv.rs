@@ -305,10 +305,8 @@ fn swallowing_quote(record: &csv::StringRecord, header_len: usize, line: u64) ->
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Array, AsArray};
-
     use super::super::read_files as read;
-    use super::super::tests::{Scratch, accounts, codes_of, text_source};
+    use super::super::tests::{Scratch, accounts, codes_of, first_column, text_source};
 
     /// A quote opened and never closed swallows the rest of the file into
     /// one field: reported where it opened (R0001), every swallowed line a
@@ -398,15 +396,7 @@ mod tests {
         assert_eq!(loaded.report.bad_rows, samples.len() as u64);
         assert_eq!(loaded.report.bad_row_samples, samples);
         assert_eq!(loaded.report.rows, good.len() as u64);
-        let ids: Vec<String> = loaded
-            .batches
-            .iter()
-            .flat_map(|b| {
-                let ids = b.column(0).as_string::<i32>().clone();
-                (0..ids.len()).map(move |i| ids.value(i).to_string())
-            })
-            .collect();
-        assert_eq!(ids, good);
+        assert_eq!(first_column(&loaded), good);
     }
 
     /// A quoted value that spans lines on purpose (an address) is a value.

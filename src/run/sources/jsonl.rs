@@ -285,10 +285,8 @@ impl<'de> serde::Deserialize<'de> for Object {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Array, AsArray};
-
     use super::super::read_files as read;
-    use super::super::tests::{Scratch, codes_of, text_source, tiered};
+    use super::super::tests::{Scratch, codes_of, first_column, text_source, tiered};
     use super::PART_LINES;
 
     /// A file of many parts (typed a part per core, taken in in order)
@@ -379,15 +377,7 @@ mod tests {
             .collect();
         assert_eq!(found, samples);
         assert_eq!(loaded.report.rows, good.len() as u64);
-        let ids: Vec<String> = loaded
-            .batches
-            .iter()
-            .flat_map(|b| {
-                let ids = b.column(0).as_string::<i32>().clone();
-                (0..ids.len()).map(move |i| ids.value(i).to_string())
-            })
-            .collect();
-        assert_eq!(ids, good);
+        assert_eq!(first_column(&loaded), good);
         let region = format!("t.jsonl:{}", 2 * PART_LINES + 2);
         let zone = format!("t.jsonl:{}", 3 * PART_LINES + 3);
         let twice = format!("t.jsonl:{}", edge + 5);

@@ -824,6 +824,19 @@ mod tests {
         )
     }
 
+    /// The first column of every batch, as text, in order (the held rows).
+    pub(super) fn first_column(loaded: &Loaded) -> Vec<String> {
+        use datafusion::arrow::array::{Array, AsArray};
+        loaded
+            .batches
+            .iter()
+            .flat_map(|b| {
+                let ids = b.column(0).as_string::<i32>().clone();
+                (0..ids.len()).map(move |i| ids.value(i).to_string())
+            })
+            .collect()
+    }
+
     pub(super) fn codes_of(loaded: &Loaded) -> Vec<(&str, Option<&str>)> {
         loaded
             .diagnostics
