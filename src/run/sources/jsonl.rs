@@ -2,12 +2,13 @@
 //! source's `Builder` out, with a key written twice on a line, keys no
 //! field declares and an empty file as diagnostics.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use serde_json::Value;
 
 use super::typing::{Builder, Cell, Fields, Line, Part, from_json};
 use crate::diag::codes;
-use crate::plan::SchemaPlan;
 use crate::run::report::RunDiagnostic;
 
 /// Lines per part typed on a core of their own.
@@ -31,7 +32,7 @@ pub(super) fn read_jsonl(
     let mut reader = std::io::BufReader::new(input);
     let file = b.file(format!("{shown}:"));
     let prefix = format!("{shown}:");
-    let (of, schema) = (b.of(), b.schema);
+    let of = b.of();
     let cores = rayon::current_num_threads().max(1);
     let mut seen = Seen::new(present.len());
     let mut number = 0u64;
@@ -44,7 +45,7 @@ pub(super) fn read_jsonl(
             scope.spawn(|_| {
                 typed = these
                     .into_par_iter()
-                    .map(|chunk| chunk.typed(&of, schema, file, &prefix))
+                    .map(|chunk| chunk.typed(&of, file, &prefix))
                     .collect();
             });
             for (part, part_seen) in done {
@@ -166,13 +167,7 @@ impl Seen {
 impl Chunk {
     /// The lines parsed and typed, as a part of the file `file` (shown as
     /// `prefix` and a line's number).
-    fn typed<'a>(
-        self,
-        of: &Fields<'a>,
-        schema: &SchemaPlan,
-        file: u32,
-        prefix: &str,
-    ) -> (Part<'a>, Seen) {
+    fn typed<'a>(self, of: &Fields<'a>, file: u32, prefix: &str) -> (Part<'a>, Seen) {
         let mut part = Part::new(of);
         let mut seen = Seen::new(of.names.len());
         let mut from = 0;
@@ -210,34 +205,38 @@ impl Chunk {
                 part.bad(at, || reason, 1);
                 continue;
             }
-            let obj = obj.map;
+            // Each field's value, found by a search of the sorted names.
+            let mut values: Vec<Option<&Value>> = vec![None; of.names.len()];
+            let mut unknown = Vec::new();
+            for (key, value) in &obj.entries {
+                match of.names.binary_search_by(|n| n.as_str().cmp(key)) {
+                    Ok(i) => values[i] = Some(value),
+                    Err(_) => unknown.push(key),
+                }
+            }
             let mut cells = Vec::with_capacity(of.names.len());
             let mut error = None;
-            let mut found = 0;
-            for (i, name) in of.names.iter().enumerate() {
-                match obj.get(name.as_str()) {
+            for (i, value) in values.iter().enumerate() {
+                match value {
                     None => cells.push(Cell::Null),
                     Some(v) => {
-                        found += 1;
                         seen.present[i] = true;
                         match from_json(v, of.fields[i]) {
                             Ok(c) => cells.push(c),
                             Err(e) => {
-                                error = Some(format!("`{name}`: {e}"));
+                                error = Some(format!("`{}`: {e}", of.names[i]));
                                 break;
                             }
                         }
                     }
                 }
             }
-            // Only a line with more keys than it has fields is searched for
-            // the others, so the common line costs nothing more.
-            if error.is_none() && obj.len() > found {
-                for key in obj.keys() {
-                    if !schema.fields.contains_key(key)
-                        && !seen.unknown.iter().any(|(k, _)| k == key)
-                    {
-                        seen.unknown.push((key.clone(), number));
+            if error.is_none() {
+                // A line's unknown keys in name order, as before.
+                unknown.sort();
+                for key in unknown {
+                    if !seen.unknown.iter().any(|(k, _)| k == key) {
+                        seen.unknown.push((key.to_string(), number));
                     }
                 }
             }
@@ -250,44 +249,106 @@ impl Chunk {
     }
 }
 
-/// A JSON object as read from one line, with the first key it writes
-/// twice: `serde_json` keeps the last value of a repeated key silently.
-struct Object {
-    map: serde_json::Map<String, Value>,
+/// A JSON object as read from one line: its entries in line order (keys
+/// borrowed from the line where they have no escapes), and the first key
+/// it writes twice (`serde_json`'s own map would keep the last value of a
+/// repeated key silently). A line's few keys are searched, not hashed.
+struct Object<'de> {
+    entries: Vec<(Cow<'de, str>, Value)>,
     duplicate: Option<String>,
 }
 
-impl<'de> serde::Deserialize<'de> for Object {
+impl<'de> serde::Deserialize<'de> for Object<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Entries;
         impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = Object;
+            type Value = Object<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut access: A,
-            ) -> Result<Object, A::Error> {
-                let mut map = serde_json::Map::new();
+            ) -> Result<Object<'de>, A::Error> {
+                let mut entries: Vec<(Cow<'de, str>, Value)> = Vec::new();
                 let mut duplicate = None;
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    if let Some(_earlier) = map.insert(key.clone(), value) {
-                        duplicate.get_or_insert(key);
+                while let Some((Key(key), value)) = access.next_entry::<Key<'de>, Value>()? {
+                    if entries.iter().any(|(k, _)| *k == key) {
+                        duplicate.get_or_insert_with(|| key.to_string());
                     }
+                    entries.push((key, value));
                 }
-                Ok(Object { map, duplicate })
+                Ok(Object { entries, duplicate })
             }
         }
         d.deserialize_map(Entries)
     }
 }
 
+/// An object's key, borrowed from the line when it can be.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_string())))
+            }
+            fn visit_string<E>(self, key: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key)))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use datafusion::arrow::array::AsArray;
+
     use super::super::read_files as read;
     use super::super::tests::{Scratch, codes_of, first_column, text_source, tiered};
     use super::PART_LINES;
+
+    /// A key written with escapes is the key it spells (keys are borrowed
+    /// from the line only where they have none), also when written twice.
+    #[test]
+    fn escaped_keys_are_the_keys_they_spell() {
+        let dir = Scratch::new("json-escapes");
+        dir.write(
+            "t.jsonl",
+            "{\"id\": \"k1\", \"\\u0074ier\": \"silver\", \"n\": 1}\n{\"id\": \"k2\", \"tier\": \"gold\", \"ti\\u0065r\": \"gold\"}\n",
+        );
+        let loaded = read(
+            &dir.0,
+            "t",
+            &text_source("t.jsonl", "jsonl"),
+            &tiered(vec![]),
+            0,
+        )
+        .expect("reads");
+        assert_eq!(first_column(&loaded), vec!["k1"]);
+        // Columns in name order: id, n, tier.
+        let tier = loaded.batches[0]
+            .column(2)
+            .as_string::<i32>()
+            .value(0)
+            .to_string();
+        assert_eq!(tier, "silver");
+        assert_eq!(
+            loaded.report.bad_row_samples,
+            vec!["t.jsonl:2: the key `tier` appears twice"]
+        );
+        assert_eq!(codes_of(&loaded), vec![("R0009", Some("t.jsonl:2"))]);
+    }
 
     /// A file of many parts (typed a part per core, taken in in order)
     /// reads as a line at a time would: bad lines of every kind on both

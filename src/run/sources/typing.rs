@@ -313,6 +313,7 @@ pub(super) fn key_text(col: &ArrayRef, i: usize) -> String {
 /// builder and the cores that type parts of a file for it ([`Part`]).
 #[derive(Clone)]
 pub(super) struct Fields<'a> {
+    /// In name order (the schema's), so a name can be searched for.
     pub(super) names: Vec<&'a String>,
     pub(super) fields: Vec<&'a FieldPlan>,
     pub(super) key: Option<usize>,
