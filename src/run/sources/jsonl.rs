@@ -318,6 +318,18 @@ mod tests {
     use super::super::tests::{Scratch, codes_of, first_column, text_source, tiered};
     use super::PART_LINES;
 
+    /// `t.jsonl` of `dir` read as a source of the tiered schema.
+    fn read_t(dir: &Scratch) -> super::super::Loaded {
+        read(
+            &dir.0,
+            "t",
+            &text_source("t.jsonl", "jsonl"),
+            &tiered(vec![]),
+            0,
+        )
+        .expect("reads")
+    }
+
     /// A key written with escapes is the key it spells (keys are borrowed
     /// from the line only where they have none), also when written twice.
     #[test]
@@ -327,14 +339,7 @@ mod tests {
             "t.jsonl",
             "{\"id\": \"k1\", \"\\u0074ier\": \"silver\", \"n\": 1}\n{\"id\": \"k2\", \"tier\": \"gold\", \"ti\\u0065r\": \"gold\"}\n",
         );
-        let loaded = read(
-            &dir.0,
-            "t",
-            &text_source("t.jsonl", "jsonl"),
-            &tiered(vec![]),
-            0,
-        )
-        .expect("reads");
+        let loaded = read_t(&dir);
         assert_eq!(first_column(&loaded), vec!["k1"]);
         // Columns in name order: id, n, tier.
         let tier = loaded.batches[0]
@@ -418,14 +423,7 @@ mod tests {
             }
         }
         std::fs::write(dir.0.join("t.jsonl"), &text).expect("writes");
-        let loaded = read(
-            &dir.0,
-            "t",
-            &text_source("t.jsonl", "jsonl"),
-            &tiered(vec![]),
-            0,
-        )
-        .expect("reads");
+        let loaded = read_t(&dir);
         assert_eq!(loaded.report.bad_rows, samples.len() as u64);
         let found: Vec<String> = loaded
             .report
