@@ -387,35 +387,23 @@ impl<'a> Part<'a> {
     /// the core that typed it, so that the core parsing the file only
     /// parses (`place`: where a line is, for a repeated key's sample).
     pub(super) fn settle(&mut self, keys: &mut KeySet, place: &dyn Fn(Line) -> String) {
-        let mut repeated = Vec::new();
-        for u in std::mem::take(&mut self.unchecked) {
-            if !keys.insert_hash(u.hash) {
-                repeated.push(u);
-            }
-        }
+        let repeated = repeats(keys, std::mem::take(&mut self.unchecked));
         if repeated.is_empty() {
             return;
         }
-        // The repeated keys among the other bad rows, in file order.
-        let mut bad: Vec<((usize, bool), Option<String>, u64)> = std::mem::take(&mut self.bad)
-            .into_iter()
-            .map(|(after, sample, n)| ((after, false), sample, n))
-            .collect();
         let k = self.of.key.unwrap_or(0);
+        let mut duplicates = Vec::with_capacity(repeated.len());
         for u in repeated {
             let key = match u.text {
                 Some(text) => text,
                 None => format!("`{}`", self.columns[k].text(u.row)),
             };
             let sample = format!("{}: duplicate key {key}", place(u.at));
-            bad.push(((u.row, true), Some(sample), 1));
+            duplicates.push((u.row, (u.row, Some(sample), 1)));
             self.dropped.push(u.row);
         }
-        bad.sort_by_key(|(at, ..)| *at);
-        self.bad = bad
-            .into_iter()
-            .map(|((after, _), sample, n)| (after, sample, n))
-            .collect();
+        let bad = std::mem::take(&mut self.bad);
+        self.bad = in_file_order(bad.into_iter().map(|b| (b.0, b)), duplicates);
     }
 
     /// `n` bad rows at `at` (asked only for a sample).
@@ -754,42 +742,29 @@ impl<'a> Builder<'a> {
     /// where it was found among the others. Called before the columns or
     /// the set of keys are used.
     pub(super) fn settle(&mut self) {
-        let unchecked = std::mem::take(&mut self.unchecked);
         let after = std::mem::take(&mut self.samples_after);
         let first = self.report.bad_row_samples.len() - after.len();
-        let mut repeated = Vec::new();
-        for u in unchecked {
-            if !self.keys.insert_hash(u.hash) {
-                repeated.push(u);
-            }
-        }
+        let repeated = repeats(&mut self.keys, std::mem::take(&mut self.unchecked));
         if repeated.is_empty() {
             return;
         }
-        // This batch's samples and its repeated keys, in file order; then
-        // the first ones, as a read in order samples them.
-        let mut samples: Vec<((usize, bool), String)> = self
-            .report
-            .bad_row_samples
-            .drain(first..)
-            .zip(after)
-            .map(|(text, after)| ((after, false), text))
-            .collect();
+        let mut duplicates = Vec::with_capacity(repeated.len());
         for u in &repeated {
             let key = match &u.text {
                 Some(text) => text.clone(),
                 None => format!("`{}`", self.key_text_at(u.row)),
             };
-            samples.push((
-                (u.row, true),
-                format!("{}: duplicate key {key}", self.place(u.at)),
-            ));
+            duplicates.push((u.row, format!("{}: duplicate key {key}", self.place(u.at))));
             self.dropped.push(u.row);
         }
-        samples.sort_by_key(|(at, _)| *at);
-        self.report
-            .bad_row_samples
-            .extend(samples.into_iter().map(|(_, text)| text));
+        // This batch's samples and its repeated keys, in file order; then
+        // the first ones, as a read in order samples them.
+        let found: Vec<(usize, String)> = after
+            .into_iter()
+            .zip(self.report.bad_row_samples.drain(first..))
+            .collect();
+        let samples = in_file_order(found, duplicates);
+        self.report.bad_row_samples.extend(samples);
         self.report.bad_row_samples.truncate(BAD_ROW_SAMPLES);
         let n = repeated.len() as u64;
         self.report.rows -= n;
@@ -814,6 +789,33 @@ impl<'a> Builder<'a> {
         let columns = self.take_columns();
         (columns, self.report, self.diagnostics)
     }
+}
+
+/// The rows among `unchecked` whose key `keys` already holds (or an
+/// earlier row among them holds), in order; the others' keys are held
+/// from now on.
+fn repeats(keys: &mut KeySet, unchecked: Vec<Unchecked>) -> Vec<Unchecked> {
+    unchecked
+        .into_iter()
+        .filter(|u| !keys.insert_hash(u.hash))
+        .collect()
+}
+
+/// Bad rows found while typing (each with the number of good rows before
+/// it) and rows left out for a repeated key (each with its row number), as
+/// one list in file order: a bad row found when `n` rows were in comes
+/// before row `n`.
+fn in_file_order<T>(
+    found: impl IntoIterator<Item = (usize, T)>,
+    repeated: impl IntoIterator<Item = (usize, T)>,
+) -> Vec<T> {
+    let mut all: Vec<((usize, bool), T)> = found
+        .into_iter()
+        .map(|(after, t)| ((after, false), t))
+        .chain(repeated.into_iter().map(|(row, t)| ((row, true), t)))
+        .collect();
+    all.sort_by_key(|(at, _)| *at);
+    all.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Runs of columns as one run of columns (empty ones where there are none).
