@@ -53,14 +53,14 @@ pub(super) fn read_csv(
     let unknown: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| !n.is_empty() && !b.names.iter().any(|f| f.as_str() == *n))
+        .filter(|n| !n.is_empty() && !b.names().iter().any(|f| f.as_str() == *n))
         .collect();
     for name in unknown {
         b.unknown_column(shown, &format!("{shown}:1"), "column", name);
     }
     // For each schema field, its column in this file.
     let index: Vec<Option<usize>> = b
-        .names
+        .names()
         .iter()
         .map(|n| names.iter().position(|h| *h == n.as_str()))
         .collect();

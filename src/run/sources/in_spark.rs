@@ -116,7 +116,7 @@ pub fn read(
         .map(|f| f.name().clone())
         .filter(|n| n != FILE_COLUMN && n != ROW_COLUMN)
         .collect();
-    let present: Vec<bool> = b.names.iter().map(|n| carried.contains(n)).collect();
+    let present: Vec<bool> = b.names().iter().map(|n| carried.contains(n)).collect();
 
     // Rows per file, as Spark names the files: which name is which of
     // ours, and which files hold no rows.

@@ -522,7 +522,7 @@ fn row(
         .and_then(Value::as_i64)
         .and_then(|l| leads.get(&l));
     let schema = b.schema;
-    let names = b.names.clone();
+    let names = b.names().to_vec();
     let mut cells = Vec::with_capacity(takes.len());
     for (i, take) in takes.iter().enumerate() {
         let name = names[i];

@@ -491,7 +491,7 @@ fn decode(
     b.report.bad_rows = earlier.bad_rows;
     b.report.bad_row_samples = earlier.samples;
     let mut present: Vec<bool> = b
-        .names
+        .names()
         .iter()
         .map(|n| earlier.present.contains(n))
         .collect();
@@ -518,7 +518,7 @@ fn decode(
     // Text rows check their keys in the builder's set: it starts with the
     // earlier rows' keys when there are text files to read.
     if inputs.iter().any(|i| format_of(i) != "parquet")
-        && let Some(k) = b.key
+        && let Some(k) = b.key()
     {
         for batch in &earlier.batches {
             let col = batch.column(k);
@@ -544,7 +544,7 @@ fn decode(
                     .next()
                     .ok_or_else(|| failed(format!("{shown}: not read")))?,
             };
-            for (i, field) in b.names.iter().enumerate() {
+            for (i, field) in b.names().iter().enumerate() {
                 present[i] |= columns.iter().any(|c| c == *field);
             }
             for column in columns.iter().filter(|c| !schema.fields.contains_key(*c)) {

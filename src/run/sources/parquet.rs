@@ -332,8 +332,8 @@ pub(super) fn check_parquet_rows(
             rows
         })
         .collect();
-    if let Some(k) = b.key {
-        let key_name = b.names[k].clone();
+    if let Some(k) = b.key() {
+        let key_name = b.names()[k].clone();
         let text = |col: &ArrayRef, i: usize| {
             datafusion::arrow::util::display::array_value_to_string(col, i).unwrap_or_default()
         };

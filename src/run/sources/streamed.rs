@@ -87,7 +87,7 @@ pub(super) fn read_streamed(
     b.source = name.to_string();
     b.diagnostics = problems;
     let target = Arc::new(Target::of(schema));
-    let mut present = vec![false; b.names.len()];
+    let mut present = vec![false; b.names().len()];
     let mut tables = Vec::new();
     let mut checks = Vec::new();
     let mut rows = 0usize;
@@ -98,7 +98,7 @@ pub(super) fn read_streamed(
         let check = check_columns(schema, needed, metadata.schema());
         let check_layout = layout(metadata.clone(), Some(&check));
         let columns = check_layout.columns.clone();
-        for (i, field) in b.names.iter().enumerate() {
+        for (i, field) in b.names().iter().enumerate() {
             present[i] |= columns.iter().any(|c| c == *field);
         }
         for column in columns.iter().filter(|c| !schema.fields.contains_key(*c)) {

@@ -443,7 +443,6 @@ impl<'a> Part<'a> {
 /// Reads rows into typed columns, checking keys and closed domains.
 pub(super) struct Builder<'a> {
     pub(super) schema: &'a SchemaPlan,
-    pub(super) names: Vec<&'a String>,
     /// The field of each name (looked up once, not per cell) and the key,
     /// for typing rows here or on other cores.
     of: Fields<'a>,
@@ -452,7 +451,6 @@ pub(super) struct Builder<'a> {
     /// Rows already in arrays (parts typed on other cores, and the rows
     /// added before each), in order, before those of `columns`.
     sealed: Vec<Vec<ArrayRef>>,
-    pub(super) key: Option<usize>,
     pub(super) keys: KeySet,
     pub(super) report: SourceReport,
     /// The source's name, for diagnostics.
@@ -508,7 +506,7 @@ impl<'a> Builder<'a> {
             .and_then(|k| names.iter().position(|n| *n == k));
         let keys = KeySet::new();
         let of = Fields {
-            names: names.clone(),
+            names,
             fields: schema.fields.values().collect(),
             key,
             hasher: keys.hasher(),
@@ -518,8 +516,6 @@ impl<'a> Builder<'a> {
             columns: of.columns(),
             sealed: Vec::new(),
             of,
-            names,
-            key,
             keys,
             report: SourceReport {
                 schema: schema_name.to_string(),
@@ -536,6 +532,16 @@ impl<'a> Builder<'a> {
             dropped: Vec::new(),
             samples_after: Vec::new(),
         }
+    }
+
+    /// The schema's field names, in the order of the columns.
+    pub(super) fn names(&self) -> &[&'a String] {
+        &self.of.names
+    }
+
+    /// The key's column, where the schema has a key.
+    pub(super) fn key(&self) -> Option<usize> {
+        self.of.key
     }
 
     /// What typing a row needs, for parts typed on other cores.
@@ -580,7 +586,7 @@ impl<'a> Builder<'a> {
         if !self.unknown.insert(name.to_string()) {
             return;
         }
-        let fields = self.names.iter().map(|n| n.as_str());
+        let fields = self.of.names.iter().map(|n| n.as_str());
         let help = match did_you_mean(name, fields) {
             Some(best) => format!(
                 "did you mean `{best}`? rename the {what} in the data or the field in the schema"
@@ -629,7 +635,7 @@ impl<'a> Builder<'a> {
             && !self.keys.insert_hash(hash)
         {
             let key = match text {
-                None => format!("`{}`", key_str(&cells, self.key)),
+                None => format!("`{}`", key_str(&cells, self.of.key)),
                 Some(text) => text,
             };
             return self.bad(&at(), format!("duplicate key {key}"));
@@ -725,7 +731,7 @@ impl<'a> Builder<'a> {
 
     /// The text of the string key of row `row` of the columns.
     fn key_text_at(&self, mut row: usize) -> String {
-        let k = self.key.unwrap_or(0);
+        let k = self.of.key.unwrap_or(0);
         for columns in &self.sealed {
             let n = columns[k].len();
             if row < n {
