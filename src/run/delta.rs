@@ -3,9 +3,9 @@
 //! join of columnar memberships (`members`), all in member order.
 //!
 //! In: the old members (the store's files, or rows in memory) and the new
-//! ones. Out: the changes as one batch, `change` (`added`, `updated`,
-//! `removed`) then the new payload's columns, in member order, and their
-//! counts. A member is updated when its payload hash differs; a removed
+//! ones. Out: the changes, in member order, and their counts; as rows
+//! (`Delta::rows`: `change`, that is `added`, `updated` or `removed`, then
+//! the new payload's columns) only when asked. A member is updated when its payload hash differs; a removed
 //! member keeps the values it was last delivered with.
 //!
 //! The old members in files are a base file (every member, as one delivery
@@ -74,9 +74,10 @@ pub enum Old<'a> {
 /// The changes between two memberships.
 #[derive(Debug)]
 pub struct Delta {
-    /// `change`, then the new payload's columns; one row per changed
-    /// member, in member order.
-    pub rows: RecordBatch,
+    /// Where each change's row is, in member order.
+    changes: Vec<Change>,
+    /// The removed members' last delivered payload, in member order.
+    removed_rows: RecordBatch,
     pub added: u64,
     pub updated: u64,
     pub removed: u64,
@@ -88,7 +89,35 @@ pub struct Delta {
 
 impl Delta {
     pub fn is_empty(&self) -> bool {
-        self.rows.num_rows() == 0
+        self.changes.is_empty()
+    }
+
+    /// The changes as rows: `change` (`added`, `updated`, `removed`), then
+    /// the payload's columns of `new` (the members the changes were found
+    /// against); one row per changed member, in member order. Made when
+    /// asked, for an incremental export's files: a full export never holds
+    /// a second copy of its members' payload.
+    pub fn rows(&self, new: &Members) -> Result<RecordBatch, String> {
+        let payload = new.payload();
+        let mut names = Vec::with_capacity(self.changes.len());
+        let mut from: Vec<(usize, usize)> = Vec::with_capacity(self.changes.len());
+        for change in &self.changes {
+            let (name, at) = match *change {
+                Change::Added(row) => ("added", (0, row)),
+                Change::Updated(row) => ("updated", (0, row)),
+                Change::Removed(row) => ("removed", (1, row)),
+            };
+            names.push(name);
+            from.push(at);
+        }
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(names))];
+        for (c, column) in payload.columns().iter().enumerate() {
+            let sides: [&dyn Array; 2] = [column.as_ref(), self.removed_rows.column(c).as_ref()];
+            columns.push(interleave(&sides, &from).map_err(|e| e.to_string())?);
+        }
+        let mut fields = vec![Field::new(CHANGE, DataType::Utf8, false)];
+        fields.extend(payload.schema().fields().iter().map(|f| (**f).clone()));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
     }
 }
 
@@ -103,7 +132,7 @@ pub enum SinceBase {
 
 /// One change, by where its row is: the new members' row, or the removed
 /// members' row.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Change {
     Added(usize),
     Updated(usize),
@@ -318,37 +347,18 @@ pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
         since_base,
         ..
     } = merge;
-    let removed = removed_rows(&old, &gone, new)?;
-    let payload = new.payload();
+    let removed_rows = removed_rows(&old, &gone, new)?;
     let (mut added, mut updated) = (0, 0);
-    let mut change_names = Vec::with_capacity(changes_found.len());
-    let mut from: Vec<(usize, usize)> = Vec::with_capacity(changes_found.len());
     for change in &changes_found {
-        let (name, at) = match *change {
-            Change::Added(row) => {
-                added += 1;
-                ("added", (0, row))
-            }
-            Change::Updated(row) => {
-                updated += 1;
-                ("updated", (0, row))
-            }
-            Change::Removed(row) => ("removed", (1, row)),
-        };
-        change_names.push(name);
-        from.push(at);
+        match change {
+            Change::Added(_) => added += 1,
+            Change::Updated(_) => updated += 1,
+            Change::Removed(_) => {}
+        }
     }
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(change_names))];
-    for (c, column) in payload.columns().iter().enumerate() {
-        let sides: [&dyn Array; 2] = [column.as_ref(), removed.column(c).as_ref()];
-        columns.push(interleave(&sides, &from).map_err(|e| e.to_string())?);
-    }
-    let mut fields = vec![Field::new(CHANGE, DataType::Utf8, false)];
-    fields.extend(payload.schema().fields().iter().map(|f| (**f).clone()));
-    let rows =
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())?;
     Ok(Delta {
-        rows,
+        changes: changes_found,
+        removed_rows,
         added,
         updated,
         removed: gone.len() as u64,
@@ -607,10 +617,11 @@ mod tests {
             .collect()
     }
 
-    fn changes(delta: &Delta) -> Vec<String> {
-        let change = delta.rows.column(0).as_string::<i32>();
-        let value = delta.rows.column(2);
-        (0..delta.rows.num_rows())
+    fn changes(delta: &Delta, new: &Members) -> Vec<String> {
+        let rows = delta.rows(new).expect("the change rows");
+        let change = rows.column(0).as_string::<i32>();
+        let value = rows.column(2);
+        (0..rows.num_rows())
             .map(|i| format!("{}:{}", change.value(i), crate::run::engine::cell(value, i)))
             .collect()
     }
@@ -620,7 +631,10 @@ mod tests {
         let old = members(&[("1", 1), ("2", 2), ("4", 4)], "v");
         let new = members(&[("2", 20), ("3", 3), ("4", 4)], "v");
         let delta = between(Old::Rows(&old), &new).expect("a delta");
-        assert_eq!(changes(&delta), ["removed:1", "updated:20", "added:3"]);
+        assert_eq!(
+            changes(&delta, &new),
+            ["removed:1", "updated:20", "added:3"]
+        );
         assert_eq!((delta.added, delta.updated, delta.removed), (1, 1, 1));
         let same = between(Old::Rows(&new), &new).expect("a delta");
         assert!(same.is_empty());
@@ -651,7 +665,7 @@ mod tests {
             &new,
         )
         .expect("a delta");
-        assert_eq!(changes(&delta), ["removed:1", "updated:3"]);
+        assert_eq!(changes(&delta, &new), ["removed:1", "updated:3"]);
     }
 
     /// Against the changes a map of every member finds, on memberships of
@@ -672,7 +686,11 @@ mod tests {
             let (old, new) = (as_members(&old_rows), as_members(&new_rows));
             let expected = by_maps(&old_rows, &new_rows);
             let in_memory = between(Old::Rows(&old), &new).expect("a delta");
-            assert_eq!(changes(&in_memory), expected, "round {round}, in memory");
+            assert_eq!(
+                changes(&in_memory, &new),
+                expected,
+                "round {round}, in memory"
+            );
             let run_id = format!("r{round}");
             let pending =
                 crate::run::state::save(scratch.path(), "files", &run_id, &old, None, &faults)
@@ -684,7 +702,11 @@ mod tests {
                 changes: None,
             };
             let from_file = between(old_files, &new).expect("a delta");
-            assert_eq!(changes(&from_file), expected, "round {round}, from a file");
+            assert_eq!(
+                changes(&from_file, &new),
+                expected,
+                "round {round}, from a file"
+            );
             assert_eq!(
                 from_file.added + from_file.updated + from_file.removed,
                 expected.len() as u64
@@ -744,7 +766,7 @@ mod tests {
             assert_eq!(held.batch(), as_members(&current).batch(), "round {round}");
             let target = as_members(&next);
             let delta = state::changes("files", Some(&record), &target).expect("a delta");
-            assert_eq!(changes(&delta), expected, "round {round}");
+            assert_eq!(changes(&delta, &target), expected, "round {round}");
             let run_id = format!("r{round}");
             let pending = state::save(
                 root,
@@ -810,6 +832,6 @@ mod tests {
         let old = members(&[("1", 1), ("2", 2)], "v");
         let new = members(&[("2", 2)], "w");
         let delta = between(Old::Rows(&old), &new).expect("a delta");
-        assert_eq!(changes(&delta), ["removed:null", "updated:2"]);
+        assert_eq!(changes(&delta, &new), ["removed:null", "updated:2"]);
     }
 }

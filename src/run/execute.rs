@@ -735,7 +735,11 @@ impl Activating<'_> {
             a.status = ActivationStatus::Unchanged;
             return Ok(());
         }
-        let encode = || encode_delivery(self.plan, name, activation, run_id, target, delta);
+        let encode = || {
+            encode_delivery(
+                self.plan, self.root, name, activation, run_id, target, delta,
+            )
+        };
         let location = files.store().location();
         if let FileTarget::DryRun(dry) = &files {
             // Nothing leaves the machine and the store does not advance:
@@ -888,7 +892,15 @@ fn finish_pending(
     {
         let members = target.members()?;
         let delta = state::changes(name, committed.as_ref(), &members)?;
-        let encoded = encode_delivery(plan, name, activation, &pending.run_id, &members, &delta)?;
+        let encoded = encode_delivery(
+            plan,
+            root,
+            name,
+            activation,
+            &pending.run_id,
+            &members,
+            &delta,
+        )?;
         write_target(&files, name, activation, &encoded, faults)?;
     }
     state::commit(root, store, &pending, faults)?;
@@ -1308,8 +1320,9 @@ fn audience_failure(
     }
 }
 
-/// The files of a delivery of `target` under its run id, encoded in
-/// memory: a full export's membership, or an incremental one's changes
+/// The files of a delivery of `target` under its run id, encoded to files
+/// under `.accord/tmp/` (removed with the returned `Encoded`): a full
+/// export's membership, or an incremental one's changes
 /// (`delta`, a `change` column first). The run that evaluated the target
 /// and a rerun that finishes its pending record read the same columns (the
 /// members file holds the delivered types), so they encode the same bytes
@@ -1317,6 +1330,7 @@ fn audience_failure(
 /// [`write_target`]'s.
 pub fn encode_delivery(
     plan: &Plan,
+    root: &Path,
     name: &str,
     activation: &ActivationPlan,
     run_id: &str,
@@ -1340,7 +1354,7 @@ pub fn encode_delivery(
     let rows = if activation.export == ExportMode::Full {
         target.payload()
     } else {
-        delta.rows.clone()
+        delta.rows(target).map_err(failed)?
     };
     let export = activation.export.to_string();
     let about = About {
@@ -1351,14 +1365,19 @@ pub fn encode_delivery(
         date: file_layout::run_date(run_id),
         audiences: &activation.audiences,
     };
-    deliver::encode(&layout, &rows, &about).map_err(failed)
+    // The files are encoded to disk, under the project, and written from
+    // there: a delivery is never whole in memory.
+    let spool = io::scratch_folder(root, "deliver", &format!("activation `{name}`"))
+        .map_err(|e| failed(e.to_string()))?;
+    deliver::encode(&layout, &rows, &about, spool).map_err(failed)
 }
 
 /// A local folder refuses a name that would leave it, or that a symbolic
 /// link holds, with the run's own code (R0101) before anything is written.
 fn check_local_names(store: &LocalFileStore, encoded: &Encoded) -> Result<(), RunError> {
-    for file in encoded.files.iter().chain(&encoded.manifest) {
-        store.path(&file.name)?;
+    let names = encoded.files.iter().map(|f| &f.name);
+    for name in names.chain(encoded.manifest.iter().map(|m| &m.name)) {
+        store.path(name)?;
     }
     Ok(())
 }
@@ -1560,6 +1579,26 @@ pub(super) fn destination_rows(
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
 ) -> Result<Members, String> {
+    // The query's result is dropped once the kept rows are gathered, before
+    // the members are hashed: the two are never held with the hashes.
+    let (members, payload) = kept_rows(engine, activation, sql, blocked, report)?;
+    Members::new(members, &payload)
+}
+
+/// The member keys and payload of [`destination_rows`], in member order.
+fn kept_rows(
+    engine: &dyn Engine,
+    activation: &ActivationPlan,
+    sql: &str,
+    blocked: &BTreeSet<String>,
+    report: &mut ActivationReport,
+) -> Result<
+    (
+        datafusion::arrow::array::StringArray,
+        datafusion::arrow::record_batch::RecordBatch,
+    ),
+    String,
+> {
     use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder, UInt32Array};
     use datafusion::arrow::compute::{cast, take};
     use datafusion::arrow::datatypes::DataType;
@@ -1644,9 +1683,8 @@ pub(super) fn destination_rows(
             .collect::<Result<Vec<ArrayRef>, String>>()
     };
     let (members, arrays) = rayon::join(keys, payload);
-    let arrays = arrays?;
-    let payload = super::columns::assemble(&names, arrays, rows.len())?;
-    Members::new(members, &payload)
+    let payload = super::columns::assemble(&names, arrays?, rows.len())?;
+    Ok((members, payload))
 }
 
 #[cfg(test)]

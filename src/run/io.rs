@@ -55,6 +55,56 @@ pub fn remove(path: &Path, faults: &Faults) -> io::Result<()> {
     }
 }
 
+/// A new folder for files a run makes and drops (copies of objects,
+/// spilled rows, encoded deliveries) under `<root>/.accord/tmp/`, named
+/// `<pid>-<label>-...` so that a later run can tell it from a live run's:
+/// the folders of runs whose process is gone are removed first. The folder
+/// is removed when the returned handle is dropped.
+pub fn scratch_folder(
+    root: &Path,
+    label: &str,
+    subject: &str,
+) -> Result<tempfile::TempDir, RunError> {
+    let tmp = inside(&root.join(".accord"), "tmp", "", subject)?;
+    remove_orphan_folders(&tmp);
+    let failed = |e: io::Error| RunError::Data {
+        reason: format!(
+            "{subject}: cannot make a folder under {}: {e}",
+            tmp.display()
+        ),
+    };
+    fs::create_dir_all(&tmp).map_err(failed)?;
+    tempfile::Builder::new()
+        .prefix(&format!("{}-{label}-", std::process::id()))
+        .tempdir_in(&tmp)
+        .map_err(failed)
+}
+
+/// Removes the folders (`<pid>-<label>-...` under `tmp`) of runs whose
+/// process is gone, killed before they could remove their own. Where
+/// processes cannot be looked up (no `/proc`), nothing is removed.
+fn remove_orphan_folders(tmp: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner = name.to_str().and_then(|n| n.split('-').next());
+        let Some(pid) = owner.filter(|p| p.parse::<u32>().is_ok()) else {
+            continue;
+        };
+        if !proc.join(pid).exists() {
+            // Best effort: a folder that cannot be removed now is removed
+            // by a later run.
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Joins a file or folder name derived from a definition name (`name` and a
 /// fixed `suffix` such as `.pending.json`) to `root`, and proves the result
 /// is a direct child of `root`: names come from specs, and a name such as

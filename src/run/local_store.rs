@@ -83,6 +83,16 @@ impl FileStore for LocalFileStore {
         io::write_atomic(&path, bytes, &self.faults).map_err(failed)
     }
 
+    /// Copied in by the kernel (no pass through memory), atomically as
+    /// [`FileStore::put`] writes.
+    fn put_file(&self, name: &str, from: &Path) -> Result<(), StorageError> {
+        let path = self.checked(name)?;
+        io::write_atomic_with(&path, &self.faults, |file| {
+            std::io::copy(&mut fs::File::open(from)?, file).map(|_| ())
+        })
+        .map_err(failed)
+    }
+
     /// Absent, then written: no other writer races it, since the run holds
     /// the project lock and no two destinations share a folder's names
     /// (each name carries its activation and run id).

@@ -48,14 +48,18 @@ impl DryRunStore {
     }
 
     fn record(&self, op: &'static str, name: &str, bytes: &[u8]) {
+        self.push(op, name, bytes.len() as u64, crate::hash::sha256_hex(bytes));
+    }
+
+    fn push(&self, op: &'static str, name: &str, bytes: u64, sha256: String) {
         self.writes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(PlannedWrite {
                 op,
                 target: format!("{}{name}", self.location),
-                bytes: bytes.len() as u64,
-                sha256: crate::hash::sha256_hex(bytes),
+                bytes,
+                sha256,
             });
     }
 }
@@ -71,6 +75,32 @@ impl FileStore for DryRunStore {
 
     fn put(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
         self.record("put", name, bytes);
+        Ok(())
+    }
+
+    /// Recorded from the file, read a block at a time.
+    fn put_file(&self, name: &str, from: &std::path::Path) -> Result<(), StorageError> {
+        use sha2::Digest;
+        let failed = |e: std::io::Error| {
+            StorageError::new(
+                super::StorageErrorKind::Other,
+                format!("reading the encoded file {}: {e}", from.display()),
+            )
+        };
+        use std::io::Read;
+        let mut file = std::fs::File::open(from).map_err(failed)?;
+        let mut sha256 = sha2::Sha256::new();
+        let mut block = vec![0u8; 1 << 16];
+        let mut bytes = 0u64;
+        loop {
+            let n = file.read(&mut block).map_err(failed)?;
+            if n == 0 {
+                break;
+            }
+            sha256.update(&block[..n]);
+            bytes += n as u64;
+        }
+        self.push("put", name, bytes, crate::hash::hex(&sha256.finalize()));
         Ok(())
     }
 

@@ -74,12 +74,31 @@ pub trait FileStore: Send + Sync {
     /// replaces a file of that name.
     fn put(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError>;
 
+    /// Writes `name` whole, as [`FileStore::put`] does, from the local file
+    /// `from` (a delivery's encoded file, which may be larger than memory
+    /// should hold). The default reads it in and puts it; stores that can
+    /// copy or stream it do.
+    fn put_file(&self, name: &str, from: &std::path::Path) -> Result<(), StorageError> {
+        let bytes = read_local(from)?;
+        self.put(name, &bytes)
+    }
+
     /// Writes `name` only when it does not exist yet: `Ok(false)` when it
     /// did (the manifest of a delivery an earlier run finished).
     fn put_new(&self, name: &str, bytes: &[u8]) -> Result<bool, StorageError>;
 
     /// The bytes of `name`, `None` when there is none.
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError>;
+}
+
+/// The bytes of a local file a store is to write.
+pub fn read_local(path: &std::path::Path) -> Result<Vec<u8>, StorageError> {
+    std::fs::read(path).map_err(|e| {
+        StorageError::new(
+            StorageErrorKind::Other,
+            format!("reading the encoded file {}: {e}", path.display()),
+        )
+    })
 }
 
 /// Why a file operation failed, in terms a run report can act on.

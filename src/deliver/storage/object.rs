@@ -251,6 +251,14 @@ impl ObjectFileStore {
         )
     }
 
+    /// One put of a whole object.
+    fn put_payload(&self, name: &str, payload: PutPayload) -> Result<(), StorageError> {
+        let path = self.path(name)?;
+        self.block_on(self.store.put_opts(&path, payload, PutOptions::default()))
+            .map(|_| ())
+            .map_err(|e| self.error("writing", name, &e))
+    }
+
     fn error(&self, op: &str, name: &str, error: &object_store::Error) -> StorageError {
         StorageError::new(
             kind_of(error),
@@ -292,11 +300,13 @@ impl FileStore for ObjectFileStore {
     }
 
     fn put(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        let path = self.path(name)?;
-        let payload = PutPayload::from(bytes.to_vec());
-        self.block_on(self.store.put_opts(&path, payload, PutOptions::default()))
-            .map(|_| ())
-            .map_err(|e| self.error("writing", name, &e))
+        self.put_payload(name, PutPayload::from(bytes.to_vec()))
+    }
+
+    /// One put of the file's bytes, read in without a second copy (an
+    /// encoded file is written whole, as every data file is).
+    fn put_file(&self, name: &str, from: &std::path::Path) -> Result<(), StorageError> {
+        self.put_payload(name, PutPayload::from(super::read_local(from)?))
     }
 
     fn put_new(&self, name: &str, bytes: &[u8]) -> Result<bool, StorageError> {

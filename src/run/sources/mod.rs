@@ -262,23 +262,14 @@ pub fn read(
 }
 
 /// A new folder for the run's files of a source (copies of objects, spilled
-/// rows) under `.accord/tmp/`, named after the process so that a later run
-/// can tell it from a live run's; removed when the last holder lets go.
-/// `None` when it cannot be made (a read-only project, a symbolic link at
-/// `.accord/tmp`): the source is then read whole, as before streaming.
+/// rows) under `.accord/tmp/` (`io::scratch_folder`), removed when the last
+/// holder lets go. `None` when it cannot be made (a read-only project, a
+/// symbolic link at `.accord/tmp`): the source is then read whole, as
+/// before streaming.
 fn run_folder(root: &Path, name: &str) -> Option<std::sync::Arc<tempfile::TempDir>> {
-    let subject = format!("source `{name}`");
-    let tmp = crate::run::io::inside(&root.join(".accord"), "tmp", "", &subject).ok()?;
-    remove_orphan_folders(&tmp);
-    let owner = std::process::id();
-    std::fs::create_dir_all(&tmp)
-        .and_then(|()| {
-            tempfile::Builder::new()
-                .prefix(&format!("{owner}-{name}-"))
-                .tempdir_in(&tmp)
-        })
-        .map(std::sync::Arc::new)
+    crate::run::io::scratch_folder(root, name, &format!("source `{name}`"))
         .ok()
+        .map(std::sync::Arc::new)
 }
 
 /// Streams an object-store source of Parquet objects: the objects are
@@ -312,31 +303,6 @@ fn read_copies(
         (files, origin),
         Vec::new(),
     )
-}
-
-/// Removes the folders (`<pid>-<source>-...` under `tmp`) of runs whose
-/// process is gone, killed before they could remove their own. Where
-/// processes cannot be looked up (no `/proc`), nothing is removed.
-fn remove_orphan_folders(tmp: &Path) {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(tmp) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let owner = name.to_str().and_then(|n| n.split('-').next());
-        let Some(pid) = owner.filter(|p| p.parse::<u32>().is_ok()) else {
-            continue;
-        };
-        if !proc.join(pid).exists() {
-            // Best effort: a folder that cannot be removed now is removed
-            // by a later run.
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
 }
 
 /// Reads a local source (a file, a folder or a glob under the project),
