@@ -2,7 +2,9 @@
 //! incremental read equal those of a full read over the same files, as
 //! months of events are appended (a bad row and a key repeated across old
 //! and new files among them); a preview reads incrementally and remembers
-//! nothing; a file that changes under the source is R0015 and a full read.
+//! nothing; a file that changes under the source is R0015 and a full read;
+//! a Parquet file appended is read with the cached rows (whole, where text
+//! files are streamed), as a full read reads it.
 #![cfg(feature = "engine")]
 
 #[path = "support/plans.rs"]
@@ -286,7 +288,7 @@ fn a_preview_reads_incrementally_and_remembers_nothing() {
     let first = json_report(&run_cli(dir, NOW, None, &json));
     assert_eq!(how_read(&first), ("full: first read".into(), 0, 5));
     let cached = cache_files(dir);
-    assert_eq!(cached, ["000001.arrow"]);
+    assert_eq!(cached, ["000001.parquet"]);
 
     release(dir, "2026-11.jsonl");
     let preview = json_report(&run_cli(dir, NOW, None, &["--preview", "--format", "json"]));
@@ -300,7 +302,7 @@ fn a_preview_reads_incrementally_and_remembers_nothing() {
         "the preview did not advance the record"
     );
     assert_eq!(second["audiences"], preview["audiences"]);
-    assert_eq!(cache_files(dir), ["000001.arrow", "000002.arrow"]);
+    assert_eq!(cache_files(dir), ["000001.parquet", "000002.parquet"]);
     let third = json_report(&run_cli(dir, NOW, None, &json));
     assert_eq!(how_read(&third), ("incremental".into(), 6, 0));
     assert_eq!(third["audiences"], second["audiences"]);
@@ -310,7 +312,7 @@ fn a_preview_reads_incrementally_and_remembers_nothing() {
     let forced = json_report(&run_cli(dir, NOW, None, &json));
     assert_eq!(how_read(&forced), ("full: cache missing".into(), 0, 6));
     assert_eq!(forced["audiences"], third["audiences"]);
-    assert_eq!(cache_files(dir), ["000003.arrow"]);
+    assert_eq!(cache_files(dir), ["000003.parquet"]);
 
     // A file that shrank: R0015 in the report, and a full read.
     let june = dir.join(EVENTS).join("2026-06.jsonl");
@@ -329,7 +331,155 @@ fn a_preview_reads_incrementally_and_remembers_nothing() {
     assert_eq!(r0015[0]["location"], "data/email_opened/2026-06.jsonl");
     assert_eq!(
         cache_files(dir),
-        ["000004.arrow"],
+        ["000004.parquet"],
         "the replaced segments are gone"
     );
+}
+
+/// Events as a Parquet file: `(eventId, personId, occurredAt)`.
+fn write_parquet_events(path: &Path, events: &[(&str, &str, &str)]) {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+
+    let texts = |column: usize| -> ArrayRef {
+        let value = |e: &(&str, &str, &str)| [e.0, e.1, "dw-nurture-2026-q4"][column].to_string();
+        Arc::new(StringArray::from_iter_values(events.iter().map(value)))
+    };
+    let at: Vec<i64> = events
+        .iter()
+        .map(|e| time::parse_timestamp(e.2).expect("a time"))
+        .collect();
+    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("eventId", DataType::Utf8, true),
+        Field::new("personId", DataType::Utf8, true),
+        Field::new("occurredAt", timestamp, true),
+        Field::new("campaign", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            texts(0),
+            texts(1),
+            Arc::new(TimestampMicrosecondArray::from(at).with_timezone("UTC")),
+            texts(2),
+        ],
+    )
+    .expect("a batch");
+    let file = std::fs::File::create(path).expect("create");
+    let mut writer = ArrowWriter::try_new(file, schema, None).expect("a writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+}
+
+/// The source report and audiences of a full read of the project's files:
+/// a preview with the cache moved away (so the record stays as it is).
+fn full_read(dir: &Path) -> serde_json::Value {
+    let cache = dir.join(".accord/sources");
+    std::fs::rename(&cache, dir.join("cache")).expect("move the cache");
+    let full = json_report(&run_cli(dir, NOW, None, &["--preview", "--format", "json"]));
+    assert_eq!(how_read(&full).0, "full: cache missing");
+    std::fs::rename(dir.join("cache"), &cache).expect("restore the cache");
+    full
+}
+
+/// Whether two reports read the source alike: its files, rows, bad rows
+/// and their samples and newest time, and the audiences.
+fn assert_read_alike(report: &serde_json::Value, full: &serde_json::Value, what: &str) {
+    for field in ["files", "rows", "bad_rows", "bad_row_samples", "newest"] {
+        assert_eq!(
+            report["sources"][SOURCE][field], full["sources"][SOURCE][field],
+            "{what}: {field}"
+        );
+    }
+    assert_eq!(report["audiences"], full["audiences"], "{what}");
+}
+
+/// Parquet files appended to an append-only source of JSON lines: text
+/// and Parquet files appended together are read with the cached rows
+/// whole; Parquet files alone are checked against the cached rows' keys
+/// and streamed with them (their rows copied to the next segment). Each
+/// read gives what a full read of the same files gives, and the cache is
+/// streamed again by the next run. (A text file appended after a Parquet
+/// file would be read before it, so only a full read can take it: R0015.)
+#[test]
+fn parquet_files_appended_are_read_as_a_full_read_reads_them() {
+    let scratch = copy_of("specs", "incremental-parquet");
+    let dir = scratch.path();
+    append_only(dir);
+    let sources = dir.join("sources.toml");
+    let text = std::fs::read_to_string(&sources).expect("sources.toml");
+    let both = text.replace(
+        "\"data/email_opened/*.jsonl\"",
+        "\"data/email_opened/*.{jsonl,parquet}\"",
+    );
+    assert_ne!(both, text);
+    std::fs::write(&sources, both).expect("write sources.toml");
+    let json = ["--format", "json"];
+    let first = json_report(&run_cli(dir, NOW, None, &json));
+    let (how, _, jsonl_files) = how_read(&first);
+    assert_eq!(how, "full: first read");
+    assert_eq!(cache_files(dir), ["000001.parquet"]);
+    let bad_before = first["sources"][SOURCE]["bad_rows"]
+        .as_u64()
+        .expect("bad rows");
+    let june = std::fs::read_to_string(dir.join(EVENTS).join("2026-06.jsonl")).expect("june");
+    let june_key = june.split('"').nth(3).expect("an event id").to_string();
+
+    // A text file and a Parquet file at once: read with the cache whole.
+    std::fs::write(
+        dir.join(EVENTS).join("2026-12.jsonl"),
+        event("EO-9100001", "P-000004", "2026-11-28T08:00:00Z", "x"),
+    )
+    .expect("write");
+    write_parquet_events(
+        &dir.join(EVENTS).join("2026-12.parquet"),
+        &[
+            ("EO-9100002", "P-000005", "2026-11-28T09:00:00Z"),
+            // A key of June's file: a duplicate, left out.
+            (&june_key, "P-000006", "2026-11-28T10:00:00Z"),
+        ],
+    );
+    let second = json_report(&run_cli(dir, NOW, None, &json));
+    assert_eq!(how_read(&second), ("incremental".into(), jsonl_files, 2));
+    assert_eq!(second["sources"][SOURCE]["bad_rows"], bad_before + 1);
+    assert_eq!(cache_files(dir), ["000001.parquet", "000002.parquet"]);
+    assert_read_alike(&second, &full_read(dir), "text and Parquet files appended");
+
+    // Nothing new: both segments streamed, the same rows.
+    let third = json_report(&run_cli(dir, NOW, None, &json));
+    assert_eq!(how_read(&third), ("incremental".into(), jsonl_files + 2, 0));
+    assert_read_alike(&third, &second, "nothing new");
+
+    // A Parquet file alone: streamed with the cache.
+    write_parquet_events(
+        &dir.join(EVENTS).join("2027-01.parquet"),
+        &[
+            ("EO-9100003", "P-000001", "2026-11-28T11:00:00Z"),
+            // Keys of the text and the Parquet file appended before.
+            ("EO-9100001", "P-000002", "2026-11-28T11:30:00Z"),
+            ("EO-9100002", "P-000002", "2026-11-28T11:40:00Z"),
+            ("EO-9100004", "P-000003", "2026-11-28T12:00:00Z"),
+        ],
+    );
+    let fourth = json_report(&run_cli(dir, NOW, None, &json));
+    assert_eq!(
+        how_read(&fourth),
+        ("incremental".into(), jsonl_files + 2, 1),
+        "{}",
+        fourth["sources"][SOURCE]
+    );
+    assert_eq!(fourth["sources"][SOURCE]["bad_rows"], bad_before + 3);
+    assert_eq!(
+        cache_files(dir),
+        ["000001.parquet", "000002.parquet", "000003.parquet"]
+    );
+    assert_read_alike(&fourth, &full_read(dir), "a Parquet file appended");
+    let fifth = json_report(&run_cli(dir, NOW, None, &json));
+    assert_eq!(how_read(&fifth), ("incremental".into(), jsonl_files + 3, 0));
+    assert_read_alike(&fifth, &fourth, "nothing new after it");
 }

@@ -541,7 +541,7 @@ fn what_append_only_sources_read_is_replaced_extended_and_forgotten() {
         items: vec![read_item("d/2.csv", 20), read_item("d/1.csv", 10)],
         segments: vec![Segment {
             seq: 1,
-            file: "000001.arrow".into(),
+            file: "000001.parquet".into(),
             rows: 30,
         }],
     };
@@ -556,7 +556,7 @@ fn what_append_only_sources_read_is_replaced_extended_and_forgotten() {
 
     let segment = Segment {
         seq: 2,
-        file: "000002.arrow".into(),
+        file: "000002.parquet".into(),
         rows: 4,
     };
     store

@@ -106,6 +106,18 @@ pub struct Loaded {
     /// The engine's table that holds the rows, when the engine read the
     /// files itself (Spark reading Parquet): `batches` is then empty.
     pub table: Option<String>,
+    /// The file that holds exactly the rows this read typed or checked
+    /// (not an append-only source's cached rows): where the cache's next
+    /// segment is copied from, in a streamed read.
+    pub(super) spilled: Option<Spilled>,
+}
+
+/// A read's own rows in one local file.
+pub(super) struct Spilled {
+    pub(super) path: PathBuf,
+    pub(super) rows: u64,
+    /// The file's folder, kept while the file is needed.
+    pub(super) _folder: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Loaded {
@@ -128,6 +140,7 @@ impl Loaded {
             report,
             diagnostics,
             table: None,
+            spilled: None,
         }
     }
 }
@@ -338,7 +351,13 @@ fn read_files(
 pub(super) struct Earlier {
     /// The files those rows came from, as shown.
     pub(super) files: Vec<String>,
+    /// The rows, held (a read that is not streamed)...
     pub(super) batches: Vec<RecordBatch>,
+    /// ...or the cache's segment files, streamed with the new rows.
+    pub(super) segments: Vec<PathBuf>,
+    /// Where the new rows are written as one file, however few (the cache
+    /// takes it as its next segment): in a read that streams.
+    pub(super) folder: Option<std::sync::Arc<tempfile::TempDir>>,
     pub(super) present: Vec<String>,
     pub(super) bad_rows: u64,
     pub(super) samples: Vec<String>,
@@ -356,13 +375,14 @@ pub(super) fn read_order(files: &[PathBuf], format: &str) -> Vec<usize> {
 
 /// Whether a source's file is read as Parquet: by its name, else by the
 /// source's `format`.
-fn is_parquet(file: &Path, format: &str) -> bool {
+pub(super) fn is_parquet(file: &Path, format: &str) -> bool {
     files::format_of(file).unwrap_or_else(|| format.to_string()) == "parquet"
 }
 
 /// Reads the local `files` after the rows of `earlier`, every column (the
 /// cache must hold whatever a later plan reads): keys must be unique across
-/// both, and the result holds both (earlier batches first).
+/// both, and the result holds both (earlier rows first). `spill`: the
+/// project, where text rows are typed into a file (`Earlier::folder`).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn read_these(
     root: &Path,
@@ -370,7 +390,7 @@ pub(super) fn read_these(
     source: &SourcePlan,
     schema: &SchemaPlan,
     now: Micros,
-    files: &[PathBuf],
+    (files, spill): (&[PathBuf], Option<&Path>),
     problems: Vec<RunDiagnostic>,
     earlier: Earlier,
 ) -> Result<Loaded, RunError> {
@@ -385,7 +405,7 @@ pub(super) fn read_these(
         inputs,
         remote: None,
         problems,
-        spill: None,
+        spill,
     };
     decode(name, source, schema, now, None, inputs, earlier)
 }
@@ -435,7 +455,7 @@ fn decode(
     now: Micros,
     needed: Option<&BTreeSet<String>>,
     inputs: Inputs<'_>,
-    earlier: Earlier,
+    mut earlier: Earlier,
 ) -> Result<Loaded, RunError> {
     let failed = |reason: String| RunError::Source {
         source: name.to_string(),
@@ -448,8 +468,14 @@ fn decode(
         spill,
     } = inputs;
     let mut b = Builder::new(&source.schema, schema);
+    // An append-only source's new rows, written to one file for its cache.
+    let for_cache = earlier.folder.is_some();
     if let Some(root) = spill {
-        b.spill = Some(Spill::new((root, name), (source, schema), now));
+        let spill = Spill::new((root, name), (source, schema), now);
+        b.spill = Some(match earlier.folder.take() {
+            Some(folder) => spill.in_folder(folder),
+            None => spill,
+        });
     }
     b.source = name.to_string();
     b.diagnostics = problems;
@@ -483,9 +509,8 @@ fn decode(
     .into_iter();
     // Text rows check their keys in the builder's set: it starts with the
     // earlier rows' keys when there are text files to read.
-    if inputs.iter().any(|i| format_of(i) != "parquet")
-        && let Some(k) = b.key()
-    {
+    let text_inputs = inputs.iter().any(|i| format_of(i) != "parquet");
+    if text_inputs && let Some(k) = b.key() {
         for batch in &earlier.batches {
             let col = batch.column(k);
             for i in 0..col.len() {
@@ -495,6 +520,23 @@ fn decode(
             }
         }
     }
+    // The cached segments of a streamed read are read here for their keys
+    // (when text rows are to be checked against them) and their freshness,
+    // a batch at a time; the engine streams their rows later.
+    let cached = if earlier.segments.is_empty() {
+        None
+    } else {
+        Some(
+            remember::scan_cached(
+                &earlier.segments,
+                (source, schema),
+                now,
+                text_inputs,
+                &mut b,
+            )
+            .map_err(failed)?,
+        )
+    };
     let mut parquet_files = Vec::new();
     let mut text_files = false;
     for input in &inputs {
@@ -550,13 +592,38 @@ fn decode(
     let spill = b.spill.take();
     let (columns, mut report, mut diagnostics) = b.finish();
     if let Some(spill) = spill {
-        let (rows, found) = spill.finish(columns).map_err(failed)?;
+        let (rows, mut found) = spill.finish(columns).map_err(failed)?;
         let present = present_fields(schema, &present);
+        let spilled = match &rows {
+            Rows::File(file) if for_cache => Some(Spilled {
+                path: file.path.clone(),
+                rows: report.rows,
+                _folder: file._folder.clone(),
+            }),
+            _ => None,
+        };
+        let rows = match (cached, rows) {
+            (None, rows) => rows.into_tables(),
+            (Some(cached), Rows::File(file)) => {
+                report.rows += cached.rows;
+                let mut newest = cached.newest;
+                newest.merge(found);
+                found = newest;
+                let target = file.target.clone();
+                let mut files =
+                    remember::cached_files(name, &earlier.segments, schema).map_err(failed)?;
+                files.push(file);
+                (Vec::new(), streamed::streams(files, &target))
+            }
+            (Some(_), Rows::Held(_)) => {
+                return Err(failed(
+                    "the new rows of an append-only source were not written to a file".into(),
+                ));
+            }
+        };
         let mut loaded = Loaded::of(name, source, present, report, diagnostics);
-        match rows {
-            Rows::Held(batches) => loaded.batches = batches,
-            Rows::Streamed(streams) => loaded.streams = streams,
-        }
+        (loaded.batches, loaded.streams) = rows;
+        loaded.spilled = spilled;
         if let Some(remote) = remote {
             // Every field of a text file is typed, so checked.
             loaded.report.columns_checked = schema.fields.keys().cloned().collect();

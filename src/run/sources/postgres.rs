@@ -53,7 +53,7 @@ use tokio_postgres::types::{FromSql, Kind, Type};
 use tokio_rustls::rustls;
 
 use super::freshness::judge_found;
-use super::spill::{Rows, Spill};
+use super::spill::Spill;
 use super::typing::{Builder, Cell, Line, a_type, arrow_schema};
 use super::{Loaded, ReadContext, judge};
 use crate::deliver::storage::StorageErrorKind;
@@ -676,10 +676,7 @@ impl Job<'_> {
                 None,
                 job.now,
             );
-            let (batches, streams) = match rows {
-                Rows::Held(batches) => (batches, Vec::new()),
-                Rows::Streamed(streams) => (Vec::new(), streams),
-            };
+            let (batches, streams) = rows.into_tables();
             return Ok(job.loaded(batches, streams, report, diagnostics));
         }
         if pending > 0 || batches.is_empty() {

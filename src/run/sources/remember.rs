@@ -19,7 +19,7 @@
 //!   otherwise R0015 too;
 //! - every cached segment is there and holds the schema's columns.
 //!
-//! The cache: one Arrow IPC file per read that found new rows (a segment),
+//! The cache: one Parquet file per read that found new rows (a segment),
 //! under `.accord/sources/<source>/`, written atomically before the store
 //! transaction that names it. A crash before that commit leaves a file no
 //! record names (removed by the next remembering read) and the old record;
@@ -28,12 +28,29 @@
 //!
 //! Data errors (a coded error among the read's diagnostics) are never
 //! remembered: the next run reads the same files again and reports them.
+//!
+//! Streamed (a run on the embedded engine, new files that are text, or
+//! none): the cached segments are read once a batch at a time for their
+//! keys (the new rows are checked against them) and freshness; the new
+//! files' rows are typed into a spill file (`spill`, however few they
+//! are), which becomes the next segment by a copy; and the engine streams
+//! the segments and that file. No row is held. New Parquet files are read
+//! with the cached rows whole, as before streaming.
 
 use std::path::{Path, PathBuf};
 
+use datafusion::arrow::array::Array;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder,
+};
+use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 
-use super::{Earlier, Loaded, ReadContext, arrow_schema, read_order, read_these};
+use super::freshness::{Newest, judges_freshness};
+use super::spill::{checked_file, spill_properties};
+use super::streamed::{self, File, Origin};
+use super::typing::{Builder, key_text};
+use super::{Earlier, Loaded, ReadContext, arrow_schema, is_parquet, read_order, read_these};
 use crate::diag::codes;
 use crate::plan::{SchemaPlan, SourcePlan};
 use crate::run::error::RunError;
@@ -41,6 +58,7 @@ use crate::run::files;
 use crate::run::io::{self, Faults};
 use crate::run::report::{IncrementalReport, RunDiagnostic};
 use crate::store::{ReadItem, ReadRecord, ReadUpdate, Segment};
+use crate::time::Micros;
 
 /// How many changed files R0015 names (all are counted).
 const CHANGES_NAMED: usize = 3;
@@ -49,7 +67,8 @@ const CHANGES_NAMED: usize = 3;
 fn fingerprint(source: &SourcePlan, schema: &SchemaPlan) -> String {
     let what = serde_json::json!({
         "accord": env!("CARGO_PKG_VERSION"),
-        "cache": 1,
+        // 2: segments are Parquet files (they were Arrow IPC files).
+        "cache": 2,
         "path": source.path,
         "format": source.format.as_str(),
         "schema": source.schema,
@@ -178,33 +197,46 @@ fn cache_dir(root: &Path, name: &str) -> Result<PathBuf, RunError> {
     )
 }
 
-/// The cached rows a record names, in order; `None` when a segment is
-/// missing, unreadable or typed otherwise (the source is then read in full).
-fn load_segments(dir: &Path, record: &ReadRecord, schema: &SchemaPlan) -> Option<Vec<RecordBatch>> {
-    use datafusion::arrow::ipc::reader::FileReader;
+/// The cached segments a record names, in order; `None` when one is
+/// missing, unreadable, typed otherwise or of another number of rows (the
+/// source is then read in full).
+fn segment_files(dir: &Path, record: &ReadRecord, schema: &SchemaPlan) -> Option<Vec<PathBuf>> {
     let expected = arrow_schema(schema);
-    let mut batches = Vec::new();
+    let mut paths = Vec::new();
     for segment in &record.segments {
-        let file = std::fs::File::open(dir.join(&segment.file)).ok()?;
-        let reader = FileReader::try_new(std::io::BufReader::new(file), None).ok()?;
-        if reader.schema().fields() != expected.fields() {
+        let path = dir.join(&segment.file);
+        let file = std::fs::File::open(&path).ok()?;
+        let footer = ArrowReaderMetadata::load(&file, Default::default()).ok()?;
+        let rows = footer.metadata().file_metadata().num_rows();
+        if footer.schema().fields() != expected.fields()
+            || u64::try_from(rows).ok()? != segment.rows
+        {
             return None;
         }
-        let mut rows = 0u64;
-        for batch in reader {
-            let batch = batch.ok()?;
-            rows += batch.num_rows() as u64;
-            batches.push(batch);
-        }
-        if rows != segment.rows {
-            return None;
-        }
+        paths.push(path);
     }
-    Some(batches)
+    Some(paths)
 }
 
-/// Writes `batches` as the segment `file` of `dir`, atomically (temporary
-/// file, fsync, rename), each operation a crash test step.
+/// Every row of the segments, in order (a read that is not streamed).
+fn read_segments(paths: &[PathBuf]) -> Result<Vec<RecordBatch>, String> {
+    let mut batches = Vec::new();
+    for path in paths {
+        let shown = |e: &dyn std::fmt::Display| format!(".accord/sources: {}: {e}", path.display());
+        let file = std::fs::File::open(path).map_err(|e| shown(&e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| shown(&e))?;
+        for batch in reader {
+            batches.push(batch.map_err(|e| shown(&e))?);
+        }
+    }
+    Ok(batches)
+}
+
+/// Writes `batches` as the segment `file` of `dir` (a Parquet file, as a
+/// spill file is written), atomically: temporary file, fsync, rename, each
+/// operation a crash test step.
 fn write_segment(
     dir: &Path,
     file: &str,
@@ -212,35 +244,108 @@ fn write_segment(
     batches: &[RecordBatch],
     faults: &Faults,
 ) -> Result<(), String> {
-    use datafusion::arrow::ipc::writer::FileWriter;
-    let shown = |e: &dyn std::fmt::Display| format!(".accord/sources: {e}");
-    faults.step();
-    std::fs::create_dir_all(dir).map_err(|e| shown(&e))?;
-    let path = dir.join(file);
-    let tmp = dir.join(format!(".{file}.tmp"));
-    faults.step();
-    let out = std::fs::File::create(&tmp).map_err(|e| shown(&e))?;
-    faults.step();
-    let mut writer = FileWriter::try_new(std::io::BufWriter::new(out), &arrow_schema(schema))
-        .map_err(|e| shown(&e))?;
-    for batch in batches {
-        writer.write(batch).map_err(|e| shown(&e))?;
+    io::write_atomic_with(&dir.join(file), faults, |out| {
+        let mut writer = ArrowWriter::try_new(out, arrow_schema(schema), Some(spill_properties()))?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.close()?;
+        Ok(())
+    })
+    .map_err(|e| format!(".accord/sources: {e}"))
+}
+
+/// Copies a file of new rows (a streamed read's spill file) as the segment
+/// `file` of `dir`, atomically as [`write_segment`] writes.
+fn copy_segment(dir: &Path, file: &str, from: &Path, faults: &Faults) -> Result<(), String> {
+    io::write_atomic_with(&dir.join(file), faults, |out| {
+        std::io::copy(&mut std::fs::File::open(from)?, out).map(|_| ())
+    })
+    .map_err(|e| format!(".accord/sources: {e}"))
+}
+
+/// What a streamed read finds in the cached segments before it reads the
+/// new files.
+pub(super) struct Cached {
+    pub(super) rows: u64,
+    pub(super) newest: Newest,
+}
+
+/// Reads the cached segments' key (when `keys`: into the builder's key
+/// set, so new text rows are checked against them) and freshness columns,
+/// a batch at a time: their rows, and what freshness finds in them.
+pub(super) fn scan_cached(
+    segments: &[PathBuf],
+    (source, schema): (&SourcePlan, &SchemaPlan),
+    now: Micros,
+    keys: bool,
+    b: &mut Builder,
+) -> Result<Cached, String> {
+    let column = source.freshness_column.as_deref();
+    let key = schema.key.as_deref().filter(|_| keys);
+    let mut cached = Cached {
+        rows: 0,
+        newest: Newest::none(),
+    };
+    for path in segments {
+        let shown = |e: &dyn std::fmt::Display| format!(".accord/sources: {}: {e}", path.display());
+        let file = std::fs::File::open(path).map_err(|e| shown(&e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| shown(&e))?;
+        let wanted: Vec<usize> = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                Some(f.name().as_str()) == key || judges_freshness(schema, column, f.name())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| shown(&e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| shown(&e))?;
+            cached.rows += batch.num_rows() as u64;
+            if let Some(col) = key.and_then(|k| batch.column_by_name(k)) {
+                for i in 0..col.len() {
+                    if col.is_valid(i) {
+                        b.keys.insert(&key_text(col, i));
+                    }
+                }
+            }
+            cached.newest.merge(Newest::of(
+                std::slice::from_ref(&batch),
+                schema,
+                source,
+                now,
+            ));
+        }
     }
-    writer.finish().map_err(|e| shown(&e))?;
-    let out = writer
-        .into_inner()
-        .map_err(|e| shown(&e))?
-        .into_inner()
-        .map_err(|e| shown(&e.error()))?;
-    faults.step();
-    out.sync_all().map_err(|e| shown(&e))?;
-    drop(out);
-    faults.step();
-    std::fs::rename(&tmp, &path).map_err(|e| shown(&e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(cached)
+}
+
+/// The cached segments as files a streamed source reads (checked when
+/// they were cached: no row is left out).
+pub(super) fn cached_files(
+    name: &str,
+    segments: &[PathBuf],
+    schema: &SchemaPlan,
+) -> Result<Vec<File>, String> {
+    segments
+        .iter()
+        .map(|path| checked_file(path.clone(), segment_shown(name, path), schema, None))
+        .collect()
+}
+
+/// A segment as messages name it, under the project.
+pub(super) fn segment_shown(name: &str, path: &Path) -> String {
+    format!(
+        ".accord/sources/{name}/{}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    )
 }
 
 /// Removes the files of `dir` that `keep` does not name (segments of
@@ -299,29 +404,12 @@ pub(super) fn read_append_only(
 
     let mut diagnostics = Vec::new();
     let decided = decide(record.as_ref(), &fingerprint, &listing, &order);
-    let mut earlier = Earlier::default();
-    let (new, how) = match (decided, &record) {
-        (Ok(new), Some(record)) => match load_segments(&dir, record, schema) {
-            Some(batches) => {
-                let known: std::collections::BTreeSet<&str> =
-                    record.items.iter().map(|i| i.item.as_str()).collect();
-                earlier = Earlier {
-                    files: order
-                        .iter()
-                        .map(|&i| &listing[i].item)
-                        .filter(|f| known.contains(f.as_str()))
-                        .cloned()
-                        .collect(),
-                    batches,
-                    present: record.present.clone(),
-                    bad_rows: record.bad_rows,
-                    samples: record.samples.clone(),
-                };
-                (new, "incremental")
-            }
-            None => ((0..files.len()).collect(), "full: cache missing"),
+    let (new, how, cached) = match (decided, &record) {
+        (Ok(new), Some(record)) => match segment_files(&dir, record, schema) {
+            Some(segments) => (new, "incremental", Some((record, segments))),
+            None => ((0..files.len()).collect(), "full: cache missing", None),
         },
-        (Ok(_), None) => ((0..files.len()).collect(), "full: first read"),
+        (Ok(_), None) => ((0..files.len()).collect(), "full: first read", None),
         (Err(full), _) => {
             if !full.changes.is_empty() {
                 diagnostics.push(changed(name, &full.changes));
@@ -331,24 +419,83 @@ pub(super) fn read_append_only(
                 "source or schema changed" => "full: source or schema changed",
                 _ => "full: files changed",
             };
-            ((0..files.len()).collect(), how)
+            ((0..files.len()).collect(), how, None)
         }
     };
     let incremental = how == "incremental";
+    let new_files: Vec<PathBuf> = new.iter().map(|&i| files[i].clone()).collect();
+    // Streamed when the new files are all text or all Parquet: their rows
+    // go to a file (typed into it, or copied there once checked), which
+    // the cache then takes as its next segment, and the engine reads the
+    // cached segments and the new rows a batch at a time. New files of
+    // both kinds are read whole, the cached rows with them.
+    let format = source.format.as_str();
+    let text = new_files.iter().all(|f| !is_parquet(f, format));
+    let parquet = !new_files.is_empty() && new_files.iter().all(|f| is_parquet(f, format));
+    let folder = (cx.stream && (text || parquet))
+        .then(|| io::scratch_folder(cx.root, name, &format!("source `{name}`")).ok())
+        .flatten()
+        .map(std::sync::Arc::new);
+    let mut earlier = Earlier::default();
+    let mut rows_reused = 0;
+    if let Some((record, segments)) = cached {
+        rows_reused = record.segments.iter().map(|s| s.rows).sum();
+        let known: std::collections::BTreeSet<&str> =
+            record.items.iter().map(|i| i.item.as_str()).collect();
+        earlier = Earlier {
+            files: order
+                .iter()
+                .map(|&i| &listing[i].item)
+                .filter(|f| known.contains(f.as_str()))
+                .cloned()
+                .collect(),
+            present: record.present.clone(),
+            bad_rows: record.bad_rows,
+            samples: record.samples.clone(),
+            ..Earlier::default()
+        };
+        if folder.is_some() {
+            earlier.segments = segments;
+        } else {
+            match read_segments(&segments) {
+                Ok(batches) => earlier.batches = batches,
+                Err(e) => return Err(fail(e)),
+            }
+        }
+    }
     let files_reused = earlier.files.len() as u64;
     let earlier_batches = earlier.batches.len();
-    let rows_reused: u64 = earlier.batches.iter().map(|b| b.num_rows() as u64).sum();
-    let new_files: Vec<PathBuf> = new.iter().map(|&i| files[i].clone()).collect();
-    let mut loaded = read_these(
-        cx.root,
-        name,
-        source,
-        schema,
-        cx.now,
-        &new_files,
-        link_problems,
-        earlier,
-    )?;
+    let mut loaded = if parquet && folder.is_some() {
+        // Checked Parquet rows are copied for the cache only when it is
+        // kept (not in a preview).
+        earlier.folder = folder.filter(|_| cx.remember && cx.store.is_some());
+        let every: std::collections::BTreeSet<String> = schema.fields.keys().cloned().collect();
+        let new_files = new
+            .iter()
+            .map(|&i| (files[i].clone(), listing[i].item.clone()));
+        streamed::read_streamed_after(
+            name,
+            (source, schema),
+            cx.now,
+            &every,
+            (new_files.collect(), Origin::Local),
+            link_problems,
+            earlier,
+        )?
+    } else {
+        earlier.folder = folder.clone();
+        let spill = folder.is_some().then_some(cx.root);
+        read_these(
+            cx.root,
+            name,
+            source,
+            schema,
+            cx.now,
+            (&new_files, spill),
+            link_problems,
+            earlier,
+        )?
+    };
     loaded.diagnostics.extend(diagnostics);
     loaded.report.incremental = Some(IncrementalReport {
         read: how.to_string(),
@@ -369,19 +516,30 @@ pub(super) fn read_append_only(
         .and_then(|r| r.segments.iter().map(|s| s.seq).max())
         .unwrap_or(0)
         + 1;
-    let fresh = &loaded.batches[earlier_batches..];
-    let rows: u64 = fresh.iter().map(|b| b.num_rows() as u64).sum();
-    let segment = if rows > 0 {
-        let file = format!("{next_seq:06}.arrow");
-        write_segment(&dir, &file, schema, fresh, faults).map_err(fail)?;
-        Some(Segment {
-            seq: next_seq,
-            file,
-            rows,
-        })
-    } else {
-        None
+    let file = format!("{next_seq:06}.parquet");
+    // Taken: its folder goes once the engine lets go of the new rows too.
+    let rows = match &loaded.spilled.take() {
+        // The new rows' file, copied as it is.
+        Some(spilled) => {
+            if spilled.rows > 0 {
+                copy_segment(&dir, &file, &spilled.path, faults).map_err(fail)?;
+            }
+            spilled.rows
+        }
+        None => {
+            let fresh = &loaded.batches[earlier_batches..];
+            let rows: u64 = fresh.iter().map(|b| b.num_rows() as u64).sum();
+            if rows > 0 {
+                write_segment(&dir, &file, schema, fresh, faults).map_err(fail)?;
+            }
+            rows
+        }
     };
+    let segment = (rows > 0).then_some(Segment {
+        seq: next_seq,
+        file,
+        rows,
+    });
     let present = loaded.present.clone();
     let bad_rows = loaded.report.bad_rows;
     let samples = loaded.report.bad_row_samples.clone();
@@ -422,7 +580,166 @@ pub(super) fn read_append_only(
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+    use std::sync::Arc;
+
+    use super::super::streamed::tests::{rows_of, write as write_parquet};
+    use super::super::tests::{Scratch, field, text_source, tiered};
+    use super::super::{Input, Inputs, decode, shown_path};
     use super::*;
+
+    /// Every row of a read, in key order, as one batch.
+    fn all_rows(loaded: &Loaded) -> RecordBatch {
+        let rows = rows_of(loaded);
+        datafusion::arrow::compute::concat_batches(&rows[0].schema(), &rows).expect("concats")
+    }
+
+    /// The cache's rows and new files, read as the run reads them: the
+    /// cache whole with the new files (`whole`), or streamed (the segments
+    /// and the new rows' file; text files typed into that file, Parquet
+    /// files checked and copied there).
+    fn read_after(dir: &Scratch, segment: &Path, new: &[&str], whole: bool) -> Loaded {
+        let schema = tiered(vec![("at", field("timestamp", None))]);
+        let source = text_source("data", "csv");
+        let now = 1_000 * 3_600_000_000i64;
+        let mut earlier = Earlier {
+            files: vec!["data/0-old.csv".into()],
+            present: vec!["at".into(), "id".into(), "n".into(), "tier".into()],
+            bad_rows: 1,
+            samples: vec!["data/0-old.csv:3: a sample".into()],
+            ..Earlier::default()
+        };
+        let files: Vec<PathBuf> = new.iter().map(|f| dir.0.join(f)).collect();
+        if whole {
+            earlier.batches = read_segments(&[segment.to_path_buf()]).expect("the segment");
+        } else {
+            earlier.segments = vec![segment.to_path_buf()];
+            let folder = io::scratch_folder(&dir.0, "t", "source `t`").expect("a folder");
+            earlier.folder = Some(Arc::new(folder));
+        }
+        if !whole && !new.is_empty() && new.iter().all(|f| f.ends_with(".parquet")) {
+            let every = schema.fields.keys().cloned().collect();
+            let new = files.iter().map(|f| (f.clone(), shown_path(&dir.0, f)));
+            let read = (new.collect(), Origin::Local);
+            return streamed::read_streamed_after(
+                "t",
+                (&source, &schema),
+                now,
+                &every,
+                read,
+                Vec::new(),
+                earlier,
+            )
+            .expect("reads");
+        }
+        let inputs = files
+            .iter()
+            .map(|file| Input::Local {
+                shown: shown_path(&dir.0, file),
+                file: file.clone(),
+            })
+            .collect();
+        let inputs = Inputs {
+            inputs,
+            remote: None,
+            problems: Vec::new(),
+            spill: (!whole).then_some(dir.0.as_path()),
+        };
+        decode("t", &source, &schema, now, None, inputs, earlier).expect("reads")
+    }
+
+    /// A streamed read after the cache gives what reading the cache whole
+    /// with the new files gives (rows, report, diagnostics; a new row
+    /// repeating a cached key left out, the newest time a cached row's),
+    /// holds no batch, and writes exactly the new rows to the file the
+    /// cache takes next: for new text files, new Parquet files, and none.
+    #[test]
+    fn a_streamed_read_after_the_cache_is_the_read_with_the_cache_whole() {
+        let dir = Scratch::new("remember-streamed");
+        let hour = 3_600_000_000i64;
+        let now = 1_000 * hour;
+        let at = |h: i64| crate::time::format_timestamp(now - h * hour);
+        // The cache: a segment of the rows of an older file (the newest
+        // time among them).
+        let mut old = String::from("id,n,tier,at\n");
+        for i in 0..1_000 {
+            writeln!(old, "c{i},{i},gold,{}", at(5 + i % 7)).expect("writes");
+        }
+        writeln!(old, "c-newest,1,silver,{}", at(1)).expect("writes");
+        dir.write("old/0-old.csv", &old);
+        let schema = tiered(vec![("at", field("timestamp", None))]);
+        let cached = {
+            let source = text_source("old", "csv");
+            let inputs = Inputs {
+                inputs: vec![Input::Local {
+                    file: dir.0.join("old/0-old.csv"),
+                    shown: "data/0-old.csv".into(),
+                }],
+                remote: None,
+                problems: Vec::new(),
+                spill: None,
+            };
+            decode("t", &source, &schema, now, None, inputs, Earlier::default()).expect("reads")
+        };
+        let segments = dir.0.join(".accord/sources/t");
+        let faults = Faults::default();
+        write_segment(
+            &segments,
+            "000001.parquet",
+            &schema,
+            &cached.batches,
+            &faults,
+        )
+        .expect("the segment");
+        let segment = segments.join("000001.parquet");
+
+        // New text rows: a cached key again, a bad value, good rows.
+        let mut text = String::from("id,n,tier,at\n");
+        writeln!(text, "c7,1,gold,{}", at(2)).expect("writes");
+        writeln!(text, "n1,one,gold,{}", at(2)).expect("writes");
+        for i in 0..300 {
+            writeln!(text, "t{i},{i},silver,{}", at(3)).expect("writes");
+        }
+        dir.write("data/1-new.csv", &text);
+        // New Parquet rows: a cached key again, one outside its domain.
+        write_parquet(
+            &dir,
+            "data/2-new.parquet",
+            &[
+                (Some("p1"), "1", "gold", now - 3 * hour),
+                (Some("c9"), "2", "gold", now - 3 * hour),
+                (Some("p3"), "3", "tin", now - 3 * hour),
+                (Some("p4"), "4", "silver", now - 4 * hour),
+            ],
+        );
+        for (new, rows, bad) in [
+            (&["data/1-new.csv"][..], 300u64, 2u64),
+            (&["data/2-new.parquet"][..], 2, 2),
+            (&[][..], 0, 0),
+        ] {
+            let whole = read_after(&dir, &segment, new, true);
+            let streamed = read_after(&dir, &segment, new, false);
+            assert!(streamed.batches.is_empty(), "{new:?}: no batch is held");
+            assert!(!streamed.streams.is_empty(), "{new:?}");
+            assert_eq!(streamed.report, whole.report, "{new:?}");
+            assert_eq!(streamed.report.rows, 1_001 + rows, "{new:?}");
+            assert_eq!(streamed.report.bad_rows, 1 + bad, "{new:?}");
+            assert_eq!(streamed.report.newest, Some(at(1)), "{new:?}");
+            assert_eq!(streamed.present, whole.present, "{new:?}");
+            assert_eq!(
+                format!("{:?}", streamed.diagnostics),
+                format!("{:?}", whole.diagnostics),
+                "{new:?}"
+            );
+            assert_eq!(all_rows(&streamed), all_rows(&whole), "{new:?}");
+            // The next segment: the new rows, every column.
+            let spilled = streamed.spilled.as_ref().expect("the new rows' file");
+            assert_eq!(spilled.rows, rows, "{new:?}");
+            let copied = read_segments(&[spilled.path.clone()]).expect("the new rows");
+            let copied: usize = copied.iter().map(|b| b.num_rows()).sum();
+            assert_eq!(copied as u64, rows, "{new:?}");
+        }
+    }
 
     fn item(name: &str, size: u64, modified: i64) -> ReadItem {
         ReadItem {

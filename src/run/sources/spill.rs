@@ -52,6 +52,10 @@ pub(super) struct Spill<'a> {
     /// The batches held where no folder could be made (a read-only
     /// project): the source is then held whole, as before streaming.
     held: Vec<RecordBatch>,
+    /// The folder to write the file in from the first row on, however
+    /// few rows there are (an append-only source's new rows, which its
+    /// cache takes as a file): `None` makes a folder once a batch fills.
+    eager: Option<Arc<tempfile::TempDir>>,
     found: Newest,
 }
 
@@ -62,10 +66,37 @@ struct Writing {
     writer: ArrowWriter<std::fs::File>,
 }
 
-/// A source's rows once typed: held batches, or streams over its file.
+/// How typed rows are written to a local file (a spill file, an
+/// append-only source's cached segment). Written once and read a few times
+/// on this machine: plain pages, no compression and no statistics (nothing
+/// prunes by them), so writing costs little more than copying the rows.
+pub(super) fn spill_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_max_row_group_row_count(Some(GROUP_ROWS))
+        .build()
+}
+
+/// A source's rows once typed: held batches, or its file, checked.
 pub(super) enum Rows {
     Held(Vec<RecordBatch>),
-    Streamed(Vec<Arc<dyn PartitionStream>>),
+    File(File),
+}
+
+impl Rows {
+    /// The rows as the engine takes them: batches, or streams over the
+    /// file (and no batches).
+    pub(super) fn into_tables(self) -> (Vec<RecordBatch>, Vec<Arc<dyn PartitionStream>>) {
+        match self {
+            Rows::Held(batches) => (batches, Vec::new()),
+            Rows::File(file) => {
+                let target = file.target.clone();
+                (Vec::new(), streams(vec![file], &target))
+            }
+        }
+    }
 }
 
 impl<'a> Spill<'a> {
@@ -84,8 +115,16 @@ impl<'a> Spill<'a> {
             arrow: arrow_schema(schema),
             file: None,
             held: Vec::new(),
+            eager: None,
             found: Newest::none(),
         }
+    }
+
+    /// Writes the file in `folder`, whatever the number of rows: the rows
+    /// are never held.
+    pub(super) fn in_folder(mut self, folder: Arc<tempfile::TempDir>) -> Spill<'a> {
+        self.eager = Some(folder);
+        self
     }
 
     /// A full batch of typed columns (one per schema field, as the
@@ -125,21 +164,16 @@ impl<'a> Spill<'a> {
 
     /// The file, in a new folder; `None` where no folder can be made.
     fn create(&self) -> Result<Option<Writing>, String> {
-        let Some(folder) = super::run_folder(&self.root, &self.name) else {
-            return Ok(None);
+        let folder = match &self.eager {
+            Some(folder) => folder.clone(),
+            None => match super::run_folder(&self.root, &self.name) {
+                Some(folder) => folder,
+                None => return Ok(None),
+            },
         };
         let path = folder.path().join("rows.parquet");
-        // Written once and read a few times on this machine: plain pages,
-        // no compression and no statistics (nothing prunes by them), so
-        // writing costs little more than copying the rows.
-        let props = WriterProperties::builder()
-            .set_compression(Compression::UNCOMPRESSED)
-            .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::None)
-            .set_max_row_group_row_count(Some(GROUP_ROWS))
-            .build();
         let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let writer = ArrowWriter::try_new(file, self.arrow.clone(), Some(props))
+        let writer = ArrowWriter::try_new(file, self.arrow.clone(), Some(spill_properties()))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Some(Writing {
             folder,
@@ -153,6 +187,9 @@ impl<'a> Spill<'a> {
     /// freshness found.
     pub(super) fn finish(mut self, columns: Vec<ArrayRef>) -> Result<(Rows, Newest), String> {
         let last = self.batch(columns)?;
+        if self.file.is_none() && self.eager.is_some() {
+            self.file = self.create()?;
+        }
         let Some(Writing {
             folder,
             path,
@@ -167,20 +204,32 @@ impl<'a> Spill<'a> {
         writer.write(&last).map_err(|e| failed(&e))?;
         writer.close().map_err(|e| failed(&e))?;
         let (_, schema) = self.plans;
-        // Every field, as a whole read of text files gives them.
-        let every: BTreeSet<String> = schema.fields.keys().cloned().collect();
-        let target = Arc::new(Target::of(schema));
-        let file = File {
-            layout: layout(footer(&path, &shown)?, Some(&every)),
-            stamp: stamp(&path).map_err(|e| failed(&e))?,
-            path,
-            shown,
-            left_out: Vec::new(),
-            target: target.clone(),
-            _folder: Some(folder),
-        };
-        Ok((Rows::Streamed(streams(vec![file], &target)), self.found))
+        let file = checked_file(path, shown, schema, Some(folder))?;
+        Ok((Rows::File(file), self.found))
     }
+}
+
+/// A Parquet file of typed rows that were checked when they were typed (a
+/// spill file, an append-only source's cached rows), as a streamed source
+/// reads it: every field, no row left out. `folder`: kept while the file
+/// is read.
+pub(super) fn checked_file(
+    path: PathBuf,
+    shown: String,
+    schema: &SchemaPlan,
+    folder: Option<Arc<tempfile::TempDir>>,
+) -> Result<File, String> {
+    // Every field, as a whole read of text files gives them.
+    let every: BTreeSet<String> = schema.fields.keys().cloned().collect();
+    Ok(File {
+        layout: layout(footer(&path, &shown)?, Some(&every)),
+        stamp: stamp(&path).map_err(|e| format!("{shown}: {e}"))?,
+        path,
+        shown,
+        left_out: Vec::new(),
+        target: Arc::new(Target::of(schema)),
+        _folder: folder,
+    })
 }
 
 #[cfg(test)]

@@ -20,8 +20,10 @@
 //! The report is the one a whole read gives: the same bad rows, samples,
 //! row count and freshness. The files are the project's, or local copies
 //! of a store's objects holding the columns the run reads
-//! (`object::Remote::copy_parquet`; [`Origin`]). Text files, append-only
-//! sources and the Spark engine read whole (`super::decode`).
+//! (`object::Remote::copy_parquet`; [`Origin`]), and an append-only
+//! source's cached segments before its new files
+//! ([`read_streamed_after`]). Text files are typed into a spill file
+//! first (`super::spill`); the Spark engine reads whole (`super::decode`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -43,8 +46,9 @@ use super::keys::{KeyHashes, key_hash, repeated_among};
 use super::parquet::{
     BATCH_ROWS, Layout, Target, conformed, footer, layout, row_group_reader, typed,
 };
+use super::spill::spill_properties;
 use super::typing::{Builder, arrow_type};
-use super::{Input, Loaded, columns_read, modified, present_fields};
+use super::{Earlier, Input, Loaded, Spilled, columns_read, modified, present_fields};
 use crate::plan::{SchemaPlan, SourcePlan};
 use crate::run::error::RunError;
 use crate::run::report::RunDiagnostic;
@@ -79,6 +83,28 @@ pub(super) fn read_streamed(
     (files, origin): (Vec<(PathBuf, String)>, Origin),
     problems: Vec<RunDiagnostic>,
 ) -> Result<Loaded, RunError> {
+    let plans = (source, schema);
+    let read = (files, origin);
+    read_streamed_after(name, plans, now, needed, read, problems, Earlier::default())
+}
+
+/// [`read_streamed`] after the rows of an append-only source's cache
+/// (`earlier.segments`, checked when they were cached): they come first,
+/// so a new row repeating a cached key is the one left out; their keys
+/// and freshness columns are read, their rows streamed with the new ones,
+/// and the report goes on from the cache's (files, bad rows, samples,
+/// fields present). With `earlier.folder`, the new files' rows (checked,
+/// every column) are also written there as one file (`Loaded::spilled`),
+/// for the cache to keep as its next segment.
+pub(super) fn read_streamed_after(
+    name: &str,
+    (source, schema): (&SourcePlan, &SchemaPlan),
+    now: Micros,
+    needed: &BTreeSet<String>,
+    (files, origin): (Vec<(PathBuf, String)>, Origin),
+    problems: Vec<RunDiagnostic>,
+    earlier: Earlier,
+) -> Result<Loaded, RunError> {
     let failed = |reason: String| RunError::Source {
         source: name.to_string(),
         reason,
@@ -86,15 +112,47 @@ pub(super) fn read_streamed(
     let mut b = Builder::new(&source.schema, schema);
     b.source = name.to_string();
     b.diagnostics = problems;
+    b.report.files = earlier.files;
+    b.report.bad_rows = earlier.bad_rows;
+    b.report.bad_row_samples = earlier.samples;
     let target = Arc::new(Target::of(schema));
-    let mut present = vec![false; b.names().len()];
+    let mut present: Vec<bool> = b
+        .names()
+        .iter()
+        .map(|n| earlier.present.contains(n))
+        .collect();
     let mut tables = Vec::new();
     let mut checks = Vec::new();
     let mut rows = 0usize;
-    for (file, shown) in &files {
-        b.report.files.push(shown.clone());
+    // The cached segments: only their keys are checked (against the new
+    // rows'), and they are not the report's files (the cache's are).
+    let cached = earlier.segments.len();
+    let segments = earlier
+        .segments
+        .iter()
+        .map(|path| (path.clone(), super::remember::segment_shown(name, path)));
+    let files: Vec<(PathBuf, String)> = segments.chain(files).collect();
+    for (n, (file, shown)) in files.iter().enumerate() {
         let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
         let metadata = footer(file, shown).map_err(failed)?;
+        if n < cached {
+            let check: BTreeSet<String> = schema.key.iter().cloned().collect();
+            let first = rows;
+            rows += metadata.metadata().file_metadata().num_rows().max(0) as usize;
+            let checked = check_file(
+                file,
+                shown,
+                schema,
+                &layout(metadata.clone(), Some(&check)),
+                &target,
+                first,
+            )
+            .map_err(failed)?;
+            checks.push((first, checked));
+            tables.push((layout(metadata, Some(needed)), stamp));
+            continue;
+        }
+        b.report.files.push(shown.clone());
         let check = check_columns(schema, needed, metadata.schema());
         let check_layout = layout(metadata.clone(), Some(&check));
         let columns = check_layout.columns.clone();
@@ -162,6 +220,12 @@ pub(super) fn read_streamed(
             bad[f].insert(row - firsts[f], format!("duplicate key `{key}`"));
         }
     }
+    if bad[..cached].iter().any(|rows| !rows.is_empty()) {
+        return Err(failed(
+            "the cached rows repeat a key; delete `.accord/sources` to read the source in full"
+                .into(),
+        ));
+    }
     let mut left_out = Vec::with_capacity(files.len());
     for ((_, shown), rows) in files.iter().zip(bad) {
         for (row, reason) in &rows {
@@ -221,26 +285,73 @@ pub(super) fn read_streamed(
         modified(source, &inputs),
         now,
     );
-    let checked = files
+    let checked: Vec<Arc<File>> = files
         .into_iter()
         .zip(tables)
         .zip(left_out)
-        .map(|(((path, shown), (layout, stamp)), left_out)| File {
-            path,
-            shown,
-            layout,
-            stamp,
-            left_out,
-            target: target.clone(),
-            _folder: folder.clone(),
+        .map(|(((path, shown), (layout, stamp)), left_out)| {
+            Arc::new(File {
+                path,
+                shown,
+                layout,
+                stamp,
+                left_out,
+                target: target.clone(),
+                _folder: folder.clone(),
+            })
         })
         .collect();
-    let streams = streams(checked, &target);
+    let spilled = match earlier.folder {
+        Some(folder) => {
+            let (path, rows) =
+                copy_rows(&checked[cached..], &target, folder.path()).map_err(failed)?;
+            Some(Spilled {
+                path,
+                rows,
+                _folder: Some(folder),
+            })
+        }
+        None => None,
+    };
+    let streams = streams_of(checked, &target);
     let present = present_fields(schema, &present);
     Ok(Loaded {
         streams,
+        spilled,
         ..Loaded::of(name, source, present, report, diagnostics)
     })
+}
+
+/// Writes the rows of checked `files` (typed as `target`, without the
+/// rows left out) as one file in `folder`, as a spill file is written: its
+/// path, and its rows.
+fn copy_rows(
+    files: &[Arc<File>],
+    target: &Target,
+    folder: &Path,
+) -> Result<(PathBuf, u64), String> {
+    let path = folder.join("rows.parquet");
+    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let out = std::fs::File::create(&path).map_err(|e| shown(&e))?;
+    let mut writer = ArrowWriter::try_new(out, target.schema.clone(), Some(spill_properties()))
+        .map_err(|e| shown(&e))?;
+    let mut rows = 0;
+    for file in files {
+        for (row_groups, first_row) in file.layout.runs.clone() {
+            let run = RowGroups {
+                file: file.clone(),
+                row_groups,
+                first_row,
+            };
+            for batch in run.batches() {
+                let batch = batch.map_err(|e| e.to_string())?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch).map_err(|e| shown(&e))?;
+            }
+        }
+    }
+    writer.close().map_err(|e| shown(&e))?;
+    Ok((path, rows))
 }
 
 /// What the check pass found in one run of row groups.
@@ -493,9 +604,13 @@ pub(super) struct File {
 /// of the files' runs of row groups read one after the other (a source of
 /// a thousand files opens two at a time, not a thousand).
 pub(super) fn streams(files: Vec<File>, target: &Arc<Target>) -> Vec<Arc<dyn PartitionStream>> {
+    streams_of(files.into_iter().map(Arc::new).collect(), target)
+}
+
+/// [`streams`] over files shared with another reader.
+fn streams_of(files: Vec<Arc<File>>, target: &Arc<Target>) -> Vec<Arc<dyn PartitionStream>> {
     let mut runs = Vec::new();
     for file in files {
-        let file = Arc::new(file);
         for (row_groups, first_row) in file.layout.runs.clone() {
             runs.push(RowGroups {
                 file: file.clone(),
@@ -637,7 +752,11 @@ pub(super) mod tests {
 
     /// A file of rows `(id, n, tier, at)`: `n` is text in the file (the
     /// field is an int, so it is cast and checked), `at` a zoned time.
-    fn write(dir: &Scratch, path: &str, rows: &[(Option<&str>, &str, &str, i64)]) {
+    pub(in crate::run::sources) fn write(
+        dir: &Scratch,
+        path: &str,
+        rows: &[(Option<&str>, &str, &str, i64)],
+    ) {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, true),
             Field::new("n", DataType::Utf8, true),
