@@ -246,6 +246,7 @@ pub fn read(
             &needed,
             (files, Origin::Local),
             problems,
+            Earlier::default(),
         );
     }
     // Text files are typed and checked as they are read, then spilled.
@@ -315,6 +316,7 @@ fn read_copies(
         needed,
         (files, origin),
         Vec::new(),
+        Earlier::default(),
     )
 }
 

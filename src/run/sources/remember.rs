@@ -473,7 +473,7 @@ pub(super) fn read_append_only(
         let new_files = new
             .iter()
             .map(|&i| (files[i].clone(), listing[i].item.clone()));
-        streamed::read_streamed_after(
+        streamed::read_streamed(
             name,
             (source, schema),
             cx.now,
@@ -621,7 +621,7 @@ mod tests {
             let every = schema.fields.keys().cloned().collect();
             let new = files.iter().map(|f| (f.clone(), shown_path(&dir.0, f)));
             let read = (new.collect(), Origin::Local);
-            return streamed::read_streamed_after(
+            return streamed::read_streamed(
                 "t",
                 (&source, &schema),
                 now,
@@ -735,7 +735,7 @@ mod tests {
             // The next segment: the new rows, every column.
             let spilled = streamed.spilled.as_ref().expect("the new rows' file");
             assert_eq!(spilled.rows, rows, "{new:?}");
-            let copied = read_segments(&[spilled.path.clone()]).expect("the new rows");
+            let copied = read_segments(std::slice::from_ref(&spilled.path)).expect("the new rows");
             let copied: usize = copied.iter().map(|b| b.num_rows()).sum();
             assert_eq!(copied as u64, rows, "{new:?}");
         }

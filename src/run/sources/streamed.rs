@@ -22,7 +22,7 @@
 //! of a store's objects holding the columns the run reads
 //! (`object::Remote::copy_parquet`; [`Origin`]), and an append-only
 //! source's cached segments before its new files
-//! ([`read_streamed_after`]). Text files are typed into a spill file
+//! ([`read_streamed`]'s `earlier`). Text files are typed into a spill file
 //! first (`super::spill`); the Spark engine reads whole (`super::decode`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -75,28 +75,16 @@ pub(super) enum Origin {
 /// Checks the Parquet `files` (`(path, shown)`, in read order) of a source
 /// and returns it as streams over them: `needed` is the columns the run
 /// reads, `problems` what was found locating the files.
+///
+/// `earlier`: an append-only source's cache (`earlier.segments`, checked
+/// when they were cached), or nothing. Its rows come first, so a new row
+/// repeating a cached key is the one left out; their keys and freshness
+/// columns are read, their rows streamed with the new ones, and the report
+/// goes on from the cache's (files, bad rows, samples, fields present).
+/// With `earlier.folder`, the new files' rows (checked, every column) are
+/// also written there as one file (`Loaded::spilled`), for the cache to
+/// keep as its next segment.
 pub(super) fn read_streamed(
-    name: &str,
-    (source, schema): (&SourcePlan, &SchemaPlan),
-    now: Micros,
-    needed: &BTreeSet<String>,
-    (files, origin): (Vec<(PathBuf, String)>, Origin),
-    problems: Vec<RunDiagnostic>,
-) -> Result<Loaded, RunError> {
-    let plans = (source, schema);
-    let read = (files, origin);
-    read_streamed_after(name, plans, now, needed, read, problems, Earlier::default())
-}
-
-/// [`read_streamed`] after the rows of an append-only source's cache
-/// (`earlier.segments`, checked when they were cached): they come first,
-/// so a new row repeating a cached key is the one left out; their keys
-/// and freshness columns are read, their rows streamed with the new ones,
-/// and the report goes on from the cache's (files, bad rows, samples,
-/// fields present). With `earlier.folder`, the new files' rows (checked,
-/// every column) are also written there as one file (`Loaded::spilled`),
-/// for the cache to keep as its next segment.
-pub(super) fn read_streamed_after(
     name: &str,
     (source, schema): (&SourcePlan, &SchemaPlan),
     now: Micros,
@@ -812,7 +800,8 @@ pub(super) mod tests {
             .map(|f| (f.clone(), super::super::shown_path(&dir.0, &f)))
             .collect();
         let needed: BTreeSet<String> = plans.1.fields.keys().cloned().collect();
-        read_streamed("t", plans, now, &needed, (files, Origin::Local), problems).expect("reads")
+        let read = (files, Origin::Local);
+        read_streamed("t", plans, now, &needed, read, problems, Earlier::default()).expect("reads")
     }
 
     /// The rows of a source, registered as the engine registers it, in key
