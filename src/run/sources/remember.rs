@@ -29,13 +29,15 @@
 //! Data errors (a coded error among the read's diagnostics) are never
 //! remembered: the next run reads the same files again and reports them.
 //!
-//! Streamed (a run on the embedded engine, new files that are text, or
-//! none): the cached segments are read once a batch at a time for their
-//! keys (the new rows are checked against them) and freshness; the new
-//! files' rows are typed into a spill file (`spill`, however few they
-//! are), which becomes the next segment by a copy; and the engine streams
-//! the segments and that file. No row is held. New Parquet files are read
-//! with the cached rows whole, as before streaming.
+//! Streamed (a run on the embedded engine, new files all text, all
+//! Parquet, or none): the cached segments are read once a batch at a time
+//! for their keys (the new rows are checked against them) and freshness;
+//! the new rows go to one file (text typed into a spill file however few
+//! they are, `spill`; Parquet rows copied once checked,
+//! `streamed::read_streamed`), which becomes the next segment by a copy;
+//! and the engine streams the segments and that file. No row is held. New
+//! files of both kinds are read with the cached rows whole, as before
+//! streaming.
 
 use std::path::{Path, PathBuf};
 
@@ -457,10 +459,11 @@ pub(super) fn read_append_only(
         if folder.is_some() {
             earlier.segments = segments;
         } else {
-            match read_segments(&segments) {
-                Ok(batches) => earlier.batches = batches,
-                Err(e) => return Err(fail(e)),
-            }
+            earlier.batches = read_segments(&segments).map_err(|e| {
+                fail(format!(
+                    "{e}; delete `.accord/sources/{name}` to read the source in full"
+                ))
+            })?;
         }
     }
     let files_reused = earlier.files.len() as u64;
