@@ -26,6 +26,44 @@ pub fn hex(digest: &[u8]) -> String {
     out
 }
 
+/// A writer that passes its bytes on to `inner` while it counts and
+/// hashes them: a file's length and SHA-256 as it is written or read, not
+/// from its bytes held in memory.
+pub struct Sha256Writer<W: std::io::Write> {
+    inner: W,
+    len: u64,
+    sha256: Sha256,
+}
+
+impl<W: std::io::Write> Sha256Writer<W> {
+    pub fn new(inner: W) -> Sha256Writer<W> {
+        Sha256Writer {
+            inner,
+            len: 0,
+            sha256: Sha256::new(),
+        }
+    }
+
+    /// Flushes `inner`: the length and SHA-256 (hex) of every byte written.
+    pub fn finish(mut self) -> std::io::Result<(u64, String)> {
+        self.inner.flush()?;
+        Ok((self.len, hex(&self.sha256.finalize())))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Sha256Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::sha256_hex;

@@ -341,7 +341,7 @@ fn encode_file(
     path: &Path,
 ) -> Result<(u64, String), String> {
     let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
-    let out = Tally::new(std::io::BufWriter::new(file));
+    let out = crate::hash::Sha256Writer::new(std::io::BufWriter::new(file));
     let out = if layout.gzip {
         // No file name or time in the header, so the same rows give the
         // same bytes.
@@ -369,46 +369,6 @@ impl<W: Write> Write for Unflushed<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-/// A writer that counts and hashes what passes through it.
-struct Tally<W: Write> {
-    inner: W,
-    len: u64,
-    sha256: sha2::Sha256,
-}
-
-impl<W: Write> Tally<W> {
-    fn new(inner: W) -> Tally<W> {
-        use sha2::Digest;
-        Tally {
-            inner,
-            len: 0,
-            sha256: sha2::Sha256::new(),
-        }
-    }
-
-    /// Flushes what is buffered: the length and SHA-256 of everything
-    /// written.
-    fn finish(mut self) -> std::io::Result<(u64, String)> {
-        use sha2::Digest;
-        self.inner.flush()?;
-        Ok((self.len, crate::hash::hex(&self.sha256.finalize())))
-    }
-}
-
-impl<W: Write> Write for Tally<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        let n = self.inner.write(buf)?;
-        self.sha256.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
 

@@ -80,27 +80,17 @@ impl FileStore for DryRunStore {
 
     /// Recorded from the file, read a block at a time.
     fn put_file(&self, name: &str, from: &std::path::Path) -> Result<(), StorageError> {
-        use sha2::Digest;
         let failed = |e: std::io::Error| {
             StorageError::new(
                 super::StorageErrorKind::Other,
                 format!("reading the encoded file {}: {e}", from.display()),
             )
         };
-        use std::io::Read;
         let mut file = std::fs::File::open(from).map_err(failed)?;
-        let mut sha256 = sha2::Sha256::new();
-        let mut block = vec![0u8; 1 << 16];
-        let mut bytes = 0u64;
-        loop {
-            let n = file.read(&mut block).map_err(failed)?;
-            if n == 0 {
-                break;
-            }
-            sha256.update(&block[..n]);
-            bytes += n as u64;
-        }
-        self.push("put", name, bytes, crate::hash::hex(&sha256.finalize()));
+        let mut hashed = crate::hash::Sha256Writer::new(std::io::sink());
+        std::io::copy(&mut file, &mut hashed).map_err(failed)?;
+        let (bytes, sha256) = hashed.finish().map_err(failed)?;
+        self.push("put", name, bytes, sha256);
         Ok(())
     }
 

@@ -171,6 +171,9 @@ impl Chunk {
         let mut part = Part::new(of);
         let mut seen = Seen::new(of.names.len());
         let mut from = 0;
+        // Per field, the index of its entry on the line (one buffer for
+        // every line of the part).
+        let mut slots: Vec<Option<usize>> = Vec::with_capacity(of.names.len());
         for (number, end) in self.lines {
             let bytes = &self.text[from..end];
             from = end;
@@ -205,19 +208,20 @@ impl Chunk {
                 part.bad(at, || reason, 1);
                 continue;
             }
-            // Each field's value, found by a search of the sorted names.
-            let mut values: Vec<Option<&Value>> = vec![None; of.names.len()];
+            // Each field's entry, found by a search of the sorted names.
+            slots.clear();
+            slots.resize(of.names.len(), None);
             let mut unknown = Vec::new();
-            for (key, value) in &obj.entries {
+            for (entry, (key, _)) in obj.entries.iter().enumerate() {
                 match of.names.binary_search_by(|n| n.as_str().cmp(key)) {
-                    Ok(i) => values[i] = Some(value),
+                    Ok(i) => slots[i] = Some(entry),
                     Err(_) => unknown.push(key),
                 }
             }
             let mut cells = Vec::with_capacity(of.names.len());
             let mut error = None;
-            for (i, value) in values.iter().enumerate() {
-                match value {
+            for (i, slot) in slots.iter().enumerate() {
+                match slot.map(|entry| &obj.entries[entry].1) {
                     None => cells.push(Cell::Null),
                     Some(v) => {
                         seen.present[i] = true;

@@ -356,7 +356,7 @@ pub(super) struct Earlier {
     /// The rows, held (a read that is not streamed)...
     pub(super) batches: Vec<RecordBatch>,
     /// ...or the cache's segment files, streamed with the new rows.
-    pub(super) segments: Vec<PathBuf>,
+    pub(in crate::run::sources) segments: Vec<remember::CachedSegment>,
     /// Where the new rows are written as one file, however few (the cache
     /// takes it as its next segment): in a read that streams.
     pub(super) folder: Option<std::sync::Arc<tempfile::TempDir>>,

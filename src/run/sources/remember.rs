@@ -199,37 +199,63 @@ fn cache_dir(root: &Path, name: &str) -> Result<PathBuf, RunError> {
     )
 }
 
+/// A cached segment: its file, and its footer read once.
+pub(super) struct CachedSegment {
+    pub(super) path: PathBuf,
+    pub(super) footer: ArrowReaderMetadata,
+}
+
+impl CachedSegment {
+    fn open(path: PathBuf) -> Result<CachedSegment, String> {
+        let failed =
+            |e: &dyn std::fmt::Display| format!(".accord/sources: {}: {e}", path.display());
+        let file = std::fs::File::open(&path).map_err(|e| failed(&e))?;
+        let footer =
+            ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| failed(&e))?;
+        Ok(CachedSegment { path, footer })
+    }
+
+    /// A reader of its rows, from the footer already read.
+    fn reader(&self) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, String> {
+        let file = std::fs::File::open(&self.path)
+            .map_err(|e| format!(".accord/sources: {}: {e}", self.path.display()))?;
+        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file,
+            self.footer.clone(),
+        ))
+    }
+}
+
 /// The cached segments a record names, in order; `None` when one is
 /// missing, unreadable, typed otherwise or of another number of rows (the
 /// source is then read in full).
-fn segment_files(dir: &Path, record: &ReadRecord, schema: &SchemaPlan) -> Option<Vec<PathBuf>> {
+fn segment_files(
+    dir: &Path,
+    record: &ReadRecord,
+    schema: &SchemaPlan,
+) -> Option<Vec<CachedSegment>> {
     let expected = arrow_schema(schema);
-    let mut paths = Vec::new();
+    let mut segments = Vec::new();
     for segment in &record.segments {
-        let path = dir.join(&segment.file);
-        let file = std::fs::File::open(&path).ok()?;
-        let footer = ArrowReaderMetadata::load(&file, Default::default()).ok()?;
-        let rows = footer.metadata().file_metadata().num_rows();
-        if footer.schema().fields() != expected.fields()
+        let cached = CachedSegment::open(dir.join(&segment.file)).ok()?;
+        let rows = cached.footer.metadata().file_metadata().num_rows();
+        if cached.footer.schema().fields() != expected.fields()
             || u64::try_from(rows).ok()? != segment.rows
         {
             return None;
         }
-        paths.push(path);
+        segments.push(cached);
     }
-    Some(paths)
+    Some(segments)
 }
 
 /// Every row of the segments, in order (a read that is not streamed).
-fn read_segments(paths: &[PathBuf]) -> Result<Vec<RecordBatch>, String> {
+fn read_segments(segments: &[CachedSegment]) -> Result<Vec<RecordBatch>, String> {
     let mut batches = Vec::new();
-    for path in paths {
-        let shown = |e: &dyn std::fmt::Display| format!(".accord/sources: {}: {e}", path.display());
-        let file = std::fs::File::open(path).map_err(|e| shown(&e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(|e| shown(&e))?;
-        for batch in reader {
+    for segment in segments {
+        let shown =
+            |e: &dyn std::fmt::Display| format!(".accord/sources: {}: {e}", segment.path.display());
+        for batch in segment.reader()?.build().map_err(|e| shown(&e))? {
             batches.push(batch.map_err(|e| shown(&e))?);
         }
     }
@@ -277,7 +303,7 @@ pub(super) struct Cached {
 /// set, so new text rows are checked against them) and freshness columns,
 /// a batch at a time: their rows, and what freshness finds in them.
 pub(super) fn scan_cached(
-    segments: &[PathBuf],
+    segments: &[CachedSegment],
     (source, schema): (&SourcePlan, &SchemaPlan),
     now: Micros,
     keys: bool,
@@ -289,10 +315,10 @@ pub(super) fn scan_cached(
         rows: 0,
         newest: Newest::none(),
     };
-    for path in segments {
-        let shown = |e: &dyn std::fmt::Display| format!(".accord/sources: {}: {e}", path.display());
-        let file = std::fs::File::open(path).map_err(|e| shown(&e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| shown(&e))?;
+    for segment in segments {
+        let shown =
+            |e: &dyn std::fmt::Display| format!(".accord/sources: {}: {e}", segment.path.display());
+        let builder = segment.reader()?;
         let wanted: Vec<usize> = builder
             .schema()
             .fields()
@@ -333,12 +359,20 @@ pub(super) fn scan_cached(
 /// they were cached: no row is left out).
 pub(super) fn cached_files(
     name: &str,
-    segments: &[PathBuf],
+    segments: &[CachedSegment],
     schema: &SchemaPlan,
 ) -> Result<Vec<File>, String> {
     segments
         .iter()
-        .map(|path| checked_file(path.clone(), segment_shown(name, path), schema, None))
+        .map(|segment| {
+            let (path, footer) = (segment.path.clone(), segment.footer.clone());
+            checked_file(
+                (path.clone(), segment_shown(name, &path)),
+                footer,
+                schema,
+                None,
+            )
+        })
         .collect()
 }
 
@@ -435,9 +469,8 @@ pub(super) fn read_append_only(
     let text = new_files.iter().all(|f| !is_parquet(f, format));
     let parquet = !new_files.is_empty() && new_files.iter().all(|f| is_parquet(f, format));
     let folder = (cx.stream && (text || parquet))
-        .then(|| io::scratch_folder(cx.root, name, &format!("source `{name}`")).ok())
-        .flatten()
-        .map(std::sync::Arc::new);
+        .then(|| super::run_folder(cx.root, name))
+        .flatten();
     let mut earlier = Earlier::default();
     let mut rows_reused = 0;
     if let Some((record, segments)) = cached {
@@ -584,12 +617,16 @@ pub(super) fn read_append_only(
 #[cfg(test)]
 mod tests {
     use std::fmt::Write as _;
-    use std::sync::Arc;
 
     use super::super::streamed::tests::{rows_of, write as write_parquet};
     use super::super::tests::{Scratch, field, text_source, tiered};
     use super::super::{Input, Inputs, decode, shown_path};
     use super::*;
+
+    /// A Parquet file as a cached segment.
+    fn cached(path: &Path) -> CachedSegment {
+        CachedSegment::open(path.to_path_buf()).expect("a segment")
+    }
 
     /// Every row of a read, in key order, as one batch.
     fn all_rows(loaded: &Loaded) -> RecordBatch {
@@ -614,11 +651,10 @@ mod tests {
         };
         let files: Vec<PathBuf> = new.iter().map(|f| dir.0.join(f)).collect();
         if whole {
-            earlier.batches = read_segments(&[segment.to_path_buf()]).expect("the segment");
+            earlier.batches = read_segments(&[cached(segment)]).expect("the segment");
         } else {
-            earlier.segments = vec![segment.to_path_buf()];
-            let folder = io::scratch_folder(&dir.0, "t", "source `t`").expect("a folder");
-            earlier.folder = Some(Arc::new(folder));
+            earlier.segments = vec![cached(segment)];
+            earlier.folder = Some(super::super::run_folder(&dir.0, "t").expect("a folder"));
         }
         if !whole && !new.is_empty() && new.iter().all(|f| f.ends_with(".parquet")) {
             let every = schema.fields.keys().cloned().collect();
@@ -671,7 +707,7 @@ mod tests {
         writeln!(old, "c-newest,1,silver,{}", at(1)).expect("writes");
         dir.write("old/0-old.csv", &old);
         let schema = tiered(vec![("at", field("timestamp", None))]);
-        let cached = {
+        let old_rows = {
             let source = text_source("old", "csv");
             let inputs = Inputs {
                 inputs: vec![Input::Local {
@@ -690,7 +726,7 @@ mod tests {
             &segments,
             "000001.parquet",
             &schema,
-            &cached.batches,
+            &old_rows.batches,
             &faults,
         )
         .expect("the segment");
@@ -738,7 +774,7 @@ mod tests {
             // The next segment: the new rows, every column.
             let spilled = streamed.spilled.as_ref().expect("the new rows' file");
             assert_eq!(spilled.rows, rows, "{new:?}");
-            let copied = read_segments(std::slice::from_ref(&spilled.path)).expect("the new rows");
+            let copied = read_segments(&[cached(&spilled.path)]).expect("the new rows");
             let copied: usize = copied.iter().map(|b| b.num_rows()).sum();
             assert_eq!(copied as u64, rows, "{new:?}");
         }

@@ -20,6 +20,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -204,25 +205,26 @@ impl<'a> Spill<'a> {
         writer.write(&last).map_err(|e| failed(&e))?;
         writer.close().map_err(|e| failed(&e))?;
         let (_, schema) = self.plans;
-        let file = checked_file(path, shown, schema, Some(folder))?;
+        let written = footer(&path, &shown)?;
+        let file = checked_file((path, shown), written, schema, Some(folder))?;
         Ok((Rows::File(file), self.found))
     }
 }
 
 /// A Parquet file of typed rows that were checked when they were typed (a
 /// spill file, an append-only source's cached rows), as a streamed source
-/// reads it: every field, no row left out. `folder`: kept while the file
-/// is read.
+/// reads it, from its footer: every field, no row left out. `folder`: kept
+/// while the file is read.
 pub(super) fn checked_file(
-    path: PathBuf,
-    shown: String,
+    (path, shown): (PathBuf, String),
+    footer: ArrowReaderMetadata,
     schema: &SchemaPlan,
     folder: Option<Arc<tempfile::TempDir>>,
 ) -> Result<File, String> {
     // Every field, as a whole read of text files gives them.
     let every: BTreeSet<String> = schema.fields.keys().cloned().collect();
     Ok(File {
-        layout: layout(footer(&path, &shown)?, Some(&every)),
+        layout: layout(footer, Some(&every)),
         stamp: stamp(&path).map_err(|e| format!("{shown}: {e}"))?,
         path,
         shown,

@@ -115,14 +115,19 @@ pub(super) fn read_streamed(
     // The cached segments: only their keys are checked (against the new
     // rows'), and they are not the report's files (the cache's are).
     let cached = earlier.segments.len();
-    let segments = earlier
-        .segments
-        .iter()
-        .map(|path| (path.clone(), super::remember::segment_shown(name, path)));
+    let segments = earlier.segments.iter().map(|s| {
+        (
+            s.path.clone(),
+            super::remember::segment_shown(name, &s.path),
+        )
+    });
     let files: Vec<(PathBuf, String)> = segments.chain(files).collect();
     for (n, (file, shown)) in files.iter().enumerate() {
         let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
-        let metadata = footer(file, shown).map_err(failed)?;
+        let metadata = match earlier.segments.get(n) {
+            Some(segment) => segment.footer.clone(),
+            None => footer(file, shown).map_err(failed)?,
+        };
         if n < cached {
             let check: BTreeSet<String> = schema.key.iter().cloned().collect();
             let first = rows;
