@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use accord::deliver::storage::object::ObjectFileStore;
+use accord::deliver::storage::object::{Multipart, ObjectFileStore};
 use accord::deliver::storage::{FileStore, StorageErrorKind};
 use accord::plan::SettingPlan;
 use secrecy::SecretString;
@@ -137,6 +137,14 @@ fn gcs(endpoint: String, bucket: &str) -> Target {
     }
 }
 
+const MIB: usize = 1024 * 1024;
+
+/// Multipart uploads of files over 5 MiB, in parts of 5 MiB.
+const SMALL_PARTS: Multipart = Multipart {
+    threshold: 5 * MIB as u64,
+    part: 5 * MIB,
+};
+
 /// Bytes that differ at every offset, so a truncated or shifted copy fails.
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -182,6 +190,41 @@ fn contract(target: &Target) {
     assert!(
         store.get("big.parquet").unwrap() == Some(big),
         "{kind}: 10 MB differ"
+    );
+
+    // A file over the multipart threshold goes up in parts (5 MiB here,
+    // the smallest the stores take: three parts, the last short), one at
+    // the threshold in one PUT, and a multipart upload replaces an object;
+    // each reads back byte for byte.
+    let parted = target
+        .store(&target.bucket, "exports/acme/", &target.good)
+        .with_multipart(SMALL_PARTS);
+    let local = tempfile::tempdir().unwrap();
+    for (name, len, seed) in [
+        ("parts.csv", 2 * 5 * MIB + 12_345, 5),
+        ("one-put.csv", 5 * MIB, 6),
+        ("parts.csv", 3 * 5 * MIB + 1, 7),
+    ] {
+        let bytes = pattern(len, seed);
+        let from = local.path().join(name);
+        std::fs::write(&from, &bytes).unwrap();
+        parted.put_file(name, &from).unwrap();
+        assert_eq!(
+            store.size(name).unwrap(),
+            Some(len as u64),
+            "{kind}: {name}"
+        );
+        assert!(
+            store.get(name).unwrap() == Some(bytes),
+            "{kind}: {name} of {len} bytes differs"
+        );
+    }
+    let missing = parted
+        .put_file("never.csv", &local.path().join("no-such-file"))
+        .expect_err("a local file that is not there");
+    assert!(
+        missing.message.contains("reading the encoded file"),
+        "{kind}: {missing}"
     );
 
     // `put` replaces.
@@ -287,8 +330,48 @@ fn gcs_on_the_xml_api_fake_keeps_the_contract() {
         [
             "exports/acme/big.parquet",
             "exports/acme/manifest.json",
+            "exports/acme/one-put.csv",
+            "exports/acme/parts.csv",
             "exports/acme/run-1.csv"
         ]
+    );
+    assert_eq!(fake.uploads_in_progress(), 0, "every upload completed");
+}
+
+#[test]
+fn a_multipart_upload_that_fails_is_aborted_and_leaves_no_object() {
+    let (server, fake) = gcs_fake::start(&["accord-test"]);
+    let target = gcs(server.url(), "accord-test");
+    let store = target
+        .store(&target.bucket, "out", &target.good)
+        .with_multipart(SMALL_PARTS);
+    let local = tempfile::tempdir().unwrap();
+    let (small, large) = (local.path().join("small"), local.path().join("large"));
+    std::fs::write(&small, pattern(5 * MIB, 1)).unwrap();
+    std::fs::write(&large, pattern(12 * MIB, 2)).unwrap();
+    store.put("kept.csv", b"before").unwrap();
+    fake.refuse_parts
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // At the threshold: one PUT, which parts being refused does not touch.
+    store.put_file("small.csv", &small).unwrap();
+    let error = store
+        .put_file("kept.csv", &large)
+        .expect_err("its parts are refused");
+    assert_eq!(error.kind, StorageErrorKind::Denied, "{error}");
+    assert!(error.message.contains("out/kept.csv"), "{error}");
+    assert_eq!(
+        fake.uploads_in_progress(),
+        0,
+        "the failed upload was aborted, its parts dropped"
+    );
+    assert_eq!(
+        store.get("kept.csv").unwrap().as_deref(),
+        Some(&b"before"[..]),
+        "the object it would have replaced is untouched"
+    );
+    assert_eq!(
+        fake.names("accord-test").into_iter().collect::<Vec<_>>(),
+        ["out/kept.csv", "out/small.csv"]
     );
 }
 

@@ -110,11 +110,33 @@ fn files_round_trip_byte_identical_up_to_10_mb() {
         assert!(on_disk == *bytes, "{name}: the server's file differs");
         eprintln!("{name}: {} bytes put in {took:?}", bytes.len());
     }
+    // From a local file (a delivery's encoded file), streamed a write at a
+    // time: the same bytes.
+    let local = tempfile::tempdir().unwrap();
+    for (name, bytes) in &cases {
+        let from = local.path().join(name);
+        std::fs::write(&from, bytes).unwrap();
+        let copy = format!("from-file-{name}");
+        store.put_file(&copy, &from).unwrap();
+        let on_disk = std::fs::read(server.files.join("inbound").join(&copy)).unwrap();
+        assert!(on_disk == *bytes, "{copy}: the server's file differs");
+    }
+    let missing = store.put_file("never.csv", &local.path().join("no-such-file"));
+    assert!(
+        missing
+            .unwrap_err()
+            .message
+            .contains("reading the encoded file"),
+        "a local file that cannot be read is said so"
+    );
     // Replacing a file replaces it whole.
     store.put("text.csv", b"id\n").unwrap();
     assert_eq!(store.get("text.csv").unwrap().unwrap(), b"id\n");
     let names: Vec<&str> = cases.iter().map(|(n, _)| *n).collect();
-    let mut expected: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut expected: Vec<String> = names
+        .iter()
+        .flat_map(|n| [n.to_string(), format!("from-file-{n}")])
+        .collect();
     expected.sort();
     assert_eq!(listing(&server.files.join("inbound")), expected);
 }

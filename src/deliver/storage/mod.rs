@@ -93,12 +93,15 @@ pub trait FileStore: Send + Sync {
 
 /// The bytes of a local file a store is to write.
 pub fn read_local(path: &std::path::Path) -> Result<Vec<u8>, StorageError> {
-    std::fs::read(path).map_err(|e| {
-        StorageError::new(
-            StorageErrorKind::Other,
-            format!("reading the encoded file {}: {e}", path.display()),
-        )
-    })
+    std::fs::read(path).map_err(|e| unreadable_local(path, &e))
+}
+
+/// A local file a store is to write could not be read.
+pub fn unreadable_local(path: &std::path::Path, e: &std::io::Error) -> StorageError {
+    StorageError::new(
+        StorageErrorKind::Other,
+        format!("reading the encoded file {}: {e}", path.display()),
+    )
 }
 
 /// Why a file operation failed, in terms a run report can act on.

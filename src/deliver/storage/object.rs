@@ -6,7 +6,11 @@
 //! under the destination's `prefix`.
 //!
 //! Atomicity: an object store never shows a half-written object, so `put` is
-//! one PUT; `put_new` is a create-only PUT (`PutMode::Create`: S3's
+//! one PUT, and `put_file` of a file larger than [`Multipart::threshold`]
+//! is one multipart upload (S3's and Cloud Storage's `UploadPart`, Azure's
+//! `Put Block`), the object appearing whole when the upload completes; an
+//! upload that fails is aborted, so no part is left stored. `put_new` is a
+//! create-only PUT (`PutMode::Create`: S3's
 //! `If-None-Match: *`, Azure's `If-None-Match: *`, GCS's
 //! `x-goog-if-generation-match: 0`), so of two runs writing the same manifest
 //! exactly one wins and the other learns it lost.
@@ -31,8 +35,8 @@ use object_store::client::{HttpError, HttpErrorKind};
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, ObjectStore, PutMode, PutOptions, PutPayload,
-    RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, MultipartUpload, ObjectStore, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -45,9 +49,50 @@ pub const DEFAULT_S3_REGION: &str = "us-east-1";
 
 /// How long a connection may take to open: a blackholed endpoint fails fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one request may take, upload included: a delivery file is one
-/// PUT of at most a few hundred megabytes.
+/// How long one request may take, upload included: one PUT or one part of
+/// at most [`Multipart::threshold`] bytes.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// S3's and Cloud Storage's most parts in one multipart upload (Azure
+/// allows 50,000 blocks).
+const MAX_PARTS: u64 = 10_000;
+/// S3's and Cloud Storage's smallest part but the last.
+const MIN_PART: usize = 5 * 1024 * 1024;
+/// Parts uploaded at once: enough to keep a link busy while the next part
+/// is read from disk, few enough that memory stays a few parts.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// When `put_file` uploads in parts, and how large they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Multipart {
+    /// Files larger than this are uploaded in parts; smaller ones are one
+    /// PUT, read into memory. S3 takes at most 5 GB in one PUT.
+    pub threshold: u64,
+    /// The size of a part (the last may be smaller); grown for a file that
+    /// would need more than 10,000 parts. At least 5 MiB.
+    pub part: usize,
+}
+
+impl Default for Multipart {
+    /// Files over 64 MiB in parts of 16 MiB: at most about 80 MiB held per
+    /// upload, and up to 156 GiB before parts must grow.
+    fn default() -> Multipart {
+        Multipart {
+            threshold: 64 * 1024 * 1024,
+            part: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl Multipart {
+    /// The part size for a file of `len` bytes: the configured size, larger
+    /// where the file would need more than [`MAX_PARTS`] parts, and never
+    /// below the stores' minimum.
+    fn part_for(&self, len: u64) -> usize {
+        let fewest = len.div_ceil(MAX_PARTS) as usize;
+        self.part.max(fewest).max(MIN_PART)
+    }
+}
 
 /// object_store's retries of connection errors, 5xx and throttling: at most
 /// three, within ten seconds, so a dead endpoint is reported in seconds and
@@ -174,6 +219,7 @@ pub struct ObjectFileStore {
     location: String,
     /// The prefix without its slashes, empty for the bucket's root.
     prefix: String,
+    multipart: Multipart,
 }
 
 impl ObjectFileStore {
@@ -220,7 +266,15 @@ impl ObjectFileStore {
             runtime: Some(runtime),
             location,
             prefix,
+            multipart: Multipart::default(),
         })
+    }
+
+    /// The same store, uploading in parts as `multipart` says (tests cross
+    /// the threshold with small files).
+    pub fn with_multipart(mut self, multipart: Multipart) -> ObjectFileStore {
+        self.multipart = multipart;
+        self
     }
 
     fn path(&self, name: &str) -> Result<Path, StorageError> {
@@ -303,10 +357,46 @@ impl FileStore for ObjectFileStore {
         self.put_payload(name, PutPayload::from(bytes.to_vec()))
     }
 
-    /// One put of the file's bytes, read in without a second copy (an
-    /// encoded file is written whole, as every data file is).
+    /// A file up to the threshold is one put of its bytes, read in without
+    /// a second copy; a larger one is a multipart upload read a part at a
+    /// time (`upload_parts`), so memory holds a few parts, not the file.
     fn put_file(&self, name: &str, from: &std::path::Path) -> Result<(), StorageError> {
-        self.put_payload(name, PutPayload::from(super::read_local(from)?))
+        let len = std::fs::metadata(from)
+            .map_err(|e| super::unreadable_local(from, &e))?
+            .len();
+        if len <= self.multipart.threshold {
+            return self.put_payload(name, PutPayload::from(super::read_local(from)?));
+        }
+        let mut file = std::fs::File::open(from).map_err(|e| super::unreadable_local(from, &e))?;
+        let part = self.multipart.part_for(len);
+        let path = self.path(name)?;
+        self.block_on(async {
+            let mut upload = self
+                .store
+                .put_multipart_opts(&path, PutMultipartOptions::default())
+                .await
+                .map_err(|e| self.error("starting the upload of", name, &e))?;
+            match upload_parts(upload.as_mut(), &mut file, part).await {
+                Ok(()) => match upload.complete().await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        // object_store's S3 and GCS clients do not abort a
+                        // refused completion; the parts must not stay.
+                        let _ = upload.abort().await;
+                        Err(self.error("completing the upload of", name, &e))
+                    }
+                },
+                Err(failure) => {
+                    // Best effort: a store that cannot be reached now keeps
+                    // the parts until its lifecycle rule removes them.
+                    let _ = upload.abort().await;
+                    Err(match failure {
+                        PartFailure::Local(e) => super::unreadable_local(from, &e),
+                        PartFailure::Store(e) => self.error("uploading a part of", name, &e),
+                    })
+                }
+            }
+        })
     }
 
     fn put_new(&self, name: &str, bytes: &[u8]) -> Result<bool, StorageError> {
@@ -357,6 +447,55 @@ impl Drop for ObjectFileStore {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Why a part of a multipart upload was not stored.
+enum PartFailure {
+    /// Reading the local file.
+    Local(std::io::Error),
+    /// The store refused or could not be reached.
+    Store(object_store::Error),
+}
+
+/// Uploads `file` to `upload` in parts of `part` bytes, at most
+/// [`PARTS_IN_FLIGHT`] at once, and waits for all of them. The file is read
+/// on the store's thread between parts: a local read of a part takes
+/// milliseconds, its upload far longer, and the parts in flight go on
+/// meanwhile only when awaited, so reading waits for a free slot first.
+async fn upload_parts(
+    upload: &mut dyn MultipartUpload,
+    file: &mut std::fs::File,
+    part: usize,
+) -> Result<(), PartFailure> {
+    let joined = |done: Result<object_store::Result<()>, tokio::task::JoinError>| match done {
+        Ok(stored) => stored.map_err(PartFailure::Store),
+        Err(e) => Err(PartFailure::Local(std::io::Error::other(e))),
+    };
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        while in_flight.len() >= PARTS_IN_FLIGHT {
+            if let Some(done) = in_flight.join_next().await {
+                joined(done)?;
+            }
+        }
+        let bytes = read_part(file, part).map_err(PartFailure::Local)?;
+        if bytes.is_empty() {
+            break;
+        }
+        in_flight.spawn(upload.put_part(PutPayload::from(bytes)));
+    }
+    while let Some(done) = in_flight.join_next().await {
+        joined(done)?;
+    }
+    Ok(())
+}
+
+/// The next `part` bytes of `file`, fewer only at its end.
+fn read_part(file: &mut std::fs::File, part: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(part);
+    file.take(part as u64).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Runs `future` to completion on `runtime`, from any thread: blocking on

@@ -13,6 +13,15 @@
 //! - `GET`/`HEAD /{bucket}/{object}` (download, metadata): the bytes with
 //!   `Content-Length`, `ETag`, `Last-Modified` and `x-goog-generation`, or
 //!   404 `NoSuchKey`;
+//! - XML multipart uploads: `POST /{bucket}/{object}?uploads` starts one
+//!   (an `InitiateMultipartUploadResult` with its `UploadId`), `PUT
+//!   ...?partNumber=N&uploadId=ID` stores part `N` (1 to 10,000; its `ETag`
+//!   answered), `POST ...?uploadId=ID` with a `CompleteMultipartUpload` body
+//!   joins the listed parts into the object (400 `InvalidPart` for a part or
+//!   tag it does not hold, `InvalidPartOrder` unless the numbers ascend,
+//!   `EntityTooSmall` for a part but the last under 5 MiB), and `DELETE
+//!   ...?uploadId=ID` aborts it (204); an unknown upload is 404
+//!   `NoSuchUpload`. The object appears only when the upload completes;
 //! - `GET /{bucket}?list-type=2&prefix=P` (list objects, V2): a
 //!   `ListBucketResult` of the names under `P`;
 //! - any request on a bucket that does not exist: 404 `NoSuchBucket`;
@@ -66,6 +75,17 @@ const STORAGE_AUDIENCE: &str = "https://storage.googleapis.com/";
 /// A 10 MB delivery file is one PUT; Cloud Storage takes up to 5 TiB.
 const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 
+/// The smallest part of a multipart upload but the last.
+const MIN_PART: usize = 5 * 1024 * 1024;
+
+/// A multipart upload in progress: its object's place and its parts by
+/// number.
+struct Upload {
+    bucket: String,
+    name: String,
+    parts: BTreeMap<u32, (String, Bytes)>,
+}
+
 /// One live object version.
 #[derive(Clone)]
 struct Object {
@@ -87,6 +107,11 @@ pub struct Gcs {
     buckets: Mutex<BTreeMap<String, BTreeMap<String, Object>>>,
     /// Generations only grow, across buckets, as in Cloud Storage.
     last_generation: Mutex<u64>,
+    /// Multipart uploads started and neither completed nor aborted, by id.
+    uploads: Mutex<BTreeMap<String, Upload>>,
+    /// Set by a test: part uploads are refused (403), as with a key that
+    /// may create uploads but not write to the bucket.
+    pub refuse_parts: std::sync::atomic::AtomicBool,
 }
 
 impl Gcs {
@@ -103,6 +128,18 @@ impl Gcs {
             .get(bucket)
             .map(|objects| objects.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Multipart uploads neither completed nor aborted.
+    pub fn uploads_in_progress(&self) -> usize {
+        self.uploads.lock().unwrap().len()
+    }
+
+    /// The next generation number.
+    fn generation(&self) -> u64 {
+        let mut last = self.last_generation.lock().unwrap();
+        *last += 1;
+        *last
     }
 }
 
@@ -125,6 +162,8 @@ pub fn start(buckets: &[&str]) -> (FakeServer, Arc<Gcs>) {
                 .collect(),
         ),
         last_generation: Mutex::new(1_700_000_000_000_000),
+        uploads: Mutex::new(BTreeMap::new()),
+        refuse_parts: Default::default(),
     });
     let state = gcs.clone();
     let server = FakeServer::start(Policy::open(), move |_| router(state));
@@ -136,7 +175,11 @@ fn router(gcs: Arc<Gcs>) -> Router {
         .route("/{bucket}", get(list_objects))
         .route(
             "/{bucket}/{*object}",
-            get(get_object).head(get_object).put(put_object),
+            get(get_object)
+                .head(get_object)
+                .put(put_object)
+                .post(post_object)
+                .delete(abort_upload),
         )
         .layer(middleware::from_fn_with_state(gcs.clone(), authenticate))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
@@ -223,9 +266,19 @@ fn decode_part(part: &str) -> Option<Value> {
 async fn put_object(
     State(gcs): State<Arc<Gcs>>,
     Path((bucket, name)): Path<(String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(upload_id) = query.get("uploadId") {
+        return put_part(
+            &gcs,
+            (&bucket, &name),
+            upload_id,
+            query.get("partNumber"),
+            body,
+        );
+    }
     let precondition = match headers.get("x-goog-if-generation-match") {
         None => None,
         Some(value) => match value.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
@@ -251,11 +304,7 @@ async fn put_object(
             "At least one of the pre-conditions you specified did not hold.",
         );
     }
-    let generation = {
-        let mut last = gcs.last_generation.lock().unwrap();
-        *last += 1;
-        *last
-    };
+    let generation = gcs.generation();
     let object = Object {
         etag: entity_tag(&body),
         bytes: body,
@@ -275,6 +324,223 @@ async fn put_object(
         .into_response();
     objects.insert(name, object);
     answer
+}
+
+// --- multipart uploads -----------------------------------------------------
+
+fn no_such_upload() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NoSuchUpload",
+        "The specified multipart upload does not exist.",
+    )
+}
+
+fn invalid_part(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "InvalidPart", message)
+}
+
+/// `POST` on an object: `?uploads` starts a multipart upload, `?uploadId=`
+/// completes one; nothing else is served.
+async fn post_object(
+    State(gcs): State<Arc<Gcs>>,
+    Path((bucket, name)): Path<(String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if !gcs.buckets.lock().unwrap().contains_key(&bucket) {
+        return no_such_bucket();
+    }
+    if query.contains_key("uploads") {
+        let id = URL_SAFE_NO_PAD.encode(gcs.generation().to_be_bytes());
+        gcs.uploads.lock().unwrap().insert(
+            id.clone(),
+            Upload {
+                bucket: bucket.clone(),
+                name: name.clone(),
+                parts: BTreeMap::new(),
+            },
+        );
+        let body = format!(
+            "<?xml version='1.0' encoding='UTF-8'?><InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{id}</UploadId></InitiateMultipartUploadResult>",
+            escape(&bucket),
+            escape(&name)
+        );
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/xml")],
+            body,
+        )
+            .into_response();
+    }
+    let Some(upload_id) = query.get("uploadId") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "The fake serves POST only for multipart uploads.",
+        );
+    };
+    complete_upload(&gcs, (&bucket, &name), upload_id, &body)
+}
+
+fn put_part(
+    gcs: &Gcs,
+    (bucket, name): (&str, &str),
+    upload_id: &str,
+    number: Option<&String>,
+    body: Bytes,
+) -> Response {
+    let Some(number) = number
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| (1..=10_000).contains(n))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "partNumber must be an integer from 1 to 10000.",
+        );
+    };
+    if gcs.refuse_parts.load(std::sync::atomic::Ordering::SeqCst) {
+        return error(StatusCode::FORBIDDEN, "AccessDenied", "Access denied.");
+    }
+    let mut uploads = gcs.uploads.lock().unwrap();
+    let Some(upload) = uploads
+        .get_mut(upload_id)
+        .filter(|u| u.bucket == bucket && u.name == name)
+    else {
+        return no_such_upload();
+    };
+    let etag = entity_tag(&body);
+    upload.parts.insert(number, (etag.clone(), body));
+    (StatusCode::OK, [(header::ETAG, etag)]).into_response()
+}
+
+/// The `<PartNumber>` and `<ETag>` of each `<Part>` of a
+/// `CompleteMultipartUpload` body, in the body's order.
+fn listed_parts(body: &str) -> Option<Vec<(u32, String)>> {
+    let inner = |part: &str, tag: &str| -> Option<String> {
+        let open = format!("<{tag}>");
+        let start = part.find(&open)? + open.len();
+        let end = start + part[start..].find(&format!("</{tag}>"))?;
+        Some(part[start..end].trim().replace("&quot;", "\""))
+    };
+    body.split("<Part>")
+        .skip(1)
+        .map(|part| {
+            Some((
+                inner(part, "PartNumber")?.parse().ok()?,
+                inner(part, "ETag")?,
+            ))
+        })
+        .collect()
+}
+
+fn complete_upload(
+    gcs: &Gcs,
+    (bucket, name): (&str, &str),
+    upload_id: &str,
+    body: &[u8],
+) -> Response {
+    let Some(listed) = std::str::from_utf8(body).ok().and_then(listed_parts) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MalformedXML",
+            "The XML you provided was not well-formed.",
+        );
+    };
+    let mut uploads = gcs.uploads.lock().unwrap();
+    let Some(upload) = uploads
+        .get(upload_id)
+        .filter(|u| u.bucket == bucket && u.name == name)
+    else {
+        return no_such_upload();
+    };
+    if listed.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MalformedXML",
+            "The XML you provided was not well-formed.",
+        );
+    }
+    if listed.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidPartOrder",
+            "The list of parts was not in ascending order.",
+        );
+    }
+    let mut joined = Vec::new();
+    for (at, (number, etag)) in listed.iter().enumerate() {
+        let Some((held, bytes)) = upload.parts.get(number) else {
+            return invalid_part("One or more of the specified parts could not be found.");
+        };
+        if held != etag {
+            return invalid_part("One or more of the specified parts' ETags do not match.");
+        }
+        if at + 1 < listed.len() && bytes.len() < MIN_PART {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            );
+        }
+        joined.extend_from_slice(bytes);
+    }
+    uploads.remove(upload_id);
+    drop(uploads);
+    let mut buckets = gcs.buckets.lock().unwrap();
+    let Some(objects) = buckets.get_mut(bucket) else {
+        return no_such_bucket();
+    };
+    let generation = gcs.generation();
+    let object = Object {
+        etag: entity_tag(&joined),
+        bytes: Bytes::from(joined),
+        generation,
+        updated: SystemTime::now(),
+    };
+    let body = format!(
+        "<?xml version='1.0' encoding='UTF-8'?><CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>https://storage.googleapis.com/{bucket}/{name}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>",
+        escape(bucket),
+        escape(name),
+        escape(&object.etag)
+    );
+    objects.insert(name.to_string(), object);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/xml".to_string()),
+            (
+                header::HeaderName::from_static("x-goog-generation"),
+                generation.to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `DELETE ...?uploadId=ID`: aborts the upload, its parts dropped.
+async fn abort_upload(
+    State(gcs): State<Arc<Gcs>>,
+    Path((bucket, name)): Path<(String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let Some(upload_id) = query.get("uploadId") else {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "The fake deletes only multipart uploads.",
+        );
+    };
+    let mut uploads = gcs.uploads.lock().unwrap();
+    match uploads.get(upload_id) {
+        Some(u) if u.bucket == bucket && u.name == name => {
+            uploads.remove(upload_id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => no_such_upload(),
+    }
 }
 
 async fn get_object(

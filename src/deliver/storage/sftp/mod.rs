@@ -30,7 +30,7 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Mutex;
 
 use super::{FileStore, StorageError, StorageErrorKind};
-use remote::Remote;
+use remote::{Payload, Remote};
 pub use settings::{Login, SftpSettings};
 
 /// A folder on an SFTP server as a [`FileStore`].
@@ -129,7 +129,14 @@ impl FileStore for SftpFileStore {
 
     fn put(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
         let path = self.settings.file(name)?;
-        self.with_remote(|remote| async move { remote.put(&path, bytes).await })
+        self.with_remote(|remote| async move { remote.put(&path, Payload::Bytes(bytes)).await })
+    }
+
+    /// Streamed: the file is read a write at a time as the upload goes.
+    fn put_file(&self, name: &str, from: &std::path::Path) -> Result<(), StorageError> {
+        let path = self.settings.file(name)?;
+        let file = std::fs::File::open(from).map_err(|e| super::unreadable_local(from, &e))?;
+        self.with_remote(|remote| async move { remote.put(&path, Payload::File(file, from)).await })
     }
 
     fn put_new(&self, name: &str, bytes: &[u8]) -> Result<bool, StorageError> {

@@ -116,7 +116,7 @@ impl Remote {
         Ok(Some(bytes))
     }
 
-    pub async fn put(&self, file: &RemoteFile, bytes: &[u8]) -> Result<(), StorageError> {
+    pub async fn put(&self, file: &RemoteFile, bytes: Payload<'_>) -> Result<(), StorageError> {
         self.ensure_folder(file).await?;
         let temporary = file.temporary_path();
         self.upload(file, &temporary, bytes).await?;
@@ -134,7 +134,7 @@ impl Remote {
             return Ok(false);
         }
         let temporary = file.temporary_path();
-        self.upload(file, &temporary, bytes).await?;
+        self.upload(file, &temporary, Payload::Bytes(bytes)).await?;
         match self.sftp.rename(temporary.as_str(), file.path()).await {
             Ok(_) => Ok(true),
             Err(e) => {
@@ -155,7 +155,7 @@ impl Remote {
         &self,
         file: &RemoteFile,
         temporary: &str,
-        bytes: &[u8],
+        bytes: Payload<'_>,
     ) -> Result<(), StorageError> {
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
         let handle = self
@@ -175,19 +175,24 @@ impl Remote {
     }
 
     /// Sends the writes with up to [`WRITES_IN_FLIGHT`] awaiting their
-    /// answer, since one at a time would wait a round trip per chunk.
-    async fn write_all(&self, handle: &str, bytes: &[u8]) -> Result<(), SftpError> {
+    /// answer, since one at a time would wait a round trip per chunk. A
+    /// local file is read a chunk at a time as the writes go out, so memory
+    /// holds the chunks in flight, not the file.
+    async fn write_all(&self, handle: &str, bytes: Payload<'_>) -> Result<(), SftpError> {
         let mut in_flight = JoinSet::new();
-        for (index, chunk) in bytes.chunks(self.write_chunk).enumerate() {
+        let mut offset = 0u64;
+        for chunk in bytes.chunks(self.write_chunk) {
+            let chunk = chunk?;
             if in_flight.len() >= WRITES_IN_FLIGHT
                 && let Some(done) = in_flight.join_next().await
             {
                 joined(done)?;
             }
             let sftp = Arc::clone(&self.sftp);
-            let (handle, chunk) = (handle.to_string(), chunk.to_vec());
-            let offset = (index * self.write_chunk) as u64;
-            in_flight.spawn(async move { sftp.write(handle, offset, chunk).await.map(drop) });
+            let handle = handle.to_string();
+            let at = offset;
+            offset += chunk.len() as u64;
+            in_flight.spawn(async move { sftp.write(handle, at, chunk).await.map(drop) });
         }
         while let Some(done) = in_flight.join_next().await {
             joined(done)?;
@@ -330,6 +335,44 @@ impl Remote {
 
 fn is_missing(error: &SftpError) -> bool {
     matches!(error, SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile)
+}
+
+/// What an upload writes: bytes in memory, or a local file read as it goes.
+pub(super) enum Payload<'a> {
+    Bytes(&'a [u8]),
+    /// The file, opened, and its path for errors.
+    File(std::fs::File, &'a std::path::Path),
+}
+
+impl<'a> Payload<'a> {
+    /// The payload as chunks of at most `size` bytes, in order.
+    fn chunks(
+        self,
+        size: usize,
+    ) -> Box<dyn Iterator<Item = Result<Vec<u8>, SftpError>> + Send + 'a> {
+        match self {
+            Payload::Bytes(bytes) => Box::new(bytes.chunks(size).map(|c| Ok(c.to_vec()))),
+            Payload::File(file, path) => {
+                let mut file = Some(file);
+                Box::new(std::iter::from_fn(move || {
+                    use std::io::Read;
+                    let mut chunk = Vec::with_capacity(size);
+                    let read = file.as_mut()?.take(size as u64).read_to_end(&mut chunk);
+                    match read {
+                        Ok(0) => None,
+                        Ok(_) => Some(Ok(chunk)),
+                        Err(e) => {
+                            file = None;
+                            Some(Err(SftpError::UnexpectedBehavior(format!(
+                                "reading the encoded file {}: {e}",
+                                path.display()
+                            ))))
+                        }
+                    }
+                }))
+            }
+        }
+    }
 }
 
 fn joined(done: Result<Result<(), SftpError>, tokio::task::JoinError>) -> Result<(), SftpError> {
