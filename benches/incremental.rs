@@ -247,7 +247,7 @@ fn main() {
             &project,
             now - DAY,
             &run::Places::default(),
-            &run::engine::Choice::Embedded,
+            &run::engine::Choice::default(),
             Some(&store),
             true,
         )
@@ -270,7 +270,7 @@ fn main() {
             &project,
             now,
             &run::Places::default(),
-            &run::engine::Choice::Embedded,
+            &run::engine::Choice::default(),
             Some(&store),
             true,
         )

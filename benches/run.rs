@@ -380,7 +380,7 @@ fn time_accord(dir: &Path) -> (f64, Vec<u64>, String) {
 
 /// [`time_accord`], with the run report.
 fn run_accord(dir: &Path) -> (f64, Vec<u64>, String, run::RunReport) {
-    run_accord_on(dir, &run::engine::Choice::Embedded)
+    run_accord_on(dir, &run::engine::Choice::default())
 }
 
 /// [`run_accord`] on the chosen engine.
@@ -389,7 +389,7 @@ fn run_accord_on(
     engine: &run::engine::Choice,
 ) -> (f64, Vec<u64>, String, run::RunReport) {
     let dialect = match engine {
-        run::engine::Choice::Embedded => "datafusion",
+        run::engine::Choice::Embedded { .. } => "datafusion",
         run::engine::Choice::Spark(_) => "spark",
     };
     let _ = std::fs::remove_dir_all(dir.join(".accord"));
@@ -696,8 +696,8 @@ fn spark_mode(dir: &Path, counts: &[usize]) {
         token: None,
     };
     let started = Instant::now();
-    let session =
-        run::engine::open(&run::engine::Choice::Spark(remote.clone())).expect("a Spark session");
+    let session = run::engine::open(&run::engine::Choice::Spark(remote.clone()), dir)
+        .expect("a Spark session");
     drop(session);
     let session_s = started.elapsed().as_secs_f64();
     println!(

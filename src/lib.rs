@@ -48,6 +48,7 @@ pub mod host_key;
 pub mod json_schema;
 pub mod layout;
 pub mod load;
+pub mod memory_limit;
 pub mod plan;
 pub mod render;
 pub mod report;

@@ -231,7 +231,7 @@ fn an_engine_error_names_the_audience_and_its_file_and_line() {
         &root,
         now,
         &places,
-        &accord::run::engine::Choice::Embedded,
+        &accord::run::engine::Choice::default(),
     ) {
         Ok(_) => panic!("the doctored job must fail"),
         Err(e) => e.to_string(),

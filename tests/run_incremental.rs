@@ -177,7 +177,7 @@ fn incremental_reads_give_the_audiences_of_full_reads() {
             dir,
             now,
             &places,
-            &run::engine::Choice::Embedded,
+            &run::engine::Choice::default(),
             Some(&store),
             true,
         )

@@ -84,6 +84,12 @@ pub struct EngineArgs {
     /// [default: the environment's `spark_remote`].
     #[arg(long = "spark-remote", value_name = "URL")]
     pub spark_remote: Option<String>,
+    /// How much memory the embedded engine's queries may hold before their
+    /// sorts and groupings spill to disk: `4GB`, `512MiB`, or a share of the
+    /// machine's memory such as `50%` [default: the environment's
+    /// `memory_limit`, else none].
+    #[arg(long = "memory-limit", value_name = "SIZE")]
+    pub memory_limit: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,7 +206,7 @@ pub(super) fn prepare(
         EXIT_USAGE
     })?;
     let dialect = match engine {
-        crate::run::engine::Choice::Embedded => "datafusion",
+        crate::run::engine::Choice::Embedded { .. } => "datafusion",
         crate::run::engine::Choice::Spark(_) => "spark",
     };
     let (jobs, problems) = crate::render::render(
@@ -252,7 +258,23 @@ fn engine_choice(
                 "add `--engine spark`, or set `engine = \"spark\"` in the environment".into(),
             ));
         }
-        return Ok(Choice::Embedded);
+        // The flag over the environment's key, which `check` has read.
+        let memory_limit = match args.memory_limit.as_deref().or(settings.memory_limit.as_deref()) {
+            None => None,
+            Some(text) => Some(crate::memory_limit::parse(text).map_err(|why| {
+                (
+                    format!("`--memory-limit {text}` is not a memory size: {why}"),
+                    "write a whole number and one unit, such as `4GB` or `512MiB`, or a share of the machine's memory, such as `50%`".into(),
+                )
+            })?),
+        };
+        return Ok(Choice::Embedded { memory_limit });
+    }
+    if let Some(limit) = &args.memory_limit {
+        return Err((
+            format!("`--memory-limit {limit}` is for the embedded engine, and this run uses Spark"),
+            "set the memory of Spark's executors in Spark's own configuration (`spark.executor.memory`)".into(),
+        ));
     }
     let Some(remote) = args.spark_remote.clone().or(settings.spark_remote) else {
         return Err((

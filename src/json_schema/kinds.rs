@@ -419,6 +419,13 @@ fn environment() -> Value {
                     "The Spark Connect token, by reference: `{ env = \"NAME\" }` or `{ file = \"PATH\" }`.",
                 ),
             ),
+            key(
+                "memory_limit",
+                described(
+                    json!({"type": "string", "pattern": "^[0-9]+([KkMmGgTt][Ii]?[Bb]|[Bb]|%)$"}),
+                    "How much memory the embedded engine's queries may hold before sorts and groupings spill to disk: `4GB`, `512MiB`, or a share of the machine's memory such as `50%` (no limit when omitted).",
+                ),
+            ),
         ],
     )
 }

@@ -78,6 +78,7 @@ fn engine(model: &Model, environment: Option<&str>) -> Option<EnginePlan> {
         engine: value(&env.engine),
         spark_remote: value(&env.spark_remote),
         spark_token: value(&env.spark_token),
+        memory_limit: value(&env.memory_limit),
     };
     (plan != EnginePlan::default()).then_some(plan)
 }

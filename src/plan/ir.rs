@@ -23,7 +23,7 @@ pub use crate::resolve::{Enforcement as EnvEnforcement, Evaluation};
 pub use crate::syntax::DeliveryMode;
 
 /// The engine an environment runs on (`engine`, `spark_remote`,
-/// `spark_token` of `[environment.NAME]`).
+/// `spark_token`, `memory_limit` of `[environment.NAME]`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EnginePlan {
     /// `datafusion` or `spark`; absent means the embedded `datafusion`.
@@ -34,6 +34,10 @@ pub struct EnginePlan {
     /// Where the token is: `env:NAME` or `file:PATH`, never the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spark_token: Option<String>,
+    /// The embedded engine's memory limit as written (`4GB`, `50%`;
+    /// `crate::memory_limit` reads it); absent means the default share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<String>,
 }
 
 /// Bumped on any change of meaning; readers refuse versions they do not know.

@@ -242,6 +242,14 @@ impl RunError {
                 };
                 RunDiagnostic::new(codes::run::UNKNOWN_ACTIVITY_TYPE, message).help(help)
             }
+            RunError::Engine { reason, .. } | RunError::Audiences { reason, .. }
+                if out_of_memory(reason) =>
+            {
+                RunDiagnostic::new(codes::run::ENGINE_FAILED, message).help(OUT_OF_MEMORY_HELP)
+            }
+            RunError::Data { reason } if out_of_memory(reason) => {
+                RunDiagnostic::new(codes::run::RUN_FAILED, message).help(OUT_OF_MEMORY_HELP)
+            }
             RunError::Engine { .. } | RunError::Audiences { .. } => {
                 RunDiagnostic::new(codes::run::ENGINE_FAILED, message)
                     .help("`accord render` shows the query; `accord explain account` evaluates a rule step by step")
@@ -253,6 +261,14 @@ impl RunError {
         }
     }
 }
+
+/// Whether the engine stopped a query at its memory limit
+/// (`memory_limit`): DataFusion's "Resources exhausted".
+fn out_of_memory(reason: &str) -> bool {
+    reason.contains("Resources exhausted")
+}
+
+const OUT_OF_MEMORY_HELP: &str = "the query needed more memory than the engine's `memory_limit`, in a step that cannot spill to disk (a join's smaller side, a sort's merge); raise `memory_limit` in the environment, or pass a larger `--memory-limit`";
 
 /// The engine's reason without what follows its first line (a plan or a
 /// query dump, in some errors). A first line that opens a debug dump (the

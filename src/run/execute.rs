@@ -941,7 +941,7 @@ pub fn evaluate(
         root,
         now,
         &Places::default(),
-        &engine::Choice::Embedded,
+        &engine::Choice::default(),
     )
     .map_err(|e| e.to_string())
 }
@@ -1039,7 +1039,7 @@ fn read_data(
     let data = |reason: String| RunError::Data { reason };
     let mut phases_ms = BTreeMap::new();
     let started = Instant::now();
-    let engine = engine::open(choice).map_err(data)?;
+    let engine = engine::open(choice, root).map_err(data)?;
     let mut warnings = Vec::new();
     let mut diagnostics = Vec::new();
     let mut sources_report = BTreeMap::new();
@@ -1051,7 +1051,7 @@ fn read_data(
         store,
         remember,
         throttles,
-        stream: matches!(choice, engine::Choice::Embedded),
+        stream: matches!(choice, engine::Choice::Embedded { .. }),
     };
     // Marketo activities link to people through the people's rows, read
     // once every source is: those sources are held.

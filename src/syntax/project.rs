@@ -43,6 +43,10 @@ pub struct Environment {
     pub spark_remote: Option<Sp<String>>,
     /// Where the Spark Connect token is (`env:NAME` or `file:PATH`).
     pub spark_token: Option<Sp<String>>,
+    /// How much memory the embedded engine's queries may hold before they
+    /// spill to disk (`memory_limit`), as written; read by
+    /// `crate::memory_limit`.
+    pub memory_limit: Option<Sp<String>>,
 }
 
 /// Limits from the platform this mirrors; every field is optional and
@@ -86,10 +90,34 @@ pub fn environment(cx: &mut Cx<'_>, name: Sp<String>, table: &DeTable<'_>) -> En
         engine: t.choice(cx, "engine", ENGINES),
         spark_remote: spark_remote(cx, &mut t, &name.value),
         spark_token: spark_token(cx, &mut t, &name.value),
+        memory_limit: memory_limit(cx, &mut t, &name.value),
         name,
     };
     t.finish(cx);
     env
+}
+
+/// `memory_limit`: a size (`4GB`, `512MiB`) or a share of the machine's
+/// memory (`50%`), which `crate::memory_limit` reads; anything else is
+/// A0006, since a run would otherwise ignore it.
+fn memory_limit(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, env: &str) -> Option<Sp<String>> {
+    let limit = t.string(cx, "memory_limit")?;
+    let Err(error) = crate::memory_limit::parse(&limit.value) else {
+        return Some(limit);
+    };
+    cx.report(
+        Diagnostic::new(
+            codes::spec::INVALID_VALUE,
+            limit.span,
+            format!(
+                "environment `{env}`: `memory_limit` is not a memory size: `{}`",
+                limit.value
+            ),
+        )
+        .label(error.to_string())
+        .help("write a whole number and one unit, such as `4GB` or `512MiB`, or a share of the machine's memory, such as `50%`"),
+    );
+    None
 }
 
 /// `spark_remote`: a Spark Connect address, `sc://HOST[:PORT][/;k=v...]`.

@@ -1,15 +1,23 @@
 //! The embedded engine: a DataFusion session in this process.
 
+use std::num::NonZeroUsize;
+use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::{Engine, cores};
+use crate::memory_limit::MemoryLimit;
 
 /// Rows per batch in registered tables: DataFusion's default batch size.
 const BATCH_ROWS: usize = 8192;
@@ -17,10 +25,58 @@ const BATCH_ROWS: usize = 8192;
 pub struct Embedded {
     ctx: SessionContext,
     runtime: tokio::runtime::Runtime,
+    /// Where the queries spill (`None`: the system's temporary folder);
+    /// removed with the engine, after the session that wrote into it.
+    _spill: Option<tempfile::TempDir>,
+    /// Whether a memory pool limits the queries.
+    limited: bool,
 }
 
 impl Embedded {
+    /// A session whose queries may hold any amount of memory (the
+    /// default, without a `memory_limit`), spilling nowhere.
     pub fn new() -> Result<Embedded, String> {
+        Embedded::with_runtime(RuntimeEnvBuilder::new(), None, false)
+    }
+
+    /// A session whose sorts, groupings and joins together hold at most
+    /// `limit` (of what the machine has, [`machine_memory`]): the sorts and
+    /// groupings spill to a folder under `root/.accord/tmp/` beyond it
+    /// (the system's temporary folder where the project has none to
+    /// give), and an operator that cannot spill (a hash join's build
+    /// side) fails with the engine's "Resources exhausted". The limit
+    /// covers the engine's operators, not the rows the run holds itself
+    /// (an activation's members) nor the engine's registered tables. Its
+    /// costs: tables registered from whole batches are copied into the
+    /// session's batches (see `register_batches`), and each sort keeps
+    /// 10 MB per core aside for merging what it spilled.
+    pub fn limited(limit: MemoryLimit, root: &Path) -> Result<Embedded, String> {
+        let bytes = match (limit, machine_memory()) {
+            (MemoryLimit::Share(_), None) => None,
+            (limit, available) => Some(limit.bytes(available.unwrap_or(0))),
+        };
+        let spill = crate::run::io::scratch_folder(root, "engine", "the engine's spill files").ok();
+        let disk = DiskManagerBuilder::default().with_mode(match &spill {
+            Some(folder) => DiskManagerMode::Directories(vec![folder.path().to_path_buf()]),
+            None => DiskManagerMode::OsTmpDirectory,
+        });
+        let mut env = RuntimeEnvBuilder::new().with_disk_manager_builder(disk);
+        if let Some(bytes) = bytes {
+            // Fair: each spilling operator of a query gets its share, so
+            // one sort cannot starve the next; the error of an operator
+            // that cannot get its memory names the largest holders.
+            let pool = FairSpillPool::new(usize::try_from(bytes).unwrap_or(usize::MAX));
+            let top = NonZeroUsize::new(3).expect("three");
+            env = env.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
+        }
+        Embedded::with_runtime(env, spill, bytes.is_some())
+    }
+
+    fn with_runtime(
+        env: RuntimeEnvBuilder,
+        spill: Option<tempfile::TempDir>,
+        limited: bool,
+    ) -> Result<Embedded, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -28,10 +84,44 @@ impl Embedded {
         // Rendered SQL quotes every name from the specs, so the default
         // identifier normalisation leaves them as written.
         let config = SessionConfig::new().with_information_schema(false);
+        let env = env.build_arc().map_err(|e| e.to_string())?;
         Ok(Embedded {
-            ctx: SessionContext::new_with_config(config),
+            ctx: SessionContext::new_with_config_rt(config, env),
             runtime,
+            _spill: spill,
+            limited,
         })
+    }
+}
+
+/// The memory this process may use, in bytes: the machine's
+/// (`/proc/meminfo`), or less where a control group limits it (a
+/// container's `memory.max`). `None` where neither can be read (not
+/// Linux): a share of it then limits nothing.
+pub fn machine_memory() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+    // cgroup v2, then v1 (whose "no limit" is a huge number).
+    let group = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|path| {
+        std::fs::read_to_string(path)
+            .ok()?
+            .trim()
+            .parse::<u64>()
+            .ok()
+    });
+    match (total, group) {
+        (Some(t), Some(g)) => Some(t.min(g)),
+        (one, other) => one.or(other),
     }
 }
 
@@ -49,13 +139,23 @@ impl Engine for Embedded {
         // Partitions so DataFusion can use every core, each a list of
         // batches of the session's batch size (zero-copy slices): operators
         // then work on cache-sized pieces, not millions of rows at once.
+        // Under a memory limit the slices are copies: an operator counts
+        // a slice as the whole buffer it points into, so a join over the
+        // slices of one large batch would count that batch once per slice.
         let parts = cores();
         let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
         let mut next = 0;
         for batch in batches {
             let rows = batch.num_rows();
             for start in (0..rows).step_by(BATCH_ROWS) {
-                partitions[next % parts].push(batch.slice(start, BATCH_ROWS.min(rows - start)));
+                let end = rows.min(start + BATCH_ROWS);
+                let piece = if self.limited && end - start < rows {
+                    let rows = UInt32Array::from_iter_values(start as u32..end as u32);
+                    take_record_batch(&batch, &rows).map_err(|e| e.to_string())?
+                } else {
+                    batch.slice(start, end - start)
+                };
+                partitions[next % parts].push(piece);
                 next += 1;
             }
         }
@@ -117,5 +217,78 @@ impl Engine for Embedded {
             }
         };
         datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    /// 1,500,000 rows of two text columns (about 130 MB), out of order.
+    fn register_rows(engine: &Embedded) {
+        let rows = 1_500_000u64;
+        let keys: StringArray = (0..rows)
+            .map(|i| Some(format!("key-{:08}", (i * 7_919) % rows)))
+            .collect();
+        let values: StringArray = (0..rows).map(|i| Some(format!("{i:064}"))).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(keys), Arc::new(values)]).unwrap();
+        engine.register_batches("t", schema, vec![batch]).unwrap();
+    }
+
+    const SORT: &str = "SELECT k, v FROM t ORDER BY k";
+
+    /// Above the 10 MB each partition's sort reserves for merging what it
+    /// spilled.
+    const LIMIT: u64 = 48 << 20;
+
+    /// Under a limit about a third of its rows' size, a sort spills to the
+    /// project's `.accord/tmp/` and answers what it answers without a
+    /// limit; the same limit with nowhere to spill fails the query, so the
+    /// limit did bind. The spill folder goes with the engine.
+    #[test]
+    fn a_sort_over_the_limit_spills_and_answers_the_same() {
+        let unlimited = Embedded::new().unwrap();
+        register_rows(&unlimited);
+        let want = unlimited.query(SORT).unwrap();
+
+        let project = tempfile::tempdir().unwrap();
+        let limited = Embedded::limited(MemoryLimit::Bytes(LIMIT), project.path()).unwrap();
+        register_rows(&limited);
+        assert_eq!(limited.query(SORT).unwrap(), want);
+        let tmp = project.path().join(".accord").join("tmp");
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            1,
+            "one spill folder"
+        );
+        drop(limited);
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "removed with the engine"
+        );
+
+        let pool = FairSpillPool::new(LIMIT as usize);
+        let nowhere = DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled);
+        let env = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_disk_manager_builder(nowhere);
+        let cannot_spill = Embedded::with_runtime(env, None, true).unwrap();
+        register_rows(&cannot_spill);
+        let error = cannot_spill.query(SORT).unwrap_err();
+        assert!(error.contains("Resources exhausted"), "{error}");
+    }
+
+    #[test]
+    fn the_machine_has_some_memory() {
+        assert!(machine_memory().is_some_and(|bytes| bytes > 0));
     }
 }

@@ -28,7 +28,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::streaming::PartitionStream;
 use serde_json::Value;
 
-pub use self::embedded::Embedded;
+pub use self::embedded::{Embedded, machine_memory};
+use crate::memory_limit::MemoryLimit;
 use crate::time;
 
 /// An engine: tables in, SQL run, record batches out.
@@ -105,13 +106,19 @@ pub trait Engine {
 }
 
 /// Which engine a run uses, and how to reach it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub enum Choice {
-    /// The embedded DataFusion session (the default).
-    #[default]
-    Embedded,
+    /// The embedded DataFusion session (the default), its queries held to
+    /// `memory_limit` when there is one.
+    Embedded { memory_limit: Option<MemoryLimit> },
     /// A Spark Connect server.
     Spark(SparkRemote),
+}
+
+impl Default for Choice {
+    fn default() -> Choice {
+        Choice::Embedded { memory_limit: None }
+    }
 }
 
 /// Where a Spark Connect server listens, and the token it asks for.
@@ -123,10 +130,14 @@ pub struct SparkRemote {
     pub token: Option<secrecy::SecretString>,
 }
 
-/// Opens the chosen engine.
-pub fn open(choice: &Choice) -> Result<Box<dyn Engine>, String> {
+/// Opens the chosen engine for the project at `root`: the embedded one,
+/// under a memory limit, spills under `root/.accord/tmp/`.
+pub fn open(choice: &Choice, root: &std::path::Path) -> Result<Box<dyn Engine>, String> {
     match choice {
-        Choice::Embedded => Ok(Box::new(Embedded::new()?)),
+        Choice::Embedded { memory_limit: None } => Ok(Box::new(Embedded::new()?)),
+        Choice::Embedded {
+            memory_limit: Some(limit),
+        } => Ok(Box::new(Embedded::limited(*limit, root)?)),
         #[cfg(feature = "spark")]
         Choice::Spark(remote) => Ok(Box::new(spark::Spark::connect(remote)?)),
         #[cfg(not(feature = "spark"))]
