@@ -51,12 +51,13 @@ fn both(plan: &Plan, root: &Path) -> Both {
     let evaluation = accord::run::evaluate(plan, &jobs, root, now).expect("the engine evaluates");
     let engine: BTreeMap<String, BTreeSet<String>> = evaluation
         .members
-        .iter()
+        .sets()
+        .into_iter()
         .filter(|(a, _)| {
             let base = a.split('.').next().unwrap_or(a);
             plan.audiences[base].entity == Entity::Account
         })
-        .map(|(a, m)| (audience_column(a), m.clone()))
+        .map(|(a, m)| (audience_column(&a), m))
         .collect();
     let tables = data::load(plan, root);
     let (mut accounts, _people) = data::records(plan, &tables);

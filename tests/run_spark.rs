@@ -547,11 +547,12 @@ fn an_enterprise_member() -> String {
     let now = accord::time::parse_timestamp(NOW).expect("now");
     let evaluation = accord::run::evaluate(&plan, &jobs, &plans::root().join("specs"), now)
         .expect("the embedded engine evaluates");
-    evaluation.members["B2B_ICP_Enterprise"]
-        .iter()
+    evaluation
+        .members
+        .keys("B2B_ICP_Enterprise")
+        .into_iter()
         .next()
         .expect("a member")
-        .clone()
 }
 
 /// Seeded random rules over random data (the generator of
@@ -595,14 +596,16 @@ fn random_rules_agree(remote: &str) {
             let embedded = accord::run::evaluate(&plan, &jobs(&plan, "datafusion"), root, now)
                 .unwrap_or_else(|e| panic!("{what}: embedded: {e}"));
             assert_eq!(
-                spark.members, embedded.members,
+                spark.members.sets(),
+                embedded.members.sets(),
                 "{what}: spark and embedded"
             );
             let interpreter = interpreter(&plan, root, now);
             let spark_columns: BTreeMap<String, BTreeSet<String>> = spark
                 .members
-                .iter()
-                .map(|(a, m)| (audience_column(a), m.clone()))
+                .sets()
+                .into_iter()
+                .map(|(a, m)| (audience_column(&a), m))
                 .collect();
             assert_eq!(
                 spark_columns, interpreter,

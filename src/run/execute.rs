@@ -18,6 +18,7 @@ use super::file_targets::{FILE_TYPES, FileTarget, file_target, shown};
 use super::io::{self, Faults};
 use super::local_store::LocalFileStore;
 use super::members::Members;
+use super::memberships::Memberships;
 use super::report::{
     ActivationReport, ActivationStatus, LinkReport, Overlap, RunDiagnostic, RunReport, RunStatus,
     ScheduleReport, SourceReport,
@@ -440,7 +441,7 @@ fn evaluate_for_delivery(
                 ));
                 report.diagnostics.push(e.diagnostic());
                 audiences_failed = true;
-                BTreeMap::new()
+                Memberships::default()
             }
             Err(e) => return Err(e),
         };
@@ -448,8 +449,10 @@ fn evaluate_for_delivery(
         "audiences".into(),
         audiences_started.elapsed().as_millis() as u64,
     );
-    for (name, set) in &members {
-        report.audiences.insert(name.clone(), set.len() as u64);
+    for name in members.names() {
+        report
+            .audiences
+            .insert(name.to_string(), members.count(name));
     }
     if options.preview {
         report.overlaps = overlaps(&members);
@@ -498,16 +501,16 @@ fn finish_unfinished(
 }
 
 /// Members shared by two audiences, for `--preview`.
-fn overlaps(members: &BTreeMap<String, BTreeSet<String>>) -> Vec<Overlap> {
+fn overlaps(members: &Memberships) -> Vec<Overlap> {
     let mut out = Vec::new();
-    let names: Vec<&String> = members.keys().collect();
+    let names: Vec<&str> = members.names().collect();
     for (i, a) in names.iter().enumerate() {
         for b in &names[i + 1..] {
             // A part and its own audience always overlap: not news.
             if b.starts_with(&format!("{a}.")) {
                 continue;
             }
-            let n = members[*a].intersection(&members[*b]).count() as u64;
+            let n = members.overlap(a, b);
             if n > 0 {
                 out.push(Overlap {
                     a: a.to_string(),
@@ -912,8 +915,8 @@ pub struct Evaluation {
     /// The session, holding the unified tables and `accord_accounts`
     /// (and `accord_people`), which the export queries read.
     pub engine: Box<dyn Engine>,
-    /// Members (sorted keys) per audience and `NAME.part`.
-    pub members: BTreeMap<String, BTreeSet<String>>,
+    /// The members of every audience and `NAME.part`.
+    pub members: Memberships,
     pub sources: BTreeMap<String, SourceReport>,
     pub links: Vec<LinkReport>,
     pub warnings: Vec<String>,
@@ -1151,7 +1154,7 @@ fn evaluate_audiences(
     jobs: &Jobs,
     now_sql: &str,
     places: &Places,
-) -> Result<BTreeMap<String, BTreeSet<String>>, RunError> {
+) -> Result<Memberships, RunError> {
     let data = |reason: String| RunError::Data { reason };
     let audiences_sql =
         job(engine, jobs, "audiences.sql", now_sql).ok_or_else(|| RunError::MissingJob {
@@ -1160,15 +1163,33 @@ fn evaluate_audiences(
     let accounts = engine
         .materialize("accord_accounts", &audiences_sql)
         .map_err(|e| audience_failure(engine, plan, places, Entity::Account, &audiences_sql, e))?;
-    let mut members =
-        memberships(plan, &accounts, Entity::Account, "__account_key").map_err(data)?;
+    let mut members = Memberships::default();
+    let references = audience_references(plan, Entity::Account);
+    members
+        .add(accounts, "__account_key", references)
+        .map_err(data)?;
     if let Some(sql) = job(engine, jobs, "person_audiences.sql", now_sql) {
         let people = engine
             .materialize("accord_people", &sql)
             .map_err(|e| audience_failure(engine, plan, places, Entity::Person, &sql, e))?;
-        members.extend(memberships(plan, &people, Entity::Person, "__person_key").map_err(data)?);
+        let references = audience_references(plan, Entity::Person);
+        members
+            .add(people, "__person_key", references)
+            .map_err(data)?;
     }
     Ok(members)
+}
+
+/// The audiences of `entity` and their parts (`NAME.part`).
+fn audience_references(plan: &Plan, entity: Entity) -> Vec<String> {
+    plan.audiences
+        .iter()
+        .filter(|(_, audience)| audience.entity == entity)
+        .flat_map(|(name, audience)| {
+            std::iter::once(name.clone())
+                .chain(audience.parts.iter().map(move |p| format!("{name}.{p}")))
+        })
+        .collect()
 }
 
 /// Data the plan reads that the sources do not hold: a schema without any
@@ -1429,35 +1450,6 @@ fn write_delivery(
 
 /// Members (sorted keys) of every audience and split part of one entity,
 /// read from the boolean columns of the rendered audience query.
-fn memberships(
-    plan: &Plan,
-    batch: &datafusion::arrow::record_batch::RecordBatch,
-    entity: Entity,
-    key: &str,
-) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
-    let keys = engine::keys(batch, key)?;
-    let mut out = BTreeMap::new();
-    for (name, audience) in &plan.audiences {
-        if audience.entity != entity {
-            continue;
-        }
-        let refs = std::iter::once(name.clone())
-            .chain(audience.parts.iter().map(|p| format!("{name}.{p}")));
-        for reference in refs {
-            let column = audience_column(&reference);
-            let Some(col) = batch.column_by_name(&column) else {
-                return Err(format!("the audience query has no column `{column}`"));
-            };
-            let set = (0..batch.num_rows())
-                .filter(|&i| engine::cell(col, i) == Value::Bool(true))
-                .filter_map(|i| keys[i].clone())
-                .collect();
-            out.insert(reference, set);
-        }
-    }
-    Ok(out)
-}
-
 /// The activated audiences whose verdicts in the plan block them: a policy
 /// `violated` where enforcement blocks, unless the policy is advisory (the
 /// rule is `govern::violation_blocks`, the one `check` applies). Every

@@ -67,6 +67,8 @@ pub mod log;
 #[cfg(feature = "engine")]
 pub mod members;
 #[cfg(feature = "engine")]
+pub mod memberships;
+#[cfg(feature = "engine")]
 pub mod sources;
 #[cfg(feature = "engine")]
 mod stale;

@@ -115,7 +115,7 @@ pub fn explain_account(
         return Err(no_such(plan, Entity::Account, account));
     };
     let record = Rc::new(record);
-    let in_audience = |name: &str| members.get(name).is_some_and(|m| m.contains(account));
+    let in_audience = |name: &str| members.contains(name, account);
     let ctx = EvalCtx {
         now,
         in_audience: &in_audience,
@@ -231,7 +231,7 @@ pub fn explain_person(
         entity: Entity::Person,
         id: person.to_string(),
         audience: audience.to_string(),
-        member: members.get(audience).is_some_and(|m| m.contains(person)),
+        member: members.contains(audience, person),
         interpreter: Some(eval::eval(&typed, &vars, &ctx).truthy()),
         steps,
         rank: None,
@@ -368,11 +368,7 @@ impl<'e> StepsTable<'e> {
         members: &Members,
     ) -> Result<SplitStep, String> {
         let steps = Steps::of(name);
-        let holds = |part: &str| {
-            members
-                .get(&format!("{name}.{part}"))
-                .is_some_and(|m| m.contains(id))
-        };
+        let holds = |part: &str| members.contains(&format!("{name}.{part}"), id);
         Ok(match split {
             SplitPlan::Percent { seed, parts } => {
                 let row = self.row(id, &[steps.candidate.as_str(), steps.bucket.as_str()])?;

@@ -20,8 +20,6 @@ mod person;
 mod records;
 mod steps;
 
-use std::collections::BTreeMap;
-
 pub use account::{Explanation, RankStep, SplitPart, SplitStep, explain_account, explain_person};
 pub use person::{
     AudienceExport, ConsentCheck, ExportExplanation, IdentityCheck, Route, explain_person_export,
@@ -148,4 +146,4 @@ fn audience_of<'p>(
 }
 
 /// Members per audience reference, as the engine evaluated them.
-type Members = BTreeMap<String, std::collections::BTreeSet<String>>;
+type Members = crate::run::memberships::Memberships;
