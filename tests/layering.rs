@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 /// The top-level modules, from the base up. Each may use the ones above it
 /// in this list, never one below it.
 const STACK: &[&str] = &[
-    // Shared ground: spans and files, durations and instants, digests and
+    // Shared ground: spans and files, durations, memory sizes and instants, digests and
     // SSH host keys, diagnostics, the built-in vocabulary (labels, actions),
     // the destination catalog and the crash test hook.
     "source",
     "exit",
     "duration",
+    "memory_limit",
     "time",
     "hash",
     "host_key",

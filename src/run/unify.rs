@@ -84,7 +84,7 @@ fn register(
     if source.streams.is_empty() {
         engine.register_batches(name, arrow, source.batches.clone())
     } else {
-        engine.register_streams(name, arrow, source.streams.clone())
+        engine.register_streams(name, arrow, source.streams.clone(), source.report.rows)
     }
 }
 

@@ -16,6 +16,8 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use super::counted::CountedTable;
+use super::pool::WithoutRepartitionSpills;
 use super::{Engine, cores};
 use crate::memory_limit::MemoryLimit;
 
@@ -63,9 +65,11 @@ impl Embedded {
         let mut env = RuntimeEnvBuilder::new().with_disk_manager_builder(disk);
         if let Some(bytes) = bytes {
             // Fair: each spilling operator of a query gets its share, so
-            // one sort cannot starve the next; the error of an operator
-            // that cannot get its memory names the largest holders.
+            // one sort cannot starve the next; repartitions are left out
+            // (`pool`); the error of an operator that cannot get its
+            // memory names the largest holders.
             let pool = FairSpillPool::new(usize::try_from(bytes).unwrap_or(usize::MAX));
+            let pool = WithoutRepartitionSpills::new(pool);
             let top = NonZeroUsize::new(3).expect("three");
             env = env.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
         }
@@ -176,11 +180,13 @@ impl Engine for Embedded {
         name: &str,
         schema: SchemaRef,
         streams: Vec<Arc<dyn PartitionStream>>,
+        rows: u64,
     ) -> Result<(), String> {
         if streams.is_empty() {
             return self.register_batches(name, schema, Vec::new());
         }
         let table = StreamingTable::try_new(schema, streams).map_err(|e| e.to_string())?;
+        let table = CountedTable::new(table, usize::try_from(rows).unwrap_or(usize::MAX));
         let _ = self.ctx.deregister_table(name);
         self.ctx
             .register_table(name, Arc::new(table))
@@ -285,6 +291,34 @@ mod tests {
         register_rows(&cannot_spill);
         let error = cannot_spill.query(SORT).unwrap_err();
         assert!(error.contains("Resources exhausted"), "{error}");
+    }
+
+    /// A grouping on two cores under a tight limit, whose repartition
+    /// would spill: DataFusion 55's repartition could then wait forever
+    /// (`pool`). Every attempt ends, answered or refused, within seconds.
+    #[test]
+    fn a_query_under_a_tight_limit_ends() {
+        let project = tempfile::tempdir().unwrap();
+        let engine = Embedded::limited(MemoryLimit::Bytes(2 << 20), project.path()).unwrap();
+        for set in [
+            "SET datafusion.execution.target_partitions = 2",
+            "SET datafusion.execution.batch_size = 64",
+            "CREATE TABLE t AS SELECT v % 13 AS g, md5(CAST(v % 337 AS VARCHAR)) AS trace_id \
+             FROM generate_series(1, 40000) AS s(v)",
+        ] {
+            engine.sql(set).unwrap();
+        }
+        let engine = Arc::new(engine);
+        for attempt in 0..12 {
+            let (done, ended) = std::sync::mpsc::channel();
+            let running = engine.clone();
+            std::thread::spawn(move || {
+                let sql = "SELECT g, count(DISTINCT trace_id) AS n FROM t GROUP BY g";
+                let _ = done.send(running.sql(sql).map(|_| ()));
+            });
+            let answer = ended.recv_timeout(std::time::Duration::from_secs(30));
+            assert!(answer.is_ok(), "attempt {attempt} never ended");
+        }
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! types the embedded engine gives (`conform`), so delivery, state and
 //! reports see the same batches.
 
+mod counted;
 mod embedded;
+mod pool;
 #[cfg(feature = "spark")]
 pub mod spark;
 
@@ -45,15 +47,16 @@ pub trait Engine {
         batches: Vec<RecordBatch>,
     ) -> Result<(), String>;
 
-    /// Registers (or replaces) a table whose rows are `streams` (each a
-    /// partition, all of `schema`), read again on every scan. Only the
-    /// embedded engine holds such tables: a source is streamed only where
-    /// the run uses it (`sources::ReadContext::stream`).
+    /// Registers (or replaces) a table whose `rows` rows are `streams`
+    /// (each a partition, all of `schema`), read again on every scan. Only
+    /// the embedded engine holds such tables: a source is streamed only
+    /// where the run uses it (`sources::ReadContext::stream`).
     fn register_streams(
         &self,
         name: &str,
         _schema: SchemaRef,
         _streams: Vec<Arc<dyn PartitionStream>>,
+        _rows: u64,
     ) -> Result<(), String> {
         Err(format!(
             "table `{name}`: this engine reads rows, not streams of them"

@@ -822,7 +822,7 @@ pub(super) mod tests {
         if loaded.streams.is_empty() {
             engine.register_batches("t", arrow, loaded.batches.clone())
         } else {
-            engine.register_streams("t", arrow, loaded.streams.clone())
+            engine.register_streams("t", arrow, loaded.streams.clone(), loaded.report.rows)
         }
         .expect("registers");
         // Scanned twice: a stream is read again on every scan.
@@ -920,7 +920,12 @@ pub(super) mod tests {
         write(&dir, "data/b.parquet", &[(Some("b1"), "1", "gold", now)]);
         let engine = Embedded::new().expect("engine");
         engine
-            .register_streams("t", arrow_schema(&schema), streamed.streams.clone())
+            .register_streams(
+                "t",
+                arrow_schema(&schema),
+                streamed.streams.clone(),
+                streamed.report.rows,
+            )
             .expect("registers");
         let err = engine.sql("SELECT * FROM t").expect_err("refused");
         assert!(err.contains("data/b.parquet: the file changed"), "{err}");
