@@ -393,6 +393,10 @@ impl FileStore for ObjectFileStore {
                     Err(match failure {
                         PartFailure::Local(e) => super::unreadable_local(from, &e),
                         PartFailure::Store(e) => self.error("uploading a part of", name, &e),
+                        PartFailure::Lost(e) => StorageError::new(
+                            StorageErrorKind::Other,
+                            format!("uploading a part of {}{name}: {e}", self.location),
+                        ),
                     })
                 }
             }
@@ -455,6 +459,8 @@ enum PartFailure {
     Local(std::io::Error),
     /// The store refused or could not be reached.
     Store(object_store::Error),
+    /// A part's task ended without an answer (it panicked).
+    Lost(tokio::task::JoinError),
 }
 
 /// Uploads `file` to `upload` in parts of `part` bytes, at most
@@ -469,7 +475,7 @@ async fn upload_parts(
 ) -> Result<(), PartFailure> {
     let joined = |done: Result<object_store::Result<()>, tokio::task::JoinError>| match done {
         Ok(stored) => stored.map_err(PartFailure::Store),
-        Err(e) => Err(PartFailure::Local(std::io::Error::other(e))),
+        Err(e) => Err(PartFailure::Lost(e)),
     };
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
