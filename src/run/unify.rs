@@ -151,7 +151,7 @@ fn merge(
         .collect::<Vec<_>>()
         .join(" ");
     let sql = format!("SELECT {columns} FROM ({keys}) k {joins} ORDER BY k.__key");
-    engine.materialize(name, &sql)?;
+    engine.keep(name, &sql)?;
     // The merged table holds the rows now: the sources' own tables would
     // hold them a second time to the end of the run.
     for t in &tables {
@@ -244,7 +244,7 @@ fn link_people(
     let sql = format!(
         "WITH p AS ({direct}){domains} SELECT {columns}, CASE WHEN p.__direct IS NOT NULL THEN 'key' WHEN {domain_id} IS NOT NULL THEN 'email_domain' END AS __link FROM p {domain_join}"
     );
-    engine.materialize("__linked", &sql)?;
+    engine.keep("__linked", &sql)?;
     let mut report = LinkReport {
         from: name.to_string(),
         to: account_name.to_string(),

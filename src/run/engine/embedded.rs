@@ -209,20 +209,31 @@ impl Engine for Embedded {
     }
 
     fn query(&self, sql: &str) -> Result<RecordBatch, String> {
-        let batches = self.sql(sql)?;
-        let schema = match batches.first() {
-            Some(b) => b.schema(),
-            None => {
-                // An empty result still has a schema.
-                return self.runtime.block_on(async {
-                    let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
-                    Ok(RecordBatch::new_empty(Arc::new(
-                        df.schema().as_arrow().clone(),
-                    )))
-                });
-            }
-        };
+        let (schema, batches) = self.collect(sql)?;
         datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
+    }
+
+    /// The query's batches registered as they came: no copy of the result
+    /// into one batch (10M linked people are half a gigabyte).
+    fn keep(&self, name: &str, sql: &str) -> Result<(), String> {
+        let (schema, batches) = self.collect(sql)?;
+        self.register_batches(name, schema, batches)
+    }
+}
+
+impl Embedded {
+    /// A query's result batches and schema (an empty result keeps the
+    /// query's schema).
+    fn collect(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+        self.runtime.block_on(async {
+            let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.map_err(|e| e.to_string())?;
+            // The batches' own schema: the plan's may differ in metadata or
+            // nullability from what execution produced.
+            let schema = batches.first().map_or(schema, |b| b.schema());
+            Ok((schema, batches))
+        })
     }
 }
 

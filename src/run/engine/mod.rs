@@ -88,6 +88,14 @@ pub trait Engine {
         Ok(batch)
     }
 
+    /// Runs a query and keeps its result as table `name`, as
+    /// [`Engine::materialize`] does, without handing the rows back: for a
+    /// table only later queries read (a merged source, the linked people
+    /// that unify counts).
+    fn keep(&self, name: &str, sql: &str) -> Result<(), String> {
+        self.materialize(name, sql).map(drop)
+    }
+
     /// Registers (or replaces) a table of one batch.
     fn register(&self, name: &str, batch: RecordBatch) -> Result<(), String> {
         self.register_batches(name, batch.schema(), vec![batch])
@@ -96,8 +104,7 @@ pub trait Engine {
     /// Makes `name` another name of the table `table` (a source the
     /// engine read itself, become its schema's table).
     fn alias(&self, name: &str, table: &str) -> Result<(), String> {
-        self.materialize(name, &format!("SELECT * FROM {}", ident(table)))
-            .map(|_| ())
+        self.keep(name, &format!("SELECT * FROM {}", ident(table)))
     }
 
     /// The Spark session, when this engine is one: it reads some sources

@@ -299,10 +299,15 @@ impl Engine for Spark {
     }
 
     fn materialize(&self, name: &str, sql: &str) -> Result<RecordBatch, String> {
+        self.keep(name, sql)?;
+        self.query(&format!("SELECT * FROM {}", super::ident(name)))
+    }
+
+    /// Cached on the server; no row comes back.
+    fn keep(&self, name: &str, sql: &str) -> Result<(), String> {
         let quoted = super::ident(name);
         self.command(&format!("DROP VIEW IF EXISTS {quoted}"))?;
-        self.command(&format!("CACHE TABLE {quoted} AS {sql}"))?;
-        self.query(&format!("SELECT * FROM {quoted}"))
+        self.command(&format!("CACHE TABLE {quoted} AS {sql}"))
     }
 }
 
