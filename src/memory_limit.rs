@@ -25,6 +25,9 @@ pub const UNITS: &[(&str, u64)] = &[
     ("TiB", 1 << 40),
 ];
 
+/// How to write a limit: the help line of every message about one.
+pub const HELP: &str = "write a whole number and one unit, such as `4GB` or `512MiB`, or a share of the machine's memory, such as `50%`";
+
 /// A memory limit as written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryLimit {

@@ -259,12 +259,16 @@ fn engine_choice(
             ));
         }
         // The flag over the environment's key, which `check` has read.
-        let memory_limit = match args.memory_limit.as_deref().or(settings.memory_limit.as_deref()) {
+        let memory_limit = match args
+            .memory_limit
+            .as_deref()
+            .or(settings.memory_limit.as_deref())
+        {
             None => None,
             Some(text) => Some(crate::memory_limit::parse(text).map_err(|why| {
                 (
                     format!("`--memory-limit {text}` is not a memory size: {why}"),
-                    "write a whole number and one unit, such as `4GB` or `512MiB`, or a share of the machine's memory, such as `50%`".into(),
+                    crate::memory_limit::HELP.into(),
                 )
             })?),
         };

@@ -690,16 +690,11 @@ fn assemble(ctes: &[(String, String)], select: &str) -> String {
 /// The membership columns of the audiences of `entity`, with split parts,
 /// in name order.
 pub fn audience_columns(plan: &Plan, entity: &str) -> Vec<String> {
-    let entity = Entity::parse(entity);
-    let mut cols = Vec::new();
-    for (name, a) in &plan.audiences {
-        if Some(a.entity) != entity {
-            continue;
-        }
-        cols.push(audience_column(name));
-        for part in &a.parts {
-            cols.push(audience_column(&format!("{name}.{part}")));
-        }
-    }
-    cols
+    let Some(entity) = Entity::parse(entity) else {
+        return Vec::new();
+    };
+    crate::semantics::audience_references(plan, entity)
+        .iter()
+        .map(|reference| audience_column(reference))
+        .collect()
 }

@@ -35,7 +35,7 @@ use crate::plan::{
 };
 use crate::render::Jobs;
 use crate::render::dialect::NOW_PLACEHOLDER;
-use crate::semantics::audience_column;
+use crate::semantics::{audience_column, audience_references};
 use crate::time;
 
 /// One run: the lock, the run under it, the report's line in the log. An
@@ -1178,18 +1178,6 @@ fn evaluate_audiences(
             .map_err(data)?;
     }
     Ok(members)
-}
-
-/// The audiences of `entity` and their parts (`NAME.part`).
-fn audience_references(plan: &Plan, entity: Entity) -> Vec<String> {
-    plan.audiences
-        .iter()
-        .filter(|(_, audience)| audience.entity == entity)
-        .flat_map(|(name, audience)| {
-            std::iter::once(name.clone())
-                .chain(audience.parts.iter().map(move |p| format!("{name}.{p}")))
-        })
-        .collect()
 }
 
 /// Data the plan reads that the sources do not hold: a schema without any

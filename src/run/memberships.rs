@@ -10,10 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
 use datafusion::arrow::compute::kernels::boolean::{and, is_not_null};
 use datafusion::arrow::compute::kernels::cmp::distinct;
-use datafusion::arrow::compute::{cast, concat};
+use datafusion::arrow::compute::{cast, concat, prep_null_mask_filter};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -22,19 +22,11 @@ use crate::semantics::audience_column;
 /// The audiences of a run (see the module doc).
 #[derive(Default)]
 pub struct Memberships {
-    tables: Vec<AudienceTable>,
-    /// Every audience and `NAME.part`, sorted, with its table.
-    references: BTreeMap<String, usize>,
-}
-
-/// One entity's audience table.
-struct AudienceTable {
-    batch: RecordBatch,
-    keys: ArrayRef,
-    /// The rows that are members when their audience's column is true: a
-    /// key, and the first row of it (rows come in key order, so a key
-    /// twice is counted once, as a set would).
-    counted: BooleanArray,
+    /// Each entity's key column, by table.
+    keys: Vec<ArrayRef>,
+    /// Every audience and `NAME.part`, sorted: its table, and its members
+    /// as a mask over the table's rows (made once, when added).
+    references: BTreeMap<String, (usize, BooleanArray)>,
 }
 
 impl Memberships {
@@ -51,12 +43,12 @@ impl Memberships {
             .ok_or_else(|| format!("the audience query has no column `{key}`"))?
             .clone();
         let counted = first_of_each_key(&keys)?;
-        let table = self.tables.len();
-        let mut known = Vec::new();
+        let table = self.keys.len();
+        let mut masks = Vec::new();
         for reference in references {
             let column = audience_column(&reference);
-            match batch.column_by_name(&column) {
-                Some(c) if c.data_type() == &DataType::Boolean => {}
+            let verdicts = match batch.column_by_name(&column) {
+                Some(c) if c.data_type() == &DataType::Boolean => c.as_boolean(),
                 Some(c) => {
                     return Err(format!(
                         "the audience query's column `{column}` is {}, not a boolean",
@@ -64,16 +56,17 @@ impl Memberships {
                     ));
                 }
                 None => return Err(format!("the audience query has no column `{column}`")),
-            }
-            known.push(reference);
+            };
+            // A null verdict (unknown) is no member.
+            let members = and(verdicts, &counted).map_err(|e| e.to_string())?;
+            let members = match members.nulls() {
+                Some(_) => prep_null_mask_filter(&members),
+                None => members,
+            };
+            masks.push((reference, (table, members)));
         }
-        self.references
-            .extend(known.into_iter().map(|reference| (reference, table)));
-        self.tables.push(AudienceTable {
-            batch,
-            keys,
-            counted,
-        });
+        self.references.extend(masks);
+        self.keys.push(keys);
         Ok(())
     }
 
@@ -84,45 +77,35 @@ impl Memberships {
 
     /// How many members `reference` has (0 for one the run does not know).
     pub fn count(&self, reference: &str) -> u64 {
-        self.mask(reference).map_or(0, |m| m.true_count() as u64)
+        self.references
+            .get(reference)
+            .map_or(0, |(_, mask)| mask.true_count() as u64)
     }
 
     /// How many members `a` and `b` share: only audiences of one entity
     /// can (an account's key and a person's never name one member).
     pub fn overlap(&self, a: &str, b: &str) -> u64 {
         match (self.references.get(a), self.references.get(b)) {
-            (Some(ta), Some(tb)) if ta == tb => match (self.mask(a), self.mask(b)) {
-                (Some(ma), Some(mb)) => and(&ma, &mb).map_or(0, |m| m.true_count() as u64),
-                _ => 0,
-            },
+            (Some((ta, ma)), Some((tb, mb))) if ta == tb => {
+                and(ma, mb).map_or(0, |m| m.true_count() as u64)
+            }
             _ => 0,
         }
     }
 
     /// Whether the member whose key reads `key` is in `reference`.
     pub fn contains(&self, reference: &str, key: &str) -> bool {
-        let (Some(&table), Some(mask)) = (self.references.get(reference), self.mask(reference))
-        else {
-            return false;
-        };
-        let Ok(keys) = cast(&self.tables[table].keys, &DataType::Utf8) else {
-            return false;
-        };
-        let keys = keys.as_string::<i32>();
-        (0..keys.len()).any(|i| mask.value(i) && keys.value(i) == key)
+        self.keys_and_mask(reference).is_some_and(|(keys, mask)| {
+            (0..keys.len()).any(|i| mask.value(i) && keys.value(i) == key)
+        })
     }
 
     /// The members of `reference` as keys, sorted (empty for one the run
     /// does not know): for callers that want the sets themselves.
     pub fn keys(&self, reference: &str) -> BTreeSet<String> {
-        let (Some(&table), Some(mask)) = (self.references.get(reference), self.mask(reference))
-        else {
+        let Some((keys, mask)) = self.keys_and_mask(reference) else {
             return BTreeSet::new();
         };
-        let Ok(keys) = cast(&self.tables[table].keys, &DataType::Utf8) else {
-            return BTreeSet::new();
-        };
-        let keys = keys.as_string::<i32>();
         (0..keys.len())
             .filter(|&i| mask.value(i))
             .map(|i| keys.value(i).to_string())
@@ -136,18 +119,11 @@ impl Memberships {
             .collect()
     }
 
-    /// The rows that are members of `reference`: its column true (not
-    /// null) on a counted row; no nulls.
-    fn mask(&self, reference: &str) -> Option<BooleanArray> {
-        let table = &self.tables[*self.references.get(reference)?];
-        let column = table.batch.column_by_name(&audience_column(reference))?;
-        let members = and(column.as_boolean(), &table.counted).ok()?;
-        // A null (an unknown verdict) is no member.
-        let valid = members.nulls().map_or_else(
-            || members.values().clone(),
-            |nulls| members.values() & nulls.inner(),
-        );
-        Some(BooleanArray::new(valid, None))
+    /// `reference`'s table's keys as text, and its members' mask.
+    fn keys_and_mask(&self, reference: &str) -> Option<(StringArray, &BooleanArray)> {
+        let (table, mask) = self.references.get(reference)?;
+        let keys = cast(&self.keys[*table], &DataType::Utf8).ok()?;
+        Some((keys.as_string::<i32>().clone(), mask))
     }
 }
 

@@ -26,4 +26,4 @@ pub use audiences::{
 };
 pub use eval::{EvalCtx, Record, Value};
 pub use export::{ExportRow, Exported, export_rows};
-pub use model::{Model, audience_column, audience_order, computed_order};
+pub use model::{Model, audience_column, audience_order, audience_references, computed_order};

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::cel::typed::Typed;
-use crate::plan::{Plan, SchemaClass};
+use crate::plan::{Entity, Plan, SchemaClass};
 use crate::resolve::ExprSite;
 
 /// The plan's schema roles and its typed expressions.
@@ -59,6 +59,19 @@ impl<'a> Model<'a> {
 /// because some engines forbid dots in column names.
 pub fn audience_column(name: &str) -> String {
     name.replace('.', "__")
+}
+
+/// The audiences of `entity` and their split parts (`NAME.part`), in name
+/// order: the references a membership table has a column for.
+pub fn audience_references(plan: &Plan, entity: Entity) -> Vec<String> {
+    plan.audiences
+        .iter()
+        .filter(|(_, audience)| audience.entity == entity)
+        .flat_map(|(name, audience)| {
+            std::iter::once(name.clone())
+                .chain(audience.parts.iter().map(move |p| format!("{name}.{p}")))
+        })
+        .collect()
 }
 
 /// Computed attributes, each after the computed attributes it reads.

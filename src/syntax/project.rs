@@ -115,7 +115,7 @@ fn memory_limit(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, env: &str) -> Option<Sp<
             ),
         )
         .label(error.to_string())
-        .help("write a whole number and one unit, such as `4GB` or `512MiB`, or a share of the machine's memory, such as `50%`"),
+        .help(crate::memory_limit::HELP),
     );
     None
 }

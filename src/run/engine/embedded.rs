@@ -102,7 +102,7 @@ impl Embedded {
 /// (`/proc/meminfo`), or less where a control group limits it (a
 /// container's `memory.max`). `None` where neither can be read (not
 /// Linux): a share of it then limits nothing.
-pub fn machine_memory() -> Option<u64> {
+fn machine_memory() -> Option<u64> {
     let total = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|info| {
@@ -202,10 +202,7 @@ impl Engine for Embedded {
     }
 
     fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, String> {
-        self.runtime.block_on(async {
-            let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
-            df.collect().await.map_err(|e| e.to_string())
-        })
+        self.collect(sql).map(|(_, batches)| batches)
     }
 
     fn query(&self, sql: &str) -> Result<RecordBatch, String> {

@@ -30,7 +30,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::streaming::PartitionStream;
 use serde_json::Value;
 
-pub use self::embedded::{Embedded, machine_memory};
+pub use self::embedded::Embedded;
 use crate::memory_limit::MemoryLimit;
 use crate::time;
 

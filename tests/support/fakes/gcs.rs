@@ -86,6 +86,13 @@ struct Upload {
     parts: BTreeMap<u32, (String, Bytes)>,
 }
 
+impl Upload {
+    /// Whether the upload is of the object `name` in `bucket`.
+    fn is_of(&self, (bucket, name): (&str, &str)) -> bool {
+        self.bucket == bucket && self.name == name
+    }
+}
+
 /// One live object version.
 #[derive(Clone)]
 struct Object {
@@ -336,6 +343,14 @@ fn no_such_upload() -> Response {
     )
 }
 
+fn malformed() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "MalformedXML",
+        "The XML you provided was not well-formed.",
+    )
+}
+
 fn invalid_part(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "InvalidPart", message)
 }
@@ -406,7 +421,7 @@ fn put_part(
     let mut uploads = gcs.uploads.lock().unwrap();
     let Some(upload) = uploads
         .get_mut(upload_id)
-        .filter(|u| u.bucket == bucket && u.name == name)
+        .filter(|u| u.is_of((bucket, name)))
     else {
         return no_such_upload();
     };
@@ -442,25 +457,14 @@ fn complete_upload(
     body: &[u8],
 ) -> Response {
     let Some(listed) = std::str::from_utf8(body).ok().and_then(listed_parts) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MalformedXML",
-            "The XML you provided was not well-formed.",
-        );
+        return malformed();
     };
     let mut uploads = gcs.uploads.lock().unwrap();
-    let Some(upload) = uploads
-        .get(upload_id)
-        .filter(|u| u.bucket == bucket && u.name == name)
-    else {
+    let Some(upload) = uploads.get(upload_id).filter(|u| u.is_of((bucket, name))) else {
         return no_such_upload();
     };
     if listed.is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MalformedXML",
-            "The XML you provided was not well-formed.",
-        );
+        return malformed();
     }
     if listed.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
         return error(
@@ -535,7 +539,7 @@ async fn abort_upload(
     };
     let mut uploads = gcs.uploads.lock().unwrap();
     match uploads.get(upload_id) {
-        Some(u) if u.bucket == bucket && u.name == name => {
+        Some(u) if u.is_of((&bucket, &name)) => {
             uploads.remove(upload_id);
             StatusCode::NO_CONTENT.into_response()
         }

@@ -363,10 +363,8 @@ impl<'a> Payload<'a> {
                         Ok(_) => Some(Ok(chunk)),
                         Err(e) => {
                             file = None;
-                            Some(Err(SftpError::UnexpectedBehavior(format!(
-                                "reading the encoded file {}: {e}",
-                                path.display()
-                            ))))
+                            let unreadable = crate::deliver::storage::unreadable_local(path, &e);
+                            Some(Err(SftpError::UnexpectedBehavior(unreadable.message)))
                         }
                     }
                 }))
