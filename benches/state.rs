@@ -2,7 +2,9 @@
 //! 10M members, where a second run changes 1% of them (0.5% updated, 0.25%
 //! removed, 0.25% added). Timed from the evaluated audience to the committed
 //! store, not counting the delivered files:
-//! - members: the payload hashes of the new evaluation (`Members::new`);
+//! - members: the payload hashes and the run id's digest of the new
+//!   evaluation, a batch of 131,072 members at a time as the run takes
+//!   them from the export query (`Members::new`, `member_batches`);
 //! - delta: the merge of the committed members file against them;
 //! - save: what the store keeps of the new members, written and synced (a
 //!   changes file against the committed base: 1% is under a tenth of it);
@@ -26,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use accord::faults::Faults;
 use accord::run::delta;
+use accord::run::member_batches::{Builder, MemberBatches};
 use accord::run::members::Members;
 use accord::run::state::{self, Membership, Pending, Store};
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{Value, json};
@@ -57,6 +60,26 @@ fn payload(ids: &[u64], version: impl Fn(u64) -> u64) -> (StringArray, RecordBat
     ]);
     let batch = RecordBatch::try_new(Arc::new(schema), columns).expect("a batch");
     (keys, batch)
+}
+
+/// The members of one evaluation, a batch at a time as a run takes them.
+fn members_of((keys, batch): (StringArray, RecordBatch)) -> MemberBatches {
+    const BATCH: usize = 128 * 1024;
+    let mut builder = Builder::new(None);
+    let mut schema = None;
+    for start in (0..keys.len()).step_by(BATCH) {
+        let len = BATCH.min(keys.len() - start);
+        let members =
+            Members::new(keys.slice(start, len), &batch.slice(start, len)).expect("members");
+        schema = Some(members.batch().schema());
+        builder.push(members).expect("in order");
+    }
+    let members = builder
+        .finish_with(schema.expect("members"))
+        .expect("members");
+    // The run's digest is taken as the batches come.
+    assert_eq!(members.digest().len(), 64);
+    members
 }
 
 /// The second run's members: every 200th updated, every 400th (offset)
@@ -89,7 +112,7 @@ fn columnar(size: u64) -> Columnar {
     let root = tempfile::tempdir().expect("a folder");
     let faults = Faults::default();
     let store = Store::open(root.path(), &faults).expect("a store");
-    let commit = |members: &Members, run_id: &str| {
+    let commit = |members: &MemberBatches, run_id: &str| {
         let pending =
             state::save(root.path(), "files", run_id, members, None, &faults).expect("saved");
         store.begin(&pending).expect("begun");
@@ -97,15 +120,14 @@ fn columnar(size: u64) -> Columnar {
     };
     // The first run: everyone added.
     let ids: Vec<u64> = (0..size).collect();
-    let (keys, batch) = payload(&ids, |_| 0);
-    let first = Members::new(keys, &batch).expect("members");
+    let first = members_of(payload(&ids, |_| 0));
     commit(&first, "20261128T120000Z-00000001");
     drop(first);
 
     let (ids, version) = second(size);
-    let (keys, batch) = payload(&ids, version);
+    let evaluated = payload(&ids, version);
     let started = Instant::now();
-    let members = Members::new(keys, &batch).expect("members");
+    let members = members_of(evaluated);
     let hashed = started.elapsed();
     let old = state::committed(root.path(), &store, "files")
         .expect("the state")

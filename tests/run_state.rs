@@ -1,7 +1,9 @@
-//! The run's own files under concurrency and failure: the project lock (a
-//! second run is refused and names the holder; `--wait` waits for it) and
-//! the run log (every run is logged as one whole line, failed runs too, and
-//! a partial last line is ended first).
+//! The run's own files under concurrency, failure and a memory limit: the
+//! project lock (a second run is refused and names the holder; `--wait`
+//! waits for it), the run log (every run is logged as one whole line,
+//! failed runs too, and a partial last line is ended first), and an
+//! activation's members spilled to disk under a `memory_limit` (the same
+//! deliveries and the same state as members held).
 #![cfg(feature = "engine")]
 
 use std::path::{Path, PathBuf};
@@ -143,4 +145,222 @@ fn every_run_is_logged_as_one_whole_line_failed_runs_too() {
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(failed["diagnostics"][0]["code"], "R0107", "{failed}");
     assert!(!failed["run_id"].as_str().unwrap_or("").is_empty());
+}
+
+/// A project of 2,000 accounts and `people` people (CSV, written here), one
+/// audience of every account, and two activations of its people: a full
+/// export to CSV files per audience, cut every 70,000 rows, and an
+/// incremental export to Parquet.
+fn people_project(dir: &Path, people: usize, changed: bool) {
+    use std::fmt::Write as _;
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    let mut accounts = String::from("accountId,employees\n");
+    for i in 0..2_000 {
+        let _ = writeln!(accounts, "A{i:05},{}", i % 97);
+    }
+    std::fs::write(dir.join("data/accounts.csv"), accounts).expect("accounts");
+    let mut rows = String::from("personId,accountId,email,seniority\n");
+    for i in 0..people {
+        // The second data set: every 100th person changed, every 250th
+        // gone, a few new ones.
+        if changed && i % 250 == 3 {
+            continue;
+        }
+        let seniority = if changed && i % 100 == 7 { "VP" } else { "IC" };
+        let _ = writeln!(
+            rows,
+            "P{i:07},A{:05},p{i}@example.com,{seniority}",
+            (i * 7) % 2_000
+        );
+    }
+    if changed {
+        for i in people..people + people / 500 {
+            let _ = writeln!(rows, "P{i:07},A{:05},p{i}@example.com,IC", i % 2_000);
+        }
+    }
+    std::fs::write(dir.join("data/people.csv"), rows).expect("people");
+    std::fs::write(
+        dir.join("accord.toml"),
+        r#"[project]
+name = "people"
+format = 1
+
+[environment.dev]
+enforcement = "warn"
+
+[schema.account]
+class = "account"
+key = "accountId"
+[schema.account.fields]
+accountId = "string"
+employees = "int"
+
+[schema.person]
+class = "person"
+key = "personId"
+[schema.person.fields]
+personId  = "string"
+accountId = "string"
+email     = "string"
+seniority = "string"
+[schema.person.links.account]
+to = "account"
+by = "accountId"
+reverse = "people"
+
+[source.accounts]
+schema = "account"
+path = "data/accounts.csv"
+[source.people]
+schema = "person"
+path = "data/people.csv"
+
+[destination.files]
+type = "filesystem"
+path = "out/full"
+format = "csv"
+file_name = "{activation}_{audience}_{run_id}.{ext}"
+rows_per_file = 70000
+
+[destination.changes]
+type = "filesystem"
+path = "out/changes"
+format = "parquet"
+
+[audience.everyone]
+rule = 'account.employees >= 0'
+
+[audience.big]
+rule = 'account.employees >= 50'
+
+[activation.full]
+destination = "files"
+audiences = ["everyone", "big"]
+people = 'person.email != ""'
+schedule = "daily@02:00"
+export = "full"
+[activation.full.map]
+email = "person.email"
+seniority = "person.seniority"
+employees = "account.employees"
+
+[activation.changes]
+destination = "changes"
+audiences = ["everyone"]
+people = 'person.email != ""'
+schedule = "daily@02:00"
+export = "incremental"
+[activation.changes.map]
+email = "person.email"
+seniority = "person.seniority"
+"#,
+    )
+    .expect("specs");
+}
+
+/// Every file under `dir` (relative path and bytes), `.accord/tmp` aside.
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).expect("inside");
+            (
+                rel.to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The members each activation spilled in the last run (its log's last
+/// line), by activation.
+fn spilled(dir: &Path) -> Vec<(String, bool)> {
+    let lines = log_lines(dir);
+    let report: serde_json::Value =
+        serde_json::from_str(lines.last().expect("a run")).expect("a report");
+    let activations = report["activations"].as_object().expect("activations");
+    activations
+        .iter()
+        .map(|(name, a)| {
+            assert_eq!(a["status"], "delivered", "{name}: {a}");
+            (
+                name.clone(),
+                a["members_spilled"].as_u64().is_some_and(|b| b > 0),
+            )
+        })
+        .collect()
+}
+
+/// Under a memory limit, an activation's members past a quarter of it go
+/// to a spill file as they come from the export query, and every step
+/// after reads them back: the delivered files (full and incremental,
+/// cut in parts) and the members files are the same, byte for byte, as a
+/// run that holds its members, on a first delivery and on a second with a
+/// few changes.
+#[test]
+fn members_spilled_under_a_memory_limit_deliver_what_members_held_do() {
+    let scratch = temp::dir("run-spilled");
+    let (held, limited) = (scratch.path().join("held"), scratch.path().join("limited"));
+    for (step, now) in [
+        (false, "2026-11-28T12:00:00Z"),
+        (true, "2026-11-29T12:00:00Z"),
+    ] {
+        for (dir, extra) in [
+            (&held, &[][..]),
+            (&limited, &["--memory-limit", "64MiB"][..]),
+        ] {
+            people_project(dir, 300_000, step);
+            let out = Command::new(env!("CARGO_BIN_EXE_accord"))
+                .arg("run")
+                .arg(dir)
+                .args(["--env", "dev", "--now", now])
+                .args(extra)
+                .env_remove("ACCORD_FAULT_AFTER")
+                .output()
+                .expect("accord runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(
+            spilled(&held),
+            [("changes".to_string(), false), ("full".to_string(), false)]
+        );
+        assert_eq!(
+            spilled(&limited),
+            [("changes".to_string(), true), ("full".to_string(), true)]
+        );
+        for folder in ["out", ".accord/members"] {
+            let (a, b) = (
+                files_under(&held.join(folder)),
+                files_under(&limited.join(folder)),
+            );
+            let names =
+                |f: &[(String, Vec<u8>)]| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&a), names(&b), "{folder}, second run: {step}");
+            assert!(a == b, "{folder}: the same bytes, second run: {step}");
+        }
+    }
+    // The full export was cut into parts, and the second delivery of the
+    // incremental one wrote its changes only (a changes file).
+    let out = files_under(&limited.join("out/full"));
+    assert!(
+        out.iter()
+            .any(|(n, _)| n.contains("full_everyone_") && n.ends_with("_2.csv"))
+    );
+    let members = files_under(&limited.join(".accord/members"));
+    assert!(
+        members
+            .iter()
+            .any(|(n, _)| n.starts_with("changes.") && n.ends_with(".changes.parquet"))
+    );
+    // Nothing is left in the spill folder.
+    let tmp = std::fs::read_dir(limited.join(".accord/tmp")).map_or(0, |d| d.count());
+    assert_eq!(tmp, 0);
 }

@@ -1,11 +1,11 @@
 //! Destination rows as Arrow columns: the one typed form delivered files
 //! are written from, whichever way the rows came.
 //!
-//! A delivery's rows come from the engine (the export query's batch: a
-//! full export) or from the store (a pending delivery that a crash left,
-//! an incremental export's changes), where they are JSON values. Both are
-//! brought to the same *delivered* columns, so one delivery always encodes
-//! to the same bytes, however it is encoded:
+//! A delivery's rows come from the engine (the export query's batches),
+//! from the store's members files (already delivered columns), or from
+//! JSON values (a store written before the columnar state, an API
+//! delivery's ledger). All are brought to the same *delivered* columns, so
+//! one delivery always encodes to the same bytes, however it is encoded:
 //!
 //! - text (any string type) is `Utf8`; integers `Int64`; `Float64` stays,
 //!   a value that is not finite is missing (JSON has no NaN); `Boolean`
@@ -15,8 +15,11 @@
 //! - a list is a `List` of delivered items (JSON lines write it as an
 //!   array; CSV and Parquet as its items' text joined with `|`,
 //!   [`lists_as_text`]);
-//! - a column without any value is `Utf8` nulls, so a file's Parquet schema
-//!   does not depend on which of the two ways its rows came;
+//! - where the column's type decides ([`delivered_type`]: every type above
+//!   but unusual lists), the engine's rows take it whatever their values,
+//!   so every batch of a delivery that comes a batch at a time has the same
+//!   columns ([`delivered_schema`], [`delivered_as`]); where it does not,
+//!   and for JSON values, a column without any value is `Utf8` nulls;
 //! - anything else goes through its JSON value ([`engine::cell`]): what the
 //!   JSON form of a cell is, the delivered column is.
 //!
@@ -33,13 +36,82 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Field, Float64Type, Schema, TimeUnit, TimestampMicrosecondType,
+    DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use serde_json::Value;
 
 use super::engine;
 use crate::time;
+
+/// The delivered type of a column of type `ty` where the type alone
+/// decides it: the engine's common types (text, integers, `Float64`,
+/// booleans, timestamps, lists of text, integers or booleans, and a column
+/// of nothing but nulls as text). `None` for the others, whose delivered
+/// type is found from their values ([`delivered`]).
+pub fn delivered_type(ty: &DataType) -> Option<DataType> {
+    Some(match ty {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+            DataType::Utf8
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => DataType::Utf8,
+        DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8 => DataType::Int64,
+        DataType::Float64 => DataType::Float64,
+        DataType::Boolean => DataType::Boolean,
+        DataType::List(item) | DataType::LargeList(item) => {
+            let item = match delivered_type(item.data_type())? {
+                DataType::Float64 | DataType::List(_) => return None,
+                _ if matches!(item.data_type(), DataType::Timestamp(..) | DataType::Null) => {
+                    return None;
+                }
+                item => item,
+            };
+            DataType::List(Arc::new(Field::new_list_field(item, true)))
+        }
+        _ => return None,
+    })
+}
+
+/// The delivered columns of `schema`'s, when every column's type decides
+/// its delivered type ([`delivered_type`]): the one schema of every batch
+/// of a delivery that comes a batch at a time.
+pub fn delivered_schema(schema: &Schema) -> Option<SchemaRef> {
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| Some(Field::new(f.name(), delivered_type(f.data_type())?, true)))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Arc::new(Schema::new(fields)))
+}
+
+/// `batch` brought to the delivered columns of `schema` (made by
+/// [`delivered_schema`] from its own schema): a column keeps its type
+/// where it has no value in this batch, so every batch of a delivery has
+/// the same columns.
+pub fn delivered_as(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            let target = field.data_type();
+            let typed = typed_column(column)?;
+            if typed.data_type() == target {
+                Ok(typed)
+            } else if typed.null_count() == typed.len() {
+                Ok(new_null_array(target, typed.len()))
+            } else {
+                cast(&typed, target).map_err(|e| e.to_string())
+            }
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .map_err(|e| e.to_string())
+}
 
 /// `batch` with every column brought to its delivered type.
 pub fn delivered(batch: &RecordBatch) -> Result<RecordBatch, String> {
@@ -139,6 +211,12 @@ pub fn assemble(
 }
 
 fn delivered_column(column: &ArrayRef) -> Result<ArrayRef, String> {
+    Ok(without_values_as_text(typed_column(column)?))
+}
+
+/// A column in its delivered type, an empty one too (a column without
+/// values keeps its type here).
+fn typed_column(column: &ArrayRef) -> Result<ArrayRef, String> {
     let cast_to = |ty: &DataType| cast(column, ty).map_err(|e| e.to_string());
     let typed = match column.data_type() {
         DataType::Utf8 => column.clone(),
@@ -168,7 +246,7 @@ fn delivered_column(column: &ArrayRef) -> Result<ArrayRef, String> {
             return column_of(&cells.iter().collect::<Vec<_>>());
         }
     };
-    Ok(without_values_as_text(typed))
+    Ok(typed)
 }
 
 /// A column without any value is text.
@@ -315,12 +393,59 @@ mod tests {
         let tags = texts.column_by_name("tags").unwrap().as_string::<i32>();
         assert_eq!(tags.value(0), "a||=b");
         assert!(tags.is_null(1));
-        // Each slice is delivered alone too: a file whose rows are all
-        // missing in a column gets a text column, whatever the whole had.
+        // By values alone, rows all missing in a column make a text column,
+        // whatever the whole had.
         let middle = delivered(&direct.slice(1, 1)).unwrap();
         assert_eq!(
             middle.column_by_name("int").unwrap().data_type(),
             &DataType::Utf8
         );
+    }
+
+    /// Where the types decide, every batch of the same columns is
+    /// delivered in the same types, one without a value in a column too;
+    /// where they do not (an unsigned integer, whose values decide between
+    /// an integer and a number), there is no such schema.
+    #[test]
+    fn types_decide_the_delivered_columns_of_every_batch() {
+        let mut tags = ListBuilder::new(StringBuilder::new());
+        tags.append_value([Some("a")]);
+        tags.append_null();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![Some(1), None])),
+            Arc::new(LargeStringArray::from(vec![Some("x"), None])),
+            Arc::new(TimestampMicrosecondArray::from(vec![Some(0), None])),
+            Arc::new(tags.finish()),
+            Arc::new(Float64Array::from(vec![Some(f64::INFINITY), None])),
+            new_null_array(&DataType::Null, 2),
+        ];
+        let names: Vec<String> = ["int", "text", "at", "tags", "float", "none"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let batch = assemble(&names, columns, 2).unwrap();
+        let schema = delivered_schema(&batch.schema()).expect("types decide");
+        let whole = delivered_as(&batch, &schema).unwrap();
+        let empty_row = delivered_as(&batch.slice(1, 1), &schema).unwrap();
+        assert_eq!(whole.schema(), schema);
+        assert_eq!(empty_row.schema(), schema);
+        assert_eq!(empty_row, whole.slice(1, 1));
+        // Where a column has values, as by values (the infinite float is
+        // missing: a column of no value, text by values).
+        let by_values = delivered(&batch.slice(0, 1)).unwrap();
+        for name in ["int", "text", "at", "tags"] {
+            assert_eq!(
+                whole.slice(0, 1).column_by_name(name),
+                by_values.column_by_name(name),
+                "{name}"
+            );
+        }
+        let unsigned = assemble(
+            &["big".to_string()],
+            vec![Arc::new(UInt64Array::from(vec![1u64]))],
+            1,
+        )
+        .unwrap();
+        assert!(delivered_schema(&unsigned.schema()).is_none());
     }
 }

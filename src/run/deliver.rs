@@ -33,9 +33,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, StringArray};
-use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::DataType;
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::Serialize;
@@ -152,15 +154,19 @@ const ENCODE_ROWS: usize = 64 * 1024;
 /// and removes): the data files (per audience with `{audience}` in the
 /// name, split at `rows_per_file`), each written to its own file there a
 /// slice of rows at a time, and the manifest. `rows` are the destination
-/// rows in the order they are written, as Arrow columns (brought to their
-/// delivered types here, `columns::delivered`).
-pub fn encode(
+/// rows in the order they are written (the rows of one audience together),
+/// a batch at a time, in the delivered types of `schema` (`columns`): a
+/// file is cut into slices of [`ENCODE_ROWS`] from its first row whatever
+/// batches its rows came in, so the same rows encode to the same bytes.
+pub fn encode<'a>(
     layout: &FileLayout,
-    rows: &RecordBatch,
+    (schema, rows): (
+        &SchemaRef,
+        impl Iterator<Item = Result<RecordBatch, String>> + 'a,
+    ),
     about: &About,
     spool: tempfile::TempDir,
 ) -> Result<Encoded, String> {
-    let rows = columns::delivered(rows)?;
     let values = NameValues {
         activation: about.activation,
         destination: about.destination,
@@ -168,37 +174,94 @@ pub fn encode(
         run_id: Some(about.run_id),
         date: Some(about.date),
     };
-    let mut files = Vec::new();
-    for (audience, set) in sets(layout, &rows, about.audiences)? {
+    let audience = schema
+        .index_of("audience")
+        .ok()
+        .filter(|&i| layout.per_audience() && schema.field(i).data_type() == &DataType::Utf8);
+    let limit = usize::try_from(layout.rows_per_file)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let mut feed = Feed {
+        rows: Box::new(rows),
+        batch: None,
+        offset: 0,
+        audience,
+        error: None,
+    };
+    let mut files: Vec<EncodedFile> = Vec::new();
+    let mut parts: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    let mut rows_written = 0;
+    let add = |set: Option<String>,
+               slices: &mut dyn Iterator<Item = RecordBatch>,
+               files: &mut Vec<EncodedFile>,
+               parts: &mut BTreeMap<Option<String>, usize>|
+     -> Result<(), String> {
+        let part = parts.entry(set.clone()).or_default();
+        *part += 1;
         let values = NameValues {
-            audience: audience.as_deref(),
+            audience: set.as_deref(),
             ..values
         };
-        let limit = usize::try_from(layout.rows_per_file).unwrap_or(usize::MAX);
-        // An empty delivery still gets a file (a header for CSV), so its
-        // reader sees the run.
-        let parts = set.num_rows().div_ceil(limit).max(1);
-        for i in 0..parts {
-            let name = layout.name(&values, i + 1);
-            let start = i * limit;
-            let chunk = set.slice(start, limit.min(set.num_rows() - start));
-            // Spooled under a number: a name is the destination's to judge.
-            let path = spool.path().join(files.len().to_string());
-            let (len, sha256) =
-                encode_file(layout, &chunk, &path).map_err(|e| format!("{name}: {e}"))?;
-            files.push(EncodedFile {
-                name,
-                audience: audience.clone(),
-                rows: chunk.num_rows() as u64,
-                len,
-                sha256,
-                path,
-            });
+        let name = layout.name(&values, *part);
+        // Spooled under a number: a name is the destination's to judge.
+        let path = spool.path().join(files.len().to_string());
+        let (len, sha256) =
+            encode_file(layout, schema, slices, &path).map_err(|e| format!("{name}: {e}"))?;
+        files.push(EncodedFile {
+            name,
+            audience: set,
+            rows: 0,
+            len,
+            sha256,
+            path,
+        });
+        Ok(())
+    };
+    while let Some(set) = feed.next_set() {
+        let taken = std::cell::Cell::new(0u64);
+        let mut slices = FileSlices {
+            feed: &mut feed,
+            set: set.clone(),
+            left: limit,
+            taken: &taken,
+        };
+        add(set, &mut slices, &mut files, &mut parts)?;
+        if let Some(e) = feed.error.take() {
+            return Err(e);
+        }
+        if let Some(last) = files.last_mut() {
+            last.rows = taken.get();
+        }
+        rows_written += taken.get();
+    }
+    if let Some(e) = feed.error.take() {
+        return Err(e);
+    }
+    // An empty delivery still gets a file (a header for CSV), so its
+    // reader sees the run; with `{audience}` in the name, each audience.
+    let sets: Vec<Option<String>> = match audience {
+        Some(_) => about.audiences.iter().cloned().map(Some).collect(),
+        None => vec![None],
+    };
+    for set in sets {
+        if !parts.contains_key(&set) {
+            let empty = RecordBatch::new_empty(schema.clone());
+            add(set, &mut std::iter::once(empty), &mut files, &mut parts)?;
         }
     }
+    // The activation's audiences in order, then any other a row names (in
+    // name order); each audience's parts in order.
+    let rank = |set: &Option<String>| match set
+        .as_ref()
+        .and_then(|a| about.audiences.iter().position(|n| n == a))
+    {
+        Some(i) => (i, None),
+        None => (about.audiences.len(), set.clone()),
+    };
+    files.sort_by_cached_key(|f| rank(&f.audience));
     let manifest = layout
         .manifest
-        .then(|| manifest_file(layout, &rows, about, &files))
+        .then(|| manifest_file(layout, schema, rows_written, about, &files))
         .transpose()?;
     Ok(Encoded {
         files,
@@ -207,47 +270,114 @@ pub fn encode(
     })
 }
 
-/// The rows of each set of files: one set, or one per audience (the
-/// activation's audiences in order, then any other a row names, so no
-/// row is left out).
-fn sets(
-    layout: &FileLayout,
-    rows: &RecordBatch,
-    audiences: &[String],
-) -> Result<Vec<(Option<String>, RecordBatch)>, String> {
-    let column = rows
-        .column_by_name("audience")
-        .filter(|c| c.data_type() == &DataType::Utf8);
-    let (true, Some(column)) = (layout.per_audience(), column) else {
-        return Ok(vec![(None, rows.clone())]);
-    };
-    let column = column.as_string::<i32>();
-    let mut names: Vec<String> = audiences.to_vec();
-    let mut others: Vec<String> = column
-        .iter()
-        .flatten()
-        .filter(|a| !names.iter().any(|n| n == a))
-        .map(str::to_string)
-        .collect();
-    others.sort();
-    others.dedup();
-    names.extend(others);
-    names
-        .into_iter()
-        .map(|name| {
-            let mask: BooleanArray = column
-                .iter()
-                .map(|a| Some(a == Some(name.as_str())))
-                .collect();
-            let set = filter_record_batch(rows, &mask).map_err(|e| e.to_string())?;
-            Ok((Some(name), set))
-        })
-        .collect()
+/// The rows of a delivery as its files take them: the batches in order,
+/// and where the next row is.
+struct Feed<'a> {
+    rows: Box<dyn Iterator<Item = Result<RecordBatch, String>> + 'a>,
+    batch: Option<RecordBatch>,
+    offset: usize,
+    /// The `audience` column, when files are per audience.
+    audience: Option<usize>,
+    /// What went wrong making the rows: it ends them.
+    error: Option<String>,
+}
+
+impl Feed<'_> {
+    /// The batch with the next row, and where in it that row is.
+    fn current(&mut self) -> Option<(RecordBatch, usize)> {
+        loop {
+            if let Some(batch) = &self.batch
+                && self.offset < batch.num_rows()
+            {
+                return Some((batch.clone(), self.offset));
+            }
+            match self.rows.next() {
+                Some(Ok(batch)) => (self.batch, self.offset) = (Some(batch), 0),
+                Some(Err(e)) => {
+                    self.error = Some(e);
+                    self.batch = None;
+                    return None;
+                }
+                None => {
+                    self.batch = None;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The set of files the next row goes to (its audience, when files are
+    /// per audience), or `None` when the rows are done.
+    fn next_set(&mut self) -> Option<Option<String>> {
+        let (batch, offset) = self.current()?;
+        Some(self.audience.and_then(|c| {
+            let audiences = batch.column(c).as_string::<i32>();
+            audiences
+                .is_valid(offset)
+                .then(|| audiences.value(offset).to_string())
+        }))
+    }
+}
+
+/// The rows of one file, as slices of [`ENCODE_ROWS`] taken from the
+/// feed: up to `left` rows of its set.
+struct FileSlices<'f, 'a> {
+    feed: &'f mut Feed<'a>,
+    set: Option<String>,
+    left: usize,
+    taken: &'f std::cell::Cell<u64>,
+}
+
+impl Iterator for FileSlices<'_, '_> {
+    type Item = RecordBatch;
+
+    fn next(&mut self) -> Option<RecordBatch> {
+        let mut parts = Vec::new();
+        let mut n = 0;
+        while n < ENCODE_ROWS && self.left > 0 {
+            let Some((batch, offset)) = self.feed.current() else {
+                break;
+            };
+            let most = (batch.num_rows() - offset)
+                .min(ENCODE_ROWS - n)
+                .min(self.left);
+            let run = match self.feed.audience {
+                Some(c) => {
+                    let audiences = batch.column(c).as_string::<i32>();
+                    let set = self.set.as_deref();
+                    (offset..offset + most)
+                        .take_while(|&i| (audiences.is_valid(i).then(|| audiences.value(i))) == set)
+                        .count()
+                }
+                None => most,
+            };
+            if run == 0 {
+                break;
+            }
+            parts.push(batch.slice(offset, run));
+            self.feed.offset += run;
+            self.left -= run;
+            n += run;
+        }
+        self.taken.set(self.taken.get() + n as u64);
+        match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => match concat_batches(&parts[0].schema(), &parts) {
+                Ok(slice) => Some(slice),
+                Err(e) => {
+                    self.feed.error = Some(e.to_string());
+                    None
+                }
+            },
+        }
+    }
 }
 
 fn manifest_file(
     layout: &FileLayout,
-    rows: &RecordBatch,
+    schema: &SchemaRef,
+    rows: u64,
     about: &About,
     files: &[EncodedFile],
 ) -> Result<ManifestFile, String> {
@@ -259,8 +389,7 @@ fn manifest_file(
         format: layout.format,
         gzip: layout.gzip,
         csv: (layout.format == Format::Csv).then_some(&layout.csv),
-        columns: &rows
-            .schema()
+        columns: &schema
             .fields()
             .iter()
             .map(|f| f.name().clone())
@@ -275,7 +404,7 @@ fn manifest_file(
                 sha256: f.sha256.clone(),
             })
             .collect(),
-        rows: rows.num_rows() as u64,
+        rows,
     };
     let mut bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
     bytes.push(b'\n');
@@ -332,12 +461,14 @@ pub fn write(store: &dyn FileStore, encoded: &Encoded, faults: &Faults) -> Resul
     })
 }
 
-/// Encodes one file's rows into a new file at `path`, in the layout's
-/// format and gzipped when it says so: the file's length and SHA-256
-/// (hex), counted as the bytes are written.
+/// Encodes one file's rows (its slices, in order; an empty file one empty
+/// slice) into a new file at `path`, in the layout's format and gzipped
+/// when it says so: the file's length and SHA-256 (hex), counted as the
+/// bytes are written.
 fn encode_file(
     layout: &FileLayout,
-    rows: &RecordBatch,
+    schema: &SchemaRef,
+    slices: &mut dyn Iterator<Item = RecordBatch>,
     path: &Path,
 ) -> Result<(u64, String), String> {
     let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
@@ -346,12 +477,12 @@ fn encode_file(
         // No file name or time in the header, so the same rows give the
         // same bytes.
         let gzip = flate2::write::GzEncoder::new(out, flate2::Compression::default());
-        encode_rows(layout, rows, Unflushed(gzip))?
+        encode_slices(layout, schema, slices, Unflushed(gzip))?
             .0
             .finish()
             .map_err(|e| e.to_string())?
     } else {
-        encode_rows(layout, rows, out)?
+        encode_slices(layout, schema, slices, out)?
     };
     out.finish().map_err(|e| e.to_string())
 }
@@ -372,35 +503,19 @@ impl<W: Write> Write for Unflushed<W> {
     }
 }
 
-/// Encodes one file's rows in the layout's format (without compression)
-/// into `out`, a slice of [`ENCODE_ROWS`] rows at a time (an empty file
-/// is one empty slice: a CSV header).
-fn encode_rows<W: Write + Send>(
-    layout: &FileLayout,
-    rows: &RecordBatch,
-    out: W,
-) -> Result<W, String> {
-    encode_slices(layout, rows, out, ENCODE_ROWS)
-}
-
-/// [`encode_rows`], `slice` rows at a time.
+/// Encodes one file's slices in the layout's format (without compression)
+/// into `out`. A file's columns are the delivery's (`schema`): a column
+/// keeps its type in every file, one without a value in this file too.
 fn encode_slices<W: Write + Send>(
     layout: &FileLayout,
-    rows: &RecordBatch,
+    schema: &SchemaRef,
+    slices: &mut dyn Iterator<Item = RecordBatch>,
     out: W,
-    slice: usize,
 ) -> Result<W, String> {
-    // A file's columns are delivered alone: a column without a value in
-    // this file is text, whatever the other files hold.
-    let rows = columns::delivered(rows)?;
-    let slices = (0..rows.num_rows().div_ceil(slice).max(1)).map(|i| {
-        let start = i * slice;
-        rows.slice(start, slice.min(rows.num_rows() - start))
-    });
     match layout.format {
         Format::Csv => csv(&layout.csv, slices, out),
         Format::Jsonl => jsonl(slices, out),
-        Format::Parquet => parquet(&rows, slices, out),
+        Format::Parquet => parquet(schema, slices, out),
     }
     .map_err(|e| e.to_string())
 }
@@ -515,14 +630,14 @@ fn jsonl<W: Write>(slices: impl Iterator<Item = RecordBatch>, out: W) -> Result<
 }
 
 /// One Parquet file (one row group up to the writer's million rows), lists
-/// as their text; `rows` (the file's rows) give the schema.
+/// as their text.
 fn parquet<W: Write + Send>(
-    rows: &RecordBatch,
+    schema: &SchemaRef,
     slices: impl Iterator<Item = RecordBatch>,
     out: W,
 ) -> Result<W, ArrowError> {
     use datafusion::parquet::arrow::ArrowWriter;
-    let schema = columns::lists_as_text(&rows.slice(0, 0))
+    let schema = columns::lists_as_text(&RecordBatch::new_empty(schema.clone()))
         .map_err(ArrowError::ParquetError)?
         .schema();
     let mut writer = ArrowWriter::try_new(out, schema, None)?;
@@ -569,11 +684,44 @@ mod tests {
     }
 
     fn text(layout: &FileLayout, rows: &Rows) -> String {
-        String::from_utf8(encode_rows(layout, &rows.batch().unwrap(), Vec::new()).unwrap()).unwrap()
+        String::from_utf8(one_slice(layout, &rows.batch().unwrap())).unwrap()
     }
 
-    /// Encodes into a fresh spool folder.
+    /// One file's rows written in one slice.
+    fn one_slice(layout: &FileLayout, rows: &RecordBatch) -> Vec<u8> {
+        encode_slices(
+            layout,
+            &rows.schema(),
+            &mut std::iter::once(rows.clone()),
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    /// Encodes into a fresh spool folder, the rows in one batch.
     fn encoded(layout: &FileLayout, rows: &RecordBatch, about: &About) -> Encoded {
+        encoded_in(layout, rows, &[rows.num_rows()], about)
+    }
+
+    /// Encodes into a fresh spool folder, the rows cut into batches of
+    /// `cuts` rows (round and round) as they come.
+    fn encoded_in(
+        layout: &FileLayout,
+        rows: &RecordBatch,
+        cuts: &[usize],
+        about: &About,
+    ) -> Encoded {
+        let mut batches = Vec::new();
+        let mut start = 0;
+        for cut in cuts.iter().cycle() {
+            if start == rows.num_rows() {
+                break;
+            }
+            let len = (*cut).max(1).min(rows.num_rows() - start);
+            batches.push(Ok(rows.slice(start, len)));
+            start += len;
+        }
+        let rows = (&rows.schema(), batches.into_iter());
         encode(layout, rows, about, tempfile::tempdir().unwrap()).unwrap()
     }
 
@@ -681,7 +829,7 @@ mod tests {
         layout.gzip = true;
         let rows = Rows {
             columns: vec!["audience".into(), "id".into()],
-            rows: ["A", "B", "A", "A", "C"]
+            rows: ["A", "A", "A", "B", "C"]
                 .iter()
                 .enumerate()
                 .map(|(i, a)| vec![json!(a), json!(i)])
@@ -714,6 +862,9 @@ mod tests {
         );
         let again = self::encoded(&layout, &rows.batch().unwrap(), &about);
         assert_eq!(identity(&again), identity(&encoded), "deterministic");
+        // However the rows come in batches.
+        let cut = encoded_in(&layout, &rows.batch().unwrap(), &[1, 2], &about);
+        assert_eq!(identity(&cut), identity(&encoded), "cut into batches");
         assert_eq!(again.manifest, encoded.manifest);
         for file in &encoded.files {
             let bytes = std::fs::read(&file.path).unwrap();
@@ -738,11 +889,12 @@ mod tests {
         );
     }
 
-    /// A file written a slice at a time is the file written at once: the
-    /// same bytes in CSV and JSON lines (the header once, cells escaped
-    /// where their slice needs it), the same schema and rows in Parquet (a
-    /// column empty in the first slice typed as in the whole file), and the
-    /// same bytes again on a rerun.
+    /// A file is written a slice at a time, cut from its first row,
+    /// whatever batches its rows came in: the same bytes whether the rows
+    /// came whole or cut anyhow, in every format. CSV and JSON lines are
+    /// also the bytes of one write of every row (the header once, cells
+    /// escaped where their slice needs it); Parquet the same rows, and a
+    /// column without a value in the first slice keeps its type.
     #[test]
     fn a_file_written_in_slices_is_the_file_written_at_once() {
         use datafusion::arrow::array::{ArrayRef, Int64Array, ListBuilder, StringBuilder};
@@ -773,42 +925,59 @@ mod tests {
         ];
         let rows =
             columns::assemble(&["name".into(), "late".into(), "tags".into()], columns, n).unwrap();
+        let about = About {
+            activation: "act",
+            destination: "d",
+            export: "full",
+            run_id: "R",
+            date: "20261128",
+            audiences: &[],
+        };
         for format in [Format::Csv, Format::Jsonl, Format::Parquet] {
-            let mut layout = layout();
-            layout.format = format;
-            let sliced = encode_rows(&layout, &rows, Vec::new()).unwrap();
-            let whole = encode_slices(&layout, &rows, Vec::new(), usize::MAX).unwrap();
-            if format == Format::Parquet {
-                // The writer's pages may be cut elsewhere (a few bytes of
-                // difference): the same schema and rows, and a rerun
-                // encodes the same bytes.
-                assert_eq!(parquet_rows(&sliced), parquet_rows(&whole));
-                assert!(sliced == encode_rows(&layout, &rows, Vec::new()).unwrap());
-            } else {
-                assert!(
-                    sliced == whole,
-                    "{format:?}: {} and {} bytes",
-                    sliced.len(),
-                    whole.len()
+            for gzip in [false, true] {
+                let mut layout = layout();
+                (layout.format, layout.gzip) = (format, gzip);
+                let whole = encoded(&layout, &rows, &about);
+                let cut = encoded_in(&layout, &rows, &[1_000, 7, 70_000, 1], &about);
+                assert_eq!(identity(&cut), identity(&whole), "{format:?}, gzip {gzip}");
+                let bytes = std::fs::read(&whole.files[0].path).unwrap();
+                assert_eq!(
+                    (whole.files[0].len, whole.files[0].sha256.clone()),
+                    (bytes.len() as u64, crate::hash::sha256_hex(&bytes))
                 );
+                let plain = if gzip {
+                    let mut plain = Vec::new();
+                    std::io::Read::read_to_end(
+                        &mut flate2::read::GzDecoder::new(&bytes[..]),
+                        &mut plain,
+                    )
+                    .unwrap();
+                    plain
+                } else {
+                    bytes
+                };
+                let at_once = one_slice(&layout, &rows);
+                if format == Format::Parquet {
+                    // The writer's pages may be cut elsewhere (a few bytes
+                    // of difference): the same schema and rows.
+                    assert_eq!(parquet_rows(&plain), parquet_rows(&at_once));
+                    let first = parquet_rows(&plain);
+                    assert_eq!(
+                        first.column_by_name("late").unwrap().data_type(),
+                        &DataType::Int64
+                    );
+                } else {
+                    assert!(
+                        plain == at_once,
+                        "{format:?}: {} and {} bytes",
+                        plain.len(),
+                        at_once.len()
+                    );
+                }
             }
-            // Gzipped as it is written: the same bytes, compressed.
-            layout.gzip = true;
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("f");
-            let (len, sha256) = encode_file(&layout, &rows, &path).unwrap();
-            let gz = std::fs::read(&path).unwrap();
-            assert_eq!(
-                (len, sha256),
-                (gz.len() as u64, crate::hash::sha256_hex(&gz))
-            );
-            let mut plain = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain)
-                .unwrap();
-            assert!(plain == sliced, "{format:?} gzipped");
         }
         // An empty file is a header.
-        let empty = encode_rows(&layout(), &rows.slice(0, 0), Vec::new()).unwrap();
+        let empty = one_slice(&layout(), &rows.slice(0, 0));
         assert_eq!(String::from_utf8(empty).unwrap(), "name,late,tags\n");
     }
 

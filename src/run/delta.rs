@@ -16,6 +16,10 @@
 //! ([`Delta::since_base`]): what the next changes file holds, so a
 //! delivery that changes few members writes few rows (`state::save`).
 //!
+//! The new members come as batches (`member_batches`, held or spilled),
+//! and are read a batch at a time like the files; a change refers to a new
+//! member by its place among all of them.
+//!
 //! Why a merge and not the engine's hash join: every side is already
 //! sorted by member (a members file is written so), so one pass over the
 //! keys and hashes finds every change. The base file is read twice,
@@ -44,7 +48,8 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use rayon::prelude::*;
 
-use super::members::Members;
+use super::member_batches::MemberBatches;
+use super::members::{HASH_BYTES, Members};
 
 /// Rows per batch read from a members file.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -92,46 +97,112 @@ impl Delta {
         self.changes.is_empty()
     }
 
-    /// The changes as rows: `change` (`added`, `updated`, `removed`), then
-    /// the payload's columns of `new` (the members the changes were found
-    /// against); one row per changed member, in member order. Made when
-    /// asked, for an incremental export's files: a full export never holds
-    /// a second copy of its members' payload.
-    pub fn rows(&self, new: &Members) -> Result<RecordBatch, String> {
-        let payload = new.payload();
-        let mut names = Vec::with_capacity(self.changes.len());
-        let mut from: Vec<(usize, usize)> = Vec::with_capacity(self.changes.len());
-        for change in &self.changes {
-            let (name, at) = match *change {
-                Change::Added(row) => ("added", (0, row)),
-                Change::Updated(row) => ("updated", (0, row)),
-                Change::Removed(row) => ("removed", (1, row)),
-            };
-            names.push(name);
-            from.push(at);
-        }
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(names))];
-        for (c, column) in payload.columns().iter().enumerate() {
-            let sides: [&dyn Array; 2] = [column.as_ref(), self.removed_rows.column(c).as_ref()];
-            columns.push(interleave(&sides, &from).map_err(|e| e.to_string())?);
-        }
+    /// The columns of [`Delta::rows`]: `change`, then the payload's.
+    pub fn rows_schema(new: &MemberBatches) -> SchemaRef {
         let mut fields = vec![Field::new(CHANGE, DataType::Utf8, false)];
-        fields.extend(payload.schema().fields().iter().map(|f| (**f).clone()));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+        fields.extend(payload_schema(new).fields().iter().map(|f| (**f).clone()));
+        Arc::new(Schema::new(fields))
     }
+
+    /// The changes as rows ([`Delta::rows_schema`]): `change` (`added`,
+    /// `updated`, `removed`), then the payload's columns of `new` (the
+    /// members the changes were found against); one row per changed
+    /// member, in member order, a batch per batch of `new` that has
+    /// changes. Made when asked, for an incremental export's files, as
+    /// the files are encoded: a full export never holds a second copy of
+    /// its members' payload, and an incremental one a batch of it.
+    pub fn rows<'a>(
+        &'a self,
+        new: &'a MemberBatches,
+    ) -> impl Iterator<Item = Result<RecordBatch, String>> + 'a {
+        let schema = Delta::rows_schema(new);
+        let mut batches = new.batches();
+        let (mut next, mut start) = (0, 0);
+        std::iter::from_fn(move || {
+            loop {
+                let batch = match batches.next() {
+                    Some(Ok(batch)) => Some(batch),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None if next == self.changes.len() => return None,
+                    None => None,
+                };
+                let end = start + batch.as_ref().map_or(0, Members::len);
+                let mut names = Vec::new();
+                let mut from: Vec<(usize, usize)> = Vec::new();
+                while let Some(change) = self.changes.get(next) {
+                    let (name, at) = match *change {
+                        Change::Added(row) if row < end => ("added", (0, row - start)),
+                        Change::Updated(row) if row < end => ("updated", (0, row - start)),
+                        Change::Removed(row) => ("removed", (1, row)),
+                        Change::Added(_) | Change::Updated(_) => break,
+                    };
+                    names.push(name);
+                    from.push(at);
+                    next += 1;
+                }
+                start = end;
+                if names.is_empty() {
+                    if batch.is_none() {
+                        next = self.changes.len();
+                        return Some(Err("a change refers to a member past the last".into()));
+                    }
+                    continue;
+                }
+                let payload = match &batch {
+                    Some(batch) => batch.payload(),
+                    None => self.removed_rows.slice(0, 0),
+                };
+                return Some(change_rows(
+                    &schema,
+                    names,
+                    &payload,
+                    &self.removed_rows,
+                    &from,
+                ));
+            }
+        })
+    }
+}
+
+/// The payload's columns of `members`.
+fn payload_schema(members: &MemberBatches) -> SchemaRef {
+    let schema = members.schema();
+    Arc::new(
+        schema
+            .project(&(1..schema.fields().len() - 1).collect::<Vec<_>>())
+            .expect("the payload is inside the members' columns"),
+    )
+}
+
+/// One batch of change rows: `names` (the change of each), then each
+/// row's payload from `new` (side 0) or the removed members (side 1).
+fn change_rows(
+    schema: &SchemaRef,
+    names: Vec<&str>,
+    new: &RecordBatch,
+    removed: &RecordBatch,
+    from: &[(usize, usize)],
+) -> Result<RecordBatch, String> {
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(names))];
+    for (c, column) in new.columns().iter().enumerate() {
+        let sides: [&dyn Array; 2] = [column.as_ref(), removed.column(c).as_ref()];
+        columns.push(interleave(&sides, from).map_err(|e| e.to_string())?);
+    }
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
 }
 
 /// One row of a changes file, against its base.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SinceBase {
-    /// Added or updated since the base: the new members' row.
+    /// Added or updated since the base: the new members' row (its place
+    /// among all of them).
     Row(usize),
     /// In the base, and removed since: the member's key.
     Removed(String),
 }
 
-/// One change, by where its row is: the new members' row, or the removed
-/// members' row.
+/// One change, by where its row is: the new members' row (its place among
+/// all of them), or the removed members' row.
 #[derive(Clone, Copy, Debug)]
 enum Change {
     Added(usize),
@@ -148,121 +219,75 @@ enum Origin {
     Changes(usize),
 }
 
-/// Keys and hashes of one side of the merge (a hash is null in a changes
-/// file's tombstone).
-struct Keyed<'a> {
-    keys: &'a StringArray,
-    hashes: &'a FixedSizeBinaryArray,
+/// Key and hash batches of one side of the merge.
+type Keyed<'a> = Box<dyn Iterator<Item = Result<(StringArray, FixedSizeBinaryArray), String>> + 'a>;
+
+/// One side of the merge, at one member: its batches taken in order, each
+/// checked to be in member order after the one before.
+struct Cursor<'a> {
+    batches: Keyed<'a>,
+    side: &'static str,
+    keys: StringArray,
+    hashes: FixedSizeBinaryArray,
+    /// The member's row in the current batch.
+    at: usize,
+    /// The current batch's first row among all of the side's.
+    start: usize,
+    /// The last key of the batch before.
+    last: Option<String>,
 }
 
-impl<'a> Keyed<'a> {
-    fn key(&self, i: usize) -> Option<&'a str> {
-        (i < self.keys.len()).then(|| self.keys.value(i))
+impl<'a> Cursor<'a> {
+    fn new(batches: Keyed<'a>, side: &'static str) -> Result<Cursor<'a>, String> {
+        let mut cursor = Cursor {
+            batches,
+            side,
+            keys: StringArray::from(Vec::<&str>::new()),
+            hashes: FixedSizeBinaryArray::new_null(HASH_BYTES, 0),
+            at: 0,
+            start: 0,
+            last: None,
+        };
+        cursor.load()?;
+        Ok(cursor)
     }
 
-    fn hash(&self, i: usize) -> Option<&'a [u8]> {
-        self.hashes.is_valid(i).then(|| self.hashes.value(i))
-    }
-}
-
-/// The merge in progress: the new members and the changes file in memory,
-/// the base streamed through [`Merge::base_row`].
-struct Merge<'a> {
-    new: Keyed<'a>,
-    next: usize,
-    changes: Option<Keyed<'a>>,
-    next_change: usize,
-    out: Vec<Change>,
-    /// Where the removed members' rows are, in member order.
-    gone: Vec<Origin>,
-    since_base: Option<Vec<SinceBase>>,
-    /// The most rows `since_base` may hold.
-    since_limit: usize,
-}
-
-impl<'a> Merge<'a> {
-    /// The next member of the base: first every member before it that
-    /// only the changes file or the new members have, then it.
-    fn base_row(&mut self, key: &str, hash: &[u8], position: usize) {
-        self.before(Some(key));
-        let change = self.take_change(key);
-        let new = self.take_new(key);
-        self.member(key, Some((hash, position)), change, new);
-    }
-
-    /// The members before `key` (every one left, for `None`) that are not
-    /// in the base.
-    fn before(&mut self, key: Option<&str>) {
-        loop {
-            let below = |k: Option<&'a str>| k.filter(|k| key.is_none_or(|key| *k < key));
-            let change = self
-                .changes
-                .as_ref()
-                .and_then(|c| below(c.key(self.next_change)));
-            let new = below(self.new.key(self.next));
-            let first = match (change, new) {
-                (Some(c), Some(n)) => c.min(n),
-                (Some(k), None) | (None, Some(k)) => k,
-                (None, None) => return,
+    /// The next batch that has rows, once the current one is done.
+    fn load(&mut self) -> Result<(), String> {
+        while self.at == self.keys.len() {
+            let Some(batch) = self.batches.next() else {
+                return Ok(());
             };
-            let change = self.take_change(first);
-            let new = self.take_new(first);
-            self.member(first, None, change, new);
-        }
-    }
-
-    fn take_change(&mut self, key: &str) -> Option<usize> {
-        let changes = self.changes.as_ref()?;
-        (changes.key(self.next_change) == Some(key)).then(|| {
-            self.next_change += 1;
-            self.next_change - 1
-        })
-    }
-
-    fn take_new(&mut self, key: &str) -> Option<usize> {
-        (self.new.key(self.next) == Some(key)).then(|| {
-            self.next += 1;
-            self.next - 1
-        })
-    }
-
-    /// One member, as the base, the changes file and the new members have
-    /// it (each, if they do).
-    fn member(
-        &mut self,
-        key: &str,
-        base: Option<(&[u8], usize)>,
-        change: Option<usize>,
-        new: Option<usize>,
-    ) {
-        // The old members: the changes file's row where it has one (none
-        // for a tombstone), else the base's.
-        let old = match (change, &self.changes) {
-            (Some(c), Some(changes)) => changes.hash(c).map(|h| (h, Origin::Changes(c))),
-            _ => base.map(|(h, at)| (h, Origin::Base(at))),
-        };
-        let new_hash = new.map(|n| (n, self.new.hashes.value(n)));
-        match (old, new_hash) {
-            (None, Some((n, _))) => self.out.push(Change::Added(n)),
-            (Some((old, _)), Some((n, new))) if old != new => self.out.push(Change::Updated(n)),
-            (Some((_, origin)), None) => {
-                self.out.push(Change::Removed(self.gone.len()));
-                self.gone.push(origin);
+            let (keys, hashes) = batch?;
+            in_order(&keys, self.last.as_deref(), self.side)?;
+            self.start += self.keys.len();
+            if !keys.is_empty() {
+                self.last = Some(keys.value(keys.len() - 1).to_string());
             }
-            _ => {}
+            (self.keys, self.hashes, self.at) = (keys, hashes, 0);
         }
-        let Some(since) = &mut self.since_base else {
-            return;
-        };
-        match (base, new_hash) {
-            (None, Some((n, _))) => since.push(SinceBase::Row(n)),
-            (Some((old, _)), Some((n, new))) if old != new => since.push(SinceBase::Row(n)),
-            (Some(_), None) => since.push(SinceBase::Removed(key.to_string())),
-            _ => {}
-        }
-        if since.len() > self.since_limit {
-            self.since_base = None;
-        }
+        Ok(())
+    }
+
+    fn key(&self) -> Option<&str> {
+        (self.at < self.keys.len()).then(|| self.keys.value(self.at))
+    }
+
+    /// The member's hash: none for a changes file's tombstone.
+    fn hash(&self) -> Option<&[u8]> {
+        self.hashes
+            .is_valid(self.at)
+            .then(|| self.hashes.value(self.at))
+    }
+
+    /// The member's row among all of the side's.
+    fn position(&self) -> usize {
+        self.start + self.at
+    }
+
+    fn advance(&mut self) -> Result<(), String> {
+        self.at += 1;
+        self.load()
     }
 }
 
@@ -279,77 +304,110 @@ pub(super) fn in_order(keys: &StringArray, last: Option<&str>, side: &str) -> Re
     Ok(())
 }
 
-/// The changes from `old` to `new` (see the module doc).
-pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
+/// The changes from `old` to `new` (see the module doc): one pass over the
+/// three sides at once (the base, the changes file, the new members), each
+/// read a batch at a time.
+pub fn between(old: Old, new: &MemberBatches) -> Result<Delta, String> {
+    let target = payload_schema(new);
+    let keyed = |batch: RecordBatch| {
+        (
+            batch.column(0).as_string::<i32>().clone(),
+            batch.column(1).as_fixed_size_binary().clone(),
+        )
+    };
+    let nothing = || -> Keyed<'_> { Box::new(std::iter::empty()) };
     let changes = match &old {
         Old::Files {
             changes: Some(path),
             ..
-        } => Some(read_keyed(path)?),
-        _ => None,
-    };
-    let changes_keyed = changes.as_ref().map(|batch| Keyed {
-        keys: batch.column(0).as_string::<i32>(),
-        hashes: batch.column(1).as_fixed_size_binary(),
-    });
-    if let Some(c) = &changes_keyed {
-        in_order(c.keys, None, "changes since the base")?;
-    }
-    let mut merge = Merge {
-        new: Keyed {
-            keys: new.keys(),
-            hashes: new.hashes(),
-        },
-        next: 0,
-        changes: changes_keyed,
-        next_change: 0,
-        out: Vec::new(),
-        gone: Vec::new(),
-        since_base: None,
-        since_limit: 0,
-    };
-    match &old {
-        Old::Nothing => {}
-        Old::Rows(members) => {
-            let (keys, hashes) = (members.keys(), members.hashes());
-            in_order(keys, None, "old members")?;
-            for i in 0..keys.len() {
-                merge.base_row(keys.value(i), hashes.value(i), i);
-            }
+        } => {
+            let batch = read_keyed(path)?;
+            Box::new(std::iter::once(Ok(keyed(batch)))) as Keyed<'_>
         }
+        _ => nothing(),
+    };
+    let (base, mut since_base, since_limit): (Keyed<'_>, _, _) = match &old {
+        Old::Nothing => (nothing(), None, 0),
+        Old::Rows(members) => (
+            Box::new(std::iter::once(Ok((
+                members.keys().clone(),
+                members.hashes().clone(),
+            )))),
+            None,
+            0,
+        ),
         Old::Files { base, .. } => {
             let (members, batches) = key_batches(base)?;
-            merge.since_base = Some(Vec::new());
-            merge.since_limit = usize::try_from(members / BASE_SHARE).unwrap_or(usize::MAX);
-            let mut position = 0;
-            let mut last: Option<String> = None;
-            for batch in batches {
-                let batch = batch?;
-                let (keys, hashes) = (
-                    batch.column(0).as_string::<i32>(),
-                    batch.column(1).as_fixed_size_binary(),
-                );
-                in_order(keys, last.as_deref(), "old members")?;
-                for i in 0..keys.len() {
-                    merge.base_row(keys.value(i), hashes.value(i), position);
-                    position += 1;
+            let limit = usize::try_from(members / BASE_SHARE).unwrap_or(usize::MAX);
+            (
+                Box::new(batches.map(move |b| b.map(keyed))),
+                Some(Vec::new()),
+                limit,
+            )
+        }
+    };
+    let new_keyed = new
+        .batches()
+        .map(|m| m.map(|m| (m.keys().clone(), m.hashes().clone())));
+    let mut base = Cursor::new(base, "old members")?;
+    let mut changes = Cursor::new(changes, "changes since the base")?;
+    let mut new = Cursor::new(Box::new(new_keyed), "new members")?;
+    let (mut out, mut gone) = (Vec::new(), Vec::new());
+    loop {
+        let (on_base, on_change, on_new) = {
+            let (b, c, n) = (base.key(), changes.key(), new.key());
+            let Some(key) = [b, c, n].into_iter().flatten().min() else {
+                break;
+            };
+            let (on_base, on_change, on_new) = (b == Some(key), c == Some(key), n == Some(key));
+            // The old members: the changes file's row where it has one (none
+            // for a tombstone), else the base's.
+            let old = if on_change {
+                changes
+                    .hash()
+                    .map(|h| (h, Origin::Changes(changes.position())))
+            } else if on_base {
+                base.hash().map(|h| (h, Origin::Base(base.position())))
+            } else {
+                None
+            };
+            let new_hash = on_new.then(|| (new.position(), new.hash().unwrap_or_default()));
+            match (old, new_hash) {
+                (None, Some((n, _))) => out.push(Change::Added(n)),
+                (Some((old, _)), Some((n, new))) if old != new => out.push(Change::Updated(n)),
+                (Some((_, origin)), None) => {
+                    out.push(Change::Removed(gone.len()));
+                    gone.push(origin);
                 }
-                if !keys.is_empty() {
-                    last = Some(keys.value(keys.len() - 1).to_string());
+                _ => {}
+            }
+            if let Some(since) = &mut since_base {
+                let base_hash = on_base.then(|| base.hash()).flatten();
+                match (base_hash, new_hash) {
+                    (None, Some((n, _))) => since.push(SinceBase::Row(n)),
+                    (Some(old), Some((n, new))) if old != new => since.push(SinceBase::Row(n)),
+                    (Some(_), None) => since.push(SinceBase::Removed(key.to_string())),
+                    _ => {}
+                }
+                if since.len() > since_limit {
+                    since_base = None;
                 }
             }
+            (on_base, on_change, on_new)
+        };
+        if on_base {
+            base.advance()?;
+        }
+        if on_change {
+            changes.advance()?;
+        }
+        if on_new {
+            new.advance()?;
         }
     }
-    merge.before(None);
-    let Merge {
-        out: changes_found,
-        gone,
-        since_base,
-        ..
-    } = merge;
-    let removed_rows = removed_rows(&old, &gone, new)?;
+    let removed_rows = removed_rows(&old, &gone, &target)?;
     let (mut added, mut updated) = (0, 0);
-    for change in &changes_found {
+    for change in &out {
         match change {
             Change::Added(_) => added += 1,
             Change::Updated(_) => updated += 1,
@@ -357,7 +415,7 @@ pub fn between(old: Old, new: &Members) -> Result<Delta, String> {
         }
     }
     Ok(Delta {
-        changes: changes_found,
+        changes: out,
         removed_rows,
         added,
         updated,
@@ -466,8 +524,8 @@ pub(super) fn read_file(path: &Path, what: Read) -> Result<RecordBatch, String> 
 }
 
 /// The payload of the removed old members (at `gone`, in order) under the
-/// new payload's columns.
-fn removed_rows(old: &Old, gone: &[Origin], new: &Members) -> Result<RecordBatch, String> {
+/// new payload's columns (`target`).
+fn removed_rows(old: &Old, gone: &[Origin], target: &SchemaRef) -> Result<RecordBatch, String> {
     let (mut in_base, mut in_changes) = (Vec::new(), Vec::new());
     for origin in gone {
         match *origin {
@@ -492,12 +550,11 @@ fn removed_rows(old: &Old, gone: &[Origin], new: &Members) -> Result<RecordBatch
             },
         ),
     };
-    let target = new.payload().schema();
-    let base = conform(base.as_ref(), &target, in_base.len())?;
+    let base = conform(base.as_ref(), target, in_base.len())?;
     if in_changes.is_empty() {
         return Ok(base);
     }
-    let changes = conform(changes.as_ref(), &target, in_changes.len())?;
+    let changes = conform(changes.as_ref(), target, in_changes.len())?;
     // Back in member order: the n-th removed member is the next row of the
     // side it came from.
     let (mut b, mut c) = (0, 0);
@@ -521,7 +578,7 @@ fn removed_rows(old: &Old, gone: &[Origin], new: &Members) -> Result<RecordBatch
         })
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new_with_options(
-        target,
+        target.clone(),
         columns,
         &RecordBatchOptions::new().with_row_count(Some(gone.len())),
     )
@@ -617,28 +674,58 @@ mod tests {
             .collect()
     }
 
+    /// The changes as `change:value`, their rows made from `new` cut into
+    /// batches otherwise than the change set's.
     fn changes(delta: &Delta, new: &Members) -> Vec<String> {
-        let rows = delta.rows(new).expect("the change rows");
-        let change = rows.column(0).as_string::<i32>();
-        let value = rows.column(2);
-        (0..rows.num_rows())
-            .map(|i| format!("{}:{}", change.value(i), crate::run::engine::cell(value, i)))
-            .collect()
+        let new = cut_by(new, &[2, 5]);
+        let mut found = Vec::new();
+        for rows in delta.rows(&new) {
+            let rows = rows.expect("the change rows");
+            assert_eq!(rows.schema(), Delta::rows_schema(&new));
+            let change = rows.column(0).as_string::<i32>();
+            let value = rows.column(2);
+            found
+                .extend((0..rows.num_rows()).map(|i| {
+                    format!("{}:{}", change.value(i), crate::run::engine::cell(value, i))
+                }));
+        }
+        found
+    }
+
+    /// `members` as batches of 3, 1 and 17 members, round and round.
+    fn cut(members: &Members) -> MemberBatches {
+        cut_by(members, &[3, 1, 17])
+    }
+
+    fn cut_by(members: &Members, sizes: &[usize]) -> MemberBatches {
+        let mut builder = crate::run::member_batches::Builder::new(None);
+        let mut start = 0;
+        for size in sizes.iter().cycle() {
+            if start == members.len() {
+                break;
+            }
+            let len = (*size).min(members.len() - start);
+            builder.push(members.slice(start, len)).expect("in order");
+            start += len;
+        }
+        builder
+            .finish_with(members.batch().schema())
+            .expect("the batches")
     }
 
     #[test]
     fn added_updated_and_removed_in_member_order() {
         let old = members(&[("1", 1), ("2", 2), ("4", 4)], "v");
         let new = members(&[("2", 20), ("3", 3), ("4", 4)], "v");
-        let delta = between(Old::Rows(&old), &new).expect("a delta");
+        let delta = between(Old::Rows(&old), &cut(&new)).expect("a delta");
         assert_eq!(
             changes(&delta, &new),
             ["removed:1", "updated:20", "added:3"]
         );
         assert_eq!((delta.added, delta.updated, delta.removed), (1, 1, 1));
-        let same = between(Old::Rows(&new), &new).expect("a delta");
+        let same = between(Old::Rows(&new), &cut(&new)).expect("a delta");
         assert!(same.is_empty());
-        let first = between(Old::Nothing, &new).expect("a delta");
+        let first = between(Old::Nothing, &cut(&new)).expect("a delta");
         assert_eq!(first.added, 3);
     }
 
@@ -653,8 +740,9 @@ mod tests {
             .expect("a folder");
         let old = members(&[("1", 1), ("2", 2)], "v");
         let faults = crate::faults::Faults::default();
-        let pending = crate::run::state::save(scratch.path(), "files", "r1", &old, None, &faults)
-            .expect("saved");
+        let pending =
+            crate::run::state::save(scratch.path(), "files", "r1", &cut(&old), None, &faults)
+                .expect("saved");
         let path = crate::run::state::folder(scratch.path()).join(pending.file.expect("a file"));
         let new = members(&[("2", 3)], "v");
         let delta = between(
@@ -662,7 +750,7 @@ mod tests {
                 base: &path,
                 changes: None,
             },
-            &new,
+            &cut(&new),
         )
         .expect("a delta");
         assert_eq!(changes(&delta, &new), ["removed:1", "updated:3"]);
@@ -685,23 +773,29 @@ mod tests {
             let (old_rows, new_rows) = (pick(300), pick(300));
             let (old, new) = (as_members(&old_rows), as_members(&new_rows));
             let expected = by_maps(&old_rows, &new_rows);
-            let in_memory = between(Old::Rows(&old), &new).expect("a delta");
+            let in_memory = between(Old::Rows(&old), &cut(&new)).expect("a delta");
             assert_eq!(
                 changes(&in_memory, &new),
                 expected,
                 "round {round}, in memory"
             );
             let run_id = format!("r{round}");
-            let pending =
-                crate::run::state::save(scratch.path(), "files", &run_id, &old, None, &faults)
-                    .expect("saved");
+            let pending = crate::run::state::save(
+                scratch.path(),
+                "files",
+                &run_id,
+                &cut(&old),
+                None,
+                &faults,
+            )
+            .expect("saved");
             let path =
                 crate::run::state::folder(scratch.path()).join(pending.file.expect("a file"));
             let old_files = Old::Files {
                 base: &path,
                 changes: None,
             };
-            let from_file = between(old_files, &new).expect("a delta");
+            let from_file = between(old_files, &cut(&new)).expect("a delta");
             assert_eq!(
                 changes(&from_file, &new),
                 expected,
@@ -734,7 +828,7 @@ mod tests {
             .map(|i| (format!("{i:04}"), (i % 3) as i64))
             .collect();
         let first = as_members(&current);
-        let pending = state::save(root, "files", "r0", &first, None, &faults).expect("saved");
+        let pending = state::save(root, "files", "r0", &cut(&first), None, &faults).expect("saved");
         store.begin(&pending).expect("begun");
         state::commit(root, &store, &pending, &faults).expect("committed");
         let (mut with_changes, mut new_bases) = (0, 0);
@@ -765,14 +859,14 @@ mod tests {
             let held = record.members().expect("the members");
             assert_eq!(held.batch(), as_members(&current).batch(), "round {round}");
             let target = as_members(&next);
-            let delta = state::changes("files", Some(&record), &target).expect("a delta");
+            let delta = state::changes("files", Some(&record), &cut(&target)).expect("a delta");
             assert_eq!(changes(&delta, &target), expected, "round {round}");
             let run_id = format!("r{round}");
             let pending = state::save(
                 root,
                 "files",
                 &run_id,
-                &target,
+                &cut(&target),
                 Some((&record, &delta)),
                 &faults,
             )
@@ -818,7 +912,7 @@ mod tests {
     fn old_members_out_of_order_are_refused() {
         let unsorted = members(&[("2", 2), ("1", 1)], "v");
         let new = members(&[("1", 1)], "v");
-        let refused = between(Old::Rows(&unsorted), &new).expect_err("refused");
+        let refused = between(Old::Rows(&unsorted), &cut(&new)).expect_err("refused");
         assert!(
             refused.contains("not in member order at `a/1`"),
             "{refused}"
@@ -831,7 +925,7 @@ mod tests {
     fn renamed_columns_update_everyone() {
         let old = members(&[("1", 1), ("2", 2)], "v");
         let new = members(&[("2", 2)], "w");
-        let delta = between(Old::Rows(&old), &new).expect("a delta");
+        let delta = between(Old::Rows(&old), &cut(&new)).expect("a delta");
         assert_eq!(changes(&delta, &new), ["removed:null", "updated:2"]);
     }
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Instant;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -17,6 +18,7 @@ use super::error::{Places, RunError};
 use super::file_targets::{FILE_TYPES, FileTarget, file_target, shown};
 use super::io::{self, Faults};
 use super::local_store::LocalFileStore;
+use super::member_batches::{Builder, MemberBatches, SpillPast};
 use super::members::Members;
 use super::memberships::Memberships;
 use super::report::{
@@ -592,8 +594,17 @@ impl Activating<'_> {
             place: options.places.of("activation", name),
             reason,
         };
-        let target =
-            destination_rows(self.engine, activation, &sql, &blocked, a).map_err(engine_failed)?;
+        // Under a memory limit, an activation's members are held up to a
+        // quarter of it, and spilled past that.
+        let spill = self.engine.memory_limit().map(|limit| SpillPast {
+            root: self.root,
+            bytes: usize::try_from(limit / 4).unwrap_or(usize::MAX),
+        });
+        // File deliveries take the members a batch at a time; an API
+        // delivery looks them up by key, so it takes them whole.
+        let streams = FILE_TYPES.contains(&activation.destination_type.as_str());
+        let target = destination_rows(self.engine, activation, &sql, &blocked, a, streams, spill)
+            .map_err(engine_failed)?;
         if let Some(consent) = job(
             self.engine,
             self.jobs,
@@ -607,6 +618,7 @@ impl Activating<'_> {
         // exclusions (the export query's rows are after consent).
         a.profiles_received += a.excluded_consent;
         a.members = target.len() as u64;
+        a.members_spilled = target.spilled_bytes();
         if blocked.is_empty() {
             below_minimum(activation, &target, a);
         }
@@ -615,7 +627,7 @@ impl Activating<'_> {
         (a.created, a.updated, a.removed) = (delta.added, delta.updated, delta.removed);
         // The run id's suffix comes from what every activation evaluated
         // to, so two runs (previews too) that differ in content differ in id.
-        let digest = target.digest();
+        let digest = target.digest().to_string();
         run_hash.update(digest.as_bytes());
         // The removal guard: "its members" are the members delivered last
         // time; the removals, the ones of them the new evaluation no longer
@@ -708,7 +720,7 @@ impl Activating<'_> {
         name: &str,
         activation: &ActivationPlan,
         run_id: &str,
-        target: &Members,
+        target: &MemberBatches,
         (committed, delta): (Option<&state::Record>, &Delta),
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
@@ -810,11 +822,17 @@ impl Activating<'_> {
         name: &str,
         activation: &ActivationPlan,
         run_id: &str,
-        target: &Members,
+        target: &MemberBatches,
         from: Option<(&state::Record, &Delta)>,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
-        self.api.deliver(name, activation, target, run_id, a)?;
+        // The API's changes are planned by looking members up by key: the
+        // members whole.
+        let members = target.whole().map_err(|reason| RunError::Data {
+            reason: format!("activation `{name}`: {reason}"),
+        })?;
+        self.api.deliver(name, activation, &members, run_id, a)?;
+        drop(members);
         if matches!(
             a.status,
             ActivationStatus::Delivered | ActivationStatus::Unchanged
@@ -834,12 +852,12 @@ impl Activating<'_> {
 }
 
 /// Warns of activated audiences below the destination's minimum size.
-fn below_minimum(activation: &ActivationPlan, target: &Members, a: &mut ActivationReport) {
+fn below_minimum(activation: &ActivationPlan, target: &MemberBatches, a: &mut ActivationReport) {
     let Some(min) = activation.limits.min_audience_size else {
         return;
     };
     for audience in &activation.audiences {
-        let n = target.count_in(audience) as u64;
+        let n = target.count_in(audience);
         if n < min {
             a.warnings.push(format!(
                 "`{audience}` has {n} members, below the {} minimum of {min}: the destination will not serve it",
@@ -893,7 +911,7 @@ fn finish_pending(
         .is_some_and(|s| s.run_id == pending.run_id);
     if !done && let Some(files) = file_target(plan, name, activation, root, options, faults, false)?
     {
-        let members = target.members()?;
+        let members = MemberBatches::of(target.members()?);
         let delta = state::changes(name, committed.as_ref(), &members)?;
         let encoded = encode_delivery(
             plan,
@@ -1343,7 +1361,7 @@ pub fn encode_delivery(
     name: &str,
     activation: &ActivationPlan,
     run_id: &str,
-    target: &Members,
+    target: &MemberBatches,
     delta: &Delta,
 ) -> Result<Encoded, RunError> {
     let failed = |reason: String| RunError::Delivery {
@@ -1359,12 +1377,18 @@ pub fn encode_delivery(
         ))
     })?;
     // A full export writes every member, an incremental one its changes
-    // (`change` first); both in member order.
-    let rows = if activation.export == ExportMode::Full {
-        target.payload()
-    } else {
-        delta.rows(target).map_err(failed)?
-    };
+    // (`change` first); both in member order, a batch at a time.
+    let (schema, rows): (_, Box<dyn Iterator<Item = Result<RecordBatch, String>>>) =
+        if activation.export == ExportMode::Full {
+            let schema = target.schema();
+            let payload = schema
+                .project(&(1..schema.fields().len() - 1).collect::<Vec<_>>())
+                .map_err(|e| failed(e.to_string()))?;
+            let rows = target.batches().map(|m| m.map(|m| m.payload()));
+            (std::sync::Arc::new(payload), Box::new(rows))
+        } else {
+            (Delta::rows_schema(target), Box::new(delta.rows(target)))
+        };
     let export = activation.export.to_string();
     let about = About {
         activation: name,
@@ -1378,7 +1402,7 @@ pub fn encode_delivery(
     // there: a delivery is never whole in memory.
     let spool = io::scratch_folder(root, "deliver", &format!("activation `{name}`"))
         .map_err(|e| failed(e.to_string()))?;
-    deliver::encode(&layout, &rows, &about, spool).map_err(failed)
+    deliver::encode(&layout, (&schema, rows), &about, spool).map_err(failed)
 }
 
 /// A local folder refuses a name that would leave it, or that a symbolic
@@ -1548,35 +1572,152 @@ fn consent_excluded(
 /// The rows an activation delivers: the rendered export query's rows (one
 /// per member and activated audience, exclusions, people filter, consent and
 /// hashing applied by the SQL), less rows without any identity and rows of
-/// `blocked` audiences, as [`Members`] keyed by `audience/member` (so changes
+/// `blocked` audiences, as members keyed by `audience/member` (so changes
 /// are per audience) in key order; what it leaves out is counted in
 /// `report`. The rows stay columns: the kept rows are picked, sorted and
-/// deduplicated by index.
+/// deduplicated by index. With `streams`, they are taken as the query
+/// streams them when they come in member order ([`streamed_rows`]: held,
+/// or spilled past `spill`), else from the whole result in one batch.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn destination_rows(
     engine: &dyn Engine,
     activation: &ActivationPlan,
     sql: &str,
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
-) -> Result<Members, String> {
-    // The query's result is dropped once the kept rows are gathered, before
-    // the members are hashed: the two are never held with the hashes.
-    let (members, payload) = kept_rows(engine, activation, sql, blocked, report)?;
-    Members::new(members, &payload)
+    streams: bool,
+    spill: Option<SpillPast>,
+) -> Result<MemberBatches, String> {
+    let counted = (
+        report.profiles_received,
+        report.failed,
+        report.excluded_policy,
+        report.excluded_missing_identity,
+    );
+    if streams
+        && let Some(members) = streamed_rows(engine, activation, sql, blocked, report, spill)?
+    {
+        return Ok(members);
+    }
+    // The whole result, put in member order here: the rows it counted
+    // while streaming are counted again.
+    (
+        report.profiles_received,
+        report.failed,
+        report.excluded_policy,
+        report.excluded_missing_identity,
+    ) = counted;
+    let batch = engine.query(sql)?;
+    let (members, payload) = kept_rows(&batch, activation, blocked, report, Order::Sort)?
+        .ok_or("the export query's rows could not be put in member order")?;
+    // The query's result is dropped before the members are hashed: the
+    // two are never held with the hashes.
+    drop(batch);
+    Members::new(members, &payload).map(MemberBatches::of)
 }
 
-/// The member keys and payload of [`destination_rows`], in member order.
-fn kept_rows(
+/// Rows of the export query taken together into one batch of members:
+/// enough that hashing them shares the cores, few enough to hold many.
+const MEMBER_BATCH_ROWS: usize = 128 * 1024;
+
+/// The members of [`destination_rows`] as the query streams them, a batch
+/// at a time (held, or spilled past `spill`), when its rows come in
+/// member order. `None` when they do not (an integer key sorts as a
+/// number, not as text; an audience name with a `-` sorts before its
+/// prefix's `/`), or when a column's delivered type depends on its values
+/// (the batches would disagree): the caller then takes the whole result.
+fn streamed_rows(
     engine: &dyn Engine,
     activation: &ActivationPlan,
     sql: &str,
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
+    spill: Option<SpillPast>,
+) -> Result<Option<MemberBatches>, String> {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::compute::concat_batches;
+    use datafusion::arrow::datatypes::DataType;
+
+    let engine::Batches { schema, batches } = engine.stream(sql)?;
+    let text = |name: &str| {
+        schema
+            .field_with_name(name)
+            .is_ok_and(|f| f.data_type() == &DataType::Utf8)
+    };
+    if !text(row_key_column(activation)) || !text("__audience") {
+        return Ok(None);
+    }
+    let empty = RecordBatch::new_empty(schema.clone());
+    let Some((keys, payload)) = kept_rows(&empty, activation, blocked, report, Order::Stream)?
+    else {
+        return Ok(None);
+    };
+    if super::columns::delivered_schema(&payload.schema()).is_none() {
+        return Ok(None);
+    }
+    let members_schema = Members::new(keys, &payload)?.batch().schema();
+    let mut builder = Builder::new(spill);
+    let mut last: Option<String> = None;
+    let mut taken: Vec<RecordBatch> = Vec::new();
+    let mut batches = batches.peekable();
+    while let Some(batch) = batches.next() {
+        let batch = batch?;
+        let rows: usize = taken.iter().map(RecordBatch::num_rows).sum::<usize>() + batch.num_rows();
+        taken.push(batch);
+        if rows < MEMBER_BATCH_ROWS && batches.peek().is_some() {
+            continue;
+        }
+        let batch = concat_batches(&schema, &taken).map_err(|e| e.to_string())?;
+        taken.clear();
+        let Some((keys, payload)) = kept_rows(&batch, activation, blocked, report, Order::Stream)?
+        else {
+            return Ok(None);
+        };
+        drop(batch);
+        if keys.is_empty() {
+            continue;
+        }
+        if last.as_deref().is_some_and(|last| keys.value(0) < last) {
+            return Ok(None);
+        }
+        last = Some(keys.value(keys.len() - 1).to_string());
+        builder.push(Members::new(keys, &payload)?)?;
+    }
+    builder.finish_with(members_schema).map(Some)
+}
+
+/// The export query's column of the member's own key.
+fn row_key_column(activation: &ActivationPlan) -> &'static str {
+    if activation.rows == Entity::Person {
+        "__person_key"
+    } else {
+        "__account_key"
+    }
+}
+
+/// How [`kept_rows`] puts rows in member order.
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    /// Sorts them (the query's whole result).
+    Sort,
+    /// Takes them as they come, if they come in member order (a batch of
+    /// a stream): `None` if they do not.
+    Stream,
+}
+
+/// The member keys and payload of the rows of `batch` (the export query's)
+/// that are kept, in member order, counting the others in `report`.
+fn kept_rows(
+    batch: &RecordBatch,
+    activation: &ActivationPlan,
+    blocked: &BTreeSet<String>,
+    report: &mut ActivationReport,
+    order: Order,
 ) -> Result<
-    (
+    Option<(
         datafusion::arrow::array::StringArray,
         datafusion::arrow::record_batch::RecordBatch,
-    ),
+    )>,
     String,
 > {
     use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder, UInt32Array};
@@ -1584,18 +1725,13 @@ fn kept_rows(
     use datafusion::arrow::datatypes::DataType;
     use rayon::prelude::*;
 
-    let batch = engine.query(sql)?;
     let text = |name: &str| -> Result<ArrayRef, String> {
         let column = batch
             .column_by_name(name)
             .ok_or_else(|| format!("the export query has no column `{name}`"))?;
         cast(column, &DataType::Utf8).map_err(|e| e.to_string())
     };
-    let row_keys = text(if activation.rows == Entity::Person {
-        "__person_key"
-    } else {
-        "__account_key"
-    })?;
+    let row_keys = text(row_key_column(activation))?;
     let row_keys = row_keys.as_string::<i32>();
     let audiences = text("__audience")?;
     let audiences = audiences.as_string::<i32>();
@@ -1630,7 +1766,14 @@ fn kept_rows(
         kept.push(u32::try_from(i).map_err(|_| "the export query has too many rows")?);
     }
     // Ordered by key; of two rows with one key, the later one stays.
-    let rows = UInt32Array::from(super::members::member_order(audiences, row_keys, &kept));
+    let rows = match order {
+        Order::Sort => super::members::member_order(audiences, row_keys, &kept),
+        Order::Stream => match super::members::in_member_order(audiences, row_keys, &kept) {
+            Some(rows) => rows,
+            None => return Ok(None),
+        },
+    };
+    let rows = UInt32Array::from(rows);
     // The keys and the payload are gathered in member order, on every
     // core: at 10M rows each is a pass of random reads.
     let keys = || {
@@ -1664,7 +1807,7 @@ fn kept_rows(
     };
     let (members, arrays) = rayon::join(keys, payload);
     let payload = super::columns::assemble(&names, arrays?, rows.len())?;
-    Ok((members, payload))
+    Ok(Some((members, payload)))
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! An activation's membership as columns: what a run delivers, what the
 //! store keeps of it, and what the next run compares against.
 //!
-//! One Arrow batch, sorted by member and with one row per member:
+//! One Arrow batch, sorted by member and with one row per member (the
+//! whole membership, or one batch of it: `member_batches`):
 //! - `__member`: the member's key, `audience/key` (account or person key);
 //! - the payload: the destination's columns in their delivered types
-//!   (`columns::delivered`), `audience` first;
+//!   (`columns`: decided by the columns' types where they can be, so every
+//!   batch of an activation has the same), `audience` first;
 //! - `__hash`: the payload hash, 32 bytes of BLAKE3 over the column names
 //!   and the row's values in a stable encoding ([`payload_hashes`]).
 //!
@@ -56,7 +58,12 @@ impl Members {
                 payload.num_rows()
             ));
         }
-        let payload = columns::delivered(payload)?;
+        // Typed by the columns' types where they decide (every batch of an
+        // activation alike), else by the values.
+        let payload = match columns::delivered_schema(&payload.schema()) {
+            Some(schema) => columns::delivered_as(payload, &schema)?,
+            None => columns::delivered(payload)?,
+        };
         let hashes = payload_hashes(&payload);
         let mut fields = vec![Field::new(MEMBER, DataType::Utf8, false)];
         fields.extend(payload.schema().fields().iter().map(|f| (**f).clone()));
@@ -155,36 +162,10 @@ impl Members {
             .as_fixed_size_binary()
     }
 
-    /// A digest of the whole membership (column names, members, payload
-    /// hashes), hex: two memberships differ in digest when they differ at
-    /// all. It names a run's deliveries (the run id's suffix). The buffers
-    /// are hashed whole, so BLAKE3 works on large inputs at full speed.
-    pub fn digest(&self) -> String {
-        let mut hasher = names_hasher(&self.payload());
-        let keys = self.keys();
-        let offsets = keys.value_offsets();
-        let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
-        if first == 0 {
-            // The offsets buffer as bytes: one large update.
-            hasher.update(keys.offsets().inner().inner().as_slice());
-        } else {
-            for offset in offsets {
-                hasher.update(&(offset - first).to_le_bytes());
-            }
-        }
-        hasher.update(&keys.value_data()[first as usize..last as usize]);
-        hasher.update(self.hashes().value_data());
-        hasher.finalize().to_hex().to_string()
-    }
-
-    /// Members per audience (the `audience` column).
-    pub fn count_in(&self, audience: &str) -> usize {
-        let Some(column) = self.batch.column_by_name("audience") else {
-            return 0;
-        };
-        match column.as_string_opt::<i32>() {
-            Some(names) => names.iter().filter(|a| *a == Some(audience)).count(),
-            None => 0,
+    /// Rows `offset..offset + len`.
+    pub fn slice(&self, offset: usize, len: usize) -> Members {
+        Members {
+            batch: self.batch.slice(offset, len),
         }
     }
 }
@@ -267,6 +248,33 @@ pub fn member_order(audiences: &StringArray, members: &StringArray, rows: &[u32]
     unique
 }
 
+/// `rows` (rows of the two columns) one per member, when they come in
+/// member order: of two rows with one key (next to each other), the later
+/// stays. `None` when a row comes before the one before it: the rows are
+/// then in no order a stream can keep ([`member_order`] sorts them).
+pub fn in_member_order(
+    audiences: &StringArray,
+    members: &StringArray,
+    rows: &[u32],
+) -> Option<Vec<u32>> {
+    let key = |r: u32| (audiences.value(r as usize), members.value(r as usize));
+    let mut kept: Vec<u32> = Vec::with_capacity(rows.len());
+    for &row in rows {
+        if let Some(&last) = kept.last() {
+            let ((a, m), (b, n)) = (key(last), key(row));
+            match audience_order(a, b).then_with(|| m.cmp(n)) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    kept.pop();
+                }
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        kept.push(row);
+    }
+    Some(kept)
+}
+
 /// The order of audiences in member keys: as `AUDIENCE/` (so `a-b`, whose
 /// `-` comes before `/`, is before `a`).
 fn audience_order(a: &str, b: &str) -> std::cmp::Ordering {
@@ -302,7 +310,7 @@ pub fn stored_schema(schema: &Schema) -> Result<(), String> {
 /// type, so a column that was all missing (text) and now holds integers
 /// still compares equal on its missing values.
 pub fn payload_hashes(payload: &RecordBatch) -> FixedSizeBinaryArray {
-    let key: [u8; 32] = names_hasher(payload).finalize().into();
+    let key: [u8; 32] = names_hasher(&payload.schema()).finalize().into();
     let columns: Vec<Encoder> = payload.columns().iter().map(Encoder::of).collect();
     // Each task hashes its rows straight into its part of one buffer.
     let width = HASH_BYTES as usize;
@@ -324,10 +332,11 @@ pub fn payload_hashes(payload: &RecordBatch) -> FixedSizeBinaryArray {
 }
 
 /// A hasher that has taken the payload's column names (length-prefixed):
-/// what both the payload hashes and the digest start from.
-fn names_hasher(payload: &RecordBatch) -> blake3::Hasher {
+/// what both the payload hashes and the run id's digest
+/// (`member_batches`) start from.
+pub(super) fn names_hasher(payload: &Schema) -> blake3::Hasher {
     let mut hasher = blake3::Hasher::new();
-    for field in payload.schema().fields() {
+    for field in payload.fields() {
         hasher.update(&(field.name().len() as u64).to_le_bytes());
         hasher.update(field.name().as_bytes());
     }
@@ -400,6 +409,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::run::member_batches::MemberBatches;
 
     fn payload(names: &[&str], columns: Vec<ArrayRef>) -> RecordBatch {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
@@ -524,8 +534,9 @@ mod tests {
     }
 
     /// A membership of JSON rows (an older store) and the same rows from
-    /// the engine are the same members: same columns, same hashes, same
-    /// digest.
+    /// the engine are the same members: same keys, same values, same
+    /// hashes, same digest. Only a column without any value differs in
+    /// type: text from JSON, its own type from the engine.
     #[test]
     fn legacy_rows_are_the_same_members() {
         let legacy = Membership {
@@ -550,8 +561,25 @@ mod tests {
             ),
         )
         .expect("members");
-        assert_eq!(from_json.batch(), typed.batch());
-        assert_eq!(from_json.digest(), typed.digest());
+        assert_eq!(from_json.keys(), typed.keys());
+        assert_eq!(from_json.hashes(), typed.hashes());
+        for column in ["audience", "n"] {
+            assert_eq!(
+                from_json.batch().column_by_name(column),
+                typed.batch().column_by_name(column)
+            );
+        }
+        let missing = |m: &Members| {
+            m.batch()
+                .column_by_name("missing")
+                .unwrap()
+                .data_type()
+                .clone()
+        };
+        assert_eq!(missing(&from_json), DataType::Utf8);
+        assert_eq!(missing(&typed), DataType::Int64);
+        let digest = |m: &Members| MemberBatches::of(m.clone()).digest().to_string();
+        assert_eq!(digest(&from_json), digest(&typed));
         let payload = typed.payload();
         let rows: BTreeMap<String, Vec<Value>> = (0..typed.len())
             .map(|i| {
@@ -561,12 +589,12 @@ mod tests {
             .collect();
         assert_eq!(rows, legacy.rows);
         assert_eq!(typed.columns(), legacy.columns);
-        assert_eq!(typed.count_in("a"), 2);
+        assert_eq!(MemberBatches::of(typed.clone()).count_in("a"), 2);
         let nobody = Members::new(
             StringArray::from(Vec::<String>::new()),
             &RecordBatch::new_empty(Arc::new(Schema::empty())),
         )
         .expect("no members");
-        assert_ne!(typed.digest(), nobody.digest());
+        assert_ne!(digest(&typed), digest(&nobody));
     }
 }

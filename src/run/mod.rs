@@ -8,7 +8,9 @@
 //! are written from, `deliver` encodes files and writes them through a store,
 //! `file_targets` picks that store (a folder, a bucket or SFTP server, or a
 //! dry run's recorder), `local_store` is the folder one, `members` holds an
-//! activation's membership as columns (key, payload, payload hash), `delta`
+//! activation's membership as columns (key, payload, payload hash),
+//! `member_batches` the batches it comes in (held, or spilled past a
+//! budget), `delta`
 //! computes the changes between two of them, `state` keeps the last delivered
 //! membership crash-safely (the store's records and the members files),
 //! `schedule` says when an activation is due (pure,
@@ -64,6 +66,8 @@ pub mod local_store;
 pub mod lock;
 #[cfg(feature = "engine")]
 pub mod log;
+#[cfg(feature = "engine")]
+pub mod member_batches;
 #[cfg(feature = "engine")]
 pub mod members;
 #[cfg(feature = "engine")]

@@ -56,6 +56,7 @@ use datafusion::parquet::schema::types::ColumnPath;
 use super::delta::{self, Delta, Old, Read, SinceBase};
 use super::error::RunError;
 use super::io::{self, Faults};
+use super::member_batches::MemberBatches;
 use super::members::{HASH, MEMBER, Members, stored_schema};
 use crate::store::StoreError;
 pub use crate::store::{FORMAT, Membership, Pending, State, Store};
@@ -302,7 +303,7 @@ fn unreadable(activation: &str, path: &Path, why: String) -> RunError {
 pub fn changes(
     activation: &str,
     committed: Option<&Record>,
-    target: &Members,
+    target: &MemberBatches,
 ) -> Result<Delta, RunError> {
     let old = committed.map_or(Old::Nothing, Record::old);
     delta::between(old, target).map_err(|why| corrupt(activation, why))
@@ -364,7 +365,7 @@ pub fn save(
     root: &Path,
     activation: &str,
     run_id: &str,
-    members: &Members,
+    members: &MemberBatches,
     from: Option<(&Record, &Delta)>,
     faults: &Faults,
 ) -> Result<Pending, RunError> {
@@ -384,18 +385,34 @@ pub fn save(
         let Rows::Files { base, schema, .. } = &record.rows else {
             return None;
         };
-        same_columns(schema, &members.batch().schema()).then_some((base, since))
+        same_columns(schema, members.schema()).then_some((base, since))
     }) {
         let name = changes_name(activation, run_id);
-        let rows = changes_rows(members, since).map_err(|why| corrupt(activation, why))?;
         let count = KeyValue::new(MEMBERS_KEY.to_string(), members.len().to_string());
-        write_members(root, activation, &name, &rows, vec![count], faults)?;
+        let schema = changes_schema(members.schema());
+        let rows = changes_rows(members, &schema, since);
+        write_members(
+            root,
+            activation,
+            &name,
+            (&schema, rows),
+            vec![count],
+            faults,
+        )?;
         pending.file = base.file_name().map(|n| n.to_string_lossy().into_owned());
         pending.changes = Some(name);
         return Ok(pending);
     }
     let name = file_name(activation, run_id);
-    write_members(root, activation, &name, members.batch(), Vec::new(), faults)?;
+    let rows = members.batches().map(|m| m.map(|m| m.batch().clone()));
+    write_members(
+        root,
+        activation,
+        &name,
+        (members.schema(), rows),
+        Vec::new(),
+        faults,
+    )?;
     pending.file = Some(name);
     Ok(pending)
 }
@@ -409,52 +426,86 @@ fn same_columns(a: &Schema, b: &Schema) -> bool {
             .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
 }
 
-/// The rows of a changes file: per change against the base, the new
-/// member's row, or a tombstone (its key; no payload, no hash).
-fn changes_rows(members: &Members, since: &[SinceBase]) -> Result<RecordBatch, String> {
-    let batch = members.batch();
-    let removed: Vec<&str> = since
-        .iter()
-        .filter_map(|s| match s {
-            SinceBase::Removed(key) => Some(key.as_str()),
-            SinceBase::Row(_) => None,
-        })
-        .collect();
-    let mut gone = 0;
-    let from: Vec<(usize, usize)> = since
-        .iter()
-        .map(|s| match s {
-            SinceBase::Row(row) => (0, *row),
-            SinceBase::Removed(_) => {
-                gone += 1;
-                (1, gone - 1)
-            }
-        })
-        .collect();
-    let tombstones = removed.len();
-    let tombstone_keys: ArrayRef = Arc::new(StringArray::from(removed));
-    let schema = batch.schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, field)| {
-            // A tombstone's key is its own; its payload and hash are null.
-            let other = if field.name() == MEMBER {
-                tombstone_keys.clone()
-            } else {
-                new_null_array(field.data_type(), tombstones)
-            };
-            let sides: [&dyn Array; 2] = [batch.column(i).as_ref(), other.as_ref()];
-            interleave(&sides, &from).map_err(|e| e.to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let fields: Vec<Field> = schema
+/// The columns of a changes file: the members', every one but the key
+/// nullable (a tombstone has no payload and no hash).
+fn changes_schema(members: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = members
         .fields()
         .iter()
         .map(|f| (**f).clone().with_nullable(f.name() != MEMBER))
         .collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+    Arc::new(Schema::new(fields))
+}
+
+/// The rows of a changes file, a batch per batch of the members that has
+/// changes: per change against the base (`since`, in member order), the
+/// new member's row, or a tombstone (its key; no payload, no hash).
+fn changes_rows<'a>(
+    members: &'a MemberBatches,
+    schema: &'a SchemaRef,
+    since: &'a [SinceBase],
+) -> impl Iterator<Item = Result<RecordBatch, String>> + 'a {
+    let mut batches = members.batches();
+    let (mut next, mut start) = (0, 0);
+    std::iter::from_fn(move || {
+        loop {
+            let batch = match batches.next() {
+                Some(Ok(batch)) => Some(batch),
+                Some(Err(e)) => return Some(Err(e)),
+                None if next == since.len() => return None,
+                None => None,
+            };
+            let end = start + batch.as_ref().map_or(0, Members::len);
+            let mut removed: Vec<&str> = Vec::new();
+            let mut from: Vec<(usize, usize)> = Vec::new();
+            while let Some(change) = since.get(next) {
+                match change {
+                    SinceBase::Row(row) if *row < end => from.push((0, row - start)),
+                    SinceBase::Row(_) => break,
+                    SinceBase::Removed(key) => {
+                        from.push((1, removed.len()));
+                        removed.push(key);
+                    }
+                }
+                next += 1;
+            }
+            start = end;
+            if from.is_empty() {
+                if batch.is_none() {
+                    next = since.len();
+                    return Some(Err("a change refers to a member past the last".into()));
+                }
+                continue;
+            }
+            let tombstones = removed.len();
+            let tombstone_keys: ArrayRef = Arc::new(StringArray::from(removed));
+            let rows = batch.map_or_else(
+                || RecordBatch::new_empty(members.schema().clone()),
+                |b| b.batch().clone(),
+            );
+            let columns = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, field)| {
+                    // A tombstone's key is its own; its payload and hash
+                    // are null.
+                    let other = if field.name() == MEMBER {
+                        tombstone_keys.clone()
+                    } else {
+                        new_null_array(field.data_type(), tombstones)
+                    };
+                    let sides: [&dyn Array; 2] = [rows.column(i).as_ref(), other.as_ref()];
+                    interleave(&sides, &from).map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>();
+            return Some(
+                columns.and_then(|c| {
+                    RecordBatch::try_new(schema.clone(), c).map_err(|e| e.to_string())
+                }),
+            );
+        }
+    })
 }
 
 /// Writes one members file (a base or a changes file) atomically.
@@ -462,7 +513,10 @@ fn write_members(
     root: &Path,
     activation: &str,
     name: &str,
-    batch: &RecordBatch,
+    (schema, batches): (
+        &SchemaRef,
+        impl Iterator<Item = Result<RecordBatch, String>>,
+    ),
     metadata: Vec<KeyValue>,
     faults: &Faults,
 ) -> Result<(), RunError> {
@@ -486,9 +540,13 @@ fn write_members(
         .set_key_value_metadata(Some(metadata).filter(|m| !m.is_empty()))
         .build();
     io::write_atomic_with(&path, faults, |file| {
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
             .map_err(std::io::Error::other)?;
-        writer.write(batch).map_err(std::io::Error::other)?;
+        for batch in batches {
+            writer
+                .write(&batch.map_err(std::io::Error::other)?)
+                .map_err(std::io::Error::other)?;
+        }
         writer.close().map_err(std::io::Error::other)?;
         Ok(())
     })

@@ -18,7 +18,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::counted::CountedTable;
 use super::pool::WithoutRepartitionSpills;
-use super::{Engine, cores};
+use super::{Batches, Engine, cores};
 use crate::memory_limit::MemoryLimit;
 
 /// Rows per batch in registered tables: DataFusion's default batch size.
@@ -30,15 +30,15 @@ pub struct Embedded {
     /// Where the queries spill (`None`: the system's temporary folder);
     /// removed with the engine, after the session that wrote into it.
     _spill: Option<tempfile::TempDir>,
-    /// Whether a memory pool limits the queries.
-    limited: bool,
+    /// The memory pool's size, when one limits the queries.
+    limit: Option<u64>,
 }
 
 impl Embedded {
     /// A session whose queries may hold any amount of memory (the
     /// default, without a `memory_limit`), spilling nowhere.
     pub fn new() -> Result<Embedded, String> {
-        Embedded::with_runtime(RuntimeEnvBuilder::new(), None, false)
+        Embedded::with_runtime(RuntimeEnvBuilder::new(), None, None)
     }
 
     /// A session whose sorts, groupings and joins together hold at most
@@ -73,13 +73,13 @@ impl Embedded {
             let top = NonZeroUsize::new(3).expect("three");
             env = env.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
         }
-        Embedded::with_runtime(env, spill, bytes.is_some())
+        Embedded::with_runtime(env, spill, bytes)
     }
 
     fn with_runtime(
         env: RuntimeEnvBuilder,
         spill: Option<tempfile::TempDir>,
-        limited: bool,
+        limit: Option<u64>,
     ) -> Result<Embedded, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -93,7 +93,7 @@ impl Embedded {
             ctx: SessionContext::new_with_config_rt(config, env),
             runtime,
             _spill: spill,
-            limited,
+            limit,
         })
     }
 }
@@ -153,7 +153,7 @@ impl Engine for Embedded {
             let rows = batch.num_rows();
             for start in (0..rows).step_by(BATCH_ROWS) {
                 let end = rows.min(start + BATCH_ROWS);
-                let piece = if self.limited && end - start < rows {
+                let piece = if self.limit.is_some() && end - start < rows {
                     let rows = UInt32Array::from_iter_values(start as u32..end as u32);
                     take_record_batch(&batch, &rows).map_err(|e| e.to_string())?
                 } else {
@@ -208,6 +208,32 @@ impl Engine for Embedded {
     fn query(&self, sql: &str) -> Result<RecordBatch, String> {
         let (schema, batches) = self.collect(sql)?;
         datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
+    }
+
+    fn memory_limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// DataFusion's stream of the query's batches, each polled on this
+    /// engine's runtime when the caller asks for it: its operators run as
+    /// the caller takes their rows (a sort's spilled runs are merged a
+    /// batch at a time), and nothing is collected.
+    fn stream(&self, sql: &str) -> Result<Batches<'_>, String> {
+        use futures_util::StreamExt;
+        let mut stream = self.runtime.block_on(async {
+            let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
+            df.execute_stream().await.map_err(|e| e.to_string())
+        })?;
+        let schema = stream.schema();
+        let batches = std::iter::from_fn(move || {
+            self.runtime
+                .block_on(stream.next())
+                .map(|batch| batch.map_err(|e| e.to_string()))
+        });
+        Ok(Batches {
+            schema,
+            batches: Box::new(batches),
+        })
     }
 
     /// The query's batches registered as they came: no copy of the result
@@ -295,7 +321,7 @@ mod tests {
         let env = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(pool))
             .with_disk_manager_builder(nowhere);
-        let cannot_spill = Embedded::with_runtime(env, None, true).unwrap();
+        let cannot_spill = Embedded::with_runtime(env, None, Some(LIMIT)).unwrap();
         register_rows(&cannot_spill);
         let error = cannot_spill.query(SORT).unwrap_err();
         assert!(error.contains("Resources exhausted"), "{error}");

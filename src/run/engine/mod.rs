@@ -79,6 +79,26 @@ pub trait Engine {
     /// result keeps the query's schema).
     fn query(&self, sql: &str) -> Result<RecordBatch, String>;
 
+    /// The memory its queries are held to (`memory_limit`), in bytes, when
+    /// they are: the run holds its own rows (an activation's members)
+    /// within a share of it.
+    fn memory_limit(&self) -> Option<u64> {
+        None
+    }
+
+    /// Runs a query and hands its result over a batch at a time, as the
+    /// engine makes them: the result is never whole here (an export
+    /// query's 10M rows). The schema comes first, before any row. An
+    /// engine that answers whole (Spark's answer is one message) hands
+    /// over its result in one batch: the default.
+    fn stream(&self, sql: &str) -> Result<Batches<'_>, String> {
+        let batch = self.query(sql)?;
+        Ok(Batches {
+            schema: batch.schema(),
+            batches: Box::new(std::iter::once(Ok(batch))),
+        })
+    }
+
     /// Runs a query, keeps its result as table `name` where the engine
     /// holds its tables, and returns it. A remote engine keeps the table on
     /// its side rather than receiving and sending it back.
@@ -113,6 +133,13 @@ pub trait Engine {
     fn spark(&self) -> Option<&spark::Spark> {
         None
     }
+}
+
+/// A query's result as it comes ([`Engine::stream`]): its schema, then
+/// its batches (an error ends them).
+pub struct Batches<'a> {
+    pub schema: SchemaRef,
+    pub batches: Box<dyn Iterator<Item = Result<RecordBatch, String>> + 'a>,
 }
 
 /// Which engine a run uses, and how to reach it.

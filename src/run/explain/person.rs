@@ -194,7 +194,8 @@ pub fn explain_person_export(
         &evaluation.now_sql,
     )
     .ok_or_else(|| Problem::new(format!("no rendered export job for `{name}`")))?;
-    let exported_rows = destination_rows(engine, activation, &sql, &blocked, &mut report)?;
+    let exported_rows =
+        destination_rows(engine, activation, &sql, &blocked, &mut report, true, None)?;
     let exported = |audience: &str| exported_rows.contains(&format!("{audience}/{person}"));
 
     // The reasons: the export's conditions as columns, for this person.
@@ -428,7 +429,7 @@ pub fn explain_person_export(
                 ));
             }
         }
-        let is_exported = exported(audience);
+        let is_exported = exported(audience)?;
         let reason = if blocked.contains(audience) {
             let why = report
                 .warnings
