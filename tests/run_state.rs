@@ -147,10 +147,11 @@ fn every_run_is_logged_as_one_whole_line_failed_runs_too() {
     assert!(!failed["run_id"].as_str().unwrap_or("").is_empty());
 }
 
-/// A project of 2,000 accounts and `people` people (CSV, written here), one
-/// audience of every account, and two activations of its people: a full
-/// export to CSV files per audience, cut every 70,000 rows, and an
-/// incremental export to Parquet.
+/// The project in `tests/state_projects/people` (an audience of every
+/// account and two smaller ones; a full export of their people to CSV
+/// files per audience, cut every 70,000 rows, an incremental one to
+/// Parquet, and one whose query comes out of member order), with 2,000
+/// accounts and `people` people written here as CSV.
 fn people_project(dir: &Path, people: usize, changed: bool) {
     use std::fmt::Write as _;
     std::fs::create_dir_all(dir.join("data")).expect("mkdir");
@@ -179,95 +180,9 @@ fn people_project(dir: &Path, people: usize, changed: bool) {
         }
     }
     std::fs::write(dir.join("data/people.csv"), rows).expect("people");
-    std::fs::write(
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/state_projects/people/accord.toml"),
         dir.join("accord.toml"),
-        r#"[project]
-name = "people"
-format = 1
-
-[environment.dev]
-enforcement = "warn"
-
-[schema.account]
-class = "account"
-key = "accountId"
-[schema.account.fields]
-accountId = "string"
-employees = "int"
-
-[schema.person]
-class = "person"
-key = "personId"
-[schema.person.fields]
-personId  = "string"
-accountId = "string"
-email     = "string"
-seniority = "string"
-[schema.person.links.account]
-to = "account"
-by = "accountId"
-reverse = "people"
-
-[source.accounts]
-schema = "account"
-path = "data/accounts.csv"
-[source.people]
-schema = "person"
-path = "data/people.csv"
-
-[destination.files]
-type = "filesystem"
-path = "out/full"
-format = "csv"
-file_name = "{activation}_{audience}_{run_id}.{ext}"
-rows_per_file = 70000
-
-[destination.changes]
-type = "filesystem"
-path = "out/changes"
-format = "parquet"
-
-[audience.everyone]
-rule = 'account.employees >= 0'
-
-[audience.big]
-rule = 'account.employees >= 50'
-
-[activation.full]
-destination = "files"
-audiences = ["everyone", "big"]
-people = 'person.email != ""'
-schedule = "daily@02:00"
-export = "full"
-[activation.full.map]
-email = "person.email"
-seniority = "person.seniority"
-employees = "account.employees"
-
-[audience.big-x]
-rule = 'account.employees >= 90'
-
-# `big-x/...` sorts before `big/...` in member keys, while the query sorts
-# `big` first: the run takes this query's whole result instead.
-[activation.prefixed]
-destination = "changes"
-audiences = ["big", "big-x"]
-people = 'person.email != ""'
-schedule = "daily@02:00"
-export = "full"
-[activation.prefixed.map]
-email = "person.email"
-
-[activation.changes]
-destination = "changes"
-audiences = ["everyone"]
-people = 'person.email != ""'
-schedule = "daily@02:00"
-export = "incremental"
-[activation.changes.map]
-email = "person.email"
-seniority = "person.seniority"
-"#,
     )
     .expect("specs");
 }

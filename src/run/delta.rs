@@ -116,50 +116,25 @@ impl Delta {
         new: &'a MemberBatches,
     ) -> impl Iterator<Item = Result<RecordBatch, String>> + 'a {
         let schema = Delta::rows_schema(new);
-        let mut batches = new.batches();
-        let (mut next, mut start) = (0, 0);
-        std::iter::from_fn(move || {
-            loop {
-                let batch = match batches.next() {
-                    Some(Ok(batch)) => Some(batch),
-                    Some(Err(e)) => return Some(Err(e)),
-                    None if next == self.changes.len() => return None,
-                    None => None,
-                };
-                let end = start + batch.as_ref().map_or(0, Members::len);
-                let mut names = Vec::new();
-                let mut from: Vec<(usize, usize)> = Vec::new();
-                while let Some(change) = self.changes.get(next) {
-                    let (name, at) = match *change {
-                        Change::Added(row) if row < end => ("added", (0, row - start)),
-                        Change::Updated(row) if row < end => ("updated", (0, row - start)),
-                        Change::Removed(row) => ("removed", (1, row)),
-                        Change::Added(_) | Change::Updated(_) => break,
-                    };
-                    names.push(name);
-                    from.push(at);
-                    next += 1;
-                }
-                start = end;
-                if names.is_empty() {
-                    if batch.is_none() {
-                        next = self.changes.len();
-                        return Some(Err("a change refers to a member past the last".into()));
-                    }
-                    continue;
-                }
-                let payload = match &batch {
-                    Some(batch) => batch.payload(),
-                    None => self.removed_rows.slice(0, 0),
-                };
-                return Some(change_rows(
-                    &schema,
-                    names,
-                    &payload,
-                    &self.removed_rows,
-                    &from,
-                ));
-            }
+        let row = |change: &Change| match *change {
+            Change::Added(row) | Change::Updated(row) => Some(row),
+            Change::Removed(_) => None,
+        };
+        new.alongside(&self.changes, row).map(move |group| {
+            let (batch, start, changes) = group?;
+            let (names, from): (Vec<&str>, Vec<(usize, usize)>) = changes
+                .iter()
+                .map(|change| match *change {
+                    Change::Added(row) => ("added", (0, row - start)),
+                    Change::Updated(row) => ("updated", (0, row - start)),
+                    Change::Removed(row) => ("removed", (1, row)),
+                })
+                .unzip();
+            let payload = match &batch {
+                Some(batch) => batch.payload(),
+                None => self.removed_rows.slice(0, 0),
+            };
+            change_rows(&schema, names, &payload, &self.removed_rows, &from)
         })
     }
 }

@@ -127,6 +127,47 @@ impl MemberBatches {
             .map(|batch| batch.and_then(Members::from_stored))
     }
 
+    /// Walks `items` (in member order; each is at a member's row among
+    /// all of them, or at none: `row`) alongside the batches: per batch
+    /// with items, the batch, its first row and its items, the items at no
+    /// row going with the batch where they fall. Items past the last
+    /// member come last, with no batch.
+    pub fn alongside<'a, T>(
+        &'a self,
+        items: &'a [T],
+        row: impl Fn(&T) -> Option<usize> + 'a,
+    ) -> impl Iterator<Item = Result<(Option<Members>, usize, &'a [T]), String>> + 'a {
+        let mut batches = self.batches();
+        let (mut next, mut start) = (0, 0);
+        std::iter::from_fn(move || {
+            loop {
+                let batch = match batches.next() {
+                    Some(Ok(batch)) => Some(batch),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None if next == items.len() => return None,
+                    None => None,
+                };
+                let end = start + batch.as_ref().map_or(0, Members::len);
+                let first = next;
+                while items
+                    .get(next)
+                    .is_some_and(|item| row(item).is_none_or(|r| r < end))
+                {
+                    next += 1;
+                }
+                let at = start;
+                start = end;
+                if next > first {
+                    return Some(Ok((batch, at, &items[first..next])));
+                }
+                if batch.is_none() {
+                    next = items.len();
+                    return Some(Err("a change refers to a member past the last".into()));
+                }
+            }
+        })
+    }
+
     /// Whether `member` (`audience/key`) is one of the members: found by
     /// the batch whose keys reach it.
     pub fn contains(&self, member: &str) -> Result<bool, String> {

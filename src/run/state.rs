@@ -445,66 +445,46 @@ fn changes_rows<'a>(
     schema: &'a SchemaRef,
     since: &'a [SinceBase],
 ) -> impl Iterator<Item = Result<RecordBatch, String>> + 'a {
-    let mut batches = members.batches();
-    let (mut next, mut start) = (0, 0);
-    std::iter::from_fn(move || {
-        loop {
-            let batch = match batches.next() {
-                Some(Ok(batch)) => Some(batch),
-                Some(Err(e)) => return Some(Err(e)),
-                None if next == since.len() => return None,
-                None => None,
-            };
-            let end = start + batch.as_ref().map_or(0, Members::len);
-            let mut removed: Vec<&str> = Vec::new();
-            let mut from: Vec<(usize, usize)> = Vec::new();
-            while let Some(change) = since.get(next) {
-                match change {
-                    SinceBase::Row(row) if *row < end => from.push((0, row - start)),
-                    SinceBase::Row(_) => break,
-                    SinceBase::Removed(key) => {
-                        from.push((1, removed.len()));
-                        removed.push(key);
-                    }
+    let row = |change: &SinceBase| match change {
+        SinceBase::Row(row) => Some(*row),
+        SinceBase::Removed(_) => None,
+    };
+    members.alongside(since, row).map(move |group| {
+        let (batch, start, since) = group?;
+        let mut removed: Vec<&str> = Vec::new();
+        let from: Vec<(usize, usize)> = since
+            .iter()
+            .map(|change| match change {
+                SinceBase::Row(row) => (0, row - start),
+                SinceBase::Removed(key) => {
+                    removed.push(key);
+                    (1, removed.len() - 1)
                 }
-                next += 1;
-            }
-            start = end;
-            if from.is_empty() {
-                if batch.is_none() {
-                    next = since.len();
-                    return Some(Err("a change refers to a member past the last".into()));
-                }
-                continue;
-            }
-            let tombstones = removed.len();
-            let tombstone_keys: ArrayRef = Arc::new(StringArray::from(removed));
-            let rows = batch.map_or_else(
-                || RecordBatch::new_empty(members.schema().clone()),
-                |b| b.batch().clone(),
-            );
-            let columns = schema
-                .fields()
-                .iter()
-                .enumerate()
-                .map(|(i, field)| {
-                    // A tombstone's key is its own; its payload and hash
-                    // are null.
-                    let other = if field.name() == MEMBER {
-                        tombstone_keys.clone()
-                    } else {
-                        new_null_array(field.data_type(), tombstones)
-                    };
-                    let sides: [&dyn Array; 2] = [rows.column(i).as_ref(), other.as_ref()];
-                    interleave(&sides, &from).map_err(|e| e.to_string())
-                })
-                .collect::<Result<Vec<_>, _>>();
-            return Some(
-                columns.and_then(|c| {
-                    RecordBatch::try_new(schema.clone(), c).map_err(|e| e.to_string())
-                }),
-            );
-        }
+            })
+            .collect();
+        let tombstones = removed.len();
+        let tombstone_keys: ArrayRef = Arc::new(StringArray::from(removed));
+        let rows = batch.map_or_else(
+            || RecordBatch::new_empty(members.schema().clone()),
+            |b| b.batch().clone(),
+        );
+        let columns = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                // A tombstone's key is its own; its payload and hash are
+                // null.
+                let other = if field.name() == MEMBER {
+                    tombstone_keys.clone()
+                } else {
+                    new_null_array(field.data_type(), tombstones)
+                };
+                let sides: [&dyn Array; 2] = [rows.column(i).as_ref(), other.as_ref()];
+                interleave(&sides, &from).map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
     })
 }
 
