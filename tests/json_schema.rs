@@ -125,6 +125,7 @@ fn projects() -> Vec<PathBuf> {
         "api_projects",
         "explain_projects",
         "watch_projects",
+        "state_projects",
     ] {
         dirs.extend(folders::fixture_folders(under));
     }
