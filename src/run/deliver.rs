@@ -725,6 +725,18 @@ mod tests {
         encode(layout, rows, about, tempfile::tempdir().unwrap()).unwrap()
     }
 
+    /// A full export of activation `act` under run `R`.
+    fn about(audiences: &[String]) -> About<'_> {
+        About {
+            activation: "act",
+            destination: "d",
+            export: "full",
+            run_id: "R",
+            date: "20261128",
+            audiences,
+        }
+    }
+
     /// What identifies an encoded file, wherever it was spooled.
     fn identity(encoded: &Encoded) -> Vec<(String, u64, u64, String)> {
         encoded
@@ -836,14 +848,7 @@ mod tests {
                 .collect(),
         };
         let audiences = ["A".to_string(), "B".into(), "Empty".into()];
-        let about = About {
-            activation: "act",
-            destination: "d",
-            export: "full",
-            run_id: "R",
-            date: "20261128",
-            audiences: &audiences,
-        };
+        let about = about(&audiences);
         let encoded = encoded(&layout, &rows.batch().unwrap(), &about);
         let names: Vec<(&str, u64)> = encoded
             .files
@@ -925,14 +930,7 @@ mod tests {
         ];
         let rows =
             columns::assemble(&["name".into(), "late".into(), "tags".into()], columns, n).unwrap();
-        let about = About {
-            activation: "act",
-            destination: "d",
-            export: "full",
-            run_id: "R",
-            date: "20261128",
-            audiences: &[],
-        };
+        let about = about(&[]);
         for format in [Format::Csv, Format::Jsonl, Format::Parquet] {
             for gzip in [false, true] {
                 let mut layout = layout();
@@ -1048,14 +1046,7 @@ mod tests {
             columns: vec!["id".into()],
             rows: vec![vec![json!("a")], vec![json!("b")]],
         };
-        let about = About {
-            activation: "act",
-            destination: "d",
-            export: "full",
-            run_id: "R",
-            date: "20261128",
-            audiences: &[],
-        };
+        let about = about(&[]);
         let encoded = encoded(&layout, &rows.batch().unwrap(), &about);
         let store = Memory::default();
         // A crash left the first file whole and the second cut short.
