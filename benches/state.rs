@@ -65,18 +65,17 @@ fn payload(ids: &[u64], version: impl Fn(u64) -> u64) -> (StringArray, RecordBat
 /// The members of one evaluation, a batch at a time as a run takes them.
 fn members_of((keys, batch): (StringArray, RecordBatch)) -> MemberBatches {
     const BATCH: usize = 128 * 1024;
-    let mut builder = Builder::new(None);
-    let mut schema = None;
+    let mut builder = None;
     for start in (0..keys.len()).step_by(BATCH) {
         let len = BATCH.min(keys.len() - start);
         let members =
             Members::new(keys.slice(start, len), &batch.slice(start, len)).expect("members");
-        schema = Some(members.batch().schema());
-        builder.push(members).expect("in order");
+        builder
+            .get_or_insert_with(|| Builder::new(members.batch().schema(), None))
+            .push(members)
+            .expect("in order");
     }
-    let members = builder
-        .finish_with(schema.expect("members"))
-        .expect("members");
+    let members = builder.expect("members").finish().expect("members");
     // The run's digest is taken as the batches come.
     assert_eq!(members.digest().len(), 64);
     members

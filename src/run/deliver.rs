@@ -190,7 +190,6 @@ pub fn encode<'a>(
     };
     let mut files: Vec<EncodedFile> = Vec::new();
     let mut parts: BTreeMap<Option<String>, usize> = BTreeMap::new();
-    let mut rows_written = 0;
     let add = |set: Option<String>,
                slices: &mut dyn Iterator<Item = RecordBatch>,
                files: &mut Vec<EncodedFile>,
@@ -218,21 +217,20 @@ pub fn encode<'a>(
         Ok(())
     };
     while let Some(set) = feed.next_set() {
-        let taken = std::cell::Cell::new(0u64);
         let mut slices = FileSlices {
             feed: &mut feed,
             set: set.clone(),
             left: limit,
-            taken: &taken,
+            taken: 0,
         };
         add(set, &mut slices, &mut files, &mut parts)?;
+        let taken = slices.taken;
         if let Some(e) = feed.error.take() {
             return Err(e);
         }
-        if let Some(last) = files.last_mut() {
-            last.rows = taken.get();
+        if let Some(file) = files.last_mut() {
+            file.rows = taken;
         }
-        rows_written += taken.get();
     }
     if let Some(e) = feed.error.take() {
         return Err(e);
@@ -261,7 +259,7 @@ pub fn encode<'a>(
     files.sort_by_cached_key(|f| rank(&f.audience));
     let manifest = layout
         .manifest
-        .then(|| manifest_file(layout, schema, rows_written, about, &files))
+        .then(|| manifest_file(layout, schema, about, &files))
         .transpose()?;
     Ok(Encoded {
         files,
@@ -320,12 +318,12 @@ impl Feed<'_> {
 }
 
 /// The rows of one file, as slices of [`ENCODE_ROWS`] taken from the
-/// feed: up to `left` rows of its set.
+/// feed: up to `left` rows of its set; `taken` so far.
 struct FileSlices<'f, 'a> {
     feed: &'f mut Feed<'a>,
     set: Option<String>,
     left: usize,
-    taken: &'f std::cell::Cell<u64>,
+    taken: u64,
 }
 
 impl Iterator for FileSlices<'_, '_> {
@@ -359,7 +357,7 @@ impl Iterator for FileSlices<'_, '_> {
             self.left -= run;
             n += run;
         }
-        self.taken.set(self.taken.get() + n as u64);
+        self.taken += n as u64;
         match parts.len() {
             0 => None,
             1 => parts.pop(),
@@ -377,7 +375,6 @@ impl Iterator for FileSlices<'_, '_> {
 fn manifest_file(
     layout: &FileLayout,
     schema: &SchemaRef,
-    rows: u64,
     about: &About,
     files: &[EncodedFile],
 ) -> Result<ManifestFile, String> {
@@ -404,7 +401,7 @@ fn manifest_file(
                 sha256: f.sha256.clone(),
             })
             .collect(),
-        rows,
+        rows: files.iter().map(|f| f.rows).sum(),
     };
     let mut bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
     bytes.push(b'\n');

@@ -49,7 +49,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 use rayon::prelude::*;
 
 use super::member_batches::MemberBatches;
-use super::members::{HASH_BYTES, Members};
+use super::members::{HASH_BYTES, Members, payload_schema};
 
 /// Rows per batch read from a members file.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -100,7 +100,12 @@ impl Delta {
     /// The columns of [`Delta::rows`]: `change`, then the payload's.
     pub fn rows_schema(new: &MemberBatches) -> SchemaRef {
         let mut fields = vec![Field::new(CHANGE, DataType::Utf8, false)];
-        fields.extend(payload_schema(new).fields().iter().map(|f| (**f).clone()));
+        fields.extend(
+            payload_schema(new.schema())
+                .fields()
+                .iter()
+                .map(|f| (**f).clone()),
+        );
         Arc::new(Schema::new(fields))
     }
 
@@ -137,16 +142,6 @@ impl Delta {
             change_rows(&schema, names, &payload, &self.removed_rows, &from)
         })
     }
-}
-
-/// The payload's columns of `members`.
-fn payload_schema(members: &MemberBatches) -> SchemaRef {
-    let schema = members.schema();
-    Arc::new(
-        schema
-            .project(&(1..schema.fields().len() - 1).collect::<Vec<_>>())
-            .expect("the payload is inside the members' columns"),
-    )
 }
 
 /// One batch of change rows: `names` (the change of each), then each
@@ -283,7 +278,7 @@ pub(super) fn in_order(keys: &StringArray, last: Option<&str>, side: &str) -> Re
 /// three sides at once (the base, the changes file, the new members), each
 /// read a batch at a time.
 pub fn between(old: Old, new: &MemberBatches) -> Result<Delta, String> {
-    let target = payload_schema(new);
+    let target = payload_schema(new.schema());
     let keyed = |batch: RecordBatch| {
         (
             batch.column(0).as_string::<i32>().clone(),
@@ -673,7 +668,7 @@ mod tests {
     }
 
     fn cut_by(members: &Members, sizes: &[usize]) -> MemberBatches {
-        let mut builder = crate::run::member_batches::Builder::new(None);
+        let mut builder = crate::run::member_batches::Builder::new(members.batch().schema(), None);
         let mut start = 0;
         for size in sizes.iter().cycle() {
             if start == members.len() {
@@ -683,9 +678,7 @@ mod tests {
             builder.push(members.slice(start, len)).expect("in order");
             start += len;
         }
-        builder
-            .finish_with(members.batch().schema())
-            .expect("the batches")
+        builder.finish().expect("the batches")
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::file_targets::{FILE_TYPES, FileTarget, file_target, shown};
 use super::io::{self, Faults};
 use super::local_store::LocalFileStore;
 use super::member_batches::{Builder, MemberBatches, SpillPast};
-use super::members::Members;
+use super::members::{Members, payload_schema};
 use super::memberships::Memberships;
 use super::report::{
     ActivationReport, ActivationStatus, LinkReport, Overlap, RunDiagnostic, RunReport, RunStatus,
@@ -1380,12 +1380,8 @@ pub fn encode_delivery(
     // (`change` first); both in member order, a batch at a time.
     let (schema, rows): (_, Box<dyn Iterator<Item = Result<RecordBatch, String>>>) =
         if activation.export == ExportMode::Full {
-            let schema = target.schema();
-            let payload = schema
-                .project(&(1..schema.fields().len() - 1).collect::<Vec<_>>())
-                .map_err(|e| failed(e.to_string()))?;
             let rows = target.batches().map(|m| m.map(|m| m.payload()));
-            (std::sync::Arc::new(payload), Box::new(rows))
+            (payload_schema(target.schema()), Box::new(rows))
         } else {
             (Delta::rows_schema(target), Box::new(delta.rows(target)))
         };
@@ -1647,6 +1643,8 @@ fn streamed_rows(
     if !text(row_key_column(activation)) || !text("__audience") {
         return Ok(None);
     }
+    // The members' columns, and whether the types decide them: an empty
+    // batch of the query's columns taken through the same steps.
     let empty = RecordBatch::new_empty(schema.clone());
     let Some((keys, payload)) = kept_rows(&empty, activation, blocked, report, Order::Stream)?
     else {
@@ -1656,8 +1654,7 @@ fn streamed_rows(
         return Ok(None);
     }
     let members_schema = Members::new(keys, &payload)?.batch().schema();
-    let mut builder = Builder::new(spill);
-    let mut last: Option<String> = None;
+    let mut builder = Builder::new(members_schema, spill);
     let mut taken: Vec<RecordBatch> = Vec::new();
     let mut batches = batches.peekable();
     while let Some(batch) = batches.next() {
@@ -1677,13 +1674,12 @@ fn streamed_rows(
         if keys.is_empty() {
             continue;
         }
-        if last.as_deref().is_some_and(|last| keys.value(0) < last) {
+        if !builder.follows(keys.value(0)) {
             return Ok(None);
         }
-        last = Some(keys.value(keys.len() - 1).to_string());
         builder.push(Members::new(keys, &payload)?)?;
     }
-    builder.finish_with(members_schema).map(Some)
+    builder.finish().map(Some)
 }
 
 /// The export query's column of the member's own key.

@@ -28,7 +28,7 @@ use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::members::{Members, names_hasher};
+use super::members::{Members, column_names, names_hasher, payload_schema};
 
 /// An activation's members, in member order, as batches (see the module
 /// doc).
@@ -52,14 +52,11 @@ struct Spilled {
 impl MemberBatches {
     /// Members whole, as their one batch.
     pub fn of(members: Members) -> MemberBatches {
-        let schema = members.batch().schema();
-        let mut builder = Builder::new(None);
+        let mut builder = Builder::new(members.batch().schema(), None);
         builder
             .push(members)
-            .expect("one batch is in order with nothing");
-        builder
-            .finish_with(schema)
-            .expect("held batches need no file")
+            .expect("one batch of the builder's columns is in order with nothing");
+        builder.finish().expect("held batches need no file")
     }
 
     pub fn len(&self) -> usize {
@@ -77,11 +74,7 @@ impl MemberBatches {
 
     /// The payload's column names, in order.
     pub fn columns(&self) -> Vec<String> {
-        let fields = self.schema.fields();
-        fields[1..fields.len() - 1]
-            .iter()
-            .map(|f| f.name().clone())
-            .collect()
+        column_names(&payload_schema(&self.schema))
     }
 
     /// Members per audience (the `audience` column).
@@ -92,11 +85,6 @@ impl MemberBatches {
     /// The run id's digest of the members (hex; see the module doc).
     pub fn digest(&self) -> &str {
         &self.digest
-    }
-
-    /// Whether the batches went to a spill file.
-    pub fn spilled(&self) -> bool {
-        self.spilled.is_some()
     }
 
     /// The spill file's size in bytes, when the batches went to one.
@@ -205,6 +193,8 @@ pub struct SpillPast<'a> {
 
 /// Takes an activation's members a batch at a time (see the module doc).
 pub struct Builder<'a> {
+    /// The members' columns, every batch's.
+    schema: SchemaRef,
     spill: Option<SpillPast<'a>>,
     /// The last batch added: its last member may yet give way to the next
     /// batch's first.
@@ -214,7 +204,7 @@ pub struct Builder<'a> {
     writer: Option<(Spilled, StreamWriter<BufWriter<File>>)>,
     len: usize,
     counts: BTreeMap<String, u64>,
-    hasher: Option<blake3::Hasher>,
+    hasher: blake3::Hasher,
     /// Members' keys and hashes on their way to the hasher.
     buffer: Vec<u8>,
 }
@@ -225,9 +215,13 @@ pub struct Builder<'a> {
 const DIGEST_BUFFER: usize = 1 << 20;
 
 impl<'a> Builder<'a> {
-    /// A builder that holds every batch (`None`), or spills past a budget.
-    pub fn new(spill: Option<SpillPast<'a>>) -> Builder<'a> {
+    /// A builder of members of these columns (`__member`, the payload,
+    /// `__hash`) that holds every batch (`spill` is `None`), or spills past
+    /// a budget.
+    pub fn new(schema: SchemaRef, spill: Option<SpillPast<'a>>) -> Builder<'a> {
         Builder {
+            hasher: names_hasher(&payload_schema(&schema)),
+            schema,
             spill,
             last: None,
             held: Vec::new(),
@@ -235,7 +229,6 @@ impl<'a> Builder<'a> {
             writer: None,
             len: 0,
             counts: BTreeMap::new(),
-            hasher: None,
             buffer: Vec::new(),
         }
     }
@@ -247,10 +240,10 @@ impl<'a> Builder<'a> {
         if members.is_empty() {
             return Ok(());
         }
+        if members.batch().schema() != self.schema {
+            return Err("the batches of the members differ in their columns".into());
+        }
         if let Some(last) = self.last.take() {
-            if last.batch().schema() != members.batch().schema() {
-                return Err("the batches of the members differ in their columns".into());
-            }
             let (end, start) = (last.keys().value(last.len() - 1), members.keys().value(0));
             let last = match end.cmp(start) {
                 std::cmp::Ordering::Less => last,
@@ -265,17 +258,20 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// The members, given their columns (an activation without members
-    /// has them too).
-    pub fn finish_with(mut self, schema: SchemaRef) -> Result<MemberBatches, String> {
+    /// Whether a batch whose first key is `first` may come next: its key
+    /// is not before the last batch's last.
+    pub fn follows(&self, first: &str) -> bool {
+        self.last
+            .as_ref()
+            .is_none_or(|last| last.keys().value(last.len() - 1) <= first)
+    }
+
+    /// The members.
+    pub fn finish(mut self) -> Result<MemberBatches, String> {
         if let Some(last) = self.last.take() {
             self.add(last)?;
         }
-        let mut hasher = self.hasher.take().unwrap_or_else(|| {
-            let payload = schema.project(&(1..schema.fields().len() - 1).collect::<Vec<_>>());
-            names_hasher(&payload.expect("the payload is inside the members' columns"))
-        });
-        hasher.update(&self.buffer);
+        self.hasher.update(&self.buffer);
         let spilled = match self.writer.take() {
             Some((spilled, mut writer)) => {
                 writer.finish().map_err(|e| e.to_string())?;
@@ -286,12 +282,12 @@ impl<'a> Builder<'a> {
             None => None,
         };
         Ok(MemberBatches {
-            schema,
+            schema: self.schema,
             spilled,
             held: self.held,
             len: self.len,
             counts: self.counts,
-            digest: hasher.finalize().to_hex().to_string(),
+            digest: self.hasher.finalize().to_hex().to_string(),
         })
     }
 
@@ -324,9 +320,6 @@ impl<'a> Builder<'a> {
                 *self.counts.entry(name.to_string()).or_default() += n;
             }
         }
-        let hasher = self
-            .hasher
-            .get_or_insert_with(|| names_hasher(&members.payload().schema()));
         let (keys, hashes) = (members.keys(), members.hashes());
         for i in 0..keys.len() {
             let key = keys.value(i);
@@ -335,7 +328,7 @@ impl<'a> Builder<'a> {
             self.buffer.extend_from_slice(key.as_bytes());
             self.buffer.extend_from_slice(hashes.value(i));
             if self.buffer.len() >= DIGEST_BUFFER {
-                hasher.update(&self.buffer);
+                self.hasher.update(&self.buffer);
                 self.buffer.clear();
             }
         }
@@ -360,10 +353,9 @@ impl<'a> Builder<'a> {
         let folder = super::io::scratch_folder(spill.root, "members", "an activation's members")
             .map_err(|e| e.to_string())?;
         let file = folder.path().join("members.arrows");
-        let schema = self.held[0].schema();
         let out = File::create(&file).map_err(|e| e.to_string())?;
         let mut writer =
-            StreamWriter::try_new(BufWriter::new(out), &schema).map_err(|e| e.to_string())?;
+            StreamWriter::try_new(BufWriter::new(out), &self.schema).map_err(|e| e.to_string())?;
         for batch in self.held.drain(..) {
             writer.write(&batch).map_err(|e| e.to_string())?;
         }
@@ -429,16 +421,18 @@ mod tests {
         let whole = MemberBatches::of(members(&[("1", 1), ("2", 2), ("3", 3), ("4", 4)]));
         let root = tempfile::tempdir().unwrap();
         for spill in [None, Some(0)] {
-            let mut builder = Builder::new(spill.map(|bytes| SpillPast {
+            let spill = spill.map(|bytes| SpillPast {
                 root: root.path(),
                 bytes,
-            }));
+            });
+            let spills = spill.is_some();
+            let mut builder = Builder::new(whole.schema().clone(), spill);
             builder.push(members(&[("1", 1), ("2", 9)])).unwrap();
             builder.push(members(&[("2", 2), ("3", 3)])).unwrap();
             builder.push(members(&[])).unwrap();
             builder.push(members(&[("4", 4)])).unwrap();
-            let cut = builder.finish_with(whole.schema().clone()).unwrap();
-            assert_eq!(cut.spilled(), spill.is_some());
+            let cut = builder.finish().unwrap();
+            assert_eq!(cut.spilled_bytes().is_some_and(|b| b > 0), spills);
             assert_eq!(rows(&cut), rows(&whole));
             assert_eq!(cut.len(), 4);
             assert_eq!(cut.count_in("a"), 4);
@@ -451,8 +445,10 @@ mod tests {
 
     #[test]
     fn batches_out_of_order_are_refused() {
-        let mut builder = Builder::new(None);
+        let schema = MemberBatches::of(members(&[("1", 1)])).schema().clone();
+        let mut builder = Builder::new(schema, None);
         builder.push(members(&[("2", 2)])).unwrap();
+        assert!(builder.follows("a/2") && !builder.follows("a/1"));
         let error = builder.push(members(&[("1", 1)])).unwrap_err();
         assert_eq!(error, "the members are not in member order at `a/1`");
     }
@@ -460,10 +456,10 @@ mod tests {
     #[test]
     fn no_members_have_a_digest_of_their_columns() {
         let schema = MemberBatches::of(members(&[("1", 1)])).schema().clone();
-        let none = Builder::new(None).finish_with(schema.clone()).unwrap();
+        let none = Builder::new(schema.clone(), None).finish().unwrap();
         assert_eq!(none.len(), 0);
         assert_eq!(none.batches().count(), 0);
-        let again = Builder::new(None).finish_with(schema).unwrap();
+        let again = Builder::new(schema, None).finish().unwrap();
         assert_eq!(none.digest(), again.digest());
     }
 }

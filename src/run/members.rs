@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryArray, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -112,12 +112,7 @@ impl Members {
 
     /// The payload's column names, in order.
     pub fn columns(&self) -> Vec<String> {
-        let schema = self.batch.schema();
-        let fields = schema.fields();
-        fields[1..fields.len() - 1]
-            .iter()
-            .map(|f| f.name().clone())
-            .collect()
+        column_names(&payload_schema(&self.batch.schema()))
     }
 
     /// The payload: the destination's rows in member order.
@@ -283,6 +278,18 @@ fn audience_order(a: &str, b: &str) -> std::cmp::Ordering {
         .iter()
         .chain(slash.clone())
         .cmp(b.as_bytes().iter().chain(slash))
+}
+
+/// The payload's columns of a membership's columns (`members`: the
+/// member key, the payload, the hash).
+pub fn payload_schema(members: &Schema) -> SchemaRef {
+    let fields = members.fields();
+    Arc::new(Schema::new(fields[1..fields.len() - 1].to_vec()))
+}
+
+/// The names of `schema`'s columns, in order.
+pub fn column_names(schema: &Schema) -> Vec<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
 }
 
 /// Whether a stored file's schema is a membership's: the member and hash
