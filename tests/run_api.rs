@@ -4,9 +4,10 @@
 //! vendor have their own tests (`deliver_*.rs`); this one proves the run
 //! around them: planning against the store's ledger, reruns that send
 //! nothing, changes that send only the difference, dry runs that send
-//! nothing and keep the store, missing secrets (R0109), and a run killed at
-//! every file operation, store write and request, then finished by the
-//! next run with the fake in exactly the target state.
+//! nothing and keep the store, missing secrets (R0109), members read back
+//! from a spill file, and a run killed at every file operation, store
+//! write and request, then finished by the next run with the fake in
+//! exactly the target state.
 #![cfg(feature = "engine")]
 
 #[path = "support/fake/mod.rs"]
@@ -49,22 +50,34 @@ fn run_in_chunks(
     extra: &[&str],
     chunk: Option<u32>,
 ) -> Output {
+    let mut cmd = command(dir, now, extra);
+    if let Some(n) = chunk {
+        cmd.env("ACCORD_API_CHUNK", n.to_string());
+    }
+    if let Some(n) = fault_after {
+        cmd.env("ACCORD_FAULT_AFTER", n.to_string());
+    }
+    cmd.output().expect("accord runs")
+}
+
+/// `accord run` of the project at `now`, with the fake's secrets and no
+/// test hook.
+fn command(dir: &Path, now: &str, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
-    match chunk {
-        Some(n) => cmd.env("ACCORD_API_CHUNK", n.to_string()),
-        None => cmd.env_remove("ACCORD_API_CHUNK"),
-    };
     cmd.arg("run")
         .arg(dir)
         .args(["--env", "test", "--now", now, "--format", "json"])
         .args(extra)
         .env("MARKETO_CLIENT_ID", "fake-client")
         .env("MARKETO_CLIENT_SECRET", "fake-secret");
-    match fault_after {
-        Some(n) => cmd.env("ACCORD_FAULT_AFTER", n.to_string()),
-        None => cmd.env_remove("ACCORD_FAULT_AFTER"),
-    };
-    cmd.output().expect("accord runs")
+    for hook in [
+        "ACCORD_API_CHUNK",
+        "ACCORD_FAULT_AFTER",
+        "ACCORD_SPILL_MEMBERS_BY",
+    ] {
+        cmd.env_remove(hook);
+    }
+    cmd
 }
 
 /// The run report of a run that must have succeeded.
@@ -133,9 +146,36 @@ fn a_run_delivers_and_a_rerun_sends_nothing() {
 
 #[test]
 fn a_change_sends_only_the_difference() {
+    change_sends_only_the_difference(None);
+}
+
+/// The same, the members taken a row at a time and spilled (the run's
+/// test hook): each audience's changes are planned from the spill file,
+/// from the batch that holds its first member (`B2B_Software`, planned
+/// first, sorts after `B2B_Fintech`).
+#[test]
+fn members_spilled_send_what_members_held_send() {
+    change_sends_only_the_difference(Some(1));
+}
+
+fn change_sends_only_the_difference(spill_members_by: Option<u32>) {
     let (server, marketo) = start();
     let dir = project(&server.url());
-    ok(run(dir.path(), NOW, None, &[]));
+    let run = |now: &str| {
+        let mut cmd = command(dir.path(), now, &[]);
+        if let Some(rows) = spill_members_by {
+            cmd.env("ACCORD_SPILL_MEMBERS_BY", rows.to_string());
+        }
+        let report = ok(cmd.output().expect("accord runs"));
+        let spilled = &report["activations"]["nurture_marketo"]["members_spilled"];
+        assert_eq!(
+            spilled.as_u64().is_some_and(|b| b > 0),
+            spill_members_by.is_some()
+        );
+        report
+    };
+    run(NOW);
+    expected_first(&marketo);
     // Bob leaves, Dan's account becomes Fintech, Alice gets a new name.
     std::fs::write(
         dir.path().join("data/people.csv"),
@@ -147,7 +187,7 @@ fn a_change_sends_only_the_difference() {
         "accountId,name,industry,updatedAt\na1,Acme,Software,2026-11-27T10:00:00Z\na2,Globex,Fintech,2026-11-27T10:00:00Z\na3,Initech,Fintech,2026-11-27T10:00:00Z\n",
     )
     .expect("write");
-    let report = ok(run(dir.path(), LATER, None, &[]));
+    let report = run(LATER);
     assert_eq!(status(&report), "delivered");
     assert_eq!(
         marketo.members("accord_B2B_Software"),

@@ -440,6 +440,10 @@ pub fn run_cmd(args: RunArgs) -> u8 {
     let api_chunk = std::env::var("ACCORD_API_CHUNK")
         .ok()
         .and_then(|v| v.parse().ok());
+    // The tests' hook for small batches of members, spilled: see `run::execute`.
+    let spill_members_by = std::env::var("ACCORD_SPILL_MEMBERS_BY")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // A name that is no activation would let nothing through, silently.
     for (flag, names) in [
@@ -481,6 +485,7 @@ pub fn run_cmd(args: RunArgs) -> u8 {
         out: args.out.clone(),
         fault_after,
         api_chunk,
+        spill_members_by,
         progress: terminal.then_some(progress as fn(&str)),
         wait: args.wait,
         allow_removals: args.allow_removals.iter().cloned().collect(),

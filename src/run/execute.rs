@@ -594,16 +594,26 @@ impl Activating<'_> {
             place: options.places.of("activation", name),
             reason,
         };
-        // Under a memory limit, an activation's members are held up to a
-        // quarter of it, and spilled past that.
-        let spill = self.engine.memory_limit().map(|limit| SpillPast {
-            root: self.root,
-            bytes: usize::try_from(limit / 4).unwrap_or(usize::MAX),
-        });
-        // File deliveries take the members a batch at a time; an API
-        // delivery looks them up by key, so it takes them whole.
-        let streams = FILE_TYPES.contains(&activation.destination_type.as_str());
-        let target = destination_rows(self.engine, activation, &sql, &blocked, a, streams, spill)
+        let batching = match options.spill_members_by {
+            // The tests' hook: small batches, every one spilled.
+            Some(rows) => MemberBatching {
+                rows: rows.max(1),
+                spill: Some(SpillPast {
+                    root: self.root,
+                    bytes: 0,
+                }),
+            },
+            // Under a memory limit, an activation's members are held up to
+            // a quarter of it, and spilled past that.
+            None => MemberBatching {
+                rows: MEMBER_BATCH_ROWS,
+                spill: self.engine.memory_limit().map(|limit| SpillPast {
+                    root: self.root,
+                    bytes: usize::try_from(limit / 4).unwrap_or(usize::MAX),
+                }),
+            },
+        };
+        let target = destination_rows(self.engine, activation, &sql, &blocked, a, batching)
             .map_err(engine_failed)?;
         if let Some(consent) = job(
             self.engine,
@@ -826,13 +836,7 @@ impl Activating<'_> {
         from: Option<(&state::Record, &Delta)>,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
-        // The API's changes are planned by looking members up by key: the
-        // members whole.
-        let members = target.whole().map_err(|reason| RunError::Data {
-            reason: format!("activation `{name}`: {reason}"),
-        })?;
-        self.api.deliver(name, activation, &members, run_id, a)?;
-        drop(members);
+        self.api.deliver(name, activation, target, run_id, a)?;
         if matches!(
             a.status,
             ActivationStatus::Delivered | ActivationStatus::Unchanged
@@ -1571,18 +1575,16 @@ fn consent_excluded(
 /// `blocked` audiences, as members keyed by `audience/member` (so changes
 /// are per audience) in key order; what it leaves out is counted in
 /// `report`. The rows stay columns: the kept rows are picked, sorted and
-/// deduplicated by index. With `streams`, they are taken as the query
-/// streams them when they come in member order ([`streamed_rows`]: held,
-/// or spilled past `spill`), else from the whole result in one batch.
-#[allow(clippy::too_many_arguments)]
+/// deduplicated by index. They are taken as the query streams them when
+/// they come in member order ([`streamed_rows`], in batches as `batching`
+/// says), else from the whole result in one batch.
 pub(super) fn destination_rows(
     engine: &dyn Engine,
     activation: &ActivationPlan,
     sql: &str,
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
-    streams: bool,
-    spill: Option<SpillPast>,
+    batching: MemberBatching,
 ) -> Result<MemberBatches, String> {
     let counted = (
         report.profiles_received,
@@ -1590,9 +1592,7 @@ pub(super) fn destination_rows(
         report.excluded_policy,
         report.excluded_missing_identity,
     );
-    if streams
-        && let Some(members) = streamed_rows(engine, activation, sql, blocked, report, spill)?
-    {
+    if let Some(members) = streamed_rows(engine, activation, sql, blocked, report, batching)? {
         return Ok(members);
     }
     // The whole result, put in member order here: the rows it counted
@@ -1614,10 +1614,19 @@ pub(super) fn destination_rows(
 
 /// Rows of the export query taken together into one batch of members:
 /// enough that hashing them shares the cores, few enough to hold many.
-const MEMBER_BATCH_ROWS: usize = 128 * 1024;
+pub(super) const MEMBER_BATCH_ROWS: usize = 128 * 1024;
+
+/// How [`destination_rows`] batches an activation's members.
+pub(super) struct MemberBatching<'a> {
+    /// Rows of the export query per batch of members.
+    pub rows: usize,
+    /// Where and past what the batches spill; `None`: all held.
+    pub spill: Option<SpillPast<'a>>,
+}
 
 /// The members of [`destination_rows`] as the query streams them, a batch
-/// at a time (held, or spilled past `spill`), when its rows come in
+/// of `batching.rows` query rows at a time (held, or spilled past
+/// `batching.spill`), when its rows come in
 /// member order. `None` when they do not (an integer key sorts as a
 /// number, not as text; an audience name with a `-` sorts before its
 /// prefix's `/`), or when a column's delivered type depends on its values
@@ -1628,7 +1637,7 @@ fn streamed_rows(
     sql: &str,
     blocked: &BTreeSet<String>,
     report: &mut ActivationReport,
-    spill: Option<SpillPast>,
+    batching: MemberBatching,
 ) -> Result<Option<MemberBatches>, String> {
     use datafusion::arrow::array::Array;
     use datafusion::arrow::compute::concat_batches;
@@ -1654,30 +1663,44 @@ fn streamed_rows(
         return Ok(None);
     }
     let members_schema = Members::new(keys, &payload)?.batch().schema();
-    let mut builder = Builder::new(members_schema, spill);
-    let mut taken: Vec<RecordBatch> = Vec::new();
-    let mut batches = batches.peekable();
-    while let Some(batch) = batches.next() {
-        let batch = batch?;
-        let rows: usize = taken.iter().map(RecordBatch::num_rows).sum::<usize>() + batch.num_rows();
-        taken.push(batch);
-        if rows < MEMBER_BATCH_ROWS && batches.peek().is_some() {
-            continue;
+    let mut builder = Builder::new(members_schema, batching.spill);
+    // The engine's batches are taken `batching.rows` rows at a time, the
+    // rest of the last one carried to the next members batch.
+    let (mut taken, mut held): (Vec<RecordBatch>, usize) = (Vec::new(), 0);
+    let mut batches = batches.fuse();
+    loop {
+        let next = batches.next().transpose()?;
+        let done = next.is_none();
+        if let Some(batch) = next {
+            held += batch.num_rows();
+            taken.push(batch);
         }
-        let batch = concat_batches(&schema, &taken).map_err(|e| e.to_string())?;
-        taken.clear();
-        let Some((keys, payload)) = kept_rows(&batch, activation, blocked, report, Order::Stream)?
-        else {
-            return Ok(None);
-        };
-        drop(batch);
-        if keys.is_empty() {
-            continue;
+        while held >= batching.rows || (done && held > 0) {
+            let all = concat_batches(&schema, &taken).map_err(|e| e.to_string())?;
+            taken.clear();
+            let part = all.slice(0, batching.rows.min(held));
+            if part.num_rows() < held {
+                taken.push(all.slice(part.num_rows(), held - part.num_rows()));
+            }
+            held -= part.num_rows();
+            drop(all);
+            let Some((keys, payload)) =
+                kept_rows(&part, activation, blocked, report, Order::Stream)?
+            else {
+                return Ok(None);
+            };
+            drop(part);
+            if keys.is_empty() {
+                continue;
+            }
+            if !builder.follows(keys.value(0)) {
+                return Ok(None);
+            }
+            builder.push(Members::new(keys, &payload)?)?;
         }
-        if !builder.follows(keys.value(0)) {
-            return Ok(None);
+        if done {
+            break;
         }
-        builder.push(Members::new(keys, &payload)?)?;
     }
     builder.finish().map(Some)
 }

@@ -8,7 +8,10 @@
 //! the batches they came in, up to a budget; past it (a run under a
 //! `memory_limit`), the batches go to a spill file under `.accord/tmp/`,
 //! written once and read back by each step, so an activation's memory is
-//! a few batches whatever its size.
+//! a few batches whatever its size. The first key of every batch is kept,
+//! so a step that wants one audience (an API delivery plans its changes
+//! audience by audience) starts at the batch that holds it: the spill
+//! file is an Arrow IPC file, whose footer indexes its batches.
 //!
 //! While the batches are added, the builder checks their order (a key
 //! after the last batch's last), keeps the later of two rows with one key
@@ -24,8 +27,8 @@ use std::path::Path;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::ipc::reader::FileReader;
+use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::members::{Members, column_names, names_hasher, payload_schema};
@@ -38,6 +41,8 @@ pub struct MemberBatches {
     /// The batches spilled, first, in order; then `held`.
     spilled: Option<Spilled>,
     held: Vec<RecordBatch>,
+    /// Every batch's first key, spilled ones first.
+    firsts: Vec<String>,
     len: usize,
     counts: BTreeMap<String, u64>,
     digest: String,
@@ -47,6 +52,8 @@ pub struct MemberBatches {
 struct Spilled {
     _folder: tempfile::TempDir,
     file: std::path::PathBuf,
+    /// The batches it holds.
+    batches: usize,
 }
 
 impl MemberBatches {
@@ -96,22 +103,37 @@ impl MemberBatches {
     /// The batches, in member order: read back from the spill file first,
     /// then the ones held.
     pub fn batches(&self) -> impl Iterator<Item = Result<Members, String>> + '_ {
+        self.batches_after(0)
+    }
+
+    /// The batches from the one that holds `key` (or would: the last whose
+    /// first key is not after it) to the last, in member order.
+    pub fn batches_from(&self, key: &str) -> impl Iterator<Item = Result<Members, String>> + '_ {
+        let at = self.firsts.partition_point(|first| first.as_str() <= key);
+        self.batches_after(at.saturating_sub(1))
+    }
+
+    /// The batches from the `skip`th on.
+    fn batches_after(&self, skip: usize) -> impl Iterator<Item = Result<Members, String>> + '_ {
         let spilled: Box<dyn Iterator<Item = Result<RecordBatch, String>>> = match &self.spilled {
-            None => Box::new(std::iter::empty()),
-            Some(spilled) => match File::open(&spilled.file)
-                .map_err(|e| e.to_string())
-                .and_then(|f| {
-                    StreamReader::try_new(BufReader::new(f), None).map_err(|e| e.to_string())
-                }) {
+            Some(spilled) if skip < spilled.batches => match read_spilled(&spilled.file, skip) {
                 Ok(reader) => Box::new(reader.map(|b| b.map_err(|e| e.to_string()))),
                 Err(e) => Box::new(std::iter::once(Err(format!(
                     "the members spilled to {}: {e}",
                     spilled.file.display()
                 )))),
             },
+            _ => Box::new(std::iter::empty()),
         };
+        let spilled_batches = self.spilled.as_ref().map_or(0, |s| s.batches);
         spilled
-            .chain(self.held.iter().cloned().map(Ok))
+            .chain(
+                self.held
+                    .iter()
+                    .skip(skip.saturating_sub(spilled_batches))
+                    .cloned()
+                    .map(Ok),
+            )
             .map(|batch| batch.and_then(Members::from_stored))
     }
 
@@ -156,32 +178,22 @@ impl MemberBatches {
         })
     }
 
-    /// Whether `member` (`audience/key`) is one of the members: found by
-    /// the batch whose keys reach it.
+    /// Whether `member` (`audience/key`) is one of the members: looked up
+    /// in the batch that would hold it.
     pub fn contains(&self, member: &str) -> Result<bool, String> {
-        for batch in self.batches() {
-            let batch = batch?;
-            if !batch.is_empty() && batch.keys().value(batch.len() - 1) >= member {
-                return Ok(batch.contains(member));
-            }
+        match self.batches_from(member).next() {
+            Some(batch) => Ok(batch?.contains(member)),
+            None => Ok(false),
         }
-        Ok(false)
     }
+}
 
-    /// Every member in one batch: for the steps that look members up by
-    /// key (API deliveries).
-    pub fn whole(&self) -> Result<Members, String> {
-        if let ([batch], None) = (self.held.as_slice(), &self.spilled) {
-            return Members::from_stored(batch.clone());
-        }
-        let batches = self
-            .batches()
-            .map(|b| b.map(|m| m.batch().clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let batch = datafusion::arrow::compute::concat_batches(&self.schema, &batches)
-            .map_err(|e| e.to_string())?;
-        Members::from_stored(batch)
-    }
+/// The spill file's batches from the `skip`th on.
+fn read_spilled(file: &Path, skip: usize) -> Result<FileReader<BufReader<File>>, String> {
+    let file = File::open(file).map_err(|e| e.to_string())?;
+    let mut reader = FileReader::try_new_buffered(file, None).map_err(|e| e.to_string())?;
+    reader.set_index(skip).map_err(|e| e.to_string())?;
+    Ok(reader)
 }
 
 /// Where a builder may spill: a project's `.accord/tmp/`, past so many
@@ -201,7 +213,8 @@ pub struct Builder<'a> {
     last: Option<Members>,
     held: Vec<RecordBatch>,
     held_bytes: usize,
-    writer: Option<(Spilled, StreamWriter<BufWriter<File>>)>,
+    firsts: Vec<String>,
+    writer: Option<(Spilled, FileWriter<BufWriter<File>>)>,
     len: usize,
     counts: BTreeMap<String, u64>,
     hasher: blake3::Hasher,
@@ -226,6 +239,7 @@ impl<'a> Builder<'a> {
             last: None,
             held: Vec::new(),
             held_bytes: 0,
+            firsts: Vec::new(),
             writer: None,
             len: 0,
             counts: BTreeMap::new(),
@@ -273,10 +287,11 @@ impl<'a> Builder<'a> {
         }
         self.hasher.update(&self.buffer);
         let spilled = match self.writer.take() {
-            Some((spilled, mut writer)) => {
+            Some((mut spilled, mut writer)) => {
                 writer.finish().map_err(|e| e.to_string())?;
                 let mut file = writer.into_inner().map_err(|e| e.to_string())?;
                 file.flush().map_err(|e| e.to_string())?;
+                spilled.batches = self.firsts.len() - self.held.len();
                 Some(spilled)
             }
             None => None,
@@ -285,6 +300,7 @@ impl<'a> Builder<'a> {
             schema: self.schema,
             spilled,
             held: self.held,
+            firsts: self.firsts,
             len: self.len,
             counts: self.counts,
             digest: self.hasher.finalize().to_hex().to_string(),
@@ -332,6 +348,7 @@ impl<'a> Builder<'a> {
                 self.buffer.clear();
             }
         }
+        self.firsts.push(keys.value(0).to_string());
         let batch = members.batch().clone();
         if let Some((_, writer)) = &mut self.writer {
             return writer.write(&batch).map_err(|e| e.to_string());
@@ -352,10 +369,10 @@ impl<'a> Builder<'a> {
         };
         let folder = super::io::scratch_folder(spill.root, "members", "an activation's members")
             .map_err(|e| e.to_string())?;
-        let file = folder.path().join("members.arrows");
+        let file = folder.path().join("members.arrow");
         let out = File::create(&file).map_err(|e| e.to_string())?;
         let mut writer =
-            StreamWriter::try_new(BufWriter::new(out), &self.schema).map_err(|e| e.to_string())?;
+            FileWriter::try_new(BufWriter::new(out), &self.schema).map_err(|e| e.to_string())?;
         for batch in self.held.drain(..) {
             writer.write(&batch).map_err(|e| e.to_string())?;
         }
@@ -364,6 +381,7 @@ impl<'a> Builder<'a> {
             Spilled {
                 _folder: folder,
                 file,
+                batches: 0,
             },
             writer,
         ));
@@ -437,7 +455,24 @@ mod tests {
             assert_eq!(cut.len(), 4);
             assert_eq!(cut.count_in("a"), 4);
             assert_eq!(cut.digest(), whole.digest());
-            assert_eq!(cut.whole().unwrap().batch(), whole.whole().unwrap().batch());
+            // A key is found in the batch that holds it, spilled or held.
+            for key in ["a/1", "a/2", "a/3", "a/4"] {
+                assert!(cut.contains(key).unwrap(), "{key}");
+                let first = cut.batches_from(key).next().unwrap().unwrap();
+                assert!(first.contains(key), "{key} is in the first batch from it");
+            }
+            for key in ["", "a/", "a/0", "a/25", "a/5", "b"] {
+                assert!(!cut.contains(key).unwrap(), "{key}");
+            }
+            // Batches `a/1`, `a/2 a/3`, `a/4`: the members before the
+            // first batch from a key.
+            let before = |key| {
+                let from: usize = cut.batches_from(key).map(|b| b.unwrap().len()).sum();
+                4 - from
+            };
+            assert_eq!(before("a/0"), 0, "before the first key: from the first");
+            assert_eq!(before("a/25"), 1, "between keys: from the batch before");
+            assert_eq!(before("z"), 3, "past the last key: the last batch");
         }
         let other = MemberBatches::of(members(&[("1", 1), ("2", 2), ("3", 3), ("4", 5)]));
         assert_ne!(other.digest(), whole.digest());

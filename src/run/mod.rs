@@ -118,6 +118,12 @@ pub struct Options {
     /// (`ACCORD_API_CHUNK`, a test hook like the crash test's, so that tests
     /// cross chunk edges on small data); `None`: `api::CHUNK`.
     pub api_chunk: Option<usize>,
+    /// Takes an activation's members this many export rows at a time and
+    /// spills every batch (`ACCORD_SPILL_MEMBERS_BY`, a test hook like
+    /// `api_chunk`, so that tests cross batch edges and read members back
+    /// from a spill file on small data); `None`: batches of
+    /// `execute::MEMBER_BATCH_ROWS`, spilled only under a memory limit.
+    pub spill_members_by: Option<usize>,
     /// Wait for the project lock (`lock`) instead of refusing to run when
     /// another run holds it.
     pub wait: bool,

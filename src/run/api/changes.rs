@@ -1,20 +1,21 @@
 //! The changes an API delivery sends, planned against the store's ledger a
 //! chunk at a time.
 //!
-//! In: the activation's members (columns, in member order), the audiences
-//! to deliver, the store. Out: [`Work`] items of at most `chunk` changes
+//! In: the activation's members (batches of columns, in member order), the
+//! audiences to deliver, the store. Out: [`Work`] items of at most `chunk` changes
 //! each, in audience then member order, made only when the executor asks
 //! for the next one (`deliver::send::deliver` takes an iterator).
 //!
-//! Per audience, one merge of two sorted sides: the audience's members (a
-//! range of the members batch, whose keys `AUDIENCE/MEMBER` sort by
-//! audience first) and the ledger's rows, read a page at a time by key. A
+//! Per audience, one merge of two sorted sides: the audience's members
+//! (their keys `AUDIENCE/MEMBER` sort by audience first, so they are one
+//! run of rows, read a batch at a time from the batch that holds the
+//! first) and the ledger's rows, read a page at a time by key. A
 //! member is sent when the payload the destination holds differs from the
 //! one evaluated (new, changed, rejected or never sent), or when its
 //! membership is about to expire; it is removed only when the ledger says
 //! the destination holds it (see docs/destinations.md). A member becomes
 //! JSON values only while its chunk is planned and sent: no step holds
-//! every member of an activation as values, nor the ledger whole.
+//! every member of an activation, nor the ledger whole.
 //!
 //! The journal needs the payload of every member the current chunk adds
 //! (it records what the destination accepted): [`InFlight`] holds that
@@ -32,6 +33,7 @@ use serde_json::Value;
 use crate::deliver::changes::Work;
 use crate::deliver::{ListRef, Member};
 use crate::run::engine;
+use crate::run::member_batches::MemberBatches;
 use crate::run::members::Members;
 use crate::store::{LedgerRow, Status, Store};
 use crate::time::Micros;
@@ -63,12 +65,11 @@ pub(super) type ListOf<'a> = Box<dyn FnMut(&str) -> Result<Option<ListRef>, Stri
 pub(super) struct Changes<'a> {
     store: &'a Store,
     activation: &'a str,
-    members: &'a Members,
-    payload: RecordBatch,
+    members: &'a MemberBatches,
     /// The payload's column names; the first is the audience.
     columns: Vec<String>,
     audiences: VecDeque<String>,
-    current: Option<Cursor>,
+    current: Option<Cursor<'a>>,
     list_of: ListOf<'a>,
     in_flight: Arc<Mutex<InFlight>>,
     ttl: Option<Duration>,
@@ -81,9 +82,15 @@ pub(super) struct Changes<'a> {
 }
 
 /// Where the merge of one audience stands.
-struct Cursor {
+struct Cursor<'a> {
     audience: String,
-    /// The audience's rows in the members batch not merged yet.
+    /// The batches of members after `batch`, from the one that holds the
+    /// audience's first member; `None` once the audience's last member
+    /// has been read.
+    batches: Option<Box<dyn Iterator<Item = Result<Members, String>> + 'a>>,
+    /// The batch being merged, its payload, and its rows of the audience
+    /// not merged yet.
+    batch: Option<(Members, RecordBatch)>,
     rows: Range<usize>,
     /// The ledger page being merged, and the last key read.
     held: VecDeque<LedgerRow>,
@@ -107,7 +114,7 @@ impl<'a> Changes<'a> {
     pub(super) fn new(
         store: &'a Store,
         activation: &'a str,
-        members: &'a Members,
+        members: &'a MemberBatches,
         audiences: &[String],
         list_of: ListOf<'a>,
         in_flight: Arc<Mutex<InFlight>>,
@@ -118,7 +125,6 @@ impl<'a> Changes<'a> {
             store,
             activation,
             members,
-            payload: members.payload(),
             columns: members.columns(),
             audiences: audiences.iter().cloned().collect(),
             current: None,
@@ -147,7 +153,9 @@ impl<'a> Changes<'a> {
                         return Ok(None);
                     };
                     Cursor {
-                        rows: audience_rows(self.members, &audience),
+                        batches: Some(Box::new(self.members.batches_from(&format!("{audience}/")))),
+                        batch: None,
+                        rows: 0..0,
                         audience,
                         held: VecDeque::new(),
                         after: None,
@@ -162,8 +170,10 @@ impl<'a> Changes<'a> {
             while adds.len() + removes.len() < self.chunk {
                 match self.step(&mut cursor)? {
                     Step::Add { row, remote_id } => {
-                        let key = member_key(self.members, row).to_string();
-                        let fields = fields(&self.columns, &self.payload, row);
+                        let (members, payload) =
+                            cursor.batch.as_ref().expect("an added member's batch");
+                        let key = member_key(members, row).to_string();
+                        let fields = fields(&self.columns, payload, row);
                         payloads.insert((audience.clone(), key.clone()), payload_json(&fields));
                         adds.push(Member {
                             key,
@@ -202,7 +212,7 @@ impl<'a> Changes<'a> {
 
     /// One step of an audience's merge: the smaller of the next member and
     /// the next ledger row (both, when they are one member).
-    fn step(&self, cursor: &mut Cursor) -> Result<Step, String> {
+    fn step(&self, cursor: &mut Cursor<'a>) -> Result<Step, String> {
         if cursor.held.is_empty() && !cursor.ledger_read {
             let rows = self
                 .store
@@ -219,25 +229,30 @@ impl<'a> Changes<'a> {
             }
             cursor.held.extend(rows);
         }
-        let next = (!cursor.rows.is_empty()).then(|| {
-            let row = cursor.rows.start;
-            (row, member_key(self.members, row))
-        });
+        next_member(cursor)?;
+        let next = match (&cursor.batch, cursor.rows.is_empty()) {
+            (Some((members, payload)), false) => {
+                let row = cursor.rows.start;
+                Some((row, member_key(members, row), payload))
+            }
+            _ => None,
+        };
         match (next, cursor.held.front()) {
             (None, None) => Ok(Step::Done),
-            (Some((row, key)), held) if held.is_none_or(|h| key < h.member.as_str()) => {
+            (Some((row, key, _)), held) if held.is_none_or(|h| key < h.member.as_str()) => {
                 cursor.rows.start += 1;
                 Ok(Step::Add {
                     row,
                     remote_id: None,
                 })
             }
-            (Some((row, key)), Some(held)) if key == held.member => {
+            (Some((row, key, payload)), Some(held)) if key == held.member => {
+                let add = !self.current_at(payload, row, held);
                 cursor.rows.start += 1;
                 let held = cursor.held.pop_front().expect("a ledger row is next");
-                Ok(match self.current_at(row, &held) {
-                    true => Step::Nothing,
-                    false => Step::Add {
+                Ok(match add {
+                    false => Step::Nothing,
+                    true => Step::Add {
                         row,
                         remote_id: held.remote_id,
                     },
@@ -255,14 +270,39 @@ impl<'a> Changes<'a> {
 
     /// Whether the destination holds row `row`'s payload, current:
     /// accepted, the same payload, and not about to expire.
-    fn current_at(&self, row: usize, held: &LedgerRow) -> bool {
+    fn current_at(&self, payload: &RecordBatch, row: usize, held: &LedgerRow) -> bool {
         held.status == Status::Accepted
             && !expiring(held, self.ttl, self.now)
             && held.payload_hash.is_some_and(|hash| {
-                let fields = fields(&self.columns, &self.payload, row);
+                let fields = fields(&self.columns, payload, row);
                 hash == crate::hash::sha256(payload_json(&fields))
             })
     }
+}
+
+/// Brings the cursor's next member of its audience into `rows`, reading
+/// the next batch when the one held has no more: a batch's rows of the
+/// audience are one range (`AUDIENCE/` up to `AUDIENCE0`, the next prefix:
+/// `0` follows `/`), and a batch with a row past it holds the last.
+fn next_member(cursor: &mut Cursor) -> Result<(), String> {
+    while cursor.rows.is_empty() {
+        let Some(batches) = &mut cursor.batches else {
+            return Ok(());
+        };
+        let Some(members) = batches.next().transpose()? else {
+            cursor.batches = None;
+            return Ok(());
+        };
+        let start = members.position(&format!("{}/", cursor.audience));
+        let end = members.position(&format!("{}0", cursor.audience));
+        if end < members.len() {
+            cursor.batches = None;
+        }
+        cursor.rows = start..end;
+        let payload = members.payload();
+        cursor.batch = Some((members, payload));
+    }
+    Ok(())
 }
 
 impl Iterator for Changes<'_> {
@@ -282,14 +322,7 @@ impl Iterator for Changes<'_> {
     }
 }
 
-/// The rows of `audience`'s members in the members batch: its keys are
-/// `AUDIENCE/MEMBER`, sorted, so they are one range (`AUDIENCE/` up to
-/// `AUDIENCE0`, the next prefix: `0` follows `/`).
-fn audience_rows(members: &Members, audience: &str) -> Range<usize> {
-    members.position(&format!("{audience}/"))..members.position(&format!("{audience}0"))
-}
-
-/// The member part of row `row`'s key (after `AUDIENCE/`).
+/// The member part of row `row`'s key (after `AUDIENCE/`) in a batch.
 fn member_key(members: &Members, row: usize) -> &str {
     let key = members.keys().value(row);
     key.split_once('/').map_or(key, |(_, member)| member)
@@ -447,15 +480,38 @@ mod tests {
         ])
     }
 
-    /// Whatever the chunk and page sizes, the work items are the same
-    /// changes in audience then member order, each item within the chunk,
-    /// with its adds' payloads in flight while it is sent.
+    /// Members cut into batches of `rows`, held or spilled under `root`.
+    fn cut(members: &Members, rows: usize, spill_to: Option<&std::path::Path>) -> MemberBatches {
+        use crate::run::member_batches::{Builder, SpillPast};
+        let spill = spill_to.map(|root| SpillPast { root, bytes: 0 });
+        let mut builder = Builder::new(members.batch().schema(), spill);
+        for start in (0..members.len()).step_by(rows) {
+            let len = rows.min(members.len() - start);
+            builder.push(members.slice(start, len)).expect("in order");
+        }
+        builder.finish().expect("members")
+    }
+
+    /// Whatever the chunk and page sizes, and however the members are cut
+    /// into batches (an audience across several, or a batch across
+    /// audiences; held or spilled), the work items are the same changes in
+    /// audience then member order, each item within the chunk, with its
+    /// adds' payloads in flight while it is sent.
     #[test]
     fn changes_are_planned_a_chunk_at_a_time() {
         let (store, expected) = ledger();
-        let members = evaluated();
-        let audiences = ["A", "AB", "B", "C", "D"].map(String::from);
-        for chunk in [1, 2, 3, CHUNK] {
+        let root = tempfile::tempdir().expect("a folder");
+        let evaluated = evaluated();
+        let mut cuts = vec![MemberBatches::of(evaluated.clone())];
+        for rows in [1, 2, 4] {
+            cuts.push(cut(&evaluated, rows, None));
+            cuts.push(cut(&evaluated, rows, Some(root.path())));
+        }
+        assert!(cuts.last().is_some_and(|c| c.spilled_bytes().is_some()));
+        // The audiences in an order of their own: each is found where it is.
+        let audiences = ["B", "A", "D", "AB", "C"].map(String::from);
+        let order = ["B", "A", "AB", "C"];
+        for (members, chunk) in cuts.iter().flat_map(|m| [1, 2, 3, CHUNK].map(|c| (m, c))) {
             for page in [1, 2, LEDGER_PAGE] {
                 let lists = std::cell::Cell::new(0);
                 let list_of: ListOf = Box::new(|_| {
@@ -466,7 +522,7 @@ mod tests {
                 let mut changes = Changes::new(
                     &store,
                     "act",
-                    &members,
+                    members,
                     &audiences,
                     list_of,
                     in_flight.clone(),
@@ -508,8 +564,9 @@ mod tests {
                     }
                 }
                 assert_eq!(changes.failed(), None);
-                let want: Vec<Planned<String>> = expected
+                let want: Vec<Planned<String>> = order
                     .iter()
+                    .map(|a| expected.iter().find(|e| e.0 == *a).expect("expected"))
                     .map(|(a, adds, removes)| {
                         (
                             a.to_string(),
@@ -518,7 +575,8 @@ mod tests {
                         )
                     })
                     .collect();
-                assert_eq!(got, want, "chunk {chunk}, page {page}");
+                let batches = members.batches().count();
+                assert_eq!(got, want, "chunk {chunk}, page {page}, {batches} batches");
                 assert_eq!(changes.planned, 11);
                 assert_eq!(lists.get(), items, "a list is asked for per item");
                 if chunk == CHUNK {
@@ -544,13 +602,13 @@ mod tests {
                 ],
             )
             .expect("recorded");
-        let members = members(&[
+        let members = MemberBatches::of(members(&[
             ("A/k1", "k1@x", 1),
             ("A/k2", "k2@x", 2),
             ("A/k3", "k3@x", 3),
             ("A/k4", "k4@x", 4),
             ("A/k6", "k6@x", 6),
-        ]);
+        ]));
         let audiences = ["A".to_string()];
         let in_flight = Arc::new(Mutex::new(InFlight::default()));
         let mut changes = Changes::new(

@@ -1,6 +1,6 @@
 //! Delivery of one activation to an API destination, through `crate::deliver`.
 //!
-//! Input: the activation's members (`members::Members`: keys
+//! Input: the activation's members (`MemberBatches` of keys
 //! `AUDIENCE/MEMBER`, first payload column the audience, then the mapped
 //! columns), the store, the run's options. Output: the requests sent (or,
 //! in a dry run, written to `.accord/runs/<delivery id>/requests.jsonl`),
@@ -31,7 +31,7 @@ use changes::{Changes, InFlight};
 
 use super::error::RunError;
 use super::io;
-use super::members::Members;
+use super::member_batches::MemberBatches;
 use super::report::{ActivationReport, ActivationStatus, ApiReport};
 use crate::deliver::changes::{ActivationReport as Delivered, Intent, Journal, Work};
 use crate::deliver::{self, Config, Limits, ListRef, Op, RecordResult, Vendor};
@@ -98,7 +98,7 @@ impl ApiRun<'_> {
         &self,
         name: &str,
         activation: &ActivationPlan,
-        members: &Members,
+        members: &MemberBatches,
         delivery_id: &str,
         a: &mut ActivationReport,
     ) -> Result<(), RunError> {
