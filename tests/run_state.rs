@@ -157,7 +157,7 @@ fn people_project(dir: &Path, people: usize, changed: bool) {
     std::fs::create_dir_all(dir.join("data")).expect("mkdir");
     let mut accounts = String::from("accountId,employees\n");
     for i in 0..2_000 {
-        let _ = writeln!(accounts, "A{i:05},{}", i % 97);
+        let _ = writeln!(accounts, "{i},{}", i % 97);
     }
     std::fs::write(dir.join("data/accounts.csv"), accounts).expect("accounts");
     let mut rows = String::from("personId,accountId,email,seniority\n");
@@ -170,13 +170,13 @@ fn people_project(dir: &Path, people: usize, changed: bool) {
         let seniority = if changed && i % 100 == 7 { "VP" } else { "IC" };
         let _ = writeln!(
             rows,
-            "P{i:07},A{:05},p{i}@example.com,{seniority}",
+            "P{i:07},{},p{i}@example.com,{seniority}",
             (i * 7) % 2_000
         );
     }
     if changed {
         for i in people..people + people / 500 {
-            let _ = writeln!(rows, "P{i:07},A{:05},p{i}@example.com,IC", i % 2_000);
+            let _ = writeln!(rows, "P{i:07},{},p{i}@example.com,IC", i % 2_000);
         }
     }
     std::fs::write(dir.join("data/people.csv"), rows).expect("people");
@@ -205,6 +205,23 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// A Parquet file's rows, in one batch.
+fn rows_of(parquet: &[u8]) -> datafusion::arrow::record_batch::RecordBatch {
+    use std::io::Write as _;
+
+    use datafusion::arrow::record_batch::RecordBatchReader as _;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut file = tempfile::tempfile().expect("a file");
+    file.write_all(parquet).expect("write");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("a Parquet file")
+        .build()
+        .expect("a reader");
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.map(|b| b.expect("a batch")).collect();
+    datafusion::arrow::compute::concat_batches(&schema, &batches).expect("one batch")
+}
+
 /// The members each activation spilled in the last run (its log's last
 /// line), by activation.
 fn spilled(dir: &Path) -> Vec<(String, bool)> {
@@ -229,53 +246,73 @@ fn spilled(dir: &Path) -> Vec<(String, bool)> {
 /// after reads them back: the delivered files (full and incremental,
 /// cut in parts) and the members files are the same, byte for byte, as a
 /// run that holds its members, on a first delivery and on a second with a
-/// few changes.
+/// few changes. So are they with the members taken 50,000 rows at a time
+/// and every batch spilled (the run's test hook): there, every activation
+/// whose query streams in member order spills, and only the one whose
+/// query does not (integer keys) is taken whole.
 #[test]
 fn members_spilled_under_a_memory_limit_deliver_what_members_held_do() {
     let scratch = temp::dir("run-spilled");
-    let (held, limited) = (scratch.path().join("held"), scratch.path().join("limited"));
+    let [held, limited, batched] = ["held", "limited", "batched"].map(|d| scratch.path().join(d));
     for (step, now) in [
         (false, "2026-11-28T12:00:00Z"),
         (true, "2026-11-29T12:00:00Z"),
     ] {
-        for (dir, extra) in [
-            (&held, &[][..]),
-            (&limited, &["--memory-limit", "64MiB"][..]),
+        for (dir, extra, spill_by) in [
+            (&held, &[][..], None),
+            (&limited, &["--memory-limit", "64MiB"][..], None),
+            (&batched, &[][..], Some("50000")),
         ] {
             people_project(dir, 300_000, step);
-            let out = Command::new(env!("CARGO_BIN_EXE_accord"))
-                .arg("run")
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
+            cmd.arg("run")
                 .arg(dir)
                 .args(["--env", "dev", "--now", now])
                 .args(extra)
                 .env_remove("ACCORD_FAULT_AFTER")
-                .output()
-                .expect("accord runs");
+                .env_remove("ACCORD_SPILL_MEMBERS_BY");
+            if let Some(rows) = spill_by {
+                cmd.env("ACCORD_SPILL_MEMBERS_BY", rows);
+            }
+            let out = cmd.output().expect("accord runs");
             assert!(
                 out.status.success(),
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let activations = |spills: [bool; 3]| {
-            ["changes", "full", "prefixed"]
+        let activations = |spills: [bool; 4]| {
+            ["accounts", "changes", "full", "prefixed"]
                 .iter()
                 .zip(spills)
                 .map(|(name, spilled)| (name.to_string(), spilled))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(spilled(&held), activations([false, false, false]));
+        assert_eq!(spilled(&held), activations([false, false, false, false]));
+        // The largest activations pass a quarter of the limit.
+        let under_limit = spilled(&limited);
+        assert!(under_limit[1].1 && under_limit[2].1, "{under_limit:?}");
         // The query out of member order is taken whole: nothing spilled.
-        assert_eq!(spilled(&limited), activations([true, true, false]));
-        for folder in ["out", ".accord/members"] {
-            let (a, b) = (
-                files_under(&held.join(folder)),
-                files_under(&limited.join(folder)),
-            );
-            let names =
-                |f: &[(String, Vec<u8>)]| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-            assert_eq!(names(&a), names(&b), "{folder}, second run: {step}");
-            assert!(a == b, "{folder}: the same bytes, second run: {step}");
+        assert_eq!(spilled(&batched), activations([false, true, true, true]));
+        for other in [&limited, &batched] {
+            for folder in ["out", ".accord/members"] {
+                let (a, b) = (
+                    files_under(&held.join(folder)),
+                    files_under(&other.join(folder)),
+                );
+                let names =
+                    |f: &[(String, Vec<u8>)]| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+                assert_eq!(names(&a), names(&b), "{folder}, second run: {step}");
+                if other == &batched && folder == ".accord/members" {
+                    // Written in other batches, a members file's pages fall
+                    // elsewhere: the same rows, not the same bytes.
+                    for ((name, a), (_, b)) in a.iter().zip(&b) {
+                        assert!(rows_of(a) == rows_of(b), "{name}, second run: {step}");
+                    }
+                } else {
+                    assert!(a == b, "{folder}: the same bytes, second run: {step}");
+                }
+            }
         }
     }
     // The full export was cut into parts, and the second delivery of the
@@ -291,15 +328,19 @@ fn members_spilled_under_a_memory_limit_deliver_what_members_held_do() {
             .iter()
             .any(|(n, _)| n.starts_with("changes.") && n.ends_with(".changes.parquet"))
     );
-    // The activation whose query came out of member order has every
-    // member of both audiences (taken whole, sorted by the run).
-    let members = |dir: &Path| -> u64 {
+    let members = |dir: &Path, activation: &str| -> u64 {
         let report: serde_json::Value =
             serde_json::from_str(log_lines(dir).last().expect("a run")).expect("a report");
-        report["activations"]["prefixed"]["members"]
+        report["activations"][activation]["members"]
             .as_u64()
             .expect("members")
     };
+    // The activation whose query came out of member order has every
+    // account of its audience (taken whole, sorted by the run), and the
+    // one of two audiences, one's name a prefix of the other's, every
+    // member of both.
+    let big = (0..2_000).filter(|i| i % 97 >= 50).count() as u64;
+    assert_eq!(members(&batched, "accounts"), big);
     let employees = |i: usize| ((i * 7) % 2_000) % 97;
     let first: u64 = (0..300_000)
         .map(|i| u64::from(employees(i) >= 50) + u64::from(employees(i) >= 90))
@@ -313,8 +354,10 @@ fn members_spilled_under_a_memory_limit_deliver_what_members_held_do() {
             .sum::<u64>()
     };
     assert_ne!(first, second);
-    assert_eq!(members(&limited), second);
+    assert_eq!(members(&batched, "prefixed"), second);
     // Nothing is left in the spill folder.
-    let tmp = std::fs::read_dir(limited.join(".accord/tmp")).map_or(0, |d| d.count());
-    assert_eq!(tmp, 0);
+    for dir in [&limited, &batched] {
+        let tmp = std::fs::read_dir(dir.join(".accord/tmp")).map_or(0, |d| d.count());
+        assert_eq!(tmp, 0);
+    }
 }

@@ -476,15 +476,20 @@ fn rows_query(with: &str, selects: &[String], person_rows: bool) -> String {
     // Engines disagree on where NULLs sort by default (Spark and BigQuery
     // first, DuckDB and DataFusion last), and a person without an account
     // has a NULL account key: every key says where NULLs go. Rows come in
-    // member order (audience, then the member's key): the run keeps its
-    // members so, and only checks rows that arrive in it.
+    // member order: the run keys its members `audience/member`, keeps them
+    // in that order, and takes the rows as they stream when they arrive in
+    // it. So audiences sort as `audience/` does: `big-x/` and `X.high/`
+    // (a split part) before `big/` and `X/`, where the names alone sort
+    // the other way.
     let order = if person_rows {
-        "__audience ASC NULLS LAST, __person_key ASC NULLS LAST, __account_key ASC NULLS LAST"
+        "__audience || '/' ASC NULLS LAST, __person_key ASC NULLS LAST, __account_key ASC NULLS LAST"
     } else {
-        "__audience ASC NULLS LAST, __account_key ASC NULLS LAST"
+        "__audience || '/' ASC NULLS LAST, __account_key ASC NULLS LAST"
     };
+    // The rows are a subquery: an ORDER BY after a UNION may name its
+    // columns but, in some engines, not compute on them.
     format!(
-        "{with}{}\nORDER BY {order}\n",
+        "{with}SELECT *\nFROM (\n{}\n) __rows\nORDER BY {order}\n",
         selects.join("\nUNION ALL\n")
     )
 }

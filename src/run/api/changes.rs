@@ -2,9 +2,10 @@
 //! chunk at a time.
 //!
 //! In: the activation's members (batches of columns, in member order), the
-//! audiences to deliver, the store. Out: [`Work`] items of at most `chunk` changes
-//! each, in audience then member order, made only when the executor asks
-//! for the next one (`deliver::send::deliver` takes an iterator).
+//! audiences to deliver, the store. Out: [`Work`] items of at most `chunk`
+//! changes each, in audience then member order, made only when the
+//! executor asks for the next one (`deliver::send::deliver` takes an
+//! iterator).
 //!
 //! Per audience, one merge of two sorted sides: the audience's members
 //! (their keys `AUDIENCE/MEMBER` sort by audience first, so they are one
