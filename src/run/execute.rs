@@ -1626,11 +1626,10 @@ pub(super) struct MemberBatching<'a> {
 
 /// The members of [`destination_rows`] as the query streams them, a batch
 /// of `batching.rows` query rows at a time (held, or spilled past
-/// `batching.spill`), when its rows come in
-/// member order. `None` when they do not (an integer key sorts as a
-/// number, not as text; an audience name with a `-` sorts before its
-/// prefix's `/`), or when a column's delivered type depends on its values
-/// (the batches would disagree): the caller then takes the whole result.
+/// `batching.spill`), when its rows come in member order. `None` when they
+/// do not (an integer key sorts as a number, not as text), or when a
+/// column's delivered type depends on its values (the batches would
+/// disagree): the caller then takes the whole result.
 fn streamed_rows(
     engine: &dyn Engine,
     activation: &ActivationPlan,
