@@ -161,7 +161,7 @@ fn members_spilled_send_what_members_held_send() {
 fn change_sends_only_the_difference(spill_members_by: Option<u32>) {
     let (server, marketo) = start();
     let dir = project(&server.url());
-    let run = |now: &str| {
+    let deliver = |now: &str| {
         let mut cmd = command(dir.path(), now, &[]);
         if let Some(rows) = spill_members_by {
             cmd.env("ACCORD_SPILL_MEMBERS_BY", rows.to_string());
@@ -174,7 +174,7 @@ fn change_sends_only_the_difference(spill_members_by: Option<u32>) {
         );
         report
     };
-    run(NOW);
+    deliver(NOW);
     expected_first(&marketo);
     // Bob leaves, Dan's account becomes Fintech, Alice gets a new name.
     std::fs::write(
@@ -187,7 +187,7 @@ fn change_sends_only_the_difference(spill_members_by: Option<u32>) {
         "accountId,name,industry,updatedAt\na1,Acme,Software,2026-11-27T10:00:00Z\na2,Globex,Fintech,2026-11-27T10:00:00Z\na3,Initech,Fintech,2026-11-27T10:00:00Z\n",
     )
     .expect("write");
-    let report = run(LATER);
+    let report = deliver(LATER);
     assert_eq!(status(&report), "delivered");
     assert_eq!(
         marketo.members("accord_B2B_Software"),

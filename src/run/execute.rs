@@ -606,11 +606,11 @@ impl Activating<'_> {
             // Under a memory limit, an activation's members are held up to
             // a quarter of it, and spilled past that.
             None => MemberBatching {
-                rows: MEMBER_BATCH_ROWS,
                 spill: self.engine.memory_limit().map(|limit| SpillPast {
                     root: self.root,
                     bytes: usize::try_from(limit / 4).unwrap_or(usize::MAX),
                 }),
+                ..MemberBatching::held()
             },
         };
         let target = destination_rows(self.engine, activation, &sql, &blocked, a, batching)
@@ -1614,7 +1614,7 @@ pub(super) fn destination_rows(
 
 /// Rows of the export query taken together into one batch of members:
 /// enough that hashing them shares the cores, few enough to hold many.
-pub(super) const MEMBER_BATCH_ROWS: usize = 128 * 1024;
+const MEMBER_BATCH_ROWS: usize = 128 * 1024;
 
 /// How [`destination_rows`] batches an activation's members.
 pub(super) struct MemberBatching<'a> {
@@ -1622,6 +1622,16 @@ pub(super) struct MemberBatching<'a> {
     pub rows: usize,
     /// Where and past what the batches spill; `None`: all held.
     pub spill: Option<SpillPast<'a>>,
+}
+
+impl MemberBatching<'_> {
+    /// Batches of [`MEMBER_BATCH_ROWS`], all held.
+    pub(super) fn held() -> Self {
+        MemberBatching {
+            rows: MEMBER_BATCH_ROWS,
+            spill: None,
+        }
+    }
 }
 
 /// The members of [`destination_rows`] as the query streams them, a batch

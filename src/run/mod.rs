@@ -121,8 +121,8 @@ pub struct Options {
     /// Takes an activation's members this many export rows at a time and
     /// spills every batch (`ACCORD_SPILL_MEMBERS_BY`, a test hook like
     /// `api_chunk`, so that tests cross batch edges and read members back
-    /// from a spill file on small data); `None`: batches of
-    /// `execute::MEMBER_BATCH_ROWS`, spilled only under a memory limit.
+    /// from a spill file on small data); `None`: batches of 131,072 rows,
+    /// spilled only under a memory limit.
     pub spill_members_by: Option<usize>,
     /// Wait for the project lock (`lock`) instead of refusing to run when
     /// another run holds it.

@@ -101,10 +101,9 @@ struct Cursor<'a> {
 
 /// What one merge step found.
 enum Step {
-    Add {
-        row: usize,
-        remote_id: Option<String>,
-    },
+    /// A member to send, and the JSON of its payload (what the ledger
+    /// keeps once the destination accepts it).
+    Add(Member, Vec<u8>),
     Remove(LedgerRow),
     Nothing,
     Done,
@@ -170,17 +169,9 @@ impl<'a> Changes<'a> {
             let mut finished = false;
             while adds.len() + removes.len() < self.chunk {
                 match self.step(&mut cursor)? {
-                    Step::Add { row, remote_id } => {
-                        let (members, payload) =
-                            cursor.batch.as_ref().expect("an added member's batch");
-                        let key = member_key(members, row).to_string();
-                        let fields = fields(&self.columns, payload, row);
-                        payloads.insert((audience.clone(), key.clone()), payload_json(&fields));
-                        adds.push(Member {
-                            key,
-                            fields,
-                            remote_id,
-                        });
+                    Step::Add(member, json) => {
+                        payloads.insert((audience.clone(), member.key.clone()), json);
+                        adds.push(member);
                     }
                     Step::Remove(row) => removes.push(removed(row)),
                     Step::Nothing => {}
@@ -240,23 +231,33 @@ impl<'a> Changes<'a> {
         };
         match (next, cursor.held.front()) {
             (None, None) => Ok(Step::Done),
-            (Some((row, key, _)), held) if held.is_none_or(|h| key < h.member.as_str()) => {
-                cursor.rows.start += 1;
-                Ok(Step::Add {
-                    row,
+            (Some((row, key, payload)), held) if held.is_none_or(|h| key < h.member.as_str()) => {
+                let (fields, json) = self.payload_at(payload, row);
+                let member = Member {
+                    key: key.to_string(),
+                    fields,
                     remote_id: None,
-                })
+                };
+                cursor.rows.start += 1;
+                Ok(Step::Add(member, json))
             }
             (Some((row, key, payload)), Some(held)) if key == held.member => {
-                let add = !self.current_at(payload, row, held);
+                // The payload is made once: to compare, and to send.
+                let (fields, json) = self.payload_at(payload, row);
+                let current = self.current(held, &json);
+                let key = key.to_string();
                 cursor.rows.start += 1;
                 let held = cursor.held.pop_front().expect("a ledger row is next");
-                Ok(match add {
-                    false => Step::Nothing,
-                    true => Step::Add {
-                        row,
-                        remote_id: held.remote_id,
-                    },
+                Ok(match current {
+                    true => Step::Nothing,
+                    false => Step::Add(
+                        Member {
+                            key,
+                            fields,
+                            remote_id: held.remote_id,
+                        },
+                        json,
+                    ),
                 })
             }
             _ => {
@@ -269,15 +270,21 @@ impl<'a> Changes<'a> {
         }
     }
 
-    /// Whether the destination holds row `row`'s payload, current:
+    /// Row `row`'s mapped columns as the vendors take them, and their JSON.
+    fn payload_at(&self, payload: &RecordBatch, row: usize) -> (Vec<(String, Value)>, Vec<u8>) {
+        let fields = fields(&self.columns, payload, row);
+        let json = payload_json(&fields);
+        (fields, json)
+    }
+
+    /// Whether the destination holds the payload `json`, current:
     /// accepted, the same payload, and not about to expire.
-    fn current_at(&self, payload: &RecordBatch, row: usize, held: &LedgerRow) -> bool {
+    fn current(&self, held: &LedgerRow, json: &[u8]) -> bool {
         held.status == Status::Accepted
             && !expiring(held, self.ttl, self.now)
-            && held.payload_hash.is_some_and(|hash| {
-                let fields = fields(&self.columns, payload, row);
-                hash == crate::hash::sha256(payload_json(&fields))
-            })
+            && held
+                .payload_hash
+                .is_some_and(|hash| hash == crate::hash::sha256(json))
     }
 }
 

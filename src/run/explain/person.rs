@@ -28,8 +28,7 @@ use crate::render::export::{ExplainColumns, explain_sql};
 use crate::render::query;
 use crate::run::engine::{self, literal};
 use crate::run::execute::{
-    MEMBER_BATCH_ROWS, MemberBatching, blocked_audiences, destination_rows, is_present, job,
-    lacks_identity,
+    MemberBatching, blocked_audiences, destination_rows, is_present, job, lacks_identity,
 };
 use crate::run::report::ActivationReport;
 use crate::semantics::Model;
@@ -197,12 +196,14 @@ pub fn explain_person_export(
         &evaluation.now_sql,
     )
     .ok_or_else(|| Problem::new(format!("no rendered export job for `{name}`")))?;
-    let batching = MemberBatching {
-        rows: MEMBER_BATCH_ROWS,
-        spill: None,
-    };
-    let exported_rows =
-        destination_rows(engine, activation, &sql, &blocked, &mut report, batching)?;
+    let exported_rows = destination_rows(
+        engine,
+        activation,
+        &sql,
+        &blocked,
+        &mut report,
+        MemberBatching::held(),
+    )?;
     let exported = |audience: &str| exported_rows.contains(&format!("{audience}/{person}"));
 
     // The reasons: the export's conditions as columns, for this person.
