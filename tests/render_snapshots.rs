@@ -75,6 +75,45 @@ fn order_and_now_do_not_depend_on_the_engine_or_its_time_zone() {
     assert!(orders > 100, "the example project orders its rows");
 }
 
+/// Rows come in member order, the order of `audience/key` as text: an
+/// integer key is sorted by its text in every dialect (`10` before `9`, as
+/// among member keys), so the run takes the rows as they stream; a text
+/// key is sorted as it is.
+#[test]
+fn an_integer_key_is_sorted_by_its_text_in_every_dialect() {
+    // Accounts keyed by an integer (`accounts`), people by text (`full`).
+    let plan = plans::plan_of("tests/state_projects/people", "dev");
+    let (jobs, problems) = render::render(&plan, &render::Options::default());
+    assert!(problems.is_empty(), "{problems:?}");
+    let order = |dialect: &str, activation: &str| -> String {
+        let text = jobs
+            .get(&format!("sql/{dialect}/exports/{activation}.sql"))
+            .unwrap_or_else(|| panic!("no {dialect} export of `{activation}`"));
+        let tail = text.rsplit("ORDER BY ").next().expect("an ORDER BY");
+        tail.lines().next().unwrap_or_default().to_string()
+    };
+    for (dialect, text) in [
+        ("datafusion", "VARCHAR"),
+        ("duckdb", "VARCHAR"),
+        ("snowflake", "VARCHAR"),
+        ("spark", "STRING"),
+        ("bigquery", "STRING"),
+    ] {
+        assert_eq!(
+            order(dialect, "accounts"),
+            format!(
+                "__audience || '/' ASC NULLS LAST, CAST(__account_key AS {text}) ASC NULLS LAST"
+            ),
+            "{dialect}"
+        );
+        assert_eq!(
+            order(dialect, "full"),
+            "__audience || '/' ASC NULLS LAST, __person_key ASC NULLS LAST, __account_key ASC NULLS LAST",
+            "{dialect}"
+        );
+    }
+}
+
 #[test]
 fn rendering_is_deterministic() {
     let a = jobs(&render::Options::default());

@@ -27,6 +27,13 @@ fn warehouse_sql_of_the_edge_cases_parses_in_its_dialect() {
     parses("tests/render_projects/semantics");
 }
 
+/// Integer keys: the exports sort them by their text (`CAST(... AS
+/// STRING)` in Spark and BigQuery, `VARCHAR` elsewhere).
+#[test]
+fn warehouse_sql_of_integer_keys_parses_in_its_dialect() {
+    parses("tests/state_projects/people");
+}
+
 fn parses(project: &str) {
     let ok = Command::new("python3")
         .args(["-c", "import sqlglot"])

@@ -71,8 +71,9 @@ pub fn export_sql(
     } else {
         String::new()
     };
+    let member_key = member_key_order(model, d, person_rows);
     Ok(ExportSql {
-        rows: rows_query(&with, &selects.rows, person_rows),
+        rows: rows_query(&with, &selects.rows, person_rows, &member_key),
         consent_excluded: consent_excluded_query(&with, &selects.refused, &selects.kept),
     })
 }
@@ -471,8 +472,29 @@ fn with_person_view(
     with
 }
 
+/// How the rows' own key (`__person_key` for person rows, else
+/// `__account_key`) sorts: as the run's member keys do, as text. An
+/// integer key is sorted by its text (`10` before `9`), so that its rows
+/// stream in member order too.
+fn member_key_order(model: &Model, d: &dyn Dialect, person_rows: bool) -> String {
+    let (schema, column) = if person_rows {
+        (model.person.as_deref(), "__person_key")
+    } else {
+        (Some(model.account.as_str()), "__account_key")
+    };
+    let integer = schema
+        .and_then(|name| Some((name, model.plan.schemas.get(name)?)))
+        .and_then(|(name, s)| s.fields.get(&model.key(name)))
+        .is_some_and(|f| f.ty == "int");
+    if integer {
+        format!("CAST({column} AS {})", d.type_name("string"))
+    } else {
+        column.to_string()
+    }
+}
+
 /// The rows to deliver: every audience's rows, in a total order.
-fn rows_query(with: &str, selects: &[String], person_rows: bool) -> String {
+fn rows_query(with: &str, selects: &[String], person_rows: bool, member_key: &str) -> String {
     // Engines disagree on where NULLs sort by default (Spark and BigQuery
     // first, DuckDB and DataFusion last), and a person without an account
     // has a NULL account key: every key says where NULLs go. Rows come in
@@ -480,11 +502,13 @@ fn rows_query(with: &str, selects: &[String], person_rows: bool) -> String {
     // in that order, and takes the rows as they stream when they arrive in
     // it. So audiences sort as `audience/` does: `big-x/` and `X.high/`
     // (a split part) before `big/` and `X/`, where the names alone sort
-    // the other way.
+    // the other way, and the member's key as text (`member_key`).
     let order = if person_rows {
-        "__audience || '/' ASC NULLS LAST, __person_key ASC NULLS LAST, __account_key ASC NULLS LAST"
+        format!(
+            "__audience || '/' ASC NULLS LAST, {member_key} ASC NULLS LAST, __account_key ASC NULLS LAST"
+        )
     } else {
-        "__audience || '/' ASC NULLS LAST, __account_key ASC NULLS LAST"
+        format!("__audience || '/' ASC NULLS LAST, {member_key} ASC NULLS LAST")
     };
     // The rows are a subquery: an ORDER BY after a UNION may name its
     // columns but, in some engines, not compute on them.

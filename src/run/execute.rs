@@ -1076,7 +1076,9 @@ fn read_data(
         store,
         remember,
         throttles,
-        stream: matches!(choice, engine::Choice::Embedded { .. }),
+        // Both engines take streams: the embedded one scans them, Spark is
+        // sent them a piece at a time.
+        stream: true,
     };
     // Marketo activities link to people through the people's rows, read
     // once every source is: those sources are held.
@@ -1637,7 +1639,8 @@ impl MemberBatching<'_> {
 /// The members of [`destination_rows`] as the query streams them, a batch
 /// of `batching.rows` query rows at a time (held, or spilled past
 /// `batching.spill`), when its rows come in member order. `None` when they
-/// do not (an integer key sorts as a number, not as text), or when a
+/// do not (every batch is checked, not trusted to follow the rendered
+/// `ORDER BY`), or when a
 /// column's delivered type depends on its values (the batches would
 /// disagree): the caller then takes the whole result.
 fn streamed_rows(
@@ -1653,12 +1656,15 @@ fn streamed_rows(
     use datafusion::arrow::datatypes::DataType;
 
     let engine::Batches { schema, batches } = engine.stream(sql)?;
-    let text = |name: &str| {
+    // The query sorts the key as text (an integer key by its text, as the
+    // members are keyed), so its rows come in member order either way.
+    let typed = |name: &str, types: &[DataType]| {
         schema
             .field_with_name(name)
-            .is_ok_and(|f| f.data_type() == &DataType::Utf8)
+            .is_ok_and(|f| types.contains(f.data_type()))
     };
-    if !text(row_key_column(activation)) || !text("__audience") {
+    let keys = [DataType::Utf8, DataType::Int64, DataType::Int32];
+    if !typed(row_key_column(activation), &keys) || !typed("__audience", &[DataType::Utf8]) {
         return Ok(None);
     }
     // The members' columns, and whether the types decide them: an empty
