@@ -29,7 +29,9 @@
 //! (`streamed`), never held whole; objects are copied to local disk first,
 //! by the columns the run needs. A text or PostgreSQL source in such a run
 //! has its typed rows written to a local Parquet file a batch at a time
-//! (`spill`), and is streamed from there.
+//! (`spill`), and is streamed from there; a source of both text and
+//! Parquet files has its text rows typed into such a file first, and its
+//! Parquet files streamed after them ([`read_mixed`]).
 //!
 //! One concern per file: `typing` types values into Arrow columns and
 //! accounts for bad rows; `csv`, `jsonl` and `parquet` decode their
@@ -164,10 +166,10 @@ pub struct ReadContext<'a> {
     pub throttles: &'a crate::run::api::Throttles,
     /// Whether sources may be streamed (`Loaded::streams`): Parquet files
     /// (local or objects), and text and PostgreSQL sources through a spill
-    /// file. The embedded engine reads streams, and nothing else needs the
-    /// rows but linking Marketo activities to people by email, which reads
-    /// the people's rows
-    /// ([`marketo::people_linked_by_email`]).
+    /// file. Both engines take streams (the embedded one scans them, Spark
+    /// is sent them a piece at a time), and nothing else needs the rows but
+    /// linking Marketo activities to people by email, which reads the
+    /// people's rows ([`marketo::people_linked_by_email`]).
     pub stream: bool,
 }
 
@@ -210,6 +212,14 @@ pub fn read(
             .any(|o| is_parquet(Path::new(&o.shown), source.format.as_str()));
         let spill = (cx.stream && text).then_some(cx.root);
         let inputs = objects.into_iter().map(Input::Object).collect();
+        if let Some(folder) = (cx.stream && !text)
+            .then(|| run_folder(cx.root, name))
+            .flatten()
+        {
+            let inputs = (inputs, Some(&remote), Vec::new());
+            let at = (cx.root, cx.now);
+            return read_mixed(at, name, (source, schema), &needed, inputs, folder);
+        }
         return decode(
             name,
             source,
@@ -259,6 +269,14 @@ pub fn read(
             file,
         })
         .collect();
+    if let Some(folder) = (cx.stream && !text)
+        .then(|| run_folder(cx.root, name))
+        .flatten()
+    {
+        let inputs = (inputs, None, problems);
+        let at = (cx.root, cx.now);
+        return read_mixed(at, name, (source, schema), &needed, inputs, folder);
+    }
     decode(
         name,
         source,
@@ -298,6 +316,27 @@ fn read_copies(
     remote: &Remote,
     objects: Vec<Object>,
 ) -> Result<Loaded, RunError> {
+    let (files, origin) = copies_of(remote, objects, needed, folder)?;
+    streamed::read_streamed(
+        name,
+        (source, schema),
+        now,
+        needed,
+        (files, origin),
+        Vec::new(),
+        Earlier::default(),
+    )
+}
+
+/// Parquet `objects` copied into `folder` by the `needed` columns: the
+/// copies as a streamed read takes them (`(path, shown)`), and where they
+/// came from (the folder kept while they are read).
+fn copies_of(
+    remote: &Remote,
+    objects: Vec<Object>,
+    needed: &BTreeSet<String>,
+    folder: std::sync::Arc<tempfile::TempDir>,
+) -> Result<(Vec<(PathBuf, String)>, Origin), RunError> {
     let copies = remote.copy_parquet(&objects, needed, folder.path())?;
     let files = copies
         .into_iter()
@@ -309,14 +348,98 @@ fn read_copies(
         objects: objects.into_iter().map(Input::Object).collect(),
         folder,
     };
+    Ok((files, origin))
+}
+
+/// Streams a source of both text and Parquet files. The text files are
+/// typed and checked first, as a text source's are, into one file in
+/// `folder`; then the Parquet files are checked and streamed after those
+/// rows, as an append-only source's new files are after its cache. So a
+/// key is kept where it is first read (text files are read first, as in a
+/// whole read), and freshness is judged once, over every row. An object
+/// store's Parquet objects are copied into the same folder, by the columns
+/// the run reads. `inputs`: the files (or objects) in path order, the
+/// store, and the problems found locating them.
+fn read_mixed(
+    (root, now): (&Path, Micros),
+    name: &str,
+    (source, schema): (&SourcePlan, &SchemaPlan),
+    needed: &BTreeSet<String>,
+    (inputs, remote, problems): (Vec<Input>, Option<&Remote>, Vec<RunDiagnostic>),
+    folder: std::sync::Arc<tempfile::TempDir>,
+) -> Result<Loaded, RunError> {
+    let failed = |reason: String| RunError::Source {
+        source: name.to_string(),
+        reason,
+    };
+    let (parquet, text): (Vec<Input>, Vec<Input>) = inputs
+        .into_iter()
+        .partition(|i| is_parquet(Path::new(i.shown()), source.format.as_str()));
+    let text_modified = modified(source, &text);
+    let inputs = Inputs {
+        inputs: text,
+        remote,
+        problems,
+        spill: Some(root),
+    };
+    let earlier = Earlier {
+        folder: Some(folder.clone()),
+        parquet_after: true,
+        ..Earlier::default()
+    };
+    let typed = decode(name, source, schema, now, Some(needed), inputs, earlier)?;
+    let spilled = typed
+        .spilled
+        .as_ref()
+        .ok_or_else(|| failed("the text files' rows were not written to a file".into()))?;
+    let shown = shown_path(root, &spilled.path);
+    let segment = remember::CachedSegment {
+        path: spilled.path.clone(),
+        footer: parquet::footer(&spilled.path, &shown).map_err(failed)?,
+    };
+    let earlier = Earlier {
+        files: typed.report.files,
+        segments: vec![segment],
+        present: typed.present,
+        bad_rows: typed.report.bad_rows,
+        samples: typed.report.bad_row_samples,
+        typed_text: Some(TypedText {
+            modified: text_modified,
+            folder: folder.clone(),
+        }),
+        ..Earlier::default()
+    };
+    let (files, origin) = match remote {
+        None => {
+            let files = parquet
+                .into_iter()
+                .filter_map(|i| match i {
+                    Input::Local { file, shown } => Some((file, shown)),
+                    Input::Object(_) => None,
+                })
+                .collect();
+            (files, Origin::Local)
+        }
+        Some(remote) => {
+            let objects: Vec<Object> = parquet
+                .into_iter()
+                .filter_map(|i| match i {
+                    Input::Object(o) => Some(o),
+                    Input::Local { .. } => None,
+                })
+                .collect();
+            copies_of(remote, objects, needed, folder)?
+        }
+    };
+    let plans = (source, schema);
     streamed::read_streamed(
         name,
-        (source, schema),
+        plans,
         now,
         needed,
         (files, origin),
-        Vec::new(),
-        Earlier::default(),
+        typed.diagnostics,
+        earlier,
     )
 }
 
@@ -348,7 +471,8 @@ fn read_files(
 }
 
 /// What a read starts from: the rows of an append-only source that earlier
-/// runs read and checked (its cache), or nothing.
+/// runs read and checked (its cache), the text rows of a source that mixes
+/// text and Parquet files ([`read_mixed`]), or nothing.
 #[derive(Default)]
 pub(super) struct Earlier {
     /// The files those rows came from, as shown.
@@ -363,6 +487,20 @@ pub(super) struct Earlier {
     pub(super) present: Vec<String>,
     pub(super) bad_rows: u64,
     pub(super) samples: Vec<String>,
+    /// The rows came from a mixed source's text files, typed into the one
+    /// segment: the newest modification time of those files (for
+    /// freshness, in place of the segment's own), and the folder the
+    /// segment is in, kept while the engine streams it.
+    pub(in crate::run::sources) typed_text: Option<TypedText>,
+    /// Parquet files are streamed after these rows ([`read_mixed`]): that
+    /// read judges freshness over every row, so this one does not.
+    pub(super) parquet_after: bool,
+}
+
+/// A mixed source's text files once typed into a file ([`Earlier`]).
+pub(in crate::run::sources) struct TypedText {
+    pub(in crate::run::sources) modified: Option<Modified>,
+    pub(in crate::run::sources) folder: std::sync::Arc<tempfile::TempDir>,
 }
 
 /// The text files first, then the Parquet files, each in path order: the
@@ -470,8 +608,10 @@ fn decode(
         spill,
     } = inputs;
     let mut b = Builder::new(&source.schema, schema);
-    // An append-only source's new rows, written to one file for its cache.
+    // An append-only source's new rows, written to one file for its cache
+    // (or a mixed source's text rows, for its Parquet files' read).
     let for_cache = earlier.folder.is_some();
+    let parquet_after = earlier.parquet_after;
     if let Some(root) = spill {
         let spill = Spill::new((root, name), (source, schema), now);
         b.spill = Some(match earlier.folder.take() {
@@ -631,15 +771,17 @@ fn decode(
             loaded.report.columns_checked = schema.fields.keys().cloned().collect();
             loaded.report.bytes_read = Some(remote.bytes_read());
         }
-        freshness::judge_found(
-            &mut loaded.report,
-            &mut loaded.diagnostics,
-            name,
-            (source, schema),
-            found,
-            modified(source, &inputs),
-            now,
-        );
+        if !parquet_after {
+            freshness::judge_found(
+                &mut loaded.report,
+                &mut loaded.diagnostics,
+                name,
+                (source, schema),
+                found,
+                modified(source, &inputs),
+                now,
+            );
+        }
         return Ok(loaded);
     }
     let arrow = arrow_schema(schema);
@@ -835,6 +977,25 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    /// The files of `path` under `root` in path order, as a read takes
+    /// them, and the problems found locating them.
+    pub(super) fn local_inputs(
+        root: &Path,
+        path: &str,
+        format: &str,
+    ) -> (Vec<Input>, Vec<RunDiagnostic>) {
+        let (files, problems) =
+            crate::run::files::resolve(root, "t", path, format).expect("resolves");
+        let inputs = files
+            .into_iter()
+            .map(|file| Input::Local {
+                shown: shown_path(root, &file),
+                file,
+            })
+            .collect();
+        (inputs, problems)
     }
 
     /// A source of `path` (a file, folder or glob) of `format`.

@@ -239,8 +239,8 @@ mod tests {
     use std::fmt::Write;
 
     use super::super::streamed::tests::rows_of;
-    use super::super::tests::{Scratch, field, text_source, tiered};
-    use super::super::{Earlier, Input, Inputs, Loaded, decode, run_folder, shown_path};
+    use super::super::tests::{Scratch, field, local_inputs, text_source, tiered};
+    use super::super::{Earlier, Inputs, Loaded, decode, run_folder};
     use super::*;
 
     /// Every row of a source, in key order, as one batch.
@@ -253,15 +253,7 @@ mod tests {
     fn read(dir: &Scratch, format: &str, now: Micros, spill: bool) -> Loaded {
         let schema = tiered(vec![("at", field("timestamp", None))]);
         let source = text_source("data", format);
-        let (files, problems) =
-            crate::run::files::resolve(&dir.0, "t", "data", format).expect("resolves");
-        let inputs = files
-            .into_iter()
-            .map(|file| Input::Local {
-                shown: shown_path(&dir.0, &file),
-                file,
-            })
-            .collect();
+        let (inputs, problems) = local_inputs(&dir.0, "data", format);
         let spill = spill.then_some(dir.0.as_path());
         let inputs = Inputs {
             inputs,

@@ -22,8 +22,11 @@
 //! of a store's objects holding the columns the run reads
 //! (`object::Remote::copy_parquet`; [`Origin`]), and an append-only
 //! source's cached segments before its new files
-//! ([`read_streamed`]'s `earlier`). Text files are typed into a spill file
-//! first (`super::spill`); the Spark engine reads whole (`super::decode`).
+//! ([`read_streamed`]'s `earlier`), or a mixed source's text rows before
+//! its Parquet files (`super::read_mixed`). Text files are typed into a
+//! spill file first (`super::spill`). Spark reads a local Parquet source
+//! itself where it can (`super::in_spark`); otherwise it is sent the
+//! streams' batches, a piece at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -77,7 +80,8 @@ pub(super) enum Origin {
 /// reads, `problems` what was found locating the files.
 ///
 /// `earlier`: an append-only source's cache (`earlier.segments`, checked
-/// when they were cached), or nothing. Its rows come first, so a new row
+/// when they were cached), a mixed source's text rows (one segment typed
+/// by this run, `earlier.typed_text`), or nothing. Its rows come first, so a new row
 /// repeating a cached key is the one left out; their keys and freshness
 /// columns are read, their rows streamed with the new ones, and the report
 /// goes on from the cache's (files, bad rows, samples, fields present).
@@ -229,16 +233,23 @@ pub(super) fn read_streamed(
     let (_, mut report, mut diagnostics) = b.finish();
     report.rows = (rows - left_out.iter().map(Vec::len).sum::<usize>()) as u64;
     let read = columns_read(schema, needed);
+    // A mixed source's text rows: their files' modification times count,
+    // not their segment's (written by this run).
+    let (text_modified, text_folder) = match earlier.typed_text {
+        Some(typed) => (Some(typed.modified), Some(typed.folder)),
+        None => (None, None),
+    };
     let (inputs, folder) = match origin {
         Origin::Local => {
-            let inputs = files
+            let segments = if text_modified.is_some() { cached } else { 0 };
+            let inputs = files[segments..]
                 .iter()
                 .map(|(file, shown)| Input::Local {
                     file: file.clone(),
                     shown: shown.clone(),
                 })
                 .collect();
-            (inputs, None)
+            (inputs, text_folder)
         }
         Origin::Copies {
             objects,
@@ -269,13 +280,17 @@ pub(super) fn read_streamed(
             .map_err(failed)?,
         );
     }
+    let modified = [text_modified.flatten(), modified(source, &inputs)]
+        .into_iter()
+        .flatten()
+        .max_by_key(|m| m.at);
     judge_found(
         &mut report,
         &mut diagnostics,
         name,
         (source, schema),
         found,
-        modified(source, &inputs),
+        modified,
         now,
     );
     let checked: Vec<Arc<File>> = files
@@ -929,6 +944,106 @@ pub(super) mod tests {
             .expect("registers");
         let err = engine.sql("SELECT * FROM t").expect_err("refused");
         assert!(err.contains("data/b.parquet: the file changed"), "{err}");
+    }
+
+    /// A CSV file beside the Parquet files of `write_bad_rows`, named to
+    /// come first in path order (a whole read lists files in path order, a
+    /// mixed read the text files first): a key a Parquet file repeats
+    /// (`b4`), values outside their domain and of the wrong type, a future
+    /// time, and the source's newest time.
+    fn write_text_rows(dir: &Scratch, now: i64) {
+        let at = |t: i64| crate::time::format_timestamp(t);
+        let minute = 60_000_000;
+        let hour = 60 * minute;
+        dir.write(
+            "data/0-text.csv",
+            &format!(
+                "id,n,tier,at,note\n\
+                 t1,1,gold,{},newest\n\
+                 b4,2,silver,{},first read\n\
+                 t3,3,bronze,{},domain\n\
+                 t4,four,gold,{},type\n\
+                 t5,5,gold,{},future\n",
+                at(now - minute),
+                at(now - hour),
+                at(now - hour),
+                at(now - hour),
+                at(now + hour),
+            ),
+        );
+    }
+
+    /// A source of text and Parquet files, streamed (the text rows typed
+    /// into a file first, the Parquet files checked and streamed after
+    /// them), gives what reading it whole gives: the rows, the bad rows in
+    /// read order (a key of a text row repeated in a Parquet file is left
+    /// out on the Parquet row), the newest time (a text row's) and the
+    /// future times of both kinds of file.
+    #[test]
+    fn a_mixed_source_streamed_is_the_source_read_whole() {
+        use super::super::tests::local_inputs;
+        use super::super::{read_mixed, run_folder};
+
+        let dir = Scratch::new("mixed");
+        let hour = 3_600_000_000;
+        let now = 1_000 * hour;
+        write_bad_rows(&dir, now);
+        write_text_rows(&dir, now);
+        let schema = tiered(vec![
+            ("at", field("timestamp", None)),
+            ("note", field("string", None)),
+            ("absent", field("string", None)),
+        ]);
+        // A glob takes files of every format (a folder, its format's only).
+        let source = text_source("data/*", "csv");
+        let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
+        let (inputs, problems) = local_inputs(&dir.0, "data/*", "csv");
+        let needed: BTreeSet<String> = schema.fields.keys().cloned().collect();
+        let folder = run_folder(&dir.0, "t").expect("a folder");
+        let streamed = read_mixed(
+            (&dir.0, now),
+            "t",
+            (&source, &schema),
+            &needed,
+            (inputs, None, problems),
+            folder,
+        )
+        .expect("streams");
+        assert!(streamed.batches.is_empty() && !streamed.streams.is_empty());
+        assert_eq!(streamed.report, whole.report);
+        assert_eq!(streamed.report.rows, 10, "{:?}", streamed.report);
+        assert_eq!(streamed.report.bad_rows, 9, "{:?}", streamed.report);
+        assert!(
+            streamed
+                .report
+                .bad_row_samples
+                .iter()
+                .any(|s| s.starts_with("data/b.parquet") && s.contains("duplicate key `b4`")),
+            "{:?}",
+            streamed.report.bad_row_samples
+        );
+        assert_eq!(
+            streamed.report.newest,
+            Some(crate::time::format_timestamp(now - 60_000_000))
+        );
+        assert_eq!(streamed.report.future_timestamps[0].rows, 2);
+        assert_eq!(streamed.present, whole.present);
+        assert_eq!(
+            format!("{:?}", streamed.diagnostics),
+            format!("{:?}", whole.diagnostics)
+        );
+        let shown = |b: &[RecordBatch]| {
+            datafusion::arrow::util::pretty::pretty_format_batches(b)
+                .expect("shows")
+                .to_string()
+        };
+        assert_eq!(shown(&rows_of(&streamed)), shown(&rows_of(&whole)));
+        // The text rows' file goes once the source is let go of.
+        let tmp = dir.0.join(".accord/tmp");
+        let folders = || std::fs::read_dir(&tmp).expect("the folder").count();
+        assert_eq!(folders(), 1);
+        drop(streamed);
+        assert_eq!(folders(), 0);
     }
 
     /// The files of `a_streamed_source_is_the_source_read_whole` as
