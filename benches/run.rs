@@ -694,6 +694,7 @@ fn spark_mode(dir: &Path, counts: &[usize]) {
     let remote = run::engine::SparkRemote {
         remote: server.remote(),
         token: None,
+        piece_bytes: run::engine::PIECE_BYTES,
     };
     let started = Instant::now();
     let session = run::engine::open(&run::engine::Choice::Spark(remote.clone()), dir)

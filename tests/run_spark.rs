@@ -14,6 +14,8 @@ mod cli;
 #[allow(dead_code)]
 #[path = "support/data.rs"]
 mod data;
+#[path = "support/people_project.rs"]
+mod people_project;
 #[path = "support/plans.rs"]
 mod plans;
 #[allow(dead_code)]
@@ -61,7 +63,7 @@ fn spark_agrees_with_the_embedded_engine_and_the_interpreter() {
     // Parquet sources Spark reads itself (the server is on this machine):
     // the same rows kept, the same bad rows reported, the same warnings.
     let parquet = parquet_project();
-    let report = same_run(parquet.path(), &remote, None);
+    let report = same_run(parquet.path(), &remote, &[]);
     assert!(report > 0);
     let mut args = PREVIEW.to_vec();
     args.extend(["--engine", "spark", "--spark-remote", &remote]);
@@ -88,17 +90,31 @@ fn spark_agrees_with_the_embedded_engine_and_the_interpreter() {
     // The example project, every activation: sizes, parts, consent counts,
     // files and the exact requests of its dry-run deliveries.
     let specs = plans::root().join("specs");
-    let rows = same_run(&specs, &remote, None);
+    let rows = same_run(&specs, &remote, &[]);
     assert!(rows > 100, "the example project exports rows: {rows}");
     // A client in another zone than UTC changes nothing (the server's JVM
     // runs in America/Los_Angeles too: the session zone decides).
-    same_run(&specs, &remote, Some("America/Los_Angeles"));
+    same_run(&specs, &remote, &[("TZ", "America/Los_Angeles")]);
 
     // The render edge cases: every composition (intersection, exclusion,
     // ranks with ties and missing values, splits), missing values, empty
     // lists, identity normalisation.
     let semantics = plans::root().join("tests/render_projects/semantics");
-    same_run(&semantics, &remote, None);
+    same_run(&semantics, &remote, &[]);
+
+    // A text source of more rows than a spill batch (100,000 people):
+    // typed into a local file and streamed, a batch at a time, to Spark in
+    // pieces of 1 MiB (the tests' hook; 32 MiB otherwise), as the
+    // embedded engine streams it. Its accounts are keyed by an integer,
+    // which both engines sort by its text.
+    let people = temp::dir("spark-people");
+    people_project::write(people.path(), 100_000, false);
+    let rows = same_run(
+        people.path(),
+        &remote,
+        &[("ACCORD_SPARK_PIECE_BYTES", "1048576")],
+    );
+    assert!(rows > 100_000, "every person is exported: {rows}");
 
     same_preview_and_explanations(&specs, &remote);
     random_rules_agree(&remote);
@@ -331,7 +347,7 @@ fn parquet_project() -> tempfile::TempDir {
 /// deliveries dry: the reports (but their times and run ids), the delivered
 /// files and the described requests must be equal. Returns the rows of
 /// the delivered files, so a caller can see the comparison was not empty.
-fn same_run(project: &Path, remote: &str, client_zone: Option<&str>) -> usize {
+fn same_run(project: &Path, remote: &str, env: &[(&str, &str)]) -> usize {
     let embedded = copy_project(project, "embedded");
     let spark = copy_project(project, "spark");
     let run = |dir: &Path, engine: &[&str]| {
@@ -351,10 +367,11 @@ fn same_run(project: &Path, remote: &str, client_zone: Option<&str>) -> usize {
         ];
         args.extend_from_slice(engine);
         let mut command = Command::new(env!("CARGO_BIN_EXE_accord"));
-        command.args(&args).current_dir(dir).env("NO_COLOR", "1");
-        if let Some(zone) = client_zone {
-            command.env("TZ", zone);
-        }
+        command
+            .args(&args)
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied());
         let out = command.output().expect("accord runs");
         (out.status.code(), out)
     };
@@ -363,7 +380,7 @@ fn same_run(project: &Path, remote: &str, client_zone: Option<&str>) -> usize {
         spark.path(),
         &["--engine", "spark", "--spark-remote", remote],
     );
-    let what = format!("{} (client zone {client_zone:?})", project.display());
+    let what = format!("{} (environment {env:?})", project.display());
     assert_eq!(
         code_s,
         code_e,
@@ -564,6 +581,7 @@ fn random_rules_agree(remote: &str) {
     let choice = Choice::Spark(SparkRemote {
         remote: remote.to_string(),
         token: None,
+        piece_bytes: accord::run::engine::PIECE_BYTES,
     });
     let mut checked = 0;
     for (stream, predicate, words) in [

@@ -299,7 +299,17 @@ fn engine_choice(
         ),
         None => None,
     };
-    Ok(Choice::Spark(SparkRemote { remote, token }))
+    // The tests' hook for small pieces of tables sent: see `run::engine::spark`.
+    let piece_bytes = std::env::var("ACCORD_SPARK_PIECE_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(crate::run::engine::PIECE_BYTES);
+    Ok(Choice::Spark(SparkRemote {
+        remote,
+        token,
+        piece_bytes,
+    }))
 }
 
 #[cfg(feature = "engine")]

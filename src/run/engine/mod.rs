@@ -31,6 +31,11 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use serde_json::Value;
 
 pub use self::embedded::Embedded;
+
+/// The largest piece of a table sent to Spark in one message (Arrow IPC
+/// bytes, before gRPC framing): well under the server's default limit of
+/// 128 MiB.
+pub const PIECE_BYTES: usize = 32 << 20;
 use crate::memory_limit::MemoryLimit;
 use crate::time;
 
@@ -48,9 +53,9 @@ pub trait Engine {
     ) -> Result<(), String>;
 
     /// Registers (or replaces) a table whose `rows` rows are `streams`
-    /// (each a partition, all of `schema`), read again on every scan. Only
-    /// the embedded engine holds such tables: a source is streamed only
-    /// where the run uses it (`sources::ReadContext::stream`).
+    /// (each a partition, all of `schema`): the embedded engine reads them
+    /// again on every scan, Spark is sent them once, a piece at a time.
+    /// An engine that takes neither refuses.
     fn register_streams(
         &self,
         name: &str,
@@ -165,6 +170,10 @@ pub struct SparkRemote {
     pub remote: String,
     /// Sent as `Authorization: Bearer`; only over TLS, or to a loopback host.
     pub token: Option<secrecy::SecretString>,
+    /// The largest piece of a table sent in one message: [`PIECE_BYTES`],
+    /// or less under the tests' hook `ACCORD_SPARK_PIECE_BYTES` (small
+    /// tables sent in many pieces).
+    pub piece_bytes: usize,
 }
 
 /// Opens the chosen engine for the project at `root`: the embedded one,

@@ -2,11 +2,13 @@
 //! session of a Spark Connect server (a self-run one, Databricks, Dataproc),
 //! and their results come back as Arrow record batches.
 //!
-//! - Tables accord holds (the sources it read and typed) go to the session
-//!   as Arrow local relations, in pieces of at most [`PIECE_BYTES`] so no
-//!   message passes the server's gRPC limit (128 MiB by default,
+//! - Tables accord reads (the sources it types, as batches or as streams
+//!   over local files) go to the session as Arrow local relations, in
+//!   pieces of at most [`PIECE_BYTES`](super::PIECE_BYTES) so no message passes the server's
+//!   gRPC limit (128 MiB by default,
 //!   `spark.connect.grpc.maxInboundMessageSize`), and become temporary
-//!   views.
+//!   views. A streamed source is read a batch at a time as its pieces are
+//!   sent, so the run never holds it whole.
 //! - Tables the run derives (merged sources, `accord_accounts`,
 //!   `accord_people`) are cached in the session (`CACHE TABLE ... AS`):
 //!   only what the run reads back (memberships, export rows) crosses the
@@ -26,15 +28,13 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::streaming::PartitionStream;
 use secrecy::ExposeSecret;
 use spark_connect_core::{ChannelBuilder, RetryPolicy, SparkConnectClient};
 use spark_connect_proto as proto;
 
 use super::{Engine, SparkRemote};
-
-/// The largest piece of a table sent in one message (Arrow IPC bytes, before
-/// gRPC framing): well under the server's default limit of 128 MiB.
-pub const PIECE_BYTES: usize = 32 << 20;
 
 /// The column of a view of files ([`Spark::read_files`]) that names each
 /// row's file, and the one that numbers it in its file.
@@ -64,6 +64,8 @@ pub struct Spark {
     /// The server runs on this machine (a loopback address): it can read
     /// the project's local files itself.
     local: bool,
+    /// See [`SparkRemote::piece_bytes`].
+    piece_bytes: usize,
 }
 
 impl Spark {
@@ -93,6 +95,7 @@ impl Spark {
             client,
             runtime,
             local: builder.is_loopback(),
+            piece_bytes: remote.piece_bytes,
         };
         for (key, value) in SESSION {
             spark
@@ -242,33 +245,32 @@ impl Engine for Spark {
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
     ) -> Result<(), String> {
-        let schema = for_spark_schema(&schema);
-        let mut pieces: Vec<Vec<RecordBatch>> = vec![Vec::new()];
-        let mut size = 0;
+        let mut pieces = Pieces::new(self, name, &schema);
         for batch in &batches {
-            let batch = cast_to(batch, &schema)?;
-            let bytes = batch.get_array_memory_size();
-            if size > 0 && size + bytes > PIECE_BYTES {
-                pieces.push(Vec::new());
-                size = 0;
+            pieces.push(batch)?;
+        }
+        pieces.finish()
+    }
+
+    /// Reads the streams a batch at a time and sends them a piece at a
+    /// time: the run never holds the table, only the piece it is filling.
+    fn register_streams(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        streams: Vec<Arc<dyn PartitionStream>>,
+        _rows: u64,
+    ) -> Result<(), String> {
+        use futures_util::StreamExt;
+        let mut pieces = Pieces::new(self, name, &schema);
+        let context = Arc::new(TaskContext::default());
+        for stream in streams {
+            let mut batches = stream.execute(context.clone());
+            while let Some(batch) = self.runtime.block_on(batches.next()) {
+                pieces.push(&batch.map_err(|e| e.to_string())?)?;
             }
-            size += bytes;
-            pieces.last_mut().expect("a piece").push(batch);
         }
-        if pieces.len() == 1 {
-            return self.view(name, local_relation(&schema, &pieces[0])?);
-        }
-        let mut parts = Vec::new();
-        for (i, piece) in pieces.iter().enumerate() {
-            let part = format!("{name}__piece_{i}");
-            self.view(&part, local_relation(&schema, piece)?)?;
-            parts.push(format!("SELECT * FROM {}", super::ident(&part)));
-        }
-        self.command(&format!(
-            "CREATE OR REPLACE TEMPORARY VIEW {} AS {}",
-            super::ident(name),
-            parts.join(" UNION ALL ")
-        ))
+        pieces.finish()
     }
 
     fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, String> {
@@ -326,6 +328,79 @@ fn sql_relation(sql: &str) -> proto::Relation {
             ..Default::default()
         })),
         ..Default::default()
+    }
+}
+
+/// A table sent to the session in pieces of at most [`PIECE_BYTES`](super::PIECE_BYTES) (or
+/// the tests' smaller size, [`SparkRemote::piece_bytes`]), each
+/// a view as soon as it is full; the table is the one piece's view, or
+/// the union of them all.
+struct Pieces<'a> {
+    spark: &'a Spark,
+    name: &'a str,
+    schema: SchemaRef,
+    /// The piece being filled, and its size.
+    held: Vec<RecordBatch>,
+    bytes: usize,
+    /// The views of the pieces sent.
+    sent: Vec<String>,
+}
+
+impl<'a> Pieces<'a> {
+    fn new(spark: &'a Spark, name: &'a str, schema: &SchemaRef) -> Pieces<'a> {
+        Pieces {
+            spark,
+            name,
+            schema: for_spark_schema(schema),
+            held: Vec::new(),
+            bytes: 0,
+            sent: Vec::new(),
+        }
+    }
+
+    /// Adds a batch, sending the piece first if the batch would overfill it.
+    fn push(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        let batch = cast_to(batch, &self.schema)?;
+        let bytes = batch.get_array_memory_size();
+        if self.bytes > 0 && self.bytes + bytes > self.spark.piece_bytes {
+            self.send()?;
+        }
+        self.bytes += bytes;
+        self.held.push(batch);
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<(), String> {
+        let part = format!("{}__piece_{}", self.name, self.sent.len());
+        self.spark
+            .view(&part, local_relation(&self.schema, &self.held)?)?;
+        self.sent.push(part);
+        self.held.clear();
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Makes the table: the piece as it is when it is the only one (an
+    /// empty table included), else the union of every piece.
+    fn finish(mut self) -> Result<(), String> {
+        if self.sent.is_empty() {
+            return self
+                .spark
+                .view(self.name, local_relation(&self.schema, &self.held)?);
+        }
+        if !self.held.is_empty() {
+            self.send()?;
+        }
+        let parts: Vec<String> = self
+            .sent
+            .iter()
+            .map(|part| format!("SELECT * FROM {}", super::ident(part)))
+            .collect();
+        self.spark.command(&format!(
+            "CREATE OR REPLACE TEMPORARY VIEW {} AS {}",
+            super::ident(self.name),
+            parts.join(" UNION ALL ")
+        ))
     }
 }
 
@@ -541,6 +616,7 @@ mod tests {
         let remote = SparkRemote {
             remote: "sc://spark.internal:15002/;token=abc;use_ssl=true".into(),
             token: None,
+            piece_bytes: crate::run::engine::PIECE_BYTES,
         };
         assert_eq!(
             shown(&remote),
