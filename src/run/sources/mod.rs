@@ -431,10 +431,9 @@ fn read_mixed(
             copies_of(remote, objects, needed, folder)?
         }
     };
-    let plans = (source, schema);
     streamed::read_streamed(
         name,
-        plans,
+        (source, schema),
         now,
         needed,
         (files, origin),
@@ -453,14 +452,7 @@ fn read_files(
     schema: &SchemaPlan,
     now: Micros,
 ) -> Result<Loaded, String> {
-    let (files, problems) = files::resolve(root, name, &source.path, source.format.as_str())?;
-    let inputs = files
-        .into_iter()
-        .map(|file| Input::Local {
-            shown: shown_path(root, &file),
-            file,
-        })
-        .collect();
+    let (inputs, problems) = tests::local_inputs(root, &source.path, source.format.as_str());
     let inputs = Inputs {
         inputs,
         remote: None,
