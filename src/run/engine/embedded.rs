@@ -17,7 +17,7 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::counted::CountedTable;
-use super::pool::WithoutRepartitionSpills;
+use super::pool::GrantingExchangesAndMerges;
 use super::{Batches, Engine, cores};
 use crate::memory_limit::MemoryLimit;
 
@@ -65,11 +65,11 @@ impl Embedded {
         let mut env = RuntimeEnvBuilder::new().with_disk_manager_builder(disk);
         if let Some(bytes) = bytes {
             // Fair: each spilling operator of a query gets its share, so
-            // one sort cannot starve the next; repartitions are left out
-            // (`pool`); the error of an operator that cannot get its
+            // one sort cannot starve the next; repartitions and sort merges are
+            // always granted (`pool`); the error of an operator that cannot get its
             // memory names the largest holders.
             let pool = FairSpillPool::new(usize::try_from(bytes).unwrap_or(usize::MAX));
-            let pool = WithoutRepartitionSpills::new(pool);
+            let pool = GrantingExchangesAndMerges::new(pool);
             let top = NonZeroUsize::new(3).expect("three");
             env = env.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
         }
