@@ -1081,20 +1081,21 @@ fn read_data(
         stream: true,
     };
     // Marketo activities link to people through the people's rows, read
-    // once every source is: those sources are held.
-    let held = sources::marketo::people_linked_by_email(plan);
+    // once every source is: accord reads those sources itself.
+    let linked = sources::marketo::people_linked_by_email(plan);
     for (name, source) in &plan.sources {
-        let read_cx = sources::ReadContext {
-            stream: read_cx.stream && !held.contains(source.schema.as_str()),
-            ..read_cx
-        };
         let schema = plan.schemas.get(&source.schema).ok_or_else(|| {
             data(format!(
                 "source `{name}` reads unknown schema `{}`",
                 source.schema
             ))
         })?;
-        let l = match read_in_engine(engine.as_ref(), &read_cx, name, source, schema)? {
+        let in_engine = if linked.contains(source.schema.as_str()) {
+            None
+        } else {
+            read_in_engine(engine.as_ref(), &read_cx, name, source, schema)?
+        };
+        let l = match in_engine {
             Some(l) => l,
             None => sources::read(&read_cx, name, source, schema)?,
         };

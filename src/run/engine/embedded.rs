@@ -11,13 +11,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::TrackConsumersPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::counted::CountedTable;
-use super::pool::GrantingExchangesAndMerges;
+use super::pool::RunPool;
 use super::{Batches, Engine, cores};
 use crate::memory_limit::MemoryLimit;
 
@@ -65,11 +65,16 @@ impl Embedded {
         let mut env = RuntimeEnvBuilder::new().with_disk_manager_builder(disk);
         if let Some(bytes) = bytes {
             // Fair: each spilling operator of a query gets its share, so
-            // one sort cannot starve the next; repartitions and sort merges are
-            // always granted (`pool`); the error of an operator that cannot get its
-            // memory names the largest holders.
-            let pool = FairSpillPool::new(usize::try_from(bytes).unwrap_or(usize::MAX));
-            let pool = GrantingExchangesAndMerges::new(pool);
+            // one sort cannot starve the next, counted over at least one
+            // per core; repartitions are always granted (`pool`); the
+            // error of an operator that cannot get its memory names the
+            // largest holders.
+            let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+            let headroom = SessionConfig::new()
+                .options()
+                .execution
+                .sort_spill_reservation_bytes;
+            let pool = RunPool::new(bytes, cores(), headroom);
             let top = NonZeroUsize::new(3).expect("three");
             env = env.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
         }
@@ -316,7 +321,7 @@ mod tests {
             "removed with the engine"
         );
 
-        let pool = FairSpillPool::new(LIMIT as usize);
+        let pool = datafusion::execution::memory_pool::FairSpillPool::new(LIMIT as usize);
         let nowhere = DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled);
         let env = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(pool))

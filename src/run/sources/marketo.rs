@@ -40,13 +40,26 @@
 //! leads are looked up in Marketo (`leads.json`, 300 ids a call), and
 //! [`link_people`], once every source is read, finds their person by that
 //! email among the person schema's rows (case-insensitive).
+//!
+//! Memory: the pages go to a file as they come ([`Activities`]) and are
+//! typed from it once the leads are known, a batch at a time into a spill
+//! file the engine streams, as a text source's rows are; linking by email
+//! reads the people a batch at a time and fills the activities' people as
+//! the engine reads them ([`WithPeople`]). Held: a map per lead and one per
+//! person email, never the activities or the people's rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 use serde_json::Value;
 
+use super::freshness::judge_found;
+use super::spill::Spill;
 use super::typing::{Builder, Cell, arrow_schema, from_json, from_text};
 use super::{Loaded, ReadContext, judge, present_fields};
 use crate::deliver::read::{CallsOnly, ReadError, ReadFailure, Reader};
@@ -189,14 +202,14 @@ pub(super) fn read(
         ReadFailure::Denied => access(StorageErrorKind::Denied, e.message),
         ReadFailure::Quota | ReadFailure::Failed => access(StorageErrorKind::Other, e.message),
     };
-    let (types, activities) = runtime
+    let (types, mut activities) = runtime
         .block_on(async {
             let types = api::parse_types(&reader.get(activity_api.types_request()).await?)
                 .map_err(failed_read)?;
             let wanted = wanted_types(name, &instance, marketo, &types)?;
             report.activity_types = wanted.iter().map(|t| (t.name.clone(), t.id)).collect();
             let ids: Vec<i64> = wanted.iter().map(|t| t.id).collect();
-            let mut activities = Vec::new();
+            let mut activities = Activities::new(cx.root, name);
             for group in ids.chunks(MAX_TYPES_PER_CALL) {
                 read_pages(
                     &mut reader,
@@ -215,10 +228,7 @@ pub(super) fn read(
             Stop::Run(e) => *e,
         })?;
 
-    let lead_ids: BTreeSet<i64> = activities
-        .iter()
-        .filter_map(|a| a.get("leadId").and_then(Value::as_i64))
-        .collect();
+    let lead_ids = std::mem::take(&mut activities.lead_ids);
     report.leads = lead_ids.len() as u64;
     let mut leads = known_leads(cx, &marketo.destination, &lead_ids).map_err(failed)?;
     report.leads_from_store = leads.len() as u64;
@@ -255,34 +265,148 @@ pub(super) fn read(
     let takes = takes(cx.plan, schema);
     let mut b = Builder::new(&source.schema, schema);
     b.source = name.to_string();
+    // Typed rows go to a spill file a batch at a time, as a text source's
+    // do, and the engine streams it.
+    if cx.stream {
+        b.spill = Some(Spill::new((cx.root, name), (source, schema), cx.now));
+    }
     // The fields the mapping defines are the source's whether or not an
     // activity has a value; an attribute only once an activity carries it.
     let mut present: Vec<bool> = takes
         .iter()
         .map(|t| !matches!(t, Take::Attribute(_)))
         .collect();
-    for activity in &activities {
-        row(&mut b, &mut present, &takes, activity, &types, &leads);
+    report.activities = activities.count;
+    activities
+        .each(|activity| row(&mut b, &mut present, &takes, activity, &types, &leads))
+        .map_err(failed)?;
+    if let Some(e) = b.spill_failed.take() {
+        return Err(failed(e));
     }
-    report.activities = activities.len() as u64;
+    let spill = b.spill.take();
     let (columns, mut source_report, mut diagnostics) = b.finish();
-    let batch =
-        RecordBatch::try_new(arrow_schema(schema), columns).map_err(|e| failed(e.to_string()))?;
-    judge(
-        &mut source_report,
-        &mut diagnostics,
-        name,
-        (source, schema),
-        std::slice::from_ref(&batch),
-        None,
-        cx.now,
-    );
-    source_report.marketo = Some(report);
     let present = present_fields(schema, &present);
+    let (batches, streams) = match spill {
+        Some(spill) => {
+            let (rows, found) = spill.finish(columns).map_err(failed)?;
+            judge_found(
+                &mut source_report,
+                &mut diagnostics,
+                name,
+                (source, schema),
+                found,
+                None,
+                cx.now,
+            );
+            rows.into_tables()
+        }
+        None => {
+            let batch = RecordBatch::try_new(arrow_schema(schema), columns)
+                .map_err(|e| failed(e.to_string()))?;
+            judge(
+                &mut source_report,
+                &mut diagnostics,
+                name,
+                (source, schema),
+                std::slice::from_ref(&batch),
+                None,
+                cx.now,
+            );
+            (vec![batch], Vec::new())
+        }
+    };
+    source_report.marketo = Some(report);
     Ok(Loaded {
-        batches: vec![batch],
+        batches,
+        streams,
         ..Loaded::of(name, source, present, source_report, diagnostics)
     })
+}
+
+/// The activities read, as the pages come: written to a file of JSON
+/// lines under `.accord/tmp/` (removed with this value) and read back one
+/// at a time once their leads are known, so that no step holds them all;
+/// held only where no folder can be made (a read-only project). Their
+/// leads' ids are gathered as they come: the leads are looked up once
+/// every page is read, in as few calls as the ids allow.
+struct Activities {
+    /// The source's name, for errors.
+    source: String,
+    sink: Sink,
+    count: u64,
+    lead_ids: BTreeSet<i64>,
+}
+
+enum Sink {
+    File {
+        writer: std::io::BufWriter<std::fs::File>,
+        path: std::path::PathBuf,
+        _folder: std::sync::Arc<tempfile::TempDir>,
+    },
+    Held(Vec<Value>),
+}
+
+impl Activities {
+    fn new(root: &std::path::Path, name: &str) -> Activities {
+        let file = super::run_folder(root, name).and_then(|folder| {
+            let path = folder.path().join("activities.jsonl");
+            let file = std::fs::File::create(&path).ok()?;
+            Some(Sink::File {
+                writer: std::io::BufWriter::new(file),
+                path,
+                _folder: folder,
+            })
+        });
+        Activities {
+            source: name.to_string(),
+            sink: file.unwrap_or(Sink::Held(Vec::new())),
+            count: 0,
+            lead_ids: BTreeSet::new(),
+        }
+    }
+
+    /// A page's activities, after those of the pages before.
+    fn extend(&mut self, page: Vec<Value>) -> Result<(), RunError> {
+        use std::io::Write as _;
+        for activity in page {
+            if let Some(lead) = activity.get("leadId").and_then(Value::as_i64) {
+                self.lead_ids.insert(lead);
+            }
+            self.count += 1;
+            match &mut self.sink {
+                Sink::File { writer, path, .. } => serde_json::to_writer(&mut *writer, &activity)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writer.write_all(b"\n"))
+                    .map_err(|e| RunError::Source {
+                        source: self.source.clone(),
+                        reason: format!("{}: {e}", path.display()),
+                    })?,
+                Sink::Held(held) => held.push(activity),
+            }
+        }
+        Ok(())
+    }
+
+    /// Each activity, in the order read.
+    fn each(self, mut f: impl FnMut(&Value)) -> Result<(), String> {
+        use std::io::BufRead as _;
+        let (writer, path) = match self.sink {
+            Sink::Held(held) => {
+                held.iter().for_each(f);
+                return Ok(());
+            }
+            Sink::File { writer, path, .. } => (writer, path),
+        };
+        let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        writer.into_inner().map_err(|e| failed(e.error()))?;
+        let file = std::fs::File::open(&path).map_err(|e| failed(&e))?;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(|e| failed(&e))?;
+            let activity: Value = serde_json::from_str(&line).map_err(|e| failed(&e))?;
+            f(&activity);
+        }
+        Ok(())
+    }
 }
 
 /// Why reading stopped: the API, or the source itself.
@@ -347,7 +471,7 @@ async fn read_pages(
     activity_api: &ActivityApi,
     group: &[i64],
     since: Micros,
-    activities: &mut Vec<Value>,
+    activities: &mut Activities,
     report: &mut MarketoReport,
 ) -> Result<(), Stop> {
     let start = activity_api.paging_token_request(&time::format_timestamp(since));
@@ -358,7 +482,7 @@ async fn read_pages(
             .map_err(failed_read)?;
         let page = api::parse_activities(&get(reader, request).await?).map_err(failed_read)?;
         report.pages += 1;
-        activities.extend(page.activities);
+        activities.extend(page.activities)?;
         match page.next_page_token {
             Some(next) if page.more_result => {
                 if next == token {
@@ -596,7 +720,10 @@ fn typed<'v>(value: &'v Value, field: &FieldPlan) -> Result<Cell<'v>, String> {
 /// Links the activities of every Marketo source whose person is not known
 /// from the store to the person whose email is their lead's email
 /// (case-insensitive), among the rows of the person schema the link names.
-/// Runs once every source is read; updates the sources' reports.
+/// Runs once every source is read; updates the sources' reports. A source
+/// held in batches gets new batches; a streamed one is read once here to
+/// count what links, and its streams fill each batch as the engine reads
+/// it ([`WithPeople`]).
 pub fn link_people(plan: &Plan, loaded: &mut [Loaded]) -> Result<(), String> {
     for i in 0..loaded.len() {
         let Some(source) = plan.sources.get(&loaded[i].name) else {
@@ -609,32 +736,96 @@ pub fn link_people(plan: &Plan, loaded: &mut [Loaded]) -> Result<(), String> {
             continue;
         };
         let Some((email_field, link)) = email_link(plan, schema) else {
-            count_unlinked(&mut loaded[i], None);
+            let mut unlinked = 0;
+            loaded[i].each_batch(|batch| {
+                unlinked += batch.num_rows() as u64;
+                Ok(())
+            })?;
+            if let Some(m) = loaded[i].report.marketo.as_mut() {
+                m.unlinked = unlinked;
+            }
             continue;
         };
         let by = link.by.clone().unwrap_or_default();
-        let people = emails_of_people(plan, &link.to, loaded)?;
+        let people = std::sync::Arc::new(emails_of_people(plan, &link.to, loaded)?);
         let l = &mut loaded[i];
-        let mut linked = 0u64;
+        let (mut linked, mut unlinked) = (0u64, 0u64);
         let mut batches = Vec::with_capacity(l.batches.len());
-        for batch in &l.batches {
+        l.each_batch(|batch| {
             let (batch, n) = fill_people(batch, email_field, &by, &people)?;
             linked += n;
+            unlinked += batch
+                .column_by_name(&by)
+                .map_or(batch.num_rows(), |c| c.null_count()) as u64;
             batches.push(batch);
+            Ok(())
+        })?;
+        if l.streams.is_empty() {
+            l.batches = batches;
+        } else {
+            drop(batches);
+            l.streams = std::mem::take(&mut l.streams)
+                .into_iter()
+                .map(|inner| {
+                    std::sync::Arc::new(WithPeople {
+                        inner,
+                        email: email_field.to_string(),
+                        by: by.clone(),
+                        people: people.clone(),
+                    }) as std::sync::Arc<dyn PartitionStream>
+                })
+                .collect();
         }
-        l.batches = batches;
         if let Some(m) = l.report.marketo.as_mut() {
             m.linked_by_email = linked;
+            m.unlinked = unlinked;
         }
-        count_unlinked(l, Some(&by));
     }
     Ok(())
 }
 
+/// A streamed Marketo source's rows with their people filled in by email
+/// ([`fill_people`]), a batch at a time on every scan.
+struct WithPeople {
+    inner: std::sync::Arc<dyn PartitionStream>,
+    email: String,
+    by: String,
+    people: std::sync::Arc<People>,
+}
+
+impl std::fmt::Debug for WithPeople {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithPeople")
+            .field("inner", &self.inner)
+            .field("people", &self.people.len())
+            .finish()
+    }
+}
+
+impl PartitionStream for WithPeople {
+    fn schema(&self) -> &SchemaRef {
+        self.inner.schema()
+    }
+
+    fn execute(&self, ctx: std::sync::Arc<TaskContext>) -> SendableRecordBatchStream {
+        use futures_util::StreamExt as _;
+        let (email, by, people) = (self.email.clone(), self.by.clone(), self.people.clone());
+        let filled = self.inner.execute(ctx).map(move |batch| {
+            let (batch, _) = fill_people(&batch?, &email, &by, &people)
+                .map_err(datafusion::error::DataFusionError::Execution)?;
+            Ok(batch)
+        });
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.inner.schema().clone(),
+            filled,
+        ))
+    }
+}
+
 /// The person schemas whose rows [`link_people`] reads: those that some
-/// Marketo source's activities link to by email. Their sources are held
-/// in memory, not streamed, so that their emails can be read once every
-/// source is.
+/// Marketo source's activities link to by email. accord reads them itself
+/// (Spark does not read them into its own table), streamed or held, so
+/// that their emails can be read once every source is.
 pub fn people_linked_by_email(plan: &Plan) -> BTreeSet<&str> {
     plan.sources
         .values()
@@ -663,14 +854,15 @@ fn email_link<'p>(plan: &Plan, schema: &'p SchemaPlan) -> Option<(&'p str, &'p L
     Some((email, link))
 }
 
+/// Person keys by lower-cased email (`None`: an email two people share).
+type People = HashMap<String, Option<String>>;
+
 /// Person keys by lower-cased email, from every source of the person
-/// schema `person`; an email two people share links to neither.
-fn emails_of_people(
-    plan: &Plan,
-    person: &str,
-    loaded: &[Loaded],
-) -> Result<HashMap<String, Option<String>>, String> {
-    let mut out: HashMap<String, Option<String>> = HashMap::new();
+/// schema `person`, read a batch at a time; an email two people share
+/// links to neither. Holds an entry per person with an email: the two
+/// columns the link needs, not the people's rows.
+fn emails_of_people(plan: &Plan, person: &str, loaded: &[Loaded]) -> Result<People, String> {
+    let mut out = People::new();
     let Some(schema) = plan.schemas.get(person) else {
         return Ok(out);
     };
@@ -685,10 +877,10 @@ fn emails_of_people(
         return Ok(out);
     };
     for l in loaded.iter().filter(|l| l.schema == person) {
-        for batch in &l.batches {
+        l.each_batch(|batch| {
             let (Some(keys), Some(emails)) = (text_column(batch, key)?, text_column(batch, email)?)
             else {
-                continue;
+                return Ok(());
             };
             for row in 0..batch.num_rows() {
                 if keys.is_null(row) || emails.is_null(row) {
@@ -704,7 +896,8 @@ fn emails_of_people(
                     })
                     .or_insert(Some(key));
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(out)
 }
@@ -726,7 +919,7 @@ fn fill_people(
     batch: &RecordBatch,
     email_field: &str,
     by: &str,
-    people: &HashMap<String, Option<String>>,
+    people: &People,
 ) -> Result<(RecordBatch, u64), String> {
     let (Some(emails), Some(index)) = (
         text_column(batch, email_field)?,
@@ -763,21 +956,6 @@ fn fill_people(
     columns[index] = column;
     let batch = RecordBatch::try_new(batch.schema(), columns).map_err(|e| e.to_string())?;
     Ok((batch, filled))
-}
-
-/// Counts the activities without a person (all, without a person link).
-fn count_unlinked(l: &mut Loaded, by: Option<&str>) {
-    let unlinked: usize = l
-        .batches
-        .iter()
-        .map(|batch| match by.and_then(|by| batch.column_by_name(by)) {
-            Some(column) => column.null_count(),
-            None => batch.num_rows(),
-        })
-        .sum();
-    if let Some(m) = l.report.marketo.as_mut() {
-        m.unlinked = unlinked as u64;
-    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,37 @@ pub struct Loaded {
     pub(super) spilled: Option<Spilled>,
 }
 
+impl Loaded {
+    /// Every row, a batch at a time, in order: the batches held, then the
+    /// streams read here as the engine would scan them (a streamed file
+    /// decoded again). For what reads a source besides the engine: linking
+    /// Marketo activities to people by email. A source Spark read into its
+    /// own table has no rows here.
+    pub fn each_batch(
+        &self,
+        mut f: impl FnMut(&RecordBatch) -> Result<(), String>,
+    ) -> Result<(), String> {
+        use futures_util::StreamExt as _;
+        for batch in &self.batches {
+            f(batch)?;
+        }
+        if self.streams.is_empty() {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| format!("source `{}`: {e}", self.name))?;
+        let context = std::sync::Arc::new(datafusion::execution::TaskContext::default());
+        for stream in &self.streams {
+            let mut batches = stream.execute(context.clone());
+            while let Some(batch) = runtime.block_on(batches.next()) {
+                f(&batch.map_err(|e| format!("source `{}`: {e}", self.name))?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A read's own rows in one local file.
 pub(super) struct Spilled {
     pub(super) path: PathBuf,
@@ -167,9 +198,9 @@ pub struct ReadContext<'a> {
     /// Whether sources may be streamed (`Loaded::streams`): Parquet files
     /// (local or objects), and text and PostgreSQL sources through a spill
     /// file. Both engines take streams (the embedded one scans them, Spark
-    /// is sent them a piece at a time), and nothing else needs the rows but
-    /// linking Marketo activities to people by email, which reads the
-    /// people's rows ([`marketo::people_linked_by_email`]).
+    /// is sent them a piece at a time); linking Marketo activities to
+    /// people by email reads the people's rows a batch at a time
+    /// ([`Loaded::each_batch`]).
     pub stream: bool,
 }
 
