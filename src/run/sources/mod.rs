@@ -249,7 +249,8 @@ pub fn read(
         {
             let inputs = (inputs, Some(&remote), Vec::new());
             let at = (cx.root, cx.now);
-            return read_mixed(at, name, (source, schema), &needed, inputs, folder);
+            let plans = (source, schema);
+            return read_mixed(at, name, plans, &needed, inputs, folder, Earlier::default());
         }
         return decode(
             name,
@@ -306,7 +307,8 @@ pub fn read(
     {
         let inputs = (inputs, None, problems);
         let at = (cx.root, cx.now);
-        return read_mixed(at, name, (source, schema), &needed, inputs, folder);
+        let plans = (source, schema);
+        return read_mixed(at, name, plans, &needed, inputs, folder, Earlier::default());
     }
     decode(
         name,
@@ -391,6 +393,12 @@ fn copies_of(
 /// store's Parquet objects are copied into the same folder, by the columns
 /// the run reads. `inputs`: the files (or objects) in path order, the
 /// store, and the problems found locating them.
+///
+/// `cache`: an append-only source's cached rows, when these are the new
+/// files of one read (else `Earlier::default()`): they come first (the
+/// text rows checked against their keys, then the Parquet rows), and with
+/// `cache.folder` the new rows, text and Parquet, are written there as
+/// one file for the cache's next segment (`Loaded::spilled`).
 fn read_mixed(
     (root, now): (&Path, Micros),
     name: &str,
@@ -398,6 +406,7 @@ fn read_mixed(
     needed: &BTreeSet<String>,
     (inputs, remote, problems): (Vec<Input>, Option<&Remote>, Vec<RunDiagnostic>),
     folder: std::sync::Arc<tempfile::TempDir>,
+    cache: Earlier,
 ) -> Result<Loaded, RunError> {
     let failed = |reason: String| RunError::Source {
         source: name.to_string(),
@@ -414,6 +423,11 @@ fn read_mixed(
         spill: Some(root),
     };
     let earlier = Earlier {
+        files: cache.files,
+        segments: cache.segments.clone(),
+        present: cache.present,
+        bad_rows: cache.bad_rows,
+        samples: cache.samples,
         folder: Some(folder.clone()),
         parquet_after: true,
         ..Earlier::default()
@@ -428,9 +442,12 @@ fn read_mixed(
         path: spilled.path.clone(),
         footer: parquet::footer(&spilled.path, &shown).map_err(failed)?,
     };
+    let mut segments = cache.segments;
+    segments.push(segment);
     let earlier = Earlier {
         files: typed.report.files,
-        segments: vec![segment],
+        segments,
+        folder: cache.folder,
         present: typed.present,
         bad_rows: typed.report.bad_rows,
         samples: typed.report.bad_row_samples,
@@ -510,10 +527,10 @@ pub(super) struct Earlier {
     pub(super) present: Vec<String>,
     pub(super) bad_rows: u64,
     pub(super) samples: Vec<String>,
-    /// The rows came from a mixed source's text files, typed into the one
-    /// segment: the newest modification time of those files (for
-    /// freshness, in place of the segment's own), and the folder the
-    /// segment is in, kept while the engine streams it.
+    /// The last segment holds a mixed source's text rows, typed by this
+    /// read: the newest modification time of their files (for freshness,
+    /// in place of the segment's own), and the folder the segment is in,
+    /// kept while the engine streams it.
     pub(in crate::run::sources) typed_text: Option<TypedText>,
     /// Parquet files are streamed after these rows ([`read_mixed`]): that
     /// read judges freshness over every row, so this one does not.

@@ -29,15 +29,14 @@
 //! Data errors (a coded error among the read's diagnostics) are never
 //! remembered: the next run reads the same files again and reports them.
 //!
-//! Streamed (a run on the embedded engine, new files all text, all
-//! Parquet, or none): the cached segments are read once a batch at a time
-//! for their keys (the new rows are checked against them) and freshness;
-//! the new rows go to one file (text typed into a spill file however few
-//! they are, `spill`; Parquet rows copied once checked,
-//! `streamed::read_streamed`), which becomes the next segment by a copy;
-//! and the engine streams the segments and that file. No row is held. New
-//! files of both kinds are read with the cached rows whole, as before
-//! streaming.
+//! Streamed (every run, unless no folder can be made under `.accord/tmp`):
+//! the cached segments are read a batch at a time for their keys (the new
+//! rows are checked against them) and freshness; the new rows go to one
+//! file (text typed into a spill file however few they are, `spill`;
+//! Parquet rows copied once checked, `streamed::read_streamed`; new files
+//! of both kinds typed, then checked, after the cache, `read_mixed`, and
+//! copied together), which becomes the next segment by a copy; and the
+//! engine streams the segments and that file. No row is held.
 
 use std::path::{Path, PathBuf};
 
@@ -200,6 +199,7 @@ fn cache_dir(root: &Path, name: &str) -> Result<PathBuf, RunError> {
 }
 
 /// A cached segment: its file, and its footer read once.
+#[derive(Clone)]
 pub(super) struct CachedSegment {
     pub(super) path: PathBuf,
     pub(super) footer: ArrowReaderMetadata,
@@ -460,15 +460,17 @@ pub(super) fn read_append_only(
     };
     let incremental = how == "incremental";
     let new_files: Vec<PathBuf> = new.iter().map(|&i| files[i].clone()).collect();
-    // Streamed when the new files are all text or all Parquet: their rows
-    // go to a file (typed into it, or copied there once checked), which
-    // the cache then takes as its next segment, and the engine reads the
-    // cached segments and the new rows a batch at a time. New files of
-    // both kinds are read whole, the cached rows with them.
+    // Streamed: the new rows go to a file (text typed into it, Parquet
+    // copied there once checked; text then Parquet when the new files are
+    // of both kinds), which the cache then takes as its next segment, and
+    // the engine reads the cached segments and the new rows a batch at a
+    // time. Read whole, the cached rows with them, only where no folder
+    // can be made.
     let format = source.format.as_str();
     let text = new_files.iter().all(|f| !is_parquet(f, format));
     let parquet = !new_files.is_empty() && new_files.iter().all(|f| is_parquet(f, format));
-    let folder = (cx.stream && (text || parquet))
+    let folder = cx
+        .stream
         .then(|| super::run_folder(cx.root, name))
         .flatten();
     let mut earlier = Earlier::default();
@@ -501,7 +503,29 @@ pub(super) fn read_append_only(
     }
     let files_reused = earlier.files.len() as u64;
     let earlier_batches = earlier.batches.len();
-    let mut loaded = if parquet && folder.is_some() {
+    let mixed = !text && !parquet;
+    let mut loaded = if let Some(run) = folder.clone().filter(|_| mixed) {
+        // The next segment is copied, like new Parquet rows, only when the
+        // cache is kept.
+        earlier.folder = folder.filter(|_| cx.remember && cx.store.is_some());
+        let every: std::collections::BTreeSet<String> = schema.fields.keys().cloned().collect();
+        let inputs = new
+            .iter()
+            .map(|&i| super::Input::Local {
+                file: files[i].clone(),
+                shown: listing[i].item.clone(),
+            })
+            .collect();
+        super::read_mixed(
+            (cx.root, cx.now),
+            name,
+            (source, schema),
+            &every,
+            (inputs, None, link_problems),
+            run,
+            earlier,
+        )?
+    } else if parquet && folder.is_some() {
         // Checked Parquet rows are copied for the cache only when it is
         // kept (not in a preview).
         earlier.folder = folder.filter(|_| cx.remember && cx.store.is_some());
@@ -656,7 +680,29 @@ mod tests {
             earlier.segments = vec![cached(segment)];
             earlier.folder = Some(super::super::run_folder(&dir.0, "t").expect("a folder"));
         }
-        if !whole && !new.is_empty() && new.iter().all(|f| f.ends_with(".parquet")) {
+        let parquet = new.iter().filter(|f| f.ends_with(".parquet")).count();
+        let inputs: Vec<Input> = files
+            .iter()
+            .map(|file| Input::Local {
+                shown: shown_path(&dir.0, file),
+                file: file.clone(),
+            })
+            .collect();
+        if !whole && parquet > 0 && parquet < new.len() {
+            let every = schema.fields.keys().cloned().collect();
+            let run = super::super::run_folder(&dir.0, "t").expect("a folder");
+            return super::super::read_mixed(
+                (&dir.0, now),
+                "t",
+                (&source, &schema),
+                &every,
+                (inputs, None, Vec::new()),
+                run,
+                earlier,
+            )
+            .expect("reads");
+        }
+        if !whole && !new.is_empty() && parquet == new.len() {
             let every = schema.fields.keys().cloned().collect();
             let new = files.iter().map(|f| (f.clone(), shown_path(&dir.0, f)));
             let read = (new.collect(), Origin::Local);
@@ -671,13 +717,6 @@ mod tests {
             )
             .expect("reads");
         }
-        let inputs = files
-            .iter()
-            .map(|file| Input::Local {
-                shown: shown_path(&dir.0, file),
-                file: file.clone(),
-            })
-            .collect();
         let inputs = Inputs {
             inputs,
             remote: None,
@@ -691,7 +730,8 @@ mod tests {
     /// with the new files gives (rows, report, diagnostics; a new row
     /// repeating a cached key left out, the newest time a cached row's),
     /// holds no batch, and writes exactly the new rows to the file the
-    /// cache takes next: for new text files, new Parquet files, and none.
+    /// cache takes next: for new text files, new Parquet files, both, and
+    /// none.
     #[test]
     fn a_streamed_read_after_the_cache_is_the_read_with_the_cache_whole() {
         let dir = Scratch::new("remember-streamed");
@@ -754,6 +794,7 @@ mod tests {
         for (new, rows, bad) in [
             (&["data/1-new.csv"][..], 300u64, 2u64),
             (&["data/2-new.parquet"][..], 2, 2),
+            (&["data/1-new.csv", "data/2-new.parquet"][..], 302, 4),
             (&[][..], 0, 0),
         ] {
             let whole = read_after(&dir, &segment, new, true);

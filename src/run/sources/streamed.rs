@@ -87,7 +87,8 @@ pub(super) enum Origin {
 /// goes on from the cache's (files, bad rows, samples, fields present).
 /// With `earlier.folder`, the new files' rows (checked, every column) are
 /// also written there as one file (`Loaded::spilled`), for the cache to
-/// keep as its next segment.
+/// keep as its next segment: the typed text rows' segment first, when
+/// there is one (an append-only source whose new files mix both kinds).
 pub(super) fn read_streamed(
     name: &str,
     (source, schema): (&SourcePlan, &SchemaPlan),
@@ -234,7 +235,8 @@ pub(super) fn read_streamed(
     report.rows = (rows - left_out.iter().map(Vec::len).sum::<usize>()) as u64;
     let read = columns_read(schema, needed);
     // A mixed source's text rows: their files' modification times count,
-    // not their segment's (written by this run).
+    // not their segment's (written by this run), and they are new rows.
+    let first_new = cached - usize::from(earlier.typed_text.is_some());
     let (text_modified, text_folder) = match earlier.typed_text {
         Some(typed) => (Some(typed.modified), Some(typed.folder)),
         None => (None, None),
@@ -312,7 +314,7 @@ pub(super) fn read_streamed(
     let spilled = match earlier.folder {
         Some(folder) => {
             let (path, rows) =
-                copy_rows(&checked[cached..], &target, folder.path()).map_err(failed)?;
+                copy_rows(&checked[first_new..], &target, folder.path()).map_err(failed)?;
             Some(Spilled {
                 path,
                 rows,
@@ -338,7 +340,9 @@ fn copy_rows(
     target: &Target,
     folder: &Path,
 ) -> Result<(PathBuf, u64), String> {
-    let path = folder.join("rows.parquet");
+    // Not `rows.parquet`: a mixed read's typed text rows, among those
+    // copied, may be that file of the same folder.
+    let path = folder.join("new-rows.parquet");
     let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let out = std::fs::File::create(&path).map_err(|e| shown(&e))?;
     let mut writer = ArrowWriter::try_new(out, target.schema.clone(), Some(spill_properties()))
@@ -1007,6 +1011,7 @@ pub(super) mod tests {
             &needed,
             (inputs, None, problems),
             folder,
+            Earlier::default(),
         )
         .expect("streams");
         assert!(streamed.batches.is_empty() && !streamed.streams.is_empty());
