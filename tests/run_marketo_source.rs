@@ -209,32 +209,60 @@ fn seed(marketo: &Marketo) -> Vec<Value> {
         };
         let date = ago(act.days_ago, i as i64);
         marketo.add_activity(lead, "Visit Webpage", &date, (3, "pricing.html"), None, &[]);
-        let mut attributes = vec![("Is Mobile Device", json!(i % 2 == 0))];
-        if let Some(link) = act.link {
-            attributes.push(("Link", json!(link)));
-        }
-        let id = marketo.add_activity(
-            lead,
-            act.kind,
-            &date,
-            (1021, act.mailing),
-            Some(3001),
-            &attributes,
-        );
-        lines.push(json!({
-            "marketoGUID": id.to_string(),
-            "leadId": lead,
-            "activityDate": date,
-            "activityType": act.kind,
-            "primaryAttributeValue": act.mailing,
-            "campaignId": 3001,
-            "link": act.link,
-            "isMobileDevice": i % 2 == 0,
-            "email": act.email,
-            "personId": person_of(act.email),
-        }));
+        lines.push(add_email_activity(
+            marketo,
+            EmailActivity {
+                lead,
+                email: act.email,
+                kind: act.kind,
+                date,
+                mailing: act.mailing,
+                link: act.link.map(str::to_string),
+                mobile: i % 2 == 0,
+            },
+        ));
     }
     lines
+}
+
+/// One activity on a mailing of campaign 3001, by a lead.
+struct EmailActivity<'a> {
+    lead: u64,
+    email: &'a str,
+    kind: &'a str,
+    date: String,
+    mailing: &'a str,
+    link: Option<String>,
+    mobile: bool,
+}
+
+/// Puts `activity` into the fake; returns its line in a local file: the
+/// schema's fields, as the source maps them.
+fn add_email_activity(marketo: &Marketo, activity: EmailActivity) -> Value {
+    let mut attributes = vec![("Is Mobile Device", json!(activity.mobile))];
+    if let Some(link) = &activity.link {
+        attributes.push(("Link", json!(link)));
+    }
+    let id = marketo.add_activity(
+        activity.lead,
+        activity.kind,
+        &activity.date,
+        (1021, activity.mailing),
+        Some(3001),
+        &attributes,
+    );
+    json!({
+        "marketoGUID": id.to_string(),
+        "leadId": activity.lead,
+        "activityDate": activity.date,
+        "activityType": activity.kind,
+        "primaryAttributeValue": activity.mailing,
+        "campaignId": 3001,
+        "link": activity.link,
+        "isMobileDevice": activity.mobile,
+        "email": activity.email,
+        "personId": person_of(activity.email),
+    })
 }
 
 /// The project with its Marketo source replaced by `data/email_activity.jsonl`.
@@ -377,33 +405,18 @@ fn activities_past_a_batch_are_streamed_and_drive_the_same_audience_as_a_file() 
         .collect();
     let mut lines = Vec::new();
     for i in 0..70_000usize {
-        let (email, lead) = (emails[i % 3], leads[i % 3]);
-        let date = ago((i % 45) as i64, (i % 24) as i64);
-        let link = format!("https://acme.example/{}", i % 7);
-        let attributes = [
-            ("Is Mobile Device", json!(i % 2 == 0)),
-            ("Link", json!(link)),
-        ];
-        let id = marketo.add_activity(
-            lead,
-            "Click Email",
-            &date,
-            (1021, "Newsletter"),
-            Some(3001),
-            &attributes,
-        );
-        lines.push(json!({
-            "marketoGUID": id.to_string(),
-            "leadId": lead,
-            "activityDate": date,
-            "activityType": "Click Email",
-            "primaryAttributeValue": "Newsletter",
-            "campaignId": 3001,
-            "link": link,
-            "isMobileDevice": i % 2 == 0,
-            "email": email,
-            "personId": person_of(email),
-        }));
+        lines.push(add_email_activity(
+            &marketo,
+            EmailActivity {
+                lead: leads[i % 3],
+                email: emails[i % 3],
+                kind: "Click Email",
+                date: ago((i % 45) as i64, (i % 24) as i64),
+                mailing: "Newsletter",
+                link: Some(format!("https://acme.example/{}", i % 7)),
+                mobile: i % 2 == 0,
+            },
+        ));
     }
 
     let report = ok(run(dir.path(), LATER, &[]));
