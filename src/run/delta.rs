@@ -325,11 +325,11 @@ pub fn between(old: Old, new: &MemberBatches) -> Result<Delta, String> {
     let (mut out, mut gone) = (Vec::new(), Vec::new());
     loop {
         let (on_base, on_change, on_new) = {
-            let (b, c, n) = (base.key(), changes.key(), new.key());
-            let Some(key) = [b, c, n].into_iter().flatten().min() else {
+            let Some((key, [on_base, on_change, on_new])) =
+                first_key([base.key(), changes.key(), new.key()])
+            else {
                 break;
             };
-            let (on_base, on_change, on_new) = (b == Some(key), c == Some(key), n == Some(key));
             // The old members: the changes file's row where it has one (none
             // for a tombstone), else the base's.
             let old = if on_change {
@@ -394,11 +394,40 @@ pub fn between(old: Old, new: &MemberBatches) -> Result<Delta, String> {
     })
 }
 
+/// The first of the sides' keys (`None` when every side is done) and which
+/// sides are at it: one comparison per side that has a key (the merge's
+/// most frequent step: once per member).
+fn first_key(keys: [Option<&str>; 3]) -> Option<(&str, [bool; 3])> {
+    let mut first: Option<(&str, [bool; 3])> = None;
+    for (side, key) in keys.into_iter().enumerate() {
+        let Some(key) = key else { continue };
+        match &mut first {
+            Some((at, sides)) => match key.cmp(at) {
+                std::cmp::Ordering::Less => {
+                    *at = key;
+                    *sides = [false; 3];
+                    sides[side] = true;
+                }
+                std::cmp::Ordering::Equal => sides[side] = true,
+                std::cmp::Ordering::Greater => {}
+            },
+            None => {
+                let mut sides = [false; 3];
+                sides[side] = true;
+                first = Some((key, sides));
+            }
+        }
+    }
+    first
+}
+
 /// The key and hash columns of a members file, a batch at a time, and its
 /// number of rows. Its row groups are decoded a few at a time, one per
-/// core, while the merge takes them in order: decoding is most of the
-/// merge's time. Each group gets its own handle on the file (handles
-/// cloned from one would share its position).
+/// core, on a thread of their own, while the merge takes the ones before
+/// in order: decoding is half of the merge's time, and the merge runs on
+/// one core. At most two windows of groups are decoded ahead of the merge.
+/// Each group gets its own handle on the file (handles cloned from one
+/// would share its position).
 type KeyBatches = Box<dyn Iterator<Item = Result<RecordBatch, String>>>;
 
 fn key_batches(path: &Path) -> Result<(u64, KeyBatches), String> {
@@ -414,6 +443,7 @@ fn key_batches(path: &Path) -> Result<(u64, KeyBatches), String> {
         [0, width - 1],
     );
     let groups: Vec<usize> = (0..footer.metadata().num_row_groups()).collect();
+    let expected = groups.len();
     let path = path.to_path_buf();
     let decode = move |group: usize| -> Result<Vec<RecordBatch>, String> {
         let file = File::open(&path).map_err(|e| e.to_string())?;
@@ -427,14 +457,39 @@ fn key_batches(path: &Path) -> Result<(u64, KeyBatches), String> {
             .collect()
     };
     let cores = crate::run::engine::cores().max(1);
-    let windows: Vec<Vec<usize>> = groups.chunks(cores).map(<[usize]>::to_vec).collect();
-    let batches = windows.into_iter().flat_map(move |window| {
-        let decoded: Vec<Result<Vec<RecordBatch>, String>> =
-            window.into_par_iter().map(&decode).collect();
-        decoded.into_iter().flat_map(|group| match group {
-            Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        })
+    let (decoded, received) = std::sync::mpsc::sync_channel(cores);
+    std::thread::spawn(move || {
+        for window in groups.chunks(cores) {
+            let window: Vec<Result<Vec<RecordBatch>, String>> =
+                window.par_iter().map(|&g| decode(g)).collect();
+            for group in window {
+                // The merge stopped (an error): nothing more is wanted.
+                if decoded.send(group).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    // A decoding thread that ended early (a panic) must not pass for the
+    // end of the file.
+    let mut groups = received.into_iter();
+    let mut taken = 0;
+    let batches = std::iter::from_fn(move || match groups.next() {
+        Some(group) => {
+            taken += 1;
+            Some(group)
+        }
+        None if taken < expected => {
+            taken = expected;
+            Some(Err(
+                "the members file's decoding stopped before its end".into()
+            ))
+        }
+        None => None,
+    })
+    .flat_map(|group| match group {
+        Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err(e)],
     });
     Ok((rows, Box::new(batches)))
 }
@@ -452,40 +507,86 @@ fn read_keyed(path: &Path) -> Result<RecordBatch, String> {
     concat_batches(&schema, &batches).map_err(|e| e.to_string())
 }
 
-/// The payload of the rows at `rows` (in order) of a members file.
+/// The payload of the rows at `rows` (in order) of a members file. Its
+/// row groups are decoded in parallel, each at its own rows: one removed
+/// member in a few hundred is on every page, so the whole payload is
+/// decoded, and on one core that was a third of the change set's time at
+/// 10M members.
 fn file_rows(path: &Path, rows: &[usize]) -> Result<Option<RecordBatch>, String> {
     if rows.is_empty() {
         return Ok(None);
     }
-    read_file(path, Read::Payload(rows)).map(Some)
-}
-
-/// What [`read_file`] reads of a members file.
-pub(super) enum Read<'a> {
-    /// Every column of every row.
-    Whole,
-    /// The payload columns of the rows at these positions (in order).
-    Payload(&'a [usize]),
-}
-
-/// Rows of a members file, as one batch.
-pub(super) fn read_file(path: &Path, what: Read) -> Result<RecordBatch, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let mut reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| e.to_string())?
-        .with_batch_size(BATCH_ROWS);
-    if let Read::Payload(rows) = what {
-        let total = usize::try_from(reader.metadata().file_metadata().num_rows())
-            .map_err(|e| e.to_string())?;
-        let width = reader.schema().fields().len();
-        let payload_columns = ProjectionMask::roots(reader.parquet_schema(), 1..width - 1);
-        let selection =
-            RowSelection::from_consecutive_ranges(rows.iter().map(|&i| i..i + 1), total);
-        reader = reader
-            .with_projection(payload_columns)
-            .with_row_selection(selection);
+    let footer = ArrowReaderMetadata::load(
+        &File::open(path).map_err(|e| e.to_string())?,
+        Default::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let width = footer.schema().fields().len();
+    let payload_columns: Vec<usize> = (1..width - 1).collect();
+    let schema = Arc::new(
+        footer
+            .schema()
+            .project(&payload_columns)
+            .map_err(|e| e.to_string())?,
+    );
+    let mask = ProjectionMask::roots(
+        footer.metadata().file_metadata().schema_descr(),
+        payload_columns,
+    );
+    // Each group with rows to read: the group, its first row in the file,
+    // its number of rows, and its rows of `rows`.
+    let mut parts = Vec::new();
+    let (mut first, mut taken) = (0, 0);
+    for (group, meta) in footer.metadata().row_groups().iter().enumerate() {
+        let len = usize::try_from(meta.num_rows()).map_err(|e| e.to_string())?;
+        let end = taken + rows[taken..].partition_point(|&r| r < first + len);
+        if end > taken {
+            parts.push((group, first, len, &rows[taken..end]));
+        }
+        (first, taken) = (first + len, end);
     }
-    let batches = reader.build().map_err(|e| e.to_string())?;
+    if taken < rows.len() {
+        return Err(format!(
+            "row {} is past the end of the file ({first} rows)",
+            rows[taken]
+        ));
+    }
+    let decoded: Vec<Result<Vec<RecordBatch>, String>> = parts
+        .par_iter()
+        .map(|&(group, first, len, rows)| {
+            let file = File::open(path).map_err(|e| e.to_string())?;
+            let selection = RowSelection::from_consecutive_ranges(
+                rows.iter().map(|&r| r - first..r - first + 1),
+                len,
+            );
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, footer.clone())
+                .with_projection(mask.clone())
+                .with_row_groups(vec![group])
+                .with_row_selection(selection)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| e.to_string())?
+                .map(|b| b.map_err(|e| e.to_string()))
+                .collect()
+        })
+        .collect();
+    let mut batches = Vec::new();
+    for group in decoded {
+        batches.extend(group?);
+    }
+    concat_batches(&schema, &batches)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Every row of a members file, as one batch.
+pub(super) fn read_file(path: &Path) -> Result<RecordBatch, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let batches = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| e.to_string())?
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| e.to_string())?;
     let schema = RecordBatchReader::schema(&batches);
     let batches = batches
         .collect::<Result<Vec<_>, _>>()
@@ -773,7 +874,73 @@ mod tests {
                 from_file.added + from_file.updated + from_file.removed,
                 expected.len() as u64
             );
+            // The same file cut into row groups of a few rows: decoded a
+            // window of groups at a time ahead of the merge, and the removed
+            // members' rows read group by group.
+            let grouped = scratch.path().join(format!("grouped-{round}.parquet"));
+            write_in_groups(&grouped, &old, 1 + random(9) as usize);
+            let old_files = Old::Files {
+                base: &grouped,
+                changes: None,
+            };
+            let from_groups = between(old_files, &cut(&new)).expect("a delta");
+            assert_eq!(
+                changes(&from_groups, &new),
+                expected,
+                "round {round}, from a file of small row groups"
+            );
         }
+    }
+
+    /// `members` as a members file whose row groups hold `rows` rows each.
+    fn write_in_groups(path: &Path, members: &Members, rows: usize) {
+        use datafusion::parquet::arrow::ArrowWriter;
+        use datafusion::parquet::file::properties::WriterProperties;
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(rows))
+            .build();
+        let file = File::create(path).expect("a file");
+        let mut writer = ArrowWriter::try_new(file, members.batch().schema(), Some(properties))
+            .expect("a writer");
+        writer.write(members.batch()).expect("written");
+        writer.close().expect("closed");
+    }
+
+    #[test]
+    fn rows_past_the_end_of_a_members_file_are_an_error() {
+        let scratch = tempfile::tempdir().expect("a folder");
+        let path = scratch.path().join("members.parquet");
+        write_in_groups(&path, &members(&[("1", 1), ("2", 2), ("3", 3)], "v"), 2);
+        let rows = file_rows(&path, &[0, 2]).expect("read").expect("rows");
+        let values: Vec<i64> = rows
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(values, [1, 3]);
+        let past = file_rows(&path, &[1, 3]).expect_err("row 3 is past the end");
+        assert!(past.contains("past the end"), "{past}");
+    }
+
+    #[test]
+    fn the_first_key_is_found_with_every_side_at_it() {
+        assert_eq!(first_key([None, None, None]), None);
+        assert_eq!(
+            first_key([Some("b"), None, Some("a")]),
+            Some(("a", [false, false, true]))
+        );
+        assert_eq!(
+            first_key([Some("a"), Some("b"), Some("a")]),
+            Some(("a", [true, false, true]))
+        );
+        assert_eq!(
+            first_key([Some("c"), Some("b"), Some("b")]),
+            Some(("b", [false, true, true]))
+        );
+        assert_eq!(
+            first_key([None, Some("ab"), Some("a")]),
+            Some(("a", [false, false, true]))
+        );
     }
 
     /// Deliveries that change a few members at a time write changes files

@@ -53,7 +53,7 @@ use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 
-use super::delta::{self, Delta, Old, Read, SinceBase};
+use super::delta::{self, Delta, Old, SinceBase};
 use super::error::RunError;
 use super::io::{self, Faults};
 use super::member_batches::MemberBatches;
@@ -205,7 +205,7 @@ impl Record {
 
 /// A members file, every row.
 fn read_whole(activation: &str, path: &Path) -> Result<RecordBatch, RunError> {
-    delta::read_file(path, Read::Whole).map_err(|why| unreadable(activation, path, why))
+    delta::read_file(path).map_err(|why| unreadable(activation, path, why))
 }
 
 /// The base's rows with the changes applied: a member's row from the
