@@ -401,17 +401,11 @@ fn first_key(keys: [Option<&str>; 3]) -> Option<(&str, [bool; 3])> {
     let mut first: Option<(&str, [bool; 3])> = None;
     for (side, key) in keys.into_iter().enumerate() {
         let Some(key) = key else { continue };
-        match &mut first {
-            Some((at, sides)) => match key.cmp(at) {
-                std::cmp::Ordering::Less => {
-                    *at = key;
-                    *sides = [false; 3];
-                    sides[side] = true;
-                }
-                std::cmp::Ordering::Equal => sides[side] = true,
-                std::cmp::Ordering::Greater => {}
-            },
-            None => {
+        match first.as_mut().map(|(at, sides)| (key.cmp(at), sides)) {
+            Some((std::cmp::Ordering::Equal, sides)) => sides[side] = true,
+            Some((std::cmp::Ordering::Greater, _)) => {}
+            // Before the first so far, or the first side with a key.
+            _ => {
                 let mut sides = [false; 3];
                 sides[side] = true;
                 first = Some((key, sides));
@@ -431,11 +425,7 @@ fn first_key(keys: [Option<&str>; 3]) -> Option<(&str, [bool; 3])> {
 type KeyBatches = Box<dyn Iterator<Item = Result<RecordBatch, String>>>;
 
 fn key_batches(path: &Path) -> Result<(u64, KeyBatches), String> {
-    let footer = ArrowReaderMetadata::load(
-        &File::open(path).map_err(|e| e.to_string())?,
-        Default::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let footer = footer(path)?;
     let rows = footer.metadata().file_metadata().num_rows().max(0) as u64;
     let width = footer.schema().fields().len();
     let mask = ProjectionMask::roots(
@@ -445,17 +435,7 @@ fn key_batches(path: &Path) -> Result<(u64, KeyBatches), String> {
     let groups: Vec<usize> = (0..footer.metadata().num_row_groups()).collect();
     let expected = groups.len();
     let path = path.to_path_buf();
-    let decode = move |group: usize| -> Result<Vec<RecordBatch>, String> {
-        let file = File::open(&path).map_err(|e| e.to_string())?;
-        ParquetRecordBatchReaderBuilder::new_with_metadata(file, footer.clone())
-            .with_projection(mask.clone())
-            .with_row_groups(vec![group])
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| e.to_string())?
-            .map(|b| b.map_err(|e| e.to_string()))
-            .collect()
-    };
+    let decode = move |group: usize| decode_group(&path, &footer, &mask, group, None);
     let cores = crate::run::engine::cores().max(1);
     let (decoded, received) = std::sync::mpsc::sync_channel(cores);
     std::thread::spawn(move || {
@@ -494,6 +474,36 @@ fn key_batches(path: &Path) -> Result<(u64, KeyBatches), String> {
     Ok((rows, Box::new(batches)))
 }
 
+/// A members file's footer: its schema and row groups.
+fn footer(path: &Path) -> Result<ArrowReaderMetadata, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| e.to_string())
+}
+
+/// The `mask` columns of one row group of a members file (of its rows in
+/// `selection`, if any), on a handle of its own.
+fn decode_group(
+    path: &Path,
+    footer: &ArrowReaderMetadata,
+    mask: &ProjectionMask,
+    group: usize,
+    selection: Option<RowSelection>,
+) -> Result<Vec<RecordBatch>, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, footer.clone())
+        .with_projection(mask.clone())
+        .with_row_groups(vec![group])
+        .with_batch_size(BATCH_ROWS);
+    if let Some(selection) = selection {
+        reader = reader.with_row_selection(selection);
+    }
+    reader
+        .build()
+        .map_err(|e| e.to_string())?
+        .map(|b| b.map_err(|e| e.to_string()))
+        .collect()
+}
+
 /// The key and hash columns of a (small) members file, whole.
 fn read_keyed(path: &Path) -> Result<RecordBatch, String> {
     let batches = key_batches(path)?.1.collect::<Result<Vec<_>, _>>()?;
@@ -516,11 +526,7 @@ fn file_rows(path: &Path, rows: &[usize]) -> Result<Option<RecordBatch>, String>
     if rows.is_empty() {
         return Ok(None);
     }
-    let footer = ArrowReaderMetadata::load(
-        &File::open(path).map_err(|e| e.to_string())?,
-        Default::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let footer = footer(path)?;
     let width = footer.schema().fields().len();
     let payload_columns: Vec<usize> = (1..width - 1).collect();
     let schema = Arc::new(
@@ -554,20 +560,11 @@ fn file_rows(path: &Path, rows: &[usize]) -> Result<Option<RecordBatch>, String>
     let decoded: Vec<Result<Vec<RecordBatch>, String>> = parts
         .par_iter()
         .map(|&(group, first, len, rows)| {
-            let file = File::open(path).map_err(|e| e.to_string())?;
             let selection = RowSelection::from_consecutive_ranges(
                 rows.iter().map(|&r| r - first..r - first + 1),
                 len,
             );
-            ParquetRecordBatchReaderBuilder::new_with_metadata(file, footer.clone())
-                .with_projection(mask.clone())
-                .with_row_groups(vec![group])
-                .with_row_selection(selection)
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| e.to_string())?
-                .map(|b| b.map_err(|e| e.to_string()))
-                .collect()
+            decode_group(path, &footer, &mask, group, Some(selection))
         })
         .collect();
     let mut batches = Vec::new();
@@ -858,18 +855,18 @@ mod tests {
                 &faults,
             )
             .expect("saved");
+            let from = |base: &Path, how: &str| {
+                let old = Old::Files {
+                    base,
+                    changes: None,
+                };
+                let delta = between(old, &cut(&new)).expect("a delta");
+                assert_eq!(changes(&delta, &new), expected, "round {round}, {how}");
+                delta
+            };
             let path =
                 crate::run::state::folder(scratch.path()).join(pending.file.expect("a file"));
-            let old_files = Old::Files {
-                base: &path,
-                changes: None,
-            };
-            let from_file = between(old_files, &cut(&new)).expect("a delta");
-            assert_eq!(
-                changes(&from_file, &new),
-                expected,
-                "round {round}, from a file"
-            );
+            let from_file = from(&path, "from a file");
             assert_eq!(
                 from_file.added + from_file.updated + from_file.removed,
                 expected.len() as u64
@@ -879,16 +876,7 @@ mod tests {
             // members' rows read group by group.
             let grouped = scratch.path().join(format!("grouped-{round}.parquet"));
             write_in_groups(&grouped, &old, 1 + random(9) as usize);
-            let old_files = Old::Files {
-                base: &grouped,
-                changes: None,
-            };
-            let from_groups = between(old_files, &cut(&new)).expect("a delta");
-            assert_eq!(
-                changes(&from_groups, &new),
-                expected,
-                "round {round}, from a file of small row groups"
-            );
+            from(&grouped, "from a file of small row groups");
         }
     }
 
