@@ -8,16 +8,14 @@ use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::TrackConsumersPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::counted::CountedTable;
 use super::pool::RunPool;
+use super::streamed_table::{Scan, StreamedTable};
 use super::{Batches, Engine, cores};
 use crate::memory_limit::MemoryLimit;
 
@@ -184,14 +182,14 @@ impl Engine for Embedded {
         &self,
         name: &str,
         schema: SchemaRef,
-        streams: Vec<Arc<dyn PartitionStream>>,
+        streams: Vec<Arc<dyn Scan>>,
         rows: u64,
     ) -> Result<(), String> {
         if streams.is_empty() {
             return self.register_batches(name, schema, Vec::new());
         }
-        let table = StreamingTable::try_new(schema, streams).map_err(|e| e.to_string())?;
-        let table = CountedTable::new(table, usize::try_from(rows).unwrap_or(usize::MAX));
+        let table =
+            StreamedTable::new(schema, streams, usize::try_from(rows).unwrap_or(usize::MAX))?;
         let _ = self.ctx.deregister_table(name);
         self.ctx
             .register_table(name, Arc::new(table))

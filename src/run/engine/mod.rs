@@ -16,21 +16,21 @@
 //! types the embedded engine gives (`conform`), so delivery, state and
 //! reports see the same batches.
 
-mod counted;
 mod embedded;
 mod pool;
 #[cfg(feature = "spark")]
 pub mod spark;
+mod streamed_table;
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::physical_plan::streaming::PartitionStream;
 use serde_json::Value;
 
 pub use self::embedded::Embedded;
+pub use self::streamed_table::{Scan, projected};
 
 /// The largest piece of a table sent to Spark in one message (Arrow IPC
 /// bytes, before gRPC framing): well under the server's default limit of
@@ -60,7 +60,7 @@ pub trait Engine {
         &self,
         name: &str,
         _schema: SchemaRef,
-        _streams: Vec<Arc<dyn PartitionStream>>,
+        _streams: Vec<Arc<dyn Scan>>,
         _rows: u64,
     ) -> Result<(), String> {
         Err(format!(

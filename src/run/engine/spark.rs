@@ -29,7 +29,6 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::streaming::PartitionStream;
 use secrecy::ExposeSecret;
 use spark_connect_core::{ChannelBuilder, RetryPolicy, SparkConnectClient};
 use spark_connect_proto as proto;
@@ -258,7 +257,7 @@ impl Engine for Spark {
         &self,
         name: &str,
         schema: SchemaRef,
-        streams: Vec<Arc<dyn PartitionStream>>,
+        streams: Vec<Arc<dyn super::Scan>>,
         _rows: u64,
     ) -> Result<(), String> {
         use futures_util::StreamExt;

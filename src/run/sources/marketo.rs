@@ -772,7 +772,7 @@ pub fn link_people(plan: &Plan, loaded: &mut [Loaded]) -> Result<(), String> {
                         email: email_field.to_string(),
                         by: by.clone(),
                         people: people.clone(),
-                    }) as std::sync::Arc<dyn PartitionStream>
+                    }) as std::sync::Arc<dyn crate::run::engine::Scan>
                 })
                 .collect();
         }
@@ -787,7 +787,7 @@ pub fn link_people(plan: &Plan, loaded: &mut [Loaded]) -> Result<(), String> {
 /// A streamed Marketo source's rows with their people filled in by email
 /// ([`fill_people`]), a batch at a time on every scan.
 struct WithPeople {
-    inner: std::sync::Arc<dyn PartitionStream>,
+    inner: std::sync::Arc<dyn crate::run::engine::Scan>,
     email: String,
     by: String,
     people: std::sync::Arc<People>,
@@ -821,6 +821,10 @@ impl PartitionStream for WithPeople {
         ))
     }
 }
+
+/// Scanned as a whole (the default): filling a batch's people reads its
+/// email column, which a query's columns may not hold.
+impl crate::run::engine::Scan for WithPeople {}
 
 /// The person schemas whose rows [`link_people`] reads: those that some
 /// Marketo source's activities link to by email. accord reads them itself

@@ -101,7 +101,7 @@ pub struct Loaded {
     pub batches: Vec<RecordBatch>,
     /// The rows as streams the engine reads a batch at a time, on every
     /// scan (Parquet files, `streamed`): `batches` is then empty.
-    pub streams: Vec<std::sync::Arc<dyn datafusion::physical_plan::streaming::PartitionStream>>,
+    pub streams: Vec<std::sync::Arc<dyn crate::run::engine::Scan>>,
     pub report: SourceReport,
     /// Problems with the source's files (not single rows), in file order.
     pub diagnostics: Vec<RunDiagnostic>,
@@ -794,7 +794,7 @@ fn decode(
                 let target = file.target.clone();
                 let mut files =
                     remember::cached_files(name, &earlier.segments, schema).map_err(failed)?;
-                files.push(file);
+                files.push(*file);
                 (Vec::new(), streamed::streams(files, &target))
             }
             (Some(_), Rows::Held(_)) => {

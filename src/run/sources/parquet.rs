@@ -58,6 +58,8 @@ pub(super) struct Layout {
     pub(super) metadata: ArrowReaderMetadata,
     pub(super) columns: Vec<String>,
     pub(super) mask: ProjectionMask,
+    /// The columns the mask reads (`None`: every column).
+    pub(super) read: Option<BTreeSet<String>>,
     pub(super) runs: Vec<(Vec<usize>, usize)>,
 }
 
@@ -70,15 +72,15 @@ pub(super) fn layout(metadata: ArrowReaderMetadata, needed: Option<&BTreeSet<Str
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let mask = match needed {
-        Some(needed) => ProjectionMask::roots(
-            metadata.metadata().file_metadata().schema_descr(),
-            columns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| needed.contains(*c))
-                .map(|(i, _)| i),
-        ),
+    let read: Option<BTreeSet<String>> = needed.map(|needed| {
+        columns
+            .iter()
+            .filter(|c| needed.contains(*c))
+            .cloned()
+            .collect()
+    });
+    let mask = match &read {
+        Some(read) => columns_mask(&metadata, &columns, read),
         None => ProjectionMask::all(),
     };
     let mut groups = Vec::new();
@@ -103,8 +105,26 @@ pub(super) fn layout(metadata: ArrowReaderMetadata, needed: Option<&BTreeSet<Str
         metadata,
         columns,
         mask,
+        read,
         runs,
     }
+}
+
+/// The projection of a file (whose footer is `metadata` and columns
+/// `columns`) on the columns `read`.
+pub(super) fn columns_mask(
+    metadata: &ArrowReaderMetadata,
+    columns: &[String],
+    read: &BTreeSet<String>,
+) -> ProjectionMask {
+    ProjectionMask::roots(
+        metadata.metadata().file_metadata().schema_descr(),
+        columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| read.contains(*c))
+            .map(|(i, _)| i),
+    )
 }
 
 /// Reads a local Parquet file: only the columns `needed` (every column

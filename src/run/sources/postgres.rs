@@ -42,7 +42,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::physical_plan::streaming::PartitionStream;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
@@ -704,7 +703,7 @@ impl Job<'_> {
     fn loaded(
         &self,
         batches: Vec<RecordBatch>,
-        streams: Vec<Arc<dyn PartitionStream>>,
+        streams: Vec<Arc<dyn crate::run::engine::Scan>>,
         report: SourceReport,
         diagnostics: Vec<RunDiagnostic>,
     ) -> Loaded {

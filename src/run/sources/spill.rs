@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::run::engine::Scan;
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -23,7 +24,6 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::freshness::Newest;
 use super::parquet::{Target, footer, layout};
@@ -83,18 +83,18 @@ pub(super) fn spill_properties() -> WriterProperties {
 /// A source's rows once typed: held batches, or its file, checked.
 pub(super) enum Rows {
     Held(Vec<RecordBatch>),
-    File(File),
+    File(Box<File>),
 }
 
 impl Rows {
     /// The rows as the engine takes them: batches, or streams over the
     /// file (and no batches).
-    pub(super) fn into_tables(self) -> (Vec<RecordBatch>, Vec<Arc<dyn PartitionStream>>) {
+    pub(super) fn into_tables(self) -> (Vec<RecordBatch>, Vec<Arc<dyn Scan>>) {
         match self {
             Rows::Held(batches) => (batches, Vec::new()),
             Rows::File(file) => {
                 let target = file.target.clone();
-                (Vec::new(), streams(vec![file], &target))
+                (Vec::new(), streams(vec![*file], &target))
             }
         }
     }
@@ -207,7 +207,7 @@ impl<'a> Spill<'a> {
         let (_, schema) = self.plans;
         let written = footer(&path, &shown)?;
         let file = checked_file((path, shown), written, schema, Some(folder))?;
-        Ok((Rows::File(file), self.found))
+        Ok((Rows::File(Box::new(file)), self.found))
     }
 }
 

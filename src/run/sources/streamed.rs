@@ -10,10 +10,11 @@
 //!    (repeated keys are found across every file); the pass records the
 //!    rows left out, by their number in the file. Freshness then decodes
 //!    the columns it judges, a batch at a time, without those rows.
-//! 2. The table: one [`PartitionStream`] per core, each reading its share
+//! 2. The table: one partition per core ([`Scan`]), each reading its share
 //!    of the files' runs of row groups one after the other, decodes the
-//!    columns the run needs, types them, and leaves out the rows the check
-//!    pass refused. A file changed between the two
+//!    columns the scanning query uses (of those the run reads), types
+//!    them, and skips the rows the check pass refused (a row selection).
+//!    A file changed between the two
 //!    passes (its size or modification time) fails the scan rather than
 //!    giving rows that were not checked.
 //!
@@ -40,6 +41,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -47,12 +49,13 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use super::freshness::{Newest, judge_found, judges_freshness};
 use super::keys::{KeyHashes, key_hash, repeated_among};
 use super::parquet::{
-    BATCH_ROWS, Layout, Target, conformed, footer, layout, row_group_reader, typed,
+    BATCH_ROWS, Layout, Target, columns_mask, conformed, footer, layout, row_group_reader, typed,
 };
 use super::spill::spill_properties;
 use super::typing::{Builder, arrow_type};
 use super::{Earlier, Input, Loaded, Spilled, columns_read, modified, present_fields};
 use crate::plan::{SchemaPlan, SourcePlan};
+use crate::run::engine::Scan;
 use crate::run::error::RunError;
 use crate::run::report::RunDiagnostic;
 use crate::time::Micros;
@@ -355,7 +358,7 @@ fn copy_rows(
                 row_groups,
                 first_row,
             };
-            for batch in run.batches() {
+            for batch in run.batches(&Wanted::default()) {
                 let batch = batch.map_err(|e| e.to_string())?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch).map_err(|e| shown(&e))?;
@@ -615,12 +618,12 @@ pub(super) struct File {
 /// The table over checked `files`: one partition per core, each a share
 /// of the files' runs of row groups read one after the other (a source of
 /// a thousand files opens two at a time, not a thousand).
-pub(super) fn streams(files: Vec<File>, target: &Arc<Target>) -> Vec<Arc<dyn PartitionStream>> {
+pub(super) fn streams(files: Vec<File>, target: &Arc<Target>) -> Vec<Arc<dyn Scan>> {
     streams_of(files.into_iter().map(Arc::new).collect(), target)
 }
 
 /// [`streams`] over files shared with another reader.
-fn streams_of(files: Vec<Arc<File>>, target: &Arc<Target>) -> Vec<Arc<dyn PartitionStream>> {
+fn streams_of(files: Vec<Arc<File>>, target: &Arc<Target>) -> Vec<Arc<dyn Scan>> {
     let mut runs = Vec::new();
     for file in files {
         for (row_groups, first_row) in file.layout.runs.clone() {
@@ -644,7 +647,7 @@ fn streams_of(files: Vec<Arc<File>>, target: &Arc<Target>) -> Vec<Arc<dyn Partit
     partitions
         .into_iter()
         .filter(|p| !p.runs.is_empty())
-        .map(|p| Arc::new(p) as Arc<dyn PartitionStream>)
+        .map(|p| Arc::new(p) as Arc<dyn Scan>)
         .collect()
 }
 
@@ -682,29 +685,70 @@ impl PartitionStream for Partition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        // `flat_map` starts a run (and opens its file) only once the run
-        // before it is read.
-        let batches = self.runs.clone().into_iter().flat_map(|run| run.batches());
+        self.read(Wanted::default())
+    }
+}
+
+impl Scan for Partition {
+    fn scan(
+        &self,
+        projection: Option<&[usize]>,
+        _ctx: Arc<TaskContext>,
+    ) -> SendableRecordBatchStream {
+        self.read(Wanted {
+            projection: projection.map(<[usize]>::to_vec),
+        })
+    }
+}
+
+/// What one scan of a table reads: the columns of `projection` (indices
+/// into the table's schema; every column when `None`).
+#[derive(Clone, Default)]
+struct Wanted {
+    projection: Option<Vec<usize>>,
+}
+
+impl Partition {
+    /// The partition's runs, one after the other: `flat_map` starts a run
+    /// (and opens its file) only once the run before it is read.
+    fn read(&self, wanted: Wanted) -> SendableRecordBatchStream {
+        let schema = match &wanted.projection {
+            Some(p) => match self.target.schema.project(p) {
+                Ok(schema) => Arc::new(schema),
+                Err(e) => {
+                    let failed = Err(DataFusionError::from(e));
+                    return Box::pin(RecordBatchStreamAdapter::new(
+                        self.target.schema.clone(),
+                        futures_util::stream::iter([failed]),
+                    ));
+                }
+            },
+            None => self.target.schema.clone(),
+        };
+        let batches = self
+            .runs
+            .clone()
+            .into_iter()
+            .flat_map(move |run| run.batches(&wanted));
         Box::pin(RecordBatchStreamAdapter::new(
-            self.target.schema.clone(),
+            schema,
             futures_util::stream::iter(batches),
         ))
     }
 }
 
 impl RowGroups {
-    /// The run's rows, typed, without the rows the check pass left out.
-    fn batches(&self) -> Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>> + Send> {
+    /// The run's rows, typed, without the rows the check pass left out:
+    /// the columns `wanted` (null where the file has none or the run does
+    /// not read them).
+    fn batches(
+        &self,
+        wanted: &Wanted,
+    ) -> Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>> + Send> {
         let file = self.file.clone();
         let fail = move |reason: String| DataFusionError::Execution(reason);
         let reader = match stamp(&file.path) {
-            Ok(now) if now == file.stamp => row_group_reader(
-                &file.path,
-                &file.shown,
-                &file.layout,
-                self.row_groups.clone(),
-                STREAM_ROWS,
-            ),
+            Ok(now) if now == file.stamp => self.reader(wanted),
             Ok(_) => Err(format!(
                 "{}: the file changed while the run read it; run again",
                 file.shown
@@ -715,15 +759,93 @@ impl RowGroups {
             Ok(reader) => reader,
             Err(reason) => return Box::new(std::iter::once(Err(fail(reason)))),
         };
-        let mut next = self.first_row - 1;
+        let projection = wanted.projection.clone();
         Box::new(reader.map(move |batch| {
             let batch = batch.map_err(|e| fail(format!("{}: {e}", file.shown)))?;
-            let start = next;
-            next += batch.num_rows();
             let typed = conformed(&batch, &file.target, &file.shown).map_err(fail)?;
-            without(&typed, &file.left_out, start).map_err(|e| fail(format!("{}: {e}", file.shown)))
+            match &projection {
+                Some(p) => Ok(typed.project(p)?),
+                None => Ok(typed),
+            }
         }))
     }
+
+    /// A reader of the run's rows that the check pass kept (a row
+    /// selection: the rows left out are skipped, not decoded and dropped),
+    /// of the columns `wanted` uses that the run reads.
+    fn reader(&self, wanted: &Wanted) -> Result<ParquetRecordBatchReader, String> {
+        let file = &self.file;
+        let layout = &file.layout;
+        let metadata = &layout.metadata;
+        // The columns the run reads of the file (`None`: all of them).
+        let in_file = |name: &str| {
+            layout.columns.iter().any(|c| c == name)
+                && layout.read.as_ref().is_none_or(|read| read.contains(name))
+        };
+        let fields = file.target.schema.fields();
+        let mask = match &wanted.projection {
+            Some(p) => {
+                let read: BTreeSet<String> = p
+                    .iter()
+                    .map(|&i| fields[i].name())
+                    .filter(|name| in_file(name))
+                    .cloned()
+                    .collect();
+                // A scan that uses no column (`count(*)`) still needs the
+                // rows: it reads the run's columns.
+                if read.is_empty() {
+                    layout.mask.clone()
+                } else {
+                    columns_mask(metadata, &layout.columns, &read)
+                }
+            }
+            None => layout.mask.clone(),
+        };
+        let groups = metadata.metadata().row_groups();
+        let rows: usize = self
+            .row_groups
+            .iter()
+            .map(|&g| groups[g].num_rows().max(0) as usize)
+            .sum();
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            super::open(&file.path)?,
+            metadata.clone(),
+        )
+        .with_projection(mask)
+        .with_row_groups(self.row_groups.clone())
+        .with_batch_size(STREAM_ROWS);
+        if let Some(selection) = kept_rows(&file.left_out, self.first_row - 1, rows) {
+            builder = builder.with_row_selection(selection);
+        }
+        builder.build().map_err(|e| format!("{}: {e}", file.shown))
+    }
+}
+
+/// The rows to read of a run of `rows` rows whose first row is row
+/// `start` of its file, without the rows `left_out` (sorted row numbers
+/// of the file); `None` when none of them is in the run.
+fn kept_rows(left_out: &[usize], start: usize, rows: usize) -> Option<RowSelection> {
+    let from = left_out.partition_point(|&r| r < start);
+    let to = left_out.partition_point(|&r| r < start + rows);
+    if from == to {
+        return None;
+    }
+    let mut kept = Vec::new();
+    let mut next = 0;
+    for &row in &left_out[from..to] {
+        let row = row - start;
+        if next < row {
+            kept.push(next..row);
+        }
+        next = row + 1;
+    }
+    if next < rows {
+        kept.push(next..rows);
+    }
+    Some(RowSelection::from_consecutive_ranges(
+        kept.into_iter(),
+        rows,
+    ))
 }
 
 /// `batch` (whose first row is row `start` of its file) without the rows
@@ -817,15 +939,25 @@ pub(super) mod tests {
 
     /// The Parquet files under `data` of `dir`, streamed, every field read.
     fn stream_data(dir: &Scratch, plans: (&SourcePlan, &SchemaPlan), now: Micros) -> Loaded {
+        let needed: BTreeSet<String> = plans.1.fields.keys().cloned().collect();
+        stream_columns(dir, plans, now, &needed)
+    }
+
+    /// [`stream_data`], the fields `needed` read.
+    fn stream_columns(
+        dir: &Scratch,
+        plans: (&SourcePlan, &SchemaPlan),
+        now: Micros,
+        needed: &BTreeSet<String>,
+    ) -> Loaded {
         let (files, problems) =
             crate::run::files::resolve(&dir.0, "t", "data", "parquet").expect("resolves");
         let files = files
             .into_iter()
             .map(|f| (f.clone(), super::super::shown_path(&dir.0, &f)))
             .collect();
-        let needed: BTreeSet<String> = plans.1.fields.keys().cloned().collect();
         let read = (files, Origin::Local);
-        read_streamed("t", plans, now, &needed, read, problems, Earlier::default()).expect("reads")
+        read_streamed("t", plans, now, needed, read, problems, Earlier::default()).expect("reads")
     }
 
     /// The rows of a source, registered as the engine registers it, in key
@@ -948,6 +1080,123 @@ pub(super) mod tests {
             .expect("registers");
         let err = engine.sql("SELECT * FROM t").expect_err("refused");
         assert!(err.contains("data/b.parquet: the file changed"), "{err}");
+    }
+
+    /// A scan reads the columns its query uses (`Scan::scan`), skipping
+    /// the rows the check left out: queries over a column cast to its
+    /// field's type, a zoned time, a field no file holds, a count of rows
+    /// (no column) give what the source read whole gives; and a field the
+    /// run does not read stays null, whatever its files hold.
+    #[test]
+    fn a_scan_reads_what_its_query_uses() {
+        let dir = Scratch::new("scan");
+        let hour = 3_600_000_000;
+        let now = 1_000 * hour;
+        write_bad_rows(&dir, now);
+        let schema = tiered(vec![
+            ("at", field("timestamp", None)),
+            ("note", field("string", None)),
+            ("absent", field("string", None)),
+        ]);
+        let source = text_source("data", "parquet");
+        let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
+        let streamed = stream_data(&dir, (&source, &schema), now);
+        let arrow = arrow_schema(&schema);
+        let engines: Vec<Embedded> = [&whole, &streamed]
+            .iter()
+            .map(|loaded| {
+                let engine = Embedded::new().expect("engine");
+                if loaded.streams.is_empty() {
+                    engine.register_batches("t", arrow.clone(), loaded.batches.clone())
+                } else {
+                    engine.register_streams(
+                        "t",
+                        arrow.clone(),
+                        loaded.streams.clone(),
+                        loaded.report.rows,
+                    )
+                }
+                .expect("registers");
+                engine
+            })
+            .collect();
+        let at = crate::time::format_timestamp(now - 2 * hour);
+        let queries = [
+            "SELECT id, n FROM t WHERE n >= 5 ORDER BY id".to_string(),
+            format!("SELECT id FROM t WHERE at > TIMESTAMP '{at}' OR tier = 'silver' ORDER BY id"),
+            "SELECT count(*) FROM t WHERE tier = 'gold'".to_string(),
+            "SELECT count(*) FROM t".to_string(),
+            "SELECT id, note FROM t WHERE absent IS NULL AND n < 12 ORDER BY id".to_string(),
+            "SELECT tier, count(*) FROM t WHERE id <> 'a4' GROUP BY tier ORDER BY tier".to_string(),
+        ];
+        for sql in &queries {
+            let [w, s] = [&engines[0], &engines[1]].map(|e| {
+                datafusion::arrow::util::pretty::pretty_format_batches(&e.sql(sql).expect(sql))
+                    .expect("shows")
+                    .to_string()
+            });
+            assert_eq!(s, w, "{sql}");
+            assert!(w.lines().count() > 4, "{sql} finds rows:\n{w}");
+        }
+
+        // The query's columns reach the scan.
+        let plan = engines[1]
+            .sql("EXPLAIN SELECT id FROM t AS x WHERE x.tier = 'silver'")
+            .expect("explains");
+        let plan = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+            .expect("shows")
+            .to_string();
+        let index = |name: &str| arrow.index_of(name).expect("a field");
+        let (id, tier) = (index("id"), index("tier"));
+        assert!(
+            plan.contains(&format!(
+                "StreamedScan: partitions=2, rows=8, projection=Some([{id}, {tier}])"
+            )),
+            "{plan}"
+        );
+
+        // A partition gives the projected column of the rows kept.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let ctx = Arc::new(TaskContext::default());
+        let mut ids = Vec::new();
+        for part in &streamed.streams {
+            let stream = part.scan(Some(&[id]), ctx.clone());
+            for batch in runtime
+                .block_on(datafusion::physical_plan::common::collect(stream))
+                .expect("scans")
+            {
+                assert_eq!(batch.num_columns(), 1);
+                let col = batch.column(0).as_string::<i32>();
+                ids.extend(col.iter().map(|v| v.unwrap_or_default().to_string()));
+            }
+        }
+        ids.sort();
+        assert_eq!(ids, ["a1", "a5", "a7", "a8", "a9", "b1", "b4", "b5"]);
+
+        // `note` unread: null in the table, whatever its files hold.
+        let needed: BTreeSet<String> = schema
+            .fields
+            .keys()
+            .filter(|f| *f != "note")
+            .cloned()
+            .collect();
+        let unread = stream_columns(&dir, (&source, &schema), now, &needed);
+        let engine = Embedded::new().expect("engine");
+        engine
+            .register_streams("t", arrow, unread.streams.clone(), unread.report.rows)
+            .expect("registers");
+        for (sql, rows) in [
+            ("SELECT count(*) AS n FROM t WHERE note IS NULL", 8),
+            ("SELECT count(*) AS n FROM t WHERE note = 'free text'", 0),
+        ] {
+            let batch = engine.query(sql).expect(sql);
+            let n = batch
+                .column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            assert_eq!(n.value(0), rows, "{sql}");
+        }
     }
 
     /// A CSV file beside the Parquet files of `write_bad_rows`, named to

@@ -1,0 +1,251 @@
+//! A streamed table as the embedded engine scans it: its partitions are
+//! read again on every scan (`sources::streamed`), so what a scan decodes
+//! is what a query costs. Two things a `StreamingTable` does not do, each
+//! measured (docs/scale.md):
+//!
+//! - **It tells the planner how many rows it holds.** DataFusion picks the
+//!   side of a hash join it builds its table from by the two sides'
+//!   statistics, and swaps them only when both sides have some: without a
+//!   row count, a join of the 10M people with the 1M accounts built its
+//!   table from the people. The count is known once a source is checked,
+//!   so the scan says it (an estimate: `Inexact`).
+//! - **A scan decodes only the columns its query uses.** A source is read
+//!   with every column the run needs somewhere (its key always), and each
+//!   query uses a few: an audience over events never reads their key, and
+//!   a `StreamingTable` decoded every column and then dropped the others.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result, Statistics, internal_err};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::coop::make_cooperative;
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions, SchedulingType,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures_util::StreamExt;
+
+/// A partition of a streamed table, scanned for one query.
+pub trait Scan: PartitionStream {
+    /// The partition's rows as a query scans them: the columns of
+    /// `projection` (indices into the schema; every column when `None`).
+    /// The default reads every column and drops those not projected.
+    fn scan(
+        &self,
+        projection: Option<&[usize]>,
+        ctx: Arc<TaskContext>,
+    ) -> SendableRecordBatchStream {
+        projected(self.execute(ctx), self.schema(), projection)
+    }
+}
+
+/// `stream` (of `schema`) with only the columns of `projection`.
+pub fn projected(
+    stream: SendableRecordBatchStream,
+    schema: &SchemaRef,
+    projection: Option<&[usize]>,
+) -> SendableRecordBatchStream {
+    let Some(projection) = projection.map(<[usize]>::to_vec) else {
+        return stream;
+    };
+    let schema = match schema.project(&projection) {
+        Ok(schema) => Arc::new(schema),
+        Err(e) => {
+            let e = datafusion::error::DataFusionError::from(e);
+            return Box::pin(RecordBatchStreamAdapter::new(
+                Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+                futures_util::stream::once(async move { Err(e) }),
+            ));
+        }
+    };
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        stream.map(move |batch| Ok(batch?.project(&projection)?)),
+    ))
+}
+
+/// A table of streamed partitions holding `rows` rows.
+pub struct StreamedTable {
+    schema: SchemaRef,
+    partitions: Vec<Arc<dyn Scan>>,
+    rows: usize,
+}
+
+impl fmt::Debug for StreamedTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamedTable")
+            .field("partitions", &self.partitions.len())
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl StreamedTable {
+    /// The table; every partition must have `schema`.
+    pub fn new(
+        schema: SchemaRef,
+        partitions: Vec<Arc<dyn Scan>>,
+        rows: usize,
+    ) -> Result<StreamedTable, String> {
+        if let Some(p) = partitions.iter().find(|p| p.schema() != &schema) {
+            return Err(format!(
+                "a streamed partition's columns differ from its table's: {:?} against {:?}",
+                p.schema(),
+                schema
+            ));
+        }
+        Ok(StreamedTable {
+            schema,
+            partitions,
+            rows,
+        })
+    }
+}
+
+#[async_trait]
+impl TableProvider for StreamedTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(projected.clone()),
+            Partitioning::UnknownPartitioning(self.partitions.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        )
+        .with_scheduling_type(SchedulingType::Cooperative);
+        Ok(Arc::new(StreamedScan {
+            partitions: self.partitions.clone(),
+            projection: projection.cloned(),
+            schema: projected,
+            properties: Arc::new(properties),
+            rows: limit.map_or(self.rows, |l| l.min(self.rows)),
+        }))
+    }
+}
+
+/// The scan of a [`StreamedTable`] for one query.
+struct StreamedScan {
+    partitions: Vec<Arc<dyn Scan>>,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+    rows: usize,
+}
+
+impl fmt::Debug for StreamedScan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamedScan")
+            .field("projection", &self.projection)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl DisplayAs for StreamedScan {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "StreamedScan: partitions={}, rows={}, projection={:?}",
+            self.partitions.len(),
+            self.rows,
+            self.projection
+        )
+    }
+}
+
+impl ExecutionPlan for StreamedScan {
+    fn name(&self) -> &str {
+        "StreamedScan"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            internal_err!("StreamedScan has no children")
+        }
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let Some(part) = self.partitions.get(partition) else {
+            return internal_err!("StreamedScan has no partition {partition}");
+        };
+        let stream = part.scan(self.projection.as_deref(), context);
+        Ok(make_cooperative(stream))
+    }
+
+    fn partition_statistics(&self, partition: Option<usize>) -> Result<Arc<Statistics>> {
+        let parts = self.partitions.len().max(1);
+        let rows = match partition {
+            None => self.rows,
+            Some(_) => self.rows.div_ceil(parts),
+        };
+        let mut statistics = Statistics::new_unknown(&self.schema);
+        statistics.num_rows = Precision::Inexact(rows);
+        Ok(Arc::new(statistics))
+    }
+}
