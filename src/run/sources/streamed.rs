@@ -1017,15 +1017,20 @@ pub(super) mod tests {
         write(dir, "data/c.parquet", &[]);
     }
 
-    /// A streamed source gives what reading it whole gives: the same rows
-    /// and the same report (rows, bad rows and their samples, freshness,
-    /// file problems), with bad values of every kind in several files and
-    /// row groups.
-    #[test]
-    fn a_streamed_source_is_the_source_read_whole() {
-        let dir = Scratch::new("streamed");
-        let hour = 3_600_000_000;
-        let now = 1_000 * hour;
+    /// The source of [`write_bad_rows`] (its schema with a time, a note
+    /// and a field no file holds), read whole and streamed.
+    struct BadRows {
+        dir: Scratch,
+        now: Micros,
+        schema: SchemaPlan,
+        source: SourcePlan,
+        whole: Loaded,
+        streamed: Loaded,
+    }
+
+    fn bad_rows_read(name: &str) -> BadRows {
+        let dir = Scratch::new(name);
+        let now = 1_000 * 3_600_000_000;
         write_bad_rows(&dir, now);
         let schema = tiered(vec![
             ("at", field("timestamp", None)),
@@ -1035,6 +1040,31 @@ pub(super) mod tests {
         let source = text_source("data", "parquet");
         let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
         let streamed = stream_data(&dir, (&source, &schema), now);
+        BadRows {
+            dir,
+            now,
+            schema,
+            source,
+            whole,
+            streamed,
+        }
+    }
+
+    /// A streamed source gives what reading it whole gives: the same rows
+    /// and the same report (rows, bad rows and their samples, freshness,
+    /// file problems), with bad values of every kind in several files and
+    /// row groups.
+    #[test]
+    fn a_streamed_source_is_the_source_read_whole() {
+        let BadRows {
+            dir,
+            now,
+            schema,
+            whole,
+            streamed,
+            ..
+        } = bad_rows_read("streamed");
+        let hour = 3_600_000_000;
         assert!(streamed.batches.is_empty());
         assert!((1..=crate::run::engine::cores()).contains(&streamed.streams.len()));
         assert_eq!(streamed.report, whole.report);
@@ -1089,18 +1119,15 @@ pub(super) mod tests {
     /// run does not read stays null, whatever its files hold.
     #[test]
     fn a_scan_reads_what_its_query_uses() {
-        let dir = Scratch::new("scan");
+        let BadRows {
+            dir,
+            now,
+            schema,
+            source,
+            whole,
+            streamed,
+        } = bad_rows_read("scan");
         let hour = 3_600_000_000;
-        let now = 1_000 * hour;
-        write_bad_rows(&dir, now);
-        let schema = tiered(vec![
-            ("at", field("timestamp", None)),
-            ("note", field("string", None)),
-            ("absent", field("string", None)),
-        ]);
-        let source = text_source("data", "parquet");
-        let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
-        let streamed = stream_data(&dir, (&source, &schema), now);
         let arrow = arrow_schema(&schema);
         let engines: Vec<Embedded> = [&whole, &streamed]
             .iter()
