@@ -58,8 +58,8 @@ pub(super) struct Layout {
     pub(super) metadata: ArrowReaderMetadata,
     pub(super) columns: Vec<String>,
     pub(super) mask: ProjectionMask,
-    /// The columns the mask reads (`None`: every column).
-    pub(super) read: Option<BTreeSet<String>>,
+    /// The columns the mask reads.
+    pub(super) read: BTreeSet<String>,
     pub(super) runs: Vec<(Vec<usize>, usize)>,
 }
 
@@ -72,15 +72,13 @@ pub(super) fn layout(metadata: ArrowReaderMetadata, needed: Option<&BTreeSet<Str
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let read: Option<BTreeSet<String>> = needed.map(|needed| {
-        columns
-            .iter()
-            .filter(|c| needed.contains(*c))
-            .cloned()
-            .collect()
-    });
-    let mask = match &read {
-        Some(read) => columns_mask(&metadata, &columns, read),
+    let read: BTreeSet<String> = columns
+        .iter()
+        .filter(|c| needed.is_none_or(|needed| needed.contains(*c)))
+        .cloned()
+        .collect();
+    let mask = match needed {
+        Some(_) => columns_mask(&metadata, &columns, &read),
         None => ProjectionMask::all(),
     };
     let mut groups = Vec::new();
@@ -107,6 +105,17 @@ pub(super) fn layout(metadata: ArrowReaderMetadata, needed: Option<&BTreeSet<Str
         mask,
         read,
         runs,
+    }
+}
+
+impl Layout {
+    /// The rows of `row_groups` (a run).
+    pub(super) fn rows_in(&self, row_groups: &[usize]) -> usize {
+        let groups = self.metadata.metadata().row_groups();
+        row_groups
+            .iter()
+            .map(|&g| groups[g].num_rows().max(0) as usize)
+            .sum()
     }
 }
 

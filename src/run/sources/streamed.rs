@@ -55,7 +55,7 @@ use super::spill::spill_properties;
 use super::typing::{Builder, arrow_type};
 use super::{Earlier, Input, Loaded, Spilled, columns_read, modified, present_fields};
 use crate::plan::{SchemaPlan, SourcePlan};
-use crate::run::engine::Scan;
+use crate::run::engine::{Scan, projected};
 use crate::run::error::RunError;
 use crate::run::report::RunDiagnostic;
 use crate::time::Micros;
@@ -358,7 +358,7 @@ fn copy_rows(
                 row_groups,
                 first_row,
             };
-            for batch in run.batches(&Wanted::default()) {
+            for batch in run.batches(None) {
                 let batch = batch.map_err(|e| e.to_string())?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch).map_err(|e| shown(&e))?;
@@ -395,12 +395,8 @@ fn check_file(
         .key
         .as_ref()
         .and_then(|k| schema.fields.keys().position(|f| f == k).map(|i| (i, k)));
-    let groups = layout.metadata.metadata().row_groups();
     let run = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<RunChecked, String> {
-        let rows: usize = row_groups
-            .iter()
-            .map(|&g| groups[g].num_rows().max(0) as usize)
-            .sum();
+        let rows = layout.rows_in(&row_groups);
         let mut out = RunChecked {
             bad: BTreeMap::new(),
             keys: key.map(|_| KeyHashes::new(rows)),
@@ -685,7 +681,7 @@ impl PartitionStream for Partition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        self.read(Wanted::default())
+        self.read(None)
     }
 }
 
@@ -695,43 +691,24 @@ impl Scan for Partition {
         projection: Option<&[usize]>,
         _ctx: Arc<TaskContext>,
     ) -> SendableRecordBatchStream {
-        self.read(Wanted {
-            projection: projection.map(<[usize]>::to_vec),
-        })
+        projected(self.read(projection), &self.target.schema, projection)
     }
 }
 
-/// What one scan of a table reads: the columns of `projection` (indices
-/// into the table's schema; every column when `None`).
-#[derive(Clone, Default)]
-struct Wanted {
-    projection: Option<Vec<usize>>,
-}
-
 impl Partition {
-    /// The partition's runs, one after the other: `flat_map` starts a run
-    /// (and opens its file) only once the run before it is read.
-    fn read(&self, wanted: Wanted) -> SendableRecordBatchStream {
-        let schema = match &wanted.projection {
-            Some(p) => match self.target.schema.project(p) {
-                Ok(schema) => Arc::new(schema),
-                Err(e) => {
-                    let failed = Err(DataFusionError::from(e));
-                    return Box::pin(RecordBatchStreamAdapter::new(
-                        self.target.schema.clone(),
-                        futures_util::stream::iter([failed]),
-                    ));
-                }
-            },
-            None => self.target.schema.clone(),
-        };
+    /// The partition's runs, one after the other, every field of the
+    /// schema, of which only those of `projection` are decoded (the others
+    /// null): `flat_map` starts a run (and opens its file) only once the run
+    /// before it is read.
+    fn read(&self, projection: Option<&[usize]>) -> SendableRecordBatchStream {
+        let projection = projection.map(<[usize]>::to_vec);
         let batches = self
             .runs
             .clone()
             .into_iter()
-            .flat_map(move |run| run.batches(&wanted));
+            .flat_map(move |run| run.batches(projection.as_deref()));
         Box::pin(RecordBatchStreamAdapter::new(
-            schema,
+            self.target.schema.clone(),
             futures_util::stream::iter(batches),
         ))
     }
@@ -739,16 +716,16 @@ impl Partition {
 
 impl RowGroups {
     /// The run's rows, typed, without the rows the check pass left out:
-    /// the columns `wanted` (null where the file has none or the run does
-    /// not read them).
+    /// the fields of `projection` decoded (every field when `None`), the
+    /// others null, as are fields the file lacks or the run does not read.
     fn batches(
         &self,
-        wanted: &Wanted,
+        projection: Option<&[usize]>,
     ) -> Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>> + Send> {
         let file = self.file.clone();
         let fail = move |reason: String| DataFusionError::Execution(reason);
         let reader = match stamp(&file.path) {
-            Ok(now) if now == file.stamp => self.reader(wanted),
+            Ok(now) if now == file.stamp => self.reader(projection),
             Ok(_) => Err(format!(
                 "{}: the file changed while the run read it; run again",
                 file.shown
@@ -759,36 +736,26 @@ impl RowGroups {
             Ok(reader) => reader,
             Err(reason) => return Box::new(std::iter::once(Err(fail(reason)))),
         };
-        let projection = wanted.projection.clone();
         Box::new(reader.map(move |batch| {
             let batch = batch.map_err(|e| fail(format!("{}: {e}", file.shown)))?;
-            let typed = conformed(&batch, &file.target, &file.shown).map_err(fail)?;
-            match &projection {
-                Some(p) => Ok(typed.project(p)?),
-                None => Ok(typed),
-            }
+            conformed(&batch, &file.target, &file.shown).map_err(fail)
         }))
     }
 
     /// A reader of the run's rows that the check pass kept (a row
     /// selection: the rows left out are skipped, not decoded and dropped),
-    /// of the columns `wanted` uses that the run reads.
-    fn reader(&self, wanted: &Wanted) -> Result<ParquetRecordBatchReader, String> {
+    /// of the fields of `projection` that the run reads.
+    fn reader(&self, projection: Option<&[usize]>) -> Result<ParquetRecordBatchReader, String> {
         let file = &self.file;
         let layout = &file.layout;
         let metadata = &layout.metadata;
-        // The columns the run reads of the file (`None`: all of them).
-        let in_file = |name: &str| {
-            layout.columns.iter().any(|c| c == name)
-                && layout.read.as_ref().is_none_or(|read| read.contains(name))
-        };
         let fields = file.target.schema.fields();
-        let mask = match &wanted.projection {
+        let mask = match projection {
             Some(p) => {
                 let read: BTreeSet<String> = p
                     .iter()
                     .map(|&i| fields[i].name())
-                    .filter(|name| in_file(name))
+                    .filter(|name| layout.read.contains(*name))
                     .cloned()
                     .collect();
                 // A scan that uses no column (`count(*)`) still needs the
@@ -801,12 +768,7 @@ impl RowGroups {
             }
             None => layout.mask.clone(),
         };
-        let groups = metadata.metadata().row_groups();
-        let rows: usize = self
-            .row_groups
-            .iter()
-            .map(|&g| groups[g].num_rows().max(0) as usize)
-            .sum();
+        let rows = layout.rows_in(&self.row_groups);
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
             super::open(&file.path)?,
             metadata.clone(),
@@ -1119,17 +1081,11 @@ pub(super) mod tests {
     /// run does not read stays null, whatever its files hold.
     #[test]
     fn a_scan_reads_what_its_query_uses() {
-        let BadRows {
-            dir,
-            now,
-            schema,
-            source,
-            whole,
-            streamed,
-        } = bad_rows_read("scan");
+        let read = bad_rows_read("scan");
+        let (schema, now) = (&read.schema, read.now);
         let hour = 3_600_000_000;
-        let arrow = arrow_schema(&schema);
-        let engines: Vec<Embedded> = [&whole, &streamed]
+        let arrow = arrow_schema(schema);
+        let engines: Vec<Embedded> = [&read.whole, &read.streamed]
             .iter()
             .map(|loaded| {
                 let engine = Embedded::new().expect("engine");
@@ -1188,7 +1144,7 @@ pub(super) mod tests {
             .expect("a runtime");
         let ctx = Arc::new(TaskContext::default());
         let mut ids = Vec::new();
-        for part in &streamed.streams {
+        for part in &read.streamed.streams {
             let stream = part.scan(Some(&[id]), ctx.clone());
             for batch in runtime
                 .block_on(datafusion::physical_plan::common::collect(stream))
@@ -1209,7 +1165,7 @@ pub(super) mod tests {
             .filter(|f| *f != "note")
             .cloned()
             .collect();
-        let unread = stream_columns(&dir, (&source, &schema), now, &needed);
+        let unread = stream_columns(&read.dir, (&read.source, schema), now, &needed);
         let engine = Embedded::new().expect("engine");
         engine
             .register_streams("t", arrow, unread.streams.clone(), unread.report.rows)
