@@ -13,6 +13,11 @@
 //!   with every column the run needs somewhere (its key always), and each
 //!   query uses a few: an audience over events never reads their key, and
 //!   a `StreamingTable` decoded every column and then dropped the others.
+//! - **A scan is given the query's filters on the table.** A partition may
+//!   leave out the rows they refuse as it reads (a Parquet partition then
+//!   decodes the other columns of the rows kept only); the engine still
+//!   filters what the scan gives (`Inexact`), so a partition that ignores
+//!   them, or cannot judge a row, gives a right answer too.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,10 +27,12 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result, Statistics, internal_err};
+use datafusion::common::{DFSchema, Result, Statistics, internal_err};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::coop::make_cooperative;
 use datafusion::physical_plan::execution_plan::{
@@ -43,10 +50,15 @@ use futures_util::StreamExt;
 pub trait Scan: PartitionStream {
     /// The partition's rows as a query scans them: the columns of
     /// `projection` (indices into the schema; every column when `None`).
-    /// The default reads every column and drops those not projected.
+    /// `filter` is the query's filters on the table, over its columns
+    /// (the schema's, not the projection's): rows it does not keep (false
+    /// or null) may be left out, or given; the engine filters after the
+    /// scan. The default reads every column and every row, and drops the
+    /// columns not projected.
     fn scan(
         &self,
         projection: Option<&[usize]>,
+        _filter: Option<&Arc<dyn PhysicalExpr>>,
         ctx: Arc<TaskContext>,
     ) -> SendableRecordBatchStream {
         projected(self.execute(ctx), self.schema(), projection)
@@ -126,13 +138,31 @@ impl TableProvider for StreamedTable {
         TableType::View
     }
 
+    /// Every filter on the table reaches its scan, which may or may not
+    /// apply it: the engine filters after the scan.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        // Over the table's columns, unqualified (the filters name the
+        // table). A filter the engine cannot plan here is left to the
+        // filter above the scan.
+        let filter = conjunction(filters.iter().cloned()).and_then(|expr| {
+            let columns = DFSchema::try_from(self.schema.clone()).ok()?;
+            state
+                .create_physical_expr(unnormalize_col(expr), &columns)
+                .ok()
+        });
         let projected = match projection {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
@@ -147,6 +177,7 @@ impl TableProvider for StreamedTable {
         Ok(Arc::new(StreamedScan {
             partitions: self.partitions.clone(),
             projection: projection.cloned(),
+            filter,
             schema: projected,
             properties: Arc::new(properties),
             rows: limit.map_or(self.rows, |l| l.min(self.rows)),
@@ -158,6 +189,7 @@ impl TableProvider for StreamedTable {
 struct StreamedScan {
     partitions: Vec<Arc<dyn Scan>>,
     projection: Option<Vec<usize>>,
+    filter: Option<Arc<dyn PhysicalExpr>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
     rows: usize,
@@ -167,6 +199,7 @@ impl fmt::Debug for StreamedScan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamedScan")
             .field("projection", &self.projection)
+            .field("filter", &self.filter)
             .field("rows", &self.rows)
             .finish()
     }
@@ -180,7 +213,11 @@ impl DisplayAs for StreamedScan {
             self.partitions.len(),
             self.rows,
             self.projection
-        )
+        )?;
+        match &self.filter {
+            Some(filter) => write!(f, ", filter={filter}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -199,9 +236,12 @@ impl ExecutionPlan for StreamedScan {
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
+        match &self.filter {
+            Some(filter) => f(filter),
+            None => Ok(TreeNodeRecursion::Continue),
+        }
     }
 
     fn replace_children(
@@ -234,7 +274,7 @@ impl ExecutionPlan for StreamedScan {
         let Some(part) = self.partitions.get(partition) else {
             return internal_err!("StreamedScan has no partition {partition}");
         };
-        let stream = part.scan(self.projection.as_deref(), context);
+        let stream = part.scan(self.projection.as_deref(), self.filter.as_ref(), context);
         Ok(make_cooperative(stream))
     }
 

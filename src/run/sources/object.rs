@@ -48,7 +48,7 @@ use crate::plan::{SchemaPlan, SourcePlan};
 use crate::run::error::RunError;
 use crate::run::files;
 
-/// How many objects (or runs of row groups) are fetched at once.
+/// How many objects (or runs of rows) are fetched at once.
 const IN_FLIGHT: usize = 8;
 
 /// An object-store source's store, with the bytes fetched so far.
@@ -303,7 +303,7 @@ impl Remote {
     }
 
     /// Parquet objects: each footer once, then the `needed` columns of the
-    /// row groups with rows, several objects and runs of row groups at once.
+    /// row groups with rows, several objects and runs of rows at once.
     /// Per object, in order: its decoded batches and the columns it carries.
     #[allow(clippy::type_complexity)]
     pub(super) fn read_parquet(
@@ -343,7 +343,7 @@ impl Remote {
                 layouts.push((i, reader, layout(metadata, needed)));
             }
             layouts.sort_by_key(|(i, _, _)| *i);
-            // The row groups, in runs.
+            // The rows, in runs.
             let mut runs = tokio::task::JoinSet::new();
             let mut out: Vec<(Vec<Vec<Decoded>>, Vec<String>)> = Vec::new();
             for (i, reader, layout) in layouts {
@@ -351,26 +351,30 @@ impl Remote {
                     (0..layout.runs.len()).map(|_| Vec::new()).collect(),
                     layout.columns.clone(),
                 ));
-                for (r, (groups, first_row)) in layout.runs.iter().cloned().enumerate() {
+                for (r, run) in layout.runs.iter().cloned().enumerate() {
                     let permits = permits.clone();
                     let reader = reader.clone();
                     let metadata = layout.metadata.clone();
                     let mask = layout.mask.clone();
+                    let selection = run.selection(&layout);
                     let target = target.clone();
                     let schema = schema.clone();
                     let shown = objects[i].shown.clone();
                     runs.spawn(async move {
                         let _permit = permits.acquire_owned().await;
                         let decoded = async {
-                            let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(
+                            let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
                                 reader, metadata,
                             )
                             .with_projection(mask)
-                            .with_row_groups(groups)
-                            .with_batch_size(BATCH_ROWS)
-                            .build()?;
+                            .with_row_groups(run.row_groups)
+                            .with_batch_size(BATCH_ROWS);
+                            if let Some(selection) = selection {
+                                builder = builder.with_row_selection(selection);
+                            }
+                            let mut stream = builder.build()?;
                             let mut out = Vec::new();
-                            let mut next_row = first_row;
+                            let mut next_row = run.first_row;
                             while let Some(group) = stream.next_row_group().await? {
                                 for batch in group {
                                     let batch = batch?;
@@ -453,8 +457,8 @@ impl Remote {
                         }
                     })?;
                 let layout = layout(metadata, Some(needed));
-                for group in layout.runs.iter().flat_map(|(groups, _)| groups) {
-                    let meta = layout.metadata.metadata().row_group(*group);
+                for group in layout.row_groups() {
+                    let meta = layout.metadata.metadata().row_group(group);
                     let ranges: Vec<Range<u64>> = (0..meta.num_columns())
                         .filter(|&c| layout.mask.leaf_included(c))
                         .map(|c| {

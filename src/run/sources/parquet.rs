@@ -15,8 +15,10 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowSelection,
 };
+use datafusion::parquet::file::metadata::PageIndexPolicy;
 use rayon::prelude::*;
 
 use super::keys::repeated_keys;
@@ -51,16 +53,74 @@ impl Decoded {
 
 /// What to read of one Parquet file, from its footer (read once, shared
 /// by every reader of the file): the columns it carries, the projection
-/// of the columns the run needs, and the row groups to decode in runs of
-/// contiguous groups (one run per core), each with the 1-based row number
-/// of its first row. Row groups without rows are not read.
+/// of the columns the run needs, and its rows in [`Run`]s, one per core.
+/// Row groups without rows are not read.
 pub(super) struct Layout {
     pub(super) metadata: ArrowReaderMetadata,
     pub(super) columns: Vec<String>,
     pub(super) mask: ProjectionMask,
     /// The columns the mask reads.
     pub(super) read: BTreeSet<String>,
-    pub(super) runs: Vec<(Vec<usize>, usize)>,
+    pub(super) runs: Vec<Run>,
+}
+
+/// Contiguous rows of one file, read by one reader: whole row groups, or
+/// a piece of a large row group when the file has fewer row groups than
+/// there are cores (writers put a million rows or more in a row group, so
+/// a file of one row group would otherwise be read on one core).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Run {
+    /// The row groups holding the run's rows, in order.
+    pub(super) row_groups: Vec<usize>,
+    /// The 1-based number in the file of the run's first row.
+    pub(super) first_row: usize,
+    /// The rows of the first row group before the run's (a piece of a
+    /// row group that is not its first piece).
+    pub(super) skip: usize,
+    /// The run's rows.
+    pub(super) rows: usize,
+}
+
+/// The fewest rows a piece of a split row group holds: fewer, and opening
+/// a reader (and decoding its dictionary pages) costs more than the core
+/// it adds saves.
+const PIECE_ROWS: usize = 32 * 1024;
+
+impl Run {
+    /// The selection of the run's rows among those of its row groups;
+    /// `None` when it is all of them.
+    pub(super) fn selection(&self, layout: &Layout) -> Option<RowSelection> {
+        let total = layout.rows_in(&self.row_groups);
+        (self.rows < total).then(|| self.within(total, std::iter::once(0..self.rows)))
+    }
+
+    /// The run as one run per row group, in order.
+    pub(super) fn by_group(&self, layout: &Layout) -> Vec<Run> {
+        let mut runs = Vec::with_capacity(self.row_groups.len());
+        let (mut first_row, mut skip, mut left) = (self.first_row, self.skip, self.rows);
+        for &group in &self.row_groups {
+            let rows = layout.rows_in(&[group]).saturating_sub(skip).min(left);
+            runs.push(Run {
+                row_groups: vec![group],
+                first_row,
+                skip,
+                rows,
+            });
+            (first_row, skip, left) = (first_row + rows, 0, left - rows);
+        }
+        runs
+    }
+
+    /// `kept` (ranges of the run's rows, in order) as a selection among the
+    /// `total` rows of its row groups.
+    pub(super) fn within(
+        &self,
+        total: usize,
+        kept: impl Iterator<Item = std::ops::Range<usize>>,
+    ) -> RowSelection {
+        let skip = self.skip;
+        RowSelection::from_consecutive_ranges(kept.map(|r| r.start + skip..r.end + skip), total)
+    }
 }
 
 /// The [`Layout`] of a file whose footer is `metadata`; `needed` is the
@@ -82,23 +142,19 @@ pub(super) fn layout(metadata: ArrowReaderMetadata, needed: Option<&BTreeSet<Str
         None => ProjectionMask::all(),
     };
     let mut groups = Vec::new();
-    let mut first_rows = Vec::new();
     let mut next_row = 1;
     for (i, g) in metadata.metadata().row_groups().iter().enumerate() {
         let rows = g.num_rows().max(0) as usize;
         if rows > 0 {
-            groups.push(i);
-            first_rows.push(next_row);
+            groups.push(Group {
+                index: i,
+                first_row: next_row,
+                rows,
+            });
         }
         next_row += rows;
     }
-    let threads = crate::run::engine::cores().clamp(1, groups.len().max(1));
-    let per_thread = groups.len().div_ceil(threads).max(1);
-    let runs = groups
-        .chunks(per_thread)
-        .zip(first_rows.chunks(per_thread))
-        .map(|(g, first)| (g.to_vec(), first[0]))
-        .collect();
+    let runs = runs_of(&groups, crate::run::engine::cores(), PIECE_ROWS);
     Layout {
         metadata,
         columns,
@@ -108,8 +164,68 @@ pub(super) fn layout(metadata: ArrowReaderMetadata, needed: Option<&BTreeSet<Str
     }
 }
 
+/// A row group with rows.
+struct Group {
+    index: usize,
+    /// The 1-based number in the file of its first row.
+    first_row: usize,
+    rows: usize,
+}
+
+/// The runs of a file's row `groups` for `cores` readers: with at least
+/// as many groups as cores, contiguous groups, one run per core; with
+/// fewer, each group split in pieces of about equal rows (at least
+/// `piece_rows` each) so that every core has one.
+fn runs_of(groups: &[Group], cores: usize, piece_rows: usize) -> Vec<Run> {
+    let cores = cores.max(1);
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    if groups.len() >= cores {
+        return groups
+            .chunks(groups.len().div_ceil(cores))
+            .map(|chunk| Run {
+                row_groups: chunk.iter().map(|g| g.index).collect(),
+                first_row: chunk[0].first_row,
+                skip: 0,
+                rows: chunk.iter().map(|g| g.rows).sum(),
+            })
+            .collect();
+    }
+    let per_group = cores.div_ceil(groups.len());
+    let mut runs = Vec::new();
+    for group in groups {
+        let pieces = per_group.min(group.rows / piece_rows.max(1)).max(1);
+        let per_piece = group.rows.div_ceil(pieces);
+        let mut skip = 0;
+        while skip < group.rows {
+            let rows = per_piece.min(group.rows - skip);
+            runs.push(Run {
+                row_groups: vec![group.index],
+                first_row: group.first_row + skip,
+                skip,
+                rows,
+            });
+            skip += rows;
+        }
+    }
+    runs
+}
+
 impl Layout {
-    /// The rows of `row_groups` (a run).
+    /// The row groups with rows, in order (each once, though a run may
+    /// hold a piece of one).
+    pub(super) fn row_groups(&self) -> Vec<usize> {
+        let mut groups: Vec<usize> = self
+            .runs
+            .iter()
+            .flat_map(|run| run.row_groups.iter().copied())
+            .collect();
+        groups.dedup();
+        groups
+    }
+
+    /// The rows of `row_groups`.
     pub(super) fn rows_in(&self, row_groups: &[usize]) -> usize {
         let groups = self.metadata.metadata().row_groups();
         row_groups
@@ -137,15 +253,15 @@ pub(super) fn columns_mask(
 }
 
 /// Reads a local Parquet file: only the columns `needed` (every column
-/// when `None`), its row groups decoded on every core (each thread its own
-/// reader over a run of row groups, the footer read once), in file order.
+/// when `None`), its rows decoded on every core (each thread its own
+/// reader over a [`Run`], the footer read once), in file order.
 pub(super) fn read_parquet(
     file: &Path,
     shown: &str,
     schema: &SchemaPlan,
     needed: Option<&BTreeSet<String>>,
 ) -> Result<(Vec<Decoded>, Vec<String>), String> {
-    let layout = layout(footer(file, shown)?, needed);
+    let layout = layout(footer_with_pages(file, shown)?, needed);
     let decoded = decode_layout(file, shown, schema, &layout)?;
     Ok((decoded, layout.columns))
 }
@@ -155,7 +271,18 @@ pub(super) fn footer(file: &Path, shown: &str) -> Result<ArrowReaderMetadata, St
     ArrowReaderMetadata::load(&open(file)?, Default::default()).map_err(|e| format!("{shown}: {e}"))
 }
 
-/// The row groups of `layout` decoded (its runs on every core) and typed,
+/// The footer of a local Parquet file with where its pages are (its
+/// offset index, when the writer wrote one, as most do): a reader of
+/// some rows of a row group (a piece of it, or the rows a filter keeps)
+/// then reads only the pages that hold them, not every page of the row
+/// group's columns. Not for a store object's local copy, which holds
+/// only the footer and the column chunks (`object::Remote::copy_parquet`).
+pub(super) fn footer_with_pages(file: &Path, shown: &str) -> Result<ArrowReaderMetadata, String> {
+    let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+    ArrowReaderMetadata::load(&open(file)?, options).map_err(|e| format!("{shown}: {e}"))
+}
+
+/// The rows of `layout` decoded (its runs on every core) and typed,
 /// in file order.
 fn decode_layout(
     file: &Path,
@@ -164,10 +291,10 @@ fn decode_layout(
     layout: &Layout,
 ) -> Result<Vec<Decoded>, String> {
     let target = Target::of(schema);
-    let decode = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<Vec<Decoded>, String> {
+    let decode = |run: Run| -> Result<Vec<Decoded>, String> {
         let mut out = Vec::new();
-        let mut next_row = first_row;
-        for batch in row_group_reader(file, shown, layout, row_groups, BATCH_ROWS)? {
+        let mut next_row = run.first_row;
+        for batch in row_group_reader(file, shown, layout, &run, BATCH_ROWS)? {
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let decoded = typed(&batch, &target, schema, next_row, shown)?;
             next_row += batch.num_rows();
@@ -190,21 +317,24 @@ fn decode_layout(
     Ok(out)
 }
 
-/// A reader of the columns `layout` projects of `row_groups`, in batches
-/// of `batch_rows`, over the footer already read.
+/// A reader of the columns `layout` projects of the rows of `run`, in
+/// batches of `batch_rows`, over the footer already read.
 pub(super) fn row_group_reader(
     file: &Path,
     shown: &str,
     layout: &Layout,
-    row_groups: Vec<usize>,
+    run: &Run,
     batch_rows: usize,
 ) -> Result<ParquetRecordBatchReader, String> {
-    ParquetRecordBatchReaderBuilder::new_with_metadata(open(file)?, layout.metadata.clone())
-        .with_projection(layout.mask.clone())
-        .with_row_groups(row_groups)
-        .with_batch_size(batch_rows)
-        .build()
-        .map_err(|e| format!("{shown}: {e}"))
+    let mut builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(open(file)?, layout.metadata.clone())
+            .with_projection(layout.mask.clone())
+            .with_row_groups(run.row_groups.clone())
+            .with_batch_size(batch_rows);
+    if let Some(selection) = run.selection(layout) {
+        builder = builder.with_row_selection(selection);
+    }
+    builder.build().map_err(|e| format!("{shown}: {e}"))
 }
 
 /// The Arrow schema a source's rows are typed to, with one all-null column
@@ -644,5 +774,67 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, vec!["a", "d"]);
+    }
+
+    /// A file's rows go one run per core: whole row groups when there
+    /// are enough of them, pieces of its row groups (none smaller than the
+    /// fewest rows a piece holds) when there are not; every row in exactly
+    /// one run, in order.
+    #[test]
+    fn a_file_is_read_in_one_run_per_core() {
+        let groups = |rows: &[usize]| -> Vec<Group> {
+            let mut first_row = 1;
+            rows.iter()
+                .enumerate()
+                .map(|(index, &rows)| {
+                    let g = Group {
+                        index,
+                        first_row,
+                        rows,
+                    };
+                    first_row += rows;
+                    g
+                })
+                .collect()
+        };
+        let shape = |runs: Vec<Run>| -> Vec<(Vec<usize>, usize, usize, usize)> {
+            runs.into_iter()
+                .map(|r| (r.row_groups, r.first_row, r.skip, r.rows))
+                .collect()
+        };
+        // Enough row groups: contiguous groups per core, none split.
+        assert_eq!(
+            shape(runs_of(&groups(&[10, 20, 30]), 2, 4)),
+            vec![(vec![0, 1], 1, 0, 30), (vec![2], 31, 0, 30)]
+        );
+        // One row group, two cores: two pieces, the second skipping the first.
+        assert_eq!(
+            shape(runs_of(&groups(&[101]), 2, 4)),
+            vec![(vec![0], 1, 0, 51), (vec![0], 52, 51, 50)]
+        );
+        // Two groups, four cores: each group in two pieces.
+        assert_eq!(
+            shape(runs_of(&groups(&[8, 9]), 4, 4)),
+            vec![
+                (vec![0], 1, 0, 4),
+                (vec![0], 5, 4, 4),
+                (vec![1], 9, 0, 5),
+                (vec![1], 14, 5, 4)
+            ]
+        );
+        // Too few rows to split in pieces of at least 4, or one core.
+        assert_eq!(
+            shape(runs_of(&groups(&[7]), 2, 4)),
+            vec![(vec![0], 1, 0, 7)]
+        );
+        assert_eq!(
+            shape(runs_of(&groups(&[100]), 1, 4)),
+            vec![(vec![0], 1, 0, 100)]
+        );
+        assert_eq!(
+            shape(runs_of(&groups(&[10]), 8, 4)),
+            vec![(vec![0], 1, 0, 5), (vec![0], 6, 5, 5)]
+        );
+        assert!(runs_of(&[], 2, 4).is_empty());
     }
 }

@@ -11,12 +11,12 @@
 //!    rows left out, by their number in the file. Freshness then decodes
 //!    the columns it judges, a batch at a time, without those rows.
 //! 2. The table: one partition per core ([`Scan`]), each reading its share
-//!    of the files' runs of row groups one after the other, decodes the
-//!    columns the scanning query uses (of those the run reads), types
-//!    them, and skips the rows the check pass refused (a row selection).
-//!    A file changed between the two
-//!    passes (its size or modification time) fails the scan rather than
-//!    giving rows that were not checked.
+//!    of the files' runs of rows (`parquet::Run`: whole row groups, or a
+//!    piece of a large one) one after the other, decodes the columns the
+//!    scanning query uses (of those the run reads), types them, and skips
+//!    the rows the check pass refused (a row selection). A file changed
+//!    between the two passes (its size or modification time) fails the
+//!    scan rather than giving rows that were not checked.
 //!
 //! The report is the one a whole read gives: the same bad rows, samples,
 //! row count and freshness. The files are the project's, or local copies
@@ -30,26 +30,34 @@
 //! streams' batches, a piece at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::{
+    SlicesIterator, concat_batches, filter_record_batch, prep_null_mask_filter,
+};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader;
-use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
+use datafusion::parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::freshness::{Newest, judge_found, judges_freshness};
 use super::keys::{KeyHashes, key_hash, repeated_among};
 use super::parquet::{
-    BATCH_ROWS, Layout, Target, columns_mask, conformed, footer, layout, row_group_reader, typed,
+    BATCH_ROWS, Layout, Run, Target, columns_mask, conformed, footer, footer_with_pages, layout,
+    row_group_reader, typed,
 };
 use super::spill::spill_properties;
 use super::typing::{Builder, arrow_type};
@@ -130,10 +138,12 @@ pub(super) fn read_streamed(
         )
     });
     let files: Vec<(PathBuf, String)> = segments.chain(files).collect();
+    let local = matches!(origin, Origin::Local);
     for (n, (file, shown)) in files.iter().enumerate() {
         let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
         let metadata = match earlier.segments.get(n) {
             Some(segment) => segment.footer.clone(),
+            None if local => footer_with_pages(file, shown).map_err(failed)?,
             None => footer(file, shown).map_err(failed)?,
         };
         if n < cached {
@@ -352,13 +362,12 @@ fn copy_rows(
         .map_err(|e| shown(&e))?;
     let mut rows = 0;
     for file in files {
-        for (row_groups, first_row) in file.layout.runs.clone() {
-            let run = RowGroups {
+        for run in file.layout.runs.clone() {
+            let run = Piece {
                 file: file.clone(),
-                row_groups,
-                first_row,
+                run,
             };
-            for batch in run.batches(None) {
+            for batch in run.batches(None, None) {
                 let batch = batch.map_err(|e| e.to_string())?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch).map_err(|e| shown(&e))?;
@@ -369,7 +378,7 @@ fn copy_rows(
     Ok((path, rows))
 }
 
-/// What the check pass found in one run of row groups.
+/// What the check pass found in one run of rows.
 struct RunChecked {
     /// The rows left out (numbered from 0 in the file) and why: the first
     /// value that did not type or is outside its domain, or a missing key.
@@ -378,7 +387,7 @@ struct RunChecked {
     keys: Option<KeyHashes>,
 }
 
-/// The check pass over one file (its runs of row groups on every core):
+/// The check pass over one file (its runs of rows on every core):
 /// the columns of `layout` typed and checked a batch at a time, the keys
 /// hashed and nothing kept. `first` is the number of the file's first row
 /// among every row of the source.
@@ -395,14 +404,13 @@ fn check_file(
         .key
         .as_ref()
         .and_then(|k| schema.fields.keys().position(|f| f == k).map(|i| (i, k)));
-    let run = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<RunChecked, String> {
-        let rows = layout.rows_in(&row_groups);
+    let run = |run: Run| -> Result<RunChecked, String> {
         let mut out = RunChecked {
             bad: BTreeMap::new(),
-            keys: key.map(|_| KeyHashes::new(rows)),
+            keys: key.map(|_| KeyHashes::new(run.rows)),
         };
-        let mut next = first_row - 1;
-        for batch in row_group_reader(file, shown, layout, row_groups, BATCH_ROWS)? {
+        let mut next = run.first_row - 1;
+        for batch in row_group_reader(file, shown, layout, &run, BATCH_ROWS)? {
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let start = next;
             next += batch.num_rows();
@@ -528,10 +536,10 @@ fn newest(
         return Ok(Newest::none());
     }
     let layout = super::parquet::layout(layout.metadata.clone(), Some(&judged));
-    let run = |(row_groups, first_row): (Vec<usize>, usize)| -> Result<Newest, String> {
+    let run = |run: Run| -> Result<Newest, String> {
         let mut found = Newest::none();
-        let mut next = first_row - 1;
-        for batch in row_group_reader(file, shown, &layout, row_groups, STREAM_ROWS)? {
+        let mut next = run.first_row - 1;
+        for batch in row_group_reader(file, shown, &layout, &run, STREAM_ROWS)? {
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let start = next;
             next += batch.num_rows();
@@ -612,7 +620,7 @@ pub(super) struct File {
 }
 
 /// The table over checked `files`: one partition per core, each a share
-/// of the files' runs of row groups read one after the other (a source of
+/// of the files' runs of rows read one after the other (a source of
 /// a thousand files opens two at a time, not a thousand).
 pub(super) fn streams(files: Vec<File>, target: &Arc<Target>) -> Vec<Arc<dyn Scan>> {
     streams_of(files.into_iter().map(Arc::new).collect(), target)
@@ -622,11 +630,10 @@ pub(super) fn streams(files: Vec<File>, target: &Arc<Target>) -> Vec<Arc<dyn Sca
 fn streams_of(files: Vec<Arc<File>>, target: &Arc<Target>) -> Vec<Arc<dyn Scan>> {
     let mut runs = Vec::new();
     for file in files {
-        for (row_groups, first_row) in file.layout.runs.clone() {
-            runs.push(RowGroups {
+        for run in file.layout.runs.clone() {
+            runs.push(Piece {
                 file: file.clone(),
-                row_groups,
-                first_row,
+                run,
             });
         }
     }
@@ -647,20 +654,18 @@ fn streams_of(files: Vec<Arc<File>>, target: &Arc<Target>) -> Vec<Arc<dyn Scan>>
         .collect()
 }
 
-/// A partition of the table: runs of row groups, read one after the
-/// other; each run's file is opened when the run is reached.
+/// A partition of the table: runs of rows, read one after the other;
+/// each run's file is opened when the run is reached.
 struct Partition {
     target: Arc<Target>,
-    runs: Vec<RowGroups>,
+    runs: Vec<Piece>,
 }
 
-/// A run of contiguous row groups of one file.
+/// A run of rows of one checked file.
 #[derive(Clone)]
-struct RowGroups {
+struct Piece {
     file: Arc<File>,
-    row_groups: Vec<usize>,
-    /// The 1-based number in the file of the run's first row.
-    first_row: usize,
+    run: Run,
 }
 
 impl std::fmt::Debug for Partition {
@@ -669,7 +674,7 @@ impl std::fmt::Debug for Partition {
             .entries(
                 self.runs
                     .iter()
-                    .map(|run| (&run.file.shown, &run.row_groups)),
+                    .map(|piece| (&piece.file.shown, piece.run.first_row, piece.run.rows)),
             )
             .finish()
     }
@@ -681,7 +686,7 @@ impl PartitionStream for Partition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        self.read(None)
+        self.read(None, None)
     }
 }
 
@@ -689,24 +694,35 @@ impl Scan for Partition {
     fn scan(
         &self,
         projection: Option<&[usize]>,
+        filter: Option<&Arc<dyn PhysicalExpr>>,
         _ctx: Arc<TaskContext>,
     ) -> SendableRecordBatchStream {
-        projected(self.read(projection), &self.target.schema, projection)
+        projected(
+            self.read(projection, filter),
+            &self.target.schema,
+            projection,
+        )
     }
 }
 
 impl Partition {
     /// The partition's runs, one after the other, every field of the
     /// schema, of which only those of `projection` are decoded (the others
-    /// null): `flat_map` starts a run (and opens its file) only once the run
-    /// before it is read.
-    fn read(&self, projection: Option<&[usize]>) -> SendableRecordBatchStream {
+    /// null), without rows `filter` refuses where it judges them as it
+    /// reads ([`Piece::batches`]): `flat_map` starts a run (and opens its
+    /// file) only once the run before it is read.
+    fn read(
+        &self,
+        projection: Option<&[usize]>,
+        filter: Option<&Arc<dyn PhysicalExpr>>,
+    ) -> SendableRecordBatchStream {
         let projection = projection.map(<[usize]>::to_vec);
+        let filter = filter.cloned();
         let batches = self
             .runs
             .clone()
             .into_iter()
-            .flat_map(move |run| run.batches(projection.as_deref()));
+            .flat_map(move |piece| piece.batches(projection.as_deref(), filter.as_ref()));
         Box::pin(RecordBatchStreamAdapter::new(
             self.target.schema.clone(),
             futures_util::stream::iter(batches),
@@ -714,25 +730,61 @@ impl Partition {
     }
 }
 
-impl RowGroups {
+/// The fewest rows read, on average, between two edges of the runs of
+/// rows a filter keeps for the other columns to be read by a selection
+/// of those rows: fewer, and the selection skips no page (the reader
+/// then decodes every row and filters them, only with more steps).
+const CLUSTERED_ROWS: usize = 1024;
+
+impl Piece {
     /// The run's rows, typed, without the rows the check pass left out:
     /// the fields of `projection` decoded (every field when `None`), the
     /// others null, as are fields the file lacks or the run does not read.
+    /// With a `filter` over some of those fields and others to decode, the
+    /// rows it refuses are left out as they are read ([`Piece::judged`]):
+    /// an audience over a window of days of events written in time order
+    /// decodes the people of the events in the window, not of every event.
     fn batches(
         &self,
         projection: Option<&[usize]>,
+        filter: Option<&Arc<dyn PhysicalExpr>>,
     ) -> Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>> + Send> {
+        let fail = |reason: String| DataFusionError::Execution(reason);
         let file = self.file.clone();
-        let fail = move |reason: String| DataFusionError::Execution(reason);
-        let reader = match stamp(&file.path) {
-            Ok(now) if now == file.stamp => self.reader(projection),
+        let unchanged = match stamp(&file.path) {
+            Ok(now) if now == file.stamp => Ok(()),
             Ok(_) => Err(format!(
                 "{}: the file changed while the run read it; run again",
                 file.shown
             )),
             Err(e) => Err(format!("{}: {e}", file.shown)),
         };
-        let reader = match reader {
+        if let Err(reason) = unchanged {
+            return Box::new(std::iter::once(Err(fail(reason))));
+        }
+        let decoded = self.decoded(projection);
+        if let Some((filter, columns)) =
+            filter.and_then(|f| Some((f.clone(), self.split(f, &decoded)?)))
+        {
+            // A row group at a time: what is judged is held until the rest
+            // is read, and each reader decodes its columns' dictionaries.
+            let groups: Vec<Piece> = self
+                .run
+                .by_group(&file.layout)
+                .into_iter()
+                .map(|run| Piece {
+                    file: file.clone(),
+                    run,
+                })
+                .collect();
+            return Box::new(groups.into_iter().flat_map(move |group| {
+                match group.judged(&filter, (&columns.0, &columns.1)) {
+                    Ok(batches) => batches.into_iter().map(Ok).collect(),
+                    Err(reason) => vec![Err(fail(reason))],
+                }
+            }));
+        }
+        let reader = match self.reader(&decoded, self.kept()) {
             Ok(reader) => reader,
             Err(reason) => return Box::new(std::iter::once(Err(fail(reason)))),
         };
@@ -742,51 +794,204 @@ impl RowGroups {
         }))
     }
 
-    /// A reader of the run's rows that the check pass kept (a row
-    /// selection: the rows left out are skipped, not decoded and dropped),
-    /// of the fields of `projection` that the run reads.
-    fn reader(&self, projection: Option<&[usize]>) -> Result<ParquetRecordBatchReader, String> {
+    /// The columns a scan of `projection` decodes: those projected that
+    /// the run reads. A scan that uses no column (`count(*)`) still needs
+    /// the rows: it reads the run's columns.
+    fn decoded(&self, projection: Option<&[usize]>) -> BTreeSet<String> {
+        let layout = &self.file.layout;
+        let fields = self.file.target.schema.fields();
+        let decoded: BTreeSet<String> = match projection {
+            Some(p) => p
+                .iter()
+                .map(|&i| fields[i].name())
+                .filter(|name| layout.read.contains(*name))
+                .cloned()
+                .collect(),
+            None => layout.read.clone(),
+        };
+        if decoded.is_empty() {
+            layout.read.clone()
+        } else {
+            decoded
+        }
+    }
+
+    /// The columns of `decoded` that `filter` reads, and the others, when
+    /// both are some: only then does judging rows as they are read spare
+    /// decoding (the others', for the rows refused).
+    fn split(
+        &self,
+        filter: &Arc<dyn PhysicalExpr>,
+        decoded: &BTreeSet<String>,
+    ) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+        let fields = self.file.target.schema.fields();
+        let judged: BTreeSet<String> = collect_columns(filter)
+            .iter()
+            .filter_map(|c| fields.get(c.index()))
+            .map(|f| f.name())
+            .filter(|name| decoded.contains(*name))
+            .cloned()
+            .collect();
+        let rest: BTreeSet<String> = decoded.difference(&judged).cloned().collect();
+        (!judged.is_empty() && !rest.is_empty()).then_some((judged, rest))
+    }
+
+    /// The rows of the run that the check pass kept, as a selection among
+    /// the rows of the run's row groups (the rows left out are skipped,
+    /// not decoded and dropped); `None` when that is every row.
+    fn kept(&self) -> Option<RowSelection> {
+        let run = &self.run;
+        let total = self.file.layout.rows_in(&run.row_groups);
+        let selection = match kept_rows(&self.file.left_out, run.first_row - 1, run.rows) {
+            Some(kept) => run.within(total, kept.into_iter()),
+            None => run.within(total, std::iter::once(0..run.rows)),
+        };
+        (selection.skipped_row_count() > 0).then_some(selection)
+    }
+
+    /// A reader of `columns` (those the run reads) of the rows of the run's
+    /// row groups that `selection` selects (every row when `None`).
+    fn reader(
+        &self,
+        columns: &BTreeSet<String>,
+        selection: Option<RowSelection>,
+    ) -> Result<ParquetRecordBatchReader, String> {
         let file = &self.file;
         let layout = &file.layout;
-        let metadata = &layout.metadata;
-        let fields = file.target.schema.fields();
-        let mask = match projection {
-            Some(p) => {
-                let read: BTreeSet<String> = p
-                    .iter()
-                    .map(|&i| fields[i].name())
-                    .filter(|name| layout.read.contains(*name))
-                    .cloned()
-                    .collect();
-                // A scan that uses no column (`count(*)`) still needs the
-                // rows: it reads the run's columns.
-                if read.is_empty() {
-                    layout.mask.clone()
-                } else {
-                    columns_mask(metadata, &layout.columns, &read)
-                }
-            }
-            None => layout.mask.clone(),
-        };
-        let rows = layout.rows_in(&self.row_groups);
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
             super::open(&file.path)?,
-            metadata.clone(),
+            layout.metadata.clone(),
         )
-        .with_projection(mask)
-        .with_row_groups(self.row_groups.clone())
+        .with_projection(columns_mask(&layout.metadata, &layout.columns, columns))
+        .with_row_groups(self.run.row_groups.clone())
         .with_batch_size(STREAM_ROWS);
-        if let Some(selection) = kept_rows(&file.left_out, self.first_row - 1, rows) {
+        if let Some(selection) = selection {
             builder = builder.with_row_selection(selection);
         }
         builder.build().map_err(|e| format!("{}: {e}", file.shown))
+    }
+
+    /// The rows of the run that the check pass kept and `filter` keeps,
+    /// typed: the `judged` columns (those the
+    /// filter reads) of the rows kept decoded and judged first, then the
+    /// `rest`. Where the rows the filter keeps come in long runs (events
+    /// in time order, a window of days), only theirs are decoded (a row
+    /// selection, whose pages alone are read); where they are scattered
+    /// (a page holds some of them either way), the rest of every row kept
+    /// is decoded in the same batches as the judged columns and filtered
+    /// with them. A row the filter cannot judge (it fails) is kept: the
+    /// engine filters again after the scan, and fails there.
+    fn judged(
+        &self,
+        filter: &Arc<dyn PhysicalExpr>,
+        (judged, rest): (&BTreeSet<String>, &BTreeSet<String>),
+    ) -> Result<Vec<RecordBatch>, String> {
+        let (target, shown) = (&self.file.target, &self.file.shown);
+        let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+        let total = self.file.layout.rows_in(&self.run.row_groups);
+        let kept = self
+            .kept()
+            .unwrap_or_else(|| RowSelection::from(vec![RowSelector::select(total)]));
+        let fields = target.schema.fields();
+        let at: Vec<usize> = (0..fields.len())
+            .filter(|&i| judged.contains(fields[i].name()))
+            .collect();
+        // Per batch: the judged columns, and which rows the filter keeps.
+        let mut batches = Vec::new();
+        for batch in self.reader(judged, Some(kept.clone()))? {
+            let batch = conformed(&batch.map_err(|e| err(&e))?, target, shown)?;
+            let keeps = judge(filter, &batch);
+            batches.push((batch.project(&at).map_err(|e| err(&e))?, keeps));
+        }
+        let count: usize = batches.iter().map(|(_, k)| k.true_count()).sum();
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let read: usize = batches.iter().map(|(b, _)| b.num_rows()).sum();
+        let runs: usize = batches
+            .iter()
+            .map(|(_, k)| SlicesIterator::new(k).count())
+            .sum();
+        // Both columns of one row, typed: the rest's batch with the judged
+        // columns put in.
+        let together = |rest: &RecordBatch, judged: &[ArrayRef]| -> Result<RecordBatch, String> {
+            let mut columns = rest.columns().to_vec();
+            for (column, &i) in judged.iter().zip(&at) {
+                columns[i] = column.clone();
+            }
+            let options = RecordBatchOptions::new().with_row_count(Some(rest.num_rows()));
+            RecordBatch::try_new_with_options(target.schema.clone(), columns, &options)
+                .map_err(|e| err(&e))
+        };
+        let mut out = Vec::new();
+        if runs * CLUSTERED_ROWS > read {
+            let mut batches = batches.into_iter();
+            for batch in self.reader(rest, Some(kept))? {
+                let batch = conformed(&batch.map_err(|e| err(&e))?, target, shown)?;
+                let (judged, keeps) = batches
+                    .next()
+                    .filter(|(judged, _)| judged.num_rows() == batch.num_rows())
+                    .ok_or_else(|| {
+                        err(&"the columns of one row group read apart do not line up")
+                    })?;
+                let kept = filter_record_batch(&together(&batch, judged.columns())?, &keeps)
+                    .map_err(|e| err(&e))?;
+                if kept.num_rows() > 0 {
+                    out.push(kept);
+                }
+            }
+            return Ok(out);
+        }
+        let masks: Vec<BooleanArray> = batches.iter().map(|(_, k)| k.clone()).collect();
+        let selection = kept.and_then(&RowSelection::from_filters(&masks));
+        let mut passed = Vec::with_capacity(batches.len());
+        for (judged, keeps) in &batches {
+            passed.push(filter_record_batch(judged, keeps).map_err(|e| err(&e))?);
+        }
+        let schema = Arc::new(target.schema.project(&at).map_err(|e| err(&e))?);
+        let passed = concat_batches(&schema, &passed).map_err(|e| err(&e))?;
+        let mut next = 0;
+        for batch in self.reader(rest, Some(selection))? {
+            let batch = conformed(&batch.map_err(|e| err(&e))?, target, shown)?;
+            let n = batch.num_rows();
+            if next + n > count {
+                return Err(err(&"more rows read than the filter kept"));
+            }
+            let judged: Vec<ArrayRef> = passed.columns().iter().map(|c| c.slice(next, n)).collect();
+            out.push(together(&batch, &judged)?);
+            next += n;
+        }
+        if next != count {
+            return Err(err(&format!(
+                "{next} rows read where the filter kept {count}"
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Which rows of `batch` `filter` keeps: true where it is true; where it
+/// is false or null, false; every row when it cannot judge them.
+fn judge(filter: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> BooleanArray {
+    let every = || BooleanArray::from(vec![true; batch.num_rows()]);
+    let Ok(judged) = filter
+        .evaluate(batch)
+        .and_then(|v| v.into_array(batch.num_rows()))
+    else {
+        return every();
+    };
+    match judged.as_boolean_opt() {
+        Some(judged) if judged.null_count() > 0 => prep_null_mask_filter(judged),
+        Some(judged) => judged.clone(),
+        None => every(),
     }
 }
 
 /// The rows to read of a run of `rows` rows whose first row is row
 /// `start` of its file, without the rows `left_out` (sorted row numbers
-/// of the file); `None` when none of them is in the run.
-fn kept_rows(left_out: &[usize], start: usize, rows: usize) -> Option<RowSelection> {
+/// of the file), as ranges of the run's rows; `None` when none of them is
+/// in the run.
+fn kept_rows(left_out: &[usize], start: usize, rows: usize) -> Option<Vec<Range<usize>>> {
     let from = left_out.partition_point(|&r| r < start);
     let to = left_out.partition_point(|&r| r < start + rows);
     if from == to {
@@ -804,10 +1009,7 @@ fn kept_rows(left_out: &[usize], start: usize, rows: usize) -> Option<RowSelecti
     if next < rows {
         kept.push(next..rows);
     }
-    Some(RowSelection::from_consecutive_ranges(
-        kept.into_iter(),
-        rows,
-    ))
+    Some(kept)
 }
 
 /// `batch` (whose first row is row `start` of its file) without the rows
@@ -848,10 +1050,22 @@ pub(super) mod tests {
 
     /// A file of rows `(id, n, tier, at)`: `n` is text in the file (the
     /// field is an int, so it is cast and checked), `at` a zoned time.
+    /// Row groups of 4 rows: several per file, so the rows left out fall
+    /// in several partitions and batches.
     pub(in crate::run::sources) fn write(
         dir: &Scratch,
         path: &str,
         rows: &[(Option<&str>, &str, &str, i64)],
+    ) {
+        write_groups(dir, path, rows, 4);
+    }
+
+    /// [`write`], in row groups of `group_rows` rows.
+    fn write_groups(
+        dir: &Scratch,
+        path: &str,
+        rows: &[(Option<&str>, &str, &str, i64)],
+        group_rows: usize,
     ) {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, true),
@@ -884,10 +1098,8 @@ pub(super) mod tests {
         .expect("batch");
         let path = dir.0.join(path);
         std::fs::create_dir_all(path.parent().expect("a folder")).expect("mkdir");
-        // Row groups of 4 rows: several per file, so the rows left out fall
-        // in several partitions and batches.
         let props = WriterProperties::builder()
-            .set_max_row_group_row_count(Some(4))
+            .set_max_row_group_row_count(Some(group_rows))
             .build();
         let mut writer = ArrowWriter::try_new(
             std::fs::File::create(path).expect("create"),
@@ -922,22 +1134,34 @@ pub(super) mod tests {
         read_streamed("t", plans, now, needed, read, problems, Earlier::default()).expect("reads")
     }
 
+    /// An engine with a source's rows (`arrow` its schema) registered as
+    /// table `t`, as a run registers them.
+    fn engine_of(loaded: &Loaded, arrow: &SchemaRef) -> Embedded {
+        let engine = Embedded::new().expect("engine");
+        if loaded.streams.is_empty() {
+            engine.register_batches("t", arrow.clone(), loaded.batches.clone())
+        } else {
+            engine.register_streams(
+                "t",
+                arrow.clone(),
+                loaded.streams.clone(),
+                loaded.report.rows,
+            )
+        }
+        .expect("registers");
+        engine
+    }
+
     /// The rows of a source, registered as the engine registers it, in key
     /// order.
     pub(in crate::run::sources) fn rows_of(loaded: &Loaded) -> Vec<RecordBatch> {
-        let engine = Embedded::new().expect("engine");
         let arrow = loaded
             .batches
             .first()
             .map(|b| b.schema())
             .or_else(|| loaded.streams.first().map(|s| s.schema().clone()))
             .expect("rows");
-        if loaded.streams.is_empty() {
-            engine.register_batches("t", arrow, loaded.batches.clone())
-        } else {
-            engine.register_streams("t", arrow, loaded.streams.clone(), loaded.report.rows)
-        }
-        .expect("registers");
+        let engine = engine_of(loaded, &arrow);
         // Scanned twice: a stream is read again on every scan.
         engine.sql("SELECT COUNT(*) FROM t").expect("counts");
         engine.sql("SELECT * FROM t ORDER BY id").expect("queries")
@@ -1085,24 +1309,7 @@ pub(super) mod tests {
         let (schema, now) = (&read.schema, read.now);
         let hour = 3_600_000_000;
         let arrow = arrow_schema(schema);
-        let engines: Vec<Embedded> = [&read.whole, &read.streamed]
-            .iter()
-            .map(|loaded| {
-                let engine = Embedded::new().expect("engine");
-                if loaded.streams.is_empty() {
-                    engine.register_batches("t", arrow.clone(), loaded.batches.clone())
-                } else {
-                    engine.register_streams(
-                        "t",
-                        arrow.clone(),
-                        loaded.streams.clone(),
-                        loaded.report.rows,
-                    )
-                }
-                .expect("registers");
-                engine
-            })
-            .collect();
+        let engines = [&read.whole, &read.streamed].map(|loaded| engine_of(loaded, &arrow));
         let at = crate::time::format_timestamp(now - 2 * hour);
         let queries = [
             "SELECT id, n FROM t WHERE n >= 5 ORDER BY id".to_string(),
@@ -1121,8 +1328,17 @@ pub(super) mod tests {
             assert_eq!(s, w, "{sql}");
             assert!(w.lines().count() > 4, "{sql} finds rows:\n{w}");
         }
+        // A filter that refuses every row; one that fails on a value (the
+        // scan keeps what it cannot judge, and the engine fails after it).
+        let none = "SELECT id FROM t WHERE absent = 'x' OR n > 100";
+        for e in &engines {
+            assert!(e.sql(none).expect(none).iter().all(|b| b.num_rows() == 0));
+        }
+        let fails = "SELECT id FROM t WHERE CAST(note AS INT) > 1";
+        let [w, s] = [&engines[0], &engines[1]].map(|e| e.sql(fails).expect_err(fails));
+        assert_eq!(s, w);
 
-        // The query's columns reach the scan.
+        // The query's columns and filter reach the scan.
         let plan = engines[1]
             .sql("EXPLAIN SELECT id FROM t AS x WHERE x.tier = 'silver'")
             .expect("explains");
@@ -1133,7 +1349,7 @@ pub(super) mod tests {
         let (id, tier) = (index("id"), index("tier"));
         assert!(
             plan.contains(&format!(
-                "StreamedScan: partitions=2, rows=8, projection=Some([{id}, {tier}])"
+                "StreamedScan: partitions=2, rows=8, projection=Some([{id}, {tier}]), filter=tier@{tier} = silver"
             )),
             "{plan}"
         );
@@ -1145,7 +1361,7 @@ pub(super) mod tests {
         let ctx = Arc::new(TaskContext::default());
         let mut ids = Vec::new();
         for part in &read.streamed.streams {
-            let stream = part.scan(Some(&[id]), ctx.clone());
+            let stream = part.scan(Some(&[id]), None, ctx.clone());
             for batch in runtime
                 .block_on(datafusion::physical_plan::common::collect(stream))
                 .expect("scans")
@@ -1157,6 +1373,37 @@ pub(super) mod tests {
         }
         ids.sort();
         assert_eq!(ids, ["a1", "a5", "a7", "a8", "a9", "b1", "b4", "b5"]);
+
+        // A partition given a filter leaves out the rows it refuses, and
+        // gives the others' columns.
+        use datafusion::physical_expr::expressions::{binary, col, lit};
+        let silver = binary(
+            col("tier", &arrow).expect("a column"),
+            datafusion::logical_expr::Operator::Eq,
+            lit("silver"),
+            &arrow,
+        )
+        .expect("a filter");
+        let mut kept = Vec::new();
+        for part in &read.streamed.streams {
+            let stream = part.scan(Some(&[id, tier]), Some(&silver), ctx.clone());
+            for batch in runtime
+                .block_on(datafusion::physical_plan::common::collect(stream))
+                .expect("scans")
+            {
+                let (ids, tiers) = (
+                    batch.column(0).as_string::<i32>(),
+                    batch.column(1).as_string::<i32>(),
+                );
+                kept.extend(
+                    ids.iter().zip(tiers).map(|(i, t)| {
+                        format!("{}:{}", i.unwrap_or_default(), t.unwrap_or_default())
+                    }),
+                );
+            }
+        }
+        kept.sort();
+        assert_eq!(kept, ["a5:silver", "a7:silver"]);
 
         // `note` unread: null in the table, whatever its files hold.
         let needed: BTreeSet<String> = schema
@@ -1430,6 +1677,82 @@ pub(super) mod tests {
             .to_string();
         assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 300);
         assert!(shown.contains("k000") && shown.contains("k299"), "{shown}");
+    }
+
+    /// A file of one large row group is read on every core, in pieces of
+    /// the row group: the rows left out on either side of where it is
+    /// split (a value that does not type, a missing key, a key repeated
+    /// from the other piece, one outside its domain) are left out and
+    /// numbered as in the file, and the rows are those of the source read
+    /// whole, filtered as they are read or not.
+    #[test]
+    fn a_large_row_group_is_read_on_every_core() {
+        let dir = Scratch::new("streamed-pieces");
+        let (now, hour) = (1_000 * 3_600_000_000i64, 3_600_000_000);
+        let total: usize = 5 * 32 * 1024 + 5;
+        // Where two pieces meet (on two cores or more).
+        let second = total.div_ceil(2);
+        let keys: Vec<String> = (0..total).map(|i| format!("k{i:06}")).collect();
+        let numbers: Vec<String> = (0..total).map(|i| i.to_string()).collect();
+        let mut rows: Vec<(Option<&str>, &str, &str, i64)> = (0..total)
+            .map(|i| {
+                (
+                    Some(keys[i].as_str()),
+                    numbers[i].as_str(),
+                    "gold",
+                    now - hour,
+                )
+            })
+            .collect();
+        rows[10].1 = "ten";
+        rows[second - 1].1 = "last";
+        rows[second].0 = None;
+        rows[60_000].0 = Some(keys[5].as_str());
+        rows[total - 1].2 = "tin";
+        write_groups(&dir, "data/big.parquet", &rows, total);
+        let schema = tiered(vec![("at", field("timestamp", None))]);
+        let source = text_source("data", "parquet");
+        let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
+        let streamed = stream_data(&dir, (&source, &schema), now);
+
+        if crate::run::engine::cores() > 1 {
+            assert_eq!(streamed.streams.len(), 2);
+            let pieces = format!("{:?}", streamed.streams);
+            assert!(
+                pieces.contains(&format!("{}, {}", second + 1, total - second)),
+                "{pieces}"
+            );
+        }
+        assert_eq!(streamed.report, whole.report);
+        assert_eq!(streamed.report.rows as usize, total - 5);
+        let samples = format!("{:?}", streamed.report.bad_row_samples);
+        for row in [11, second, second + 1, 60_001, total] {
+            assert!(
+                samples.contains(&format!("big.parquet:row {row}:")),
+                "{row}: {samples}"
+            );
+        }
+        let (s, w) = (rows_of(&streamed), rows_of(&whole));
+        assert_eq!(
+            s.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            total - 5
+        );
+        assert_eq!(s, w);
+
+        let arrow = arrow_schema(&schema);
+        let [whole, streamed] = [&whole, &streamed].map(|loaded| engine_of(loaded, &arrow));
+        for sql in [
+            "SELECT count(*), sum(n), min(id), max(id) FROM t WHERE n % 7 = 0",
+            "SELECT count(*), sum(n), min(id), max(id) FROM t WHERE id > 'k060000' AND n < 200000",
+            "SELECT count(*), sum(n) FROM t WHERE tier = 'silver'",
+        ] {
+            let [w, s] = [&whole, &streamed].map(|e| {
+                datafusion::arrow::util::pretty::pretty_format_batches(&e.sql(sql).expect(sql))
+                    .expect("shows")
+                    .to_string()
+            });
+            assert_eq!(s, w, "{sql}");
+        }
     }
 
     fn codes(loaded: &Loaded) -> Vec<&str> {
