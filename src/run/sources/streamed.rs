@@ -841,12 +841,11 @@ impl Piece {
     /// not decoded and dropped); `None` when that is every row.
     fn kept(&self) -> Option<RowSelection> {
         let run = &self.run;
-        let total = self.file.layout.rows_in(&run.row_groups);
-        let selection = match kept_rows(&self.file.left_out, run.first_row - 1, run.rows) {
-            Some(kept) => run.within(total, kept.into_iter()),
-            None => run.within(total, std::iter::once(0..run.rows)),
-        };
-        (selection.skipped_row_count() > 0).then_some(selection)
+        let layout = &self.file.layout;
+        match kept_rows(&self.file.left_out, run.first_row - 1, run.rows) {
+            Some(kept) => Some(run.within(layout.rows_in(&run.row_groups), kept.into_iter())),
+            None => run.selection(layout),
+        }
     }
 
     /// A reader of `columns` (those the run reads) of the rows of the run's
