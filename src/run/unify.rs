@@ -191,10 +191,28 @@ fn link_people(
         (Some(LinkFallback::EmailDomain), Some(e), Some(d)) => Some((e.clone(), d.clone())),
         _ => None,
     };
-    // Only the columns the counts read: the key, the link key and, for the
-    // fallback, the email (the person table itself is not copied).
-    let mut read: Vec<&str> = schema.key.iter().map(String::as_str).collect();
-    read.push(by);
+    let mut report = LinkReport {
+        from: name.to_string(),
+        to: account_name.to_string(),
+        ..LinkReport::default()
+    };
+    // Many-to-many: people without an account of their own whom the
+    // person's `via` link relates to an account (the route the export SQL
+    // takes after the own account).
+    let relation = crate::plan::relation_to(plan, name, account_name)
+        .map(|(_, path)| path)
+        .filter(|_| schema.key.is_some());
+    if fallback_domain.is_none() && relation.is_none() {
+        count_links_by_key(engine, (&p, by), (&a, account_key), &mut report)?;
+        return Ok(report);
+    }
+    // Only the columns the counts read: the link key, the person's key for
+    // the relation and, for the fallback, the email (the person table
+    // itself is not copied).
+    let mut read: Vec<&str> = vec![by];
+    if relation.is_some() {
+        read.extend(schema.key.as_deref());
+    }
     if let Some((e, _)) = &fallback_domain {
         read.push(e);
     }
@@ -245,34 +263,15 @@ fn link_people(
         "WITH p AS ({direct}){domains} SELECT {columns}, CASE WHEN p.__direct IS NOT NULL THEN 'key' WHEN {domain_id} IS NOT NULL THEN 'email_domain' END AS __link FROM p {domain_join}"
     );
     engine.keep("__linked", &sql)?;
-    let mut report = LinkReport {
-        from: name.to_string(),
-        to: account_name.to_string(),
-        ..LinkReport::default()
-    };
     let counts = engine.query(
         "SELECT count(*) AS n, \
            count(CASE WHEN __link = 'key' THEN 1 END) AS by_key, \
            count(CASE WHEN __link = 'email_domain' THEN 1 END) AS by_domain \
          FROM __linked",
     )?;
-    let get = |batch: &datafusion::arrow::record_batch::RecordBatch, i: usize| -> u64 {
-        let col = batch.column(i);
-        if col.is_empty() {
-            return 0;
-        }
-        datafusion::arrow::compute::cast(col, &datafusion::arrow::datatypes::DataType::Int64)
-            .ok()
-            .map(|c| c.as_primitive::<Int64Type>().value(0).max(0) as u64)
-            .unwrap_or(0)
-    };
-    report.people = get(&counts, 0);
-    report.by_key = get(&counts, 1);
-    report.by_email_domain = get(&counts, 2);
-    // Many-to-many: people without an account of their own whom the
-    // person's `via` link relates to an account (the route the export SQL
-    // takes after the own account).
-    let relation = crate::plan::relation_to(plan, name, account_name).map(|(_, path)| path);
+    report.people = count_at(&counts, 0);
+    report.by_key = count_at(&counts, 1);
+    report.by_email_domain = count_at(&counts, 2);
     let mut related_accounts = String::new();
     if let (Some(rel), Some(person_key)) = (&relation, &schema.key) {
         let pairs = format!(
@@ -285,7 +284,7 @@ fn link_people(
             "SELECT count(*) FROM __linked l WHERE l.__link IS NULL AND l.{k} IN (SELECT __person FROM ({pairs}) x)",
             k = ident(person_key),
         ))?;
-        report.by_relation = get(&c, 0);
+        report.by_relation = count_at(&c, 0);
         related_accounts = format!(" UNION SELECT __account AS __k FROM ({pairs}) x");
     }
     report.unlinked = report
@@ -296,11 +295,51 @@ fn link_people(
         by = ident(by),
         ak = ident(account_key),
     ))?;
-    report.accounts = get(&acc, 0);
-    report.accounts_without_people = get(&acc, 1);
+    report.accounts = count_at(&acc, 0);
+    report.accounts_without_people = count_at(&acc, 1);
     // The linked people were only for counting (10M rows at 10x data).
     engine.forget("__linked")?;
     // The person table stays as the sources gave it: the rendered SQL
     // resolves the link itself, with the same routes counted here.
     Ok(report)
+}
+
+/// The link report of people linked by key only (no email-domain
+/// fallback, no relation): two counting queries streamed over the tables,
+/// with no table of linked people kept between them. A person's link key
+/// that names no account links nowhere, and no account has such a key, so
+/// the accounts with people are those whose key some person's link names.
+fn count_links_by_key(
+    engine: &dyn Engine,
+    (people, by): (&str, &str),
+    (accounts, account_key): (&str, &str),
+    report: &mut LinkReport,
+) -> Result<(), String> {
+    let (by, ak) = (ident(by), ident(account_key));
+    let counts = engine.query(&format!(
+        "SELECT count(*), count(acc.__k) FROM {people} p \
+         LEFT JOIN (SELECT DISTINCT {ak} AS __k FROM {accounts}) acc ON p.{by} = acc.__k"
+    ))?;
+    report.people = count_at(&counts, 0);
+    report.by_key = count_at(&counts, 1);
+    let acc = engine.query(&format!(
+        "SELECT count(*), count(CASE WHEN l.__k IS NULL THEN 1 END) FROM {accounts} acc \
+         LEFT JOIN (SELECT DISTINCT {by} AS __k FROM {people} WHERE {by} IS NOT NULL) l ON acc.{ak} = l.__k"
+    ))?;
+    report.accounts = count_at(&acc, 0);
+    report.accounts_without_people = count_at(&acc, 1);
+    report.unlinked = report.people.saturating_sub(report.by_key);
+    Ok(())
+}
+
+/// The count in column `i` of a one-row result (0 when it has no row).
+fn count_at(batch: &datafusion::arrow::record_batch::RecordBatch, i: usize) -> u64 {
+    let col = batch.column(i);
+    if col.is_empty() {
+        return 0;
+    }
+    datafusion::arrow::compute::cast(col, &datafusion::arrow::datatypes::DataType::Int64)
+        .ok()
+        .map(|c| c.as_primitive::<Int64Type>().value(0).max(0) as u64)
+        .unwrap_or(0)
 }

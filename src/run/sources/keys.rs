@@ -249,17 +249,19 @@ impl KeyHashes {
     /// has, with the first row of that hash. `runs` are in file order.
     pub(super) fn matches(runs: &[KeyHashes]) -> Vec<(u32, u32)> {
         use std::collections::HashMap;
+        use std::collections::hash_map::Entry;
         let check = |bucket: usize| -> Vec<(u32, u32)> {
             let size = runs.iter().map(|run| run.buckets[bucket].len()).sum();
             let mut first: HashMap<u32, u32, foldhash::fast::FixedState> =
                 HashMap::with_capacity_and_hasher(size, foldhash::fast::FixedState::with_seed(0));
             let mut out = Vec::new();
             for &(h, row) in runs.iter().flat_map(|run| run.buckets[bucket].iter()) {
-                match first.get(&h) {
-                    None => {
-                        first.insert(h, row);
+                // One probe per row: most hashes are new.
+                match first.entry(h) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(row);
                     }
-                    Some(&earlier) => out.push((row, earlier)),
+                    Entry::Occupied(earlier) => out.push((row, *earlier.get())),
                 }
             }
             out

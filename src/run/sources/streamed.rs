@@ -422,17 +422,31 @@ fn check_file(
                 continue;
             };
             let col = decoded.batch.column(k);
+            // The rows of this batch already left out (few): skipped by
+            // walking them in order beside the rows, not by a lookup per row.
+            let left_out: Vec<usize> = out
+                .bad
+                .range(start..next)
+                .map(|(&row, _)| row - start)
+                .collect();
+            let mut left_out = left_out.into_iter().peekable();
+            let strings = col.as_string_opt::<i32>();
+            let nulls = col.logical_nulls();
             for i in 0..col.len() {
-                if out.bad.contains_key(&(start + i)) {
+                if left_out.next_if_eq(&i).is_some() {
                     continue;
                 }
-                if col.is_null(i) {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                     out.bad
                         .insert(start + i, format!("missing key `{key_name}`"));
-                } else {
-                    // The source's rows fit in u32 (checked by the caller).
-                    hashes.push(key_hash(&key_text(col, i)), (first + start + i) as u32);
+                    continue;
                 }
+                let hash = match strings {
+                    Some(strings) => key_hash(strings.value(i)),
+                    None => key_hash(&key_text(col, i)),
+                };
+                // The source's rows fit in u32 (checked by the caller).
+                hashes.push(hash, (first + start + i) as u32);
             }
         }
         Ok(out)
