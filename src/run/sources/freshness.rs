@@ -36,6 +36,7 @@ pub(super) struct Modified {
 
 /// The newest judged time of a source's batches, and the times later than
 /// `now` found on the way.
+#[derive(Clone, Debug, PartialEq)]
 pub(super) struct Newest {
     /// The newest time at or before `now`, and the field holding it.
     pub(super) newest: Option<(Micros, String)>,

@@ -527,7 +527,8 @@ fn keys_of(
 
 /// What freshness finds in one file: its columns that freshness judges,
 /// decoded again a batch at a time (the check pass kept only the keys),
-/// without the rows left out. `layout` is the file's, projected on the
+/// without the rows left out, except in the row groups whose footer tells
+/// it all ([`newest_in_footer`]). `layout` is the file's, projected on the
 /// columns the run needs.
 fn newest(
     file: &Path,
@@ -550,8 +551,20 @@ fn newest(
         return Ok(Newest::none());
     }
     let layout = super::parquet::layout(layout.metadata.clone(), Some(&judged));
+    let in_footer = newest_in_footer(&layout, &judged, left_out, now);
     let run = |run: Run| -> Result<Newest, String> {
         let mut found = Newest::none();
+        if let Some(groups) = run
+            .row_groups
+            .iter()
+            .map(|&g| in_footer[g].as_ref())
+            .collect::<Option<Vec<_>>>()
+        {
+            for group in groups {
+                found.merge(group.clone());
+            }
+            return Ok(found);
+        }
         let mut next = run.first_row - 1;
         for batch in row_group_reader(file, shown, &layout, &run, STREAM_ROWS)? {
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
@@ -574,6 +587,69 @@ fn newest(
         found.merge(part?);
     }
     Ok(found)
+}
+
+/// Per row group of `layout`'s file: what freshness finds in it, taken
+/// from the footer's statistics of the `judged` columns where they tell it
+/// all, so that the group is not decoded; `None` where they do not. They
+/// tell it all when no row of the group is left out (the statistics count
+/// every row), each judged column holds timestamps in microseconds of UTC
+/// (the values the run would decode, unconverted), and its newest value is
+/// at or before `now` (no later time to count) or it holds only nulls.
+fn newest_in_footer(
+    layout: &Layout,
+    judged: &BTreeSet<String>,
+    left_out: &[usize],
+    now: Micros,
+) -> Vec<Option<Newest>> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::parquet::file::statistics::Statistics;
+    let parquet = layout.metadata.metadata();
+    let arrow = layout.metadata.schema();
+    let leaves = parquet.file_metadata().schema_descr().columns();
+    let judged: Option<Vec<(usize, &String)>> = judged
+        .iter()
+        .map(|name| {
+            let utc = matches!(
+                arrow.field_with_name(name).ok()?.data_type(),
+                DataType::Timestamp(TimeUnit::Microsecond, zone)
+                    if zone.as_deref().is_none_or(|z| matches!(z, "UTC" | "+00:00"))
+            );
+            let leaf = leaves
+                .iter()
+                .position(|leaf| leaf.path().parts() == [name.as_str()])?;
+            utc.then_some((leaf, name))
+        })
+        .collect();
+    let mut first = 0;
+    parquet
+        .row_groups()
+        .iter()
+        .map(|group| {
+            let rows = group.num_rows().max(0) as usize;
+            let (start, end) = (first, first + rows);
+            first = end;
+            let next_left_out = left_out[left_out.partition_point(|&r| r < start)..].first();
+            if next_left_out.is_some_and(|&r| r < end) {
+                return None;
+            }
+            let mut found = Newest::none();
+            for &(leaf, name) in judged.as_ref()? {
+                let Some(Statistics::Int64(values)) = group.column(leaf).statistics() else {
+                    return None;
+                };
+                match values.max_opt() {
+                    Some(&max) if values.max_is_exact() && max <= now => found.merge(Newest {
+                        newest: Some((max, name.clone())),
+                        future: BTreeMap::new(),
+                    }),
+                    None if values.null_count_opt() == Some(rows as u64) => {}
+                    _ => return None,
+                }
+            }
+            Some(found)
+        })
+        .collect()
 }
 
 /// The columns of `needed` the check pass reads, for a file whose columns
@@ -1766,6 +1842,91 @@ pub(super) mod tests {
             });
             assert_eq!(s, w, "{sql}");
         }
+    }
+
+    #[test]
+    fn freshness_is_read_from_the_footer_where_it_tells_it_all() {
+        let dir = Scratch::new("streamed-footer-freshness");
+        let (now, hour) = (1_000 * 3_600_000_000i64, 3_600_000_000);
+        let rows: Vec<(Option<&str>, &str, &str, i64)> = vec![
+            // Told by the footer.
+            (Some("a1"), "1", "gold", now - 3 * hour),
+            (Some("a2"), "2", "gold", now - 5 * hour),
+            // A time later than now: counted, so decoded.
+            (Some("b1"), "3", "gold", now - hour),
+            (Some("b2"), "4", "gold", now + hour),
+            // The newest time is on a bad row, left out: decoded.
+            (Some("c1"), "five", "gold", now - 1),
+            (Some("c2"), "6", "gold", now - 4 * hour),
+            // Told by the footer, and the newest record of the source.
+            (Some("d1"), "7", "gold", now - 2),
+            (Some("d2"), "8", "gold", now),
+        ];
+        write_groups(&dir, "data/t.parquet", &rows, 2);
+        let schema = tiered(vec![("at", field("timestamp", None))]);
+        let source = text_source("data", "parquet");
+        let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
+        let streamed = stream_data(&dir, (&source, &schema), now);
+        assert_eq!(streamed.report, whole.report);
+        assert_eq!(streamed.report.bad_rows, 1);
+
+        let file = dir.0.join("data/t.parquet");
+        let judged = BTreeSet::from(["at".to_string()]);
+        let layout = super::super::parquet::layout(
+            footer(&file, "t.parquet").expect("footer"),
+            Some(&judged),
+        );
+        let told = newest_in_footer(&layout, &judged, &[4], now);
+        let newest = |t: i64| Newest {
+            newest: Some((t, "at".to_string())),
+            future: BTreeMap::new(),
+        };
+        assert_eq!(
+            told,
+            vec![Some(newest(now - 3 * hour)), None, None, Some(newest(now))]
+        );
+        // The file's newest record and later times, footer and decoded
+        // groups together.
+        let found = super::newest(
+            &file,
+            "t.parquet",
+            (&source, &schema),
+            &layout,
+            &[4],
+            &Target::of(&schema),
+            now,
+        )
+        .expect("newest");
+        assert_eq!(found.newest, Some((now, "at".to_string())));
+        assert_eq!(found.future.get("at"), Some(&(1, now + hour)));
+        // A column of another time unit is decoded.
+        let millis = Scratch::new("streamed-footer-millis");
+        let schema_ms = Arc::new(Schema::new(vec![Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema_ms.clone(),
+            vec![Arc::new(
+                datafusion::arrow::array::TimestampMillisecondArray::from(vec![1_000]),
+            )],
+        )
+        .expect("batch");
+        let path = millis.0.join("ms.parquet");
+        let mut writer = ArrowWriter::try_new(
+            std::fs::File::create(&path).expect("create"),
+            schema_ms,
+            None,
+        )
+        .expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let layout = super::super::parquet::layout(
+            footer(&path, "ms.parquet").expect("footer"),
+            Some(&judged),
+        );
+        assert_eq!(newest_in_footer(&layout, &judged, &[], now), vec![None]);
     }
 
     fn codes(loaded: &Loaded) -> Vec<&str> {
