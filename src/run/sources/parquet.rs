@@ -282,6 +282,38 @@ pub(super) fn footer_with_pages(file: &Path, shown: &str) -> Result<ArrowReaderM
     ArrowReaderMetadata::load(&open(file)?, options).map_err(|e| format!("{shown}: {e}"))
 }
 
+/// `metadata` with its string columns that are strings in `target` too
+/// decoded as string views: each value a view into the page it was read
+/// from instead of a copy, for rows that are decoded only to be filtered
+/// (most of them dropped) and copied, the few kept, when they are cast to
+/// the schema's types.
+pub(super) fn with_string_views(
+    metadata: &ArrowReaderMetadata,
+    target: &Target,
+) -> Result<ArrowReaderMetadata, String> {
+    use datafusion::arrow::datatypes::Schema;
+    let string = |name: &str| {
+        target
+            .schema
+            .field_with_name(name)
+            .is_ok_and(|f| f.data_type() == &DataType::Utf8)
+    };
+    let fields: Vec<_> = metadata
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if string(f.name()) => {
+                std::sync::Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
+            }
+            _ => f.clone(),
+        })
+        .collect();
+    let schema = Schema::new_with_metadata(fields, metadata.schema().metadata().clone());
+    let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(schema));
+    ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).map_err(|e| e.to_string())
+}
+
 /// The rows of `layout` decoded (its runs on every core) and typed,
 /// in file order.
 fn decode_layout(

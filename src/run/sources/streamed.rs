@@ -46,7 +46,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use datafusion::parquet::arrow::arrow_reader::{
-    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::utils::collect_columns;
@@ -57,7 +57,7 @@ use super::freshness::{Newest, judge_found, judges_freshness};
 use super::keys::{KeyHashes, key_hash, repeated_among};
 use super::parquet::{
     BATCH_ROWS, Layout, Run, Target, columns_mask, conformed, footer, footer_with_pages, layout,
-    row_group_reader, typed,
+    row_group_reader, typed, with_string_views,
 };
 use super::spill::spill_properties;
 use super::typing::{Builder, arrow_type};
@@ -945,15 +945,34 @@ impl Piece {
         columns: &BTreeSet<String>,
         selection: Option<RowSelection>,
     ) -> Result<ParquetRecordBatchReader, String> {
+        self.reader_with(self.file.layout.metadata.clone(), columns, selection)
+    }
+
+    /// [`Piece::reader`], its strings decoded as views
+    /// ([`with_string_views`]).
+    fn reader_of_views(
+        &self,
+        columns: &BTreeSet<String>,
+        selection: Option<RowSelection>,
+    ) -> Result<ParquetRecordBatchReader, String> {
+        let metadata = with_string_views(&self.file.layout.metadata, &self.file.target)
+            .map_err(|e| format!("{}: {e}", self.file.shown))?;
+        self.reader_with(metadata, columns, selection)
+    }
+
+    fn reader_with(
+        &self,
+        metadata: ArrowReaderMetadata,
+        columns: &BTreeSet<String>,
+        selection: Option<RowSelection>,
+    ) -> Result<ParquetRecordBatchReader, String> {
         let file = &self.file;
         let layout = &file.layout;
-        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            super::open(&file.path)?,
-            layout.metadata.clone(),
-        )
-        .with_projection(columns_mask(&layout.metadata, &layout.columns, columns))
-        .with_row_groups(self.run.row_groups.clone())
-        .with_batch_size(STREAM_ROWS);
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(super::open(&file.path)?, metadata)
+                .with_projection(columns_mask(&layout.metadata, &layout.columns, columns))
+                .with_row_groups(self.run.row_groups.clone())
+                .with_batch_size(STREAM_ROWS);
         if let Some(selection) = selection {
             builder = builder.with_row_selection(selection);
         }
@@ -1014,20 +1033,25 @@ impl Piece {
         };
         let mut out = Vec::new();
         if runs * CLUSTERED_ROWS > read {
+            // Most rows are dropped: their strings are decoded as views
+            // into the pages, and only the rows kept are copied, by the
+            // cast to the schema's types.
             let mut batches = batches.into_iter();
-            for batch in self.reader(rest, Some(kept))? {
-                let batch = conformed(&batch.map_err(|e| err(&e))?, target, shown)?;
+            for batch in self.reader_of_views(rest, Some(kept))? {
+                let batch = batch.map_err(|e| err(&e))?;
                 let (judged, keeps) = batches
                     .next()
                     .filter(|(judged, _)| judged.num_rows() == batch.num_rows())
                     .ok_or_else(|| {
                         err(&"the columns of one row group read apart do not line up")
                     })?;
-                let kept = filter_record_batch(&together(&batch, judged.columns())?, &keeps)
-                    .map_err(|e| err(&e))?;
-                if kept.num_rows() > 0 {
-                    out.push(kept);
+                if keeps.true_count() == 0 {
+                    continue;
                 }
+                let filter =
+                    |batch: &RecordBatch| filter_record_batch(batch, &keeps).map_err(|e| err(&e));
+                let rest = conformed(&filter(&batch)?, target, shown)?;
+                out.push(together(&rest, filter(&judged)?.columns())?);
             }
             return Ok(out);
         }
