@@ -282,21 +282,23 @@ pub(super) fn footer_with_pages(file: &Path, shown: &str) -> Result<ArrowReaderM
     ArrowReaderMetadata::load(&open(file)?, options).map_err(|e| format!("{shown}: {e}"))
 }
 
-/// `metadata` with its string columns that are strings in `target` too
+/// `metadata` with its string `columns` that are strings in `target` too
 /// decoded as string views: each value a view into the page it was read
-/// from instead of a copy, for rows that are decoded only to be filtered
-/// (most of them dropped) and copied, the few kept, when they are cast to
-/// the schema's types.
+/// from instead of a copy, for values that are only looked at (hashed,
+/// compared) or filtered (most of them dropped), and copied, the few
+/// kept, when they are cast to the schema's types.
 pub(super) fn with_string_views(
     metadata: &ArrowReaderMetadata,
     target: &Target,
+    columns: &BTreeSet<String>,
 ) -> Result<ArrowReaderMetadata, String> {
     use datafusion::arrow::datatypes::Schema;
     let string = |name: &str| {
-        target
-            .schema
-            .field_with_name(name)
-            .is_ok_and(|f| f.data_type() == &DataType::Utf8)
+        columns.contains(name)
+            && target
+                .schema
+                .field_with_name(name)
+                .is_ok_and(|f| f.data_type() == &DataType::Utf8)
     };
     let fields: Vec<_> = metadata
         .schema()

@@ -154,7 +154,7 @@ pub(super) fn read_streamed(
                 file,
                 shown,
                 schema,
-                &layout(metadata.clone(), Some(&check)),
+                &check_layout(&metadata, schema, &target, &check).map_err(failed)?,
                 &target,
                 first,
             )
@@ -165,7 +165,7 @@ pub(super) fn read_streamed(
         }
         b.report.files.push(shown.clone());
         let check = check_columns(schema, needed, metadata.schema());
-        let check_layout = layout(metadata.clone(), Some(&check));
+        let check_layout = check_layout(&metadata, schema, &target, &check).map_err(failed)?;
         let columns = check_layout.columns.clone();
         for (i, field) in b.names().iter().enumerate() {
             present[i] |= columns.iter().any(|c| c == *field);
@@ -345,6 +345,27 @@ pub(super) fn read_streamed(
     })
 }
 
+/// The layout the check pass reads a file with: the columns `check`, a
+/// string key read as views (it is only hashed: its values need no copy),
+/// unless its values are checked against a list.
+fn check_layout(
+    metadata: &ArrowReaderMetadata,
+    schema: &SchemaPlan,
+    target: &Target,
+    check: &BTreeSet<String>,
+) -> Result<Layout, String> {
+    let key: BTreeSet<String> = schema
+        .key
+        .iter()
+        .filter(|k| schema.fields.get(*k).is_some_and(|f| f.values.is_none()))
+        .cloned()
+        .collect();
+    Ok(layout(
+        with_string_views(metadata, target, &key)?,
+        Some(check),
+    ))
+}
+
 /// Writes the rows of checked `files` (typed as `target`, without the
 /// rows left out) as one file in `folder`, as a spill file is written: its
 /// path, and its rows.
@@ -414,6 +435,24 @@ fn check_file(
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let start = next;
             next += batch.num_rows();
+            // A key read as views is hashed as it was read; the other
+            // columns are typed and checked.
+            let (viewed_key, batch) = match key.and_then(|(_, name)| {
+                batch
+                    .schema()
+                    .index_of(name)
+                    .ok()
+                    .filter(|&i| batch.column(i).data_type() == &DataType::Utf8View)
+            }) {
+                Some(i) => {
+                    let others: Vec<usize> = (0..batch.num_columns()).filter(|&c| c != i).collect();
+                    let others = batch
+                        .project(&others)
+                        .map_err(|e| format!("{shown}: {e}"))?;
+                    (Some(batch.column(i).clone()), others)
+                }
+                None => (None, batch),
+            };
             let decoded = typed(&batch, target, schema, start + 1, shown)?;
             for (i, reason) in decoded.bad {
                 out.bad.entry(start + i).or_insert(reason);
@@ -421,7 +460,7 @@ fn check_file(
             let (Some((k, key_name)), Some(hashes)) = (key, out.keys.as_mut()) else {
                 continue;
             };
-            let col = decoded.batch.column(k);
+            let col = viewed_key.as_ref().unwrap_or(decoded.batch.column(k));
             // The rows of this batch already left out (few): skipped by
             // walking them in order beside the rows, not by a lookup per row.
             let left_out: Vec<usize> = out
@@ -430,7 +469,7 @@ fn check_file(
                 .map(|(&row, _)| row - start)
                 .collect();
             let mut left_out = left_out.into_iter().peekable();
-            let strings = col.as_string_opt::<i32>();
+            let (strings, views) = (col.as_string_opt::<i32>(), col.as_string_view_opt());
             let nulls = col.logical_nulls();
             for i in 0..col.len() {
                 if left_out.next_if_eq(&i).is_some() {
@@ -441,9 +480,10 @@ fn check_file(
                         .insert(start + i, format!("missing key `{key_name}`"));
                     continue;
                 }
-                let hash = match strings {
-                    Some(strings) => key_hash(strings.value(i)),
-                    None => key_hash(&key_text(col, i)),
+                let hash = match (strings, views) {
+                    (Some(strings), _) => key_hash(strings.value(i)),
+                    (_, Some(views)) => key_hash(views.value(i)),
+                    _ => key_hash(&key_text(col, i)),
                 };
                 // The source's rows fit in u32 (checked by the caller).
                 hashes.push(hash, (first + start + i) as u32);
@@ -955,7 +995,7 @@ impl Piece {
         columns: &BTreeSet<String>,
         selection: Option<RowSelection>,
     ) -> Result<ParquetRecordBatchReader, String> {
-        let metadata = with_string_views(&self.file.layout.metadata, &self.file.target)
+        let metadata = with_string_views(&self.file.layout.metadata, &self.file.target, columns)
             .map_err(|e| format!("{}: {e}", self.file.shown))?;
         self.reader_with(metadata, columns, selection)
     }
