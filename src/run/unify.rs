@@ -290,13 +290,15 @@ fn link_people(
     report.unlinked = report
         .people
         .saturating_sub(report.by_key + report.by_email_domain + report.by_relation);
-    let acc = engine.query(&format!(
-        "SELECT count(*), count(CASE WHEN l.__k IS NULL THEN 1 END) FROM {a} acc LEFT JOIN (SELECT DISTINCT {by} AS __k FROM __linked WHERE {by} IS NOT NULL{related_accounts}) l ON acc.{ak} = l.__k",
-        by = ident(by),
-        ak = ident(account_key),
-    ))?;
-    report.accounts = count_at(&acc, 0);
-    report.accounts_without_people = count_at(&acc, 1);
+    count_accounts(
+        engine,
+        (&a, account_key),
+        &format!(
+            "SELECT DISTINCT {by} AS __k FROM __linked WHERE {by} IS NOT NULL{related_accounts}",
+            by = ident(by)
+        ),
+        &mut report,
+    )?;
     // The linked people were only for counting (10M rows at 10x data).
     engine.forget("__linked")?;
     // The person table stays as the sources gave it: the rendered SQL
@@ -322,13 +324,32 @@ fn count_links_by_key(
     ))?;
     report.people = count_at(&counts, 0);
     report.by_key = count_at(&counts, 1);
+    // By key alone: the only route.
+    report.unlinked = report.people.saturating_sub(report.by_key);
+    count_accounts(
+        engine,
+        (accounts, account_key),
+        &format!("SELECT DISTINCT {by} AS __k FROM {people} WHERE {by} IS NOT NULL"),
+        report,
+    )
+}
+
+/// The accounts, and those without people: the accounts whose key is none
+/// of `linked_keys` (a query giving the account keys people link to, as
+/// `__k`).
+fn count_accounts(
+    engine: &dyn Engine,
+    (accounts, account_key): (&str, &str),
+    linked_keys: &str,
+    report: &mut LinkReport,
+) -> Result<(), String> {
     let acc = engine.query(&format!(
         "SELECT count(*), count(CASE WHEN l.__k IS NULL THEN 1 END) FROM {accounts} acc \
-         LEFT JOIN (SELECT DISTINCT {by} AS __k FROM {people} WHERE {by} IS NOT NULL) l ON acc.{ak} = l.__k"
+         LEFT JOIN ({linked_keys}) l ON acc.{ak} = l.__k",
+        ak = ident(account_key)
     ))?;
     report.accounts = count_at(&acc, 0);
     report.accounts_without_people = count_at(&acc, 1);
-    report.unlinked = report.people.saturating_sub(report.by_key);
     Ok(())
 }
 

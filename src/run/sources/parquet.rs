@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, new_null_array};
 use datafusion::arrow::compute::cast;
@@ -306,13 +307,13 @@ pub(super) fn with_string_views(
         .iter()
         .map(|f| match f.data_type() {
             DataType::Utf8 if string(f.name()) => {
-                std::sync::Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
+                Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
             }
             _ => f.clone(),
         })
         .collect();
     let schema = Schema::new_with_metadata(fields, metadata.schema().metadata().clone());
-    let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(schema));
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(schema));
     ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).map_err(|e| e.to_string())
 }
 

@@ -154,7 +154,7 @@ pub(super) fn read_streamed(
                 file,
                 shown,
                 schema,
-                &check_layout(&metadata, schema, &target, &check).map_err(failed)?,
+                &check_pass_layout(&metadata, schema, &target, &check).map_err(failed)?,
                 &target,
                 first,
             )
@@ -165,7 +165,7 @@ pub(super) fn read_streamed(
         }
         b.report.files.push(shown.clone());
         let check = check_columns(schema, needed, metadata.schema());
-        let check_layout = check_layout(&metadata, schema, &target, &check).map_err(failed)?;
+        let check_layout = check_pass_layout(&metadata, schema, &target, &check).map_err(failed)?;
         let columns = check_layout.columns.clone();
         for (i, field) in b.names().iter().enumerate() {
             present[i] |= columns.iter().any(|c| c == *field);
@@ -348,7 +348,7 @@ pub(super) fn read_streamed(
 /// The layout the check pass reads a file with: the columns `check`, a
 /// string key read as views (it is only hashed: its values need no copy),
 /// unless its values are checked against a list.
-fn check_layout(
+fn check_pass_layout(
     metadata: &ArrowReaderMetadata,
     schema: &SchemaPlan,
     target: &Target,
@@ -432,27 +432,15 @@ fn check_file(
         };
         let mut next = run.first_row - 1;
         for batch in row_group_reader(file, shown, layout, &run, BATCH_ROWS)? {
-            let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
+            let mut batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let start = next;
             next += batch.num_rows();
-            // A key read as views is hashed as it was read; the other
-            // columns are typed and checked.
-            let (viewed_key, batch) = match key.and_then(|(_, name)| {
-                batch
-                    .schema()
-                    .index_of(name)
-                    .ok()
-                    .filter(|&i| batch.column(i).data_type() == &DataType::Utf8View)
-            }) {
-                Some(i) => {
-                    let others: Vec<usize> = (0..batch.num_columns()).filter(|&c| c != i).collect();
-                    let others = batch
-                        .project(&others)
-                        .map_err(|e| format!("{shown}: {e}"))?;
-                    (Some(batch.column(i).clone()), others)
-                }
-                None => (None, batch),
-            };
+            // A key read as views is only hashed, as it was read: it is
+            // taken out, and the other columns are typed and checked.
+            let viewed_key = key
+                .and_then(|(_, name)| batch.schema().index_of(name).ok())
+                .filter(|&i| batch.column(i).data_type() == &DataType::Utf8View)
+                .map(|i| batch.remove_column(i));
             let decoded = typed(&batch, target, schema, start + 1, shown)?;
             for (i, reason) in decoded.bad {
                 out.bad.entry(start + i).or_insert(reason);
