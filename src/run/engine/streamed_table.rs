@@ -32,7 +32,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::coop::make_cooperative;
 use datafusion::physical_plan::execution_plan::{
@@ -160,7 +160,7 @@ impl TableProvider for StreamedTable {
         let filter = conjunction(filters.iter().cloned()).and_then(|expr| {
             let columns = DFSchema::try_from(self.schema.clone()).ok()?;
             state
-                .create_physical_expr(unnormalize_col(expr), &columns)
+                .create_physical_expr(unnormalize_col(true_where(expr)), &columns)
                 .ok()
         });
         let projected = match projection {
@@ -182,6 +182,36 @@ impl TableProvider for StreamedTable {
             properties: Arc::new(properties),
             rows: limit.map_or(self.rows, |l| l.min(self.rows)),
         }))
+    }
+}
+
+/// `filter` with each `x IS NOT NULL AND x` among its `AND` and `OR`
+/// operands made `x`: true for the same rows, and a scan keeps the rows a
+/// filter holds true (whether an `AND`/`OR` is true depends only on which
+/// of its operands are). DataFusion writes the rendered `COALESCE(x,
+/// FALSE)` so, and judging it as written compares every row twice.
+fn true_where(filter: Expr) -> Expr {
+    match filter {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) if matches!(&*left, Expr::IsNotNull(x) if **x == *right) => true_where(*right),
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) if matches!(&*right, Expr::IsNotNull(x) if **x == *left) => true_where(*left),
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: op @ (Operator::And | Operator::Or),
+            right,
+        }) => Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(true_where(*left)),
+            op,
+            Box::new(true_where(*right)),
+        )),
+        other => other,
     }
 }
 
@@ -287,5 +317,35 @@ impl ExecutionPlan for StreamedScan {
         let mut statistics = Statistics::new_unknown(&self.schema);
         statistics.num_rows = Precision::Inexact(rows);
         Ok(Arc::new(statistics))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::{col, lit, not};
+
+    use super::*;
+
+    fn coalesced(x: Expr) -> Expr {
+        x.clone().is_not_null().and(x)
+    }
+
+    /// `COALESCE(x, FALSE)` as DataFusion writes it, under `AND` and `OR`
+    /// (either way round), is judged as `x`; under a `NOT` it is left as it
+    /// is (there the rows where `x` is null would change sides).
+    #[test]
+    fn a_coalesced_operand_is_judged_once() {
+        let (a, b) = (col("a").eq(lit("c4")), col("b").gt(lit(1)));
+        let written = coalesced(a.clone()).or(b.clone().and(b.clone().is_not_null()));
+        assert_eq!(true_where(written), a.clone().or(b.clone()));
+
+        let nested = coalesced(coalesced(a.clone()).and(b.clone()));
+        assert_eq!(true_where(nested), a.clone().and(b.clone()));
+
+        let negated = not(coalesced(a.clone()));
+        assert_eq!(true_where(negated.clone()), negated);
+
+        let other = a.clone().is_not_null().and(b.clone());
+        assert_eq!(true_where(other.clone()), other);
     }
 }

@@ -19,6 +19,7 @@ use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder, RowSelection,
 };
+use datafusion::parquet::basic::{Encoding, PageType};
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use rayon::prelude::*;
 
@@ -293,21 +294,75 @@ pub(super) fn with_string_views(
     target: &Target,
     columns: &BTreeSet<String>,
 ) -> Result<ArrowReaderMetadata, String> {
+    with_strings_as(metadata, target, |name| {
+        columns.contains(name).then_some(DataType::Utf8View)
+    })
+}
+
+/// `metadata` with its string `columns` that are strings in `target` too,
+/// and dictionary-encoded in each of `row_groups`, decoded as dictionary
+/// arrays: the column's distinct values once and a key per row, for a
+/// filter's columns (a campaign, a country), which it judges a distinct
+/// value at a time. A column some of whose pages are not
+/// dictionary-encoded (a writer's fallback past its dictionary's size) is
+/// decoded as strings, as before: its dictionary would have to be made.
+pub(super) fn with_string_dictionaries(
+    metadata: &ArrowReaderMetadata,
+    target: &Target,
+    columns: &BTreeSet<String>,
+    row_groups: &[usize],
+) -> Result<ArrowReaderMetadata, String> {
+    let parquet = metadata.metadata();
+    let descriptor = parquet.file_metadata().schema_descr();
+    let encoded = |name: &str| {
+        let Some(leaf) = (0..descriptor.num_columns()).find(|&i| {
+            let column = descriptor.column(i);
+            column.path().parts().len() == 1 && column.name() == name
+        }) else {
+            return false;
+        };
+        row_groups.iter().all(|&g| {
+            let chunk = parquet.row_group(g).column(leaf);
+            let dictionary = [Encoding::RLE_DICTIONARY, Encoding::PLAIN_DICTIONARY];
+            let only_dictionary = chunk
+                .page_encoding_stats_mask()
+                .is_some_and(|mask| dictionary.iter().any(|&e| mask.is_only(e)))
+                || chunk.page_encoding_stats().is_some_and(|stats| {
+                    stats.iter().all(|s| {
+                        !matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2)
+                            || dictionary.contains(&s.encoding)
+                    })
+                });
+            chunk.dictionary_page_offset().is_some() && only_dictionary
+        })
+    };
+    with_strings_as(metadata, target, |name| {
+        (columns.contains(name) && encoded(name))
+            .then(|| DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)))
+    })
+}
+
+/// `metadata` with each string column that is a string in `target` too
+/// decoded as the type `decoded_as` gives it (left as it is where `None`).
+fn with_strings_as(
+    metadata: &ArrowReaderMetadata,
+    target: &Target,
+    decoded_as: impl Fn(&str) -> Option<DataType>,
+) -> Result<ArrowReaderMetadata, String> {
     use datafusion::arrow::datatypes::Schema;
     let string = |name: &str| {
-        columns.contains(name)
-            && target
-                .schema
-                .field_with_name(name)
-                .is_ok_and(|f| f.data_type() == &DataType::Utf8)
+        target
+            .schema
+            .field_with_name(name)
+            .is_ok_and(|f| f.data_type() == &DataType::Utf8)
     };
     let fields: Vec<_> = metadata
         .schema()
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 if string(f.name()) => {
-                Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
+        .map(|f| match (f.data_type(), decoded_as(f.name())) {
+            (DataType::Utf8, Some(as_type)) if string(f.name()) => {
+                Arc::new(f.as_ref().clone().with_data_type(as_type))
             }
             _ => f.clone(),
         })
@@ -644,6 +699,86 @@ mod tests {
                 .expect("writer");
         writer.write(batch).expect("write");
         writer.close().expect("close");
+    }
+
+    /// A filter's string column is decoded as a dictionary only where
+    /// every data page of its chunks in the row groups read is
+    /// dictionary-encoded: not a column written plain, not one whose
+    /// writer fell back to plain pages past its dictionary's size, not a
+    /// string column that is no string field, not a column not asked for.
+    #[test]
+    fn filter_strings_are_dictionaries_only_where_every_page_is() {
+        use datafusion::arrow::array::StringArray;
+        use datafusion::parquet::schema::types::ColumnPath;
+
+        let dir = std::env::temp_dir().join(format!("accord-parquet-dict-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let rows = 4_000;
+        let text = |f: &dyn Fn(usize) -> String| -> ArrayRef {
+            Arc::new(StringArray::from((0..rows).map(f).collect::<Vec<_>>()))
+        };
+        let columns = ["tier", "plain", "spilled", "n", "other"];
+        let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(
+            file_schema,
+            vec![
+                text(&|i| ["gold", "silver"][i % 2].to_string()),
+                text(&|i| ["gold", "silver"][i % 2].to_string()),
+                // Distinct values past a dictionary of 1 KiB: the rest of
+                // the row group is written plain.
+                text(&|i| format!("value-{i:06}")),
+                text(&|i| (i % 7).to_string()),
+                text(&|i| ["x", "y"][i % 2].to_string()),
+            ],
+        )
+        .expect("batch");
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1_000))
+            .set_column_dictionary_enabled(ColumnPath::from("plain"), false)
+            .set_dictionary_page_size_limit(1_024)
+            .build();
+        write_parquet(&dir, &batch, Some(props));
+        let schema = schema_of(
+            "account",
+            None,
+            vec![
+                ("tier", field("string", None)),
+                ("plain", field("string", None)),
+                ("spilled", field("string", None)),
+                ("n", field("int", None)),
+                ("other", field("string", None)),
+            ],
+        );
+        let target = Target::of(&schema);
+        let metadata = footer_with_pages(&dir.join("t.parquet"), "t.parquet").expect("a footer");
+        let _ = std::fs::remove_dir_all(&dir);
+        let asked: BTreeSet<String> = ["tier", "plain", "spilled", "n"].map(String::from).into();
+        let groups: Vec<usize> = (0..metadata.metadata().num_row_groups()).collect();
+        assert_eq!(groups.len(), 4, "the test needs several row groups");
+        let decoded =
+            with_string_dictionaries(&metadata, &target, &asked, &groups).expect("metadata");
+        let types: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let field = decoded.schema().field_with_name(c).expect("a column");
+                format!("{c}: {}", field.data_type())
+            })
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "tier: Dictionary(Int32, Utf8)",
+                "plain: Utf8",
+                "spilled: Utf8",
+                "n: Utf8",
+                "other: Utf8",
+            ]
+        );
     }
 
     /// A Parquet file of several row groups (decoded on several threads)

@@ -36,10 +36,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::{
     SlicesIterator, concat_batches, filter_record_batch, prep_null_mask_filter,
 };
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -57,7 +58,7 @@ use super::freshness::{Newest, judge_found, judges_freshness};
 use super::keys::{KeyHashes, key_hash, repeated_among};
 use super::parquet::{
     BATCH_ROWS, Layout, Run, Target, columns_mask, conformed, footer, footer_with_pages, layout,
-    row_group_reader, typed, with_string_views,
+    row_group_reader, typed, with_string_dictionaries, with_string_views,
 };
 use super::spill::spill_properties;
 use super::typing::{Builder, arrow_type};
@@ -1033,12 +1034,26 @@ impl Piece {
             .filter(|&i| judged.contains(fields[i].name()))
             .collect();
         // Per batch: the judged columns, and which rows the filter keeps.
+        // Dictionary-encoded strings stay so while judged: the filter
+        // compares each distinct value once, not every row's copy.
+        let dictionaries = with_string_dictionaries(
+            &self.file.layout.metadata,
+            target,
+            judged,
+            &self.run.row_groups,
+        )
+        .map_err(|e| err(&e))?;
         let mut batches = Vec::new();
-        for batch in self.reader(judged, Some(kept.clone()))? {
-            let batch = conformed(&batch.map_err(|e| err(&e))?, target, shown)?;
-            let keeps = judge(filter, &batch);
+        for batch in self.reader_with(dictionaries, judged, Some(kept.clone()))? {
+            let (batch, keeps) = judged_rows(filter, &batch.map_err(|e| err(&e))?, target, shown)?;
             batches.push((batch.project(&at).map_err(|e| err(&e))?, keeps));
         }
+        // The judged columns of the rows kept, cast to the schema's types.
+        let typed = |judged: &RecordBatch| -> Result<Vec<ArrayRef>, String> {
+            (judged.columns().iter().zip(&at))
+                .map(|(column, &i)| cast(column, fields[i].data_type()).map_err(|e| err(&e)))
+                .collect()
+        };
         let count: usize = batches.iter().map(|(_, k)| k.true_count()).sum();
         if count == 0 {
             return Ok(Vec::new());
@@ -1079,17 +1094,19 @@ impl Piece {
                 let filter =
                     |batch: &RecordBatch| filter_record_batch(batch, &keeps).map_err(|e| err(&e));
                 let rest = conformed(&filter(&batch)?, target, shown)?;
-                out.push(together(&rest, filter(&judged)?.columns())?);
+                out.push(together(&rest, &typed(&filter(&judged)?)?)?);
             }
             return Ok(out);
         }
         let masks: Vec<BooleanArray> = batches.iter().map(|(_, k)| k.clone()).collect();
         let selection = kept.and_then(&RowSelection::from_filters(&masks));
+        let schema = Arc::new(target.schema.project(&at).map_err(|e| err(&e))?);
         let mut passed = Vec::with_capacity(batches.len());
         for (judged, keeps) in &batches {
-            passed.push(filter_record_batch(judged, keeps).map_err(|e| err(&e))?);
+            let judged = filter_record_batch(judged, keeps).map_err(|e| err(&e))?;
+            passed
+                .push(RecordBatch::try_new(schema.clone(), typed(&judged)?).map_err(|e| err(&e))?);
         }
-        let schema = Arc::new(target.schema.project(&at).map_err(|e| err(&e))?);
         let passed = concat_batches(&schema, &passed).map_err(|e| err(&e))?;
         let mut next = 0;
         for batch in self.reader(rest, Some(selection))? {
@@ -1111,21 +1128,73 @@ impl Piece {
     }
 }
 
+/// The columns of a decoded `batch` (its strings dictionary-encoded where
+/// [`with_string_dictionaries`] found them so) as the schema's, and which
+/// rows `filter` keeps: judged with the dictionaries as they are, and
+/// again over the schema's types when the filter cannot take them; every
+/// row when it cannot judge them either.
+fn judged_rows(
+    filter: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+    target: &Target,
+    shown: &str,
+) -> Result<(RecordBatch, BooleanArray), String> {
+    let encoded = batch
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Dictionary(..)));
+    if encoded {
+        let kept = dictionaries_kept(batch, target, shown)?;
+        if let Some(keeps) = judge(filter, &kept) {
+            return Ok((kept, keeps));
+        }
+    }
+    let batch = conformed(batch, target, shown)?;
+    let keeps =
+        judge(filter, &batch).unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()]));
+    Ok((batch, keeps))
+}
+
+/// [`conformed`], but a dictionary of strings for a string field stays a
+/// dictionary (and the batch's schema says so).
+fn dictionaries_kept(
+    batch: &RecordBatch,
+    target: &Target,
+    shown: &str,
+) -> Result<RecordBatch, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    let schema = batch.schema();
+    let (encoded, plain): (Vec<usize>, Vec<usize>) = (0..batch.num_columns())
+        .partition(|&i| matches!(schema.field(i).data_type(), DataType::Dictionary(..)));
+    let typed = conformed(&batch.project(&plain).map_err(|e| err(&e))?, target, shown)?;
+    let mut fields: Vec<FieldRef> = typed.schema().fields().iter().cloned().collect();
+    let mut columns = typed.columns().to_vec();
+    for i in encoded {
+        let field = schema.field(i);
+        if let Ok(at) = target.schema.index_of(field.name()) {
+            let kept = target.schema.field(at).clone();
+            fields[at] = Arc::new(kept.with_data_type(field.data_type().clone()));
+            columns[at] = batch.column(i).clone();
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+        .map_err(|e| err(&e))
+}
+
 /// Which rows of `batch` `filter` keeps: true where it is true; where it
-/// is false or null, false; every row when it cannot judge them.
-fn judge(filter: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> BooleanArray {
-    let every = || BooleanArray::from(vec![true; batch.num_rows()]);
-    let Ok(judged) = filter
+/// is false or null, false; `None` when it cannot judge them.
+fn judge(filter: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Option<BooleanArray> {
+    let judged = filter
         .evaluate(batch)
         .and_then(|v| v.into_array(batch.num_rows()))
-    else {
-        return every();
-    };
-    match judged.as_boolean_opt() {
-        Some(judged) if judged.null_count() > 0 => prep_null_mask_filter(judged),
-        Some(judged) => judged.clone(),
-        None => every(),
-    }
+        .ok()?;
+    let judged = judged.as_boolean_opt()?;
+    Some(if judged.null_count() > 0 {
+        prep_null_mask_filter(judged)
+    } else {
+        judged.clone()
+    })
 }
 
 /// The rows to read of a run of `rows` rows whose first row is row
