@@ -183,20 +183,17 @@ fn repeated_keys_by(
         let mut colliding: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut repeated = Vec::new();
         for &(h, row) in entries {
-            match first.first(h, row) {
-                None => {}
-                Some(earlier_row) => {
-                    // Texts are read only on a hash match: reading every
-                    // key again would be a cache miss per row.
-                    let (bi, i) = locate(row);
-                    let (fb, fi) = locate(earlier_row);
-                    let text = key(bi, i).unwrap_or_default();
-                    let earlier = key(fb, fi).unwrap_or_default();
-                    // A text that differs from the first with its hash is
-                    // kept in a set: seen there again, it is repeated.
-                    if text == earlier || !colliding.insert(text) {
-                        repeated.push((bi, i));
-                    }
+            if let Some(earlier_row) = first.first(h, row) {
+                // Texts are read only on a hash match: reading every key
+                // again would be a cache miss per row.
+                let (bi, i) = locate(row);
+                let (fb, fi) = locate(earlier_row);
+                let text = key(bi, i).unwrap_or_default();
+                let earlier = key(fb, fi).unwrap_or_default();
+                // A text that differs from the first with its hash is kept
+                // in a set: seen there again, it is repeated.
+                if text == earlier || !colliding.insert(text) {
+                    repeated.push((bi, i));
                 }
             }
         }
