@@ -9,11 +9,14 @@ use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::TrackConsumersPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use super::build_side::with_build_on_groups;
 use super::pool::RunPool;
 use super::streamed_table::{Scan, StreamedTable};
 use super::{Batches, Engine, cores};
@@ -92,8 +95,15 @@ impl Embedded {
         // identifier normalisation leaves them as written.
         let config = SessionConfig::new().with_information_schema(false);
         let env = env.build_arc().map_err(|e| e.to_string())?;
+        let rules = with_build_on_groups(PhysicalOptimizer::new().rules);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(env)
+            .with_default_features()
+            .with_physical_optimizer_rules(rules)
+            .build();
         Ok(Embedded {
-            ctx: SessionContext::new_with_config_rt(config, env),
+            ctx: SessionContext::new_with_state(state),
             runtime,
             _spill: spill,
             limit,

@@ -16,6 +16,7 @@
 //! types the embedded engine gives (`conform`), so delivery, state and
 //! reports see the same batches.
 
+mod build_side;
 mod embedded;
 mod pool;
 #[cfg(feature = "spark")]
