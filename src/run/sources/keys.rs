@@ -142,66 +142,40 @@ fn repeated_keys_by(
         }
     };
     let parts = crate::run::engine::cores().clamp(1, BUCKETS);
-    // 1. Partition: (hash, row) per bucket, in file order; each core hashes
-    //    a contiguous run of batches. Buckets start at about their share of
-    //    the rows, so they rarely grow (a doubling copies them and can leave
-    //    half unused).
+    // 1. Partition: each core hashes a contiguous run of batches into its
+    //    own buckets, in file order.
     let partition = |batches: std::ops::Range<usize>| {
         let rows: usize = decoded[batches.clone()]
             .iter()
             .map(|d| d.batch.num_rows())
             .sum();
-        let share = rows / BUCKETS;
-        let mut buckets: Vec<Vec<(u32, u32)>> = (0..BUCKETS)
-            .map(|_| Vec::with_capacity(share + share / 16 + 16))
-            .collect();
+        let mut hashes = KeyHashes::new(rows);
         for bi in batches {
             for i in 0..decoded[bi].batch.num_rows() {
                 if let Some(text) = key(bi, i) {
-                    let h = hash(text);
                     // `total` fits in u32 (checked above), so every row does.
-                    let row = (starts[bi] + i) as u32;
-                    buckets[(h >> 56) as usize].push((h as u32, row));
+                    hashes.push(hash(text), (starts[bi] + i) as u32);
                 }
             }
         }
-        buckets
+        hashes
     };
     let per_part = decoded.len().div_ceil(parts).max(1);
-    let runs: Vec<Vec<Vec<(u32, u32)>>> = (0..decoded.len().div_ceil(per_part))
+    let runs: Vec<KeyHashes> = (0..decoded.len().div_ceil(per_part))
         .into_par_iter()
         .map(|p| partition(p * per_part..decoded.len().min((p + 1) * per_part)))
         .collect();
-    // 2. Per bucket, the first row of each key stays; a later row whose
-    //    hash matches is compared by its text. A bucket is its part of each
-    //    run, the runs in file order (not copied into one list: that would
-    //    hold every entry twice).
-    let check = |bucket: usize| -> Vec<(usize, usize)> {
-        let entries = runs.iter().flat_map(|run| run[bucket].iter());
-        let size = runs.iter().map(|run| run[bucket].len()).sum();
-        let mut first = FirstRows::new(size);
-        let mut colliding: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        let mut repeated = Vec::new();
-        for &(h, row) in entries {
-            if let Some(earlier_row) = first.first(h, row) {
-                // Texts are read only on a hash match: reading every key
-                // again would be a cache miss per row.
-                let (bi, i) = locate(row);
-                let (fb, fi) = locate(earlier_row);
-                let text = key(bi, i).unwrap_or_default();
-                let earlier = key(fb, fi).unwrap_or_default();
-                // A text that differs from the first with its hash is kept
-                // in a set: seen there again, it is repeated.
-                if text == earlier || !colliding.insert(text) {
-                    repeated.push((bi, i));
-                }
-            }
-        }
-        repeated
+    // 2. The rows whose hash an earlier row has, then their texts compared.
+    let matches = KeyHashes::matches(&runs);
+    drop(runs);
+    let text = |row: u32| {
+        let (batch, i) = locate(row);
+        key(batch, i).unwrap_or_default()
     };
-    let mut all: Vec<(usize, usize)> = (0..BUCKETS).into_par_iter().flat_map_iter(check).collect();
-    all.sort_unstable();
-    Ok(all)
+    Ok(repeated_among(&matches, text)
+        .into_iter()
+        .map(locate)
+        .collect())
 }
 
 /// The hash of a key's text that [`repeated_keys`] and [`KeyHashes`] use.
@@ -210,12 +184,13 @@ pub(super) fn key_hash(text: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0).hash_one(text)
 }
 
-/// The duplicate-key check of a streamed source, which keeps no key
-/// text while it reads: key hashes are bucketed as batches are decoded
-/// (one `KeyHashes` per run of row groups; the runs in file order), the
-/// rows whose hash an earlier row has are then the only candidates
-/// ([`KeyHashes::matches`]), and only their keys are read again to be
-/// compared ([`repeated_among`]). The outcome is [`repeated_keys`]'s.
+/// The duplicate-key check's key hashes, bucketed as rows come (one
+/// `KeyHashes` per run of rows; the runs in file order): the rows whose
+/// hash an earlier row has are then the only candidates
+/// ([`KeyHashes::matches`]), and only their keys' texts are compared
+/// ([`repeated_among`]). A whole read ([`repeated_keys`]) reads the texts
+/// from its batches; a streamed source keeps no key text while it reads,
+/// and reads those keys again.
 pub(super) struct KeyHashes {
     buckets: Vec<Vec<(u32, u32)>>,
 }
@@ -223,7 +198,9 @@ pub(super) struct KeyHashes {
 const BUCKETS: usize = 256;
 
 impl KeyHashes {
-    /// Buckets for about `rows` keys.
+    /// Buckets for about `rows` keys. Each starts at about its share of
+    /// the rows, so it rarely grows (a doubling copies it and can leave
+    /// half unused).
     pub(super) fn new(rows: usize) -> KeyHashes {
         let share = rows / BUCKETS;
         KeyHashes {
@@ -306,17 +283,18 @@ impl FirstRows {
 /// earlier row holds, sorted: `text` gives the key of every row named in
 /// `matches`. A key that differs from the first with its hash is
 /// remembered: seen again, it is repeated.
-pub(super) fn repeated_among(
+pub(super) fn repeated_among<'a>(
     matches: &[(u32, u32)],
-    text: &std::collections::HashMap<u32, String>,
+    text: impl Fn(u32) -> &'a str,
 ) -> Vec<u32> {
     let mut colliding = std::collections::HashSet::new();
     let mut repeated = Vec::new();
-    for (row, first) in matches {
-        let key = text.get(row).map(String::as_str).unwrap_or_default();
-        let earlier = text.get(first).map(String::as_str).unwrap_or_default();
-        if key == earlier || !colliding.insert(key) {
-            repeated.push(*row);
+    for &(row, first) in matches {
+        let key = text(row);
+        // Texts are read only on a hash match: reading every key again
+        // would be a cache miss per row.
+        if key == text(first) || !colliding.insert(key) {
+            repeated.push(row);
         }
     }
     repeated.sort_unstable();
@@ -394,7 +372,8 @@ mod tests {
             let expected: Vec<u32> = (0..n as u32)
                 .filter(|&row| !seen.insert(keys[row as usize].as_str()))
                 .collect();
-            assert_eq!(repeated_among(&matches, &text), expected, "round {round}");
+            let key = |row: u32| text.get(&row).map_or("", String::as_str);
+            assert_eq!(repeated_among(&matches, key), expected, "round {round}");
         }
     }
 

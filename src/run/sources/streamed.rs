@@ -225,7 +225,8 @@ pub(super) fn read_streamed(
             )
             .map_err(failed)?;
         }
-        for row in repeated_among(&matches, &text) {
+        let key = |row: u32| text.get(&row).map_or("", String::as_str);
+        for row in repeated_among(&matches, key) {
             let row = row as usize;
             let f = firsts.partition_point(|&first| first <= row) - 1;
             let key = text.get(&(row as u32)).cloned().unwrap_or_default();
