@@ -20,6 +20,7 @@ use datafusion::common::JoinType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::error::Result;
+use datafusion::physical_expr::PhysicalExprRef;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
@@ -36,7 +37,7 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 /// (`CollectLeft`: DataFusion found the build side small), joins whose
 /// sides are both grouped, and join types other than inner and left are
 /// left as DataFusion planned them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BuildOnGroups;
 
 impl PhysicalOptimizerRule for BuildOnGroups {
@@ -51,8 +52,10 @@ impl PhysicalOptimizerRule for BuildOnGroups {
             };
             let turn = *join.partition_mode() == PartitionMode::Partitioned
                 && matches!(join.join_type(), JoinType::Inner | JoinType::Left)
-                && keys(join, Side::Right).is_some_and(|k| one_row_per_key(join.right(), &k))
-                && !keys(join, Side::Left).is_some_and(|k| one_row_per_key(join.left(), &k));
+                && columns(join.on().iter().map(|(_, right)| right))
+                    .is_some_and(|k| one_row_per_key(join.right(), &k))
+                && !columns(join.on().iter().map(|(left, _)| left))
+                    .is_some_and(|k| one_row_per_key(join.left(), &k));
             if turn {
                 join.swap_inputs(PartitionMode::Partitioned)
                     .map(Transformed::yes)
@@ -87,24 +90,10 @@ pub fn with_build_on_groups(
     rules
 }
 
-#[derive(Clone, Copy)]
-enum Side {
-    Left,
-    Right,
-}
-
 /// The column indices of one side's join keys, when every key is a
 /// plain column of that side.
-fn keys(join: &HashJoinExec, side: Side) -> Option<Vec<usize>> {
-    join.on()
-        .iter()
-        .map(|(left, right)| {
-            let key = match side {
-                Side::Left => left,
-                Side::Right => right,
-            };
-            key.downcast_ref::<Column>().map(Column::index)
-        })
+fn columns<'a>(keys: impl Iterator<Item = &'a PhysicalExprRef>) -> Option<Vec<usize>> {
+    keys.map(|key| key.downcast_ref::<Column>().map(Column::index))
         .collect()
 }
 

@@ -227,10 +227,10 @@ pub(super) fn read_streamed(
         }
         let key = |row: u32| text.get(&row).map_or("", String::as_str);
         for row in repeated_among(&matches, key) {
+            let repeated = key(row);
             let row = row as usize;
             let f = firsts.partition_point(|&first| first <= row) - 1;
-            let key = text.get(&(row as u32)).cloned().unwrap_or_default();
-            bad[f].insert(row - firsts[f], format!("duplicate key `{key}`"));
+            bad[f].insert(row - firsts[f], format!("duplicate key `{repeated}`"));
         }
     }
     if bad[..cached].iter().any(|rows| !rows.is_empty()) {
