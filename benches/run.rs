@@ -31,7 +31,9 @@
 //!   into `<data folder>-csv/`, beside the Parquet project): text sources
 //!   are typed, checked and spilled to local Parquet files, then streamed;
 //!   prints the time,
-//!   the phases and the peak memory against the Parquet run's.
+//!   the phases and the peak memory against the Parquet run's;
+//! - `ACCORD_BENCH_REPEAT` (default 3; `--activated` only): the rounds of
+//!   floor, accord and DuckDB, alternated, whose medians the table gives.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -627,16 +629,27 @@ fn duckdb(dir: &Path, statements: &[String]) -> (f64, Vec<u64>) {
 
 /// The activated mode: per audience count and format, every audience
 /// activated to files by accord against DuckDB writing each audience's
-/// members to Parquet, and both against the floor.
+/// members to Parquet, and both against the floor. A single run of either
+/// varies by up to 1.5x on a shared 2-core machine, so each is timed
+/// `ACCORD_BENCH_REPEAT` times (default 3), the three alternated round by
+/// round (floor, accord, DuckDB): the table gives the median of each time
+/// and of each round's ratios, with the ratios' range.
 fn activated_mode(dir: &Path, counts: &[usize]) {
-    let floor = time_duckdb_floor(dir);
-    println!("floor: one DuckDB query scanning each table once: {floor:.2}s");
+    let repeat = std::env::var("ACCORD_BENCH_REPEAT")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(3)
+        .max(1);
     println!(
-        "{:>10} {:>8} {:>12} {:>14} {:>12} {:>14} {:>14}",
+        "{repeat} alternated rounds per row; times are medians, ratios the median (and range) of the rounds' ratios"
+    );
+    println!(
+        "{:>10} {:>8} {:>10} {:>14} {:>9} {:>18} {:>18} {:>18}",
         "audiences",
         "format",
         "accord (s)",
         "duckdb->pq (s)",
+        "floor (s)",
         "accord/duck",
         "accord/floor",
         "duck/floor"
@@ -645,37 +658,85 @@ fn activated_mode(dir: &Path, counts: &[usize]) {
     for &n in counts {
         for format in ["csv", "parquet"] {
             write_project(dir, n, Activated::Every(format));
-            let (accord_s, _, accord_phases, report) = run_accord(dir);
-            phases.push(format!("{n:>10} audiences, {format}: {accord_phases}"));
-            let delivered: Vec<u64> = (0..n)
-                .map(|i| {
-                    let a = &report.activations[&format!("bench_{i}")];
-                    assert_eq!(
-                        a.status,
-                        run::ActivationStatus::Delivered,
-                        "bench_{i} was not delivered: {:?}",
-                        a.warnings
-                    );
-                    a.members
-                })
-                .collect();
-            let (duck_s, duck_rows) = time_duckdb_export(dir, n);
-            assert_eq!(
-                delivered, duck_rows,
-                "accord's deliveries and DuckDB's files disagree on members"
-            );
+            let mut rounds = Vec::with_capacity(repeat);
+            for _ in 0..repeat {
+                rounds.push(activated_round(dir, n));
+            }
+            let time = |of: fn(&Round) -> f64| median(rounds.iter().map(of).collect());
+            let ratio = |of: fn(&Round) -> f64| spread(rounds.iter().map(of).collect());
             println!(
-                "{n:>10} {format:>8} {accord_s:>12.2} {duck_s:>14.2} {:>12.2} {:>14.2} {:>14.2}",
-                accord_s / duck_s.max(1e-9),
-                accord_s / floor.max(1e-9),
-                duck_s / floor.max(1e-9)
+                "{n:>10} {format:>8} {:>10.2} {:>14.2} {:>9.2} {:>18} {:>18} {:>18}",
+                time(|r| r.accord_s),
+                time(|r| r.duck_s),
+                time(|r| r.floor_s),
+                ratio(|r| r.accord_s / r.duck_s.max(1e-9)),
+                ratio(|r| r.accord_s / r.floor_s.max(1e-9)),
+                ratio(|r| r.duck_s / r.floor_s.max(1e-9)),
             );
+            // The phases of accord's median run.
+            let mut by_time: Vec<&Round> = rounds.iter().collect();
+            by_time.sort_by(|a, b| a.accord_s.total_cmp(&b.accord_s));
+            let middle = &by_time[by_time.len() / 2];
+            phases.push(format!("{n:>10} audiences, {format}: {}", middle.phases));
         }
     }
-    println!("accord's phases (compile and render not included):");
+    println!("accord's phases in its median run (compile and render not included):");
     for p in phases {
         println!("{p}");
     }
+}
+
+/// One round of the activated mode: the floor, accord's run and DuckDB's
+/// export, one after the other.
+struct Round {
+    floor_s: f64,
+    accord_s: f64,
+    duck_s: f64,
+    phases: String,
+}
+
+/// A round of the activated mode over the project `write_project` wrote
+/// for `n` audiences, after asserting that accord delivered every
+/// activation and the same members as DuckDB's files hold.
+fn activated_round(dir: &Path, n: usize) -> Round {
+    let floor_s = time_duckdb_floor(dir);
+    let (accord_s, _, phases, report) = run_accord(dir);
+    let delivered: Vec<u64> = (0..n)
+        .map(|i| {
+            let a = &report.activations[&format!("bench_{i}")];
+            assert_eq!(
+                a.status,
+                run::ActivationStatus::Delivered,
+                "bench_{i} was not delivered: {:?}",
+                a.warnings
+            );
+            a.members
+        })
+        .collect();
+    let (duck_s, duck_rows) = time_duckdb_export(dir, n);
+    assert_eq!(
+        delivered, duck_rows,
+        "accord's deliveries and DuckDB's files disagree on members"
+    );
+    Round {
+        floor_s,
+        accord_s,
+        duck_s,
+        phases,
+    }
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `values`' median and range, as `median (min-max)`.
+fn spread(mut values: Vec<f64>) -> String {
+    values.sort_by(f64::total_cmp);
+    let (low, high) = (values[0], values[values.len() - 1]);
+    format!("{:.2} ({low:.2}-{high:.2})", median(values))
 }
 
 /// The Spark mode (`-- --spark`, a build with `--features spark`): a Spark
