@@ -215,21 +215,80 @@ impl KeyHashes {
         self.buckets[(hash >> 56) as usize].push((hash as u32, row));
     }
 
-    /// Per bucket, in the rows' order: each row whose hash an earlier row
-    /// has, with the first row of that hash. `runs` are in file order.
+    /// Each row whose hash an earlier row has, with the first row of that
+    /// hash; the rows of one hash in their order. `runs` are in file order.
     pub(super) fn matches(runs: &[KeyHashes]) -> Vec<(u32, u32)> {
+        Self::matches_split_past(runs, SPLIT_PAST)
+    }
+
+    /// [`KeyHashes::matches`], a bucket of more than `past` hashes matched
+    /// in parts of about [`PART_HASHES`], split by the hash's top bits: a
+    /// part's table of first rows stays in the processor's caches where
+    /// the bucket's would not (at 100M keys, a bucket holds about 400k).
+    fn matches_split_past(runs: &[KeyHashes], past: usize) -> Vec<(u32, u32)> {
         let check = |bucket: usize| -> Vec<(u32, u32)> {
-            let size = runs.iter().map(|run| run.buckets[bucket].len()).sum();
-            let mut first = FirstRows::new(size);
+            let size: usize = runs.iter().map(|run| run.buckets[bucket].len()).sum();
+            let entries = || {
+                runs.iter()
+                    .flat_map(|run| run.buckets[bucket].iter().copied())
+            };
             let mut out = Vec::new();
-            for &(h, row) in runs.iter().flat_map(|run| run.buckets[bucket].iter()) {
-                if let Some(earlier) = first.first(h, row) {
-                    out.push((row, earlier));
-                }
+            if size <= past {
+                first_matches(&mut FirstRows::new(size), entries(), &mut out);
+                return out;
+            }
+            // A stable split (a counting sort on the top bits), so each
+            // part keeps the rows' order.
+            let bits = (size / PART_HASHES)
+                .next_power_of_two()
+                .clamp(2, 1 << 12)
+                .trailing_zeros();
+            let part = |hash: u32| (hash >> (32 - bits)) as usize;
+            let mut starts = vec![0usize; (1 << bits) + 1];
+            for (hash, _) in entries() {
+                starts[part(hash) + 1] += 1;
+            }
+            for i in 1..starts.len() {
+                starts[i] += starts[i - 1];
+            }
+            let mut next = starts.clone();
+            let mut split = vec![(0, 0); size];
+            for (hash, row) in entries() {
+                let at = &mut next[part(hash)];
+                split[*at] = (hash, row);
+                *at += 1;
+            }
+            let largest = starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+            let mut first = FirstRows::new(largest);
+            for w in starts.windows(2) {
+                first.clear();
+                first_matches(&mut first, split[w[0]..w[1]].iter().copied(), &mut out);
             }
             out
         };
         (0..BUCKETS).into_par_iter().flat_map_iter(check).collect()
+    }
+}
+
+/// A bucket larger than this is matched in parts ([`KeyHashes::matches`]):
+/// its table of first rows would be 4 MB or more, past a core's own caches
+/// (the buckets of 10M keys, about 39k hashes each, are matched whole).
+const SPLIT_PAST: usize = 1 << 17;
+
+/// About how many hashes a part holds: a table of 256 KB.
+const PART_HASHES: usize = 1 << 14;
+
+/// Into `out`, each of `entries` (hash and row, in the rows' order) whose
+/// hash `first` has seen, with that hash's first row.
+fn first_matches(
+    first: &mut FirstRows,
+    entries: impl Iterator<Item = (u32, u32)>,
+    out: &mut Vec<(u32, u32)>,
+) {
+    for (hash, row) in entries {
+        if let Some(earlier) = first.first(hash, row) {
+            out.push((row, earlier));
+        }
     }
 }
 
@@ -254,6 +313,11 @@ impl FirstRows {
             slots: vec![(0, 0); len],
             shift: 64 - len.trailing_zeros(),
         }
+    }
+
+    /// Empties the table for another part of a bucket.
+    fn clear(&mut self) {
+        self.slots.fill((0, 0));
     }
 
     /// The row that first had `hash`, if one did; else `row` is that row
@@ -363,6 +427,23 @@ mod tests {
                 runs[row / per_run].push(hash(key), row as u32);
             }
             let matches = KeyHashes::matches(&runs);
+            // Matched in parts (a bucket of over 0, 1 or 16 hashes), the
+            // same matches, in the same order for the rows of one hash.
+            for past in [0, 1, 16] {
+                let of_hash = |matches: &[(u32, u32)]| {
+                    let mut by_hash: Vec<(u64, u32, u32)> = matches
+                        .iter()
+                        .map(|&(row, first)| (hash(&keys[row as usize]), row, first))
+                        .collect();
+                    by_hash.sort_by_key(|&(hash, _, _)| hash);
+                    by_hash
+                };
+                assert_eq!(
+                    of_hash(&KeyHashes::matches_split_past(&runs, past)),
+                    of_hash(&matches),
+                    "round {round}, parts past {past}"
+                );
+            }
             let text: HashMap<u32, String> = matches
                 .iter()
                 .flat_map(|&(row, first)| [row, first])
