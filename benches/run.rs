@@ -662,7 +662,7 @@ fn activated_mode(dir: &Path, counts: &[usize]) {
             for _ in 0..repeat {
                 rounds.push(activated_round(dir, n));
             }
-            let time = |of: fn(&Round) -> f64| median(rounds.iter().map(of).collect());
+            let time = |of: fn(&Round) -> f64| middle(rounds.iter().map(of).collect(), |v| *v);
             let ratio = |of: fn(&Round) -> f64| spread(rounds.iter().map(of).collect());
             println!(
                 "{n:>10} {format:>8} {:>10.2} {:>14.2} {:>9.2} {:>18} {:>18} {:>18}",
@@ -674,10 +674,11 @@ fn activated_mode(dir: &Path, counts: &[usize]) {
                 ratio(|r| r.duck_s / r.floor_s.max(1e-9)),
             );
             // The phases of accord's median run.
-            let mut by_time: Vec<&Round> = rounds.iter().collect();
-            by_time.sort_by(|a, b| a.accord_s.total_cmp(&b.accord_s));
-            let middle = &by_time[by_time.len() / 2];
-            phases.push(format!("{n:>10} audiences, {format}: {}", middle.phases));
+            let median_run = middle(rounds.iter().collect(), |r| r.accord_s);
+            phases.push(format!(
+                "{n:>10} audiences, {format}: {}",
+                median_run.phases
+            ));
         }
     }
     println!("accord's phases in its median run (compile and render not included):");
@@ -726,17 +727,17 @@ fn activated_round(dir: &Path, n: usize) -> Round {
     }
 }
 
-/// The median of `values` (the upper one of an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+/// The median one of `items` by `key` (the upper one of an even count).
+fn middle<T>(mut items: Vec<T>, key: impl Fn(&T) -> f64) -> T {
+    items.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    items.swap_remove(items.len() / 2)
 }
 
 /// `values`' median and range, as `median (min-max)`.
-fn spread(mut values: Vec<f64>) -> String {
-    values.sort_by(f64::total_cmp);
-    let (low, high) = (values[0], values[values.len() - 1]);
-    format!("{:.2} ({low:.2}-{high:.2})", median(values))
+fn spread(values: Vec<f64>) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.2} ({low:.2}-{high:.2})", middle(values, |v| *v))
 }
 
 /// The Spark mode (`-- --spark`, a build with `--features spark`): a Spark
