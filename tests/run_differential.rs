@@ -118,6 +118,21 @@ fn the_engine_agrees_with_the_interpreter_on_overflow_and_regex_rules() {
     );
 }
 
+/// The same, from a stream of its own: conditions over collections whose
+/// elements' conditions read collections of their own, which the feature
+/// table computes over the elements that have rows there when the
+/// condition needs one (a person who opened an email) and over every
+/// element when it does not (`!`, `||` with a condition that does not,
+/// `size(..) <= k`, `all`).
+#[test]
+fn the_engine_agrees_with_the_interpreter_on_nested_collection_rules() {
+    random_rules(
+        0x005e_ed0f_c011_2026,
+        random_rules::nested_predicate,
+        random_rules::WORDS,
+    );
+}
+
 fn random_rules(stream: u64, predicate: random_rules::Predicate, words: &[&str]) {
     let base = sample_plan();
     let mut checked = 0;

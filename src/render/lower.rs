@@ -12,7 +12,7 @@
 //! that is never NULL (`COALESCE(cmp, FALSE)`), so `NOT` and `OR` agree with
 //! the interpreter on missing fields.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::dialect::Dialect;
 use super::normalise;
@@ -68,6 +68,22 @@ pub struct Feature {
     /// nothing beyond what `default` gives an empty collection. `None`:
     /// every row counts.
     pub rows: Option<String>,
+    /// What the aggregate reads of its elements' own collections.
+    pub nested: Nested,
+}
+
+/// What a feature reads of its elements' own collections: an account
+/// feature over people that asks whether a person opened an email reads
+/// the people's feature over `emailOpens`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Nested {
+    /// The element's collections whose feature columns the aggregate reads.
+    pub reads: BTreeSet<String>,
+    /// The element's collections in which an element must have a row for
+    /// `rows` to hold (`p.emailOpens.exists(..)` needs `emailOpens`): an
+    /// element without one adds nothing, so a pass may read only the
+    /// elements that have one.
+    pub needs: BTreeSet<String>,
 }
 
 /// Where a collection's rows come from.
@@ -91,6 +107,9 @@ pub struct Collection {
 #[derive(Clone, Debug, Default)]
 pub struct Features {
     pub collections: BTreeMap<(String, String), Collection>,
+    /// Every collection a column was asked of, in order: what a feature's
+    /// own conditions read is what they asked for while being lowered.
+    asked: Vec<(String, String)>,
 }
 
 impl Features {
@@ -102,7 +121,9 @@ impl Features {
         agg: &str,
         default: Option<&'static str>,
         rows: Option<String>,
+        nested: Nested,
     ) -> String {
+        self.asked.push(key.clone());
         let prefix = format!("f_{}_", key.1);
         let coll = self.collections.entry(key).or_insert(Collection {
             source,
@@ -117,8 +138,24 @@ impl Features {
             aggregate: agg.to_string(),
             default,
             rows,
+            nested,
         });
         column
+    }
+
+    /// The collections of `schema` asked for since `mark`: those that
+    /// conditions over `schema`'s rows lowered since then read.
+    fn asked_since(&self, mark: usize, schema: &str) -> BTreeSet<String> {
+        self.asked[mark..]
+            .iter()
+            .filter(|(parent, _)| parent == schema)
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
+    /// Whether `schema`'s view has feature columns.
+    pub fn has_features(&self, schema: &str) -> bool {
+        self.collections.keys().any(|(parent, _)| parent == schema)
     }
 
     /// Schemas whose view has features.
@@ -501,9 +538,10 @@ impl Lowerer<'_> {
         let pred = preds.join(" AND ");
         let agg = format!("MAX(CASE WHEN {pred} THEN 1 ELSE 0 END)");
         let alias = parent_alias(container, scope)?;
-        let column = self
-            .features
-            .column(key, source, &agg, Some("0"), Some(pred));
+        // A list's elements are values: they have no collections.
+        let column =
+            self.features
+                .column(key, source, &agg, Some("0"), Some(pred), Nested::default());
         Ok(format!("({alias}.{} = 1)", self.q(&column)))
     }
 
@@ -519,9 +557,11 @@ impl Lowerer<'_> {
         else {
             return Err("not a comprehension".into());
         };
+        let mark = self.features.asked.len();
         let (key, source, mut preds, child) = self.collection(range, scope)?;
-        let inner = child_scope(var, child);
+        let inner = child_scope(var, child.clone());
         preds.push(self.boolean(body, &inner)?);
+        let reads = self.element_reads(mark, &child);
         let pred = preds.join(" AND ");
         let alias = parent_alias(range, scope)?;
         // Which rows matter: for `exists` and `exists_one` those that pass;
@@ -557,9 +597,19 @@ impl Lowerer<'_> {
             ),
             _ => return Err("not a predicate macro".into()),
         };
+        // `rows` of `exists` is the filters and the body; of `all`, the
+        // rows that fail it, which need nothing.
+        let needs = match kind {
+            CompKind::All => BTreeSet::new(),
+            _ => filters_need(range)
+                .union(&required(body, var))
+                .cloned()
+                .collect(),
+        };
+        let nested = Nested { reads, needs };
         let column = self
             .features
-            .column(key, source, &agg, Some(default), Some(rows));
+            .column(key, source, &agg, Some(default), Some(rows), nested);
         Ok(format!("({alias}.{} {test})", self.q(&column)))
     }
 
@@ -580,17 +630,24 @@ impl Lowerer<'_> {
             (_, "sum" | "max" | "min") if matches!(arg.node, Node::Field { .. }) => (arg, None),
             _ => return Err(format!("`{func}` of this list cannot be lowered to SQL")),
         };
+        let mark = self.features.asked.len();
         let (key, source, mut preds, child) = self.collection(range, scope)?;
         let alias = parent_alias(range, scope)?;
+        let mut needs = filters_need(range);
         let val = match value {
             Some((var, filter, body)) => {
-                let inner = child_scope(var, child);
+                let inner = child_scope(var, child.clone());
                 if let Some(f) = filter {
                     preds.push(self.boolean(f, &inner)?);
+                    needs.extend(required(f, var));
                 }
                 self.value(body, &inner)?
             }
             None => "c.__elem".into(),
+        };
+        let nested = Nested {
+            reads: self.element_reads(mark, &child),
+            needs,
         };
         // Rows outside the filter add nothing (a count of 0, a NULL to
         // sum, max or min); without a filter every row counts.
@@ -615,13 +672,24 @@ impl Lowerer<'_> {
             "max" => (format!("MAX(CASE WHEN {when} THEN {val} END)"), None),
             _ => (format!("MIN(CASE WHEN {when} THEN {val} END)"), None),
         };
-        let column = self.features.column(key, source, &agg, default, rows);
+        let column = self
+            .features
+            .column(key, source, &agg, default, rows, nested);
         let read = format!("{alias}.{}", self.q(&column));
         Ok(if int_sum {
             self.checked_int(&read)
         } else {
             read
         })
+    }
+
+    /// The collections of the element bound to `child` whose features the
+    /// conditions lowered since `mark` read.
+    fn element_reads(&self, mark: usize, child: &Binding) -> BTreeSet<String> {
+        match child {
+            Binding::Row { schema, .. } => self.features.asked_since(mark, schema),
+            Binding::Elem { .. } => BTreeSet::new(),
+        }
     }
 
     /// Resolves a range to its collection, with the filters of `.filter()`
@@ -744,6 +812,92 @@ fn lookup<'s>(scope: &'s Scope, name: &str) -> Option<&'s Binding> {
         .rev()
         .find(|(n, _)| n == name)
         .map(|(_, b)| b)
+}
+
+/// The collections of `var` in which it must have a row for `e` to hold:
+/// `v.c.exists(..)`, `size(v.c) >= 1` and `x in v.c` hold of no `v`
+/// without one; `&&` needs what either side needs, `||` what both do.
+/// Anything else needs nothing (it may hold of an empty collection).
+fn required(e: &Typed, var: &str) -> BTreeSet<String> {
+    match &e.node {
+        Node::And(l, r) => required(l, var).union(&required(r, var)).cloned().collect(),
+        Node::Or(l, r) => required(l, var)
+            .intersection(&required(r, var))
+            .cloned()
+            .collect(),
+        Node::Comp {
+            kind: CompKind::Exists | CompKind::ExistsOne,
+            range,
+            ..
+        } => collection_of(range, var).into_iter().collect(),
+        Node::In(_, container) => collection_of(container, var).into_iter().collect(),
+        Node::Cmp(op, l, r) => {
+            // `size(C) op k`, the size on either side.
+            let (op, args, k) = match (&l.node, &r.node) {
+                (Node::Call { func, args }, Node::Int(k)) if func == "size" => (*op, args, *k),
+                (Node::Int(k), Node::Call { func, args }) if func == "size" => {
+                    let flipped = match op {
+                        CmpOp::Lt => CmpOp::Gt,
+                        CmpOp::Le => CmpOp::Ge,
+                        CmpOp::Gt => CmpOp::Lt,
+                        CmpOp::Ge => CmpOp::Le,
+                        other => *other,
+                    };
+                    (flipped, args, *k)
+                }
+                _ => return BTreeSet::new(),
+            };
+            let empty_fails = match op {
+                CmpOp::Ge | CmpOp::Eq => k >= 1,
+                CmpOp::Gt => k >= 0,
+                _ => false,
+            };
+            match args.as_slice() {
+                [c] if empty_fails => collection_of(c, var).into_iter().collect(),
+                _ => BTreeSet::new(),
+            }
+        }
+        _ => BTreeSet::new(),
+    }
+}
+
+/// What the `.filter()` steps of a range need of their element (every
+/// step must hold for an element to be in the range).
+fn filters_need(range: &Typed) -> BTreeSet<String> {
+    match &range.node {
+        Node::Comp {
+            kind: CompKind::Filter,
+            var,
+            range: inner,
+            body,
+            ..
+        } => required(body, var)
+            .union(&filters_need(inner))
+            .cloned()
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// The collection of `var` a range iterates, through its filters: one of
+/// its links to many or one of its list fields.
+fn collection_of(range: &Typed, var: &str) -> Option<String> {
+    let (base, name) = match &range.node {
+        Node::Comp {
+            kind: CompKind::Filter,
+            range,
+            ..
+        } => return collection_of(range, var),
+        Node::Link {
+            base,
+            name,
+            many: true,
+            ..
+        } => (base, name),
+        Node::Field { base, name } if matches!(range.ty, Type::List(_)) => (base, name),
+        _ => return None,
+    };
+    matches!(&base.node, Node::Var(v) if v == var).then(|| name.clone())
 }
 
 fn child_scope(var: &str, binding: Binding) -> Scope {

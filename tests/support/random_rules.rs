@@ -241,6 +241,54 @@ pub fn predicate(plan: &Plan, schema: &str, var: &str, depth: u32, rng: &mut Rng
     }
 }
 
+/// Rules over a collection whose elements' conditions read collections of
+/// their own (`account.people.exists(p, p.emailOpens.exists(..) && ..)`):
+/// conjunctions, disjunctions, negations and size comparisons of every
+/// operator and side, where an element with no row in its own collection
+/// can or cannot pass. The rest as [`predicate`].
+pub fn nested_predicate(plan: &Plan, schema: &str, var: &str, depth: u32, rng: &mut Rng) -> String {
+    let collections = collections_of(plan, schema);
+    if depth == 0 || collections.is_empty() || rng.below(5) == 0 {
+        return predicate(plan, schema, var, 0, rng);
+    }
+    match rng.below(6) {
+        0 => format!(
+            "({} {} {})",
+            nested_predicate(plan, schema, var, depth - 1, rng),
+            if rng.chance(50) { "&&" } else { "||" },
+            nested_predicate(plan, schema, var, depth - 1, rng)
+        ),
+        1 => format!("!({})", nested_predicate(plan, schema, var, depth - 1, rng)),
+        2 => {
+            let (coll, child) = rng.pick(&collections).clone();
+            let v = format!("v{depth}");
+            let inner = nested_predicate(plan, &child, &v, depth - 1, rng);
+            let k = rng.below(3);
+            match rng.below(6) {
+                0 => format!("size({var}.{coll}.filter({v}, {inner})) == {k}"),
+                1 => format!("size({var}.{coll}.filter({v}, {inner})) > {k}"),
+                2 => format!("{k} <= size({var}.{coll}.filter({v}, {inner}))"),
+                3 => format!("{k} < size({var}.{coll}.filter({v}, {inner}))"),
+                4 => format!("size({var}.{coll}.filter({v}, {inner})) <= {k}"),
+                _ => format!("size({var}.{coll}.filter({v}, {inner})) != {k}"),
+            }
+        }
+        3 => {
+            let (coll, child) = rng.pick(&collections).clone();
+            let v = format!("v{depth}");
+            let inner = nested_predicate(plan, &child, &v, depth - 1, rng);
+            format!("{var}.{coll}.all({v}, {inner})")
+        }
+        _ => {
+            let (coll, child) = rng.pick(&collections).clone();
+            let v = format!("v{depth}");
+            let inner = nested_predicate(plan, &child, &v, depth - 1, rng);
+            let m = rng.pick(&["exists", "exists", "exists_one"]);
+            format!("{var}.{coll}.{m}({v}, {inner})")
+        }
+    }
+}
+
 /// Overflow, division and regex-escape shapes over `var`: ints times, plus
 /// and minus numbers at the edge of the int range, unary minus, division and
 /// remainder by 0 and -1, sums of large products, and patterns with a
