@@ -1186,7 +1186,7 @@ fn evaluate_audiences(
             path: format!("sql/{}/audiences.sql", engine.dialect()),
         })?;
     let accounts = engine
-        .materialize("accord_accounts", &audiences_sql)
+        .materialize_sorted("accord_accounts", &audiences_sql, "__account_key")
         .map_err(|e| audience_failure(engine, plan, places, Entity::Account, &audiences_sql, e))?;
     let mut members = Memberships::default();
     let references = audience_references(plan, Entity::Account);
@@ -1195,7 +1195,7 @@ fn evaluate_audiences(
         .map_err(data)?;
     if let Some(sql) = job(engine, jobs, "person_audiences.sql", now_sql) {
         let people = engine
-            .materialize("accord_people", &sql)
+            .materialize_sorted("accord_people", &sql, "__person_key")
             .map_err(|e| audience_failure(engine, plan, places, Entity::Person, &sql, e))?;
         let references = audience_references(plan, Entity::Person);
         members

@@ -114,6 +114,15 @@ pub trait Engine {
         Ok(batch)
     }
 
+    /// [`Engine::materialize`] for a query that orders its rows by `key`
+    /// (ascending, nulls last): an engine that can tell later queries so
+    /// does, and they skip sorting by it again (an export query's members,
+    /// in key order). The default keeps the table as `materialize` does.
+    fn materialize_sorted(&self, name: &str, sql: &str, key: &str) -> Result<RecordBatch, String> {
+        let _ = key;
+        self.materialize(name, sql)
+    }
+
     /// Runs a query and keeps its result as table `name`, as
     /// [`Engine::materialize`] does, without handing the rows back: for a
     /// table only later queries read (a merged source, the linked people
