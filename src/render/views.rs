@@ -109,7 +109,9 @@ fn passes<'f>(features: &Features, coll: &'f Collection) -> Vec<(Form, Vec<&'f F
         Source::Link { child, .. } if features.has_features(child) => child,
         _ => return vec![(Form::Whole, coll.features.iter().collect())],
     };
-    // First by the collection an element must have a row in, if any.
+    // First by what a feature needs of the child: none of its features
+    // (`None`), every row with its features (`Some(None)`), or only the
+    // rows with a row in one of its collections (`Some(Some(name))`).
     let mut by_need: BTreeMap<Option<Option<&String>>, Vec<&Feature>> = BTreeMap::new();
     for f in &coll.features {
         let need = (!f.nested.reads.is_empty()).then(|| {
