@@ -20,7 +20,7 @@ use super::dialect::Dialect;
 use super::lower::{Binding, Features, Lowerer, Scope};
 use super::normalise;
 use super::query::{LowerError, Model};
-use super::views::{account_link, account_relation, link_column, view};
+use super::views::{account_link, account_relation, link_column, links_view};
 use crate::catalog::Normalise;
 use crate::plan::{ActivationPlan, Entity, RelationPath};
 use crate::resolve::ExprSite;
@@ -456,7 +456,7 @@ fn with_person_view(
     let Some(person) = &model.person else {
         return String::new();
     };
-    let v = view(model, d, &Features::default(), person);
+    let v = links_view(model, d, person);
     let mut with = format!("WITH v_{person} AS (\n  {v}\n)");
     if let Some((_, rel)) = relation {
         with.push_str(&format!(

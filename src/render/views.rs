@@ -203,13 +203,21 @@ fn visit(schema: &str, features: &Features, order: &mut Vec<String>, seen: &mut 
     order.push(schema.to_string());
 }
 
-/// One view: the table, its link keys, its features.
-pub fn view(model: &Model, d: &dyn Dialect, features: &Features, schema: &str) -> String {
-    view_of(model, d, features, schema, &Form::Whole, &Names::new())
+/// The view of `schema` without features: the table and its link keys.
+pub fn links_view(model: &Model, d: &dyn Dialect, schema: &str) -> String {
+    view_of(
+        model,
+        d,
+        &Features::default(),
+        schema,
+        &Form::Links,
+        &Names::new(),
+    )
 }
 
-/// One view in one form: `Having` joins its collection's pass (only the
-/// rows with a row in it) and left-joins the other passes it has.
+/// One view in one form: `Links` has no passes; `Having` joins its
+/// collection's pass (only the rows with a row in it) and left-joins the
+/// other passes it has.
 fn view_of(
     model: &Model,
     d: &dyn Dialect,
@@ -320,10 +328,8 @@ fn pass_query(
     };
     match &coll.source {
         Source::Link { child, link } => {
-            let from = names
-                .get(&(child.clone(), form.clone()))
-                .cloned()
-                .unwrap_or_else(|| format!("v_{child}"));
+            // `views` named every form a pass reads before rendering any.
+            let from = &names[&(child.clone(), form.clone())];
             match crate::plan::relation_path(plan, child, link) {
                 // Many-to-many: each child row once per related parent, so
                 // a pair listed twice in the relation counts once.

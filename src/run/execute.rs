@@ -1185,6 +1185,8 @@ fn evaluate_audiences(
         job(engine, jobs, "audiences.sql", now_sql).ok_or_else(|| RunError::MissingJob {
             path: format!("sql/{}/audiences.sql", engine.dialect()),
         })?;
+    // The audience queries end ordered by their key (`render::query`),
+    // which the export queries then need not sort by again.
     let accounts = engine
         .materialize_sorted("accord_accounts", &audiences_sql, "__account_key")
         .map_err(|e| audience_failure(engine, plan, places, Entity::Account, &audiences_sql, e))?;

@@ -237,27 +237,7 @@ impl KeyHashes {
                 first_matches(&mut FirstRows::new(size), entries(), &mut out);
                 return out;
             }
-            // A stable split (a counting sort on the top bits), so each
-            // part keeps the rows' order.
-            let bits = (size / PART_HASHES)
-                .next_power_of_two()
-                .clamp(2, 1 << 12)
-                .trailing_zeros();
-            let part = |hash: u32| (hash >> (32 - bits)) as usize;
-            let mut starts = vec![0usize; (1 << bits) + 1];
-            for (hash, _) in entries() {
-                starts[part(hash) + 1] += 1;
-            }
-            for i in 1..starts.len() {
-                starts[i] += starts[i - 1];
-            }
-            let mut next = starts.clone();
-            let mut split = vec![(0, 0); size];
-            for (hash, row) in entries() {
-                let at = &mut next[part(hash)];
-                split[*at] = (hash, row);
-                *at += 1;
-            }
+            let (starts, split) = split_by_top_bits(size, entries);
             let largest = starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
             let mut first = FirstRows::new(largest);
             for w in starts.windows(2) {
@@ -277,6 +257,36 @@ const SPLIT_PAST: usize = 1 << 17;
 
 /// About how many hashes a part holds: a table of 256 KB.
 const PART_HASHES: usize = 1 << 14;
+
+/// The `size` entries `entries` gives (twice: to count, then to place)
+/// in parts of about [`PART_HASHES`] by the hash's top bits, and where
+/// each part starts (one more start ends the last). A stable split (a
+/// counting sort), so each part keeps the rows' order.
+fn split_by_top_bits<I: Iterator<Item = (u32, u32)>>(
+    size: usize,
+    entries: impl Fn() -> I,
+) -> (Vec<usize>, Vec<(u32, u32)>) {
+    let bits = (size / PART_HASHES)
+        .next_power_of_two()
+        .clamp(2, 1 << 12)
+        .trailing_zeros();
+    let part = |hash: u32| (hash >> (32 - bits)) as usize;
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for (hash, _) in entries() {
+        starts[part(hash) + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut split = vec![(0, 0); size];
+    for (hash, row) in entries() {
+        let at = &mut next[part(hash)];
+        split[*at] = (hash, row);
+        *at += 1;
+    }
+    (starts, split)
+}
 
 /// Into `out`, each of `entries` (hash and row, in the rows' order) whose
 /// hash `first` has seen, with that hash's first row.
