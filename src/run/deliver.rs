@@ -627,21 +627,57 @@ fn jsonl<W: Write>(slices: impl Iterator<Item = RecordBatch>, out: W) -> Result<
 }
 
 /// One Parquet file (one row group up to the writer's million rows), lists
-/// as their text.
+/// as their text. A text column whose first rows all differ (a key, a
+/// hashed email) is written without a dictionary ([`all_different`]); the
+/// others keep the writer's default, a dictionary while it stays small.
 fn parquet<W: Write + Send>(
     schema: &SchemaRef,
     slices: impl Iterator<Item = RecordBatch>,
     out: W,
 ) -> Result<W, ArrowError> {
     use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::properties::WriterProperties;
+    use datafusion::parquet::schema::types::ColumnPath;
+    let mut slices = slices.peekable();
+    let mut properties = WriterProperties::builder();
+    for name in slices.peek().map(all_different).unwrap_or_default() {
+        properties = properties.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
     let schema = columns::lists_as_text(&RecordBatch::new_empty(schema.clone()))
         .map_err(ArrowError::ParquetError)?
         .schema();
-    let mut writer = ArrowWriter::try_new(out, schema, None)?;
+    let mut writer = ArrowWriter::try_new(out, schema, Some(properties.build()))?;
     for rows in slices {
         writer.write(&columns::lists_as_text(&rows).map_err(ArrowError::ParquetError)?)?;
     }
     Ok(writer.into_inner()?)
+}
+
+/// Rows of a file's first slice that [`all_different`] looks at.
+const DICTIONARY_SAMPLE: usize = 1024;
+
+/// The text columns whose first [`DICTIONARY_SAMPLE`] values (of at least
+/// half as many rows) all differ. A dictionary of such a column only grows:
+/// the writer hashes every value into it until it outgrows its page (1 MiB)
+/// and falls back to plain values, and that hashing was about half of
+/// encoding a file of 91,000 account keys. A column of a few thousand
+/// values (cities) repeats within the sample and keeps its dictionary.
+fn all_different(rows: &RecordBatch) -> Vec<String> {
+    let mut out = Vec::new();
+    for (field, column) in rows.schema().fields().iter().zip(rows.columns()) {
+        let Some(text) = column.as_string_opt::<i32>() else {
+            continue;
+        };
+        let sample: Vec<&str> = text.iter().flatten().take(DICTIONARY_SAMPLE).collect();
+        if sample.len() < DICTIONARY_SAMPLE / 2 {
+            continue;
+        }
+        let distinct: std::collections::HashSet<&str> = sample.iter().copied().collect();
+        if distinct.len() == sample.len() {
+            out.push(field.name().clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -974,6 +1010,40 @@ mod tests {
         // An empty file is a header.
         let empty = one_slice(&layout(), &rows.slice(0, 0));
         assert_eq!(String::from_utf8(empty).unwrap(), "name,late,tags\n");
+    }
+
+    /// A key column (every value different) is written without a
+    /// dictionary, a column of a few values with one; the values read back
+    /// the same either way.
+    #[test]
+    fn parquet_keeps_dictionaries_for_repeated_text_only() {
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let n = 3 * DICTIONARY_SAMPLE;
+        let keys: Vec<String> = (0..n).map(|i| format!("acct-{i:06}")).collect();
+        let countries: Vec<&str> = (0..n).map(|i| ["US", "DE", "FR"][i % 3]).collect();
+        let rows = RecordBatch::try_from_iter([
+            (
+                "accountId",
+                Arc::new(StringArray::from(keys.clone())) as datafusion::arrow::array::ArrayRef,
+            ),
+            (
+                "country",
+                Arc::new(StringArray::from(countries.clone())) as _,
+            ),
+        ])
+        .unwrap();
+        let mut parquet_layout = layout();
+        parquet_layout.format = Format::Parquet;
+        let bytes = one_slice(&parquet_layout, &rows);
+        let file = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).unwrap();
+        let group = file.metadata().row_group(0);
+        let dictionary = |i: usize| group.column(i).dictionary_page_offset().is_some();
+        assert!(!dictionary(0), "a key column has no dictionary");
+        assert!(dictionary(1), "a repeated column keeps its dictionary");
+        assert_eq!(parquet_rows(&bytes).columns(), rows.columns());
+        // Fewer rows than half the sample: the writer's default.
+        assert!(all_different(&rows.slice(0, DICTIONARY_SAMPLE / 2 - 1)).is_empty());
+        assert_eq!(all_different(&rows), vec!["accountId".to_string()]);
     }
 
     /// The rows of a Parquet file, as one batch.

@@ -200,65 +200,105 @@ fn run_locked(
         undeliverable: e.undeliverable.as_deref(),
         audiences_failed: e.audiences_failed,
     });
+    // The activations evaluated in this run, in order: the others are not
+    // due, or wait for their unfinished delivery.
+    let evaluated: Vec<&str> = timings
+        .iter()
+        .filter(|(name, timing)| {
+            cx.is_some()
+                && (options.preview || timing.runs())
+                && !unfinished.contains(name.as_str())
+                && plan.activations.contains_key(name.as_str())
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
     let mut run_hash = Sha256::new();
-    for (i, (name, timing)) in timings.iter().enumerate() {
-        let Some(activation) = plan.activations.get(name) else {
-            continue;
-        };
-        progress(
-            options,
-            &format!("activation {}/{}: {name}", i + 1, timings.len()),
-        );
-        let mut a = ActivationReport {
-            destination: activation.destination.clone(),
-            destination_type: activation.destination_type.clone(),
-            export: activation.export.to_string(),
-            ..ActivationReport::default()
-        };
-        if unfinished.contains(name) {
-            // Its unfinished delivery failed above (the reason is in the
-            // diagnostics): a new one on top would assume the destination
-            // has what it may not have.
-            a.status = ActivationStatus::Failed;
-        } else if let (Some(cx), true) = (&cx, options.preview || timing.runs()) {
-            if let Err(problem) = cx.activate(
-                name,
-                activation,
-                &mut a,
-                &mut report.diagnostics,
-                &mut run_hash,
-            ) {
-                if !problem.fails_one_activation() {
-                    return Err(problem);
+    std::thread::scope(|scope| -> Result<(), RunError> {
+        // Each evaluated activation's rows are prepared on a thread of
+        // their own, one activation ahead: the export query and the
+        // members' hashes of the next one take the cores the delivery of
+        // this one leaves idle (writing files, waiting on the disk). Only
+        // the preparing reads the engine's tables and nothing durable, so
+        // the durable steps (state, store, files) keep their order.
+        let (ahead, prepared) = std::sync::mpsc::sync_channel(0);
+        if let Some(cx) = &cx {
+            let evaluated = evaluated.clone();
+            scope.spawn(move || {
+                for name in evaluated {
+                    let activation = &plan.activations[name];
+                    let mut a = new_report(activation);
+                    let rows = cx.prepare(name, activation, &mut a);
+                    // The run stopped: nothing more is asked for.
+                    if ahead.send((a, rows)).is_err() {
+                        break;
+                    }
                 }
-                fail(report, &mut a, problem);
+            });
+        }
+        let mut evaluated = evaluated.iter().peekable();
+        for (i, (name, timing)) in timings.iter().enumerate() {
+            let Some(activation) = plan.activations.get(name) else {
+                continue;
+            };
+            progress(
+                options,
+                &format!("activation {}/{}: {name}", i + 1, timings.len()),
+            );
+            let mut a = new_report(activation);
+            if unfinished.contains(name) {
+                // Its unfinished delivery failed above (the reason is in the
+                // diagnostics): a new one on top would assume the destination
+                // has what it may not have.
+                a.status = ActivationStatus::Failed;
+            } else if let (Some(cx), Some(_)) = (&cx, evaluated.next_if_eq(&&name.as_str())) {
+                let (prepared_report, rows) = prepared.recv().map_err(|_| RunError::Data {
+                    reason: format!("activation `{name}`: its rows were not evaluated"),
+                })?;
+                a = prepared_report;
+                let outcome = rows.and_then(|rows| {
+                    cx.activate(
+                        name,
+                        activation,
+                        rows,
+                        &mut a,
+                        &mut report.diagnostics,
+                        &mut run_hash,
+                    )
+                });
+                if let Err(problem) = outcome {
+                    if !problem.fails_one_activation() {
+                        return Err(problem);
+                    }
+                    fail(report, &mut a, problem);
+                }
+            } else {
+                // Not due: not evaluated, nothing sent; the destination keeps
+                // what the last delivery gave it.
+                a.status = ActivationStatus::NotDue;
+                a.members = previous_members(root, &store, name)?;
             }
-        } else {
-            // Not due: not evaluated, nothing sent; the destination keeps
-            // what the last delivery gave it.
-            a.status = ActivationStatus::NotDue;
-            a.members = previous_members(root, &store, name)?;
+            // A delivery that reached the destination, or found it up to date,
+            // serves the window it was due for; a dry run, a preview, a failed,
+            // held or blocked activation serve none.
+            let mut last = timing.last;
+            if matches!(
+                a.status,
+                ActivationStatus::Delivered | ActivationStatus::Unchanged
+            ) {
+                store.set_last_delivered(name, options.now)?;
+                last = Some(options.now);
+            }
+            a.schedule = Some(ScheduleReport {
+                schedule: activation.schedule.to_string(),
+                due: timing.due,
+                forced_by: timing.forced_by.filter(|_| !timing.due).map(str::to_string),
+                last_delivered: last.map(time::format_timestamp),
+                next_due: schedule::next_due(activation.schedule, last).map(time::format_timestamp),
+            });
+            report.activations.insert(name.clone(), a);
         }
-        // A delivery that reached the destination, or found it up to date,
-        // serves the window it was due for; a dry run, a preview, a failed,
-        // held or blocked activation serve none.
-        let mut last = timing.last;
-        if matches!(
-            a.status,
-            ActivationStatus::Delivered | ActivationStatus::Unchanged
-        ) {
-            store.set_last_delivered(name, options.now)?;
-            last = Some(options.now);
-        }
-        a.schedule = Some(ScheduleReport {
-            schedule: activation.schedule.to_string(),
-            due: timing.due,
-            forced_by: timing.forced_by.filter(|_| !timing.due).map(str::to_string),
-            last_delivered: last.map(time::format_timestamp),
-            next_due: schedule::next_due(activation.schedule, last).map(time::format_timestamp),
-        });
-        report.activations.insert(name.clone(), a);
-    }
+        Ok(())
+    })?;
     let run_digest = crate::hash::hex(&run_hash.finalize()[..4]);
     report.run_id = format!("{}-{run_digest}", time::compact_timestamp(options.now));
     report.phases_ms.insert(
@@ -278,6 +318,16 @@ fn run_locked(
         },
         report,
     )
+}
+
+/// An activation's report before it is evaluated.
+fn new_report(activation: &ActivationPlan) -> ActivationReport {
+    ActivationReport {
+        destination: activation.destination.clone(),
+        destination_type: activation.destination_type.clone(),
+        export: activation.export.to_string(),
+        ..ActivationReport::default()
+    }
 }
 
 /// Whether nothing may leave the machine: `--dry-run`, or the
@@ -525,6 +575,20 @@ fn overlaps(members: &Memberships) -> Vec<Overlap> {
     out
 }
 
+/// An activation's rows as [`Activating::prepare`] leaves them for the
+/// rest of the activation.
+enum Prepared {
+    /// The audiences could not be evaluated: the activation has no rows.
+    NoAudiences,
+    /// No export job was rendered for it.
+    NoJob,
+    /// The destination rows, and the audiences whose rows were left out.
+    Rows {
+        blocked: BTreeSet<String>,
+        target: MemberBatches,
+    },
+}
+
 /// What every activation of one run shares.
 struct Activating<'a> {
     /// Deliveries to API destinations.
@@ -548,28 +612,19 @@ struct Activating<'a> {
 }
 
 impl Activating<'_> {
-    /// One activation: its destination rows, the changes against its state,
-    /// the guards, then the delivery. Sets the activation's status; an
-    /// error is either this activation's (the caller ends it `failed`) or
-    /// the run's.
-    fn activate(
+    /// The first part of an activation: its destination rows, less the
+    /// rows of the audiences its policies block, counted in `a`. It reads
+    /// only the engine's tables (no state, no store, nothing durable), so
+    /// it runs ahead, beside the delivery of the activation before it
+    /// ([`run_locked`]).
+    fn prepare(
         &self,
         name: &str,
         activation: &ActivationPlan,
         a: &mut ActivationReport,
-        diagnostics: &mut Vec<RunDiagnostic>,
-        run_hash: &mut Sha256,
-    ) -> Result<(), RunError> {
-        let (plan, options) = (self.plan, self.options);
+    ) -> Result<Prepared, RunError> {
         if self.audiences_failed {
-            a.status = ActivationStatus::Failed;
-            a.members = self.previous_members(name)?;
-            a.warnings.push(format!(
-                "not delivered: {}; nothing was sent or removed",
-                self.undeliverable
-                    .unwrap_or("the audiences could not be evaluated")
-            ));
-            return Ok(());
+            return Ok(Prepared::NoAudiences);
         }
         let Some(sql) = job(
             self.engine,
@@ -577,11 +632,9 @@ impl Activating<'_> {
             &format!("exports/{name}.sql"),
             self.now_sql,
         ) else {
-            a.status = ActivationStatus::Skipped;
-            a.warnings
-                .push("no rendered export job for this activation".into());
-            return Ok(());
+            return Ok(Prepared::NoJob);
         };
+        let (plan, options) = (self.plan, self.options);
         let mut blocked = blocked_audiences(plan, activation, a);
         // A dataflow that violates a blocking policy for one audience stops
         // whole, as `check` stops it: none of its audiences is delivered.
@@ -604,11 +657,12 @@ impl Activating<'_> {
                 }),
             },
             // Under a memory limit, an activation's members are held up to
-            // a quarter of it, and spilled past that.
+            // an eighth of it, and spilled past that: two activations hold
+            // theirs at once (one delivering, the next one prepared).
             None => MemberBatching {
                 spill: self.engine.memory_limit().map(|limit| SpillPast {
                     root: self.root,
-                    bytes: usize::try_from(limit / 4).unwrap_or(usize::MAX),
+                    bytes: usize::try_from(limit / 8).unwrap_or(usize::MAX),
                 }),
                 ..MemberBatching::held()
             },
@@ -632,6 +686,42 @@ impl Activating<'_> {
         if blocked.is_empty() {
             below_minimum(activation, &target, a);
         }
+        Ok(Prepared::Rows { blocked, target })
+    }
+
+    /// The rest of an activation, once [`Activating::prepare`] gave its
+    /// rows: the changes against its state, the guards, then the delivery.
+    /// Sets the activation's status; an error is either this activation's
+    /// (the caller ends it `failed`) or the run's.
+    fn activate(
+        &self,
+        name: &str,
+        activation: &ActivationPlan,
+        prepared: Prepared,
+        a: &mut ActivationReport,
+        diagnostics: &mut Vec<RunDiagnostic>,
+        run_hash: &mut Sha256,
+    ) -> Result<(), RunError> {
+        let (plan, options) = (self.plan, self.options);
+        let (blocked, target) = match prepared {
+            Prepared::NoAudiences => {
+                a.status = ActivationStatus::Failed;
+                a.members = self.previous_members(name)?;
+                a.warnings.push(format!(
+                    "not delivered: {}; nothing was sent or removed",
+                    self.undeliverable
+                        .unwrap_or("the audiences could not be evaluated")
+                ));
+                return Ok(());
+            }
+            Prepared::NoJob => {
+                a.status = ActivationStatus::Skipped;
+                a.warnings
+                    .push("no rendered export job for this activation".into());
+                return Ok(());
+            }
+            Prepared::Rows { blocked, target } => (blocked, target),
+        };
         let old = state::committed(self.root, self.store, name)?;
         let delta = state::changes(name, old.as_ref(), &target)?;
         (a.created, a.updated, a.removed) = (delta.added, delta.updated, delta.removed);

@@ -399,7 +399,7 @@ pub struct ActivationReport {
     pub written: Vec<String>,
     /// Bytes of this activation's members written to a spill file under
     /// `.accord/tmp/` as they came from the export query: a run under a
-    /// `memory_limit` whose members outgrew a quarter of it.
+    /// `memory_limit` whose members outgrew an eighth of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members_spilled: Option<u64>,
     /// The activation's schedule at this run (absent in logs of runs

@@ -40,8 +40,10 @@ pub const PIECE_BYTES: usize = 32 << 20;
 use crate::memory_limit::MemoryLimit;
 use crate::time;
 
-/// An engine: tables in, SQL run, record batches out.
-pub trait Engine {
+/// An engine: tables in, SQL run, record batches out. A run shares it
+/// between two threads: the next activation's export query runs while one
+/// delivers.
+pub trait Engine: Sync {
     /// The dialect of the rendered jobs it runs (`sql/<dialect>/...`).
     fn dialect(&self) -> &'static str;
 
