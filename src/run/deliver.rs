@@ -668,12 +668,14 @@ fn all_different(rows: &RecordBatch) -> Vec<String> {
         let Some(text) = column.as_string_opt::<i32>() else {
             continue;
         };
-        let sample: Vec<&str> = text.iter().flatten().take(DICTIONARY_SAMPLE).collect();
-        if sample.len() < DICTIONARY_SAMPLE / 2 {
-            continue;
-        }
-        let distinct: std::collections::HashSet<&str> = sample.iter().copied().collect();
-        if distinct.len() == sample.len() {
+        // Stops at the first repeated value.
+        let mut seen = std::collections::HashSet::with_capacity(DICTIONARY_SAMPLE);
+        let differ = text
+            .iter()
+            .flatten()
+            .take(DICTIONARY_SAMPLE)
+            .all(|v| seen.insert(v));
+        if differ && seen.len() >= DICTIONARY_SAMPLE / 2 {
             out.push(field.name().clone());
         }
     }
