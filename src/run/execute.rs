@@ -215,12 +215,13 @@ fn run_locked(
     let mut run_hash = Sha256::new();
     std::thread::scope(|scope| -> Result<(), RunError> {
         // Each evaluated activation's rows are prepared on a thread of
-        // their own, one activation ahead: the export query and the
-        // members' hashes of the next one take the cores the delivery of
-        // this one leaves idle (writing files, waiting on the disk). Only
-        // the preparing reads the engine's tables and nothing durable, so
-        // the durable steps (state, store, files) keep their order.
-        let (ahead, prepared) = std::sync::mpsc::sync_channel(0);
+        // their own, up to two activations ahead: the export queries and
+        // the members' hashes of the next ones take the cores the delivery
+        // of this one leaves idle (writing files, waiting on the disk), and
+        // a short delivery does not wait on a long preparation. Only the
+        // preparing reads the engine's tables and nothing durable, so the
+        // durable steps (state, store, files) keep their order.
+        let (ahead, prepared) = std::sync::mpsc::sync_channel(1);
         if let Some(cx) = &cx {
             let evaluated = evaluated.clone();
             scope.spawn(move || {
@@ -447,7 +448,6 @@ fn evaluate_for_delivery(
     });
     report.diagnostics.extend(data.diagnostics.iter().cloned());
     report.sources = std::mem::take(&mut data.sources);
-    report.links = std::mem::take(&mut data.links);
     report.warnings.append(&mut data.warnings);
     report.phases_ms = data.phases_ms.clone();
     // A stale source that blocks stops only the activations that read its
@@ -480,23 +480,26 @@ fn evaluate_for_delivery(
     let now_sql = now_sql(options.now);
     let audiences_started = Instant::now();
     let mut audiences_failed = false;
-    let members =
-        match evaluate_audiences(data.engine.as_ref(), plan, jobs, &now_sql, &options.places) {
-            Ok(members) => members,
-            // An audience the engine cannot evaluate leaves every activation
-            // without rows: they fail (exit 1), and the report still shows the
-            // data. Any other error stops the run.
-            Err(e @ (RunError::Engine { .. } | RunError::Audiences { .. })) => {
-                undeliverable = Some(format!(
-                    "the audiences could not be evaluated ({})",
-                    codes::run::ENGINE_FAILED.as_str()
-                ));
-                report.diagnostics.push(e.diagnostic());
-                audiences_failed = true;
-                Memberships::default()
-            }
-            Err(e) => return Err(e),
-        };
+    let (members, links) =
+        audiences_and_links(data.engine.as_ref(), plan, jobs, &now_sql, &options.places);
+    // A link report that cannot be counted stops the run, as reading does.
+    report.links = links.map_err(|reason| RunError::Data { reason })?;
+    let members = match members {
+        Ok(members) => members,
+        // An audience the engine cannot evaluate leaves every activation
+        // without rows: they fail (exit 1), and the report still shows the
+        // data. Any other error stops the run.
+        Err(e @ (RunError::Engine { .. } | RunError::Audiences { .. })) => {
+            undeliverable = Some(format!(
+                "the audiences could not be evaluated ({})",
+                codes::run::ENGINE_FAILED.as_str()
+            ));
+            report.diagnostics.push(e.diagnostic());
+            audiences_failed = true;
+            Memberships::default()
+        }
+        Err(e) => return Err(e),
+    };
     report.phases_ms.insert(
         "audiences".into(),
         audiences_started.elapsed().as_millis() as u64,
@@ -657,12 +660,12 @@ impl Activating<'_> {
                 }),
             },
             // Under a memory limit, an activation's members are held up to
-            // an eighth of it, and spilled past that: two activations hold
-            // theirs at once (one delivering, the next one prepared).
+            // a twelfth of it, and spilled past that: three activations
+            // hold theirs at once (one delivering, two prepared ahead).
             None => MemberBatching {
                 spill: self.engine.memory_limit().map(|limit| SpillPast {
                     root: self.root,
-                    bytes: usize::try_from(limit / 8).unwrap_or(usize::MAX),
+                    bytes: usize::try_from(limit / 12).unwrap_or(usize::MAX),
                 }),
                 ..MemberBatching::held()
             },
@@ -894,11 +897,19 @@ impl Activating<'_> {
         }
         // Encoding the files writes nothing, and the members file is the
         // first durable step: the two run side by side (each about as long
-        // as the other, seconds at millions of members). An encoding that
+        // as the other, seconds at millions of members), the members file
+        // on a thread of its own rather than the shared pool, which the
+        // next activations' preparing uses meanwhile. An encoding that
         // fails leaves a members file no record names, as a crash before
         // the pending record does; the next commit removes it.
-        let (encoded, pending) = rayon::join(encode, || {
-            state::save(self.root, name, run_id, target, from, self.faults)
+        let (encoded, pending) = std::thread::scope(|scope| {
+            let saving =
+                scope.spawn(|| state::save(self.root, name, run_id, target, from, self.faults));
+            let encoded = encode();
+            let pending = saving
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (encoded, pending)
         });
         let encoded = encoded?;
         let pending = pending?;
@@ -1099,14 +1110,16 @@ pub fn evaluate_in(
     )?;
     let started = Instant::now();
     let now_sql = now_sql(now);
-    let members = evaluate_audiences(data.engine.as_ref(), plan, jobs, &now_sql, places)?;
+    let (members, links) = audiences_and_links(data.engine.as_ref(), plan, jobs, &now_sql, places);
+    let links = links.map_err(|reason| RunError::Data { reason })?;
+    let members = members?;
     let mut phases_ms = data.phases_ms;
     phases_ms.insert("audiences".into(), started.elapsed().as_millis() as u64);
     Ok(Evaluation {
         engine: data.engine,
         members,
         sources: data.sources,
-        links: data.links,
+        links,
         // Evaluating delivers nothing: a stale source that would block a
         // run is a warning here.
         warnings: data
@@ -1129,7 +1142,6 @@ pub fn evaluate_in(
 struct Data {
     engine: Box<dyn Engine>,
     sources: BTreeMap<String, SourceReport>,
-    links: Vec<LinkReport>,
     warnings: Vec<String>,
     diagnostics: Vec<RunDiagnostic>,
     /// The stale sources (those that do not block are in `warnings` too).
@@ -1209,12 +1221,11 @@ fn read_data(
     warnings.extend(stale.iter().filter(|s| !s.blocks).map(Stale::warning));
     phases_ms.insert("read".into(), started.elapsed().as_millis() as u64);
     let started = Instant::now();
-    let links = unify::unify(engine.as_ref(), plan, loaded).map_err(data)?;
+    unify::unify(engine.as_ref(), plan, loaded).map_err(data)?;
     phases_ms.insert("unify".into(), started.elapsed().as_millis() as u64);
     Ok(Data {
         engine,
         sources: sources_report,
-        links,
         warnings,
         diagnostics,
         stale,
@@ -1258,6 +1269,43 @@ fn bad_rows(name: &str, report: &SourceReport) -> RunDiagnostic {
         d = d.at(first);
     }
     d
+}
+
+/// The audiences evaluated, and the link reports counted beside them on a
+/// thread of their own: both only read the engine's tables, and the
+/// counting (every person grouped by account) takes the cores the audience
+/// query leaves idle. Under a `memory_limit` the reports are counted first,
+/// so that neither query has to fit in the limit beside the other; so they
+/// are with Spark, which runs the queries on its own cores as they come. A
+/// report that cannot be counted leaves the audiences unevaluated then.
+fn audiences_and_links(
+    engine: &dyn Engine,
+    plan: &Plan,
+    jobs: &Jobs,
+    now_sql: &str,
+    places: &Places,
+) -> (
+    Result<Memberships, RunError>,
+    Result<Vec<LinkReport>, String>,
+) {
+    let embedded = engine.dialect() == "datafusion";
+    if engine.memory_limit().is_some() || !embedded {
+        return match unify::link_reports(engine, plan) {
+            Ok(links) => (
+                evaluate_audiences(engine, plan, jobs, now_sql, places),
+                Ok(links),
+            ),
+            failed => (Ok(Memberships::default()), failed),
+        };
+    }
+    std::thread::scope(|scope| {
+        let counting = scope.spawn(|| unify::link_reports(engine, plan));
+        let members = evaluate_audiences(engine, plan, jobs, now_sql, places);
+        let links = counting
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (members, links)
+    })
 }
 
 /// Step 3: the rendered audience queries, registered as the tables the

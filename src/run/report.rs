@@ -115,7 +115,9 @@ pub struct RunReport {
     pub diagnostics: Vec<RunDiagnostic>,
     pub duration_ms: u64,
     /// Milliseconds per phase (`read`, `unify`, `audiences`, `activations`),
-    /// to see where a long run spends its time.
+    /// to see where a long run spends its time. The link reports are
+    /// counted beside the audiences (in `audiences`), or, under a
+    /// `memory_limit` or with Spark, before them (in `audiences` too).
     #[serde(default)]
     pub phases_ms: BTreeMap<String, u64>,
 }
@@ -399,7 +401,7 @@ pub struct ActivationReport {
     pub written: Vec<String>,
     /// Bytes of this activation's members written to a spill file under
     /// `.accord/tmp/` as they came from the export query: a run under a
-    /// `memory_limit` whose members outgrew an eighth of it.
+    /// `memory_limit` whose members outgrew a twelfth of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members_spilled: Option<u64>,
     /// The activation's schedule at this run (absent in logs of runs

@@ -23,12 +23,8 @@ use super::report::LinkReport;
 use super::sources::Loaded;
 use crate::plan::{LinkFallback, Plan, SchemaClass, SchemaPlan};
 
-/// Registers one table per schema with data; returns the link reports.
-pub fn unify(
-    engine: &dyn Engine,
-    plan: &Plan,
-    loaded: Vec<Loaded>,
-) -> Result<Vec<LinkReport>, String> {
+/// Registers one table per schema with data.
+pub fn unify(engine: &dyn Engine, plan: &Plan, loaded: Vec<Loaded>) -> Result<(), String> {
     let mut by_schema: BTreeMap<String, Vec<Loaded>> = BTreeMap::new();
     for l in loaded {
         by_schema.entry(l.schema.clone()).or_default().push(l);
@@ -46,6 +42,14 @@ pub fn unify(
             )?,
         }
     }
+    Ok(())
+}
+
+/// The link reports, over the tables [`unify`] registered. They only read
+/// those tables (a many-to-many or fallback link keeps a scratch table of
+/// its own, `__linked`, while it counts), so they may be counted while
+/// other queries read the same tables.
+pub fn link_reports(engine: &dyn Engine, plan: &Plan) -> Result<Vec<LinkReport>, String> {
     let mut reports = Vec::new();
     for (name, schema) in &plan.schemas {
         for link in schema.links.values() {
