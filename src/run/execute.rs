@@ -1288,6 +1288,8 @@ fn audiences_and_links(
     Result<Memberships, RunError>,
     Result<Vec<LinkReport>, String>,
 ) {
+    // The embedded engine's queries share this machine's cores; a remote
+    // engine's do not.
     let embedded = engine.dialect() == "datafusion";
     if engine.memory_limit().is_some() || !embedded {
         return match unify::link_reports(engine, plan) {

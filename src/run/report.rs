@@ -115,9 +115,9 @@ pub struct RunReport {
     pub diagnostics: Vec<RunDiagnostic>,
     pub duration_ms: u64,
     /// Milliseconds per phase (`read`, `unify`, `audiences`, `activations`),
-    /// to see where a long run spends its time. The link reports are
-    /// counted beside the audiences (in `audiences`), or, under a
-    /// `memory_limit` or with Spark, before them (in `audiences` too).
+    /// to see where a long run spends its time. `unify` is the merging of
+    /// the sources; the link reports count within `audiences` (beside the
+    /// audience query, or before it under a `memory_limit` or with Spark).
     #[serde(default)]
     pub phases_ms: BTreeMap<String, u64>,
 }
