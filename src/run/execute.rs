@@ -902,14 +902,8 @@ impl Activating<'_> {
         // next activations' preparing uses meanwhile. An encoding that
         // fails leaves a members file no record names, as a crash before
         // the pending record does; the next commit removes it.
-        let (encoded, pending) = std::thread::scope(|scope| {
-            let saving =
-                scope.spawn(|| state::save(self.root, name, run_id, target, from, self.faults));
-            let encoded = encode();
-            let pending = saving
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (encoded, pending)
+        let (encoded, pending) = beside(encode, || {
+            state::save(self.root, name, run_id, target, from, self.faults)
         });
         let encoded = encoded?;
         let pending = pending?;
@@ -1274,10 +1268,9 @@ fn bad_rows(name: &str, report: &SourceReport) -> RunDiagnostic {
 /// The audiences evaluated, and the link reports counted beside them on a
 /// thread of their own: both only read the engine's tables, and the
 /// counting (every person grouped by account) takes the cores the audience
-/// query leaves idle. Under a `memory_limit` the reports are counted first,
-/// so that neither query has to fit in the limit beside the other; so they
-/// are with Spark, which runs the queries on its own cores as they come. A
-/// report that cannot be counted leaves the audiences unevaluated then.
+/// query leaves idle. Where the engine gains nothing from that (a
+/// `memory_limit` the two would share, Spark), the reports are counted
+/// first, and one that cannot be counted leaves the audiences unevaluated.
 fn audiences_and_links(
     engine: &dyn Engine,
     plan: &Plan,
@@ -1288,10 +1281,7 @@ fn audiences_and_links(
     Result<Memberships, RunError>,
     Result<Vec<LinkReport>, String>,
 ) {
-    // The embedded engine's queries share this machine's cores; a remote
-    // engine's do not.
-    let embedded = engine.dialect() == "datafusion";
-    if engine.memory_limit().is_some() || !embedded {
+    if !engine.queries_side_by_side() {
         return match unify::link_reports(engine, plan) {
             Ok(links) => (
                 evaluate_audiences(engine, plan, jobs, now_sql, places),
@@ -1300,13 +1290,23 @@ fn audiences_and_links(
             failed => (Ok(Memberships::default()), failed),
         };
     }
+    beside(
+        || evaluate_audiences(engine, plan, jobs, now_sql, places),
+        || unify::link_reports(engine, plan),
+    )
+}
+
+/// `here` on this thread and `there` on a thread of its own, at once: both
+/// results, or the panic of either, once both end. Not the shared pool
+/// (rayon): the work that pool is given meanwhile does not wait on these.
+fn beside<A, B: Send>(here: impl FnOnce() -> A, there: impl FnOnce() -> B + Send) -> (A, B) {
     std::thread::scope(|scope| {
-        let counting = scope.spawn(|| unify::link_reports(engine, plan));
-        let members = evaluate_audiences(engine, plan, jobs, now_sql, places);
-        let links = counting
+        let other = scope.spawn(there);
+        let mine = here();
+        let theirs = other
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (members, links)
+        (mine, theirs)
     })
 }
 

@@ -117,7 +117,8 @@ pub struct RunReport {
     /// Milliseconds per phase (`read`, `unify`, `audiences`, `activations`),
     /// to see where a long run spends its time. `unify` is the merging of
     /// the sources; the link reports count within `audiences` (beside the
-    /// audience query, or before it under a `memory_limit` or with Spark).
+    /// audience query, or before it under a `memory_limit` or with Spark:
+    /// `Engine::queries_side_by_side`).
     #[serde(default)]
     pub phases_ms: BTreeMap<String, u64>,
 }

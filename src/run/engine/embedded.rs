@@ -254,6 +254,10 @@ impl Engine for Embedded {
         self.limit
     }
 
+    fn queries_side_by_side(&self) -> bool {
+        self.limit.is_none()
+    }
+
     /// DataFusion's stream of the query's batches, each polled on this
     /// engine's runtime when the caller asks for it: its operators run as
     /// the caller takes their rows (a sort's spilled runs are merged a

@@ -41,8 +41,9 @@ use crate::memory_limit::MemoryLimit;
 use crate::time;
 
 /// An engine: tables in, SQL run, record batches out. A run shares it
-/// between two threads: the next activation's export query runs while one
-/// delivers.
+/// between threads: the next activations' export queries run while one
+/// delivers, and the link reports may count beside the audience query
+/// ([`Engine::queries_side_by_side`]).
 pub trait Engine: Sync {
     /// The dialect of the rendered jobs it runs (`sql/<dialect>/...`).
     fn dialect(&self) -> &'static str;
@@ -92,6 +93,14 @@ pub trait Engine: Sync {
     /// within a share of it.
     fn memory_limit(&self) -> Option<u64> {
         None
+    }
+
+    /// Whether running two queries at once gains time here: they share
+    /// this machine's cores, and neither is held to a limit the other
+    /// takes from. The default (a remote engine, sent one query at a time)
+    /// says no.
+    fn queries_side_by_side(&self) -> bool {
+        false
     }
 
     /// Runs a query and hands its result over a batch at a time, as the
