@@ -77,11 +77,11 @@ impl KeySet {
 /// rows in `bad` aside. Millions of event ids are the common case, so this
 /// is a radix partition: every key's hash goes to one of 256 buckets (in
 /// file order), then each bucket is checked with a set small enough for the
-/// cache, the buckets shared among the cores. An entry is 8 bytes: 32 bits
-/// of the hash beside the 8 that chose the bucket, and the row's number
-/// among all rows (so 100M event ids take 800 MB while they are checked).
-/// Equal hashes are confirmed by the keys' text, so a hash shared by two
-/// keys only costs a comparison.
+/// cache, the buckets shared among the cores. An entry is 8 bytes: the
+/// row's number among all rows and as many bits of the hash as the rest
+/// holds (see [`KeyHashes`]), so 100M event ids take 800 MB while they are
+/// checked. Equal hashes are confirmed by the keys' text, so a hash shared
+/// by two keys only costs a comparison.
 pub(super) fn repeated_keys(
     decoded: &[Decoded],
     bad: &[std::collections::BTreeMap<usize, String>],
@@ -149,7 +149,7 @@ fn repeated_keys_by(
             .iter()
             .map(|d| d.batch.num_rows())
             .sum();
-        let mut hashes = KeyHashes::new(rows);
+        let mut hashes = KeyHashes::new(rows, total);
         for bi in batches {
             for i in 0..decoded[bi].batch.num_rows() {
                 if let Some(text) = key(bi, i) {
@@ -191,32 +191,73 @@ pub(super) fn key_hash(text: &str) -> u64 {
 /// ([`repeated_among`]). A whole read ([`repeated_keys`]) reads the texts
 /// from its batches; a streamed source keeps no key text while it reads,
 /// and reads those keys again.
+///
+/// An entry is one `u64`: the row's number in its low [`RowBits`], and
+/// above it the hash's bits below the 8 that chose the bucket, as many as
+/// fit. The fewer a source's rows, the more bits of hash an entry keeps,
+/// and the fewer rows share a hash without sharing a key (each such pair
+/// is two keys a streamed source reads again from its files): at 10M rows,
+/// 48 bits in all, about one such pair in five reads, where a fixed 40
+/// bits gave about 45 pairs a read; at 100M rows, 45 bits and about 140
+/// pairs, where 40 gave 4,500.
 pub(super) struct KeyHashes {
-    buckets: Vec<Vec<(u32, u32)>>,
+    buckets: Vec<Vec<u64>>,
+    bits: RowBits,
+}
+
+/// How many low bits of an entry number its row: enough for every row of
+/// the source and one more (a [`FirstRows`] slot holds `row + 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RowBits(u32);
+
+impl RowBits {
+    /// The bits for a source of `rows` rows (at most `u32::MAX`, which the
+    /// callers check): `rows` itself fits, so every `row + 1` does.
+    pub(super) fn of(rows: usize) -> RowBits {
+        RowBits((usize::BITS - rows.leading_zeros()).max(1))
+    }
+
+    fn mask(self) -> u64 {
+        (1u64 << self.0) - 1
+    }
+
+    /// An entry's hash bits, the row's taken out.
+    fn hash(self, entry: u64) -> u64 {
+        entry >> self.0
+    }
+
+    fn row(self, entry: u64) -> u32 {
+        // The row's bits are at most 33 wide and hold a row below
+        // `u32::MAX`.
+        (entry & self.mask()) as u32
+    }
 }
 
 const BUCKETS: usize = 256;
 
 impl KeyHashes {
-    /// Buckets for about `rows` keys. Each starts at about its share of
-    /// the rows, so it rarely grows (a doubling copies it and can leave
-    /// half unused).
-    pub(super) fn new(rows: usize) -> KeyHashes {
+    /// Buckets for about `rows` keys of a source of `source_rows` rows.
+    /// Each starts at about its share of the rows, so it rarely grows (a
+    /// doubling copies it and can leave half unused).
+    pub(super) fn new(rows: usize, source_rows: usize) -> KeyHashes {
         let share = rows / BUCKETS;
         KeyHashes {
             buckets: (0..BUCKETS)
                 .map(|_| Vec::with_capacity(share + share / 16 + 16))
                 .collect(),
+            bits: RowBits::of(source_rows),
         }
     }
 
     /// The key of row `row` (numbered among every row of the source).
     pub(super) fn push(&mut self, hash: u64, row: u32) {
-        self.buckets[(hash >> 56) as usize].push((hash as u32, row));
+        let entry = ((hash << 8) & !self.bits.mask()) | u64::from(row);
+        self.buckets[(hash >> 56) as usize].push(entry);
     }
 
     /// Each row whose hash an earlier row has, with the first row of that
-    /// hash; the rows of one hash in their order. `runs` are in file order.
+    /// hash; the rows of one hash in their order. `runs` are in file order
+    /// and of one source (the same [`RowBits`]).
     pub(super) fn matches(runs: &[KeyHashes]) -> Vec<(u32, u32)> {
         Self::matches_split_past(runs, SPLIT_PAST)
     }
@@ -226,6 +267,13 @@ impl KeyHashes {
     /// part's table of first rows stays in the processor's caches where
     /// the bucket's would not (at 100M keys, a bucket holds about 400k).
     fn matches_split_past(runs: &[KeyHashes], past: usize) -> Vec<(u32, u32)> {
+        let Some(bits) = runs.first().map(|run| run.bits) else {
+            return Vec::new();
+        };
+        assert!(
+            runs.iter().all(|run| run.bits == bits),
+            "the runs of one source number their rows alike"
+        );
         let check = |bucket: usize| -> Vec<(u32, u32)> {
             let size: usize = runs.iter().map(|run| run.buckets[bucket].len()).sum();
             let entries = || {
@@ -234,12 +282,12 @@ impl KeyHashes {
             };
             let mut out = Vec::new();
             if size <= past {
-                first_matches(&mut FirstRows::new(size), entries(), &mut out);
+                first_matches(&mut FirstRows::new(size, bits), entries(), &mut out);
                 return out;
             }
             let (starts, split) = split_by_top_bits(size, entries);
             let largest = starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-            let mut first = FirstRows::new(largest);
+            let mut first = FirstRows::new(largest, bits);
             for w in starts.windows(2) {
                 first.clear();
                 first_matches(&mut first, split[w[0]..w[1]].iter().copied(), &mut out);
@@ -262,91 +310,95 @@ const PART_HASHES: usize = 1 << 14;
 /// in parts of about [`PART_HASHES`] by the hash's top bits, and where
 /// each part starts (one more start ends the last). A stable split (a
 /// counting sort), so each part keeps the rows' order.
-fn split_by_top_bits<I: Iterator<Item = (u32, u32)>>(
+fn split_by_top_bits<I: Iterator<Item = u64>>(
     size: usize,
     entries: impl Fn() -> I,
-) -> (Vec<usize>, Vec<(u32, u32)>) {
+) -> (Vec<usize>, Vec<u64>) {
     let bits = (size / PART_HASHES)
         .next_power_of_two()
         .clamp(2, 1 << 12)
         .trailing_zeros();
-    let part = |hash: u32| (hash >> (32 - bits)) as usize;
+    let part = |entry: u64| (entry >> (64 - bits)) as usize;
     let mut starts = vec![0usize; (1 << bits) + 1];
-    for (hash, _) in entries() {
-        starts[part(hash) + 1] += 1;
+    for entry in entries() {
+        starts[part(entry) + 1] += 1;
     }
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
     }
     let mut next = starts.clone();
-    let mut split = vec![(0, 0); size];
-    for (hash, row) in entries() {
-        let at = &mut next[part(hash)];
-        split[*at] = (hash, row);
+    let mut split = vec![0; size];
+    for entry in entries() {
+        let at = &mut next[part(entry)];
+        split[*at] = entry;
         *at += 1;
     }
     (starts, split)
 }
 
-/// Into `out`, each of `entries` (hash and row, in the rows' order) whose
-/// hash `first` has seen, with that hash's first row.
+/// Into `out`, each of `entries` (in the rows' order) whose hash `first`
+/// has seen, with that hash's first row.
 fn first_matches(
     first: &mut FirstRows,
-    entries: impl Iterator<Item = (u32, u32)>,
+    entries: impl Iterator<Item = u64>,
     out: &mut Vec<(u32, u32)>,
 ) {
-    for (hash, row) in entries {
-        if let Some(earlier) = first.first(hash, row) {
-            out.push((row, earlier));
+    for entry in entries {
+        if let Some(earlier) = first.first(entry) {
+            out.push((first.bits.row(entry), earlier));
         }
     }
 }
 
-/// The first row of each 32-bit key hash of one bucket: an open-addressed
-/// table of (hash, row + 1) pairs, 0 marking a free slot, probed linearly
-/// and at most half full. The hashes are already uniform, so a slot is
-/// found by one multiplication, and a probe reads one 8-byte pair where a
-/// general map hashes the key again and matches a group of tags. Probing
-/// was about 8% of a profiled run that checks 10M event ids; over 10M
-/// hashes this table takes about 0.7 of a foldhash map's time.
+/// The first row of each key hash of one bucket: an open-addressed table
+/// of entries whose row is the first row's number plus one (0 marking a
+/// free slot), probed linearly and at most half full. The hashes are
+/// already uniform, so a slot is found by one multiplication, and a probe
+/// reads one 8-byte slot where a general map hashes the key again and
+/// matches a group of tags. Probing was about 8% of a profiled run that
+/// checks 10M event ids; over 10M hashes this table takes about 0.7 of a
+/// foldhash map's time.
 struct FirstRows {
-    slots: Vec<(u32, u32)>,
+    slots: Vec<u64>,
     /// 64 minus the table's size in bits: a slot is the product's top bits.
     shift: u32,
+    bits: RowBits,
 }
 
 impl FirstRows {
-    /// A table for up to `keys` hashes.
-    fn new(keys: usize) -> FirstRows {
+    /// A table for up to `keys` hashes, of entries whose rows take `bits`.
+    fn new(keys: usize, bits: RowBits) -> FirstRows {
         let len = (keys.max(8) * 2).next_power_of_two();
         FirstRows {
-            slots: vec![(0, 0); len],
+            slots: vec![0; len],
             shift: 64 - len.trailing_zeros(),
+            bits,
         }
     }
 
     /// Empties the table for another part of a bucket.
     fn clear(&mut self) {
-        self.slots.fill((0, 0));
+        self.slots.fill(0);
     }
 
-    /// The row that first had `hash`, if one did; else `row` is that row
-    /// from now on. Rows are below `u32::MAX` (a source's rows are
-    /// numbered in u32), so `row + 1` does not wrap.
-    fn first(&mut self, hash: u32, row: u32) -> Option<u32> {
-        // Fibonacci hashing spreads all 32 bits over the slots, so hashes
-        // that differ only in their top bits do not cluster.
+    /// The row that first had `entry`'s hash, if one did; else `entry`'s
+    /// row is that row from now on. [`RowBits`] hold every `row + 1`, so
+    /// it does not carry into the hash.
+    fn first(&mut self, entry: u64) -> Option<u32> {
+        let hash = self.bits.hash(entry);
+        // Fibonacci hashing spreads all the hash's bits over the slots, so
+        // hashes that differ only in their top bits (a part's are equal)
+        // do not cluster.
         let mask = self.slots.len() - 1;
-        let mut slot =
-            ((u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> self.shift) as usize;
+        let mut slot = (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
         loop {
-            let (held, first) = self.slots[slot];
-            if first == 0 {
-                self.slots[slot] = (hash, row + 1);
+            let held = self.slots[slot];
+            if held == 0 {
+                self.slots[slot] = entry + 1;
                 return None;
             }
-            if held == hash {
-                return Some(first - 1);
+            if self.bits.hash(held) == hash {
+                return Some(self.bits.row(held) - 1);
             }
             slot = (slot + 1) & mask;
         }
@@ -432,7 +484,8 @@ mod tests {
             };
             let runs_of = 1 + random(4) as usize;
             let per_run = n.div_ceil(runs_of);
-            let mut runs: Vec<KeyHashes> = (0..runs_of).map(|_| KeyHashes::new(per_run)).collect();
+            let mut runs: Vec<KeyHashes> =
+                (0..runs_of).map(|_| KeyHashes::new(per_run, n)).collect();
             for (row, key) in keys.iter().enumerate() {
                 runs[row / per_run].push(hash(key), row as u32);
             }
@@ -471,28 +524,55 @@ mod tests {
     /// The table of first rows against a map, with hashes drawn from a
     /// few values (many repeats), hashes differing only in their top bits
     /// (which a slot taken from the low bits would pile up), and a table
-    /// filled to its limit.
+    /// filled to its limit; rows numbered from 0 in a small source, and
+    /// up to the last a source may have (32 bits of row).
     #[test]
     fn first_rows_are_what_a_map_keeps() {
         use std::collections::HashMap;
         let mut random = crate::run::test_random::numbers(0x94D0_49BB_1331_11EB);
         for round in 0..30 {
             let n = random(5000) as usize;
-            let hashes: Vec<u32> = (0..n)
+            let (offset, source_rows) = if round % 2 == 0 {
+                (0, n)
+            } else {
+                (u32::MAX - 5001, u32::MAX as usize - 1)
+            };
+            let bits = RowBits::of(source_rows);
+            let hash_bits = 64 - bits.0;
+            let hashes: Vec<u64> = (0..n)
                 .map(|_| match round % 3 {
-                    0 => random(1 + n as u64 / 3) as u32,
-                    1 => (random(64) as u32) << 26,
-                    _ => random(u64::from(u32::MAX)) as u32,
+                    0 => random(1 + n as u64 / 3),
+                    1 => random(64) << (hash_bits - 6),
+                    _ => random(u64::MAX) >> bits.0,
                 })
                 .collect();
-            let mut table = FirstRows::new(n);
+            let mut table = FirstRows::new(n, bits);
             let mut map = HashMap::new();
             for (row, &hash) in hashes.iter().enumerate() {
-                let row = row as u32 + if round % 2 == 0 { 0 } else { u32::MAX - 5001 };
+                let row = row as u32 + offset;
                 let expected = map.get(&hash).copied();
                 map.entry(hash).or_insert(row);
-                assert_eq!(table.first(hash, row), expected, "round {round}");
+                let entry = (hash << bits.0) | u64::from(row);
+                assert_eq!(table.first(entry), expected, "round {round}");
             }
+        }
+    }
+
+    /// An entry keeps every bit of the hash its row leaves (beside the 8
+    /// that chose its bucket): 40 at 10M rows, 32 at the most rows a
+    /// source may have; and its row whole.
+    #[test]
+    fn an_entry_keeps_what_its_rows_leave_of_the_hash() {
+        assert_eq!(RowBits::of(10_000_000), RowBits(24));
+        assert_eq!(RowBits::of(0), RowBits(1));
+        assert_eq!(RowBits::of(u32::MAX as usize), RowBits(32));
+        for (rows, hash_bits) in [(10_000_000, 40), (u32::MAX as usize, 32)] {
+            let mut keys = KeyHashes::new(2, rows);
+            let last = (rows - 1) as u32;
+            keys.push(u64::MAX, last);
+            let entry = keys.buckets[255][0];
+            assert_eq!(keys.bits.row(entry), last);
+            assert_eq!(keys.bits.hash(entry), u64::MAX >> (64 - hash_bits));
         }
     }
 

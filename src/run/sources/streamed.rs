@@ -140,13 +140,29 @@ pub(super) fn read_streamed(
     });
     let files: Vec<(PathBuf, String)> = segments.chain(files).collect();
     let local = matches!(origin, Origin::Local);
+    // Every footer first: the duplicate-key check numbers the rows of the
+    // whole source, and keeps the more bits of each key's hash the fewer
+    // they are (`KeyHashes`).
+    let mut footers = Vec::with_capacity(files.len());
     for (n, (file, shown)) in files.iter().enumerate() {
-        let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
-        let metadata = match earlier.segments.get(n) {
+        footers.push(match earlier.segments.get(n) {
             Some(segment) => segment.footer.clone(),
             None if local => footer_with_pages(file, shown).map_err(failed)?,
             None => footer(file, shown).map_err(failed)?,
-        };
+        });
+    }
+    let source_rows: usize = footers
+        .iter()
+        .map(|f| f.metadata().file_metadata().num_rows().max(0) as usize)
+        .sum();
+    if u32::try_from(source_rows).is_err() {
+        return Err(failed(format!(
+            "{source_rows} rows are more than the duplicate-key check numbers ({})",
+            u32::MAX
+        )));
+    }
+    for (n, ((file, shown), metadata)) in files.iter().zip(footers).enumerate() {
+        let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
         if n < cached {
             let check: BTreeSet<String> = schema.key.iter().cloned().collect();
             let first = rows;
@@ -157,7 +173,7 @@ pub(super) fn read_streamed(
                 schema,
                 &check_pass_layout(&metadata, schema, &target, &check).map_err(failed)?,
                 &target,
-                first,
+                (first, source_rows),
             )
             .map_err(failed)?;
             checks.push((first, checked));
@@ -180,16 +196,18 @@ pub(super) fn read_streamed(
         }
         let first = rows;
         rows += file_rows;
-        if u32::try_from(rows).is_err() {
-            return Err(failed(format!(
-                "{rows} rows are more than the duplicate-key check numbers ({})",
-                u32::MAX
-            )));
-        }
         let checked = if check.is_empty() {
             Vec::new()
         } else {
-            check_file(file, shown, schema, &check_layout, &target, first).map_err(failed)?
+            check_file(
+                file,
+                shown,
+                schema,
+                &check_layout,
+                &target,
+                (first, source_rows),
+            )
+            .map_err(failed)?
         };
         checks.push((first, checked));
         tables.push((layout(metadata, Some(needed)), stamp));
@@ -413,14 +431,14 @@ struct RunChecked {
 /// The check pass over one file (its runs of rows on every core):
 /// the columns of `layout` typed and checked a batch at a time, the keys
 /// hashed and nothing kept. `first` is the number of the file's first row
-/// among every row of the source.
+/// among the `source_rows` rows of the source.
 fn check_file(
     file: &Path,
     shown: &str,
     schema: &SchemaPlan,
     layout: &Layout,
     target: &Target,
-    first: usize,
+    (first, source_rows): (usize, usize),
 ) -> Result<Vec<RunChecked>, String> {
     use rayon::prelude::*;
     let key = schema
@@ -430,7 +448,7 @@ fn check_file(
     let run = |run: Run| -> Result<RunChecked, String> {
         let mut out = RunChecked {
             bad: BTreeMap::new(),
-            keys: key.map(|_| KeyHashes::new(run.rows)),
+            keys: key.map(|_| KeyHashes::new(run.rows, source_rows)),
         };
         let mut next = run.first_row - 1;
         for batch in row_group_reader(file, shown, layout, &run, BATCH_ROWS)? {
