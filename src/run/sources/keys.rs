@@ -227,8 +227,7 @@ impl RowBits {
     }
 
     fn row(self, entry: u64) -> u32 {
-        // The row's bits are at most 33 wide and hold a row below
-        // `u32::MAX`.
+        // At most 32 bits: a source numbers its rows in u32.
         (entry & self.mask()) as u32
     }
 }
