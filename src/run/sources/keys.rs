@@ -105,12 +105,7 @@ fn repeated_keys_by(
         starts.push(total);
         total += d.batch.num_rows();
     }
-    if u32::try_from(total).is_err() {
-        return Err(format!(
-            "{total} rows are more than the duplicate-key check numbers ({})",
-            u32::MAX
-        ));
-    }
+    let bits = RowBits::of(total)?;
     let locate = |row: u32| -> (usize, usize) {
         let row = row as usize;
         let batch = starts.partition_point(|&s| s <= row) - 1;
@@ -149,7 +144,7 @@ fn repeated_keys_by(
             .iter()
             .map(|d| d.batch.num_rows())
             .sum();
-        let mut hashes = KeyHashes::new(rows, total);
+        let mut hashes = KeyHashes::new(rows, bits);
         for bi in batches {
             for i in 0..decoded[bi].batch.num_rows() {
                 if let Some(text) = key(bi, i) {
@@ -211,10 +206,17 @@ pub(super) struct KeyHashes {
 pub(super) struct RowBits(u32);
 
 impl RowBits {
-    /// The bits for a source of `rows` rows (at most `u32::MAX`, which the
-    /// callers check): `rows` itself fits, so every `row + 1` does.
-    pub(super) fn of(rows: usize) -> RowBits {
-        RowBits((usize::BITS - rows.leading_zeros()).max(1))
+    /// The bits for a source of `rows` rows: `rows` itself fits, so every
+    /// `row + 1` does. A source's rows are numbered in u32, so one of more
+    /// rows than that cannot be checked.
+    pub(super) fn of(rows: usize) -> Result<RowBits, String> {
+        if u32::try_from(rows).is_err() {
+            return Err(format!(
+                "{rows} rows are more than the duplicate-key check numbers ({})",
+                u32::MAX
+            ));
+        }
+        Ok(RowBits((usize::BITS - rows.leading_zeros()).max(1)))
     }
 
     fn mask(self) -> u64 {
@@ -235,16 +237,16 @@ impl RowBits {
 const BUCKETS: usize = 256;
 
 impl KeyHashes {
-    /// Buckets for about `rows` keys of a source of `source_rows` rows.
+    /// Buckets for about `rows` keys of a source whose rows take `bits`.
     /// Each starts at about its share of the rows, so it rarely grows (a
     /// doubling copies it and can leave half unused).
-    pub(super) fn new(rows: usize, source_rows: usize) -> KeyHashes {
+    pub(super) fn new(rows: usize, bits: RowBits) -> KeyHashes {
         let share = rows / BUCKETS;
         KeyHashes {
             buckets: (0..BUCKETS)
                 .map(|_| Vec::with_capacity(share + share / 16 + 16))
                 .collect(),
-            bits: RowBits::of(source_rows),
+            bits,
         }
     }
 
@@ -483,8 +485,9 @@ mod tests {
             };
             let runs_of = 1 + random(4) as usize;
             let per_run = n.div_ceil(runs_of);
-            let mut runs: Vec<KeyHashes> =
-                (0..runs_of).map(|_| KeyHashes::new(per_run, n)).collect();
+            let mut runs: Vec<KeyHashes> = (0..runs_of)
+                .map(|_| KeyHashes::new(per_run, RowBits::of(n).expect("few rows")))
+                .collect();
             for (row, key) in keys.iter().enumerate() {
                 runs[row / per_run].push(hash(key), row as u32);
             }
@@ -536,7 +539,7 @@ mod tests {
             } else {
                 (u32::MAX - 5001, u32::MAX as usize - 1)
             };
-            let bits = RowBits::of(source_rows);
+            let bits = RowBits::of(source_rows).expect("rows numbered in u32");
             let hash_bits = 64 - bits.0;
             let hashes: Vec<u64> = (0..n)
                 .map(|_| match round % 3 {
@@ -562,11 +565,11 @@ mod tests {
     /// source may have; and its row whole.
     #[test]
     fn an_entry_keeps_what_its_rows_leave_of_the_hash() {
-        assert_eq!(RowBits::of(10_000_000), RowBits(24));
-        assert_eq!(RowBits::of(0), RowBits(1));
-        assert_eq!(RowBits::of(u32::MAX as usize), RowBits(32));
+        assert_eq!(RowBits::of(10_000_000), Ok(RowBits(24)));
+        assert_eq!(RowBits::of(0), Ok(RowBits(1)));
+        assert_eq!(RowBits::of(u32::MAX as usize), Ok(RowBits(32)));
         for (rows, hash_bits) in [(10_000_000, 40), (u32::MAX as usize, 32)] {
-            let mut keys = KeyHashes::new(2, rows);
+            let mut keys = KeyHashes::new(2, RowBits::of(rows).expect("rows numbered in u32"));
             let last = (rows - 1) as u32;
             keys.push(u64::MAX, last);
             let entry = keys.buckets[255][0];

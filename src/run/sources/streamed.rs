@@ -55,7 +55,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::freshness::{Newest, judge_found, judges_freshness};
-use super::keys::{KeyHashes, key_hash, repeated_among};
+use super::keys::{KeyHashes, RowBits, key_hash, repeated_among};
 use super::parquet::{
     BATCH_ROWS, Layout, Run, Target, columns_mask, conformed, footer, footer_with_pages, layout,
     row_group_reader, typed, with_string_dictionaries, with_string_views,
@@ -155,12 +155,7 @@ pub(super) fn read_streamed(
         .iter()
         .map(|f| f.metadata().file_metadata().num_rows().max(0) as usize)
         .sum();
-    if u32::try_from(source_rows).is_err() {
-        return Err(failed(format!(
-            "{source_rows} rows are more than the duplicate-key check numbers ({})",
-            u32::MAX
-        )));
-    }
+    let bits = RowBits::of(source_rows).map_err(failed)?;
     for (n, ((file, shown), metadata)) in files.iter().zip(footers).enumerate() {
         let stamp = stamp(file).map_err(|e| failed(format!("{shown}: {e}")))?;
         if n < cached {
@@ -173,7 +168,7 @@ pub(super) fn read_streamed(
                 schema,
                 &check_pass_layout(&metadata, schema, &target, &check).map_err(failed)?,
                 &target,
-                (first, source_rows),
+                (first, bits),
             )
             .map_err(failed)?;
             checks.push((first, checked));
@@ -199,15 +194,8 @@ pub(super) fn read_streamed(
         let checked = if check.is_empty() {
             Vec::new()
         } else {
-            check_file(
-                file,
-                shown,
-                schema,
-                &check_layout,
-                &target,
-                (first, source_rows),
-            )
-            .map_err(failed)?
+            check_file(file, shown, schema, &check_layout, &target, (first, bits))
+                .map_err(failed)?
         };
         checks.push((first, checked));
         tables.push((layout(metadata, Some(needed)), stamp));
@@ -431,14 +419,14 @@ struct RunChecked {
 /// The check pass over one file (its runs of rows on every core):
 /// the columns of `layout` typed and checked a batch at a time, the keys
 /// hashed and nothing kept. `first` is the number of the file's first row
-/// among the `source_rows` rows of the source.
+/// among every row of the source, whose numbers take `bits`.
 fn check_file(
     file: &Path,
     shown: &str,
     schema: &SchemaPlan,
     layout: &Layout,
     target: &Target,
-    (first, source_rows): (usize, usize),
+    (first, bits): (usize, RowBits),
 ) -> Result<Vec<RunChecked>, String> {
     use rayon::prelude::*;
     let key = schema
@@ -448,7 +436,7 @@ fn check_file(
     let run = |run: Run| -> Result<RunChecked, String> {
         let mut out = RunChecked {
             bad: BTreeMap::new(),
-            keys: key.map(|_| KeyHashes::new(run.rows, source_rows)),
+            keys: key.map(|_| KeyHashes::new(run.rows, bits)),
         };
         let mut next = run.first_row - 1;
         for batch in row_group_reader(file, shown, layout, &run, BATCH_ROWS)? {
