@@ -139,6 +139,11 @@ fn record_stop(report: &mut RunReport, stop: &RunError, now: time::Micros) {
     report.diagnostics.push(stop);
 }
 
+/// How many activations the preparing thread may run ahead of the one
+/// delivering. Each holds its members until it is delivered, so under a
+/// `memory_limit` they share what members may take (`Activating::prepare`).
+const PREPARED_AHEAD: usize = 2;
+
 /// The run itself, under the project lock: everything after the lock up to
 /// the report's line in the log.
 fn run_locked(
@@ -215,13 +220,14 @@ fn run_locked(
     let mut run_hash = Sha256::new();
     std::thread::scope(|scope| -> Result<(), RunError> {
         // Each evaluated activation's rows are prepared on a thread of
-        // their own, up to two activations ahead: the export queries and
+        // their own, up to `PREPARED_AHEAD` activations ahead (one waiting
+        // in the channel, one being prepared): the export queries and
         // the members' hashes of the next ones take the cores the delivery
         // of this one leaves idle (writing files, waiting on the disk), and
         // a short delivery does not wait on a long preparation. Only the
         // preparing reads the engine's tables and nothing durable, so the
         // durable steps (state, store, files) keep their order.
-        let (ahead, prepared) = std::sync::mpsc::sync_channel(1);
+        let (ahead, prepared) = std::sync::mpsc::sync_channel(PREPARED_AHEAD - 1);
         if let Some(cx) = &cx {
             let evaluated = evaluated.clone();
             scope.spawn(move || {
@@ -659,13 +665,14 @@ impl Activating<'_> {
                     bytes: 0,
                 }),
             },
-            // Under a memory limit, an activation's members are held up to
-            // a twelfth of it, and spilled past that: three activations
-            // hold theirs at once (one delivering, two prepared ahead).
+            // Under a memory limit, the activations holding their members
+            // at once (one delivering, those prepared ahead) share a
+            // quarter of it, each spilling past its share (a twelfth).
             None => MemberBatching {
                 spill: self.engine.memory_limit().map(|limit| SpillPast {
                     root: self.root,
-                    bytes: usize::try_from(limit / 12).unwrap_or(usize::MAX),
+                    bytes: usize::try_from(limit / 4 / (PREPARED_AHEAD as u64 + 1))
+                        .unwrap_or(usize::MAX),
                 }),
                 ..MemberBatching::held()
             },
