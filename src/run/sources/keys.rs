@@ -234,6 +234,60 @@ impl RowBits {
     }
 }
 
+/// How a run's keys came in the check pass. Keys each greater than the
+/// one before (text order: sequential ids, time-ordered ids, files written
+/// sorted by key) cannot repeat within the run, so they are compared, not
+/// hashed: where every run's keys increase and the runs' ranges do not
+/// meet ([`apart`]), the source has no repeated key and nothing is hashed.
+/// Otherwise every key is hashed, the keys a run compared read again.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum RunKeys {
+    /// Every key so far greater than the one before: the run's first and
+    /// last key (`None` while it has none).
+    Increasing(Option<(String, String)>),
+    /// Hashed from the run's row `from` on (counted from its first row);
+    /// the rows before it were compared only.
+    Hashed { from: usize },
+}
+
+impl RunKeys {
+    /// Takes the keys of a batch (`keys`, in row order) that starts at the
+    /// run's row `start`: still increasing, or from which row on (of the
+    /// run) they must be hashed. `Hashed` stays `Hashed`.
+    pub(super) fn take<'a>(&mut self, start: usize, mut keys: impl Iterator<Item = &'a str>) {
+        let RunKeys::Increasing(range) = self else {
+            return;
+        };
+        let Some(first) = keys.next() else {
+            return;
+        };
+        let mut last = first;
+        let increasing = range
+            .as_ref()
+            .is_none_or(|(_, before)| first > before.as_str())
+            && keys.all(|key| {
+                let greater = key > last;
+                last = key;
+                greater
+            });
+        *self = match (increasing, range.take()) {
+            (true, None) => RunKeys::Increasing(Some((first.to_string(), last.to_string()))),
+            (true, Some((from, _))) => RunKeys::Increasing(Some((from, last.to_string()))),
+            // No key before this batch: nothing of the run to read again.
+            (false, None) => RunKeys::Hashed { from: 0 },
+            (false, Some(_)) => RunKeys::Hashed { from: start },
+        };
+    }
+}
+
+/// Whether runs of increasing keys, each from its first to its last key,
+/// hold no key twice: when no two of the ranges meet.
+pub(super) fn apart<'a>(ranges: impl Iterator<Item = &'a (String, String)>) -> bool {
+    let mut ranges: Vec<&(String, String)> = ranges.collect();
+    ranges.sort_unstable();
+    ranges.windows(2).all(|w| w[0].1 < w[1].0)
+}
+
 const BUCKETS: usize = 256;
 
 impl KeyHashes {
@@ -443,6 +497,51 @@ mod tests {
         let column: ArrayRef = Arc::new(StringArray::from(keys.to_vec()));
         let schema = Schema::new(vec![Field::new("id", DataType::Utf8, true)]);
         Decoded::of(RecordBatch::try_new(Arc::new(schema), vec![column]).expect("a batch"))
+    }
+
+    /// A run's keys stay compared while each is above the one before,
+    /// across batches, and are hashed from the batch where one is not.
+    #[test]
+    fn keys_that_only_increase_are_compared_not_hashed() {
+        let mut run = RunKeys::Increasing(None);
+        run.take(0, std::iter::empty());
+        assert_eq!(run, RunKeys::Increasing(None));
+        run.take(0, ["a1", "a2", "b"].into_iter());
+        run.take(3, ["b1", "c"].into_iter());
+        assert_eq!(run, RunKeys::Increasing(Some(("a1".into(), "c".into()))));
+        // A key equal to the one before: hashed from this batch on, the
+        // batches before read again.
+        let mut repeated = run.clone();
+        repeated.take(5, ["d", "d"].into_iter());
+        assert_eq!(repeated, RunKeys::Hashed { from: 5 });
+        // Not above the last batch's last key.
+        let mut lower = run.clone();
+        lower.take(5, ["c"].into_iter());
+        assert_eq!(lower, RunKeys::Hashed { from: 5 });
+        // Out of order in the run's first keys: nothing before to read.
+        let mut first = RunKeys::Increasing(None);
+        first.take(0, ["b", "a"].into_iter());
+        assert_eq!(first, RunKeys::Hashed { from: 0 });
+        first.take(2, ["x", "y"].into_iter());
+        assert_eq!(first, RunKeys::Hashed { from: 0 });
+    }
+
+    /// Runs of increasing keys need no hashes when no two of their ranges
+    /// meet, even at one end.
+    #[test]
+    fn ranges_apart_hold_no_key_twice() {
+        let range = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let apart_of = |r: &[(String, String)]| apart(r.iter());
+        assert!(apart_of(&[]));
+        assert!(apart_of(&[range("m", "z"), range("a", "l")]));
+        // Meeting at an end: that key may be in both runs.
+        assert!(!apart_of(&[range("a", "m"), range("m", "z")]));
+        assert!(!apart_of(&[range("a", "z"), range("c", "d")]));
+        assert!(!apart_of(&[
+            range("k", "k"),
+            range("a", "l"),
+            range("x", "y")
+        ]));
     }
 
     /// The hash-first check of streamed sources against a set of the keys

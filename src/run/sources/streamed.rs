@@ -55,7 +55,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::freshness::{Newest, judge_found, judges_freshness};
-use super::keys::{KeyHashes, RowBits, key_hash, repeated_among};
+use super::keys::{KeyHashes, RowBits, RunKeys, apart, key_hash, repeated_among};
 use super::parquet::{
     BATCH_ROWS, Layout, Run, Target, columns_mask, conformed, footer, footer_with_pages, layout,
     row_group_reader, typed, with_string_dictionaries, with_string_views,
@@ -162,16 +162,11 @@ pub(super) fn read_streamed(
             let check: BTreeSet<String> = schema.key.iter().cloned().collect();
             let first = rows;
             rows += metadata.metadata().file_metadata().num_rows().max(0) as usize;
-            let checked = check_file(
-                file,
-                shown,
-                schema,
-                &check_pass_layout(&metadata, schema, &target, &check).map_err(failed)?,
-                &target,
-                (first, bits),
-            )
-            .map_err(failed)?;
-            checks.push((first, checked));
+            let check_layout =
+                check_pass_layout(&metadata, schema, &target, &check).map_err(failed)?;
+            let checked = check_file(file, shown, schema, &check_layout, &target, (first, bits))
+                .map_err(failed)?;
+            checks.push((first, check_layout, checked));
             tables.push((layout(metadata, Some(needed)), stamp));
             continue;
         }
@@ -197,24 +192,23 @@ pub(super) fn read_streamed(
             check_file(file, shown, schema, &check_layout, &target, (first, bits))
                 .map_err(failed)?
         };
-        checks.push((first, checked));
+        checks.push((first, check_layout, checked));
         tables.push((layout(metadata, Some(needed)), stamp));
     }
     // Per file: the rows left out, numbered from 0, and why.
     let mut bad: Vec<BTreeMap<usize, String>> = Vec::with_capacity(files.len());
-    let mut hashes = Vec::new();
-    for (_, runs) in &mut checks {
+    for (_, _, runs) in &mut checks {
         let mut rows = BTreeMap::new();
         for run in runs.iter_mut() {
             rows.extend(std::mem::take(&mut run.bad));
-            hashes.extend(run.keys.take());
         }
         bad.push(rows);
     }
+    let hashes = key_hashes(&files, &mut checks, &bad, schema, bits).map_err(failed)?;
     let matches = KeyHashes::matches(&hashes);
     drop(hashes);
     if !matches.is_empty() {
-        let firsts: Vec<usize> = checks.iter().map(|(first, _)| *first).collect();
+        let firsts: Vec<usize> = checks.iter().map(|(first, _, _)| *first).collect();
         let mut wanted: Vec<u32> = matches.iter().flat_map(|&(r, f)| [r, f]).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -409,10 +403,14 @@ fn copy_rows(
 
 /// What the check pass found in one run of rows.
 struct RunChecked {
+    run: Run,
     /// The rows left out (numbered from 0 in the file) and why: the first
     /// value that did not type or is outside its domain, or a missing key.
     bad: BTreeMap<usize, String>,
-    /// The hashes of the other rows' keys (a schema with a key).
+    /// How its keys came (a schema with a key).
+    order: RunKeys,
+    /// The hashes of the other rows' keys from where the keys stopped
+    /// increasing ([`RunKeys::Hashed`]).
     keys: Option<KeyHashes>,
 }
 
@@ -435,10 +433,13 @@ fn check_file(
         .and_then(|k| schema.fields.keys().position(|f| f == k).map(|i| (i, k)));
     let run = |run: Run| -> Result<RunChecked, String> {
         let mut out = RunChecked {
+            run: run.clone(),
             bad: BTreeMap::new(),
-            keys: key.map(|_| KeyHashes::new(run.rows, bits)),
+            order: RunKeys::Increasing(None),
+            keys: None,
         };
         let mut next = run.first_row - 1;
+        let mut kept: Vec<usize> = Vec::new();
         for batch in row_group_reader(file, shown, layout, &run, BATCH_ROWS)? {
             let mut batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let start = next;
@@ -453,7 +454,7 @@ fn check_file(
             for (i, reason) in decoded.bad {
                 out.bad.entry(start + i).or_insert(reason);
             }
-            let (Some((k, key_name)), Some(hashes)) = (key, out.keys.as_mut()) else {
+            let Some((k, key_name)) = key else {
                 continue;
             };
             let col = viewed_key.as_ref().unwrap_or(decoded.batch.column(k));
@@ -465,8 +466,8 @@ fn check_file(
                 .map(|(&row, _)| row - start)
                 .collect();
             let mut left_out = left_out.into_iter().peekable();
-            let (strings, views) = (col.as_string_opt::<i32>(), col.as_string_view_opt());
             let nulls = col.logical_nulls();
+            kept.clear();
             for i in 0..col.len() {
                 if left_out.next_if_eq(&i).is_some() {
                     continue;
@@ -476,6 +477,26 @@ fn check_file(
                         .insert(start + i, format!("missing key `{key_name}`"));
                     continue;
                 }
+                kept.push(i);
+            }
+            let (strings, views) = (col.as_string_opt::<i32>(), col.as_string_view_opt());
+            let in_run = start + 1 - run.first_row;
+            match (strings, views) {
+                (Some(strings), _) => out
+                    .order
+                    .take(in_run, kept.iter().map(|&i| strings.value(i))),
+                (_, Some(views)) => out.order.take(in_run, kept.iter().map(|&i| views.value(i))),
+                // Keys of other types are hashed: their text's order is
+                // not theirs.
+                _ => out.order = RunKeys::Hashed { from: 0 },
+            }
+            let RunKeys::Hashed { .. } = out.order else {
+                continue;
+            };
+            let hashes = out
+                .keys
+                .get_or_insert_with(|| KeyHashes::new(run.rows, bits));
+            for &i in &kept {
                 let hash = match (strings, views) {
                     (Some(strings), _) => key_hash(strings.value(i)),
                     (_, Some(views)) => key_hash(views.value(i)),
@@ -488,6 +509,100 @@ fn check_file(
         Ok(out)
     };
     layout.runs.clone().into_par_iter().map(run).collect()
+}
+
+/// The key hashes of a source's runs, in file order, for the duplicate-key
+/// check: none when every run's keys increased and no two runs' ranges
+/// meet (no key can repeat); else every key, the rows a run only compared
+/// ([`RunKeys`]) read again and hashed ahead of the run's own hashes, so
+/// that a repeated key's first row stays the one kept.
+fn key_hashes(
+    files: &[(PathBuf, String)],
+    checks: &mut [(usize, Layout, Vec<RunChecked>)],
+    bad: &[BTreeMap<usize, String>],
+    schema: &SchemaPlan,
+    bits: RowBits,
+) -> Result<Vec<KeyHashes>, String> {
+    use rayon::prelude::*;
+    let runs = || checks.iter().flat_map(|(_, _, runs)| runs);
+    let mut ranges = Vec::new();
+    let increasing = runs().all(|run| match &run.order {
+        RunKeys::Increasing(range) => {
+            ranges.extend(range);
+            true
+        }
+        RunKeys::Hashed { .. } => false,
+    });
+    if increasing && apart(ranges.into_iter()) {
+        return Ok(Vec::new());
+    }
+    let Some(key) = &schema.key else {
+        return Ok(Vec::new());
+    };
+    let only_key = BTreeSet::from([key.clone()]);
+    let mut hashes = Vec::new();
+    for (((file, shown), (first, layout, runs)), bad) in
+        files.iter().zip(checks.iter_mut()).zip(bad)
+    {
+        let key_layout = super::parquet::layout(layout.metadata.clone(), Some(&only_key));
+        let compared = |run: &RunChecked| match &run.order {
+            RunKeys::Increasing(Some(_)) => run.run.rows,
+            RunKeys::Increasing(None) => 0,
+            RunKeys::Hashed { from } => *from,
+        };
+        let again: Vec<Option<KeyHashes>> = runs
+            .par_iter()
+            .map(|run| match compared(run) {
+                0 => Ok(None),
+                rows => {
+                    let prefix = (file.as_path(), shown.as_str(), &key_layout, &run.run, rows);
+                    compared_keys(prefix, bad, *first, bits).map(Some)
+                }
+            })
+            .collect::<Result<_, String>>()?;
+        for (run, again) in runs.iter_mut().zip(again) {
+            hashes.extend(again);
+            hashes.extend(run.keys.take());
+        }
+    }
+    Ok(hashes)
+}
+
+/// The hashes of the keys of the first `rows` rows of `run` (of a file
+/// whose first row is the source's row `first`), read again, without the
+/// rows left out (`bad`, numbered from 0 in the file).
+fn compared_keys(
+    (file, shown, layout, run, rows): (&Path, &str, &Layout, &Run, usize),
+    bad: &BTreeMap<usize, String>,
+    first: usize,
+    bits: RowBits,
+) -> Result<KeyHashes, String> {
+    let mut hashes = KeyHashes::new(rows, bits);
+    let start = run.first_row - 1;
+    let mut next = start;
+    for batch in row_group_reader(file, shown, layout, run, BATCH_ROWS)? {
+        let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
+        let col = batch.column(0);
+        let take = batch.num_rows().min(start + rows - next);
+        let (strings, views) = (col.as_string_opt::<i32>(), col.as_string_view_opt());
+        for i in 0..take {
+            let row = next + i;
+            if bad.contains_key(&row) {
+                continue;
+            }
+            let hash = match (strings, views) {
+                (Some(strings), _) => key_hash(strings.value(i)),
+                (_, Some(views)) => key_hash(views.value(i)),
+                _ => key_hash(&key_text(col, i)),
+            };
+            hashes.push(hash, (first + row) as u32);
+        }
+        next += take;
+        if next >= start + rows {
+            break;
+        }
+    }
+    Ok(hashes)
 }
 
 /// The key of a row as the checks compare it: a string as it is, another
@@ -1894,6 +2009,87 @@ pub(super) mod tests {
             .to_string();
         assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 300);
         assert!(shown.contains("k000") && shown.contains("k299"), "{shown}");
+    }
+
+    /// Keys in increasing order are compared rather than hashed; a key
+    /// repeated anywhere is still found, as reading the source whole
+    /// finds it: runs whose ranges meet at one key (across files), and a
+    /// key of the file's first batch repeated in its last row (the keys
+    /// compared before the batch where they stop increasing are read again
+    /// and hashed).
+    #[test]
+    fn keys_in_order_are_compared_and_repeats_still_found() {
+        let dir = Scratch::new("streamed-ordered");
+        let (now, hour) = (1_000 * 3_600_000_000i64, 3_600_000_000);
+        let total: usize = 3 * BATCH_ROWS + 10;
+        let keys: Vec<String> = (0..total).map(|i| format!("k{i:07}")).collect();
+        let mut rows: Vec<(Option<&str>, &str, &str, i64)> = (0..total)
+            .map(|i| (Some(keys[i].as_str()), "1", "gold", now - hour))
+            .collect();
+        // The last row repeats a key of the file's first batch: wherever
+        // the row group is split (one piece a core), the keys stop
+        // increasing in a batch that is not its piece's first, and the
+        // rows compared before it are read again.
+        let repeated = BATCH_ROWS / 2;
+        rows[total - 1].0 = Some(keys[repeated].as_str());
+        rows[7].0 = None;
+        write_groups(&dir, "data/big.parquet", &rows, total);
+        // In order and apart from every other file's keys.
+        write(
+            &dir,
+            "data/c.parquet",
+            &[
+                (Some("z1"), "1", "gold", now),
+                (Some("z2"), "1", "gold", now),
+            ],
+        );
+        let schema = tiered(vec![("at", field("timestamp", None))]);
+        let source = text_source("data", "parquet");
+        let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
+        let streamed = stream_data(&dir, (&source, &schema), now);
+        assert_eq!(streamed.report, whole.report);
+        // Less the missing key and the repeat, with c.parquet's two.
+        assert_eq!(streamed.report.rows as usize, total);
+        let samples = format!("{:?}", streamed.report.bad_row_samples);
+        assert!(
+            samples.contains(&format!(
+                "big.parquet:row {total}: duplicate key `{}`",
+                keys[repeated]
+            )),
+            "{samples}"
+        );
+        assert!(samples.contains("big.parquet:row 8:"), "{samples}");
+        assert_eq!(rows_of(&streamed), rows_of(&whole));
+
+        // Files each in order, whose ranges meet at one key.
+        let dir = Scratch::new("streamed-ordered-meet");
+        write(
+            &dir,
+            "data/a.parquet",
+            &[
+                (Some("a1"), "1", "gold", now),
+                (Some("a2"), "1", "gold", now),
+                (Some("a9"), "1", "gold", now),
+            ],
+        );
+        write(
+            &dir,
+            "data/b.parquet",
+            &[
+                (Some("a9"), "1", "gold", now),
+                (Some("b1"), "1", "gold", now),
+            ],
+        );
+        write(&dir, "data/c.parquet", &[(Some("c1"), "1", "gold", now)]);
+        let whole = super::super::read_files(&dir.0, "t", &source, &schema, now).expect("reads");
+        let streamed = stream_data(&dir, (&source, &schema), now);
+        assert_eq!(streamed.report, whole.report);
+        assert_eq!(streamed.report.rows, 5);
+        let samples = format!("{:?}", streamed.report.bad_row_samples);
+        assert!(
+            samples.contains("b.parquet:row 1: duplicate key `a9`"),
+            "{samples}"
+        );
     }
 
     /// A file of one large row group is read on every core, in pieces of
