@@ -35,7 +35,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, StringArray, StringViewArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::{
     SlicesIterator, concat_batches, filter_record_batch, prep_null_mask_filter,
@@ -479,7 +481,8 @@ fn check_file(
                 }
                 kept.push(i);
             }
-            let (strings, views) = (col.as_string_opt::<i32>(), col.as_string_view_opt());
+            let keys = KeyColumn::of(col);
+            let (strings, views) = (keys.strings, keys.views);
             let in_run = start + 1 - run.first_row;
             match (strings, views) {
                 (Some(strings), _) => out
@@ -497,13 +500,8 @@ fn check_file(
                 .keys
                 .get_or_insert_with(|| KeyHashes::new(run.rows, bits));
             for &i in &kept {
-                let hash = match (strings, views) {
-                    (Some(strings), _) => key_hash(strings.value(i)),
-                    (_, Some(views)) => key_hash(views.value(i)),
-                    _ => key_hash(&key_text(col, i)),
-                };
                 // The source's rows fit in u32 (checked by the caller).
-                hashes.push(hash, (first + start + i) as u32);
+                hashes.push(keys.hash(i), (first + start + i) as u32);
             }
         }
         Ok(out)
@@ -582,20 +580,13 @@ fn compared_keys(
     let mut next = start;
     for batch in row_group_reader(file, shown, layout, run, BATCH_ROWS)? {
         let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
-        let col = batch.column(0);
+        let keys = KeyColumn::of(batch.column(0));
         let take = batch.num_rows().min(start + rows - next);
-        let (strings, views) = (col.as_string_opt::<i32>(), col.as_string_view_opt());
         for i in 0..take {
             let row = next + i;
-            if bad.contains_key(&row) {
-                continue;
+            if !bad.contains_key(&row) {
+                hashes.push(keys.hash(i), (first + row) as u32);
             }
-            let hash = match (strings, views) {
-                (Some(strings), _) => key_hash(strings.value(i)),
-                (_, Some(views)) => key_hash(views.value(i)),
-                _ => key_hash(&key_text(col, i)),
-            };
-            hashes.push(hash, (first + row) as u32);
         }
         next += take;
         if next >= start + rows {
@@ -603,6 +594,32 @@ fn compared_keys(
         }
     }
     Ok(hashes)
+}
+
+/// A key column as the check pass reads it: text (views or strings) taken
+/// without a cast or a dynamic call per row, another type by its text.
+struct KeyColumn<'a> {
+    column: &'a ArrayRef,
+    strings: Option<&'a StringArray>,
+    views: Option<&'a StringViewArray>,
+}
+
+impl<'a> KeyColumn<'a> {
+    fn of(column: &'a ArrayRef) -> KeyColumn<'a> {
+        KeyColumn {
+            column,
+            strings: column.as_string_opt::<i32>(),
+            views: column.as_string_view_opt(),
+        }
+    }
+
+    fn hash(&self, i: usize) -> u64 {
+        match (self.strings, self.views) {
+            (Some(strings), _) => key_hash(strings.value(i)),
+            (_, Some(views)) => key_hash(views.value(i)),
+            _ => key_hash(&key_text(self.column, i)),
+        }
+    }
 }
 
 /// The key of a row as the checks compare it: a string as it is, another
