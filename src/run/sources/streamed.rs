@@ -405,7 +405,6 @@ fn copy_rows(
 
 /// What the check pass found in one run of rows.
 struct RunChecked {
-    run: Run,
     /// The rows left out (numbered from 0 in the file) and why: the first
     /// value that did not type or is outside its domain, or a missing key.
     bad: BTreeMap<usize, String>,
@@ -435,7 +434,6 @@ fn check_file(
         .and_then(|k| schema.fields.keys().position(|f| f == k).map(|i| (i, k)));
     let run = |run: Run| -> Result<RunChecked, String> {
         let mut out = RunChecked {
-            run: run.clone(),
             bad: BTreeMap::new(),
             order: RunKeys::Increasing(None),
             keys: None,
@@ -482,17 +480,7 @@ fn check_file(
                 kept.push(i);
             }
             let keys = KeyColumn::of(col);
-            let (strings, views) = (keys.strings, keys.views);
-            let in_run = start + 1 - run.first_row;
-            match (strings, views) {
-                (Some(strings), _) => out
-                    .order
-                    .take(in_run, kept.iter().map(|&i| strings.value(i))),
-                (_, Some(views)) => out.order.take(in_run, kept.iter().map(|&i| views.value(i))),
-                // Keys of other types are hashed: their text's order is
-                // not theirs.
-                _ => out.order = RunKeys::Hashed { from: 0 },
-            }
+            keys.compare(&mut out.order, start + 1 - run.first_row, &kept);
             let RunKeys::Hashed { .. } = out.order else {
                 continue;
             };
@@ -506,6 +494,7 @@ fn check_file(
         }
         Ok(out)
     };
+    // In the layout's order: `key_hashes` reads a run's keys again by it.
     layout.runs.clone().into_par_iter().map(run).collect()
 }
 
@@ -543,17 +532,19 @@ fn key_hashes(
         files.iter().zip(checks.iter_mut()).zip(bad)
     {
         let key_layout = super::parquet::layout(layout.metadata.clone(), Some(&only_key));
-        let compared = |run: &RunChecked| match &run.order {
-            RunKeys::Increasing(Some(_)) => run.run.rows,
+        let compared = |(checked, run): (&RunChecked, &Run)| match &checked.order {
+            RunKeys::Increasing(Some(_)) => run.rows,
             RunKeys::Increasing(None) => 0,
             RunKeys::Hashed { from } => *from,
         };
+        // `check_file` gave the runs in the layout's order.
         let again: Vec<Option<KeyHashes>> = runs
             .par_iter()
-            .map(|run| match compared(run) {
+            .zip(&layout.runs)
+            .map(|(checked, run)| match compared((checked, run)) {
                 0 => Ok(None),
                 rows => {
-                    let prefix = (file.as_path(), shown.as_str(), &key_layout, &run.run, rows);
+                    let prefix = (file.as_path(), shown.as_str(), &key_layout, run, rows);
                     compared_keys(prefix, bad, *first, bits).map(Some)
                 }
             })
@@ -577,6 +568,12 @@ fn compared_keys(
 ) -> Result<KeyHashes, String> {
     let mut hashes = KeyHashes::new(rows, bits);
     let start = run.first_row - 1;
+    // The rows left out (few), walked beside the rows as the check pass
+    // walks them, not looked up per row.
+    let mut left_out = bad
+        .range(start..start + rows)
+        .map(|(&row, _)| row)
+        .peekable();
     let mut next = start;
     for batch in row_group_reader(file, shown, layout, run, BATCH_ROWS)? {
         let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
@@ -584,7 +581,7 @@ fn compared_keys(
         let take = batch.num_rows().min(start + rows - next);
         for i in 0..take {
             let row = next + i;
-            if !bad.contains_key(&row) {
+            if left_out.next_if_eq(&row).is_none() {
                 hashes.push(keys.hash(i), (first + row) as u32);
             }
         }
@@ -610,6 +607,17 @@ impl<'a> KeyColumn<'a> {
             column,
             strings: column.as_string_opt::<i32>(),
             views: column.as_string_view_opt(),
+        }
+    }
+
+    /// Takes the keys of `rows` (of a batch that starts at the run's row
+    /// `start`) into `order`; keys of other types than text are hashed,
+    /// since their text's order is not theirs.
+    fn compare(&self, order: &mut RunKeys, start: usize, rows: &[usize]) {
+        match (self.strings, self.views) {
+            (Some(strings), _) => order.take(start, rows.iter().map(|&i| strings.value(i))),
+            (_, Some(views)) => order.take(start, rows.iter().map(|&i| views.value(i))),
+            _ => *order = RunKeys::Hashed { from: 0 },
         }
     }
 
